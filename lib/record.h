@@ -1,0 +1,165 @@
+/*
+ * record: the signed records that pull gossips (offers, needs, profiles, withdrawals,
+ * attestations).
+ *
+ * Wire form. A record is a canonical MessagePack fixed-position array of 15 elements:
+ *
+ *   0 version   uint   = 1
+ *   1 kind      uint   1 offer, 2 need, 3 profile, 4 withdrawn, 5 attestation
+ *   2 author    bin 32 Ed25519 public key of the signer
+ *   3 slot      bin 16 chosen at random by the author; an edit keeps the slot
+ *   4 seq       uint   grows with each version of (author, slot)
+ *   5 created   uint   unix seconds
+ *   6 expires   uint   unix seconds, created < expires <= created + 90 days
+ *   7 title     str    1..120 bytes (0 allowed only for withdrawn)
+ *   8 body      str    0..3000 bytes (empty for withdrawn)
+ *   9 tags      array  0..16 str, each 1..32 bytes of [a-z0-9-_.+] or non-ASCII letters,
+ *                      no uppercase ASCII, no duplicates
+ *  10 location  str    "" or a geohash of 1..12 characters of 0-9b-hjkmnp-z
+ *  11 terms     str    0..500 bytes: what the author asks or gives in return
+ *  12 link      bin    empty, or 32: id of the record an attestation is about
+ *  13 peer      bin    empty, or 32: the counterpart key of an attestation
+ *  14 cosig     bin    empty, or 64: the counterpart's signature of an attestation
+ *
+ * Canonical means: shortest encoding of every integer and header (lib/mp.h), strings valid
+ * UTF-8 without control characters (body may contain \n and \t), no trailing bytes. A
+ * decoder that accepts a record accepts exactly the bytes record_encode would produce.
+ * The whole encoded record is at most RECORD_MAX bytes.
+ *
+ * Envelope. The bytes that travel and are stored: a MessagePack array
+ * `[record_bytes: bin, signature: bin 64]`, signature = Ed25519 by the author over
+ * "pull/record/v1" || record_bytes. The record id is BLAKE2b-256 of the whole envelope.
+ * Signatures are checked over the exact bytes received.
+ *
+ * Attestation. kind 5: author and peer are the two sides of a completed dyad (peer !=
+ * author), link is the record the dyad was about, slot is the first 16 bytes of the dyad
+ * id, and cosig is the peer's signature over "pull/attest/v1" || the record encoded with
+ * an empty cosig. Other kinds have empty link, peer and cosig.
+ *
+ * Replacement. For one (author, slot) the stored version is the one with the highest seq;
+ * on equal seq the lower id wins. A withdrawal is a new seq of kind withdrawn with empty
+ * title and body, expiring when the withdrawn version would have, so that a replay of an
+ * older version is refused until that version has expired anyway.
+ */
+#ifndef PULL_RECORD_H
+#define PULL_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/ident.h"
+
+#define RECORD_VERSION 1
+#define RECORD_FIELDS 15
+#define RECORD_MAX 4096            /* encoded record bytes */
+#define RECORD_ENVELOPE_MAX 4200   /* encoded envelope bytes */
+#define RECORD_TITLE_MAX 120
+#define RECORD_BODY_MAX 3000
+#define RECORD_TAGS_MAX 16
+#define RECORD_TAG_MAX 32
+#define RECORD_LOCATION_MAX 12
+#define RECORD_TERMS_MAX 500
+#define RECORD_ID_BYTES 32
+#define RECORD_SLOT_BYTES 16
+#define RECORD_TTL_DEFAULT (30u * 86400u)
+#define RECORD_TTL_MAX (90u * 86400u)
+#define RECORD_SKEW_MAX 600u       /* seconds a record may be created in our future */
+
+#define RECORD_DOMAIN "pull/record/v1"
+#define RECORD_ATTEST_DOMAIN "pull/attest/v1"
+
+enum record_kind {
+    RECORD_OFFER = 1,
+    RECORD_NEED = 2,
+    RECORD_PROFILE = 3,
+    RECORD_WITHDRAWN = 4,
+    RECORD_ATTESTATION = 5,
+};
+
+/* A decoded record. Strings are NUL-terminated copies (NUL is refused inside them). */
+struct record {
+    uint8_t version;
+    uint8_t kind;
+    uint8_t author[32];
+    uint8_t slot[RECORD_SLOT_BYTES];
+    uint64_t seq;
+    uint64_t created;
+    uint64_t expires;
+    char title[RECORD_TITLE_MAX + 1];
+    char body[RECORD_BODY_MAX + 1];
+    uint8_t ntags;
+    char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1];
+    char location[RECORD_LOCATION_MAX + 1];
+    char terms[RECORD_TERMS_MAX + 1];
+    bool has_link;
+    uint8_t link[32];
+    bool has_peer;
+    uint8_t peer[32];
+    bool has_cosig;
+    uint8_t cosig[64];
+};
+
+/* A parsed envelope: pointers into the caller's bytes, plus the id. */
+struct envelope {
+    const uint8_t *bytes; /* the whole envelope */
+    size_t len;
+    const uint8_t *rec; /* the record bytes inside it */
+    size_t rec_len;
+    const uint8_t *sig; /* 64 bytes inside it */
+    uint8_t id[RECORD_ID_BYTES];
+};
+
+/* record_kind_name returns "offer", "need", ... or NULL for an unknown kind. */
+const char *record_kind_name(unsigned kind);
+
+/* record_kind_parse maps a name back to its kind; returns 0 or PULL_ERR_KIND. */
+int record_kind_parse(const char *name, uint8_t *kind);
+
+/* record_init zeroes rec and sets its version. */
+void record_init(struct record *rec);
+
+/* record_check_fields checks every field rule that doesn't depend on time or signatures
+ * (lengths, UTF-8, control characters, tag syntax, geohash, kind-specific presence of
+ * link/peer/cosig). Returns 0 or the PULL_ERR_* naming the broken rule. */
+int record_check_fields(const struct record *rec);
+
+/* record_check_time checks created/expires against now_s: expires after created and at
+ * most RECORD_TTL_MAX later (PULL_ERR_EXPIRY), created at most RECORD_SKEW_MAX in the
+ * future (PULL_ERR_CLOCK_SKEW), not yet expired (PULL_ERR_EXPIRED). */
+int record_check_time(const struct record *rec, uint64_t now_s);
+
+/* record_encode appends the canonical encoding of rec to out after record_check_fields.
+ * Returns PULL_ERR_TOO_BIG if it would exceed RECORD_MAX. */
+int record_encode(const struct record *rec, struct pull_wb *out);
+
+/* record_decode decodes exactly n bytes into rec, refusing anything non-canonical, any
+ * trailing byte and any field rule (record_check_fields). Never allocates. */
+int record_decode(const uint8_t *p, size_t n, struct record *rec);
+
+/* envelope_parse parses the envelope structure (not the record inside, not the signature)
+ * and computes its id. The envelope must be exactly n bytes. */
+int envelope_parse(const uint8_t *p, size_t n, struct envelope *env);
+
+/* envelope_open is the full check for bytes from outside: parse, decode the record, check
+ * fields and time against now_s, verify the signature (and an attestation's cosig).
+ * On success rec and env describe the record; env points into p. */
+int envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *env,
+                  struct record *rec);
+
+/* record_sign encodes rec (whose author must be id->pk), signs it and appends the envelope
+ * to out; if id_out is not NULL the record id is written there. */
+int record_sign(const struct record *rec, const struct ident *id, struct pull_wb *out,
+                uint8_t id_out[RECORD_ID_BYTES]);
+
+/* record_cosign fills rec->cosig with the signature of `peer_id` (whose key must equal
+ * rec->peer) over the attestation with an empty cosig. */
+int record_cosign(struct record *rec, const struct ident *peer_id);
+
+/* record_replaces reports whether record a (id a_id) should replace record b (id b_id) of
+ * the same author and slot: a.seq > b.seq, or equal seq and a_id < b_id (memcmp). */
+bool record_replaces(uint64_t a_seq, const uint8_t a_id[RECORD_ID_BYTES], uint64_t b_seq,
+                     const uint8_t b_id[RECORD_ID_BYTES]);
+
+#endif

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what pull needs to build and test on Debian 12, if anything is missing.
+# Runs apt-get as root, or through sudo.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libmsgpack-dev liblmdb-dev
+      libcmocka-dev python3 iproute2 procps)
+if [ "${PULL_WITH_CLANG:-0}" = 1 ]; then pkgs+=(clang libclang-rt-dev); fi
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
