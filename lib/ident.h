@@ -81,4 +81,13 @@ int ident_prefix_parse(const char *s, struct ident_prefix *p);
 /* ident_prefix_match reports whether key starts with the prefix. */
 bool ident_prefix_match(const struct ident_prefix *p, const uint8_t key[static 32]);
 
+/* ident_b32_encode writes the lowercase, unpadded RFC 4648 base32 form of n bytes and a NUL
+ * to out, which must hold (8 * n + 4) / 5 + 1 bytes. Returns the number of characters. */
+size_t ident_b32_encode(const uint8_t *p, size_t n, char *out);
+
+/* ident_b32_decode parses len base32 characters (either case, no padding) into out, which
+ * holds max bytes. The unused low bits of the last character must be zero, so every byte
+ * string has exactly one text form. Returns the number of bytes or PULL_ERR_INVAL. */
+int ident_b32_decode(const char *s, size_t len, uint8_t *out, size_t max);
+
 #endif
