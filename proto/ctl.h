@@ -1,0 +1,294 @@
+/*
+ * ctl: the control protocol between pulld and the `pull` CLI (or any local program).
+ *
+ * This comment is the specification: the server (daemon/ctl_server.c) and the client
+ * (cli/) are both written from it.
+ *
+ * Transport. A unix stream socket at DATA_DIR/pulld.sock (lib/paths.h), mode 0600 in a
+ * 0700 directory: whoever can connect owns the node. Several requests may be in flight on
+ * one connection; replies carry the request's seq.
+ *
+ * Framing. Each message is a u32 big-endian length followed by that many bytes holding
+ * exactly one MessagePack map. Lengths are checked before anything is buffered: 1 ..
+ * CTL_REQUEST_MAX (4 MiB) for requests, 1 .. CTL_REPLY_MAX (16 MiB) for replies. A length
+ * of 0 or over the maximum is a protocol error; the reader fails and the connection is
+ * closed. Encoding is canonical MessagePack (shortest forms; msgpack-c's packer produces
+ * it); decoding walks the bytes with lib/mp.h's bounded reader only. Maps have string
+ * keys (at most CTL_KEY_MAX bytes), no key twice, at most CTL_MAP_MAX keys; unknown keys
+ * are ignored (newer clients/servers may add fields). Nesting is limited to CTL_MAX_DEPTH
+ * levels in a whole message.
+ *
+ * Request:  {"cmd": str, "seq": uint, "args": map}
+ *   cmd is 1..CTL_CMD_MAX bytes of [a-z0-9._-]. seq is chosen by the client (the CLI
+ *   counts from 1); the server echoes it. "args" may be left out (= empty map). An arg
+ *   whose value is nil counts as absent.
+ * Reply:    {"seq": uint, "err": int, "msg": str, "more": bool, "result": any}
+ *   err is 0 or a negative PULL_ERR_* (lib/err.h); msg is "" on success, else a one-line
+ *   message for a person (at most CTL_MSG_MAX bytes, no control characters), saying which
+ *   rule failed ("title too long or empty", "ambiguous id prefix 'abcdef' (3 records)").
+ *   result is nil on error. more is true on every reply of a stream except the last; a
+ *   plain command sends exactly one reply with more=false. Values inside results are
+ *   JSON-ready: maps with str keys, str, uint/int, bool, array, nil. No floats (use
+ *   integers: scores in thousandths, times in unix seconds, durations in seconds), no ext.
+ *   bin appears only where a command says so (export); the CLI's --json prints any bin
+ *   as a lowercase hex string. Ids and keys are in text form (ident_to_text: lowercase
+ *   base32, 52 characters).
+ * A frame that is not a valid request (bad map, missing cmd or seq, bad types) is answered
+ * with err PULL_ERR_PROTOCOL (seq echoed if it could be read, else 0) and the connection is
+ * closed. Unknown cmd: PULL_ERR_UNKNOWN_CMD, msg "unknown command 'x'"; a required arg
+ * missing: PULL_ERR_ARITY, msg "missing argument 'x'"; an arg with the wrong type or size:
+ * PULL_ERR_FIELD, msg "bad argument 'x'". These three keep the connection open.
+ *
+ * Record (a result map), all present on every record:
+ *   {"id": text, "kind": "offer"|"need"|"profile"|"withdrawn"|"attestation",
+ *    "author": text, "slot": hex (32 chars), "seq": uint, "title": str, "body": str,
+ *    "tags": [str], "created": uint, "expires": uint (unix seconds),
+ *    "location": str ("" if none), "terms": str ("" if none)}
+ *   attestations add "link" (record id, text) and "peer" (key, text).
+ *   Servers may add fields (e.g. "mine": bool, "score": uint on search results).
+ *
+ * Commands (cmd: args -> result). "prefix" args are 6..52 base32 characters of an id; a
+ * prefix matching several records fails with PULL_ERR_AMBIGUOUS, none with
+ * PULL_ERR_NOT_FOUND. Args marked ? are optional.
+ *   "id":      {} -> {"id": text, "addresses": ["ID@HOST:PORT", ...]}
+ *   "status":  {} -> {"id", "uptime_s": uint, "peers": uint (connected), "records": uint
+ *              (live records stored), "network": str ("public", or a short fingerprint
+ *              of a private network key), "version": str, "data_dir": str,
+ *              "limits": {str: uint, ...}, ... more fields freely}
+ *   "peers":   {} -> [{"id": text, "address": "HOST:PORT", "state": "active"|"passive"|
+ *              "connecting"|..., "inbound": bool, "score": int, ...}]
+ *   "connect": {"address": "ID@HOST:PORT"} -> {"ok": true} (once the dial has started or
+ *              the handshake succeeded; a failed handshake may be reported as an error)
+ *   "record.add": {"kind": "offer"|"need", "title": str, "body"?: str, "tags"?: [str],
+ *              "expires_s"?: uint (lifetime in seconds from now, default 30 days, max 90
+ *              days), "location"?: str, "terms"?: str} -> record (after it is stored)
+ *   "record.edit": {"id": prefix, "title"?, "body"?, "tags"?, "expires_s"?, "location"?,
+ *              "terms"?} -> record: a new version (seq + 1, same slot) of one of my records
+ *              with the given fields replaced (optional for servers: UNKNOWN_CMD is fine)
+ *   "record.list": {"kind"?: "offer"|"need"} -> [record]: my own live records, newest
+ *              first (all my kinds if kind is absent)
+ *   "record.renew": {"id": prefix, "expires_s"?: uint} -> record: new seq, same content,
+ *              created = now, expires = now + expires_s (default 30 days)
+ *   "record.withdraw": {"id": prefix} -> record: the tombstone (kind "withdrawn")
+ *   "search":  {"words"?: [str], "kind"?: str, "tags"?: [str], "author"?: prefix,
+ *              "limit"?: uint (default 20, at most 10000)} -> [record] best first
+ *              (lib/match.h ranks; every tag in "tags" must be on the record)
+ *   "show":    {"id": prefix} -> record (any stored record, mine or not)
+ *   "watch":   {"words"?: [str], "kind"?: str, "tags"?: [str], "mine"?: bool} -> stream.
+ *              First reply: more=true, result {"event": "ready"} once the watch is
+ *              registered. Then one reply per event, more=true, result
+ *              {"event": "record"|"match"|"dyad", "record": record, ...}: "record" = a new
+ *              or updated record matching the query; "match" = a need related to one of my
+ *              offers or an offer related to one of my needs (match_related), with
+ *              "mine": id of my record; "dyad" = a dyad of mine changed, with "dyad": dyad
+ *              (and no "record"). "mine": true asks for match and dyad events even when
+ *              words/kind/tags are given. The stream ends only when the client closes the
+ *              connection (or the server stops: a last reply with more=false).
+ *   "export":  {"all"?: bool (false: my own records only; true: every live record)} ->
+ *              stream of {"envelopes": [bin, ...]} (raw signed envelopes, at most 256 and
+ *              about 1 MiB per reply) with more=true, then a last reply more=false with
+ *              {"records": N} (N = envelopes sent in total).
+ *   "import":  {"envelopes": [bin, ...] (at most 256, each <= RECORD_ENVELOPE_MAX)} ->
+ *              {"imported": uint, "rejected": uint} (each envelope fully checked with
+ *              envelope_open; duplicates and stale versions count as rejected)
+ *   Dyad commands (reserved, not yet served): "dyad.propose" {"record": prefix,
+ *   "message"?}, "dyad.accept"/"dyad.decline"/"dyad.done"/"dyad.ack" {"id": prefix,
+ *   "message"?}, "dyad.list" {}, "dyad.show" {"id": prefix} -> dyad {"id", "record",
+ *   "proposer", "responder", "state", "updated", ...} (CONTRACT.md).
+ *
+ * This module is sans-I/O: it encodes, frames and decodes; sockets are the callers'.
+ */
+#ifndef PULL_CTL_H
+#define PULL_CTL_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+#define CTL_REQUEST_MAX (4u << 20)
+#define CTL_REPLY_MAX (16u << 20)
+#define CTL_CMD_MAX 32        /* bytes of a command name */
+#define CTL_MSG_MAX 512       /* bytes of an error message */
+#define CTL_ARGS_MAX 64       /* keys in an args map */
+#define CTL_MAP_MAX 128       /* keys in any map of a message */
+#define CTL_KEY_MAX 64        /* bytes of a map key */
+#define CTL_MAX_DEPTH 16      /* nesting in a whole message (the top map is depth 1) */
+#define CTL_REQUIRED_MAX 4    /* required args per command in a ctl_command */
+#define CTL_CHUNK_ENVELOPES 256 /* envelopes per import request / export reply */
+
+/* ---- Framing ----------------------------------------------------------------------- */
+
+/* An incremental frame reader for one connection. Bytes go in with ctl_reader_feed, whole
+ * messages come out with ctl_reader_pop. Memory grows with the bytes actually received (not
+ * with the declared length) and never beyond one message of at most `max` bytes. */
+struct ctl_reader {
+    uint8_t hdr[4];
+    size_t hdr_have;   /* length bytes received so far for the current message */
+    size_t want;       /* declared length of the current message, once hdr_have == 4 */
+    struct pull_wb body;
+    size_t max;
+    bool ready;        /* a whole message is waiting in body */
+    int err;           /* sticky error */
+};
+
+/* ctl_reader_init prepares r for messages of at most max bytes (CTL_REQUEST_MAX on the
+ * server, CTL_REPLY_MAX on the client). */
+void ctl_reader_init(struct ctl_reader *r, size_t max);
+
+/* ctl_reader_release frees r's memory. */
+void ctl_reader_release(struct ctl_reader *r);
+
+/* ctl_reader_feed takes bytes from p[0..n) and sets *used to how many it consumed. It
+ * stops right after completing a message (ctl_reader_pop then returns it) and takes no
+ * more bytes until that message is popped, so callers loop: feed, pop, feed the rest.
+ * The declared length is checked as soon as its 4 bytes are in, before any byte of the
+ * body is buffered. Returns 0, PULL_ERR_TOO_BIG (length over max), PULL_ERR_MALFORMED
+ * (length 0) or PULL_ERR_NOMEM; after an error r stays failed (every call returns it). */
+int ctl_reader_feed(struct ctl_reader *r, const void *p, size_t n, size_t *used);
+
+/* ctl_reader_pop returns 1 and points *msg and *len at the next whole message (valid until the
+ * next feed, pop or release), or returns 0 if no message is complete yet. */
+int ctl_reader_pop(struct ctl_reader *r, const uint8_t **msg, size_t *len);
+
+/* ctl_frame_begin appends a 4-byte length placeholder to out and returns its offset; pack
+ * the message after it, then call ctl_frame_end with that offset. */
+size_t ctl_frame_begin(struct pull_wb *out);
+
+/* ctl_frame_end writes the length of everything packed since ctl_frame_begin. Returns
+ * 0, wb_error(out) if packing failed, or PULL_ERR_TOO_BIG if the message is empty or longer
+ * than max. On failure the partial frame is removed (out->len = start) and out's error is
+ * cleared, so the caller can append an error reply instead. */
+int ctl_frame_end(struct pull_wb *out, size_t start, size_t max);
+
+/* ---- Encoding ---------------------------------------------------------------------- */
+
+/* ctl_pack_request_head packs the start of a request map: {"cmd": cmd, "seq": seq,
+ * "args": — the caller then packs exactly one map, the args (msgpack_pack_map(pk, 0) for
+ * none). */
+void ctl_pack_request_head(msgpack_packer *pk, const char *cmd, uint64_t seq);
+
+/* ctl_pack_reply_head packs the start of a reply map: {"seq", "err", "msg", "more",
+ * "result": — the caller then packs exactly one value, the result (nil on error). msg may
+ * be NULL (""); it is cut to CTL_MSG_MAX bytes at a UTF-8 boundary and control characters
+ * become spaces. */
+void ctl_pack_reply_head(msgpack_packer *pk, uint64_t seq, int err, const char *msg,
+                         bool more);
+
+/* ctl_reply_error appends a whole framed error reply (result nil, more false). If msg is
+ * NULL, pull_strerror(err) is used. Returns 0 or the writer's error. */
+int ctl_reply_error(struct pull_wb *out, uint64_t seq, int err, const char *msg);
+
+/* ---- Decoding ---------------------------------------------------------------------- */
+
+/* A decoded request. Pointers point into the message bytes given to ctl_request_decode and
+ * are valid as long as those bytes are. */
+struct ctl_request {
+    char cmd[CTL_CMD_MAX + 1];
+    uint64_t seq;
+    bool has_seq;           /* set as soon as seq was read, even if decoding failed later */
+    const uint8_t *args;    /* the args map, validated (depth, bounds, str keys, no dups) */
+    size_t args_len;
+    uint32_t nargs;
+};
+
+/* ctl_request_decode decodes one request message (the bytes after the length). Returns 0,
+ * or PULL_ERR_TRUNCATED / MALFORMED / NONCANONICAL / UTF8 / DEPTH / TRAILING / FIELD (a
+ * key with the wrong type, a bad cmd name, a duplicate key, missing cmd or seq) /
+ * TOO_BIG (more than CTL_ARGS_MAX args). */
+int ctl_request_decode(const uint8_t *p, size_t n, struct ctl_request *req);
+
+/* Typed getters for args. Each returns 0 and the value, PULL_ERR_NOT_FOUND if the arg is
+ * absent or nil (outputs are then zero/empty), or PULL_ERR_FIELD if it has the wrong type
+ * or is too long (also for a str containing a NUL byte). */
+
+/* ctl_arg_str copies a str of at most max bytes (max < outsz) NUL-terminated into out. */
+int ctl_arg_str(const struct ctl_request *req, const char *key, uint32_t max, char *out,
+                size_t outsz);
+int ctl_arg_uint(const struct ctl_request *req, const char *key, uint64_t max, uint64_t *v);
+int ctl_arg_bool(const struct ctl_request *req, const char *key, bool *v);
+
+/* ctl_arg_strs copies an array of at most max_items strs, each at most item_max bytes
+ * (item_max < stride), NUL-terminated into out + i * stride; *count gets the number. */
+int ctl_arg_strs(const struct ctl_request *req, const char *key, uint32_t max_items,
+                 uint32_t item_max, char *out, size_t stride, uint32_t *count);
+
+/* An array arg walked element by element (arrays of bin: envelopes). */
+struct ctl_array {
+    struct pull_rd rd;
+    uint32_t n;  /* elements */
+    uint32_t i;  /* elements read so far */
+};
+
+/* ctl_arg_array finds an array arg of at most max_items elements and prepares it. */
+int ctl_arg_array(const struct ctl_request *req, const char *key, uint32_t max_items,
+                  struct ctl_array *it);
+
+/* ctl_array_next_bin returns 1 with the next bin (at most max bytes; a pointer into the
+ * message), 0 at the end, or PULL_ERR_FIELD if the element is not such a bin. */
+int ctl_array_next_bin(struct ctl_array *it, uint32_t max, const uint8_t **b, uint32_t *len);
+
+/* ctl_array_next_str is the same for strs. */
+int ctl_array_next_str(struct ctl_array *it, uint32_t max, const char **s, uint32_t *len);
+
+/* ctl_arg_raw points *val at the arg's value (any type, nil included), or returns
+ * PULL_ERR_NOT_FOUND. */
+int ctl_arg_raw(const struct ctl_request *req, const char *key, struct pull_rd *val);
+
+/* A decoded reply. msg is copied; result points into the message bytes. */
+struct ctl_reply {
+    uint64_t seq;
+    int err;
+    bool more;
+    char msg[CTL_MSG_MAX + 1];
+    const uint8_t *result;  /* one validated value; nil (0xc0) if absent */
+    size_t result_len;
+};
+
+/* ctl_reply_decode decodes one reply message. err must be 0 or negative (a positive err is
+ * PULL_ERR_FIELD). Same errors as ctl_request_decode. */
+int ctl_reply_decode(const uint8_t *p, size_t n, struct ctl_reply *rep);
+
+/* ctl_value_check validates one value of any type at the reader (bounded depth counted from
+ * `depth`, canonical forms, UTF-8, str keys in maps, no duplicate keys, floats allowed) and
+ * skips over it. Used for args and results; exported for the CLI's printers and fuzzing. */
+int ctl_value_check(struct pull_rd *r, unsigned depth);
+
+/* ctl_map_find looks up key in the map at r (which must have been checked) and points *val
+ * at its value. Returns 0 or PULL_ERR_NOT_FOUND; r is not moved. */
+int ctl_map_find(const struct pull_rd *r, const char *key, struct pull_rd *val);
+
+/* ---- Command table (server side) ---------------------------------------------------- */
+
+enum ctl_flags {
+    CTL_F_STREAM = 1 << 0, /* may send several replies (more = true) */
+    CTL_F_WRITE = 1 << 1,  /* changes the store */
+    CTL_F_SLOW = 1 << 2,   /* may take long: the server may run it off the loop turn */
+};
+
+typedef int (*ctl_handler)(void *ctx, const struct ctl_request *req);
+
+/* One entry of the server's command table. required lists arg names that must be present
+ * (not nil), NULL-terminated if fewer than CTL_REQUIRED_MAX. */
+struct ctl_command {
+    const char *name;
+    ctl_handler handler;
+    const char *required[CTL_REQUIRED_MAX];
+    unsigned flags;
+};
+
+/* ctl_command_find returns the entry named name in table[0..n), or NULL. */
+const struct ctl_command *ctl_command_find(const struct ctl_command *table, size_t n,
+                                           const char *name);
+
+/* ctl_command_lookup finds req->cmd in the table and checks its required args. Returns 0
+ * with *cmd set, PULL_ERR_UNKNOWN_CMD, or PULL_ERR_ARITY with *missing set to the first
+ * missing arg name. If msg is not NULL, a one-line message for the reply is written there
+ * on failure ("unknown command 'x'", "missing argument 'id'"). */
+int ctl_command_lookup(const struct ctl_command *table, size_t n, const struct ctl_request *req,
+                       const struct ctl_command **cmd, const char **missing, char *msg,
+                       size_t msgsz);
+
+#endif
