@@ -54,7 +54,9 @@
     X(NOT_RUNNING, 42, "pulld is not running")                                 \
     X(UNKNOWN_CMD, 43, "unknown command")                                      \
     X(ARITY, 44, "wrong number of arguments")                                  \
-    X(ATTEST, 45, "attestation fields invalid")
+    X(ATTEST, 45, "attestation fields invalid")                                \
+    X(CONTROL, 46, "text contains a control character")                        \
+    X(TAG_DUP, 47, "duplicate tag")
 
 enum pull_err {
     PULL_OK = 0,

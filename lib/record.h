@@ -134,6 +134,10 @@ int record_check_time(const struct record *rec, uint64_t now_s);
  * Returns PULL_ERR_TOO_BIG if it would exceed RECORD_MAX. */
 int record_encode(const struct record *rec, struct pull_wb *out);
 
+/* record_encoded_size returns how many bytes record_encode would append for rec (whose
+ * string fields must be NUL-terminated inside their arrays). */
+size_t record_encoded_size(const struct record *rec);
+
 /* record_decode decodes exactly n bytes into rec, refusing anything non-canonical, any
  * trailing byte and any field rule (record_check_fields). Never allocates. */
 int record_decode(const uint8_t *p, size_t n, struct record *rec);
