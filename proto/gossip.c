@@ -1,0 +1,936 @@
+/*
+ * gossip: entry points, connection table, action queue, scoring and the wire codec of the
+ * gossip engine. Membership lives in membership.c, dissemination in plumtree.c; the shared
+ * state and its invariants are described in gossip_int.h.
+ */
+#include "proto/gossip.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/mp.h"
+#include "proto/gossip_int.h"
+#include "proto/msg.h"
+
+void
+gossip_config_default(struct gossip_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->active_size = 6;
+    cfg->passive_size = 60;
+    cfg->arwl = 6;
+    cfg->prwl = 3;
+    cfg->shuffle_active = 3;
+    cfg->shuffle_passive = 4;
+    cfg->shuffle_ttl = 3;
+    cfg->shuffle_ms = 10000;
+    cfg->rotate_ms = 300000;
+    cfg->maint_ms = 1000;
+    cfg->connect_timeout_ms = 10000;
+    cfg->join_grace_ms = 2000;
+    cfg->max_pending = 16;
+    cfg->ihave_delay_ms = 50;
+    cfg->graft_timeout_ms = 500;
+    cfg->graft_retry_ms = 250;
+    cfg->missing_max = 4096;
+    cfg->lazy_max = 4096;
+    cfg->serve_max = 1024;
+    cfg->recent_max = 256;
+    cfg->recent_ms = 60000;
+    cfg->peer_backlog_max = 1u << 20;
+    cfg->deliver_actions = false;
+    cfg->score_new = 1;
+    cfg->score_max = 50;
+    cfg->score_invalid = 25;
+    cfg->score_malformed = 25;
+    cfg->score_ban = -100;
+    cfg->ban_ms = 600000;
+}
+
+static bool
+config_ok(const struct gossip_config *c)
+{
+    if (c->offer == NULL || c->has == NULL || c->fetch == NULL)
+        return false;
+    if (c->active_size < 2 || c->active_size > GOSSIP_ACTIVE_MAX)
+        return false;
+    if (c->passive_size < 1 || c->passive_size > 1024)
+        return false;
+    if (c->arwl > GOSSIP_TTL_MAX || c->prwl > c->arwl || c->shuffle_ttl > GOSSIP_TTL_MAX)
+        return false;
+    if (1 + c->shuffle_active + c->shuffle_passive > GOSSIP_SHUFFLE_MAX)
+        return false;
+    if (c->shuffle_ms == 0 || c->maint_ms == 0 || c->connect_timeout_ms == 0)
+        return false;
+    if (c->max_pending < 1 || c->max_pending > 256)
+        return false;
+    if (c->graft_timeout_ms == 0 || c->graft_retry_ms == 0)
+        return false;
+    if (c->missing_max < 1 || c->missing_max > (1u << 20) || c->lazy_max < 1 || c->serve_max < 1 ||
+        c->recent_max > 4096)
+        return false;
+    if (c->score_new < 0 || c->score_invalid < 0 || c->score_malformed < 0 || c->score_ban > 0 ||
+        c->score_max < 0)
+        return false;
+    return true;
+}
+
+bool
+gs_addr_ok(const char *a, size_t n)
+{
+    if (n == 0 || n > GOSSIP_ADDR_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if (c < 0x21 || c > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+bool
+gs_key_eq(const uint8_t a[GOSSIP_KEY_BYTES], const uint8_t b[GOSSIP_KEY_BYTES])
+{
+    /* Keys are public: no need for a constant-time comparison. */
+    return memcmp(a, b, GOSSIP_KEY_BYTES) == 0;
+}
+
+int
+gossip_new(const struct pull_env *env, const uint8_t key[static GOSSIP_KEY_BYTES], const char *addr,
+           const struct gossip_config *cfg, struct gossip **out)
+{
+    struct gossip *g = NULL;
+    int rc = PULL_ERR_INVAL;
+
+    *out = NULL;
+    if (env == NULL || cfg == NULL || addr == NULL || !config_ok(cfg) ||
+        !gs_addr_ok(addr, strlen(addr)))
+        goto out;
+    rc = PULL_ERR_NOMEM;
+    if ((g = calloc(1, sizeof(*g))) == NULL)
+        goto out;
+    g->env = env;
+    g->cfg = *cfg;
+    memcpy(g->key, key, GOSSIP_KEY_BYTES);
+    memcpy(g->addr, addr, strlen(addr) + 1);
+    env_random(env, g->hkey, sizeof(g->hkey));
+    g->passive = calloc(cfg->passive_size, sizeof(*g->passive));
+    g->msg = malloc(sizeof(*g->msg));
+    g->envbuf = malloc(GOSSIP_ENVELOPE_MAX);
+    g->batch = malloc(MSG_MAX);
+    if (g->passive == NULL || g->msg == NULL || g->envbuf == NULL || g->batch == NULL)
+        goto out;
+    if ((rc = pt_init(g)) != 0)
+        goto out;
+    g->fill_backoff = GS_BACKOFF_MIN_MS;
+    /* First periodic events at a random phase so that nodes started together do not
+     * shuffle in lockstep. */
+    g->shuffle_at = env_uniform(env, cfg->shuffle_ms) + 1;
+    g->rotate_at = cfg->rotate_ms ? cfg->rotate_ms / 2 + env_uniform(env, cfg->rotate_ms) : 0;
+    g->maint_at = env_uniform(env, cfg->maint_ms) + 1;
+    *out = g;
+    g = NULL; /* transferred */
+    rc = 0;
+out:
+    gossip_free(g);
+    return rc;
+}
+
+static void
+conn_free(struct gpeer *p)
+{
+    gs_idq_free(&p->lazy);
+    gs_idq_free(&p->serve);
+    gs_idq_free(&p->graft);
+    free(p);
+}
+
+void
+gossip_free(struct gossip *g)
+{
+    struct gossip_action a;
+
+    if (g == NULL)
+        return;
+    while (gossip_poll_action(g, &a))
+        gossip_action_release(&a);
+    for (uint32_t i = 0; i < g->nconns; i++)
+        conn_free(g->conns[i]);
+    free(g->conns);
+    free(g->acts);
+    free(g->passive);
+    pt_release(g);
+    free(g->msg);
+    free(g->envbuf);
+    free(g->batch);
+    free(g);
+}
+
+bool
+gossip_handles(uint32_t type)
+{
+    return (type >= MSG_JOIN && type <= MSG_SHUFFLE_REPLY) ||
+           (type >= MSG_RECORDS && type <= MSG_WANT);
+}
+
+/* ---------------------------------------------------------------- id queues */
+
+int
+gs_idq_push(struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES], uint8_t tag, uint32_t max)
+{
+    if (q->n >= max)
+        return PULL_ERR_QUOTA;
+    if (q->n == q->cap) {
+        uint32_t cap = q->cap ? q->cap * 2 : 16;
+        void *ids, *tags;
+        if (cap > max)
+            cap = max;
+        if ((ids = realloc(q->id, (size_t)cap * GOSSIP_ID_BYTES)) == NULL)
+            return PULL_ERR_NOMEM;
+        q->id = ids;
+        if ((tags = realloc(q->tag, cap)) == NULL)
+            return PULL_ERR_NOMEM;
+        q->tag = tags;
+        q->cap = cap;
+    }
+    memcpy(q->id[q->n], id, GOSSIP_ID_BYTES);
+    q->tag[q->n] = tag;
+    q->n++;
+    return 0;
+}
+
+void
+gs_idq_pop(struct gs_idq *q, uint32_t k)
+{
+    if (k >= q->n) {
+        q->n = 0;
+        return;
+    }
+    memmove(q->id, q->id + k, (size_t)(q->n - k) * GOSSIP_ID_BYTES);
+    memmove(q->tag, q->tag + k, q->n - k);
+    q->n -= k;
+}
+
+void
+gs_idq_free(struct gs_idq *q)
+{
+    free(q->id);
+    free(q->tag);
+    memset(q, 0, sizeof(*q));
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static struct gossip_action *
+act_push(struct gossip *g, enum gossip_action_type type)
+{
+    struct gossip_action *a;
+
+    if (g->nacts == g->acts_cap) {
+        uint32_t cap = g->acts_cap ? g->acts_cap * 2 : 64;
+        struct gossip_action *n = malloc((size_t)cap * sizeof(*n));
+        if (n == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < g->nacts; i++)
+            n[i] = g->acts[(g->act_head + i) % g->acts_cap];
+        free(g->acts);
+        g->acts = n;
+        g->acts_cap = cap;
+        g->act_head = 0;
+    }
+    a = &g->acts[(g->act_head + g->nacts) % g->acts_cap];
+    g->nacts++;
+    memset(a, 0, sizeof(*a));
+    a->type = type;
+    return a;
+}
+
+void
+gs_emit_connect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr)
+{
+    struct gossip_action *a = act_push(g, GOSSIP_ACT_CONNECT);
+
+    if (a == NULL)
+        return; /* the connection times out in maintenance */
+    memcpy(a->peer, key, GOSSIP_KEY_BYTES);
+    memcpy(a->addr, addr, strlen(addr) + 1);
+}
+
+void
+gs_emit_disconnect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES])
+{
+    struct gossip_action *a = act_push(g, GOSSIP_ACT_DISCONNECT);
+
+    if (a != NULL)
+        memcpy(a->peer, key, GOSSIP_KEY_BYTES);
+}
+
+void
+gs_emit_deliver(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    struct gossip_action *a;
+
+    if (!g->cfg.deliver_actions || (a = act_push(g, GOSSIP_ACT_DELIVER)) == NULL)
+        return;
+    memcpy(a->id, id, GOSSIP_ID_BYTES);
+}
+
+int
+gs_send(struct gossip *g, struct gpeer *p, struct pull_wb *w)
+{
+    struct gossip_action *a;
+    uint32_t type = 0;
+    int rc;
+
+    if ((rc = wb_error(w)) != 0) {
+        wb_reset(w);
+        return rc;
+    }
+    if (p->doomed || p->state == GOSSIP_PEER_CONNECTING) {
+        wb_reset(w);
+        return 0;
+    }
+    if ((a = act_push(g, GOSSIP_ACT_SEND)) == NULL) {
+        wb_reset(w);
+        return PULL_ERR_NOMEM;
+    }
+    memcpy(a->peer, p->key, GOSSIP_KEY_BYTES);
+    (void)msg_peek_type(w->p, w->len, &type);
+    a->data = wb_steal(w, &a->len);
+    if (type < 32)
+        g->st.msgs_out[type]++;
+    g->st.bytes_out += a->len;
+    p->backlog += a->len;
+    if (g->cfg.peer_backlog_max != 0 && p->backlog > g->cfg.peer_backlog_max)
+        p->doomed = GS_DOOM_BACKLOG;
+    return 0;
+}
+
+void
+gs_msg_begin(struct pull_wb *w, msgpack_packer *pk, uint32_t type, uint32_t nfields)
+{
+    wb_init(w, MSG_MAX);
+    mp_packer_init(pk, w);
+    msgpack_pack_array(pk, 1 + nfields);
+    msgpack_pack_uint32(pk, type);
+}
+
+bool
+gossip_poll_action(struct gossip *g, struct gossip_action *out)
+{
+    if (g->nacts == 0)
+        return false;
+    *out = g->acts[g->act_head];
+    g->act_head = (g->act_head + 1) % g->acts_cap;
+    g->nacts--;
+    return true;
+}
+
+void
+gossip_action_release(struct gossip_action *a)
+{
+    free(a->data);
+    a->data = NULL;
+    a->len = 0;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+struct gpeer *
+gs_conn_find(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES])
+{
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        if (gs_key_eq(g->conns[i]->key, key))
+            return g->conns[i];
+    }
+    return NULL;
+}
+
+struct gpeer *
+gs_conn_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr, uint8_t state,
+            uint64_t now_ms)
+{
+    struct gpeer *p;
+    int i;
+
+    if (g->nconns == g->conns_cap) {
+        uint32_t cap = g->conns_cap ? g->conns_cap * 2 : 16;
+        struct gpeer **n = realloc(g->conns, (size_t)cap * sizeof(*n));
+        if (n == NULL)
+            return NULL;
+        g->conns = n;
+        g->conns_cap = cap;
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return NULL;
+    memcpy(p->key, key, GOSSIP_KEY_BYTES);
+    if (addr != NULL)
+        memcpy(p->addr, addr, strlen(addr) + 1);
+    p->state = state;
+    p->since = now_ms;
+    g->conns[g->nconns++] = p;
+    if ((i = mb_passive_find(g, key)) >= 0)
+        mb_passive_remove(g, (uint32_t)i);
+    return p;
+}
+
+void
+gs_conn_remove(struct gossip *g, struct gpeer *p)
+{
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        if (g->conns[i] != p)
+            continue;
+        if (p->state == GOSSIP_PEER_ACTIVE)
+            g->nactive--;
+        /* Keep the order: iteration order is part of the engine's determinism. */
+        memmove(&g->conns[i], &g->conns[i + 1], (g->nconns - i - 1) * sizeof(g->conns[0]));
+        g->nconns--;
+        conn_free(p);
+        return;
+    }
+}
+
+uint32_t
+gs_pending_count(const struct gossip *g)
+{
+    return g->nconns - g->nactive;
+}
+
+/* ---------------------------------------------------------------- scores and bans */
+
+void
+gs_penalize(struct gossip *g, struct gpeer *p, int32_t amount)
+{
+    (void)g;
+    p->score -= amount;
+    if (p->score <= g->cfg.score_ban && !p->doomed)
+        p->doomed = GS_DOOM_BAN;
+}
+
+bool
+gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms)
+{
+    for (uint32_t i = 0; i < g->nbans; i++) {
+        if (gs_key_eq(g->bans[i].key, key))
+            return g->bans[i].until > now_ms;
+    }
+    return false;
+}
+
+void
+gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms)
+{
+    uint32_t slot = g->nbans;
+    int i;
+
+    for (uint32_t k = 0; k < g->nbans; k++) {
+        if (gs_key_eq(g->bans[k].key, key)) {
+            slot = k;
+            break;
+        }
+    }
+    if (slot == GS_BANS_MAX) {
+        /* Full: replace the ban that ends first. */
+        slot = 0;
+        for (uint32_t k = 1; k < g->nbans; k++) {
+            if (g->bans[k].until < g->bans[slot].until)
+                slot = k;
+        }
+    }
+    if (slot == g->nbans)
+        g->nbans++;
+    memcpy(g->bans[slot].key, key, GOSSIP_KEY_BYTES);
+    g->bans[slot].until = now_ms + g->cfg.ban_ms;
+    if ((i = mb_passive_find(g, key)) >= 0)
+        mb_passive_remove(g, (uint32_t)i);
+    g->st.peers_banned++;
+}
+
+static void
+bans_expire(struct gossip *g, uint64_t now_ms)
+{
+    for (uint32_t i = 0; i < g->nbans;) {
+        if (g->bans[i].until <= now_ms)
+            g->bans[i] = g->bans[--g->nbans];
+        else
+            i++;
+    }
+}
+
+/* gs_finish runs at the end of every entry point: reaps doomed connections, then repairs
+ * the active view. */
+static void
+gs_finish(struct gossip *g, uint64_t now_ms)
+{
+    bool reaped = false;
+
+    for (uint32_t i = g->nconns; i-- > 0;) {
+        struct gpeer *p = g->conns[i];
+        if (!p->doomed || i >= g->nconns)
+            continue;
+        switch (p->doomed) {
+        case GS_DOOM_BAN:
+            gs_ban(g, p->key, now_ms);
+            mb_close(g, p, GOSSIP_BYE_BANNED, false, now_ms);
+            break;
+        case GS_DOOM_BACKLOG:
+            g->st.peers_dropped_backlog++;
+            mb_close(g, p, -1, false, now_ms);
+            break;
+        default:
+            if (p->state == GOSSIP_PEER_CONNECTING)
+                g->st.connect_failures++;
+            mb_close(g, p, -1, false, now_ms);
+            break;
+        }
+        reaped = true;
+    }
+    (void)reaped;
+    mb_fill(g, now_ms);
+}
+
+/* ---------------------------------------------------------------- wire codec */
+
+static int
+dec_addr(struct pull_rd *r, const char **a, uint32_t *n)
+{
+    int rc;
+
+    if ((rc = mp_read_str(r, GOSSIP_ADDR_MAX, a, n)) != 0)
+        return rc;
+    return gs_addr_ok(*a, *n) ? 0 : PULL_ERR_FIELD;
+}
+
+static int
+dec_ids(struct pull_rd *r, struct gmsg *m)
+{
+    uint32_t n;
+    int rc;
+
+    if ((rc = mp_read_array(r, &n)) != 0)
+        return rc;
+    if (n > GOSSIP_IDS_MAX)
+        return PULL_ERR_TOO_BIG;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((rc = mp_read_bin_exact(r, m->ids[i], GOSSIP_ID_BYTES)) != 0)
+            return rc;
+    }
+    m->nids = n;
+    return 0;
+}
+
+static int
+dec_peers(struct pull_rd *r, struct gmsg *m)
+{
+    uint32_t n, fields;
+    int rc;
+
+    if ((rc = mp_read_array(r, &n)) != 0)
+        return rc;
+    if (n > GOSSIP_SHUFFLE_MAX)
+        return PULL_ERR_TOO_BIG;
+    for (uint32_t i = 0; i < n; i++) {
+        struct gs_peer_entry *e = &m->peers[i];
+        if ((rc = mp_read_array(r, &fields)) != 0)
+            return rc;
+        if (fields < 2)
+            return PULL_ERR_FIELD;
+        if ((rc = mp_read_bin_exact(r, e->key, GOSSIP_KEY_BYTES)) != 0 ||
+            (rc = dec_addr(r, &e->addr, &e->addr_len)) != 0)
+            return rc;
+        for (uint32_t k = 2; k < fields; k++) {
+            if ((rc = mp_skip(r)) != 0)
+                return rc;
+        }
+    }
+    m->npeers = n;
+    return 0;
+}
+
+static int
+dec_envelopes(struct pull_rd *r, struct gmsg *m)
+{
+    uint32_t n;
+    int rc;
+
+    if ((rc = mp_read_array(r, &n)) != 0)
+        return rc;
+    if (n > GOSSIP_RECORDS_MAX)
+        return PULL_ERR_TOO_BIG;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((rc = mp_read_bin(r, GOSSIP_ENVELOPE_MAX, &m->env[i], &m->env_len[i])) != 0)
+            return rc;
+        if (m->env_len[i] == 0)
+            return PULL_ERR_FIELD;
+    }
+    m->nenv = n;
+    return 0;
+}
+
+/* Fields after the type that each message must have (newer versions may add more). */
+static int
+fields_of(uint32_t type)
+{
+    switch (type) {
+    case MSG_JOIN:
+        return 1;
+    case MSG_FORWARD_JOIN:
+        return 3;
+    case MSG_NEIGHBOR:
+        return 2;
+    case MSG_NEIGHBOR_REPLY:
+    case MSG_DISCONNECT:
+        return 1;
+    case MSG_SHUFFLE:
+        return 3;
+    case MSG_SHUFFLE_REPLY:
+    case MSG_RECORDS:
+        return 2;
+    case MSG_IHAVE:
+    case MSG_GRAFT:
+    case MSG_WANT:
+        return 1;
+    case MSG_PRUNE:
+        return 0;
+    }
+    return -1;
+}
+
+int
+gs_decode(const uint8_t *p, size_t len, struct gmsg *m)
+{
+    struct pull_rd r;
+    uint32_t count;
+    uint64_t t;
+    int need, rc;
+
+    m->type = 0;
+    m->npeers = m->nids = m->nenv = 0;
+    m->addr = NULL;
+    m->addr_len = 0;
+    if (len > MSG_MAX)
+        return PULL_ERR_TOO_BIG;
+    rd_init(&r, p, len);
+    if ((rc = mp_read_array(&r, &count)) != 0)
+        return rc;
+    if (count < 1)
+        return PULL_ERR_MALFORMED;
+    if ((rc = mp_read_uint_max(&r, UINT32_MAX, &t)) != 0)
+        return rc;
+    m->type = (uint32_t)t;
+    if ((need = fields_of(m->type)) < 0)
+        return PULL_ERR_UNSUPPORTED;
+    if (count - 1 < (uint32_t)need)
+        return PULL_ERR_MALFORMED;
+    switch (m->type) {
+    case MSG_JOIN:
+        rc = dec_addr(&r, &m->addr, &m->addr_len);
+        break;
+    case MSG_FORWARD_JOIN:
+        if ((rc = mp_read_bin_exact(&r, m->key, GOSSIP_KEY_BYTES)) == 0 &&
+            (rc = dec_addr(&r, &m->addr, &m->addr_len)) == 0)
+            rc = mp_read_uint_max(&r, 255, &m->ttl);
+        break;
+    case MSG_NEIGHBOR:
+        if ((rc = dec_addr(&r, &m->addr, &m->addr_len)) == 0)
+            rc = mp_read_bool(&r, &m->flag);
+        break;
+    case MSG_NEIGHBOR_REPLY:
+        rc = mp_read_bool(&r, &m->flag);
+        break;
+    case MSG_DISCONNECT:
+        rc = mp_read_uint_max(&r, 255, &m->code);
+        break;
+    case MSG_SHUFFLE:
+        if ((rc = mp_read_uint(&r, &m->nonce)) == 0 &&
+            (rc = mp_read_uint_max(&r, 255, &m->ttl)) == 0)
+            rc = dec_peers(&r, m);
+        if (rc == 0 && m->npeers == 0)
+            rc = PULL_ERR_FIELD; /* the first entry is the origin */
+        break;
+    case MSG_SHUFFLE_REPLY:
+        if ((rc = mp_read_uint(&r, &m->nonce)) == 0)
+            rc = dec_peers(&r, m);
+        break;
+    case MSG_RECORDS:
+        if ((rc = mp_read_uint_max(&r, 255, &m->code)) == 0)
+            rc = dec_envelopes(&r, m);
+        break;
+    case MSG_IHAVE:
+    case MSG_GRAFT:
+    case MSG_WANT:
+        rc = dec_ids(&r, m);
+        break;
+    case MSG_PRUNE:
+        rc = 0;
+        break;
+    }
+    if (rc != 0)
+        return rc;
+    for (uint32_t k = (uint32_t)need + 1; k < count; k++) {
+        if ((rc = mp_skip(&r)) != 0)
+            return rc;
+    }
+    return rd_left(&r) == 0 ? 0 : PULL_ERR_TRAILING;
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+int
+gossip_add_known(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES], const char *addr,
+                 uint64_t now_ms)
+{
+    size_t n = addr ? strlen(addr) : 0;
+
+    if (gs_key_eq(key, g->key) || !gs_addr_ok(addr, n))
+        return PULL_ERR_INVAL;
+    if (gs_is_banned(g, key, now_ms))
+        return PULL_ERR_PERM;
+    if (gs_conn_find(g, key) == NULL)
+        mb_passive_add(g, key, addr, n, now_ms);
+    gs_finish(g, now_ms);
+    return 0;
+}
+
+void
+gossip_on_connected(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES], const char *addr,
+                    bool inbound, uint64_t now_ms)
+{
+    struct gpeer *p;
+
+    if (gs_key_eq(key, g->key) || gs_is_banned(g, key, now_ms)) {
+        gs_emit_disconnect(g, key);
+        goto out;
+    }
+    if ((p = gs_conn_find(g, key)) != NULL) {
+        if (p->state == GOSSIP_PEER_CONNECTING) {
+            p->state = GOSSIP_PEER_PENDING;
+            p->since = now_ms;
+            mb_on_connected(g, p, now_ms);
+        }
+        goto out; /* already connected: the host reported it twice */
+    }
+    if (gs_pending_count(g) >= g->cfg.max_pending) {
+        gs_emit_disconnect(g, key);
+        goto out;
+    }
+    /* An inbound peer's advertised address arrives with its JOIN or NEIGHBOR. An outbound
+     * connection we did not ask for is the host's (e.g. `pull connect`): treat it as a
+     * request to add that peer to the active view. */
+    p = gs_conn_add(g, key, inbound ? NULL : addr, GOSSIP_PEER_PENDING, now_ms);
+    if (p == NULL) {
+        gs_emit_disconnect(g, key);
+        goto out;
+    }
+    p->inbound = inbound;
+    if (!inbound) {
+        if (addr == NULL || !gs_addr_ok(addr, strlen(addr)))
+            p->addr[0] = '\0';
+        p->purpose = g->joined ? GS_PURPOSE_HIGH : GS_PURPOSE_JOIN;
+        mb_on_connected(g, p, now_ms);
+    }
+out:
+    gs_finish(g, now_ms);
+}
+
+void
+gossip_on_disconnected(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES],
+                       uint64_t now_ms)
+{
+    struct gpeer *p = gs_conn_find(g, key);
+
+    if (p != NULL) {
+        if (p->state == GOSSIP_PEER_CONNECTING)
+            g->st.connect_failures++;
+        mb_on_lost(g, p, now_ms);
+    }
+    gs_finish(g, now_ms);
+}
+
+int
+gossip_on_message(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES], const uint8_t *msg,
+                  size_t len, uint64_t now_ms)
+{
+    struct gpeer *p = gs_conn_find(g, key);
+    int rc = 0;
+
+    if (p == NULL || p->state == GOSSIP_PEER_CONNECTING || p->doomed) {
+        g->st.ignored++;
+        goto out;
+    }
+    g->st.bytes_in += len;
+    if ((rc = gs_decode(msg, len, g->msg)) != 0) {
+        if (rc == PULL_ERR_UNSUPPORTED) {
+            g->st.ignored++; /* a newer peer's message: not an offence */
+        } else {
+            g->st.malformed++;
+            gs_penalize(g, p, g->cfg.score_malformed);
+        }
+        goto out;
+    }
+    if (g->msg->type < 32)
+        g->st.msgs_in[g->msg->type]++;
+    if (g->msg->type >= MSG_RECORDS)
+        pt_handle(g, p, g->msg, now_ms);
+    else
+        mb_handle(g, p, g->msg, now_ms);
+out:
+    gs_finish(g, now_ms);
+    return rc;
+}
+
+void
+gossip_on_flushed(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES], size_t bytes,
+                  uint64_t now_ms)
+{
+    struct gpeer *p = gs_conn_find(g, key);
+
+    if (p != NULL) {
+        p->backlog = bytes > p->backlog ? 0 : p->backlog - bytes;
+        if (p->serve.n > 0 && !p->doomed)
+            pt_serve(g, p, now_ms);
+    }
+    gs_finish(g, now_ms);
+}
+
+int
+gossip_publish(struct gossip *g, const uint8_t *env, size_t len,
+               const uint8_t id[static GOSSIP_ID_BYTES], uint64_t now_ms)
+{
+    int rc;
+
+    if (env == NULL || len == 0)
+        return PULL_ERR_INVAL;
+    if (len > GOSSIP_ENVELOPE_MAX)
+        return PULL_ERR_TOO_BIG;
+    rc = pt_publish(g, env, len, id, now_ms);
+    gs_finish(g, now_ms);
+    return rc;
+}
+
+int
+gossip_want(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES],
+            const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n, uint64_t now_ms)
+{
+    struct gpeer *p = gs_conn_find(g, key);
+    int rc;
+
+    if (n == 0 || n > GOSSIP_IDS_MAX)
+        return PULL_ERR_INVAL;
+    if (p == NULL || p->state == GOSSIP_PEER_CONNECTING || p->doomed)
+        return PULL_ERR_NOT_FOUND;
+    rc = pt_want(g, p, ids, n);
+    gs_finish(g, now_ms);
+    return rc;
+}
+
+void
+gossip_leave(struct gossip *g, uint64_t now_ms)
+{
+    while (g->nconns > 0) {
+        struct gpeer *p = g->conns[g->nconns - 1];
+        mb_close(g, p, p->state == GOSSIP_PEER_CONNECTING ? -1 : GOSSIP_BYE_LEAVING, true, now_ms);
+    }
+    g->joined = false;
+    (void)now_ms;
+}
+
+uint64_t
+gossip_next_deadline(const struct gossip *g)
+{
+    uint64_t a = mb_next_deadline(g), b = pt_next_deadline(g);
+
+    return a < b ? a : b;
+}
+
+void
+gossip_on_timeout(struct gossip *g, uint64_t now_ms)
+{
+    if (now_ms >= g->maint_at) {
+        g->maint_at = now_ms + g->cfg.maint_ms;
+        bans_expire(g, now_ms);
+        for (uint32_t i = 0; i < g->nconns; i++) {
+            struct gpeer *p = g->conns[i];
+            if (p->state != GOSSIP_PEER_ACTIVE && !p->doomed &&
+                now_ms - p->since >= g->cfg.connect_timeout_ms)
+                p->doomed = GS_DOOM_TIMEOUT;
+        }
+    }
+    mb_timers(g, now_ms);
+    pt_timers(g, now_ms);
+    gs_finish(g, now_ms);
+}
+
+/* ---------------------------------------------------------------- introspection */
+
+size_t
+gossip_peer_count(const struct gossip *g)
+{
+    return (size_t)g->nconns + g->npassive + g->nbans;
+}
+
+int
+gossip_peer_at(const struct gossip *g, size_t i, struct gossip_peer_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i < g->nconns) {
+        /* active first, then the others, both in table order */
+        size_t k = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (uint32_t j = 0; j < g->nconns; j++) {
+                const struct gpeer *p = g->conns[j];
+                if ((p->state == GOSSIP_PEER_ACTIVE) != (pass == 0))
+                    continue;
+                if (k++ != i)
+                    continue;
+                memcpy(out->key, p->key, GOSSIP_KEY_BYTES);
+                memcpy(out->addr, p->addr, sizeof(out->addr));
+                out->state = (enum gossip_peer_state)p->state;
+                out->inbound = p->inbound;
+                out->eager = p->state == GOSSIP_PEER_ACTIVE && p->eager;
+                out->score = p->score;
+                out->backlog = p->backlog;
+                return 0;
+            }
+        }
+        return PULL_ERR_NOT_FOUND;
+    }
+    i -= g->nconns;
+    if (i < g->npassive) {
+        memcpy(out->key, g->passive[i].key, GOSSIP_KEY_BYTES);
+        memcpy(out->addr, g->passive[i].addr, sizeof(out->addr));
+        out->state = GOSSIP_PEER_PASSIVE;
+        return 0;
+    }
+    i -= g->npassive;
+    if (i < g->nbans) {
+        memcpy(out->key, g->bans[i].key, GOSSIP_KEY_BYTES);
+        out->state = GOSSIP_PEER_BANNED;
+        return 0;
+    }
+    return PULL_ERR_NOT_FOUND;
+}
+
+size_t
+gossip_active_count(const struct gossip *g)
+{
+    return g->nactive;
+}
+
+bool
+gossip_is_active(const struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES])
+{
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        if (g->conns[i]->state == GOSSIP_PEER_ACTIVE && gs_key_eq(g->conns[i]->key, key))
+            return true;
+    }
+    return false;
+}
+
+void
+gossip_get_stats(const struct gossip *g, struct gossip_stats *out)
+{
+    *out = g->st;
+}

@@ -1,0 +1,238 @@
+/*
+ * gossip_int: the inside of the gossip engine, shared by proto/gossip.c (entry points,
+ * connections, actions, wire codec, timers), proto/membership.c (HyParView) and
+ * proto/plumtree.c (Plumtree). Not for use outside these three files.
+ *
+ * Invariants:
+ *   - A key is in at most one of: the connection table (conns), the passive view, the ban
+ *     list. Our own key is in none of them.
+ *   - nactive == number of conns in state GOSSIP_PEER_ACTIVE <= cfg.active_size, except
+ *     transiently inside a handler.
+ *   - A connection is removed from conns only through gs_conn_remove, never while some
+ *     caller iterates over conns: code that may drop peers inside a loop marks them
+ *     `doomed` and gs_finish (run at the end of every entry point) reaps them.
+ *   - conns holds pointers, so a struct gpeer * stays valid until that peer is removed.
+ */
+#ifndef PULL_GOSSIP_INT_H
+#define PULL_GOSSIP_INT_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "proto/gossip.h"
+
+#define GS_BANS_MAX 256
+#define GS_REJECTED_MAX 256
+#define GS_ROUTES_MAX 64
+#define GS_ROUTE_MS 30000
+#define GS_ANN_MAX 4 /* announcers remembered per missing id */
+#define GS_BACKOFF_MIN_MS 1000
+#define GS_BACKOFF_MAX_MS 30000
+
+/* Why a connection was opened by us. */
+enum gs_purpose {
+    GS_PURPOSE_NONE = 0, /* inbound, or nothing asked yet */
+    GS_PURPOSE_JOIN,     /* send JOIN */
+    GS_PURPOSE_LOW,      /* send NEIGHBOR, low priority */
+    GS_PURPOSE_HIGH,     /* send NEIGHBOR, high priority */
+    GS_PURPOSE_ROTATE,   /* NEIGHBOR high while our view is full (rotation) */
+};
+
+enum gs_doom {
+    GS_DOOM_NONE = 0,
+    GS_DOOM_BAN,     /* score too low: close and ban */
+    GS_DOOM_BACKLOG, /* not reading: close and forget */
+    GS_DOOM_TIMEOUT, /* connect or JOIN/NEIGHBOR answer took too long */
+};
+
+/* A small queue of ids with a one-byte tag each (bounded by the caller's max). */
+struct gs_idq {
+    uint8_t (*id)[GOSSIP_ID_BYTES];
+    uint8_t *tag;
+    uint32_t n, cap;
+};
+
+/* A connection, or a connection attempt. */
+struct gpeer {
+    uint8_t key[GOSSIP_KEY_BYTES];
+    char addr[GOSSIP_ADDR_MAX + 1]; /* advertised address ("" while unknown) */
+    uint8_t state;                  /* GOSSIP_PEER_CONNECTING, _PENDING or _ACTIVE */
+    uint8_t purpose;                /* enum gs_purpose */
+    uint8_t doomed;                 /* enum gs_doom */
+    bool inbound;
+    bool asked;     /* we sent JOIN/NEIGHBOR and wait for NEIGHBOR_REPLY */
+    bool eager;     /* Plumtree: eager push peer (only meaningful when active) */
+    uint64_t since; /* when the current state began */
+    int32_t score;
+    size_t backlog;      /* bytes emitted in SEND actions not yet reported flushed */
+    struct gs_idq lazy;  /* ids to announce with the next IHAVE */
+    struct gs_idq serve; /* ids asked by GRAFT (tag GOSSIP_REC_GRAFT) or WANT */
+    struct gs_idq graft; /* ids to GRAFT from this peer at the end of a timer pass */
+};
+
+struct gpassive {
+    uint8_t key[GOSSIP_KEY_BYTES];
+    char addr[GOSSIP_ADDR_MAX + 1];
+};
+
+struct gban {
+    uint8_t key[GOSSIP_KEY_BYTES];
+    uint64_t until;
+};
+
+struct gmiss {
+    uint8_t id[GOSSIP_ID_BYTES];
+    uint64_t deadline;
+    uint8_t nann;
+    uint8_t ann[GS_ANN_MAX][GOSSIP_KEY_BYTES];
+};
+
+struct grecent {
+    uint8_t id[GOSSIP_ID_BYTES];
+    uint64_t at;
+};
+
+struct groute {
+    uint64_t nonce;
+    uint64_t until; /* 0 = free slot */
+    uint8_t back[GOSSIP_KEY_BYTES];
+};
+
+struct gs_peer_entry {
+    uint8_t key[GOSSIP_KEY_BYTES];
+    const char *addr;
+    uint32_t addr_len;
+};
+
+/* A decoded message: pointers into the received bytes (valid during the call only). */
+struct gmsg {
+    uint32_t type;
+    const char *addr; /* JOIN, FORWARD_JOIN, NEIGHBOR */
+    uint32_t addr_len;
+    uint8_t key[GOSSIP_KEY_BYTES]; /* FORWARD_JOIN: the joining node */
+    uint64_t ttl;                  /* FORWARD_JOIN, SHUFFLE */
+    bool flag;                     /* NEIGHBOR: high priority; NEIGHBOR_REPLY: accepted */
+    uint64_t code;                 /* DISCONNECT reason, RECORDS flags */
+    uint64_t nonce;                /* SHUFFLE, SHUFFLE_REPLY */
+    uint32_t npeers;
+    struct gs_peer_entry peers[GOSSIP_SHUFFLE_MAX];
+    uint32_t nids;
+    uint8_t ids[GOSSIP_IDS_MAX][GOSSIP_ID_BYTES];
+    uint32_t nenv;
+    const uint8_t *env[GOSSIP_RECORDS_MAX];
+    uint32_t env_len[GOSSIP_RECORDS_MAX];
+};
+
+struct gossip {
+    const struct pull_env *env;
+    struct gossip_config cfg;
+    uint8_t key[GOSSIP_KEY_BYTES];
+    char addr[GOSSIP_ADDR_MAX + 1];
+    uint8_t hkey[16]; /* SipHash key of the missing-id index (ids come from peers) */
+
+    /* connections */
+    struct gpeer **conns;
+    uint32_t nconns, conns_cap;
+    uint32_t nactive;
+
+    /* passive view and bans */
+    struct gpassive *passive;
+    uint32_t npassive;
+    struct gban bans[GS_BANS_MAX];
+    uint32_t nbans;
+
+    /* membership state */
+    bool joined;      /* had an active peer at least once */
+    uint64_t fill_at; /* no low-priority NEIGHBOR before this time */
+    uint64_t fill_backoff;
+    uint64_t shuffle_at, rotate_at, maint_at;
+    bool shuffle_pending;
+    uint64_t shuffle_nonce;
+    uint32_t nshuffle_sent;
+    uint8_t shuffle_sent[GOSSIP_SHUFFLE_MAX][GOSSIP_KEY_BYTES];
+    struct groute routes[GS_ROUTES_MAX];
+    uint32_t route_next;
+
+    /* dissemination state */
+    struct gmiss *miss; /* dense array of nmiss entries */
+    uint32_t nmiss;
+    uint32_t *miss_slot; /* open addressing index: entry index + 1, 0 = empty */
+    uint32_t miss_mask;
+    uint64_t miss_min;      /* earliest deadline in miss, UINT64_MAX if none */
+    uint64_t ihave_at;      /* 0 = no IHAVE flush scheduled */
+    struct grecent *recent; /* ring of cfg.recent_max */
+    uint32_t recent_head, nrecent;
+    uint8_t rejected[GS_REJECTED_MAX][GOSSIP_ID_BYTES];
+    uint32_t rej_head, nrej;
+
+    /* action queue (ring) */
+    struct gossip_action *acts;
+    uint32_t act_head, nacts, acts_cap;
+
+    /* scratch */
+    struct gmsg *msg;
+    uint8_t *envbuf; /* GOSSIP_ENVELOPE_MAX */
+    uint8_t *batch;  /* MSG_MAX: envelopes being collected for one RECORDS */
+    struct gossip_stats st;
+};
+
+/* --- gossip.c: connections, actions, codec --- */
+struct gpeer *gs_conn_find(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES]);
+/* gs_conn_add adds a connection entry (key must not be in conns); removes key from the
+ * passive view. Returns NULL if out of memory. */
+struct gpeer *gs_conn_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr,
+                          uint8_t state, uint64_t now_ms);
+/* gs_conn_remove frees p and removes it from conns (never while iterating). */
+void gs_conn_remove(struct gossip *g, struct gpeer *p);
+uint32_t gs_pending_count(const struct gossip *g);
+bool gs_key_eq(const uint8_t a[GOSSIP_KEY_BYTES], const uint8_t b[GOSSIP_KEY_BYTES]);
+
+void gs_emit_connect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr);
+void gs_emit_disconnect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES]);
+void gs_emit_deliver(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES]);
+/* gs_send hands the message in w to peer p as a SEND action (w is emptied); marks p
+ * doomed if its backlog overflows. Returns 0 or PULL_ERR_NOMEM / the writer's error. */
+int gs_send(struct gossip *g, struct gpeer *p, struct pull_wb *w);
+/* gs_msg_begin starts message `type` with nfields fields after the type. */
+void gs_msg_begin(struct pull_wb *w, msgpack_packer *pk, uint32_t type, uint32_t nfields);
+void gs_penalize(struct gossip *g, struct gpeer *p, int32_t amount);
+bool gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms);
+void gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms);
+int gs_decode(const uint8_t *p, size_t n, struct gmsg *m);
+bool gs_addr_ok(const char *a, size_t n);
+
+int gs_idq_push(struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES], uint8_t tag, uint32_t max);
+void gs_idq_pop(struct gs_idq *q, uint32_t k);
+void gs_idq_free(struct gs_idq *q);
+
+/* --- membership.c --- */
+void mb_on_connected(struct gossip *g, struct gpeer *p, uint64_t now_ms);
+void mb_on_lost(struct gossip *g, struct gpeer *p, uint64_t now_ms);
+void mb_handle(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms);
+void mb_fill(struct gossip *g, uint64_t now_ms);
+void mb_timers(struct gossip *g, uint64_t now_ms);
+uint64_t mb_next_deadline(const struct gossip *g);
+/* mb_close closes connection p: optionally sends DISCONNECT(reason) first (reason < 0:
+ * none), emits the DISCONNECT action, and keeps the peer in the passive view if
+ * to_passive. p is freed. */
+void mb_close(struct gossip *g, struct gpeer *p, int reason, bool to_passive, uint64_t now_ms);
+int mb_passive_find(const struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES]);
+void mb_passive_remove(struct gossip *g, uint32_t i);
+void mb_passive_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr,
+                    size_t addr_len, uint64_t now_ms);
+
+/* --- plumtree.c --- */
+void pt_handle(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms);
+void pt_on_active(struct gossip *g, struct gpeer *p, uint64_t now_ms);
+void pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms);
+int pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
+               uint64_t now_ms);
+int pt_want(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n);
+void pt_timers(struct gossip *g, uint64_t now_ms);
+uint64_t pt_next_deadline(const struct gossip *g);
+int pt_init(struct gossip *g);
+void pt_release(struct gossip *g);
+
+#endif

@@ -1,0 +1,578 @@
+/*
+ * plumtree: dissemination of records over the active view, after Leitão, Pereira and
+ * Rodrigues, "Epidemic Broadcast Trees" (SRDS 2007).
+ *
+ * Every active peer is either eager (records are pushed to it in full) or lazy (it only
+ * gets ids, in IHAVE messages batched for ihave_delay_ms). New links start eager. When a
+ * push brings nothing new (every envelope a duplicate), the receiver answers PRUNE and both
+ * ends make the link lazy: cycles of the eager graph die out and what remains is a
+ * spanning tree. When an id announced by IHAVE has not arrived graft_timeout_ms later, the
+ * node sends GRAFT to an announcer (then to the next one every graft_retry_ms): the
+ * announcer answers with the envelopes and both make the link eager again, which repairs
+ * the tree after failures. A node that receives something new from a peer makes that link
+ * eager too (the sender already treats it as eager).
+ *
+ * Differences from the paper: records travel in batches (RECORDS carries up to
+ * GOSSIP_RECORDS_MAX envelopes; a batch prunes only if all of it was duplicate); ids are
+ * BLAKE2b-256 of the envelope, computed here; a new active link receives at once an IHAVE
+ * of the ids received in the last recent_ms, so a node that reconnects after losing its
+ * tree parent catches up without waiting for anti-entropy; WANT fetches ids without
+ * touching the tree; answers to GRAFT and WANT are served from a bounded per-peer queue as
+ * the peer's backlog allows.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/mp.h"
+#include "proto/gossip_int.h"
+#include "proto/msg.h"
+
+#define REC_HEADER 6 /* fixarray(3) + type + flags + array16 header */
+#define BIN_HEADER 3 /* an envelope's bin8/bin16 header, at most */
+
+/* ---------------------------------------------------------------- missing ids */
+
+static uint32_t
+miss_home(const struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    uint8_t h[crypto_shorthash_BYTES];
+
+    crypto_shorthash(h, id, GOSSIP_ID_BYTES, g->hkey);
+    return ((uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24) &
+           g->miss_mask;
+}
+
+/* miss_slot_find returns the index slot holding id, or -1. */
+static int64_t
+miss_slot_find(const struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    uint32_t s = miss_home(g, id);
+
+    while (g->miss_slot[s] != 0) {
+        if (memcmp(g->miss[g->miss_slot[s] - 1].id, id, GOSSIP_ID_BYTES) == 0)
+            return s;
+        s = (s + 1) & g->miss_mask;
+    }
+    return -1;
+}
+
+static struct gmiss *
+miss_find(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    int64_t s = miss_slot_find(g, id);
+
+    return s < 0 ? NULL : &g->miss[g->miss_slot[s] - 1];
+}
+
+static struct gmiss *
+miss_insert(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t deadline)
+{
+    uint32_t s = miss_home(g, id);
+    struct gmiss *e;
+
+    if (g->nmiss >= g->cfg.missing_max)
+        return NULL;
+    while (g->miss_slot[s] != 0)
+        s = (s + 1) & g->miss_mask;
+    e = &g->miss[g->nmiss];
+    memset(e, 0, sizeof(*e));
+    memcpy(e->id, id, GOSSIP_ID_BYTES);
+    e->deadline = deadline;
+    g->miss_slot[s] = ++g->nmiss;
+    if (deadline < g->miss_min)
+        g->miss_min = deadline;
+    return e;
+}
+
+/* miss_remove_at removes entry idx: backward-shift deletion in the index, then the last
+ * entry of the dense array moves into the hole. */
+static void
+miss_remove_at(struct gossip *g, uint32_t idx)
+{
+    uint32_t mask = g->miss_mask, last = g->nmiss - 1, s, j;
+    int64_t found = miss_slot_find(g, g->miss[idx].id);
+
+    if (found < 0)
+        return; /* cannot happen: every entry is indexed */
+    s = (uint32_t)found;
+    g->miss_slot[s] = 0;
+    for (j = (s + 1) & mask; g->miss_slot[j] != 0; j = (j + 1) & mask) {
+        uint32_t k = miss_home(g, g->miss[g->miss_slot[j] - 1].id);
+        /* Move j's entry back into the hole unless its home lies cyclically in (s, j]. */
+        bool stays = s <= j ? (s < k && k <= j) : (s < k || k <= j);
+        if (!stays) {
+            g->miss_slot[s] = g->miss_slot[j];
+            g->miss_slot[j] = 0;
+            s = j;
+        }
+    }
+    if (idx != last) {
+        int64_t ls = miss_slot_find(g, g->miss[last].id);
+        g->miss[idx] = g->miss[last];
+        if (ls >= 0)
+            g->miss_slot[ls] = idx + 1;
+    }
+    g->nmiss--;
+}
+
+static void
+miss_forget(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    struct gmiss *e = miss_find(g, id);
+
+    if (e != NULL)
+        miss_remove_at(g, (uint32_t)(e - g->miss));
+}
+
+/* ---------------------------------------------------------------- recent and rejected */
+
+static void
+recent_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t now_ms)
+{
+    struct grecent *r;
+
+    if (g->cfg.recent_max == 0)
+        return;
+    if (g->nrecent == g->cfg.recent_max) {
+        r = &g->recent[g->recent_head];
+        g->recent_head = (g->recent_head + 1) % g->cfg.recent_max;
+    } else {
+        r = &g->recent[(g->recent_head + g->nrecent) % g->cfg.recent_max];
+        g->nrecent++;
+    }
+    memcpy(r->id, id, GOSSIP_ID_BYTES);
+    r->at = now_ms;
+}
+
+static void
+rejected_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    memcpy(g->rejected[g->rej_head], id, GOSSIP_ID_BYTES);
+    g->rej_head = (g->rej_head + 1) % GS_REJECTED_MAX;
+    if (g->nrej < GS_REJECTED_MAX)
+        g->nrej++;
+}
+
+static bool
+rejected_has(const struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    for (uint32_t i = 0; i < g->nrej; i++) {
+        if (memcmp(g->rejected[i], id, GOSSIP_ID_BYTES) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- messages out */
+
+static void
+records_encode(struct pull_wb *w, uint32_t flags, const uint8_t *const *env, const uint32_t *len,
+               uint32_t n)
+{
+    msgpack_packer pk;
+
+    gs_msg_begin(w, &pk, MSG_RECORDS, 2);
+    msgpack_pack_uint32(&pk, flags);
+    msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n; i++)
+        mp_pack_bin(&pk, env[i], len[i]);
+}
+
+/* send_ids sends ids as one or more messages of `type` (IHAVE, GRAFT, WANT). */
+static void
+send_ids(struct gossip *g, struct gpeer *p, uint32_t type, const uint8_t (*ids)[GOSSIP_ID_BYTES],
+         size_t n)
+{
+    for (size_t off = 0; off < n; off += GOSSIP_IDS_MAX) {
+        size_t k = n - off < GOSSIP_IDS_MAX ? n - off : GOSSIP_IDS_MAX;
+        struct pull_wb w;
+        msgpack_packer pk;
+
+        gs_msg_begin(&w, &pk, type, 1);
+        msgpack_pack_array(&pk, (uint32_t)k);
+        for (size_t i = 0; i < k; i++)
+            mp_pack_bin(&pk, ids[off + i], GOSSIP_ID_BYTES);
+        (void)gs_send(g, p, &w);
+        wb_release(&w);
+    }
+}
+
+static void
+send_prune(struct gossip *g, struct gpeer *p)
+{
+    struct pull_wb w;
+    msgpack_packer pk;
+
+    gs_msg_begin(&w, &pk, MSG_PRUNE, 0);
+    (void)gs_send(g, p, &w);
+    wb_release(&w);
+    g->st.prunes++;
+}
+
+/* broadcast pushes n new envelopes to every eager peer except `from` and queues their ids
+ * for every lazy one. */
+static void
+broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
+          const uint32_t *len, const uint8_t (*ids)[GOSSIP_ID_BYTES], uint32_t n, uint64_t now_ms)
+{
+    struct pull_wb msg, w;
+    bool lazy = false;
+
+    wb_init(&msg, MSG_MAX);
+    records_encode(&msg, GOSSIP_REC_PUSH, env, len, n);
+    if (wb_error(&msg) != 0) {
+        /* Out of memory: the lazy links and the GRAFT timers of the others recover. */
+        wb_release(&msg);
+        return;
+    }
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        struct gpeer *q = g->conns[i];
+        if (q == from || q->state != GOSSIP_PEER_ACTIVE || q->doomed)
+            continue;
+        if (q->eager) {
+            wb_init(&w, MSG_MAX);
+            wb_put(&w, msg.p, msg.len);
+            (void)gs_send(g, q, &w);
+            wb_release(&w);
+            continue;
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            if (gs_idq_push(&q->lazy, ids[k], 0, g->cfg.lazy_max) != 0)
+                g->st.lazy_dropped++;
+            lazy = true;
+        }
+    }
+    wb_release(&msg);
+    if (lazy && g->ihave_at == 0)
+        g->ihave_at = now_ms + g->cfg.ihave_delay_ms;
+}
+
+/* ---------------------------------------------------------------- messages in */
+
+static void
+on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms)
+{
+    const uint8_t *fresh[GOSSIP_RECORDS_MAX];
+    uint32_t fresh_len[GOSSIP_RECORDS_MAX];
+    uint8_t ids[GOSSIP_RECORDS_MAX][GOSSIP_ID_BYTES];
+    uint32_t k = 0;
+    bool dup = false;
+
+    for (uint32_t i = 0; i < m->nenv; i++) {
+        enum gossip_verdict v;
+
+        crypto_generichash(ids[k], GOSSIP_ID_BYTES, m->env[i], m->env_len[i], NULL, 0);
+        if (rejected_has(g, ids[k]))
+            v = GOSSIP_INVALID;
+        else
+            v = g->cfg.offer(g->cfg.ctx, m->env[i], m->env_len[i], ids[k], p->key);
+        switch (v) {
+        case GOSSIP_NEW:
+            g->st.records_new++;
+            p->score += g->cfg.score_new;
+            if (p->score > g->cfg.score_max)
+                p->score = g->cfg.score_max;
+            miss_forget(g, ids[k]);
+            recent_add(g, ids[k], now_ms);
+            gs_emit_deliver(g, ids[k]);
+            fresh[k] = m->env[i];
+            fresh_len[k] = m->env_len[i];
+            k++;
+            break;
+        case GOSSIP_DUPLICATE:
+            g->st.records_dup++;
+            miss_forget(g, ids[k]);
+            dup = true;
+            break;
+        default:
+            g->st.records_invalid++;
+            rejected_add(g, ids[k]);
+            gs_penalize(g, p, g->cfg.score_invalid);
+            break;
+        }
+    }
+    if (p->state == GOSSIP_PEER_ACTIVE && !p->doomed) {
+        if (k > 0 && (m->code == GOSSIP_REC_PUSH || m->code == GOSSIP_REC_GRAFT)) {
+            p->eager = true;
+        } else if (k == 0 && dup && m->code == GOSSIP_REC_PUSH) {
+            /* Nothing new on this link: leave the tree here (both ends go lazy). */
+            p->eager = false;
+            send_prune(g, p);
+        }
+    }
+    if (k > 0)
+        broadcast(g, p, fresh, fresh_len, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, k, now_ms);
+}
+
+static void
+on_ihave(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms)
+{
+    for (uint32_t i = 0; i < m->nids; i++) {
+        const uint8_t *id = m->ids[i];
+        struct gmiss *e;
+
+        if (rejected_has(g, id))
+            continue;
+        if ((e = miss_find(g, id)) != NULL) {
+            bool known = false;
+            for (uint32_t a = 0; a < e->nann; a++)
+                known = known || gs_key_eq(e->ann[a], p->key);
+            if (!known && e->nann < GS_ANN_MAX)
+                memcpy(e->ann[e->nann++], p->key, GOSSIP_KEY_BYTES);
+            continue;
+        }
+        if (g->cfg.has(g->cfg.ctx, id))
+            continue;
+        if ((e = miss_insert(g, id, now_ms + g->cfg.graft_timeout_ms)) == NULL)
+            continue; /* too many missing ids: anti-entropy will catch up */
+        memcpy(e->ann[0], p->key, GOSSIP_KEY_BYTES);
+        e->nann = 1;
+    }
+}
+
+static void
+queue_serve(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint8_t tag, uint64_t now_ms)
+{
+    for (uint32_t i = 0; i < m->nids; i++) {
+        if (gs_idq_push(&p->serve, m->ids[i], tag, g->cfg.serve_max) != 0)
+            break; /* more than we promised to hold: the rest is dropped, not buffered */
+    }
+    pt_serve(g, p, now_ms);
+}
+
+void
+pt_handle(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms)
+{
+    bool active = p->state == GOSSIP_PEER_ACTIVE;
+
+    switch (m->type) {
+    case MSG_RECORDS:
+        on_records(g, p, m, now_ms);
+        return;
+    case MSG_IHAVE:
+        if (active) {
+            on_ihave(g, p, m, now_ms);
+            return;
+        }
+        break;
+    case MSG_GRAFT:
+        if (active) {
+            p->eager = true;
+            queue_serve(g, p, m, GOSSIP_REC_GRAFT, now_ms);
+            return;
+        }
+        break;
+    case MSG_PRUNE:
+        if (active) {
+            p->eager = false;
+            return;
+        }
+        break;
+    case MSG_WANT:
+        queue_serve(g, p, m, GOSSIP_REC_WANT, now_ms);
+        return;
+    }
+    g->st.ignored++;
+}
+
+/* ---------------------------------------------------------------- serving requests */
+
+void
+pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms)
+{
+    const uint8_t *env[GOSSIP_RECORDS_MAX];
+    uint32_t len[GOSSIP_RECORDS_MAX];
+    size_t limit = g->cfg.peer_backlog_max ? g->cfg.peer_backlog_max / 2 : SIZE_MAX;
+
+    (void)now_ms;
+    while (p->serve.n > 0 && !p->doomed && p->state != GOSSIP_PEER_CONNECTING) {
+        uint8_t tag = p->serve.tag[0];
+        uint32_t n = 0, used = REC_HEADER, off = 0, consumed = 0;
+        bool blocked = false;
+        struct pull_wb w;
+
+        while (consumed < p->serve.n && n < GOSSIP_RECORDS_MAX && p->serve.tag[consumed] == tag) {
+            size_t elen = 0;
+            if (g->cfg.fetch(g->cfg.ctx, p->serve.id[consumed], g->envbuf, GOSSIP_ENVELOPE_MAX,
+                             &elen) != 0 ||
+                elen == 0 || elen > GOSSIP_ENVELOPE_MAX) {
+                consumed++; /* not stored (any more): nothing to send */
+                continue;
+            }
+            if (used + elen + BIN_HEADER > MSG_MAX)
+                break;
+            if (p->backlog + used + elen + BIN_HEADER > limit) {
+                blocked = true; /* wait for gossip_on_flushed */
+                break;
+            }
+            memcpy(g->batch + off, g->envbuf, elen);
+            env[n] = g->batch + off;
+            len[n] = (uint32_t)elen;
+            off += (uint32_t)elen;
+            used += (uint32_t)elen + BIN_HEADER;
+            n++;
+            consumed++;
+        }
+        gs_idq_pop(&p->serve, consumed);
+        if (n > 0) {
+            wb_init(&w, MSG_MAX);
+            records_encode(&w, tag, env, len, n);
+            (void)gs_send(g, p, &w);
+            wb_release(&w);
+        }
+        if (blocked || consumed == 0)
+            break;
+    }
+}
+
+/* ---------------------------------------------------------------- local operations */
+
+void
+pt_on_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
+{
+    uint8_t(*ids)[GOSSIP_ID_BYTES];
+    uint32_t n = 0;
+
+    if (g->nrecent == 0)
+        return;
+    if ((ids = malloc((size_t)g->nrecent * GOSSIP_ID_BYTES)) == NULL)
+        return; /* an optimisation only */
+    for (uint32_t i = 0; i < g->nrecent; i++) {
+        const struct grecent *r = &g->recent[(g->recent_head + i) % g->cfg.recent_max];
+        if (r->at + g->cfg.recent_ms > now_ms)
+            memcpy(ids[n++], r->id, GOSSIP_ID_BYTES);
+    }
+    if (n > 0)
+        send_ids(g, p, MSG_IHAVE, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, n);
+    free(ids);
+}
+
+int
+pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
+           uint64_t now_ms)
+{
+    const uint8_t *e[1] = {env};
+    uint32_t l[1] = {(uint32_t)len};
+
+    miss_forget(g, id);
+    recent_add(g, id, now_ms);
+    broadcast(g, NULL, e, l, (const uint8_t(*)[GOSSIP_ID_BYTES])id, 1, now_ms);
+    return 0;
+}
+
+int
+pt_want(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n)
+{
+    send_ids(g, p, MSG_WANT, ids, n);
+    g->st.wants++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void
+flush_ihave(struct gossip *g)
+{
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        struct gpeer *q = g->conns[i];
+        if (q->lazy.n == 0)
+            continue;
+        if (q->state == GOSSIP_PEER_ACTIVE && !q->doomed)
+            send_ids(g, q, MSG_IHAVE, (const uint8_t(*)[GOSSIP_ID_BYTES])q->lazy.id, q->lazy.n);
+        q->lazy.n = 0;
+    }
+}
+
+static void
+graft_missing(struct gossip *g, uint64_t now_ms)
+{
+    uint64_t next = UINT64_MAX;
+
+    for (uint32_t i = 0; i < g->nmiss;) {
+        struct gmiss *e = &g->miss[i];
+        struct gpeer *q = NULL;
+
+        if (e->deadline > now_ms) {
+            if (e->deadline < next)
+                next = e->deadline;
+            i++;
+            continue;
+        }
+        if (!g->cfg.has(g->cfg.ctx, e->id)) {
+            while (q == NULL && e->nann > 0) {
+                q = gs_conn_find(g, e->ann[0]);
+                if (q != NULL && (q->state != GOSSIP_PEER_ACTIVE || q->doomed))
+                    q = NULL;
+                memmove(e->ann[0], e->ann[1], (size_t)(e->nann - 1) * GOSSIP_KEY_BYTES);
+                e->nann--;
+            }
+        }
+        if (q == NULL || gs_idq_push(&q->graft, e->id, 0, g->cfg.missing_max) != 0) {
+            miss_remove_at(g, i); /* entry i now holds another one: look at it next */
+            continue;
+        }
+        e->deadline = now_ms + g->cfg.graft_retry_ms;
+        if (e->deadline < next)
+            next = e->deadline;
+        i++;
+    }
+    g->miss_min = next;
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        struct gpeer *q = g->conns[i];
+        if (q->graft.n == 0)
+            continue;
+        q->eager = true;
+        send_ids(g, q, MSG_GRAFT, (const uint8_t(*)[GOSSIP_ID_BYTES])q->graft.id, q->graft.n);
+        g->st.grafts += q->graft.n;
+        q->graft.n = 0;
+    }
+}
+
+void
+pt_timers(struct gossip *g, uint64_t now_ms)
+{
+    if (g->ihave_at != 0 && now_ms >= g->ihave_at) {
+        g->ihave_at = 0;
+        flush_ihave(g);
+    }
+    if (now_ms >= g->miss_min)
+        graft_missing(g, now_ms);
+}
+
+uint64_t
+pt_next_deadline(const struct gossip *g)
+{
+    uint64_t d = g->miss_min;
+
+    if (g->ihave_at != 0 && g->ihave_at < d)
+        d = g->ihave_at;
+    return d;
+}
+
+int
+pt_init(struct gossip *g)
+{
+    uint32_t cap = 16;
+
+    while (cap < 2 * g->cfg.missing_max)
+        cap *= 2;
+    g->miss = calloc(g->cfg.missing_max, sizeof(*g->miss));
+    g->miss_slot = calloc(cap, sizeof(*g->miss_slot));
+    g->miss_mask = cap - 1;
+    g->miss_min = UINT64_MAX;
+    if (g->cfg.recent_max > 0)
+        g->recent = calloc(g->cfg.recent_max, sizeof(*g->recent));
+    if (g->miss == NULL || g->miss_slot == NULL || (g->cfg.recent_max > 0 && g->recent == NULL))
+        return PULL_ERR_NOMEM;
+    return 0;
+}
+
+void
+pt_release(struct gossip *g)
+{
+    free(g->miss);
+    free(g->miss_slot);
+    free(g->recent);
+}

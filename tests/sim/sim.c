@@ -1,0 +1,1177 @@
+/* sim: the deterministic network simulator (see sim.h). */
+#include "tests/sim/sim.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/env.h"
+#include "lib/err.h"
+#include "lib/mp.h"
+#include "proto/msg.h"
+
+enum ev_type {
+    EV_START = 1, /* start node a (bootstrap) */
+    EV_TIMER,     /* node a's engine deadline */
+    EV_CONN_UP,   /* dial a -> b (conn) completes */
+    EV_CONN_FAIL, /* dial a -> b (conn) fails */
+    EV_CLOSED,    /* a learns that its connection conn to b is gone */
+    EV_MSG,       /* message from a to b on conn */
+    EV_TICK,      /* anti-entropy tick of node a */
+};
+
+struct ev {
+    uint64_t t;
+    uint64_t seq;
+    uint8_t type;
+    uint32_t a, b;
+    uint64_t conn;
+    uint8_t *data;
+    size_t len;
+};
+
+struct sconn {
+    uint32_t peer;
+    uint64_t id;
+    bool up;
+    bool broken;
+    uint64_t last_tx; /* delivery time of the last message sent on it (FIFO) */
+};
+
+struct srec {
+    uint8_t id[GOSSIP_ID_BYTES];
+    uint8_t *env;
+    uint32_t len;
+    bool valid;
+    uint32_t origin;
+    uint64_t t_pub;
+    uint64_t receipts;
+    uint32_t *arrival; /* ms after t_pub per node, UINT32_MAX = not (yet) */
+};
+
+struct snode {
+    struct sim *sim;
+    uint32_t idx;
+    uint8_t key[GOSSIP_KEY_BYTES];
+    char addr[32];
+    struct env_seeded env;
+    uint32_t starts;
+    struct gossip *g;
+    bool alive, muted;
+    uint32_t group;
+    uint8_t *have;     /* bitset over records */
+    uint32_t have_cap; /* bytes */
+    uint32_t nhave;
+    struct sconn *conns;
+    uint32_t nconns, conns_cap;
+    uint64_t timer_at;
+    uint64_t tick_at;
+    uint8_t (*known)[GOSSIP_KEY_BYTES]; /* persisted peer list (restart) */
+    uint32_t nknown;
+    void *ae;
+    struct sim_counters sent;
+};
+
+struct sim {
+    struct sim_config cfg;
+    uint64_t now;
+    uint64_t seq;
+    uint64_t next_conn;
+    struct env_seeded net; /* the network's randomness */
+    struct snode *nodes;
+    struct srec *recs;
+    uint32_t nrecs, recs_cap;
+    uint32_t *rec_index; /* open addressing: rec + 1 */
+    uint32_t rec_mask;
+    struct ev *heap;
+    size_t nheap, heap_cap;
+    struct sim_counters all;
+    struct sim_ae_ops ae;
+    bool has_ae;
+};
+
+/* ---------------------------------------------------------------- event heap */
+
+static bool
+ev_less(const struct ev *x, const struct ev *y)
+{
+    return x->t < y->t || (x->t == y->t && x->seq < y->seq);
+}
+
+static void
+ev_push(struct sim *s, struct ev e)
+{
+    size_t i;
+
+    if (s->nheap == s->heap_cap) {
+        size_t cap = s->heap_cap ? s->heap_cap * 2 : 4096;
+        struct ev *h = realloc(s->heap, cap * sizeof(*h));
+        if (h == NULL) {
+            fprintf(stderr, "sim: out of memory\n");
+            abort();
+        }
+        s->heap = h;
+        s->heap_cap = cap;
+    }
+    if (e.t < s->now)
+        e.t = s->now;
+    e.seq = s->seq++;
+    i = s->nheap++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ev_less(&e, &s->heap[parent]))
+            break;
+        s->heap[i] = s->heap[parent];
+        i = parent;
+    }
+    s->heap[i] = e;
+}
+
+static struct ev
+ev_pop(struct sim *s)
+{
+    struct ev top = s->heap[0], last = s->heap[--s->nheap];
+    size_t i = 0;
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->nheap)
+            break;
+        if (c + 1 < s->nheap && ev_less(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!ev_less(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->nheap > 0)
+        s->heap[i] = last;
+    return top;
+}
+
+static void
+push_simple(struct sim *s, uint64_t t, uint8_t type, uint32_t a, uint32_t b, uint64_t conn)
+{
+    struct ev e = {.t = t, .type = type, .a = a, .b = b, .conn = conn};
+
+    ev_push(s, e);
+}
+
+/* ---------------------------------------------------------------- records */
+
+static uint32_t
+rec_home(const struct sim *s, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    return be32dec(id) & s->rec_mask;
+}
+
+static int
+rec_lookup(const struct sim *s, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    uint32_t h = rec_home(s, id);
+
+    while (s->rec_index[h] != 0) {
+        const struct srec *r = &s->recs[s->rec_index[h] - 1];
+        if (memcmp(r->id, id, GOSSIP_ID_BYTES) == 0)
+            return (int)(s->rec_index[h] - 1);
+        h = (h + 1) & s->rec_mask;
+    }
+    return -1;
+}
+
+static int
+rec_new(struct sim *s, bool valid, uint32_t origin)
+{
+    struct srec *r;
+    uint32_t h;
+
+    if (s->nrecs == s->recs_cap) {
+        uint32_t cap = s->recs_cap ? s->recs_cap * 2 : 64;
+        struct srec *n = realloc(s->recs, cap * sizeof(*n));
+        if (n == NULL)
+            return PULL_ERR_NOMEM;
+        s->recs = n;
+        s->recs_cap = cap;
+    }
+    if ((uint64_t)(s->nrecs + 1) * 2 > (uint64_t)s->rec_mask + 1) {
+        uint32_t cap = (s->rec_mask + 1) * 2;
+        uint32_t *idx = calloc(cap, sizeof(*idx));
+        if (idx == NULL)
+            return PULL_ERR_NOMEM;
+        free(s->rec_index);
+        s->rec_index = idx;
+        s->rec_mask = cap - 1;
+        for (uint32_t i = 0; i < s->nrecs; i++) {
+            h = rec_home(s, s->recs[i].id);
+            while (s->rec_index[h] != 0)
+                h = (h + 1) & s->rec_mask;
+            s->rec_index[h] = i + 1;
+        }
+    }
+    r = &s->recs[s->nrecs];
+    memset(r, 0, sizeof(*r));
+    r->len = s->cfg.envelope_bytes;
+    r->env = malloc(r->len);
+    r->arrival = malloc((size_t)s->cfg.nodes * sizeof(*r->arrival));
+    if (r->env == NULL || r->arrival == NULL) {
+        free(r->env);
+        free(r->arrival);
+        return PULL_ERR_NOMEM;
+    }
+    env_random(&s->net.env, r->env, r->len);
+    /* Give envelopes a plausible shape: a msgpack array [bin, bin 64] header. */
+    r->env[0] = 0x92;
+    crypto_generichash(r->id, GOSSIP_ID_BYTES, r->env, r->len, NULL, 0);
+    memset(r->arrival, 0xff, (size_t)s->cfg.nodes * sizeof(*r->arrival));
+    r->valid = valid;
+    r->origin = origin;
+    r->t_pub = s->now;
+    h = rec_home(s, r->id);
+    while (s->rec_index[h] != 0)
+        h = (h + 1) & s->rec_mask;
+    s->rec_index[h] = s->nrecs + 1;
+    return (int)s->nrecs++;
+}
+
+static bool
+node_has(const struct snode *n, uint32_t r)
+{
+    return r / 8 < n->have_cap && (n->have[r / 8] >> (r % 8) & 1);
+}
+
+static void
+node_set(struct snode *n, uint32_t r)
+{
+    if (r / 8 >= n->have_cap) {
+        uint32_t cap = n->have_cap ? n->have_cap : 16;
+        uint8_t *h;
+        while (r / 8 >= cap)
+            cap *= 2;
+        if ((h = realloc(n->have, cap)) == NULL) {
+            fprintf(stderr, "sim: out of memory\n");
+            abort();
+        }
+        memset(h + n->have_cap, 0, cap - n->have_cap);
+        n->have = h;
+        n->have_cap = cap;
+    }
+    if (!node_has(n, r)) {
+        n->have[r / 8] |= (uint8_t)(1u << (r % 8));
+        n->nhave++;
+    }
+}
+
+/* ---------------------------------------------------------------- host callbacks */
+
+static enum gossip_verdict
+cb_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
+         const uint8_t from[GOSSIP_KEY_BYTES])
+{
+    struct snode *n = ctx;
+    struct sim *s = n->sim;
+    int r = rec_lookup(s, id);
+    struct srec *rec;
+
+    (void)from;
+    if (r < 0)
+        return GOSSIP_INVALID;
+    rec = &s->recs[r];
+    rec->receipts++;
+    if (!rec->valid || len != rec->len || memcmp(env, rec->env, len) != 0)
+        return GOSSIP_INVALID;
+    if (node_has(n, (uint32_t)r))
+        return GOSSIP_DUPLICATE;
+    node_set(n, (uint32_t)r);
+    if (s->now - rec->t_pub < UINT32_MAX)
+        rec->arrival[n->idx] = (uint32_t)(s->now - rec->t_pub);
+    return GOSSIP_NEW;
+}
+
+static bool
+cb_has(void *ctx, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    struct snode *n = ctx;
+    int r = rec_lookup(n->sim, id);
+
+    return r >= 0 && node_has(n, (uint32_t)r);
+}
+
+static int
+cb_fetch(void *ctx, const uint8_t id[GOSSIP_ID_BYTES], uint8_t *buf, size_t cap, size_t *len)
+{
+    struct snode *n = ctx;
+    int r = rec_lookup(n->sim, id);
+
+    *len = 0;
+    if (r < 0 || !node_has(n, (uint32_t)r) || n->sim->recs[r].len > cap)
+        return PULL_ERR_NOT_FOUND;
+    memcpy(buf, n->sim->recs[r].env, n->sim->recs[r].len);
+    *len = n->sim->recs[r].len;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+void
+sim_config_default(struct sim_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->nodes = 1000;
+    c->seed = 1;
+    c->latency_ms = 50;
+    c->jitter_ms = 0;
+    c->loss = 0;
+    c->connect_fail_ms = 1000;
+    c->detect_ms = 100;
+    c->envelope_bytes = 800;
+    gossip_config_default(&c->gossip);
+}
+
+int
+sim_new(const struct sim_config *c, struct sim **out)
+{
+    struct sim *s;
+
+    *out = NULL;
+    if (c->nodes == 0 || c->nodes > (1u << 20) || c->envelope_bytes == 0 ||
+        c->envelope_bytes > GOSSIP_ENVELOPE_MAX)
+        return PULL_ERR_INVAL;
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return PULL_ERR_NOMEM;
+    s->cfg = *c;
+    env_seeded_init(&s->net, c->seed ^ 0x6e6574776f726bull, 0, 0);
+    s->nodes = calloc(c->nodes, sizeof(*s->nodes));
+    s->rec_mask = 255;
+    s->rec_index = calloc(s->rec_mask + 1, sizeof(*s->rec_index));
+    if (s->nodes == NULL || s->rec_index == NULL) {
+        sim_free(s);
+        return PULL_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < c->nodes; i++) {
+        struct snode *n = &s->nodes[i];
+        uint8_t seed[16];
+        n->sim = s;
+        n->idx = i;
+        n->timer_at = UINT64_MAX;
+        n->tick_at = UINT64_MAX;
+        be32enc(n->key, i);
+        be64enc(seed, c->seed);
+        be32enc(seed + 8, i);
+        crypto_generichash(n->key + 4, GOSSIP_KEY_BYTES - 4, seed, sizeof(seed), NULL, 0);
+        snprintf(n->addr, sizeof(n->addr), "10.%u.%u.%u:7450", (i >> 16) & 255, (i >> 8) & 255,
+                 i & 255);
+    }
+    s->next_conn = 1;
+    *out = s;
+    return 0;
+}
+
+static void
+node_stop(struct sim *s, struct snode *n)
+{
+    gossip_free(n->g);
+    n->g = NULL;
+    if (s->has_ae && n->ae != NULL)
+        s->ae.node_free(n->ae);
+    n->ae = NULL;
+}
+
+void
+sim_free(struct sim *s)
+{
+    if (s == NULL)
+        return;
+    for (uint32_t i = 0; s->nodes != NULL && i < s->cfg.nodes; i++) {
+        struct snode *n = &s->nodes[i];
+        node_stop(s, n);
+        free(n->have);
+        free(n->conns);
+        free(n->known);
+    }
+    for (size_t i = 0; i < s->nheap; i++)
+        free(s->heap[i].data);
+    for (uint32_t i = 0; i < s->nrecs; i++) {
+        free(s->recs[i].env);
+        free(s->recs[i].arrival);
+    }
+    free(s->heap);
+    free(s->recs);
+    free(s->rec_index);
+    free(s->nodes);
+    free(s);
+}
+
+void
+sim_set_ae(struct sim *s, const struct sim_ae_ops *ops)
+{
+    s->ae = *ops;
+    s->has_ae = true;
+}
+
+uint64_t
+sim_now(const struct sim *s)
+{
+    return s->now;
+}
+
+uint32_t
+sim_nodes(const struct sim *s)
+{
+    return s->cfg.nodes;
+}
+
+const uint8_t *
+sim_key(const struct sim *s, uint32_t node)
+{
+    return s->nodes[node].key;
+}
+
+int
+sim_node_of(const struct sim *s, const uint8_t key[GOSSIP_KEY_BYTES])
+{
+    uint32_t i = be32dec(key);
+
+    if (i >= s->cfg.nodes || memcmp(s->nodes[i].key, key, GOSSIP_KEY_BYTES) != 0)
+        return -1;
+    return (int)i;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static struct sconn *
+conn_find(struct snode *n, uint32_t peer)
+{
+    for (uint32_t i = 0; i < n->nconns; i++) {
+        if (n->conns[i].peer == peer)
+            return &n->conns[i];
+    }
+    return NULL;
+}
+
+static struct sconn *
+conn_add(struct snode *n, uint32_t peer, uint64_t id)
+{
+    struct sconn *c;
+
+    if (n->nconns == n->conns_cap) {
+        uint32_t cap = n->conns_cap ? n->conns_cap * 2 : 16;
+        struct sconn *x = realloc(n->conns, cap * sizeof(*x));
+        if (x == NULL) {
+            fprintf(stderr, "sim: out of memory\n");
+            abort();
+        }
+        n->conns = x;
+        n->conns_cap = cap;
+    }
+    c = &n->conns[n->nconns++];
+    memset(c, 0, sizeof(*c));
+    c->peer = peer;
+    c->id = id;
+    return c;
+}
+
+static void
+conn_del(struct snode *n, struct sconn *c)
+{
+    *c = n->conns[--n->nconns];
+}
+
+static bool
+reachable(const struct sim *s, uint32_t a, uint32_t b)
+{
+    return s->nodes[a].alive && s->nodes[b].alive && s->nodes[a].group == s->nodes[b].group;
+}
+
+static uint64_t
+delay(struct sim *s)
+{
+    uint64_t d = s->cfg.latency_ms;
+
+    if (s->cfg.jitter_ms > 0)
+        d += env_uniform(&s->net.env, s->cfg.jitter_ms + 1);
+    return d;
+}
+
+static bool
+lost(struct sim *s)
+{
+    if (s->cfg.loss <= 0)
+        return false;
+    return (double)env_uniform(&s->net.env, 1000000) < s->cfg.loss * 1e6;
+}
+
+/* ---------------------------------------------------------------- driving engines */
+
+static void
+schedule_timer(struct sim *s, struct snode *n)
+{
+    uint64_t d;
+
+    if (n->g == NULL)
+        return;
+    d = gossip_next_deadline(n->g);
+    if (d < n->timer_at) {
+        n->timer_at = d < s->now ? s->now : d;
+        push_simple(s, n->timer_at, EV_TIMER, n->idx, 0, 0);
+    }
+}
+
+static void
+count_sent(struct sim *s, struct snode *n, const uint8_t *data, size_t len)
+{
+    uint32_t type = 0;
+
+    (void)msg_peek_type(data, len, &type);
+    if (type >= SIM_TYPES)
+        type = 0;
+    n->sent.msgs[type]++;
+    n->sent.bytes[type] += len;
+    n->sent.msgs_total++;
+    n->sent.bytes_total += len;
+    s->all.msgs[type]++;
+    s->all.bytes[type] += len;
+    s->all.msgs_total++;
+    s->all.bytes_total += len;
+}
+
+/* transmit queues message bytes (ownership taken) from a to b on their connection. */
+static int
+transmit(struct sim *s, uint32_t a, uint32_t b, uint8_t *data, size_t len)
+{
+    struct snode *n = &s->nodes[a];
+    struct sconn *c = conn_find(n, b);
+    struct ev e;
+
+    if (c == NULL || !c->up) {
+        free(data);
+        return PULL_ERR_NOT_FOUND;
+    }
+    count_sent(s, n, data, len);
+    memset(&e, 0, sizeof(e));
+    e.type = EV_MSG;
+    e.a = a;
+    e.b = b;
+    e.conn = c->id;
+    e.t = s->now + delay(s);
+    if (e.t < c->last_tx)
+        e.t = c->last_tx;
+    c->last_tx = e.t;
+    if (c->broken || lost(s) || !reachable(s, a, b)) {
+        /* The bytes leave the socket but never arrive: still "flushed" for the sender. */
+        s->all.lost++;
+        n->sent.lost++;
+        e.len = len;
+        e.data = NULL;
+        free(data);
+    } else {
+        e.data = data;
+        e.len = len;
+    }
+    ev_push(s, e);
+    return 0;
+}
+
+static void
+do_connect(struct sim *s, uint32_t a, const uint8_t key[GOSSIP_KEY_BYTES])
+{
+    struct snode *n = &s->nodes[a];
+    int b = sim_node_of(s, key);
+    struct sconn *c;
+    uint64_t id;
+
+    if (b < 0 || (uint32_t)b == a) {
+        gossip_on_disconnected(n->g, key, s->now);
+        return;
+    }
+    if ((c = conn_find(n, (uint32_t)b)) != NULL) {
+        if (c->up && !c->broken)
+            gossip_on_connected(n->g, key, s->nodes[b].addr, false, s->now);
+        return; /* a dial is already under way: it will complete */
+    }
+    id = s->next_conn++;
+    conn_add(n, (uint32_t)b, id);
+    if (reachable(s, a, (uint32_t)b))
+        push_simple(s, s->now + 2 * (uint64_t)s->cfg.latency_ms, EV_CONN_UP, a, (uint32_t)b, id);
+    else
+        push_simple(s, s->now + s->cfg.connect_fail_ms, EV_CONN_FAIL, a, (uint32_t)b, id);
+}
+
+static void
+do_disconnect(struct sim *s, uint32_t a, const uint8_t key[GOSSIP_KEY_BYTES])
+{
+    struct snode *n = &s->nodes[a];
+    int b = sim_node_of(s, key);
+    struct sconn *c;
+
+    if (b < 0 || (c = conn_find(n, (uint32_t)b)) == NULL)
+        return;
+    if (c->up && !c->broken) {
+        /* The peer sees the close after the data still in flight (FIFO). */
+        uint64_t t = s->now + s->cfg.latency_ms;
+        if (t < c->last_tx)
+            t = c->last_tx;
+        push_simple(s, t, EV_CLOSED, (uint32_t)b, a, c->id);
+    }
+    if (s->has_ae && c->up && n->ae != NULL)
+        s->ae.on_disconnected(s, a, (uint32_t)b, n->ae);
+    conn_del(n, c);
+}
+
+void
+sim_after(struct sim *s, uint32_t a)
+{
+    struct snode *n = &s->nodes[a];
+    struct gossip_action act;
+
+    if (n->g == NULL)
+        return;
+    while (n->g != NULL && gossip_poll_action(n->g, &act)) {
+        switch (act.type) {
+        case GOSSIP_ACT_SEND: {
+            int b = sim_node_of(s, act.peer);
+            if (b >= 0) {
+                (void)transmit(s, a, (uint32_t)b, act.data, act.len);
+                act.data = NULL;
+            }
+            break;
+        }
+        case GOSSIP_ACT_CONNECT:
+            do_connect(s, a, act.peer);
+            break;
+        case GOSSIP_ACT_DISCONNECT:
+            do_disconnect(s, a, act.peer);
+            break;
+        case GOSSIP_ACT_DELIVER:
+            break;
+        }
+        gossip_action_release(&act);
+    }
+    schedule_timer(s, n);
+}
+
+static void
+node_start(struct sim *s, uint32_t i)
+{
+    struct snode *n = &s->nodes[i];
+    struct gossip_config gc = s->cfg.gossip;
+    int rc;
+
+    gc.offer = cb_offer;
+    gc.has = cb_has;
+    gc.fetch = cb_fetch;
+    gc.ctx = n;
+    env_seeded_init(&n->env, s->cfg.seed * 1000003u + i * 7919u + n->starts * 104729u, s->now, 0);
+    n->starts++;
+    if ((rc = gossip_new(&n->env.env, n->key, n->addr, &gc, &n->g)) != 0) {
+        fprintf(stderr, "sim: gossip_new: %s\n", pull_strerror(rc));
+        abort();
+    }
+    n->alive = true;
+    n->timer_at = UINT64_MAX;
+    if (s->has_ae) {
+        n->ae = s->ae.node_new(s, i, s->ae.ctx);
+        if (s->ae.tick_ms > 0) {
+            n->tick_at = s->now + 1 + env_uniform(&s->net.env, s->ae.tick_ms);
+            push_simple(s, n->tick_at, EV_TICK, i, 0, 0);
+        }
+    }
+    for (uint32_t k = 0; k < n->nknown; k++) {
+        int p = sim_node_of(s, n->known[k]);
+        if (p >= 0)
+            (void)gossip_add_known(n->g, n->known[k], s->nodes[p].addr, s->now);
+    }
+    sim_after(s, i);
+}
+
+static void
+known_add(struct snode *n, const uint8_t key[GOSSIP_KEY_BYTES])
+{
+    uint8_t(*k)[GOSSIP_KEY_BYTES] = realloc(n->known, (n->nknown + 1) * sizeof(*k));
+
+    if (k == NULL)
+        return;
+    n->known = k;
+    memcpy(n->known[n->nknown++], key, GOSSIP_KEY_BYTES);
+}
+
+void
+sim_bootstrap(struct sim *s, uint32_t contacts, uint32_t spacing_ms)
+{
+    for (uint32_t i = 0; i < s->cfg.nodes; i++) {
+        struct snode *n = &s->nodes[i];
+        n->nknown = 0;
+        for (uint32_t k = 0; k < contacts && i > 0; k++)
+            known_add(n, s->nodes[env_uniform(&s->net.env, i)].key);
+        push_simple(s, s->now + (uint64_t)i * spacing_ms, EV_START, i, 0, 0);
+    }
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void
+on_conn_up(struct sim *s, const struct ev *e)
+{
+    struct snode *a = &s->nodes[e->a], *b = &s->nodes[e->b];
+    struct sconn *ca = conn_find(a, e->b), *cb;
+
+    if (!a->alive || ca == NULL || ca->id != e->conn || ca->up)
+        return;
+    if (!reachable(s, e->a, e->b)) {
+        push_simple(s, s->now + s->cfg.connect_fail_ms, EV_CONN_FAIL, e->a, e->b, e->conn);
+        return;
+    }
+    if ((cb = conn_find(b, e->a)) != NULL) {
+        bool was_up = cb->up;
+        conn_del(b, cb);
+        if (was_up) {
+            /* A stale connection b had not noticed yet: the host drops it first. */
+            if (s->has_ae && b->ae != NULL)
+                s->ae.on_disconnected(s, e->b, e->a, b->ae);
+            gossip_on_disconnected(b->g, a->key, s->now);
+            sim_after(s, e->b);
+        }
+        /* else: b's own dial to a merges into this connection. */
+    }
+    ca = conn_find(a, e->b);
+    ca->up = true;
+    cb = conn_add(b, e->a, e->conn);
+    cb->up = true;
+    gossip_on_connected(a->g, b->key, b->addr, false, s->now);
+    sim_after(s, e->a);
+    if (b->g != NULL) {
+        gossip_on_connected(b->g, a->key, a->addr, true, s->now);
+        sim_after(s, e->b);
+    }
+    if (s->has_ae) {
+        if (conn_find(a, e->b) != NULL && a->ae != NULL)
+            s->ae.on_connected(s, e->a, e->b, false, a->ae);
+        if (conn_find(b, e->a) != NULL && b->ae != NULL)
+            s->ae.on_connected(s, e->b, e->a, true, b->ae);
+    }
+}
+
+static void
+on_conn_fail(struct sim *s, const struct ev *e)
+{
+    struct snode *a = &s->nodes[e->a];
+    struct sconn *ca = conn_find(a, e->b);
+
+    if (!a->alive || ca == NULL || ca->id != e->conn || ca->up)
+        return;
+    conn_del(a, ca);
+    gossip_on_disconnected(a->g, s->nodes[e->b].key, s->now);
+    sim_after(s, e->a);
+}
+
+static void
+on_closed(struct sim *s, const struct ev *e)
+{
+    struct snode *a = &s->nodes[e->a];
+    struct sconn *ca = conn_find(a, e->b);
+
+    if (!a->alive || ca == NULL || ca->id != e->conn)
+        return;
+    conn_del(a, ca);
+    if (s->has_ae && a->ae != NULL)
+        s->ae.on_disconnected(s, e->a, e->b, a->ae);
+    gossip_on_disconnected(a->g, s->nodes[e->b].key, s->now);
+    sim_after(s, e->a);
+}
+
+static void
+on_msg(struct sim *s, struct ev *e)
+{
+    struct snode *a = &s->nodes[e->a], *b = &s->nodes[e->b];
+    struct sconn *c;
+    uint32_t type = 0;
+
+    if (b->muted)
+        return; /* a stuck reader: neither delivered nor flushed */
+    if (e->data != NULL && b->alive && (c = conn_find(b, e->a)) != NULL && c->id == e->conn &&
+        c->up && !c->broken) {
+        (void)msg_peek_type(e->data, e->len, &type);
+        if (gossip_handles(type)) {
+            (void)gossip_on_message(b->g, a->key, e->data, e->len, s->now);
+            sim_after(s, e->b);
+        } else if (s->has_ae && b->ae != NULL) {
+            s->ae.on_message(s, e->b, e->a, e->data, e->len, b->ae);
+        }
+    }
+    /* The sender learns that the bytes left its socket. */
+    if (a->alive && (c = conn_find(a, e->b)) != NULL && c->id == e->conn) {
+        gossip_on_flushed(a->g, b->key, e->len, s->now);
+        sim_after(s, e->a);
+    }
+}
+
+static void
+process(struct sim *s, struct ev *e)
+{
+    struct snode *a = &s->nodes[e->a];
+
+    switch (e->type) {
+    case EV_START:
+        if (!a->alive)
+            node_start(s, e->a);
+        break;
+    case EV_TIMER:
+        if (!a->alive || a->timer_at != e->t)
+            break;
+        a->timer_at = UINT64_MAX;
+        a->env.now_ms = s->now;
+        gossip_on_timeout(a->g, s->now);
+        sim_after(s, e->a);
+        break;
+    case EV_CONN_UP:
+        on_conn_up(s, e);
+        break;
+    case EV_CONN_FAIL:
+        on_conn_fail(s, e);
+        break;
+    case EV_CLOSED:
+        on_closed(s, e);
+        break;
+    case EV_MSG:
+        on_msg(s, e);
+        break;
+    case EV_TICK:
+        if (!a->alive || a->tick_at != e->t || !s->has_ae)
+            break;
+        a->tick_at = s->now + s->ae.tick_ms;
+        push_simple(s, a->tick_at, EV_TICK, e->a, 0, 0);
+        if (a->ae != NULL)
+            s->ae.on_tick(s, e->a, a->ae);
+        break;
+    }
+    free(e->data);
+}
+
+void
+sim_run_until(struct sim *s, uint64_t t)
+{
+    while (s->nheap > 0 && s->heap[0].t <= t) {
+        struct ev e = ev_pop(s);
+        s->now = e.t;
+        process(s, &e);
+    }
+    if (t > s->now)
+        s->now = t;
+}
+
+void
+sim_run_for(struct sim *s, uint64_t ms)
+{
+    sim_run_until(s, s->now + ms);
+}
+
+/* ---------------------------------------------------------------- operations */
+
+int
+sim_publish(struct sim *s, uint32_t node)
+{
+    struct snode *n = &s->nodes[node];
+    int r, rc;
+
+    if (!n->alive)
+        return PULL_ERR_STATE;
+    if ((r = rec_new(s, true, node)) < 0)
+        return r;
+    node_set(n, (uint32_t)r);
+    s->recs[r].arrival[node] = 0;
+    rc = gossip_publish(n->g, s->recs[r].env, s->recs[r].len, s->recs[r].id, s->now);
+    sim_after(s, node);
+    return rc != 0 ? rc : r;
+}
+
+int
+sim_make_invalid(struct sim *s)
+{
+    return rec_new(s, false, 0);
+}
+
+void
+sim_record(const struct sim *s, uint32_t r, const uint8_t **env, size_t *len, const uint8_t **id)
+{
+    *env = s->recs[r].env;
+    *len = s->recs[r].len;
+    *id = s->recs[r].id;
+}
+
+uint32_t
+sim_records(const struct sim *s)
+{
+    return s->nrecs;
+}
+
+bool
+sim_has(const struct sim *s, uint32_t node, uint32_t r)
+{
+    return node_has(&s->nodes[node], r);
+}
+
+uint32_t
+sim_node_records(const struct sim *s, uint32_t node)
+{
+    return s->nodes[node].nhave;
+}
+
+void
+sim_give(struct sim *s, uint32_t node, uint32_t r)
+{
+    node_set(&s->nodes[node], r);
+}
+
+static int
+cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+void
+sim_spread(const struct sim *s, uint32_t r, struct sim_spread *out)
+{
+    const struct srec *rec = &s->recs[r];
+    uint32_t *t = malloc((size_t)s->cfg.nodes * sizeof(*t)), nt = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < s->cfg.nodes; i++) {
+        if (!s->nodes[i].alive)
+            continue;
+        out->alive++;
+        if (!node_has(&s->nodes[i], r))
+            continue;
+        out->reached++;
+        if (i != rec->origin && rec->arrival[i] != UINT32_MAX && t != NULL)
+            t[nt++] = rec->arrival[i];
+    }
+    out->receipts = rec->receipts;
+    if (nt > 0) {
+        qsort(t, nt, sizeof(*t), cmp_u32);
+        out->p50_ms = t[(nt - 1) / 2];
+        out->p100_ms = t[nt - 1];
+    }
+    if (out->alive > 1)
+        out->rmr = (double)rec->receipts / (double)(out->alive - 1) - 1.0;
+    free(t);
+}
+
+bool
+sim_alive(const struct sim *s, uint32_t node)
+{
+    return s->nodes[node].alive;
+}
+
+void
+sim_kill(struct sim *s, uint32_t node)
+{
+    struct snode *n = &s->nodes[node];
+
+    if (!n->alive)
+        return;
+    /* Persist what a real node keeps on disk: its known peers. */
+    n->nknown = 0;
+    for (size_t i = 0, cnt = gossip_peer_count(n->g); i < cnt; i++) {
+        struct gossip_peer_info pi;
+        if (gossip_peer_at(n->g, i, &pi) == 0 && pi.state != GOSSIP_PEER_BANNED &&
+            pi.addr[0] != '\0')
+            known_add(n, pi.key);
+    }
+    for (uint32_t i = 0; i < n->nconns; i++) {
+        struct sconn *c = &n->conns[i];
+        struct sconn *pc = conn_find(&s->nodes[c->peer], node);
+        if (pc != NULL && pc->id == c->id) {
+            pc->broken = true;
+            push_simple(s, s->now + s->cfg.detect_ms, EV_CLOSED, c->peer, node, c->id);
+        }
+    }
+    n->nconns = 0;
+    n->alive = false;
+    n->timer_at = UINT64_MAX;
+    n->tick_at = UINT64_MAX;
+    node_stop(s, n);
+}
+
+void
+sim_restart(struct sim *s, uint32_t node)
+{
+    if (!s->nodes[node].alive)
+        node_start(s, node);
+}
+
+static void
+cut_links(struct sim *s)
+{
+    for (uint32_t a = 0; a < s->cfg.nodes; a++) {
+        struct snode *n = &s->nodes[a];
+        for (uint32_t i = 0; i < n->nconns; i++) {
+            struct sconn *c = &n->conns[i];
+            if (!c->up || c->broken || n->group == s->nodes[c->peer].group)
+                continue;
+            c->broken = true;
+            push_simple(s, s->now + s->cfg.detect_ms, EV_CLOSED, a, c->peer, c->id);
+        }
+    }
+}
+
+void
+sim_partition(struct sim *s, const uint32_t *group)
+{
+    for (uint32_t i = 0; i < s->cfg.nodes; i++)
+        s->nodes[i].group = group[i];
+    cut_links(s);
+}
+
+void
+sim_heal(struct sim *s)
+{
+    for (uint32_t i = 0; i < s->cfg.nodes; i++)
+        s->nodes[i].group = 0;
+}
+
+int
+sim_send(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len)
+{
+    uint8_t *copy;
+
+    if (!s->nodes[node].alive || !sim_connected(s, node, peer))
+        return PULL_ERR_NOT_FOUND;
+    if ((copy = malloc(len ? len : 1)) == NULL)
+        return PULL_ERR_NOMEM;
+    memcpy(copy, msg, len);
+    return transmit(s, node, peer, copy, len);
+}
+
+bool
+sim_connected(const struct sim *s, uint32_t node, uint32_t peer)
+{
+    const struct snode *n = &s->nodes[node];
+
+    for (uint32_t i = 0; i < n->nconns; i++) {
+        if (n->conns[i].peer == peer)
+            return n->conns[i].up && !n->conns[i].broken;
+    }
+    return false;
+}
+
+struct gossip *
+sim_gossip(struct sim *s, uint32_t node)
+{
+    return s->nodes[node].g;
+}
+
+void
+sim_mute(struct sim *s, uint32_t node, bool muted)
+{
+    s->nodes[node].muted = muted;
+}
+
+void
+sim_counters(const struct sim *s, struct sim_counters *out)
+{
+    *out = s->all;
+}
+
+void
+sim_node_counters(const struct sim *s, uint32_t node, struct sim_counters *out)
+{
+    *out = s->nodes[node].sent;
+}
+
+void
+sim_counters_reset(struct sim *s)
+{
+    memset(&s->all, 0, sizeof(s->all));
+    for (uint32_t i = 0; i < s->cfg.nodes; i++)
+        memset(&s->nodes[i].sent, 0, sizeof(s->nodes[i].sent));
+}
+
+void
+sim_overlay(const struct sim *s, uint32_t *min, double *mean, uint32_t *max,
+            uint32_t *largest_component)
+{
+    uint32_t n = s->cfg.nodes, alive = 0, best = 0;
+    uint64_t sum = 0;
+    uint32_t *comp = calloc(n, sizeof(*comp)), *stack = malloc(n * sizeof(*stack));
+
+    *min = UINT32_MAX;
+    *max = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t a;
+        if (!s->nodes[i].alive)
+            continue;
+        a = (uint32_t)gossip_active_count(s->nodes[i].g);
+        alive++;
+        sum += a;
+        if (a < *min)
+            *min = a;
+        if (a > *max)
+            *max = a;
+    }
+    *mean = alive ? (double)sum / alive : 0;
+    if (alive == 0)
+        *min = 0;
+    /* Components over links that both ends hold active. */
+    for (uint32_t i = 0, label = 0; comp != NULL && stack != NULL && i < n; i++) {
+        uint32_t sp = 0, size = 0;
+        if (!s->nodes[i].alive || comp[i] != 0)
+            continue;
+        comp[i] = ++label;
+        stack[sp++] = i;
+        while (sp > 0) {
+            uint32_t u = stack[--sp];
+            const struct snode *nu = &s->nodes[u];
+            size++;
+            for (uint32_t k = 0; k < nu->nconns; k++) {
+                uint32_t v = nu->conns[k].peer;
+                if (!s->nodes[v].alive || comp[v] != 0 || !gossip_is_active(nu->g, s->nodes[v].key))
+                    continue;
+                comp[v] = label;
+                stack[sp++] = v;
+            }
+        }
+        if (size > best)
+            best = size;
+    }
+    *largest_component = best;
+    free(comp);
+    free(stack);
+}
+
+void
+sim_view_histogram(const struct sim *s, uint32_t *hist)
+{
+    memset(hist, 0, (GOSSIP_ACTIVE_MAX + 1) * sizeof(*hist));
+    for (uint32_t i = 0; i < s->cfg.nodes; i++) {
+        size_t a;
+        if (!s->nodes[i].alive)
+            continue;
+        a = gossip_active_count(s->nodes[i].g);
+        hist[a > GOSSIP_ACTIVE_MAX ? GOSSIP_ACTIVE_MAX : a]++;
+    }
+}
+
+uint32_t
+sim_env_nodes(uint32_t normal, uint32_t sanitized)
+{
+    const char *v = getenv("PULL_SIM_NODES");
+
+    (void)sanitized;
+    (void)normal;
+    if (v != NULL && atoi(v) > 1)
+        return (uint32_t)atoi(v);
+#if defined(__SANITIZE_ADDRESS__)
+    return sanitized;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return sanitized;
+#else
+    return normal;
+#endif
+#else
+    return normal;
+#endif
+}

@@ -1,0 +1,212 @@
+/*
+ * sim: a deterministic network simulator for pull's sans-I/O engines.
+ *
+ * N nodes live in one process. Each node is "gossip engine + record set + optional
+ * anti-entropy module": its gossip engine (proto/gossip.h) is driven exactly as pulld
+ * drives it (actions drained after every call, one timer per node), its record set plays
+ * the store (offer / has / fetch), and an anti-entropy module (struct sim_ae_ops) can be
+ * plugged in to reconcile record sets between connected nodes.
+ *
+ * Time is simulated: a priority queue of events ordered by (time, sequence number), so a
+ * run is a pure function of the config (seed included). Each node draws randomness from
+ * its own env_seeded (lib/env.h) derived from the seed and its index; the network draws
+ * from a separate seeded stream.
+ *
+ * The network: connections are set up in 2 x latency (dial + handshake) and then carry
+ * messages in order after latency + uniform jitter (FIFO per direction, like TCP), each
+ * lost with probability `loss`. A dial to a dead or unreachable node fails after
+ * connect_fail_ms. Killing a node drops all its connections (its peers notice after
+ * detect_ms); partitions are groups of nodes that cannot reach each other (existing links
+ * across groups break, noticed after detect_ms). A restarted node gets a fresh engine with
+ * the same key, its record set (the store survives), and the peer list it had when it
+ * died (the persisted known-peer list). The simulator counts messages and bytes per node
+ * and per message type.
+ */
+#ifndef PULL_SIM_H
+#define PULL_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/gossip.h"
+
+#define SIM_TYPES 64 /* message types counted (0..63) */
+
+struct sim;
+
+struct sim_config {
+    uint32_t nodes;
+    uint64_t seed;
+    uint32_t latency_ms;         /* one-way, default 50 */
+    uint32_t jitter_ms;          /* extra uniform delay 0..jitter, default 0 */
+    double loss;                 /* message loss probability, default 0 */
+    uint32_t connect_fail_ms;    /* a dial to a dead/unreachable node fails after, default 1000 */
+    uint32_t detect_ms;          /* peers notice a dead node / broken link after, default 100 */
+    uint32_t envelope_bytes;     /* size of generated records, default 800 */
+    struct gossip_config gossip; /* engine config; the simulator sets the callbacks */
+};
+
+/* Message counters (all nodes, or one node). */
+struct sim_counters {
+    uint64_t msgs[SIM_TYPES];
+    uint64_t bytes[SIM_TYPES];
+    uint64_t msgs_total, bytes_total;
+    uint64_t lost; /* dropped by loss, broken links or partitions */
+};
+
+/* Spread of one record among the live nodes. */
+struct sim_spread {
+    uint32_t alive;         /* live nodes now */
+    uint32_t reached;       /* live nodes holding the record (origin included) */
+    uint64_t receipts;      /* envelopes of this record received, duplicates included */
+    double p50_ms, p100_ms; /* arrival time after publication, over reached non-origin */
+    double rmr;             /* receipts / (alive - 1) - 1 */
+};
+
+/* Anti-entropy plug-in. The simulator routes every message whose type is not a gossip
+ * type to on_message of the receiving node's module. Modules send with sim_send. */
+struct sim_ae_ops {
+    /* new/free: per node state (ctx is the module's global context). */
+    void *(*node_new)(struct sim *s, uint32_t node, void *ctx);
+    void (*node_free)(void *state);
+    /* a connection between node and peer came up (called on both ends). */
+    void (*on_connected)(struct sim *s, uint32_t node, uint32_t peer, bool inbound, void *state);
+    void (*on_disconnected)(struct sim *s, uint32_t node, uint32_t peer, void *state);
+    void (*on_message)(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len,
+                       void *state);
+    /* periodic tick every tick_ms (0 = none) */
+    void (*on_tick)(struct sim *s, uint32_t node, void *state);
+    uint32_t tick_ms;
+    void *ctx;
+};
+
+/* sim_config_default fills c with the defaults above, 1000 nodes, seed 1 and the default
+ * gossip config. */
+void sim_config_default(struct sim_config *c);
+
+/* sim_new creates the simulator with every node stopped. Returns 0 or PULL_ERR_*. */
+int sim_new(const struct sim_config *c, struct sim **out);
+void sim_free(struct sim *s);
+
+/* sim_set_ae installs an anti-entropy module (before any node starts). */
+void sim_set_ae(struct sim *s, const struct sim_ae_ops *ops);
+
+uint64_t sim_now(const struct sim *s);
+uint32_t sim_nodes(const struct sim *s);
+
+/* sim_bootstrap starts every node: node i at i * spacing_ms, knowing `contacts` random
+ * nodes started before it (node 0 knows nobody). */
+void sim_bootstrap(struct sim *s, uint32_t contacts, uint32_t spacing_ms);
+
+/* sim_run_until processes events up to time t (inclusive) and sets the clock to t. */
+void sim_run_until(struct sim *s, uint64_t t);
+void sim_run_for(struct sim *s, uint64_t ms);
+
+/* sim_publish creates a new valid record at node `node` (stored there) and publishes it.
+ * Returns the record's index (>= 0) or a PULL_ERR_*. */
+int sim_publish(struct sim *s, uint32_t node);
+
+/* sim_make_invalid creates an envelope that offer() will call INVALID; returns its index. */
+int sim_make_invalid(struct sim *s);
+
+/* sim_record copies out the envelope of record r (pointer valid until sim_free). */
+void sim_record(const struct sim *s, uint32_t r, const uint8_t **env, size_t *len,
+                const uint8_t **id);
+uint32_t sim_records(const struct sim *s);
+
+/* sim_has reports whether node holds record r. */
+bool sim_has(const struct sim *s, uint32_t node, uint32_t r);
+/* sim_node_records returns how many records node holds. */
+uint32_t sim_node_records(const struct sim *s, uint32_t node);
+
+void sim_spread(const struct sim *s, uint32_t r, struct sim_spread *out);
+
+bool sim_alive(const struct sim *s, uint32_t node);
+void sim_kill(struct sim *s, uint32_t node);
+void sim_restart(struct sim *s, uint32_t node);
+
+/* sim_partition puts node i in group group[i]; nodes of different groups cannot reach each
+ * other. sim_heal puts everyone back in group 0. */
+void sim_partition(struct sim *s, const uint32_t *group);
+void sim_heal(struct sim *s);
+
+/* sim_send sends raw message bytes from node to peer over their connection (copied).
+ * Returns 0, or PULL_ERR_NOT_FOUND if they are not connected. Used by anti-entropy
+ * modules and by tests that play a hostile node. */
+int sim_send(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len);
+
+/* sim_connected reports whether node has an established connection to peer. */
+bool sim_connected(const struct sim *s, uint32_t node, uint32_t peer);
+
+/* sim_gossip returns node's engine (NULL if dead). After calling into it directly, call
+ * sim_after so the simulator executes its actions. */
+struct gossip *sim_gossip(struct sim *s, uint32_t node);
+void sim_after(struct sim *s, uint32_t node);
+
+/* sim_key returns node's public key; sim_node_of maps a key back (-1 if unknown). */
+const uint8_t *sim_key(const struct sim *s, uint32_t node);
+int sim_node_of(const struct sim *s, const uint8_t key[GOSSIP_KEY_BYTES]);
+
+/* sim_mute makes node a stuck reader: messages to it are neither delivered nor flushed
+ * (their senders' backlogs grow), as when a peer stops reading its socket. */
+void sim_mute(struct sim *s, uint32_t node, bool muted);
+
+/* sim_give stores record r at node as if it had been received (no gossip). */
+void sim_give(struct sim *s, uint32_t node, uint32_t r);
+
+/* Counters: all nodes, or one node's sent messages. sim_counters_reset zeroes both. */
+void sim_counters(const struct sim *s, struct sim_counters *out);
+void sim_node_counters(const struct sim *s, uint32_t node, struct sim_counters *out);
+void sim_counters_reset(struct sim *s);
+
+/* sim_active_stats reports the min / mean / max active view size over live nodes and the
+ * number of live nodes that can reach every other live node over active links
+ * (`connected` == alive means the overlay is one component). */
+void sim_overlay(const struct sim *s, uint32_t *min, double *mean, uint32_t *max,
+                 uint32_t *largest_component);
+
+/* sim_view_histogram counts live nodes by active view size (hist has
+ * GOSSIP_ACTIVE_MAX + 1 entries). */
+void sim_view_histogram(const struct sim *s, uint32_t *hist);
+
+/* sim_env_nodes returns the node count to use in tests: PULL_SIM_NODES if set, else
+ * `normal`, or `sanitized` in a sanitizer build. */
+uint32_t sim_env_nodes(uint32_t normal, uint32_t sanitized);
+
+/* ------------------------------------------------------------------ scenarios
+ * Building blocks shared by the sim tests and `pull-bench sim` (tests/sim/sim_scenario.c).
+ */
+
+/* sim_random_alive returns a uniformly random live node (from the network's stream). */
+uint32_t sim_random_alive(struct sim *s);
+
+/* sim_build creates a simulator from c, starts the nodes one every spacing_ms, each
+ * knowing 3 random earlier ones, and runs membership for settle_ms after the last start. */
+int sim_build(const struct sim_config *c, uint32_t spacing_ms, uint32_t settle_ms,
+              struct sim **out);
+
+/* Aggregate of several publications. */
+struct sim_summary {
+    uint32_t records;      /* measured publications */
+    uint32_t complete;     /* ... that reached every live node */
+    double min_fraction;   /* smallest reached / alive over them */
+    double p50_ms;         /* mean over records of the median arrival time */
+    double p100_ms;        /* max over records of the last arrival time */
+    double rmr;            /* mean relative message redundancy */
+    double bytes_per_node; /* dissemination bytes (types 20-24) sent per live node, per
+                              record */
+    double msgs_per_node;  /* dissemination messages sent per live node, per record */
+};
+
+/* sim_measure publishes `count` records, one at a time from random live nodes, waiting
+ * wait_ms after each, and summarises their spread. */
+void sim_measure(struct sim *s, uint32_t count, uint32_t wait_ms, struct sim_summary *out);
+
+/* sim_kill_fraction kills round(frac * live) random live nodes at once; returns how many. */
+uint32_t sim_kill_fraction(struct sim *s, double frac);
+
+/* sim_print_summary prints a one-line human summary. */
+void sim_print_summary(const char *label, const struct sim_summary *m);
+
+#endif
