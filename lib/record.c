@@ -49,22 +49,52 @@ record_init(struct record *rec)
 
 /* ---- field rules ---- */
 
+/* check_fields flags */
+#define CHECK_COSIG_PENDING 1u /* an attestation being encoded for its peer to sign */
+#define CHECK_UTF8_DONE 2u     /* strings came through mp_read_str, which validated UTF-8 */
+
+/* Whether any of the 8 bytes in w is below 0x20, 0x7f or 0xc2: the bytes that may start a
+ * control character. Exact as an existence test (bit tricks for "has less than" and "has
+ * zero byte"), so a clean word, the common case, is passed over at once. */
+static bool
+word_may_control(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x7f = w ^ (ones * 0x7f), xc2 = w ^ (ones * 0xc2);
+
+    return (((w - ones * 0x20) & ~w) | ((x7f - ones) & ~x7f) | ((xc2 - ones) & ~xc2)) &
+           highs;
+}
+
 /* Refuses C0 controls (except \n and \t where multiline), DEL and C1 controls (U+0080..
- * U+009F, encoded c2 80..c2 9f) in valid UTF-8 text. */
+ * U+009F, encoded c2 80..c2 9f) in valid UTF-8 text. This runs over every byte of every
+ * record received, so it looks at 8 bytes at a time. */
 static int
 check_controls(const char *s, size_t n, bool multiline)
 {
     const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (c < 0x20) {
-            if (!multiline || (c != '\n' && c != '\t'))
+    while (i < n) {
+        size_t end = n - i >= 8 ? i + 8 : n;
+        if (end - i == 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!word_may_control(w)) {
+                i = end;
+                continue;
+            }
+        }
+        for (; i < end; i++) {
+            uint8_t c = p[i];
+            if (c < 0x20) {
+                if (!multiline || (c != '\n' && c != '\t'))
+                    return PULL_ERR_CONTROL;
+            } else if (c == 0x7f) {
                 return PULL_ERR_CONTROL;
-        } else if (c == 0x7f) {
-            return PULL_ERR_CONTROL;
-        } else if (c == 0xc2 && i + 1 < n && p[i + 1] <= 0x9f) {
-            return PULL_ERR_CONTROL;
+            } else if (c == 0xc2 && i + 1 < n && p[i + 1] <= 0x9f) {
+                return PULL_ERR_CONTROL;
+            }
         }
     }
     return 0;
@@ -73,14 +103,15 @@ check_controls(const char *s, size_t n, bool multiline)
 /* Checks a NUL-terminated string field of at most max bytes: err if too long (or not
  * terminated inside its array of max + 1), then UTF-8 and control characters. */
 static int
-check_text(const char *s, size_t max, size_t min, int err, bool multiline, size_t *lenp)
+check_text(const char *s, size_t max, size_t min, int err, bool multiline, unsigned flags,
+           size_t *lenp)
 {
     size_t n = strnlen(s, max + 1);
 
     *lenp = n;
     if (n > max || n < min)
         return err;
-    if (!utf8_valid(s, n))
+    if (!(flags & CHECK_UTF8_DONE) && !utf8_valid(s, n))
         return PULL_ERR_UTF8;
     return check_controls(s, n, multiline);
 }
@@ -118,7 +149,7 @@ tag_cp_refused(uint32_t cp)
 }
 
 static int
-check_tag(const char *s, size_t *lenp)
+check_tag(const char *s, unsigned flags, size_t *lenp)
 {
     const uint8_t *p = (const uint8_t *)s;
     size_t n = strnlen(s, RECORD_TAG_MAX + 1), i = 0;
@@ -126,7 +157,7 @@ check_tag(const char *s, size_t *lenp)
     *lenp = n;
     if (n == 0 || n > RECORD_TAG_MAX)
         return PULL_ERR_TAG;
-    if (!utf8_valid(s, n))
+    if (!(flags & CHECK_UTF8_DONE) && !utf8_valid(s, n))
         return PULL_ERR_UTF8;
     while (i < n) {
         uint32_t cp = utf8_next(p, &i);
@@ -187,10 +218,9 @@ record_encoded_size(const struct record *rec)
     return n;
 }
 
-/* The field rules; cosig_pending allows an attestation without its cosig (while it is
- * being encoded for the peer to sign). */
+/* The field rules, with CHECK_* flags. */
 static int
-check_fields(const struct record *rec, bool cosig_pending)
+check_fields(const struct record *rec, unsigned flags)
 {
     size_t n;
     int rc;
@@ -200,22 +230,22 @@ check_fields(const struct record *rec, bool cosig_pending)
     if (rec->kind < RECORD_OFFER || rec->kind > RECORD_ATTESTATION)
         return PULL_ERR_KIND;
     /* A withdrawal carries neither title nor body; every other kind has a title. */
-    if ((rc = check_text(rec->title, RECORD_TITLE_MAX, 1, PULL_ERR_TITLE, false, &n)) != 0 &&
+    if ((rc = check_text(rec->title, RECORD_TITLE_MAX, 1, PULL_ERR_TITLE, false, flags, &n)) != 0 &&
         !(rec->kind == RECORD_WITHDRAWN && n == 0))
         return rc;
     if (rec->kind == RECORD_WITHDRAWN && n != 0)
         return PULL_ERR_TITLE;
-    if ((rc = check_text(rec->body, RECORD_BODY_MAX, 0, PULL_ERR_BODY, true, &n)) != 0)
+    if ((rc = check_text(rec->body, RECORD_BODY_MAX, 0, PULL_ERR_BODY, true, flags, &n)) != 0)
         return rc;
     if (rec->kind == RECORD_WITHDRAWN && n != 0)
         return PULL_ERR_BODY;
     if (rec->ntags > RECORD_TAGS_MAX)
         return PULL_ERR_TAGS;
     for (unsigned i = 0; i < rec->ntags; i++) {
-        if ((rc = check_tag(rec->tags[i], &n)) != 0)
+        if ((rc = check_tag(rec->tags[i], flags, &n)) != 0)
             return rc;
         for (unsigned j = 0; j < i; j++) {
-            if (strcmp(rec->tags[i], rec->tags[j]) == 0)
+            if (rec->tags[i][0] == rec->tags[j][0] && strcmp(rec->tags[i], rec->tags[j]) == 0)
                 return PULL_ERR_TAG_DUP;
         }
     }
@@ -226,12 +256,12 @@ check_fields(const struct record *rec, bool cosig_pending)
         if (!geohash_char(rec->location[i]))
             return PULL_ERR_LOCATION;
     }
-    if ((rc = check_text(rec->terms, RECORD_TERMS_MAX, 0, PULL_ERR_FIELD, true, &n)) != 0)
+    if ((rc = check_text(rec->terms, RECORD_TERMS_MAX, 0, PULL_ERR_FIELD, true, flags, &n)) != 0)
         return rc;
     if (rec->expires <= rec->created || rec->expires - rec->created > RECORD_TTL_MAX)
         return PULL_ERR_EXPIRY;
     if (rec->kind == RECORD_ATTESTATION) {
-        if (!rec->has_link || !rec->has_peer || (!rec->has_cosig && !cosig_pending))
+        if (!rec->has_link || !rec->has_peer || (!rec->has_cosig && !(flags & CHECK_COSIG_PENDING)))
             return PULL_ERR_ATTEST;
         if (sodium_memcmp(rec->peer, rec->author, 32) == 0)
             return PULL_ERR_ATTEST;
@@ -246,7 +276,7 @@ check_fields(const struct record *rec, bool cosig_pending)
 int
 record_check_fields(const struct record *rec)
 {
-    return check_fields(rec, false);
+    return check_fields(rec, 0);
 }
 
 int
@@ -294,7 +324,7 @@ encode(const struct record *rec, struct pull_wb *out, bool empty_cosig)
     size_t start = out->len;
     int rc;
 
-    if ((rc = check_fields(rec, empty_cosig)) != 0)
+    if ((rc = check_fields(rec, empty_cosig ? CHECK_COSIG_PENDING : 0)) != 0)
         return rc;
     if ((rc = wb_error(out)) != 0)
         return rc;
@@ -458,7 +488,7 @@ record_decode(const uint8_t *p, size_t n, struct record *rec)
         rc = PULL_ERR_TRAILING;
         goto out;
     }
-    if ((rc = check_fields(rec, false)) != 0)
+    if ((rc = check_fields(rec, CHECK_UTF8_DONE)) != 0)
         goto out;
     /* Belt and braces: lib/mp.h already accepts only canonical forms, so this holds by
      * construction; checking it costs little and keeps "one record, one encoding" true
@@ -547,7 +577,7 @@ envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *env,
 {
     int rc;
 
-    memset(rec, 0, sizeof(*rec));
+    /* record_decode clears rec first; out: clears it on every failure. */
     if ((rc = envelope_parse(p, n, env)) != 0 ||
         (rc = record_decode(env->rec, env->rec_len, rec)) != 0 ||
         (rc = record_check_time(rec, now_s)) != 0)
