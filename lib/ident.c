@@ -101,8 +101,7 @@ ident_save(const struct ident *id, const char *path)
         return errno == EEXIST || errno == ELOOP ? PULL_ERR_EXISTS : PULL_ERR_IO;
     }
     /* The umask may only remove bits from 0600; fchmod makes the mode exact anyway. */
-    if (fchmod(fd, 0600) != 0 || (rc = write_all(fd, id->sk, SEED_BYTES)) != 0 ||
-        fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 || (rc = write_all(fd, id->sk, SEED_BYTES)) != 0 || fsync(fd) != 0) {
         rc = PULL_ERR_IO;
         goto out;
     }
@@ -224,8 +223,8 @@ out:
 }
 
 int
-ident_verify(const uint8_t pk[static IDENT_PK_BYTES], const char *domain,
-             const uint8_t *msg, size_t len, const uint8_t sig[static IDENT_SIG_BYTES])
+ident_verify(const uint8_t pk[static IDENT_PK_BYTES], const char *domain, const uint8_t *msg,
+             size_t len, const uint8_t sig[static IDENT_SIG_BYTES])
 {
     uint8_t buf[IDENT_STACK_MSG];
     uint8_t *heap = NULL, *m;

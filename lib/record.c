@@ -62,8 +62,7 @@ word_may_control(uint64_t w)
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t x7f = w ^ (ones * 0x7f), xc2 = w ^ (ones * 0xc2);
 
-    return (((w - ones * 0x20) & ~w) | ((x7f - ones) & ~x7f) | ((xc2 - ones) & ~xc2)) &
-           highs;
+    return (((w - ones * 0x20) & ~w) | ((x7f - ones) & ~x7f) | ((xc2 - ones) & ~xc2)) & highs;
 }
 
 /* Refuses C0 controls (except \n and \t where multiline), DEL and C1 controls (U+0080..
@@ -162,8 +161,8 @@ check_tag(const char *s, unsigned flags, size_t *lenp)
     while (i < n) {
         uint32_t cp = utf8_next(p, &i);
         if (cp < 0x80) {
-            if (!((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || cp == '-' ||
-                  cp == '_' || cp == '.' || cp == '+'))
+            if (!((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || cp == '-' || cp == '_' ||
+                  cp == '.' || cp == '+'))
                 return PULL_ERR_TAG;
         } else if (tag_cp_refused(cp)) {
             return PULL_ERR_TAG;
@@ -175,8 +174,8 @@ check_tag(const char *s, unsigned flags, size_t *lenp)
 static bool
 geohash_char(char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'b' && c <= 'h') || c == 'j' || c == 'k' ||
-           c == 'm' || c == 'n' || (c >= 'p' && c <= 'z');
+    return (c >= '0' && c <= '9') || (c >= 'b' && c <= 'h') || c == 'j' || c == 'k' || c == 'm' ||
+           c == 'n' || (c >= 'p' && c <= 'z');
 }
 
 static size_t
@@ -572,8 +571,7 @@ verify_cosig(const uint8_t *rec_bytes, size_t len, const struct record *rec)
 }
 
 int
-envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *env,
-              struct record *rec)
+envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *env, struct record *rec)
 {
     int rc;
 
@@ -584,8 +582,7 @@ envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *env,
         goto out;
     if ((rc = ident_verify(rec->author, RECORD_DOMAIN, env->rec, env->rec_len, env->sig)) != 0)
         goto out;
-    if (rec->kind == RECORD_ATTESTATION &&
-        (rc = verify_cosig(env->rec, env->rec_len, rec)) != 0)
+    if (rec->kind == RECORD_ATTESTATION && (rc = verify_cosig(env->rec, env->rec_len, rec)) != 0)
         goto out;
 out:
     if (rc != 0) {
@@ -621,8 +618,8 @@ record_sign(const struct record *rec, const struct ident *id, struct pull_wb *ou
     if (rec->kind == RECORD_ATTESTATION) {
         if ((rc = encode(rec, &unsigned_att, true)) != 0)
             goto out;
-        if ((rc = ident_verify(rec->peer, RECORD_ATTEST_DOMAIN, unsigned_att.p,
-                               unsigned_att.len, rec->cosig)) != 0)
+        if ((rc = ident_verify(rec->peer, RECORD_ATTEST_DOMAIN, unsigned_att.p, unsigned_att.len,
+                               rec->cosig)) != 0)
             goto out;
     }
     if ((rc = ident_sign(id, RECORD_DOMAIN, body.p, body.len, sig)) != 0)
@@ -639,9 +636,8 @@ record_sign(const struct record *rec, const struct ident *id, struct pull_wb *ou
         rc = PULL_ERR_TOO_BIG;
         goto out;
     }
-    if (id_out != NULL &&
-        crypto_generichash(id_out, RECORD_ID_BYTES, out->p + start, out->len - start, NULL,
-                           0) != 0) {
+    if (id_out != NULL && crypto_generichash(id_out, RECORD_ID_BYTES, out->p + start,
+                                             out->len - start, NULL, 0) != 0) {
         rc = PULL_ERR_CRYPTO;
         goto out;
     }

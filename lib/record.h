@@ -40,6 +40,17 @@
  * on equal seq the lower id wins. A withdrawal is a new seq of kind withdrawn with empty
  * title and body, expiring when the withdrawn version would have, so that a replay of an
  * older version is refused until that version has expired anyway.
+ *
+ * Refusals. Each broken rule has its own code: VERSION, KIND, TITLE (empty, over 120 bytes,
+ * or not empty in a withdrawal), BODY, TAGS (more than 16), TAG (empty, over 32 bytes, or a
+ * character outside the tag alphabet), TAG_DUP, LOCATION, FIELD (a field of the wrong type
+ * or size, terms over 500 bytes), UTF8, CONTROL (C0 controls but \n and \t in body and
+ * terms, DEL, C1 controls), EXPIRY (record_check_fields checks it too: it needs no clock),
+ * CLOCK_SKEW, EXPIRED (now_s >= expires), ATTEST, NONCANONICAL, TRAILING, TRUNCATED,
+ * TOO_BIG, BAD_SIG (signature or cosig). Without Unicode tables, "non-ASCII letters" in tags
+ * means any non-ASCII character except those that are certainly not letters and would let
+ * two tags look alike (U+0080..U+00BF, U+00D7, U+00F7, U+2000..U+206F, U+3000,
+ * U+FE00..U+FE0F, U+FEFF, U+FFF0..U+FFFF).
  */
 #ifndef PULL_RECORD_H
 #define PULL_RECORD_H

@@ -18,8 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (record_decode(data, size, &rec) != 0)
         return 0;
-    if (size > RECORD_MAX || record_check_fields(&rec) != 0 ||
-        record_encoded_size(&rec) != size)
+    if (size > RECORD_MAX || record_check_fields(&rec) != 0 || record_encoded_size(&rec) != size)
         abort();
     wb_init(&w, RECORD_MAX);
     if (record_encode(&rec, &w) != 0 || w.len != size || memcmp(w.p, data, size) != 0)

@@ -66,12 +66,9 @@ test_sign_verify(void **state)
     assert_int_equal(ident_sign(&a, "pull/record/v1", msg, sizeof(msg), sig), 0);
     assert_int_equal(ident_verify(a.pk, "pull/record/v1", msg, sizeof(msg), sig), 0);
     /* wrong key, wrong domain, domain moved into the message */
-    assert_int_equal(ident_verify(b.pk, "pull/record/v1", msg, sizeof(msg), sig),
-                     PULL_ERR_BAD_SIG);
-    assert_int_equal(ident_verify(a.pk, "pull/attest/v1", msg, sizeof(msg), sig),
-                     PULL_ERR_BAD_SIG);
-    assert_int_equal(ident_verify(a.pk, "pull/record/v", msg, sizeof(msg), sig),
-                     PULL_ERR_BAD_SIG);
+    assert_int_equal(ident_verify(b.pk, "pull/record/v1", msg, sizeof(msg), sig), PULL_ERR_BAD_SIG);
+    assert_int_equal(ident_verify(a.pk, "pull/attest/v1", msg, sizeof(msg), sig), PULL_ERR_BAD_SIG);
+    assert_int_equal(ident_verify(a.pk, "pull/record/v", msg, sizeof(msg), sig), PULL_ERR_BAD_SIG);
     assert_int_equal(ident_verify(a.pk, "", msg, sizeof(msg), sig), PULL_ERR_BAD_SIG);
     /* every flipped bit of the signature, and some of the message */
     for (size_t i = 0; i < 64 * 8; i++) {

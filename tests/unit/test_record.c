@@ -114,9 +114,9 @@ struct over {
     bool set_tags;
     uint32_t ntags;
     struct str tags[20];
-    const char *tags_hex; /* raw bytes in place of the whole tags array */
+    const char *tags_hex;              /* raw bytes in place of the whole tags array */
     int link_len, peer_len, cosig_len; /* 0: from base; -1: empty */
-    const char *tail_hex; /* appended after the last field */
+    const char *tail_hex;              /* appended after the last field */
 };
 
 static struct over
@@ -537,11 +537,11 @@ static void
 test_every_error_code(void **state)
 {
     static const int codes[] = {
-        PULL_ERR_VERSION,  PULL_ERR_KIND,      PULL_ERR_TITLE,   PULL_ERR_BODY,
-        PULL_ERR_TAGS,     PULL_ERR_TAG,       PULL_ERR_TAG_DUP, PULL_ERR_EXPIRY,
-        PULL_ERR_CLOCK_SKEW, PULL_ERR_EXPIRED, PULL_ERR_BAD_SIG, PULL_ERR_FIELD,
-        PULL_ERR_LOCATION, PULL_ERR_UTF8,      PULL_ERR_CONTROL, PULL_ERR_NONCANONICAL,
-        PULL_ERR_TRAILING, PULL_ERR_TOO_BIG,   PULL_ERR_TRUNCATED, PULL_ERR_ATTEST,
+        PULL_ERR_VERSION,    PULL_ERR_KIND,    PULL_ERR_TITLE,     PULL_ERR_BODY,
+        PULL_ERR_TAGS,       PULL_ERR_TAG,     PULL_ERR_TAG_DUP,   PULL_ERR_EXPIRY,
+        PULL_ERR_CLOCK_SKEW, PULL_ERR_EXPIRED, PULL_ERR_BAD_SIG,   PULL_ERR_FIELD,
+        PULL_ERR_LOCATION,   PULL_ERR_UTF8,    PULL_ERR_CONTROL,   PULL_ERR_NONCANONICAL,
+        PULL_ERR_TRAILING,   PULL_ERR_TOO_BIG, PULL_ERR_TRUNCATED, PULL_ERR_ATTEST,
     };
     int got[sizeof(codes) / sizeof(codes[0])];
     struct record r;
@@ -604,8 +604,7 @@ test_every_error_code(void **state)
     assert_int_equal(n, (int)(sizeof(codes) / sizeof(codes[0])));
     for (int i = 0; i < n; i++) {
         if (got[i] != codes[i])
-            fail_msg("case %d: got %s, want %s", i, pull_errname(got[i]),
-                     pull_errname(codes[i]));
+            fail_msg("case %d: got %s, want %s", i, pull_errname(got[i]), pull_errname(codes[i]));
         for (int j = 0; j < i; j++)
             assert_int_not_equal(codes[i], codes[j]);
     }
@@ -716,8 +715,13 @@ test_noncanonical(void **state)
     (void)state;
 
     /* integers in longer forms than needed */
-    const char *seqs[] = {"cc 01", "cd 00 01", "ce 00 00 00 01", "cf 00 00 00 00 00 00 00 01",
-                          "cd 00 ff", "ce 00 00 ff ff", "cf 00 00 00 00 ff ff ff ff"};
+    const char *seqs[] = {"cc 01",
+                          "cd 00 01",
+                          "ce 00 00 00 01",
+                          "cf 00 00 00 00 00 00 00 01",
+                          "cd 00 ff",
+                          "ce 00 00 ff ff",
+                          "cf 00 00 00 00 ff ff ff ff"};
     for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++) {
         o = ov();
         o.seq_hex = seqs[i];
@@ -782,13 +786,11 @@ test_noncanonical(void **state)
         assert_int_equal(env.p[1], 0xc4);
         buf[0] = 0x92, buf[1] = 0xc5, buf[2] = 0, buf[3] = env.p[2];
         memcpy(buf + 4, env.p + 3, env.len - 3);
-        assert_int_equal(envelope_open(buf, env.len + 1, NOW, &e, &back),
-                         PULL_ERR_NONCANONICAL);
+        assert_int_equal(envelope_open(buf, env.len + 1, NOW, &e, &back), PULL_ERR_NONCANONICAL);
         /* array16 header for the envelope */
         buf[0] = 0xdc, buf[1] = 0, buf[2] = 2;
         memcpy(buf + 3, env.p + 1, env.len - 1);
-        assert_int_equal(envelope_open(buf, env.len + 2, NOW, &e, &back),
-                         PULL_ERR_NONCANONICAL);
+        assert_int_equal(envelope_open(buf, env.len + 2, NOW, &e, &back), PULL_ERR_NONCANONICAL);
     }
     wb_release(&w);
     wb_release(&env);
@@ -954,7 +956,8 @@ test_utf8_and_controls(void **state)
         S("\xf4\x90\x80\x80"), /* above U+10FFFF */
         S("\x80"),             /* lone continuation */
         S("ok\xe2\x82"),       /* cut short */
-        S("\xff"),             S("\xfe\xfe"),
+        S("\xff"),
+        S("\xfe\xfe"),
     };
     for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
         o = ov();
@@ -975,8 +978,14 @@ test_utf8_and_controls(void **state)
     assert_int_equal(try_over(RECORD_OFFER, &o), 0);
 
     /* control characters: none in titles, only \n and \t in body and terms */
-    const struct str controls[] = {S("a\x00" "b"), S("a\rb"), S("\x1b[31m"), S("a\x7f"),
-                                   S("a\xc2\x85"),  S("\xc2\x9f"), S("a\x01")};
+    const struct str controls[] = {S("a\x00"
+                                     "b"),
+                                   S("a\rb"),
+                                   S("\x1b[31m"),
+                                   S("a\x7f"),
+                                   S("a\xc2\x85"),
+                                   S("\xc2\x9f"),
+                                   S("a\x01")};
     for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++) {
         o = ov();
         o.title = controls[i];
@@ -1018,6 +1027,63 @@ test_utf8_and_controls(void **state)
     assert_int_equal(record_check_fields(&r), PULL_ERR_CONTROL);
 }
 
+/* The control check looks at 8 bytes at a time: a control character at any position, and a
+ * C1 character split across two words, must still be found. */
+static void
+test_controls_every_position(void **state)
+{
+    static const uint8_t refused[] = {0x00, 0x01, 0x09, 0x0a, 0x0d, 0x1b, 0x1f, 0x7f};
+    struct record r;
+    struct pull_wb w;
+    struct record back;
+    (void)state;
+
+    wb_init(&w, 0);
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (size_t k = 0; k < sizeof(refused); k++) {
+                if (refused[k] == 0)
+                    continue; /* a NUL ends the C string: checked through decode below */
+                mk(&r, RECORD_OFFER);
+                memset(r.title, 'x', len);
+                r.title[len] = '\0';
+                r.title[pos] = (char)refused[k];
+                assert_int_equal(record_check_fields(&r), PULL_ERR_CONTROL);
+                /* body allows \n and \t only */
+                mk(&r, RECORD_OFFER);
+                memset(r.body, 'y', len);
+                r.body[len] = '\0';
+                r.body[pos] = (char)refused[k];
+                assert_int_equal(record_check_fields(&r),
+                                 refused[k] == '\n' || refused[k] == '\t' ? 0 : PULL_ERR_CONTROL);
+            }
+            if (pos + 1 < len) {
+                mk(&r, RECORD_OFFER);
+                memset(r.title, 'x', len);
+                r.title[len] = '\0';
+                r.title[pos] = (char)0xc2;
+                r.title[pos + 1] = (char)0x85; /* NEL, a C1 control */
+                assert_int_equal(record_check_fields(&r), PULL_ERR_CONTROL);
+                r.title[pos + 1] = (char)0xa9; /* the copyright sign is fine */
+                assert_int_equal(record_check_fields(&r), 0);
+                /* the decoder agrees on bytes */
+                wb_reset(&w);
+                assert_int_equal(record_encode(&r, &w), 0);
+                assert_int_equal(record_decode(w.p, w.len, &back), 0);
+                uint8_t *t = memmem(w.p, w.len, r.title, len);
+                assert_non_null(t);
+                t[pos + 1] = 0x85;
+                assert_int_equal(record_decode(w.p, w.len, &back), PULL_ERR_CONTROL);
+                t[pos + 1] = 0xa9;
+                t[pos] = 0x00;
+                t[pos + 1] = 'x';
+                assert_int_equal(record_decode(w.p, w.len, &back), PULL_ERR_CONTROL);
+            }
+        }
+    }
+    wb_release(&w);
+}
+
 static void
 test_tags(void **state)
 {
@@ -1025,8 +1091,8 @@ test_tags(void **state)
     struct record r;
     (void)state;
 
-    const struct str good[] = {S("c++"), S("node.js"), S("a_b-c+d.e"), S("0"),
-                               S("\xc3\xbc-bahn"), S("\xe6\x97\xa5\xe6\x9c\xac"),
+    const struct str good[] = {S("c++"),         S("node.js"),       S("a_b-c+d.e"),
+                               S("0"),           S("\xc3\xbc-bahn"), S("\xe6\x97\xa5\xe6\x9c\xac"),
                                S("\xc3\x84rger")};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         o = ov();
@@ -1034,11 +1100,11 @@ test_tags(void **state)
         assert_int_equal(try_over(RECORD_OFFER, &o), 0);
     }
     const struct str bad[] = {
-        S("Rust"),         S("rusT"),          S("rust go"),         S("a/b"),
-        S("a,b"),          S("#tag"),          S("a:b"),             S("\xc2\xa0"),
+        S("Rust"),         S("rusT"),          S("rust go"),    S("a/b"),
+        S("a,b"),          S("#tag"),          S("a:b"),        S("\xc2\xa0"),
         S("a\xc2\xa0"),    S("a\xe2\x80\x8b"), /* zero-width space */
-        S("\xe2\x80\xae"), /* right-to-left override */
-        S("\xef\xbb\xbf"), S("a\xe3\x80\x80"), S("x\xc3\x97y"),      S("\xc2\xab"),
+        S("\xe2\x80\xae"),                     /* right-to-left override */
+        S("\xef\xbb\xbf"), S("a\xe3\x80\x80"), S("x\xc3\x97y"), S("\xc2\xab"),
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         o = ov();
@@ -1067,15 +1133,15 @@ test_location(void **state)
     struct over o;
     (void)state;
 
-    const struct str good[] = {S(""), S("u"), S("u09tvw"), S("0123456789bc"),
-                               S("defghjkmnpqr"), S("stuvwxyz")};
+    const struct str good[] = {
+        S(""), S("u"), S("u09tvw"), S("0123456789bc"), S("defghjkmnpqr"), S("stuvwxyz")};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         o = ov();
         o.location = good[i];
         assert_int_equal(try_over(RECORD_OFFER, &o), 0);
     }
-    const struct str bad[] = {S("a"), S("i"), S("l"), S("o"), S("U09T"), S("u09 "),
-                              S("u09-"), S("\xc3\xbc")};
+    const struct str bad[] = {S("a"),    S("i"),    S("l"),    S("o"),
+                              S("U09T"), S("u09 "), S("u09-"), S("\xc3\xbc")};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         o = ov();
         o.location = bad[i];
@@ -1442,6 +1508,7 @@ main(void)
         cmocka_unit_test(test_trailing_and_shape),
         cmocka_unit_test(test_huge_headers),
         cmocka_unit_test(test_utf8_and_controls),
+        cmocka_unit_test(test_controls_every_position),
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_location),
         cmocka_unit_test(test_withdrawn_and_kinds),
