@@ -62,14 +62,18 @@
  *   "record.add": {"kind": "offer"|"need", "title": str, "body"?: str, "tags"?: [str],
  *              "expires_s"?: uint (lifetime in seconds from now, default 30 days, max 90
  *              days), "location"?: str, "terms"?: str} -> record (after it is stored)
- *   "record.edit": {"id": prefix, "title"?, "body"?, "tags"?, "expires_s"?, "location"?,
- *              "terms"?} -> record: a new version (seq + 1, same slot) of one of my records
- *              with the given fields replaced (optional for servers: UNKNOWN_CMD is fine)
+ *   "record.edit": {"id": prefix, "kind"?, "title"?, "body"?, "tags"?, "expires_s"?,
+ *              "location"?, "terms"?} -> record: a new version (seq + 1, same slot) of one
+ *              of my records with the given fields replaced (optional for servers:
+ *              UNKNOWN_CMD is fine)
  *   "record.list": {"kind"?: "offer"|"need"} -> [record]: my own live records, newest
  *              first (all my kinds if kind is absent)
- *   "record.renew": {"id": prefix, "expires_s"?: uint} -> record: new seq, same content,
- *              created = now, expires = now + expires_s (default 30 days)
- *   "record.withdraw": {"id": prefix} -> record: the tombstone (kind "withdrawn")
+ *   "record.renew": {"id": prefix, "kind"?, "expires_s"?: uint} -> record: new seq, same
+ *              content, created = now, expires = now + expires_s (default 30 days)
+ *   "record.withdraw": {"id": prefix, "kind"?} -> record: the tombstone (kind "withdrawn")
+ *   On edit/renew/withdraw, "id" must name one of MY live records (else NOT_FOUND), and
+ *   "kind", which the CLI always sends ("pull need renew" sends "need"), must be its kind
+ *   (else PULL_ERR_KIND, msg e.g. "abcdefgh is an offer, not a need").
  *   "search":  {"words"?: [str], "kind"?: str, "tags"?: [str], "author"?: prefix,
  *              "limit"?: uint (default 20, at most 10000)} -> [record] best first
  *              (lib/match.h ranks; every tag in "tags" must be on the record)

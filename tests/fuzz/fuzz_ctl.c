@@ -1,7 +1,8 @@
 /* Fuzz the control protocol decoders (proto/ctl.h): the frame reader fed in odd-sized
  * chunks, request and reply decoding of every message it yields and of the raw input, the
- * typed arg getters, and the command table lookup. Nothing may read out of bounds, and
- * whatever decodes must re-encode to something that decodes the same way. */
+ * typed arg getters, the command table lookup, and the JSON printer (lib/json.h) on every
+ * result. Nothing may read out of bounds, whatever decodes must re-encode to something that
+ * decodes the same way, and every valid result must convert to JSON. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/mp.h"
 #include "proto/ctl.h"
 
@@ -91,6 +93,15 @@ exercise_reply(const uint8_t *p, size_t n)
     rd_init(&r, rep.result, rep.result_len);
     if (mp_peek(&r) == MP_MAP)
         (void)ctl_map_find(&r, "id", &v);
+    /* Every validated result converts to JSON, consuming exactly the value. */
+    {
+        struct pull_wb out;
+        wb_init(&out, 0);
+        rd_init(&r, rep.result, rep.result_len);
+        if (json_from_mp(&r, &out) != 0 || rd_left(&r) != 0)
+            abort();
+        wb_release(&out);
+    }
 }
 
 int

@@ -1,0 +1,184 @@
+/*
+ * cli: what the `pull` subcommands share.
+ *
+ * Each subcommand lives in its own file and exports `int cmd_x(int argc, char **argv)`,
+ * called by main.c's table with argv[0] = the command's name and returning the process
+ * exit code. Global options (--json, --data-dir) are parsed by main.c before the command
+ * and accepted again anywhere among the command's own options (cli_getopt).
+ *
+ * Exit codes: 0 success; 1 the command failed (pulld refused it, a file couldn't be read,
+ * ...); 2 bad usage; 3 pulld is not running. Every failure prints one line on stderr that
+ * starts with "pull: ".
+ */
+#ifndef PULL_CLI_H
+#define PULL_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/client.h"
+#include "cli/fmt.h"
+#include "lib/buf.h"
+#include "lib/ident.h"
+#include "proto/ctl.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DOWN = 3 };
+
+/* One entry of the command table (main.c). */
+struct cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary; /* one line for `pull --help` */
+    const char *usage;   /* full help for `pull CMD --help`: synopsis, then details */
+};
+
+struct cli_state {
+    const char *data_dir; /* --data-dir, or NULL for the defaults */
+    bool json;            /* --json */
+    bool color;           /* colour on stdout (a terminal, NO_COLOR unset) */
+    bool color_err;       /* colour on stderr */
+    size_t width;         /* terminal columns if stdout is a terminal, else 0 */
+    const struct cli_command *current;
+};
+
+extern struct cli_state cli;
+
+/* The commands. */
+int cmd_id(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_peers(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
+int cmd_offer(int argc, char **argv);
+int cmd_need(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_dyad(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+
+/* cli_command_find returns the table entry named name, or NULL. */
+const struct cli_command *cli_command_find(const char *name);
+
+/* cli_print_usage prints a command's full help to stdout. */
+void cli_print_usage(const struct cli_command *cmd);
+
+/* ---- Errors ---- */
+
+/* cli_error prints "pull: <message>" on stderr and returns EXIT_FAIL. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* cli_usage prints "pull: <message>" and a hint to the current command's --help, and
+ * returns EXIT_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- Options ---- */
+
+/* Option values cli_getopt handles itself; commands use values from CLI_OPT_USER up. */
+enum { CLI_OPT_JSON = 1000, CLI_OPT_DATA_DIR, CLI_OPT_HELP, CLI_OPT_USER };
+
+#define CLI_COMMON_OPTIONS                                                     \
+    {"json", no_argument, NULL, CLI_OPT_JSON},                                 \
+        {"data-dir", required_argument, NULL, CLI_OPT_DATA_DIR},               \
+        {"help", no_argument, NULL, CLI_OPT_HELP}, {NULL, 0, NULL, 0}
+
+/* cli_getopt is getopt_long over argv[0..argc) (argv[0] is the command's name) with the
+ * options in opts (which must end with CLI_COMMON_OPTIONS). It handles --json, --data-dir
+ * and --help (prints the current command's help and exits 0) and returns the next other
+ * option's value, or -1 when options are over (optind then indexes the first operand;
+ * operands are moved after the options). On a bad option it prints the error and exits
+ * with EXIT_USAGE. Call cli_getopt_reset before a new argv. */
+int cli_getopt(int argc, char **argv, const struct option *opts);
+void cli_getopt_reset(void);
+
+/* cli_parse_expires parses an --expires value (fmt_parse_duration, at most 90 days) into
+ * seconds, or prints the error and returns EXIT_USAGE. */
+int cli_parse_expires(const char *s, uint64_t *secs);
+
+/* cli_parse_id checks a record id prefix given by the user into out (lowercase), or
+ * prints the error and returns EXIT_USAGE. what names it in the message ("record id"). */
+int cli_parse_id(const char *s, char out[53], const char *what);
+
+/* ---- Talking to pulld ---- */
+
+/* cli_connect opens the client (per --data-dir) and connects; on failure it prints why
+ * (with how to start pulld if it isn't running) and returns the exit code. */
+int cli_connect(struct client *c);
+
+/* cli_call sends the request begun with client_begin and reads the reply into rep. Returns
+ * 0 if pulld answered with err 0; otherwise prints the error line and returns the exit
+ * code. */
+int cli_call(struct client *c, struct ctl_reply *rep);
+
+/* cli_recv_more reads the next reply of a stream; same contract as cli_call. *stopped is
+ * set (and 0 returned) if a signal interrupted the wait. */
+int cli_recv_more(struct client *c, struct ctl_reply *rep, bool *stopped);
+
+/* cli_run is a whole simple command: connect, send cmd with the args packed by pack (NULL:
+ * no args), and print the result, as JSON with --json, else with human(result, ctx).
+ * Returns the exit code. */
+int cli_run(const char *cmd, void (*pack)(msgpack_packer *pk, void *ctx), void *ctx,
+            int (*human)(struct pull_rd *result, void *ctx));
+
+/* cli_reply_failed prints a reply's error as one line and returns EXIT_FAIL. */
+int cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char *cmd);
+
+/* cli_print_json prints the MessagePack value p[0..n) as one line of JSON on stdout.
+ * Returns 0 or EXIT_FAIL (after printing why). */
+int cli_print_json(const uint8_t *p, size_t n);
+
+/* cli_write flushes a buffer to stdout; returns 0 or EXIT_FAIL. */
+int cli_write(const struct pull_wb *w);
+
+/* ---- Reading result maps (the reader must point at a map) ---- */
+
+struct sv {
+    const char *p;
+    uint32_t n;
+};
+
+/* mv_str returns the str at key, or an empty view if absent or not a str. */
+struct sv mv_str(const struct pull_rd *map, const char *key);
+/* mv_cstr copies it cleaned for a terminal (fmt_clean, newlines turned into spaces) into
+ * out and returns out. */
+const char *mv_cstr(const struct pull_rd *map, const char *key, char *out, size_t n);
+uint64_t mv_uint(const struct pull_rd *map, const char *key, uint64_t dflt);
+int64_t mv_int(const struct pull_rd *map, const char *key, int64_t dflt);
+bool mv_bool(const struct pull_rd *map, const char *key, bool dflt);
+/* mv_has reports whether key is present (any value). */
+bool mv_has(const struct pull_rd *map, const char *key);
+/* mv_value points *val at the value of key; false if absent. */
+bool mv_value(const struct pull_rd *map, const char *key, struct pull_rd *val);
+
+/* ---- Records ---- */
+
+/* rec_short_id writes the 8-character form of the id at key ("id", "author"). */
+const char *rec_short(const struct pull_rd *rec, const char *key, char out[16]);
+
+/* rec_tags writes the record's tags as "rust, mentoring" (cleaned). */
+const char *rec_tags(const struct pull_rd *rec, char *out, size_t n);
+
+/* rec_when writes "2026-11-23 19:16 (3 h ago)" for the time at key. */
+const char *rec_when(const struct pull_rd *rec, const char *key, char *out, size_t n);
+
+/* rec_print_full prints every field of one record for a person (show, add, renew...). */
+void rec_print_full(const struct pull_rd *rec);
+
+/* rec_print_list prints records (an array at r) as a table with the given columns:
+ * a string of letters i (id), k (kind), t (title), g (tags), a (author), c (created),
+ * e (expires). Prints `empty` instead if there are none. */
+int rec_print_list(struct pull_rd *arr, const char *cols, const char *empty);
+
+/* kv_print prints a map as aligned "key  value" lines for a person: the keys in first[]
+ * in that order, then the others; nested maps as "key.sub", arrays of scalars joined by
+ * ", ". Keys ending in "_s" are shown as durations (labelled without the "_s"),
+ * "created", "updated" and "expires" as dates; '_' in labels reads as a space. */
+void kv_print(const struct pull_rd *map, const char *const *first, size_t nfirst);
+
+/* cli_now returns the wall clock in unix seconds. */
+int64_t cli_now(void);
+
+#endif

@@ -1,0 +1,70 @@
+/* pull connect ID@HOST:PORT: dial a peer now. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/mp.h"
+
+static void
+pack(msgpack_packer *pk, void *ctx)
+{
+    msgpack_pack_map(pk, 1);
+    mp_pack_cstr(pk, "address");
+    mp_pack_cstr(pk, ctx);
+}
+
+static int
+human(struct pull_rd *res, void *ctx)
+{
+    const char *addr = ctx, *at = strchr(addr, '@');
+    (void)res;
+
+    printf("connecting to %.8s at %s\n", addr, at + 1);
+    return EXIT_OK;
+}
+
+/* Checks ID@HOST:PORT loosely: a 52-character id, a host, a numeric port. pulld parses it
+ * for real. */
+static bool
+address_ok(const char *a)
+{
+    const char *at = strchr(a, '@'), *colon;
+    char id[53];
+    long port;
+    char *end;
+
+    if (at == NULL || at - a != IDENT_TEXT_LEN)
+        return false;
+    memcpy(id, a, IDENT_TEXT_LEN);
+    id[IDENT_TEXT_LEN] = '\0';
+    if (fmt_id_prefix(id, id) != 0)
+        return false;
+    if ((colon = strrchr(at, ':')) == NULL || colon == at + 1)
+        return false;
+    port = strtol(colon + 1, &end, 10);
+    return *end == '\0' && colon[1] != '\0' && port > 0 && port < 65536;
+}
+
+int
+cmd_connect(int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS};
+    char addr[512];
+
+    while (cli_getopt(argc, argv, opts) != -1)
+        ;
+    if (argc - optind != 1)
+        return cli_usage(argc - optind == 0 ? "connect needs an address ID@HOST:PORT"
+                                            : "connect takes one address");
+    if (!address_ok(argv[optind])) {
+        fmt_clean(addr, sizeof(addr), argv[optind], strlen(argv[optind]), false);
+        return cli_usage("'%s' is not an address: want ID@HOST:PORT (ID: the 52-character "
+                         "id shown by `pull id` on that node)",
+                         addr);
+    }
+    snprintf(addr, sizeof(addr), "%s", argv[optind]);
+    for (char *p = addr; *p != '@'; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    return cli_run("connect", pack, addr, human);
+}

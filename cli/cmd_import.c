@@ -1,0 +1,129 @@
+/* pull import FILE: read a bundle (lib/bundle.h) and hand its envelopes to pulld, which
+ * verifies each like a record from a peer. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/bundle.h"
+#include "lib/err.h"
+#include "lib/mp.h"
+
+static int
+bundle_failed(const char *path, int rc, uint64_t count)
+{
+    switch (rc) {
+    case PULL_ERR_MALFORMED:
+        if (count == 0)
+            return cli_error("%s is not a pull bundle", path);
+        return cli_error("%s: malformed after %llu records", path, (unsigned long long)count);
+    case PULL_ERR_VERSION:
+        return cli_error("%s: bundle of an unsupported version", path);
+    case PULL_ERR_TOO_BIG:
+        return cli_error("%s: record %llu is larger than a record can be", path,
+                         (unsigned long long)count + 1);
+    case PULL_ERR_TRUNCATED:
+        return cli_error("%s: truncated after %llu records", path, (unsigned long long)count);
+    default:
+        return cli_error("%s: %s", path, strerror(errno));
+    }
+}
+
+/* Sends one batch (packed bins in batch, n of them) and adds up the counts. */
+static int
+send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, uint64_t *imported,
+           uint64_t *rejected)
+{
+    struct ctl_reply rep;
+    struct pull_rd res;
+    msgpack_packer *pk;
+    int rc;
+
+    pk = client_begin(c, "import");
+    msgpack_pack_map(pk, 1);
+    mp_pack_cstr(pk, "envelopes");
+    msgpack_pack_array(pk, n);
+    wb_put(&c->out, batch->p, batch->len);
+    if ((rc = cli_call(c, &rep)) != 0)
+        return rc;
+    rd_init(&res, rep.result, rep.result_len);
+    *imported += mv_uint(&res, "imported", 0);
+    *rejected += mv_uint(&res, "rejected", 0);
+    return 0;
+}
+
+int
+cmd_import(int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS};
+    static struct bundle_reader br;
+    struct client c;
+    struct pull_wb batch;
+    msgpack_packer bpk;
+    const char *path, *name;
+    FILE *f = NULL;
+    uint32_t n = 0;
+    uint64_t imported = 0, rejected = 0;
+    int rc, r;
+
+    while (cli_getopt(argc, argv, opts) != -1)
+        ;
+    if (argc - optind != 1)
+        return cli_usage("import needs one FILE (- for standard input)");
+    path = argv[optind];
+    name = strcmp(path, "-") == 0 ? "standard input" : path;
+    if (strcmp(path, "-") == 0) {
+        f = stdin;
+    } else if ((f = fopen(path, "rb")) == NULL) {
+        return cli_error("cannot open %s: %s", path, strerror(errno));
+    }
+    wb_init(&batch, 0);
+    mp_packer_init(&bpk, &batch);
+    if ((rc = cli_connect(&c)) != 0)
+        goto out;
+    bundle_reader_init_file(&br, f);
+    for (;;) {
+        const uint8_t *env;
+        size_t len;
+
+        r = bundle_next(&br, &env, &len);
+        if (r < 0) {
+            rc = bundle_failed(name, r, br.count);
+            goto out;
+        }
+        if (r == 1) {
+            mp_pack_bin(&bpk, env, len);
+            n++;
+        }
+        if ((r == 0 && n > 0) || n == CTL_CHUNK_ENVELOPES) {
+            if (wb_error(&batch) != 0) {
+                rc = cli_error("out of memory");
+                goto out;
+            }
+            if ((rc = send_batch(&c, &batch, n, &imported, &rejected)) != 0)
+                goto out;
+            wb_reset(&batch);
+            n = 0;
+        }
+        if (r == 0)
+            break;
+    }
+    if (cli.json)
+        printf("{\"imported\":%llu,\"rejected\":%llu}\n", (unsigned long long)imported,
+               (unsigned long long)rejected);
+    else if (rejected == 0)
+        printf("imported %llu record%s\n", (unsigned long long)imported,
+               imported == 1 ? "" : "s");
+    else
+        printf("imported %llu record%s, rejected %llu (invalid, expired, or already "
+               "stored)\n",
+               (unsigned long long)imported, imported == 1 ? "" : "s",
+               (unsigned long long)rejected);
+    rc = EXIT_OK;
+out:
+    if (f != NULL && f != stdin)
+        fclose(f);
+    wb_release(&batch);
+    client_close(&c);
+    return rc;
+}

@@ -1,0 +1,308 @@
+/* pull offer|need add|list|renew|withdraw|edit: my own records. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/mp.h"
+#include "lib/record.h"
+
+/* What the flags of add/edit/renew collected. */
+struct rec_args {
+    const char *kind;
+    const char *verb;
+    char id[53];
+    char *title; /* joined operands (add) or --title (edit) */
+    const char *body, *location, *terms;
+    char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1];
+    unsigned ntags;
+    bool has_expires;
+    uint64_t expires_s;
+};
+
+enum { OPT_BODY = CLI_OPT_USER, OPT_TAG, OPT_EXPIRES, OPT_LOCATION, OPT_TERMS, OPT_TITLE };
+
+static void
+pack_str(msgpack_packer *pk, const char *key, const char *v)
+{
+    mp_pack_cstr(pk, key);
+    mp_pack_cstr(pk, v);
+}
+
+static void
+pack(msgpack_packer *pk, void *ctx)
+{
+    const struct rec_args *a = ctx;
+    uint32_t n = 1;
+
+    n += a->id[0] != '\0';
+    n += a->title != NULL;
+    n += a->body != NULL;
+    n += a->location != NULL;
+    n += a->terms != NULL;
+    n += a->ntags > 0;
+    n += a->has_expires;
+    msgpack_pack_map(pk, n);
+    pack_str(pk, "kind", a->kind);
+    if (a->id[0] != '\0')
+        pack_str(pk, "id", a->id);
+    if (a->title != NULL)
+        pack_str(pk, "title", a->title);
+    if (a->body != NULL)
+        pack_str(pk, "body", a->body);
+    if (a->location != NULL)
+        pack_str(pk, "location", a->location);
+    if (a->terms != NULL)
+        pack_str(pk, "terms", a->terms);
+    if (a->ntags > 0) {
+        mp_pack_cstr(pk, "tags");
+        msgpack_pack_array(pk, a->ntags);
+        for (unsigned i = 0; i < a->ntags; i++)
+            mp_pack_cstr(pk, a->tags[i]);
+    }
+    if (a->has_expires) {
+        mp_pack_cstr(pk, "expires_s");
+        msgpack_pack_uint64(pk, a->expires_s);
+    }
+}
+
+static int
+add_tag(struct rec_args *a, const char *tag)
+{
+    size_t n;
+
+    if (tag[0] == '#')
+        tag++; /* "#rust" is how people write tags */
+    n = strlen(tag);
+    if (n == 0 || n > RECORD_TAG_MAX)
+        return cli_usage("tag '%s' must be 1 to %d bytes", tag, RECORD_TAG_MAX);
+    for (unsigned i = 0; i < a->ntags; i++) {
+        if (strcasecmp(a->tags[i], tag) == 0)
+            return 0;
+    }
+    if (a->ntags >= RECORD_TAGS_MAX)
+        return cli_usage("at most %d tags", RECORD_TAGS_MAX);
+    for (size_t i = 0; i <= n; i++) {
+        char c = tag[i];
+        a->tags[a->ntags][i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    a->ntags++;
+    return 0;
+}
+
+/* Parses the options of add/edit/renew into a; returns 0 or an exit code. */
+static int
+parse_flags(int argc, char **argv, struct rec_args *a, bool content, bool title)
+{
+    static const struct option content_opts[] = {
+        {"body", required_argument, NULL, OPT_BODY},
+        {"tag", required_argument, NULL, OPT_TAG},
+        {"expires", required_argument, NULL, OPT_EXPIRES},
+        {"location", required_argument, NULL, OPT_LOCATION},
+        {"terms", required_argument, NULL, OPT_TERMS},
+        {"title", required_argument, NULL, OPT_TITLE},
+        CLI_COMMON_OPTIONS};
+    static const struct option expires_opts[] = {
+        {"expires", required_argument, NULL, OPT_EXPIRES}, CLI_COMMON_OPTIONS};
+    int c, rc;
+
+    while ((c = cli_getopt(argc, argv, content ? content_opts : expires_opts)) != -1) {
+        switch (c) {
+        case OPT_BODY:
+            a->body = optarg;
+            break;
+        case OPT_TAG:
+            if ((rc = add_tag(a, optarg)) != 0)
+                return rc;
+            break;
+        case OPT_EXPIRES:
+            if ((rc = cli_parse_expires(optarg, &a->expires_s)) != 0)
+                return rc;
+            a->has_expires = true;
+            break;
+        case OPT_LOCATION:
+            a->location = optarg;
+            break;
+        case OPT_TERMS:
+            a->terms = optarg;
+            break;
+        case OPT_TITLE:
+            if (!title)
+                return cli_usage("--title is for edit; the title of add is its argument");
+            a->title = optarg;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int
+show_added(struct pull_rd *res, void *ctx)
+{
+    const struct rec_args *a = ctx;
+    char id[16], title[512], exp[64];
+
+    fmt_reltime(exp, sizeof(exp), (int64_t)mv_uint(res, "expires", 0), cli_now());
+    printf("%s %s %s: %s (expires %s)\n", strcmp(a->verb, "add") == 0 ? "published" : "edited",
+           a->kind, rec_short(res, "id", id), mv_cstr(res, "title", title, sizeof(title)), exp);
+    return EXIT_OK;
+}
+
+static int
+show_renewed(struct pull_rd *res, void *ctx)
+{
+    const struct rec_args *a = ctx;
+    char id[16], exp[64];
+
+    fmt_reltime(exp, sizeof(exp), (int64_t)mv_uint(res, "expires", 0), cli_now());
+    printf("renewed %s %s: expires %s (new id %s)\n", a->kind, a->id, exp,
+           rec_short(res, "id", id));
+    return EXIT_OK;
+}
+
+static int
+show_withdrawn(struct pull_rd *res, void *ctx)
+{
+    const struct rec_args *a = ctx;
+    (void)res;
+
+    printf("withdrew %s %s\n", a->kind, a->id);
+    return EXIT_OK;
+}
+
+static int
+show_list(struct pull_rd *res, void *ctx)
+{
+    const struct rec_args *a = ctx;
+    char empty[128];
+
+    snprintf(empty, sizeof(empty), "no live %ss (publish one with: pull %s add TITLE)",
+             a->kind, a->kind);
+    return rec_print_list(res, "itge", empty);
+}
+
+/* Joins argv[from..to) with spaces into a new string. */
+static char *
+join(char **argv, int from, int to)
+{
+    size_t n = 1;
+    char *s;
+
+    for (int i = from; i < to; i++)
+        n += strlen(argv[i]) + 1;
+    if ((s = malloc(n)) == NULL)
+        return NULL;
+    s[0] = '\0';
+    for (int i = from; i < to; i++) {
+        if (i > from)
+            strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
+/* Each verb, argv[0] being the verb. */
+static int
+verb_add(int argc, char **argv, struct rec_args *a)
+{
+    int rc;
+
+    if ((rc = parse_flags(argc, argv, a, true, false)) != 0)
+        return rc;
+    if (optind >= argc)
+        return cli_usage("%s add needs a TITLE", a->kind);
+    if ((a->title = join(argv, optind, argc)) == NULL)
+        return cli_error("out of memory");
+    if (strlen(a->title) > RECORD_TITLE_MAX)
+        rc = cli_usage("the title is %zu bytes; at most %d", strlen(a->title), RECORD_TITLE_MAX);
+    else if (a->body != NULL && strlen(a->body) > RECORD_BODY_MAX)
+        rc = cli_usage("the body is %zu bytes; at most %d", strlen(a->body), RECORD_BODY_MAX);
+    else
+        rc = cli_run("record.add", pack, a, show_added);
+    free(a->title);
+    a->title = NULL;
+    return rc;
+}
+
+static int
+verb_with_id(int argc, char **argv, struct rec_args *a, const char *cmd, bool content,
+             int (*human)(struct pull_rd *, void *))
+{
+    int rc;
+
+    if ((rc = parse_flags(argc, argv, a, content, true)) != 0)
+        return rc;
+    if (argc - optind != 1)
+        return cli_usage("%s %s needs one ID", a->kind, a->verb);
+    if ((rc = cli_parse_id(argv[optind], a->id, "record id")) != 0)
+        return rc;
+    return cli_run(cmd, pack, a, human);
+}
+
+static int
+verb_list(int argc, char **argv, struct rec_args *a)
+{
+    static const struct option opts[] = {CLI_COMMON_OPTIONS};
+
+    while (cli_getopt(argc, argv, opts) != -1)
+        ;
+    if (optind < argc)
+        return cli_usage("unexpected argument '%s'", argv[optind]);
+    return cli_run("record.list", pack, a, show_list);
+}
+
+static int
+run(const char *kind, int argc, char **argv)
+{
+    static const char *const verbs[] = {"add", "list", "renew", "withdraw", "edit"};
+    struct rec_args a;
+    const char *close;
+
+    memset(&a, 0, sizeof(a));
+    a.kind = kind;
+    /* Options before the verb (pull offer --json list) are global ones only. */
+    if (argc < 2 || argv[1][0] == '-') {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            cli_print_usage(cli.current);
+            return EXIT_OK;
+        }
+        return cli_usage("%s needs a verb: add, list, renew, withdraw or edit", kind);
+    }
+    a.verb = argv[1];
+    argc--, argv++;
+    if (strcmp(a.verb, "add") == 0)
+        return verb_add(argc, argv, &a);
+    if (strcmp(a.verb, "list") == 0)
+        return verb_list(argc, argv, &a);
+    if (strcmp(a.verb, "renew") == 0)
+        return verb_with_id(argc, argv, &a, "record.renew", false, show_renewed);
+    if (strcmp(a.verb, "withdraw") == 0) {
+        static const struct option opts[] = {CLI_COMMON_OPTIONS};
+        while (cli_getopt(argc, argv, opts) != -1)
+            ;
+        if (argc - optind != 1)
+            return cli_usage("%s withdraw needs one ID", kind);
+        if (cli_parse_id(argv[optind], a.id, "record id") != 0)
+            return EXIT_USAGE;
+        return cli_run("record.withdraw", pack, &a, show_withdrawn);
+    }
+    if (strcmp(a.verb, "edit") == 0)
+        return verb_with_id(argc, argv, &a, "record.edit", true, show_added);
+    close = fmt_closest(a.verb, verbs, sizeof(verbs) / sizeof(verbs[0]));
+    if (close != NULL)
+        return cli_usage("unknown verb '%s %s'; did you mean '%s %s'?", kind, a.verb, kind,
+                         close);
+    return cli_usage("unknown verb '%s %s'", kind, a.verb);
+}
+
+int
+cmd_offer(int argc, char **argv)
+{
+    return run("offer", argc, argv);
+}
+
+int
+cmd_need(int argc, char **argv)
+{
+    return run("need", argc, argv);
+}

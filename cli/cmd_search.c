@@ -1,0 +1,110 @@
+/* pull search [WORDS...] [--kind K] [--tag T]... [--author ID] [--limit N] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/mp.h"
+#include "lib/record.h"
+
+struct search_args {
+    char **words;
+    int nwords;
+    const char *kind;
+    const char *tags[RECORD_TAGS_MAX];
+    unsigned ntags;
+    char author[53];
+    bool has_limit;
+    uint64_t limit;
+};
+
+enum { OPT_KIND = CLI_OPT_USER, OPT_TAG, OPT_AUTHOR, OPT_LIMIT };
+
+static void
+pack(msgpack_packer *pk, void *ctx)
+{
+    const struct search_args *a = ctx;
+
+    msgpack_pack_map(pk, (a->nwords > 0) + (a->kind != NULL) + (a->ntags > 0) +
+                             (a->author[0] != '\0') + a->has_limit);
+    if (a->nwords > 0) {
+        mp_pack_cstr(pk, "words");
+        msgpack_pack_array(pk, (size_t)a->nwords);
+        for (int i = 0; i < a->nwords; i++)
+            mp_pack_cstr(pk, a->words[i]);
+    }
+    if (a->kind != NULL) {
+        mp_pack_cstr(pk, "kind");
+        mp_pack_cstr(pk, a->kind);
+    }
+    if (a->ntags > 0) {
+        mp_pack_cstr(pk, "tags");
+        msgpack_pack_array(pk, a->ntags);
+        for (unsigned i = 0; i < a->ntags; i++)
+            mp_pack_cstr(pk, a->tags[i]);
+    }
+    if (a->author[0] != '\0') {
+        mp_pack_cstr(pk, "author");
+        mp_pack_cstr(pk, a->author);
+    }
+    if (a->has_limit) {
+        mp_pack_cstr(pk, "limit");
+        msgpack_pack_uint64(pk, a->limit);
+    }
+}
+
+static int
+human(struct pull_rd *res, void *ctx)
+{
+    (void)ctx;
+    return rec_print_list(res, "iktgac", "no matching records");
+}
+
+int
+cmd_search(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"kind", required_argument, NULL, OPT_KIND},
+        {"tag", required_argument, NULL, OPT_TAG},
+        {"author", required_argument, NULL, OPT_AUTHOR},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        CLI_COMMON_OPTIONS};
+    static const char *const kinds[] = {"offer", "need", "profile", "attestation"};
+    struct search_args a;
+    char *end;
+    int c, rc;
+
+    memset(&a, 0, sizeof(a));
+    while ((c = cli_getopt(argc, argv, opts)) != -1) {
+        switch (c) {
+        case OPT_KIND: {
+            bool ok = false;
+            for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+                ok = ok || strcmp(optarg, kinds[i]) == 0;
+            if (!ok)
+                return cli_usage("--kind is offer, need, profile or attestation");
+            a.kind = optarg;
+            break;
+        }
+        case OPT_TAG:
+            if (a.ntags >= RECORD_TAGS_MAX)
+                return cli_usage("at most %d tags", RECORD_TAGS_MAX);
+            a.tags[a.ntags++] = optarg[0] == '#' ? optarg + 1 : optarg;
+            break;
+        case OPT_AUTHOR:
+            if ((rc = cli_parse_id(optarg, a.author, "author id")) != 0)
+                return rc;
+            break;
+        case OPT_LIMIT:
+            a.limit = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || a.limit == 0 ||
+                a.limit > 10000)
+                return cli_usage("--limit is a number from 1 to 10000");
+            a.has_limit = true;
+            break;
+        }
+    }
+    a.words = argv + optind;
+    a.nwords = argc - optind;
+    return cli_run("search", pack, &a, human);
+}

@@ -1,0 +1,249 @@
+/* pull watch [WORDS...] [--kind K] [--tag T]... [--mine]: stream records as they arrive. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "lib/json.h"
+#include "lib/mp.h"
+#include "lib/record.h"
+
+struct watch_args {
+    char **words;
+    int nwords;
+    const char *kind;
+    const char *tags[RECORD_TAGS_MAX];
+    unsigned ntags;
+    bool mine;
+};
+
+enum { OPT_KIND = CLI_OPT_USER, OPT_TAG, OPT_MINE };
+
+static void
+pack(msgpack_packer *pk, const struct watch_args *a)
+{
+    msgpack_pack_map(pk, (a->nwords > 0) + (a->kind != NULL) + (a->ntags > 0) + a->mine);
+    if (a->nwords > 0) {
+        mp_pack_cstr(pk, "words");
+        msgpack_pack_array(pk, (size_t)a->nwords);
+        for (int i = 0; i < a->nwords; i++)
+            mp_pack_cstr(pk, a->words[i]);
+    }
+    if (a->kind != NULL) {
+        mp_pack_cstr(pk, "kind");
+        mp_pack_cstr(pk, a->kind);
+    }
+    if (a->ntags > 0) {
+        mp_pack_cstr(pk, "tags");
+        msgpack_pack_array(pk, a->ntags);
+        for (unsigned i = 0; i < a->ntags; i++)
+            mp_pack_cstr(pk, a->tags[i]);
+    }
+    if (a->mine) {
+        mp_pack_cstr(pk, "mine");
+        msgpack_pack_true(pk);
+    }
+}
+
+/* Appends "key":value for each entry of the map at m, except keys in skip[] (and, if
+ * also_skip is a map, keys present in it). */
+static int
+json_entries(struct pull_wb *w, const struct pull_rd *m, const char *const *skip,
+             size_t nskip, const struct pull_rd *also_skip, bool *first)
+{
+    struct pull_rd r = *m;
+    uint32_t n;
+    int rc;
+
+    if ((rc = mp_read_map(&r, &n)) != 0)
+        return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kn;
+        bool skipped = false;
+        char key[CTL_KEY_MAX + 1];
+
+        if ((rc = mp_read_str(&r, CTL_KEY_MAX, &k, &kn)) != 0)
+            return rc;
+        memcpy(key, k, kn);
+        key[kn] = '\0';
+        for (size_t s = 0; s < nskip && !skipped; s++)
+            skipped = strcmp(skip[s], key) == 0;
+        if (!skipped && also_skip != NULL)
+            skipped = mv_has(also_skip, key);
+        if (skipped) {
+            if ((rc = ctl_value_check(&r, 2)) != 0)
+                return rc;
+            continue;
+        }
+        if (!*first)
+            wb_u8(w, ',');
+        *first = false;
+        if ((rc = json_str(w, k, kn)) != 0)
+            return rc;
+        wb_u8(w, ':');
+        if ((rc = json_from_mp(&r, w)) != 0)
+            return rc;
+    }
+    return wb_error(w);
+}
+
+/* One event as one JSON line: the record's fields with "event" first and the event's other
+ * fields after (CONTRACT.md: watch prints one record per line). Events without a record
+ * print as they are. */
+static int
+print_json(const struct ctl_reply *rep)
+{
+    static const char *const skip_top[] = {"event", "record"};
+    static const char *const skip_rec[] = {"event"};
+    struct pull_rd res, rec, ev;
+    struct pull_wb w;
+    bool first = true;
+    int rc;
+
+    rd_init(&res, rep->result, rep->result_len);
+    if (!mv_value(&res, "record", &rec) || mp_peek(&rec) != MP_MAP)
+        return cli_print_json(rep->result, rep->result_len);
+    wb_init(&w, 0);
+    wb_u8(&w, '{');
+    if (mv_value(&res, "event", &ev)) {
+        json_str(&w, "event", 5);
+        wb_u8(&w, ':');
+        json_from_mp(&ev, &w);
+        first = false;
+    }
+    rc = json_entries(&w, &rec, skip_rec, 1, NULL, &first);
+    if (rc == 0)
+        rc = json_entries(&w, &res, skip_top, 2, &rec, &first);
+    wb_put(&w, "}\n", 2);
+    if (rc == 0 && (rc = wb_error(&w)) == 0)
+        rc = cli_write(&w);
+    else
+        rc = cli_error("cannot print the event as JSON");
+    wb_release(&w);
+    return rc;
+}
+
+static void
+print_human(const struct ctl_reply *rep)
+{
+    struct pull_rd res, rec;
+    char ev[32], clock[16], kind[32], id[16], title[512], tags[512], author[16], mine[16];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    rd_init(&res, rep->result, rep->result_len);
+    mv_cstr(&res, "event", ev, sizeof(ev));
+    if (localtime_r(&now, &tm) == NULL || strftime(clock, sizeof(clock), "%H:%M:%S", &tm) == 0)
+        clock[0] = '\0';
+    if (mv_value(&res, "record", &rec) && mp_peek(&rec) == MP_MAP) {
+        mv_cstr(&rec, "kind", kind, sizeof(kind));
+        rec_short(&rec, "id", id);
+        mv_cstr(&rec, "title", title, sizeof(title));
+        rec_tags(&rec, tags, sizeof(tags));
+        rec_short(&rec, "author", author);
+        if (cli.color)
+            printf("\033[2m%s\033[0m  %-6s \033[33m%s\033[0m  %s", clock, kind, id, title);
+        else
+            printf("%s  %-6s %s  %s", clock, kind, id, title);
+        if (tags[0] != '\0')
+            printf("  [%s]", tags);
+        printf("  by %s", author);
+        if (strcmp(ev, "match") == 0)
+            printf("  (matches your %s)", rec_short(&res, "mine", mine));
+        printf("\n");
+    } else if (strcmp(ev, "dyad") == 0 && mv_value(&res, "dyad", &rec)) {
+        char state[64];
+        printf("%s  dyad   %s  %s\n", clock, rec_short(&rec, "id", id),
+               mv_cstr(&rec, "state", state, sizeof(state)));
+    } else {
+        printf("%s  %s\n", clock, ev);
+    }
+}
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    _exit(EXIT_OK); /* every event line was flushed when printed */
+}
+
+int
+cmd_watch(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"kind", required_argument, NULL, OPT_KIND},
+        {"tag", required_argument, NULL, OPT_TAG},
+        {"mine", no_argument, NULL, OPT_MINE},
+        CLI_COMMON_OPTIONS};
+    struct watch_args a;
+    struct client c;
+    struct ctl_reply rep;
+    struct sigaction sa;
+    bool stopped;
+    int opt, rc;
+
+    memset(&a, 0, sizeof(a));
+    while ((opt = cli_getopt(argc, argv, opts)) != -1) {
+        switch (opt) {
+        case OPT_KIND:
+            if (strcmp(optarg, "offer") != 0 && strcmp(optarg, "need") != 0 &&
+                strcmp(optarg, "profile") != 0 && strcmp(optarg, "attestation") != 0)
+                return cli_usage("--kind is offer, need, profile or attestation");
+            a.kind = optarg;
+            break;
+        case OPT_TAG:
+            if (a.ntags >= RECORD_TAGS_MAX)
+                return cli_usage("at most %d tags", RECORD_TAGS_MAX);
+            a.tags[a.ntags++] = optarg[0] == '#' ? optarg + 1 : optarg;
+            break;
+        case OPT_MINE:
+            a.mine = true;
+            break;
+        }
+    }
+    a.words = argv + optind;
+    a.nwords = argc - optind;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if ((rc = cli_connect(&c)) != 0)
+        goto out;
+    c.timeout_ms = 0; /* a watch waits as long as it takes */
+    pack(client_begin(&c, "watch"), &a);
+    if ((rc = cli_call(&c, &rep)) != 0)
+        goto out;
+    for (;;) {
+        struct pull_rd res;
+        char ev[32];
+
+        rd_init(&res, rep.result, rep.result_len);
+        mv_cstr(&res, "event", ev, sizeof(ev));
+        if (strcmp(ev, "ready") == 0) {
+            fprintf(stderr, "watching (Ctrl-C to stop)\n");
+        } else if (rep.result_len > 1 || rep.result[0] != 0xc0) {
+            if (cli.json) {
+                if ((rc = print_json(&rep)) != 0)
+                    goto out;
+            } else {
+                print_human(&rep);
+            }
+            fflush(stdout);
+        }
+        if (!rep.more) {
+            rc = cli_error("pulld ended the watch");
+            goto out;
+        }
+        if ((rc = cli_recv_more(&c, &rep, &stopped)) != 0 || stopped)
+            goto out;
+    }
+out:
+    client_close(&c);
+    return rc;
+}

@@ -1,0 +1,219 @@
+/*
+ * pull: the command-line interface to a local pulld.
+ *
+ *   pull [--data-dir DIR] [--json] COMMAND [ARGS]
+ *
+ * main parses the global options, finds COMMAND in the table below and calls its cmd_x
+ * (one file per command, like wireguard-tools' wg). Nothing heavy happens before that: no
+ * libsodium, no locale, so a search is a connect, one request and one reply.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+#define RECORD_FLAGS                                                           \
+    "  --body TEXT        longer description (up to 3000 bytes)\n"            \
+    "  --tag TAG          a tag (lowercase; repeat for several, up to 16)\n"   \
+    "  --expires SPAN     lifetime: 30d (default), 12h, 2w... at most 90d\n"  \
+    "  --location GEOHASH where (a geohash, e.g. u09t for Paris)\n"           \
+    "  --terms TEXT       what you ask or give in return\n"
+
+#define RECORD_USAGE(kind, example)                                            \
+    "usage: pull " kind " add TITLE [--body T] [--tag T]... [--expires 30d]\n"   \
+    "                       [--location GEOHASH] [--terms T]\n"               \
+    "       pull " kind " list\n"                                             \
+    "       pull " kind " renew ID [--expires 30d]\n"                         \
+    "       pull " kind " withdraw ID\n"                                      \
+    "       pull " kind " edit ID [--title T] [--body T] [--tag T]... [--expires 30d]\n" \
+    "\n"                                                                       \
+    "add publishes a signed " kind " that spreads to every node; list shows your live\n" \
+    kind "s; renew re-signs one with a new expiry; withdraw replaces it with a\n" \
+    "tombstone; edit publishes a new version. ID is any unique prefix (6+ chars).\n" \
+    "\n" RECORD_FLAGS "\n"                                                     \
+    "example: pull " kind " add " example "\n"
+
+static const struct cli_command commands[] = {
+    {"id", cmd_id, "show this node's id and dialable addresses",
+     "usage: pull id\n\nPrints the node's id (its public key) and the addresses others can "
+     "dial,\nas ID@HOST:PORT (give one to `pull connect` on another node).\n"},
+    {"status", cmd_status, "node summary: uptime, peers, records, network",
+     "usage: pull status\n\nPrints the node's id, version, uptime, connected peers, stored "
+     "records,\nnetwork and limits.\n"},
+    {"peers", cmd_peers, "connected and known peers",
+     "usage: pull peers\n\nLists peers with their address, state (active: connected; "
+     "passive: known)\nand direction.\n"},
+    {"connect", cmd_connect, "dial a peer now",
+     "usage: pull connect ID@HOST:PORT\n\nDials the node with that id at HOST:PORT (as "
+     "printed by its `pull id`).\n"},
+    {"offer", cmd_offer, "publish, list, renew, withdraw your offers",
+     RECORD_USAGE("offer", "\"Rust code reviews\" --tag rust --tag review")},
+    {"need", cmd_need, "publish, list, renew, withdraw your needs",
+     RECORD_USAGE("need", "\"Looking for a Rust mentor\" --tag rust --expires 2w")},
+    {"search", cmd_search, "ranked search over the records this node holds",
+     "usage: pull search [WORDS...] [--kind offer|need] [--tag T]... [--author ID]\n"
+     "                   [--limit N]\n\n"
+     "Searches the live records stored on this node (every node holds them all):\n"
+     "tags first, then words in titles and bodies, newest first on ties.\n\n"
+     "  --kind K     only offers or only needs (also profile, attestation)\n"
+     "  --tag T      only records with this tag (repeat: all of them)\n"
+     "  --author ID  only records by this author (a prefix of 6+ chars)\n"
+     "  --limit N    at most N results (default 20)\n"},
+    {"show", cmd_show, "show one record in full",
+     "usage: pull show ID\n\nShows the record whose id starts with ID (6+ characters).\n"},
+    {"watch", cmd_watch, "stream matching records as they arrive",
+     "usage: pull watch [WORDS...] [--kind K] [--tag T]... [--mine]\n\n"
+     "Prints new records that match, as they arrive, until interrupted (Ctrl-C).\n"
+     "  --mine   also needs that match your offers (and offers matching your\n"
+     "           needs) and changes to your dyads\n"},
+    {"dyad", cmd_dyad, "propose, accept and complete exchanges",
+     "usage: pull dyad propose RECORD_ID [--message T]\n"
+     "       pull dyad accept|decline|done|ack DYAD_ID [--message T]\n"
+     "       pull dyad list\n"
+     "       pull dyad show DYAD_ID\n\n"
+     "A dyad is an exchange between two people about one offer or need: one proposes,\n"
+     "the other accepts or declines, either marks it done, both acknowledge.\n"},
+    {"export", cmd_export, "write signed records to a bundle file",
+     "usage: pull export FILE [--all]\n\n"
+     "Writes your own records (--all: every live record this node holds) to FILE as a\n"
+     "bundle of signed records; FILE - writes to standard output.\n"},
+    {"import", cmd_import, "read signed records from a bundle file",
+     "usage: pull import FILE\n\n"
+     "Reads a bundle written by `pull export` (FILE - reads standard input); every\n"
+     "record is verified like one received from a peer.\n"},
+    {"help", cmd_help, "show help for a command", "usage: pull help [COMMAND]\n"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct cli_command *
+cli_command_find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+void
+cli_print_usage(const struct cli_command *cmd)
+{
+    fputs(cmd->usage, stdout);
+    printf("\nglobal options: --data-dir DIR (which node), --json (machine-readable output)\n");
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: pull [--data-dir DIR] [--json] COMMAND [ARGS]\n\n"
+               "Talks to the local pulld: publish offers and needs, search everything the\n"
+               "network has published, and carry out exchanges.\n\ncommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\noptions:\n"
+               "  --data-dir DIR  the node's directory (default: $PULL_HOME, else\n"
+               "                  $XDG_DATA_HOME/pull, else ~/.local/share/pull)\n"
+               "  --json          print JSON on stdout (streams: one object per line)\n"
+               "  --version       print the version\n"
+               "\n`pull COMMAND --help` tells more. Exit codes: 0 ok, 1 failed, 2 bad usage,\n"
+               "3 pulld not running.\n");
+}
+
+int
+cmd_help(int argc, char **argv)
+{
+    const struct cli_command *c;
+
+    if (argc < 2) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if ((c = cli_command_find(argv[1])) == NULL) {
+        cli.current = NULL;
+        return cli_usage("no command '%s'", argv[1]);
+    }
+    cli_print_usage(c);
+    return EXIT_OK;
+}
+
+static bool
+want_color(int fd)
+{
+    const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+
+    if (nc != NULL && nc[0] != '\0')
+        return false;
+    if (term != NULL && strcmp(term, "dumb") == 0)
+        return false;
+    return isatty(fd) == 1;
+}
+
+static int
+unknown_command(const char *name)
+{
+    const char *names[NCOMMANDS];
+    const char *close;
+
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        names[i] = commands[i].name;
+    if ((close = fmt_closest(name, names, NCOMMANDS)) != NULL)
+        cli_error("unknown command '%s'; did you mean '%s'? (see: pull --help)", name, close);
+    else
+        cli_error("unknown command '%s' (see: pull --help)", name);
+    return EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct cli_command *c;
+    int i;
+
+    cli.color = want_color(STDOUT_FILENO);
+    cli.color_err = want_color(STDERR_FILENO);
+    if (isatty(STDOUT_FILENO) == 1) {
+        struct winsize ws;
+        cli.width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+    }
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0) {
+            cli.json = true;
+        } else if (strcmp(a, "--data-dir") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage("option '--data-dir' needs a value");
+            cli.data_dir = argv[++i];
+        } else if (strncmp(a, "--data-dir=", 11) == 0) {
+            cli.data_dir = a + 11;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("pull %s\n", PULL_VERSION);
+            return EXIT_OK;
+        } else if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        } else {
+            return cli_usage("unknown option '%s'", a);
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if ((c = cli_command_find(argv[i])) == NULL)
+        return unknown_command(argv[i]);
+    cli.current = c;
+    cli_getopt_reset();
+    {
+        int rc = c->fn(argc - i, argv + i);
+        if (fflush(stdout) != 0 && rc == EXIT_OK)
+            return cli_error("write error on standard output");
+        return rc;
+    }
+}

@@ -1,0 +1,306 @@
+/* Shared plumbing of the subcommands: errors, options, the call to pulld, JSON output. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "lib/err.h"
+#include "lib/json.h"
+#include "lib/record.h"
+
+struct cli_state cli;
+
+static void
+verror(const char *fmt, va_list ap)
+{
+    char line[1024];
+
+    vsnprintf(line, sizeof(line), fmt, ap);
+    fflush(stdout);
+    if (cli.color_err)
+        fprintf(stderr, "\033[1;31mpull:\033[0m %s\n", line);
+    else
+        fprintf(stderr, "pull: %s\n", line);
+}
+
+int
+cli_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    verror(fmt, ap);
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+int
+cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    char line[1024];
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (cli.current != NULL)
+        cli_error("%s (see: pull %s --help)", line, cli.current->name);
+    else
+        cli_error("%s (see: pull --help)", line);
+    return EXIT_USAGE;
+}
+
+/* ---- Options ---- */
+
+void
+cli_getopt_reset(void)
+{
+    optind = 0; /* glibc: 0 re-initialises the scanner completely */
+    opterr = 0;
+}
+
+/* Prints a bad option with a suggestion among the long options. */
+static void
+bad_option(const char *arg, const struct option *opts)
+{
+    const char *names[64];
+    size_t n = 0;
+    char word[64];
+    const char *close;
+    const char *eq;
+
+    snprintf(word, sizeof(word), "%s", arg + (strncmp(arg, "--", 2) == 0 ? 2 : 1));
+    if ((eq = strchr(word, '=')) != NULL)
+        word[eq - word] = '\0';
+    for (; opts[n].name != NULL && n < 64; n++)
+        names[n] = opts[n].name;
+    close = fmt_closest(word, names, n);
+    if (close != NULL)
+        cli_usage("unknown option '%s'; did you mean '--%s'?", arg, close);
+    else
+        cli_usage("unknown option '%s'", arg);
+}
+
+int
+cli_getopt(int argc, char **argv, const struct option *opts)
+{
+    int c;
+
+    for (;;) {
+        c = getopt_long(argc, argv, ":h", opts, NULL);
+        switch (c) {
+        case CLI_OPT_JSON:
+            cli.json = true;
+            continue;
+        case CLI_OPT_DATA_DIR:
+            cli.data_dir = optarg;
+            continue;
+        case 'h':
+        case CLI_OPT_HELP:
+            if (cli.current != NULL)
+                cli_print_usage(cli.current);
+            exit(EXIT_OK);
+        case ':':
+            cli_usage("option '%s' needs a value", argv[optind - 1]);
+            exit(EXIT_USAGE);
+        case '?':
+            if (optopt != 0 && optopt < 256) {
+                char s[3] = {'-', (char)optopt, '\0'};
+                bad_option(s, opts);
+            } else {
+                bad_option(argv[optind - 1], opts);
+            }
+            exit(EXIT_USAGE);
+        default:
+            return c;
+        }
+    }
+}
+
+int
+cli_parse_expires(const char *s, uint64_t *secs)
+{
+    int rc = fmt_parse_duration(s, RECORD_TTL_MAX, secs);
+
+    if (rc == PULL_ERR_TOO_BIG)
+        return cli_usage("--expires %s is too long: records live at most 90d", s);
+    if (rc != 0)
+        return cli_usage("--expires wants a duration like 30d, 12h, 2w (got '%s')", s);
+    return 0;
+}
+
+int
+cli_parse_id(const char *s, char out[53], const char *what)
+{
+    char clean[64];
+
+    if (fmt_id_prefix(s, out) == 0)
+        return 0;
+    fmt_clean(clean, sizeof(clean), s, strlen(s), false);
+    return cli_usage("'%s' is not a %s: give at least 6 characters of it (a-z, 2-7)", clean,
+                     what);
+}
+
+/* ---- Talking to pulld ---- */
+
+int
+cli_connect(struct client *c)
+{
+    int rc;
+
+    if ((rc = client_init(c, cli.data_dir)) != 0) {
+        if (rc == PULL_ERR_TOO_BIG)
+            return cli_error("data directory path is too long");
+        return cli_error("no data directory: set --data-dir, $PULL_HOME or $HOME");
+    }
+    if ((rc = client_connect(c)) == 0)
+        return 0;
+    switch (rc) {
+    case PULL_ERR_NOT_RUNNING:
+        if (c->sys_errno == ECONNREFUSED)
+            cli_error("pulld is not running (stale socket %s); start it with: pulld "
+                      "--data-dir %s",
+                      c->sock, c->dir);
+        else
+            cli_error("pulld is not running (no socket at %s); start it with: pulld "
+                      "--data-dir %s",
+                      c->sock, c->dir);
+        return EXIT_DOWN;
+    case PULL_ERR_PERM:
+        return cli_error("cannot connect to %s: permission denied (is pulld running as "
+                         "another user?)",
+                         c->sock);
+    default:
+        return cli_error("cannot connect to %s: %s", c->sock, strerror(c->sys_errno));
+    }
+}
+
+int
+cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char *cmd)
+{
+    char msg[CTL_MSG_MAX + 1];
+    const char *m = rep->msg[0] != '\0' ? rep->msg : pull_strerror(rep->err);
+
+    (void)c;
+    fmt_clean(msg, sizeof(msg), m, strlen(m), false);
+    if (rep->err == PULL_ERR_UNKNOWN_CMD)
+        return cli_error("this pulld does not know '%s' (%s): is it older than pull?", cmd,
+                         msg);
+    return cli_error("%s", msg);
+}
+
+static int
+transport_failed(const struct client *c, int rc)
+{
+    switch (rc) {
+    case PULL_ERR_CLOSED:
+        return cli_error("pulld closed the connection (did it stop?)");
+    case PULL_ERR_TIMEOUT:
+        return cli_error("pulld did not answer within %d s", c->timeout_ms / 1000);
+    case PULL_ERR_PROTOCOL:
+        return cli_error("pulld sent a malformed reply");
+    case PULL_ERR_TOO_BIG:
+        return cli_error("request too large for the control socket");
+    default:
+        return cli_error("control socket: %s",
+                         c->sys_errno != 0 ? strerror(c->sys_errno) : pull_strerror(rc));
+    }
+}
+
+int
+cli_call(struct client *c, struct ctl_reply *rep)
+{
+    int rc;
+
+    if ((rc = client_send(c)) != 0)
+        return transport_failed(c, rc);
+    if ((rc = client_recv(c, rep)) != 0)
+        return transport_failed(c, rc);
+    if (rep->err != 0)
+        return cli_reply_failed(c, rep, c->cmd);
+    return 0;
+}
+
+int
+cli_recv_more(struct client *c, struct ctl_reply *rep, bool *stopped)
+{
+    int rc;
+
+    *stopped = false;
+    if ((rc = client_recv(c, rep)) != 0) {
+        if (rc == PULL_ERR_AGAIN) {
+            *stopped = true;
+            return 0;
+        }
+        return transport_failed(c, rc);
+    }
+    if (rep->err != 0)
+        return cli_reply_failed(c, rep, c->cmd);
+    return 0;
+}
+
+int
+cli_run(const char *cmd, void (*pack)(msgpack_packer *pk, void *ctx), void *ctx,
+        int (*human)(struct pull_rd *result, void *ctx))
+{
+    struct client c;
+    struct ctl_reply rep;
+    msgpack_packer *pk;
+    struct pull_rd r;
+    int rc;
+
+    if ((rc = cli_connect(&c)) != 0)
+        goto out;
+    pk = client_begin(&c, cmd);
+    if (pack != NULL)
+        pack(pk, ctx);
+    else
+        msgpack_pack_map(pk, 0);
+    if ((rc = cli_call(&c, &rep)) != 0)
+        goto out;
+    if (cli.json) {
+        rc = cli_print_json(rep.result, rep.result_len);
+    } else {
+        rd_init(&r, rep.result, rep.result_len);
+        rc = human(&r, ctx);
+    }
+out:
+    client_close(&c);
+    return rc;
+}
+
+int
+cli_write(const struct pull_wb *w)
+{
+    if (w->len > 0 && fwrite(w->p, 1, w->len, stdout) != w->len)
+        return cli_error("write error: %s", strerror(errno));
+    return 0;
+}
+
+int
+cli_print_json(const uint8_t *p, size_t n)
+{
+    struct pull_wb w;
+    struct pull_rd r;
+    int rc;
+
+    wb_init(&w, 0);
+    rd_init(&r, p, n);
+    if ((rc = json_from_mp(&r, &w)) != 0) {
+        wb_release(&w);
+        return cli_error("cannot print the reply as JSON: %s", pull_strerror(rc));
+    }
+    wb_u8(&w, '\n');
+    rc = cli_write(&w);
+    wb_release(&w);
+    return rc;
+}
+
+int64_t
+cli_now(void)
+{
+    return (int64_t)time(NULL);
+}

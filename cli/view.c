@@ -1,0 +1,440 @@
+/* Reading fields of result maps by name, and showing records to a person. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "lib/ident.h"
+#include "lib/mp.h"
+
+bool
+mv_value(const struct pull_rd *map, const char *key, struct pull_rd *val)
+{
+    if (mp_peek(map) != MP_MAP)
+        return false;
+    return ctl_map_find(map, key, val) == 0;
+}
+
+bool
+mv_has(const struct pull_rd *map, const char *key)
+{
+    struct pull_rd v;
+
+    return mv_value(map, key, &v);
+}
+
+struct sv
+mv_str(const struct pull_rd *map, const char *key)
+{
+    struct sv s = {"", 0};
+    struct pull_rd v;
+
+    if (mv_value(map, key, &v) && mp_peek(&v) == MP_STR &&
+        mp_read_str(&v, UINT32_MAX, &s.p, &s.n) != 0) {
+        s.p = "";
+        s.n = 0;
+    }
+    return s;
+}
+
+const char *
+mv_cstr(const struct pull_rd *map, const char *key, char *out, size_t n)
+{
+    struct sv s = mv_str(map, key);
+
+    fmt_clean(out, n, s.p, s.n, false);
+    return out;
+}
+
+uint64_t
+mv_uint(const struct pull_rd *map, const char *key, uint64_t dflt)
+{
+    struct pull_rd v;
+    uint64_t u;
+
+    if (mv_value(map, key, &v) && mp_read_uint(&v, &u) == 0)
+        return u;
+    return dflt;
+}
+
+int64_t
+mv_int(const struct pull_rd *map, const char *key, int64_t dflt)
+{
+    struct pull_rd v;
+    int64_t i;
+
+    if (mv_value(map, key, &v) && mp_read_int(&v, &i) == 0)
+        return i;
+    return dflt;
+}
+
+bool
+mv_bool(const struct pull_rd *map, const char *key, bool dflt)
+{
+    struct pull_rd v;
+    bool b;
+
+    if (mv_value(map, key, &v) && mp_read_bool(&v, &b) == 0)
+        return b;
+    return dflt;
+}
+
+const char *
+rec_short(const struct pull_rd *rec, const char *key, char out[16])
+{
+    struct sv s = mv_str(rec, key);
+    size_t n = s.n < IDENT_SHORT_LEN ? s.n : IDENT_SHORT_LEN;
+
+    fmt_clean(out, 16, s.p, n, false);
+    return out;
+}
+
+const char *
+rec_tags(const struct pull_rd *rec, char *out, size_t n)
+{
+    struct pull_rd v;
+    uint32_t count;
+    size_t o = 0;
+
+    if (n == 0)
+        return out;
+    out[0] = '\0';
+    if (!mv_value(rec, "tags", &v) || mp_read_array(&v, &count) != 0)
+        return out;
+    for (uint32_t i = 0; i < count; i++) {
+        const char *s;
+        uint32_t len;
+        if (mp_read_str(&v, UINT32_MAX, &s, &len) != 0)
+            break;
+        if (i > 0 && o + 2 < n) {
+            memcpy(out + o, ", ", 2);
+            o += 2;
+        }
+        o += fmt_clean(out + o, n - o, s, len, false);
+    }
+    out[o] = '\0';
+    return out;
+}
+
+const char *
+rec_when(const struct pull_rd *rec, const char *key, char *out, size_t n)
+{
+    int64_t t = (int64_t)mv_uint(rec, key, 0);
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char date[32] = "?", rel[48];
+
+    if (localtime_r(&tt, &tm) != NULL)
+        strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
+    fmt_reltime(rel, sizeof(rel), t, cli_now());
+    snprintf(out, n, "%s (%s)", date, rel);
+    return out;
+}
+
+static void
+field(const char *label, const char *value)
+{
+    if (value[0] == '\0')
+        return;
+    if (cli.color)
+        printf("\033[2m%-9s\033[0m %s\n", label, value);
+    else
+        printf("%-9s %s\n", label, value);
+}
+
+void
+rec_print_full(const struct pull_rd *rec)
+{
+    char kind[32], id[128], buf[1024], seq[32];
+    struct sv body = mv_str(rec, "body");
+
+    mv_cstr(rec, "kind", kind, sizeof(kind));
+    mv_cstr(rec, "id", id, sizeof(id));
+    if (cli.color)
+        printf("\033[1m%s\033[0m \033[33m%s\033[0m\n", kind, id);
+    else
+        printf("%s %s\n", kind, id);
+    field("title", mv_cstr(rec, "title", buf, sizeof(buf)));
+    field("author", mv_cstr(rec, "author", buf, sizeof(buf)));
+    field("tags", rec_tags(rec, buf, sizeof(buf)));
+    field("location", mv_cstr(rec, "location", buf, sizeof(buf)));
+    field("terms", mv_cstr(rec, "terms", buf, sizeof(buf)));
+    field("about", mv_cstr(rec, "link", buf, sizeof(buf)));
+    field("with", mv_cstr(rec, "peer", buf, sizeof(buf)));
+    if (mv_has(rec, "created"))
+        field("created", rec_when(rec, "created", buf, sizeof(buf)));
+    if (mv_has(rec, "expires"))
+        field("expires", rec_when(rec, "expires", buf, sizeof(buf)));
+    snprintf(seq, sizeof(seq), "%llu", (unsigned long long)mv_uint(rec, "seq", 0));
+    field("version", seq);
+    if (body.n > 0) {
+        char clean[4 * 3000 + 1];
+        fmt_clean(clean, sizeof(clean), body.p, body.n, true);
+        printf("\n%s\n", clean);
+    }
+}
+
+int
+rec_print_list(struct pull_rd *arr, const char *cols, const char *empty)
+{
+    static const struct {
+        char letter;
+        const char *head;
+        const char *color;
+    } known[] = {
+        {'i', "ID", "33"},     {'k', "KIND", NULL},    {'t', "TITLE", NULL},
+        {'g', "TAGS", "36"},   {'a', "AUTHOR", NULL},  {'c', "CREATED", NULL},
+        {'e', "EXPIRES", NULL},
+    };
+    const char *head[FMT_TABLE_MAX_COLS];
+    struct fmt_table t;
+    struct pull_wb w;
+    unsigned ncols = 0;
+    int flex = -1, rc;
+    uint32_t n;
+    int64_t now = cli_now();
+
+    if (mp_read_array(arr, &n) != 0)
+        return cli_error("pulld sent a result that is not a list");
+    if (n == 0) {
+        printf("%s\n", empty);
+        return 0;
+    }
+    for (const char *c = cols; *c != '\0' && ncols < FMT_TABLE_MAX_COLS; c++) {
+        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+            if (known[k].letter == *c) {
+                if (*c == 't')
+                    flex = (int)ncols;
+                head[ncols++] = known[k].head;
+            }
+        }
+    }
+    if (fmt_table_init(&t, ncols, head) != 0)
+        return cli_error("out of memory");
+    for (unsigned c = 0; c < ncols; c++) {
+        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+            if (strcmp(known[k].head, head[c]) == 0)
+                t.color[c] = known[k].color;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct pull_rd rec = *arr;
+        char cells[FMT_TABLE_MAX_COLS][512];
+        const char *row[FMT_TABLE_MAX_COLS];
+        unsigned k = 0;
+
+        if (ctl_value_check(arr, 2) != 0) /* advance past this element */
+            break;
+        for (const char *c = cols; *c != '\0' && k < ncols; c++) {
+            char *cell = cells[k];
+            switch (*c) {
+            case 'i':
+                rec_short(&rec, "id", cell);
+                break;
+            case 'k':
+                mv_cstr(&rec, "kind", cell, sizeof(cells[0]));
+                break;
+            case 't':
+                mv_cstr(&rec, "title", cell, sizeof(cells[0]));
+                break;
+            case 'g':
+                rec_tags(&rec, cell, sizeof(cells[0]));
+                break;
+            case 'a':
+                rec_short(&rec, "author", cell);
+                break;
+            case 'c':
+                fmt_reltime(cell, sizeof(cells[0]), (int64_t)mv_uint(&rec, "created", 0), now);
+                break;
+            case 'e':
+                fmt_reltime(cell, sizeof(cells[0]), (int64_t)mv_uint(&rec, "expires", 0), now);
+                break;
+            default:
+                continue;
+            }
+            row[k++] = cell;
+        }
+        if (fmt_table_add(&t, row) != 0) {
+            fmt_table_free(&t);
+            return cli_error("out of memory");
+        }
+    }
+    wb_init(&w, 0);
+    rc = fmt_table_render(&t, &w, cli.width, flex, cli.color);
+    if (rc == 0)
+        rc = cli_write(&w);
+    else
+        rc = cli_error("out of memory");
+    wb_release(&w);
+    fmt_table_free(&t);
+    return rc;
+}
+
+static bool
+key_listed(const char *k, uint32_t kn, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(list[i]) == kn && memcmp(list[i], k, kn) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Formats one scalar (or an array of scalars) for a person into out. */
+static void
+kv_value(const char *key, struct pull_rd *v, char *out, size_t n)
+{
+    const char *s;
+    uint32_t len, count;
+    uint64_t u;
+    int64_t i;
+    bool b;
+    size_t o = 0;
+
+    out[0] = '\0';
+    switch (mp_peek(v)) {
+    case MP_STR:
+        if (mp_read_str(v, UINT32_MAX, &s, &len) == 0)
+            fmt_clean(out, n, s, len, false);
+        return;
+    case MP_UINT:
+        if (mp_read_uint(v, &u) != 0)
+            return;
+        if (strcmp(key, "created") == 0 || strcmp(key, "updated") == 0 ||
+            strcmp(key, "expires") == 0) {
+            time_t tt = (time_t)u;
+            struct tm tm;
+            char date[32] = "?", rel[48];
+            if (localtime_r(&tt, &tm) != NULL)
+                strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
+            fmt_reltime(rel, sizeof(rel), (int64_t)u, cli_now());
+            snprintf(out, n, "%s (%s)", date, rel);
+        } else if (ends_with(key, "_s")) {
+            fmt_duration(out, n, u);
+        } else {
+            snprintf(out, n, "%llu", (unsigned long long)u);
+        }
+        return;
+    case MP_NINT:
+        if (mp_read_int(v, &i) == 0)
+            snprintf(out, n, "%lld", (long long)i);
+        return;
+    case MP_BOOL:
+        if (mp_read_bool(v, &b) == 0)
+            snprintf(out, n, "%s", b ? "yes" : "no");
+        return;
+    case MP_ARRAY:
+        if (mp_read_array(v, &count) != 0)
+            return;
+        for (uint32_t k = 0; k < count && o + 3 < n; k++) {
+            char item[512];
+            struct pull_rd save = *v;
+            if (mp_peek(v) == MP_MAP || mp_peek(v) == MP_ARRAY) {
+                snprintf(out, n, "%u items", count);
+                return;
+            }
+            kv_value("", v, item, sizeof(item));
+            if (v->off == save.off && ctl_value_check(v, 2) != 0)
+                return;
+            o += (size_t)snprintf(out + o, n - o, "%s%s", k > 0 ? ", " : "", item);
+        }
+        return;
+    default:
+        (void)ctl_value_check(v, 2);
+        return;
+    }
+}
+
+/* Turns a key path into a label: "uptime_s" -> "uptime", "data_dir" -> "data dir". */
+static void
+pretty_label(char *label)
+{
+    size_t n = strlen(label);
+
+    if (n > 2 && strcmp(label + n - 2, "_s") == 0)
+        label[n - 2] = '\0';
+    for (char *p = label; *p != '\0'; p++) {
+        if (*p == '_')
+            *p = ' ';
+    }
+}
+
+static void
+kv_collect(struct fmt_table *t, const char *prefix, const struct pull_rd *map,
+           const char *const *first, size_t nfirst, bool pass_first)
+{
+    struct pull_rd r = *map, v;
+    uint32_t n;
+
+    if (pass_first) {
+        for (size_t i = 0; i < nfirst; i++) {
+            if (!mv_value(map, first[i], &v))
+                continue;
+            if (mp_peek(&v) == MP_MAP) {
+                char sub[128];
+                snprintf(sub, sizeof(sub), "%s%s.", prefix, first[i]);
+                kv_collect(t, sub, &v, NULL, 0, false);
+            } else {
+                char label[128], value[2048];
+                const char *row[2] = {label, value};
+                snprintf(label, sizeof(label), "%s%s", prefix, first[i]);
+                pretty_label(label);
+                kv_value(first[i], &v, value, sizeof(value));
+                fmt_table_add(t, row);
+            }
+        }
+    }
+    if (mp_read_map(&r, &n) != 0)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kn;
+        char key[CTL_KEY_MAX + 1];
+
+        if (mp_read_str(&r, CTL_KEY_MAX, &k, &kn) != 0)
+            return;
+        fmt_clean(key, sizeof(key), k, kn, false);
+        v = r;
+        if (ctl_value_check(&r, 2) != 0)
+            return;
+        if (key_listed(k, kn, first, nfirst))
+            continue;
+        if (mp_peek(&v) == MP_MAP) {
+            char sub[128];
+            snprintf(sub, sizeof(sub), "%s%s.", prefix, key);
+            kv_collect(t, sub, &v, NULL, 0, false);
+        } else {
+            char label[128], value[2048];
+            const char *row[2] = {label, value};
+            snprintf(label, sizeof(label), "%s%s", prefix, key);
+            pretty_label(label);
+            kv_value(key, &v, value, sizeof(value));
+            fmt_table_add(t, row);
+        }
+    }
+}
+
+void
+kv_print(const struct pull_rd *map, const char *const *first, size_t nfirst)
+{
+    struct fmt_table t;
+    struct pull_wb w;
+
+    if (fmt_table_init(&t, 2, NULL) != 0)
+        return;
+    t.color[0] = cli.color ? "2" : NULL;
+    kv_collect(&t, "", map, first, nfirst, true);
+    wb_init(&w, 0);
+    if (fmt_table_render(&t, &w, 0, -1, cli.color) == 0)
+        cli_write(&w);
+    wb_release(&w);
+    fmt_table_free(&t);
+}
