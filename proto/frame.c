@@ -46,8 +46,7 @@ frame_keys(const struct shs_session *sess, uint8_t tx[static FRAME_KEY_BYTES],
 
 int
 frame_enc_init(struct frame_enc *e, const struct pull_env *env,
-               const uint8_t key[static FRAME_KEY_BYTES],
-               uint8_t header[static FRAME_HEADER_BYTES])
+               const uint8_t key[static FRAME_KEY_BYTES], uint8_t header[static FRAME_HEADER_BYTES])
 {
     memset(e, 0, sizeof(*e));
     /* crypto_secretstream_xchacha20poly1305_init_push would draw the header from libsodium's
@@ -158,9 +157,8 @@ open_frame(struct frame_dec *d, const uint8_t *f, size_t clen, struct frame_msg 
     unsigned long long mlen;
     unsigned char tag;
 
-    if (crypto_secretstream_xchacha20poly1305_pull(&d->st, d->pbuf, &mlen, &tag,
-                                                   f + FRAME_LEN_BYTES, clen, f,
-                                                   FRAME_LEN_BYTES) != 0)
+    if (crypto_secretstream_xchacha20poly1305_pull(
+            &d->st, d->pbuf, &mlen, &tag, f + FRAME_LEN_BYTES, clen, f, FRAME_LEN_BYTES) != 0)
         return dec_fail(d, PULL_ERR_CRYPTO);
     if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE &&
         tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)
@@ -179,8 +177,7 @@ open_frame(struct frame_dec *d, const uint8_t *f, size_t clen, struct frame_msg 
 }
 
 int
-frame_dec_feed(struct frame_dec *d, const uint8_t *p, size_t n, size_t *used,
-               struct frame_msg *msg)
+frame_dec_feed(struct frame_dec *d, const uint8_t *p, size_t n, size_t *used, struct frame_msg *msg)
 {
     size_t take;
     int rc;

@@ -46,7 +46,7 @@
 #define FRAME_KEY_BYTES 32
 #define FRAME_HEADER_BYTES 24 /* crypto_secretstream_xchacha20poly1305_HEADERBYTES */
 #define FRAME_LEN_BYTES 4
-#define FRAME_ABYTES 17       /* crypto_secretstream_xchacha20poly1305_ABYTES */
+#define FRAME_ABYTES 17 /* crypto_secretstream_xchacha20poly1305_ABYTES */
 #define FRAME_OVERHEAD (FRAME_LEN_BYTES + FRAME_ABYTES)
 #define FRAME_PLAIN_MAX MSG_MAX
 #define FRAME_CIPHER_MIN (1 + FRAME_ABYTES)
@@ -84,8 +84,7 @@ int frame_seal(struct frame_enc *e, const uint8_t *msg, size_t n, bool final, ui
 
 /* frame_write is frame_seal appending the frame to w (no intermediate copy). On failure w
  * is unchanged (or carries its own sticky error). */
-int frame_write(struct frame_enc *e, const uint8_t *msg, size_t n, bool final,
-                struct pull_wb *w);
+int frame_write(struct frame_enc *e, const uint8_t *msg, size_t n, bool final, struct pull_wb *w);
 
 /* frame_enc_release wipes the stream state. */
 void frame_enc_release(struct frame_enc *e);
@@ -105,8 +104,8 @@ struct frame_dec {
     uint8_t phase;
     int err;
     uint64_t frames;
-    size_t have;  /* bytes of the header, or of len||ciphertext, collected so far */
-    size_t need;  /* 4 + ciphertext length once the length is known */
+    size_t have;   /* bytes of the header, or of len||ciphertext, collected so far */
+    size_t need;   /* 4 + ciphertext length once the length is known */
     uint8_t *cbuf; /* FRAME_LEN_BYTES + FRAME_CIPHER_MAX: a frame that arrives in pieces */
     uint8_t *pbuf; /* FRAME_PLAIN_MAX: the last decrypted plaintext */
 };

@@ -14,6 +14,8 @@
 #ifndef PULL_MSG_H
 #define PULL_MSG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/buf.h"
@@ -55,5 +57,113 @@ enum msg_type {
 /* msg_peek_type reads the type of an encoded message without decoding the rest. Returns 0
  * and the type, or a PULL_ERR_* if p doesn't start with [uint, ...]. */
 int msg_peek_type(const uint8_t *p, size_t n, uint32_t *type);
+
+/* msg_type_name returns the lower-case name of a message type ("hello", "recon_req", ...),
+ * or NULL for a type this version doesn't know. */
+const char *msg_type_name(uint32_t type);
+
+/*
+ * Session messages (proto/msg.c): the first and last words of a connection, and liveness.
+ *
+ *   HELLO [1, proto_min, proto_max, features, listen_port, agent]
+ *   PING  [2, nonce]          PONG [3, nonce]  (the PONG echoes the PING's nonce)
+ *   BYE   [4, reason, text]
+ *
+ * Each side sends HELLO as its first frame and sends nothing else before it has received
+ * the peer's HELLO. Both then use msg_negotiate(): the highest version both speak; if there
+ * is none, the side that notices sends BYE (MSG_BYE_VERSION) as its final frame and closes.
+ * BYE is normally sent in the final frame (frame.h) and ends the connection.
+ *
+ * Decoders take exactly the bytes of one frame: canonical MessagePack only (lib/mp.h), no
+ * byte after the array; fields appended by later versions are skipped; strings must be
+ * valid UTF-8 without control characters (they end up in logs). Encoders refuse what their
+ * decoder would refuse.
+ */
+#define MSG_AGENT_MAX 64     /* bytes of HELLO's agent string */
+#define MSG_BYE_TEXT_MAX 200 /* bytes of BYE's text */
+#define MSG_PROTO_MIN 1      /* the versions this build speaks */
+#define MSG_PROTO_MAX PULL_PROTO_VERSION
+
+/* HELLO feature bits: what optional engines a node runs. Unknown bits are ignored. */
+#define MSG_FEAT_RECON (UINT64_C(1) << 0) /* answers anti-entropy (MSG_RECON_*) */
+#define MSG_FEAT_MAIL (UINT64_C(1) << 1)  /* stores and forwards dyad mail (MSG_MAIL*) */
+
+struct msg_hello {
+    uint32_t proto_min; /* 1 <= proto_min <= proto_max */
+    uint32_t proto_max;
+    uint64_t features;             /* MSG_FEAT_* bits */
+    uint16_t listen_port;          /* TCP port the node accepts connections on, 0 if none */
+    char agent[MSG_AGENT_MAX + 1]; /* software and version, e.g. "pulld/0.1.0"; NUL-ended */
+};
+
+/* BYE reasons. Unknown reasons are reported as they are (msg_bye_reason_str: "unknown"). */
+enum msg_bye_reason {
+    MSG_BYE_NORMAL = 0,    /* shutting down or done with this peer */
+    MSG_BYE_VERSION = 1,   /* no common protocol version */
+    MSG_BYE_PROTOCOL = 2,  /* the peer broke the protocol (malformed or unexpected message) */
+    MSG_BYE_BUSY = 3,      /* too many connections; try another node */
+    MSG_BYE_DUPLICATE = 4, /* already connected to this peer */
+    MSG_BYE_TIMEOUT = 5,   /* the peer was silent too long */
+    MSG_BYE_QUOTA = 6,     /* the peer sent too much, or too many bad records */
+    MSG_BYE_SELF = 7,      /* the peer is this node itself */
+};
+
+struct msg_bye {
+    uint32_t reason;
+    char text[MSG_BYE_TEXT_MAX + 1]; /* human-readable detail, may be empty; NUL-ended */
+};
+
+/* Any session message, as msg_session_decode returns it. */
+struct msg_session {
+    uint32_t type; /* MSG_HELLO, MSG_PING, MSG_PONG or MSG_BYE */
+    union {
+        struct msg_hello hello;
+        uint64_t nonce; /* PING, PONG */
+        struct msg_bye bye;
+    } u;
+};
+
+/* msg_hello_init fills h with this build's versions (MSG_PROTO_MIN..MSG_PROTO_MAX), the given
+ * features, port and agent (truncated to MSG_AGENT_MAX bytes at a UTF-8 boundary). */
+void msg_hello_init(struct msg_hello *h, uint64_t features, uint16_t listen_port,
+                    const char *agent);
+
+/* msg_hello_encode appends the HELLO message to out. Returns 0, PULL_ERR_FIELD if the
+ * versions are out of order or zero or the agent is too long or has control characters,
+ * PULL_ERR_UTF8, or the writer's error. */
+int msg_hello_encode(const struct msg_hello *h, struct pull_wb *out);
+
+/* msg_hello_decode decodes a HELLO message of exactly n bytes into h. */
+int msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *h);
+
+/* msg_ping_encode appends a PING (type MSG_PING) or PONG (MSG_PONG) carrying nonce. */
+int msg_ping_encode(uint32_t type, uint64_t nonce, struct pull_wb *out);
+
+/* msg_ping_decode decodes a PING or a PONG; *type tells which. */
+int msg_ping_decode(const uint8_t *p, size_t n, uint32_t *type, uint64_t *nonce);
+
+/* msg_bye_encode appends a BYE with reason and text (NULL or "" for none). */
+int msg_bye_encode(uint32_t reason, const char *text, struct pull_wb *out);
+
+/* msg_bye_decode decodes a BYE into b. */
+int msg_bye_decode(const uint8_t *p, size_t n, struct msg_bye *b);
+
+/* msg_session_decode decodes any session message into m. Returns 0, PULL_ERR_UNSUPPORTED
+ * when the message is well-formed up to its type but is not a session message (m->type
+ * holds the type: msg_type_name tells another engine's type from an unknown one), or the
+ * decoding error. */
+int msg_session_decode(const uint8_t *p, size_t n, struct msg_session *m);
+
+/* msg_negotiate picks the protocol version for a connection: the highest version in both
+ * [ours->proto_min, ours->proto_max] and [theirs->proto_min, theirs->proto_max]. Returns 0
+ * and *version, or PULL_ERR_VERSION when the ranges don't meet (send msg_bye_version). */
+int msg_negotiate(const struct msg_hello *ours, const struct msg_hello *theirs, uint32_t *version);
+
+/* msg_bye_version appends the BYE for a failed negotiation: reason MSG_BYE_VERSION and a
+ * text naming the versions we speak ("no common protocol version: this node speaks 1..1"). */
+int msg_bye_version(const struct msg_hello *ours, struct pull_wb *out);
+
+/* msg_bye_reason_str returns a short lower-case description of a BYE reason. */
+const char *msg_bye_reason_str(uint32_t reason);
 
 #endif

@@ -13,13 +13,13 @@
 enum { ROLE_CLIENT = 1, ROLE_SERVER = 2 };
 
 enum phase {
-    PH_NONE = 0,     /* wiped: after shs_session/shs_release, or never initialised */
-    PH_C_WAIT2,      /* client: hello queued, waiting for the server hello */
-    PH_C_WAIT4,      /* client: authenticate queued, waiting for the accept */
-    PH_S_WAIT1,      /* server: waiting for the client hello */
-    PH_S_WAIT3,      /* server: hello queued, waiting for the client authenticate */
-    PH_DONE,         /* verified; session ready */
-    PH_FAILED,       /* failed; everything but the reason wiped */
+    PH_NONE = 0, /* wiped: after shs_session/shs_release, or never initialised */
+    PH_C_WAIT2,  /* client: hello queued, waiting for the server hello */
+    PH_C_WAIT4,  /* client: authenticate queued, waiting for the accept */
+    PH_S_WAIT1,  /* server: waiting for the client hello */
+    PH_S_WAIT3,  /* server: hello queued, waiting for the client authenticate */
+    PH_DONE,     /* verified; session ready */
+    PH_FAILED,   /* failed; everything but the reason wiped */
 };
 
 static const uint8_t zero_nonce[crypto_secretbox_NONCEBYTES];

@@ -37,7 +37,7 @@
  *
  * Time. The state machine has no clock. A handshake that doesn't finish is the daemon's
  * business: it must close connections whose handshake is not done within its handshake
- * timeout (pulld: a few seconds), since each costs a socket and this struct.
+ * timeout (PROTOCOL.md recommends 10 s), since each costs a socket and this struct.
  *
  * Secrets. The struct holds the ephemeral secret key and the shared secrets while the
  * handshake runs, and the session keys once done. shs_session() copies the result out and
@@ -67,12 +67,14 @@
 
 /* The network key of the public pull network: BLAKE2b-256 (unkeyed, 32-byte output) of the
  * 22 ASCII bytes "pull public network v1". A private network picks its own secret K. */
+/* clang-format off */
 #define PULL_NETWORK_KEY_PUBLIC_HEX                                                           \
     "c8802d1f81c4f64059dd005c3befb552d778421564a899a7fd7ebb974a1b4409"
 #define PULL_NETWORK_KEY_PUBLIC                                                               \
     {0xc8, 0x80, 0x2d, 0x1f, 0x81, 0xc4, 0xf6, 0x40, 0x59, 0xdd, 0x00, 0x5c, 0x3b, 0xef, 0xb5, \
      0x52, 0xd7, 0x78, 0x42, 0x15, 0x64, 0xa8, 0x99, 0xa7, 0xfd, 0x7e, 0xbb, 0x97, 0x4a, 0x1b, \
      0x44, 0x09}
+/* clang-format on */
 
 /* shs_feed results besides negative errors. */
 enum shs_status {
@@ -114,13 +116,13 @@ struct shs {
     uint8_t out_len; /* pending output bytes in out[] */
     const struct ident *id;
     uint8_t net[SHS_NETWORK_KEY_BYTES];
-    uint8_t peer_lt[IDENT_PK_BYTES];   /* server: learned in msg3; client: given */
-    uint8_t eph_sk[32], eph_pk[32];    /* our ephemeral X25519 keys */
-    uint8_t peer_eph[32];              /* their ephemeral X25519 public key */
-    uint8_t ab[32], aB[32], Ab[32];    /* shared secrets */
-    uint8_t ab_hash[32];               /* sha256(ab) */
-    uint8_t auth[96];                  /* sig_A || A: msg3 plaintext */
-    uint8_t in[SHS_MSG3_BYTES];        /* the incoming message being collected */
+    uint8_t peer_lt[IDENT_PK_BYTES]; /* server: learned in msg3; client: given */
+    uint8_t eph_sk[32], eph_pk[32];  /* our ephemeral X25519 keys */
+    uint8_t peer_eph[32];            /* their ephemeral X25519 public key */
+    uint8_t ab[32], aB[32], Ab[32];  /* shared secrets */
+    uint8_t ab_hash[32];             /* sha256(ab) */
+    uint8_t auth[96];                /* sig_A || A: msg3 plaintext */
+    uint8_t in[SHS_MSG3_BYTES];      /* the incoming message being collected */
     size_t in_len;
     uint8_t out[SHS_OUT_MAX];
     struct shs_session sess;

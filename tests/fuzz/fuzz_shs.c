@@ -101,8 +101,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++, size--;
     env_seeded_init(&ce, 1, 0, 0);
     env_seeded_init(&se, 2, 0, 0);
-    if (shs_client_init(&c, &ce.env, K, &A, B.pk) != 0 ||
-        shs_server_init(&s, &se.env, K, &B) != 0)
+    if (shs_client_init(&c, &ce.env, K, &A, B.pk) != 0 || shs_server_init(&s, &se.env, K, &B) != 0)
         abort();
 
     switch (mode) {

@@ -102,8 +102,7 @@ test_public_network_key(void **state)
     const char *label = "pull public network v1";
 
     (void)state;
-    assert_int_equal(crypto_generichash(h, 32, (const uint8_t *)label, strlen(label), NULL, 0),
-                     0);
+    assert_int_equal(crypto_generichash(h, 32, (const uint8_t *)label, strlen(label), NULL, 0), 0);
     assert_memory_equal(h, net_public, 32);
     assert_int_equal(tu_hex(PULL_NETWORK_KEY_PUBLIC_HEX, hex, sizeof(hex)), 32);
     assert_memory_equal(hex, net_public, 32);
@@ -270,7 +269,6 @@ test_wrong_network_key(void **state)
     assert_true(sodium_is_zero((const unsigned char *)&r.ss, sizeof(r.ss)));
     shs_release(&r.c);
     shs_release(&r.s);
-
 }
 
 static void
@@ -334,8 +332,8 @@ static void
 test_every_byte_flipped(void **state)
 {
     static const size_t sizes[4] = {64, 64, 112, 80};
-    static const enum shs_fail reasons[4] = {SHS_FAIL_NETWORK, SHS_FAIL_NETWORK,
-                                             SHS_FAIL_AUTH_BOX, SHS_FAIL_ACCEPT};
+    static const enum shs_fail reasons[4] = {SHS_FAIL_NETWORK, SHS_FAIL_NETWORK, SHS_FAIL_AUTH_BOX,
+                                             SHS_FAIL_ACCEPT};
     static const uint8_t masks[2] = {0x01, 0x80};
     struct pair p;
     struct run r;
@@ -356,8 +354,7 @@ test_every_byte_flipped(void **state)
                  * but the HMAC covers it: still a failure. */
                 if (rc != PULL_ERR_HANDSHAKE)
                     fail_msg("msg %d byte %zu mask %02x accepted", idx + 1, pos, masks[m]);
-                assert_int_equal(shs_fail_reason(server_receives ? &r.s : &r.c),
-                                 reasons[idx]);
+                assert_int_equal(shs_fail_reason(server_receives ? &r.s : &r.c), reasons[idx]);
                 /* the side that failed sends nothing more */
                 assert_int_equal(r.len[idx + 1 < 4 ? idx + 1 : 3], idx == 3 ? 80 : 0);
                 assert_false(shs_done(&r.c));
@@ -511,16 +508,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_public_network_key),
-        cmocka_unit_test(test_known_answer),
-        cmocka_unit_test(test_success_both_roles),
-        cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_wrong_network_key),
-        cmocka_unit_test(test_wrong_server_key),
-        cmocka_unit_test(test_every_byte_flipped),
-        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_low_order_ephemeral),
-        cmocka_unit_test(test_api_misuse),
+        cmocka_unit_test(test_public_network_key),  cmocka_unit_test(test_known_answer),
+        cmocka_unit_test(test_success_both_roles),  cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_wrong_network_key),   cmocka_unit_test(test_wrong_server_key),
+        cmocka_unit_test(test_every_byte_flipped),  cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_low_order_ephemeral), cmocka_unit_test(test_api_misuse),
     };
     if (sodium_init() < 0)
         return 1;
