@@ -80,10 +80,13 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Option values cli_getopt handles itself; commands use values from CLI_OPT_USER up. */
 enum { CLI_OPT_JSON = 1000, CLI_OPT_DATA_DIR, CLI_OPT_HELP, CLI_OPT_USER };
 
-#define CLI_COMMON_OPTIONS                                                     \
-    {"json", no_argument, NULL, CLI_OPT_JSON},                                 \
-        {"data-dir", required_argument, NULL, CLI_OPT_DATA_DIR},               \
-        {"help", no_argument, NULL, CLI_OPT_HELP}, {NULL, 0, NULL, 0}
+#define CLI_COMMON_OPTIONS                                                                         \
+    {"json", no_argument, NULL, CLI_OPT_JSON},                                                     \
+        {"data-dir", required_argument, NULL, CLI_OPT_DATA_DIR},                                   \
+        {"help", no_argument, NULL, CLI_OPT_HELP},                                                 \
+    {                                                                                              \
+        NULL, 0, NULL, 0                                                                           \
+    }
 
 /* cli_getopt is getopt_long over argv[0..argc) (argv[0] is the command's name) with the
  * options in opts (which must end with CLI_COMMON_OPTIONS). It handles --json, --data-dir

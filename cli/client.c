@@ -145,8 +145,8 @@ client_recv(struct client *c, struct ctl_reply *rep)
             return 0;
         }
         if (c->in_off < c->in_len) {
-            if ((rc = ctl_reader_feed(&c->rd, c->in + c->in_off, c->in_len - c->in_off,
-                                      &used)) != 0)
+            if ((rc = ctl_reader_feed(&c->rd, c->in + c->in_off, c->in_len - c->in_off, &used)) !=
+                0)
                 return PULL_ERR_PROTOCOL;
             c->in_off += used;
             continue;

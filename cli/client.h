@@ -20,18 +20,18 @@
 
 struct client {
     int fd;
-    uint64_t seq;          /* seq of the last request sent */
+    uint64_t seq;              /* seq of the last request sent */
     char cmd[CTL_CMD_MAX + 1]; /* its command */
-    struct pull_wb out;    /* the request being built */
-    size_t frame;          /* its frame start */
+    struct pull_wb out;        /* the request being built */
+    size_t frame;              /* its frame start */
     msgpack_packer pk;
     struct ctl_reader rd;
-    uint8_t in[65536];     /* read buffer */
+    uint8_t in[65536]; /* read buffer */
     size_t in_len, in_off;
-    int timeout_ms;        /* per client_recv; 0 = wait forever */
-    char dir[PATH_MAX];    /* data directory */
-    char sock[PATH_MAX];   /* socket path */
-    int sys_errno;         /* errno of the last failed system call */
+    int timeout_ms;      /* per client_recv; 0 = wait forever */
+    char dir[PATH_MAX];  /* data directory */
+    char sock[PATH_MAX]; /* socket path */
+    int sys_errno;       /* errno of the last failed system call */
 };
 
 /* client_init resolves the data directory (flag, else the defaults of lib/paths.h) and

@@ -35,8 +35,8 @@ pack(msgpack_packer *pk, void *ctx)
 static int
 show_one(struct pull_rd *res, void *ctx)
 {
-    static const char *const first[] = {"id", "state", "record", "proposer", "responder",
-                                        "updated"};
+    static const char *const first[] = {"id",       "state",     "record",
+                                        "proposer", "responder", "updated"};
     (void)ctx;
 
     if (mp_peek(res) != MP_MAP)
@@ -48,8 +48,7 @@ show_one(struct pull_rd *res, void *ctx)
 static int
 show_list(struct pull_rd *res, void *ctx)
 {
-    static const char *const head[] = {"ID", "STATE", "RECORD", "PROPOSER", "RESPONDER",
-                                       "UPDATED"};
+    static const char *const head[] = {"ID", "STATE", "RECORD", "PROPOSER", "RESPONDER", "UPDATED"};
     struct fmt_table t;
     struct pull_wb w;
     uint32_t n;
@@ -131,8 +130,7 @@ cmd_dyad(int argc, char **argv)
         }
     }
     if (argc - optind != (takes_id ? 1 : 0))
-        return cli_usage(takes_id ? "dyad %s needs one ID" : "dyad %s takes no arguments",
-                         a.verb);
+        return cli_usage(takes_id ? "dyad %s needs one ID" : "dyad %s takes no arguments", a.verb);
     if (takes_id &&
         (rc = cli_parse_id(argv[optind], a.id,
                            strcmp(a.key, "record") == 0 ? "record id" : "dyad id")) != 0)

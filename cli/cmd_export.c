@@ -40,8 +40,7 @@ write_chunk(struct bundle_writer *bw, const struct ctl_reply *rep, uint64_t *cou
 int
 cmd_export(int argc, char **argv)
 {
-    static const struct option opts[] = {{"all", no_argument, NULL, OPT_ALL},
-                                         CLI_COMMON_OPTIONS};
+    static const struct option opts[] = {{"all", no_argument, NULL, OPT_ALL}, CLI_COMMON_OPTIONS};
     struct client c;
     struct ctl_reply rep;
     struct bundle_writer bw;
@@ -81,8 +80,7 @@ cmd_export(int argc, char **argv)
         }
     }
     if (bundle_writer_init(&bw, f) != 0) {
-        rc = cli_error("cannot write %s: %s", to_stdout ? "standard output" : tmp,
-                       strerror(errno));
+        rc = cli_error("cannot write %s: %s", to_stdout ? "standard output" : tmp, strerror(errno));
         goto out;
     }
     pk = client_begin(&c, "export");
@@ -112,8 +110,8 @@ cmd_export(int argc, char **argv)
         total = mv_uint(&res, "records", count);
     }
     if (total != count) {
-        rc = cli_error("pulld announced %llu records but sent %llu",
-                       (unsigned long long)total, (unsigned long long)count);
+        rc = cli_error("pulld announced %llu records but sent %llu", (unsigned long long)total,
+                       (unsigned long long)count);
         goto out;
     }
     if ((rc = bundle_writer_finish(&bw)) != 0 || (!to_stdout && fsync(fileno(f)) != 0)) {

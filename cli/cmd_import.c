@@ -112,8 +112,7 @@ cmd_import(int argc, char **argv)
         printf("{\"imported\":%llu,\"rejected\":%llu}\n", (unsigned long long)imported,
                (unsigned long long)rejected);
     else if (rejected == 0)
-        printf("imported %llu record%s\n", (unsigned long long)imported,
-               imported == 1 ? "" : "s");
+        printf("imported %llu record%s\n", (unsigned long long)imported, imported == 1 ? "" : "s");
     else
         printf("imported %llu record%s, rejected %llu (invalid, expired, or already "
                "stored)\n",

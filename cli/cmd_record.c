@@ -102,8 +102,8 @@ parse_flags(int argc, char **argv, struct rec_args *a, bool content, bool title)
         {"terms", required_argument, NULL, OPT_TERMS},
         {"title", required_argument, NULL, OPT_TITLE},
         CLI_COMMON_OPTIONS};
-    static const struct option expires_opts[] = {
-        {"expires", required_argument, NULL, OPT_EXPIRES}, CLI_COMMON_OPTIONS};
+    static const struct option expires_opts[] = {{"expires", required_argument, NULL, OPT_EXPIRES},
+                                                 CLI_COMMON_OPTIONS};
     int c, rc;
 
     while ((c = cli_getopt(argc, argv, content ? content_opts : expires_opts)) != -1) {
@@ -176,8 +176,8 @@ show_list(struct pull_rd *res, void *ctx)
     const struct rec_args *a = ctx;
     char empty[128];
 
-    snprintf(empty, sizeof(empty), "no live %ss (publish one with: pull %s add TITLE)",
-             a->kind, a->kind);
+    snprintf(empty, sizeof(empty), "no live %ss (publish one with: pull %s add TITLE)", a->kind,
+             a->kind);
     return rec_print_list(res, "itge", empty);
 }
 
@@ -290,8 +290,7 @@ run(const char *kind, int argc, char **argv)
         return verb_with_id(argc, argv, &a, "record.edit", true, show_added);
     close = fmt_closest(a.verb, verbs, sizeof(verbs) / sizeof(verbs[0]));
     if (close != NULL)
-        return cli_usage("unknown verb '%s %s'; did you mean '%s %s'?", kind, a.verb, kind,
-                         close);
+        return cli_usage("unknown verb '%s %s'; did you mean '%s %s'?", kind, a.verb, kind, close);
     return cli_usage("unknown verb '%s %s'", kind, a.verb);
 }
 

@@ -63,12 +63,11 @@ human(struct pull_rd *res, void *ctx)
 int
 cmd_search(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kind", required_argument, NULL, OPT_KIND},
-        {"tag", required_argument, NULL, OPT_TAG},
-        {"author", required_argument, NULL, OPT_AUTHOR},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        CLI_COMMON_OPTIONS};
+    static const struct option opts[] = {{"kind", required_argument, NULL, OPT_KIND},
+                                         {"tag", required_argument, NULL, OPT_TAG},
+                                         {"author", required_argument, NULL, OPT_AUTHOR},
+                                         {"limit", required_argument, NULL, OPT_LIMIT},
+                                         CLI_COMMON_OPTIONS};
     static const char *const kinds[] = {"offer", "need", "profile", "attestation"};
     struct search_args a;
     char *end;

@@ -50,8 +50,8 @@ pack(msgpack_packer *pk, const struct watch_args *a)
 /* Appends "key":value for each entry of the map at m, except keys in skip[] (and, if
  * also_skip is a map, keys present in it). */
 static int
-json_entries(struct pull_wb *w, const struct pull_rd *m, const char *const *skip,
-             size_t nskip, const struct pull_rd *also_skip, bool *first)
+json_entries(struct pull_wb *w, const struct pull_rd *m, const char *const *skip, size_t nskip,
+             const struct pull_rd *also_skip, bool *first)
 {
     struct pull_rd r = *m;
     uint32_t n;
@@ -173,11 +173,10 @@ on_signal(int sig)
 int
 cmd_watch(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kind", required_argument, NULL, OPT_KIND},
-        {"tag", required_argument, NULL, OPT_TAG},
-        {"mine", no_argument, NULL, OPT_MINE},
-        CLI_COMMON_OPTIONS};
+    static const struct option opts[] = {{"kind", required_argument, NULL, OPT_KIND},
+                                         {"tag", required_argument, NULL, OPT_TAG},
+                                         {"mine", no_argument, NULL, OPT_MINE},
+                                         CLI_COMMON_OPTIONS};
     struct watch_args a;
     struct client c;
     struct ctl_reply rep;

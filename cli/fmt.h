@@ -60,7 +60,7 @@ struct fmt_table {
     unsigned ncols;
     size_t nrows; /* the header is row 0 */
     size_t cap;
-    char **cells; /* nrows * ncols */
+    char **cells;         /* nrows * ncols */
     const char *color[8]; /* SGR parameters for each column's cells ("33"), or NULL */
     bool header;          /* row 0 is a header */
 };
@@ -78,8 +78,8 @@ int fmt_table_add(struct fmt_table *t, const char *const *cells);
  * the widest cell, no trailing spaces. If max_width > 0 and the table is wider, column
  * flex is shrunk (not below 10 columns) and its cells cut with "…". With color, the header
  * is bold and columns with a color get it. */
-int fmt_table_render(const struct fmt_table *t, struct pull_wb *out, size_t max_width,
-                     int flex, bool color);
+int fmt_table_render(const struct fmt_table *t, struct pull_wb *out, size_t max_width, int flex,
+                     bool color);
 
 /* fmt_table_free frees the cells; the table may be initialised again. */
 void fmt_table_free(struct fmt_table *t);

@@ -15,25 +15,25 @@
 
 #include "cli/cli.h"
 
-#define RECORD_FLAGS                                                           \
-    "  --body TEXT        longer description (up to 3000 bytes)\n"            \
-    "  --tag TAG          a tag (lowercase; repeat for several, up to 16)\n"   \
-    "  --expires SPAN     lifetime: 30d (default), 12h, 2w... at most 90d\n"  \
-    "  --location GEOHASH where (a geohash, e.g. u09t for Paris)\n"           \
+#define RECORD_FLAGS                                                                               \
+    "  --body TEXT        longer description (up to 3000 bytes)\n"                                 \
+    "  --tag TAG          a tag (lowercase; repeat for several, up to 16)\n"                       \
+    "  --expires SPAN     lifetime: 30d (default), 12h, 2w... at most 90d\n"                       \
+    "  --location GEOHASH where (a geohash, e.g. u09t for Paris)\n"                                \
     "  --terms TEXT       what you ask or give in return\n"
 
-#define RECORD_USAGE(kind, example)                                            \
-    "usage: pull " kind " add TITLE [--body T] [--tag T]... [--expires 30d]\n"   \
-    "                       [--location GEOHASH] [--terms T]\n"               \
-    "       pull " kind " list\n"                                             \
-    "       pull " kind " renew ID [--expires 30d]\n"                         \
-    "       pull " kind " withdraw ID\n"                                      \
-    "       pull " kind " edit ID [--title T] [--body T] [--tag T]... [--expires 30d]\n" \
-    "\n"                                                                       \
-    "add publishes a signed " kind " that spreads to every node; list shows your live\n" \
-    kind "s; renew re-signs one with a new expiry; withdraw replaces it with a\n" \
-    "tombstone; edit publishes a new version. ID is any unique prefix (6+ chars).\n" \
-    "\n" RECORD_FLAGS "\n"                                                     \
+#define RECORD_USAGE(kind, example)                                                                \
+    "usage: pull " kind " add TITLE [--body T] [--tag T]... [--expires 30d]\n"                     \
+    "                       [--location GEOHASH] [--terms T]\n"                                    \
+    "       pull " kind " list\n"                                                                  \
+    "       pull " kind " renew ID [--expires 30d]\n"                                              \
+    "       pull " kind " withdraw ID\n"                                                           \
+    "       pull " kind " edit ID [--title T] [--body T] [--tag T]... [--expires 30d]\n"           \
+    "\n"                                                                                           \
+    "add publishes a signed " kind " that spreads to every node; list shows your live\n" kind      \
+    "s; renew re-signs one with a new expiry; withdraw replaces it with a\n"                       \
+    "tombstone; edit publishes a new version. ID is any unique prefix (6+ chars).\n"               \
+    "\n" RECORD_FLAGS "\n"                                                                         \
     "example: pull " kind " add " example "\n"
 
 static const struct cli_command commands[] = {

@@ -140,8 +140,7 @@ cli_parse_id(const char *s, char out[53], const char *what)
     if (fmt_id_prefix(s, out) == 0)
         return 0;
     fmt_clean(clean, sizeof(clean), s, strlen(s), false);
-    return cli_usage("'%s' is not a %s: give at least 6 characters of it (a-z, 2-7)", clean,
-                     what);
+    return cli_usage("'%s' is not a %s: give at least 6 characters of it (a-z, 2-7)", clean, what);
 }
 
 /* ---- Talking to pulld ---- */
@@ -187,8 +186,7 @@ cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char
     (void)c;
     fmt_clean(msg, sizeof(msg), m, strlen(m), false);
     if (rep->err == PULL_ERR_UNKNOWN_CMD)
-        return cli_error("this pulld does not know '%s' (%s): is it older than pull?", cmd,
-                         msg);
+        return cli_error("this pulld does not know '%s' (%s): is it older than pull?", cmd, msg);
     return cli_error("%s", msg);
 }
 

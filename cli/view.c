@@ -182,9 +182,8 @@ rec_print_list(struct pull_rd *arr, const char *cols, const char *empty)
         const char *head;
         const char *color;
     } known[] = {
-        {'i', "ID", "33"},     {'k', "KIND", NULL},    {'t', "TITLE", NULL},
-        {'g', "TAGS", "36"},   {'a', "AUTHOR", NULL},  {'c', "CREATED", NULL},
-        {'e', "EXPIRES", NULL},
+        {'i', "ID", "33"},     {'k', "KIND", NULL},    {'t', "TITLE", NULL},   {'g', "TAGS", "36"},
+        {'a', "AUTHOR", NULL}, {'c', "CREATED", NULL}, {'e', "EXPIRES", NULL},
     };
     const char *head[FMT_TABLE_MAX_COLS];
     struct fmt_table t;

@@ -104,8 +104,7 @@ json_str(struct pull_wb *out, const char *s, size_t n)
     return wb_error(out);
 }
 
-static int
-put_fmt(struct pull_wb *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put_fmt(struct pull_wb *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 put_fmt(struct pull_wb *out, const char *fmt, ...)

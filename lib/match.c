@@ -135,8 +135,8 @@ match_query_set_author(struct match_query *q, const char *prefix)
  * skipped at memchr speed), exact if the token ends with the word, else a prefix match.
  * Keeps the higher of that and best[w]. */
 static void
-scan_word(const struct match_query *q, unsigned w, const uint8_t *text, size_t len,
-          uint8_t *best, uint8_t w_exact, uint8_t w_prefix)
+scan_word(const struct match_query *q, unsigned w, const uint8_t *text, size_t len, uint8_t *best,
+          uint8_t w_exact, uint8_t w_prefix)
 {
     const uint8_t *word = (const uint8_t *)q->words[w], *end = text + len;
     size_t wl = q->wlen[w];
@@ -221,8 +221,7 @@ match_score(const struct match_query *q, const struct record *rec)
         }
         scan_field(q, tag, RECORD_TAG_MAX, tag_best, MATCH_W_TAG_TOKEN, MATCH_W_TAG_PREFIX);
     }
-    scan_field(q, rec->title, RECORD_TITLE_MAX, title_best, MATCH_W_TITLE,
-               MATCH_W_TITLE_PREFIX);
+    scan_field(q, rec->title, RECORD_TITLE_MAX, title_best, MATCH_W_TITLE, MATCH_W_TITLE_PREFIX);
     scan_field(q, rec->body, RECORD_BODY_MAX, body_best, MATCH_W_BODY, MATCH_W_BODY_PREFIX);
     scan_field(q, rec->terms, RECORD_TERMS_MAX, body_best, MATCH_W_BODY, MATCH_W_BODY_PREFIX);
     for (unsigned w = 0; w < q->nwords; w++) {
@@ -325,13 +324,14 @@ match_topk_sort(struct match_topk *t)
 
 /* Common words that say nothing about what is offered or needed (English, French). */
 static const char *const filler[] = {
-    "the", "and", "for", "with", "from", "that", "this", "are", "you", "your", "our",
-    "can", "will", "have", "has", "not", "but", "any", "all", "who", "what", "when",
-    "where", "how", "into", "about", "some", "someone", "anyone", "need", "needs",
-    "needed", "looking", "look", "want", "wanted", "wants", "seeking", "seek", "search",
-    "searching", "offer", "offers", "offering", "help", "get", "give", "free", "les",
-    "des", "une", "pour", "avec", "dans", "sur", "par", "qui", "que", "est", "cherche",
-    "recherche", "besoin", "propose", "offre",
+    "the",       "and",   "for",    "with",     "from",      "that",    "this",    "are",
+    "you",       "your",  "our",    "can",      "will",      "have",    "has",     "not",
+    "but",       "any",   "all",    "who",      "what",      "when",    "where",   "how",
+    "into",      "about", "some",   "someone",  "anyone",    "need",    "needs",   "needed",
+    "looking",   "look",  "want",   "wanted",   "wants",     "seeking", "seek",    "search",
+    "searching", "offer", "offers", "offering", "help",      "get",     "give",    "free",
+    "les",       "des",   "une",    "pour",     "avec",      "dans",    "sur",     "par",
+    "qui",       "que",   "est",    "cherche",  "recherche", "besoin",  "propose", "offre",
 };
 
 struct tok {

@@ -33,9 +33,9 @@
 #include "lib/ident.h"
 #include "lib/record.h"
 
-#define MATCH_WORDS_MAX 16   /* query words kept (more are refused) */
-#define MATCH_WORD_MAX 32    /* bytes of a query word (longer words are cut) */
-#define MATCH_PREFIX_MIN 3   /* shortest query word that also matches as a prefix */
+#define MATCH_WORDS_MAX 16 /* query words kept (more are refused) */
+#define MATCH_WORD_MAX 32  /* bytes of a query word (longer words are cut) */
+#define MATCH_PREFIX_MIN 3 /* shortest query word that also matches as a prefix */
 
 /* Weights (see above). */
 enum {
@@ -52,12 +52,12 @@ struct match_query {
     uint8_t nwords;
     uint8_t wlen[MATCH_WORDS_MAX];
     char words[MATCH_WORDS_MAX][MATCH_WORD_MAX + 1]; /* lowercased, NUL-terminated */
-    uint8_t kind;                                     /* 0: any kind but withdrawn */
+    uint8_t kind;                                    /* 0: any kind but withdrawn */
     uint8_t ntags;
-    char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1];   /* all must be on the record */
+    char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1]; /* all must be on the record */
     bool has_author;
     struct ident_prefix author;
-    uint64_t now_s;                                   /* 0: don't check expiry */
+    uint64_t now_s; /* 0: don't check expiry */
 };
 
 /* match_query_init empties q (no words, any kind, no tags, no author, no expiry check). */

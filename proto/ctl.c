@@ -323,8 +323,7 @@ cmd_name_ok(const char *s, uint32_t n)
         return false;
     for (uint32_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return false;
     }
     return true;
@@ -484,8 +483,7 @@ copy_str(struct pull_rd *r, uint32_t max, char *out, size_t outsz)
 }
 
 int
-ctl_arg_str(const struct ctl_request *req, const char *key, uint32_t max, char *out,
-            size_t outsz)
+ctl_arg_str(const struct ctl_request *req, const char *key, uint32_t max, char *out, size_t outsz)
 {
     struct pull_rd v;
     int rc;
@@ -568,8 +566,8 @@ ctl_array_next_str(struct ctl_array *it, uint32_t max, const char **s, uint32_t 
 }
 
 int
-ctl_arg_strs(const struct ctl_request *req, const char *key, uint32_t max_items,
-             uint32_t item_max, char *out, size_t stride, uint32_t *count)
+ctl_arg_strs(const struct ctl_request *req, const char *key, uint32_t max_items, uint32_t item_max,
+             char *out, size_t stride, uint32_t *count)
 {
     struct ctl_array it;
     int rc;
@@ -682,8 +680,7 @@ ctl_command_find(const struct ctl_command *table, size_t n, const char *name)
 
 int
 ctl_command_lookup(const struct ctl_command *table, size_t n, const struct ctl_request *req,
-                   const struct ctl_command **cmd, const char **missing, char *msg,
-                   size_t msgsz)
+                   const struct ctl_command **cmd, const char **missing, char *msg, size_t msgsz)
 {
     const struct ctl_command *c;
     struct pull_rd v;

@@ -114,13 +114,13 @@
 
 #define CTL_REQUEST_MAX (4u << 20)
 #define CTL_REPLY_MAX (16u << 20)
-#define CTL_CMD_MAX 32        /* bytes of a command name */
-#define CTL_MSG_MAX 512       /* bytes of an error message */
-#define CTL_ARGS_MAX 64       /* keys in an args map */
-#define CTL_MAP_MAX 128       /* keys in any map of a message */
-#define CTL_KEY_MAX 64        /* bytes of a map key */
-#define CTL_MAX_DEPTH 16      /* nesting in a whole message (the top map is depth 1) */
-#define CTL_REQUIRED_MAX 4    /* required args per command in a ctl_command */
+#define CTL_CMD_MAX 32          /* bytes of a command name */
+#define CTL_MSG_MAX 512         /* bytes of an error message */
+#define CTL_ARGS_MAX 64         /* keys in an args map */
+#define CTL_MAP_MAX 128         /* keys in any map of a message */
+#define CTL_KEY_MAX 64          /* bytes of a map key */
+#define CTL_MAX_DEPTH 16        /* nesting in a whole message (the top map is depth 1) */
+#define CTL_REQUIRED_MAX 4      /* required args per command in a ctl_command */
 #define CTL_CHUNK_ENVELOPES 256 /* envelopes per import request / export reply */
 
 /* ---- Framing ----------------------------------------------------------------------- */
@@ -130,12 +130,12 @@
  * with the declared length) and never beyond one message of at most `max` bytes. */
 struct ctl_reader {
     uint8_t hdr[4];
-    size_t hdr_have;   /* length bytes received so far for the current message */
-    size_t want;       /* declared length of the current message, once hdr_have == 4 */
+    size_t hdr_have; /* length bytes received so far for the current message */
+    size_t want;     /* declared length of the current message, once hdr_have == 4 */
     struct pull_wb body;
     size_t max;
-    bool ready;        /* a whole message is waiting in body */
-    int err;           /* sticky error */
+    bool ready; /* a whole message is waiting in body */
+    int err;    /* sticky error */
 };
 
 /* ctl_reader_init prepares r for messages of at most max bytes (CTL_REQUEST_MAX on the
@@ -178,8 +178,7 @@ void ctl_pack_request_head(msgpack_packer *pk, const char *cmd, uint64_t seq);
  * "result": — the caller then packs exactly one value, the result (nil on error). msg may
  * be NULL (""); it is cut to CTL_MSG_MAX bytes at a UTF-8 boundary and control characters
  * become spaces. */
-void ctl_pack_reply_head(msgpack_packer *pk, uint64_t seq, int err, const char *msg,
-                         bool more);
+void ctl_pack_reply_head(msgpack_packer *pk, uint64_t seq, int err, const char *msg, bool more);
 
 /* ctl_reply_error appends a whole framed error reply (result nil, more false). If msg is
  * NULL, pull_strerror(err) is used. Returns 0 or the writer's error. */
@@ -192,8 +191,8 @@ int ctl_reply_error(struct pull_wb *out, uint64_t seq, int err, const char *msg)
 struct ctl_request {
     char cmd[CTL_CMD_MAX + 1];
     uint64_t seq;
-    bool has_seq;           /* set as soon as seq was read, even if decoding failed later */
-    const uint8_t *args;    /* the args map, validated (depth, bounds, str keys, no dups) */
+    bool has_seq;        /* set as soon as seq was read, even if decoding failed later */
+    const uint8_t *args; /* the args map, validated (depth, bounds, str keys, no dups) */
     size_t args_len;
     uint32_t nargs;
 };
@@ -222,8 +221,8 @@ int ctl_arg_strs(const struct ctl_request *req, const char *key, uint32_t max_it
 /* An array arg walked element by element (arrays of bin: envelopes). */
 struct ctl_array {
     struct pull_rd rd;
-    uint32_t n;  /* elements */
-    uint32_t i;  /* elements read so far */
+    uint32_t n; /* elements */
+    uint32_t i; /* elements read so far */
 };
 
 /* ctl_arg_array finds an array arg of at most max_items elements and prepares it. */
@@ -247,7 +246,7 @@ struct ctl_reply {
     int err;
     bool more;
     char msg[CTL_MSG_MAX + 1];
-    const uint8_t *result;  /* one validated value; nil (0xc0) if absent */
+    const uint8_t *result; /* one validated value; nil (0xc0) if absent */
     size_t result_len;
 };
 

@@ -70,9 +70,8 @@ exercise_request(const uint8_t *p, size_t n)
     ctl_pack_request_head(&pk, req.cmd, req.seq);
     wb_put(&w, req.args, req.args_len);
     if (wb_error(&w) != 0 || ctl_request_decode(w.p, w.len, &again) != 0 ||
-        strcmp(again.cmd, req.cmd) != 0 || again.seq != req.seq ||
-        again.nargs != req.nargs || again.args_len != req.args_len ||
-        memcmp(again.args, req.args, req.args_len) != 0)
+        strcmp(again.cmd, req.cmd) != 0 || again.seq != req.seq || again.nargs != req.nargs ||
+        again.args_len != req.args_len || memcmp(again.args, req.args, req.args_len) != 0)
         abort();
     wb_release(&w);
 }

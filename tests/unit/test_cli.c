@@ -106,8 +106,7 @@ test_duration(void **state)
     assert_int_equal(fmt_parse_duration("1.5d", 90 * 86400, &s), PULL_ERR_INVAL);
     assert_int_equal(fmt_parse_duration("99999999999999999999999d", 90 * 86400, &s),
                      PULL_ERR_TOO_BIG);
-    assert_int_equal(fmt_parse_duration("9999999999999999999w", UINT64_MAX, &s),
-                     PULL_ERR_TOO_BIG);
+    assert_int_equal(fmt_parse_duration("9999999999999999999w", UINT64_MAX, &s), PULL_ERR_TOO_BIG);
 }
 
 static void
@@ -128,7 +127,10 @@ test_clean_fit_width(void **state)
     fmt_clean(b, sizeof(b), "l1\nl2\tx", 7, true);
     assert_string_equal(b, "l1\nl2\tx");
     /* C1 controls (U+009B is a CSI) and invalid UTF-8. */
-    fmt_clean(b, sizeof(b), "a\xc2\x9b" "b\xff\xc3", 6, false);
+    fmt_clean(b, sizeof(b),
+              "a\xc2\x9b"
+              "b\xff\xc3",
+              6, false);
     assert_string_equal(b, "a?b??");
     fmt_clean(b, sizeof(b), "\xc3\xa9", 2, false);
     assert_string_equal(b, "\xc3\xa9");
@@ -148,8 +150,8 @@ test_clean_fit_width(void **state)
 static void
 test_suggest(void **state)
 {
-    static const char *const names[] = {"id",     "status", "peers",  "connect", "offer",
-                                        "need",   "search", "show",   "watch",   "dyad",
+    static const char *const names[] = {"id",     "status", "peers", "connect", "offer",
+                                        "need",   "search", "show",  "watch",   "dyad",
                                         "export", "import", "help"};
     const size_t n = sizeof(names) / sizeof(names[0]);
     (void)state;
@@ -184,11 +186,9 @@ test_id_prefix(void **state)
     assert_int_equal(fmt_id_prefix("abcde1", out), PULL_ERR_INVAL); /* 1 isn't base32 */
     assert_int_equal(fmt_id_prefix("abcde8", out), PULL_ERR_INVAL);
     assert_int_equal(fmt_id_prefix("abcdef-", out), PULL_ERR_INVAL);
-    assert_int_equal(
-        fmt_id_prefix("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", out), 0);
-    assert_int_equal(
-        fmt_id_prefix("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", out),
-        PULL_ERR_INVAL);
+    assert_int_equal(fmt_id_prefix("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", out), 0);
+    assert_int_equal(fmt_id_prefix("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", out),
+                     PULL_ERR_INVAL);
     assert_int_equal(fmt_id_prefix(NULL, out), PULL_ERR_INVAL);
 }
 
@@ -209,19 +209,17 @@ test_table(void **state)
     assert_int_equal(fmt_table_render(&t, &w, 0, 1, false), 0);
     wb_u8(&w, '\0');
     /* Columns aligned by characters (é is one), two spaces apart, no trailing spaces. */
-    assert_string_equal((char *)w.p,
-                        "ID        TITLE                             TAGS\n"
-                        "abcd1234  Rust mentoring                    rust, mentoring\n"
-                        "efgh5678  V\xc3\xa9lo repair in Lyon, any weekday\n");
+    assert_string_equal((char *)w.p, "ID        TITLE                             TAGS\n"
+                                     "abcd1234  Rust mentoring                    rust, mentoring\n"
+                                     "efgh5678  V\xc3\xa9lo repair in Lyon, any weekday\n");
 
     /* Too wide for 40 columns: the title column shrinks with an ellipsis. */
     wb_reset(&w);
     assert_int_equal(fmt_table_render(&t, &w, 40, 1, false), 0);
     wb_u8(&w, '\0');
-    assert_string_equal((char *)w.p,
-                        "ID        TITLE          TAGS\n"
-                        "abcd1234  Rust mentori\xe2\x80\xa6  rust, mentoring\n"
-                        "efgh5678  V\xc3\xa9lo repair \xe2\x80\xa6\n");
+    assert_string_equal((char *)w.p, "ID        TITLE          TAGS\n"
+                                     "abcd1234  Rust mentori\xe2\x80\xa6  rust, mentoring\n"
+                                     "efgh5678  V\xc3\xa9lo repair \xe2\x80\xa6\n");
 
     /* Colour: bold header, coloured column. */
     t.color[0] = "33";
@@ -369,11 +367,11 @@ struct fake {
     fake_handler handle;
     pthread_mutex_t mu;
     int nreq;
-    char cmd[8][CTL_CMD_MAX + 1];      /* commands received */
-    uint8_t args[8][8192];             /* their args maps */
+    char cmd[8][CTL_CMD_MAX + 1]; /* commands received */
+    uint8_t args[8][8192];        /* their args maps */
     size_t args_len[8];
-    uint64_t envelopes;                /* import: envelopes received */
-    uint8_t env_hash[32];              /* import: running checksum of their bytes */
+    uint64_t envelopes;   /* import: envelopes received */
+    uint8_t env_hash[32]; /* import: running checksum of their bytes */
 };
 
 static void
@@ -905,8 +903,8 @@ test_binary_errors(void **state)
     /* Unknown command with a suggestion; bad flag; missing argument; bad duration. */
     r = run_pull(dir, ARGS("serch", "rust"));
     assert_int_equal(r->status, 2);
-    assert_string_equal(r->err,
-                        "pull: unknown command 'serch'; did you mean 'search'? (see: pull --help)\n");
+    assert_string_equal(
+        r->err, "pull: unknown command 'serch'; did you mean 'search'? (see: pull --help)\n");
     r = run_pull(dir, ARGS("search", "--limt", "3"));
     assert_int_equal(r->status, 2);
     assert_non_null(strstr(r->err, "did you mean '--limit'?"));
@@ -952,8 +950,8 @@ test_binary_commands(void **state)
     id8[8] = '\0';
 
     /* search --json: the result, generically, on one line. */
-    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "--json", "search", "rust", "mentor",
-                              "--kind", "offer", "--tag", "#rust", "--limit", "5"));
+    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "--json", "search", "rust", "mentor", "--kind",
+                              "offer", "--tag", "#rust", "--limit", "5"));
     assert_int_equal(r->status, 0);
     assert_string_equal(r->err, "");
     assert_true(strncmp(r->out, "[{\"id\":\"", 8) == 0);
@@ -1000,12 +998,12 @@ test_binary_commands(void **state)
     assert_non_null(strstr(r->out, "\nline one\nline two\n"));
 
     /* offer add: flags become args; a refused record says which rule. */
-    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "offer", "add", "Rust", "mentoring",
-                              "--tag", "Rust", "--tag", "#mentoring", "--expires", "2w",
-                              "--body", "weekly", "--location", "u09t"));
+    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "offer", "add", "Rust", "mentoring", "--tag",
+                              "Rust", "--tag", "#mentoring", "--expires", "2w", "--body", "weekly",
+                              "--location", "u09t"));
     assert_int_equal(r->status, 0);
-    assert_true(strncmp(r->out, "published offer abcdefgh: Rust mentoring (expires in 29 days)",
-                        60) == 0);
+    assert_true(
+        strncmp(r->out, "published offer abcdefgh: Rust mentoring (expires in 29 days)", 60) == 0);
     {
         const int k = 4; /* after search, search, show, show */
         struct ctl_request req = {.args = f->args[k], .args_len = f->args_len[k]};
@@ -1070,7 +1068,8 @@ test_binary_watch(void **state)
     /* One record per line, its fields at the top with the event first. */
     assert_true(strncmp(r.out, "{\"event\":\"record\",\"id\":\"abcdefgh", 32) == 0);
     assert_non_null(strstr(r.out, "\n{\"event\":\"match\",\"id\":\"zyxwvuts"));
-    assert_non_null(strstr(r.out, ",\"mine\":\"abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst\"}\n"));
+    assert_non_null(
+        strstr(r.out, ",\"mine\":\"abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst\"}\n"));
 
     /* Human form. */
     pid = spawn_pull(f->dir, ARGS("--data-dir", f->dir, "watch"));

@@ -88,8 +88,7 @@ test_request_roundtrip(void **state)
     assert_int_equal(ctl_arg_uint(&req, "expires_s", 3600, &u), PULL_ERR_FIELD);
     assert_int_equal(ctl_arg_bool(&req, "mine", &flag), 0);
     assert_true(flag);
-    assert_int_equal(ctl_arg_strs(&req, "tags", 16, 32, &tags[0][0], sizeof(tags[0]), &count),
-                     0);
+    assert_int_equal(ctl_arg_strs(&req, "tags", 16, 32, &tags[0][0], sizeof(tags[0]), &count), 0);
     assert_int_equal(count, 2);
     assert_string_equal(tags[0], "rust");
     assert_string_equal(tags[1], "mentoring");
@@ -358,17 +357,14 @@ test_request_hostile(void **state)
     assert_true(req.has_seq);
     assert_int_equal(req.seq, 5);
     /* Map key not a string. */
-    assert_int_equal(decode_hex("83 a3 636d64 a2 6964 a3 736571 01 01 01", &req),
-                     PULL_ERR_FIELD);
+    assert_int_equal(decode_hex("83 a3 636d64 a2 6964 a3 736571 01 01 01", &req), PULL_ERR_FIELD);
     /* Trailing bytes. */
-    assert_int_equal(decode_hex("82 a3 636d64 a2 6964 a3 736571 01 00", &req),
-                     PULL_ERR_TRAILING);
+    assert_int_equal(decode_hex("82 a3 636d64 a2 6964 a3 736571 01 00", &req), PULL_ERR_TRAILING);
     /* Non-canonical seq. */
     assert_int_equal(decode_hex("82 a3 636d64 a2 6964 a3 736571 cd 0005", &req),
                      PULL_ERR_NONCANONICAL);
     /* Huge container headers promising more than exists. */
-    assert_int_equal(decode_hex("83 a3 636d64 a2 6964 a3 736571 01 a4 61726773 df ffffffff",
-                                &req),
+    assert_int_equal(decode_hex("83 a3 636d64 a2 6964 a3 736571 01 a4 61726773 df ffffffff", &req),
                      PULL_ERR_TRUNCATED);
     assert_int_equal(decode_hex("83 a3 636d64 a2 6964 a3 736571 01 a4 61726773 81 a1 78"
                                 " dd ffffffff 01",

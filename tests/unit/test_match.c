@@ -350,8 +350,8 @@ test_speed(void **state)
 {
     enum { N = 100000, VARIANTS = 64 };
     static const char *const words[] = {
-        "rust", "mentor", "garden", "bike", "repair", "lessons", "french", "cooking",
-        "plumber", "lyon", "paris", "tools", "printer", "weekly", "evenings", "beginners",
+        "rust",    "mentor", "garden", "bike",  "repair",  "lessons", "french",   "cooking",
+        "plumber", "lyon",   "paris",  "tools", "printer", "weekly",  "evenings", "beginners",
     };
     struct record *recs = calloc(VARIANTS, sizeof(*recs));
     struct match_hit storage[20];
@@ -386,8 +386,8 @@ test_speed(void **state)
     }
     match_topk_sort(&t);
     dt = now_s() - t0;
-    printf("match: %u records (title 5 words, body 40 words), 3-word query: %.3f us/record\n",
-           N, dt * 1e6 / N);
+    printf("match: %u records (title 5 words, body 40 words), 3-word query: %.3f us/record\n", N,
+           dt * 1e6 / N);
     assert_int_equal(t.n, 20);
     /* Generous bound so sanitizer builds pass; the optimised build is far below it. */
     assert_true(dt * 1e6 / N < 50.0);
