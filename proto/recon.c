@@ -23,17 +23,17 @@ struct jent {
 };
 
 struct recon_set {
-    uint32_t k;              /* dense cache [0, k), k >= 1 */
+    uint32_t k; /* dense cache [0, k), k >= 1 */
     struct riblt_sym *dense;
-    unsigned sp_first;       /* estimator samples j >= sp_first live in sparse[] */
+    unsigned sp_first; /* estimator samples j >= sp_first live in sparse[] */
     struct riblt_sym sparse[RIBLT_EST_N];
-    uint64_t n;              /* ids in the set */
-    uint64_t seq;            /* changes so far; seq == jr_base + jr_len */
-    struct jent *jr;         /* changes [jr_base, seq), kept while sessions are pinned */
+    uint64_t n;      /* ids in the set */
+    uint64_t seq;    /* changes so far; seq == jr_base + jr_len */
+    struct jent *jr; /* changes [jr_base, seq), kept while sessions are pinned */
     size_t jr_len, jr_cap;
     uint64_t jr_base;
     uint32_t jr_max;
-    uint64_t *pins;          /* snapshot seqs of running sessions (a multiset) */
+    uint64_t *pins; /* snapshot seqs of running sessions (a multiset) */
     size_t npins, pins_cap;
 };
 
@@ -291,8 +291,7 @@ recon_msg_decode(const uint8_t *p, size_t n, struct recon_msg *m)
         m->from = (uint8_t)u;
         break;
     case MSG_RECON_ERR:
-        if ((rc = rd_uint32(&r, 0, 1, &u)) != 0 ||
-            (rc = rd_uint32(&r, 1, 0xffff, &m->code)) != 0 ||
+        if ((rc = rd_uint32(&r, 0, 1, &u)) != 0 || (rc = rd_uint32(&r, 1, 0xffff, &m->code)) != 0 ||
             (rc = mp_read_str(&r, RECON_REASON_MAX, &m->reason, &m->reason_len)) != 0)
             return rc;
         m->from = (uint8_t)u;
@@ -575,8 +574,7 @@ queue_ids(struct recon *r, struct sess *s, enum recon_ev_type type,
  * FAILED event, and frees the session. Allocation failures here lose only the event.
  */
 static void
-sess_end(struct recon *r, struct sess *s, int err, const char *reason, bool tell_peer,
-         uint64_t now)
+sess_end(struct recon *r, struct sess *s, int err, const char *reason, bool tell_peer, uint64_t now)
 {
     struct qitem *q;
 
@@ -745,8 +743,8 @@ recon_start(struct recon *r, uint64_t now, unsigned flags)
     } while (sid == 0);
     if (flags & RECON_SALTED)
         env_random(r->cfg.env, salt, sizeof(salt));
-    if ((rc = sess_new(r, RECON_INITIATOR, sid, (flags & RECON_SALTED) ? salt : NULL, now,
-                       &s)) != 0)
+    if ((rc = sess_new(r, RECON_INITIATOR, sid, (flags & RECON_SALTED) ? salt : NULL, now, &s)) !=
+        0)
         return rc;
     if ((rc = src_samples(r, s, &sym0, est)) != 0 ||
         (rc = riblt_dec_new(s->key, r->cfg.max_symbols, &s->dec)) != 0 ||

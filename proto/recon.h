@@ -130,25 +130,25 @@ struct recon_msg {
     uint32_t type; /* MSG_RECON_REQ .. MSG_RECON_ERR */
     uint32_t sid;  /* session id, chosen by the initiator, never 0 */
     /* RECON_REQ */
-    bool salted;                  /* key present: per-session hash key */
+    bool salted; /* key present: per-session hash key */
     uint8_t key[RIBLT_KEY_LEN];
     uint32_t credit;              /* symbols the responder may send before a MORE */
     uint8_t sym0[RIBLT_SYM_WIRE]; /* the initiator's coded symbol 0 */
     uint8_t est[RIBLT_EST_BYTES]; /* the initiator's estimator fingerprints */
     /* RECON_SYMBOLS */
-    uint32_t start, end;          /* symbols [start, start + n_syms) of the round [.., end) */
-    const uint8_t *syms;          /* n_syms * RIBLT_SYM_WIRE bytes */
+    uint32_t start, end; /* symbols [start, start + n_syms) of the round [.., end) */
+    const uint8_t *syms; /* n_syms * RIBLT_SYM_WIRE bytes */
     uint32_t n_syms;
-    uint32_t hint;                /* the responder's estimate of d */
+    uint32_t hint; /* the responder's estimate of d */
     /* RECON_MORE */
-    uint32_t total;               /* the responder may send symbols [0, total) */
+    uint32_t total; /* the responder may send symbols [0, total) */
     /* RECON_DONE, RECON_ERR */
-    uint8_t from;                 /* enum recon_role of the sender */
-    uint32_t you_lack, i_lack;    /* DONE: ids the sender will push / ask for */
-    uint32_t code;                /* ERR: positive PULL_ERR number */
-    const char *reason;           /* ERR: UTF-8, not NUL-terminated */
+    uint8_t from;              /* enum recon_role of the sender */
+    uint32_t you_lack, i_lack; /* DONE: ids the sender will push / ask for */
+    uint32_t code;             /* ERR: positive PULL_ERR number */
+    const char *reason;        /* ERR: UTF-8, not NUL-terminated */
     uint32_t reason_len;
-    uint32_t extra;               /* decode: trailing fields skipped (newer versions) */
+    uint32_t extra; /* decode: trailing fields skipped (newer versions) */
 };
 
 /* recon_msg_decode parses one message with the bounded reader (lib/mp.h): canonical
@@ -166,7 +166,7 @@ int recon_msg_encode(const struct recon_msg *m, struct pull_wb *w);
 #define RECON_IDLE_TIMEOUT_DEFAULT 15000
 #define RECON_SESSION_TIMEOUT_DEFAULT 120000
 #define RECON_MAX_CREDIT (1u << 24) /* protocol limit on any symbol count or index */
-#define RECON_SYMS_PER_MSG 1536    /* 64,512 bytes of symbols per RECON_SYMBOLS */
+#define RECON_SYMS_PER_MSG 1536     /* 64,512 bytes of symbols per RECON_SYMBOLS */
 
 struct recon_cfg {
     const struct pull_env *env; /* randomness for session ids and salts (required) */
@@ -184,25 +184,26 @@ struct recon_cfg {
 enum recon_role { RECON_INITIATOR = 0, RECON_RESPONDER = 1 };
 
 /* Flags for recon_start. */
-#define RECON_SALTED 1u /* per-session random hash key: immune to crafted ids, but both
-                         * sides pass over their whole set (no cache) */
+#define RECON_SALTED                                                                               \
+    1u /* per-session random hash key: immune to crafted ids, but both                             \
+        * sides pass over their whole set (no cache) */
 
 struct recon_stats {
     uint32_t sid;
     enum recon_role role;
-    uint32_t round_trips;   /* requests for symbols: REQ + each MORE (the initiator sent
-                             * them, the responder answered them) */
-    uint64_t bytes_sent;    /* message bytes of this session, both directions */
+    uint32_t round_trips; /* requests for symbols: REQ + each MORE (the initiator sent
+                           * them, the responder answered them) */
+    uint64_t bytes_sent;  /* message bytes of this session, both directions */
     uint64_t bytes_recv;
     uint32_t msgs_sent, msgs_recv;
-    uint32_t symbols;       /* coded symbols streamed (received by the initiator, sent by
-                             * the responder), not counting symbol 0 inside REQ */
-    uint32_t d_estimate;    /* the responder's estimate of d from REQ */
-    uint32_t n_want;        /* ids this side asked for (RECON_EV_WANT) */
-    uint32_t n_push;        /* ids this side pushes (RECON_EV_PUSH) */
-    uint32_t peer_want;     /* from the peer's DONE: ids it will ask for / push */
+    uint32_t symbols;    /* coded symbols streamed (received by the initiator, sent by
+                          * the responder), not counting symbol 0 inside REQ */
+    uint32_t d_estimate; /* the responder's estimate of d from REQ */
+    uint32_t n_want;     /* ids this side asked for (RECON_EV_WANT) */
+    uint32_t n_push;     /* ids this side pushes (RECON_EV_PUSH) */
+    uint32_t peer_want;  /* from the peer's DONE: ids it will ask for / push */
     uint32_t peer_push;
-    uint32_t passes;        /* full iterations over the local set */
+    uint32_t passes; /* full iterations over the local set */
     uint64_t started_ms, ended_ms;
 };
 
@@ -216,14 +217,14 @@ enum recon_ev_type {
 
 struct recon_event {
     enum recon_ev_type type;
-    enum recon_role role;                 /* which session */
-    const uint8_t *msg;                   /* SEND */
+    enum recon_role role; /* which session */
+    const uint8_t *msg;   /* SEND */
     size_t len;
-    const uint8_t (*ids)[RIBLT_ID_LEN];   /* WANT, PUSH: sorted, distinct */
+    const uint8_t (*ids)[RIBLT_ID_LEN]; /* WANT, PUSH: sorted, distinct */
     size_t n_ids;
-    int err;                              /* FAILED: negative PULL_ERR_* */
-    const char *reason;                   /* FAILED: one printable line */
-    struct recon_stats stats;             /* DONE, FAILED */
+    int err;                  /* FAILED: negative PULL_ERR_* */
+    const char *reason;       /* FAILED: one printable line */
+    struct recon_stats stats; /* DONE, FAILED */
 };
 
 struct recon;

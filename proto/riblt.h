@@ -103,8 +103,7 @@ struct riblt_acc {
     uint32_t est_from;
 };
 
-void riblt_acc_apply(const struct riblt_acc *a, const uint8_t x[RIBLT_ID_LEN], uint64_t h,
-                     int dir);
+void riblt_acc_apply(const struct riblt_acc *a, const uint8_t x[RIBLT_ID_LEN], uint64_t h, int dir);
 
 /* riblt_est_index returns E_j (0 <= j < RIBLT_EST_N). */
 uint32_t riblt_est_index(unsigned j);

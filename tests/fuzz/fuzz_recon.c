@@ -59,10 +59,10 @@ check_roundtrip(const uint8_t *p, size_t n)
         abort();
     if (m.extra == 0 && (w.len != n || memcmp(w.p, p, n) != 0))
         abort(); /* canonical: one encoding per message */
-    if (m2.type != m.type || m2.sid != m.sid || m2.credit != m.credit ||
-        m2.n_syms != m.n_syms || m2.start != m.start || m2.end != m.end ||
-        m2.total != m.total || m2.code != m.code || m2.reason_len != m.reason_len ||
-        m2.you_lack != m.you_lack || m2.i_lack != m.i_lack || m2.salted != m.salted)
+    if (m2.type != m.type || m2.sid != m.sid || m2.credit != m.credit || m2.n_syms != m.n_syms ||
+        m2.start != m.start || m2.end != m.end || m2.total != m.total || m2.code != m.code ||
+        m2.reason_len != m.reason_len || m2.you_lack != m.you_lack || m2.i_lack != m.i_lack ||
+        m2.salted != m.salted)
         abort();
     wb_release(&w);
 }
@@ -155,10 +155,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_roundtrip(p, n);
         if ((mode & 4) && recon_msg_decode(p, n, &m) == 0 && m.type != MSG_RECON_REQ &&
-            recon_stats_get(r, m.type == MSG_RECON_MORE || (m.type >= MSG_RECON_DONE &&
-                                                            m.from == RECON_INITIATOR)
-                                   ? RECON_RESPONDER
-                                   : RECON_INITIATOR,
+            recon_stats_get(r,
+                            m.type == MSG_RECON_MORE ||
+                                    (m.type >= MSG_RECON_DONE && m.from == RECON_INITIATOR)
+                                ? RECON_RESPONDER
+                                : RECON_INITIATOR,
                             &st) == 0) {
             struct pull_wb w;
             m.sid = st.sid;

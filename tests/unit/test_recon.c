@@ -434,7 +434,7 @@ test_session_one(void **state)
 static void
 test_session_sizes(void **state)
 {
-    static const size_t cases[][2] = {{2, 0}, {0, 2}, {1, 1}, {5, 5}, {10, 0},
+    static const size_t cases[][2] = {{2, 0},   {0, 2},   {1, 1},     {5, 5},   {10, 0},
                                       {50, 50}, {0, 100}, {500, 500}, {1000, 0}};
 
     (void)state;
@@ -978,18 +978,18 @@ test_msg_hostile(void **state)
     memset(big, 0, sizeof(big));
     assert_int_equal(recon_msg_decode(big, sizeof(big), &m), PULL_ERR_TOO_BIG);
     check_bad("", PULL_ERR_TRUNCATED);
-    check_bad("dd ffffffff 1e 01", PULL_ERR_TRUNCATED);       /* huge array count */
-    check_bad("dc 0003 20 01 05", PULL_ERR_NONCANONICAL);     /* array16 for 3 elements */
-    check_bad("93 1d 01 05", PULL_ERR_FIELD);                 /* type 29 */
-    check_bad("93 23 01 05", PULL_ERR_FIELD);                 /* type 35 */
-    check_bad("93 cc20 01 05", PULL_ERR_NONCANONICAL);        /* type as uint8 */
-    check_bad("93 20 00 05", PULL_ERR_FIELD);                 /* sid 0 */
-    check_bad("93 20 01 00", PULL_ERR_FIELD);                 /* MORE total 0 */
-    check_bad("93 20 01 ce01000001", PULL_ERR_FIELD);         /* MORE total > 2^24 */
-    check_bad("92 20 01", PULL_ERR_MALFORMED);                /* MORE without total */
+    check_bad("dd ffffffff 1e 01", PULL_ERR_TRUNCATED);   /* huge array count */
+    check_bad("dc 0003 20 01 05", PULL_ERR_NONCANONICAL); /* array16 for 3 elements */
+    check_bad("93 1d 01 05", PULL_ERR_FIELD);             /* type 29 */
+    check_bad("93 23 01 05", PULL_ERR_FIELD);             /* type 35 */
+    check_bad("93 cc20 01 05", PULL_ERR_NONCANONICAL);    /* type as uint8 */
+    check_bad("93 20 00 05", PULL_ERR_FIELD);             /* sid 0 */
+    check_bad("93 20 01 00", PULL_ERR_FIELD);             /* MORE total 0 */
+    check_bad("93 20 01 ce01000001", PULL_ERR_FIELD);     /* MORE total > 2^24 */
+    check_bad("92 20 01", PULL_ERR_MALFORMED);            /* MORE without total */
     check_bad("91 20", PULL_ERR_MALFORMED);
-    check_bad("93 20 01 a105", PULL_ERR_FIELD);               /* str for uint */
-        check_bad("95 21 01 02 01 01", PULL_ERR_FIELD);           /* DONE: from=2 */
+    check_bad("93 20 01 a105", PULL_ERR_FIELD);     /* str for uint */
+    check_bad("95 21 01 02 01 01", PULL_ERR_FIELD); /* DONE: from=2 */
     /* SYMBOLS: bin not a multiple of 42, start >= end, too many symbols for the round. */
     check_bad("96 1f 01 00 05 c401ff 00", PULL_ERR_FIELD);
     check_bad("96 1f 01 05 05 c42a"

@@ -30,7 +30,7 @@ test_isqrt(void **state)
     assert_int_equal(riblt_isqrt(3), 1);
     assert_int_equal(riblt_isqrt(4), 2);
     assert_int_equal(riblt_isqrt(UINT64_MAX), 0xffffffffu);
-    assert_int_equal(riblt_isqrt(0xfffffffe00000001ull), 0xffffffffu);     /* (2^32-1)^2 */
+    assert_int_equal(riblt_isqrt(0xfffffffe00000001ull), 0xffffffffu); /* (2^32-1)^2 */
     assert_int_equal(riblt_isqrt(0xfffffffe00000000ull), 0xfffffffeu);
     env_seeded_init(&e, 1, 0, 0);
     for (int i = 0; i < 100000; i++) {
@@ -45,7 +45,7 @@ test_isqrt(void **state)
 static void
 test_known_answers(void **state)
 {
-    static const uint32_t want[] = {0,  1,  2,   3,   4,   9,   22,  61,
+    static const uint32_t want[] = {0,  1,   2,   3,   4,   9,   22,  61,
                                     87, 105, 121, 126, 259, 261, 484, 974};
     uint8_t id[RIBLT_ID_LEN], zero_key[RIBLT_KEY_LEN] = {0};
     struct riblt_map m;
@@ -423,12 +423,18 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isqrt),         cmocka_unit_test(test_known_answers),
-        cmocka_unit_test(test_map_density),   cmocka_unit_test(test_map_end),
-        cmocka_unit_test(test_sym_wire),      cmocka_unit_test(test_est_layout),
-        cmocka_unit_test(test_estimator_accuracy), cmocka_unit_test(test_peel),
-        cmocka_unit_test(test_dec_limits),    cmocka_unit_test(test_dec_garbage),
-        cmocka_unit_test(test_dec_stuck),     cmocka_unit_test(test_dec_estimate),
+        cmocka_unit_test(test_isqrt),
+        cmocka_unit_test(test_known_answers),
+        cmocka_unit_test(test_map_density),
+        cmocka_unit_test(test_map_end),
+        cmocka_unit_test(test_sym_wire),
+        cmocka_unit_test(test_est_layout),
+        cmocka_unit_test(test_estimator_accuracy),
+        cmocka_unit_test(test_peel),
+        cmocka_unit_test(test_dec_limits),
+        cmocka_unit_test(test_dec_garbage),
+        cmocka_unit_test(test_dec_stuck),
+        cmocka_unit_test(test_dec_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
