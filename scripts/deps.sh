@@ -5,6 +5,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libmsgpack-dev liblmdb-dev
       libcmocka-dev python3 iproute2 procps)
 if [ "${PULL_WITH_CLANG:-0}" = 1 ]; then pkgs+=(clang libclang-rt-dev); fi
+# Node.js runs the Secret Handshake interop suite (tests/shs1); only if no npm is there yet
+# (a Node.js from elsewhere, e.g. NodeSource, bundles its own npm).
+if [ "${PULL_WITH_NODE:-0}" = 1 ] && ! command -v npm >/dev/null; then pkgs+=(nodejs npm); fi
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
