@@ -905,6 +905,31 @@ sim_records(const struct sim *s)
     return s->nrecs;
 }
 
+uint32_t
+sim_complete_nodes(const struct sim *s)
+{
+    uint32_t valid = 0, complete = 0;
+
+    for (uint32_t r = 0; r < s->nrecs; r++)
+        valid += s->recs[r].valid;
+    for (uint32_t i = 0; i < s->cfg.nodes; i++) {
+        const struct snode *n = &s->nodes[i];
+        uint32_t have = 0;
+        if (!n->alive)
+            continue;
+        for (uint32_t r = 0; r < s->nrecs && n->nhave >= valid; r++)
+            have += s->recs[r].valid && node_has(n, r);
+        complete += have == valid;
+    }
+    return complete;
+}
+
+int
+sim_find_record(const struct sim *s, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    return rec_lookup(s, id);
+}
+
 bool
 sim_has(const struct sim *s, uint32_t node, uint32_t r)
 {
@@ -1139,6 +1164,39 @@ sim_overlay(const struct sim *s, uint32_t *min, double *mean, uint32_t *max,
     *largest_component = best;
     free(comp);
     free(stack);
+}
+
+uint32_t
+sim_eccentricity(const struct sim *s, uint32_t origin)
+{
+    uint32_t n = s->cfg.nodes, head = 0, tail = 0, ecc = 0;
+    uint32_t *dist = malloc(n * sizeof(*dist)), *queue = malloc(n * sizeof(*queue));
+
+    if (dist == NULL || queue == NULL || !s->nodes[origin].alive) {
+        free(dist);
+        free(queue);
+        return 0;
+    }
+    memset(dist, 0xff, n * sizeof(*dist));
+    dist[origin] = 0;
+    queue[tail++] = origin;
+    while (head < tail) {
+        uint32_t u = queue[head++];
+        const struct snode *nu = &s->nodes[u];
+        if (dist[u] > ecc)
+            ecc = dist[u];
+        for (uint32_t k = 0; k < nu->nconns; k++) {
+            uint32_t v = nu->conns[k].peer;
+            if (dist[v] != UINT32_MAX || !s->nodes[v].alive || !nu->conns[k].up ||
+                !gossip_is_active(nu->g, s->nodes[v].key))
+                continue;
+            dist[v] = dist[u] + 1;
+            queue[tail++] = v;
+        }
+    }
+    free(dist);
+    free(queue);
+    return ecc;
 }
 
 void

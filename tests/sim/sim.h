@@ -115,6 +115,12 @@ void sim_record(const struct sim *s, uint32_t r, const uint8_t **env, size_t *le
                 const uint8_t **id);
 uint32_t sim_records(const struct sim *s);
 
+/* sim_find_record maps an id to its record index, or -1. */
+int sim_find_record(const struct sim *s, const uint8_t id[GOSSIP_ID_BYTES]);
+
+/* sim_complete_nodes counts the live nodes that hold every valid record. */
+uint32_t sim_complete_nodes(const struct sim *s);
+
 /* sim_has reports whether node holds record r. */
 bool sim_has(const struct sim *s, uint32_t node, uint32_t r);
 /* sim_node_records returns how many records node holds. */
@@ -166,6 +172,11 @@ void sim_counters_reset(struct sim *s);
 void sim_overlay(const struct sim *s, uint32_t *min, double *mean, uint32_t *max,
                  uint32_t *largest_component);
 
+/* sim_eccentricity returns the largest number of active-link hops from origin to any
+ * live node it can reach: times the link latency, the least time any protocol needs to
+ * bring a record from origin to everyone over this overlay. */
+uint32_t sim_eccentricity(const struct sim *s, uint32_t origin);
+
 /* sim_view_histogram counts live nodes by active view size (hist has
  * GOSSIP_ACTIVE_MAX + 1 entries). */
 void sim_view_histogram(const struct sim *s, uint32_t *hist);
@@ -173,6 +184,18 @@ void sim_view_histogram(const struct sim *s, uint32_t *hist);
 /* sim_env_nodes returns the node count to use in tests: PULL_SIM_NODES if set, else
  * `normal`, or `sanitized` in a sanitizer build. */
 uint32_t sim_env_nodes(uint32_t normal, uint32_t sanitized);
+
+/* ------------------------------------------------------------------ anti-entropy
+ * sim_ae_full (tests/sim/sim_ae_full.c) is a TEMPORARY stand-in for proto/recon, in the
+ * simulator only: on every new connection (dialer side) and every tick_ms towards one
+ * random active peer, a node sends its whole id set in a simulator-private message
+ * [SIM_MSG_IDSET, reply, [id, ...]]; the receiver asks what it lacks with gossip_want and,
+ * if the sender lacks something, answers with its own set (reply = true). Its cost grows
+ * with the size of the sets, not with their difference: good enough to test that the
+ * gossip engine and an anti-entropy layer together heal partitions.
+ */
+#define SIM_MSG_IDSET 250
+void sim_ae_full(struct sim_ae_ops *ops, uint32_t tick_ms);
 
 /* ------------------------------------------------------------------ scenarios
  * Building blocks shared by the sim tests and `pull-bench sim` (tests/sim/sim_scenario.c).
@@ -205,6 +228,23 @@ void sim_measure(struct sim *s, uint32_t count, uint32_t wait_ms, struct sim_sum
 
 /* sim_kill_fraction kills round(frac * live) random live nodes at once; returns how many. */
 uint32_t sim_kill_fraction(struct sim *s, double frac);
+
+/* Outcome of sim_partition_heal. */
+struct sim_partition_result {
+    uint32_t nodes;
+    uint32_t component_split;  /* largest overlay component while partitioned */
+    bool sides_isolated;       /* records stayed on their side, covering most of it */
+    uint32_t complete;         /* nodes holding every record at the end */
+    uint64_t heal_ms;          /* heal -> every node complete (UINT64_MAX: never) */
+    uint32_t component_healed; /* largest overlay component at the end */
+};
+
+/* sim_partition_heal builds a network from c (with the temporary whole-set anti-entropy
+ * if with_ae), splits it into two halves for 20 s + 5 publications per side + 90 s (longer
+ * than recent_ms), heals it, and waits up to max_wait_ms for every node to hold every
+ * record. */
+int sim_partition_heal(const struct sim_config *c, bool with_ae, uint32_t max_wait_ms,
+                       struct sim_partition_result *out);
 
 /* sim_print_summary prints a one-line human summary. */
 void sim_print_summary(const char *label, const struct sim_summary *m);

@@ -1,6 +1,7 @@
 /* sim_scenario: building blocks shared by the sim tests and pull-bench sim (see sim.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/err.h"
 #include "proto/msg.h"
@@ -109,4 +110,84 @@ sim_print_summary(const char *label, const struct sim_summary *m)
            label, m->records, m->complete, m->min_fraction, m->p50_ms, m->p100_ms, m->rmr,
            m->bytes_per_node, m->msgs_per_node);
     fflush(stdout);
+}
+
+int
+sim_partition_heal(const struct sim_config *c, bool with_ae, uint32_t max_wait_ms,
+                   struct sim_partition_result *out)
+{
+    uint32_t n = c->nodes, *group = NULL, recs[10], nrec = 0, min, max;
+    struct sim_ae_ops ae;
+    struct sim *s = NULL;
+    double mean;
+    uint64_t t0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->nodes = n;
+    out->heal_ms = UINT64_MAX;
+    if ((rc = sim_new(c, &s)) != 0)
+        return rc;
+    rc = PULL_ERR_NOMEM;
+    if ((group = calloc(n, sizeof(*group))) == NULL)
+        goto out;
+    if (with_ae) {
+        sim_ae_full(&ae, 10000);
+        sim_set_ae(s, &ae);
+    }
+    sim_bootstrap(s, 3, 10);
+    sim_run_until(s, (uint64_t)n * 10 + 30000);
+    for (int k = 0; k < 3; k++) {
+        (void)sim_publish(s, sim_random_alive(s));
+        sim_run_for(s, 2000);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        group[i] = (i * 2654435761u >> 7) & 1;
+    sim_partition(s, group);
+    sim_run_for(s, 20000);
+    sim_overlay(s, &min, &mean, &max, &out->component_split);
+    /* Five records on each side, alternating. */
+    for (uint32_t i = 0; i < n && nrec < 10; i++) {
+        int r;
+        if (group[i] != nrec % 2)
+            continue;
+        if ((r = sim_publish(s, i)) < 0) {
+            rc = r;
+            goto out;
+        }
+        recs[nrec++] = (uint32_t)r;
+        sim_run_for(s, 500);
+    }
+    /* Longer than recent_ms: the announcement of recent ids on new links won't help. */
+    sim_run_for(s, 90000);
+    out->sides_isolated = true;
+    for (uint32_t k = 0; k < nrec; k++) {
+        uint32_t side = 0, other = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!sim_has(s, i, recs[k]))
+                continue;
+            if (group[i] == k % 2)
+                side++;
+            else
+                other++;
+        }
+        if (other != 0 || side < n / 2 - n / 10)
+            out->sides_isolated = false;
+    }
+    sim_heal(s);
+    t0 = sim_now(s);
+    for (uint32_t waited = 0; waited < max_wait_ms; waited += 1000) {
+        sim_run_for(s, 1000);
+        if (sim_complete_nodes(s) == n) {
+            out->heal_ms = sim_now(s) - t0;
+            break;
+        }
+    }
+    out->complete = sim_complete_nodes(s);
+    sim_overlay(s, &min, &mean, &max, &out->component_healed);
+    rc = 0;
+out:
+    free(group);
+    sim_free(s);
+    return rc;
 }
