@@ -814,6 +814,10 @@ ini_next_total(const struct recon *r, const struct sess *s)
             want = 4.0 * m;
         if (s->st.round_trips >= 2 && want < 2.0 * m)
             want = 2.0 * m; /* third request and beyond: make sure it ends */
+    } else if (s->st.round_trips >= 2) {
+        /* Still nothing to go on after two rounds: a tiny difference with an unlucky
+         * shape (they can need dozens of symbols). Grow fast so it ends in round three. */
+        want = m < 16 ? m + 64 : 4.0 * m;
     } else {
         want = m < 16 ? m + 16 : 2.0 * m;
     }
@@ -996,6 +1000,11 @@ rsp_on_req(struct recon *r, const struct recon_msg *m, size_t len, uint64_t now)
     s->hint = dhat;
     s->st.d_estimate = dhat;
     n1 = (uint32_t)ceil(FIRST_ROUND_FACTOR * dhat) + 2;
+    /* The estimate is good to a factor of ~2: rather than leave the cache (a pass over
+     * both whole sets) on its word, serve the cache and let a second round, sized by the
+     * initiator's much better estimate, go further if it must. */
+    if (!s->salted && n1 > r->cfg.set->k && n1 <= 4 * (uint64_t)r->cfg.set->k)
+        n1 = r->cfg.set->k;
     if (n1 > m->credit)
         n1 = m->credit;
     if (n1 > r->cfg.max_symbols)
