@@ -403,6 +403,7 @@ struct sess {
     /* responder */
     uint32_t end, sent; /* current round [.., end); next symbol to send */
     uint32_t hint;
+    bool retry_salted;     /* the failure calls for a salted session */
     struct riblt_sym *buf; /* symbols [buf_lo, end) of the round */
     uint32_t buf_lo;
 };
@@ -585,6 +586,7 @@ sess_end(struct recon *r, struct sess *s, int err, const char *reason, bool tell
         q->ev.type = err == 0 ? RECON_EV_DONE : RECON_EV_FAILED;
         q->ev.role = s->role;
         q->ev.err = err;
+        q->ev.retry_salted = err != 0 && s->retry_salted;
         q->ev.stats = s->st;
         if (err != 0) {
             size_t i;
@@ -864,6 +866,7 @@ ini_on_symbols(struct recon *r, struct sess *s, const struct recon_msg *m, uint6
     if (recv < m->end)
         goto out; /* more of this round is on its way */
     if (riblt_dec_stuck(s->dec, STUCK_MIN)) {
+        s->retry_salted = !s->salted;
         sess_end(r, s, PULL_ERR_AGAIN,
                  "stopping set: ids with identical index sequences; retry salted", true, now);
         goto out;

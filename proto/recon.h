@@ -47,22 +47,28 @@
  *        RECON_EV_FAILED  the session ended with ev.err (negative PULL_ERR_*) and a one-
  *                         line ev.reason. Retry later; after PULL_ERR_QUOTA (difference
  *                         too large) fall back to another catch-up; after PULL_ERR_AGAIN
- *                         retry soon, salted (RECON_SALTED) if ev.err came with
- *                         "stopping set" (crafted ids, see PROTOCOL.md).
+ *                         retry soon, with RECON_SALTED if ev.retry_salted is set (the
+ *                         difference cannot peel: crafted ids, see PROTOCOL.md).
  *      Every session, of either role, ends with exactly one DONE or FAILED event.
  *      Event pointers (msg, ids, reason) stay valid until the next call on the engine.
  *   6. Timers: after each call, arm a timer for recon_next_deadline() and call
  *      recon_on_timeout() when it fires (earlier or spurious calls are harmless).
  *   7. recon_free() when the connection closes (active sessions end without events).
  *
- * The engine calls the iterator synchronously from recon_start(), recon_on_msg() and
- * recon_poll(): it must visit exactly the ids of the set as the recon_set currently
- * describes it. Changes made to the set while a session runs are undone for that session
- * through a short journal, so every session sees one consistent snapshot.
+ * The engine calls the iterator synchronously from recon_start() and recon_on_msg()
+ * (never from recon_poll()): it must visit exactly the ids of the set as the recon_set
+ * currently describes it (the engine checks the count and fails the session with
+ * PULL_ERR_STATE otherwise). Changes made to the set while a session runs are undone for that
+ * session through a short journal, so every session sees one consistent snapshot.
  *
  * Memory: a session holds at most max_symbols symbols (48 bytes each, both roles) and a
  * few bytes per decoded id. Time: the cache makes a session O(d log d); a session whose
- * symbols go past the cache makes one pass over the store per round (at most 3).
+ * symbols go past the cache makes one pass over the store per round (usually 1 or 2).
+ *
+ * Cost a peer can impose: one RECON_REQ (or a lying RECON_SYMBOLS) can make us pass over
+ * the store once per round and send or hold up to max_symbols symbols (~5.5 MB); a salted
+ * REQ always costs a pass. Hosts rate-limit REQs per peer (e.g. one a minute, salted ones
+ * rarer) and may set refuse_salted.
  */
 #ifndef PULL_RECON_H
 #define PULL_RECON_H
@@ -224,6 +230,7 @@ struct recon_event {
     size_t n_ids;
     int err;                  /* FAILED: negative PULL_ERR_* */
     const char *reason;       /* FAILED: one printable line */
+    bool retry_salted;        /* FAILED: retry with RECON_SALTED */
     struct recon_stats stats; /* DONE, FAILED */
 };
 
@@ -250,9 +257,8 @@ int recon_start(struct recon *r, uint64_t now_ms, unsigned flags);
 int recon_on_msg(struct recon *r, uint64_t now_ms, const uint8_t *msg, size_t len);
 
 /* recon_poll returns 1 and fills ev with the next event, or 0 when there is none. It may
- * produce a RECON_SYMBOLS message on the spot (and may call the iterator). On an internal
- * error (allocation, iterator) the affected session fails and that FAILED event is
- * returned. */
+ * encode a RECON_SYMBOLS message on the spot from symbols computed earlier. If that fails
+ * (allocation), the responder session fails and its FAILED event comes next. */
 int recon_poll(struct recon *r, uint64_t now_ms, struct recon_event *ev);
 
 /* recon_next_deadline returns when recon_on_timeout should next be called (monotonic

@@ -267,26 +267,22 @@ struct riblt_dec {
     size_t n_rem, n_loc;
 };
 
-/* Grows *p (elements of size sz) to hold at least want elements. */
-static int
-grow(void *pp, size_t *cap, size_t want, size_t sz)
+/* Returns p grown to hold at least `want` elements of size sz (updating *cap), or NULL if
+ * that fails (p is then unchanged and still owned by the caller). */
+static void *
+grow(void *p, size_t *cap, size_t want, size_t sz)
 {
-    void **p = pp;
     size_t n = *cap ? *cap : 16;
     void *q;
 
     if (want <= *cap)
-        return 0;
+        return p;
     while (n < want)
         n *= 2;
-    if (n > SIZE_MAX / sz)
-        return PULL_ERR_NOMEM;
-    q = realloc(*p, n * sz);
-    if (q == NULL)
-        return PULL_ERR_NOMEM;
-    *p = q;
+    if (n > SIZE_MAX / sz || (q = realloc(p, n * sz)) == NULL)
+        return NULL;
     *cap = n;
-    return 0;
+    return q;
 }
 
 int
@@ -322,14 +318,15 @@ slot_reserve(struct riblt_dec *d, uint32_t n)
 {
     size_t cap = d->cap;
     uint32_t old = d->cap;
-    int rc;
+    struct dslot *p;
 
     if (n <= d->cap)
         return 0;
     if (n > d->max)
         return PULL_ERR_INVAL;
-    if ((rc = grow(&d->slot, &cap, n, sizeof(struct dslot))) != 0)
-        return rc;
+    if ((p = grow(d->slot, &cap, n, sizeof(struct dslot))) == NULL)
+        return PULL_ERR_NOMEM;
+    d->slot = p;
     if (cap > d->max)
         cap = d->max; /* never more than max; realloc'd block is at least this big */
     d->cap = (uint32_t)cap;
@@ -365,10 +362,11 @@ slot_zero(const struct dslot *s)
 static int
 pure_push(struct riblt_dec *d, uint32_t i)
 {
-    int rc;
+    uint32_t *p = grow(d->pure, &d->cap_pure, d->n_pure + 1, sizeof(uint32_t));
 
-    if ((rc = grow(&d->pure, &d->cap_pure, d->n_pure + 1, sizeof(uint32_t))) != 0)
-        return rc;
+    if (p == NULL)
+        return PULL_ERR_NOMEM;
+    d->pure = p;
     d->pure[d->n_pure++] = i;
     return 0;
 }
@@ -429,12 +427,13 @@ heap_down(struct hent *h, size_t n, size_t i)
 static int
 heap_push(struct riblt_dec *d, uint32_t idx, uint32_t item)
 {
-    int rc;
+    struct hent *p;
 
     if (idx == RIBLT_IDX_END)
         return 0;
-    if ((rc = grow(&d->heap, &d->cap_heap, d->n_heap + 1, sizeof(struct hent))) != 0)
-        return rc;
+    if ((p = grow(d->heap, &d->cap_heap, d->n_heap + 1, sizeof(struct hent))) == NULL)
+        return PULL_ERR_NOMEM;
+    d->heap = p;
     d->heap[d->n_heap].idx = idx;
     d->heap[d->n_heap].item = item;
     heap_up(d->heap, d->n_heap);
@@ -495,8 +494,9 @@ riblt_dec_peel(struct riblt_dec *d)
          * symbols means the peer's symbols are garbage. */
         if (d->n_items >= (size_t)d->received + 16)
             return PULL_ERR_PROTOCOL;
-        if ((rc = grow(&d->items, &d->cap_items, d->n_items + 1, sizeof(struct ditem))) != 0)
-            return rc;
+        if ((it = grow(d->items, &d->cap_items, d->n_items + 1, sizeof(struct ditem))) == NULL)
+            return PULL_ERR_NOMEM;
+        d->items = it;
         it = &d->items[d->n_items];
         memcpy(it->id, s->sum, RIBLT_ID_LEN);
         it->h = s->hash;

@@ -75,6 +75,7 @@ struct peer {
     struct recon *eng;
     struct ids want, push;
     int done[2], failed[2], err[2];
+    bool retry_salted[2];
     char reason[2][300];
     struct recon_stats stats[2];
     struct wire out;
@@ -165,6 +166,7 @@ peer_poll1(struct peer *p, uint64_t now)
         assert_non_null(ev.reason);
         p->failed[ev.role]++;
         p->err[ev.role] = ev.err;
+        p->retry_salted[ev.role] = ev.retry_salted;
         p->stats[ev.role] = ev.stats;
         snprintf(p->reason[ev.role], sizeof(p->reason[0]), "%s", ev.reason);
         break;
@@ -829,6 +831,76 @@ test_session_timeout_hard(void **state)
     peer_release(&a);
 }
 
+/* A hostile responder plays a crafted difference: two ids with the same hash (so the same
+ * index sequence) on its side. Nothing ever peels; the initiator notices the stopping set
+ * at the end of the round and asks for a salted retry instead of growing to the cap. */
+static void
+test_session_stopping_set(void **state)
+{
+    enum { M = 300 };
+    struct peer a;
+    struct env_seeded e;
+    struct riblt_sym *sym = calloc(M, sizeof(*sym));
+    struct riblt_acc acc = {sym, 0, M, NULL, RIBLT_EST_N};
+    uint8_t x[RIBLT_ID_LEN], y[RIBLT_ID_LEN], wire[M * RIBLT_SYM_WIRE];
+    struct recon_stats st;
+    struct recon_msg m;
+    struct pull_wb w;
+    struct riblt_map map;
+    uint64_t h = 0;
+    uint32_t idx, hits;
+
+    (void)state;
+    assert_non_null(sym);
+    peer_init(&a, 1, 4096, 0, true);
+    env_seeded_init(&e, 31, 0, 0);
+    for (int i = 0; i < 500; i++) {
+        uint8_t id[RIBLT_ID_LEN];
+        env_random(&e.env, id, sizeof(id));
+        peer_add(&a, id);
+    }
+    /* A's own symbols, plus the colliding pair at every index of h's sequence. */
+    for (size_t i = 0; i < a.have.n; i++)
+        riblt_acc_apply(&acc, a.have.v[i], riblt_hash(riblt_default_key, a.have.v[i]), 1);
+    do {
+        h = env_u64(&e.env);
+        riblt_map_init(&map, h);
+        for (hits = 0, idx = 0; idx < M; idx = riblt_map_next(&map))
+            hits++;
+    } while (hits < 10);
+    memset(x, 0x11, sizeof(x));
+    memset(y, 0x22, sizeof(y));
+    riblt_map_init(&map, h);
+    for (idx = 0; idx < M; idx = riblt_map_next(&map)) {
+        riblt_sym_apply(&sym[idx], x, h, 1);
+        riblt_sym_apply(&sym[idx], y, h, 1);
+    }
+    for (int i = 0; i < M; i++)
+        riblt_sym_encode(&sym[i], wire + i * RIBLT_SYM_WIRE);
+    assert_int_equal(recon_start(a.eng, 1000, 0), 0);
+    peer_drain(&a, 1000);
+    assert_int_equal(recon_stats_get(a.eng, RECON_INITIATOR, &st), 0);
+    memset(&m, 0, sizeof(m));
+    m.type = MSG_RECON_SYMBOLS;
+    m.sid = st.sid;
+    m.start = 0;
+    m.end = M;
+    m.syms = wire;
+    m.n_syms = M;
+    wb_init(&w, MSG_MAX);
+    assert_int_equal(recon_msg_encode(&m, &w), 0);
+    assert_int_equal(recon_on_msg(a.eng, 1000, w.p, w.len), 0);
+    peer_drain(&a, 1000);
+    assert_int_equal(a.failed[RECON_INITIATOR], 1);
+    assert_int_equal(a.err[RECON_INITIATOR], PULL_ERR_AGAIN);
+    assert_true(a.retry_salted[RECON_INITIATOR]);
+    assert_non_null(strstr(a.reason[RECON_INITIATOR], "stopping set"));
+    assert_int_equal(a.sent_types[MSG_RECON_MORE], 0);
+    wb_release(&w);
+    free(sym);
+    peer_release(&a);
+}
+
 /* ------------------------------------------------------------------ messages */
 
 /* Real messages of every type, captured from a session. */
@@ -1142,6 +1214,7 @@ main(void)
         cmocka_unit_test(test_session_both_ways),
         cmocka_unit_test(test_session_superseded),
         cmocka_unit_test(test_session_timeout_hard),
+        cmocka_unit_test(test_session_stopping_set),
         cmocka_unit_test(test_msg_roundtrip),
         cmocka_unit_test(test_msg_truncated),
         cmocka_unit_test(test_msg_hostile),
