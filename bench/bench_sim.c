@@ -31,7 +31,7 @@
 #include "tests/sim/sim.h"
 
 #include "tests/sim/sim.c"
-#include "tests/sim/sim_ae_full.c"
+#include "tests/sim/sim_ae_recon.c"
 #include "tests/sim/sim_scenario.c"
 
 int bench_sim(int argc, char **argv);
@@ -180,9 +180,9 @@ bench_sim(int argc, char **argv)
     sim_free(s);
 
     if (partition) {
-        /* Two halves write separately for 110 s, then heal (temporary whole-set
-         * anti-entropy of the simulator until proto/recon is integrated). */
-        if ((rc = sim_partition_heal(&c, true, 300000, &pr)) != 0) {
+        /* Two halves write separately for 110 s, then heal; proto/recon reconciles. */
+        struct sim_recon rec = {.period_ms = 10000};
+        if ((rc = sim_partition_heal(&c, &rec, 300000, &pr)) != 0) {
             fprintf(stderr, "pull-bench sim: %s\n", pull_strerror(rc));
             return 1;
         }

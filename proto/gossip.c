@@ -379,6 +379,8 @@ gs_conn_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *a
 void
 gs_conn_remove(struct gossip *g, struct gpeer *p)
 {
+    bool tree_edge = p->state == GOSSIP_PEER_ACTIVE && p->eager;
+
     for (uint32_t i = 0; i < g->nconns; i++) {
         if (g->conns[i] != p)
             continue;
@@ -388,6 +390,8 @@ gs_conn_remove(struct gossip *g, struct gpeer *p)
         memmove(&g->conns[i], &g->conns[i + 1], (g->nconns - i - 1) * sizeof(g->conns[0]));
         g->nconns--;
         conn_free(p);
+        if (tree_edge)
+            pt_on_eager_lost(g, 0);
         return;
     }
 }
@@ -586,9 +590,11 @@ fields_of(uint32_t type)
     case MSG_SHUFFLE:
         return 3;
     case MSG_SHUFFLE_REPLY:
-    case MSG_RECORDS:
         return 2;
+    case MSG_RECORDS:
+        return 3;
     case MSG_IHAVE:
+        return 2;
     case MSG_GRAFT:
     case MSG_WANT:
         return 1;
@@ -655,10 +661,21 @@ gs_decode(const uint8_t *p, size_t len, struct gmsg *m)
             rc = dec_peers(&r, m);
         break;
     case MSG_RECORDS:
-        if ((rc = mp_read_uint_max(&r, 255, &m->code)) == 0)
+        if ((rc = mp_read_uint_max(&r, 255, &m->code)) == 0 &&
+            (rc = mp_read_uint_max(&r, 255, &m->hops)) == 0)
             rc = dec_envelopes(&r, m);
         break;
-    case MSG_IHAVE:
+    case MSG_IHAVE: {
+        const uint8_t *h;
+        uint32_t hn;
+        if ((rc = dec_ids(&r, m)) == 0 && (rc = mp_read_bin(&r, GOSSIP_IDS_MAX, &h, &hn)) == 0) {
+            if (hn != m->nids)
+                rc = PULL_ERR_FIELD;
+            else if (hn > 0)
+                memcpy(m->ids_hops, h, hn);
+        }
+        break;
+    }
     case MSG_GRAFT:
     case MSG_WANT:
         rc = dec_ids(&r, m);
@@ -822,6 +839,24 @@ gossip_want(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES],
     if (p == NULL || p->state == GOSSIP_PEER_CONNECTING || p->doomed)
         return PULL_ERR_NOT_FOUND;
     rc = pt_want(g, p, ids, n);
+    gs_finish(g, now_ms);
+    return rc;
+}
+
+int
+gossip_push(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES],
+            const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n, uint64_t now_ms)
+{
+    struct gpeer *p = gs_conn_find(g, key);
+    int rc;
+
+    if (n == 0)
+        return PULL_ERR_INVAL;
+    if (p == NULL || p->state == GOSSIP_PEER_CONNECTING || p->doomed)
+        return PULL_ERR_NOT_FOUND;
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    rc = pt_push(g, p, ids, n, now_ms);
     gs_finish(g, now_ms);
     return rc;
 }

@@ -85,6 +85,7 @@ enum gossip_verdict {
 #define GOSSIP_REC_PUSH 0  /* eager push along the tree */
 #define GOSSIP_REC_GRAFT 1 /* answer to a GRAFT */
 #define GOSSIP_REC_WANT 2  /* answer to a WANT */
+#define GOSSIP_REC_RECON 3 /* reconciliation found that the receiver lacks them */
 
 /* DISCONNECT reasons. */
 #define GOSSIP_BYE_VIEW 0    /* dropped from my active view; keep me as a passive peer */
@@ -249,6 +250,15 @@ int gossip_publish(struct gossip *g, const uint8_t *env, size_t len,
  * changing the tree (for reconciliation). They arrive through offer() as usual. Returns 0,
  * PULL_ERR_NOT_FOUND (not connected) or PULL_ERR_INVAL (n == 0 or too many). */
 int gossip_want(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES],
+                const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n, uint64_t now_ms);
+
+/* gossip_push sends connected peer `key` the stored envelopes of ids (read with fetch();
+ * ids no longer stored are skipped) as RECORDS flagged GOSSIP_REC_RECON, which change
+ * the tree on neither side: for the reconciliation layer (RECON_EV_PUSH). The ids go to
+ * the peer's bounded serve queue (config.serve_max) and leave as its backlog allows.
+ * Returns how many ids were queued (push the others again later, e.g. at the next
+ * reconciliation), PULL_ERR_NOT_FOUND (not connected) or PULL_ERR_INVAL (n == 0). */
+int gossip_push(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES],
                 const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n, uint64_t now_ms);
 
 /* gossip_leave says goodbye (DISCONNECT leaving) to every connected peer and closes them.

@@ -67,7 +67,7 @@ struct gpeer {
     uint64_t since; /* when the current state began */
     int32_t score;
     size_t backlog;      /* bytes emitted in SEND actions not yet reported flushed */
-    struct gs_idq lazy;  /* ids to announce with the next IHAVE */
+    struct gs_idq lazy;  /* ids to announce with the next IHAVE (tag: our hops) */
     struct gs_idq serve; /* ids asked by GRAFT (tag GOSSIP_REC_GRAFT) or WANT */
     struct gs_idq graft; /* ids to GRAFT from this peer at the end of a timer pass */
 };
@@ -92,6 +92,7 @@ struct gmiss {
 struct grecent {
     uint8_t id[GOSSIP_ID_BYTES];
     uint64_t at;
+    uint8_t hops; /* our distance from the record's origin (0: we published it) */
 };
 
 struct groute {
@@ -115,11 +116,13 @@ struct gmsg {
     uint64_t ttl;                  /* FORWARD_JOIN, SHUFFLE */
     bool flag;                     /* NEIGHBOR: high priority; NEIGHBOR_REPLY: accepted */
     uint64_t code;                 /* DISCONNECT reason, RECORDS flags */
+    uint64_t hops;                 /* RECORDS: the sender's distance from the origin */
     uint64_t nonce;                /* SHUFFLE, SHUFFLE_REPLY */
     uint32_t npeers;
     struct gs_peer_entry peers[GOSSIP_SHUFFLE_MAX];
     uint32_t nids;
     uint8_t ids[GOSSIP_IDS_MAX][GOSSIP_ID_BYTES];
+    uint8_t ids_hops[GOSSIP_IDS_MAX]; /* IHAVE: the announcer's distance per id */
     uint32_t nenv;
     const uint8_t *env[GOSSIP_RECORDS_MAX];
     uint32_t env_len[GOSSIP_RECORDS_MAX];
@@ -226,10 +229,14 @@ void mb_passive_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const
 /* --- plumtree.c --- */
 void pt_handle(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms);
 void pt_on_active(struct gossip *g, struct gpeer *p, uint64_t now_ms);
+/* pt_on_eager_lost: an eager active link is gone (call after removing it). */
+void pt_on_eager_lost(struct gossip *g, uint64_t now_ms);
 void pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms);
 int pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
                uint64_t now_ms);
 int pt_want(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n);
+int pt_push(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n,
+            uint64_t now_ms);
 void pt_timers(struct gossip *g, uint64_t now_ms);
 uint64_t pt_next_deadline(const struct gossip *g);
 int pt_init(struct gossip *g);

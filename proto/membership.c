@@ -235,8 +235,31 @@ mb_close(struct gossip *g, struct gpeer *p, int reason, bool to_passive, uint64_
         mb_passive_add(g, key, addr, strlen(addr), now_ms);
 }
 
-/* add_active moves connection p into the active view, dropping a random active peer (to
- * the passive view, with DISCONNECT) if the view is full. */
+/* eviction_victim picks the active peer to drop to make room for p: a random lazy one if
+ * there is any, so that Plumtree's eager tree keeps its edges (the paper drops a random
+ * peer; cutting a tree edge costs the next records a GRAFT round), else a random one. */
+static struct gpeer *
+eviction_victim(struct gossip *g, const struct gpeer *p)
+{
+    uint32_t lazy = 0, pick;
+
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        const struct gpeer *q = g->conns[i];
+        lazy += q != p && q->state == GOSSIP_PEER_ACTIVE && !q->doomed && !q->eager;
+    }
+    if (lazy == 0)
+        return random_active(g, p, NULL);
+    pick = env_uniform(g->env, lazy);
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        struct gpeer *q = g->conns[i];
+        if (q != p && q->state == GOSSIP_PEER_ACTIVE && !q->doomed && !q->eager && pick-- == 0)
+            return q;
+    }
+    return NULL;
+}
+
+/* add_active moves connection p into the active view, dropping an active peer (to the
+ * passive view, with DISCONNECT) if the view is full. */
 static void
 add_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 {
@@ -244,7 +267,7 @@ add_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 
     if (p->state == GOSSIP_PEER_ACTIVE)
         return;
-    while (g->nactive >= g->cfg.active_size && (victim = random_active(g, p, NULL)) != NULL)
+    while (g->nactive >= g->cfg.active_size && (victim = eviction_victim(g, p)) != NULL)
         mb_close(g, victim, GOSSIP_BYE_VIEW, true, now_ms);
     p->state = GOSSIP_PEER_ACTIVE;
     p->since = now_ms;

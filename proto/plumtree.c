@@ -18,7 +18,12 @@
  * of the ids received in the last recent_ms, so a node that reconnects after losing its
  * tree parent catches up without waiting for anti-entropy; WANT fetches ids without
  * touching the tree; answers to GRAFT and WANT are served from a bounded per-peer queue as
- * the peer's backlog allows.
+ * the peer's backlog allows. RECORDS and IHAVE carry the sender's distance in hops from
+ * each record's origin. Version 1 only reports it; it is on the wire so that a later
+ * version can use the paper's tree optimisation (section 3.8: swap an eager parent for a
+ * lazy announcer with a shorter path) without a new protocol version. Tried in the
+ * simulator, that optimisation brought nothing here: with many publishers one shared tree
+ * cannot be short for all of them.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -29,7 +34,7 @@
 #include "proto/gossip_int.h"
 #include "proto/msg.h"
 
-#define REC_HEADER 6 /* fixarray(3) + type + flags + array16 header */
+#define REC_HEADER 8 /* fixarray(4) + type + flags + hops (<= 2) + array16 header */
 #define BIN_HEADER 3 /* an envelope's bin8/bin16 header, at most */
 
 /* ---------------------------------------------------------------- missing ids */
@@ -129,7 +134,7 @@ miss_forget(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
 /* ---------------------------------------------------------------- recent and rejected */
 
 static void
-recent_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t now_ms)
+recent_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t now_ms, uint8_t hops)
 {
     struct grecent *r;
 
@@ -144,6 +149,18 @@ recent_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t now_ms)
     }
     memcpy(r->id, id, GOSSIP_ID_BYTES);
     r->at = now_ms;
+    r->hops = hops;
+}
+
+static struct grecent *
+recent_find(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    for (uint32_t i = 0; i < g->nrecent; i++) {
+        struct grecent *r = &g->recent[(g->recent_head + i) % g->cfg.recent_max];
+        if (memcmp(r->id, id, GOSSIP_ID_BYTES) == 0)
+            return r;
+    }
+    return NULL;
 }
 
 static void
@@ -168,35 +185,42 @@ rejected_has(const struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
 /* ---------------------------------------------------------------- messages out */
 
 static void
-records_encode(struct pull_wb *w, uint32_t flags, const uint8_t *const *env, const uint32_t *len,
-               uint32_t n)
+records_encode(struct pull_wb *w, uint32_t flags, uint8_t hops, const uint8_t *const *env,
+               const uint32_t *len, uint32_t n)
 {
     msgpack_packer pk;
 
-    gs_msg_begin(w, &pk, MSG_RECORDS, 2);
+    gs_msg_begin(w, &pk, MSG_RECORDS, 3);
     msgpack_pack_uint32(&pk, flags);
+    msgpack_pack_uint32(&pk, hops);
     msgpack_pack_array(&pk, n);
     for (uint32_t i = 0; i < n; i++)
         mp_pack_bin(&pk, env[i], len[i]);
 }
 
-/* send_ids sends ids as one or more messages of `type` (IHAVE, GRAFT, WANT). */
+/* send_ids sends ids as one or more messages of `type` (IHAVE, GRAFT, WANT); hops (IHAVE
+ * only) holds our distance from each id's origin. n == 0 sends one empty message. */
 static void
 send_ids(struct gossip *g, struct gpeer *p, uint32_t type, const uint8_t (*ids)[GOSSIP_ID_BYTES],
-         size_t n)
+         const uint8_t *hops, size_t n)
 {
-    for (size_t off = 0; off < n; off += GOSSIP_IDS_MAX) {
+    size_t off = 0;
+
+    do {
         size_t k = n - off < GOSSIP_IDS_MAX ? n - off : GOSSIP_IDS_MAX;
         struct pull_wb w;
         msgpack_packer pk;
 
-        gs_msg_begin(&w, &pk, type, 1);
+        gs_msg_begin(&w, &pk, type, type == MSG_IHAVE ? 2 : 1);
         msgpack_pack_array(&pk, (uint32_t)k);
         for (size_t i = 0; i < k; i++)
             mp_pack_bin(&pk, ids[off + i], GOSSIP_ID_BYTES);
+        if (type == MSG_IHAVE)
+            mp_pack_bin(&pk, hops + off, k);
         (void)gs_send(g, p, &w);
         wb_release(&w);
-    }
+        off += k;
+    } while (off < n);
 }
 
 static void
@@ -215,13 +239,14 @@ send_prune(struct gossip *g, struct gpeer *p)
  * for every lazy one. */
 static void
 broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
-          const uint32_t *len, const uint8_t (*ids)[GOSSIP_ID_BYTES], uint32_t n, uint64_t now_ms)
+          const uint32_t *len, const uint8_t (*ids)[GOSSIP_ID_BYTES], uint32_t n, uint8_t hops,
+          uint64_t now_ms)
 {
     struct pull_wb msg, w;
     bool lazy = false;
 
     wb_init(&msg, MSG_MAX);
-    records_encode(&msg, GOSSIP_REC_PUSH, env, len, n);
+    records_encode(&msg, GOSSIP_REC_PUSH, hops, env, len, n);
     if (wb_error(&msg) != 0) {
         /* Out of memory: the lazy links and the GRAFT timers of the others recover. */
         wb_release(&msg);
@@ -239,7 +264,7 @@ broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
             continue;
         }
         for (uint32_t k = 0; k < n; k++) {
-            if (gs_idq_push(&q->lazy, ids[k], 0, g->cfg.lazy_max) != 0)
+            if (gs_idq_push(&q->lazy, ids[k], hops, g->cfg.lazy_max) != 0)
                 g->st.lazy_dropped++;
             lazy = true;
         }
@@ -258,6 +283,8 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
     uint32_t fresh_len[GOSSIP_RECORDS_MAX];
     uint8_t ids[GOSSIP_RECORDS_MAX][GOSSIP_ID_BYTES];
     uint32_t k = 0;
+    uint8_t hops = m->hops >= 255 ? 255 : (uint8_t)(m->hops + 1);
+    bool tree = m->code == GOSSIP_REC_PUSH || m->code == GOSSIP_REC_GRAFT;
     bool dup = false;
 
     for (uint32_t i = 0; i < m->nenv; i++) {
@@ -275,7 +302,7 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
             if (p->score > g->cfg.score_max)
                 p->score = g->cfg.score_max;
             miss_forget(g, ids[k]);
-            recent_add(g, ids[k], now_ms);
+            recent_add(g, ids[k], now_ms, hops);
             gs_emit_deliver(g, ids[k]);
             fresh[k] = m->env[i];
             fresh_len[k] = m->env_len[i];
@@ -294,7 +321,7 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
         }
     }
     if (p->state == GOSSIP_PEER_ACTIVE && !p->doomed) {
-        if (k > 0 && (m->code == GOSSIP_REC_PUSH || m->code == GOSSIP_REC_GRAFT)) {
+        if (k > 0 && tree) {
             p->eager = true;
         } else if (k == 0 && dup && m->code == GOSSIP_REC_PUSH) {
             /* Nothing new on this link: leave the tree here (both ends go lazy). */
@@ -303,7 +330,7 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
         }
     }
     if (k > 0)
-        broadcast(g, p, fresh, fresh_len, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, k, now_ms);
+        broadcast(g, p, fresh, fresh_len, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, k, hops, now_ms);
 }
 
 static void
@@ -388,7 +415,7 @@ pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 
     (void)now_ms;
     while (p->serve.n > 0 && !p->doomed && p->state != GOSSIP_PEER_CONNECTING) {
-        uint8_t tag = p->serve.tag[0];
+        uint8_t tag = p->serve.tag[0], hops = 0;
         uint32_t n = 0, used = REC_HEADER, off = 0, consumed = 0;
         bool blocked = false;
         struct pull_wb w;
@@ -407,6 +434,13 @@ pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms)
                 blocked = true; /* wait for gossip_on_flushed */
                 break;
             }
+            if (hops < 255) {
+                /* Our distance from the origin if we know it (GRAFT answers are tree
+                 * edges; the others are not: 255, unknown). */
+                const struct grecent *r =
+                    tag == GOSSIP_REC_GRAFT ? recent_find(g, p->serve.id[consumed]) : NULL;
+                hops = r == NULL ? 255 : r->hops > hops ? r->hops : hops;
+            }
             memcpy(g->batch + off, g->envbuf, elen);
             env[n] = g->batch + off;
             len[n] = (uint32_t)elen;
@@ -418,7 +452,7 @@ pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms)
         gs_idq_pop(&p->serve, consumed);
         if (n > 0) {
             wb_init(&w, MSG_MAX);
-            records_encode(&w, tag, env, len, n);
+            records_encode(&w, tag, hops, env, len, n);
             (void)gs_send(g, p, &w);
             wb_release(&w);
         }
@@ -432,21 +466,54 @@ pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 void
 pt_on_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 {
-    uint8_t(*ids)[GOSSIP_ID_BYTES];
+    uint8_t(*ids)[GOSSIP_ID_BYTES], *hops;
     uint32_t n = 0;
 
     if (g->nrecent == 0)
         return;
-    if ((ids = malloc((size_t)g->nrecent * GOSSIP_ID_BYTES)) == NULL)
-        return; /* an optimisation only */
+    ids = malloc((size_t)g->nrecent * GOSSIP_ID_BYTES);
+    hops = malloc(g->nrecent);
+    if (ids == NULL || hops == NULL)
+        goto out; /* an optimisation only */
     for (uint32_t i = 0; i < g->nrecent; i++) {
         const struct grecent *r = &g->recent[(g->recent_head + i) % g->cfg.recent_max];
-        if (r->at + g->cfg.recent_ms > now_ms)
-            memcpy(ids[n++], r->id, GOSSIP_ID_BYTES);
+        if (r->at + g->cfg.recent_ms > now_ms) {
+            memcpy(ids[n], r->id, GOSSIP_ID_BYTES);
+            hops[n++] = r->hops;
+        }
     }
     if (n > 0)
-        send_ids(g, p, MSG_IHAVE, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, n);
+        send_ids(g, p, MSG_IHAVE, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, hops, n);
+out:
     free(ids);
+    free(hops);
+}
+
+void
+pt_on_eager_lost(struct gossip *g, uint64_t now_ms)
+{
+    uint32_t lazy = 0, pick;
+
+    (void)now_ms;
+    /* A tree edge is gone: the tree is cut in two and the next records would reach the
+     * other part only after an IHAVE and a GRAFT timeout. Graft one lazy link at once
+     * instead: most of the time it crosses the cut; if not, it makes a cycle and costs
+     * one duplicate (then a PRUNE). */
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        const struct gpeer *q = g->conns[i];
+        lazy += q->state == GOSSIP_PEER_ACTIVE && !q->doomed && !q->eager;
+    }
+    if (lazy == 0)
+        return;
+    pick = env_uniform(g->env, lazy);
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        struct gpeer *q = g->conns[i];
+        if (q->state == GOSSIP_PEER_ACTIVE && !q->doomed && !q->eager && pick-- == 0) {
+            q->eager = true;
+            send_ids(g, q, MSG_GRAFT, NULL, NULL, 0);
+            return;
+        }
+    }
 }
 
 int
@@ -457,17 +524,29 @@ pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GO
     uint32_t l[1] = {(uint32_t)len};
 
     miss_forget(g, id);
-    recent_add(g, id, now_ms);
-    broadcast(g, NULL, e, l, (const uint8_t(*)[GOSSIP_ID_BYTES])id, 1, now_ms);
+    recent_add(g, id, now_ms, 0);
+    broadcast(g, NULL, e, l, (const uint8_t(*)[GOSSIP_ID_BYTES])id, 1, 0, now_ms);
     return 0;
 }
 
 int
 pt_want(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n)
 {
-    send_ids(g, p, MSG_WANT, ids, n);
+    send_ids(g, p, MSG_WANT, ids, NULL, n);
     g->st.wants++;
     return 0;
+}
+
+int
+pt_push(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n,
+        uint64_t now_ms)
+{
+    size_t k = 0;
+
+    while (k < n && gs_idq_push(&p->serve, ids[k], GOSSIP_REC_RECON, g->cfg.serve_max) == 0)
+        k++;
+    pt_serve(g, p, now_ms);
+    return (int)k;
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -480,7 +559,8 @@ flush_ihave(struct gossip *g)
         if (q->lazy.n == 0)
             continue;
         if (q->state == GOSSIP_PEER_ACTIVE && !q->doomed)
-            send_ids(g, q, MSG_IHAVE, (const uint8_t(*)[GOSSIP_ID_BYTES])q->lazy.id, q->lazy.n);
+            send_ids(g, q, MSG_IHAVE, (const uint8_t(*)[GOSSIP_ID_BYTES])q->lazy.id, q->lazy.tag,
+                     q->lazy.n);
         q->lazy.n = 0;
     }
 }
@@ -524,7 +604,7 @@ graft_missing(struct gossip *g, uint64_t now_ms)
         if (q->graft.n == 0)
             continue;
         q->eager = true;
-        send_ids(g, q, MSG_GRAFT, (const uint8_t(*)[GOSSIP_ID_BYTES])q->graft.id, q->graft.n);
+        send_ids(g, q, MSG_GRAFT, (const uint8_t(*)[GOSSIP_ID_BYTES])q->graft.id, NULL, q->graft.n);
         g->st.grafts += q->graft.n;
         q->graft.n = 0;
     }

@@ -260,6 +260,8 @@ node_set(struct snode *n, uint32_t r)
     if (!node_has(n, r)) {
         n->have[r / 8] |= (uint8_t)(1u << (r % 8));
         n->nhave++;
+        if (n->sim->has_ae && n->ae != NULL && n->sim->ae.on_stored != NULL)
+            n->sim->ae.on_stored(n->sim, n->idx, n->sim->recs[r].id, n->ae);
     }
 }
 

@@ -75,6 +75,8 @@ struct sim_ae_ops {
     void (*on_disconnected)(struct sim *s, uint32_t node, uint32_t peer, void *state);
     void (*on_message)(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len,
                        void *state);
+    /* node stored a new record (received, published or given); id is its id. */
+    void (*on_stored)(struct sim *s, uint32_t node, const uint8_t *id, void *state);
     /* periodic tick every tick_ms (0 = none) */
     void (*on_tick)(struct sim *s, uint32_t node, void *state);
     uint32_t tick_ms;
@@ -186,16 +188,19 @@ void sim_view_histogram(const struct sim *s, uint32_t *hist);
 uint32_t sim_env_nodes(uint32_t normal, uint32_t sanitized);
 
 /* ------------------------------------------------------------------ anti-entropy
- * sim_ae_full (tests/sim/sim_ae_full.c) is a TEMPORARY stand-in for proto/recon, in the
- * simulator only: on every new connection (dialer side) and every tick_ms towards one
- * random active peer, a node sends its whole id set in a simulator-private message
- * [SIM_MSG_IDSET, reply, [id, ...]]; the receiver asks what it lacks with gossip_want and,
- * if the sender lacks something, answers with its own set (reply = true). Its cost grows
- * with the size of the sets, not with their difference: good enough to test that the
- * gossip engine and an anti-entropy layer together heal partitions.
+ * sim_ae_recon (tests/sim/sim_ae_recon.c) plugs proto/recon into the simulator, as pulld
+ * does: each node keeps a recon_set that follows its store, each connection gets a recon
+ * engine; the dialer reconciles on connect, and every period_ms each node reconciles with
+ * one random active peer. RECON_EV_WANT becomes gossip_want, RECON_EV_PUSH gossip_push.
  */
-#define SIM_MSG_IDSET 250
-void sim_ae_full(struct sim_ae_ops *ops, uint32_t tick_ms);
+struct sim_recon {
+    uint32_t period_ms; /* periodic reconciliation (0: only on connect) */
+    /* totals over all nodes, filled in by the module */
+    uint64_t sessions, failed, want_ids, push_ids, bytes, msgs;
+};
+
+/* sim_ae_recon fills ops to use recon with r (which must outlive the simulator). */
+void sim_ae_recon(struct sim_ae_ops *ops, struct sim_recon *r);
 
 /* ------------------------------------------------------------------ scenarios
  * Building blocks shared by the sim tests and `pull-bench sim` (tests/sim/sim_scenario.c).
@@ -239,11 +244,11 @@ struct sim_partition_result {
     uint32_t component_healed; /* largest overlay component at the end */
 };
 
-/* sim_partition_heal builds a network from c (with the temporary whole-set anti-entropy
- * if with_ae), splits it into two halves for 20 s + 5 publications per side + 90 s (longer
- * than recent_ms), heals it, and waits up to max_wait_ms for every node to hold every
+/* sim_partition_heal builds a network from c (with recon anti-entropy if rec is not
+ * NULL: its counters are filled in), splits it into two halves for 20 s + 5 publications per side +
+ * 90 s (longer than recent_ms), heals it, and waits up to max_wait_ms for every node to hold every
  * record. */
-int sim_partition_heal(const struct sim_config *c, bool with_ae, uint32_t max_wait_ms,
+int sim_partition_heal(const struct sim_config *c, struct sim_recon *rec, uint32_t max_wait_ms,
                        struct sim_partition_result *out);
 
 /* sim_print_summary prints a one-line human summary. */

@@ -113,7 +113,7 @@ sim_print_summary(const char *label, const struct sim_summary *m)
 }
 
 int
-sim_partition_heal(const struct sim_config *c, bool with_ae, uint32_t max_wait_ms,
+sim_partition_heal(const struct sim_config *c, struct sim_recon *rec, uint32_t max_wait_ms,
                    struct sim_partition_result *out)
 {
     uint32_t n = c->nodes, *group = NULL, recs[10], nrec = 0, min, max;
@@ -131,8 +131,8 @@ sim_partition_heal(const struct sim_config *c, bool with_ae, uint32_t max_wait_m
     rc = PULL_ERR_NOMEM;
     if ((group = calloc(n, sizeof(*group))) == NULL)
         goto out;
-    if (with_ae) {
-        sim_ae_full(&ae, 10000);
+    if (rec != NULL) {
+        sim_ae_recon(&ae, rec);
         sim_set_ae(s, &ae);
     }
     sim_bootstrap(s, 3, 10);

@@ -526,9 +526,10 @@ test_graft_repairs(void **state)
     memset(env, 7, sizeof(env));
     crypto_generichash(id, 32, env, sizeof(env), NULL, 0);
     store_put(&tn[b], env, sizeof(env), id);
-    mb_begin(&m, MSG_IHAVE, 1);
+    mb_begin(&m, MSG_IHAVE, 2);
     msgpack_pack_array(&m.pk, 1);
     mp_pack_bin(&m.pk, id, 32);
+    mp_pack_bin(&m.pk, "\x01", 1); /* hops */
     assert_int_equal(deliver(b, c, &m), 0);
     assert_int_equal(store_find(&tn[c], id), -1);
     /* Not yet: the graft timer has not fired. */
@@ -693,15 +694,17 @@ sample_message(int which, int from, uint8_t *out, size_t cap)
         msgpack_pack_array(&m.pk, 0);
         break;
     case 6:
-        mb_begin(&m, MSG_RECORDS, 2);
+        mb_begin(&m, MSG_RECORDS, 3);
         msgpack_pack_uint32(&m.pk, 0);
+        msgpack_pack_uint32(&m.pk, 4); /* hops */
         msgpack_pack_array(&m.pk, 1);
         mp_pack_bin(&m.pk, "\x92\x01\x02", 3);
         break;
     case 7:
-        mb_begin(&m, MSG_IHAVE, 1);
+        mb_begin(&m, MSG_IHAVE, 2);
         msgpack_pack_array(&m.pk, 1);
         mp_pack_bin(&m.pk, id, 32);
+        mp_pack_bin(&m.pk, "\x03", 1);
         break;
     case 8:
         mb_begin(&m, MSG_GRAFT, 1);
@@ -819,11 +822,33 @@ test_hostile_fields(void **state)
     mp_pack_cstr(&m.pk, "x:1");
     assert_int_equal(deliver(b, a, &m), PULL_ERR_MALFORMED);
     /* too many ids: 513 */
-    mb_begin(&m, MSG_IHAVE, 1);
-    msgpack_pack_array(&m.pk, GOSSIP_IDS_MAX + 1);
-    for (int i = 0; i < GOSSIP_IDS_MAX + 1; i++)
-        mp_pack_bin(&m.pk, id, 32);
-    assert_int_equal(deliver(b, a, &m), PULL_ERR_TOO_BIG);
+    {
+        uint8_t hops[GOSSIP_IDS_MAX + 1] = {0};
+        mb_begin(&m, MSG_IHAVE, 2);
+        msgpack_pack_array(&m.pk, GOSSIP_IDS_MAX + 1);
+        for (int i = 0; i < GOSSIP_IDS_MAX + 1; i++)
+            mp_pack_bin(&m.pk, id, 32);
+        mp_pack_bin(&m.pk, hops, sizeof(hops));
+        assert_int_equal(deliver(b, a, &m), PULL_ERR_TOO_BIG);
+    }
+    /* IHAVE hops must match the ids one for one */
+    mb_begin(&m, MSG_IHAVE, 2);
+    msgpack_pack_array(&m.pk, 2);
+    mp_pack_bin(&m.pk, id, 32);
+    mp_pack_bin(&m.pk, id, 32);
+    mp_pack_bin(&m.pk, "\x01", 1);
+    assert_int_equal(deliver(b, a, &m), PULL_ERR_FIELD);
+    mb_begin(&m, MSG_IHAVE, 2);
+    msgpack_pack_array(&m.pk, 1);
+    mp_pack_bin(&m.pk, id, 32);
+    msgpack_pack_uint32(&m.pk, 1);
+    assert_int_equal(deliver(b, a, &m), PULL_ERR_FIELD);
+    /* RECORDS hops over 255 */
+    mb_begin(&m, MSG_RECORDS, 3);
+    msgpack_pack_uint32(&m.pk, 0);
+    msgpack_pack_uint32(&m.pk, 256);
+    msgpack_pack_array(&m.pk, 0);
+    assert_int_equal(deliver(b, a, &m), PULL_ERR_FIELD);
     /* too many peers in a shuffle: 17 */
     mb_begin(&m, MSG_SHUFFLE_REPLY, 2);
     msgpack_pack_uint64(&m.pk, 1);
@@ -844,24 +869,26 @@ test_hostile_fields(void **state)
     {
         uint8_t *big = calloc(1, GOSSIP_ENVELOPE_MAX + 1);
         assert_non_null(big);
-        mb_begin(&m, MSG_RECORDS, 2);
+        mb_begin(&m, MSG_RECORDS, 3);
         msgpack_pack_uint32(&m.pk, 0);
+        msgpack_pack_uint32(&m.pk, 4); /* hops */
         msgpack_pack_array(&m.pk, 1);
         mp_pack_bin(&m.pk, big, GOSSIP_ENVELOPE_MAX + 1);
         assert_int_equal(deliver(b, a, &m), PULL_ERR_FIELD);
         free(big);
     }
-    mb_begin(&m, MSG_RECORDS, 2);
+    mb_begin(&m, MSG_RECORDS, 3);
     msgpack_pack_uint32(&m.pk, 0);
+    msgpack_pack_uint32(&m.pk, 4); /* hops */
     msgpack_pack_array(&m.pk, 1);
     mp_pack_bin(&m.pk, "", 0);
     assert_int_equal(deliver(b, a, &m), PULL_ERR_FIELD);
     /* huge counts promised by 5 bytes: array32 of 2^31 ids, bin32 of 2^31 bytes */
     n = tu_hex("93 15 dd 80 00 00 00", raw, sizeof(raw));
     assert_int_equal(deliver_raw(b, a, raw, n), PULL_ERR_TRUNCATED);
-    n = tu_hex("92 15 dd 80 00 00 00", raw, sizeof(raw));
-    assert_int_equal(deliver_raw(b, a, raw, n), PULL_ERR_TRUNCATED);
-    n = tu_hex("93 14 00 91 c6 80 00 00 00", raw, sizeof(raw));
+    n = tu_hex("92 15 dd 80 00 00 00", raw, sizeof(raw)); /* and a field short */
+    assert_int_equal(deliver_raw(b, a, raw, n), PULL_ERR_MALFORMED);
+    n = tu_hex("94 14 00 00 91 c6 80 00 00 00", raw, sizeof(raw));
     assert_int_equal(deliver_raw(b, a, raw, n), PULL_ERR_TRUNCATED);
     /* non-canonical integers: type 21 as uint8 */
     n = tu_hex("92 cc 15 90", raw, sizeof(raw));
@@ -903,8 +930,9 @@ test_invalid_records_ban(void **state)
     while (gossip_is_active(tn[a].g, tn[b].key) && rounds < 100) {
         uint8_t env[50];
         memset(env, rounds, sizeof(env));
-        mb_begin(&m, MSG_RECORDS, 2);
+        mb_begin(&m, MSG_RECORDS, 3);
         msgpack_pack_uint32(&m.pk, 0);
+        msgpack_pack_uint32(&m.pk, 4); /* hops */
         msgpack_pack_array(&m.pk, 1);
         mp_pack_bin(&m.pk, env, sizeof(env));
         assert_int_equal(deliver(b, a, &m), 0);
@@ -1056,7 +1084,8 @@ test_queues_bounded(void **state)
     make_active(c, a);
     /* 3 x 512 announced ids: only missing_max are tracked. */
     for (int r = 0; r < 3; r++) {
-        mb_begin(&m, MSG_IHAVE, 1);
+        uint8_t hops[GOSSIP_IDS_MAX] = {0};
+        mb_begin(&m, MSG_IHAVE, 2);
         msgpack_pack_array(&m.pk, GOSSIP_IDS_MAX);
         for (int i = 0; i < GOSSIP_IDS_MAX; i++) {
             memset(id, 0, 32);
@@ -1065,6 +1094,7 @@ test_queues_bounded(void **state)
             id[2] = (uint8_t)i;
             mp_pack_bin(&m.pk, id, 32);
         }
+        mp_pack_bin(&m.pk, hops, sizeof(hops));
         assert_int_equal(deliver(b, a, &m), 0);
     }
     sends_by_type[MSG_GRAFT] = 0;
