@@ -1,0 +1,475 @@
+/*
+ * pull-bench ingest [N] [--batch B] [--rounds R] [--shuffled] [--profile]: how fast signed
+ * records are decoded, verified and stored, next to the physical limit measured on the
+ * same run: the raw single-core Ed25519 verify rate over the same messages.
+ *
+ * N envelopes (default 20000, from ~N/50 authors) are generated and signed first (not
+ * timed). They are fed in the order a sync delivers them, oldest first (created, id):
+ * new records gossip as they are made and range-based reconciliation walks time ranges;
+ * --shuffled feeds them in random order instead (a second, worse figure is always printed).
+ *
+ *   verify.raw              crypto_sign_verify_detached over "pull/record/v1" || record
+ *   ingest.rate             store_put_batch (envelope_open, then one write transaction per
+ *                           batch of B = 1024, durable commit) into a fresh store, 1 thread
+ *   ingest.ratio_to_verify  ingest.rate / verify.raw (target >= 0.85)
+ * The machine may be shared with other work: R rounds (default 3) of raw verify and ingest
+ * run interleaved and the best rate of each is kept (wall clock). The same ratio in process
+ * CPU time is printed as ingest.cpu_ratio_to_verify. Then, once each:
+ *   ingest.rate_shuffled, ingest.ratio_shuffled   the same ingest in random order
+ *   ingest.open_rate        envelope_open alone (parse, hash, decode, verify)
+ *   store.put_opened        store_put_opened alone (already verified records)
+ *   lmdb.put_raw            plain LMDB puts of the same bytes keyed by created || id
+ *   ingest.rate_nosync, ingest.rate_nosync_envsync   the ingest with MDB_NOSYNC, and with
+ *                           MDB_NOSYNC plus an explicit mdb_env_sync after each batch
+ * --profile repeats the envelope_open / store_put_opened split 5 times (for perf).
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "bench/bench_gen.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/record.h"
+#include "lib/store.h"
+
+int bench_ingest(int argc, char **argv);
+
+/* The generated envelopes, back to back, and what the measurements need of each. */
+struct corpus {
+    uint8_t *buf;
+    size_t len, cap;
+    size_t *off, *elen;
+    size_t n, ncap;
+    /* filled after generation */
+    uint8_t *msg; /* "pull/record/v1" || record, back to back */
+    size_t *moff, *mlen;
+    uint8_t (*pk)[32];
+    uint8_t (*sig)[64];
+    uint8_t (*key)[40]; /* created || id */
+};
+
+static int
+corpus_add(void *ctx, const uint8_t *env, size_t len)
+{
+    struct corpus *c = ctx;
+
+    if (c->n == c->ncap) {
+        size_t nc = c->ncap ? c->ncap * 2 : 1024;
+        size_t *o = realloc(c->off, nc * sizeof(*o)), *l;
+        if (o == NULL)
+            return PULL_ERR_NOMEM;
+        c->off = o;
+        if ((l = realloc(c->elen, nc * sizeof(*l))) == NULL)
+            return PULL_ERR_NOMEM;
+        c->elen = l;
+        c->ncap = nc;
+    }
+    if (c->cap - c->len < len) {
+        size_t nc = c->cap ? c->cap * 2 : 1 << 20;
+        uint8_t *b;
+        while (nc - c->len < len)
+            nc *= 2;
+        if ((b = realloc(c->buf, nc)) == NULL)
+            return PULL_ERR_NOMEM;
+        c->buf = b;
+        c->cap = nc;
+    }
+    memcpy(c->buf + c->len, env, len);
+    c->off[c->n] = c->len;
+    c->elen[c->n] = len;
+    c->len += len;
+    c->n++;
+    return 0;
+}
+
+static void
+corpus_free(struct corpus *c)
+{
+    free(c->buf);
+    free(c->off);
+    free(c->elen);
+    free(c->msg);
+    free(c->moff);
+    free(c->mlen);
+    free(c->pk);
+    free(c->sig);
+    free(c->key);
+}
+
+/* Decodes every envelope once (not timed) for the raw verify and the raw LMDB put. */
+static int
+corpus_prepare(struct corpus *c)
+{
+    struct record *rec = malloc(sizeof(*rec));
+    size_t n = c->n, dl = strlen(RECORD_DOMAIN), total = 0;
+    int rc = PULL_ERR_NOMEM;
+
+    c->moff = calloc(n, sizeof(*c->moff));
+    c->mlen = calloc(n, sizeof(*c->mlen));
+    c->pk = calloc(n, sizeof(*c->pk));
+    c->sig = calloc(n, sizeof(*c->sig));
+    c->key = calloc(n, sizeof(*c->key));
+    c->msg = malloc(c->len + n * dl);
+    if (rec == NULL || c->moff == NULL || c->mlen == NULL || c->pk == NULL || c->sig == NULL ||
+        c->key == NULL || c->msg == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct envelope e;
+        if ((rc = envelope_parse(c->buf + c->off[i], c->elen[i], &e)) != 0 ||
+            (rc = record_decode(e.rec, e.rec_len, rec)) != 0)
+            goto out;
+        c->moff[i] = total;
+        memcpy(c->msg + total, RECORD_DOMAIN, dl);
+        memcpy(c->msg + total + dl, e.rec, e.rec_len);
+        c->mlen[i] = dl + e.rec_len;
+        total += c->mlen[i];
+        memcpy(c->pk[i], rec->author, 32);
+        memcpy(c->sig[i], e.sig, 64);
+        be64enc(c->key[i], rec->created);
+        memcpy(c->key[i] + 8, e.id, 32);
+    }
+    rc = 0;
+out:
+    free(rec);
+    return rc;
+}
+
+static const struct corpus *sort_corpus;
+
+static int
+cmp_key(const void *a, const void *b)
+{
+    return memcmp(sort_corpus->key[*(const size_t *)a], sort_corpus->key[*(const size_t *)b],
+                  40);
+}
+
+static double
+cpu_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Returns the wall-clock rate; *cpu_rate gets the rate in process CPU time. */
+static double
+raw_verify_rate(const struct corpus *c, double *cpu_rate)
+{
+    double t0 = bench_now(), c0 = cpu_now(), dt;
+    size_t bad = 0;
+
+    for (size_t i = 0; i < c->n; i++)
+        bad += crypto_sign_verify_detached(c->sig[i], c->msg + c->moff[i], c->mlen[i],
+                                           c->pk[i]) != 0;
+    dt = bench_now() - t0;
+    *cpu_rate = (double)c->n / (cpu_now() - c0);
+    if (bad != 0)
+        fprintf(stderr, "pull-bench ingest: %zu raw verifications failed\n", bad);
+    return (double)c->n / dt;
+}
+
+/* Bytes this process has passed to write calls so far (Linux /proc/self/io), or 0. */
+static uint64_t
+io_written(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    unsigned long long v = 0;
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "wchar: %llu", &v) == 1)
+            break;
+    }
+    if (f != NULL)
+        fclose(f);
+    return v;
+}
+
+static char *
+mktemp_dir(void)
+{
+    char tmpl[] = "/tmp/pull-bench-XXXXXX";
+    char *d = mkdtemp(tmpl);
+
+    return d != NULL ? strdup(d) : NULL;
+}
+
+static void
+rm_store_dir(const char *dir)
+{
+    char p[4200];
+
+    snprintf(p, sizeof(p), "%s/data.mdb", dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+enum ingest_mode { MODE_FULL, MODE_NOSYNC, MODE_NOSYNC_ENVSYNC, MODE_DATA };
+
+/* Ingests the corpus in the given order with store_put_batch into a fresh store; returns
+ * the wall-clock rate (negative on failure) and the CPU-time rate in *cpu_rate. */
+static double
+ingest_rate(const struct corpus *c, const size_t *order, size_t batch, uint64_t now,
+            enum ingest_mode mode, size_t *stored_out, double *cpu_rate)
+{
+    struct store_opts o;
+    struct store *s = NULL;
+    struct store_item *items = calloc(batch, sizeof(*items));
+    char *dir = mktemp_dir();
+    size_t stored = 0;
+    double t0, c0, dt = -1, dc = -1;
+    uint64_t w0 = io_written();
+    int rc;
+
+    if (items == NULL || dir == NULL)
+        goto out;
+    store_opts_init(&o);
+    o.sync = mode == MODE_FULL   ? STORE_SYNC_FULL
+             : mode == MODE_DATA ? STORE_SYNC_DATA
+                                 : STORE_SYNC_NONE;
+    if ((rc = store_open(dir, &o, &s)) != 0) {
+        fprintf(stderr, "pull-bench ingest: store_open: %s\n", pull_strerror(rc));
+        goto out;
+    }
+    t0 = bench_now();
+    c0 = cpu_now();
+    for (size_t base = 0; base < c->n; base += batch) {
+        size_t m = c->n - base < batch ? c->n - base : batch;
+        for (size_t j = 0; j < m; j++) {
+            size_t i = order[base + j];
+            items[j].bytes = c->buf + c->off[i];
+            items[j].len = c->elen[i];
+        }
+        if ((rc = store_put_batch(s, items, m, now)) != 0) {
+            fprintf(stderr, "pull-bench ingest: store_put_batch: %s\n", pull_strerror(rc));
+            goto out;
+        }
+        if (mode == MODE_NOSYNC_ENVSYNC && (rc = store_sync(s)) != 0)
+            goto out;
+        for (size_t j = 0; j < m; j++)
+            stored += items[j].result == 0;
+    }
+    dt = bench_now() - t0;
+    dc = cpu_now() - c0;
+    if (io_written() > w0)
+        printf("ingest wrote %.1f MB for %.1f MB of envelopes\n",
+               (double)(io_written() - w0) / 1e6, (double)c->len / 1e6);
+out:
+    store_close(s);
+    if (dir != NULL)
+        rm_store_dir(dir);
+    free(dir);
+    free(items);
+    if (stored_out != NULL)
+        *stored_out = stored;
+    if (cpu_rate != NULL)
+        *cpu_rate = dc > 0 ? (double)c->n / dc : -1;
+    return dt > 0 ? (double)c->n / dt : -1;
+}
+
+/* envelope_open alone, and store_put_opened alone, over the same corpus (wall clock; the
+ * CPU microseconds per record of each part are printed too). */
+static void
+split_rates(const struct corpus *c, const size_t *order, size_t batch, uint64_t now,
+            enum store_sync sync, double *open_rate, double *opened_rate)
+{
+    struct envelope *envs = calloc(batch, sizeof(*envs));
+    struct record *recs = malloc(batch * sizeof(*recs));
+    struct store_opened *items = calloc(batch, sizeof(*items));
+    struct store_opts o;
+    struct store *s = NULL;
+    char *dir = mktemp_dir();
+    double t_open = 0, t_put = 0, c_open = 0, c_put = 0, t0, c0;
+
+    *open_rate = *opened_rate = -1;
+    store_opts_init(&o);
+    o.sync = sync;
+    if (envs == NULL || recs == NULL || items == NULL || dir == NULL ||
+        store_open(dir, &o, &s) != 0)
+        goto out;
+    for (size_t base = 0; base < c->n; base += batch) {
+        size_t m = c->n - base < batch ? c->n - base : batch;
+        t0 = bench_now();
+        c0 = cpu_now();
+        for (size_t j = 0; j < m; j++) {
+            size_t i = order[base + j];
+            if (envelope_open(c->buf + c->off[i], c->elen[i], now, &envs[j], &recs[j]) != 0)
+                goto out;
+            items[j].env = &envs[j];
+            items[j].rec = &recs[j];
+        }
+        t_open += bench_now() - t0;
+        c_open += cpu_now() - c0;
+        t0 = bench_now();
+        c0 = cpu_now();
+        if (store_put_opened(s, items, m, now) != 0)
+            goto out;
+        t_put += bench_now() - t0;
+        c_put += cpu_now() - c0;
+    }
+    *open_rate = (double)c->n / t_open;
+    *opened_rate = (double)c->n / t_put;
+    printf("cpu per record: envelope_open %.1f us, store_put_opened (%s) %.1f us\n",
+           c_open / (double)c->n * 1e6, sync == STORE_SYNC_FULL ? "sync" : "nosync",
+           c_put / (double)c->n * 1e6);
+out:
+    store_close(s);
+    if (dir != NULL)
+        rm_store_dir(dir);
+    free(dir);
+    free(envs);
+    free(recs);
+    free(items);
+}
+
+/* Plain LMDB: the same bytes under the same keys, same order and batching, durable
+ * commits: what the store would cost with one table and no checks. */
+static double
+lmdb_raw_rate(const struct corpus *c, const size_t *order, size_t batch)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    char *dir = mktemp_dir();
+    double t0, dt = -1;
+
+    if (dir == NULL || mdb_env_create(&env) != 0 ||
+        mdb_env_set_mapsize(env, (size_t)1 << 30) != 0 || mdb_env_set_maxdbs(env, 2) != 0 ||
+        mdb_env_open(env, dir, MDB_NOTLS, 0600) != 0)
+        goto out;
+    if (mdb_txn_begin(env, NULL, 0, &txn) != 0 ||
+        mdb_dbi_open(txn, "recs", MDB_CREATE, &dbi) != 0 || mdb_txn_commit(txn) != 0)
+        goto out;
+    t0 = bench_now();
+    for (size_t base = 0; base < c->n; base += batch) {
+        size_t m = c->n - base < batch ? c->n - base : batch;
+        if (mdb_txn_begin(env, NULL, 0, &txn) != 0)
+            goto out;
+        for (size_t j = 0; j < m; j++) {
+            size_t i = order[base + j];
+            MDB_val k = {40, c->key[i]};
+            MDB_val d = {c->elen[i], c->buf + c->off[i]};
+            if (mdb_put(txn, dbi, &k, &d, 0) != 0) {
+                mdb_txn_abort(txn);
+                goto out;
+            }
+        }
+        if (mdb_txn_commit(txn) != 0)
+            goto out;
+    }
+    dt = bench_now() - t0;
+out:
+    if (env != NULL)
+        mdb_env_close(env);
+    if (dir != NULL)
+        rm_store_dir(dir);
+    free(dir);
+    return dt > 0 ? (double)c->n / dt : -1;
+}
+
+int
+bench_ingest(int argc, char **argv)
+{
+    struct corpus c;
+    size_t n = 20000, batch = 1024, stored = 0, *by_time = NULL, *shuffled = NULL, *main_order;
+    uint64_t now = (uint64_t)time(NULL);
+    double t0, raw = 0, raw_cpu = 0, rate = 0, rate_cpu = 0, x, y;
+    int rc, ret = 1, rounds = 3;
+    bool shuffle = false, profile = false;
+
+    memset(&c, 0, sizeof(c));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            batch = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+            rounds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--shuffled") == 0) {
+            shuffle = true;
+        } else if (strcmp(argv[i], "--profile") == 0) {
+            profile = true;
+        } else if (argv[i][0] != '-') {
+            n = strtoul(argv[i], NULL, 10);
+        } else {
+            fprintf(stderr, "usage: pull-bench ingest [N] [--batch B] [--rounds R] "
+                            "[--shuffled] [--profile]\n");
+            return 1;
+        }
+    }
+    if (n == 0 || n > 10000000 || batch == 0 || batch > 100000 || rounds < 1 || rounds > 100) {
+        fprintf(stderr, "pull-bench ingest: N must be 1..10000000, B 1..100000, R 1..100\n");
+        return 1;
+    }
+    t0 = bench_now();
+    if ((rc = gen_records(n, now, 42, corpus_add, &c)) != 0 ||
+        (rc = corpus_prepare(&c)) != 0) {
+        fprintf(stderr, "pull-bench ingest: generating: %s\n", pull_strerror(rc));
+        goto out;
+    }
+    /* two orders: by time (as a sync delivers), and random (the generator's order) */
+    by_time = malloc(n * sizeof(*by_time));
+    shuffled = malloc(n * sizeof(*shuffled));
+    if (by_time == NULL || shuffled == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        by_time[i] = shuffled[i] = i;
+    sort_corpus = &c;
+    qsort(by_time, n, sizeof(*by_time), cmp_key);
+    main_order = shuffle ? shuffled : by_time;
+    printf("generated and signed %zu records (%.1f MB) in %.2f s; batches of %zu, %s order\n",
+           c.n, (double)c.len / 1e6, bench_now() - t0, batch, shuffle ? "random" : "time");
+
+    for (int r = 0; r < rounds; r++) {
+        double rv, rvc, ig, igc;
+        rv = raw_verify_rate(&c, &rvc);
+        ig = ingest_rate(&c, main_order, batch, now, MODE_FULL, &stored, &igc);
+        if (ig < 0 || stored != n) {
+            fprintf(stderr, "pull-bench ingest: ingest failed (%zu of %zu stored)\n", stored,
+                    n);
+            goto out;
+        }
+        printf("round %d: verify.raw %.0f rec/s (cpu %.0f), ingest %.0f rec/s (cpu %.0f)\n",
+               r + 1, rv, rvc, ig, igc);
+        raw = rv > raw ? rv : raw;
+        raw_cpu = rvc > raw_cpu ? rvc : raw_cpu;
+        rate = ig > rate ? ig : rate;
+        rate_cpu = igc > rate_cpu ? igc : rate_cpu;
+    }
+    bench_report("verify.raw", raw, "rec/s");
+    bench_report("ingest.rate", rate, "rec/s");
+    bench_report("ingest.ratio_to_verify", rate / raw, "x");
+    bench_report("ingest.cpu_ratio_to_verify", rate_cpu / raw_cpu, "x");
+
+    x = ingest_rate(&c, shuffle ? by_time : shuffled, batch, now, MODE_FULL, NULL, NULL);
+    bench_report(shuffle ? "ingest.rate_time_ordered" : "ingest.rate_shuffled", x, "rec/s");
+    bench_report(shuffle ? "ingest.ratio_time_ordered" : "ingest.ratio_shuffled", x / raw, "x");
+    split_rates(&c, main_order, batch, now, STORE_SYNC_FULL, &x, &y);
+    bench_report("ingest.open_rate", x, "rec/s");
+    bench_report("store.put_opened", y, "rec/s");
+    for (int r = 0; profile && r < 5; r++)
+        split_rates(&c, main_order, batch, now, STORE_SYNC_NONE, &x, &y);
+    bench_report("lmdb.put_raw", lmdb_raw_rate(&c, main_order, batch), "rec/s");
+    bench_report("ingest.rate_nosync",
+                 ingest_rate(&c, main_order, batch, now, MODE_NOSYNC, NULL, NULL), "rec/s");
+    bench_report("ingest.rate_sync_data",
+                 ingest_rate(&c, main_order, batch, now, MODE_DATA, NULL, NULL), "rec/s");
+    bench_report("ingest.rate_nosync_envsync",
+                 ingest_rate(&c, main_order, batch, now, MODE_NOSYNC_ENVSYNC, NULL, NULL),
+                 "rec/s");
+    ret = 0;
+out:
+    corpus_free(&c);
+    free(by_time);
+    free(shuffled);
+    return ret;
+}

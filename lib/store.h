@@ -1,0 +1,251 @@
+/*
+ * store: the node's LMDB store of signed records, their indexes, and the small tables of
+ * peers, dyads and sealed mail.
+ *
+ * One LMDB environment per node directory (data.mdb + lock.mdb). Records are stored as the
+ * exact envelope bytes that were verified; everything else is an index over them. Tables
+ * (LMDB named databases; integers big-endian so byte order is numeric order):
+ *
+ *   meta    "schema" -> u32 schema version (STORE_SCHEMA); "stats" -> counters
+ *   recs    created(8) || id(32)             -> envelope bytes
+ *   ids     id(32)                           -> created(8)
+ *   latest  author(32) || slot(16)           -> seq(8) || id(32) || expires(8) || created(8)
+ *   tags    tag                              -> created(8) || id(32), sorted duplicates
+ *   expiry  expires(8) || id(32)             -> (empty)
+ *   quota   author(32)                       -> live(u32) || tombstones(u32)
+ *   peers, dyads, mail   key(32)             -> opaque value bytes
+ *
+ * Records are keyed by time (created || id), not by their random id: B-tree inserts of
+ * random keys touch a different leaf each time and are many times slower. Getting a record
+ * by id is two lookups (ids, then recs). An author's records are listed through latest
+ * (author || slot covers them all, one per slot), so there is no separate author index:
+ * every table written per record costs a page copy per commit, and the fewer tables a
+ * record touches the faster the ingest (see pull-bench ingest).
+ *
+ * Invariants, true after every committed transaction:
+ *   - every stored record has exactly one entry in recs, ids, latest, expiry, one per tag
+ *     in tags, and is counted in quota and in the stats counters;
+ *   - for each (author, slot) exactly one version is stored, the one record_replaces()
+ *     prefers, and latest points to it. Older versions are deleted from every table when
+ *     a newer one is stored; a newer version arriving later replaces, an older or equal one
+ *     is refused (PULL_ERR_STALE). A withdrawn record is stored like any other (it is the
+ *     tombstone), so a replay of the version it withdrew stays refused until the tombstone
+ *     expires and is swept - by which time the replay has expired too;
+ *   - an author has at most max_per_author live (not withdrawn) records and at most
+ *     max_per_author tombstones. Records past their expiry count until store_sweep removes
+ *     them, so the daemon sweeps regularly.
+ *
+ * Threads and transactions. A struct store is used from one thread (pulld's loop thread):
+ * all writes happen there, one write transaction at a time. Read transactions are short:
+ * each call opens one and ends it before returning. The bytes an iteration callback
+ * receives point into the LMDB map and are valid only during that callback: copy what you
+ * keep (store_get copies for you). A callback must not write to the store (the map may be
+ * resized by a write, which needs no transaction open); it may read (store_get, ...).
+ *
+ * Map size. The map starts at opts.map_size and doubles when a write finds it full
+ * (MDB_MAP_FULL: the transaction is aborted, the map resized with no transaction active,
+ * and the whole batch retried), up to opts.map_max. A write that still does not fit, or
+ * that the disk refuses (ENOSPC, EDQUOT), fails with PULL_ERR_STORE_FULL; nothing of it is
+ * stored and the store stays readable and writable for smaller writes.
+ *
+ * Durability. A write call returns only after its transaction committed. With the default
+ * STORE_SYNC_FULL, LMDB syncs data pages, then the meta page, on every commit: a record
+ * acknowledged survives kill -9 and power loss. STORE_SYNC_NONE (MDB_NOSYNC, for tests and
+ * benchmarks) still survives kill -9 of the process (the bytes are in the kernel's page
+ * cache when commit returns) but not a power loss. See store.c for the measured cost.
+ *
+ * Errors. Every LMDB and system error is translated to a PULL_ERR_* code: PULL_ERR_NOT_FOUND
+ * (no such key), PULL_ERR_STORE_FULL, PULL_ERR_SCHEMA (store written by a newer pull),
+ * PULL_ERR_NOMEM, PULL_ERR_IO, PULL_ERR_AGAIN (reader slots exhausted), PULL_ERR_STORE
+ * (anything else: corruption, bad file, ...).
+ */
+#ifndef PULL_STORE_H
+#define PULL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/ident.h"
+#include "lib/record.h"
+
+#define STORE_SCHEMA 1
+#define STORE_MAP_DEFAULT (1ull << 30)       /* 1 GiB */
+#define STORE_MAP_MAX_DEFAULT (16ull << 30)  /* 16 GiB */
+#define STORE_MAX_PER_AUTHOR_DEFAULT 256
+#define STORE_KV_MAX (1u << 20)              /* largest peers/dyads/mail value */
+
+struct store;
+
+enum store_sync {
+    STORE_SYNC_FULL = 0, /* default: durable on commit (data sync, then meta sync) */
+    STORE_SYNC_NONE = 1, /* MDB_NOSYNC: survives a process crash, not a power loss */
+    STORE_SYNC_DATA = 2, /* MDB_NOMETASYNC: data synced on commit, the meta page with the
+                          * next commit: a power loss may undo the last transaction */
+};
+
+struct store_opts {
+    uint64_t map_size;       /* initial map size in bytes; 0: STORE_MAP_DEFAULT */
+    uint64_t map_max;        /* the map never grows beyond this; 0: STORE_MAP_MAX_DEFAULT */
+    uint32_t max_per_author; /* live records (and tombstones) per author; 0: default 256 */
+    enum store_sync sync;
+};
+
+/* store_opts_init fills o with the defaults. */
+void store_opts_init(struct store_opts *o);
+
+/* store_open opens (creating if needed, mode 0700 for the directory and 0600 for the files)
+ * the store in directory dir. opts may be NULL for the defaults. It clears stale reader
+ * slots left by dead processes (mdb_reader_check), creates the tables of a new store and
+ * checks the schema version of an existing one (PULL_ERR_SCHEMA if it is newer than
+ * STORE_SCHEMA). Opening does work independent of the number of records. On success *out
+ * owns the store; release it with store_close. */
+int store_open(const char *dir, const struct store_opts *opts, struct store **out);
+
+/* store_close closes the store and frees it. store_close(NULL) does nothing. */
+void store_close(struct store *s);
+
+/* store_sync forces committed data to disk (fdatasync). Only useful with STORE_SYNC_NONE;
+ * with the default every commit is already durable. */
+int store_sync(struct store *s);
+
+/* One envelope to store (store_put_batch). */
+struct store_item {
+    /* in */
+    const uint8_t *bytes; /* envelope bytes; must stay valid during the call */
+    size_t len;
+    /* out */
+    int result;     /* 0: stored (new); PULL_ERR_DUPLICATE, PULL_ERR_STALE, PULL_ERR_QUOTA,
+                     * PULL_ERR_EXPIRED or the validation error of envelope_open */
+    uint8_t id[RECORD_ID_BYTES]; /* the record id, unless envelope parsing failed */
+    bool has_id;
+    bool replaced;  /* result == 0 and an older version was deleted: */
+    uint8_t replaced_id[RECORD_ID_BYTES];
+};
+
+/* store_put_batch verifies each item with envelope_open(now_s) - outside any transaction -
+ * then stores the valid ones in one write transaction, in order, and commits. Per item,
+ * result says what happened. Items are applied in order, so one item may replace a record
+ * stored by an earlier item of the same batch: the ids stored by a batch are the items with
+ * result 0, the ids deleted are their replaced_id, and applying both lists in item order
+ * gives the new state (an id can appear as stored and, later, as replaced).
+ * Returns 0 once the transaction committed (even if every item was refused), or a negative
+ * code for the whole batch (PULL_ERR_STORE_FULL, PULL_ERR_NOMEM, ...): then nothing of the
+ * batch was stored and the item results must be ignored. */
+int store_put_batch(struct store *s, struct store_item *items, size_t n, uint64_t now_s);
+
+/* One already verified record (store_put_opened). */
+struct store_opened {
+    /* in: a verified envelope and its decoded record, as envelope_open produced them; both
+     * must stay valid during the call */
+    const struct envelope *env;
+    const struct record *rec;
+    /* out: as in struct store_item */
+    int result;
+    bool replaced;
+    uint8_t replaced_id[RECORD_ID_BYTES];
+};
+
+/* store_put_opened stores records whose signatures the caller already verified (with
+ * envelope_open), so verification can run elsewhere (another thread). The store trusts
+ * env and rec to match; it only refuses records already expired at now_s
+ * (PULL_ERR_EXPIRED) besides the rules of store_put_batch. Same transaction, ordering and
+ * return rules as store_put_batch. */
+int store_put_opened(struct store *s, struct store_opened *items, size_t n, uint64_t now_s);
+
+/* store_get appends a copy of the envelope of record id to out. Returns 0,
+ * PULL_ERR_NOT_FOUND, or out's error (PULL_ERR_NOMEM, PULL_ERR_TOO_BIG). */
+int store_get(struct store *s, const uint8_t id[static RECORD_ID_BYTES], struct pull_wb *out);
+
+/* store_has returns 0 if record id is stored, PULL_ERR_NOT_FOUND if not. */
+int store_has(struct store *s, const uint8_t id[static RECORD_ID_BYTES]);
+
+/* store_latest reports the stored version of (author, slot): its seq, id and expiry (any
+ * output may be NULL). Returns 0 or PULL_ERR_NOT_FOUND. */
+int store_latest(struct store *s, const uint8_t author[static 32],
+                 const uint8_t slot[static RECORD_SLOT_BYTES], uint64_t *seq,
+                 uint8_t id[RECORD_ID_BYTES], uint64_t *expires);
+
+/* store_count returns the number of stored records (tombstones included). */
+uint64_t store_count(const struct store *s);
+
+/* store_resolve_prefix finds the one stored record whose id starts with prefix and writes
+ * its id. Returns 0, PULL_ERR_NOT_FOUND, or PULL_ERR_AMBIGUOUS if two or more match. */
+int store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
+                         uint8_t id[RECORD_ID_BYTES]);
+
+/* Iteration. fn gets each record's id and envelope bytes (valid only during the call).
+ * It returns 0 to go on; any other value stops the iteration, which then returns it
+ * (so return a positive value to stop early, a negative PULL_ERR_* to fail).
+ * The iterations return 0 when they ran to the end, fn's value, or a PULL_ERR_* code. */
+typedef int (*store_rec_fn)(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env,
+                            size_t len);
+
+/* store_iter_time visits records with created >= since, oldest first. */
+int store_iter_time(struct store *s, uint64_t since, store_rec_fn fn, void *ctx);
+
+/* store_iter_tag visits the records carrying tag (exact match), oldest first. */
+int store_iter_tag(struct store *s, const char *tag, store_rec_fn fn, void *ctx);
+
+/* store_iter_author visits the records of author (tombstones included), oldest first. */
+int store_iter_author(struct store *s, const uint8_t author[static 32], store_rec_fn fn,
+                      void *ctx);
+
+/* store_author_count reports how many live records and tombstones author has stored. */
+int store_author_count(struct store *s, const uint8_t author[static 32], uint32_t *live,
+                       uint32_t *tombstones);
+
+/* Keys of all records, for set reconciliation: no envelope is read. Same stop rules. */
+typedef int (*store_key_fn)(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES]);
+
+/* store_iter_ids visits every stored id in id (byte) order, with its created time. */
+int store_iter_ids(struct store *s, store_key_fn fn, void *ctx);
+
+/* store_iter_keys visits every stored (created, id) with created >= since, in time order
+ * (created, then id). */
+int store_iter_keys(struct store *s, uint64_t since, store_key_fn fn, void *ctx);
+
+/* store_sweep deletes up to max records (tombstones included) whose expires <= now_s,
+ * earliest expiry first, in one write transaction, so a call does bounded work. After the
+ * commit it calls fn (if not NULL) with each deleted id (created is the record's). Returns
+ * the number deleted (max means there may be more: call again), or a PULL_ERR_* code, in
+ * which case nothing was deleted and fn was not called. */
+int store_sweep(struct store *s, uint64_t now_s, size_t max, store_key_fn fn, void *ctx);
+
+struct store_stats {
+    uint64_t records;       /* stored records, tombstones included */
+    uint64_t by_kind[8];    /* indexed by enum record_kind; [RECORD_WITHDRAWN] = tombstones */
+    uint64_t bytes;         /* envelope bytes stored */
+    uint64_t map_size;      /* current map size in bytes */
+    uint64_t map_used;      /* bytes of the map in use (pages up to the last used one) */
+    uint64_t map_max;       /* the map will not grow beyond this */
+};
+
+/* store_stats fills st. The counts come from counters kept with the data (no scan). */
+int store_stats(struct store *s, struct store_stats *st);
+
+/* Opaque key-value tables, keyed by 32 bytes (a node key, a dyad id, a mail id). */
+enum store_table {
+    STORE_PEERS = 0,
+    STORE_DYADS = 1,
+    STORE_MAIL = 2,
+};
+
+/* store_kv_put stores val (len <= STORE_KV_MAX, may be 0) under key, replacing any value,
+ * in its own committed write transaction. */
+int store_kv_put(struct store *s, enum store_table t, const uint8_t key[static 32],
+                 const void *val, size_t len);
+
+/* store_kv_get appends a copy of the value of key to out. Returns 0 or PULL_ERR_NOT_FOUND. */
+int store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32],
+                 struct pull_wb *out);
+
+/* store_kv_del deletes key. Returns 0 or PULL_ERR_NOT_FOUND. */
+int store_kv_del(struct store *s, enum store_table t, const uint8_t key[static 32]);
+
+/* store_kv_iter visits every (key, value) in key order; same callback rules as above. */
+typedef int (*store_kv_fn)(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len);
+int store_kv_iter(struct store *s, enum store_table t, store_kv_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,1269 @@
+/* Tests of the LMDB store (lib/store.h): replacement, tombstones, expiry, quota, indexes,
+ * map growth, schema, key-value tables. `test_store --million` runs the slow test that
+ * builds a 1,000,000-record store and times store_open (ctest: unit.test_store_million). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/ident.h"
+#include "lib/record.h"
+#include "lib/store.h"
+#include "testutil.h"
+
+#define NOW 1700000000ull
+#define DAY 86400ull
+
+/* A signed envelope made for a test. */
+struct env {
+    uint8_t bytes[RECORD_ENVELOPE_MAX];
+    size_t len;
+    uint8_t id[RECORD_ID_BYTES];
+};
+
+static void
+mkident(struct ident *id, uint8_t n)
+{
+    uint8_t seed[32] = {0};
+
+    seed[0] = n;
+    seed[31] = 0x5a;
+    assert_int_equal(ident_from_seed(id, seed), 0);
+}
+
+/* mkrec signs a record of author `who`: tags is a space-separated list (or NULL). */
+static void
+mkrec(struct env *e, const struct ident *who, uint8_t kind, uint8_t slot, uint64_t seq,
+      uint64_t created, uint64_t expires, const char *title, const char *tags)
+{
+    struct record *rec = malloc(sizeof(*rec));
+    struct pull_wb wb;
+
+    assert_non_null(rec);
+    record_init(rec);
+    rec->kind = kind;
+    memcpy(rec->author, who->pk, 32);
+    memset(rec->slot, 0, sizeof(rec->slot));
+    rec->slot[0] = slot;
+    rec->slot[15] = 0x77;
+    rec->seq = seq;
+    rec->created = created;
+    rec->expires = expires;
+    if (kind != RECORD_WITHDRAWN) {
+        snprintf(rec->title, sizeof(rec->title), "%s", title);
+        snprintf(rec->body, sizeof(rec->body), "body of %s", title);
+    }
+    if (tags != NULL) {
+        const char *p = tags;
+        while (*p != '\0' && rec->ntags < RECORD_TAGS_MAX) {
+            size_t n = strcspn(p, " ");
+            assert_true(n > 0 && n <= RECORD_TAG_MAX);
+            memcpy(rec->tags[rec->ntags], p, n);
+            rec->tags[rec->ntags][n] = '\0';
+            rec->ntags++;
+            p += n;
+            while (*p == ' ')
+                p++;
+        }
+    }
+    wb_init(&wb, RECORD_ENVELOPE_MAX);
+    assert_int_equal(record_sign(rec, who, &wb, e->id), 0);
+    assert_true(wb.len <= sizeof(e->bytes));
+    memcpy(e->bytes, wb.p, wb.len);
+    e->len = wb.len;
+    wb_release(&wb);
+    free(rec);
+}
+
+static void
+mkoffer(struct env *e, const struct ident *who, uint8_t slot, uint64_t seq, const char *title)
+{
+    mkrec(e, who, RECORD_OFFER, slot, seq, NOW - 100, NOW + 30 * DAY, title, NULL);
+}
+
+/* put1 stores one envelope; returns the item result (the batch must commit). */
+static int
+put1(struct store *s, const struct env *e, struct store_item *out)
+{
+    struct store_item it;
+
+    memset(&it, 0, sizeof(it));
+    it.bytes = e->bytes;
+    it.len = e->len;
+    assert_int_equal(store_put_batch(s, &it, 1, NOW), 0);
+    if (out != NULL)
+        *out = it;
+    return it.result;
+}
+
+static struct store *
+open_store(const char *dir, const struct store_opts *o)
+{
+    struct store *s = NULL;
+
+    assert_int_equal(store_open(dir, o, &s), 0);
+    assert_non_null(s);
+    return s;
+}
+
+static bool
+stored(struct store *s, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct pull_wb wb;
+    int rc;
+
+    wb_init(&wb, 0);
+    rc = store_get(s, id, &wb);
+    wb_release(&wb);
+    assert_true(rc == 0 || rc == PULL_ERR_NOT_FOUND);
+    assert_int_equal(store_has(s, id), rc);
+    return rc == 0;
+}
+
+/* Collects the ids an iteration visits. */
+struct collect {
+    uint8_t ids[512][RECORD_ID_BYTES];
+    uint64_t created[512];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+};
+
+static int
+collect_rec(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct collect *c = ctx;
+    struct envelope e;
+    struct record *rec = malloc(sizeof(*rec));
+
+    assert_non_null(rec);
+    /* what an iteration hands out is the stored, valid envelope of that id */
+    assert_int_equal(envelope_parse(env, len, &e), 0);
+    assert_memory_equal(e.id, id, RECORD_ID_BYTES);
+    assert_int_equal(record_decode(e.rec, e.rec_len, rec), 0);
+    assert_true(c->n < 512);
+    memcpy(c->ids[c->n], id, RECORD_ID_BYTES);
+    c->created[c->n] = rec->created;
+    c->n++;
+    free(rec);
+    return c->stop_after != 0 && c->n >= c->stop_after ? 7 : 0;
+}
+
+static int
+collect_key(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct collect *c = ctx;
+
+    assert_true(c->n < 512);
+    memcpy(c->ids[c->n], id, RECORD_ID_BYTES);
+    c->created[c->n] = created;
+    c->n++;
+    return c->stop_after != 0 && c->n >= c->stop_after ? 7 : 0;
+}
+
+static bool
+collected(const struct collect *c, const uint8_t id[RECORD_ID_BYTES])
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (memcmp(c->ids[i], id, RECORD_ID_BYTES) == 0)
+            return true;
+    return false;
+}
+
+static int
+setup(void **state)
+{
+    *state = tu_tmpdir();
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    tu_rmrf(*state);
+    free(*state);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+
+static void
+test_reopen_keeps_everything(void **state)
+{
+    const char *dir = *state;
+    struct ident a, b;
+    struct env e[6];
+    struct store *s = open_store(dir, NULL);
+    struct store_stats st;
+    struct pull_wb wb;
+    uint64_t seq, exp;
+    uint8_t id[RECORD_ID_BYTES];
+    uint8_t peer[32];
+
+    mkident(&a, 1);
+    mkident(&b, 2);
+    mkoffer(&e[0], &a, 1, 1, "lend a 3d printer");
+    mkoffer(&e[1], &a, 2, 1, "review c code");
+    mkrec(&e[2], &b, RECORD_NEED, 1, 5, NOW - 50, NOW + DAY, "rust mentor", "rust mentoring");
+    mkrec(&e[3], &b, RECORD_PROFILE, 2, 1, NOW - 10, NOW + DAY, "bob", NULL);
+    mkrec(&e[4], &b, RECORD_WITHDRAWN, 3, 2, NOW - 5, NOW + DAY, "", NULL);
+    mkoffer(&e[5], &b, 4, 1, "bike repair");
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(put1(s, &e[i], NULL), 0);
+    memset(peer, 0x42, sizeof(peer));
+    assert_int_equal(store_kv_put(s, STORE_PEERS, peer, "addr", 4), 0);
+    assert_int_equal(store_count(s), 6);
+    store_close(s);
+
+    s = open_store(dir, NULL);
+    assert_int_equal(store_count(s), 6);
+    assert_int_equal(store_stats(s, &st), 0);
+    assert_int_equal(st.records, 6);
+    assert_int_equal(st.by_kind[RECORD_OFFER], 3);
+    assert_int_equal(st.by_kind[RECORD_NEED], 1);
+    assert_int_equal(st.by_kind[RECORD_PROFILE], 1);
+    assert_int_equal(st.by_kind[RECORD_WITHDRAWN], 1);
+    {
+        uint64_t bytes = 0;
+        for (int i = 0; i < 6; i++)
+            bytes += e[i].len;
+        assert_int_equal(st.bytes, bytes);
+    }
+    assert_true(st.map_size >= STORE_MAP_DEFAULT);
+    assert_true(st.map_used > 0 && st.map_used <= st.map_size);
+    wb_init(&wb, 0);
+    for (int i = 0; i < 6; i++) {
+        wb_reset(&wb);
+        assert_int_equal(store_get(s, e[i].id, &wb), 0);
+        assert_int_equal(wb.len, e[i].len);
+        assert_memory_equal(wb.p, e[i].bytes, e[i].len);
+    }
+    wb_reset(&wb);
+    assert_int_equal(store_kv_get(s, STORE_PEERS, peer, &wb), 0);
+    assert_int_equal(wb.len, 4);
+    assert_memory_equal(wb.p, "addr", 4);
+    wb_release(&wb);
+    {
+        uint8_t slot[RECORD_SLOT_BYTES] = {0};
+        slot[0] = 1;
+        slot[15] = 0x77;
+        assert_int_equal(store_latest(s, b.pk, slot, &seq, id, &exp), 0);
+        assert_int_equal(seq, 5);
+        assert_memory_equal(id, e[2].id, RECORD_ID_BYTES);
+        assert_int_equal(exp, NOW + DAY);
+        slot[0] = 9;
+        assert_int_equal(store_latest(s, b.pk, slot, &seq, id, &exp), PULL_ERR_NOT_FOUND);
+    }
+    {
+        uint32_t live, tombs;
+        assert_int_equal(store_author_count(s, b.pk, &live, &tombs), 0);
+        assert_int_equal(live, 3);
+        assert_int_equal(tombs, 1);
+    }
+    /* and a third time */
+    store_close(s);
+    s = open_store(dir, NULL);
+    assert_int_equal(store_count(s), 6);
+    store_close(s);
+}
+
+static void
+test_replace_by_seq(void **state)
+{
+    struct ident a;
+    struct env v1, v2, v3;
+    struct store *s = open_store(*state, NULL);
+    struct store_item it;
+    struct collect c;
+    uint64_t seq;
+    uint8_t id[RECORD_ID_BYTES], slot[RECORD_SLOT_BYTES] = {0};
+
+    mkident(&a, 1);
+    mkrec(&v1, &a, RECORD_OFFER, 1, 1, NOW - 100, NOW + DAY, "v1", "alpha");
+    mkrec(&v2, &a, RECORD_OFFER, 1, 2, NOW - 50, NOW + DAY, "v2", "beta");
+    mkrec(&v3, &a, RECORD_OFFER, 1, 3, NOW - 10, NOW + 2 * DAY, "v3", "beta");
+
+    assert_int_equal(put1(s, &v1, &it), 0);
+    assert_false(it.replaced);
+    assert_int_equal(put1(s, &v2, &it), 0);
+    assert_true(it.replaced);
+    assert_memory_equal(it.replaced_id, v1.id, RECORD_ID_BYTES);
+    assert_false(stored(s, v1.id));
+    assert_true(stored(s, v2.id));
+    assert_int_equal(store_count(s), 1);
+    /* the older version comes back (a replay): refused */
+    assert_int_equal(put1(s, &v1, &it), PULL_ERR_STALE);
+    assert_true(it.has_id);
+    assert_memory_equal(it.id, v1.id, RECORD_ID_BYTES);
+    assert_false(stored(s, v1.id));
+    /* every index of v1 is gone */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_tag(s, "alpha", collect_rec, &c), 0);
+    assert_int_equal(c.n, 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_author(s, a.pk, collect_rec, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_memory_equal(c.ids[0], v2.id, RECORD_ID_BYTES);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_ids(s, collect_key, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.created[0], NOW - 50);
+
+    /* in one batch: v3 then the stale v1; v3 replaces v2 */
+    {
+        struct store_item items[2];
+        memset(items, 0, sizeof(items));
+        items[0].bytes = v3.bytes;
+        items[0].len = v3.len;
+        items[1].bytes = v1.bytes;
+        items[1].len = v1.len;
+        assert_int_equal(store_put_batch(s, items, 2, NOW), 0);
+        assert_int_equal(items[0].result, 0);
+        assert_true(items[0].replaced);
+        assert_memory_equal(items[0].replaced_id, v2.id, RECORD_ID_BYTES);
+        assert_int_equal(items[1].result, PULL_ERR_STALE);
+    }
+    slot[0] = 1;
+    slot[15] = 0x77;
+    assert_int_equal(store_latest(s, a.pk, slot, &seq, id, NULL), 0);
+    assert_int_equal(seq, 3);
+    assert_memory_equal(id, v3.id, RECORD_ID_BYTES);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_tag(s, "beta", collect_rec, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_memory_equal(c.ids[0], v3.id, RECORD_ID_BYTES);
+    store_close(s);
+}
+
+/* Two versions with the same seq: the lower id wins whatever the arrival order. */
+static void
+test_replace_tie_lower_id(void **state)
+{
+    struct ident a;
+    struct env x, y, *lo, *hi;
+    struct store *s = open_store(*state, NULL);
+    struct store_item it;
+
+    mkident(&a, 3);
+    mkrec(&x, &a, RECORD_OFFER, 7, 4, NOW - 100, NOW + DAY, "one text", NULL);
+    mkrec(&y, &a, RECORD_OFFER, 7, 4, NOW - 100, NOW + DAY, "another text", NULL);
+    if (memcmp(x.id, y.id, RECORD_ID_BYTES) < 0) {
+        lo = &x;
+        hi = &y;
+    } else {
+        lo = &y;
+        hi = &x;
+    }
+    assert_true(record_replaces(4, lo->id, 4, hi->id));
+    /* higher first: the lower replaces it */
+    assert_int_equal(put1(s, hi, &it), 0);
+    assert_int_equal(put1(s, lo, &it), 0);
+    assert_true(it.replaced);
+    assert_memory_equal(it.replaced_id, hi->id, RECORD_ID_BYTES);
+    /* and the higher can't come back */
+    assert_int_equal(put1(s, hi, &it), PULL_ERR_STALE);
+    assert_true(stored(s, lo->id));
+    assert_false(stored(s, hi->id));
+    assert_int_equal(store_count(s), 1);
+    store_close(s);
+
+    /* lower first, in a fresh store: the higher is refused */
+    tu_rmrf(*state);
+    s = open_store(*state, NULL);
+    assert_int_equal(put1(s, lo, &it), 0);
+    assert_int_equal(put1(s, hi, &it), PULL_ERR_STALE);
+    assert_int_equal(store_count(s), 1);
+    store_close(s);
+}
+
+static void
+test_tombstone_refuses_replay(void **state)
+{
+    struct ident a;
+    struct env v1, gone, v2;
+    struct store *s = open_store(*state, NULL);
+    struct store_item it;
+    struct store_stats st;
+    struct collect c;
+    uint32_t live, tombs;
+
+    mkident(&a, 4);
+    mkrec(&v1, &a, RECORD_OFFER, 1, 1, NOW - 100, NOW + 10 * DAY, "guitar lessons", "music");
+    mkrec(&gone, &a, RECORD_WITHDRAWN, 1, 2, NOW - 10, NOW + 10 * DAY, "", NULL);
+    mkrec(&v2, &a, RECORD_OFFER, 1, 2, NOW - 20, NOW + 10 * DAY, "guitar lessons 2", NULL);
+
+    assert_int_equal(put1(s, &v1, NULL), 0);
+    assert_int_equal(put1(s, &gone, &it), 0);
+    assert_true(it.replaced);
+    assert_memory_equal(it.replaced_id, v1.id, RECORD_ID_BYTES);
+    assert_int_equal(put1(s, &v1, NULL), PULL_ERR_STALE);
+    /* an edit with the same seq but a higher id than the tombstone: refused too */
+    if (memcmp(v2.id, gone.id, RECORD_ID_BYTES) > 0)
+        assert_int_equal(put1(s, &v2, NULL), PULL_ERR_STALE);
+    else
+        assert_int_equal(put1(s, &v2, NULL), 0);
+    assert_int_equal(store_stats(s, &st), 0);
+    assert_int_equal(st.records, 1);
+    assert_int_equal(st.by_kind[RECORD_OFFER] + st.by_kind[RECORD_WITHDRAWN], 1);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_tag(s, "music", collect_rec, &c), 0);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(store_author_count(s, a.pk, &live, &tombs), 0);
+    assert_int_equal(live + tombs, 1);
+    /* survives a reopen */
+    store_close(s);
+    s = open_store(*state, NULL);
+    assert_int_equal(put1(s, &v1, NULL), PULL_ERR_STALE);
+    store_close(s);
+}
+
+static int
+count_key(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    (void)created;
+    return collect_key(ctx, created, id);
+}
+
+static void
+test_sweep_expired(void **state)
+{
+    struct ident a, b;
+    struct env ea, eb, ed, tomb, many[5];
+    struct store *s = open_store(*state, NULL);
+    struct store_stats st;
+    struct collect c;
+    uint8_t slot[RECORD_SLOT_BYTES] = {0};
+    uint32_t live, tombs;
+
+    mkident(&a, 5);
+    mkident(&b, 6);
+    mkrec(&ea, &a, RECORD_OFFER, 1, 1, NOW - 100, NOW + 100, "a", "x");
+    mkrec(&eb, &a, RECORD_NEED, 2, 1, NOW - 100, NOW + 200, "b", "x");
+    mkrec(&ed, &a, RECORD_OFFER, 3, 1, NOW - 100, NOW + 150, "d", "x");
+    mkrec(&tomb, &a, RECORD_WITHDRAWN, 3, 2, NOW - 50, NOW + 150, "", NULL);
+    assert_int_equal(put1(s, &ea, NULL), 0);
+    assert_int_equal(put1(s, &eb, NULL), 0);
+    assert_int_equal(put1(s, &ed, NULL), 0);
+    assert_int_equal(put1(s, &tomb, NULL), 0);
+    assert_int_equal(store_count(s), 3);
+
+    /* nothing has expired yet */
+    assert_int_equal(store_sweep(s, NOW + 99, 100, NULL, NULL), 0);
+    assert_int_equal(store_count(s), 3);
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_sweep(s, NOW + 100, 100, count_key, &c), 1);
+    assert_int_equal(c.n, 1);
+    assert_memory_equal(c.ids[0], ea.id, RECORD_ID_BYTES);
+    assert_int_equal(c.created[0], NOW - 100);
+    assert_false(stored(s, ea.id));
+    assert_true(stored(s, eb.id));
+    assert_true(stored(s, tomb.id));
+
+    /* the tombstone goes at its own expiry, and (author, slot) is free again */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_sweep(s, NOW + 150, 100, count_key, &c), 1);
+    assert_memory_equal(c.ids[0], tomb.id, RECORD_ID_BYTES);
+    slot[0] = 3;
+    slot[15] = 0x77;
+    assert_int_equal(store_latest(s, a.pk, slot, NULL, NULL, NULL), PULL_ERR_NOT_FOUND);
+    assert_int_equal(store_author_count(s, a.pk, &live, &tombs), 0);
+    assert_int_equal(live, 1);
+    assert_int_equal(tombs, 0);
+    /* the withdrawn version has expired as well, so its replay is refused anyway */
+    {
+        struct store_item it;
+        memset(&it, 0, sizeof(it));
+        it.bytes = ed.bytes;
+        it.len = ed.len;
+        assert_int_equal(store_put_batch(s, &it, 1, NOW + 151), 0);
+        assert_int_equal(it.result, PULL_ERR_EXPIRED);
+    }
+
+    /* bounded work per call */
+    for (int i = 0; i < 5; i++) {
+        char t[16];
+        snprintf(t, sizeof(t), "m%d", i);
+        mkrec(&many[i], &b, RECORD_OFFER, (uint8_t)(10 + i), 1, NOW - 100, NOW + 300 + i, t,
+              "y");
+        assert_int_equal(put1(s, &many[i], NULL), 0);
+    }
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_sweep(s, NOW + 1000, 2, count_key, &c), 2);
+    assert_int_equal(c.n, 2);
+    /* earliest expiry first: eb (NOW+200), then many[0] */
+    assert_memory_equal(c.ids[0], eb.id, RECORD_ID_BYTES);
+    assert_memory_equal(c.ids[1], many[0].id, RECORD_ID_BYTES);
+    assert_int_equal(store_sweep(s, NOW + 1000, 2, count_key, &c), 2);
+    assert_int_equal(store_sweep(s, NOW + 1000, 2, count_key, &c), 2);
+    assert_int_equal(store_sweep(s, NOW + 1000, 2, count_key, &c), 0);
+    assert_int_equal(c.n, 6);
+    assert_int_equal(store_count(s), 0);
+    assert_int_equal(store_stats(s, &st), 0);
+    for (int k = 0; k < 8; k++)
+        assert_int_equal(st.by_kind[k], 0);
+    assert_int_equal(st.bytes, 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_tag(s, "y", collect_rec, &c), 0);
+    assert_int_equal(store_iter_time(s, 0, collect_rec, &c), 0);
+    assert_int_equal(store_iter_ids(s, collect_key, &c), 0);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(store_author_count(s, b.pk, &live, &tombs), 0);
+    assert_int_equal(live + tombs, 0);
+    assert_int_equal(store_sweep(s, NOW + 1000, 0, NULL, NULL), 0);
+    store_close(s);
+}
+
+static void
+test_duplicates(void **state)
+{
+    struct ident a;
+    struct env e;
+    struct store *s = open_store(*state, NULL);
+    struct store_item items[3];
+
+    mkident(&a, 7);
+    mkoffer(&e, &a, 1, 1, "a duplicate");
+    memset(items, 0, sizeof(items));
+    for (int i = 0; i < 3; i++) {
+        items[i].bytes = e.bytes;
+        items[i].len = e.len;
+    }
+    assert_int_equal(store_put_batch(s, items, 3, NOW), 0);
+    assert_int_equal(items[0].result, 0);
+    assert_int_equal(items[1].result, PULL_ERR_DUPLICATE);
+    assert_int_equal(items[2].result, PULL_ERR_DUPLICATE);
+    assert_memory_equal(items[2].id, e.id, RECORD_ID_BYTES);
+    assert_int_equal(put1(s, &e, NULL), PULL_ERR_DUPLICATE);
+    assert_int_equal(store_count(s), 1);
+    store_close(s);
+}
+
+static void
+test_quota(void **state)
+{
+    struct ident a, b;
+    struct env e[8], other, edit, gone, tomb2[3];
+    struct store_opts o;
+    struct store *s;
+    uint32_t live, tombs;
+
+    store_opts_init(&o);
+    o.max_per_author = 5;
+    s = open_store(*state, &o);
+    mkident(&a, 8);
+    mkident(&b, 9);
+    for (int i = 0; i < 6; i++) {
+        char t[16];
+        snprintf(t, sizeof(t), "offer %d", i);
+        mkoffer(&e[i], &a, (uint8_t)i, 1, t);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(put1(s, &e[i], NULL), 0);
+    assert_int_equal(put1(s, &e[5], NULL), PULL_ERR_QUOTA);
+    assert_false(stored(s, e[5].id));
+    /* another author is not affected */
+    mkoffer(&other, &b, 0, 1, "b's offer");
+    assert_int_equal(put1(s, &other, NULL), 0);
+    /* an edit of a stored record doesn't add a live record */
+    mkoffer(&edit, &a, 0, 2, "offer 0, edited");
+    assert_int_equal(put1(s, &edit, NULL), 0);
+    /* a withdrawal frees a live place */
+    mkrec(&gone, &a, RECORD_WITHDRAWN, 1, 2, NOW - 10, NOW + 30 * DAY, "", NULL);
+    assert_int_equal(put1(s, &gone, NULL), 0);
+    assert_int_equal(store_author_count(s, a.pk, &live, &tombs), 0);
+    assert_int_equal(live, 4);
+    assert_int_equal(tombs, 1);
+    assert_int_equal(put1(s, &e[5], NULL), 0);
+    /* tombstones are bounded as well */
+    for (int i = 0; i < 3; i++)
+        mkrec(&tomb2[i], &a, RECORD_WITHDRAWN, (uint8_t)(100 + i), 1, NOW - 10, NOW + DAY, "",
+              NULL);
+    {
+        struct store_opts o2 = o;
+        store_close(s);
+        o2.max_per_author = 2;
+        s = open_store(*state, &o2);
+        assert_int_equal(put1(s, &tomb2[0], NULL), 0);
+        assert_int_equal(put1(s, &tomb2[1], NULL), PULL_ERR_QUOTA);
+    }
+    store_close(s);
+}
+
+static void
+test_time_order(void **state)
+{
+    struct ident a;
+    struct env e[20];
+    struct store *s = open_store(*state, NULL);
+    struct store_item items[20];
+    struct collect c;
+    /* created times deliberately out of order */
+    static const unsigned off[20] = {5, 19, 3, 11, 0, 7, 15, 2, 9, 13,
+                                     1, 18, 4, 12, 6, 17, 8, 16, 10, 14};
+
+    mkident(&a, 10);
+    memset(items, 0, sizeof(items));
+    for (int i = 0; i < 20; i++) {
+        char t[16];
+        snprintf(t, sizeof(t), "r%d", i);
+        mkrec(&e[i], &a, RECORD_OFFER, (uint8_t)i, 1, NOW - 1000 + off[i] * 10, NOW + DAY, t,
+              NULL);
+        items[i].bytes = e[i].bytes;
+        items[i].len = e[i].len;
+    }
+    assert_int_equal(store_put_batch(s, items, 20, NOW), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(items[i].result, 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_time(s, 0, collect_rec, &c), 0);
+    assert_int_equal(c.n, 20);
+    for (size_t i = 1; i < c.n; i++)
+        assert_true(c.created[i - 1] < c.created[i]);
+    assert_int_equal(c.created[0], NOW - 1000);
+    /* since */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_time(s, NOW - 1000 + 150, collect_rec, &c), 0);
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.created[0], NOW - 1000 + 150);
+    /* keys in time order, same sequence */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_keys(s, 0, collect_key, &c), 0);
+    assert_int_equal(c.n, 20);
+    for (size_t i = 1; i < c.n; i++)
+        assert_true(c.created[i - 1] < c.created[i]);
+    /* ids in byte order */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_ids(s, collect_key, &c), 0);
+    assert_int_equal(c.n, 20);
+    for (size_t i = 1; i < c.n; i++)
+        assert_true(memcmp(c.ids[i - 1], c.ids[i], RECORD_ID_BYTES) < 0);
+    /* a callback stops the walk; its value comes back */
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 3;
+    assert_int_equal(store_iter_time(s, 0, collect_rec, &c), 7);
+    assert_int_equal(c.n, 3);
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 4;
+    assert_int_equal(store_iter_ids(s, collect_key, &c), 7);
+    assert_int_equal(c.n, 4);
+    /* by author, in time order */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_author(s, a.pk, collect_rec, &c), 0);
+    assert_int_equal(c.n, 20);
+    for (size_t i = 1; i < c.n; i++)
+        assert_true(c.created[i - 1] < c.created[i]);
+    store_close(s);
+}
+
+static void
+test_tag_iteration(void **state)
+{
+    struct ident a, b;
+    struct env e[5];
+    struct store *s = open_store(*state, NULL);
+    struct collect c;
+
+    mkident(&a, 11);
+    mkident(&b, 12);
+    mkrec(&e[0], &a, RECORD_OFFER, 1, 1, NOW - 40, NOW + DAY, "rust mentoring", "rust mentor");
+    mkrec(&e[1], &b, RECORD_NEED, 1, 1, NOW - 30, NOW + DAY, "a rust mentor", "rust");
+    mkrec(&e[2], &a, RECORD_OFFER, 2, 1, NOW - 20, NOW + DAY, "rusty bikes", "rusty bike");
+    mkrec(&e[3], &b, RECORD_OFFER, 2, 1, NOW - 10, NOW + DAY, "c review", "c code-review");
+    mkrec(&e[4], &b, RECORD_OFFER, 3, 1, NOW - 5, NOW + DAY, "no tags", NULL);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(put1(s, &e[i], NULL), 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_tag(s, "rust", collect_rec, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_memory_equal(c.ids[0], e[0].id, RECORD_ID_BYTES); /* oldest first */
+    assert_memory_equal(c.ids[1], e[1].id, RECORD_ID_BYTES);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_tag(s, "rus", collect_rec, &c), 0);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(store_iter_tag(s, "rusty", collect_rec, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_true(collected(&c, e[2].id));
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(store_iter_tag(s, "c", collect_rec, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(store_iter_tag(s, "code-review", collect_rec, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(store_iter_tag(s, "", collect_rec, &c), PULL_ERR_INVAL);
+    assert_int_equal(store_iter_tag(s, "a-tag-that-is-much-longer-than-32-bytes", collect_rec,
+                                    &c),
+                     0);
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    assert_int_equal(store_iter_tag(s, "rust", collect_rec, &c), 7);
+    store_close(s);
+}
+
+static void
+test_prefix_resolution(void **state)
+{
+    struct ident a;
+    struct env e;
+    struct store *s = open_store(*state, NULL);
+    struct store_item items[40];
+    struct env *es = malloc(40 * sizeof(*es));
+    struct ident_prefix p;
+    char text[IDENT_TEXT_LEN + 1];
+    uint8_t id[RECORD_ID_BYTES];
+
+    assert_non_null(es);
+    mkident(&a, 13);
+    /* empty store */
+    memset(&p, 0, sizeof(p));
+    p.nbits = 4;
+    assert_int_equal(store_resolve_prefix(s, &p, id), PULL_ERR_NOT_FOUND);
+
+    memset(items, 0, sizeof(items));
+    for (int i = 0; i < 40; i++) {
+        char t[16];
+        snprintf(t, sizeof(t), "p%d", i);
+        mkoffer(&es[i], &a, (uint8_t)i, 1, t);
+        items[i].bytes = es[i].bytes;
+        items[i].len = es[i].len;
+    }
+    assert_int_equal(store_put_batch(s, items, 40, NOW), 0);
+    for (int i = 0; i < 40; i++) {
+        /* the full text form and a 10-character prefix resolve to the id */
+        ident_to_text(es[i].id, text);
+        assert_int_equal(ident_prefix_parse(text, &p), 0);
+        assert_int_equal(store_resolve_prefix(s, &p, id), 0);
+        assert_memory_equal(id, es[i].id, RECORD_ID_BYTES);
+        text[10] = '\0';
+        assert_int_equal(ident_prefix_parse(text, &p), 0);
+        assert_int_equal(store_resolve_prefix(s, &p, id), 0);
+        assert_memory_equal(id, es[i].id, RECORD_ID_BYTES);
+    }
+    /* 40 ids in 16 buckets of 4 bits: some bucket holds two */
+    for (unsigned v = 0; v < 16; v++) {
+        int n = 0, rc;
+        for (int i = 0; i < 40; i++)
+            n += (es[i].id[0] >> 4) == v;
+        memset(&p, 0, sizeof(p));
+        p.bytes[0] = (uint8_t)(v << 4 | 0x0f); /* bits past nbits are ignored */
+        p.nbits = 4;
+        rc = store_resolve_prefix(s, &p, id);
+        if (n == 0)
+            assert_int_equal(rc, PULL_ERR_NOT_FOUND);
+        else if (n == 1)
+            assert_int_equal(rc, 0);
+        else
+            assert_int_equal(rc, PULL_ERR_AMBIGUOUS);
+    }
+    /* a prefix that matches nothing although ids around it exist */
+    mkoffer(&e, &a, 200, 1, "not stored");
+    ident_to_text(e.id, text);
+    assert_int_equal(ident_prefix_parse(text, &p), 0);
+    assert_int_equal(store_resolve_prefix(s, &p, id), PULL_ERR_NOT_FOUND);
+    p.nbits = 257;
+    assert_int_equal(store_resolve_prefix(s, &p, id), PULL_ERR_INVAL);
+    free(es);
+    store_close(s);
+}
+
+struct kv_seen {
+    int n;
+    uint8_t last[32];
+    size_t total;
+};
+
+static int
+kv_count(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
+{
+    struct kv_seen *k = ctx;
+
+    (void)val;
+    if (k->n > 0)
+        assert_true(memcmp(k->last, key, 32) < 0);
+    memcpy(k->last, key, 32);
+    k->n++;
+    k->total += len;
+    return 0;
+}
+
+static void
+test_peers_dyads_tables(void **state)
+{
+    struct store *s = open_store(*state, NULL);
+    uint8_t k1[32], k2[32], k3[32];
+    struct pull_wb wb;
+    struct kv_seen seen;
+    uint8_t *big = calloc(1, STORE_KV_MAX + 1);
+
+    assert_non_null(big);
+    memset(k1, 1, 32);
+    memset(k2, 2, 32);
+    memset(k3, 3, 32);
+    wb_init(&wb, 0);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_kv_iter(s, STORE_PEERS, kv_count, &seen), 0);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(store_kv_get(s, STORE_PEERS, k1, &wb), PULL_ERR_NOT_FOUND);
+
+    assert_int_equal(store_kv_put(s, STORE_PEERS, k2, "peer two", 8), 0);
+    assert_int_equal(store_kv_put(s, STORE_PEERS, k1, "peer one", 8), 0);
+    assert_int_equal(store_kv_put(s, STORE_PEERS, k3, NULL, 0), 0); /* empty value */
+    assert_int_equal(store_kv_put(s, STORE_DYADS, k1, "dyad", 4), 0);
+    assert_int_equal(store_kv_put(s, STORE_MAIL, k1, "sealed", 6), 0);
+    assert_int_equal(store_kv_put(s, STORE_PEERS, k1, "peer ONE", 8), 0); /* replace */
+    assert_int_equal(store_kv_put(s, STORE_PEERS, k1, big, STORE_KV_MAX + 1),
+                     PULL_ERR_TOO_BIG);
+    assert_int_equal(store_kv_put(s, (enum store_table)9, k1, "x", 1), PULL_ERR_INVAL);
+
+    assert_int_equal(store_kv_get(s, STORE_PEERS, k1, &wb), 0);
+    assert_int_equal(wb.len, 8);
+    assert_memory_equal(wb.p, "peer ONE", 8);
+    wb_reset(&wb);
+    assert_int_equal(store_kv_get(s, STORE_DYADS, k1, &wb), 0);
+    assert_memory_equal(wb.p, "dyad", 4);
+    wb_reset(&wb);
+    assert_int_equal(store_kv_get(s, STORE_DYADS, k2, &wb), PULL_ERR_NOT_FOUND);
+    assert_int_equal(store_kv_get(s, STORE_PEERS, k3, &wb), 0);
+    assert_int_equal(wb.len, 0);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_kv_iter(s, STORE_PEERS, kv_count, &seen), 0);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(seen.total, 16);
+
+    /* a large value round-trips */
+    memset(big, 0xc3, STORE_KV_MAX);
+    assert_int_equal(store_kv_put(s, STORE_MAIL, k2, big, STORE_KV_MAX), 0);
+    wb_reset(&wb);
+    assert_int_equal(store_kv_get(s, STORE_MAIL, k2, &wb), 0);
+    assert_int_equal(wb.len, STORE_KV_MAX);
+    assert_memory_equal(wb.p, big, STORE_KV_MAX);
+
+    assert_int_equal(store_kv_del(s, STORE_PEERS, k2), 0);
+    assert_int_equal(store_kv_del(s, STORE_PEERS, k2), PULL_ERR_NOT_FOUND);
+    store_close(s);
+    s = open_store(*state, NULL);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_kv_iter(s, STORE_PEERS, kv_count, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(store_kv_iter(s, STORE_MAIL, kv_count, &seen), 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(store_count(s), 0); /* records untouched */
+    wb_release(&wb);
+    free(big);
+    store_close(s);
+}
+
+/* Start with the smallest map; inserting must grow it, transparently. */
+static void
+test_map_growth(void **state)
+{
+    struct ident a[10];
+    struct store_opts o;
+    struct store *s;
+    struct store_stats st;
+    struct env *es = malloc(2000 * sizeof(*es));
+    struct store_item items[100];
+    uint64_t first_map;
+
+    assert_non_null(es);
+    store_opts_init(&o);
+    o.map_size = 1; /* rounded up to the minimum */
+    o.sync = STORE_SYNC_NONE;
+    s = open_store(*state, &o);
+    assert_int_equal(store_stats(s, &st), 0);
+    first_map = st.map_size;
+    assert_true(first_map <= 256 * 1024);
+    for (int i = 0; i < 10; i++)
+        mkident(&a[i], (uint8_t)(20 + i));
+    for (int i = 0; i < 2000; i++) {
+        char t[64];
+        snprintf(t, sizeof(t), "record number %d with some words in its title", i);
+        mkrec(&es[i], &a[i % 10], RECORD_OFFER, (uint8_t)(i / 10), 1, NOW - (uint64_t)i,
+              NOW + DAY, t, "growth test");
+    }
+    for (int b = 0; b < 20; b++) {
+        memset(items, 0, sizeof(items));
+        for (int i = 0; i < 100; i++) {
+            items[i].bytes = es[b * 100 + i].bytes;
+            items[i].len = es[b * 100 + i].len;
+        }
+        assert_int_equal(store_put_batch(s, items, 100, NOW), 0);
+        for (int i = 0; i < 100; i++)
+            assert_int_equal(items[i].result, 0);
+    }
+    assert_int_equal(store_stats(s, &st), 0);
+    assert_true(st.map_size >= 4 * first_map);
+    assert_int_equal(st.records, 2000);
+    store_close(s);
+    s = open_store(*state, &o);
+    assert_int_equal(store_count(s), 2000);
+    for (int i = 0; i < 2000; i += 7)
+        assert_true(stored(s, es[i].id));
+    store_close(s);
+    free(es);
+}
+
+/* When the map can't grow any more: STORE_FULL, nothing of the batch stored, still readable. */
+static void
+test_store_full(void **state)
+{
+    struct ident a[20];
+    struct store_opts o;
+    struct store *s;
+    struct store_stats st;
+    struct env *es = malloc(4000 * sizeof(*es));
+    struct store_item items[50];
+    int stored_n = 0, rc = 0, b;
+
+    assert_non_null(es);
+    store_opts_init(&o);
+    o.map_size = 64 * 1024;
+    o.map_max = 512 * 1024;
+    o.sync = STORE_SYNC_NONE;
+    s = open_store(*state, &o);
+    for (int i = 0; i < 20; i++)
+        mkident(&a[i], (uint8_t)(40 + i));
+    for (b = 0; b < 80; b++) {
+        memset(items, 0, sizeof(items));
+        for (int i = 0; i < 50; i++) {
+            int k = b * 50 + i;
+            char t[100];
+            snprintf(t, sizeof(t), "filling the map with record %d and a longer title", k);
+            mkrec(&es[k], &a[k % 20], RECORD_OFFER, (uint8_t)(k / 20), 1, NOW - (uint64_t)k,
+                  NOW + DAY, t, "full");
+            items[i].bytes = es[k].bytes;
+            items[i].len = es[k].len;
+        }
+        rc = store_put_batch(s, items, 50, NOW);
+        if (rc != 0)
+            break;
+        stored_n += 50;
+    }
+    assert_int_equal(rc, PULL_ERR_STORE_FULL);
+    assert_true(stored_n > 0);
+    assert_int_equal(store_count(s), (uint64_t)stored_n);
+    assert_int_equal(store_stats(s, &st), 0);
+    assert_int_equal(st.map_size, 512 * 1024);
+    for (int k = 0; k < stored_n; k += 13)
+        assert_true(stored(s, es[k].id));
+    assert_false(stored(s, es[stored_n].id)); /* nothing of the failed batch */
+    store_close(s);
+    s = open_store(*state, &o);
+    assert_int_equal(store_count(s), (uint64_t)stored_n);
+    assert_true(stored(s, es[0].id));
+    store_close(s);
+    free(es);
+}
+
+static void
+test_mixed_batch(void **state)
+{
+    struct ident a;
+    struct env good1, good2, badsig, expired, future;
+    struct store *s = open_store(*state, NULL);
+    struct store_item items[8];
+    uint8_t garbage[40];
+
+    mkident(&a, 14);
+    mkoffer(&good1, &a, 1, 1, "good one");
+    mkoffer(&good2, &a, 2, 1, "good two");
+    mkoffer(&badsig, &a, 3, 1, "bad signature");
+    badsig.bytes[badsig.len - 1] ^= 1;
+    mkrec(&expired, &a, RECORD_OFFER, 4, 1, NOW - 2 * DAY, NOW - DAY, "expired", NULL);
+    mkrec(&future, &a, RECORD_OFFER, 5, 1, NOW + DAY, NOW + 2 * DAY, "future", NULL);
+    memset(garbage, 0xc1, sizeof(garbage));
+
+    memset(items, 0, sizeof(items));
+    items[0].bytes = good1.bytes;
+    items[0].len = good1.len;
+    items[1].bytes = badsig.bytes;
+    items[1].len = badsig.len;
+    items[2].bytes = garbage;
+    items[2].len = sizeof(garbage);
+    items[3].bytes = good2.bytes;
+    items[3].len = good2.len - 1; /* truncated */
+    items[4].bytes = expired.bytes;
+    items[4].len = expired.len;
+    items[5].bytes = future.bytes;
+    items[5].len = future.len;
+    items[6].bytes = good2.bytes;
+    items[6].len = good2.len;
+    items[7].bytes = good1.bytes;
+    items[7].len = good1.len;
+    assert_int_equal(store_put_batch(s, items, 8, NOW), 0);
+    assert_int_equal(items[0].result, 0);
+    assert_int_equal(items[1].result, PULL_ERR_BAD_SIG);
+    assert_true(items[1].has_id);
+    assert_true(items[2].result < 0);
+    assert_false(items[2].has_id);
+    assert_true(items[3].result < 0);
+    assert_int_equal(items[4].result, PULL_ERR_EXPIRED);
+    assert_int_equal(items[5].result, PULL_ERR_CLOCK_SKEW);
+    assert_int_equal(items[6].result, 0);
+    assert_int_equal(items[7].result, PULL_ERR_DUPLICATE);
+    assert_int_equal(store_count(s), 2);
+    assert_true(stored(s, good1.id));
+    assert_true(stored(s, good2.id));
+    assert_false(stored(s, badsig.id));
+    assert_int_equal(store_put_batch(s, items, 0, NOW), 0);
+    store_close(s);
+}
+
+/* store_put_opened: records verified elsewhere. */
+static void
+test_put_opened(void **state)
+{
+    struct ident a;
+    struct env e1, e2;
+    struct envelope env1, env2;
+    struct record *r1 = malloc(sizeof(*r1)), *r2 = malloc(sizeof(*r2));
+    struct store *s = open_store(*state, NULL);
+    struct store_opened items[3];
+
+    assert_non_null(r1);
+    assert_non_null(r2);
+    mkident(&a, 15);
+    mkoffer(&e1, &a, 1, 1, "opened v1");
+    mkoffer(&e2, &a, 1, 2, "opened v2");
+    assert_int_equal(envelope_open(e1.bytes, e1.len, NOW, &env1, r1), 0);
+    assert_int_equal(envelope_open(e2.bytes, e2.len, NOW, &env2, r2), 0);
+    memset(items, 0, sizeof(items));
+    items[0].env = &env1;
+    items[0].rec = r1;
+    items[1].env = &env2;
+    items[1].rec = r2;
+    items[2].env = &env1;
+    items[2].rec = r1;
+    assert_int_equal(store_put_opened(s, items, 3, NOW), 0);
+    assert_int_equal(items[0].result, 0);
+    assert_int_equal(items[1].result, 0);
+    assert_true(items[1].replaced);
+    assert_memory_equal(items[1].replaced_id, e1.id, RECORD_ID_BYTES);
+    assert_int_equal(items[2].result, PULL_ERR_STALE);
+    /* expired by the time it is stored */
+    memset(items, 0, sizeof(items));
+    items[0].env = &env2;
+    items[0].rec = r2;
+    assert_int_equal(store_put_opened(s, items, 1, NOW + 31 * DAY), 0);
+    assert_int_equal(items[0].result, PULL_ERR_EXPIRED);
+    assert_int_equal(store_count(s), 1);
+    free(r1);
+    free(r2);
+    store_close(s);
+}
+
+static void
+test_schema_version(void **state)
+{
+    const char *dir = *state;
+    struct store *s = open_store(dir, NULL);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {6, (void *)"schema"}, v;
+    uint8_t ver[4];
+    char path[4200];
+    FILE *f;
+
+    store_close(s);
+    /* a newer pull wrote this store */
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    assert_int_equal(v.mv_size, 4);
+    assert_int_equal(be32dec(v.mv_data), STORE_SCHEMA);
+    be32enc(ver, STORE_SCHEMA + 1);
+    v.mv_size = 4;
+    v.mv_data = ver;
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = (struct store *)(uintptr_t)1;
+    assert_int_equal(store_open(dir, NULL, &s), PULL_ERR_SCHEMA);
+    assert_null(s);
+
+    /* not a store at all */
+    tu_rmrf(dir);
+    assert_int_equal(store_open(dir, NULL, &s), 0); /* creates the directory */
+    store_close(s);
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 8192; i++)
+        fputc('x', f);
+    fclose(f);
+    assert_true(store_open(dir, NULL, &s) < 0);
+    assert_null(s);
+    assert_int_equal(store_open(NULL, NULL, &s), PULL_ERR_INVAL);
+    assert_int_equal(store_open("/proc/nonexistent/dir", NULL, &s), PULL_ERR_IO);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* A million-record store opens fast (slow to build: its own ctest, label slow).      */
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An envelope around rec with an all-zero signature: store_put_opened trusts its caller,
+ * which lets this test skip a million Ed25519 signatures. */
+static void
+fake_envelope(const struct record *rec, struct pull_wb *wb)
+{
+    struct pull_wb r;
+    static const uint8_t sig[64];
+
+    wb_init(&r, RECORD_MAX);
+    assert_int_equal(record_encode(rec, &r), 0);
+    wb_reset(wb);
+    wb_u8(wb, 0x92);
+    if (r.len < 256) {
+        wb_u8(wb, 0xc4);
+        wb_u8(wb, (uint8_t)r.len);
+    } else {
+        wb_u8(wb, 0xc5);
+        wb_u16be(wb, (uint16_t)r.len);
+    }
+    wb_put(wb, r.p, r.len);
+    wb_u8(wb, 0xc4);
+    wb_u8(wb, 64);
+    wb_put(wb, sig, 64);
+    assert_int_equal(wb_error(wb), 0);
+    wb_release(&r);
+}
+
+static void
+test_million_opens_fast(void **state)
+{
+    enum { TOTAL = 1000000, BATCH = 5000, PER_AUTHOR = 200 };
+    static const char *const words[] = {"bike", "rust", "garden", "lessons", "repair",
+                                        "printer", "mentor", "music", "code", "lyon"};
+    const char *dir = *state;
+    struct store_opts o;
+    struct store *s;
+    struct record *recs = malloc(BATCH * sizeof(*recs));
+    struct envelope *envs = malloc(BATCH * sizeof(*envs));
+    struct pull_wb *wbs = malloc(BATCH * sizeof(*wbs));
+    struct store_opened *items = malloc(BATCH * sizeof(*items));
+    struct store_stats st;
+    double t0, t_build, t_open, t_get;
+    uint8_t probe[RECORD_ID_BYTES];
+    struct pull_wb got;
+
+    assert_non_null(recs);
+    assert_non_null(envs);
+    assert_non_null(wbs);
+    assert_non_null(items);
+    for (int i = 0; i < BATCH; i++)
+        wb_init(&wbs[i], RECORD_ENVELOPE_MAX);
+    store_opts_init(&o);
+    o.sync = STORE_SYNC_NONE;
+    s = open_store(dir, &o);
+    t0 = now_s();
+    for (int base = 0; base < TOTAL; base += BATCH) {
+        for (int j = 0; j < BATCH; j++) {
+            unsigned i = (unsigned)(base + j), au = i / PER_AUTHOR;
+            struct record *r = &recs[j];
+            record_init(r);
+            r->kind = i % 3 == 0 ? RECORD_NEED : RECORD_OFFER;
+            memset(r->author, 0, 32);
+            memcpy(r->author, &au, sizeof(au));
+            r->author[31] = 0xa7;
+            memset(r->slot, 0, sizeof(r->slot));
+            memcpy(r->slot, &i, sizeof(i));
+            r->seq = 1;
+            r->created = NOW - DAY + i / 20;
+            r->expires = r->created + 30 * DAY;
+            snprintf(r->title, sizeof(r->title), "%s %s number %u", words[i % 10],
+                     words[(i / 10) % 10], i);
+            r->ntags = 2;
+            snprintf(r->tags[0], sizeof(r->tags[0]), "%s", words[i % 10]);
+            snprintf(r->tags[1], sizeof(r->tags[1]), "%s", words[(i / 7) % 10]);
+            if (strcmp(r->tags[0], r->tags[1]) == 0)
+                r->ntags = 1;
+            fake_envelope(r, &wbs[j]);
+            assert_int_equal(envelope_parse(wbs[j].p, wbs[j].len, &envs[j]), 0);
+            items[j].env = &envs[j];
+            items[j].rec = r;
+        }
+        assert_int_equal(store_put_opened(s, items, BATCH, NOW), 0);
+        for (int j = 0; j < BATCH; j++)
+            assert_int_equal(items[j].result, 0);
+    }
+    memcpy(probe, envs[BATCH / 2].id, RECORD_ID_BYTES);
+    assert_int_equal(store_sync(s), 0);
+    t_build = now_s() - t0;
+    store_close(s);
+
+    t0 = now_s();
+    s = open_store(dir, NULL);
+    t_open = now_s() - t0;
+    assert_int_equal(store_count(s), TOTAL);
+    t0 = now_s();
+    wb_init(&got, 0);
+    assert_int_equal(store_get(s, probe, &got), 0);
+    t_get = now_s() - t0;
+    assert_int_equal(store_stats(s, &st), 0);
+    printf("# million: built in %.1f s, store_open %.2f ms, first get %.3f ms, "
+           "map used %.0f MiB\n",
+           t_build, t_open * 1e3, t_get * 1e3, (double)st.map_used / (1 << 20));
+    /* opening does no work proportional to the store: milliseconds, with a wide margin
+     * for a loaded machine */
+    assert_true(t_open < 0.1);
+    wb_release(&got);
+    store_close(s);
+    for (int i = 0; i < BATCH; i++)
+        wb_release(&wbs[i]);
+    free(recs);
+    free(envs);
+    free(wbs);
+    free(items);
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replace_by_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replace_tie_lower_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone_refuses_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tag_iteration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefix_resolution, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peers_dyads_tables, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_opened, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+    };
+    const struct CMUnitTest slow[] = {
+        cmocka_unit_test_setup_teardown(test_million_opens_fast, setup, teardown),
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    if (argc > 1 && strcmp(argv[1], "--million") == 0)
+        return cmocka_run_group_tests_name("store_million", slow, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
