@@ -131,9 +131,8 @@ bench_dyad(int argc, char **argv)
            "%llu held early, %llu duplicates, %llu quota refusals, %llu restarts, %llu "
            "errors, %llu expired, %llu attestations\n",
            r.completed, r.closed_other, r.stuck, (double)r.sim_s / 86400.0,
-           (unsigned long long)r.msgs, (unsigned long long)r.direct,
-           (unsigned long long)r.mailed, (unsigned long long)r.relayed,
-           (unsigned long long)r.resent, (unsigned long long)r.held,
+           (unsigned long long)r.msgs, (unsigned long long)r.direct, (unsigned long long)r.mailed,
+           (unsigned long long)r.relayed, (unsigned long long)r.resent, (unsigned long long)r.held,
            (unsigned long long)r.duplicates, (unsigned long long)r.quota_refused,
            (unsigned long long)r.restarts, (unsigned long long)r.errors,
            (unsigned long long)r.expired, (unsigned long long)r.attestations);

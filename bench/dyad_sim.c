@@ -36,8 +36,8 @@ struct dyad_sim_held {
 };
 
 struct dyad_sim_side {
-    struct dyad *view;  /* NULL before the proposal arrives, and while offline */
-    uint8_t *saved;     /* dyad_encode bytes while the node is offline */
+    struct dyad *view; /* NULL before the proposal arrives, and while offline */
+    uint8_t *saved;    /* dyad_encode bytes while the node is offline */
     size_t saved_len;
     bool wants_done;
     uint64_t think_base; /* dyad_updated() when think was drawn */
@@ -159,8 +159,8 @@ dyad_sim_receive_item(struct dyad_sim *s, unsigned node, const uint8_t *p, size_
 
 /* Sends one dyad message from side `from` of plan p: sealed, then direct or stored. */
 static int
-dyad_sim_send(struct dyad_sim *s, struct dyad_sim_plan *p, int from, const uint8_t *msg,
-              size_t n, bool resend)
+dyad_sim_send(struct dyad_sim *s, struct dyad_sim_plan *p, int from, const uint8_t *msg, size_t n,
+              bool resend)
 {
     unsigned a = p->node[from], b = p->node[1 - from];
     struct pull_wb item;
@@ -234,10 +234,8 @@ dyad_sim_check_done(struct dyad_sim *s, struct dyad_sim_plan *p, int side)
     sd->completed_at = s->now;
     wb_init(&w, 0);
     rec = malloc(sizeof(*rec));
-    if (rec != NULL &&
-        dyad_attestation(sd->view, &s->nodes[p->node[side]].id, &w, NULL) == 0 &&
-        envelope_open(w.p, w.len, s->now + 1, &e, rec) == 0 &&
-        rec->kind == RECORD_ATTESTATION)
+    if (rec != NULL && dyad_attestation(sd->view, &s->nodes[p->node[side]].id, &w, NULL) == 0 &&
+        envelope_open(w.p, w.len, s->now + 1, &e, rec) == 0 && rec->kind == RECORD_ATTESTATION)
         s->res->attestations++;
     else
         s->res->errors++;
@@ -247,8 +245,7 @@ dyad_sim_check_done(struct dyad_sim *s, struct dyad_sim_plan *p, int side)
 
 /* Applies one message to side's view; on progress, retries the held ones. */
 static void
-dyad_sim_apply(struct dyad_sim *s, struct dyad_sim_plan *p, int side, const uint8_t *msg,
-               size_t n)
+dyad_sim_apply(struct dyad_sim *s, struct dyad_sim_plan *p, int side, const uint8_t *msg, size_t n)
 {
     struct dyad_sim_side *sd = &p->side[side];
     bool progress;
@@ -370,8 +367,8 @@ dyad_sim_person(struct dyad_sim *s, struct dyad_sim_plan *p, int side)
     if (side == 0 && !p->proposed) {
         if (s->now < p->t_propose)
             goto out;
-        if ((rc = dyad_propose(me, p->record, s->nodes[p->node[1]].id.pk, "lend me a drill?",
-                               16, s->now, &s->t, &sd->view, &w)) != 0)
+        if ((rc = dyad_propose(me, p->record, s->nodes[p->node[1]].id.pk, "lend me a drill?", 16,
+                               s->now, &s->t, &sd->view, &w)) != 0)
             goto out;
         memcpy(p->id, dyad_id(sd->view), DYAD_ID_BYTES);
         p->proposed = true;
@@ -409,8 +406,7 @@ dyad_sim_person(struct dyad_sim *s, struct dyad_sim_plan *p, int side)
         goto out;
     if ((rc = dyad_act(sd->view, me, kind, NULL, 0, true, s->now, &w)) != 0) {
         if (s->cfg->verbose)
-            fprintf(stderr, "dyad_sim: %s refused: %s\n", dyad_kind_name(kind),
-                    pull_strerror(rc));
+            fprintf(stderr, "dyad_sim: %s refused: %s\n", dyad_kind_name(kind), pull_strerror(rc));
         s->res->errors++;
         rc = 0;
         goto out;
@@ -526,10 +522,10 @@ dyad_sim_exchange(struct dyad_sim *s, unsigned src, unsigned dst)
         }
         /* x -> y: IHAVE */
         wb_reset(&msg);
-        if ((rc = mail_ihave_encode((const uint8_t(*)[MAIL_ID_BYTES])s->have, nh, NULL, 0,
-                                    &msg)) != 0 ||
-            (rc = mail_ihave_decode(msg.p, msg.len, s->ids_in, MAIL_IHAVE_MAX, &nh_in,
-                                    s->ids_in2, MAIL_IHAVE_MAX, &unused)) != 0)
+        if ((rc = mail_ihave_encode((const uint8_t(*)[MAIL_ID_BYTES])s->have, nh, NULL, 0, &msg)) !=
+                0 ||
+            (rc = mail_ihave_decode(msg.p, msg.len, s->ids_in, MAIL_IHAVE_MAX, &nh_in, s->ids_in2,
+                                    MAIL_IHAVE_MAX, &unused)) != 0)
             break;
         for (size_t i = 0; i < nh_in; i++) {
             if (!mail_index_has(y->relay, s->ids_in[i]) && !mail_index_has(y->inbox, s->ids_in[i]))
@@ -539,10 +535,10 @@ dyad_sim_exchange(struct dyad_sim *s, unsigned src, unsigned dst)
             continue;
         /* y -> x: IHAVE with the wants */
         wb_reset(&msg);
-        if ((rc = mail_ihave_encode(NULL, 0, (const uint8_t(*)[MAIL_ID_BYTES])s->want, nw,
-                                    &msg)) != 0 ||
-            (rc = mail_ihave_decode(msg.p, msg.len, s->ids_in2, MAIL_IHAVE_MAX, &unused,
-                                    s->ids_in, MAIL_IHAVE_MAX, &nwant_in)) != 0)
+        if ((rc = mail_ihave_encode(NULL, 0, (const uint8_t(*)[MAIL_ID_BYTES])s->want, nw, &msg)) !=
+                0 ||
+            (rc = mail_ihave_decode(msg.p, msg.len, s->ids_in2, MAIL_IHAVE_MAX, &unused, s->ids_in,
+                                    MAIL_IHAVE_MAX, &nwant_in)) != 0)
             break;
         /* x -> y: MSG_MAIL batches */
         for (size_t i = 0; i < nwant_in && rc == 0;) {
@@ -680,8 +676,8 @@ dyad_sim_run(const struct dyad_sim_config *cfg, struct dyad_sim_result *res)
             goto out;
         sodium_memzero(seed, sizeof(seed));
         x->nat = dyad_sim_uniform(s, 100) < cfg->nat_pct;
-        x->online = dyad_sim_uniform(s, cfg->online_mean_s + cfg->offline_mean_s) <
-                    cfg->online_mean_s;
+        x->online =
+            dyad_sim_uniform(s, cfg->online_mean_s + cfg->offline_mean_s) < cfg->online_mean_s;
         x->next_toggle =
             s->now + dyad_sim_exp(s, x->online ? cfg->online_mean_s : cfg->offline_mean_s);
     }
@@ -767,8 +763,8 @@ dyad_sim_run(const struct dyad_sim_config *cfg, struct dyad_sim_result *res)
                        : sd->saved != NULL ? "(offline)"
                                            : "(none)";
         }
-        fprintf(stderr, "dyad_sim: unfinished %u: node %u%s -> %u%s, %s / %s\n", i,
-                p->node[0], s->nodes[p->node[0]].nat ? " (nat)" : "", p->node[1],
+        fprintf(stderr, "dyad_sim: unfinished %u: node %u%s -> %u%s, %s / %s\n", i, p->node[0],
+                s->nodes[p->node[0]].nat ? " (nat)" : "", p->node[1],
                 s->nodes[p->node[1]].nat ? " (nat)" : "", st[0], st[1]);
     }
 out:

@@ -27,38 +27,38 @@ struct dyad_sim_config {
     uint64_t seed;
     unsigned nodes;
     unsigned dyads;
-    uint32_t tick_s;          /* simulated seconds per step */
-    uint32_t horizon_s;       /* give up after this much simulated time */
-    uint32_t online_mean_s;   /* mean online session */
-    uint32_t offline_mean_s;  /* mean offline period */
-    unsigned nat_pct;         /* % of nodes that accept no incoming connection */
-    unsigned fanout;          /* gossip peers per online node per round */
-    uint32_t gossip_every_s;  /* gossip round period */
-    uint32_t mail_ttl_s;      /* expiry of each mail item */
+    uint32_t tick_s;           /* simulated seconds per step */
+    uint32_t horizon_s;        /* give up after this much simulated time */
+    uint32_t online_mean_s;    /* mean online session */
+    uint32_t offline_mean_s;   /* mean offline period */
+    unsigned nat_pct;          /* % of nodes that accept no incoming connection */
+    unsigned fanout;           /* gossip peers per online node per round */
+    uint32_t gossip_every_s;   /* gossip round period */
+    uint32_t mail_ttl_s;       /* expiry of each mail item */
     uint32_t propose_window_s; /* proposals are spread over this span */
     bool verbose;
 };
 
 struct dyad_sim_result {
     unsigned dyads;
-    unsigned completed;      /* both sides completed */
-    unsigned closed_other;   /* both sides closed otherwise */
-    unsigned stuck;          /* still open on some side at the end */
-    double mean_complete_s;  /* proposal to both sides completed, over completed dyads */
+    unsigned completed;     /* both sides completed */
+    unsigned closed_other;  /* both sides closed otherwise */
+    unsigned stuck;         /* still open on some side at the end */
+    double mean_complete_s; /* proposal to both sides completed, over completed dyads */
     double max_complete_s;
-    uint64_t sim_s;          /* simulated time used */
-    uint64_t msgs;           /* dyad messages made */
-    uint64_t direct;         /* items handed straight to the recipient */
-    uint64_t mailed;         /* items left for store-and-forward */
-    uint64_t relayed;        /* item transfers between nodes by gossip */
-    uint64_t resent;         /* messages resent on direct contact */
-    uint64_t quota_refused;  /* items a relay refused for quota */
-    uint64_t held;           /* messages that arrived early and were held */
-    uint64_t duplicates;     /* messages received again (harmless) */
-    uint64_t errors;         /* anything else refused: must be 0 */
-    uint64_t expired;        /* dyads that expired on some side: must be 0 */
-    uint64_t restarts;       /* dyad sets persisted and restored */
-    uint64_t attestations;   /* attestations built and verified */
+    uint64_t sim_s;         /* simulated time used */
+    uint64_t msgs;          /* dyad messages made */
+    uint64_t direct;        /* items handed straight to the recipient */
+    uint64_t mailed;        /* items left for store-and-forward */
+    uint64_t relayed;       /* item transfers between nodes by gossip */
+    uint64_t resent;        /* messages resent on direct contact */
+    uint64_t quota_refused; /* items a relay refused for quota */
+    uint64_t held;          /* messages that arrived early and were held */
+    uint64_t duplicates;    /* messages received again (harmless) */
+    uint64_t errors;        /* anything else refused: must be 0 */
+    uint64_t expired;       /* dyads that expired on some side: must be 0 */
+    uint64_t restarts;      /* dyad sets persisted and restored */
+    uint64_t attestations;  /* attestations built and verified */
 };
 
 /* dyad_sim_config_default: 24 nodes, 100 dyads, 10-minute ticks, 120 days at most,

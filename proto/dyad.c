@@ -73,6 +73,7 @@ struct rule {
     int8_t err;     /* the refusal, when next is 0 */
 };
 
+/* clang-format off */
 #define GO(st, eff) {st, eff, 0}
 #define NO_STATE {0, EFF_NONE, PULL_ERR_STATE}
 #define NO_PERM {0, EFF_NONE, PULL_ERR_PERM}
@@ -124,6 +125,7 @@ static const struct rule dyad_table[DYAD_ST_MAX + 1][DYAD_KIND_MAX + 1][2] = {
     [DYAD_ST_CANCELLED] = CLOSED_ROW,
     [DYAD_ST_EXPIRED] = CLOSED_ROW,
 };
+/* clang-format on */
 
 /* ---- the dyad ---- */
 
@@ -150,8 +152,8 @@ struct dyad {
     uint8_t state;
     bool said_done[2];
     bool acked[2];
-    bool has_cosig[2];          /* by the role that sent the ACK */
-    uint8_t cosig[2][64];       /* cosig[r]: r's cosig of the other side's attestation */
+    bool has_cosig[2];    /* by the role that sent the ACK */
+    uint8_t cosig[2][64]; /* cosig[r]: r's cosig of the other side's attestation */
     uint64_t ack_created[2];
     uint32_t next_step[2];
     struct dyad_timeouts t;
@@ -678,8 +680,8 @@ dyad_apply(struct dyad *d, const uint8_t *p, size_t n, uint64_t now_s)
 }
 
 static int
-from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_timeouts *t,
-             bool replay, struct dyad **out)
+from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_timeouts *t, bool replay,
+             struct dyad **out)
 {
     struct dyad_msg m;
     struct dyad *d = NULL;
@@ -744,9 +746,8 @@ dyad_from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_
 
 int
 dyad_propose(const struct ident *me, const uint8_t record_id[static 32],
-             const uint8_t responder[static 32], const char *note, size_t note_len,
-             uint64_t now_s, const struct dyad_timeouts *t, struct dyad **out,
-             struct pull_wb *msg_out)
+             const uint8_t responder[static 32], const char *note, size_t note_len, uint64_t now_s,
+             const struct dyad_timeouts *t, struct dyad **out, struct pull_wb *msg_out)
 {
     struct dyad_msg m;
     struct pull_wb w;
@@ -775,8 +776,8 @@ dyad_propose(const struct ident *me, const uint8_t record_id[static 32],
     memcpy(m.proposer, me->pk, 32);
     memcpy(m.responder, responder, 32);
     m.expires = now_s + t->propose_s;
-    if ((rc = dyad_terms_hash(m.record, m.proposer, m.responder, note, note_len, now_s,
-                              m.terms)) != 0 ||
+    if ((rc = dyad_terms_hash(m.record, m.proposer, m.responder, note, note_len, now_s, m.terms)) !=
+            0 ||
         (rc = ident_sign(me, DYAD_TERMS_DOMAIN, m.terms, 32, m.terms_sig)) != 0 ||
         (rc = sign_msg(&m, me, &w)) != 0 ||
         (rc = from_propose(w.p, w.len, now_s, t, false, out)) != 0)
@@ -1046,8 +1047,8 @@ dyad_msg_count(const struct dyad *d)
 }
 
 int
-dyad_msg_at(const struct dyad *d, size_t i, const uint8_t **p, size_t *n,
-            enum dyad_kind *kind, enum dyad_role *author)
+dyad_msg_at(const struct dyad *d, size_t i, const uint8_t **p, size_t *n, enum dyad_kind *kind,
+            enum dyad_role *author)
 {
     if (i >= d->nmsgs)
         return PULL_ERR_NOT_FOUND;

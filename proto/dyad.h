@@ -123,10 +123,10 @@
 #define DYAD_TERMS_DOMAIN "pull/dyad/terms/v1"
 #define DYAD_ID_BYTES 32
 #define DYAD_NOTE_MAX 500
-#define DYAD_MSG_MAX 1024            /* one encoded message envelope */
-#define DYAD_MSGS_MAX 8              /* messages a dyad can hold (4 per side at most) */
+#define DYAD_MSG_MAX 1024 /* one encoded message envelope */
+#define DYAD_MSGS_MAX 8   /* messages a dyad can hold (4 per side at most) */
 #define DYAD_ENCODED_MAX (DYAD_MSGS_MAX * (DYAD_MSG_MAX + 3) + 64)
-#define DYAD_SKEW_MAX 600u           /* seconds a message may be created in our future */
+#define DYAD_SKEW_MAX 600u /* seconds a message may be created in our future */
 #define DYAD_PROPOSE_TTL_MAX (30u * 86400u)
 #define DYAD_ATTEST_TTL (90u * 86400u)
 #define DYAD_ATTEST_TITLE "dyad completed"
@@ -240,8 +240,8 @@ int dyad_propose(const struct ident *me, const uint8_t record_id[static 32],
  * now_s + DYAD_SKEW_MAX (PULL_ERR_CLOCK_SKEW), expires not passed (PULL_ERR_EXPIRED) and
  * within DYAD_PROPOSE_TTL_MAX (PULL_ERR_EXPIRY). The caller checks who the responder is.
  * t gives the later steps' timeouts (it is copied). */
-int dyad_from_propose(const uint8_t *p, size_t n, uint64_t now_s,
-                      const struct dyad_timeouts *t, struct dyad **out);
+int dyad_from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_timeouts *t,
+                      struct dyad **out);
 
 /* dyad_free frees a dyad; NULL does nothing. */
 void dyad_free(struct dyad *d);
@@ -252,9 +252,8 @@ void dyad_free(struct dyad *d);
  * not a side or the wrong side, PULL_ERR_STATE, PULL_ERR_EXPIRED) so the CLI gets the
  * reason before anything is signed. For ACK, attest says whether to include my cosig of
  * the other side's attestation; it is ignored for other kinds. */
-int dyad_make(const struct dyad *d, const struct ident *me, enum dyad_kind kind,
-              const char *note, size_t note_len, bool attest, uint64_t now_s,
-              struct pull_wb *out);
+int dyad_make(const struct dyad *d, const struct ident *me, enum dyad_kind kind, const char *note,
+              size_t note_len, bool attest, uint64_t now_s, struct pull_wb *out);
 
 /* dyad_act is dyad_make followed by dyad_apply of the result: the usual way to act. On
  * failure nothing is appended and d is unchanged. */
@@ -293,8 +292,8 @@ const uint8_t *dyad_responder(const struct dyad *d);
 const uint8_t *dyad_terms(const struct dyad *d);
 enum dyad_state dyad_state(const struct dyad *d);
 bool dyad_is_open(const struct dyad *d);
-uint64_t dyad_created(const struct dyad *d); /* the PROPOSE's created */
-uint64_t dyad_updated(const struct dyad *d); /* local now_s of the last change */
+uint64_t dyad_created(const struct dyad *d);              /* the PROPOSE's created */
+uint64_t dyad_updated(const struct dyad *d);              /* local now_s of the last change */
 const char *dyad_note(const struct dyad *d, size_t *len); /* the proposal's note */
 bool dyad_said_done(const struct dyad *d, enum dyad_role role);
 bool dyad_acked(const struct dyad *d, enum dyad_role role);
@@ -307,8 +306,8 @@ const uint8_t *dyad_peer(const struct dyad *d, enum dyad_role role);
 
 /* dyad_msg_count / dyad_msg_at give the applied messages in order (to send again). */
 size_t dyad_msg_count(const struct dyad *d);
-int dyad_msg_at(const struct dyad *d, size_t i, const uint8_t **p, size_t *n,
-                enum dyad_kind *kind, enum dyad_role *author);
+int dyad_msg_at(const struct dyad *d, size_t i, const uint8_t **p, size_t *n, enum dyad_kind *kind,
+                enum dyad_role *author);
 
 /* dyad_attestation_build fills rec with the attestation authored by `author` (a role)
  * whose created is `created`, with an empty cosig: the record the other side cosigns in

@@ -57,8 +57,8 @@ mail_seal(const struct pull_env *env, const struct ident *sender,
     wb_init(&body, MAIL_ITEM_MAX);
     if (id_out != NULL)
         memset(id_out, 0, MAIL_ID_BYTES);
-    if (n == 0 || n > MAIL_PLAIN_MAX || plain == NULL || expires == 0 ||
-        expires > MAIL_TIME_MAX || sodium_memcmp(sender->pk, recipient, 32) == 0) {
+    if (n == 0 || n > MAIL_PLAIN_MAX || plain == NULL || expires == 0 || expires > MAIL_TIME_MAX ||
+        sodium_memcmp(sender->pk, recipient, 32) == 0) {
         rc = PULL_ERR_INVAL;
         goto out;
     }
@@ -172,8 +172,7 @@ mail_verify(const struct mail_item *m, uint64_t now_s)
 }
 
 int
-mail_open(const struct mail_item *m, const struct ident *me, uint8_t *plain, size_t max,
-          size_t *n)
+mail_open(const struct mail_item *m, const struct ident *me, uint8_t *plain, size_t max, size_t *n)
 {
     uint8_t xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES];
     int rc = 0;
@@ -275,8 +274,7 @@ skip_extra(struct pull_rd *r, uint32_t extra)
 }
 
 int
-mail_msg_decode(const uint8_t *p, size_t n, struct mail_ref *items, size_t max,
-                size_t *count)
+mail_msg_decode(const uint8_t *p, size_t n, struct mail_ref *items, size_t max, size_t *count)
 {
     struct pull_rd r;
     uint32_t k, blen, extra;

@@ -87,8 +87,8 @@ struct mail_item {
  * comes from env. Returns PULL_ERR_BAD_KEY if recipient is not a usable Ed25519 key,
  * PULL_ERR_INVAL if recipient is the sender or n is out of range. */
 int mail_seal(const struct pull_env *env, const struct ident *sender,
-              const uint8_t recipient[static 32], const uint8_t *plain, size_t n,
-              uint64_t expires, struct pull_wb *out, uint8_t id_out[MAIL_ID_BYTES]);
+              const uint8_t recipient[static 32], const uint8_t *plain, size_t n, uint64_t expires,
+              struct pull_wb *out, uint8_t id_out[MAIL_ID_BYTES]);
 
 /* mail_parse parses exactly n bytes of an item (structure, sizes, canonical encoding, no
  * trailing bytes) and computes its id; it checks neither the signature nor the time.
@@ -120,8 +120,7 @@ int mail_msg_encode(const struct mail_ref *items, size_t n, struct pull_wb *out)
 /* mail_msg_decode parses exactly n bytes of a MSG_MAIL, filling items[0..*count) with
  * references into p (each at most MAIL_ITEM_MAX bytes; items are parsed later, one by
  * one, with mail_parse). More than max items: PULL_ERR_TOO_BIG. */
-int mail_msg_decode(const uint8_t *p, size_t n, struct mail_ref *items, size_t max,
-                    size_t *count);
+int mail_msg_decode(const uint8_t *p, size_t n, struct mail_ref *items, size_t max, size_t *count);
 
 /* mail_ihave_encode appends MSG_MAIL_IHAVE with the given ids (each list at most
  * MAIL_IHAVE_MAX, else PULL_ERR_TOO_BIG). */
@@ -131,9 +130,8 @@ int mail_ihave_encode(const uint8_t (*have)[MAIL_ID_BYTES], size_t nhave,
 /* mail_ihave_decode parses exactly n bytes of a MSG_MAIL_IHAVE, copying the ids into
  * have[0..*nhave) and want[0..*nwant) (capacities maxhave, maxwant: PULL_ERR_TOO_BIG if
  * a list is longer). */
-int mail_ihave_decode(const uint8_t *p, size_t n, uint8_t (*have)[MAIL_ID_BYTES],
-                      size_t maxhave, size_t *nhave, uint8_t (*want)[MAIL_ID_BYTES],
-                      size_t maxwant, size_t *nwant);
+int mail_ihave_decode(const uint8_t *p, size_t n, uint8_t (*have)[MAIL_ID_BYTES], size_t maxhave,
+                      size_t *nhave, uint8_t (*want)[MAIL_ID_BYTES], size_t maxwant, size_t *nwant);
 
 /* ---- relay policy ---- */
 
@@ -192,7 +190,6 @@ int mail_index_at(const struct mail_index *ix, size_t i, const uint8_t **p, size
                   const uint8_t **id, const uint8_t **recipient);
 
 /* mail_index_usage reports what one sender (or everyone, if sender is NULL) holds here. */
-void mail_index_usage(const struct mail_index *ix, const uint8_t *sender,
-                      struct mail_usage *u);
+void mail_index_usage(const struct mail_index *ix, const uint8_t *sender, struct mail_usage *u);
 
 #endif

@@ -67,9 +67,10 @@ check_msg_roundtrip(const struct dyad_msg *m, const uint8_t *p, size_t n)
 {
     struct pull_wb body, env;
     msgpack_packer pk;
-    unsigned fields = m->kind == DYAD_PROPOSE ? 13 : m->kind == DYAD_ACCEPT ? 9
-                      : m->kind == DYAD_ACK   ? 8
-                                              : 7;
+    unsigned fields = m->kind == DYAD_PROPOSE  ? 13
+                      : m->kind == DYAD_ACCEPT ? 9
+                      : m->kind == DYAD_ACK    ? 8
+                                               : 7;
 
     wb_init(&body, 0);
     wb_init(&env, 0);

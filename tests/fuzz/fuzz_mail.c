@@ -109,15 +109,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     case 2:
-        if (mail_ihave_decode(p, n, have, MAIL_IHAVE_MAX, &nh, want, MAIL_IHAVE_MAX, &nw) ==
-            0) {
+        if (mail_ihave_decode(p, n, have, MAIL_IHAVE_MAX, &nh, want, MAIL_IHAVE_MAX, &nw) == 0) {
             static uint8_t have2[MAIL_IHAVE_MAX][32], want2[MAIL_IHAVE_MAX][32];
             size_t nh2, nw2;
-            if (mail_ihave_encode((const uint8_t(*)[32])have, nh, (const uint8_t(*)[32])want,
-                                  nw, &w) != 0 ||
+            if (mail_ihave_encode((const uint8_t(*)[32])have, nh, (const uint8_t(*)[32])want, nw,
+                                  &w) != 0 ||
                 w.len > n ||
-                mail_ihave_decode(w.p, w.len, have2, MAIL_IHAVE_MAX, &nh2, want2,
-                                  MAIL_IHAVE_MAX, &nw2) != 0 ||
+                mail_ihave_decode(w.p, w.len, have2, MAIL_IHAVE_MAX, &nh2, want2, MAIL_IHAVE_MAX,
+                                  &nw2) != 0 ||
                 nh2 != nh || nw2 != nw || memcmp(have2, have, nh * 32) != 0 ||
                 memcmp(want2, want, nw * 32) != 0)
                 abort();

@@ -19,9 +19,8 @@ dyad_sim_test_print(const char *what, const struct dyad_sim_result *r)
     printf("%s: %u/%u completed in %.1f days (mean %.2f, max %.2f days); %llu msgs, %llu "
            "direct, %llu mailed, %llu relayed, %llu resent, %llu held, %llu duplicates, "
            "%llu quota, %llu restarts\n",
-           what, r->completed, r->dyads, (double)r->sim_s / 86400.0,
-           r->mean_complete_s / 86400.0, r->max_complete_s / 86400.0,
-           (unsigned long long)r->msgs, (unsigned long long)r->direct,
+           what, r->completed, r->dyads, (double)r->sim_s / 86400.0, r->mean_complete_s / 86400.0,
+           r->max_complete_s / 86400.0, (unsigned long long)r->msgs, (unsigned long long)r->direct,
            (unsigned long long)r->mailed, (unsigned long long)r->relayed,
            (unsigned long long)r->resent, (unsigned long long)r->held,
            (unsigned long long)r->duplicates, (unsigned long long)r->quota_refused,

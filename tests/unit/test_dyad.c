@@ -25,6 +25,7 @@
 #include "lib/mp.h"
 #include "lib/record.h"
 #include "proto/dyad.h"
+#include "testutil.h"
 
 #define NOW 1800000000ull
 #define DAY 86400ull
@@ -76,9 +77,9 @@ struct fmsg {
     uint8_t terms[32], terms_sig[64];
     size_t cosig_len;
     uint8_t cosig[64];
-    bool extra;       /* append one more field */
-    bool sig_bad;     /* flip a bit of the envelope signature */
-    size_t sig_len;   /* 0: 64 */
+    bool extra;     /* append one more field */
+    bool sig_bad;   /* flip a bit of the envelope signature */
+    size_t sig_len; /* 0: 64 */
 };
 
 static unsigned
@@ -136,8 +137,8 @@ forge(const struct fmsg *f, struct pull_wb *out)
 
 /* A proposal forge template (valid as is). */
 static void
-fprop(struct fmsg *f, const struct ident *proposer, const struct ident *responder,
-      uint64_t created, const char *note)
+fprop(struct fmsg *f, const struct ident *proposer, const struct ident *responder, uint64_t created,
+      const char *note)
 {
     memset(f, 0, sizeof(*f));
     f->version = 1;
@@ -228,9 +229,8 @@ new_dyad(struct pull_wb *prop)
     struct pull_wb w;
 
     wb_init(&w, 0);
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, "bread for a bike repair", 23, NOW,
-                                  &tdef, &d, &w),
-                     0);
+    assert_int_equal(
+        dyad_propose(&alice, rec_id, bob.pk, "bread for a bike repair", 23, NOW, &tdef, &d, &w), 0);
     assert_non_null(d);
     if (prop != NULL) {
         wb_reset(prop);
@@ -295,9 +295,8 @@ expect(const struct dyad *d, unsigned kind, int role)
         if (kind == DYAD_DONE && !dyad_said_done(d, (enum dyad_role)role))
             e = (struct expect){0, DYAD_ST_DONE};
         else if (kind == DYAD_ACK && !dyad_acked(d, (enum dyad_role)role))
-            e = (struct expect){0, dyad_acked(d, (enum dyad_role)(1 - role))
-                                       ? DYAD_ST_COMPLETED
-                                       : DYAD_ST_DONE};
+            e = (struct expect){0, dyad_acked(d, (enum dyad_role)(1 - role)) ? DYAD_ST_COMPLETED
+                                                                             : DYAD_ST_DONE};
         else if (kind == DYAD_CANCEL && !dyad_acked(d, (enum dyad_role)role))
             e = (struct expect){0, DYAD_ST_CANCELLED};
         break;
@@ -329,11 +328,7 @@ static const struct {
     {"done-by-both", 3, {{R, DYAD_ACCEPT}, {P, DYAD_DONE}, {R, DYAD_DONE}}, 0, DYAD_ST_DONE},
     {"done-P-acked", 3, {{R, DYAD_ACCEPT}, {P, DYAD_DONE}, {P, DYAD_ACK}}, 0, DYAD_ST_DONE},
     {"done-R-acked", 3, {{R, DYAD_ACCEPT}, {P, DYAD_DONE}, {R, DYAD_ACK}}, 0, DYAD_ST_DONE},
-    {"done-R-acked-by-R",
-     3,
-     {{R, DYAD_ACCEPT}, {R, DYAD_DONE}, {R, DYAD_ACK}},
-     0,
-     DYAD_ST_DONE},
+    {"done-R-acked-by-R", 3, {{R, DYAD_ACCEPT}, {R, DYAD_DONE}, {R, DYAD_ACK}}, 0, DYAD_ST_DONE},
     {"completed",
      4,
      {{R, DYAD_ACCEPT}, {P, DYAD_DONE}, {P, DYAD_ACK}, {R, DYAD_ACK}},
@@ -416,8 +411,7 @@ test_transition_table(void **state)
                     assert_true(rc == 0 ? msg.len > 0 : msg.len == 0);
                 } else if (role == C) {
                     wb_reset(&msg);
-                    assert_int_equal(dyad_make(d, &carol, kind == DYAD_PROPOSE ? DYAD_DONE
-                                                                               : kind,
+                    assert_int_equal(dyad_make(d, &carol, kind == DYAD_PROPOSE ? DYAD_DONE : kind,
                                                NULL, 0, true, now, &msg),
                                      PULL_ERR_PERM);
                 } else {
@@ -433,8 +427,8 @@ test_transition_table(void **state)
                 } else {
                     rc = send_forged(d, role, kind, now);
                     if (rc != e.rc)
-                        fprintf(stderr, "apply %s %s role %d: got %d want %d\n",
-                                situations[i].name, dyad_kind_name(kind), role, rc, e.rc);
+                        fprintf(stderr, "apply %s %s role %d: got %d want %d\n", situations[i].name,
+                                dyad_kind_name(kind), role, rc, e.rc);
                     assert_int_equal(rc, e.rc);
                 }
                 encode(d, &after);
@@ -620,9 +614,9 @@ test_replays(void **state)
         wb_release(&w);
     }
     dyad_free(d);
-    assert_int_equal(dyad_msg_at(d = new_dyad(NULL), 1, &(const uint8_t *){0}, &(size_t){0},
-                                 NULL, NULL),
-                     PULL_ERR_NOT_FOUND);
+    assert_int_equal(
+        dyad_msg_at(d = new_dyad(NULL), 1, &(const uint8_t *){0}, &(size_t){0}, NULL, NULL),
+        PULL_ERR_NOT_FOUND);
     dyad_free(d);
     wb_release(&enc1);
     wb_release(&enc2);
@@ -893,18 +887,18 @@ test_persist_hostile(void **state)
     for (size_t i = 0; i < 5; i++)
         assert_int_equal(dyad_msg_at(full, i, &p[i], &n[i], NULL, NULL), 0);
 
-#define PERSIST(ver, exp_at, cnt, ...)                                                        \
-    do {                                                                                      \
-        size_t idx[] = {__VA_ARGS__};                                                         \
-        wb_reset(&w);                                                                         \
-        mp_packer_init(&pk, &w);                                                              \
-        msgpack_pack_array(&pk, 4);                                                           \
-        msgpack_pack_uint64(&pk, ver);                                                        \
-        msgpack_pack_uint64(&pk, NOW);                                                        \
-        msgpack_pack_uint64(&pk, exp_at);                                                     \
-        msgpack_pack_array(&pk, cnt);                                                         \
-        for (int q = 0; q < (int)(cnt); q++)                                                  \
-            mp_pack_bin(&pk, p[idx[q]], n[idx[q]]);                                           \
+#define PERSIST(ver, exp_at, cnt, ...)                                                             \
+    do {                                                                                           \
+        size_t idx[] = {__VA_ARGS__};                                                              \
+        wb_reset(&w);                                                                              \
+        mp_packer_init(&pk, &w);                                                                   \
+        msgpack_pack_array(&pk, 4);                                                                \
+        msgpack_pack_uint64(&pk, ver);                                                             \
+        msgpack_pack_uint64(&pk, NOW);                                                             \
+        msgpack_pack_uint64(&pk, exp_at);                                                          \
+        msgpack_pack_array(&pk, cnt);                                                              \
+        for (int q = 0; q < (int)(cnt); q++)                                                       \
+            mp_pack_bin(&pk, p[idx[q]], n[idx[q]]);                                                \
     } while (0)
 
     PERSIST(1, 0, 5, 0, 1, 2, 3, 4);
@@ -973,8 +967,7 @@ test_timeouts(void **state)
     /* custom: the proposal expires; nothing applies after its deadline */
     assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, NULL, 0, NOW, &t, &d, &prop), 0);
     assert_int_equal(dyad_deadline(d), NOW + 3600);
-    assert_int_equal(dyad_from_propose(prop.p, prop.len, NOW + 3600, &t, &e),
-                     PULL_ERR_EXPIRED);
+    assert_int_equal(dyad_from_propose(prop.p, prop.len, NOW + 3600, &t, &e), PULL_ERR_EXPIRED);
     assert_null(e);
     assert_int_equal(dyad_from_propose(prop.p, prop.len, NOW + 3599, &t, &e), 0);
     assert_int_equal(dyad_make(e, &bob, DYAD_ACCEPT, NULL, 0, false, NOW + 3600, &w),
@@ -1056,14 +1049,14 @@ test_decode_hostile(void **state)
 
     (void)state;
     wb_init(&w, 0);
-#define PROP_RC(expr_mod, want)                                                               \
-    do {                                                                                      \
-        fprop(&f, &alice, &bob, NOW, "hello");                                                \
-        expr_mod;                                                                             \
-        forge(&f, &w);                                                                        \
-        assert_int_equal(dyad_from_propose(w.p, w.len, NOW, &tdef, &e), want);                \
-        dyad_free(e);                                                                         \
-        e = NULL;                                                                             \
+#define PROP_RC(expr_mod, want)                                                                    \
+    do {                                                                                           \
+        fprop(&f, &alice, &bob, NOW, "hello");                                                     \
+        expr_mod;                                                                                  \
+        forge(&f, &w);                                                                             \
+        assert_int_equal(dyad_from_propose(w.p, w.len, NOW, &tdef, &e), want);                     \
+        dyad_free(e);                                                                              \
+        e = NULL;                                                                                  \
     } while (0)
     PROP_RC((void)0, 0);
     PROP_RC(f.version = 2, PULL_ERR_VERSION);
@@ -1073,13 +1066,13 @@ test_decode_hostile(void **state)
     PROP_RC(f.extra = true, PULL_ERR_MALFORMED);
     PROP_RC(f.dyad[3] = 1, PULL_ERR_FIELD);
     PROP_RC(f.step = 1, PULL_ERR_FIELD);
-    PROP_RC(memcpy(f.proposer, carol.pk, 32), PULL_ERR_FIELD);        /* proposer != author */
-    PROP_RC(memcpy(f.responder, alice.pk, 32), PULL_ERR_INVAL);       /* to oneself */
+    PROP_RC(memcpy(f.proposer, carol.pk, 32), PULL_ERR_FIELD);  /* proposer != author */
+    PROP_RC(memcpy(f.responder, alice.pk, 32), PULL_ERR_INVAL); /* to oneself */
     PROP_RC(f.expires = NOW, PULL_ERR_EXPIRY);
     PROP_RC(f.expires = NOW + DYAD_PROPOSE_TTL_MAX + 1, PULL_ERR_EXPIRY);
     PROP_RC(f.expires = NOW + DYAD_PROPOSE_TTL_MAX, 0);
-    PROP_RC(f.terms[0] ^= 1, PULL_ERR_FIELD);                         /* terms don't match */
-    PROP_RC(f.note = "hellO", PULL_ERR_FIELD);                        /* note not in terms */
+    PROP_RC(f.terms[0] ^= 1, PULL_ERR_FIELD);  /* terms don't match */
+    PROP_RC(f.note = "hellO", PULL_ERR_FIELD); /* note not in terms */
     PROP_RC(f.terms_sig[0] ^= 1, PULL_ERR_BAD_SIG);
     PROP_RC(f.sig_len = 63, PULL_ERR_FIELD);
     PROP_RC(f.created = (1ull << 40) + 1, PULL_ERR_FIELD);
@@ -1088,14 +1081,13 @@ test_decode_hostile(void **state)
     /* notes: 500 bytes fine, 501 too long, controls and bad UTF-8 refused */
     memset(note, 'a', sizeof(note));
     note[DYAD_NOTE_MAX] = '\0';
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, note, DYAD_NOTE_MAX, NOW, &tdef, &e,
-                                  &w),
+    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, note, DYAD_NOTE_MAX, NOW, &tdef, &e, &w),
                      0);
     dyad_free(e);
     e = NULL;
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, note, DYAD_NOTE_MAX + 1, NOW, &tdef,
-                                  &e, &w),
-                     PULL_ERR_FIELD);
+    assert_int_equal(
+        dyad_propose(&alice, rec_id, bob.pk, note, DYAD_NOTE_MAX + 1, NOW, &tdef, &e, &w),
+        PULL_ERR_FIELD);
     assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, "a\x01", 2, NOW, &tdef, &e, &w),
                      PULL_ERR_CONTROL);
     assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, "a\xc2\x85", 3, NOW, &tdef, &e, &w),
@@ -1112,12 +1104,12 @@ test_decode_hostile(void **state)
     assert_int_equal(dyad_msg_decode(w.p, w.len, &m), PULL_ERR_CONTROL);
 
     /* non-proposal messages */
-#define MSG_RC(kind_, role_, expr_mod, want)                                                  \
-    do {                                                                                      \
-        fmsg_for(d, role_, kind_, NOW + 10, &f);                                              \
-        expr_mod;                                                                             \
-        forge(&f, &w);                                                                        \
-        assert_int_equal(dyad_apply(d, w.p, w.len, NOW + 10), want);                          \
+#define MSG_RC(kind_, role_, expr_mod, want)                                                       \
+    do {                                                                                           \
+        fmsg_for(d, role_, kind_, NOW + 10, &f);                                                   \
+        expr_mod;                                                                                  \
+        forge(&f, &w);                                                                             \
+        assert_int_equal(dyad_apply(d, w.p, w.len, NOW + 10), want);                               \
     } while (0)
     MSG_RC(DYAD_ACCEPT, R, memset(f.dyad, 0, 32), PULL_ERR_FIELD);
     MSG_RC(DYAD_ACCEPT, R, f.dyad[0] ^= 1, PULL_ERR_INVAL);
@@ -1172,8 +1164,8 @@ test_decode_hostile(void **state)
 
 /* Concurrent messages crossing: both views end in the same state. */
 static void
-cross(enum dyad_kind first_setup, int ra, enum dyad_kind ka, int rb, enum dyad_kind kb,
-      int want_a, int want_b)
+cross(enum dyad_kind first_setup, int ra, enum dyad_kind ka, int rb, enum dyad_kind kb, int want_a,
+      int want_b)
 {
     struct pull_wb prop, ma, mb, m;
     struct dyad *da = NULL, *db = NULL;
@@ -1238,11 +1230,32 @@ test_crossings(void **state)
     cross(DYAD_DONE, P, DYAD_ACK, R, DYAD_DONE, 0, 0);
 }
 
+/* The terms hash test vector of PROTOCOL.md section 12. */
+static void
+test_terms_vector(void **state)
+{
+    struct ident a, b;
+    uint8_t seed[32], rec[32], terms[32], want[32];
+
+    (void)state;
+    memset(seed, 1, 32);
+    assert_int_equal(ident_from_seed(&a, seed), 0);
+    memset(seed, 2, 32);
+    assert_int_equal(ident_from_seed(&b, seed), 0);
+    memset(rec, 0x7e, 32);
+    assert_int_equal(dyad_terms_hash(rec, a.pk, b.pk, "hello", 5, 1800000000ull, terms), 0);
+    assert_int_equal(
+        tu_hex("21e67955b8b3151a18f9284ae2f59140e6e32d9cbb158b410b8caa63fd863c3a", want, 32), 32);
+    assert_memory_equal(terms, want, 32);
+    assert_int_equal(dyad_terms_hash(rec, a.pk, b.pk, "x", DYAD_NOTE_MAX + 1, 0, terms),
+                     PULL_ERR_FIELD);
+}
+
 /* Names, and the API's argument checks. */
 static void
 test_names_and_args(void **state)
 {
-    static const char *const states[] = {"proposed", "accepted", "declined", "done",
+    static const char *const states[] = {"proposed",  "accepted",  "declined", "done",
                                          "completed", "cancelled", "expired"};
     struct pull_wb w;
     struct dyad *d = NULL;
@@ -1285,6 +1298,7 @@ main(void)
         cmocka_unit_test(test_clock_skew),
         cmocka_unit_test(test_decode_hostile),
         cmocka_unit_test(test_crossings),
+        cmocka_unit_test(test_terms_vector),
         cmocka_unit_test(test_names_and_args),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

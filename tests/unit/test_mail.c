@@ -48,9 +48,8 @@ static void
 seal_hello(struct pull_wb *w, uint8_t id[32])
 {
     wb_reset(w);
-    assert_int_equal(mail_seal(&env.env, &alice, bob.pk, hello, sizeof(hello), NOW + 3 * DAY, w,
-                               id),
-                     0);
+    assert_int_equal(
+        mail_seal(&env.env, &alice, bob.pk, hello, sizeof(hello), NOW + 3 * DAY, w, id), 0);
 }
 
 /* An item with chosen fields, signed by signer over its bytes before the sig. */
@@ -112,8 +111,7 @@ test_seal_open(void **state)
     {
         uint8_t sealed[sizeof(hello) + MAIL_SEAL_OVERHEAD];
         assert_int_equal(crypto_box_seal(sealed, hello, sizeof(hello), xpk), 0);
-        forge_item(&w2, 1, bob.pk, alice.pk, NOW + DAY, sealed, sizeof(sealed), &alice, 64,
-                   false);
+        forge_item(&w2, 1, bob.pk, alice.pk, NOW + DAY, sealed, sizeof(sealed), &alice, 64, false);
         assert_int_equal(mail_parse(w2.p, w2.len, &m), 0);
         assert_int_equal(mail_verify(&m, NOW), 0);
         assert_int_equal(mail_open(&m, &bob, out, sizeof(out), &n), 0);
@@ -233,7 +231,7 @@ test_expiry_and_hostile(void **state)
     (void)state;
     wb_init(&w, 0);
     memset(sealed, 0x5a, sizeof(sealed));
-#define ITEM(ver, r, s, exp, slen, signer, siglen, trail)                                     \
+#define ITEM(ver, r, s, exp, slen, signer, siglen, trail)                                          \
     forge_item(&w, ver, r, s, exp, sealed, slen, signer, siglen, trail)
     ITEM(1, bob.pk, alice.pk, NOW + DAY, sizeof(sealed), &alice, 64, false);
     assert_int_equal(mail_parse(w.p, w.len, &m), 0);
@@ -244,8 +242,8 @@ test_expiry_and_hostile(void **state)
          false);
     assert_int_equal(mail_parse(w.p, w.len, &m), 0);
     assert_int_equal(mail_verify(&m, NOW), 0);
-    ITEM(1, bob.pk, alice.pk, NOW + MAIL_TTL_MAX + MAIL_SKEW_MAX + 1, sizeof(sealed), &alice,
-         64, false);
+    ITEM(1, bob.pk, alice.pk, NOW + MAIL_TTL_MAX + MAIL_SKEW_MAX + 1, sizeof(sealed), &alice, 64,
+         false);
     assert_int_equal(mail_parse(w.p, w.len, &m), 0);
     assert_int_equal(mail_verify(&m, NOW), PULL_ERR_EXPIRY);
     /* signed by someone else than the sender */
@@ -281,23 +279,21 @@ test_expiry_and_hostile(void **state)
         uint8_t out[16];
         size_t n;
         wb_reset(&w);
-        assert_int_equal(mail_seal(&env.env, &alice, bob.pk, plain, MAIL_PLAIN_MAX, NOW + DAY,
-                                   &w, NULL),
-                         0);
+        assert_int_equal(
+            mail_seal(&env.env, &alice, bob.pk, plain, MAIL_PLAIN_MAX, NOW + DAY, &w, NULL), 0);
         assert_true(w.len <= MAIL_ITEM_MAX);
         assert_int_equal(mail_parse(w.p, w.len, &m), 0);
         assert_int_equal(m.sealed_len, MAIL_SEALED_MAX);
         assert_int_equal(mail_open(&m, &bob, out, sizeof(out), &n), PULL_ERR_TOO_BIG);
         wb_reset(&w);
-        assert_int_equal(mail_seal(&env.env, &alice, bob.pk, plain, MAIL_PLAIN_MAX + 1,
-                                   NOW + DAY, &w, NULL),
-                         PULL_ERR_INVAL);
+        assert_int_equal(
+            mail_seal(&env.env, &alice, bob.pk, plain, MAIL_PLAIN_MAX + 1, NOW + DAY, &w, NULL),
+            PULL_ERR_INVAL);
         assert_int_equal(mail_seal(&env.env, &alice, bob.pk, plain, 0, NOW + DAY, &w, NULL),
                          PULL_ERR_INVAL);
         assert_int_equal(mail_seal(&env.env, &alice, alice.pk, plain, 1, NOW + DAY, &w, NULL),
                          PULL_ERR_INVAL);
-        assert_int_equal(mail_seal(&env.env, &alice, small_order, plain, 1, NOW + DAY, &w,
-                                   NULL),
+        assert_int_equal(mail_seal(&env.env, &alice, small_order, plain, 1, NOW + DAY, &w, NULL),
                          PULL_ERR_BAD_KEY);
         assert_int_equal(w.len, 0);
         free(plain);
@@ -365,9 +361,8 @@ test_wire(void **state)
     /* IHAVE */
     memset(want, 0xee, sizeof(want));
     wb_reset(&msg);
-    assert_int_equal(mail_ihave_encode((const uint8_t(*)[32])have, 3,
-                                       (const uint8_t(*)[32])want, 2, &msg),
-                     0);
+    assert_int_equal(
+        mail_ihave_encode((const uint8_t(*)[32])have, 3, (const uint8_t(*)[32])want, 2, &msg), 0);
     assert_int_equal(msg_peek_type(msg.p, msg.len, &type), 0);
     assert_int_equal(type, MSG_MAIL_IHAVE);
     assert_int_equal(mail_ihave_decode(msg.p, msg.len, h2, 4, &nh, w2, 4, &nw), 0);
@@ -375,10 +370,8 @@ test_wire(void **state)
     assert_int_equal(nw, 2);
     assert_memory_equal(h2, have, sizeof(have));
     assert_memory_equal(w2, want, sizeof(want));
-    assert_int_equal(mail_ihave_decode(msg.p, msg.len, h2, 2, &nh, w2, 4, &nw),
-                     PULL_ERR_TOO_BIG);
-    assert_int_equal(mail_ihave_decode(msg.p, msg.len, h2, 4, &nh, w2, 1, &nw),
-                     PULL_ERR_TOO_BIG);
+    assert_int_equal(mail_ihave_decode(msg.p, msg.len, h2, 2, &nh, w2, 4, &nw), PULL_ERR_TOO_BIG);
+    assert_int_equal(mail_ihave_decode(msg.p, msg.len, h2, 4, &nh, w2, 1, &nw), PULL_ERR_TOO_BIG);
     assert_int_equal(nh, 0);
     for (size_t k = 0; k < msg.len; k++) {
         uint8_t *cut = malloc(k + 1);
@@ -393,26 +386,25 @@ test_wire(void **state)
         static const uint8_t short_ihave[] = {0x92, 41, 0x90};
         static const uint8_t id31[] = {0x93, 41, 0x91, 0xc4, 31};
         static const uint8_t trailing[] = {0x93, 41, 0x90, 0x90, 0xc0};
-        static const uint8_t extra_ihave[] = {0x95, 41, 0x90, 0x91, 0xc4, 0x20, [37] = 0x00,
-                                              0xa1, 'x', 0x92, 0x01, 0xc0};
+        static const uint8_t extra_ihave[] = {
+            0x95, 41, 0x90, 0x91, 0xc4, 0x20, [37] = 0x00, 0xa1, 'x', 0x92, 0x01, 0xc0};
         static const uint8_t extra_mail[] = {0x93, 40, 0x90, 0x81, 0x01, 0x02};
         static const uint8_t extra_bad[] = {0x93, 40, 0x90, 0xc1};
         static const uint8_t empty_item[] = {0x92, 40, 0x91, 0xc4, 0x00};
-        assert_int_equal(mail_ihave_decode(mail_as_ihave, sizeof(mail_as_ihave), h2, 4, &nh,
-                                           w2, 4, &nw),
-                         PULL_ERR_PROTOCOL);
-        assert_int_equal(mail_ihave_decode(short_ihave, sizeof(short_ihave), h2, 4, &nh, w2,
-                                           4, &nw),
-                         PULL_ERR_MALFORMED);
+        assert_int_equal(
+            mail_ihave_decode(mail_as_ihave, sizeof(mail_as_ihave), h2, 4, &nh, w2, 4, &nw),
+            PULL_ERR_PROTOCOL);
+        assert_int_equal(
+            mail_ihave_decode(short_ihave, sizeof(short_ihave), h2, 4, &nh, w2, 4, &nw),
+            PULL_ERR_MALFORMED);
         assert_int_not_equal(mail_ihave_decode(id31, sizeof(id31), h2, 4, &nh, w2, 4, &nw), 0);
         assert_int_equal(mail_ihave_decode(trailing, sizeof(trailing), h2, 4, &nh, w2, 4, &nw),
                          PULL_ERR_TRAILING);
         assert_int_equal(mail_msg_decode(empty_item, sizeof(empty_item), got, 4, &count),
                          PULL_ERR_FIELD);
         /* fields appended by a later version are skipped (PROTOCOL.md section 6) */
-        assert_int_equal(mail_ihave_decode(extra_ihave, sizeof(extra_ihave), h2, 4, &nh, w2,
-                                           4, &nw),
-                         0);
+        assert_int_equal(
+            mail_ihave_decode(extra_ihave, sizeof(extra_ihave), h2, 4, &nh, w2, 4, &nw), 0);
         assert_int_equal(nh, 0);
         assert_int_equal(nw, 1);
         assert_int_equal(mail_msg_decode(extra_mail, sizeof(extra_mail), got, 4, &count), 0);
@@ -422,14 +414,13 @@ test_wire(void **state)
     {
         static uint8_t ids[MAIL_IHAVE_MAX + 1][32];
         wb_reset(&msg);
-        assert_int_equal(mail_ihave_encode((const uint8_t(*)[32])ids, MAIL_IHAVE_MAX, NULL, 0,
-                                           &msg),
-                         0);
+        assert_int_equal(
+            mail_ihave_encode((const uint8_t(*)[32])ids, MAIL_IHAVE_MAX, NULL, 0, &msg), 0);
         assert_true(msg.len <= MSG_MAX);
         wb_reset(&msg);
-        assert_int_equal(mail_ihave_encode((const uint8_t(*)[32])ids, MAIL_IHAVE_MAX + 1, NULL,
-                                           0, &msg),
-                         PULL_ERR_TOO_BIG);
+        assert_int_equal(
+            mail_ihave_encode((const uint8_t(*)[32])ids, MAIL_IHAVE_MAX + 1, NULL, 0, &msg),
+            PULL_ERR_TOO_BIG);
     }
     wb_release(&a);
     wb_release(&b);
@@ -547,12 +538,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seal_open),
-        cmocka_unit_test(test_wrong_recipient),
-        cmocka_unit_test(test_tampered),
-        cmocka_unit_test(test_expiry_and_hostile),
-        cmocka_unit_test(test_wire),
-        cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_seal_open), cmocka_unit_test(test_wrong_recipient),
+        cmocka_unit_test(test_tampered),  cmocka_unit_test(test_expiry_and_hostile),
+        cmocka_unit_test(test_wire),      cmocka_unit_test(test_quota),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
