@@ -24,6 +24,8 @@ int bench_gen(int argc, char **argv);
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* clang-format off */
+
 static const char *const skills[] = {
     "C code review",     "Rust mentoring",     "bike repair",       "French lessons",
     "guitar lessons",    "3D printing",        "garden help",       "tax paperwork",
@@ -68,11 +70,11 @@ static const char *const tag_words[] = {
 static const char *const terms[] = {"", "", "", "free", "a coffee", "swap for bike help",
                                     "pay what you want", "return the favour someday"};
 static const char geohash_alphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
+/* clang-format on */
 
 /* Fills rec with a plausible offer or need. */
 static void
-gen_fill(struct record *rec, const struct pull_env *env, const uint8_t author[32],
-         uint64_t now_s)
+gen_fill(struct record *rec, const struct pull_env *env, const uint8_t author[32], uint64_t now_s)
 {
     const char *skill = skills[env_uniform(env, COUNT(skills))];
     const char *place = places[env_uniform(env, COUNT(places))];

@@ -1,26 +1,35 @@
 /*
- * pull-bench ingest [N] [--batch B] [--rounds R] [--shuffled] [--profile]: how fast signed
- * records are decoded, verified and stored, next to the physical limit measured on the
- * same run: the raw single-core Ed25519 verify rate over the same messages.
+ * pull-bench ingest [N] [--batch B] [--rounds R] [--sync full|data|none] [--shuffled]
+ *                   [--profile]
+ * How fast signed records are decoded, verified and stored, next to the physical limit
+ * measured on the same run: the raw single-core Ed25519 verify rate over the same messages.
  *
  * N envelopes (default 20000, from ~N/50 authors) are generated and signed first (not
  * timed). They are fed in the order a sync delivers them, oldest first (created, id):
  * new records gossip as they are made and range-based reconciliation walks time ranges;
- * --shuffled feeds them in random order instead (a second, worse figure is always printed).
+ * --shuffled feeds them in random order instead (that figure is printed too).
  *
  *   verify.raw              crypto_sign_verify_detached over "pull/record/v1" || record
  *   ingest.rate             store_put_batch (envelope_open, then one write transaction per
- *                           batch of B = 1024, durable commit) into a fresh store, 1 thread
+ *                           batch of B records, default 4096) into a fresh store, one
+ *                           thread, durable commits (default STORE_SYNC_FULL, the store's
+ *                           default; see lib/store.h)
  *   ingest.ratio_to_verify  ingest.rate / verify.raw (target >= 0.85)
- * The machine may be shared with other work: R rounds (default 3) of raw verify and ingest
- * run interleaved and the best rate of each is kept (wall clock). The same ratio in process
- * CPU time is printed as ingest.cpu_ratio_to_verify. Then, once each:
+ * The machine may be shared with other work, so the raw verify is interleaved with the
+ * ingest batch by batch (the raw verify of a batch's records right before or after it,
+ * alternately, timed apart): both see the same load. R rounds (default 3), rates and ratio
+ * over the sums (wall clock). The same ratio in process CPU time is printed as
+ * ingest.cpu_ratio_to_verify (it leaves out the time spent waiting for the disk). Then,
+ * once each:
  *   ingest.rate_shuffled, ingest.ratio_shuffled   the same ingest in random order
+ *   ingest.rate_batch1024, ingest.ratio_batch1024 the same with batches of 1024
+ *   ingest.rate_sync_full   with STORE_SYNC_FULL (data, then meta page synced: two flushes)
+ *   ingest.rate_sync_data   with STORE_SYNC_DATA (data synced, meta page with the next one)
+ *   ingest.rate_nosync, ingest.rate_nosync_envsync   with MDB_NOSYNC, and with MDB_NOSYNC
+ *                           plus an explicit mdb_env_sync after each batch
  *   ingest.open_rate        envelope_open alone (parse, hash, decode, verify)
  *   store.put_opened        store_put_opened alone (already verified records)
  *   lmdb.put_raw            plain LMDB puts of the same bytes keyed by created || id
- *   ingest.rate_nosync, ingest.rate_nosync_envsync   the ingest with MDB_NOSYNC, and with
- *                           MDB_NOSYNC plus an explicit mdb_env_sync after each batch
  * --profile repeats the envelope_open / store_put_opened split 5 times (for perf).
  */
 #include <errno.h>
@@ -147,8 +156,7 @@ static const struct corpus *sort_corpus;
 static int
 cmp_key(const void *a, const void *b)
 {
-    return memcmp(sort_corpus->key[*(const size_t *)a], sort_corpus->key[*(const size_t *)b],
-                  40);
+    return memcmp(sort_corpus->key[*(const size_t *)a], sort_corpus->key[*(const size_t *)b], 40);
 }
 
 static double
@@ -158,23 +166,6 @@ cpu_now(void)
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Returns the wall-clock rate; *cpu_rate gets the rate in process CPU time. */
-static double
-raw_verify_rate(const struct corpus *c, double *cpu_rate)
-{
-    double t0 = bench_now(), c0 = cpu_now(), dt;
-    size_t bad = 0;
-
-    for (size_t i = 0; i < c->n; i++)
-        bad += crypto_sign_verify_detached(c->sig[i], c->msg + c->moff[i], c->mlen[i],
-                                           c->pk[i]) != 0;
-    dt = bench_now() - t0;
-    *cpu_rate = (double)c->n / (cpu_now() - c0);
-    if (bad != 0)
-        fprintf(stderr, "pull-bench ingest: %zu raw verifications failed\n", bad);
-    return (double)c->n / dt;
 }
 
 /* Bytes this process has passed to write calls so far (Linux /proc/self/io), or 0. */
@@ -217,19 +208,45 @@ rm_store_dir(const char *dir)
 
 enum ingest_mode { MODE_FULL, MODE_NOSYNC, MODE_NOSYNC_ENVSYNC, MODE_DATA };
 
+/* Time spent in the raw verify when it is interleaved with the ingest. */
+struct rawt {
+    double wall, cpu;
+};
+
+/* raw_verify_range verifies records order[from..from+m) and adds the time to t. */
+static void
+raw_verify_range(const struct corpus *c, const size_t *order, size_t from, size_t m, struct rawt *t)
+{
+    double t0 = bench_now(), c0 = cpu_now();
+    size_t bad = 0;
+
+    for (size_t j = from; j < from + m; j++) {
+        size_t i = order[j];
+        bad +=
+            crypto_sign_verify_detached(c->sig[i], c->msg + c->moff[i], c->mlen[i], c->pk[i]) != 0;
+    }
+    t->wall += bench_now() - t0;
+    t->cpu += cpu_now() - c0;
+    if (bad != 0)
+        fprintf(stderr, "pull-bench ingest: %zu raw verifications failed\n", bad);
+}
+
 /* Ingests the corpus in the given order with store_put_batch into a fresh store; returns
- * the wall-clock rate (negative on failure) and the CPU-time rate in *cpu_rate. */
+ * the wall-clock rate (negative on failure) and the CPU-time rate in *cpu_rate. With raw
+ * not NULL, the raw verify of each batch's records runs right before or after the batch
+ * (alternately), timed apart into *raw: both then see the same load of a shared machine. */
 static double
 ingest_rate(const struct corpus *c, const size_t *order, size_t batch, uint64_t now,
-            enum ingest_mode mode, size_t *stored_out, double *cpu_rate)
+            enum ingest_mode mode, size_t *stored_out, double *cpu_rate, struct rawt *raw)
 {
     struct store_opts o;
     struct store *s = NULL;
     struct store_item *items = calloc(batch, sizeof(*items));
     char *dir = mktemp_dir();
-    size_t stored = 0;
-    double t0, c0, dt = -1, dc = -1;
+    size_t stored = 0, k = 0;
+    double t0, c0, dt = 0, dc = 0;
     uint64_t w0 = io_written();
+    bool ok = false;
     int rc;
 
     if (items == NULL || dir == NULL)
@@ -242,10 +259,12 @@ ingest_rate(const struct corpus *c, const size_t *order, size_t batch, uint64_t 
         fprintf(stderr, "pull-bench ingest: store_open: %s\n", pull_strerror(rc));
         goto out;
     }
-    t0 = bench_now();
-    c0 = cpu_now();
-    for (size_t base = 0; base < c->n; base += batch) {
+    for (size_t base = 0; base < c->n; base += batch, k++) {
         size_t m = c->n - base < batch ? c->n - base : batch;
+        if (raw != NULL && k % 2 == 0)
+            raw_verify_range(c, order, base, m, raw);
+        t0 = bench_now();
+        c0 = cpu_now();
         for (size_t j = 0; j < m; j++) {
             size_t i = order[base + j];
             items[j].bytes = c->buf + c->off[i];
@@ -257,14 +276,17 @@ ingest_rate(const struct corpus *c, const size_t *order, size_t batch, uint64_t 
         }
         if (mode == MODE_NOSYNC_ENVSYNC && (rc = store_sync(s)) != 0)
             goto out;
+        dt += bench_now() - t0;
+        dc += cpu_now() - c0;
         for (size_t j = 0; j < m; j++)
             stored += items[j].result == 0;
+        if (raw != NULL && k % 2 == 1)
+            raw_verify_range(c, order, base, m, raw);
     }
-    dt = bench_now() - t0;
-    dc = cpu_now() - c0;
-    if (io_written() > w0)
-        printf("ingest wrote %.1f MB for %.1f MB of envelopes\n",
-               (double)(io_written() - w0) / 1e6, (double)c->len / 1e6);
+    ok = true;
+    if (raw != NULL && io_written() > w0)
+        printf("ingest wrote %.1f MB for %.1f MB of envelopes\n", (double)(io_written() - w0) / 1e6,
+               (double)c->len / 1e6);
 out:
     store_close(s);
     if (dir != NULL)
@@ -274,8 +296,8 @@ out:
     if (stored_out != NULL)
         *stored_out = stored;
     if (cpu_rate != NULL)
-        *cpu_rate = dc > 0 ? (double)c->n / dc : -1;
-    return dt > 0 ? (double)c->n / dt : -1;
+        *cpu_rate = ok && dc > 0 ? (double)c->n / dc : -1;
+    return ok && dt > 0 ? (double)c->n / dt : -1;
 }
 
 /* envelope_open alone, and store_put_opened alone, over the same corpus (wall clock; the
@@ -320,8 +342,11 @@ split_rates(const struct corpus *c, const size_t *order, size_t batch, uint64_t 
     }
     *open_rate = (double)c->n / t_open;
     *opened_rate = (double)c->n / t_put;
-    printf("cpu per record: envelope_open %.1f us, store_put_opened (%s) %.1f us\n",
-           c_open / (double)c->n * 1e6, sync == STORE_SYNC_FULL ? "sync" : "nosync",
+    printf("cpu per record: envelope_open %.1f us, store_put_opened (sync %s) %.1f us\n",
+           c_open / (double)c->n * 1e6,
+           sync == STORE_SYNC_FULL   ? "full"
+           : sync == STORE_SYNC_DATA ? "data"
+                                     : "none",
            c_put / (double)c->n * 1e6);
 out:
     store_close(s);
@@ -382,11 +407,12 @@ int
 bench_ingest(int argc, char **argv)
 {
     struct corpus c;
-    size_t n = 20000, batch = 1024, stored = 0, *by_time = NULL, *shuffled = NULL, *main_order;
+    size_t n = 20000, batch = 4096, stored = 0, *by_time = NULL, *shuffled = NULL, *main_order;
     uint64_t now = (uint64_t)time(NULL);
-    double t0, raw = 0, raw_cpu = 0, rate = 0, rate_cpu = 0, x, y;
+    double t0, raw, raw_t = 0, raw_c = 0, ing_t = 0, ing_c = 0, x, y;
     int rc, ret = 1, rounds = 3;
-    bool shuffle = false, profile = false;
+    bool shuffle = false, profile = false, bad = false;
+    enum ingest_mode mode = MODE_FULL;
 
     memset(&c, 0, sizeof(c));
     for (int i = 1; i < argc; i++) {
@@ -394,6 +420,16 @@ bench_ingest(int argc, char **argv)
             batch = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             rounds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc) {
+            i++;
+            if (strcmp(argv[i], "full") == 0)
+                mode = MODE_FULL;
+            else if (strcmp(argv[i], "data") == 0)
+                mode = MODE_DATA;
+            else if (strcmp(argv[i], "none") == 0)
+                mode = MODE_NOSYNC;
+            else
+                bad = true;
         } else if (strcmp(argv[i], "--shuffled") == 0) {
             shuffle = true;
         } else if (strcmp(argv[i], "--profile") == 0) {
@@ -401,18 +437,20 @@ bench_ingest(int argc, char **argv)
         } else if (argv[i][0] != '-') {
             n = strtoul(argv[i], NULL, 10);
         } else {
-            fprintf(stderr, "usage: pull-bench ingest [N] [--batch B] [--rounds R] "
-                            "[--shuffled] [--profile]\n");
-            return 1;
+            bad = true;
         }
+    }
+    if (bad) {
+        fprintf(stderr, "usage: pull-bench ingest [N] [--batch B] [--rounds R] "
+                        "[--sync full|data|none] [--shuffled] [--profile]\n");
+        return 1;
     }
     if (n == 0 || n > 10000000 || batch == 0 || batch > 100000 || rounds < 1 || rounds > 100) {
         fprintf(stderr, "pull-bench ingest: N must be 1..10000000, B 1..100000, R 1..100\n");
         return 1;
     }
     t0 = bench_now();
-    if ((rc = gen_records(n, now, 42, corpus_add, &c)) != 0 ||
-        (rc = corpus_prepare(&c)) != 0) {
+    if ((rc = gen_records(n, now, 42, corpus_add, &c)) != 0 || (rc = corpus_prepare(&c)) != 0) {
         fprintf(stderr, "pull-bench ingest: generating: %s\n", pull_strerror(rc));
         goto out;
     }
@@ -426,45 +464,60 @@ bench_ingest(int argc, char **argv)
     sort_corpus = &c;
     qsort(by_time, n, sizeof(*by_time), cmp_key);
     main_order = shuffle ? shuffled : by_time;
-    printf("generated and signed %zu records (%.1f MB) in %.2f s; batches of %zu, %s order\n",
-           c.n, (double)c.len / 1e6, bench_now() - t0, batch, shuffle ? "random" : "time");
+    printf("generated and signed %zu records (%.1f MB) in %.2f s; batches of %zu, %s order, "
+           "sync %s\n",
+           c.n, (double)c.len / 1e6, bench_now() - t0, batch, shuffle ? "random" : "time",
+           mode == MODE_FULL   ? "full"
+           : mode == MODE_DATA ? "data"
+                               : "none");
 
+    /* R rounds, each interleaving raw verify and ingest batch by batch (see ingest_rate);
+     * the ratio is over the sums of all rounds. */
     for (int r = 0; r < rounds; r++) {
-        double rv, rvc, ig, igc;
-        rv = raw_verify_rate(&c, &rvc);
-        ig = ingest_rate(&c, main_order, batch, now, MODE_FULL, &stored, &igc);
+        struct rawt rt = {0, 0};
+        double ig, igc;
+        ig = ingest_rate(&c, main_order, batch, now, mode, &stored, &igc, &rt);
         if (ig < 0 || stored != n) {
-            fprintf(stderr, "pull-bench ingest: ingest failed (%zu of %zu stored)\n", stored,
-                    n);
+            fprintf(stderr, "pull-bench ingest: ingest failed (%zu of %zu stored)\n", stored, n);
             goto out;
         }
-        printf("round %d: verify.raw %.0f rec/s (cpu %.0f), ingest %.0f rec/s (cpu %.0f)\n",
-               r + 1, rv, rvc, ig, igc);
-        raw = rv > raw ? rv : raw;
-        raw_cpu = rvc > raw_cpu ? rvc : raw_cpu;
-        rate = ig > rate ? ig : rate;
-        rate_cpu = igc > rate_cpu ? igc : rate_cpu;
+        printf("round %d: verify.raw %.0f rec/s (cpu %.0f), ingest %.0f rec/s (cpu %.0f)\n", r + 1,
+               (double)n / rt.wall, (double)n / rt.cpu, ig, igc);
+        raw_t += rt.wall;
+        raw_c += rt.cpu;
+        ing_t += (double)n / ig;
+        ing_c += (double)n / igc;
     }
+    raw = (double)n * rounds / raw_t;
     bench_report("verify.raw", raw, "rec/s");
-    bench_report("ingest.rate", rate, "rec/s");
-    bench_report("ingest.ratio_to_verify", rate / raw, "x");
-    bench_report("ingest.cpu_ratio_to_verify", rate_cpu / raw_cpu, "x");
+    bench_report("ingest.rate", (double)n * rounds / ing_t, "rec/s");
+    bench_report("ingest.ratio_to_verify", raw_t / ing_t, "x");
+    bench_report("ingest.cpu_ratio_to_verify", raw_c / ing_c, "x");
 
-    x = ingest_rate(&c, shuffle ? by_time : shuffled, batch, now, MODE_FULL, NULL, NULL);
+    x = ingest_rate(&c, shuffle ? by_time : shuffled, batch, now, mode, NULL, NULL, NULL);
     bench_report(shuffle ? "ingest.rate_time_ordered" : "ingest.rate_shuffled", x, "rec/s");
     bench_report(shuffle ? "ingest.ratio_time_ordered" : "ingest.ratio_shuffled", x / raw, "x");
-    split_rates(&c, main_order, batch, now, STORE_SYNC_FULL, &x, &y);
+    split_rates(&c, main_order, batch, now,
+                mode == MODE_FULL   ? STORE_SYNC_FULL
+                : mode == MODE_DATA ? STORE_SYNC_DATA
+                                    : STORE_SYNC_NONE,
+                &x, &y);
     bench_report("ingest.open_rate", x, "rec/s");
     bench_report("store.put_opened", y, "rec/s");
     for (int r = 0; profile && r < 5; r++)
         split_rates(&c, main_order, batch, now, STORE_SYNC_NONE, &x, &y);
     bench_report("lmdb.put_raw", lmdb_raw_rate(&c, main_order, batch), "rec/s");
-    bench_report("ingest.rate_nosync",
-                 ingest_rate(&c, main_order, batch, now, MODE_NOSYNC, NULL, NULL), "rec/s");
+    x = ingest_rate(&c, main_order, 1024, now, mode, NULL, NULL, NULL);
+    bench_report("ingest.rate_batch1024", x, "rec/s");
+    bench_report("ingest.ratio_batch1024", x / raw, "x");
+    bench_report("ingest.rate_sync_full",
+                 ingest_rate(&c, main_order, batch, now, MODE_FULL, NULL, NULL, NULL), "rec/s");
     bench_report("ingest.rate_sync_data",
-                 ingest_rate(&c, main_order, batch, now, MODE_DATA, NULL, NULL), "rec/s");
+                 ingest_rate(&c, main_order, batch, now, MODE_DATA, NULL, NULL, NULL), "rec/s");
+    bench_report("ingest.rate_nosync",
+                 ingest_rate(&c, main_order, batch, now, MODE_NOSYNC, NULL, NULL, NULL), "rec/s");
     bench_report("ingest.rate_nosync_envsync",
-                 ingest_rate(&c, main_order, batch, now, MODE_NOSYNC_ENVSYNC, NULL, NULL),
+                 ingest_rate(&c, main_order, batch, now, MODE_NOSYNC_ENVSYNC, NULL, NULL, NULL),
                  "rec/s");
     ret = 0;
 out:

@@ -111,7 +111,7 @@ bundle_next(struct bundle_reader *r, const uint8_t **env, size_t *len)
             goto fail;
         if (memcmp(p, BUNDLE_MAGIC, BUNDLE_MAGIC_LEN) != 0) {
             rc = memcmp(p, BUNDLE_MAGIC, BUNDLE_MAGIC_LEN - 1) == 0 ? PULL_ERR_VERSION
-                                                                     : PULL_ERR_MALFORMED;
+                                                                    : PULL_ERR_MALFORMED;
             goto fail;
         }
         r->started = 1;

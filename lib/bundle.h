@@ -51,9 +51,9 @@ struct bundle_reader {
     const uint8_t *mem; /* in-memory source, when f is NULL */
     size_t mem_len;
     size_t mem_off;
-    uint64_t count;     /* envelopes returned so far */
-    int err;            /* first error (sticky) */
-    int started;        /* magic checked */
+    uint64_t count; /* envelopes returned so far */
+    int err;        /* first error (sticky) */
+    int started;    /* magic checked */
     uint8_t buf[RECORD_ENVELOPE_MAX];
 };
 

@@ -7,10 +7,25 @@
  * the two ranges don't overlap, and store_xlate() turns any of them into a PULL_ERR_* at
  * the API boundary. This keeps MDB_MAP_FULL visible to the retry loop in store_write().
  *
- * Durability measurements (pull-bench ingest, 20,000 records, batches of 1024, ext4 on a
- * virtual disk): see the numbers in the commit history and README; the default is LMDB's
- * synchronous commit (STORE_SYNC_FULL), whose two fdatasync() per batch cost little once
- * a batch holds hundreds of records.
+ * Durability, measured (pull-bench ingest, 20,000 records in time order, ext4 on the
+ * 2-core virtual machine of development; ratio = ingest rate / raw Ed25519 verify rate,
+ * interleaved on the same run):
+ *   - A commit costs little CPU but waits for the disk: each flush (fdatasync, or the
+ *     O_DSYNC write of the meta page) takes 3-15 ms there. STORE_SYNC_FULL does two per
+ *     commit, STORE_SYNC_DATA (MDB_NOMETASYNC) one, MDB_NOSYNC + mdb_env_sync() one.
+ *   - Batches of 1024: FULL 0.76, DATA 0.81. Batches of 4096: FULL 0.88-0.90, DATA
+ *     0.88-0.89 - with big batches the flushes no longer matter, so the default stays
+ *     STORE_SYNC_FULL and the writer should batch generously (pulld: one transaction per
+ *     loop turn, letting a turn gather a few thousand records under bulk ingest).
+ *   - MDB_NOSYNC + mdb_env_sync() per batch costs what DATA costs but is worse: the meta
+ *     page may reach the disk before the data pages it points to, so a power loss between
+ *     the two can corrupt the store. It is offered only as STORE_SYNC_NONE + store_sync().
+ * What the writes cost besides the flush is the pages a commit copies and writes: ids and
+ * latest are keyed by random bytes, so a batch dirties about one page of each per record
+ * once the store is large (the commit writes ~10x the envelope bytes at 20,000-100,000
+ * records); recs, expiry and tags are time-ordered, so they mostly append. That is why
+ * the batch is applied in two phases (see put_txn) and why records should arrive in time
+ * order where the protocol allows (ingest in random order: ratio 0.82 instead of 0.89).
  */
 #include "lib/store.h"
 
@@ -19,7 +34,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -46,11 +63,11 @@ static const char *const table_names[T_COUNT] = {
 
 #define KIND_SLOTS 8
 #define STATS_FIELDS (2 + KIND_SLOTS)
-#define RECKEY_LEN (8 + RECORD_ID_BYTES)           /* created || id */
-#define LATEST_KEY_LEN (32 + RECORD_SLOT_BYTES)    /* author || slot */
-#define LATEST_VAL_LEN (8 + RECORD_ID_BYTES + 16)  /* seq || id || expires || created */
+#define RECKEY_LEN (8 + RECORD_ID_BYTES)          /* created || id */
+#define LATEST_KEY_LEN (32 + RECORD_SLOT_BYTES)   /* author || slot */
+#define LATEST_VAL_LEN (8 + RECORD_ID_BYTES + 16) /* seq || id || expires || created */
 #define TAG_KEY_MAX (RECORD_TAG_MAX + 1 + 8 + RECORD_ID_BYTES)
-#define SCRATCH_KEEP 4096                          /* batch scratch kept between calls */
+#define SCRATCH_KEEP 4096 /* batch scratch kept between calls */
 
 struct counters {
     uint64_t records;
@@ -77,6 +94,7 @@ struct rinfo {
     int result;
     bool replaced;
     uint8_t replaced_id[RECORD_ID_BYTES];
+    bool pending; /* accepted in phase 1, still to be inserted in phase 2 */
 };
 
 struct store {
@@ -286,6 +304,31 @@ store_grow(struct store *s)
     return 0;
 }
 
+/* LMDB reports a short write as EIO, and a full disk often shows up as a short write
+ * (writev stores what fits). So a failed write is taken for a full disk when the file
+ * system has little room left or the file is at its size limit (RLIMIT_FSIZE). */
+#define STORE_LOW_SPACE (32ull << 20)
+
+static int
+store_write_error(struct store *s, int rc)
+{
+    struct statvfs vfs;
+    struct stat st;
+    struct rlimit lim;
+    int fd;
+
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+        return PULL_ERR_STORE_FULL;
+    if (rc != EIO || mdb_env_get_fd(s->env, &fd) != 0)
+        return store_xlate(rc);
+    if (fstatvfs(fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_LOW_SPACE)
+        return PULL_ERR_STORE_FULL;
+    if (fstat(fd, &st) == 0 && getrlimit(RLIMIT_FSIZE, &lim) == 0 &&
+        lim.rlim_cur != RLIM_INFINITY && (uint64_t)st.st_size + STORE_LOW_SPACE > lim.rlim_cur)
+        return PULL_ERR_STORE_FULL;
+    return PULL_ERR_IO;
+}
+
 typedef int (*write_fn)(struct store *s, MDB_txn *txn, void *arg);
 
 /* store_write runs fn in a write transaction and commits. When the map is full, it aborts,
@@ -315,8 +358,10 @@ store_write(struct store *s, write_fn fn, void *arg)
                 return rc;
             continue;
         }
-        if (rc != 0 && !(rc < 0 && rc > -100))
+        if (rc != 0 && !(rc < 0 && rc > -100)) {
             log_warn("store: write failed: %s", mdb_strerror(rc));
+            return store_write_error(s, rc);
+        }
         return store_xlate(rc);
     }
 }
@@ -450,8 +495,7 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
         rc = PULL_ERR_IO;
         goto out;
     }
-    if ((rc = mdb_env_create(&s->env)) != 0 ||
-        (rc = mdb_env_set_maxdbs(s->env, T_COUNT)) != 0 ||
+    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, T_COUNT)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)s->opts.map_size)) != 0)
         goto out;
     if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
@@ -494,8 +538,7 @@ store_close(struct store *s)
 /* Writing records                                                                     */
 
 static int
-quota_get(struct store *s, MDB_txn *txn, const uint8_t author[32], uint32_t *live,
-          uint32_t *tombs)
+quota_get(struct store *s, MDB_txn *txn, const uint8_t author[32], uint32_t *live, uint32_t *tombs)
 {
     MDB_val k = mval(author, 32), v;
     int rc = mdb_get(txn, s->dbi[T_QUOTA], &k, &v);
@@ -513,8 +556,7 @@ quota_get(struct store *s, MDB_txn *txn, const uint8_t author[32], uint32_t *liv
 }
 
 static int
-quota_set(struct store *s, MDB_txn *txn, const uint8_t author[32], uint32_t live,
-          uint32_t tombs)
+quota_set(struct store *s, MDB_txn *txn, const uint8_t author[32], uint32_t live, uint32_t tombs)
 {
     MDB_val k = mval(author, 32), v;
     uint8_t b[8];
@@ -685,30 +727,6 @@ tail_put(MDB_txn *txn, MDB_dbi dbi, struct tail *t, const uint8_t key[RECKEY_LEN
     return rc;
 }
 
-/* insert_indexed adds r to recs, expiry and tags (ids and latest are written first, by
- * put_one, because writing them is also how it checks them). */
-static int
-insert_indexed(struct store *s, MDB_txn *txn, const struct rinfo *r, struct tail tails[2])
-{
-    uint8_t k[TAG_KEY_MAX];
-    MDB_val key, val, empty = mval("", 0);
-    int rc;
-
-    reckey(k, r->created, r->id);
-    val = mval(r->bytes, r->len);
-    if ((rc = tail_put(txn, s->dbi[T_RECS], &tails[0], k, &val)) != 0)
-        return rc;
-    reckey(k, r->expires, r->id);
-    if ((rc = tail_put(txn, s->dbi[T_EXPIRY], &tails[1], k, &empty)) != 0)
-        return rc;
-    for (unsigned i = 0; i < r->ntags; i++) {
-        key = mval(k, tagkey(k, r->tags[i], r->taglen[i], r->created, r->id));
-        if ((rc = mdb_put(txn, s->dbi[T_TAGS], &key, &empty, 0)) != 0)
-            return rc;
-    }
-    return 0;
-}
-
 static void
 latest_val(uint8_t v[LATEST_VAL_LEN], const struct rinfo *r)
 {
@@ -718,54 +736,78 @@ latest_val(uint8_t v[LATEST_VAL_LEN], const struct rinfo *r)
     be64enc(v + 48, r->created);
 }
 
-/* Per-batch cache of the quota table: a batch usually holds several records of one author,
- * so each author's counters are read once and written once per batch. */
-struct qent {
+/*
+ * A batch is written in two phases, which give exactly the results of storing the items
+ * one by one in their order (tests/unit/test_store.c checks it):
+ *
+ *   1. Checks, in the order of (author, position in the batch). Items of different authors
+ *      never interact - a duplicate has the same author, replacement is per (author, slot),
+ *      the quota per author - so grouping by author keeps every author's items in their
+ *      order. Per item: ids and latest are written with MDB_NOOVERWRITE, which is also the
+ *      duplicate and replacement check; the quota counters of the current author are kept
+ *      in memory and written once per author; replaced versions are deleted.
+ *   2. Inserts of the accepted items into recs, expiry and tags, each sorted by its key.
+ *      Sorted inserts walk each B-tree in order (the pages on the way stay in cache), and
+ *      recs and expiry mostly append (MDB_APPEND, see struct tail).
+ */
+struct bkey {
+    uint8_t key[RECKEY_LEN]; /* an author (32 bytes, zero-padded), or created/expires || id */
+    uint32_t idx;
+};
+
+struct tkey {
+    uint8_t len;
+    uint8_t key[TAG_KEY_MAX];
+};
+
+static int
+bkey_cmp(const void *pa, const void *pb)
+{
+    const struct bkey *a = pa, *b = pb;
+    int c = memcmp(a->key, b->key, RECKEY_LEN);
+
+    if (c != 0)
+        return c;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* Same order as LMDB's default comparison: bytes, then the shorter first. */
+static int
+tkey_cmp(const void *pa, const void *pb)
+{
+    const struct tkey *a = pa, *b = pb;
+    int c = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+
+    if (c != 0)
+        return c;
+    return (int)a->len - (int)b->len;
+}
+
+/* The quota counters of the author being processed in phase 1. */
+struct qcur {
     uint8_t author[32];
     uint32_t live;
     uint32_t tombs;
-    bool used;
+    bool loaded;
     bool dirty;
 };
 
-struct qcache {
-    struct qent *t;
-    size_t cap; /* power of two, at least twice the batch */
-};
-
 static int
-qcache_get(struct store *s, MDB_txn *txn, struct qcache *qc, const uint8_t author[32],
-           struct qent **out)
+qcur_switch(struct store *s, MDB_txn *txn, struct qcur *q, const uint8_t *author)
 {
-    size_t i = (size_t)be64dec(author) & (qc->cap - 1); /* keys are uniformly random */
     int rc;
 
-    while (qc->t[i].used) {
-        if (memcmp(qc->t[i].author, author, 32) == 0) {
-            *out = &qc->t[i];
-            return 0;
-        }
-        i = (i + 1) & (qc->cap - 1);
-    }
-    if ((rc = quota_get(s, txn, author, &qc->t[i].live, &qc->t[i].tombs)) != 0)
+    if (q->loaded && author != NULL && memcmp(q->author, author, 32) == 0)
+        return 0;
+    if (q->loaded && q->dirty && (rc = quota_set(s, txn, q->author, q->live, q->tombs)) != 0)
         return rc;
-    memcpy(qc->t[i].author, author, 32);
-    qc->t[i].used = true;
-    qc->t[i].dirty = false;
-    *out = &qc->t[i];
-    return 0;
-}
-
-static int
-qcache_flush(struct store *s, MDB_txn *txn, struct qcache *qc)
-{
-    int rc;
-
-    for (size_t i = 0; i < qc->cap; i++) {
-        const struct qent *q = &qc->t[i];
-        if (q->used && q->dirty && (rc = quota_set(s, txn, q->author, q->live, q->tombs)) != 0)
-            return rc;
-    }
+    q->loaded = q->dirty = false;
+    if (author == NULL)
+        return 0;
+    if ((rc = quota_get(s, txn, author, &q->live, &q->tombs)) != 0)
+        return rc;
+    memcpy(q->author, author, 32);
+    q->loaded = true;
     return 0;
 }
 
@@ -774,31 +816,57 @@ struct put_arg {
     size_t n;
     uint64_t now_s;
     struct counters c;
-    struct qcache qc;
+    struct qcur q;
+    struct bkey *ord; /* n entries */
+    uint32_t *idtab;  /* idcap slots: item index + 1, or 0 */
+    size_t idcap;
+    struct tkey *tk;
+    size_t tk_cap;
     struct tail tails[2]; /* recs, expiry */
     struct rinfo old;
 };
 
-/* put_one applies one record inside the batch transaction. Refusals go to r->result (the
- * function returns 0); only transaction-level failures are returned.
- *
- * The common case (a new record in a new slot) costs one put in ids and one in latest,
- * which double as the duplicate and replacement checks (MDB_NOOVERWRITE hands back the
- * existing value), then the puts in recs, expiry and tags. A refusal after the first put
+/* The accepted items of the batch by id (open addressing; ids are uniformly random), so a
+ * replacement finds an older version accepted earlier in the same batch in O(1). */
+static void
+batch_add(struct put_arg *a, uint32_t idx)
+{
+    size_t mask = a->idcap - 1, h = (size_t)be64dec(a->ri[idx].id) & mask;
+
+    while (a->idtab[h] != 0)
+        h = (h + 1) & mask;
+    a->idtab[h] = idx + 1;
+}
+
+static struct rinfo *
+batch_find(struct put_arg *a, const uint8_t id[RECORD_ID_BYTES])
+{
+    size_t mask = a->idcap - 1, h = (size_t)be64dec(id) & mask;
+
+    for (; a->idtab[h] != 0; h = (h + 1) & mask) {
+        struct rinfo *r = &a->ri[a->idtab[h] - 1];
+        if (r->pending && memcmp(r->id, id, RECORD_ID_BYTES) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* put_check is phase 1 for one item, ord[pos]. Refusals go to r->result (the function
+ * returns 0); only transaction-level failures are returned. A refusal after the first put
  * undoes it. */
 static int
-put_one(struct store *s, MDB_txn *txn, struct put_arg *a, struct rinfo *r)
+put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
 {
+    struct rinfo *r = &a->ri[a->ord[pos].idx], *old = NULL;
     uint8_t cb[8], lk[LATEST_KEY_LEN], lv[LATEST_VAL_LEN];
-    struct rinfo *old = &a->old;
-    struct qent *q;
     MDB_val k, v;
-    bool fresh = false, have_old = false, decoded = false, old_live = false, new_live;
+    bool fresh = false, in_batch = false, decoded = false, old_live = false, new_live;
     uint32_t live, tombs;
     int rc;
 
     r->result = 0;
     r->replaced = false;
+    r->pending = false;
     if (r->expires <= a->now_s) {
         r->result = PULL_ERR_EXPIRED;
         return 0;
@@ -835,23 +903,28 @@ put_one(struct store *s, MDB_txn *txn, struct put_arg *a, struct rinfo *r)
             r->result = PULL_ERR_STALE;
             return del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES);
         }
-        if ((rc = load_at(s, txn, old_created, old_id, old, &found, &decoded)) != 0)
-            return rc;
-        if (!found) /* a latest entry without its record: just overwrite it */
-            rc = del_tolerant(txn, s->dbi[T_IDS], old_id, RECORD_ID_BYTES);
-        if (rc != 0)
-            return rc;
-        have_old = found;
-        old_live = decoded && old->kind != RECORD_WITHDRAWN;
+        if ((old = batch_find(a, old_id)) != NULL) {
+            in_batch = decoded = true; /* accepted earlier in this batch, not inserted yet */
+        } else {
+            old = &a->old;
+            if ((rc = load_at(s, txn, old_created, old_id, old, &found, &decoded)) != 0)
+                return rc;
+            if (!found) { /* a latest entry without its record: just overwrite it */
+                if ((rc = del_tolerant(txn, s->dbi[T_IDS], old_id, RECORD_ID_BYTES)) != 0)
+                    return rc;
+                old = NULL;
+            }
+        }
+        old_live = old != NULL && decoded && old->kind != RECORD_WITHDRAWN;
     } else {
         return rc;
     }
 
-    if ((rc = qcache_get(s, txn, &a->qc, r->author, &q)) != 0)
+    if ((rc = qcur_switch(s, txn, &a->q, r->author)) != 0)
         return rc;
-    live = q->live;
-    tombs = q->tombs;
-    if (have_old && decoded) {
+    live = a->q.live;
+    tombs = a->q.tombs;
+    if (old != NULL && decoded) {
         if (old_live)
             live -= live > 0;
         else
@@ -868,9 +941,9 @@ put_one(struct store *s, MDB_txn *txn, struct put_arg *a, struct rinfo *r)
         live++;
     else
         tombs++;
-    q->live = live;
-    q->tombs = tombs;
-    q->dirty = true;
+    a->q.live = live;
+    a->q.tombs = tombs;
+    a->q.dirty = true;
 
     if (!fresh) {
         k = mval(lk, LATEST_KEY_LEN);
@@ -878,16 +951,69 @@ put_one(struct store *s, MDB_txn *txn, struct put_arg *a, struct rinfo *r)
         if ((rc = mdb_put(txn, s->dbi[T_LATEST], &k, &v, 0)) != 0)
             return rc;
     }
-    if (have_old) {
-        if ((rc = remove_indexed(s, txn, old, decoded)) != 0)
+    if (old != NULL) {
+        if (in_batch) {
+            /* only its ids entry exists yet; phase 2 will skip it */
+            old->pending = false;
+            rc = del_tolerant(txn, s->dbi[T_IDS], old->id, RECORD_ID_BYTES);
+        } else {
+            rc = remove_indexed(s, txn, old, decoded);
+        }
+        if (rc != 0)
             return rc;
         counters_add(&a->c, old, -1);
         r->replaced = true;
         memcpy(r->replaced_id, old->id, RECORD_ID_BYTES);
     }
-    if ((rc = insert_indexed(s, txn, r, a->tails)) != 0)
-        return rc;
+    r->pending = true;
+    batch_add(a, a->ord[pos].idx);
     counters_add(&a->c, r, +1);
+    return 0;
+}
+
+/* Phase 2: recs and expiry in key order (mostly appends), then tags in key order. */
+static int
+put_insert(struct store *s, MDB_txn *txn, struct put_arg *a)
+{
+    MDB_val empty = mval("", 0), val;
+    size_t m = 0, nt = 0;
+    int rc;
+
+    for (int pass = 0; pass < 2; pass++) {
+        m = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            const struct rinfo *r = &a->ri[i];
+            if (!r->pending)
+                continue;
+            reckey(a->ord[m].key, pass == 0 ? r->created : r->expires, r->id);
+            a->ord[m].idx = (uint32_t)i;
+            m++;
+        }
+        if (m > 1)
+            qsort(a->ord, m, sizeof(*a->ord), bkey_cmp);
+        for (size_t j = 0; j < m; j++) {
+            const struct rinfo *r = &a->ri[a->ord[j].idx];
+            val = pass == 0 ? mval(r->bytes, r->len) : empty;
+            if ((rc = tail_put(txn, s->dbi[pass == 0 ? T_RECS : T_EXPIRY], &a->tails[pass],
+                               a->ord[j].key, &val)) != 0)
+                return rc;
+        }
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        const struct rinfo *r = &a->ri[i];
+        for (unsigned t = 0; r->pending && t < r->ntags && nt < a->tk_cap; t++) {
+            a->tk[nt].len =
+                (uint8_t)tagkey(a->tk[nt].key, r->tags[t], r->taglen[t], r->created, r->id);
+            nt++;
+        }
+    }
+    if (nt > 1)
+        qsort(a->tk, nt, sizeof(*a->tk), tkey_cmp);
+    for (size_t j = 0; j < nt; j++) {
+        MDB_val key = mval(a->tk[j].key, a->tk[j].len);
+        if ((rc = mdb_put(txn, s->dbi[T_TAGS], &key, &empty, 0)) != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -899,15 +1025,23 @@ put_txn(struct store *s, MDB_txn *txn, void *argp)
 
     /* restart from the committed state (this may be a retry after growing the map) */
     a->c = s->c;
-    memset(a->qc.t, 0, a->qc.cap * sizeof(*a->qc.t));
+    memset(&a->q, 0, sizeof(a->q));
     if ((rc = tail_load(txn, s->dbi[T_RECS], &a->tails[0])) != 0 ||
         (rc = tail_load(txn, s->dbi[T_EXPIRY], &a->tails[1])) != 0)
         return rc;
     for (size_t i = 0; i < a->n; i++) {
-        if ((rc = put_one(s, txn, a, &a->ri[i])) != 0)
+        memset(a->ord[i].key, 0, RECKEY_LEN);
+        memcpy(a->ord[i].key, a->ri[i].author, 32);
+        a->ord[i].idx = (uint32_t)i;
+        a->ri[i].pending = false;
+    }
+    memset(a->idtab, 0, a->idcap * sizeof(*a->idtab));
+    qsort(a->ord, a->n, sizeof(*a->ord), bkey_cmp);
+    for (size_t pos = 0; pos < a->n; pos++) {
+        if ((rc = put_check(s, txn, a, pos)) != 0)
             return rc;
     }
-    if ((rc = qcache_flush(s, txn, &a->qc)) != 0)
+    if ((rc = qcur_switch(s, txn, &a->q, NULL)) != 0 || (rc = put_insert(s, txn, a)) != 0)
         return rc;
     return counters_save(s, txn, &a->c);
 }
@@ -916,25 +1050,34 @@ static int
 store_put_infos(struct store *s, struct rinfo *ri, size_t n, uint64_t now_s)
 {
     struct put_arg *a;
-    int rc;
+    size_t ntags = 0;
+    int rc = PULL_ERR_NOMEM;
 
     if (n == 0)
         return 0;
+    if (n > UINT32_MAX)
+        return PULL_ERR_TOO_BIG;
+    for (size_t i = 0; i < n; i++)
+        ntags += ri[i].ntags;
     if ((a = calloc(1, sizeof(*a))) == NULL)
         return PULL_ERR_NOMEM;
     a->ri = ri;
     a->n = n;
     a->now_s = now_s;
-    for (a->qc.cap = 16; a->qc.cap < 2 * n; a->qc.cap *= 2)
+    a->tk_cap = ntags;
+    for (a->idcap = 16; a->idcap < 2 * n; a->idcap *= 2)
         ;
-    if ((a->qc.t = calloc(a->qc.cap, sizeof(*a->qc.t))) == NULL) {
-        free(a);
-        return PULL_ERR_NOMEM;
-    }
+    if ((a->ord = malloc(n * sizeof(*a->ord))) == NULL ||
+        (a->idtab = malloc(a->idcap * sizeof(*a->idtab))) == NULL ||
+        (ntags > 0 && (a->tk = malloc(ntags * sizeof(*a->tk))) == NULL))
+        goto out;
     rc = store_write(s, put_txn, a);
     if (rc == 0)
         s->c = a->c;
-    free(a->qc.t);
+out:
+    free(a->ord);
+    free(a->idtab);
+    free(a->tk);
     free(a);
     return rc;
 }
@@ -1663,8 +1806,7 @@ store_kv_del(struct store *s, enum store_table t, const uint8_t key[static 32])
 }
 
 int
-store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32],
-             struct pull_wb *out)
+store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32], struct pull_wb *out)
 {
     MDB_txn *txn = NULL;
     MDB_val k = mval(key, 32), v;

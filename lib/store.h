@@ -45,14 +45,19 @@
  * Map size. The map starts at opts.map_size and doubles when a write finds it full
  * (MDB_MAP_FULL: the transaction is aborted, the map resized with no transaction active,
  * and the whole batch retried), up to opts.map_max. A write that still does not fit, or
- * that the disk refuses (ENOSPC, EDQUOT), fails with PULL_ERR_STORE_FULL; nothing of it is
- * stored and the store stays readable and writable for smaller writes.
+ * that the disk refuses (ENOSPC, EDQUOT, EFBIG; or a short write - which LMDB reports as
+ * EIO - while the file system has under 32 MiB free or the file is at RLIMIT_FSIZE), fails
+ * with PULL_ERR_STORE_FULL; nothing of it is stored, the store stays readable, and writes
+ * work again once there is room.
  *
  * Durability. A write call returns only after its transaction committed. With the default
  * STORE_SYNC_FULL, LMDB syncs data pages, then the meta page, on every commit: a record
- * acknowledged survives kill -9 and power loss. STORE_SYNC_NONE (MDB_NOSYNC, for tests and
- * benchmarks) still survives kill -9 of the process (the bytes are in the kernel's page
- * cache when commit returns) but not a power loss. See store.c for the measured cost.
+ * acknowledged survives kill -9 and power loss. STORE_SYNC_DATA syncs the data pages and
+ * leaves the meta page to the next commit (or store_sync): kill -9 loses nothing, a power
+ * loss may undo the last transaction but never corrupts. STORE_SYNC_NONE (MDB_NOSYNC, for
+ * tests and benchmarks) still survives kill -9 of the process (the bytes are in the
+ * kernel's page cache when commit returns), not a power loss. Each flush costs milliseconds
+ * whatever the batch holds, so write in big batches (store.c has the measurements).
  *
  * Errors. Every LMDB and system error is translated to a PULL_ERR_* code: PULL_ERR_NOT_FOUND
  * (no such key), PULL_ERR_STORE_FULL, PULL_ERR_SCHEMA (store written by a newer pull),
@@ -71,10 +76,10 @@
 #include "lib/record.h"
 
 #define STORE_SCHEMA 1
-#define STORE_MAP_DEFAULT (1ull << 30)       /* 1 GiB */
-#define STORE_MAP_MAX_DEFAULT (16ull << 30)  /* 16 GiB */
+#define STORE_MAP_DEFAULT (1ull << 30)      /* 1 GiB */
+#define STORE_MAP_MAX_DEFAULT (16ull << 30) /* 16 GiB */
 #define STORE_MAX_PER_AUTHOR_DEFAULT 256
-#define STORE_KV_MAX (1u << 20)              /* largest peers/dyads/mail value */
+#define STORE_KV_MAX (1u << 20) /* largest peers/dyads/mail value */
 
 struct store;
 
@@ -116,11 +121,11 @@ struct store_item {
     const uint8_t *bytes; /* envelope bytes; must stay valid during the call */
     size_t len;
     /* out */
-    int result;     /* 0: stored (new); PULL_ERR_DUPLICATE, PULL_ERR_STALE, PULL_ERR_QUOTA,
-                     * PULL_ERR_EXPIRED or the validation error of envelope_open */
+    int result; /* 0: stored (new); PULL_ERR_DUPLICATE, PULL_ERR_STALE, PULL_ERR_QUOTA,
+                 * PULL_ERR_EXPIRED or the validation error of envelope_open */
     uint8_t id[RECORD_ID_BYTES]; /* the record id, unless envelope parsing failed */
     bool has_id;
-    bool replaced;  /* result == 0 and an older version was deleted: */
+    bool replaced; /* result == 0 and an older version was deleted: */
     uint8_t replaced_id[RECORD_ID_BYTES];
 };
 
@@ -185,12 +190,13 @@ typedef int (*store_rec_fn)(void *ctx, const uint8_t id[RECORD_ID_BYTES], const 
 /* store_iter_time visits records with created >= since, oldest first. */
 int store_iter_time(struct store *s, uint64_t since, store_rec_fn fn, void *ctx);
 
-/* store_iter_tag visits the records carrying tag (exact match), oldest first. */
+/* store_iter_tag visits the records carrying tag (exact match), oldest first. Like every
+ * iteration here it includes tombstones (kind withdrawn) that carry the tag, and records
+ * past their expiry not yet swept: callers that show records filter on kind and expiry. */
 int store_iter_tag(struct store *s, const char *tag, store_rec_fn fn, void *ctx);
 
 /* store_iter_author visits the records of author (tombstones included), oldest first. */
-int store_iter_author(struct store *s, const uint8_t author[static 32], store_rec_fn fn,
-                      void *ctx);
+int store_iter_author(struct store *s, const uint8_t author[static 32], store_rec_fn fn, void *ctx);
 
 /* store_author_count reports how many live records and tombstones author has stored. */
 int store_author_count(struct store *s, const uint8_t author[static 32], uint32_t *live,
@@ -214,12 +220,12 @@ int store_iter_keys(struct store *s, uint64_t since, store_key_fn fn, void *ctx)
 int store_sweep(struct store *s, uint64_t now_s, size_t max, store_key_fn fn, void *ctx);
 
 struct store_stats {
-    uint64_t records;       /* stored records, tombstones included */
-    uint64_t by_kind[8];    /* indexed by enum record_kind; [RECORD_WITHDRAWN] = tombstones */
-    uint64_t bytes;         /* envelope bytes stored */
-    uint64_t map_size;      /* current map size in bytes */
-    uint64_t map_used;      /* bytes of the map in use (pages up to the last used one) */
-    uint64_t map_max;       /* the map will not grow beyond this */
+    uint64_t records;    /* stored records, tombstones included */
+    uint64_t by_kind[8]; /* indexed by enum record_kind; [RECORD_WITHDRAWN] = tombstones */
+    uint64_t bytes;      /* envelope bytes stored */
+    uint64_t map_size;   /* current map size in bytes */
+    uint64_t map_used;   /* bytes of the map in use (pages up to the last used one) */
+    uint64_t map_max;    /* the map will not grow beyond this */
 };
 
 /* store_stats fills st. The counts come from counters kept with the data (no scan). */
@@ -234,8 +240,8 @@ enum store_table {
 
 /* store_kv_put stores val (len <= STORE_KV_MAX, may be 0) under key, replacing any value,
  * in its own committed write transaction. */
-int store_kv_put(struct store *s, enum store_table t, const uint8_t key[static 32],
-                 const void *val, size_t len);
+int store_kv_put(struct store *s, enum store_table t, const uint8_t key[static 32], const void *val,
+                 size_t len);
 
 /* store_kv_get appends a copy of the value of key to out. Returns 0 or PULL_ERR_NOT_FOUND. */
 int store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32],

@@ -12,6 +12,8 @@
 #include "lib/buf.h"
 #include "lib/bundle.h"
 #include "lib/err.h"
+#include "lib/ident.h"
+#include "lib/record.h"
 #include "testutil.h"
 
 /* Envelope i of a test: arbitrary bytes (the bundle doesn't look inside). */
@@ -130,8 +132,7 @@ test_broken_bundles(void **state)
     assert_int_equal(read_hex(MAGIC_HEX "00 00 00 00", &n), PULL_ERR_MALFORMED);
     assert_int_equal(read_hex(MAGIC_HEX "00 00", &n), PULL_ERR_TRUNCATED);
     assert_int_equal(read_hex(MAGIC_HEX "00 00 00 03 aa bb", &n), PULL_ERR_TRUNCATED);
-    assert_int_equal(read_hex(MAGIC_HEX "00 00 00 01 aa 00 00 00 03 aa", &n),
-                     PULL_ERR_TRUNCATED);
+    assert_int_equal(read_hex(MAGIC_HEX "00 00 00 01 aa 00 00 00 03 aa", &n), PULL_ERR_TRUNCATED);
     assert_int_equal(n, 1); /* the good record before the damage was returned */
     assert_int_equal(read_hex(MAGIC_HEX "ff ff ff ff", &n), PULL_ERR_TOO_BIG);
     /* RECORD_ENVELOPE_MAX + 1 = 4201 = 0x1069 */
@@ -205,6 +206,57 @@ test_writer_errors(void **state)
     }
 }
 
+/* Signed records survive a bundle round trip byte for byte and still open. */
+static void
+test_signed_records(void **state)
+{
+    struct ident id;
+    struct record *rec = malloc(sizeof(*rec));
+    struct bundle_writer w;
+    struct bundle_reader *r = malloc(sizeof(*r));
+    struct envelope env;
+    struct pull_wb wb;
+    uint8_t ids[5][RECORD_ID_BYTES], seed[32] = {7};
+    const uint8_t *p;
+    size_t len;
+    FILE *f = tmpfile();
+    (void)state;
+
+    assert_non_null(rec);
+    assert_non_null(r);
+    assert_non_null(f);
+    assert_int_equal(ident_from_seed(&id, seed), 0);
+    assert_int_equal(bundle_writer_init(&w, f), 0);
+    wb_init(&wb, RECORD_ENVELOPE_MAX);
+    for (int i = 0; i < 5; i++) {
+        record_init(rec);
+        rec->kind = RECORD_OFFER;
+        memcpy(rec->author, id.pk, 32);
+        rec->slot[0] = (uint8_t)i;
+        rec->seq = 1;
+        rec->created = 1700000000;
+        rec->expires = 1700000000 + RECORD_TTL_DEFAULT;
+        snprintf(rec->title, sizeof(rec->title), "bundled offer %d", i);
+        wb_reset(&wb);
+        assert_int_equal(record_sign(rec, &id, &wb, ids[i]), 0);
+        assert_int_equal(bundle_write(&w, wb.p, wb.len), 0);
+    }
+    assert_int_equal(bundle_writer_finish(&w), 0);
+    rewind(f);
+    bundle_reader_init_file(r, f);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(bundle_next(r, &p, &len), 1);
+        assert_int_equal(envelope_open(p, len, 1700000100, &env, rec), 0);
+        assert_memory_equal(env.id, ids[i], RECORD_ID_BYTES);
+    }
+    assert_int_equal(bundle_next(r, &p, &len), 0);
+    ident_wipe(&id);
+    wb_release(&wb);
+    fclose(f);
+    free(rec);
+    free(r);
+}
+
 int
 main(void)
 {
@@ -213,6 +265,7 @@ main(void)
         cmocka_unit_test(test_broken_bundles),
         cmocka_unit_test(test_oversized_refused_before_reading),
         cmocka_unit_test(test_writer_errors),
+        cmocka_unit_test(test_signed_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

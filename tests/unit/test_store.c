@@ -7,11 +7,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -492,8 +496,7 @@ test_sweep_expired(void **state)
     for (int i = 0; i < 5; i++) {
         char t[16];
         snprintf(t, sizeof(t), "m%d", i);
-        mkrec(&many[i], &b, RECORD_OFFER, (uint8_t)(10 + i), 1, NOW - 100, NOW + 300 + i, t,
-              "y");
+        mkrec(&many[i], &b, RECORD_OFFER, (uint8_t)(10 + i), 1, NOW - 100, NOW + 300 + i, t, "y");
         assert_int_equal(put1(s, &many[i], NULL), 0);
     }
     memset(&c, 0, sizeof(c));
@@ -607,16 +610,15 @@ test_time_order(void **state)
     struct store_item items[20];
     struct collect c;
     /* created times deliberately out of order */
-    static const unsigned off[20] = {5, 19, 3, 11, 0, 7, 15, 2, 9, 13,
-                                     1, 18, 4, 12, 6, 17, 8, 16, 10, 14};
+    static const unsigned off[20] = {5, 19, 3, 11, 0, 7,  15, 2,  9,  13,
+                                     1, 18, 4, 12, 6, 17, 8,  16, 10, 14};
 
     mkident(&a, 10);
     memset(items, 0, sizeof(items));
     for (int i = 0; i < 20; i++) {
         char t[16];
         snprintf(t, sizeof(t), "r%d", i);
-        mkrec(&e[i], &a, RECORD_OFFER, (uint8_t)i, 1, NOW - 1000 + off[i] * 10, NOW + DAY, t,
-              NULL);
+        mkrec(&e[i], &a, RECORD_OFFER, (uint8_t)i, 1, NOW - 1000 + off[i] * 10, NOW + DAY, t, NULL);
         items[i].bytes = e[i].bytes;
         items[i].len = e[i].len;
     }
@@ -698,8 +700,7 @@ test_tag_iteration(void **state)
     assert_int_equal(store_iter_tag(s, "code-review", collect_rec, &c), 0);
     assert_int_equal(c.n, 2);
     assert_int_equal(store_iter_tag(s, "", collect_rec, &c), PULL_ERR_INVAL);
-    assert_int_equal(store_iter_tag(s, "a-tag-that-is-much-longer-than-32-bytes", collect_rec,
-                                    &c),
+    assert_int_equal(store_iter_tag(s, "a-tag-that-is-much-longer-than-32-bytes", collect_rec, &c),
                      0);
     memset(&c, 0, sizeof(c));
     c.stop_after = 1;
@@ -818,8 +819,7 @@ test_peers_dyads_tables(void **state)
     assert_int_equal(store_kv_put(s, STORE_DYADS, k1, "dyad", 4), 0);
     assert_int_equal(store_kv_put(s, STORE_MAIL, k1, "sealed", 6), 0);
     assert_int_equal(store_kv_put(s, STORE_PEERS, k1, "peer ONE", 8), 0); /* replace */
-    assert_int_equal(store_kv_put(s, STORE_PEERS, k1, big, STORE_KV_MAX + 1),
-                     PULL_ERR_TOO_BIG);
+    assert_int_equal(store_kv_put(s, STORE_PEERS, k1, big, STORE_KV_MAX + 1), PULL_ERR_TOO_BIG);
     assert_int_equal(store_kv_put(s, (enum store_table)9, k1, "x", 1), PULL_ERR_INVAL);
 
     assert_int_equal(store_kv_get(s, STORE_PEERS, k1, &wb), 0);
@@ -886,8 +886,8 @@ test_map_growth(void **state)
     for (int i = 0; i < 2000; i++) {
         char t[64];
         snprintf(t, sizeof(t), "record number %d with some words in its title", i);
-        mkrec(&es[i], &a[i % 10], RECORD_OFFER, (uint8_t)(i / 10), 1, NOW - (uint64_t)i,
-              NOW + DAY, t, "growth test");
+        mkrec(&es[i], &a[i % 10], RECORD_OFFER, (uint8_t)(i / 10), 1, NOW - (uint64_t)i, NOW + DAY,
+              t, "growth test");
     }
     for (int b = 0; b < 20; b++) {
         memset(items, 0, sizeof(items));
@@ -960,6 +960,264 @@ test_store_full(void **state)
     assert_int_equal(store_count(s), (uint64_t)stored_n);
     assert_true(stored(s, es[0].id));
     store_close(s);
+    free(es);
+}
+
+/* A disk that refuses to grow the file (simulated with RLIMIT_FSIZE, which makes writes past
+ * the limit fail with EFBIG like ENOSPC would): STORE_FULL, and the store stays readable. */
+static void
+test_disk_full(void **state)
+{
+    struct ident a[20];
+    struct store_opts o;
+    struct store *s;
+    struct env *es = malloc(3000 * sizeof(*es));
+    struct store_item items[50];
+    struct rlimit old, lim;
+    void (*old_handler)(int);
+    int stored_n = 0, rc = 0;
+
+    assert_non_null(es);
+    store_opts_init(&o);
+    o.map_size = 64ull << 20; /* the map has room; the file system doesn't */
+    s = open_store(*state, &o);
+    for (int i = 0; i < 20; i++)
+        mkident(&a[i], (uint8_t)(70 + i));
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 512 * 1024;
+    old_handler = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (int b = 0; b < 60; b++) {
+        memset(items, 0, sizeof(items));
+        for (int i = 0; i < 50; i++) {
+            int k = b * 50 + i;
+            char t[100];
+            snprintf(t, sizeof(t), "a record that will not fit on this small disk %d", k);
+            mkrec(&es[k], &a[k % 20], RECORD_OFFER, (uint8_t)(k / 20), 1, NOW - (uint64_t)k,
+                  NOW + DAY, t, "disk");
+            items[i].bytes = es[k].bytes;
+            items[i].len = es[k].len;
+        }
+        rc = store_put_batch(s, items, 50, NOW);
+        if (rc != 0)
+            break;
+        stored_n += 50;
+    }
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, PULL_ERR_STORE_FULL);
+    assert_true(stored_n > 0);
+    /* readable: everything committed before is there, nothing of the failed batch */
+    assert_int_equal(store_count(s), (uint64_t)stored_n);
+    for (int k = 0; k < stored_n; k += 11)
+        assert_true(stored(s, es[k].id));
+    assert_false(stored(s, es[stored_n].id));
+    /* with room again, writing works, on the same handle and after a reopen */
+    assert_int_equal(put1(s, &es[stored_n], NULL), 0);
+    store_close(s);
+    s = open_store(*state, &o);
+    assert_int_equal(store_count(s), (uint64_t)stored_n + 1);
+    assert_true(stored(s, es[stored_n - 1].id));
+    assert_int_equal(put1(s, &es[stored_n + 1], NULL), 0);
+    store_close(s);
+    free(es);
+}
+
+/* One batch gives exactly what the same items stored one by one give: results, replaced
+ * ids, final contents and counters. Items of a few authors and slots, with edits,
+ * withdrawals, duplicates and a small quota, in a random order. */
+static uint64_t
+xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static int
+collect_all(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    return collect_key(ctx, created, id);
+}
+
+static void
+test_batch_equals_sequential(void **state)
+{
+    enum { N = 120 };
+    struct ident a[3];
+    struct env *es = malloc(N * sizeof(*es));
+    struct store_item *seq_items = calloc(N, sizeof(*seq_items));
+    struct store_item *bat_items = calloc(N, sizeof(*bat_items));
+    struct store_opts o;
+    struct store *s1, *s2;
+    struct store_stats st1, st2;
+    struct collect *c1 = calloc(1, sizeof(*c1)), *c2 = calloc(1, sizeof(*c2));
+    char dir2[4096];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int dup_from = -1;
+
+    assert_non_null(es);
+    assert_non_null(seq_items);
+    assert_non_null(bat_items);
+    assert_non_null(c1);
+    assert_non_null(c2);
+    for (int i = 0; i < 3; i++)
+        mkident(&a[i], (uint8_t)(90 + i));
+    for (int i = 0; i < N; i++) {
+        int au = (int)(xorshift(&x) % 3), slot = (int)(xorshift(&x) % 5);
+        uint64_t sq = 1 + xorshift(&x) % 4;
+        bool gone = xorshift(&x) % 6 == 0;
+        char t[32];
+        if (i > 10 && xorshift(&x) % 10 == 0) {
+            /* a duplicate, of the previous item or of any earlier one */
+            es[i] = es[xorshift(&x) % 2 ? (uint64_t)(i - 1) : xorshift(&x) % (uint64_t)i];
+            dup_from = i;
+            continue;
+        }
+        snprintf(t, sizeof(t), "item %d", i);
+        mkrec(&es[i], &a[au], gone ? RECORD_WITHDRAWN : RECORD_OFFER, (uint8_t)slot, sq,
+              NOW - 1000 + xorshift(&x) % 900, NOW + DAY + xorshift(&x) % DAY, t,
+              xorshift(&x) % 2 ? "alpha beta" : "beta");
+    }
+    assert_true(dup_from > 0);
+    store_opts_init(&o);
+    o.max_per_author = 3;
+    o.sync = STORE_SYNC_NONE;
+    s1 = open_store(*state, &o);
+    snprintf(dir2, sizeof(dir2), "%s/second", (const char *)*state);
+    s2 = open_store(dir2, &o);
+    for (int i = 0; i < N; i++) {
+        seq_items[i].bytes = bat_items[i].bytes = es[i].bytes;
+        seq_items[i].len = bat_items[i].len = es[i].len;
+        assert_int_equal(store_put_batch(s1, &seq_items[i], 1, NOW), 0);
+    }
+    assert_int_equal(store_put_batch(s2, bat_items, N, NOW), 0);
+    {
+        int stored_n = 0, stale = 0, quota = 0, dups = 0, replaced = 0;
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(bat_items[i].result, seq_items[i].result);
+            assert_int_equal(bat_items[i].replaced, seq_items[i].replaced);
+            if (seq_items[i].replaced)
+                assert_memory_equal(bat_items[i].replaced_id, seq_items[i].replaced_id,
+                                    RECORD_ID_BYTES);
+            stored_n += seq_items[i].result == 0;
+            stale += seq_items[i].result == PULL_ERR_STALE;
+            quota += seq_items[i].result == PULL_ERR_QUOTA;
+            dups += seq_items[i].result == PULL_ERR_DUPLICATE;
+            replaced += seq_items[i].replaced;
+        }
+        /* the workload exercises every outcome */
+        assert_true(stored_n > 0 && stale > 0 && quota > 0 && dups > 0 && replaced > 0);
+    }
+    assert_int_equal(store_stats(s1, &st1), 0);
+    assert_int_equal(store_stats(s2, &st2), 0);
+    assert_int_equal(st1.records, st2.records);
+    assert_int_equal(st1.bytes, st2.bytes);
+    assert_memory_equal(st1.by_kind, st2.by_kind, sizeof(st1.by_kind));
+    assert_int_equal(store_iter_keys(s1, 0, collect_all, c1), 0);
+    assert_int_equal(store_iter_keys(s2, 0, collect_all, c2), 0);
+    assert_int_equal(c1->n, c2->n);
+    assert_int_equal(c1->n, st1.records);
+    assert_memory_equal(c1->ids, c2->ids, c1->n * RECORD_ID_BYTES);
+    for (int i = 0; i < 3; i++) {
+        uint32_t l1, t1, l2, t2;
+        assert_int_equal(store_author_count(s1, a[i].pk, &l1, &t1), 0);
+        assert_int_equal(store_author_count(s2, a[i].pk, &l2, &t2), 0);
+        assert_int_equal(l1, l2);
+        assert_int_equal(t1, t2);
+        assert_true(l1 <= 3 && t1 <= 3);
+    }
+    /* and the tag index agrees with the records */
+    memset(c1, 0, sizeof(*c1));
+    memset(c2, 0, sizeof(*c2));
+    assert_int_equal(store_iter_tag(s1, "beta", collect_rec, c1), 0);
+    assert_int_equal(store_iter_tag(s2, "beta", collect_rec, c2), 0);
+    assert_int_equal(c1->n, c2->n);
+    assert_int_equal(c1->n, st1.records); /* every item carries "beta", tombstones too */
+    store_close(s1);
+    store_close(s2);
+    free(es);
+    free(seq_items);
+    free(bat_items);
+    free(c1);
+    free(c2);
+}
+
+/* What a commit acknowledged survives kill -9, in the middle of further writes, with the
+ * default durability and with STORE_SYNC_NONE (whose bytes are in the kernel when commit
+ * returns). */
+static void
+kill9_run(const char *dir, enum store_sync sync, const struct env *es, int n, int kill_after)
+{
+    int fds[2], status, acked = 0;
+    pid_t pid;
+    struct store_opts o;
+    struct store *s;
+
+    store_opts_init(&o);
+    o.sync = sync;
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* child: store batches of 10, report each commit, never stop by itself */
+        struct store *cs = NULL;
+        close(fds[0]);
+        if (store_open(dir, &o, &cs) != 0)
+            _exit(2);
+        for (int b = 0;; b = (b + 10) % n) {
+            struct store_item items[10];
+            int32_t done = b + 10;
+            memset(items, 0, sizeof(items));
+            for (int i = 0; i < 10; i++) {
+                items[i].bytes = es[b + i].bytes;
+                items[i].len = es[b + i].len;
+            }
+            if (store_put_batch(cs, items, 10, NOW) != 0)
+                _exit(3);
+            if (write(fds[1], &done, sizeof(done)) != (ssize_t)sizeof(done))
+                _exit(4);
+        }
+    }
+    close(fds[1]);
+    while (acked < kill_after) {
+        int32_t done;
+        assert_int_equal(read(fds[0], &done, sizeof(done)), (ssize_t)sizeof(done));
+        acked = done;
+    }
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    close(fds[0]);
+    s = open_store(dir, &o);
+    assert_true(store_count(s) >= (uint64_t)acked);
+    for (int i = 0; i < acked; i++)
+        assert_true(stored(s, es[i].id));
+    store_close(s);
+}
+
+static void
+test_survives_kill9(void **state)
+{
+    enum { N = 200 };
+    struct ident a[4];
+    struct env *es = malloc(N * sizeof(*es));
+    char dir2[4096];
+
+    assert_non_null(es);
+    for (int i = 0; i < 4; i++)
+        mkident(&a[i], (uint8_t)(110 + i));
+    for (int i = 0; i < N; i++) {
+        char t[32];
+        snprintf(t, sizeof(t), "kill -9 survivor %d", i);
+        mkrec(&es[i], &a[i % 4], RECORD_OFFER, (uint8_t)(i / 4), 1, NOW - 100, NOW + DAY, t,
+              "durable");
+    }
+    kill9_run(*state, STORE_SYNC_FULL, es, N, 60);
+    snprintf(dir2, sizeof(dir2), "%s/nosync", (const char *)*state);
+    kill9_run(dir2, STORE_SYNC_NONE, es, N, 150);
     free(es);
 }
 
@@ -1152,8 +1410,8 @@ static void
 test_million_opens_fast(void **state)
 {
     enum { TOTAL = 1000000, BATCH = 5000, PER_AUTHOR = 200 };
-    static const char *const words[] = {"bike", "rust", "garden", "lessons", "repair",
-                                        "printer", "mentor", "music", "code", "lyon"};
+    static const char *const words[] = {"bike",    "rust",   "garden", "lessons", "repair",
+                                        "printer", "mentor", "music",  "code",    "lyon"};
     const char *dir = *state;
     struct store_opts o;
     struct store *s;
@@ -1253,7 +1511,10 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_peers_dyads_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_survives_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mixed_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_equals_sequential, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_opened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
     };
