@@ -127,8 +127,8 @@ bench_sim(int argc, char **argv)
     printf("sim: %u nodes, %u ms links (+%u ms jitter), seed %llu, records of %u bytes\n", c.nodes,
            c.latency_ms, c.jitter_ms, (unsigned long long)c.seed, c.envelope_bytes);
 
-    /* Build the overlay: nodes join one every 10 ms, then 30 s of membership. */
-    if ((rc = sim_build(&c, 10, 30000, &s)) != 0) {
+    /* Build the overlay: nodes join one every 10 ms, then 30 minutes of membership. */
+    if ((rc = sim_build(&c, 10, 1800000, &s)) != 0) {
         fprintf(stderr, "pull-bench sim: %s\n", pull_strerror(rc));
         return 1;
     }

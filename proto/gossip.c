@@ -26,14 +26,16 @@ gossip_config_default(struct gossip_config *cfg)
     cfg->shuffle_passive = 4;
     cfg->shuffle_ttl = 3;
     cfg->shuffle_ms = 10000;
-    cfg->rotate_ms = 300000;
+    cfg->rotate_ms = 3600000;
+    cfg->rotate_young_ms = 60000;
     cfg->maint_ms = 1000;
     cfg->connect_timeout_ms = 10000;
     cfg->join_grace_ms = 2000;
     cfg->max_pending = 16;
+    cfg->evict_gap_ms = 5000;
     cfg->ihave_delay_ms = 50;
-    cfg->graft_timeout_ms = 500;
-    cfg->graft_retry_ms = 250;
+    cfg->graft_timeout_ms = 300;
+    cfg->graft_retry_ms = 150;
     cfg->missing_max = 4096;
     cfg->lazy_max = 4096;
     cfg->serve_max = 1024;
@@ -63,6 +65,8 @@ config_ok(const struct gossip_config *c)
     if (1 + c->shuffle_active + c->shuffle_passive > GOSSIP_SHUFFLE_MAX)
         return false;
     if (c->shuffle_ms == 0 || c->maint_ms == 0 || c->connect_timeout_ms == 0)
+        return false;
+    if (c->rotate_ms != 0 && (c->rotate_young_ms == 0 || c->rotate_young_ms > c->rotate_ms))
         return false;
     if (c->max_pending < 1 || c->max_pending > 256)
         return false;
@@ -128,7 +132,11 @@ gossip_new(const struct pull_env *env, const uint8_t key[static GOSSIP_KEY_BYTES
     /* First periodic events at a random phase so that nodes started together do not
      * shuffle in lockstep. */
     g->shuffle_at = env_uniform(env, cfg->shuffle_ms) + 1;
-    g->rotate_at = cfg->rotate_ms ? cfg->rotate_ms / 2 + env_uniform(env, cfg->rotate_ms) : 0;
+    /* Rotation starts fast and slows down: a young node (or a young network, possibly
+     * bootstrapped from a line) mixes its active view within minutes, then stays calm. */
+    g->rotate_every = cfg->rotate_young_ms;
+    g->rotate_at =
+        cfg->rotate_ms ? g->rotate_every / 2 + env_uniform(env, (uint32_t)g->rotate_every) : 0;
     g->maint_at = env_uniform(env, cfg->maint_ms) + 1;
     *out = g;
     g = NULL; /* transferred */
@@ -424,7 +432,7 @@ gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now
 }
 
 void
-gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms)
+gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t ms, uint64_t now_ms)
 {
     uint32_t slot = g->nbans;
     int i;
@@ -446,10 +454,9 @@ gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms)
     if (slot == g->nbans)
         g->nbans++;
     memcpy(g->bans[slot].key, key, GOSSIP_KEY_BYTES);
-    g->bans[slot].until = now_ms + g->cfg.ban_ms;
+    g->bans[slot].until = now_ms + ms;
     if ((i = mb_passive_find(g, key)) >= 0)
         mb_passive_remove(g, (uint32_t)i);
-    g->st.peers_banned++;
 }
 
 static void
@@ -476,16 +483,21 @@ gs_finish(struct gossip *g, uint64_t now_ms)
             continue;
         switch (p->doomed) {
         case GS_DOOM_BAN:
-            gs_ban(g, p->key, now_ms);
+            g->st.peers_banned++;
+            gs_ban(g, p->key, g->cfg.ban_ms, now_ms);
             mb_close(g, p, GOSSIP_BYE_BANNED, false, now_ms);
             break;
         case GS_DOOM_BACKLOG:
+            /* Stuck: avoid it for a while, or it would be back in a view at once. */
             g->st.peers_dropped_backlog++;
+            gs_ban(g, p->key, g->cfg.ban_ms / 10, now_ms);
             mb_close(g, p, -1, false, now_ms);
             break;
         default:
-            if (p->state == GOSSIP_PEER_CONNECTING)
+            if (p->state == GOSSIP_PEER_CONNECTING) {
                 g->st.connect_failures++;
+                mb_dial_failed(g, now_ms);
+            }
             mb_close(g, p, -1, false, now_ms);
             break;
         }
@@ -759,8 +771,10 @@ gossip_on_disconnected(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYT
     struct gpeer *p = gs_conn_find(g, key);
 
     if (p != NULL) {
-        if (p->state == GOSSIP_PEER_CONNECTING)
+        if (p->state == GOSSIP_PEER_CONNECTING) {
             g->st.connect_failures++;
+            mb_dial_failed(g, now_ms);
+        }
         mb_on_lost(g, p, now_ms);
     }
     gs_finish(g, now_ms);

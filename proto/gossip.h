@@ -103,19 +103,29 @@ struct gossip_config {
     uint32_t shuffle_passive;    /* passive peers sampled into a SHUFFLE, default 4 */
     uint32_t shuffle_ttl;        /* walk length of a SHUFFLE, default 3 */
     uint32_t shuffle_ms;         /* period of the shuffle, default 10000 */
-    uint32_t rotate_ms;          /* period of active view rotation (NEIGHBOR high to a passive
-                                    peer even when full, so split overlays merge again after a
-                                    partition heals), default 300000; 0 = never */
+    uint32_t rotate_ms;          /* mean period of active view rotation in a settled network
+                                    (NEIGHBOR high to a passive peer even when full: mixes active
+                                    views and merges overlays split by a partition), default
+                                    3600000; 0 = never */
+    uint32_t rotate_young_ms;    /* mean period at first, doubling after each rotation up to
+                                    rotate_ms; every failed dial halves the current period
+                                    again (down to this), default 60000 */
     uint32_t maint_ms;           /* period of view repair and timeouts, default 1000 */
     uint32_t connect_timeout_ms; /* dial + handshake + JOIN/NEIGHBOR answer, default 10000 */
     uint32_t join_grace_ms;      /* after JOIN, wait this long for FORWARD_JOIN connections before
                                     filling the view with NEIGHBOR requests, default 2000 */
     uint32_t max_pending;        /* connections not (yet) in the active view, default 16 */
+    uint32_t evict_gap_ms;       /* at most one high-priority NEIGHBOR that forces an eviction per
+                                    this period; more are refused like low-priority ones (eviction
+                                    storms from stuck or hostile peers), default 5000 */
 
     /* Dissemination (Plumtree). */
     uint32_t ihave_delay_ms;   /* IHAVE batching delay, default 50 */
-    uint32_t graft_timeout_ms; /* announced but missing -> GRAFT after, default 500 */
-    uint32_t graft_retry_ms;   /* next announcer after, default 250 */
+    uint32_t graft_timeout_ms; /* announced but missing -> GRAFT after, default 300: a few
+                                  times the one-way link latency. Shorter grafts around slow
+                                  tree paths sooner (lower tail latency, more duplicates);
+                                  raise it for high-latency networks */
+    uint32_t graft_retry_ms;   /* next announcer after, default 150 */
     uint32_t missing_max;      /* announced-but-missing ids tracked, default 4096 */
     uint32_t lazy_max;         /* ids queued per lazy peer before dropping, default 4096 */
     uint32_t serve_max;        /* GRAFT/WANT ids queued per peer, default 1024 */

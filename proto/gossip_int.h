@@ -67,6 +67,7 @@ struct gpeer {
     uint64_t since; /* when the current state began */
     int32_t score;
     size_t backlog;      /* bytes emitted in SEND actions not yet reported flushed */
+    uint32_t nmiss;      /* missing-id entries this peer's IHAVEs created (capped) */
     struct gs_idq lazy;  /* ids to announce with the next IHAVE (tag: our hops) */
     struct gs_idq serve; /* ids asked by GRAFT (tag GOSSIP_REC_GRAFT) or WANT */
     struct gs_idq graft; /* ids to GRAFT from this peer at the end of a timer pass */
@@ -84,6 +85,7 @@ struct gban {
 
 struct gmiss {
     uint8_t id[GOSSIP_ID_BYTES];
+    uint8_t creator[GOSSIP_KEY_BYTES]; /* the peer whose IHAVE created the entry */
     uint64_t deadline;
     uint8_t nann;
     uint8_t ann[GS_ANN_MAX][GOSSIP_KEY_BYTES];
@@ -151,6 +153,8 @@ struct gossip {
     uint64_t fill_at; /* no low-priority NEIGHBOR before this time */
     uint64_t fill_backoff;
     uint64_t shuffle_at, rotate_at, maint_at;
+    uint64_t rotate_every; /* current mean rotation interval (see rotate_young_ms) */
+    uint64_t evict_ok_at;  /* no forced eviction (NEIGHBOR high while full) before this */
     bool shuffle_pending;
     uint64_t shuffle_nonce;
     uint32_t nshuffle_sent;
@@ -165,6 +169,7 @@ struct gossip {
     uint32_t miss_mask;
     uint64_t miss_min;      /* earliest deadline in miss, UINT64_MAX if none */
     uint64_t ihave_at;      /* 0 = no IHAVE flush scheduled */
+    bool seen_record;       /* a record went through us: the tree exists */
     struct grecent *recent; /* ring of cfg.recent_max */
     uint32_t recent_head, nrecent;
     uint8_t rejected[GS_REJECTED_MAX][GOSSIP_ID_BYTES];
@@ -202,7 +207,8 @@ int gs_send(struct gossip *g, struct gpeer *p, struct pull_wb *w);
 void gs_msg_begin(struct pull_wb *w, msgpack_packer *pk, uint32_t type, uint32_t nfields);
 void gs_penalize(struct gossip *g, struct gpeer *p, int32_t amount);
 bool gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms);
-void gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms);
+/* gs_ban avoids key for `ms` (refused as a connection, kept out of both views). */
+void gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t ms, uint64_t now_ms);
 int gs_decode(const uint8_t *p, size_t n, struct gmsg *m);
 bool gs_addr_ok(const char *a, size_t n);
 
@@ -215,6 +221,8 @@ void mb_on_connected(struct gossip *g, struct gpeer *p, uint64_t now_ms);
 void mb_on_lost(struct gossip *g, struct gpeer *p, uint64_t now_ms);
 void mb_handle(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms);
 void mb_fill(struct gossip *g, uint64_t now_ms);
+/* mb_dial_failed: a dial failed (peer gone, or unreachable: partition?): rotate sooner. */
+void mb_dial_failed(struct gossip *g, uint64_t now_ms);
 void mb_timers(struct gossip *g, uint64_t now_ms);
 uint64_t mb_next_deadline(const struct gossip *g);
 /* mb_close closes connection p: optionally sends DISCONNECT(reason) first (reason < 0:
@@ -229,6 +237,8 @@ void mb_passive_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const
 /* --- plumtree.c --- */
 void pt_handle(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms);
 void pt_on_active(struct gossip *g, struct gpeer *p, uint64_t now_ms);
+/* pt_opened_link: p became active through a NEIGHBOR request of ours (refill, rotation). */
+void pt_opened_link(struct gossip *g, struct gpeer *p);
 /* pt_on_eager_lost: an eager active link is gone (call after removing it). */
 void pt_on_eager_lost(struct gossip *g, uint64_t now_ms);
 void pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms);

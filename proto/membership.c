@@ -14,9 +14,12 @@
  * has room; refusals back off exponentially). Periodically a SHUFFLE walks ttl hops and the
  * node where it stops answers with a sample of its passive view; both integrate what they
  * got. The answer travels back along the walk (each hop remembers the nonce for a while)
- * because the two ends are usually not connected. Finally, every rotate_ms a node with a
- * full view asks a random passive peer NEIGHBOR high anyway: the overlay keeps changing
- * slowly, so two halves that were separated by a partition link up again after it heals.
+ * because the two ends are usually not connected. Finally, every rotate_ms on average
+ * (rotate_young_ms at first, doubling after each rotation, so that young nodes mix fast;
+ * failed dials, as in a partition, speed it up again) a node with a full view asks a random passive
+ * peer NEIGHBOR high anyway: the overlay keeps changing, so that active views bootstrapped from a
+ * few local contacts (or a line) become random, and two halves that were separated by a partition
+ * link up again after it heals.
  */
 #include <string.h>
 
@@ -411,7 +414,9 @@ on_neighbor(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t no
         send_reply(g, p, true);
         return;
     }
-    if (m->flag || g->nactive < g->cfg.active_size) {
+    if (g->nactive < g->cfg.active_size || (m->flag && now_ms >= g->evict_ok_at)) {
+        if (g->nactive >= g->cfg.active_size)
+            g->evict_ok_at = now_ms + g->cfg.evict_gap_ms;
         send_reply(g, p, true);
         add_active(g, p, now_ms);
     } else {
@@ -432,6 +437,8 @@ on_neighbor_reply(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint6
     p->asked = false;
     if (m->flag) {
         add_active(g, p, now_ms);
+        if (purpose != GS_PURPOSE_JOIN)
+            pt_opened_link(g, p);
         if (purpose == GS_PURPOSE_JOIN)
             g->fill_at = now_ms + g->cfg.join_grace_ms;
         return;
@@ -591,13 +598,11 @@ mb_fill(struct gossip *g, uint64_t now_ms)
     if (!g->joined) {
         want = 1;
         purpose = GS_PURPOSE_JOIN;
-    } else if (g->nactive == 0) {
-        want = 2;
-        purpose = GS_PURPOSE_HIGH;
     } else if (g->nactive < g->cfg.active_size / 2) {
-        /* Hanging by a thread or two: insist (the paper only does this at zero, which
-         * leaves a few nodes with a single link for a long time in a network of full
-         * views, where low-priority requests are mostly refused). */
+        /* None, or hanging by a thread or two: insist, several at once (the paper asks
+         * high priority only at zero, which leaves a few nodes with a single link for a
+         * long time in a network of full views, where low-priority requests are mostly
+         * refused; and after a mass failure many passive peers are dead). */
         want = g->cfg.active_size / 2 - g->nactive;
         purpose = GS_PURPOSE_HIGH;
     } else {
@@ -611,6 +616,19 @@ mb_fill(struct gossip *g, uint64_t now_ms)
         inflight++;
         pending++;
     }
+}
+
+void
+mb_dial_failed(struct gossip *g, uint64_t now_ms)
+{
+    if (g->cfg.rotate_ms == 0 || g->rotate_every <= g->cfg.rotate_young_ms)
+        return;
+    g->rotate_every /= 2;
+    if (g->rotate_every < g->cfg.rotate_young_ms)
+        g->rotate_every = g->cfg.rotate_young_ms;
+    if (g->rotate_at > now_ms + g->rotate_every)
+        g->rotate_at =
+            now_ms + g->rotate_every / 2 + env_uniform(g->env, (uint32_t)g->rotate_every);
 }
 
 static void
@@ -661,7 +679,12 @@ mb_timers(struct gossip *g, uint64_t now_ms)
         start_shuffle(g);
     }
     if (g->cfg.rotate_ms != 0 && now_ms >= g->rotate_at) {
-        g->rotate_at = now_ms + g->cfg.rotate_ms / 2 + env_uniform(g->env, g->cfg.rotate_ms);
+        if (g->rotate_every < g->cfg.rotate_ms)
+            g->rotate_every *= 2;
+        if (g->rotate_every > g->cfg.rotate_ms)
+            g->rotate_every = g->cfg.rotate_ms;
+        g->rotate_at =
+            now_ms + g->rotate_every / 2 + env_uniform(g->env, (uint32_t)g->rotate_every);
         if (g->nactive >= g->cfg.active_size && g->npassive > 0 &&
             gs_pending_count(g) < g->cfg.max_pending)
             dial_passive(g, env_uniform(g->env, g->npassive), GS_PURPOSE_ROTATE, now_ms);

@@ -3,7 +3,8 @@
  * Rodrigues, "Epidemic Broadcast Trees" (SRDS 2007).
  *
  * Every active peer is either eager (records are pushed to it in full) or lazy (it only
- * gets ids, in IHAVE messages batched for ihave_delay_ms). New links start eager. When a
+ * gets ids, in IHAVE messages batched for ihave_delay_ms). New links start eager (but see
+ * pt_opened_link: once the tree exists, links opened to refill or rotate start lazy). When a
  * push brings nothing new (every envelope a duplicate), the receiver answers PRUNE and both
  * ends make the link lazy: cycles of the eager graph die out and what remains is a
  * spanning tree. When an id announced by IHAVE has not arrived graft_timeout_ms later, the
@@ -18,12 +19,16 @@
  * of the ids received in the last recent_ms, so a node that reconnects after losing its
  * tree parent catches up without waiting for anti-entropy; WANT fetches ids without
  * touching the tree; answers to GRAFT and WANT are served from a bounded per-peer queue as
- * the peer's backlog allows. RECORDS and IHAVE carry the sender's distance in hops from
- * each record's origin. Version 1 only reports it; it is on the wire so that a later
- * version can use the paper's tree optimisation (section 3.8: swap an eager parent for a
- * lazy announcer with a shorter path) without a new protocol version. Tried in the
- * simulator, that optimisation brought nothing here: with many publishers one shared tree
- * cannot be short for all of them.
+ * the peer's backlog allows; a node that loses an eager link grafts all its lazy links at
+ * once (pt_on_eager_lost) instead of waiting for the next IHAVE and a GRAFT timeout.
+ *
+ * RECORDS and IHAVE carry the sender's distance in hops from each record's origin.
+ * Version 1 only reports it; it is on the wire so that a later version can use the
+ * paper's tree optimisation (section 3.8: swap an eager parent for a lazy announcer with
+ * a shorter path) without a new protocol version. Tried in the simulator, that
+ * optimisation brought nothing here: with many publishers one shared tree cannot be short
+ * for all of them, and what keeps it short is not letting membership changes reshape it
+ * (pt_opened_link).
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -101,6 +106,11 @@ miss_remove_at(struct gossip *g, uint32_t idx)
 
     if (found < 0)
         return; /* cannot happen: every entry is indexed */
+    {
+        struct gpeer *c = gs_conn_find(g, g->miss[idx].creator);
+        if (c != NULL && c->nmiss > 0)
+            c->nmiss--;
+    }
     s = (uint32_t)found;
     g->miss_slot[s] = 0;
     for (j = (s + 1) & mask; g->miss_slot[j] != 0; j = (j + 1) & mask) {
@@ -298,6 +308,7 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
         switch (v) {
         case GOSSIP_NEW:
             g->st.records_new++;
+            g->seen_record = true;
             p->score += g->cfg.score_new;
             if (p->score > g->cfg.score_max)
                 p->score = g->cfg.score_max;
@@ -352,10 +363,14 @@ on_ihave(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_m
         }
         if (g->cfg.has(g->cfg.ctx, id))
             continue;
-        if ((e = miss_insert(g, id, now_ms + g->cfg.graft_timeout_ms)) == NULL)
+        /* One peer may not fill the table with ids it made up. */
+        if (p->nmiss >= g->cfg.missing_max / 4 + 1 ||
+            (e = miss_insert(g, id, now_ms + g->cfg.graft_timeout_ms)) == NULL)
             continue; /* too many missing ids: anti-entropy will catch up */
+        memcpy(e->creator, p->key, GOSSIP_KEY_BYTES);
         memcpy(e->ann[0], p->key, GOSSIP_KEY_BYTES);
         e->nann = 1;
+        p->nmiss++;
     }
 }
 
@@ -490,28 +505,40 @@ out:
 }
 
 void
-pt_on_eager_lost(struct gossip *g, uint64_t now_ms)
+pt_opened_link(struct gossip *g, struct gpeer *p)
 {
-    uint32_t lazy = 0, pick;
-
-    (void)now_ms;
-    /* A tree edge is gone: the tree is cut in two and the next records would reach the
-     * other part only after an IHAVE and a GRAFT timeout. Graft one lazy link at once
-     * instead: most of the time it crosses the cut; if not, it makes a cycle and costs
-     * one duplicate (then a PRUNE). */
+    /* Before any record went through, every link is eager: the first record floods and its
+     * first arrivals draw a shortest-path tree. Afterwards a link we open to refill or
+     * rotate our view is not needed by the tree (a lost tree edge is repaired through the
+     * lazy links, below): eager, it would race the tree and prune whichever path is
+     * slower for this one record, and the tree would drift away from short paths. It
+     * starts lazy at both ends; a GRAFT makes it eager if it ever proves useful. */
+    if (!g->seen_record || !p->eager)
+        return;
     for (uint32_t i = 0; i < g->nconns; i++) {
         const struct gpeer *q = g->conns[i];
-        lazy += q->state == GOSSIP_PEER_ACTIVE && !q->doomed && !q->eager;
+        if (q != p && q->state == GOSSIP_PEER_ACTIVE && !q->doomed && q->eager) {
+            p->eager = false;
+            send_prune(g, p);
+            return;
+        }
     }
-    if (lazy == 0)
-        return;
-    pick = env_uniform(g->env, lazy);
+}
+
+void
+pt_on_eager_lost(struct gossip *g, uint64_t now_ms)
+{
+    (void)now_ms;
+    /* A tree edge is gone: the tree is cut in two and the next records would reach the
+     * other part only after an IHAVE and a GRAFT timeout. Graft every lazy link at once
+     * instead: the next record arrives first by the fastest of them, and the duplicates
+     * on the others prune them again, so the cut heals at the best point (a random link
+     * would often hang the subtree far from everything) for a few duplicates. */
     for (uint32_t i = 0; i < g->nconns; i++) {
         struct gpeer *q = g->conns[i];
-        if (q->state == GOSSIP_PEER_ACTIVE && !q->doomed && !q->eager && pick-- == 0) {
+        if (q->state == GOSSIP_PEER_ACTIVE && !q->doomed && !q->eager) {
             q->eager = true;
             send_ids(g, q, MSG_GRAFT, NULL, NULL, 0);
-            return;
         }
     }
 }
@@ -523,6 +550,7 @@ pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GO
     const uint8_t *e[1] = {env};
     uint32_t l[1] = {(uint32_t)len};
 
+    g->seen_record = true;
     miss_forget(g, id);
     recent_add(g, id, now_ms, 0);
     broadcast(g, NULL, e, l, (const uint8_t(*)[GOSSIP_ID_BYTES])id, 1, 0, now_ms);

@@ -710,6 +710,18 @@ sim_bootstrap(struct sim *s, uint32_t contacts, uint32_t spacing_ms)
     }
 }
 
+void
+sim_bootstrap_chain(struct sim *s, uint32_t spacing_ms)
+{
+    for (uint32_t i = 0; i < s->cfg.nodes; i++) {
+        struct snode *n = &s->nodes[i];
+        n->nknown = 0;
+        if (i > 0)
+            known_add(n, s->nodes[i - 1].key);
+        push_simple(s, s->now + (uint64_t)i * spacing_ms, EV_START, i, 0, 0);
+    }
+}
+
 /* ---------------------------------------------------------------- events */
 
 static void

@@ -101,6 +101,10 @@ uint32_t sim_nodes(const struct sim *s);
  * nodes started before it (node 0 knows nobody). */
 void sim_bootstrap(struct sim *s, uint32_t contacts, uint32_t spacing_ms);
 
+/* sim_bootstrap_chain starts every node like sim_bootstrap, but node i knows only node
+ * i - 1: the overlay must mix itself from a line. */
+void sim_bootstrap_chain(struct sim *s, uint32_t spacing_ms);
+
 /* sim_run_until processes events up to time t (inclusive) and sets the clock to t. */
 void sim_run_until(struct sim *s, uint64_t t);
 void sim_run_for(struct sim *s, uint64_t ms);

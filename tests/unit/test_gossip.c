@@ -1082,26 +1082,37 @@ test_queues_bounded(void **state)
     c = tn_add_cfg(&cfg);
     make_active(b, a);
     make_active(c, a);
-    /* 3 x 512 announced ids: only missing_max are tracked. */
-    for (int r = 0; r < 3; r++) {
-        uint8_t hops[GOSSIP_IDS_MAX] = {0};
-        mb_begin(&m, MSG_IHAVE, 2);
-        msgpack_pack_array(&m.pk, GOSSIP_IDS_MAX);
-        for (int i = 0; i < GOSSIP_IDS_MAX; i++) {
-            memset(id, 0, 32);
-            id[0] = (uint8_t)r;
-            id[1] = (uint8_t)(i >> 8);
-            id[2] = (uint8_t)i;
-            mp_pack_bin(&m.pk, id, 32);
-        }
-        mp_pack_bin(&m.pk, hops, sizeof(hops));
-        assert_int_equal(deliver(b, a, &m), 0);
+    for (int k = 3; k < 8; k++) {
+        tn_add_cfg(&cfg);
+        make_active(k, a);
     }
-    sends_by_type[MSG_GRAFT] = 0;
-    tn[a].up[b] = tn[b].up[a] = true;
+    /* Peers 1..7 each announce 3 x 512 made-up ids: each may create at most
+     * missing_max / 4 + 1 = 26 entries, and all together at most missing_max = 100. */
+    for (int from = 1; from < 8; from++) {
+        for (int r = 0; r < 3; r++) {
+            uint8_t hops[GOSSIP_IDS_MAX] = {0};
+            mb_begin(&m, MSG_IHAVE, 2);
+            msgpack_pack_array(&m.pk, GOSSIP_IDS_MAX);
+            for (int i = 0; i < GOSSIP_IDS_MAX; i++) {
+                memset(id, 0, 32);
+                id[0] = (uint8_t)r;
+                id[1] = (uint8_t)(i >> 8);
+                id[2] = (uint8_t)i;
+                id[3] = (uint8_t)from;
+                mp_pack_bin(&m.pk, id, 32);
+            }
+            mp_pack_bin(&m.pk, hops, sizeof(hops));
+            assert_int_equal(deliver(from, a, &m), 0);
+        }
+        if (from == 1) {
+            advance(2000);
+            gossip_get_stats(tn[a].g, &st);
+            assert_int_equal(st.grafts, 26);
+        }
+    }
     advance(2000);
     gossip_get_stats(tn[a].g, &st);
-    assert_int_equal(st.grafts, 100);
+    assert_int_equal(st.grafts, 26 + 100);
     /* a GRAFT of 512 ids from c: at most serve_max are queued (none are stored here). */
     mb_begin(&m, MSG_GRAFT, 1);
     msgpack_pack_array(&m.pk, GOSSIP_IDS_MAX);
