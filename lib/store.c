@@ -1117,6 +1117,8 @@ store_put_batch(struct store *s, struct store_item *items, size_t n, uint64_t no
 
     if (n == 0)
         return 0;
+    if (n > STORE_BATCH_MAX)
+        return PULL_ERR_TOO_BIG;
     if ((rc = store_scratch(s, n)) != 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
@@ -1124,6 +1126,10 @@ store_put_batch(struct store *s, struct store_item *items, size_t n, uint64_t no
         it->result = 0;
         it->has_id = false;
         it->replaced = false;
+        if (it->bytes == NULL) {
+            it->result = PULL_ERR_INVAL;
+            continue;
+        }
         rc = envelope_open(it->bytes, it->len, now_s, &env, s->dec);
         if (rc != 0) {
             it->result = rc;
@@ -1161,6 +1167,8 @@ store_put_opened(struct store *s, struct store_opened *items, size_t n, uint64_t
 
     if (n == 0)
         return 0;
+    if (n > STORE_BATCH_MAX)
+        return PULL_ERR_TOO_BIG;
     if ((rc = store_scratch(s, n)) != 0)
         return rc;
     for (size_t i = 0; i < n; i++) {

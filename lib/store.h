@@ -80,6 +80,7 @@
 #define STORE_MAP_MAX_DEFAULT (16ull << 30) /* 16 GiB */
 #define STORE_MAX_PER_AUTHOR_DEFAULT 256
 #define STORE_KV_MAX (1u << 20) /* largest peers/dyads/mail value */
+#define STORE_BATCH_MAX 8192    /* most items in one store_put_batch/store_put_opened */
 
 struct store;
 
@@ -130,7 +131,9 @@ struct store_item {
 };
 
 /* store_put_batch verifies each item with envelope_open(now_s) - outside any transaction -
- * then stores the valid ones in one write transaction, in order, and commits. Per item,
+ * then stores the valid ones in one write transaction, in order, and commits. n is at most
+ * STORE_BATCH_MAX (else PULL_ERR_TOO_BIG); each commit waits for the disk, so batches of
+ * a few thousand records ingest fastest (store.c has the numbers). Per item,
  * result says what happened. Items are applied in order, so one item may replace a record
  * stored by an earlier item of the same batch: the ids stored by a batch are the items with
  * result 0, the ids deleted are their replaced_id, and applying both lists in item order

@@ -1272,6 +1272,20 @@ test_mixed_batch(void **state)
     assert_true(stored(s, good2.id));
     assert_false(stored(s, badsig.id));
     assert_int_equal(store_put_batch(s, items, 0, NOW), 0);
+    /* a NULL envelope is refused alone; an oversized batch as a whole */
+    memset(items, 0, sizeof(items));
+    items[1].bytes = good1.bytes;
+    items[1].len = good1.len;
+    assert_int_equal(store_put_batch(s, items, 2, NOW), 0);
+    assert_int_equal(items[0].result, PULL_ERR_INVAL);
+    assert_int_equal(items[1].result, PULL_ERR_DUPLICATE);
+    {
+        struct store_item *many = calloc(STORE_BATCH_MAX + 1, sizeof(*many));
+        assert_non_null(many);
+        assert_int_equal(store_put_batch(s, many, STORE_BATCH_MAX + 1, NOW), PULL_ERR_TOO_BIG);
+        free(many);
+    }
+    assert_int_equal(store_count(s), 2);
     store_close(s);
 }
 
@@ -1406,6 +1420,14 @@ fake_envelope(const struct record *rec, struct pull_wb *wb)
     wb_release(&r);
 }
 
+static int
+count_ids(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    (void)created, (void)id;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
 static void
 test_million_opens_fast(void **state)
 {
@@ -1481,6 +1503,21 @@ test_million_opens_fast(void **state)
     printf("# million: built in %.1f s, store_open %.2f ms, first get %.3f ms, "
            "map used %.0f MiB\n",
            t_build, t_open * 1e3, t_get * 1e3, (double)st.map_used / (1 << 20));
+    {
+        uint64_t count = 0;
+        double t_ids, t_keys;
+        t0 = now_s();
+        assert_int_equal(store_iter_ids(s, count_ids, &count), 0);
+        t_ids = now_s() - t0;
+        assert_int_equal(count, TOTAL);
+        count = 0;
+        t0 = now_s();
+        assert_int_equal(store_iter_keys(s, 0, count_ids, &count), 0);
+        t_keys = now_s() - t0;
+        assert_int_equal(count, TOTAL);
+        printf("# million: iterate all ids %.0f ms, all (created, id) keys %.0f ms\n",
+               t_ids * 1e3, t_keys * 1e3);
+    }
     /* opening does no work proportional to the store: milliseconds, with a wide margin
      * for a loaded machine */
     assert_true(t_open < 0.1);
