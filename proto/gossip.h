@@ -42,10 +42,19 @@
  *     into the engine.
  *   - Flow control: the engine counts the bytes of the SEND actions it emitted for each
  *     peer; the host reports the bytes it has written to the socket with gossip_on_flushed.
- *     A peer whose backlog would exceed config.peer_backlog_max is dropped (DISCONNECT),
- *     never buffered without limit, so a slow or stuck peer cannot slow the others. Requests
- *     (GRAFT, WANT) are served as the backlog allows, from a bounded per-peer queue. A host
- *     that cannot report flushes sets peer_backlog_max to 0.
+ *     A peer whose backlog would exceed config.peer_backlog_max is dropped (DISCONNECT) and
+ *     avoided for ban_ms / 10, never buffered without limit, so a slow or stuck peer
+ *     cannot slow the others. Requests (GRAFT, WANT, gossip_push) are served as the
+ *     backlog allows, from a bounded per-peer queue. A host that cannot report flushes
+ *     sets peer_backlog_max to 0.
+ *   - The engine decides which connections live: one that is not in the active view
+ *     connect_timeout_ms after it opened is closed. Anti-entropy (proto/recon.h) runs on
+ *     the same connections, beside the engine: the host starts a session when a connection
+ *     it dialed comes up (and periodically with a random active peer, gossip_peer_at),
+ *     and turns RECON_EV_WANT into gossip_want and RECON_EV_PUSH into gossip_push; the
+ *     envelopes arrive through offer() like any other (tests/sim/sim_ae_recon.c does it).
+ *   - A host-initiated dial (`pull connect`) is simply reported with gossip_on_connected
+ *     (inbound=false) without a CONNECT action: the engine asks that peer into its view.
  *   - Peers are scored: a NEW record earns a point, an INVALID record or a malformed
  *     message costs many; at config.score_ban the peer is disconnected and banned for
  *     config.ban_ms (its connections are refused and it is kept out of both views).

@@ -1173,6 +1173,198 @@ test_reconnect_gets_recent(void **state)
     assert_int_equal(tn[c].nrec, 1);
 }
 
+/* last_hops returns the hops field of the last RECORDS message from node i to j queued in
+ * the router, or -1. */
+static int
+queued_records_hops(int from, int to)
+{
+    int hops = -1;
+
+    for (struct tmsg *m = q_head; m != NULL; m = m->next) {
+        struct pull_rd r;
+        uint32_t n;
+        uint64_t type, flags, h;
+        if (m->from != from || m->to != to || m->data == NULL)
+            continue;
+        rd_init(&r, m->data, m->len);
+        if (mp_read_array(&r, &n) == 0 && mp_read_uint(&r, &type) == 0 && type == MSG_RECORDS &&
+            mp_read_uint(&r, &flags) == 0 && mp_read_uint(&r, &h) == 0)
+            hops = (int)h;
+    }
+    return hops;
+}
+
+static void
+test_hops_counted(void **state)
+{
+    int a, b, c;
+
+    (void)state;
+    /* A line a - b - c (b joins a, c joins b; views of 2 keep it a line). */
+    {
+        struct gossip_config cfg;
+        tn_config(&cfg);
+        cfg.active_size = 2;
+        cfg.rotate_ms = 0;
+        a = tn_add_cfg(&cfg);
+        b = tn_add_cfg(&cfg);
+        c = tn_add_cfg(&cfg);
+    }
+    assert_int_equal(gossip_add_known(tn[b].g, tn[a].key, tn[a].addr, tnow), 0);
+    run();
+    assert_int_equal(gossip_add_known(tn[c].g, tn[b].key, tn[b].addr, tnow), 0);
+    run();
+    assert_true(gossip_is_active(tn[b].g, tn[c].key));
+    assert_int_equal(publish(a, 1, 100), 0);
+    drain(a);
+    assert_int_equal(queued_records_hops(a, b), 0); /* the origin sends 0 */
+    /* deliver a's push to b only, then look at b's push to c */
+    {
+        struct tmsg *m = q_head;
+        assert_non_null(m);
+        q_head = m->next;
+        if (q_head == NULL)
+            q_tail = NULL;
+        assert_int_equal(gossip_on_message(tn[m->to].g, tn[m->from].key, m->data, m->len, tnow), 0);
+        drain(m->to);
+        free(m->data);
+        free(m);
+    }
+    assert_int_equal(queued_records_hops(b, c), 1);
+    run();
+    assert_int_equal(tn[c].news, 1);
+}
+
+static void
+test_eviction_gap(void **state)
+{
+    struct gossip_config cfg;
+    struct mb m;
+    int a, k;
+
+    (void)state;
+    tn_config(&cfg);
+    cfg.active_size = 2;
+    cfg.rotate_ms = 0;
+    a = tn_add_cfg(&cfg);
+    for (k = 1; k <= 4; k++)
+        tn_add_cfg(&cfg);
+    make_active(1, a);
+    make_active(2, a);
+    assert_int_equal(gossip_active_count(tn[a].g), 2);
+    /* A high-priority NEIGHBOR while full: accepted, someone is dropped. */
+    connect_raw(3, a);
+    mb_begin(&m, MSG_NEIGHBOR, 2);
+    mp_pack_cstr(&m.pk, tn[3].addr);
+    msgpack_pack_true(&m.pk);
+    assert_int_equal(deliver(3, a, &m), 0);
+    assert_true(gossip_is_active(tn[a].g, tn[3].key));
+    assert_int_equal(gossip_active_count(tn[a].g), 2);
+    /* A second one within evict_gap_ms: refused like a low-priority one. */
+    connect_raw(4, a);
+    mb_begin(&m, MSG_NEIGHBOR, 2);
+    mp_pack_cstr(&m.pk, tn[4].addr);
+    msgpack_pack_true(&m.pk);
+    assert_int_equal(deliver(4, a, &m), 0);
+    assert_false(gossip_is_active(tn[a].g, tn[4].key));
+    /* After the gap it is accepted again. */
+    tnow += cfg.evict_gap_ms;
+    mb_begin(&m, MSG_NEIGHBOR, 2);
+    mp_pack_cstr(&m.pk, tn[4].addr);
+    msgpack_pack_true(&m.pk);
+    assert_int_equal(deliver(4, a, &m), 0);
+    assert_true(gossip_is_active(tn[a].g, tn[4].key));
+}
+
+static void
+test_rotation(void **state)
+{
+    struct gossip_config cfg;
+    int a, k, changed = 0;
+    uint8_t before[2][32];
+
+    (void)state;
+    tn_config(&cfg);
+    cfg.active_size = 2;
+    cfg.rotate_young_ms = 10000;
+    cfg.rotate_ms = 40000;
+    a = tn_add_cfg(&cfg);
+    for (k = 1; k <= 5; k++) {
+        tn_add_cfg(&cfg);
+        assert_int_equal(gossip_add_known(tn[a].g, tn[k].key, tn[k].addr, tnow), 0);
+    }
+    advance(5000);
+    assert_int_equal(gossip_active_count(tn[a].g), 2);
+    for (k = 0; k < 2; k++) {
+        struct gossip_peer_info pi;
+        assert_int_equal(gossip_peer_at(tn[a].g, (size_t)k, &pi), 0);
+        memcpy(before[k], pi.key, 32);
+    }
+    /* a's view is full; rotation still brings in passive peers from time to time. */
+    sends_by_type[MSG_NEIGHBOR] = 0;
+    advance(120000);
+    for (k = 1; k <= 5; k++) {
+        if (gossip_is_active(tn[a].g, tn[k].key) && memcmp(tn[k].key, before[0], 32) != 0 &&
+            memcmp(tn[k].key, before[1], 32) != 0)
+            changed++;
+    }
+    assert_true(sends_by_type[MSG_NEIGHBOR] >= 2);
+    assert_true(changed >= 1);
+    assert_true(gossip_active_count(tn[a].g) <= 2);
+}
+
+static void
+test_tree_links(void **state)
+{
+    struct gossip_config cfg;
+    int a, k;
+    size_t eager = 0, lazy = 0;
+
+    (void)state;
+    tn_config(&cfg);
+    cfg.rotate_ms = 0;
+    a = tn_add_cfg(&cfg);
+    for (k = 1; k <= 4; k++)
+        tn_add_cfg(&cfg);
+    /* a joins 1; once a record went through a, the links a opens later start lazy. */
+    assert_int_equal(gossip_add_known(tn[a].g, tn[1].key, tn[1].addr, tnow), 0);
+    run();
+    assert_true(gossip_is_active(tn[a].g, tn[1].key));
+    assert_int_equal(publish(1, 7, 100), 0);
+    run();
+    assert_int_equal(tn[a].news, 1);
+    /* (2, 3 and 4 hold the record too, or they would graft it from a: eager again) */
+    for (k = 2; k <= 4; k++)
+        store_put(&tn[k], tn[1].env_bytes[0], tn[1].env_len[0], tn[1].ids[0]);
+    for (k = 2; k <= 4; k++)
+        assert_int_equal(gossip_add_known(tn[a].g, tn[k].key, tn[k].addr, tnow), 0);
+    sends_by_type[MSG_PRUNE] = 0;
+    advance(5000);
+    assert_int_equal(gossip_active_count(tn[a].g), 4);
+    for (k = 1; k <= 4; k++) {
+        const struct gossip_peer_info *pi = peer_info(a, k);
+        assert_non_null(pi);
+        if (pi->eager)
+            eager++;
+        else
+            lazy++;
+    }
+    assert_int_equal(eager, 1); /* the JOIN link, the tree edge */
+    assert_int_equal(lazy, 3);
+    assert_true(sends_by_type[MSG_PRUNE] >= 3);
+    /* The tree edge goes: a grafts every lazy link at once (GRAFT without ids). */
+    sends_by_type[MSG_GRAFT] = 0;
+    tn[a].up[1] = tn[1].up[a] = false;
+    gossip_on_disconnected(tn[a].g, tn[1].key, tnow);
+    drain(a);
+    assert_int_equal(sends_by_type[MSG_GRAFT], 3);
+    for (k = 2; k <= 4; k++)
+        assert_true(peer_info(a, k)->eager);
+    run();
+    for (k = 2; k <= 4; k++)
+        assert_true(peer_info(k, a)->eager);
+}
+
 int
 main(void)
 {
@@ -1193,6 +1385,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_queues_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbound_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_gets_recent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hops_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_links, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;
