@@ -13,7 +13,7 @@
 
 struct cli_state cli;
 
-static void
+static void __attribute__((format(printf, 1, 0)))
 verror(const char *fmt, va_list ap)
 {
     char line[1024];
