@@ -1,0 +1,80 @@
+/*
+ * config: pulld's settings, from the command line (CONTRACT.md) and the config file
+ * DATA_DIR/config. Flags win over the file.
+ *
+ * The config file is text, one setting per line: `key value`, `#` starts a comment, blank
+ * lines are ignored. Keys are the long flag names without "--" (listen, network-key,
+ * bootstrap (may repeat), lan (on|off), log-level) and the limits below by their names
+ * (max-conns 64). An unknown key or a bad value is an error naming the file and line.
+ */
+#ifndef PULL_CONFIG_H
+#define PULL_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/log.h"
+
+#define CONFIG_BOOTSTRAP_MAX 32
+#define CONFIG_ADDR_MAX 320 /* "ID@HOST:PORT" */
+#define CONFIG_FILE_MAX (64u * 1024u)
+#define CONFIG_DEFAULT_PORT 7450
+#define CONFIG_LAN_PORT_DEFAULT 7451
+
+/* Resource bounds: every one configurable, every one shown by `pull status --json` under
+ * "limits" with the same name (dashes become underscores). */
+struct config_limits {
+    uint32_t max_conns;            /* established peer connections, in + out (64) */
+    uint32_t max_handshakes;       /* connections still in the handshake (32) */
+    uint32_t handshake_timeout_ms; /* handshake + HELLO must finish within (5000) */
+    uint32_t idle_timeout_ms;      /* a peer silent this long is closed (90000; PING at 1/3) */
+    uint32_t peer_rate_bytes;      /* per-peer receive rate, bytes/s (4 MiB/s) */
+    uint32_t peer_burst_bytes;     /* per-peer receive burst (16 MiB) */
+    uint32_t peer_queue_bytes;     /* unsent bytes queued for one peer before it is dropped
+                                      (8 MiB) */
+    uint32_t max_per_author;       /* live records per author (256) */
+    uint32_t sync_interval_ms;     /* reconciliation with a random peer every (30000) */
+    uint32_t recon_max_symbols;    /* reconciliation memory cap, symbols per session (131072) */
+    uint32_t ctl_max_clients;      /* control connections (64) */
+    uint32_t mail_max_items;       /* sealed mail items held for others (4096) */
+};
+
+struct config {
+    char data_dir[PATH_MAX];
+    char listen[CONFIG_ADDR_MAX];        /* "HOST:PORT", default "0.0.0.0:7450" */
+    uint8_t network_key[32];
+    bool network_public;                 /* network_key is the public network's */
+    char bootstrap[CONFIG_BOOTSTRAP_MAX][CONFIG_ADDR_MAX]; /* "ID@HOST:PORT" */
+    size_t n_bootstrap;
+    bool lan;                            /* LAN discovery, default on */
+    uint16_t lan_port;                   /* UDP port of LAN discovery (7451) */
+    enum log_level log_level;
+    bool store_nosync;                   /* tests/benches: MDB_NOSYNC (survives kill -9, not
+                                            power loss) */
+    struct config_limits limits;
+};
+
+/* config_defaults fills c with the defaults (data_dir empty). */
+void config_defaults(struct config *c);
+
+/* config_parse_args applies argv's flags to c. Returns 0, 1 if the caller should exit 0
+ * (--help, --version printed), or a negative PULL_ERR_* after writing a one-line message
+ * into err. */
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* config_load_buf applies the settings of a config file's text (len <= CONFIG_FILE_MAX,
+ * name for messages). Settings already given by flags are kept (the flags win). Returns 0
+ * or a negative PULL_ERR_* with a one-line "name:line: reason" in err. */
+int config_load_buf(struct config *c, const char *buf, size_t len, const char *name, char *err,
+                    size_t errlen);
+
+/* config_load_file reads DATA_DIR/config if it exists (a missing file is fine). */
+int config_load_file(struct config *c, char *err, size_t errlen);
+
+/* config_limit_count / config_limit_at enumerate the limits as (name, value) for status. */
+size_t config_limit_count(void);
+int config_limit_at(const struct config *c, size_t i, const char **name, uint64_t *value);
+
+#endif
