@@ -1,0 +1,444 @@
+/* Tests of daemon/search: the inverted index must rank exactly like match_score over the
+ * decoded records (checked against a brute-force ranking on random records and queries),
+ * retire replaced, withdrawn and expired records, score partial records through the fetch
+ * function, stay bounded, and build from / fetch out of a real store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/search.h"
+#include "lib/err.h"
+#include "lib/ident.h"
+#include "lib/match.h"
+#include "lib/record.h"
+#include "lib/store.h"
+#include "testutil.h"
+
+#define NOW 1800000000u
+
+static const char *const vocab[] = {
+    "rust",      "Rust",   "rusty",  "mentor",
+    "mentoring", "bike",   "bikes",  "repair",
+    "lyon",      "C",      "go",     "golang",
+    "code",      "review", "garden", "tools",
+    "guitar",    "piano",  "été",    "ÉTÉ",
+    "lessons",   "less",   "3d",     "print",
+    "ab",        "abc",    "abcd",   "averyveryveryverylongwordthatgoesonandonforeverandever",
+    "x"};
+static const char *const tagv[] = {"rust", "code-review", "bike", "3d-print",  "c++", "go",
+                                   "été",  "garden",      "a.b",  "mentoring", "x"};
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint32_t
+rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+static void
+words(char *out, size_t cap, unsigned n)
+{
+    size_t off = 0;
+
+    out[0] = '\0';
+    for (unsigned i = 0; i < n; i++) {
+        int w = snprintf(out + off, cap - off, "%s%s%s", i ? (rnd(3) ? " " : ", ") : "",
+                         vocab[rnd(sizeof(vocab) / sizeof(vocab[0]))], rnd(5) ? "" : "!");
+        if (w < 0 || (size_t)w >= cap - off)
+            break;
+        off += (size_t)w;
+    }
+}
+
+static void
+random_record(struct record *r, uint8_t authors)
+{
+    record_init(r);
+    r->kind = (uint8_t)(1 + rnd(3));
+    memset(r->author, 0, 32);
+    r->author[0] = (uint8_t)rnd(authors);
+    r->author[1] = 0x5a;
+    for (unsigned i = 0; i < RECORD_SLOT_BYTES; i++)
+        r->slot[i] = (uint8_t)rnd(256);
+    r->seq = 1;
+    r->created = NOW - rnd(100000);
+    r->expires = r->created + 30 * 86400;
+    words(r->title, sizeof(r->title), 1 + rnd(6));
+    if (r->title[0] == '\0')
+        snprintf(r->title, sizeof(r->title), "t");
+    words(r->body, 400, rnd(20));
+    words(r->terms, 100, rnd(2));
+    for (unsigned n = rnd(4); r->ntags < n;) {
+        const char *t = tagv[rnd(sizeof(tagv) / sizeof(tagv[0]))];
+        bool dup = false;
+        for (unsigned j = 0; j < r->ntags; j++)
+            dup |= strcmp(r->tags[j], t) == 0;
+        if (!dup)
+            snprintf(r->tags[r->ntags++], sizeof(r->tags[0]), "%s", t);
+    }
+}
+
+/* The brute-force reference: live records in entry order. */
+struct ref {
+    struct record *recs;
+    uint8_t (*ids)[32];
+    bool *dead;
+    size_t n;
+};
+
+static void
+ref_add(struct ref *rf, struct search_index *ix, const struct record *r, const uint8_t id[32])
+{
+    for (size_t i = 0; i < rf->n; i++) {
+        if (!rf->dead[i] && memcmp(rf->recs[i].author, r->author, 32) == 0 &&
+            memcmp(rf->recs[i].slot, r->slot, RECORD_SLOT_BYTES) == 0)
+            rf->dead[i] = true;
+    }
+    assert_int_equal(search_index_add(ix, id, r), 0);
+    if (r->kind == RECORD_WITHDRAWN)
+        return;
+    rf->recs[rf->n] = *r;
+    memcpy(rf->ids[rf->n], id, 32);
+    rf->dead[rf->n] = false;
+    rf->n++;
+}
+
+static int
+ref_fetch(void *ctx, uint64_t created, uint64_t id8, struct record *rec)
+{
+    struct ref *rf = ctx;
+
+    for (size_t i = 0; i < rf->n; i++) {
+        if (search_id8(rf->ids[i]) == id8 && rf->recs[i].created == created) {
+            *rec = rf->recs[i];
+            return 0;
+        }
+    }
+    return PULL_ERR_NOT_FOUND;
+}
+
+static void
+check_query(struct search_index *ix, struct ref *rf, const struct match_query *q, uint32_t limit)
+{
+    struct match_hit *all = calloc(rf->n + 1, sizeof(*all));
+    struct search_hit *hits = calloc(limit + 1, sizeof(*hits));
+    uint32_t n = 0, m = 0;
+
+    assert_non_null(all);
+    assert_non_null(hits);
+    for (size_t i = 0; i < rf->n; i++) {
+        uint32_t s = rf->dead[i] ? 0 : match_score(q, &rf->recs[i]);
+        if (s > 0)
+            all[m++] = (struct match_hit){.score = s, .created = rf->recs[i].created, .ref = i};
+    }
+    qsort(all, m, sizeof(*all), match_hit_cmp);
+    assert_int_equal(search_index_query(ix, q, limit, ref_fetch, rf, hits, &n), 0);
+    assert_int_equal(n, m < limit ? m : limit);
+    for (uint32_t i = 0; i < n; i++) {
+        if (hits[i].score != all[i].score || hits[i].created != all[i].created ||
+            hits[i].id8 != search_id8(rf->ids[all[i].ref])) {
+            fprintf(stderr, "hit %u: got score %u id8 %llx, want %u %llx (%s | %s)\n", i,
+                    hits[i].score, (unsigned long long)hits[i].id8, all[i].score,
+                    (unsigned long long)search_id8(rf->ids[all[i].ref]), rf->recs[all[i].ref].title,
+                    rf->recs[all[i].ref].body);
+            fail();
+        }
+    }
+    free(all);
+    free(hits);
+}
+
+static void
+random_query(struct match_query *q)
+{
+    char text[200];
+
+    match_query_init(q);
+    q->now_s = NOW;
+    words(text, sizeof(text), rnd(4));
+    if (rnd(4) == 0) /* prefixes of words */
+        snprintf(text, sizeof(text), "%.*s", (int)(1 + rnd(5)), vocab[rnd(10)]);
+    match_query_add_words(q, text);
+    if (rnd(4) == 0)
+        q->kind = (uint8_t)(1 + rnd(3));
+    if (rnd(5) == 0)
+        match_query_add_tag(q, tagv[rnd(sizeof(tagv) / sizeof(tagv[0]))]);
+    if (rnd(10) == 0)
+        match_query_add_tag(q, tagv[rnd(sizeof(tagv) / sizeof(tagv[0]))]);
+    if (rnd(8) == 0) {
+        uint8_t a[32] = {0};
+        char t[IDENT_TEXT_LEN + 1];
+        a[0] = (uint8_t)rnd(4);
+        a[1] = 0x5a;
+        ident_to_text(a, t);
+        t[6 + rnd(20)] = '\0';
+        assert_int_equal(match_query_set_author(q, t), 0);
+    }
+}
+
+static void
+test_equals_match_score(void **state)
+{
+    enum { N = 3000 };
+    struct search_index *ix;
+    struct ref rf = {0};
+    struct record r;
+    (void)state;
+
+    rf.recs = calloc(N, sizeof(*rf.recs));
+    rf.ids = calloc(N, sizeof(*rf.ids));
+    rf.dead = calloc(N, sizeof(*rf.dead));
+    assert_non_null(rf.recs);
+    assert_int_equal(search_index_new(&ix), 0);
+    for (unsigned i = 0; i < N; i++) {
+        uint8_t id[32];
+        random_record(&r, 4);
+        for (unsigned j = 0; j < 32; j++)
+            id[j] = (uint8_t)rnd(256);
+        ref_add(&rf, ix, &r, id);
+    }
+    assert_int_equal(search_index_live(ix), N);
+    for (unsigned i = 0; i < 400; i++) {
+        struct match_query q;
+        random_query(&q);
+        check_query(ix, &rf, &q, 1 + rnd(50));
+    }
+    {
+        struct match_query q;
+        match_query_init(&q);
+        q.now_s = NOW;
+        check_query(ix, &rf, &q, 10000);
+        match_query_add_words(&q, "rust mentoring");
+        check_query(ix, &rf, &q, 10000);
+    }
+    search_index_free(ix);
+    free(rf.recs);
+    free(rf.ids);
+    free(rf.dead);
+}
+
+static void
+test_replace_withdraw_expire(void **state)
+{
+    struct search_index *ix;
+    struct ref rf = {0};
+    struct record a, b, w, old;
+    struct match_query q;
+    struct search_hit hits[8];
+    uint8_t id1[32] = {1}, id2[32] = {2}, id3[32] = {3}, id4[32] = {4};
+    uint32_t n;
+    (void)state;
+
+    rf.recs = calloc(8, sizeof(*rf.recs));
+    rf.ids = calloc(8, sizeof(*rf.ids));
+    rf.dead = calloc(8, sizeof(*rf.dead));
+    assert_int_equal(search_index_new(&ix), 0);
+    random_record(&a, 1);
+    snprintf(a.title, sizeof(a.title), "Rust mentoring");
+    ref_add(&rf, ix, &a, id1);
+    b = a;
+    b.seq = 2;
+    snprintf(b.title, sizeof(b.title), "Go mentoring");
+    ref_add(&rf, ix, &b, id2); /* same slot: replaces */
+    assert_int_equal(search_index_live(ix), 1);
+
+    match_query_init(&q);
+    q.now_s = NOW;
+    match_query_add_words(&q, "rust");
+    assert_int_equal(search_index_query(ix, &q, 8, NULL, NULL, hits, &n), 0);
+    for (uint32_t i = 0; i < n; i++)
+        assert_true(hits[i].id8 != search_id8(id1));
+    match_query_init(&q);
+    q.now_s = NOW;
+    match_query_add_words(&q, "golang go");
+    assert_int_equal(search_index_query(ix, &q, 8, NULL, NULL, hits, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(hits[0].id8 == search_id8(id2));
+
+    /* withdrawn: gone */
+    w = b;
+    w.kind = RECORD_WITHDRAWN;
+    w.seq = 3;
+    w.title[0] = w.body[0] = '\0';
+    ref_add(&rf, ix, &w, id3);
+    assert_int_equal(search_index_live(ix), 0);
+    assert_int_equal(search_index_query(ix, &q, 8, NULL, NULL, hits, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* expired: never shown */
+    random_record(&old, 1);
+    old.created = NOW - 1000;
+    old.expires = NOW;
+    ref_add(&rf, ix, &old, id4);
+    match_query_init(&q);
+    q.now_s = NOW - 1;
+    assert_int_equal(search_index_query(ix, &q, 8, NULL, NULL, hits, &n), 0);
+    assert_int_equal(n, 1);
+    q.now_s = NOW; /* expired now, and retired for good (time only goes on) */
+    assert_int_equal(search_index_query(ix, &q, 8, NULL, NULL, hits, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(search_index_live(ix), 0);
+    search_index_free(ix);
+    free(rf.recs);
+    free(rf.ids);
+    free(rf.dead);
+}
+
+/* A record with more distinct words than SEARCH_TERMS_PER_RECORD is scored through fetch. */
+static void
+test_partial(void **state)
+{
+    struct search_index *ix;
+    struct ref rf = {0};
+    struct record r;
+    struct match_query q;
+    struct search_hit hits[4];
+    uint8_t id[32] = {9};
+    size_t off = 0;
+    uint32_t n;
+    (void)state;
+
+    rf.recs = calloc(2, sizeof(*rf.recs));
+    rf.ids = calloc(2, sizeof(*rf.ids));
+    rf.dead = calloc(2, sizeof(*rf.dead));
+    assert_int_equal(search_index_new(&ix), 0);
+    random_record(&r, 1);
+    for (unsigned i = 0; i < 400 && off + 8 < RECORD_BODY_MAX; i++)
+        off += (size_t)snprintf(r.body + off, sizeof(r.body) - off, "w%04u ", i);
+    snprintf(r.body + off, sizeof(r.body) - off, "zebra");
+    ref_add(&rf, ix, &r, id);
+    match_query_init(&q);
+    q.now_s = NOW;
+    match_query_add_words(&q, "zebra");
+    assert_int_equal(search_index_query(ix, &q, 4, NULL, NULL, hits, &n), 0);
+    assert_int_equal(n, 0); /* not indexed, and no fetch */
+    check_query(ix, &rf, &q, 4);
+    assert_int_equal(search_index_query(ix, &q, 4, ref_fetch, &rf, hits, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(hits[0].score, MATCH_W_BODY);
+    search_index_free(ix);
+    free(rf.recs);
+    free(rf.ids);
+    free(rf.dead);
+}
+
+/* Bounded: a flood of unique words never grows the dictionary beyond its cap. */
+static void
+test_bounded(void **state)
+{
+    struct search_index *ix;
+    struct record r;
+    (void)state;
+
+    assert_int_equal(search_index_new(&ix), 0);
+    for (unsigned i = 0; i < 2000; i++) {
+        uint8_t id[32] = {0};
+        size_t off = 0;
+        random_record(&r, 250);
+        r.author[2] = (uint8_t)(i >> 8);
+        for (unsigned j = 0; j < 300 && off + 12 < RECORD_BODY_MAX; j++)
+            off += (size_t)snprintf(r.body + off, sizeof(r.body) - off, "u%u_%u ", i, j);
+        id[0] = (uint8_t)i;
+        id[1] = (uint8_t)(i >> 8);
+        assert_int_equal(search_index_add(ix, id, &r), 0);
+    }
+    /* at most SEARCH_TERMS_PER_RECORD postings per record */
+    assert_true(search_index_bytes(ix) <
+                2000u * (SEARCH_TERMS_PER_RECORD * 3 + 200) + (size_t)SEARCH_TERMS_MAX * 80);
+    search_index_free(ix);
+}
+
+/* Build from a real store, then fetch each hit back by (created, id8). */
+static void
+test_store_build_fetch(void **state)
+{
+    char *dir = tu_tmpdir();
+    struct store *s;
+    struct store_opts o;
+    struct search_index *ix;
+    struct ident me;
+    struct record r;
+    struct match_query q;
+    struct search_hit hits[64];
+    uint8_t seed[32] = {7};
+    uint32_t n;
+    uint64_t now = (uint64_t)time(NULL);
+    (void)state;
+
+    store_opts_init(&o);
+    o.sync = STORE_SYNC_NONE;
+    assert_int_equal(store_open(dir, &o, &s), 0);
+    assert_int_equal(ident_from_seed(&me, seed), 0);
+    for (unsigned i = 0; i < 40; i++) {
+        struct pull_wb w;
+        struct store_item it = {0};
+        random_record(&r, 1);
+        memcpy(r.author, me.pk, 32);
+        r.created = now - (i % 5); /* several records per second */
+        r.expires = r.created + 86400;
+        if (i == 39) {
+            r.expires = r.created + 1;
+            r.created = now - 5;
+            r.expires = now - 1 + 2; /* alive now, a live record */
+        }
+        wb_init(&w, 0);
+        assert_int_equal(record_sign(&r, &me, &w, NULL), 0);
+        it.bytes = w.p;
+        it.len = w.len;
+        assert_int_equal(store_put_batch(s, &it, 1, now), 0);
+        assert_int_equal(it.result, 0);
+        wb_release(&w);
+    }
+    assert_int_equal(search_index_new(&ix), 0);
+    assert_int_equal(search_index_build(ix, s, now), 0);
+    assert_int_equal(search_index_live(ix), 40);
+    match_query_init(&q);
+    q.now_s = now;
+    assert_int_equal(search_index_query(ix, &q, 64, NULL, NULL, hits, &n), 0);
+    assert_int_equal(n, 40);
+    for (uint32_t i = 0; i < n; i++) {
+        struct pull_wb w;
+        struct envelope e;
+        wb_init(&w, 0);
+        assert_int_equal(search_fetch(s, hits[i].created, hits[i].id8, &w), 0);
+        assert_int_equal(envelope_parse(w.p, w.len, &e), 0);
+        assert_true(search_id8(e.id) == hits[i].id8);
+        wb_release(&w);
+        if (i > 0)
+            assert_true(hits[i].created <= hits[i - 1].created);
+    }
+    {
+        struct pull_wb w;
+        wb_init(&w, 0);
+        assert_int_equal(search_fetch(s, hits[0].created, hits[0].id8 ^ 1, &w), PULL_ERR_NOT_FOUND);
+        wb_release(&w);
+    }
+    search_index_free(ix);
+    store_close(s);
+    ident_wipe(&me);
+    tu_rmrf(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_equals_match_score),
+        cmocka_unit_test(test_replace_withdraw_expire),
+        cmocka_unit_test(test_partial),
+        cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_store_build_fetch),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
