@@ -56,6 +56,7 @@
 #define LAN_GLOBAL_PER_S 200 /* packets examined per second, all sources */
 #define LAN_SEEN_MAX 256     /* keys remembered to avoid learning them over and over */
 #define LAN_RELEARN_MS 60000 /* a key at the same address is learned again after this */
+#define LAN_STALE_MS 15000   /* an address not heard for this long may be replaced */
 #define LAN_LEARN_PER_MIN 32 /* peers learned per minute, at most */
 
 struct lan_src {
@@ -67,7 +68,8 @@ struct lan_src {
 struct lan_seen {
     uint8_t key[32];
     char addr[NODE_ADDR_MAX];
-    uint64_t learned_ms;
+    uint64_t learned_ms; /* last handed to node_learn_peer */
+    uint64_t heard_ms;   /* last announcement from addr */
     bool used;
     bool loopback;
 };
@@ -180,8 +182,9 @@ lan_src_allow(struct lan *l, uint32_t ip, uint64_t now)
 }
 
 /* lan_learn: hand key@addr to the node unless it was learned at that address recently, or
- * the per-minute cap is reached. A loopback address replaces another one at once: it is
- * always dialable on the same host, whereas the peer may listen on loopback only. */
+ * the per-minute cap is reached. A key heard at another address is moved there only once
+ * its current address has gone quiet, or at once to a loopback address: that one is always
+ * dialable on the same host, whereas the peer may listen on loopback only. */
 static void
 lan_learn(struct lan *l, const uint8_t key[32], const char *addr, bool loopback, uint64_t now)
 {
@@ -201,14 +204,15 @@ lan_learn(struct lan *l, const uint8_t key[32], const char *addr, bool loopback,
             slot = s;
     }
     if (e != NULL) {
-        bool same = strcmp(e->addr, addr) == 0;
-        bool better = loopback && !e->loopback;
-        bool recent = now - e->learned_ms < LAN_RELEARN_MS;
-
-        if (recent && !better)
+        if (strcmp(e->addr, addr) == 0) {
+            e->heard_ms = now;
+            if (now - e->learned_ms < LAN_RELEARN_MS)
+                return;
+        } else if (now - e->heard_ms < LAN_STALE_MS && !(loopback && !e->loopback)) {
+            /* the key is still heard at its current address (a host with two interfaces
+             * on the LAN, or a forger): keep it, don't flip between addresses */
             return;
-        if (!same && !better && e->loopback && recent)
-            return;
+        }
     }
     if (now - l->learn_window_ms >= 60000) {
         l->learn_window_ms = now;
@@ -232,7 +236,7 @@ lan_learn(struct lan *l, const uint8_t key[32], const char *addr, bool loopback,
     }
     snprintf(e->addr, sizeof(e->addr), "%s", addr);
     e->loopback = loopback;
-    e->learned_ms = now;
+    e->learned_ms = e->heard_ms = now;
     if ((rc = node_learn_peer(l->n, key, addr)) != 0) {
         log_debug("lan: node_learn_peer %s: %s", addr, pull_strerror(rc));
         return;
@@ -392,7 +396,7 @@ lan_announce(struct lan *l)
         l->njoined = 0; /* interfaces come and go: join again (EADDRINUSE if still joined) */
     if ((rc = uv_interface_addresses(&ifs, &count)) != 0)
         count = 0;
-    for (i = 0; i < count; i++) {
+    for (i = 0; i < count && i < 4 * LAN_IFACES_MAX; i++) {
         const struct sockaddr_in *a = &ifs[i].address.address4;
         const struct sockaddr_in *m = &ifs[i].netmask.netmask4;
         char ip[INET_ADDRSTRLEN];
