@@ -213,6 +213,14 @@ void ctl_server_on_stored(struct node *n, const struct envelope *env, const stru
 /* dyads.c: a new live record (attestations, records dyads refer to). */
 void dyads_on_stored(struct node *n, const struct envelope *env, const struct record *rec);
 
+/* ---- events to the control socket's watchers ---- */
+
+/* ctl_server.c: tell the watchers (`pull watch`) that a dyad of mine changed: dyad[0..len)
+ * is the packed MessagePack map of the dyad (proto/ctl.h, CONTRACT.md dyad JSON), sent as
+ * {"event": "dyad", "dyad": map} to every watch without a query or with mine = true. The
+ * bytes are copied; an invalid map is ignored. */
+void ctl_server_emit_dyad(struct node *n, const uint8_t *dyad, size_t len);
+
 /* ---- part lifecycles (each module implements its own) ---- */
 int ctl_server_start(struct node *n); /* listen on DATA_DIR/pulld.sock, 0600 */
 void ctl_server_stop(struct node *n); /* close listener and clients (streams get more=false) */
