@@ -54,6 +54,8 @@ struct config {
     bool store_nosync;                   /* tests/benches: MDB_NOSYNC (survives kill -9, not
                                             power loss) */
     struct config_limits limits;
+    uint64_t flag_set; /* config.c: bit per setting given on the command line (they win
+                          over the config file) */
 };
 
 /* config_defaults fills c with the defaults (data_dir empty). */
@@ -72,6 +74,17 @@ int config_load_buf(struct config *c, const char *buf, size_t len, const char *n
 
 /* config_load_file reads DATA_DIR/config if it exists (a missing file is fine). */
 int config_load_file(struct config *c, char *err, size_t errlen);
+
+/* config_split_hostport splits "HOST:PORT" ("[v6]:PORT" for IPv6) into host (NUL-ended,
+ * brackets removed, hostlen bytes at most) and port (0..65535). Returns 0 or PULL_ERR_INVAL. */
+int config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+/* config_parse_peer parses "ID@HOST:PORT" (ID: a 52-character key) into key and addr
+ * ("HOST:PORT", addrlen bytes at most). Returns 0 or PULL_ERR_INVAL. */
+int config_parse_peer(const char *s, uint8_t key[static 32], char *addr, size_t addrlen);
+
+/* config_usage writes pulld's --help text to f (a FILE *). */
+void config_usage(void *f);
 
 /* config_limit_count / config_limit_at enumerate the limits as (name, value) for status. */
 size_t config_limit_count(void);

@@ -71,6 +71,8 @@ struct node_counters {
     uint64_t recon_failed;
     uint64_t ctl_clients;      /* control connections accepted */
     uint64_t ctl_bad;          /* control connections closed for protocol errors */
+    uint64_t msgs_unknown;     /* well-formed messages of a type this version ignores */
+    uint64_t recon_limited;    /* reconciliation requests refused by the per-peer rate */
 };
 
 struct node {

@@ -1,0 +1,606 @@
+/*
+ * config: flags and config file of pulld (config.h is the manual).
+ *
+ * Every setting is one row of a table: its flag/file name, its kind and where it lives in
+ * struct config. Flags and file lines go through the same parser (config_set), so a value
+ * accepted on the command line is accepted in the file and the other way round. A setting
+ * given as a flag sets its bit in c->flag_set, and the file then leaves it alone.
+ */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "lib/err.h"
+#include "lib/ident.h"
+#include "lib/paths.h"
+#include "proto/shs.h"
+
+#ifndef PULL_VERSION
+#define PULL_VERSION "0.0.0"
+#endif
+
+enum cfg_kind {
+    K_DATA_DIR,
+    K_LISTEN,
+    K_NETKEY,
+    K_BOOTSTRAP,
+    K_LAN,    /* file: on|off */
+    K_NO_LAN, /* flag only, no value */
+    K_LAN_PORT,
+    K_LOG_LEVEL,
+    K_NOSYNC, /* flag: no value; file: on|off */
+    K_LIMIT,
+};
+
+struct cfg_limit {
+    const char *name; /* as in status: underscores */
+    size_t off;       /* offset in struct config_limits */
+    uint32_t def, min, max;
+};
+
+#define LIM(f, d, lo, hi)                                                                          \
+    {                                                                                              \
+#f, offsetof(struct config_limits, f), (d), (lo), (hi)                                     \
+    }
+
+static const struct cfg_limit cfg_limits[] = {
+    LIM(max_conns, 64, 1, 4096),
+    LIM(max_handshakes, 32, 1, 4096),
+    LIM(handshake_timeout_ms, 5000, 100, 600000),
+    LIM(idle_timeout_ms, 90000, 1000, 86400000),
+    LIM(peer_rate_bytes, 4u << 20, 1024, UINT32_MAX),
+    LIM(peer_burst_bytes, 16u << 20, 1u << 17, UINT32_MAX),
+    LIM(peer_queue_bytes, 8u << 20, 1u << 17, UINT32_MAX),
+    LIM(max_per_author, 256, 1, 1000000),
+    LIM(sync_interval_ms, 30000, 100, 86400000),
+    LIM(recon_max_symbols, 131072, 1024, 1u << 24),
+    LIM(ctl_max_clients, 64, 1, 4096),
+    LIM(mail_max_items, 4096, 0, 10000000),
+};
+#define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
+
+struct cfg_setting {
+    const char *name; /* flag without "--" and file key */
+    enum cfg_kind kind;
+    bool flag_only, file_only;
+    int limit; /* K_LIMIT: index in cfg_limits */
+    int bit;   /* bit in flag_set, -1: none (repeating or flag-only) */
+    const char *arg, *help;
+};
+
+/* Limits follow the fixed rows; their flag names are the limit names with dashes. */
+static const struct cfg_setting cfg_fixed[] = {
+    {"data-dir", K_DATA_DIR, true, false, -1, -1, "DIR",
+     "data directory (default $PULL_HOME, $XDG_DATA_HOME/pull, ~/.local/share/pull)"},
+    {"listen", K_LISTEN, false, false, -1, 0, "HOST:PORT",
+     "TCP address to accept peers on (default 0.0.0.0:7450; port 0: any free port)"},
+    {"network-key", K_NETKEY, false, false, -1, 1, "HEX64",
+     "32-byte network key of the handshake (default: the public network)"},
+    {"bootstrap", K_BOOTSTRAP, false, false, -1, -1, "ID@HOST:PORT",
+     "a peer to join through (may repeat)"},
+    {"no-lan", K_NO_LAN, true, false, -1, 2, NULL, "no LAN discovery"},
+    {"lan", K_LAN, false, true, -1, 2, "on|off", NULL},
+    {"lan-port", K_LAN_PORT, false, false, -1, 3, "PORT", "UDP port of LAN discovery (7451)"},
+    {"log-level", K_LOG_LEVEL, false, false, -1, 4, "LEVEL", "error, warn, info or debug"},
+    {"store-nosync", K_NOSYNC, false, false, -1, 5, NULL,
+     "no fsync on commit (tests: survives kill -9, not power loss)"},
+};
+#define N_FIXED (sizeof(cfg_fixed) / sizeof(cfg_fixed[0]))
+#define LIMIT_BIT0 8
+
+static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+cfg_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static uint32_t *
+limit_ptr(struct config_limits *l, size_t i)
+{
+    return (uint32_t *)(void *)((char *)l + cfg_limits[i].off);
+}
+
+void
+config_defaults(struct config *c)
+{
+    const uint8_t pub[32] = PULL_NETWORK_KEY_PUBLIC;
+
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen, sizeof(c->listen), "0.0.0.0:%d", CONFIG_DEFAULT_PORT);
+    memcpy(c->network_key, pub, 32);
+    c->network_public = true;
+    c->lan = true;
+    c->lan_port = CONFIG_LAN_PORT_DEFAULT;
+    c->log_level = LOG_INFO;
+    for (size_t i = 0; i < N_LIMITS; i++)
+        *limit_ptr(&c->limits, i) = cfg_limits[i].def;
+}
+
+int
+config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+    const char *colon, *hs, *he, *p;
+    unsigned long v;
+    char *end;
+
+    if (s == NULL || (colon = strrchr(s, ':')) == NULL || colon == s)
+        return PULL_ERR_INVAL;
+    hs = s;
+    he = colon;
+    if (s[0] == '[') {
+        if (colon[-1] != ']' || colon - s < 3)
+            return PULL_ERR_INVAL;
+        hs = s + 1;
+        he = colon - 1;
+    } else if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
+        return PULL_ERR_INVAL; /* a bare IPv6 address needs brackets */
+    }
+    for (p = hs; p < he; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '[' || *p == ']' || *p == '@' || *p == '/')
+            return PULL_ERR_INVAL;
+    }
+    p = colon + 1;
+    if (*p < '0' || *p > '9' || strlen(p) > 5)
+        return PULL_ERR_INVAL;
+    errno = 0;
+    v = strtoul(p, &end, 10);
+    if (errno != 0 || *end != '\0' || v > 65535)
+        return PULL_ERR_INVAL;
+    if ((size_t)(he - hs) + 1 > hostlen)
+        return PULL_ERR_INVAL;
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int
+config_parse_peer(const char *s, uint8_t key[static 32], char *addr, size_t addrlen)
+{
+    const char *at;
+    char id[IDENT_TEXT_LEN + 1], host[CONFIG_ADDR_MAX];
+    uint16_t port;
+
+    if (s == NULL || (at = strchr(s, '@')) == NULL || at - s != IDENT_TEXT_LEN)
+        return PULL_ERR_INVAL;
+    memcpy(id, s, IDENT_TEXT_LEN);
+    id[IDENT_TEXT_LEN] = '\0';
+    if (ident_from_text(id, key) != 0)
+        return PULL_ERR_INVAL;
+    if (config_split_hostport(at + 1, host, sizeof(host), &port) != 0 || port == 0 ||
+        host[0] == '\0')
+        return PULL_ERR_INVAL;
+    if (strlen(at + 1) + 1 > addrlen)
+        return PULL_ERR_INVAL;
+    memcpy(addr, at + 1, strlen(at + 1) + 1);
+    return 0;
+}
+
+static int
+parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    unsigned long long x;
+    char *end;
+
+    if (v == NULL || *v < '0' || *v > '9' || strlen(v) > 10)
+        return PULL_ERR_INVAL;
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || x < lo || x > hi)
+        return PULL_ERR_INVAL;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+static int
+parse_onoff(const char *v, bool *out)
+{
+    if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+        strcmp(v, "1") == 0) {
+        *out = true;
+        return 0;
+    }
+    if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+        strcmp(v, "0") == 0) {
+        *out = false;
+        return 0;
+    }
+    return PULL_ERR_INVAL;
+}
+
+/* One setting. Row r (or limit index li when r is NULL), value v (NULL for valueless
+ * flags), from_flag tells the origin. Writes a reason (without location) into err. */
+static int
+config_set(struct config *c, const struct cfg_setting *r, int li, const char *v, bool from_flag,
+           char *err, size_t errlen)
+{
+    int bit = r != NULL ? r->bit : LIMIT_BIT0 + li;
+    const char *name = r != NULL ? r->name : NULL;
+    char host[CONFIG_ADDR_MAX];
+    uint16_t port;
+    uint8_t key[32];
+    uint32_t u;
+    bool b;
+
+    if (!from_flag && bit >= 0 && (c->flag_set & (UINT64_C(1) << bit)) != 0)
+        return 0; /* the flag wins */
+    if (r == NULL) {
+        const struct cfg_limit *l = &cfg_limits[li];
+        if (parse_u32(v, l->min, l->max, &u) != 0) {
+            cfg_err(err, errlen, "%s: expected an integer in %u..%u, got \"%.40s\"", l->name,
+                    (unsigned)l->min, (unsigned)l->max, v);
+            return PULL_ERR_INVAL;
+        }
+        *limit_ptr(&c->limits, (size_t)li) = u;
+        goto done;
+    }
+    switch (r->kind) {
+    case K_DATA_DIR:
+        if (v[0] == '\0' || strlen(v) >= sizeof(c->data_dir)) {
+            cfg_err(err, errlen, "data-dir: empty or too long");
+            return PULL_ERR_INVAL;
+        }
+        memcpy(c->data_dir, v, strlen(v) + 1);
+        break;
+    case K_LISTEN:
+        if (config_split_hostport(v, host, sizeof(host), &port) != 0 || host[0] == '\0' ||
+            strlen(v) >= sizeof(c->listen)) {
+            cfg_err(err, errlen, "listen: expected HOST:PORT, got \"%.60s\"", v);
+            return PULL_ERR_INVAL;
+        }
+        memcpy(c->listen, v, strlen(v) + 1);
+        break;
+    case K_NETKEY: {
+        const uint8_t pub[32] = PULL_NETWORK_KEY_PUBLIC;
+        size_t bin_len = 0;
+        const char *end = NULL;
+        if (strlen(v) != 64 || sodium_hex2bin(key, sizeof(key), v, 64, NULL, &bin_len, &end) != 0 ||
+            bin_len != 32 || end != v + 64) {
+            cfg_err(err, errlen, "network-key: expected 64 hex characters");
+            return PULL_ERR_INVAL;
+        }
+        memcpy(c->network_key, key, 32);
+        c->network_public = sodium_memcmp(key, pub, 32) == 0;
+        sodium_memzero(key, sizeof(key));
+        break;
+    }
+    case K_BOOTSTRAP: {
+        char addr[CONFIG_ADDR_MAX];
+        if (config_parse_peer(v, key, addr, sizeof(addr)) != 0) {
+            cfg_err(err, errlen, "bootstrap: expected ID@HOST:PORT, got \"%.80s\"", v);
+            return PULL_ERR_INVAL;
+        }
+        for (size_t i = 0; i < c->n_bootstrap; i++) {
+            if (strcmp(c->bootstrap[i], v) == 0)
+                return 0;
+        }
+        if (c->n_bootstrap >= CONFIG_BOOTSTRAP_MAX) {
+            cfg_err(err, errlen, "bootstrap: more than %d peers", CONFIG_BOOTSTRAP_MAX);
+            return PULL_ERR_INVAL;
+        }
+        memcpy(c->bootstrap[c->n_bootstrap++], v, strlen(v) + 1);
+        break;
+    }
+    case K_LAN:
+        if (parse_onoff(v, &b) != 0) {
+            cfg_err(err, errlen, "lan: expected on or off");
+            return PULL_ERR_INVAL;
+        }
+        c->lan = b;
+        break;
+    case K_NO_LAN:
+        c->lan = false;
+        break;
+    case K_LAN_PORT:
+        if (parse_u32(v, 1, 65535, &u) != 0) {
+            cfg_err(err, errlen, "lan-port: expected a port in 1..65535");
+            return PULL_ERR_INVAL;
+        }
+        c->lan_port = (uint16_t)u;
+        break;
+    case K_LOG_LEVEL: {
+        enum log_level lv;
+        if (log_parse_level(v, &lv) != 0) {
+            cfg_err(err, errlen, "log-level: expected error, warn, info or debug");
+            return PULL_ERR_INVAL;
+        }
+        c->log_level = lv;
+        break;
+    }
+    case K_NOSYNC:
+        if (v == NULL) {
+            c->store_nosync = true;
+        } else if (parse_onoff(v, &b) != 0) {
+            cfg_err(err, errlen, "%s: expected on or off", name);
+            return PULL_ERR_INVAL;
+        } else {
+            c->store_nosync = b;
+        }
+        break;
+    case K_LIMIT:
+        break;
+    }
+done:
+    if (from_flag && bit >= 0)
+        c->flag_set |= UINT64_C(1) << bit;
+    return 0;
+}
+
+/* lookup finds a setting by name (dashes; for limits underscores are accepted too). */
+static int
+lookup(const char *name, size_t len, const struct cfg_setting **row, int *li)
+{
+    *row = NULL;
+    *li = -1;
+    for (size_t i = 0; i < N_FIXED; i++) {
+        if (strlen(cfg_fixed[i].name) == len && memcmp(cfg_fixed[i].name, name, len) == 0) {
+            *row = &cfg_fixed[i];
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < N_LIMITS; i++) {
+        const char *ln = cfg_limits[i].name;
+        size_t k;
+        if (strlen(ln) != len)
+            continue;
+        for (k = 0; k < len; k++) {
+            char a = name[k] == '-' ? '_' : name[k];
+            if (a != ln[k])
+                break;
+        }
+        if (k == len) {
+            *li = (int)i;
+            return 0;
+        }
+    }
+    return PULL_ERR_NOT_FOUND;
+}
+
+void
+config_usage(void *fp)
+{
+    FILE *f = fp;
+
+    fprintf(f, "usage: pulld [--data-dir DIR] [--listen HOST:PORT] [--network-key HEX64]\n"
+               "             [--bootstrap ID@HOST:PORT]... [--no-lan] [--log-level LEVEL]\n"
+               "             [LIMIT FLAGS] [--version] [--help]\n\n"
+               "pulld is the pull daemon: it keeps the node's records, gossips them with its\n"
+               "peers and answers the `pull` command line on DATA_DIR/pulld.sock.\n\n");
+    for (size_t i = 0; i < N_FIXED; i++) {
+        char left[64];
+        if (cfg_fixed[i].help == NULL)
+            continue;
+        snprintf(left, sizeof(left), "--%s%s%s", cfg_fixed[i].name, cfg_fixed[i].arg ? " " : "",
+                 cfg_fixed[i].arg ? cfg_fixed[i].arg : "");
+        fprintf(f, "  %-28s %s\n", left, cfg_fixed[i].help);
+    }
+    fprintf(f, "  %-28s %s\n  %-28s %s\n\nLimits (flag or config file key, default):\n",
+            "--version", "print the version and exit", "--help", "print this help and exit");
+    for (size_t i = 0; i < N_LIMITS; i++) {
+        char left[64];
+        size_t k;
+        snprintf(left, sizeof(left), "--%s N", cfg_limits[i].name);
+        for (k = 2; left[k] != '\0' && left[k] != ' '; k++) {
+            if (left[k] == '_')
+                left[k] = '-';
+        }
+        fprintf(f, "  %-28s %u\n", left, (unsigned)cfg_limits[i].def);
+    }
+    fprintf(f, "\nThe config file DATA_DIR/config holds `key value` lines with the same names\n"
+               "(lan on|off instead of --no-lan); flags win over the file.\n"
+               "Exit codes: 0 clean stop, 1 bad usage or config, 2 data dir, key or store "
+               "problem.\n");
+}
+
+int
+config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    char why[200];
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *name, *eq, *v = NULL;
+        const struct cfg_setting *row;
+        size_t nlen;
+        int li, rc;
+        bool takes;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            config_usage(stdout);
+            return 1;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("pulld %s\n", PULL_VERSION);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            cfg_err(err, errlen, "unexpected argument \"%.60s\" (see pulld --help)", a);
+            return PULL_ERR_INVAL;
+        }
+        name = a + 2;
+        eq = strchr(name, '=');
+        nlen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        if (lookup(name, nlen, &row, &li) != 0 || (row != NULL && row->file_only)) {
+            cfg_err(err, errlen, "unknown option --%.*s (see pulld --help)",
+                    (int)(nlen > 60 ? 60 : nlen), name);
+            return PULL_ERR_INVAL;
+        }
+        takes = row == NULL || (row->kind != K_NO_LAN && row->kind != K_NOSYNC);
+        if (takes) {
+            if (eq != NULL) {
+                v = eq + 1;
+            } else if (i + 1 < argc) {
+                v = argv[++i];
+            } else {
+                cfg_err(err, errlen, "--%.*s needs a value", (int)nlen, name);
+                return PULL_ERR_INVAL;
+            }
+        } else if (eq != NULL) {
+            cfg_err(err, errlen, "--%.*s takes no value", (int)nlen, name);
+            return PULL_ERR_INVAL;
+        }
+        why[0] = '\0';
+        if ((rc = config_set(c, row, li, v, true, why, sizeof(why))) != 0) {
+            cfg_err(err, errlen, "--%s", why);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int
+config_load_buf(struct config *c, const char *buf, size_t len, const char *name, char *err,
+                size_t errlen)
+{
+    char line[CONFIG_ADDR_MAX + 128], why[200];
+    size_t pos = 0;
+    unsigned lineno = 0;
+
+    if (name == NULL)
+        name = "config";
+    if (len > CONFIG_FILE_MAX) {
+        cfg_err(err, errlen, "%s: larger than %u bytes", name, (unsigned)CONFIG_FILE_MAX);
+        return PULL_ERR_TOO_BIG;
+    }
+    while (pos < len) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t ll = nl != NULL ? (size_t)(nl - (buf + pos)) : len - pos;
+        const struct cfg_setting *row;
+        char *k, *v, *e, *hash;
+        int li, rc;
+
+        lineno++;
+        if (ll >= sizeof(line)) {
+            cfg_err(err, errlen, "%s:%u: line too long", name, lineno);
+            return PULL_ERR_INVAL;
+        }
+        memcpy(line, buf + pos, ll);
+        line[ll] = '\0';
+        pos += ll + (nl != NULL ? 1 : 0);
+        if (memchr(line, '\0', ll) != NULL) {
+            cfg_err(err, errlen, "%s:%u: NUL byte", name, lineno);
+            return PULL_ERR_INVAL;
+        }
+        if ((hash = strchr(line, '#')) != NULL)
+            *hash = '\0';
+        for (k = line; *k == ' ' || *k == '\t'; k++)
+            ;
+        e = k + strlen(k);
+        while (e > k && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            *--e = '\0';
+        if (*k == '\0')
+            continue;
+        for (v = k; *v != '\0' && *v != ' ' && *v != '\t'; v++)
+            ;
+        if (*v != '\0') {
+            *v++ = '\0';
+            while (*v == ' ' || *v == '\t')
+                v++;
+        }
+        for (char *p = k; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
+                cfg_err(err, errlen, "%s:%u: bad character in key", name, lineno);
+                return PULL_ERR_INVAL;
+            }
+        }
+        if (lookup(k, strlen(k), &row, &li) != 0 || (row != NULL && row->flag_only)) {
+            cfg_err(err, errlen, "%s:%u: unknown key \"%.40s\"", name, lineno, k);
+            return PULL_ERR_INVAL;
+        }
+        if (*v == '\0') {
+            cfg_err(err, errlen, "%s:%u: %s needs a value", name, lineno, k);
+            return PULL_ERR_INVAL;
+        }
+        why[0] = '\0';
+        if ((rc = config_set(c, row, li, v, false, why, sizeof(why))) != 0) {
+            cfg_err(err, errlen, "%s:%u: %s", name, lineno, why);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int
+config_load_file(struct config *c, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    char *buf = NULL;
+    struct stat st;
+    ssize_t got;
+    size_t have = 0;
+    int fd = -1, rc;
+
+    if ((rc = paths_join(c->data_dir, PATHS_CONFIG_NAME, path, sizeof(path))) != 0) {
+        cfg_err(err, errlen, "config file path too long");
+        return rc;
+    }
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        cfg_err(err, errlen, "%s: %s", path, strerror(errno));
+        return PULL_ERR_IO;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cfg_err(err, errlen, "%s: not a regular file", path);
+        rc = PULL_ERR_IO;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > CONFIG_FILE_MAX) {
+        cfg_err(err, errlen, "%s: larger than %u bytes", path, (unsigned)CONFIG_FILE_MAX);
+        rc = PULL_ERR_TOO_BIG;
+        goto out;
+    }
+    if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto out;
+    }
+    while (have <= CONFIG_FILE_MAX &&
+           (got = read(fd, buf + have, CONFIG_FILE_MAX + 1 - have)) != 0) {
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            cfg_err(err, errlen, "%s: %s", path, strerror(errno));
+            rc = PULL_ERR_IO;
+            goto out;
+        }
+        have += (size_t)got;
+    }
+    rc = config_load_buf(c, buf, have, path, err, errlen);
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+size_t
+config_limit_count(void)
+{
+    return N_LIMITS;
+}
+
+int
+config_limit_at(const struct config *c, size_t i, const char **name, uint64_t *value)
+{
+    if (i >= N_LIMITS)
+        return PULL_ERR_NOT_FOUND;
+    *name = cfg_limits[i].name;
+    *value = *(const uint32_t *)(const void *)((const char *)&c->limits + cfg_limits[i].off);
+    return 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * net: pulld's TCP side. It listens and dials, runs the Secret Handshake with the node's
+ * network key, the two secretstreams of frames, the HELLO exchange and version
+ * negotiation, liveness (PING after idle_timeout/3 of silence, BYE timeout after
+ * idle_timeout) and every per-peer limit of config_limits. Its only user is sync.c, which
+ * sees peers by their 32-byte key, never a connection object.
+ *
+ * Connections. One per peer key: when two exist (both sides dialed at once), both ends keep
+ * the one dialed by the lower key and close the other with BYE DUPLICATE, so they agree
+ * without talking. A peer presenting our own key gets BYE SELF. A connection is "up" once
+ * both HELLOs were exchanged and a version negotiated; only then does sync hear of it.
+ *
+ * Events (struct net_events), all called from the loop, never from inside net_send or
+ * net_close:
+ *   up(key, inbound, addr, features)  a session is established. addr is the dialed address,
+ *                  or for inbound connections the observed IP with the HELLO's listen port
+ *                  ("" if the peer accepts no connections);
+ *   msg(key, bytes, len)              one message (a whole frame's plaintext) of a type that
+ *                  is not a session message (HELLO/PING/PONG/BYE are handled here);
+ *   flushed(key, len)                 len more message bytes of net_send were written;
+ *   down(key)                         an up connection ended on its own (peer gone, timeout,
+ *                  protocol error, queue overflow, duplicate);
+ *   dial_failed(key, err, reason)     a dial ended before the session was up, unless another
+ *                  connection with that key is alive.
+ * Connections closed with net_close produce no event.
+ *
+ * Limits: max_handshakes connections still in the handshake, max_conns connections with an
+ * established session (more are refused with BYE BUSY), handshake_timeout_ms for the
+ * handshake and HELLO, a token bucket of peer_rate_bytes / peer_burst_bytes per peer on
+ * received bytes (reading stops while it is empty), at most 64 frames handled per read
+ * callback, and peer_queue_bytes of unsent data per peer: a peer whose queue would grow
+ * beyond it is dropped, never buffered without limit. Every peer byte is untrusted.
+ *
+ * Memory: a connection is freed only in its libuv close callback, never inside its own
+ * callback chain.
+ */
+#ifndef PULL_NET_H
+#define PULL_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/node.h"
+
+struct net_events {
+    void (*up)(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t features);
+    void (*msg)(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len);
+    void (*flushed)(void *ctx, const uint8_t key[32], size_t len);
+    void (*down)(void *ctx, const uint8_t key[32]);
+    void (*dial_failed)(void *ctx, const uint8_t key[32], int err, const char *reason);
+    void *ctx;
+};
+
+/* net_new binds and listens on n->cfg.listen (port 0: a free port, see net_port) and
+ * stores the net in n->net. Returns 0, or PULL_ERR_INVAL (bad address, cannot bind) after
+ * logging a one-line reason. */
+int net_new(struct node *n, const struct net_events *ev);
+
+/* net_stop sends BYE (normal) to every peer, closes every connection and the listener.
+ * No event follows. Safe to call twice. */
+void net_stop(struct net *t);
+
+/* net_free frees the net (after net_stop and the loop ended). net_free(NULL) is fine. */
+void net_free(struct net *t);
+
+/* net_port returns the TCP port bound. */
+uint16_t net_port(const struct net *t);
+
+/* net_dial connects to key at addr ("HOST:PORT"; HOST may be a name). Returns 0 (an up or
+ * dial_failed event will follow), PULL_ERR_EXISTS (a connection with key is up or being
+ * dialed: no event), PULL_ERR_BAD_KEY (own key), PULL_ERR_INVAL (bad address),
+ * PULL_ERR_QUOTA (max_conns reached). */
+int net_dial(struct net *t, const uint8_t key[static 32], const char *addr);
+
+/* net_send sends one message (1..MSG_MAX bytes) to the up connection of key. Returns 0,
+ * PULL_ERR_NOT_FOUND (no up connection), PULL_ERR_QUOTA (its queue overflowed: the peer
+ * is being dropped and a down event follows). */
+int net_send(struct net *t, const uint8_t key[static 32], const uint8_t *msg, size_t len);
+
+/* net_close ends the connection(s) with key: BYE (reason, text) as the final frame after
+ * what is queued, then close. No event follows. */
+void net_close(struct net *t, const uint8_t key[static 32], uint32_t reason, const char *text);
+
+/* net_queued returns the bytes queued but not yet written to key's up connection. */
+size_t net_queued(const struct net *t, const uint8_t key[static 32]);
+
+/* net_is_up reports whether key has an established session. */
+bool net_is_up(const struct net *t, const uint8_t key[static 32]);
+
+/* net_up_count returns the number of established sessions. */
+size_t net_up_count(const struct net *t);
+
+/* net_conn_info fills the connection fields of out (connected, inbound, bytes, since_s,
+ * and addr if out->addr is empty) for key. Returns 0 or PULL_ERR_NOT_FOUND. */
+int net_conn_info(const struct net *t, const uint8_t key[static 32], struct node_peer_info *out);
+
+/* net_up_at writes the key of the i-th established session. Returns 0 or
+ * PULL_ERR_NOT_FOUND. */
+int net_up_at(const struct net *t, size_t i, uint8_t key[32]);
+
+/* net_advertised writes the "HOST:PORT" other nodes should dial (the listen address, or for
+ * 0.0.0.0 / :: the first non-internal interface address, else loopback). */
+void net_advertised(const struct net *t, char *out, size_t len);
+
+#endif

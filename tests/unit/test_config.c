@@ -1,0 +1,300 @@
+/* Tests of pulld's configuration (daemon/config.h): defaults, flags, the config file,
+ * precedence of flags over the file, and hostile values (out of range, malformed, too
+ * long, unknown keys), each refused with a one-line reason naming the file and line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/config.h"
+#include "lib/err.h"
+#include "lib/ident.h"
+#include "proto/shs.h"
+#include "testutil.h"
+
+#define KEY52 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static int
+parse(struct config *c, char *err, size_t errlen, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+    const char *a;
+
+    argv[argc++] = "pulld";
+    va_start(ap, errlen);
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 31)
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return config_parse_args(c, argc, argv, err, errlen);
+}
+
+static uint64_t
+limit(const struct config *c, const char *name)
+{
+    const char *nm;
+    uint64_t v;
+
+    for (size_t i = 0; i < config_limit_count(); i++) {
+        assert_int_equal(config_limit_at(c, i, &nm, &v), 0);
+        if (strcmp(nm, name) == 0)
+            return v;
+    }
+    fail_msg("no limit %s", name);
+    return 0;
+}
+
+static void
+test_defaults(void **state)
+{
+    struct config c;
+    const uint8_t pub[32] = PULL_NETWORK_KEY_PUBLIC;
+    const char *nm;
+    uint64_t v;
+
+    (void)state;
+    config_defaults(&c);
+    assert_string_equal(c.listen, "0.0.0.0:7450");
+    assert_memory_equal(c.network_key, pub, 32);
+    assert_true(c.network_public);
+    assert_true(c.lan);
+    assert_int_equal(c.lan_port, 7451);
+    assert_int_equal(c.n_bootstrap, 0);
+    assert_false(c.store_nosync);
+    assert_int_equal(c.limits.max_conns, 64);
+    assert_int_equal(c.limits.max_handshakes, 32);
+    assert_int_equal(c.limits.idle_timeout_ms, 90000);
+    assert_int_equal(c.limits.peer_queue_bytes, 8u << 20);
+    assert_int_equal(c.limits.max_per_author, 256);
+    assert_int_equal(c.limits.recon_max_symbols, 131072);
+    assert_int_equal(config_limit_count(), 12);
+    assert_int_equal(limit(&c, "sync_interval_ms"), 30000);
+    assert_int_equal(config_limit_at(&c, 12, &nm, &v), PULL_ERR_NOT_FOUND);
+    for (size_t i = 0; i < config_limit_count(); i++) {
+        assert_int_equal(config_limit_at(&c, i, &nm, &v), 0);
+        assert_null(strchr(nm, '-')); /* status names use underscores */
+    }
+}
+
+static void
+test_flags(void **state)
+{
+    struct config c;
+    char err[256];
+
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(
+        parse(&c, err, sizeof(err), "--data-dir", "/tmp/x", "--listen", "127.0.0.1:0", "--no-lan",
+              "--log-level", "debug", "--max-conns", "8", "--bootstrap", KEY52 "@127.0.0.1:7450",
+              "--bootstrap", KEY52 "@[::1]:7451", "--store-nosync", "--lan-port=9999",
+              "--idle-timeout-ms=5000", "--network-key",
+              "0001020304050607080900010203040506070809000102030405060708090001", NULL),
+        0);
+    assert_string_equal(c.data_dir, "/tmp/x");
+    assert_string_equal(c.listen, "127.0.0.1:0");
+    assert_false(c.lan);
+    assert_int_equal(c.log_level, LOG_DEBUG);
+    assert_int_equal(c.limits.max_conns, 8);
+    assert_int_equal(c.limits.idle_timeout_ms, 5000);
+    assert_int_equal(c.n_bootstrap, 2);
+    assert_string_equal(c.bootstrap[1], KEY52 "@[::1]:7451");
+    assert_true(c.store_nosync);
+    assert_int_equal(c.lan_port, 9999);
+    assert_false(c.network_public);
+    assert_int_equal(c.network_key[1], 1);
+    /* the same bootstrap twice is kept once */
+    assert_int_equal(parse(&c, err, sizeof(err), "--bootstrap", KEY52 "@127.0.0.1:7450", NULL), 0);
+    assert_int_equal(c.n_bootstrap, 2);
+}
+
+static void
+test_flags_bad(void **state)
+{
+    static const char *bad[][3] = {
+        {"--max-conns", "0", NULL},
+        {"--max-conns", "4097", NULL},
+        {"--max-conns", "-1", NULL},
+        {"--max-conns", "8x", NULL},
+        {"--max-conns", "", NULL},
+        {"--max-conns", "99999999999999999999", NULL},
+        {"--listen", "nohost", NULL},
+        {"--listen", "1.2.3.4:65536", NULL},
+        {"--listen", "::1:80", NULL},
+        {"--listen", ":80", NULL},
+        {"--network-key", "00", NULL},
+        {"--network-key", KEY52 "zzzzzzzzzzzz", NULL},
+        {"--bootstrap", "x@1.2.3.4:1", NULL},
+        {"--bootstrap", KEY52 "@1.2.3.4:0", NULL},
+        {"--bootstrap", KEY52, NULL},
+        {"--log-level", "loud", NULL},
+        {"--lan-port", "0", NULL},
+        {"--frobnicate", NULL, NULL},
+        {"positional", NULL, NULL},
+        {"--max-conns", NULL, NULL},
+        {"--no-lan=1", NULL, NULL},
+        {"--lan", "off", NULL},
+    };
+    struct config c;
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        config_defaults(&c);
+        err[0] = '\0';
+        assert_true(parse(&c, err, sizeof(err), bad[i][0], bad[i][1], NULL) < 0);
+        assert_true(err[0] != '\0');
+        assert_null(strchr(err, '\n'));
+    }
+}
+
+static void
+test_file(void **state)
+{
+    struct config c;
+    char err[256];
+    const char *txt = "# pulld config\n"
+                      "\n"
+                      "listen 127.0.0.1:7000   # trailing comment\n"
+                      "  lan off\r\n"
+                      "bootstrap " KEY52 "@host.example:7450\n"
+                      "max-conns 12\n"
+                      "sync_interval_ms 1000\n"
+                      "log-level warn\n"
+                      "store-nosync on";
+
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(config_load_buf(&c, txt, strlen(txt), "cfg", err, sizeof(err)), 0);
+    assert_string_equal(c.listen, "127.0.0.1:7000");
+    assert_false(c.lan);
+    assert_int_equal(c.n_bootstrap, 1);
+    assert_int_equal(c.limits.max_conns, 12);
+    assert_int_equal(c.limits.sync_interval_ms, 1000);
+    assert_int_equal(c.log_level, LOG_WARN);
+    assert_true(c.store_nosync);
+}
+
+static void
+test_flags_win(void **state)
+{
+    struct config c;
+    char err[256];
+    const char *txt = "listen 127.0.0.1:7000\nmax-conns 12\nlan on\nbootstrap " KEY52
+                      "@127.0.0.1:1\nmax-handshakes 3\n";
+
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(parse(&c, err, sizeof(err), "--listen", "127.0.0.1:0", "--max-conns", "5",
+                           "--no-lan", "--bootstrap", KEY52 "@127.0.0.1:2", NULL),
+                     0);
+    assert_int_equal(config_load_buf(&c, txt, strlen(txt), "cfg", err, sizeof(err)), 0);
+    assert_string_equal(c.listen, "127.0.0.1:0");
+    assert_int_equal(c.limits.max_conns, 5);
+    assert_false(c.lan);
+    assert_int_equal(c.limits.max_handshakes, 3); /* not given as a flag: the file's */
+    assert_int_equal(c.n_bootstrap, 2);           /* bootstraps add up */
+}
+
+static void
+test_file_bad(void **state)
+{
+    static const char *bad[] = {
+        "frobnicate 1\n", "max-conns\n",   "max-conns 0\n",   "lan maybe\n",      "listen x\n",
+        "no-lan 1\n",     "data-dir /x\n", "max-conns 1 2\n", "log-level \x01\n", "\x7f 1\n",
+    };
+    struct config c;
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        config_defaults(&c);
+        err[0] = '\0';
+        assert_true(config_load_buf(&c, bad[i], strlen(bad[i]), "f", err, sizeof(err)) < 0);
+        assert_true(strncmp(err, "f:1: ", 5) == 0);
+    }
+    /* the line number is right */
+    config_defaults(&c);
+    assert_true(config_load_buf(&c, "lan on\n\n# x\nbogus 1\n", 21, "f", err, sizeof(err)) < 0);
+    assert_true(strncmp(err, "f:4: ", 5) == 0);
+    /* NUL inside, a too long line, a too big file */
+    assert_true(config_load_buf(&c, "lan on\0x\n", 9, "f", err, sizeof(err)) < 0);
+    {
+        char *big = malloc(CONFIG_FILE_MAX + 2);
+        assert_non_null(big);
+        memset(big, 'a', CONFIG_FILE_MAX + 1);
+        big[CONFIG_FILE_MAX + 1] = '\0';
+        assert_true(config_load_buf(&c, big, 2000, "f", err, sizeof(err)) < 0);
+        assert_int_equal(config_load_buf(&c, big, CONFIG_FILE_MAX + 1, "f", err, sizeof(err)),
+                         PULL_ERR_TOO_BIG);
+        free(big);
+    }
+    /* a tiny error buffer is fine */
+    assert_true(config_load_buf(&c, "bogus 1\n", 8, "f", err, 4) < 0);
+    assert_int_equal(strlen(err), 3);
+}
+
+static void
+test_load_file(void **state)
+{
+    char *dir = tu_tmpdir(), path[512], err[256];
+    struct config c;
+    FILE *f;
+
+    (void)state;
+    config_defaults(&c);
+    snprintf(c.data_dir, sizeof(c.data_dir), "%s", dir);
+    assert_int_equal(config_load_file(&c, err, sizeof(err)), 0); /* missing is fine */
+    snprintf(path, sizeof(path), "%s/config", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("max-conns 7\n", f);
+    fclose(f);
+    assert_int_equal(config_load_file(&c, err, sizeof(err)), 0);
+    assert_int_equal(c.limits.max_conns, 7);
+    f = fopen(path, "w");
+    fputs("max-conns 7\nwhat 1\n", f);
+    fclose(f);
+    assert_true(config_load_file(&c, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "config:2: unknown key"));
+    tu_rmrf(dir);
+}
+
+static void
+test_peer_parse(void **state)
+{
+    uint8_t key[32];
+    char addr[64], host[64];
+    uint16_t port;
+
+    (void)state;
+    assert_int_equal(config_parse_peer(KEY52 "@[fe80::1]:7450", key, addr, sizeof(addr)), 0);
+    assert_string_equal(addr, "[fe80::1]:7450");
+    assert_int_equal(config_split_hostport(addr, host, sizeof(host), &port), 0);
+    assert_string_equal(host, "fe80::1");
+    assert_int_equal(port, 7450);
+    assert_int_equal(config_parse_peer(KEY52 "@h:1", key, addr, 3), PULL_ERR_INVAL);
+    assert_int_equal(config_split_hostport("[::1:80", host, sizeof(host), &port), PULL_ERR_INVAL);
+    assert_int_equal(config_split_hostport("a b:80", host, sizeof(host), &port), PULL_ERR_INVAL);
+    assert_int_equal(config_split_hostport("abc:80", host, 3, &port), PULL_ERR_INVAL);
+    assert_int_equal(config_split_hostport("abc:80", host, 4, &port), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_flags_bad), cmocka_unit_test(test_file),
+        cmocka_unit_test(test_flags_win), cmocka_unit_test(test_file_bad),
+        cmocka_unit_test(test_load_file), cmocka_unit_test(test_peer_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
