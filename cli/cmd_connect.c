@@ -30,7 +30,7 @@ static bool
 address_ok(const char *a)
 {
     const char *at = strchr(a, '@'), *colon;
-    char id[53];
+    char id[53], norm[53];
     long port;
     char *end;
 
@@ -38,7 +38,8 @@ address_ok(const char *a)
         return false;
     memcpy(id, a, IDENT_TEXT_LEN);
     id[IDENT_TEXT_LEN] = '\0';
-    if (fmt_id_prefix(id, id) != 0)
+    /* fmt_id_prefix clears its output first: never give it its own input */
+    if (fmt_id_prefix(id, norm) != 0)
         return false;
     if ((colon = strrchr(at, ':')) == NULL || colon == at + 1)
         return false;

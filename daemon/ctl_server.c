@@ -295,7 +295,8 @@ pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
-/* Packs the record map of proto/ctl.h, with "mine" and, if score > 0, "score". */
+/* Packs the record map of proto/ctl.h, with "mine" (bool) and, if score > 0, "score";
+ * score UINT32_MAX leaves both out (a match event's "mine" is the id of my record). */
 static void
 pack_record(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES],
             const struct record *rec, uint32_t score)
@@ -303,7 +304,8 @@ pack_record(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES
     char slot[2 * RECORD_SLOT_BYTES + 1];
     const char *kind = record_kind_name(rec->kind);
     bool attest = rec->kind == RECORD_ATTESTATION;
-    uint32_t nfields = 13 + (score > 0) + 2 * attest;
+    bool with_mine = score != UINT32_MAX; /* match events carry "mine" themselves */
+    uint32_t nfields = 12 + with_mine + (score > 0 && with_mine) + 2 * attest;
 
     sodium_bin2hex(slot, sizeof(slot), rec->slot, RECORD_SLOT_BYTES);
     msgpack_pack_map(pk, nfields);
@@ -322,12 +324,14 @@ pack_record(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES
     pack_kv_uint(pk, "expires", rec->expires);
     pack_kv_str(pk, "location", rec->location);
     pack_kv_str(pk, "terms", rec->terms);
-    mp_pack_cstr(pk, "mine");
-    if (sodium_memcmp(rec->author, n->self.pk, 32) == 0)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
-    if (score > 0)
+    if (with_mine) {
+        mp_pack_cstr(pk, "mine");
+        if (sodium_memcmp(rec->author, n->self.pk, 32) == 0)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
+    if (score > 0 && with_mine)
         pack_kv_uint(pk, "score", score);
     if (attest) {
         uint8_t zero[32] = {0};
@@ -1457,7 +1461,7 @@ emit_matches(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const st
         wb_init(&body, 0);
         mp_packer_init(&pk, &body);
         mp_pack_cstr(&pk, "record");
-        pack_record(n, &pk, id, rec, 0);
+        pack_record(n, &pk, id, rec, UINT32_MAX);
         pack_kv_str(&pk, "mine", mt);
         for (c = srv->clients; c != NULL; c = next) {
             next = c->next;
@@ -1576,7 +1580,8 @@ collect_mine(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, s
     uint64_t kind, created, expires;
 
     (void)id;
-    if (env_head(env, len, &kind, &created, &expires) != 0 || expires <= ch->now)
+    if (env_head(env, len, &kind, &created, &expires) != 0 || expires <= ch->now ||
+        kind == RECORD_WITHDRAWN)
         return 0;
     wb_u32be(&ch->x->mine, (uint32_t)len);
     wb_put(&ch->x->mine, env, len);
