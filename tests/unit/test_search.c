@@ -427,6 +427,7 @@ test_store_build_fetch(void **state)
     store_close(s);
     ident_wipe(&me);
     tu_rmrf(dir);
+    free(dir);
 }
 
 int
