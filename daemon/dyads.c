@@ -1,10 +1,1695 @@
-/* STUB: replaced by the dyad service. */
-#include "daemon/node.h"
-int dyads_start(struct node *n) { (void)n; return 0; }
-void dyads_stop(struct node *n) { (void)n; }
-void dyads_free(struct node *n) { (void)n; }
-void dyads_on_stored(struct node *n, const struct envelope *env, const struct record *rec)
-{ (void)n; (void)env; (void)rec; }
-int dyads_on_msg(struct node *n, const uint8_t from[static 32], const uint8_t *msg, size_t len)
-{ (void)n; (void)from; (void)msg; (void)len; return 0; }
-void dyads_on_peer_up(struct node *n, const uint8_t key[static 32]) { (void)n; (void)key; }
+/* The dyad service: see daemon/dyads.h. */
+#include "daemon/dyads.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/mp.h"
+#include "lib/store.h"
+#include "proto/mail.h"
+#include "proto/msg.h"
+
+#define DYADS_HELD_MAX 64   /* peer messages held in memory for an earlier one */
+#define DYADS_REFS_MAX 512  /* items in one MSG_MAIL we accept */
+#define DYADS_TICK_MAX_S 60 /* the timer wakes at least this often */
+#define DYADS_SWEEP_EVERY_S 60
+#define DYADS_MAIL_TTL MAIL_TTL_MAX
+#define DYADS_EPH_DOMAIN "pull/mail/eph/v1"
+
+struct dyads_held {
+    uint8_t dyad[DYAD_ID_BYTES]; /* zero: not yet known (impossible: PROPOSEs aren't held) */
+    uint8_t *p;
+    size_t n;
+};
+
+struct dyads {
+    struct node *n;
+    uv_timer_t timer;
+    bool timer_init;
+    bool booted; /* the start-up work of the first tick is done */
+    struct dyad_timeouts t;
+    struct dyad **v;
+    size_t len, cap;
+    struct dyads_held held[DYADS_HELD_MAX];
+    size_t nheld;
+    struct mail_index *outbox, *relay, *inbox;
+    uint64_t next_sweep_s;
+    struct dyads_stats st;
+    /* scratch (too big for the stack) */
+    uint8_t have[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
+    uint8_t want[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
+    struct mail_ref refs[DYADS_REFS_MAX];
+    uint8_t plain[MAIL_PLAIN_MAX];
+};
+
+static void dyads_arm(struct dyads *ds);
+static void dyads_retry_held(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES]);
+
+/* ---- small helpers ---- */
+
+static struct dyads *
+dyads_of(struct node *n)
+{
+    return n != NULL ? n->dyads : NULL;
+}
+
+static void
+short_id(const uint8_t key[static 32], char out[static IDENT_SHORT_LEN + 1])
+{
+    ident_short(key, out);
+}
+
+static struct dyad *
+dyads_find(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES], size_t *idx)
+{
+    for (size_t i = 0; i < ds->len; i++) {
+        if (memcmp(dyad_id(ds->v[i]), id, DYAD_ID_BYTES) == 0) {
+            if (idx != NULL)
+                *idx = i;
+            return ds->v[i];
+        }
+    }
+    return NULL;
+}
+
+static int
+dyads_add(struct dyads *ds, struct dyad *d)
+{
+    if (ds->len == ds->cap) {
+        size_t cap = ds->cap ? ds->cap * 2 : 16;
+        struct dyad **v = realloc(ds->v, cap * sizeof(*v));
+        if (v == NULL)
+            return PULL_ERR_NOMEM;
+        ds->v = v;
+        ds->cap = cap;
+    }
+    ds->v[ds->len++] = d;
+    return 0;
+}
+
+static void
+dyads_remove_at(struct dyads *ds, size_t i)
+{
+    dyad_free(ds->v[i]);
+    ds->v[i] = ds->v[--ds->len];
+}
+
+static bool
+is_me(struct dyads *ds, const uint8_t key[static 32])
+{
+    return sodium_memcmp(key, ds->n->self.pk, 32) == 0;
+}
+
+static enum dyad_role
+my_role(struct dyads *ds, const struct dyad *d)
+{
+    return is_me(ds, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
+}
+
+/* ---- persistence ---- */
+
+/* Writes d to the dyads table (its own committed transaction). */
+static int
+dyads_persist(struct dyads *ds, const struct dyad *d)
+{
+    struct pull_wb w;
+    int rc;
+
+    wb_init(&w, STORE_KV_MAX);
+    if ((rc = dyad_encode(d, &w)) == 0)
+        rc = store_kv_put(ds->n->store, STORE_DYADS, dyad_id(d), w.p, w.len);
+    wb_release(&w);
+    if (rc != 0) {
+        char s[IDENT_SHORT_LEN + 1];
+        short_id(dyad_id(d), s);
+        log_error("dyad %s: could not store: %s", s, pull_strerror(rc));
+    }
+    return rc;
+}
+
+/* Replaces the dyad at index i by its stored version (after a failed write), or drops it
+ * if it was never stored. */
+static void
+dyads_reload(struct dyads *ds, size_t i)
+{
+    struct pull_wb w;
+    struct dyad *d = NULL;
+
+    wb_init(&w, STORE_KV_MAX);
+    if (store_kv_get(ds->n->store, STORE_DYADS, dyad_id(ds->v[i]), &w) == 0 &&
+        dyad_decode(w.p, w.len, &ds->t, &d) == 0) {
+        dyad_free(ds->v[i]);
+        ds->v[i] = d;
+    } else {
+        dyads_remove_at(ds, i);
+    }
+    wb_release(&w);
+}
+
+/* ---- events ---- */
+
+/* A dyad of mine changed (stored already): log it and tell watchers. */
+static void
+dyads_emit(struct dyads *ds, const struct dyad *d, const char *why)
+{
+    char s[IDENT_SHORT_LEN + 1];
+    struct pull_wb w;
+    msgpack_packer pk;
+
+    short_id(dyad_id(d), s);
+    log_info("dyad %s: %s (%s)", s, dyad_state_name(dyad_state(d)), why);
+    wb_init(&w, 0);
+    mp_packer_init(&pk, &w);
+    dyads_pack(ds->n, d, &pk);
+    if (wb_error(&w) == 0)
+        ctl_server_emit_dyad(ds->n, w.p, w.len);
+    wb_release(&w);
+}
+
+/* Submits my attestation of a completed dyad (idempotent: the same bytes every time, so a
+ * second submission is refused as a duplicate). */
+static void
+dyads_attest(struct dyads *ds, const struct dyad *d)
+{
+    struct pull_wb w;
+    char s[IDENT_SHORT_LEN + 1];
+    int rc;
+
+    if (dyad_state(d) != DYAD_ST_COMPLETED)
+        return;
+    short_id(dyad_id(d), s);
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    rc = dyad_attestation(d, &ds->n->self, &w, NULL);
+    if (rc == PULL_ERR_NOT_FOUND) {
+        log_info("dyad %s: the counterpart declined to be named: no attestation", s);
+    } else if (rc != 0) {
+        log_warn("dyad %s: attestation not built: %s", s, pull_strerror(rc));
+    } else {
+        rc = node_submit(ds->n, w.p, w.len, NODE_ORIGIN_LOCAL, NULL, NULL, NULL, NULL);
+        if (rc == 0) {
+            ds->st.attestations++;
+            log_info("dyad %s: attestation published", s);
+        } else if (rc != PULL_ERR_DUPLICATE && rc != PULL_ERR_STALE && rc != PULL_ERR_EXPIRED) {
+            log_warn("dyad %s: attestation refused: %s", s, pull_strerror(rc));
+        }
+    }
+    wb_release(&w);
+}
+
+/* After a stored change of d from state `before`. */
+static void
+dyads_changed(struct dyads *ds, const struct dyad *d, enum dyad_state before, const char *why)
+{
+    dyads_emit(ds, d, why);
+    if (before != DYAD_ST_COMPLETED && dyad_state(d) == DYAD_ST_COMPLETED)
+        dyads_attest(ds, d);
+    dyads_arm(ds);
+}
+
+/* ---- mail ---- */
+
+/* A deterministic "random" source for sealing my own items: keyed BLAKE2b of the message
+ * under my secret seed, so one message sealed to one recipient is always the same item. */
+struct seal_rng {
+    struct pull_env env;
+    const struct pull_env *base;
+    const struct ident *me;
+    const uint8_t *rcpt;
+    const uint8_t *msg;
+    size_t n;
+    uint32_t calls;
+};
+
+static uint64_t
+seal_rng_now_ms(void *ctx)
+{
+    return env_now_ms(((struct seal_rng *)ctx)->base);
+}
+
+static uint64_t
+seal_rng_wall_s(void *ctx)
+{
+    return env_wall_s(((struct seal_rng *)ctx)->base);
+}
+
+static void
+seal_rng_random(void *ctx, void *buf, size_t len)
+{
+    struct seal_rng *r = ctx;
+    uint8_t *out = buf, block[64], ctr[8];
+
+    while (len > 0) {
+        crypto_generichash_state st;
+        size_t k = len < sizeof(block) ? len : sizeof(block);
+        be64enc(ctr, ((uint64_t)r->calls << 32) | (uint64_t)(out - (uint8_t *)buf));
+        crypto_generichash_init(&st, r->me->sk, 32, sizeof(block));
+        crypto_generichash_update(&st, (const uint8_t *)DYADS_EPH_DOMAIN, strlen(DYADS_EPH_DOMAIN));
+        crypto_generichash_update(&st, ctr, sizeof(ctr));
+        crypto_generichash_update(&st, r->rcpt, 32);
+        crypto_generichash_update(&st, r->msg, r->n);
+        crypto_generichash_final(&st, block, sizeof(block));
+        memcpy(out, block, k);
+        out += k;
+        len -= k;
+        sodium_memzero(&st, sizeof(st));
+    }
+    sodium_memzero(block, sizeof(block));
+    r->calls++;
+}
+
+/* Seals my dyad message (created at `created`) to rcpt, appending the item to out. */
+static int
+dyads_seal(struct dyads *ds, const uint8_t rcpt[static 32], const uint8_t *msg, size_t n,
+           uint64_t created, struct pull_wb *out, uint8_t id[MAIL_ID_BYTES])
+{
+    struct seal_rng r = {
+        .env = {seal_rng_now_ms, seal_rng_wall_s, seal_rng_random, NULL},
+        .base = ds->n->env,
+        .me = &ds->n->self,
+        .rcpt = rcpt,
+        .msg = msg,
+        .n = n,
+    };
+
+    r.env.ctx = &r;
+    return mail_seal(&r.env, &ds->n->self, rcpt, msg, n, created + DYADS_MAIL_TTL, out, id);
+}
+
+/* Adds an item to an index and to the mail table. Returns 0, or the index's refusal
+ * (PULL_ERR_DUPLICATE, PULL_ERR_QUOTA, PULL_ERR_EXPIRED, PULL_ERR_BAD_SIG, ...) or the
+ * store's error (the item is then dropped from the index too). */
+static int
+dyads_mail_put(struct dyads *ds, struct mail_index *ix, const uint8_t *p, size_t n,
+               uint8_t id[MAIL_ID_BYTES])
+{
+    int rc;
+
+    if ((rc = mail_index_add(ix, p, n, node_now_s(ds->n), id)) != 0)
+        return rc;
+    if ((rc = store_kv_put(ds->n->store, STORE_MAIL, id, p, n)) != 0) {
+        log_error("mail: could not store an item: %s", pull_strerror(rc));
+        mail_index_remove(ix, id);
+    }
+    return rc;
+}
+
+/* Finds a held item in the outbox or the relay (not the inbox: those are mine). */
+static int
+dyads_mail_get(struct dyads *ds, const uint8_t id[static MAIL_ID_BYTES], const uint8_t **p,
+               size_t *n)
+{
+    if (mail_index_get(ds->outbox, id, p, n) == 0)
+        return 0;
+    return mail_index_get(ds->relay, id, p, n);
+}
+
+static bool
+dyads_mail_has(struct dyads *ds, const uint8_t id[static MAIL_ID_BYTES])
+{
+    return mail_index_has(ds->outbox, id) || mail_index_has(ds->relay, id) ||
+           mail_index_has(ds->inbox, id);
+}
+
+/* Sends items (references into held bytes) to a peer as MSG_MAIL, in batches under
+ * MSG_MAX. Returns 0 or node_send_direct's error. */
+static int
+dyads_push(struct dyads *ds, const uint8_t peer[static 32], const struct mail_ref *items,
+           size_t count)
+{
+    struct pull_wb msg;
+    int rc = 0;
+
+    wb_init(&msg, MSG_MAX);
+    for (size_t i = 0; i < count && rc == 0;) {
+        size_t k = 0, size = 8; /* type and array headers */
+        while (i + k < count && size + 5 + items[i + k].len <= MSG_MAX)
+            size += 5 + items[i + k++].len;
+        if (k == 0) { /* cannot happen: an item is far below MSG_MAX */
+            i++;
+            continue;
+        }
+        wb_reset(&msg);
+        if ((rc = mail_msg_encode(items + i, k, &msg)) == 0)
+            rc = node_send_direct(ds->n, peer, msg.p, msg.len);
+        i += k;
+    }
+    wb_release(&msg);
+    return rc;
+}
+
+/* Sends one MSG_MAIL_IHAVE. */
+static int
+dyads_send_ihave(struct dyads *ds, const uint8_t peer[static 32],
+                 const uint8_t (*have)[MAIL_ID_BYTES], size_t nhave,
+                 const uint8_t (*want)[MAIL_ID_BYTES], size_t nwant)
+{
+    struct pull_wb msg;
+    int rc;
+
+    wb_init(&msg, MSG_MAX);
+    if ((rc = mail_ihave_encode(have, nhave, want, nwant, &msg)) == 0)
+        rc = node_send_direct(ds->n, peer, msg.p, msg.len);
+    wb_release(&msg);
+    return rc;
+}
+
+/* Announces one item id to every connected peer but `except` (may be NULL) and the
+ * item's own recipient/sender (handled by the caller). */
+static void
+dyads_announce(struct dyads *ds, const uint8_t id[static MAIL_ID_BYTES], const uint8_t *except)
+{
+    size_t np = node_peer_count(ds->n);
+
+    for (size_t i = 0; i < np; i++) {
+        struct node_peer_info pi;
+        if (node_peer_at(ds->n, i, &pi) != 0 || !pi.connected)
+            continue;
+        if (except != NULL && sodium_memcmp(pi.key, except, 32) == 0)
+            continue;
+        (void)dyads_send_ihave(ds, pi.key, (const uint8_t(*)[MAIL_ID_BYTES])id, 1, NULL, 0);
+    }
+}
+
+/* Looks the peer up: connected? known address? */
+static bool
+dyads_peer_lookup(struct dyads *ds, const uint8_t key[static 32], char addr[NODE_ADDR_MAX])
+{
+    size_t np = node_peer_count(ds->n);
+
+    addr[0] = '\0';
+    for (size_t i = 0; i < np; i++) {
+        struct node_peer_info pi;
+        if (node_peer_at(ds->n, i, &pi) != 0 || sodium_memcmp(pi.key, key, 32) != 0)
+            continue;
+        if (pi.connected)
+            return true;
+        if (pi.addr[0] != '\0' && addr[0] == '\0')
+            snprintf(addr, NODE_ADDR_MAX, "%s", pi.addr);
+    }
+    return false;
+}
+
+/* Delivers one held item toward its recipient: straight to it when connected, else
+ * announced to the connected peers (and the recipient dialed if its address is known). */
+static void
+dyads_forward(struct dyads *ds, const uint8_t *p, size_t n, const uint8_t id[MAIL_ID_BYTES],
+              const uint8_t rcpt[static 32], const uint8_t *from, bool dial)
+{
+    char addr[NODE_ADDR_MAX];
+    struct mail_ref ref = {p, n};
+
+    if (dyads_peer_lookup(ds, rcpt, addr)) {
+        if (dyads_push(ds, rcpt, &ref, 1) == 0)
+            return;
+    } else if (dial && addr[0] != '\0') {
+        int rc = node_connect(ds->n, rcpt, addr, NULL, NULL);
+        log_debug("mail: dialing the recipient at %s: %s", addr, rc ? pull_strerror(rc) : "ok");
+    }
+    dyads_announce(ds, id, from);
+}
+
+/* Seals my message to the counterpart, keeps it in the outbox and sends it. A failure
+ * to keep it is logged: the dyad is stored, and the item is sealed again (the same bytes)
+ * at the next start or reconnect. */
+static void
+dyads_send(struct dyads *ds, const struct dyad *d, const uint8_t *msg, size_t n)
+{
+    const uint8_t *peer = dyad_peer(d, my_role(ds, d));
+    struct dyad_msg m;
+    struct pull_wb item;
+    uint8_t id[MAIL_ID_BYTES];
+    int rc;
+
+    wb_init(&item, MAIL_ITEM_MAX);
+    if ((rc = dyad_msg_decode(msg, n, &m)) != 0 ||
+        (rc = dyads_seal(ds, peer, msg, n, m.created, &item, id)) != 0) {
+        log_error("dyad: could not seal a message: %s", pull_strerror(rc));
+        goto out;
+    }
+    rc = dyads_mail_put(ds, ds->outbox, item.p, item.len, id);
+    if (rc != 0 && rc != PULL_ERR_DUPLICATE)
+        log_warn("mail: my item not kept for relaying: %s", pull_strerror(rc));
+    ds->st.msgs_sent++;
+    {
+        char sd[IDENT_SHORT_LEN + 1], sm[IDENT_SHORT_LEN + 1], sp[IDENT_SHORT_LEN + 1];
+        short_id(dyad_id(d), sd);
+        short_id(id, sm);
+        short_id(peer, sp);
+        log_debug("dyad %s: %s sealed as mail %s to %s", sd, dyad_kind_name(m.kind), sm, sp);
+    }
+    dyads_forward(ds, item.p, item.len, id, peer, NULL, true);
+out:
+    wb_release(&item);
+}
+
+/* Puts back in the outbox the items of my recent messages in d (same bytes as when they
+ * were first sealed). */
+static void
+dyads_refill_outbox(struct dyads *ds, const struct dyad *d, uint64_t now_s)
+{
+    enum dyad_role me = my_role(ds, d);
+    const uint8_t *peer = dyad_peer(d, me);
+
+    for (size_t i = 0; i < dyad_msg_count(d); i++) {
+        const uint8_t *p;
+        size_t n;
+        enum dyad_role author;
+        struct dyad_msg m;
+        struct pull_wb item;
+        uint8_t id[MAIL_ID_BYTES];
+
+        if (dyad_msg_at(d, i, &p, &n, NULL, &author) != 0 || author != me ||
+            dyad_msg_decode(p, n, &m) != 0 || m.created + DYADS_MAIL_TTL <= now_s + 60)
+            continue;
+        wb_init(&item, MAIL_ITEM_MAX);
+        if (dyads_seal(ds, peer, p, n, m.created, &item, id) == 0 &&
+            !mail_index_has(ds->outbox, id))
+            (void)dyads_mail_put(ds, ds->outbox, item.p, item.len, id);
+        wb_release(&item);
+    }
+}
+
+/* ---- applying peer messages ---- */
+
+static void
+dyads_hold(struct dyads *ds, const uint8_t dyad[static DYAD_ID_BYTES], const uint8_t *p, size_t n)
+{
+    uint8_t *copy;
+
+    for (size_t i = 0; i < ds->nheld; i++) {
+        if (ds->held[i].n == n && memcmp(ds->held[i].p, p, n) == 0)
+            return;
+    }
+    if ((copy = malloc(n)) == NULL)
+        return;
+    memcpy(copy, p, n);
+    if (ds->nheld == DYADS_HELD_MAX) { /* drop the oldest: it is still in the inbox */
+        free(ds->held[0].p);
+        memmove(&ds->held[0], &ds->held[1], (DYADS_HELD_MAX - 1) * sizeof(ds->held[0]));
+        ds->nheld--;
+    }
+    memcpy(ds->held[ds->nheld].dyad, dyad, DYAD_ID_BYTES);
+    ds->held[ds->nheld].p = copy;
+    ds->held[ds->nheld].n = n;
+    ds->nheld++;
+    ds->st.msgs_held++;
+}
+
+static const char *
+dyads_refusal(int rc)
+{
+    switch (rc) {
+    case PULL_ERR_PERM:
+        return "not a party to this dyad, or the wrong side for that step";
+    case PULL_ERR_STATE:
+        return "not allowed in the dyad's current state";
+    case PULL_ERR_BAD_SIG:
+        return "bad signature";
+    case PULL_ERR_EXPIRED:
+        return "the dyad's deadline has passed";
+    default:
+        return pull_strerror(rc);
+    }
+}
+
+/* Applies a peer's message to d (at index i), stores the result and tells watchers; it
+ * neither holds nor retries (the callers do). quiet: at start-up (replays of the inbox,
+ * whose refusals were already counted). Returns dyad_apply's result or the store's. */
+static int
+dyads_apply_one(struct dyads *ds, size_t i, const uint8_t *p, size_t n, bool quiet)
+{
+    struct dyad *d = ds->v[i];
+    enum dyad_state before = dyad_state(d);
+    char s[IDENT_SHORT_LEN + 1], why[64];
+    enum dyad_kind kind = 0;
+    struct dyad_msg m;
+    int rc;
+
+    short_id(dyad_id(d), s);
+    if (dyad_msg_decode(p, n, &m) == 0)
+        kind = m.kind;
+    rc = dyad_apply(d, p, n, node_now_s(ds->n));
+    if (rc == PULL_ERR_EXPIRED && dyad_on_timeout(d, node_now_s(ds->n)) == 1) {
+        if (dyads_persist(ds, d) != 0)
+            dyads_reload(ds, i);
+        else
+            dyads_changed(ds, d, before, "deadline passed");
+    }
+    if (rc == PULL_ERR_AGAIN || rc == PULL_ERR_DUPLICATE)
+        return rc;
+    if (rc != 0) {
+        if (!quiet) {
+            ds->st.msgs_refused++;
+            log_warn("dyad %s: %s refused: %s", s, kind ? dyad_kind_name(kind) : "message",
+                     dyads_refusal(rc));
+        }
+        return rc;
+    }
+    if ((rc = dyads_persist(ds, d)) != 0) {
+        /* the mail stays in the inbox: it is applied again at the next start */
+        dyads_reload(ds, i);
+        return rc;
+    }
+    ds->st.msgs_applied++;
+    snprintf(why, sizeof(why), "%s from the counterpart", dyad_kind_name(kind));
+    dyads_changed(ds, d, before, why);
+    return 0;
+}
+
+/* Applies a peer's message to the known dyad id: held if it came early, and the held
+ * messages of that dyad retried after it applied. */
+static int
+dyads_apply(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES], const uint8_t *p, size_t n,
+            bool quiet)
+{
+    size_t i;
+    int rc;
+
+    if (dyads_find(ds, id, &i) == NULL) {
+        dyads_hold(ds, id, p, n); /* its proposal may still be on its way */
+        return PULL_ERR_AGAIN;
+    }
+    rc = dyads_apply_one(ds, i, p, n, quiet);
+    if (rc == PULL_ERR_AGAIN)
+        dyads_hold(ds, id, p, n);
+    else if (rc == 0)
+        dyads_retry_held(ds, id);
+    return rc;
+}
+
+/* Is rec one of my live offers or needs? */
+static int
+dyads_my_record(struct dyads *ds, const uint8_t id[static RECORD_ID_BYTES], uint64_t now_s)
+{
+    struct pull_wb w;
+    struct envelope env;
+    struct record *rec = NULL;
+    int rc;
+
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    if ((rc = store_get(ds->n->store, id, &w)) != 0)
+        goto out;
+    if ((rec = malloc(sizeof(*rec))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = envelope_parse(w.p, w.len, &env)) != 0 ||
+        (rc = record_decode(env.rec, env.rec_len, rec)) != 0)
+        goto out;
+    if (!is_me(ds, rec->author) || (rec->kind != RECORD_OFFER && rec->kind != RECORD_NEED))
+        rc = PULL_ERR_PERM;
+    else if (rec->expires <= now_s)
+        rc = PULL_ERR_EXPIRED;
+out:
+    free(rec);
+    wb_release(&w);
+    return rc;
+}
+
+/* A PROPOSE addressed to me. */
+static int
+dyads_on_propose(struct dyads *ds, const uint8_t *p, size_t n, const struct dyad_msg *m, bool quiet)
+{
+    uint8_t id[DYAD_ID_BYTES];
+    char s[IDENT_SHORT_LEN + 1];
+    struct dyad *d = NULL;
+    uint64_t now_s = node_now_s(ds->n);
+    int rc;
+
+    if ((rc = dyad_msg_id(p, n, id)) != 0)
+        return rc;
+    short_id(id, s);
+    if (dyads_find(ds, id, NULL) != NULL)
+        return PULL_ERR_DUPLICATE;
+    if (!is_me(ds, m->responder))
+        rc = PULL_ERR_PERM;
+    else if ((rc = dyads_my_record(ds, m->record, now_s)) == 0)
+        rc = dyad_from_propose(p, n, now_s, &ds->t, &d);
+    if (rc != 0) {
+        if (!quiet) {
+            ds->st.msgs_refused++;
+            log_warn("dyad %s: proposal refused: %s", s,
+                     rc == PULL_ERR_PERM        ? "not about one of my offers or needs"
+                     : rc == PULL_ERR_NOT_FOUND ? "no such record of mine"
+                                                : pull_strerror(rc));
+        }
+        return rc;
+    }
+    if ((rc = dyads_add(ds, d)) != 0) {
+        dyad_free(d);
+        return rc;
+    }
+    if ((rc = dyads_persist(ds, d)) != 0) {
+        dyads_remove_at(ds, ds->len - 1);
+        return rc;
+    }
+    ds->st.msgs_applied++;
+    dyads_changed(ds, d, 0, "proposal received");
+    dyads_retry_held(ds, id);
+    return 0;
+}
+
+/* One opened dyad message addressed to me. */
+static void
+dyads_deliver(struct dyads *ds, const uint8_t *p, size_t n, bool quiet)
+{
+    struct dyad_msg m;
+    int rc;
+
+    if ((rc = dyad_msg_decode(p, n, &m)) != 0) {
+        if (!quiet) {
+            ds->st.msgs_refused++;
+            log_warn("dyad: malformed message in mail: %s", pull_strerror(rc));
+        }
+        return;
+    }
+    if (m.kind == DYAD_PROPOSE) {
+        (void)dyads_on_propose(ds, p, n, &m, quiet);
+        return;
+    }
+    (void)dyads_apply(ds, m.dyad, p, n, quiet);
+}
+
+/* Applies the held messages of dyad id again, as long as one of them applies. */
+static void
+dyads_retry_held(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES])
+{
+    struct dyads_held mine[DYADS_HELD_MAX];
+    size_t k = 0, h = 0;
+    bool progress = true;
+
+    /* take this dyad's messages out of the list */
+    while (h < ds->nheld) {
+        if (memcmp(ds->held[h].dyad, id, DYAD_ID_BYTES) == 0) {
+            mine[k++] = ds->held[h];
+            memmove(&ds->held[h], &ds->held[h + 1], (ds->nheld - h - 1) * sizeof(ds->held[0]));
+            ds->nheld--;
+        } else {
+            h++;
+        }
+    }
+    while (progress && k > 0) {
+        progress = false;
+        for (size_t j = 0; j < k;) {
+            size_t i;
+            int rc = PULL_ERR_NOT_FOUND;
+            if (dyads_find(ds, id, &i) != NULL)
+                rc = dyads_apply_one(ds, i, mine[j].p, mine[j].n, false);
+            if (rc == PULL_ERR_AGAIN) {
+                j++;
+                continue;
+            }
+            progress = progress || rc == 0;
+            free(mine[j].p);
+            mine[j] = mine[--k];
+        }
+    }
+    /* still early: hold them again (a fresh copy each) */
+    for (size_t j = 0; j < k; j++) {
+        dyads_hold(ds, id, mine[j].p, mine[j].n);
+        free(mine[j].p);
+    }
+}
+
+/* An item addressed to me: keep it in the inbox (which also dedupes), open it, apply. */
+static void
+dyads_receive_mine(struct dyads *ds, const struct mail_item *m)
+{
+    uint8_t id[MAIL_ID_BYTES];
+    size_t pn;
+    int rc;
+
+    if (mail_index_has(ds->inbox, m->id))
+        return;
+    rc = dyads_mail_put(ds, ds->inbox, m->bytes, m->len, id);
+    if (rc == PULL_ERR_QUOTA) {
+        ds->st.mail_refused++;
+        log_warn("mail: inbox full for this sender: item dropped");
+        return;
+    }
+    if (rc != 0)
+        return; /* expired, bad signature (counted by the caller's verify), store error */
+    if ((rc = mail_open(m, &ds->n->self, ds->plain, sizeof(ds->plain), &pn)) != 0) {
+        ds->st.msgs_refused++;
+        log_warn("mail: an item for me does not open: %s", pull_strerror(rc));
+        return;
+    }
+    dyads_deliver(ds, ds->plain, pn, false);
+}
+
+/* ---- wire messages ---- */
+
+static int
+dyads_on_mail(struct dyads *ds, const uint8_t from[static 32], const uint8_t *msg, size_t len)
+{
+    size_t count;
+    int rc, bad = 0;
+    uint64_t now_s = node_now_s(ds->n);
+
+    if ((rc = mail_msg_decode(msg, len, ds->refs, DYADS_REFS_MAX, &count)) != 0) {
+        ds->st.mail_bad++;
+        return rc;
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct mail_item m;
+        uint8_t id[MAIL_ID_BYTES];
+        ds->st.mail_in++;
+        if ((rc = mail_parse(ds->refs[i].p, ds->refs[i].len, &m)) != 0 ||
+            ((rc = mail_verify(&m, now_s)) != 0 && rc != PULL_ERR_EXPIRED)) {
+            ds->st.mail_bad++;
+            bad = bad ? bad : rc;
+            continue;
+        }
+        if (rc == PULL_ERR_EXPIRED) {
+            ds->st.mail_refused++;
+            continue;
+        }
+        if (is_me(ds, m.recipient)) {
+            dyads_receive_mine(ds, &m);
+            continue;
+        }
+        if (is_me(ds, m.sender) || dyads_mail_has(ds, m.id))
+            continue; /* my own item coming back, or one I hold */
+        rc = dyads_mail_put(ds, ds->relay, m.bytes, m.len, id);
+        if (rc == PULL_ERR_QUOTA) {
+            ds->st.mail_refused++;
+            continue;
+        }
+        if (rc != 0)
+            continue;
+        ds->st.mail_relayed++;
+        {
+            char r[IDENT_SHORT_LEN + 1], f[IDENT_SHORT_LEN + 1], sm[IDENT_SHORT_LEN + 1];
+            short_id(m.recipient, r);
+            short_id(m.sender, f);
+            short_id(id, sm);
+            log_debug("mail: carrying %s for %s from %s", sm, r, f);
+        }
+        /* pointers of m point into msg, which stays valid during this call */
+        dyads_forward(ds, m.bytes, m.len, id, m.recipient, from, false);
+    }
+    return bad;
+}
+
+static int
+dyads_on_ihave(struct dyads *ds, const uint8_t from[static 32], const uint8_t *msg, size_t len)
+{
+    size_t nhave, nwant, nw = 0, k = 0;
+    int rc;
+
+    if ((rc = mail_ihave_decode(msg, len, ds->have, MAIL_IHAVE_MAX, &nhave, ds->want,
+                                MAIL_IHAVE_MAX, &nwant)) != 0) {
+        ds->st.mail_bad++;
+        return rc;
+    }
+    /* their wants first: answer with the items (ds->want is reused below) */
+    for (size_t i = 0; i < nwant; i++) {
+        const uint8_t *p;
+        size_t n;
+        if (k < DYADS_REFS_MAX && dyads_mail_get(ds, ds->want[i], &p, &n) == 0)
+            ds->refs[k++] = (struct mail_ref){p, n};
+    }
+    if (k > 0 && (rc = dyads_push(ds, from, ds->refs, k)) != 0)
+        return 0; /* their queue is full or they left: not their fault */
+    /* their haves: ask for what I lack */
+    for (size_t i = 0; i < nhave; i++) {
+        if (!dyads_mail_has(ds, ds->have[i]))
+            memcpy(ds->want[nw++], ds->have[i], MAIL_ID_BYTES);
+    }
+    if (nw > 0)
+        (void)dyads_send_ihave(ds, from, NULL, 0, (const uint8_t(*)[MAIL_ID_BYTES])ds->want, nw);
+    return 0;
+}
+
+int
+dyads_on_msg(struct node *n, const uint8_t from[static 32], const uint8_t *msg, size_t len)
+{
+    struct dyads *ds = dyads_of(n);
+    uint32_t type;
+    int rc;
+
+    if (ds == NULL)
+        return 0;
+    if ((rc = msg_peek_type(msg, len, &type)) != 0)
+        return rc;
+    if (type == MSG_MAIL)
+        return dyads_on_mail(ds, from, msg, len);
+    if (type == MSG_MAIL_IHAVE)
+        return dyads_on_ihave(ds, from, msg, len);
+    return PULL_ERR_PROTOCOL;
+}
+
+/* Offers every held item (outbox, relay) to a peer that just connected: the items
+ * addressed to it are pushed, the ids of the others announced. */
+static void
+dyads_offer_all(struct dyads *ds, const uint8_t key[static 32])
+{
+    struct mail_index *ixs[2] = {ds->outbox, ds->relay};
+    size_t nh = 0, k = 0;
+
+    for (int x = 0; x < 2; x++) {
+        size_t count = mail_index_count(ixs[x]);
+        for (size_t i = 0; i < count; i++) {
+            const uint8_t *p, *id, *rcpt;
+            size_t n;
+            if (mail_index_at(ixs[x], i, &p, &n, &id, &rcpt) != 0)
+                continue;
+            if (sodium_memcmp(rcpt, key, 32) == 0) {
+                if (k < DYADS_REFS_MAX)
+                    ds->refs[k++] = (struct mail_ref){p, n};
+                continue;
+            }
+            memcpy(ds->have[nh++], id, MAIL_ID_BYTES);
+            if (nh == MAIL_IHAVE_MAX) {
+                (void)dyads_send_ihave(ds, key, (const uint8_t(*)[MAIL_ID_BYTES])ds->have, nh, NULL,
+                                       0);
+                nh = 0;
+            }
+        }
+    }
+    if (k > 0)
+        (void)dyads_push(ds, key, ds->refs, k);
+    if (nh > 0)
+        (void)dyads_send_ihave(ds, key, (const uint8_t(*)[MAIL_ID_BYTES])ds->have, nh, NULL, 0);
+}
+
+void
+dyads_on_peer_up(struct node *n, const uint8_t key[static 32])
+{
+    struct dyads *ds = dyads_of(n);
+    uint64_t now_s;
+
+    if (ds == NULL)
+        return;
+    now_s = node_now_s(n);
+    /* my messages to this peer that are not in the outbox any more (store error, crash):
+     * seal them again (same bytes) so that they go out below */
+    for (size_t i = 0; i < ds->len; i++) {
+        if (sodium_memcmp(dyad_peer(ds->v[i], my_role(ds, ds->v[i])), key, 32) == 0)
+            dyads_refill_outbox(ds, ds->v[i], now_s);
+    }
+    dyads_offer_all(ds, key);
+}
+
+void
+dyads_on_stored(struct node *n, const struct envelope *env, const struct record *rec)
+{
+    (void)n;
+    (void)env;
+    (void)rec;
+    /* Attestations are read from the store when asked (dyads_author_stats). */
+}
+
+/* ---- timer ---- */
+
+/* Removes expired mail from the indexes and the mail table. */
+static void
+dyads_sweep_mail(struct dyads *ds, uint64_t now_s)
+{
+    struct mail_index *ixs[3] = {ds->outbox, ds->relay, ds->inbox};
+
+    for (int x = 0; x < 3; x++) {
+        for (size_t i = 0; i < mail_index_count(ixs[x]);) {
+            const uint8_t *p, *idp;
+            uint8_t id[MAIL_ID_BYTES];
+            size_t n;
+            struct mail_item m;
+            if (mail_index_at(ixs[x], i, &p, &n, &idp, NULL) != 0 || mail_parse(p, n, &m) != 0 ||
+                m.expires > now_s) {
+                i++;
+                continue;
+            }
+            memcpy(id, idp, sizeof(id));
+            (void)store_kv_del(ds->n->store, STORE_MAIL, id);
+            mail_index_remove(ixs[x], id);
+            ds->st.mail_swept++;
+        }
+    }
+}
+
+/* The start-up work that needs a running loop (submitting records, opening mail). */
+static void
+dyads_boot(struct dyads *ds, uint64_t now_s)
+{
+    size_t count = mail_index_count(ds->inbox);
+    uint8_t(*ids)[MAIL_ID_BYTES] = NULL;
+
+    for (size_t i = 0; i < ds->len; i++) {
+        dyads_refill_outbox(ds, ds->v[i], now_s);
+        if (dyad_state(ds->v[i]) == DYAD_ST_COMPLETED)
+            dyads_attest(ds, ds->v[i]);
+    }
+    /* open the inbox again: messages held before the restart apply now (the others are
+     * duplicates). Ids first: applying may change the index. */
+    if (count > 0 && (ids = malloc(count * sizeof(*ids))) != NULL) {
+        for (size_t i = 0; i < count; i++) {
+            const uint8_t *id;
+            if (mail_index_at(ds->inbox, i, NULL, NULL, &id, NULL) == 0)
+                memcpy(ids[i], id, MAIL_ID_BYTES);
+        }
+        for (size_t i = 0; i < count; i++) {
+            const uint8_t *p;
+            size_t n, pn;
+            struct mail_item m;
+            if (mail_index_get(ds->inbox, ids[i], &p, &n) != 0 || mail_parse(p, n, &m) != 0 ||
+                mail_open(&m, &ds->n->self, ds->plain, sizeof(ds->plain), &pn) != 0)
+                continue;
+            dyads_deliver(ds, ds->plain, pn, true);
+        }
+        free(ids);
+    }
+    ds->booted = true;
+}
+
+static void
+dyads_tick(uv_timer_t *t)
+{
+    struct dyads *ds = t->data;
+    uint64_t now_s = node_now_s(ds->n);
+
+    if (!ds->booted)
+        dyads_boot(ds, now_s);
+    for (size_t i = 0; i < ds->len; i++) {
+        struct dyad *d = ds->v[i];
+        enum dyad_state before = dyad_state(d);
+        if (dyad_on_timeout(d, now_s) != 1)
+            continue;
+        if (dyads_persist(ds, d) != 0)
+            dyads_reload(ds, i);
+        else
+            dyads_changed(ds, ds->v[i], before, "deadline passed");
+    }
+    if (now_s >= ds->next_sweep_s) {
+        dyads_sweep_mail(ds, now_s);
+        ds->next_sweep_s = now_s + DYADS_SWEEP_EVERY_S;
+    }
+    dyads_arm(ds);
+}
+
+/* (Re)arms the timer for the earliest deadline, at most DYADS_TICK_MAX_S away. */
+static void
+dyads_arm(struct dyads *ds)
+{
+    uint64_t now_s, wait = DYADS_TICK_MAX_S;
+
+    if (!ds->timer_init || ds->n->stopping || uv_is_closing((uv_handle_t *)&ds->timer))
+        return;
+    now_s = node_now_s(ds->n);
+    for (size_t i = 0; i < ds->len; i++) {
+        uint64_t dl = dyad_deadline(ds->v[i]);
+        if (dl != 0 && (dl <= now_s ? 0 : dl - now_s) < wait)
+            wait = dl <= now_s ? 0 : dl - now_s;
+    }
+    if (!ds->booted)
+        wait = 0;
+    uv_timer_start(&ds->timer, dyads_tick, wait * 1000 + (wait ? 0 : 10), 0);
+}
+
+/* ---- lifecycle ---- */
+
+struct dyads_load {
+    struct dyads *ds;
+    uint8_t (*drop)[32];
+    size_t ndrop, capdrop;
+    int err;
+};
+
+static void
+load_drop(struct dyads_load *l, const uint8_t key[32])
+{
+    if (l->ndrop == l->capdrop) {
+        size_t cap = l->capdrop ? l->capdrop * 2 : 16;
+        uint8_t(*v)[32] = realloc(l->drop, cap * sizeof(*v));
+        if (v == NULL)
+            return;
+        l->drop = v;
+        l->capdrop = cap;
+    }
+    memcpy(l->drop[l->ndrop++], key, 32);
+}
+
+static int
+load_dyad(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
+{
+    struct dyads_load *l = ctx;
+    struct dyad *d = NULL;
+    char s[IDENT_SHORT_LEN + 1];
+    int rc;
+
+    short_id(key, s);
+    if ((rc = dyad_decode(val, len, &l->ds->t, &d)) != 0) {
+        log_error("dyad %s: stored dyad does not load (kept in the store): %s", s,
+                  pull_strerror(rc));
+        return 0;
+    }
+    if (memcmp(dyad_id(d), key, DYAD_ID_BYTES) != 0 || dyad_role_of(d, l->ds->n->self.pk) < 0) {
+        log_error("dyad %s: stored under the wrong key or not mine: ignored", s);
+        dyad_free(d);
+        return 0;
+    }
+    if ((rc = dyads_add(l->ds, d)) != 0) {
+        dyad_free(d);
+        return rc;
+    }
+    return 0;
+}
+
+static int
+load_mail(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
+{
+    struct dyads_load *l = ctx;
+    struct dyads *ds = l->ds;
+    struct mail_item m;
+    struct mail_index *ix;
+    uint8_t id[MAIL_ID_BYTES];
+    int rc;
+
+    if (mail_parse(val, len, &m) != 0 || memcmp(m.id, key, MAIL_ID_BYTES) != 0) {
+        load_drop(l, key);
+        return 0;
+    }
+    ix = is_me(ds, m.recipient) ? ds->inbox : is_me(ds, m.sender) ? ds->outbox : ds->relay;
+    rc = mail_index_add(ix, val, len, node_now_s(ds->n), id);
+    if (rc != 0 && rc != PULL_ERR_DUPLICATE)
+        load_drop(l, key); /* expired, over the (maybe smaller) quota, bad */
+    return 0;
+}
+
+int
+dyads_start(struct node *n)
+{
+    struct dyads *ds = NULL;
+    struct mail_quota relay_q, own_q;
+    struct dyads_load l = {0};
+    int rc;
+
+    if ((ds = calloc(1, sizeof(*ds))) == NULL)
+        return PULL_ERR_NOMEM;
+    ds->n = n;
+    dyad_timeouts_default(&ds->t);
+    mail_quota_default(&relay_q);
+    if (n->cfg.limits.mail_max_items > 0)
+        relay_q.total_items = n->cfg.limits.mail_max_items;
+    own_q = relay_q;
+    own_q.sender_items = own_q.total_items; /* my outbox, my inbox: not relay storage */
+    own_q.sender_bytes = own_q.total_bytes;
+    if ((rc = mail_index_new(&relay_q, &ds->relay)) != 0 ||
+        (rc = mail_index_new(&own_q, &ds->outbox)) != 0 ||
+        (rc = mail_index_new(&own_q, &ds->inbox)) != 0)
+        goto fail;
+    l.ds = ds;
+    if ((rc = store_kv_iter(n->store, STORE_DYADS, load_dyad, &l)) != 0)
+        goto fail;
+    if ((rc = store_kv_iter(n->store, STORE_MAIL, load_mail, &l)) != 0)
+        goto fail;
+    for (size_t i = 0; i < l.ndrop; i++)
+        (void)store_kv_del(n->store, STORE_MAIL, l.drop[i]);
+    free(l.drop);
+    l.drop = NULL;
+    if ((rc = uv_timer_init(n->loop, &ds->timer)) != 0) {
+        rc = PULL_ERR_IO;
+        goto fail;
+    }
+    ds->timer.data = ds;
+    ds->timer_init = true;
+    n->dyads = ds;
+    log_info("dyads: %zu dyad(s), %zu mail item(s) held", ds->len,
+             mail_index_count(ds->outbox) + mail_index_count(ds->relay) +
+                 mail_index_count(ds->inbox));
+    dyads_arm(ds); /* first tick at once: start-up work that needs the loop */
+    return 0;
+fail:
+    log_error("dyads: cannot start: %s", pull_strerror(rc));
+    free(l.drop);
+    n->dyads = ds;
+    dyads_free(n);
+    return rc;
+}
+
+void
+dyads_stop(struct node *n)
+{
+    struct dyads *ds = dyads_of(n);
+
+    if (ds == NULL || !ds->timer_init)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&ds->timer)) {
+        uv_timer_stop(&ds->timer);
+        uv_close((uv_handle_t *)&ds->timer, NULL);
+    }
+}
+
+void
+dyads_free(struct node *n)
+{
+    struct dyads *ds = dyads_of(n);
+
+    if (ds == NULL)
+        return;
+    /* the timer handle lives in ds: it must be closed (dyads_stop) and the loop must have
+     * run its close callbacks before ds is freed */
+    if (ds->timer_init && !uv_is_closing((uv_handle_t *)&ds->timer)) {
+        uv_close((uv_handle_t *)&ds->timer, NULL);
+        uv_run(n->loop, UV_RUN_NOWAIT);
+    }
+    for (size_t i = 0; i < ds->len; i++)
+        dyad_free(ds->v[i]);
+    for (size_t i = 0; i < ds->nheld; i++)
+        free(ds->held[i].p);
+    free(ds->v);
+    mail_index_free(ds->outbox);
+    mail_index_free(ds->relay);
+    mail_index_free(ds->inbox);
+    sodium_memzero(ds->plain, sizeof(ds->plain));
+    free(ds);
+    n->dyads = NULL;
+}
+
+void
+dyads_get_stats(struct node *n, struct dyads_stats *st)
+{
+    struct dyads *ds = dyads_of(n);
+
+    memset(st, 0, sizeof(*st));
+    if (ds == NULL)
+        return;
+    *st = ds->st;
+    st->dyads = ds->len;
+    for (size_t i = 0; i < ds->len; i++) {
+        st->open += dyad_is_open(ds->v[i]);
+        st->completed += dyad_state(ds->v[i]) == DYAD_ST_COMPLETED;
+    }
+    st->mail_held =
+        mail_index_count(ds->outbox) + mail_index_count(ds->relay) + mail_index_count(ds->inbox);
+}
+
+/* ---- author statistics (attestation records) ---- */
+
+struct stats_ctx {
+    const uint8_t *author;
+    uint64_t now_s;
+    struct record *rec;
+    uint8_t (*slots)[RECORD_SLOT_BYTES];
+    uint8_t (*peers)[32];
+    size_t n, cap;
+    int err;
+};
+
+static int
+stats_visit(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *p, size_t len)
+{
+    struct stats_ctx *c = ctx;
+    struct envelope env;
+    const uint8_t *other;
+    (void)id;
+
+    if (envelope_parse(p, len, &env) != 0 || record_decode(env.rec, env.rec_len, c->rec) != 0)
+        return 0;
+    if (c->rec->kind != RECORD_ATTESTATION || c->rec->expires <= c->now_s || !c->rec->has_peer)
+        return 0;
+    if (memcmp(c->rec->author, c->author, 32) == 0)
+        other = c->rec->peer;
+    else if (memcmp(c->rec->peer, c->author, 32) == 0)
+        other = c->rec->author;
+    else
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        void *s = realloc(c->slots, cap * sizeof(*c->slots));
+        if (s == NULL)
+            return PULL_ERR_NOMEM;
+        c->slots = s;
+        if ((s = realloc(c->peers, cap * sizeof(*c->peers))) == NULL)
+            return PULL_ERR_NOMEM;
+        c->peers = s;
+        c->cap = cap;
+    }
+    memcpy(c->slots[c->n], c->rec->slot, RECORD_SLOT_BYTES);
+    memcpy(c->peers[c->n], other, 32);
+    c->n++;
+    return 0;
+}
+
+static int
+cmp_slot(const void *a, const void *b)
+{
+    return memcmp(a, b, RECORD_SLOT_BYTES);
+}
+
+static int
+cmp_key(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+int
+dyads_author_stats(struct node *n, const uint8_t author[32], uint32_t *completed,
+                   uint32_t *counterparts)
+{
+    struct stats_ctx c = {.author = author, .now_s = node_now_s(n)};
+    uint32_t done = 0, peers = 0;
+    int rc;
+
+    *completed = 0;
+    *counterparts = 0;
+    if ((c.rec = malloc(sizeof(*c.rec))) == NULL)
+        return PULL_ERR_NOMEM;
+    rc = store_iter_tag(n->store, DYAD_ATTEST_TAG, stats_visit, &c);
+    if (rc > 0)
+        rc = 0;
+    if (rc == 0 && c.n > 0) {
+        /* one dyad may be attested by both sides: count its slot (= dyad id) once */
+        qsort(c.slots, c.n, sizeof(*c.slots), cmp_slot);
+        qsort(c.peers, c.n, sizeof(*c.peers), cmp_key);
+        for (size_t i = 0; i < c.n; i++) {
+            done += i == 0 || memcmp(c.slots[i], c.slots[i - 1], RECORD_SLOT_BYTES) != 0;
+            peers += i == 0 || memcmp(c.peers[i], c.peers[i - 1], 32) != 0;
+        }
+        *completed = done;
+        *counterparts = peers;
+    }
+    free(c.rec);
+    free(c.slots);
+    free(c.peers);
+    return rc;
+}
+
+/* ---- control commands ---- */
+
+static const char *
+role_name(enum dyad_role r)
+{
+    return r == DYAD_PROPOSER ? "proposer" : "responder";
+}
+
+static void
+pack_key(msgpack_packer *pk, const char *name, const uint8_t key[static 32])
+{
+    char t[IDENT_TEXT_LEN + 1];
+
+    ident_to_text(key, t);
+    mp_pack_cstr(pk, name);
+    mp_pack_cstr(pk, t);
+}
+
+static void
+pack_uint(msgpack_packer *pk, const char *name, uint64_t v)
+{
+    mp_pack_cstr(pk, name);
+    msgpack_pack_uint64(pk, v);
+}
+
+/* Verbs I may use now, as the CLI names them. */
+static const struct {
+    const char *verb;
+    enum dyad_kind kind;
+} dyads_verbs[] = {
+    {"accept", DYAD_ACCEPT}, {"decline", DYAD_DECLINE}, {"done", DYAD_DONE},
+    {"ack", DYAD_ACK},       {"cancel", DYAD_CANCEL},
+};
+#define DYADS_NVERBS (sizeof(dyads_verbs) / sizeof(dyads_verbs[0]))
+
+void
+dyads_pack(struct node *n, const struct dyad *d, msgpack_packer *pk)
+{
+    enum dyad_role me = is_me(n->dyads, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
+    size_t note_len, nact = 0, nmsg = dyad_msg_count(d);
+    const char *note = dyad_note(d, &note_len);
+    const char *acts[DYADS_NVERBS];
+
+    for (size_t i = 0; i < DYADS_NVERBS; i++) {
+        if (dyad_is_open(d) && dyad_allowed(d, me, dyads_verbs[i].kind) == 0)
+            acts[nact++] = dyads_verbs[i].verb;
+    }
+    msgpack_pack_map(pk, 13);
+    pack_key(pk, "id", dyad_id(d));
+    pack_key(pk, "record", dyad_record(d));
+    pack_key(pk, "proposer", dyad_proposer(d));
+    pack_key(pk, "responder", dyad_responder(d));
+    mp_pack_cstr(pk, "state");
+    mp_pack_cstr(pk, dyad_state_name(dyad_state(d)));
+    pack_uint(pk, "updated", dyad_updated(d));
+    pack_uint(pk, "created", dyad_created(d));
+    mp_pack_cstr(pk, "role");
+    mp_pack_cstr(pk, role_name(me));
+    pack_key(pk, "counterpart", dyad_peer(d, me));
+    mp_pack_cstr(pk, "note");
+    mp_pack_str(pk, note != NULL ? note : "", note != NULL ? note_len : 0);
+    pack_uint(pk, "deadline", dyad_deadline(d));
+    mp_pack_cstr(pk, "actions");
+    msgpack_pack_array(pk, nact);
+    for (size_t i = 0; i < nact; i++)
+        mp_pack_cstr(pk, acts[i]);
+    mp_pack_cstr(pk, "messages");
+    msgpack_pack_array(pk, nmsg);
+    for (size_t i = 0; i < nmsg; i++) {
+        const uint8_t *p = NULL;
+        size_t len = 0;
+        enum dyad_kind kind = 0;
+        enum dyad_role author = DYAD_PROPOSER;
+        struct dyad_msg m;
+        bool ok =
+            dyad_msg_at(d, i, &p, &len, &kind, &author) == 0 && dyad_msg_decode(p, len, &m) == 0;
+        msgpack_pack_map(pk, 4);
+        mp_pack_cstr(pk, "kind");
+        mp_pack_cstr(pk, ok && dyad_kind_name(kind) ? dyad_kind_name(kind) : "?");
+        mp_pack_cstr(pk, "from");
+        mp_pack_cstr(pk, author == me ? "me" : "peer");
+        pack_uint(pk, "created", ok ? m.created : 0);
+        mp_pack_cstr(pk, "note");
+        mp_pack_str(pk, ok ? m.note : "", ok ? m.note_len : 0);
+    }
+}
+
+/* Reads "message" (optional) into note. */
+static int
+arg_note(const struct ctl_request *req, char *note, size_t cap, char *msg, size_t msgsz)
+{
+    int rc = ctl_arg_str(req, "message", DYAD_NOTE_MAX, note, cap);
+
+    if (rc == PULL_ERR_NOT_FOUND) {
+        note[0] = '\0';
+        return 0;
+    }
+    if (rc != 0)
+        snprintf(msg, msgsz, "message too long (at most %d bytes) or not text", DYAD_NOTE_MAX);
+    return rc;
+}
+
+/* Finds my dyad by the "id" prefix arg. */
+static int
+arg_dyad(struct dyads *ds, const struct ctl_request *req, size_t *idx, char *msg, size_t msgsz)
+{
+    char text[IDENT_TEXT_LEN + 2];
+    struct ident_prefix pre;
+    size_t found = 0;
+    int rc;
+
+    if ((rc = ctl_arg_str(req, "id", IDENT_TEXT_LEN, text, sizeof(text))) != 0) {
+        snprintf(msg, msgsz,
+                 rc == PULL_ERR_NOT_FOUND ? "missing argument 'id'" : "bad argument 'id'");
+        return rc == PULL_ERR_NOT_FOUND ? PULL_ERR_ARITY : PULL_ERR_FIELD;
+    }
+    if (ident_prefix_parse(text, &pre) != 0) {
+        snprintf(msg, msgsz, "bad dyad id '%s' (6 to 52 base32 characters)", text);
+        return PULL_ERR_FIELD;
+    }
+    for (size_t i = 0; i < ds->len; i++) {
+        if (ident_prefix_match(&pre, dyad_id(ds->v[i]))) {
+            if (found++ == 0)
+                *idx = i;
+        }
+    }
+    if (found == 0) {
+        snprintf(msg, msgsz, "no dyad '%s' on this node", text);
+        return PULL_ERR_NOT_FOUND;
+    }
+    if (found > 1) {
+        snprintf(msg, msgsz, "ambiguous id prefix '%s' (%zu dyads)", text, found);
+        return PULL_ERR_AMBIGUOUS;
+    }
+    return 0;
+}
+
+int
+dyads_cmd_propose(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+                  size_t msgsz)
+{
+    struct dyads *ds = dyads_of(n);
+    char text[IDENT_TEXT_LEN + 2], note[DYAD_NOTE_MAX + 1];
+    struct ident_prefix pre;
+    uint8_t rid[RECORD_ID_BYTES];
+    struct pull_wb env, out;
+    struct envelope e;
+    struct record *rec = NULL;
+    struct dyad *d = NULL;
+    uint64_t now_s = node_now_s(n);
+    int rc;
+
+    wb_init(&env, RECORD_ENVELOPE_MAX);
+    wb_init(&out, DYAD_MSG_MAX);
+    if (ds == NULL) {
+        snprintf(msg, msgsz, "the dyad service is not running");
+        rc = PULL_ERR_STATE;
+        goto out;
+    }
+    if ((rc = ctl_arg_str(req, "record", IDENT_TEXT_LEN, text, sizeof(text))) != 0) {
+        snprintf(msg, msgsz,
+                 rc == PULL_ERR_NOT_FOUND ? "missing argument 'record'" : "bad argument 'record'");
+        rc = rc == PULL_ERR_NOT_FOUND ? PULL_ERR_ARITY : PULL_ERR_FIELD;
+        goto out;
+    }
+    if ((rc = arg_note(req, note, sizeof(note), msg, msgsz)) != 0)
+        goto out;
+    if (ident_prefix_parse(text, &pre) != 0) {
+        snprintf(msg, msgsz, "bad record id '%s' (6 to 52 base32 characters)", text);
+        rc = PULL_ERR_FIELD;
+        goto out;
+    }
+    if ((rc = store_resolve_prefix(n->store, &pre, rid)) != 0) {
+        if (rc == PULL_ERR_NOT_FOUND)
+            snprintf(msg, msgsz, "no record '%s' on this node", text);
+        else if (rc == PULL_ERR_AMBIGUOUS)
+            snprintf(msg, msgsz, "ambiguous id prefix '%s'", text);
+        else
+            snprintf(msg, msgsz, "%s", pull_strerror(rc));
+        goto out;
+    }
+    if ((rec = malloc(sizeof(*rec))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        snprintf(msg, msgsz, "%s", pull_strerror(rc));
+        goto out;
+    }
+    if ((rc = store_get(n->store, rid, &env)) != 0 ||
+        (rc = envelope_parse(env.p, env.len, &e)) != 0 ||
+        (rc = record_decode(e.rec, e.rec_len, rec)) != 0) {
+        snprintf(msg, msgsz, "record '%s' unreadable: %s", text, pull_strerror(rc));
+        goto out;
+    }
+    if (rec->kind != RECORD_OFFER && rec->kind != RECORD_NEED) {
+        snprintf(msg, msgsz, "can only propose on an offer or a need (this is a %s)",
+                 record_kind_name(rec->kind) ? record_kind_name(rec->kind) : "record");
+        rc = PULL_ERR_KIND;
+        goto out;
+    }
+    if (is_me(ds, rec->author)) {
+        snprintf(msg, msgsz, "that is your own %s: propose on another person's record",
+                 record_kind_name(rec->kind));
+        rc = PULL_ERR_INVAL;
+        goto out;
+    }
+    if (rec->expires <= now_s) {
+        snprintf(msg, msgsz, "that %s has expired", record_kind_name(rec->kind));
+        rc = PULL_ERR_EXPIRED;
+        goto out;
+    }
+    if ((rc = dyad_propose(&n->self, rid, rec->author, note, strlen(note), now_s, &ds->t, &d,
+                           &out)) != 0) {
+        snprintf(msg, msgsz, "%s",
+                 rc == PULL_ERR_FIELD || rc == PULL_ERR_CONTROL
+                     ? "message too long or contains control characters"
+                     : pull_strerror(rc));
+        goto out;
+    }
+    if ((rc = dyads_add(ds, d)) != 0) {
+        snprintf(msg, msgsz, "%s", pull_strerror(rc));
+        goto out;
+    }
+    if ((rc = dyads_persist(ds, d)) != 0) {
+        dyads_remove_at(ds, ds->len - 1); /* frees d */
+        d = NULL;
+        snprintf(msg, msgsz, "could not store the dyad: %s", pull_strerror(rc));
+        goto out;
+    }
+    dyads_send(ds, d, out.p, out.len);
+    dyads_changed(ds, d, 0, "my proposal");
+    dyads_pack(n, d, pk);
+    d = NULL; /* owned by ds */
+out:
+    if (rc != 0)
+        dyad_free(d);
+    free(rec);
+    wb_release(&env);
+    wb_release(&out);
+    return rc;
+}
+
+/* A one-line message for a refused step of mine. */
+static void
+act_refusal(const struct dyad *d, enum dyad_role me, enum dyad_kind kind, const char *verb, int rc,
+            char *msg, size_t msgsz)
+{
+    const char *state = dyad_state_name(dyad_state(d));
+
+    switch (rc) {
+    case PULL_ERR_PERM:
+        if (kind == DYAD_ACCEPT || kind == DYAD_DECLINE)
+            snprintf(msg, msgsz, "only the responder can %s a dyad (you proposed it)", verb);
+        else if (kind == DYAD_CANCEL)
+            snprintf(msg, msgsz, "the responder declines rather than cancels a proposal");
+        else
+            snprintf(msg, msgsz, "not a party to this dyad");
+        break;
+    case PULL_ERR_STATE:
+        if (kind == DYAD_DONE && dyad_said_done(d, me))
+            snprintf(msg, msgsz, "you already marked this dyad done");
+        else if (kind == DYAD_ACK && dyad_acked(d, me))
+            snprintf(msg, msgsz, "you already acknowledged this dyad");
+        else if (kind == DYAD_ACK && dyad_state(d) == DYAD_ST_ACCEPTED)
+            snprintf(msg, msgsz, "can't ack yet: the dyad must be marked done first");
+        else if (kind == DYAD_CANCEL && dyad_acked(d, me))
+            snprintf(msg, msgsz, "can't cancel: you already acknowledged this dyad");
+        else
+            snprintf(msg, msgsz, "can't %s a dyad that is %s", verb, state);
+        break;
+    case PULL_ERR_EXPIRED:
+        snprintf(msg, msgsz, "the dyad has expired (its deadline passed)");
+        break;
+    case PULL_ERR_FIELD:
+    case PULL_ERR_CONTROL:
+    case PULL_ERR_UTF8:
+        snprintf(msg, msgsz, "message too long or contains control characters");
+        break;
+    default:
+        snprintf(msg, msgsz, "%s", pull_strerror(rc));
+        break;
+    }
+}
+
+int
+dyads_cmd_act(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+              size_t msgsz)
+{
+    struct dyads *ds = dyads_of(n);
+    const char *verb = strncmp(req->cmd, "dyad.", 5) == 0 ? req->cmd + 5 : req->cmd;
+    char note[DYAD_NOTE_MAX + 1];
+    enum dyad_kind kind = 0;
+    enum dyad_role me;
+    enum dyad_state before;
+    struct pull_wb out;
+    struct dyad *d;
+    size_t i;
+    int rc;
+
+    if (ds == NULL) {
+        snprintf(msg, msgsz, "the dyad service is not running");
+        return PULL_ERR_STATE;
+    }
+    for (size_t k = 0; k < DYADS_NVERBS; k++) {
+        if (strcmp(dyads_verbs[k].verb, verb) == 0)
+            kind = dyads_verbs[k].kind;
+    }
+    if (kind == 0) {
+        snprintf(msg, msgsz, "unknown command '%s'", req->cmd);
+        return PULL_ERR_UNKNOWN_CMD;
+    }
+    if ((rc = arg_dyad(ds, req, &i, msg, msgsz)) != 0 ||
+        (rc = arg_note(req, note, sizeof(note), msg, msgsz)) != 0)
+        return rc;
+    d = ds->v[i];
+    if (dyad_role_of(d, n->self.pk) < 0) {
+        snprintf(msg, msgsz, "not a party to this dyad");
+        return PULL_ERR_PERM;
+    }
+    me = (enum dyad_role)dyad_role_of(d, n->self.pk);
+    before = dyad_state(d);
+    wb_init(&out, DYAD_MSG_MAX);
+    rc = dyad_act(d, &n->self, kind, note, strlen(note), true, node_now_s(n), &out);
+    if (rc == PULL_ERR_EXPIRED && dyad_on_timeout(d, node_now_s(n)) == 1) {
+        if (dyads_persist(ds, d) != 0)
+            dyads_reload(ds, i);
+        else
+            dyads_changed(ds, d, before, "deadline passed");
+    }
+    if (rc != 0) {
+        act_refusal(ds->v[i], me, kind, verb, rc, msg, msgsz);
+        goto out;
+    }
+    if ((rc = dyads_persist(ds, d)) != 0) {
+        dyads_reload(ds, i);
+        snprintf(msg, msgsz, "could not store the dyad: %s", pull_strerror(rc));
+        goto out;
+    }
+    dyads_send(ds, d, out.p, out.len);
+    {
+        char why[48];
+        snprintf(why, sizeof(why), "my %s", verb);
+        dyads_changed(ds, d, before, why);
+    }
+    dyads_pack(n, d, pk);
+out:
+    wb_release(&out);
+    return rc;
+}
+
+static int
+cmp_updated_desc(const void *a, const void *b)
+{
+    const struct dyad *x = *(const struct dyad *const *)a, *y = *(const struct dyad *const *)b;
+
+    if (dyad_updated(x) != dyad_updated(y))
+        return dyad_updated(x) < dyad_updated(y) ? 1 : -1;
+    return memcmp(dyad_id(x), dyad_id(y), DYAD_ID_BYTES);
+}
+
+int
+dyads_cmd_list(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+               size_t msgsz)
+{
+    struct dyads *ds = dyads_of(n);
+    (void)req;
+
+    if (ds == NULL) {
+        snprintf(msg, msgsz, "the dyad service is not running");
+        return PULL_ERR_STATE;
+    }
+    if (ds->len > 1)
+        qsort(ds->v, ds->len, sizeof(ds->v[0]), cmp_updated_desc); /* newest first */
+    msgpack_pack_array(pk, ds->len);
+    for (size_t i = 0; i < ds->len; i++)
+        dyads_pack(n, ds->v[i], pk);
+    return 0;
+}
+
+int
+dyads_cmd_show(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+               size_t msgsz)
+{
+    struct dyads *ds = dyads_of(n);
+    size_t i;
+    int rc;
+
+    if (ds == NULL) {
+        snprintf(msg, msgsz, "the dyad service is not running");
+        return PULL_ERR_STATE;
+    }
+    if ((rc = arg_dyad(ds, req, &i, msg, msgsz)) != 0)
+        return rc;
+    dyads_pack(n, ds->v[i], pk);
+    return 0;
+}
+
+int
+dyads_ctl(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+          size_t msgsz)
+{
+    static const char *const acts[] = {"dyad.accept", "dyad.decline", "dyad.done", "dyad.ack",
+                                       "dyad.cancel"};
+
+    if (strcmp(req->cmd, "dyad.propose") == 0)
+        return dyads_cmd_propose(n, req, pk, msg, msgsz);
+    if (strcmp(req->cmd, "dyad.list") == 0)
+        return dyads_cmd_list(n, req, pk, msg, msgsz);
+    if (strcmp(req->cmd, "dyad.show") == 0)
+        return dyads_cmd_show(n, req, pk, msg, msgsz);
+    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
+        if (strcmp(req->cmd, acts[i]) == 0)
+            return dyads_cmd_act(n, req, pk, msg, msgsz);
+    }
+    return PULL_ERR_UNKNOWN_CMD;
+}

@@ -238,5 +238,11 @@ void dyads_free(struct node *n);
 int dyads_on_msg(struct node *n, const uint8_t from[static 32], const uint8_t *msg, size_t len);
 /* dyads.c: a peer connected (deliver queued mail) / disconnected. */
 void dyads_on_peer_up(struct node *n, const uint8_t key[static 32]);
+/* dyads.c: dyads of author completed and attested (attestation records stored here that
+ * name author as author or peer, counted once per dyad even if both sides published one)
+ * and its distinct counterparts in them. For `pull show AUTHOR` and status. Returns 0 or
+ * a store error (outputs are then 0). */
+int dyads_author_stats(struct node *n, const uint8_t author[32], uint32_t *completed,
+                       uint32_t *counterparts);
 
 #endif
