@@ -23,7 +23,6 @@ on_signal(uv_signal_t *h, int signum)
 
     log_info("signal %d: shutting down", signum);
     node_stop(n);
-    uv_close((uv_handle_t *)h, NULL);
 }
 
 static void
@@ -107,6 +106,9 @@ main(int argc, char **argv)
     sigint.data = sigterm.data = n;
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
+    /* the signal handles must not keep the loop alive once the node has stopped */
+    uv_unref((uv_handle_t *)&sigint);
+    uv_unref((uv_handle_t *)&sigterm);
     uv_run(&loop, UV_RUN_DEFAULT);
     /* the loop ends once node_stop closed everything; close the other signal handle */
     uv_walk(&loop, close_signal, NULL);
