@@ -32,8 +32,10 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -1867,4 +1869,47 @@ int
 store_sync(struct store *s)
 {
     return store_xlate(mdb_env_sync(s->env, 1));
+}
+
+int
+store_trim(struct store *s)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = mval("schema", 6), v;
+    uintptr_t p, lo = 0, hi = 0;
+    char line[512];
+    FILE *f = NULL;
+    int rc;
+
+    /* LMDB does not tell where its map is (me_mapaddr is set only with MDB_FIXEDMAP): take
+     * the address of a value inside it and find the mapping that holds it. */
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return store_xlate(rc);
+    rc = mdb_get(txn, s->dbi[T_META], &k, &v);
+    p = rc == 0 ? (uintptr_t)v.mv_data : 0;
+    mdb_txn_abort(txn);
+    if (rc != 0)
+        return store_xlate(rc);
+    if ((f = fopen("/proc/self/maps", "re")) == NULL)
+        return PULL_ERR_IO;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx", &a, &b) == 2 && p >= a && p < b) {
+            lo = a;
+            hi = b;
+            break;
+        }
+    }
+    fclose(f);
+    if (hi <= lo)
+        return PULL_ERR_NOT_FOUND;
+    /* The map is a read-only MAP_SHARED view of the file (no MDB_WRITEMAP): dropping our
+     * page table entries leaves the data in the page cache, and the next access maps it
+     * again with a minor fault. Nothing is lost, and since the pages come back on access
+     * this is safe even while another transaction of this thread holds pointers. */
+    if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0) {
+        log_warn("store: madvise: %s", strerror(errno));
+        return PULL_ERR_IO;
+    }
+    return 0;
 }

@@ -116,6 +116,13 @@ void store_close(struct store *s);
  * with the default every commit is already durable. */
 int store_sync(struct store *s);
 
+/* store_trim drops the pages of the store's memory map from this process's resident set
+ * (they stay in the kernel's page cache; the next read maps them again). Reading the whole
+ * store (an index built at start, a full export, an import) otherwise leaves every page of
+ * the file counted in pulld's RSS. Safe at any time on the store's thread. Returns 0 or
+ * PULL_ERR_IO. */
+int store_trim(struct store *s);
+
 /* One envelope to store (store_put_batch). */
 struct store_item {
     /* in */

@@ -601,6 +601,95 @@ test_quota(void **state)
     store_close(s);
 }
 
+/* rss_file_kb reads this process's resident file-backed memory (RssFile) in KiB. */
+static long
+rss_file_kb(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static int
+sum_len(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    uint64_t *sum = ctx;
+
+    (void)id;
+    for (size_t i = 0; i < len; i += 64)
+        *sum += env[i];
+    return 0;
+}
+
+/* store_trim drops the map's pages from the resident set and the data stays readable. */
+static void
+test_trim(void **state)
+{
+    struct ident a;
+    struct store *s = open_store(*state, NULL);
+    struct env *e = malloc(sizeof(*e));
+    struct store_item it;
+    uint64_t sum1 = 0, sum2 = 0;
+    long before, after;
+    int n = 0;
+
+    assert_non_null(e);
+    /* 4,000 records of ~3 KiB: ~12 MiB of pages */
+    for (uint8_t au = 0; au < 16; au++) {
+        mkident(&a, (uint8_t)(100 + au));
+        for (int i = 0; i < 250; i++, n++) {
+            char title[32];
+            struct record *rec = malloc(sizeof(*rec));
+            struct pull_wb wb;
+
+            assert_non_null(rec);
+            record_init(rec);
+            rec->kind = RECORD_OFFER;
+            memcpy(rec->author, a.pk, 32);
+            rec->slot[0] = (uint8_t)i;
+            rec->slot[1] = (uint8_t)(i >> 8);
+            rec->seq = 1;
+            rec->created = NOW - 5000 + (uint64_t)n;
+            rec->expires = NOW + DAY;
+            snprintf(title, sizeof(title), "trim %d", n);
+            snprintf(rec->title, sizeof(rec->title), "%s", title);
+            memset(rec->body, 'x', 3000);
+            rec->body[3000] = '\0';
+            wb_init(&wb, RECORD_ENVELOPE_MAX);
+            assert_int_equal(record_sign(rec, &a, &wb, e->id), 0);
+            memset(&it, 0, sizeof(it));
+            it.bytes = wb.p;
+            it.len = wb.len;
+            assert_int_equal(store_put_batch(s, &it, 1, NOW), 0);
+            assert_int_equal(it.result, 0);
+            wb_release(&wb);
+            free(rec);
+        }
+    }
+    assert_int_equal(store_iter_time(s, 0, sum_len, &sum1), 0);
+    before = rss_file_kb();
+    assert_int_equal(store_trim(s), 0);
+    after = rss_file_kb();
+    if (before >= 0) {
+        /* the ~12 MiB the walk mapped are gone from the resident set */
+        print_message("VmRSS %ld kB -> %ld kB\n", before, after);
+        assert_true(after + 8 * 1024 < before);
+    }
+    assert_int_equal(store_iter_time(s, 0, sum_len, &sum2), 0);
+    assert_true(sum1 == sum2 && sum1 > 0);
+    assert_int_equal(store_count(s), 4000);
+    free(e);
+    store_close(s);
+}
+
 static void
 test_time_order(void **state)
 {
@@ -1543,6 +1632,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tag_iteration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefix_resolution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peers_dyads_tables, setup, teardown),
