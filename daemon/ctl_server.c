@@ -296,10 +296,11 @@ pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
 }
 
 /* Packs the record map of proto/ctl.h, with "mine" (bool) and, if score > 0, "score";
- * score UINT32_MAX leaves both out (a match event's "mine" is the id of my record). */
+ * score UINT32_MAX leaves both out (a match event's "mine" is the id of my record). The
+ * map has room for `extra` more key/value pairs, which the caller packs after it. */
 static void
-pack_record(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES],
-            const struct record *rec, uint32_t score)
+pack_record_ex(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES],
+               const struct record *rec, uint32_t score, uint32_t extra)
 {
     char slot[2 * RECORD_SLOT_BYTES + 1];
     const char *kind = record_kind_name(rec->kind);
@@ -308,7 +309,7 @@ pack_record(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES
     uint32_t nfields = 12 + with_mine + (score > 0 && with_mine) + 2 * attest;
 
     sodium_bin2hex(slot, sizeof(slot), rec->slot, RECORD_SLOT_BYTES);
-    msgpack_pack_map(pk, nfields);
+    msgpack_pack_map(pk, nfields + extra);
     pack_key(pk, "id", id);
     pack_kv_str(pk, "kind", kind != NULL ? kind : "unknown");
     pack_key(pk, "author", rec->author);
@@ -338,6 +339,13 @@ pack_record(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES
         pack_key(pk, "link", rec->has_link ? rec->link : zero);
         pack_key(pk, "peer", rec->has_peer ? rec->peer : zero);
     }
+}
+
+static void
+pack_record(struct node *n, msgpack_packer *pk, const uint8_t id[RECORD_ID_BYTES],
+            const struct record *rec, uint32_t score)
+{
+    pack_record_ex(n, pk, id, rec, score, 0);
 }
 
 /* Decodes a stored envelope (verified when it was stored). */
@@ -433,7 +441,7 @@ h_status(void *ctx, const struct ctl_request *req)
     store_stats(n->store, &st);
     network_name(n, net);
     pk = reply_begin(&r, call->seq, false);
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 13);
     pack_key(pk, "id", n->self.pk);
     pack_kv_uint(pk, "uptime_s", (node_now_ms(n) - n->started_ms) / 1000);
     pack_kv_uint(pk, "peers", node_connected_count(n));
@@ -495,6 +503,16 @@ h_status(void *ctx, const struct ctl_request *req)
     pack_kv_uint(pk, "watchers", srv->nwatchers);
     pack_kv_uint(pk, "search_indexed", search_index_live(srv->ix));
     pack_kv_uint(pk, "search_index_bytes", search_index_bytes(srv->ix));
+
+    {
+        /* my completed dyads, from the attestation records stored here */
+        uint32_t done = 0, peers = 0;
+        (void)dyads_author_stats(n, n->self.pk, &done, &peers);
+        mp_pack_cstr(pk, "dyads");
+        msgpack_pack_map(pk, 2);
+        pack_kv_uint(pk, "completed", done);
+        pack_kv_uint(pk, "counterparts", peers);
+    }
     reply_send(call->c, &r);
     return 0;
 }
@@ -1279,7 +1297,13 @@ h_show(void *ctx, const struct ctl_request *req)
     } else if ((rec = malloc(sizeof(*rec))) == NULL || decode_env(w.p, w.len, &e, rec) != 0) {
         reply_error(call->c, call->seq, rec == NULL ? PULL_ERR_NOMEM : PULL_ERR_STORE, NULL);
     } else {
-        pack_record(n, reply_begin(&r, call->seq, false), id, rec, 0);
+        /* the author's completed dyads, from the attestation records stored here */
+        uint32_t done = 0, peers = 0;
+        msgpack_packer *pk = reply_begin(&r, call->seq, false);
+        (void)dyads_author_stats(n, rec->author, &done, &peers);
+        pack_record_ex(n, pk, id, rec, 0, 2);
+        pack_kv_uint(pk, "author_dyads_completed", done);
+        pack_kv_uint(pk, "author_dyads_counterparts", peers);
         reply_send(call->c, &r);
     }
 out:

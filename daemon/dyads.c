@@ -1326,7 +1326,7 @@ dyads_pack(struct node *n, const struct dyad *d, msgpack_packer *pk)
         if (dyad_is_open(d) && dyad_allowed(d, me, dyads_verbs[i].kind) == 0)
             acts[nact++] = dyads_verbs[i].verb;
     }
-    msgpack_pack_map(pk, 13);
+    msgpack_pack_map(pk, 12 + (dyad_deadline(d) != 0));
     pack_key(pk, "id", dyad_id(d));
     pack_key(pk, "record", dyad_record(d));
     pack_key(pk, "proposer", dyad_proposer(d));
@@ -1340,7 +1340,8 @@ dyads_pack(struct node *n, const struct dyad *d, msgpack_packer *pk)
     pack_key(pk, "counterpart", dyad_peer(d, me));
     mp_pack_cstr(pk, "note");
     mp_pack_str(pk, note != NULL ? note : "", note != NULL ? note_len : 0);
-    pack_uint(pk, "deadline", dyad_deadline(d));
+    if (dyad_deadline(d) != 0)
+        pack_uint(pk, "expires", dyad_deadline(d)); /* when the current step expires */
     mp_pack_cstr(pk, "actions");
     msgpack_pack_array(pk, nact);
     for (size_t i = 0; i < nact; i++)

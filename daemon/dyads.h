@@ -78,9 +78,9 @@ void dyads_get_stats(struct node *n, struct dyads_stats *st);
  * id prefix, PULL_ERR_PERM ("not a party to this dyad", "only the responder can accept"),
  * PULL_ERR_STATE, PULL_ERR_EXPIRED, PULL_ERR_KIND, the store's errors.
  * A dyad map: {"id", "record", "proposer", "responder", "state", "updated", "created",
- * "role": "proposer"|"responder", "counterpart", "note", "deadline" (unix s, 0 if closed),
- * "actions": [verb, ...] (what I may do now), "messages": [{"kind", "from": "me"|"peer",
- * "created", "note"}, ...]}; ids and keys in text form. */
+ * "role": "proposer"|"responder", "counterpart", "note", "expires" (unix s: the current step's
+ * deadline; absent once closed), "actions": [verb, ...] (what I may do now), "messages": [{"kind",
+ * "from": "me"|"peer", "created", "note"}, ...]}; ids and keys in text form. */
 int dyads_cmd_propose(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                       size_t msgsz);
 /* accept, decline, done, ack, cancel: the verb is req->cmd after "dyad.". */

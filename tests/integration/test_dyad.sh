@@ -87,6 +87,10 @@ assert pairs == sorted([(a, b), (b, a)]), pairs
 assert all(r["title"] == "dyad completed" and "dyad" in r["tags"] for r in rs), rs
 ' "$A" "$B" || fail "C's attestations are not A<->B: $att"
 log "C holds the two attestations"
+aid=$(pull_n 3 --json search --kind attestation --author "$A" | json_get 0.id)
+shown=$(pull_n 3 --json show "$aid")
+assert_eq "$(printf '%s' "$shown" | json_get author_dyads_completed)" 1 "A's completed dyads seen by C"
+assert_eq "$(printf '%s' "$shown" | json_get author_dyads_counterparts)" 1 "A's counterparts seen by C"
 
 # ---- 3. a third party can't act on the dyad ---------------------------------------------
 err=$(expect_fail 1 pull_n 3 dyad accept "$d1")
@@ -140,4 +144,7 @@ stop_node 2
 restart_node 2
 assert_eq "$(dyad_field 2 "$d2" state)" completed "B's dyad after a restart"
 [ "$(pull_n 2 --json dyad list | json_get length)" = 2 ] || fail "B should list two dyads"
+my_completed() { [ "$(pull_n "$1" --json status | json_get dyads.completed)" = "$2" ]; }
+wait_until 20 "A's status counts two completed dyads" my_completed 1 2
+assert_eq "$(pull_n 1 --json status | json_get dyads.counterparts)" 1 "A's counterparts"
 log "restarts lost nothing; all dyads completed"
