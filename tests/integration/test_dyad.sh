@@ -46,6 +46,10 @@ wait_until 15 "A has B's offer" search_has 1 "$offer" bike
 
 expect_fail 1 pull_n 2 dyad propose "$offer" >/dev/null # can't propose on my own offer
 
+pull_n 2 --json watch >"$IT_TMP/watch2.json" 2>/dev/null &
+watch_pid=$!
+watching() { [ "$(pull_n 2 --json status | json_get control.watchers)" -ge 1 ]; }
+wait_until 10 "B's watch is registered" watching
 d1=$(pull_n 1 --json dyad propose "$offer" --message "my back wheel is bent" | json_get id)
 [ ${#d1} = 52 ] || fail "dyad id: '$d1'"
 assert_eq "$(dyad_field 1 "$d1" state)" proposed "A's new dyad"
@@ -54,6 +58,18 @@ assert_eq "$(dyad_field 1 "$d1" responder)" "$B" "responder"
 wait_until 15 "B receives the proposal" dyad_state_is 2 "$d1" proposed
 assert_eq "$(dyad_field 2 "$d1" note)" "my back wheel is bent" "the proposal's note on B"
 assert_eq "$(dyad_field 2 "$d1" role)" responder "B's role"
+watch_has_dyad() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "dyad" and e["dyad"]["id"] == sys.argv[2] and e["dyad"]["state"] == "proposed":
+        sys.exit(0)
+sys.exit(1)' "$IT_TMP/watch2.json" "$1"
+}
+wait_until 10 "B's watch shows the proposal" watch_has_dyad "$d1"
+kill "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
 log "proposal delivered"
 
 err=$(expect_fail 1 pull_n 1 dyad accept "$d1")
