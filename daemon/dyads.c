@@ -20,6 +20,7 @@
 #define DYADS_SWEEP_EVERY_S 60
 #define DYADS_MAIL_TTL MAIL_TTL_MAX
 #define DYADS_EPH_DOMAIN "pull/mail/eph/v1"
+#define DYADS_INBOX_PER_SENDER 256 /* items one sender may have in my inbox */
 
 struct dyads_held {
     uint8_t dyad[DYAD_ID_BYTES]; /* zero: not yet known (impossible: PROPOSEs aren't held) */
@@ -1084,7 +1085,7 @@ int
 dyads_start(struct node *n)
 {
     struct dyads *ds = NULL;
-    struct mail_quota relay_q, own_q;
+    struct mail_quota relay_q, own_q, inbox_q;
     struct dyads_load l = {0};
     int rc;
 
@@ -1096,11 +1097,16 @@ dyads_start(struct node *n)
     if (n->cfg.limits.mail_max_items > 0)
         relay_q.total_items = n->cfg.limits.mail_max_items;
     own_q = relay_q;
-    own_q.sender_items = own_q.total_items; /* my outbox, my inbox: not relay storage */
+    own_q.sender_items = own_q.total_items; /* my outbox: only my own items */
     own_q.sender_bytes = own_q.total_bytes;
+    /* my inbox: anyone can address mail to me, so one sender gets a bounded share (a
+     * dyad holds at most 4 messages of the other side) */
+    inbox_q = relay_q;
+    inbox_q.sender_items = DYADS_INBOX_PER_SENDER;
+    inbox_q.sender_bytes = (uint64_t)DYADS_INBOX_PER_SENDER * 8192u;
     if ((rc = mail_index_new(&relay_q, &ds->relay)) != 0 ||
         (rc = mail_index_new(&own_q, &ds->outbox)) != 0 ||
-        (rc = mail_index_new(&own_q, &ds->inbox)) != 0)
+        (rc = mail_index_new(&inbox_q, &ds->inbox)) != 0)
         goto fail;
     l.ds = ds;
     if ((rc = store_kv_iter(n->store, STORE_DYADS, load_dyad, &l)) != 0)
