@@ -265,6 +265,7 @@ test_load_file(void **state)
     assert_true(config_load_file(&c, err, sizeof(err)) < 0);
     assert_non_null(strstr(err, "config:2: unknown key"));
     tu_rmrf(dir);
+    free(dir);
 }
 
 static void
