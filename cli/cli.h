@@ -170,6 +170,10 @@ const char *rec_when(const struct pull_rd *rec, const char *key, char *out, size
 /* rec_print_full prints every field of one record for a person (show, add, renew...). */
 void rec_print_full(const struct pull_rd *rec);
 
+/* author_print prints the author map of `show AUTHOR` (records, offers, needs, completed
+ * dyads and counterparts) for a person. */
+void author_print(const struct pull_rd *author);
+
 /* rec_print_list prints records (an array at r) as a table with the given columns:
  * a string of letters i (id), k (kind), t (title), g (tags), a (author), c (created),
  * e (expires). Prints `empty` instead if there are none. */

@@ -1,4 +1,4 @@
-/* pull dyad propose|accept|decline|done|ack|list|show: exchanges between two people.
+/* pull dyad propose|accept|decline|done|ack|cancel|list|show: exchanges between two people.
  * The control commands are "dyad.<verb>" (proto/ctl.h); a pulld that doesn't serve them
  * yet answers UNKNOWN_CMD, which cli_call reports. */
 #include <stdio.h>
@@ -92,7 +92,7 @@ int
 cmd_dyad(int argc, char **argv)
 {
     static const char *const verbs[] = {"propose", "accept", "decline", "done",
-                                        "ack",     "list",   "show"};
+                                        "ack",     "cancel", "list",    "show"};
     static const struct option opts[] = {{"message", required_argument, NULL, OPT_MESSAGE},
                                          CLI_COMMON_OPTIONS};
     struct dyad_args a;
@@ -106,8 +106,8 @@ cmd_dyad(int argc, char **argv)
             cli_print_usage(cli.current);
             return EXIT_OK;
         }
-        return cli_usage("dyad needs a verb: propose, accept, decline, done, ack, list or "
-                         "show");
+        return cli_usage("dyad needs a verb: propose, accept, decline, done, ack, cancel, list "
+                         "or show");
     }
     a.verb = argv[1];
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -1,4 +1,4 @@
-/* pull show ID: one record in full. */
+/* pull show ID|AUTHOR: one record in full, or what this node knows of an author. */
 #include "cli/cli.h"
 #include "lib/mp.h"
 
@@ -16,7 +16,11 @@ human(struct pull_rd *res, void *ctx)
     (void)ctx;
     if (mp_peek(res) != MP_MAP)
         return cli_error("pulld sent a record that is not a map");
-    rec_print_full(res);
+    /* a record has an "id"; the author map of `show AUTHOR` has none */
+    if (!mv_has(res, "id") && mv_has(res, "author"))
+        author_print(res);
+    else
+        rec_print_full(res);
     return EXIT_OK;
 }
 
@@ -30,8 +34,8 @@ cmd_show(int argc, char **argv)
     while (cli_getopt(argc, argv, opts) != -1)
         ;
     if (argc - optind != 1)
-        return cli_usage("show needs one record ID");
-    if ((rc = cli_parse_id(argv[optind], id, "record id")) != 0)
+        return cli_usage("show needs one record ID or author key");
+    if ((rc = cli_parse_id(argv[optind], id, "record id or author key")) != 0)
         return rc;
     return cli_run("show", pack, id, human);
 }

@@ -126,6 +126,32 @@ print_json(const struct ctl_reply *rep)
     return rc;
 }
 
+/* One dyad event: "12:04:31  dyad   1a2b3c4d  proposed   with k3vq7a2b  on 9f8e7d6c
+ * "my back wheel is bent"" (the counterpart is the other side, from my point of view; the
+ * note is the latest message's, cut to NOTE_COLS). */
+#define NOTE_COLS 72
+
+static void
+print_dyad(const char *clock, const struct pull_rd *d)
+{
+    char id[16], state[64], peer[16], rec[16], note[1024], cut[1024];
+
+    rec_short(d, "id", id);
+    mv_cstr(d, "state", state, sizeof(state));
+    rec_short(d, "counterpart", peer);
+    rec_short(d, "record", rec);
+    mv_cstr(d, "note", note, sizeof(note));
+    fmt_fit(cut, sizeof(cut), note, NOTE_COLS);
+    if (cli.color)
+        printf("\033[2m%s\033[0m  dyad   \033[33m%s\033[0m  %-9s  with %s  on %s", clock, id, state,
+               peer, rec);
+    else
+        printf("%s  dyad   %s  %-9s  with %s  on %s", clock, id, state, peer, rec);
+    if (cut[0] != '\0')
+        printf("  \"%s\"", cut);
+    printf("\n");
+}
+
 static void
 print_human(const struct ctl_reply *rep)
 {
@@ -154,10 +180,8 @@ print_human(const struct ctl_reply *rep)
         if (strcmp(ev, "match") == 0)
             printf("  (matches your %s)", rec_short(&res, "mine", mine));
         printf("\n");
-    } else if (strcmp(ev, "dyad") == 0 && mv_value(&res, "dyad", &rec)) {
-        char state[64];
-        printf("%s  dyad   %s  %s\n", clock, rec_short(&rec, "id", id),
-               mv_cstr(&rec, "state", state, sizeof(state)));
+    } else if (strcmp(ev, "dyad") == 0 && mv_value(&res, "dyad", &rec) && mp_peek(&rec) == MP_MAP) {
+        print_dyad(clock, &rec);
     } else {
         printf("%s  %s\n", clock, ev);
     }

@@ -62,8 +62,13 @@ static const struct cli_command commands[] = {
      "  --tag T      only records with this tag (repeat: all of them)\n"
      "  --author ID  only records by this author (a prefix of 6+ chars)\n"
      "  --limit N    at most N results (default 20)\n"},
-    {"show", cmd_show, "show one record in full",
-     "usage: pull show ID\n\nShows the record whose id starts with ID (6+ characters).\n"},
+    {"show", cmd_show, "show one record in full, or an author",
+     "usage: pull show ID\n"
+     "       pull show AUTHOR\n\n"
+     "Shows the record whose id starts with ID (6+ characters), with how many dyads its\n"
+     "author completed. If no record matches, shows the author whose key starts with\n"
+     "AUTHOR: live records, offers, needs, completed dyads and distinct counterparts\n"
+     "(records win when a prefix could name both; give more characters).\n"},
     {"watch", cmd_watch, "stream matching records as they arrive",
      "usage: pull watch [WORDS...] [--kind K] [--tag T]... [--mine]\n\n"
      "Prints new records that match, as they arrive, until interrupted (Ctrl-C).\n"
@@ -71,11 +76,13 @@ static const struct cli_command commands[] = {
      "           needs) and changes to your dyads\n"},
     {"dyad", cmd_dyad, "propose, accept and complete exchanges",
      "usage: pull dyad propose RECORD_ID [--message T]\n"
-     "       pull dyad accept|decline|done|ack DYAD_ID [--message T]\n"
+     "       pull dyad accept|decline|done|ack|cancel DYAD_ID [--message T]\n"
      "       pull dyad list\n"
      "       pull dyad show DYAD_ID\n\n"
      "A dyad is an exchange between two people about one offer or need: one proposes,\n"
-     "the other accepts or declines, either marks it done, both acknowledge.\n"},
+     "the other accepts or declines, either marks it done, both acknowledge. Cancel\n"
+     "ends an open dyad: the proposer's while it is proposed, either side's once\n"
+     "accepted (until that side has acknowledged).\n"},
     {"export", cmd_export, "write signed records to a bundle file",
      "usage: pull export FILE [--all]\n\n"
      "Writes your own records (--all: every live record this node holds) to FILE as a\n"

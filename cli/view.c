@@ -142,6 +142,38 @@ field(const char *label, const char *value)
         printf("%-9s %s\n", label, value);
 }
 
+/* Writes "3 completed dyads with 2 people" (or "no completed dyads yet"). */
+static const char *
+dyads_phrase(uint64_t done, uint64_t peers, char *out, size_t n)
+{
+    if (done == 0)
+        snprintf(out, n, "no completed dyads yet");
+    else
+        snprintf(out, n, "%llu completed dyad%s with %llu %s", (unsigned long long)done,
+                 done == 1 ? "" : "s", (unsigned long long)peers, peers == 1 ? "person" : "people");
+    return out;
+}
+
+void
+author_print(const struct pull_rd *a)
+{
+    char key[128], buf[256];
+    uint64_t offers = mv_uint(a, "offers", 0), needs = mv_uint(a, "needs", 0);
+
+    mv_cstr(a, "author", key, sizeof(key));
+    if (cli.color)
+        printf("\033[1mauthor\033[0m \033[33m%s\033[0m%s\n", key,
+               mv_bool(a, "mine", false) ? " (you)" : "");
+    else
+        printf("author %s%s\n", key, mv_bool(a, "mine", false) ? " (you)" : "");
+    snprintf(buf, sizeof(buf), "%llu live (%llu offer%s, %llu need%s)",
+             (unsigned long long)mv_uint(a, "records", 0), (unsigned long long)offers,
+             offers == 1 ? "" : "s", (unsigned long long)needs, needs == 1 ? "" : "s");
+    field("records", buf);
+    field("dyads", dyads_phrase(mv_uint(a, "dyads_completed", 0),
+                                mv_uint(a, "dyads_counterparts", 0), buf, sizeof(buf)));
+}
+
 void
 rec_print_full(const struct pull_rd *rec)
 {
@@ -156,6 +188,9 @@ rec_print_full(const struct pull_rd *rec)
         printf("%s %s\n", kind, id);
     field("title", mv_cstr(rec, "title", buf, sizeof(buf)));
     field("author", mv_cstr(rec, "author", buf, sizeof(buf)));
+    if (mv_has(rec, "author_dyads_completed"))
+        field("", dyads_phrase(mv_uint(rec, "author_dyads_completed", 0),
+                               mv_uint(rec, "author_dyads_counterparts", 0), buf, sizeof(buf)));
     field("tags", rec_tags(rec, buf, sizeof(buf)));
     field("location", mv_cstr(rec, "location", buf, sizeof(buf)));
     field("terms", mv_cstr(rec, "terms", buf, sizeof(buf)));

@@ -1266,6 +1266,145 @@ out:
     return rc;
 }
 
+/* The prefix of `pull show` given as an author: counts of the author's stored records. */
+struct author_count {
+    uint64_t now_s;
+    struct record *rec;
+    uint32_t records, offers, needs;
+};
+
+static int
+author_count_visit(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *p, size_t len)
+{
+    struct author_count *a = ctx;
+    struct envelope e;
+    (void)id;
+
+    if (decode_env(p, len, &e, a->rec) != 0 || a->rec->kind == RECORD_WITHDRAWN ||
+        a->rec->expires <= a->now_s)
+        return 0;
+    a->records++;
+    a->offers += a->rec->kind == RECORD_OFFER;
+    a->needs += a->rec->kind == RECORD_NEED;
+    return 0;
+}
+
+/* Resolves an author prefix into author[32]. A full key resolves if this node knows the
+ * author (stored records, attestations naming it, or my own key). A shorter prefix is
+ * looked up among the authors of live records through the search index, reading at most
+ * SHOW_AUTHOR_SCAN hits: twice the default per-author quota, so that two authors sharing
+ * the prefix are seen (it could miss one only past that quota). Returns 0,
+ * PULL_ERR_NOT_FOUND, PULL_ERR_AMBIGUOUS or another error. */
+#define SHOW_AUTHOR_SCAN (2 * STORE_MAX_PER_AUTHOR_DEFAULT)
+
+static int
+resolve_author(struct ctl_server *srv, const char *text, const struct ident_prefix *p,
+               struct record *rec, uint8_t author[32])
+{
+    struct node *n = srv->n;
+    struct search_hit *hits = NULL;
+    struct match_query q;
+    struct pull_wb w;
+    uint32_t nh = 0, live = 0, tomb = 0, done = 0, peers = 0;
+    bool found = false;
+    int rc;
+
+    if (strlen(text) == IDENT_TEXT_LEN) {
+        if (ident_from_text(text, author) != 0)
+            return PULL_ERR_NOT_FOUND;
+        if (sodium_memcmp(author, n->self.pk, 32) == 0)
+            return 0;
+        if ((rc = store_author_count(n->store, author, &live, &tomb)) != 0)
+            return rc;
+        if (live + tomb == 0 && dyads_author_stats(n, author, &done, &peers) == 0 && done == 0)
+            return PULL_ERR_NOT_FOUND;
+        return 0;
+    }
+    if (ident_prefix_match(p, n->self.pk)) {
+        memcpy(author, n->self.pk, 32);
+        found = true;
+    }
+    match_query_init(&q);
+    q.has_author = true;
+    q.author = *p;
+    q.now_s = node_now_s(n);
+    if (search_index_needs_rebuild(srv->ix) &&
+        (rc = search_index_build(srv->ix, n->store, q.now_s)) != 0)
+        log_warn("ctl: rebuilding the search index failed: %s", pull_strerror(rc));
+    if ((hits = calloc(SHOW_AUTHOR_SCAN, sizeof(*hits))) == NULL)
+        return PULL_ERR_NOMEM;
+    rc = search_index_query(srv->ix, &q, SHOW_AUTHOR_SCAN, search_fetch_rec, n, hits, &nh);
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    for (uint32_t i = 0; rc == 0 && i < nh; i++) {
+        struct envelope e;
+        wb_reset(&w);
+        if (search_fetch(n->store, hits[i].created, hits[i].id8, &w) != 0 ||
+            decode_env(w.p, w.len, &e, rec) != 0 || !ident_prefix_match(p, rec->author))
+            continue;
+        if (!found) {
+            memcpy(author, rec->author, 32);
+            found = true;
+        } else if (memcmp(author, rec->author, 32) != 0) {
+            rc = PULL_ERR_AMBIGUOUS;
+        }
+    }
+    wb_release(&w);
+    free(hits);
+    if (rc == 0 && !found)
+        rc = PULL_ERR_NOT_FOUND;
+    return rc;
+}
+
+/* Replies to `show` with the author map of the author the prefix names, or the error. */
+static void
+show_author(struct ctl_call *call, const char *prefix, const struct ident_prefix *p)
+{
+    struct ctl_server *srv = call->c->srv;
+    struct author_count a = {.now_s = node_now_s(srv->n)};
+    uint8_t author[32];
+    char text[IDENT_TEXT_LEN + 1];
+    uint32_t done = 0, peers = 0;
+    msgpack_packer *pk;
+    struct reply r;
+    int rc;
+
+    if ((a.rec = malloc(sizeof(*a.rec))) == NULL) {
+        reply_error(call->c, call->seq, PULL_ERR_NOMEM, NULL);
+        return;
+    }
+    rc = resolve_author(srv, prefix, p, a.rec, author);
+    if (rc == 0 && (rc = store_iter_author(srv->n->store, author, author_count_visit, &a)) > 0)
+        rc = 0;
+    if (rc == 0)
+        rc = dyads_author_stats(srv->n, author, &done, &peers);
+    if (rc == PULL_ERR_NOT_FOUND) {
+        reply_error(call->c, call->seq, rc, "no record or author with an id starting with '%s'",
+                    prefix);
+    } else if (rc == PULL_ERR_AMBIGUOUS) {
+        reply_error(call->c, call->seq, rc,
+                    "ambiguous author prefix '%s' (several authors): give more characters", prefix);
+    } else if (rc != 0) {
+        reply_error(call->c, call->seq, rc, NULL);
+    } else {
+        ident_to_text(author, text);
+        pk = reply_begin(&r, call->seq, false);
+        msgpack_pack_map(pk, 7);
+        pack_kv_str(pk, "author", text);
+        pack_kv_uint(pk, "records", a.records);
+        pack_kv_uint(pk, "offers", a.offers);
+        pack_kv_uint(pk, "needs", a.needs);
+        pack_kv_uint(pk, "dyads_completed", done);
+        pack_kv_uint(pk, "dyads_counterparts", peers);
+        mp_pack_cstr(pk, "mine");
+        if (sodium_memcmp(author, srv->n->self.pk, 32) == 0)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+        reply_send(call->c, &r);
+    }
+    free(a.rec);
+}
+
 static int
 h_show(void *ctx, const struct ctl_request *req)
 {
@@ -1291,7 +1430,7 @@ h_show(void *ctx, const struct ctl_request *req)
         reply_error(call->c, call->seq, rc,
                     "ambiguous id prefix '%s' (several records): give more characters", prefix);
     } else if (rc == PULL_ERR_NOT_FOUND) {
-        reply_error(call->c, call->seq, rc, "no record with an id starting with '%s'", prefix);
+        show_author(call, prefix, &p); /* records win; then authors */
     } else if (rc != 0 || (rc = store_get(n->store, id, &w)) != 0) {
         reply_error(call->c, call->seq, rc, NULL);
     } else if ((rec = malloc(sizeof(*rec))) == NULL || decode_env(w.p, w.len, &e, rec) != 0) {

@@ -77,7 +77,15 @@
  *   "search":  {"words"?: [str], "kind"?: str, "tags"?: [str], "author"?: prefix,
  *              "limit"?: uint (default 20, at most 10000)} -> [record] best first
  *              (lib/match.h ranks; every tag in "tags" must be on the record)
- *   "show":    {"id": prefix} -> record (any stored record, mine or not)
+ *   "show":    {"id": prefix} -> record (any stored record, mine or not), plus
+ *              "author_dyads_completed", "author_dyads_counterparts": uint (the author's
+ *              completed dyads and distinct counterparts, from stored attestations).
+ *              If no record matches (NOT_FOUND), the prefix is tried as an author key: a
+ *              full key this node knows of, or a prefix of the author of a live record
+ *              (AMBIGUOUS if it names two) -> {"author": text, "records": uint (live, not
+ *              expired), "offers": uint, "needs": uint, "dyads_completed": uint,
+ *              "dyads_counterparts": uint, "mine": bool}. Records win: a prefix that
+ *              matches a record is never read as an author (no "id" key tells them apart).
  *   "watch":   {"words"?: [str], "kind"?: str, "tags"?: [str], "mine"?: bool} -> stream.
  *              First reply: more=true, result {"event": "ready"} once the watch is
  *              registered. Then one reply per event, more=true, result
@@ -95,8 +103,8 @@
  *   "import":  {"envelopes": [bin, ...] (at most 256, each <= RECORD_ENVELOPE_MAX)} ->
  *              {"imported": uint, "rejected": uint} (each envelope fully checked with
  *              envelope_open; duplicates and stale versions count as rejected)
- *   Dyad commands (reserved, not yet served): "dyad.propose" {"record": prefix,
- *   "message"?}, "dyad.accept"/"dyad.decline"/"dyad.done"/"dyad.ack" {"id": prefix,
+ *   Dyad commands: "dyad.propose" {"record": prefix, "message"?},
+ *   "dyad.accept"/"dyad.decline"/"dyad.done"/"dyad.ack"/"dyad.cancel" {"id": prefix,
  *   "message"?}, "dyad.list" {}, "dyad.show" {"id": prefix} -> dyad {"id", "record",
  *   "proposer", "responder", "state", "updated", ...} (CONTRACT.md).
  *

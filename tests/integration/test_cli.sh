@@ -208,4 +208,35 @@ wait_until 10 "n2 drops the watcher that does not read" \
 kill "$slow" 2>/dev/null || true
 wait "$slow" 2>/dev/null || true
 
+log "show AUTHOR: counts of an author's records"
+# n1's live records: "Bike repair" and "Sourdough starter" (the Rust offer was withdrawn)
+a1=$(pull_n 1 --json show "$id1")
+assert_eq "$(printf '%s' "$a1" | json_get author)" "$id1" "show AUTHOR: author"
+assert_eq "$(printf '%s' "$a1" | json_get records)" 2 "show AUTHOR: records"
+assert_eq "$(printf '%s' "$a1" | json_get offers)" 2 "show AUTHOR: offers"
+assert_eq "$(printf '%s' "$a1" | json_get needs)" 0 "show AUTHOR: needs"
+assert_eq "$(printf '%s' "$a1" | json_get dyads_completed)" 0 "show AUTHOR: dyads"
+assert_eq "$(printf '%s' "$a1" | json_get dyads_counterparts)" 0 "show AUTHOR: counterparts"
+assert_eq "$(printf '%s' "$a1" | json_get mine)" true "show AUTHOR: mine"
+h=$(pull_n 1 show "$id1")
+assert_contains "$h" "author $id1 (you)" "human show AUTHOR"
+assert_contains "$h" "2 live (2 offers, 0 needs)" "human show AUTHOR"
+assert_contains "$h" "no completed dyads yet" "human show AUTHOR"
+sid=$(pull_n 1 --json search sourdough | json_get 0.id)
+assert_contains "$(pull_n 1 show "$sid")" "no completed dyads yet" "human show of a record"
+# another node, by a prefix of the key
+n1_offers_on_3() { [ "$(pull_n 3 --json show "${id1:0:10}" | json_get offers)" = 2 ]; }
+wait_until 15 "n3 counts n1's two offers" n1_offers_on_3
+a1=$(pull_n 3 --json show "${id1:0:10}")
+assert_eq "$(printf '%s' "$a1" | json_get author)" "$id1" "show AUTHOR prefix on n3"
+assert_eq "$(printf '%s' "$a1" | json_get mine)" false "show AUTHOR on n3: mine"
+a2=$(pull_n 3 --json show "$(node_id 2)")
+assert_eq "$(printf '%s' "$a2" | json_get needs)" 1 "n2's needs seen by n3"
+assert_eq "$(printf '%s' "$a2" | json_get offers)" 0 "n2's offers seen by n3"
+# a record id prefix still shows the record (records win)
+assert_eq "$(pull_n 3 --json show "${sid:0:8}" | json_get id)" "$sid" "show record on n3"
+# a key nobody here knows
+err=$(expect_fail 1 pull_n 1 show "$(node_id 4)")
+assert_contains "$err" "no record or author" "show unknown author"
+
 log "ok"

@@ -164,3 +164,43 @@ my_completed() { [ "$(pull_n "$1" --json status | json_get dyads.completed)" = "
 wait_until 20 "A's status counts two completed dyads" my_completed 1 2
 assert_eq "$(pull_n 1 --json status | json_get dyads.counterparts)" 1 "A's counterparts"
 log "restarts lost nothing; all dyads completed"
+
+# ---- 5. show AUTHOR, the human watch line, cancel ---------------------------------------
+author_dyads() { # author_dyads I KEY N: node I's show KEY reports N completed dyads
+    [ "$(pull_n "$1" --json show "$2" | json_get dyads_completed)" = "$3" ]
+}
+wait_until 20 "A's show counts its two completed dyads" author_dyads 1 "$A" 2
+a=$(pull_n 1 --json show "$A")
+assert_eq "$(printf '%s' "$a" | json_get dyads_counterparts)" 1 "A's counterparts (show AUTHOR)"
+assert_eq "$(printf '%s' "$a" | json_get author)" "$A" "show AUTHOR on A"
+c=$(pull_n 3 --json show "$A" | json_get dyads_completed)
+[ "$c" -ge 1 ] || fail "C's show of A counts $c completed dyads"
+b=$(pull_n 3 --json show "${B:0:10}")
+assert_eq "$(printf '%s' "$b" | json_get author)" "$B" "show of B by a prefix on C"
+[ "$(printf '%s' "$b" | json_get dyads_completed)" -ge 1 ] || fail "C's show of B: $b"
+assert_eq "$(printf '%s' "$b" | json_get offers)" 1 "B's offers seen by C"
+assert_contains "$(pull_n 1 show "$A")" "2 completed dyads with 1 person" "human show AUTHOR"
+assert_contains "$(pull_n 1 show "$offer")" "completed dyad" "human show of B's offer"
+log "show AUTHOR counts completed dyads"
+
+reconnect 1 2
+pull_n 2 watch --mine >"$IT_TMP/watch2.txt" 2>/dev/null &
+watch_pid=$!
+wait_until 10 "B's human watch is registered" watching
+d3=$(pull_n 1 --json dyad propose "$offer" --message "maybe the brakes too" | json_get id)
+watch_line() { grep -q "dyad   ${d3:0:8}  $1 .* with ${A:0:8}  on ${offer:0:8}" "$IT_TMP/watch2.txt"; }
+wait_until 15 "B's human watch prints the proposal" watch_line proposed
+assert_contains "$(grep "${d3:0:8}  proposed" "$IT_TMP/watch2.txt")" '"maybe the brakes too"' \
+    "the note in the watch line"
+log "human watch line: $(grep "${d3:0:8}  proposed" "$IT_TMP/watch2.txt")"
+
+err=$(expect_fail 1 pull_n 2 dyad cancel "$d3")
+assert_contains "$err" "cancel" "B cancelling A's proposal"
+c=$(pull_n 1 --json dyad cancel "$d3" --message "never mind")
+assert_eq "$(printf '%s' "$c" | json_get state)" cancelled "A's dyad after cancel"
+wait_until 15 "B sees the cancel" dyad_state_is 2 "$d3" cancelled
+wait_until 10 "B's human watch prints the cancel" watch_line cancelled
+kill "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
+expect_fail 2 pull_n 1 dyad list --message x >/dev/null
+log "dyad cancel: cancelled on both sides"
