@@ -270,3 +270,95 @@ expect_fail() {
 
 [ -x "$PULL" ] || fail "no pull binary at $PULL (build first, or set PULL_BIN_DIR)"
 [ -x "$PULLD" ] || fail "no pulld binary at $PULLD (build first, or set PULL_BIN_DIR)"
+
+# ---- Added for the LAN, namespace, hostile and disk-full tests ----
+
+# it_on_exit CMD: run CMD (a string, eval'd, errors ignored) when the test ends, before the
+# nodes are stopped and the temp dir removed: e.g. delete the network namespaces it made.
+IT_ON_EXIT=()
+it_on_exit() {
+    IT_ON_EXIT+=("$1")
+    trap it_run_on_exit EXIT
+}
+it_run_on_exit() {
+    local rc=$? c
+    set +e
+    for c in "${IT_ON_EXIT[@]}"; do
+        eval "$c" >/dev/null 2>&1
+    done
+    (exit "$rc")
+    it_cleanup
+}
+
+# skip MESSAGE: end the test as skipped (ctest: exit code 77), saying why.
+skip() {
+    echo "SKIP: $*" >&2
+    exit 77
+}
+
+# start_node_custom I NETNS [PULLD ARGS...]: start node I like start_node, but without its
+# defaults --no-lan and --listen 127.0.0.1:0 (pass the ones you need), and inside network
+# namespace NETNS (through `ip netns exec`; "" for none). The CLI still reaches it: the
+# control socket is a path in the data dir. Don't use restart_node on such a node.
+start_node_custom() {
+    local i=$1 ns=$2 dir
+    shift 2
+    dir=$(node_dir "$i")
+    mkdir -p "$dir"
+    chmod 700 "$dir"
+    IT_EXTRA[$i]="$*"
+    if [ -n "$ns" ]; then
+        ip netns exec "$ns" "$PULLD" --data-dir "$dir" --log-level debug "$@" >>"$dir/log" 2>&1 &
+    else
+        "$PULLD" --data-dir "$dir" --log-level debug "$@" >>"$dir/log" 2>&1 &
+    fi
+    IT_PIDS[$i]=$!
+}
+
+# node_pid I: the pid of node I (empty if stopped).
+node_pid() {
+    echo "${IT_PIDS[$1]:-}"
+}
+
+# node_alive I: true if node I's process is running.
+node_alive() {
+    [ -n "${IT_PIDS[$1]:-}" ] && kill -0 "${IT_PIDS[$1]}" 2>/dev/null
+}
+
+# peers_has I ID: true if `pull --json peers` on node I lists peer ID with state active.
+peers_has() {
+    pull_n "$1" --json peers |
+        python3 -c 'import json,sys; sys.exit(0 if any(p.get("id") == sys.argv[1] and p.get("state") == "active" for p in json.load(sys.stdin)) else 1)' "$2"
+}
+
+# status_counter I NAME: counter NAME of `pull --json status` ("counters" object), 0 if
+# absent.
+status_counter() {
+    pull_n "$1" --json status |
+        python3 -c 'import json,sys; print(json.load(sys.stdin).get("counters", {}).get(sys.argv[1], 0))' "$2"
+}
+
+# search_count I [SEARCH ARGS...]: how many records `pull --json search ARGS` lists.
+search_count() {
+    local i=$1
+    shift
+    pull_n "$i" --json search "$@" --limit 100000 | json_get length
+}
+
+# timed_ms CMD [ARGS...]: run CMD (output discarded) and print how long it took, in ms.
+timed_ms() {
+    local t0 t1
+    t0=$(date +%s%N)
+    "$@" >/dev/null 2>&1 || true
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000000))
+}
+
+# netns_usable: true if this process may create network namespaces with `ip netns`.
+netns_usable() {
+    local ns="pull-probe-$$"
+    command -v ip >/dev/null 2>&1 || return 1
+    ip netns add "$ns" >/dev/null 2>&1 || return 1
+    ip netns del "$ns" >/dev/null 2>&1
+    return 0
+}
