@@ -1,5 +1,5 @@
 /*
- * pull-bench search [N] [--runs R] [--seed S]
+ * pull-bench search [N] [--runs R] [--seed S] [-- PULLD_ARGS...]
  * `pull search` latency over N records (default 100,000) held by a real pulld, and that
  * pulld's memory, next to the limit measured on the same run: the time to spawn `pull`
  * at all (`pull --version`, no control connection).
@@ -20,7 +20,8 @@
  *                            < 32 MiB), with pulld.rss_anon_mib and pulld.rss_file_mib
  *                            (LMDB's mapped pages) and pulld.rss_peak_mib (VmHWM)
  *   pulld.rss_import_mib     VmRSS right after the import
- * Binaries: BUILD/daemon/pulld and BUILD/cli/pull, or $PULLD and $PULL. The temp dir is
+ * Arguments after "--" go to pulld. Binaries: BUILD/daemon/pulld and BUILD/cli/pull, or
+ * $PULLD and $PULL. The temp dir is
  * removed at the end, even on failure (PULL_KEEP=1 keeps it). Any failure ends with a
  * one-line error and exit 1.
  */
@@ -141,10 +142,14 @@ bench_search(int argc, char **argv)
     double *ms[NQUERIES] = {0}, *all = NULL, t0, dt;
     size_t n = 100000, runs = 30, warm = 3, nall = 0;
     uint64_t seed = (uint64_t)time(NULL), imported = 0;
+    char *const *pulld_args = NULL;
     int rc = 1, st;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--") == 0) {
+            pulld_args = argv + i + 1;
+            break;
+        } else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
             runs = strtoul(argv[++i], NULL, 10);
             if (runs < 1 || runs > 100000) {
                 fprintf(stderr, "pull-bench search: --runs must be 1..100000\n");
@@ -155,7 +160,8 @@ bench_search(int argc, char **argv)
         } else if (argv[i][0] != '-' && bench_parse_n(argv[i], &n) == 0) {
             continue;
         } else {
-            fprintf(stderr, "usage: pull-bench search [N] [--runs R] [--seed S]\n");
+            fprintf(stderr,
+                    "usage: pull-bench search [N] [--runs R] [--seed S] [-- PULLD_ARGS...]\n");
             return 1;
         }
     }
@@ -181,7 +187,7 @@ bench_search(int argc, char **argv)
     printf("generated %zu signed records (%.1f MB of envelopes)\n", corpus.n,
            (double)corpus.len / 1e6);
     bench_corpus_free(&corpus); /* not needed in memory: keep the bench's own RSS small */
-    if (bench_node_start(&node, &bins, "pulld", dir, log) != 0)
+    if (bench_node_start(&node, &bins, "pulld", dir, log, pulld_args) != 0)
         goto fail;
     t0 = bench_now();
     if (bench_pull(&node, 120000 + (int)(n / 10), &json, "import", path, NULL) != 0)

@@ -1,5 +1,5 @@
 /*
- * pull-bench sync [N] [--seed S] [--poll-ms MS]
+ * pull-bench sync [N] [--seed S] [--poll-ms MS] [-- PULLD_ARGS...]
  * A full sync of N records (default 100,000) between two real pulld processes on loopback,
  * next to the physical limit measured on the same run: the raw single-core Ed25519 verify
  * rate of the same N envelopes.
@@ -9,7 +9,8 @@
  * node B starts empty; then `pull connect ID@127.0.0.1:PORT` on B (A's id and address from
  * `pull --json id`) starts the clock, and B's `pull --json status` is polled ("records")
  * until it holds all N. Binaries: BUILD/daemon/pulld and BUILD/cli/pull next to
- * pull-bench's build dir, or $PULLD and $PULL.
+ * pull-bench's build dir, or $PULLD and $PULL. Arguments after "--" go to both pullds (e.g.
+ * -- --recon-max-symbols 262144 --store-nosync), after the bench's own.
  *
  *   verify.raw              crypto_sign_verify_detached of the N envelopes, one core,
  *                           before the nodes start (rec/s)
@@ -45,6 +46,7 @@ struct sync_opts {
     size_t n;
     uint64_t seed;
     int poll_ms;
+    char *const *pulld_args; /* after "--": extra arguments of both pullds, or NULL */
 };
 
 static int
@@ -53,8 +55,12 @@ parse_opts(int argc, char **argv, struct sync_opts *o)
     o->n = 100000;
     o->seed = (uint64_t)time(NULL);
     o->poll_ms = 50;
+    o->pulld_args = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--") == 0) {
+            o->pulld_args = argv + i + 1;
+            break;
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             o->seed = strtoull(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--poll-ms") == 0 && i + 1 < argc) {
             o->poll_ms = atoi(argv[++i]);
@@ -65,7 +71,8 @@ parse_opts(int argc, char **argv, struct sync_opts *o)
         } else if (argv[i][0] != '-' && bench_parse_n(argv[i], &o->n) == 0) {
             continue;
         } else {
-            fprintf(stderr, "usage: pull-bench sync [N] [--seed S] [--poll-ms MS]\n");
+            fprintf(stderr,
+                    "usage: pull-bench sync [N] [--seed S] [--poll-ms MS] [-- PULLD_ARGS...]\n");
             return -1;
         }
     }
@@ -132,9 +139,9 @@ wait_synced(struct bench_node *a, struct bench_node *b, size_t n, int poll_ms, d
             fprintf(stderr, "pull-bench sync: %s\n", proc_error());
             return -1;
         }
-        free(st.json);
         now = bench_now();
         if (st.records >= n) {
+            free(st.json);
             *t_done = now;
             return 0;
         }
@@ -149,12 +156,18 @@ wait_synced(struct bench_node *a, struct bench_node *b, size_t n, int poll_ms, d
             next_report += 5;
         }
         if (now - last_change > stall_s) {
+            uint64_t ok = 0, failed = 0;
+            json_uint(st.json, "recon_sessions", &ok);
+            json_uint(st.json, "recon_failed", &failed);
             fprintf(stderr,
                     "pull-bench sync: B stalled at %llu of %zu records for %.0f s "
-                    "(PULL_KEEP=1 keeps the logs)\n",
-                    (unsigned long long)st.records, n, stall_s);
+                    "(B's recon sessions: %llu ok, %llu failed; PULL_KEEP=1 keeps the logs)\n",
+                    (unsigned long long)st.records, n, stall_s, (unsigned long long)ok,
+                    (unsigned long long)failed);
+            free(st.json);
             return -1;
         }
+        free(st.json);
         if (!bench_node_alive(a) || !bench_node_alive(b)) {
             fprintf(stderr, "pull-bench sync: pulld %s exited during the sync\n",
                     bench_node_alive(a) ? "B" : "A");
@@ -231,7 +244,7 @@ bench_sync(int argc, char **argv)
         goto fail;
     bench_report("verify.raw", verify_rate, "rec/s");
 
-    if (bench_node_start(&a, &bins, "A", dir_a, log_a) != 0)
+    if (bench_node_start(&a, &bins, "A", dir_a, log_a, o.pulld_args) != 0)
         goto fail;
     t0 = bench_now();
     if (bench_pull(&a, 120000 + (int)(o.n / 10), &json, "import", path, NULL) != 0)
@@ -253,7 +266,7 @@ bench_sync(int argc, char **argv)
         goto out;
     }
 
-    if (bench_node_start(&b, &bins, "B", dir_b, log_b) != 0 ||
+    if (bench_node_start(&b, &bins, "B", dir_b, log_b, o.pulld_args) != 0 ||
         dial_address(&a, addr, sizeof(addr)) != 0 || bench_node_status(&b, &b0) != 0)
         goto fail;
     if (b0.records != 0) {

@@ -418,16 +418,24 @@ bench_node_alive(struct bench_node *n)
 
 int
 bench_node_start(struct bench_node *n, const struct bench_bins *bins, const char *name,
-                 const char *dir, const char *log)
+                 const char *dir, const char *log, char *const *extra)
 {
-    char *argv[] = {(char *)bins->pulld, "--data-dir",  (char *)dir, "--no-lan", "--listen",
-                    "127.0.0.1:0",       "--log-level", "warn",      NULL};
+    char *argv[BENCH_NODE_EXTRA_MAX + 10] = {(char *)bins->pulld, "--data-dir", (char *)dir,
+                                             "--no-lan",          "--listen",   "127.0.0.1:0",
+                                             "--log-level",       "warn"};
+    size_t k = 8;
     double deadline = bench_now() + 30;
     char sock[PATH_MAX + 16], tail[512];
     pid_t parent = getpid(), pid;
     int logfd;
 
     memset(n, 0, sizeof(*n));
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        if (i == BENCH_NODE_EXTRA_MAX)
+            return fail("more than %d extra arguments for pulld", BENCH_NODE_EXTRA_MAX);
+        argv[k++] = extra[i];
+    }
+    argv[k] = NULL;
     n->bins = bins;
     snprintf(n->name, sizeof(n->name), "%s", name);
     snprintf(n->dir, sizeof(n->dir), "%s", dir);

@@ -78,10 +78,12 @@ struct bench_node {
 };
 
 /* bench_node_start starts pulld --data-dir DIR --no-lan --listen 127.0.0.1:0 --log-level
- * warn (stderr to LOG) and waits until `pull id` answers (at most 30 s). On failure the
+ * warn, then the extra arguments (NULL-terminated, may be NULL; they win over the ones
+ * before), stderr to LOG, and waits until `pull id` answers (at most 30 s). On failure the
  * process, if any, is stopped. */
+#define BENCH_NODE_EXTRA_MAX 32
 int bench_node_start(struct bench_node *n, const struct bench_bins *bins, const char *name,
-                     const char *dir, const char *log);
+                     const char *dir, const char *log, char *const *extra);
 
 /* bench_node_stop sends SIGTERM, waits up to 10 s (then SIGKILL) and sets n->pid = 0.
  * Returns pulld's exit status as proc_out.status (0: clean stop), or -1 if it was killed
