@@ -342,7 +342,7 @@ status_counter() {
 search_count() {
     local i=$1
     shift
-    pull_n "$i" --json search "$@" --limit 100000 | json_get length
+    pull_n "$i" --json search "$@" --limit 10000 | json_get length
 }
 
 # timed_ms CMD [ARGS...]: run CMD (output discarded) and print how long it took, in ms.
