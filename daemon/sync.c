@@ -21,6 +21,8 @@
 #define REQ_SALTED_GAP_MS 60000         /* salted requests cost a pass: rarer */
 #define BAD_MAX 8                       /* protocol errors of recon/dyads before a drop */
 #define CONNECT_GRACE_MS 3000
+#define REJOIN_MIN_MS 1000  /* alone: feed the known peers to gossip again after this, */
+#define REJOIN_MAX_MS 15000 /* doubling up to this while nobody answers */
 
 struct sconn {
     struct sconn *next;
@@ -55,6 +57,7 @@ struct sync {
     uint8_t (*pub)[32];
     size_t npub, cpub;
     uint64_t next_periodic_ms;
+    uint64_t rejoin_at, rejoin_gap;
     char advertised[GOSSIP_ADDR_MAX + 1];
     uint8_t fetchbuf[GOSSIP_ENVELOPE_MAX];
 };
@@ -287,7 +290,22 @@ known_cmp(const void *a, const void *b)
 }
 
 static void
-peers_load(struct sync *s)
+bootstrap_load(struct sync *s, bool quiet)
+{
+    struct node *n = s->n;
+
+    for (size_t i = 0; i < n->cfg.n_bootstrap; i++) {
+        uint8_t key[32];
+        char addr[CONFIG_ADDR_MAX];
+        if ((config_parse_peer(n->cfg.bootstrap[i], key, addr, sizeof(addr)) != 0 ||
+             gossip_add_known(s->g, key, addr, now_ms(s)) != 0) &&
+            !quiet)
+            log_warn("bootstrap peer %s ignored", n->cfg.bootstrap[i]);
+    }
+}
+
+static void
+peers_load(struct sync *s, bool quiet)
 {
     struct known_list l = {0};
     uint64_t now_s = node_now_s(s->n);
@@ -302,7 +320,7 @@ peers_load(struct sync *s)
         if (gossip_add_known(s->g, l.v[i].key, l.v[i].addr, now_ms(s)) == 0)
             used++;
     }
-    if (used > 0)
+    if (used > 0 && !quiet)
         log_info("%zu known peer(s) loaded", used);
     free(l.v);
 }
@@ -349,6 +367,8 @@ arm_timer(struct sync *s)
     }
     if (s->set_broken && now + 1000 < d)
         d = now + 1000;
+    if (s->rejoin_at != 0 && s->rejoin_at < d)
+        d = s->rejoin_at;
     uv_timer_start(&s->timer, on_timer, d > now ? d - now : 0, 0);
 }
 
@@ -559,6 +579,22 @@ on_timer(uv_timer_t *t)
         recon_drain(s, c);
         if ((c = sconn_find(s, keys[i])) != NULL)
             push_flush(s, c);
+    }
+    /* HyParView forgets peers that failed; a node whose every peer went away (a partition,
+     * a lost uplink) would stay alone. Feed it the bootstrap lines and persisted peers
+     * again, with a growing gap, until someone answers. */
+    if (gossip_active_count(s->g) > 0) {
+        s->rejoin_at = 0;
+        s->rejoin_gap = 0;
+    } else if (s->rejoin_at == 0) {
+        s->rejoin_gap = s->rejoin_gap == 0 ? REJOIN_MIN_MS : s->rejoin_gap;
+        s->rejoin_at = now + s->rejoin_gap;
+    } else if (now >= s->rejoin_at) {
+        log_debug("no active peer: trying the known peers again");
+        bootstrap_load(s, true);
+        peers_load(s, true);
+        s->rejoin_gap = s->rejoin_gap * 2 > REJOIN_MAX_MS ? REJOIN_MAX_MS : s->rejoin_gap * 2;
+        s->rejoin_at = now + s->rejoin_gap;
     }
     if (now >= s->next_periodic_ms) {
         size_t act = gossip_active_count(s->g);
@@ -933,14 +969,8 @@ sync_new(struct node *n)
         return rc;
     }
     s->next_periodic_ms = now_ms(s) + n->cfg.limits.sync_interval_ms;
-    for (size_t i = 0; i < n->cfg.n_bootstrap; i++) {
-        uint8_t key[32];
-        char addr[CONFIG_ADDR_MAX];
-        if (config_parse_peer(n->cfg.bootstrap[i], key, addr, sizeof(addr)) != 0 ||
-            gossip_add_known(s->g, key, addr, now_ms(s)) != 0)
-            log_warn("bootstrap peer %s ignored", n->cfg.bootstrap[i]);
-    }
-    peers_load(s);
+    bootstrap_load(s, false);
+    peers_load(s, false);
     log_info("%llu record(s) in the store, advertised address %s",
              (unsigned long long)recon_set_size(s->set), s->advertised);
     sync_drain(s);
