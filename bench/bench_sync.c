@@ -159,6 +159,7 @@ wait_synced(struct bench_node *a, struct bench_node *b, size_t n, int poll_ms, d
             uint64_t ok = 0, failed = 0;
             json_uint(st.json, "recon_sessions", &ok);
             json_uint(st.json, "recon_failed", &failed);
+            print_counters("B", &st);
             fprintf(stderr,
                     "pull-bench sync: B stalled at %llu of %zu records for %.0f s "
                     "(B's recon sessions: %llu ok, %llu failed; PULL_KEEP=1 keeps the logs)\n",
