@@ -84,7 +84,8 @@ struct wreq {
     uv_write_t req;
     struct conn *c;
     size_t len;     /* bytes on the wire */
-    size_t msg_len; /* message bytes to report as flushed (0: not a net_send message) */
+    size_t msg_len; /* message bytes to report as flushed (0: uncounted) */
+    bool msg;       /* a net_send message: report its write */
     bool final;
     uint8_t data[];
 };
@@ -233,10 +234,11 @@ on_written(uv_write_t *req, int status)
         c->fail_err = PULL_ERR_IO;
         snprintf(c->fail_reason, sizeof(c->fail_reason), "write failed: %s", uv_strerror(status));
         conn_destroy(c);
-    } else if (status == 0 && w->msg_len > 0 && c->phase == PH_UP && !c->handle_closed &&
-               t->ev.flushed != NULL) {
-        t->ev.flushed(t->ev.ctx, c->key, w->msg_len);
     }
+    /* Report cancelled writes too: gossip counts every byte it sent to the key, and a
+     * connection replaced by a duplicate never gets a down event that would reset it. */
+    if (w->msg && c->key_known && !t->stopped && t->ev.flushed != NULL)
+        t->ev.flushed(t->ev.ctx, c->key, w->msg_len);
     if (w->final && !c->handle_closed)
         conn_destroy(c);
     free(w);
@@ -244,7 +246,7 @@ on_written(uv_write_t *req, int status)
 
 /* conn_write queues len bytes (owned copy). Returns 0, or an error after closing c. */
 static int
-conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, bool final)
+conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, bool msg, bool final)
 {
     struct wreq *w;
     uv_buf_t b;
@@ -260,6 +262,7 @@ conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, bool fi
     w->c = c;
     w->len = len;
     w->msg_len = msg_len;
+    w->msg = msg;
     w->final = final;
     b = uv_buf_init((char *)w->data, (unsigned)len);
     if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) != 0) {
@@ -277,7 +280,8 @@ conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, bool fi
 
 /* conn_send_frame seals msg as one frame and queues it. */
 static int
-conn_send_frame(struct conn *c, const uint8_t *msg, size_t len, size_t report, bool final)
+conn_send_frame(struct conn *c, const uint8_t *msg, size_t len, size_t report, bool is_msg,
+                bool final)
 {
     uint8_t *buf;
     int rc;
@@ -291,7 +295,7 @@ conn_send_frame(struct conn *c, const uint8_t *msg, size_t len, size_t report, b
     if ((rc = frame_seal(&c->enc, msg, len, final, buf)) == 0) {
         if (final)
             c->final_sent = true;
-        rc = conn_write(c, buf, len + FRAME_OVERHEAD, report, final);
+        rc = conn_write(c, buf, len + FRAME_OVERHEAD, report, is_msg, final);
     }
     free(buf);
     return rc;
@@ -303,7 +307,7 @@ conn_send_wb(struct conn *c, struct pull_wb *w, bool final)
     int rc = wb_error(w);
 
     if (rc == 0)
-        rc = conn_send_frame(c, w->p, w->len, 0, final);
+        rc = conn_send_frame(c, w->p, w->len, 0, false, final);
     wb_release(w);
     return rc;
 }
@@ -435,7 +439,7 @@ session_start(struct conn *c)
     }
     c->frames = true;
     c->phase = PH_HELLO;
-    if ((rc = conn_write(c, hdr, sizeof(hdr), 0, false)) != 0)
+    if ((rc = conn_write(c, hdr, sizeof(hdr), 0, false, false)) != 0)
         goto out;
     if (sodium_memcmp(c->key, t->node->self.pk, 32) == 0) {
         conn_close(c, PULL_ERR_BAD_KEY, MSG_BYE_SELF, "connected to myself");
@@ -476,7 +480,7 @@ shs_input(struct conn *c, const uint8_t *p, size_t n)
 
     for (;;) {
         while ((k = shs_next_out(&c->shs, out)) > 0) {
-            if (conn_write(c, out, k, 0, false) != 0)
+            if (conn_write(c, out, k, 0, false, false) != 0)
                 return -1;
         }
         if (shs_done(&c->shs)) {
@@ -869,7 +873,7 @@ on_connect(uv_connect_t *req, int status)
         return;
     }
     while ((k = shs_next_out(&c->shs, out)) > 0) {
-        if (conn_write(c, out, k, 0, false) != 0)
+        if (conn_write(c, out, k, 0, false, false) != 0)
             return;
     }
 }
@@ -1118,7 +1122,7 @@ net_port(const struct net *t)
 }
 
 int
-net_send(struct net *t, const uint8_t key[static 32], const uint8_t *msg, size_t len)
+net_send(struct net *t, const uint8_t key[static 32], const uint8_t *msg, size_t len, bool counted)
 {
     struct conn *c = conn_find(t, key, true);
     int rc;
@@ -1138,7 +1142,7 @@ net_send(struct net *t, const uint8_t key[static 32], const uint8_t *msg, size_t
         conn_destroy(c);
         return PULL_ERR_QUOTA;
     }
-    rc = conn_send_frame(c, msg, len, len, false);
+    rc = conn_send_frame(c, msg, len, counted ? len : 0, true, false);
     return rc == PULL_ERR_NOMEM || rc == PULL_ERR_IO || rc == PULL_ERR_CLOSED ? PULL_ERR_QUOTA : rc;
 }
 

@@ -386,7 +386,7 @@ sync_drain(struct sync *s)
         now = now_ms(s);
         switch (a.type) {
         case GOSSIP_ACT_SEND:
-            (void)net_send(s->n->net, a.peer, a.data, a.len);
+            (void)net_send(s->n->net, a.peer, a.data, a.len, true);
             break;
         case GOSSIP_ACT_CONNECT: {
             int rc = s->stopped ? PULL_ERR_STATE : net_dial(s->n->net, a.peer, a.addr);
@@ -468,7 +468,7 @@ recon_drain(struct sync *s, struct sconn *c)
             break;
         switch (ev.type) {
         case RECON_EV_SEND:
-            (void)net_send(s->n->net, key, ev.msg, ev.len);
+            (void)net_send(s->n->net, key, ev.msg, ev.len, false);
             break;
         case RECON_EV_WANT:
             for (size_t off = 0; off < ev.n_ids; off += GOSSIP_IDS_MAX) {
@@ -668,7 +668,7 @@ send_recon_err(struct sync *s, const uint8_t key[32], uint32_t sid, int err, con
     m.reason_len = (uint32_t)strlen(why);
     wb_init(&w, MSG_MAX);
     if (recon_msg_encode(&m, &w) == 0 && wb_error(&w) == 0)
-        (void)net_send(s->n->net, key, w.p, w.len);
+        (void)net_send(s->n->net, key, w.p, w.len, false);
     wb_release(&w);
 }
 
@@ -742,7 +742,8 @@ ev_flushed(void *ctx, const uint8_t key[32], size_t len)
 
     if (s->stopped)
         return;
-    gossip_on_flushed(s->g, key, len, now_ms(s));
+    if (len > 0)
+        gossip_on_flushed(s->g, key, len, now_ms(s));
     if ((c = sconn_find(s, key)) != NULL) {
         recon_drain(s, c);
         if ((c = sconn_find(s, key)) != NULL)
@@ -926,7 +927,7 @@ node_send_direct(struct node *n, const uint8_t key[static 32], const uint8_t *ms
 
     if (n->net == NULL)
         return PULL_ERR_NOT_FOUND;
-    rc = net_send(n->net, key, msg, len);
+    rc = net_send(n->net, key, msg, len, false);
     return rc == PULL_ERR_INVAL ? PULL_ERR_QUOTA : rc;
 }
 
