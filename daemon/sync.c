@@ -17,12 +17,27 @@
 
 #define RECON_QUEUE_HIGH (512u * 1024u) /* stop polling symbols above this many queued bytes */
 #define PUSH_BACKLOG_MAX 200000         /* ids waiting for gossip_push, per peer */
-#define REQ_GAP_MIN_MS 1000             /* at most one RECON_REQ per peer per this */
-#define REQ_SALTED_GAP_MS 60000         /* salted requests cost a pass: rarer */
-#define BAD_MAX 8                       /* protocol errors of recon/dyads before a drop */
+#define WANT_BACKLOG_MAX 1000000        /* ids waiting for gossip_want, per peer */
+#define WANT_INFLIGHT                                                                              \
+    768                    /* ids asked for and not yet answered: below the                        \
+                              peer's serve queue (gossip serve_max, 1024), which                   \
+                              drops what does not fit */
+#define WANT_STALL_MS 2000 /* no answer for this long: ask for more anyway */
+#define CATCHUP_AGAIN_MS                                                                           \
+    500                         /* a session that wanted ids is followed by another                \
+                                   once they arrived, until one wants nothing */
+#define REQ_GAP_MIN_MS 1000     /* at most one RECON_REQ per peer per this */
+#define REQ_SALTED_GAP_MS 60000 /* salted requests cost a pass: rarer */
+#define BAD_MAX 8               /* protocol errors of recon/dyads before a drop */
 #define CONNECT_GRACE_MS 3000
 #define REJOIN_MIN_MS 1000  /* alone: feed the known peers to gossip again after this, */
 #define REJOIN_MAX_MS 15000 /* doubling up to this while nobody answers */
+
+/* A FIFO of ids (pending pushes or wants). */
+struct idq {
+    uint8_t (*v)[32];
+    size_t off, n, cap; /* live ids are v[off .. off + n) */
+};
 
 struct sconn {
     struct sconn *next;
@@ -33,8 +48,11 @@ struct sconn {
     uint64_t retry_at;
     uint64_t last_req_ms, last_salted_ms;
     uint32_t bad;
-    uint8_t (*push)[32];
-    size_t npush, cpush;
+    struct idq push; /* ids to gossip_push (serve queue full) */
+    struct idq want; /* ids to gossip_want, paced */
+    size_t inflight; /* wanted ids not answered yet (approximately: records from the peer) */
+    uint64_t want_progress_ms;
+    bool again; /* the last session wanted ids: reconcile again once they are in */
 };
 
 struct pconnect {
@@ -82,6 +100,13 @@ cb_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_B
 
     (void)id;
     rc = node_submit(s->n, env, len, NODE_ORIGIN_PEER, from, NULL, NULL, NULL);
+    for (struct sconn *c = s->conns; c != NULL; c = c->next) {
+        if (c->inflight > 0 && memcmp(c->key, from, 32) == 0) {
+            c->inflight--; /* most likely one we asked for (want_pump runs after the call) */
+            c->want_progress_ms = node_now_ms(s->n);
+            break;
+        }
+    }
     switch (rc) {
     case 0:
         return GOSSIP_NEW;
@@ -162,7 +187,8 @@ sconn_free(struct sync *s, const uint8_t key[32])
             continue;
         *pp = c->next;
         recon_free(c->r);
-        free(c->push);
+        free(c->push.v);
+        free(c->want.v);
         free(c);
         return;
     }
@@ -360,6 +386,8 @@ arm_timer(struct sync *s)
             d = r;
         if (c->retry_at != 0 && c->retry_at < d)
             d = c->retry_at;
+        if ((c->want.n > 0 || c->inflight > 0) && c->want_progress_ms + WANT_STALL_MS < d)
+            d = c->want_progress_ms + WANT_STALL_MS;
     }
     for (struct pconnect *p = s->pconn; p != NULL; p = p->next) {
         if (p->deadline < d)
@@ -414,39 +442,96 @@ sync_drain(struct sync *s)
 }
 
 static void
+idq_add(struct idq *q, const uint8_t (*ids)[32], size_t n, size_t max)
+{
+    if (q->n + n > max)
+        n = max - q->n; /* the next reconciliation finds the rest */
+    if (n == 0)
+        return;
+    if (q->off > 0 && q->off + q->n + n > q->cap) {
+        memmove(q->v, q->v + q->off, q->n * 32);
+        q->off = 0;
+    }
+    if (q->off + q->n + n > q->cap) {
+        size_t cap = q->cap ? q->cap : 1024;
+        while (cap < q->n + n)
+            cap *= 2;
+        uint8_t(*v)[32] = realloc(q->v, cap * 32);
+        if (v == NULL)
+            return;
+        q->v = v;
+        q->cap = cap;
+    }
+    memcpy(q->v + q->off + q->n, ids, n * 32);
+    q->n += n;
+}
+
+static void
+idq_pop(struct idq *q, size_t k)
+{
+    q->off += k;
+    q->n -= k;
+    if (q->n == 0)
+        q->off = 0;
+}
+
+static void
 push_flush(struct sync *s, struct sconn *c)
 {
-    while (c->npush > 0) {
-        size_t k = c->npush < GOSSIP_IDS_MAX ? c->npush : GOSSIP_IDS_MAX;
-        int got = gossip_push(s->g, c->key, (const uint8_t(*)[32])c->push, k, now_ms(s));
+    while (c->push.n > 0) {
+        size_t k = c->push.n < GOSSIP_IDS_MAX ? c->push.n : GOSSIP_IDS_MAX;
+        int got = gossip_push(s->g, c->key, (const uint8_t(*)[32])(c->push.v + c->push.off), k,
+                              now_ms(s));
         if (got <= 0)
             break;
-        memmove(c->push, c->push + got, (c->npush - (size_t)got) * 32);
-        c->npush -= (size_t)got;
+        idq_pop(&c->push, (size_t)got);
         if ((size_t)got < k)
             break;
     }
 }
 
-static void
-push_add(struct sconn *c, const uint8_t (*ids)[32], size_t n)
+/* want_pump asks c's peer for more of the wanted ids while few are in flight. Returns
+ * whether it called the gossip engine. */
+static bool
+want_pump(struct sync *s, struct sconn *c)
 {
-    if (c->npush + n > PUSH_BACKLOG_MAX)
-        n = PUSH_BACKLOG_MAX - c->npush; /* the next reconciliation finds the rest */
-    if (n == 0)
-        return;
-    if (c->npush + n > c->cpush) {
-        size_t cap = c->cpush ? c->cpush : 1024;
-        while (cap < c->npush + n)
-            cap *= 2;
-        uint8_t(*v)[32] = realloc(c->push, cap * 32);
-        if (v == NULL)
-            return;
-        c->push = v;
-        c->cpush = cap;
+    uint64_t now = now_ms(s);
+    bool used = false;
+
+    if (c->inflight > 0 && now - c->want_progress_ms >= WANT_STALL_MS)
+        c->inflight = 0; /* ids the peer no longer has, or answers lost with a drop */
+    while (c->want.n > 0 && c->inflight + 128 <= WANT_INFLIGHT) {
+        size_t k = WANT_INFLIGHT - c->inflight;
+        if (k > GOSSIP_IDS_MAX)
+            k = GOSSIP_IDS_MAX;
+        if (k > c->want.n)
+            k = c->want.n;
+        if (gossip_want(s->g, c->key, (const uint8_t(*)[32])(c->want.v + c->want.off), k, now) !=
+            0) {
+            idq_pop(&c->want, c->want.n); /* not connected in gossip's view: give up */
+            break;
+        }
+        idq_pop(&c->want, k);
+        c->inflight += k;
+        c->want_progress_ms = now;
+        used = true;
     }
-    memcpy(c->push + c->npush, ids, n * 32);
-    c->npush += n;
+    return used;
+}
+
+/* want_after runs after records may have arrived from c's peer: ask for more, and once
+ * everything a session wanted is in, schedule the next session of the catch-up. */
+static void
+want_after(struct sync *s, struct sconn *c)
+{
+    bool used = want_pump(s, c);
+
+    if (c->again && c->want.n == 0 && c->inflight == 0 && c->retry_at == 0) {
+        c->again = false;
+        c->retry_at = now_ms(s) + CATCHUP_AGAIN_MS;
+    }
+    if (used)
+        sync_drain(s);
 }
 
 /* recon_drain acts on c's recon events while the connection can take more. */
@@ -471,19 +556,19 @@ recon_drain(struct sync *s, struct sconn *c)
             (void)net_send(s->n->net, key, ev.msg, ev.len, false);
             break;
         case RECON_EV_WANT:
-            for (size_t off = 0; off < ev.n_ids; off += GOSSIP_IDS_MAX) {
-                size_t k = ev.n_ids - off < GOSSIP_IDS_MAX ? ev.n_ids - off : GOSSIP_IDS_MAX;
-                (void)gossip_want(s->g, key, ev.ids + off, k, now);
-            }
+            idq_add(&c->want, ev.ids, ev.n_ids, WANT_BACKLOG_MAX);
+            (void)want_pump(s, c);
             gossip_used = true;
             break;
         case RECON_EV_PUSH:
-            push_add(c, ev.ids, ev.n_ids);
+            idq_add(&c->push, ev.ids, ev.n_ids, PUSH_BACKLOG_MAX);
             push_flush(s, c);
             gossip_used = true;
             break;
         case RECON_EV_DONE:
             s->n->counters.recon_sessions++;
+            if (ev.role == RECON_INITIATOR && ev.stats.n_want > 0)
+                c->again = true;
             log_debug("recon with %s (%s) done: want %u push %u, %u round trip(s), %llu+%llu "
                       "bytes",
                       who, ev.role == RECON_INITIATOR ? "initiator" : "responder",
@@ -536,7 +621,8 @@ rebuild_set(struct sync *s)
         struct sconn *c = *pp;
         if (sconn_recon_new(s, c) != 0) {
             *pp = c->next;
-            free(c->push);
+            free(c->push.v);
+            free(c->want.v);
             free(c);
             continue;
         }
@@ -568,6 +654,11 @@ on_timer(uv_timer_t *t)
             continue;
         if (recon_next_deadline(c->r) <= now)
             recon_on_timeout(c->r, now);
+        if (c->want.n > 0 || c->inflight > 0 || c->again) {
+            want_after(s, c);
+            if ((c = sconn_find(s, keys[i])) == NULL)
+                continue;
+        }
         if (c->retry_at != 0 && c->retry_at <= now) {
             unsigned flags = c->retry_salted ? RECON_SALTED : 0;
             c->retry_at = 0;
@@ -693,6 +784,8 @@ ev_msg(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len)
         if (gossip_on_message(s->g, key, msg, len, now) != 0)
             k->frames_bad++;
         sync_drain(s);
+        if ((c = sconn_find(s, key)) != NULL && (c->want.n > 0 || c->again))
+            want_after(s, c);
         return;
     }
     if (type >= MSG_RECON_REQ && type <= MSG_RECON_ERR) {
