@@ -329,6 +329,8 @@ conn_close(struct conn *c, int err, uint32_t bye, const char *fmt, ...)
         va_end(ap);
     }
     c->fail_err = err;
+    if (c->fail_reason[0] == '\0')
+        snprintf(c->fail_reason, sizeof(c->fail_reason), "%s", msg_bye_reason_str(bye));
     conn_name(c, who);
     if (c->phase == PH_UP || err == 0)
         log_debug("peer %s %s: closing: %s", who, c->addr, c->fail_reason);
