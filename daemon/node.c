@@ -297,9 +297,12 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
             /* count this author's pending records in new slots of the same kind class */
             for (size_t i = 0; i < b->n; i++) {
                 const struct record *r = &b->items[i]->rec;
-                if (memcmp(r->author, p->rec.author, 32) == 0 &&
-                    (r->kind == RECORD_WITHDRAWN) == wd)
-                    have++;
+                if (memcmp(r->author, p->rec.author, 32) != 0 ||
+                    (r->kind == RECORD_WITHDRAWN) != wd ||
+                    b->by_slot[pend_slot_pos(b, r)] != i + 1 ||
+                    store_latest(n->store, r->author, r->slot, NULL, NULL, NULL) == 0)
+                    continue; /* not the one pending version of a new slot */
+                have++;
             }
             if (have >= n->cfg.limits.max_per_author) {
                 rc = PULL_ERR_QUOTA;

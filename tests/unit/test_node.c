@@ -1,0 +1,245 @@
+/* Tests of node.c's record path (daemon/node.h): node_submit's checks against the store
+ * and the pending batch (duplicate, stale, quota, invalid), pending records visible to
+ * node_has_record and node_fetch_record, one commit per flush with the callbacks after it,
+ * replacement inside one batch, and the counters. A real node on a temporary data dir,
+ * listening on 127.0.0.1:0, without LAN discovery. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/config.h"
+#include "daemon/node.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "testutil.h"
+
+struct fixture {
+    char *dir;
+    uv_loop_t loop;
+    struct node *n;
+    struct ident me;
+};
+
+struct result {
+    int calls;
+    int rc;
+    uint8_t id[RECORD_ID_BYTES];
+};
+
+static void
+on_commit(void *arg, int result, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct result *r = arg;
+
+    r->calls++;
+    r->rc = result;
+    memcpy(r->id, id, RECORD_ID_BYTES);
+}
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct config c;
+
+    assert_non_null(f);
+    assert_true(sodium_init() >= 0);
+    log_set_level(LOG_ERROR);
+    f->dir = tu_tmpdir();
+    config_defaults(&c);
+    snprintf(c.data_dir, sizeof(c.data_dir), "%s", f->dir);
+    snprintf(c.listen, sizeof(c.listen), "127.0.0.1:0");
+    c.lan = false;
+    c.store_nosync = true;
+    c.limits.max_per_author = 3;
+    assert_int_equal(ident_generate(&f->me), 0);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(node_new(&f->loop, &c, &f->me, &f->n), 0);
+    assert_true(node_listen_port(f->n) != 0);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    node_stop(f->n);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    node_free(f->n);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tu_rmrf(f->dir);
+    free(f->dir);
+    ident_wipe(&f->me);
+    free(f);
+    return 0;
+}
+
+/* make signs a record of author into w (initialized here). */
+static void
+make(const struct ident *author, uint8_t slot_byte, uint64_t seq, uint8_t kind, const char *title,
+     struct pull_wb *w, uint8_t id[RECORD_ID_BYTES])
+{
+    struct record r;
+    uint64_t now = (uint64_t)time(NULL);
+
+    record_init(&r);
+    r.kind = kind;
+    memcpy(r.author, author->pk, 32);
+    memset(r.slot, slot_byte, RECORD_SLOT_BYTES);
+    r.seq = seq;
+    r.created = now - 60;
+    r.expires = now + 86400;
+    if (kind != RECORD_WITHDRAWN)
+        snprintf(r.title, sizeof(r.title), "%s", title);
+    wb_init(w, RECORD_ENVELOPE_MAX);
+    assert_int_equal(record_sign(&r, author, w, id), 0);
+}
+
+static void
+test_submit_checks(void **state)
+{
+    struct fixture *f = *state;
+    struct node *n = f->n;
+    struct ident a;
+    struct pull_wb w1, w2, w3, w0, wq[3];
+    uint8_t id1[32], id2[32], id3[32], id0[32], idq[3][32], got[32], buf[RECORD_ENVELOPE_MAX];
+    struct result r1 = {0}, r2 = {0}, rq[3] = {{0}};
+    size_t len;
+
+    assert_int_equal(ident_generate(&a), 0);
+    make(&a, 1, 5, RECORD_OFFER, "version five", &w1, id1);
+    make(&a, 1, 6, RECORD_OFFER, "version six", &w2, id2);
+    make(&a, 1, 4, RECORD_OFFER, "version four", &w3, id3);
+
+    assert_int_equal(node_submit(n, w1.p, w1.len, NODE_ORIGIN_LOCAL, NULL, on_commit, &r1, got), 0);
+    assert_memory_equal(got, id1, 32);
+    /* pending records are visible before the commit */
+    assert_true(node_has_record(n, id1));
+    assert_int_equal(node_fetch_record(n, id1, buf, sizeof(buf), &len), 0);
+    assert_int_equal(len, w1.len);
+    assert_memory_equal(buf, w1.p, len);
+    assert_int_equal(node_fetch_record(n, id1, buf, 10, &len), PULL_ERR_TOO_BIG);
+    assert_int_equal(r1.calls, 0);
+    /* the same again, or an older version, are refused against the pending batch */
+    assert_int_equal(node_submit(n, w1.p, w1.len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_DUPLICATE);
+    assert_int_equal(node_submit(n, w3.p, w3.len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_STALE);
+    /* a newer version replaces it within the same batch */
+    assert_int_equal(node_submit(n, w2.p, w2.len, NODE_ORIGIN_PEER, a.pk, on_commit, &r2, NULL), 0);
+    /* quota: slot 1 plus two more slots fill the quota of 3, the fourth slot is refused */
+    for (int i = 0; i < 3; i++) {
+        char t[32];
+        snprintf(t, sizeof(t), "slot %d", i + 2);
+        make(&a, (uint8_t)(i + 2), 1, RECORD_NEED, t, &wq[i], idq[i]);
+    }
+    assert_int_equal(
+        node_submit(n, wq[0].p, wq[0].len, NODE_ORIGIN_IMPORT, NULL, on_commit, &rq[0], NULL), 0);
+    assert_int_equal(
+        node_submit(n, wq[1].p, wq[1].len, NODE_ORIGIN_IMPORT, NULL, on_commit, &rq[1], NULL), 0);
+    assert_int_equal(
+        node_submit(n, wq[2].p, wq[2].len, NODE_ORIGIN_IMPORT, NULL, on_commit, &rq[2], NULL),
+        PULL_ERR_QUOTA);
+    /* invalid bytes */
+    make(&f->me, 9, 1, RECORD_OFFER, "tampered", &w0, id0);
+    w0.p[w0.len - 1] ^= 1;
+    assert_true(node_submit(n, w0.p, w0.len, NODE_ORIGIN_PEER, a.pk, on_commit, &r1, NULL) < 0);
+    assert_int_equal(node_submit(n, w0.p, 0, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_TOO_BIG);
+    assert_int_equal(r1.calls, 0);
+
+    /* one commit, then the callbacks */
+    assert_int_equal(node_flush(n), 0);
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r1.rc, 0);
+    assert_memory_equal(r1.id, id1, 32);
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(r2.rc, 0);
+    assert_int_equal(rq[0].calls, 1);
+    assert_int_equal(rq[1].calls, 1);
+    assert_int_equal(rq[2].calls, 0);
+    assert_false(node_has_record(n, id1)); /* replaced in the same batch */
+    assert_true(node_has_record(n, id2));
+    assert_int_equal(store_count(n->store), 3);
+    assert_int_equal(node_flush(n), 0); /* empty: nothing to do */
+
+    /* against the store now */
+    assert_int_equal(node_submit(n, w2.p, w2.len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_DUPLICATE);
+    assert_int_equal(node_submit(n, w1.p, w1.len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_STALE);
+    assert_int_equal(node_submit(n, wq[2].p, wq[2].len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_QUOTA);
+    assert_int_equal(node_fetch_record(n, id2, buf, sizeof(buf), &len), 0);
+    assert_int_equal(len, w2.len);
+    assert_int_equal(node_fetch_record(n, id1, buf, sizeof(buf), &len), PULL_ERR_NOT_FOUND);
+
+    assert_int_equal(n->counters.records_new, 4);
+    assert_int_equal(n->counters.records_local, 3);
+    assert_int_equal(n->counters.commits, 1);
+    assert_true(n->counters.records_dup >= 4);
+    assert_true(n->counters.records_quota >= 2);
+    assert_true(n->counters.records_invalid >= 2);
+
+    /* the batch commits by itself at the end of a loop turn */
+    {
+        struct pull_wb w4;
+        uint8_t id4[32];
+        struct result r4 = {0};
+        struct ident b;
+        assert_int_equal(ident_generate(&b), 0);
+        make(&b, 7, 1, RECORD_OFFER, "by the loop", &w4, id4);
+        assert_int_equal(
+            node_submit(n, w4.p, w4.len, NODE_ORIGIN_LOCAL, NULL, on_commit, &r4, NULL), 0);
+        for (int k = 0; k < 100 && r4.calls == 0; k++)
+            uv_run(&f->loop, UV_RUN_NOWAIT);
+        assert_int_equal(r4.calls, 1);
+        assert_int_equal(r4.rc, 0);
+        wb_release(&w4);
+        ident_wipe(&b);
+    }
+    wb_release(&w0);
+    wb_release(&w1);
+    wb_release(&w2);
+    wb_release(&w3);
+    for (int i = 0; i < 3; i++)
+        wb_release(&wq[i]);
+    ident_wipe(&a);
+}
+
+static void
+test_connect_args(void **state)
+{
+    struct fixture *f = *state;
+    char addrs[4][NODE_ADDR_MAX];
+    uint8_t other[32];
+
+    memset(other, 7, sizeof(other));
+    assert_int_equal(node_connect(f->n, f->me.pk, "127.0.0.1:1", NULL, NULL), PULL_ERR_BAD_KEY);
+    assert_int_equal(node_connect(f->n, other, "nonsense", NULL, NULL), PULL_ERR_INVAL);
+    assert_int_equal(node_connect(f->n, other, "127.0.0.1:0", NULL, NULL), PULL_ERR_INVAL);
+    assert_int_equal(node_learn_peer(f->n, other, "x"), PULL_ERR_INVAL);
+    assert_int_equal(node_addresses(f->n, addrs, 4), 1);
+    assert_non_null(strstr(addrs[0], "@127.0.0.1:"));
+    assert_int_equal(node_connected_count(f->n), 0);
+    assert_int_equal(node_send_direct(f->n, other, (const uint8_t *)"x", 1), PULL_ERR_NOT_FOUND);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_submit_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_args, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
