@@ -636,8 +636,8 @@ on_timer(uv_timer_t *t)
 {
     struct sync *s = t->data;
     uint64_t now = now_ms(s);
-    uint8_t keys[64][32];
-    size_t nk = 0;
+    uint8_t(*keys)[32] = NULL;
+    size_t nk = 0, cap = 0;
 
     if (s->stopped)
         return;
@@ -646,7 +646,11 @@ on_timer(uv_timer_t *t)
     gossip_on_timeout(s->g, now);
     sync_drain(s);
     /* connections may vanish while we act: work on keys */
-    for (struct sconn *c = s->conns; c != NULL && nk < 64; c = c->next)
+    for (struct sconn *c = s->conns; c != NULL; c = c->next)
+        cap++;
+    if (cap > 0 && (keys = malloc(cap * 32)) == NULL)
+        cap = 0;
+    for (struct sconn *c = s->conns; c != NULL && nk < cap; c = c->next)
         memcpy(keys[nk++], c->key, 32);
     for (size_t i = 0; i < nk; i++) {
         struct sconn *c = sconn_find(s, keys[i]);
@@ -671,6 +675,7 @@ on_timer(uv_timer_t *t)
         if ((c = sconn_find(s, keys[i])) != NULL)
             push_flush(s, c);
     }
+    free(keys);
     /* HyParView forgets peers that failed; a node whose every peer went away (a partition,
      * a lost uplink) would stay alone. Feed it the bootstrap lines and persisted peers
      * again, with a growing gap, until someone answers. */
