@@ -53,6 +53,7 @@ struct node_batch {
     uv_idle_t idle;
     uv_timer_t sweep;
     bool handles;
+    bool closed; /* node_stop made its last commit: no more records */
     bool idle_on;
     bool started_ctl, started_lan, started_dyads;
     uint64_t full_logged_ms;
@@ -238,6 +239,8 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
     bool slot_exists = false;
     int rc;
 
+    if (b->closed)
+        return PULL_ERR_STATE;
     if (env == NULL || len == 0 || len > RECORD_ENVELOPE_MAX) {
         n->counters.records_invalid++;
         return PULL_ERR_TOO_BIG;
@@ -498,7 +501,9 @@ node_stop(struct node *n)
         uv_close((uv_handle_t *)&b->check, NULL);
         uv_close((uv_handle_t *)&b->idle, NULL);
         uv_close((uv_handle_t *)&b->sweep, NULL);
+        b->handles = false; /* closing: never restart them */
     }
+    b->closed = true;
     log_info("stopping");
 }
 

@@ -131,7 +131,8 @@ typedef void (*node_commit_fn)(void *arg, int result, const uint8_t id[RECORD_ID
 /* node_submit verifies the envelope (len <= RECORD_ENVELOPE_MAX) and queues it for the
  * next commit. from is the sending peer's key for NODE_ORIGIN_PEER, else NULL. Returns 0
  * (queued: cb, if not NULL, will be called exactly once), or a negative PULL_ERR_* (the
- * validation error, PULL_ERR_DUPLICATE, PULL_ERR_STALE, PULL_ERR_QUOTA; cb not called).
+ * validation error, PULL_ERR_DUPLICATE, PULL_ERR_STALE, PULL_ERR_QUOTA, PULL_ERR_STATE once
+ * node_stop made its last commit; cb not called).
  * id_out (may be NULL) receives the record id whenever the envelope parsed. A locally
  * originated or imported record is also published to the network after its commit. */
 int node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin origin,
