@@ -15,23 +15,29 @@
 #include "proto/msg.h"
 #include "proto/recon.h"
 
-#define RECON_QUEUE_HIGH (512u * 1024u) /* stop polling symbols above this many queued bytes */
-#define PUSH_BACKLOG_MAX 200000         /* ids waiting for gossip_push, per peer */
-#define WANT_BACKLOG_MAX 1000000        /* ids waiting for gossip_want, per peer */
-#define WANT_INFLIGHT                                                                              \
-    768                    /* ids asked for and not yet answered: below the                        \
-                              peer's serve queue (gossip serve_max, 1024), which                   \
-                              drops what does not fit */
-#define WANT_STALL_MS 2000 /* no answer for this long: ask for more anyway */
-#define CATCHUP_AGAIN_MS                                                                           \
-    500                         /* a session that wanted ids is followed by another                \
-                                   once they arrived, until one wants nothing */
-#define REQ_GAP_MIN_MS 1000     /* at most one RECON_REQ per peer per this */
-#define REQ_SALTED_GAP_MS 60000 /* salted requests cost a pass: rarer */
-#define BAD_MAX 8               /* protocol errors of recon/dyads before a drop */
+/* stop polling reconciliation symbols above this many queued bytes */
+#define RECON_QUEUE_HIGH (512u * 1024u)
+/* ids waiting for gossip_push / gossip_want, per peer */
+#define PUSH_BACKLOG_MAX 200000
+#define WANT_BACKLOG_MAX 1000000
+/* ids asked for and not answered yet: below the peer's serve queue (gossip serve_max,
+ * 1024), which drops what does not fit */
+#define WANT_INFLIGHT 768
+/* no answer for this long: ask for more anyway */
+#define WANT_STALL_MS 2000
+/* a session that wanted ids is followed by another once they arrived, until one wants
+ * nothing */
+#define CATCHUP_AGAIN_MS 500
+/* at most one RECON_REQ per peer per REQ_GAP_MIN_MS; salted ones cost a pass: rarer */
+#define REQ_GAP_MIN_MS 1000
+#define REQ_SALTED_GAP_MS 60000
+/* protocol errors of recon/dyads before a drop */
+#define BAD_MAX 8
 #define CONNECT_GRACE_MS 3000
-#define REJOIN_MIN_MS 1000  /* alone: feed the known peers to gossip again after this, */
-#define REJOIN_MAX_MS 15000 /* doubling up to this while nobody answers */
+/* alone: feed the known peers to gossip again after REJOIN_MIN_MS, doubling up to
+ * REJOIN_MAX_MS while nobody answers */
+#define REJOIN_MIN_MS 1000
+#define REJOIN_MAX_MS 15000
 
 /* A FIFO of ids (pending pushes or wants). */
 struct idq {
