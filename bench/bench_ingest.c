@@ -44,6 +44,7 @@
 
 #include "bench/bench.h"
 #include "bench/bench_gen.h"
+#include "bench/proc.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/record.h"
@@ -53,10 +54,7 @@ int bench_ingest(int argc, char **argv);
 
 /* The generated envelopes, back to back, and what the measurements need of each. */
 struct corpus {
-    uint8_t *buf;
-    size_t len, cap;
-    size_t *off, *elen;
-    size_t n, ncap;
+    struct bench_corpus e; /* the envelopes (bench/proc.h) */
     /* filled after generation */
     uint8_t *msg; /* "pull/record/v1" || record, back to back */
     size_t *moff, *mlen;
@@ -70,41 +68,13 @@ corpus_add(void *ctx, const uint8_t *env, size_t len)
 {
     struct corpus *c = ctx;
 
-    if (c->n == c->ncap) {
-        size_t nc = c->ncap ? c->ncap * 2 : 1024;
-        size_t *o = realloc(c->off, nc * sizeof(*o)), *l;
-        if (o == NULL)
-            return PULL_ERR_NOMEM;
-        c->off = o;
-        if ((l = realloc(c->elen, nc * sizeof(*l))) == NULL)
-            return PULL_ERR_NOMEM;
-        c->elen = l;
-        c->ncap = nc;
-    }
-    if (c->cap - c->len < len) {
-        size_t nc = c->cap ? c->cap * 2 : 1 << 20;
-        uint8_t *b;
-        while (nc - c->len < len)
-            nc *= 2;
-        if ((b = realloc(c->buf, nc)) == NULL)
-            return PULL_ERR_NOMEM;
-        c->buf = b;
-        c->cap = nc;
-    }
-    memcpy(c->buf + c->len, env, len);
-    c->off[c->n] = c->len;
-    c->elen[c->n] = len;
-    c->len += len;
-    c->n++;
-    return 0;
+    return bench_corpus_add(&c->e, env, len);
 }
 
 static void
 corpus_free(struct corpus *c)
 {
-    free(c->buf);
-    free(c->off);
-    free(c->elen);
+    bench_corpus_free(&c->e);
     free(c->msg);
     free(c->moff);
     free(c->mlen);
@@ -118,7 +88,7 @@ static int
 corpus_prepare(struct corpus *c)
 {
     struct record *rec = malloc(sizeof(*rec));
-    size_t n = c->n, dl = strlen(RECORD_DOMAIN), total = 0;
+    size_t n = c->e.n, dl = strlen(RECORD_DOMAIN), total = 0;
     int rc = PULL_ERR_NOMEM;
 
     c->moff = calloc(n, sizeof(*c->moff));
@@ -126,13 +96,13 @@ corpus_prepare(struct corpus *c)
     c->pk = calloc(n, sizeof(*c->pk));
     c->sig = calloc(n, sizeof(*c->sig));
     c->key = calloc(n, sizeof(*c->key));
-    c->msg = malloc(c->len + n * dl);
+    c->msg = malloc(c->e.len + n * dl);
     if (rec == NULL || c->moff == NULL || c->mlen == NULL || c->pk == NULL || c->sig == NULL ||
         c->key == NULL || c->msg == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
         struct envelope e;
-        if ((rc = envelope_parse(c->buf + c->off[i], c->elen[i], &e)) != 0 ||
+        if ((rc = envelope_parse(c->e.buf + c->e.off[i], c->e.elen[i], &e)) != 0 ||
             (rc = record_decode(e.rec, e.rec_len, rec)) != 0)
             goto out;
         c->moff[i] = total;
@@ -259,16 +229,16 @@ ingest_rate(const struct corpus *c, const size_t *order, size_t batch, uint64_t 
         fprintf(stderr, "pull-bench ingest: store_open: %s\n", pull_strerror(rc));
         goto out;
     }
-    for (size_t base = 0; base < c->n; base += batch, k++) {
-        size_t m = c->n - base < batch ? c->n - base : batch;
+    for (size_t base = 0; base < c->e.n; base += batch, k++) {
+        size_t m = c->e.n - base < batch ? c->e.n - base : batch;
         if (raw != NULL && k % 2 == 0)
             raw_verify_range(c, order, base, m, raw);
         t0 = bench_now();
         c0 = cpu_now();
         for (size_t j = 0; j < m; j++) {
             size_t i = order[base + j];
-            items[j].bytes = c->buf + c->off[i];
-            items[j].len = c->elen[i];
+            items[j].bytes = c->e.buf + c->e.off[i];
+            items[j].len = c->e.elen[i];
         }
         if ((rc = store_put_batch(s, items, m, now)) != 0) {
             fprintf(stderr, "pull-bench ingest: store_put_batch: %s\n", pull_strerror(rc));
@@ -286,7 +256,7 @@ ingest_rate(const struct corpus *c, const size_t *order, size_t batch, uint64_t 
     ok = true;
     if (raw != NULL && io_written() > w0)
         printf("ingest wrote %.1f MB for %.1f MB of envelopes\n", (double)(io_written() - w0) / 1e6,
-               (double)c->len / 1e6);
+               (double)c->e.len / 1e6);
 out:
     store_close(s);
     if (dir != NULL)
@@ -296,8 +266,8 @@ out:
     if (stored_out != NULL)
         *stored_out = stored;
     if (cpu_rate != NULL)
-        *cpu_rate = ok && dc > 0 ? (double)c->n / dc : -1;
-    return ok && dt > 0 ? (double)c->n / dt : -1;
+        *cpu_rate = ok && dc > 0 ? (double)c->e.n / dc : -1;
+    return ok && dt > 0 ? (double)c->e.n / dt : -1;
 }
 
 /* envelope_open alone, and store_put_opened alone, over the same corpus (wall clock; the
@@ -320,13 +290,13 @@ split_rates(const struct corpus *c, const size_t *order, size_t batch, uint64_t 
     if (envs == NULL || recs == NULL || items == NULL || dir == NULL ||
         store_open(dir, &o, &s) != 0)
         goto out;
-    for (size_t base = 0; base < c->n; base += batch) {
-        size_t m = c->n - base < batch ? c->n - base : batch;
+    for (size_t base = 0; base < c->e.n; base += batch) {
+        size_t m = c->e.n - base < batch ? c->e.n - base : batch;
         t0 = bench_now();
         c0 = cpu_now();
         for (size_t j = 0; j < m; j++) {
             size_t i = order[base + j];
-            if (envelope_open(c->buf + c->off[i], c->elen[i], now, &envs[j], &recs[j]) != 0)
+            if (envelope_open(c->e.buf + c->e.off[i], c->e.elen[i], now, &envs[j], &recs[j]) != 0)
                 goto out;
             items[j].env = &envs[j];
             items[j].rec = &recs[j];
@@ -340,14 +310,14 @@ split_rates(const struct corpus *c, const size_t *order, size_t batch, uint64_t 
         t_put += bench_now() - t0;
         c_put += cpu_now() - c0;
     }
-    *open_rate = (double)c->n / t_open;
-    *opened_rate = (double)c->n / t_put;
+    *open_rate = (double)c->e.n / t_open;
+    *opened_rate = (double)c->e.n / t_put;
     printf("cpu per record: envelope_open %.1f us, store_put_opened (sync %s) %.1f us\n",
-           c_open / (double)c->n * 1e6,
+           c_open / (double)c->e.n * 1e6,
            sync == STORE_SYNC_FULL   ? "full"
            : sync == STORE_SYNC_DATA ? "data"
                                      : "none",
-           c_put / (double)c->n * 1e6);
+           c_put / (double)c->e.n * 1e6);
 out:
     store_close(s);
     if (dir != NULL)
@@ -377,14 +347,14 @@ lmdb_raw_rate(const struct corpus *c, const size_t *order, size_t batch)
         mdb_dbi_open(txn, "recs", MDB_CREATE, &dbi) != 0 || mdb_txn_commit(txn) != 0)
         goto out;
     t0 = bench_now();
-    for (size_t base = 0; base < c->n; base += batch) {
-        size_t m = c->n - base < batch ? c->n - base : batch;
+    for (size_t base = 0; base < c->e.n; base += batch) {
+        size_t m = c->e.n - base < batch ? c->e.n - base : batch;
         if (mdb_txn_begin(env, NULL, 0, &txn) != 0)
             goto out;
         for (size_t j = 0; j < m; j++) {
             size_t i = order[base + j];
             MDB_val k = {40, c->key[i]};
-            MDB_val d = {c->elen[i], c->buf + c->off[i]};
+            MDB_val d = {c->e.elen[i], c->e.buf + c->e.off[i]};
             if (mdb_put(txn, dbi, &k, &d, 0) != 0) {
                 mdb_txn_abort(txn);
                 goto out;
@@ -400,7 +370,7 @@ out:
     if (dir != NULL)
         rm_store_dir(dir);
     free(dir);
-    return dt > 0 ? (double)c->n / dt : -1;
+    return dt > 0 ? (double)c->e.n / dt : -1;
 }
 
 int
@@ -466,7 +436,7 @@ bench_ingest(int argc, char **argv)
     main_order = shuffle ? shuffled : by_time;
     printf("generated and signed %zu records (%.1f MB) in %.2f s; batches of %zu, %s order, "
            "sync %s\n",
-           c.n, (double)c.len / 1e6, bench_now() - t0, batch, shuffle ? "random" : "time",
+           c.e.n, (double)c.e.len / 1e6, bench_now() - t0, batch, shuffle ? "random" : "time",
            mode == MODE_FULL   ? "full"
            : mode == MODE_DATA ? "data"
                                : "none");

@@ -775,11 +775,9 @@ struct corpus_sink {
     struct bundle_writer *w;
 };
 
-static int
-corpus_add(void *ctx, const uint8_t *env, size_t len)
+int
+bench_corpus_add(struct bench_corpus *c, const uint8_t *env, size_t len)
 {
-    struct corpus_sink *s = ctx;
-    struct bench_corpus *c = s->c;
 
     if (c->n == c->ncap) {
         size_t nc = c->ncap ? c->ncap * 2 : 1024;
@@ -807,6 +805,17 @@ corpus_add(void *ctx, const uint8_t *env, size_t len)
     c->elen[c->n] = len;
     c->len += len;
     c->n++;
+    return 0;
+}
+
+static int
+corpus_add(void *ctx, const uint8_t *env, size_t len)
+{
+    struct corpus_sink *s = ctx;
+    int rc;
+
+    if ((rc = bench_corpus_add(s->c, env, len)) != 0)
+        return rc;
     return s->w != NULL ? bundle_write(s->w, env, len) : 0;
 }
 

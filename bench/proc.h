@@ -160,6 +160,9 @@ struct bench_corpus {
  * bundle_path is not NULL, also writes them there as an import bundle. */
 int bench_corpus_gen(struct bench_corpus *c, size_t n, uint64_t seed, const char *bundle_path);
 
+/* bench_corpus_add appends a copy of one envelope to c. Returns 0 or PULL_ERR_NOMEM. */
+int bench_corpus_add(struct bench_corpus *c, const uint8_t *env, size_t len);
+
 /* bench_corpus_free frees c's buffers. */
 void bench_corpus_free(struct bench_corpus *c);
 
