@@ -12,6 +12,11 @@
  *
  * Expiry. A timer sweeps expired records (store_sweep, bounded per call) once a minute,
  * sooner while there is more to sweep, and tells sync.c about each removed id.
+ *
+ * Resident memory. Reads map the store's pages into pulld; a full pass (the search index
+ * built at start, a catch-up serving every record) would leave the whole file counted in
+ * its RSS. store_trim drops them (they stay in the page cache): once after start, and every
+ * TRIM_EVERY_MS while there were commits since the last trim.
  */
 #include "daemon/node.h"
 
@@ -31,6 +36,7 @@
 #define SWEEP_FIRST_MS 1000
 #define SWEEP_MAX 1024
 #define FULL_LOG_EVERY_MS 10000
+#define TRIM_EVERY_MS 10000
 
 struct pend {
     enum node_origin origin;
@@ -52,6 +58,8 @@ struct node_batch {
     uv_check_t check;
     uv_idle_t idle;
     uv_timer_t sweep;
+    uv_timer_t trim;
+    uint64_t commits_at_trim; /* n->counters.commits at the last store_trim */
     bool handles;
     bool closed; /* node_stop made its last commit: no more records */
     bool idle_on;
@@ -390,6 +398,27 @@ on_sweep(uv_timer_t *t)
     uv_timer_start(t, on_sweep, rc == SWEEP_MAX ? 10 : SWEEP_EVERY_MS, 0);
 }
 
+static void
+trim_now(struct node *n)
+{
+    int rc = store_trim(n->store);
+
+    if (rc != 0)
+        log_debug("store_trim: %s", pull_strerror(rc));
+    n->batch->commits_at_trim = n->counters.commits;
+}
+
+/* on_trim: every TRIM_EVERY_MS, drop the store's pages from the RSS if anything changed
+ * (served records are read too, but a busy node also commits). */
+static void
+on_trim(uv_timer_t *t)
+{
+    struct node *n = t->data;
+
+    if (n->counters.commits != n->batch->commits_at_trim)
+        trim_now(n);
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void
@@ -439,9 +468,12 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     n->batch->idle.data = n;
     uv_timer_init(loop, &n->batch->sweep);
     n->batch->sweep.data = n;
+    uv_timer_init(loop, &n->batch->trim);
+    n->batch->trim.data = n;
     n->batch->handles = true;
     uv_check_start(&n->batch->check, on_check);
     uv_timer_start(&n->batch->sweep, on_sweep, SWEEP_FIRST_MS, 0);
+    uv_timer_start(&n->batch->trim, on_trim, TRIM_EVERY_MS, TRIM_EVERY_MS);
 
     if ((rc = sync_new(n)) != 0)
         goto fail;
@@ -450,6 +482,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
         goto fail;
     }
     n->batch->started_ctl = true;
+    trim_now(n); /* the set and the search index were built from a pass over the store */
     if ((rc = lan_start(n)) != 0) {
         log_warn("LAN discovery not available: %s", pull_strerror(rc));
         rc = 0; /* not fatal: the node still works through bootstrap peers */
@@ -501,6 +534,7 @@ node_stop(struct node *n)
         uv_close((uv_handle_t *)&b->check, NULL);
         uv_close((uv_handle_t *)&b->idle, NULL);
         uv_close((uv_handle_t *)&b->sweep, NULL);
+        uv_close((uv_handle_t *)&b->trim, NULL);
         b->handles = false; /* closing: never restart them */
     }
     b->closed = true;
