@@ -15,8 +15,9 @@
  *
  * Resident memory. Reads map the store's pages into pulld; a full pass (the search index
  * built at start, a catch-up serving every record) would leave the whole file counted in
- * its RSS. store_trim drops them (they stay in the page cache): once after start, and every
- * TRIM_EVERY_MS while there were commits since the last trim.
+ * its RSS. store_trim drops them (they stay in the page cache): once after start, then
+ * TRIM_QUIET_MS after commits pause (the end of an import or a catch-up), and at most every
+ * TRIM_EVERY_MS while they go on.
  */
 #include "daemon/node.h"
 
@@ -37,6 +38,7 @@
 #define SWEEP_MAX 1024
 #define FULL_LOG_EVERY_MS 10000
 #define TRIM_EVERY_MS 10000
+#define TRIM_QUIET_MS 200
 
 struct pend {
     enum node_origin origin;
@@ -60,6 +62,7 @@ struct node_batch {
     uv_timer_t sweep;
     uv_timer_t trim;
     uint64_t commits_at_trim; /* n->counters.commits at the last store_trim */
+    uint64_t trim_ms;         /* when the last store_trim ran */
     bool handles;
     bool closed; /* node_stop made its last commit: no more records */
     bool idle_on;
@@ -67,6 +70,8 @@ struct node_batch {
     uint64_t full_logged_ms;
     struct pull_wb scratch;
 };
+
+static void trim_after_commit(struct node *n);
 
 uint64_t
 node_now_ms(const struct node *n)
@@ -193,6 +198,7 @@ node_flush(struct node *n)
     }
     if (rc == 0) {
         n->counters.commits++;
+        trim_after_commit(n);
     } else {
         n->counters.commit_errors++;
         log_store_full(n, rc, count);
@@ -406,10 +412,9 @@ trim_now(struct node *n)
     if (rc != 0)
         log_debug("store_trim: %s", pull_strerror(rc));
     n->batch->commits_at_trim = n->counters.commits;
+    n->batch->trim_ms = node_now_ms(n);
 }
 
-/* on_trim: every TRIM_EVERY_MS, drop the store's pages from the RSS if anything changed
- * (served records are read too, but a busy node also commits). */
 static void
 on_trim(uv_timer_t *t)
 {
@@ -417,6 +422,21 @@ on_trim(uv_timer_t *t)
 
     if (n->counters.commits != n->batch->commits_at_trim)
         trim_now(n);
+}
+
+/* trim_after_commit runs after each commit: trim now if the last trim is TRIM_EVERY_MS old,
+ * else TRIM_QUIET_MS after the last commit of a run. */
+static void
+trim_after_commit(struct node *n)
+{
+    struct node_batch *b = n->batch;
+
+    if (!b->handles)
+        return;
+    if (node_now_ms(n) - b->trim_ms >= TRIM_EVERY_MS)
+        trim_now(n);
+    else
+        uv_timer_start(&b->trim, on_trim, TRIM_QUIET_MS, 0);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -473,7 +493,6 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     n->batch->handles = true;
     uv_check_start(&n->batch->check, on_check);
     uv_timer_start(&n->batch->sweep, on_sweep, SWEEP_FIRST_MS, 0);
-    uv_timer_start(&n->batch->trim, on_trim, TRIM_EVERY_MS, TRIM_EVERY_MS);
 
     if ((rc = sync_new(n)) != 0)
         goto fail;
