@@ -38,6 +38,14 @@
  * REJOIN_MAX_MS while nobody answers */
 #define REJOIN_MIN_MS 1000
 #define REJOIN_MAX_MS 15000
+/* bulk catch-up (RECON_BULK): at most one served per connection per BULK_GAP_MS; the store
+ * is read BULK_CHUNK ids at a time, when fewer than BULK_LOW wait to be pushed */
+#define BULK_GAP_MS 60000
+#define BULK_CHUNK 1024
+#define BULK_LOW 256
+/* after sending a RECON_BULK, no reconciliation with that peer until its records have
+ * stopped coming for this long (a session would see the whole unfinished difference) */
+#define BULK_QUIET_MS 5000
 
 /* A FIFO of ids (pending pushes or wants). */
 struct idq {
@@ -58,7 +66,17 @@ struct sconn {
     struct idq want; /* ids to gossip_want, paced */
     size_t inflight; /* wanted ids not answered yet (approximately: records from the peer) */
     uint64_t want_progress_ms;
-    bool again; /* the last session wanted ids: reconcile again once they are in */
+    bool again;           /* the last session wanted ids: reconcile again once they are in */
+    uint64_t last_rec_ms; /* the last record offered by the peer */
+    /* serving the peer's RECON_BULK: its ids (sorted) and where the store pass stands */
+    uint8_t (*bulk_ids)[32];
+    uint32_t bulk_n, bulk_sid;
+    bool bulk_on, bulk_started;
+    uint64_t bulk_created; /* cursor: the last (created, id) visited in time order */
+    uint8_t bulk_last[32];
+    uint64_t bulk_pushed;
+    uint64_t last_bulk_ms; /* the last RECON_BULK accepted from the peer (rate limit) */
+    uint64_t bulk_sent_ms; /* we sent the peer a RECON_BULK */
 };
 
 struct pconnect {
@@ -107,11 +125,14 @@ cb_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_B
     (void)id;
     rc = node_submit(s->n, env, len, NODE_ORIGIN_PEER, from, NULL, NULL, NULL);
     for (struct sconn *c = s->conns; c != NULL; c = c->next) {
-        if (c->inflight > 0 && memcmp(c->key, from, 32) == 0) {
+        if (memcmp(c->key, from, 32) != 0)
+            continue;
+        c->last_rec_ms = node_now_ms(s->n);
+        if (c->inflight > 0) {
             c->inflight--; /* most likely one we asked for (want_pump runs after the call) */
-            c->want_progress_ms = node_now_ms(s->n);
-            break;
+            c->want_progress_ms = c->last_rec_ms;
         }
+        break;
     }
     switch (rc) {
     case 0:
@@ -163,6 +184,24 @@ each_key(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
     return e->visit(e->vctx, id);
 }
 
+struct bulk_list {
+    uint8_t (*v)[32]; /* MSG_BULK_MAX ids */
+    uint32_t n;
+};
+
+/* bulk_collect gathers at most MSG_BULK_MAX ids into a struct bulk_list. */
+static int
+bulk_collect(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct bulk_list *l = ctx;
+
+    (void)created;
+    if (l->n == MSG_BULK_MAX)
+        return PULL_ERR_QUOTA; /* the set grew: reconcile instead */
+    memcpy(l->v[l->n++], id, 32);
+    return 0;
+}
+
 static int
 cb_each(void *ctx, recon_visit_fn visit, void *vctx)
 {
@@ -195,6 +234,7 @@ sconn_free(struct sync *s, const uint8_t key[32])
         recon_free(c->r);
         free(c->push.v);
         free(c->want.v);
+        free(c->bulk_ids);
         free(c);
         return;
     }
@@ -481,17 +521,25 @@ idq_pop(struct idq *q, size_t k)
         q->off = 0;
 }
 
+static bool bulk_refill(struct sync *s, struct sconn *c);
+
+/* push_flush hands c's pending pushes to gossip as far as the peer's serve queue takes them,
+ * reading the next ids of a bulk catch-up from the store when few are left. */
 static void
 push_flush(struct sync *s, struct sconn *c)
 {
-    while (c->push.n > 0) {
-        size_t k = c->push.n < GOSSIP_IDS_MAX ? c->push.n : GOSSIP_IDS_MAX;
-        int got = gossip_push(s->g, c->key, (const uint8_t(*)[32])(c->push.v + c->push.off), k,
-                              now_ms(s));
-        if (got <= 0)
-            break;
-        idq_pop(&c->push, (size_t)got);
-        if ((size_t)got < k)
+    for (;;) {
+        while (c->push.n > 0) {
+            size_t k = c->push.n < GOSSIP_IDS_MAX ? c->push.n : GOSSIP_IDS_MAX;
+            int got = gossip_push(s->g, c->key, (const uint8_t(*)[32])(c->push.v + c->push.off), k,
+                                  now_ms(s));
+            if (got <= 0)
+                break;
+            idq_pop(&c->push, (size_t)got);
+            if ((size_t)got < k)
+                break;
+        }
+        if (!c->bulk_on || c->push.n >= BULK_LOW || !bulk_refill(s, c))
             break;
     }
 }
@@ -598,10 +646,185 @@ recon_drain(struct sync *s, struct sconn *c)
         sync_drain(s);
 }
 
+/* ---------------------------------------------------------------- bulk catch-up
+ *
+ * A dialer that holds at most MSG_BULK_MAX records sends RECON_BULK with all its ids instead
+ * of starting a reconciliation. The receiver copies the list (bounded: 64 KB), wants the
+ * listed ids it lacks, and pushes every stored id not in the list: a pass over the store in
+ * time order, BULK_CHUNK ids per short read transaction, resumed after the last (created,
+ * id) visited as the peer's backlog drains (push_flush). Records stored during the pass
+ * reach the peer by gossip; anything else missed, the next periodic reconciliation finds.
+ */
+
+/* bulk_busy: a bulk catch-up with c's peer is under way (either way); a reconciliation now
+ * would see the whole unfinished difference. */
+static bool
+bulk_busy(struct sync *s, const struct sconn *c)
+{
+    uint64_t last = c->bulk_sent_ms > c->last_rec_ms ? c->bulk_sent_ms : c->last_rec_ms;
+
+    return c->bulk_on || (c->bulk_sent_ms != 0 && now_ms(s) - last < BULK_QUIET_MS);
+}
+
+/* bulk_end ends the catch-up c's peer asked for: err 0 when the store pass is complete. */
+static void
+bulk_end(struct sync *s, struct sconn *c, int err)
+{
+    char who[IDENT_SHORT_LEN + 1];
+
+    ident_short(c->key, who);
+    log_debug("bulk catch-up %08x of %s %s: %llu id(s) pushed", (unsigned)c->bulk_sid, who,
+              err == 0 ? "done" : pull_strerror(err), (unsigned long long)c->bulk_pushed);
+    free(c->bulk_ids);
+    c->bulk_ids = NULL;
+    c->bulk_n = 0;
+    c->bulk_on = false;
+    if (err == 0)
+        s->n->counters.recon_sessions++;
+    else
+        s->n->counters.recon_failed++;
+    (void)store_trim(s->n->store); /* the pass mapped the whole store into our RSS */
+}
+
+static int
+bulk_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+struct bulk_pass {
+    struct sconn *c;
+    uint8_t (*out)[32];
+    size_t n;
+};
+
+static int
+bulk_visit(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct bulk_pass *p = ctx;
+    struct sconn *c = p->c;
+
+    if (c->bulk_started && created == c->bulk_created && memcmp(id, c->bulk_last, 32) <= 0)
+        return 0; /* visited by an earlier chunk */
+    c->bulk_started = true;
+    c->bulk_created = created;
+    memcpy(c->bulk_last, id, 32);
+    if (c->bulk_n > 0 && bsearch(id, c->bulk_ids, c->bulk_n, 32, bulk_cmp) != NULL)
+        return 0;
+    memcpy(p->out[p->n++], id, 32);
+    return p->n == BULK_CHUNK ? 1 : 0;
+}
+
+/* bulk_refill queues the next chunk of ids c's peer lacks. Returns whether it queued any;
+ * ends the catch-up at the end of the store (or on a store error). */
+static bool
+bulk_refill(struct sync *s, struct sconn *c)
+{
+    struct bulk_pass p = {c, NULL, 0};
+    int rc;
+
+    if ((p.out = malloc(BULK_CHUNK * 32)) == NULL)
+        return false; /* the next flush or tick tries again */
+    rc = store_iter_keys(s->n->store, c->bulk_started ? c->bulk_created : 0, bulk_visit, &p);
+    if (p.n > 0) {
+        idq_add(&c->push, (const uint8_t(*)[32])p.out, p.n, PUSH_BACKLOG_MAX);
+        c->bulk_pushed += p.n;
+    }
+    free(p.out);
+    if (rc <= 0)
+        bulk_end(s, c, rc);
+    return p.n > 0;
+}
+
+/* bulk_send: if this node holds at most MSG_BULK_MAX records, list them all to c's peer in
+ * a RECON_BULK. Returns whether it sent one (otherwise, reconcile). */
+static bool
+bulk_send(struct sync *s, struct sconn *c)
+{
+    struct msg_bulk b;
+    struct bulk_list l = {NULL, 0};
+    struct pull_wb w;
+    bool sent = false;
+
+    if (!c->recon_ok || recon_set_size(s->set) > MSG_BULK_MAX)
+        return false;
+    if ((l.v = malloc(MSG_BULK_MAX * 32)) == NULL)
+        return false;
+    wb_init(&w, MSG_MAX);
+    if (store_iter_ids(s->n->store, bulk_collect, &l) == 0) {
+        memset(&b, 0, sizeof(b));
+        b.sid = env_uniform(s->n->env, UINT32_MAX) + 1;
+        b.ids = (const uint8_t(*)[32])l.v;
+        b.n = l.n;
+        if (msg_bulk_encode(&b, &w) == 0 && net_send(s->n->net, c->key, w.p, w.len, false) == 0) {
+            c->bulk_sent_ms = now_ms(s);
+            s->n->counters.recon_sessions++; /* the sender's part is done: it has no reply */
+            sent = true;
+            log_debug("bulk catch-up %08x: sent our %u id(s)", (unsigned)b.sid, (unsigned)b.n);
+        }
+    }
+    wb_release(&w);
+    free(l.v);
+    return sent;
+}
+
+/* bulk_on_msg serves a peer's RECON_BULK. */
+static void
+bulk_on_msg(struct sync *s, struct sconn *c, const uint8_t *msg, size_t len)
+{
+    struct node_counters *k = &s->n->counters;
+    uint64_t now = now_ms(s);
+    uint8_t key[32];
+    uint8_t(*lack)[32] = NULL;
+    size_t nlack = 0;
+    struct msg_bulk b;
+    char who[IDENT_SHORT_LEN + 1];
+
+    memcpy(key, c->key, 32);
+    if (msg_bulk_decode(msg, len, &b) != 0) {
+        k->frames_bad++;
+        if (++c->bad > BAD_MAX)
+            drop_peer(s, key, "too many reconciliation errors");
+        return;
+    }
+    if (!c->recon_ok || c->bulk_on ||
+        (c->last_bulk_ms != 0 && now - c->last_bulk_ms < BULK_GAP_MS)) {
+        k->recon_limited++;
+        return;
+    }
+    if (b.n > 0 && ((c->bulk_ids = malloc((size_t)b.n * 32)) == NULL ||
+                    (lack = malloc((size_t)b.n * 32)) == NULL)) {
+        free(c->bulk_ids);
+        c->bulk_ids = NULL;
+        return;
+    }
+    c->last_bulk_ms = now;
+    if (b.n > 0)
+        memcpy(c->bulk_ids, b.ids, (size_t)b.n * 32);
+    c->bulk_n = b.n;
+    c->bulk_sid = b.sid;
+    c->bulk_on = true;
+    c->bulk_started = false;
+    c->bulk_pushed = 0;
+    for (uint32_t i = 0; i < b.n; i++)
+        if (!node_has_record(s->n, b.ids[i]))
+            memcpy(lack[nlack++], b.ids[i], 32);
+    ident_short(key, who);
+    log_debug("bulk catch-up %08x of %s: it holds %u id(s), we lack %zu", (unsigned)b.sid, who,
+              (unsigned)b.n, nlack);
+    if (nlack > 0) {
+        idq_add(&c->want, (const uint8_t(*)[32])lack, nlack, WANT_BACKLOG_MAX);
+        (void)want_pump(s, c);
+    }
+    free(lack);
+    push_flush(s, c);
+    sync_drain(s);
+}
+
 static void
 recon_begin(struct sync *s, struct sconn *c, unsigned flags)
 {
-    if (!c->recon_ok || recon_active(c->r, RECON_INITIATOR))
+    if (!c->recon_ok || recon_active(c->r, RECON_INITIATOR) || bulk_busy(s, c))
         return;
     if (recon_start(c->r, now_ms(s), flags) == 0)
         recon_drain(s, c);
@@ -629,6 +852,7 @@ rebuild_set(struct sync *s)
             *pp = c->next;
             free(c->push.v);
             free(c->want.v);
+            free(c->bulk_ids);
             free(c);
             continue;
         }
@@ -751,7 +975,8 @@ ev_up(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t
     sync_drain(s);
     connect_done(s, key, 0, NULL);
     dyads_on_peer_up(s->n, key);
-    if (!inbound && (c = sconn_find(s, key)) != NULL && net_is_up(s->n->net, key))
+    if (!inbound && (c = sconn_find(s, key)) != NULL && net_is_up(s->n->net, key) &&
+        !bulk_send(s, c))
         recon_begin(s, c, 0);
 }
 
@@ -797,6 +1022,11 @@ ev_msg(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len)
         sync_drain(s);
         if ((c = sconn_find(s, key)) != NULL && (c->want.n > 0 || c->again))
             want_after(s, c);
+        return;
+    }
+    if (type == MSG_RECON_BULK) {
+        if ((c = sconn_find(s, key)) != NULL)
+            bulk_on_msg(s, c, msg, len);
         return;
     }
     if (type >= MSG_RECON_REQ && type <= MSG_RECON_ERR) {

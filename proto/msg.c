@@ -75,6 +75,8 @@ msg_type_name(uint32_t type)
         return "recon_done";
     case MSG_RECON_ERR:
         return "recon_err";
+    case MSG_RECON_BULK:
+        return "recon_bulk";
     case MSG_MAIL:
         return "mail";
     case MSG_MAIL_IHAVE:
@@ -416,4 +418,68 @@ msg_bye_reason_str(uint32_t reason)
         return "connected to itself";
     }
     return "unknown";
+}
+
+/* ---------------------------------------------------------------- RECON_BULK */
+
+static int
+check_bulk(uint32_t sid, const uint8_t (*ids)[32], uint32_t n)
+{
+    if (sid == 0 || n > MSG_BULK_MAX || (n > 0 && ids == NULL))
+        return PULL_ERR_FIELD;
+    for (uint32_t i = 1; i < n; i++)
+        if (memcmp(ids[i - 1], ids[i], 32) >= 0)
+            return PULL_ERR_FIELD;
+    return 0;
+}
+
+int
+msg_bulk_encode(const struct msg_bulk *b, struct pull_wb *out)
+{
+    msgpack_packer pk;
+    int rc;
+
+    if ((rc = check_bulk(b->sid, b->ids, b->n)) != 0)
+        return rc;
+    mp_packer_init(&pk, out);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint32(&pk, MSG_RECON_BULK);
+    msgpack_pack_uint32(&pk, b->sid);
+    mp_pack_bin(&pk, b->n > 0 ? (const void *)b->ids : "", (size_t)b->n * 32);
+    return wb_error(out);
+}
+
+int
+msg_bulk_decode(const uint8_t *p, size_t n, struct msg_bulk *b)
+{
+    struct pull_rd r;
+    uint32_t type, extra, len = 0;
+    const uint8_t *ids = NULL;
+    uint64_t v;
+    int rc;
+
+    memset(b, 0, sizeof(*b));
+    if ((rc = open_msg(&r, p, n, 3, &type, &extra)) != 0)
+        goto out;
+    if (type != MSG_RECON_BULK) {
+        rc = PULL_ERR_MALFORMED;
+        goto out;
+    }
+    if ((rc = mp_read_uint_max(&r, UINT32_MAX, &v)) != 0 ||
+        (rc = mp_read_bin(&r, MSG_BULK_MAX * 32, &ids, &len)) != 0)
+        goto out;
+    if (len % 32 != 0) {
+        rc = PULL_ERR_FIELD;
+        goto out;
+    }
+    if ((rc = check_bulk((uint32_t)v, (const uint8_t(*)[32])ids, len / 32)) != 0 ||
+        (rc = close_msg(&r, extra)) != 0)
+        goto out;
+    b->sid = (uint32_t)v;
+    b->ids = len > 0 ? (const uint8_t(*)[32])ids : NULL;
+    b->n = len / 32;
+out:
+    if (rc != 0)
+        memset(b, 0, sizeof(*b));
+    return rc;
 }

@@ -49,6 +49,7 @@ enum msg_type {
     MSG_RECON_MORE = 32,
     MSG_RECON_DONE = 33,
     MSG_RECON_ERR = 34,
+    MSG_RECON_BULK = 35, /* "these are all my ids": a small node's exact catch-up */
     /* sealed mail for dyads (proto/dyad.c) */
     MSG_MAIL = 40,
     MSG_MAIL_IHAVE = 41,
@@ -165,5 +166,32 @@ int msg_bye_version(const struct msg_hello *ours, struct pull_wb *out);
 
 /* msg_bye_reason_str returns a short lower-case description of a BYE reason. */
 const char *msg_bye_reason_str(uint32_t reason);
+
+/*
+ * RECON_BULK (proto/msg.c; PROTOCOL.md section 11, "Bulk catch-up"): a node that holds few
+ * records lists all of them, and the receiver pushes it every record it holds that is not
+ * listed (and may ask for the listed ids it lacks). Exact, and no coded symbols: for a peer
+ * that lacks nearly everything this costs 32 bytes per id it holds instead of ~57 bytes per
+ * id it lacks.
+ *
+ *   RECON_BULK [35, sid, ids: bin(32 n)]     0 <= n <= MSG_BULK_MAX, ids strictly ascending
+ */
+#define MSG_BULK_MAX 2000 /* ids in one RECON_BULK: 64,000 bytes, under MSG_MAX */
+
+struct msg_bulk {
+    uint32_t sid;             /* 1 .. 2^32-1, names the catch-up in logs */
+    const uint8_t (*ids)[32]; /* n ids, strictly ascending (byte order); decode: points
+                               * into the decoded input */
+    uint32_t n;
+};
+
+/* msg_bulk_encode appends a RECON_BULK. Returns 0, PULL_ERR_FIELD (sid 0, n over
+ * MSG_BULK_MAX, ids not strictly ascending) or the writer's error. */
+int msg_bulk_encode(const struct msg_bulk *b, struct pull_wb *out);
+
+/* msg_bulk_decode decodes a RECON_BULK of exactly n bytes into b (b->ids points into p).
+ * Returns 0 or PULL_ERR_TOO_BIG, TRUNCATED, MALFORMED, FIELD (sid 0, a length that is not a
+ * multiple of 32, too many ids, ids out of order or repeated), NONCANONICAL, TRAILING. */
+int msg_bulk_decode(const uint8_t *p, size_t n, struct msg_bulk *b);
 
 #endif

@@ -318,14 +318,84 @@ test_truncations(void **state)
     }
 }
 
+/* RECON_BULK: exact bytes, round trip, limits, order and hostile input. */
+static void
+test_bulk(void **state)
+{
+    static uint8_t ids[MSG_BULK_MAX + 1][32];
+    struct msg_bulk b, d;
+    struct pull_wb w;
+    uint8_t want[128];
+    size_t n;
+
+    (void)state;
+    for (uint32_t i = 0; i <= MSG_BULK_MAX; i++) {
+        memset(ids[i], 0xab, 32);
+        ids[i][0] = (uint8_t)(i >> 8);
+        ids[i][1] = (uint8_t)i;
+    }
+    assert_string_equal(msg_type_name(MSG_RECON_BULK), "recon_bulk");
+    wb_init(&w, 0);
+    /* empty: "I hold nothing" */
+    b = (struct msg_bulk){7, NULL, 0};
+    assert_int_equal(msg_bulk_encode(&b, &w), 0);
+    n = hex("932307c400", want);
+    assert_int_equal(w.len, n);
+    assert_memory_equal(w.p, want, n);
+    assert_int_equal(msg_bulk_decode(w.p, w.len, &d), 0);
+    assert_int_equal(d.sid, 7);
+    assert_int_equal(d.n, 0);
+    /* the largest, which fits in one frame */
+    wb_reset(&w);
+    b = (struct msg_bulk){UINT32_MAX, (const uint8_t(*)[32])ids, MSG_BULK_MAX};
+    assert_int_equal(msg_bulk_encode(&b, &w), 0);
+    assert_true(w.len <= MSG_MAX);
+    assert_int_equal(msg_bulk_decode(w.p, w.len, &d), 0);
+    assert_int_equal(d.sid, UINT32_MAX);
+    assert_int_equal(d.n, MSG_BULK_MAX);
+    assert_memory_equal(d.ids, ids, (size_t)MSG_BULK_MAX * 32);
+    for (size_t k = 0; k < w.len; k += 97)
+        assert_true(msg_bulk_decode(w.p, k, &d) < 0);
+    /* refused: too many, sid 0, out of order, repeated */
+    wb_reset(&w);
+    b.n = MSG_BULK_MAX + 1;
+    assert_int_equal(msg_bulk_encode(&b, &w), PULL_ERR_FIELD);
+    b = (struct msg_bulk){0, (const uint8_t(*)[32])ids, 1};
+    assert_int_equal(msg_bulk_encode(&b, &w), PULL_ERR_FIELD);
+    b = (struct msg_bulk){1, (const uint8_t(*)[32])ids[1], 2};
+    assert_int_equal(msg_bulk_encode(&b, &w), 0); /* ids[1] < ids[2] */
+    memcpy(w.p + w.len - 32, ids[0], 32);         /* now ids[1] > ids[0] */
+    assert_int_equal(msg_bulk_decode(w.p, w.len, &d), PULL_ERR_FIELD);
+    memcpy(w.p + w.len - 32, ids[1], 32); /* repeated */
+    assert_int_equal(msg_bulk_decode(w.p, w.len, &d), PULL_ERR_FIELD);
+    assert_null(d.ids);
+    /* a length that is not a multiple of 32, a wrong type, trailing bytes, extra fields */
+    n = hex("932307c40100", want);
+    assert_int_equal(msg_bulk_decode(want, n, &d), PULL_ERR_FIELD);
+    n = hex("932207c400", want);
+    assert_int_equal(msg_bulk_decode(want, n, &d), PULL_ERR_MALFORMED);
+    n = hex("932307c40000", want);
+    assert_int_equal(msg_bulk_decode(want, n, &d), PULL_ERR_TRAILING);
+    n = hex("942307c400c0", want);
+    assert_int_equal(msg_bulk_decode(want, n, &d), 0);
+    n = hex("922307", want);
+    assert_true(msg_bulk_decode(want, n, &d) < 0);
+    wb_release(&w);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_exact),      cmocka_unit_test(test_hello_fields),
-        cmocka_unit_test(test_agent_limits),     cmocka_unit_test(test_negotiate),
-        cmocka_unit_test(test_ping_pong),        cmocka_unit_test(test_bye),
-        cmocka_unit_test(test_session_dispatch), cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_hello_exact),
+        cmocka_unit_test(test_hello_fields),
+        cmocka_unit_test(test_agent_limits),
+        cmocka_unit_test(test_negotiate),
+        cmocka_unit_test(test_ping_pong),
+        cmocka_unit_test(test_bye),
+        cmocka_unit_test(test_session_dispatch),
+        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_bulk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
