@@ -140,7 +140,8 @@ client_recv(struct client *c, struct ctl_reply *rep)
         if (ctl_reader_pop(&c->rd, &msg, &len) == 1) {
             if (ctl_reply_decode(msg, len, rep) != 0)
                 return PULL_ERR_PROTOCOL;
-            if (rep->seq != c->seq)
+            if (rep->seq != c->seq &&
+                (c->seq_first == 0 || rep->seq < c->seq_first || rep->seq > c->seq))
                 continue; /* a late reply to an earlier request */
             return 0;
         }

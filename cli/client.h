@@ -21,6 +21,8 @@
 struct client {
     int fd;
     uint64_t seq;              /* seq of the last request sent */
+    uint64_t seq_first;        /* pipelining: client_recv also takes replies to seqs from
+                                * here to seq (0: only seq's reply) */
     char cmd[CTL_CMD_MAX + 1]; /* its command */
     struct pull_wb out;        /* the request being built */
     size_t frame;              /* its frame start */
@@ -57,8 +59,9 @@ msgpack_packer *client_begin(struct client *c, const char *cmd);
 int client_send(struct client *c);
 
 /* client_recv reads the next reply into *rep (whose result points into c's buffers until
- * the next call). Replies for other seqs are skipped. Returns 0, PULL_ERR_CLOSED (pulld
- * closed the connection), PULL_ERR_TIMEOUT, PULL_ERR_AGAIN (interrupted by a signal),
+ * the next call). Replies for other seqs are skipped: all but seq's, or with seq_first set
+ * (several requests in flight), all but those of seq_first .. seq. Returns 0, PULL_ERR_CLOSED
+ * (pulld closed the connection), PULL_ERR_TIMEOUT, PULL_ERR_AGAIN (interrupted by a signal),
  * PULL_ERR_PROTOCOL (a malformed reply) or PULL_ERR_IO. A reply's own err is in rep->err,
  * not in the return value. */
 int client_recv(struct client *c, struct ctl_reply *rep);

@@ -29,26 +29,72 @@ bundle_failed(const char *path, int rc, uint64_t count)
     }
 }
 
-/* Sends one batch (packed bins in batch, n of them) and adds up the counts. */
+/* Import requests kept in flight. Each request's records are verified by pulld as they
+ * arrive, but its reply comes only after their commit; waiting for every reply would make
+ * each request of CTL_CHUNK_ENVELOPES one durable LMDB commit. With several in flight
+ * pulld's per-loop-turn batching (NODE_BATCH_MAX) commits several requests at once, and
+ * the socket keeps it busy while a commit syncs (proto/ctl.h allows this: replies carry
+ * their seq). */
+#define IMPORT_IN_FLIGHT 8
+
+/* What cli_call says when a request cannot be written (cli/util.c transport_failed). */
 static int
-send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, uint64_t *imported,
-           uint64_t *rejected)
+send_failed(const struct client *c, int rc)
+{
+    switch (rc) {
+    case PULL_ERR_CLOSED:
+        return cli_error("pulld closed the connection (did it stop?)");
+    case PULL_ERR_TOO_BIG:
+        return cli_error("request too large for the control socket");
+    default:
+        return cli_error("control socket: %s",
+                         c->sys_errno != 0 ? strerror(c->sys_errno) : pull_strerror(rc));
+    }
+}
+
+/* Waits for the reply to one import request in flight and adds up its counts. */
+static int
+recv_counts(struct client *c, uint64_t *imported, uint64_t *rejected)
 {
     struct ctl_reply rep;
     struct pull_rd res;
+    bool stopped;
+    int rc;
+
+    if ((rc = cli_recv_more(c, &rep, &stopped)) != 0)
+        return rc;
+    if (stopped)
+        return cli_error("control socket: %s", strerror(EINTR));
+    rd_init(&res, rep.result, rep.result_len);
+    *imported += mv_uint(&res, "imported", 0);
+    *rejected += mv_uint(&res, "rejected", 0);
+    return 0;
+}
+
+/* Sends one batch (packed bins in batch, n of them) without waiting for its reply; when
+ * IMPORT_IN_FLIGHT requests are already waiting, first collects the oldest reply. */
+static int
+send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *in_flight,
+           uint64_t *imported, uint64_t *rejected)
+{
     msgpack_packer *pk;
     int rc;
 
+    if (*in_flight >= IMPORT_IN_FLIGHT) {
+        if ((rc = recv_counts(c, imported, rejected)) != 0)
+            return rc;
+        (*in_flight)--;
+    }
     pk = client_begin(c, "import");
+    if (c->seq_first == 0)
+        c->seq_first = c->seq; /* replies to any import request of this run are ours */
     msgpack_pack_map(pk, 1);
     mp_pack_cstr(pk, "envelopes");
     msgpack_pack_array(pk, n);
     wb_put(&c->out, batch->p, batch->len);
-    if ((rc = cli_call(c, &rep)) != 0)
-        return rc;
-    rd_init(&res, rep.result, rep.result_len);
-    *imported += mv_uint(&res, "imported", 0);
-    *rejected += mv_uint(&res, "rejected", 0);
+    if ((rc = client_send(c)) != 0)
+        return send_failed(c, rc);
+    (*in_flight)++;
     return 0;
 }
 
@@ -63,6 +109,7 @@ cmd_import(int argc, char **argv)
     const char *path, *name;
     FILE *f = NULL;
     uint32_t n = 0;
+    unsigned in_flight = 0;
     uint64_t imported = 0, rejected = 0;
     int rc, r;
 
@@ -100,13 +147,17 @@ cmd_import(int argc, char **argv)
                 rc = cli_error("out of memory");
                 goto out;
             }
-            if ((rc = send_batch(&c, &batch, n, &imported, &rejected)) != 0)
+            if ((rc = send_batch(&c, &batch, n, &in_flight, &imported, &rejected)) != 0)
                 goto out;
             wb_reset(&batch);
             n = 0;
         }
         if (r == 0)
             break;
+    }
+    for (; in_flight > 0; in_flight--) {
+        if ((rc = recv_counts(&c, &imported, &rejected)) != 0)
+            goto out;
     }
     if (cli.json)
         printf("{\"imported\":%llu,\"rejected\":%llu}\n", (unsigned long long)imported,

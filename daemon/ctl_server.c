@@ -32,6 +32,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/dyads.h"
 #include "daemon/node.h"
 #include "daemon/search.h"
 #include "lib/err.h"
@@ -461,7 +462,7 @@ h_status(void *ctx, const struct ctl_request *req)
     }
 
     mp_pack_cstr(pk, "counters");
-    msgpack_pack_map(pk, 21);
+    msgpack_pack_map(pk, 23);
 #define C(f) pack_kv_uint(pk, #f, k->f)
     C(records_new);
     C(records_local);
@@ -484,6 +485,8 @@ h_status(void *ctx, const struct ctl_request *req)
     C(recon_failed);
     C(ctl_clients);
     C(ctl_bad);
+    C(msgs_unknown);
+    C(recon_limited);
 #undef C
 
     mp_pack_cstr(pk, "store");
@@ -508,10 +511,31 @@ h_status(void *ctx, const struct ctl_request *req)
         /* my completed dyads, from the attestation records stored here */
         uint32_t done = 0, peers = 0;
         (void)dyads_author_stats(n, n->self.pk, &done, &peers);
+        struct dyads_stats ds;
+        memset(&ds, 0, sizeof(ds));
+        dyads_get_stats(n, &ds);
         mp_pack_cstr(pk, "dyads");
-        msgpack_pack_map(pk, 2);
+        msgpack_pack_map(pk, 16);
         pack_kv_uint(pk, "completed", done);
         pack_kv_uint(pk, "counterparts", peers);
+        /* the dyad service's counters; "completed" above counts attestations, so the
+         * service's own count of completed dyads it holds is "held_completed" */
+        pack_kv_uint(pk, "held", ds.dyads);
+        pack_kv_uint(pk, "held_open", ds.open);
+        pack_kv_uint(pk, "held_completed", ds.completed);
+#define D(f) pack_kv_uint(pk, #f, ds.f)
+        D(msgs_sent);
+        D(msgs_applied);
+        D(msgs_held);
+        D(msgs_refused);
+        D(mail_in);
+        D(mail_relayed);
+        D(mail_refused);
+        D(mail_bad);
+        D(mail_swept);
+        D(mail_held);
+        D(attestations);
+#undef D
     }
     reply_send(call->c, &r);
     return 0;

@@ -239,4 +239,47 @@ assert_eq "$(pull_n 3 --json show "${sid:0:8}" | json_get id)" "$sid" "show reco
 err=$(expect_fail 1 pull_n 1 show "$(node_id 4)")
 assert_contains "$err" "no record or author" "show unknown author"
 
+# ---- search lists every stored record after a kill -9 while a peer keeps pushing:
+# n5 holds a bundle and keeps adding offers; n6 syncs from it and is killed and restarted
+# in the middle. Once nothing moves, n6's search must list exactly what it stored (the
+# count in status) and exactly n5's records.
+PULL_BENCH=${PULL_BENCH:-$PULL_BIN_DIR/bench/pull-bench}
+search_ids() {
+    pull_n "$1" --json search --limit 10000 |
+        python3 -c 'import json,sys; print("\n".join(sorted(r["id"] for r in json.load(sys.stdin))))'
+}
+start_node 5 --max-per-author 100000
+wait_node 5
+"$PULL_BENCH" gen 3000 "$IT_TMP/bundle5" >/dev/null
+pull_n 5 import "$IT_TMP/bundle5" >/dev/null
+start_node 6 --max-per-author 100000 --bootstrap "$(node_addr 5)"
+wait_node 6
+STOP5=$IT_TMP/stop-writer5
+(
+    k=0
+    while [ ! -e "$STOP5" ] && [ "$k" -lt 400 ]; do
+        k=$((k + 1))
+        pull_n 5 offer add "pushed while n6 restarts $k" --tag restart >/dev/null 2>&1 || sleep 0.02
+    done
+) &
+WRITER5=$!
+for r in 1 2 3; do
+    sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+    kill_node 6 2>/dev/null
+    restart_node 6
+    # what n6 lists right after the restart is what it stored (nothing lost on the way)
+    n_st=$(pull_n 6 --json status | json_get records)
+    n_se=$(search_count 6)
+    [ "$n_se" -ge "$n_st" ] || fail "round $r: n6 lists $n_se records after a restart, stores $n_st"
+done
+touch "$STOP5"
+wait "$WRITER5" || true
+want=$(pull_n 5 --json status | json_get records)
+n6_caught_up() { [ "$(pull_n 6 --json status | json_get records)" = "$want" ]; }
+wait_until 30 "n6 has n5's $want records" n6_caught_up
+assert_eq "$(search_count 6)" "$want" "n6 search lists every stored record"
+[ "$(search_ids 6)" = "$(search_ids 5)" ] || fail "n6 lists other records than n5"
+stop_node 6
+stop_node 5
+
 log "ok"
