@@ -1281,6 +1281,7 @@ h_search(void *ctx, const struct ctl_request *req)
     msgpack_pack_array(reply_begin(&r, call->seq, false), count);
     wb_put(&r.w, items.p, items.len);
     reply_send(call->c, &r);
+    node_trim_soon(n); /* the hits' pages leave pulld's RSS once the reply is out */
     rc = 0;
 out:
     free(hits);
@@ -1840,6 +1841,7 @@ export_next(struct ctl_client *c)
     pack_kv_uint(pk, "records", x->sent);
     export_free(x);
     reply_send(c, &r);
+    node_trim_soon(n); /* an export reads every record it sends */
 }
 
 static int

@@ -21,6 +21,9 @@
  */
 #include "daemon/node.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +66,7 @@ struct node_batch {
     uv_timer_t trim;
     uint64_t commits_at_trim; /* n->counters.commits at the last store_trim */
     uint64_t trim_ms;         /* when the last store_trim ran */
+    bool reads_since_trim;    /* node_trim_soon was called since the last store_trim */
     bool handles;
     bool closed; /* node_stop made its last commit: no more records */
     bool idle_on;
@@ -411,8 +415,14 @@ trim_now(struct node *n)
 
     if (rc != 0)
         log_debug("store_trim: %s", pull_strerror(rc));
+#ifdef __GLIBC__
+    /* Bursts (an import, a full sync) free their buffers, but glibc keeps the freed heap
+     * and its arenas mapped: hand it back too. */
+    malloc_trim(0);
+#endif
     n->batch->commits_at_trim = n->counters.commits;
     n->batch->trim_ms = node_now_ms(n);
+    n->batch->reads_since_trim = false;
 }
 
 static void
@@ -420,8 +430,21 @@ on_trim(uv_timer_t *t)
 {
     struct node *n = t->data;
 
-    if (n->counters.commits != n->batch->commits_at_trim)
+    if (n->counters.commits != n->batch->commits_at_trim || n->batch->reads_since_trim)
         trim_now(n);
+}
+
+void
+node_trim_soon(struct node *n)
+{
+    struct node_batch *b = n->batch;
+
+    if (b == NULL || !b->handles)
+        return;
+    b->reads_since_trim = true;
+    /* On the next loop turn: the reply that did the reading is written by then, so the
+     * client never waits for the trim. */
+    uv_timer_start(&b->trim, on_trim, 0, 0);
 }
 
 /* trim_after_commit runs after each commit: trim now if the last trim is TRIM_EVERY_MS old,

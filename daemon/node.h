@@ -39,7 +39,7 @@
 #include "lib/record.h"
 #include "lib/store.h"
 
-#define NODE_BATCH_MAX 1024
+#define NODE_BATCH_MAX 256
 #define NODE_ADDR_MAX 320 /* "ID@HOST:PORT" with an IPv6 host */
 
 struct net;
@@ -142,6 +142,11 @@ int node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin
 /* node_flush commits the pending batch now (normally done at the end of the loop turn).
  * Returns 0 or the commit's error. */
 int node_flush(struct node *n);
+
+/* node_trim_soon drops the store's map pages from pulld's resident set on the next loop
+ * turn (store_trim). Call it after a command that read many records (search, export), so
+ * that reading doesn't leave the store's pages counted in pulld's memory. */
+void node_trim_soon(struct node *n);
 
 /* node_has_record: stored or pending. */
 bool node_has_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES]);
