@@ -1708,28 +1708,6 @@ ctl_server_emit_dyad(struct node *n, const uint8_t *dyad, size_t len)
 
 /* ---- export / import ---------------------------------------------------------------- */
 
-/* Reads kind, created and expires from an envelope without decoding all of the record. */
-static int
-env_head(const uint8_t *p, size_t len, uint64_t *kind, uint64_t *created, uint64_t *expires)
-{
-    struct envelope e;
-    struct pull_rd r;
-    uint32_t n, bl;
-    uint64_t v;
-    const uint8_t *b;
-    int rc;
-
-    if ((rc = envelope_parse(p, len, &e)) != 0)
-        return rc;
-    rd_init(&r, e.rec, e.rec_len);
-    if ((rc = mp_read_array(&r, &n)) != 0 || (rc = mp_read_uint(&r, &v)) != 0 ||
-        (rc = mp_read_uint(&r, kind)) != 0 || (rc = mp_read_bin(&r, 32, &b, &bl)) != 0 ||
-        (rc = mp_read_bin(&r, 32, &b, &bl)) != 0 || (rc = mp_read_uint(&r, &v)) != 0 ||
-        (rc = mp_read_uint(&r, created)) != 0)
-        return rc;
-    return mp_read_uint(&r, expires);
-}
-
 struct chunk {
     struct ctl_export *x;
     uint64_t now;
@@ -1745,7 +1723,7 @@ export_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, siz
     struct ctl_export *x = ch->x;
     uint64_t kind, created, expires;
 
-    if (env_head(env, len, &kind, &created, &expires) != 0)
+    if (envelope_peek(env, len, &kind, &created, &expires) != 0)
         return 0;
     if (x->started && created == x->cur_created && memcmp(id, x->last_id, RECORD_ID_BYTES) <= 0)
         return 0; /* sent by an earlier chunk */
@@ -1768,7 +1746,7 @@ collect_mine(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, s
     uint64_t kind, created, expires;
 
     (void)id;
-    if (env_head(env, len, &kind, &created, &expires) != 0 || expires <= ch->now ||
+    if (envelope_peek(env, len, &kind, &created, &expires) != 0 || expires <= ch->now ||
         kind == RECORD_WITHDRAWN)
         return 0;
     wb_u32be(&ch->x->mine, (uint32_t)len);

@@ -331,18 +331,6 @@ retire(struct search_index *ix, uint32_t e)
     }
 }
 
-static inline bool
-is_word(uint8_t c)
-{
-    return c >= 0x80 || (uint8_t)((c | 0x20) - 'a') < 26 || (uint8_t)(c - '0') < 10;
-}
-
-static inline uint8_t
-lower(uint8_t c)
-{
-    return (uint8_t)(c - 'A') < 26 ? (uint8_t)(c | 0x20) : c;
-}
-
 /* Posts entry e under term (field, text) unless already posted for it. Returns false if
  * the record could not be indexed entirely (caps, memory). */
 static bool
@@ -375,13 +363,13 @@ index_text(struct search_index *ix, uint32_t e, uint8_t field, const char *s, si
         char tok[TERM_TEXT_MAX];
         size_t n = 0;
 
-        while (p < end && !is_word(*p))
+        while (p < end && !match_is_word(*p))
             p++;
         if (p >= end)
             break;
-        while (p < end && is_word(*p)) {
+        while (p < end && match_is_word(*p)) {
             if (n < TERM_TEXT_MAX)
-                tok[n++] = (char)lower(*p);
+                tok[n++] = (char)match_lower(*p);
             p++;
         }
         if (!index_term(ix, e, field, tok, n, false, nterms))
@@ -394,7 +382,7 @@ static bool
 tag_is_single(const char *tag, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!is_word((uint8_t)tag[i]))
+        if (!match_is_word((uint8_t)tag[i]))
             return false;
     }
     return n > 0;
@@ -725,27 +713,6 @@ search_index_build(struct search_index *ix, struct store *s, uint64_t now_s)
     return rc < 0 ? rc : 0;
 }
 
-/* The created time of an envelope's record, read without decoding all of it. */
-static int
-created_of(const uint8_t *env, size_t len, uint64_t *created)
-{
-    struct envelope e;
-    struct pull_rd r;
-    uint32_t n, bl;
-    uint64_t v;
-    const uint8_t *b;
-    int rc;
-
-    if ((rc = envelope_parse(env, len, &e)) != 0)
-        return rc;
-    rd_init(&r, e.rec, e.rec_len);
-    if ((rc = mp_read_array(&r, &n)) != 0 || (rc = mp_read_uint(&r, &v)) != 0 ||
-        (rc = mp_read_uint(&r, &v)) != 0 || (rc = mp_read_bin(&r, 32, &b, &bl)) != 0 ||
-        (rc = mp_read_bin(&r, 32, &b, &bl)) != 0 || (rc = mp_read_uint(&r, &v)) != 0)
-        return rc;
-    return mp_read_uint(&r, created);
-}
-
 struct fetch_ctx {
     uint64_t created, id8;
     struct pull_wb *out;
@@ -762,7 +729,7 @@ fetch_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size
         f->rc = wb_put(f->out, env, len);
         return 1;
     }
-    if (created_of(env, len, &created) != 0 || created > f->created)
+    if (envelope_peek(env, len, NULL, &created, NULL) != 0 || created > f->created)
         return 1; /* past the second it was created in: not there */
     return 0;
 }

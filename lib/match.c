@@ -7,24 +7,12 @@
 
 /* ---- Tokens ------------------------------------------------------------------------ */
 
-static inline bool
-is_word(uint8_t c)
-{
-    return c >= 0x80 || (uint8_t)((c | 0x20) - 'a') < 26 || (uint8_t)(c - '0') < 10;
-}
-
-static inline uint8_t
-lower(uint8_t c)
-{
-    return (uint8_t)(c - 'A') < 26 ? (uint8_t)(c | 0x20) : c;
-}
-
 /* Compares n bytes of s (any case) with w (already lowercase). */
 static inline bool
 eq_lower(const uint8_t *s, const uint8_t *w, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (lower(s[i]) != w[i])
+        if (match_lower(s[i]) != w[i])
             return false;
     }
     return true;
@@ -37,14 +25,14 @@ next_token(const uint8_t *s, size_t *off, size_t *len)
 {
     const uint8_t *p = s + *off, *start;
 
-    while (*p != '\0' && !is_word(*p))
+    while (*p != '\0' && !match_is_word(*p))
         p++;
     if (*p == '\0') {
         *off = (size_t)(p - s);
         return NULL;
     }
     start = p;
-    while (is_word(*p))
+    while (match_is_word(*p))
         p++;
     *len = (size_t)(p - start);
     *off = (size_t)(p - s);
@@ -79,7 +67,7 @@ match_query_add_words(struct match_query *q, const char *text)
                 continue;
         }
         for (size_t i = 0; i < len; i++)
-            w[i] = (char)lower(t[i]);
+            w[i] = (char)match_lower(t[i]);
         w[len] = '\0';
         for (unsigned i = 0; i < q->nwords && !dup; i++)
             dup = q->wlen[i] == len && memcmp(q->words[i], w, len) == 0;
@@ -103,7 +91,7 @@ match_query_add_tag(struct match_query *q, const char *tag)
     if (len == 0 || len > RECORD_TAG_MAX)
         return PULL_ERR_TAG;
     for (size_t i = 0; i < len; i++)
-        t[i] = (char)lower((uint8_t)tag[i]);
+        t[i] = (char)match_lower((uint8_t)tag[i]);
     t[len] = '\0';
     for (unsigned i = 0; i < q->ntags; i++) {
         if (strcmp(q->tags[i], t) == 0)
@@ -149,13 +137,13 @@ scan_word(const struct match_query *q, unsigned w, const uint8_t *text, size_t l
         while (p < end && (hit = memchr(p, firsts[v], (size_t)(end - p))) != NULL) {
             bool exact;
             p = hit + 1;
-            if (hit > text && is_word(hit[-1]))
+            if (hit > text && match_is_word(hit[-1]))
                 continue; /* inside a token */
             if ((size_t)(end - hit) < wl)
                 break;
             if (!eq_lower(hit + 1, word + 1, wl - 1))
                 continue;
-            exact = hit + wl == end || !is_word(hit[wl]);
+            exact = hit + wl == end || !match_is_word(hit[wl]);
             if (!exact && wl < MATCH_PREFIX_MIN)
                 continue;
             if (exact) {
@@ -347,7 +335,7 @@ tok_eq(const struct tok *a, const struct tok *b)
     if (a->n != b->n)
         return false;
     for (size_t i = 0; i < a->n; i++) {
-        if (lower(a->p[i]) != lower(b->p[i]))
+        if (match_lower(a->p[i]) != match_lower(b->p[i]))
             return false;
     }
     return true;
@@ -364,7 +352,7 @@ tok_related(const struct tok *a, const struct tok *b)
     if (n < 4)
         return false;
     for (size_t i = 0; i < n; i++) {
-        if (lower(a->p[i]) != lower(b->p[i]))
+        if (match_lower(a->p[i]) != match_lower(b->p[i]))
             return false;
     }
     return true;
@@ -385,7 +373,7 @@ significant(const uint8_t *t, size_t len)
     if (len >= sizeof(w))
         return true;
     for (size_t i = 0; i < len; i++)
-        w[i] = (char)lower(t[i]);
+        w[i] = (char)match_lower(t[i]);
     w[len] = '\0';
     for (size_t i = 0; i < sizeof(filler) / sizeof(filler[0]); i++) {
         if (strcmp(filler[i], w) == 0)

@@ -117,4 +117,19 @@ void match_topk_sort(struct match_topk *t);
  * significant word. The authors are not compared: callers skip their own records. */
 bool match_related(const struct record *offer, const struct record *need);
 
+/* The tokenizer's two rules, shared with the search index (daemon/search.c) so that both
+ * split text into the same words: a word byte is an ASCII letter or digit or any byte of a
+ * non-ASCII character; words compare ASCII-case-insensitively. */
+static inline bool
+match_is_word(uint8_t c)
+{
+    return c >= 0x80 || (uint8_t)((c | 0x20) - 'a') < 26 || (uint8_t)(c - '0') < 10;
+}
+
+static inline uint8_t
+match_lower(uint8_t c)
+{
+    return (uint8_t)(c - 'A') < 26 ? (uint8_t)(c | 0x20) : c;
+}
+
 #endif

@@ -550,6 +550,35 @@ out:
     return rc;
 }
 
+int
+envelope_peek(const uint8_t *p, size_t n, uint64_t *kind, uint64_t *created, uint64_t *expires)
+{
+    struct envelope e;
+    struct pull_rd r;
+    uint32_t count, bl;
+    uint64_t v, k, c, x;
+    const uint8_t *b;
+    int rc;
+
+    if ((rc = envelope_parse(p, n, &e)) != 0)
+        return rc;
+    rd_init(&r, e.rec, e.rec_len);
+    /* version, kind, author, slot, seq, created, expires: the record's first 7 fields */
+    if ((rc = mp_read_array(&r, &count)) != 0 || (rc = mp_read_uint(&r, &v)) != 0 ||
+        (rc = mp_read_uint(&r, &k)) != 0 || (rc = mp_read_bin(&r, 32, &b, &bl)) != 0 ||
+        (rc = mp_read_bin(&r, RECORD_SLOT_BYTES, &b, &bl)) != 0 ||
+        (rc = mp_read_uint(&r, &v)) != 0 || (rc = mp_read_uint(&r, &c)) != 0 ||
+        (rc = mp_read_uint(&r, &x)) != 0)
+        return rc;
+    if (kind != NULL)
+        *kind = k;
+    if (created != NULL)
+        *created = c;
+    if (expires != NULL)
+        *expires = x;
+    return 0;
+}
+
 /* Verifies an attestation's cosig over the received record bytes with an empty cosig. The
  * record is canonical and cosig is its last field, so that encoding is the received bytes
  * with the final `c4 40 <64 bytes>` replaced by `c4 00`: no re-encoding needed. */

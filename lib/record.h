@@ -64,8 +64,8 @@
 
 #define RECORD_VERSION 1
 #define RECORD_FIELDS 15
-#define RECORD_MAX 4096            /* encoded record bytes */
-#define RECORD_ENVELOPE_MAX 4200   /* encoded envelope bytes */
+#define RECORD_MAX 4096          /* encoded record bytes */
+#define RECORD_ENVELOPE_MAX 4200 /* encoded envelope bytes */
 #define RECORD_TITLE_MAX 120
 #define RECORD_BODY_MAX 3000
 #define RECORD_TAGS_MAX 16
@@ -76,7 +76,7 @@
 #define RECORD_SLOT_BYTES 16
 #define RECORD_TTL_DEFAULT (30u * 86400u)
 #define RECORD_TTL_MAX (90u * 86400u)
-#define RECORD_SKEW_MAX 600u       /* seconds a record may be created in our future */
+#define RECORD_SKEW_MAX 600u /* seconds a record may be created in our future */
 
 #define RECORD_DOMAIN "pull/record/v1"
 #define RECORD_ATTEST_DOMAIN "pull/attest/v1"
@@ -156,6 +156,12 @@ int record_decode(const uint8_t *p, size_t n, struct record *rec);
 /* envelope_parse parses the envelope structure (not the record inside, not the signature)
  * and computes its id. The envelope must be exactly n bytes. */
 int envelope_parse(const uint8_t *p, size_t n, struct envelope *env);
+
+/* envelope_peek parses an envelope and reads its record's kind, created and expires
+ * (outputs may be NULL) without decoding the rest and WITHOUT checking the signature or
+ * the other fields: for envelopes this node already verified and stored (listings,
+ * exports, index lookups). Returns 0 or the bounded reader's error. */
+int envelope_peek(const uint8_t *p, size_t n, uint64_t *kind, uint64_t *created, uint64_t *expires);
 
 /* envelope_open is the full check for bytes from outside: parse, decode the record, check
  * fields and time against now_s, verify the signature (and an attestation's cosig).

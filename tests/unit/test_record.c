@@ -328,6 +328,18 @@ test_round_trip_every_kind(void **state)
         assert_int_equal(record_decode(e.rec, e.rec_len, &again), 0);
         assert_memory_equal(&r, &again, sizeof(r));
         assert_int_equal(ident_verify(alice.pk, RECORD_DOMAIN, e.rec, e.rec_len, e.sig), 0);
+        /* envelope_peek reads the head fields without decoding the rest */
+        {
+            uint64_t pk_kind = 0, pk_created = 0, pk_expires = 0;
+            assert_int_equal(envelope_peek(env.p, env.len, &pk_kind, &pk_created, &pk_expires),
+                             0);
+            assert_int_equal(pk_kind, kind);
+            assert_int_equal(pk_created, r.created);
+            assert_int_equal(pk_expires, r.expires);
+            assert_int_equal(envelope_peek(env.p, env.len, NULL, NULL, NULL), 0);
+            for (size_t cut = 0; cut < env.len; cut++)
+                assert_true(envelope_peek(env.p, cut, NULL, &pk_created, NULL) < 0);
+        }
         /* signing is deterministic: the same record has the same id */
         wb_reset(&env);
         assert_int_equal(record_sign(&r, &alice, &env, id), 0);
