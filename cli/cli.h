@@ -116,6 +116,10 @@ int cli_connect(struct client *c);
  * code. */
 int cli_call(struct client *c, struct ctl_reply *rep);
 
+/* cli_transport_failed prints the one-line error for a failed send or receive on the
+ * control socket (rc from the client) and returns the exit code. */
+int cli_transport_failed(const struct client *c, int rc);
+
 /* cli_recv_more reads the next reply of a stream; same contract as cli_call. *stopped is
  * set (and 0 returned) if a signal interrupted the wait. */
 int cli_recv_more(struct client *c, struct ctl_reply *rep, bool *stopped);

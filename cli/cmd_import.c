@@ -37,21 +37,6 @@ bundle_failed(const char *path, int rc, uint64_t count)
  * their seq). */
 #define IMPORT_IN_FLIGHT 8
 
-/* What cli_call says when a request cannot be written (cli/util.c transport_failed). */
-static int
-send_failed(const struct client *c, int rc)
-{
-    switch (rc) {
-    case PULL_ERR_CLOSED:
-        return cli_error("pulld closed the connection (did it stop?)");
-    case PULL_ERR_TOO_BIG:
-        return cli_error("request too large for the control socket");
-    default:
-        return cli_error("control socket: %s",
-                         c->sys_errno != 0 ? strerror(c->sys_errno) : pull_strerror(rc));
-    }
-}
-
 /* Waits for the reply to one import request in flight and adds up its counts. */
 static int
 recv_counts(struct client *c, uint64_t *imported, uint64_t *rejected)
@@ -93,7 +78,7 @@ send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *
     msgpack_pack_array(pk, n);
     wb_put(&c->out, batch->p, batch->len);
     if ((rc = client_send(c)) != 0)
-        return send_failed(c, rc);
+        return cli_transport_failed(c, rc);
     (*in_flight)++;
     return 0;
 }

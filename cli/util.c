@@ -13,8 +13,7 @@
 
 struct cli_state cli;
 
-static void __attribute__((format(printf, 1, 0)))
-verror(const char *fmt, va_list ap)
+static void __attribute__((format(printf, 1, 0))) verror(const char *fmt, va_list ap)
 {
     char line[1024];
 
@@ -190,8 +189,8 @@ cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char
     return cli_error("%s", msg);
 }
 
-static int
-transport_failed(const struct client *c, int rc)
+int
+cli_transport_failed(const struct client *c, int rc)
 {
     switch (rc) {
     case PULL_ERR_CLOSED:
@@ -214,9 +213,9 @@ cli_call(struct client *c, struct ctl_reply *rep)
     int rc;
 
     if ((rc = client_send(c)) != 0)
-        return transport_failed(c, rc);
+        return cli_transport_failed(c, rc);
     if ((rc = client_recv(c, rep)) != 0)
-        return transport_failed(c, rc);
+        return cli_transport_failed(c, rc);
     if (rep->err != 0)
         return cli_reply_failed(c, rep, c->cmd);
     return 0;
@@ -233,7 +232,7 @@ cli_recv_more(struct client *c, struct ctl_reply *rep, bool *stopped)
             *stopped = true;
             return 0;
         }
-        return transport_failed(c, rc);
+        return cli_transport_failed(c, rc);
     }
     if (rep->err != 0)
         return cli_reply_failed(c, rep, c->cmd);
