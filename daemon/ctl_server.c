@@ -442,7 +442,7 @@ h_status(void *ctx, const struct ctl_request *req)
     store_stats(n->store, &st);
     network_name(n, net);
     pk = reply_begin(&r, call->seq, false);
-    msgpack_pack_map(pk, 13);
+    msgpack_pack_map(pk, 14);
     pack_key(pk, "id", n->self.pk);
     pack_kv_uint(pk, "uptime_s", (node_now_ms(n) - n->started_ms) / 1000);
     pack_kv_uint(pk, "peers", node_connected_count(n));
@@ -499,6 +499,27 @@ h_status(void *ctx, const struct ctl_request *req)
     pack_kv_uint(pk, "map_size", st.map_size);
     pack_kv_uint(pk, "map_used", st.map_used);
     pack_kv_uint(pk, "map_max", st.map_max);
+
+    {
+        struct lan_stats ls;
+        lan_get_stats(n, &ls);
+        mp_pack_cstr(pk, "lan");
+        msgpack_pack_map(pk, 8);
+        mp_pack_cstr(pk, "running");
+        if (ls.running)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+#define L(f) pack_kv_uint(pk, #f, ls.f)
+        L(rx);
+        L(rx_bad);
+        L(rx_limited);
+        L(rx_other_net);
+        L(learned);
+        L(tx);
+        L(tx_err);
+#undef L
+    }
 
     mp_pack_cstr(pk, "control");
     msgpack_pack_map(pk, 4);

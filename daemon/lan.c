@@ -473,6 +473,24 @@ lan_schedule(struct lan *l)
 
 /* ---- lifecycle ---- */
 
+void
+lan_get_stats(struct node *n, struct lan_stats *out)
+{
+    const struct lan *l = n->lan;
+
+    memset(out, 0, sizeof(*out));
+    if (l == NULL)
+        return;
+    out->running = true;
+    out->rx = l->rx;
+    out->rx_bad = l->rx_bad;
+    out->rx_limited = l->rx_limited;
+    out->rx_other_net = l->rx_other_net;
+    out->learned = l->learned;
+    out->tx = l->tx;
+    out->tx_err = l->tx_err;
+}
+
 int
 lan_start(struct node *n)
 {

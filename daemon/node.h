@@ -50,29 +50,29 @@ struct dyads;
 
 /* Counters shown by `pull status --json` ("counters"). Each part increments its own. */
 struct node_counters {
-    uint64_t records_new;      /* stored records that were new, any origin */
-    uint64_t records_local;    /* of which created or imported locally */
-    uint64_t records_dup;      /* refused as duplicate or stale */
-    uint64_t records_invalid;  /* refused as invalid (bad signature, fields, ...) */
-    uint64_t records_quota;    /* refused over the per-author quota */
-    uint64_t records_swept;    /* expired records removed */
-    uint64_t commits;          /* write transactions */
-    uint64_t commit_errors;    /* failed write transactions (disk full, ...) */
-    uint64_t bytes_in;         /* TCP bytes received from peers (all, handshake included) */
-    uint64_t bytes_out;        /* TCP bytes sent to peers */
-    uint64_t conns_in;         /* inbound connections accepted */
-    uint64_t conns_out;        /* outbound dials started */
-    uint64_t conns_refused;    /* inbound refused (limits, banned) */
+    uint64_t records_new;     /* stored records that were new, any origin */
+    uint64_t records_local;   /* of which created or imported locally */
+    uint64_t records_dup;     /* refused as duplicate or stale */
+    uint64_t records_invalid; /* refused as invalid (bad signature, fields, ...) */
+    uint64_t records_quota;   /* refused over the per-author quota */
+    uint64_t records_swept;   /* expired records removed */
+    uint64_t commits;         /* write transactions */
+    uint64_t commit_errors;   /* failed write transactions (disk full, ...) */
+    uint64_t bytes_in;        /* TCP bytes received from peers (all, handshake included) */
+    uint64_t bytes_out;       /* TCP bytes sent to peers */
+    uint64_t conns_in;        /* inbound connections accepted */
+    uint64_t conns_out;       /* outbound dials started */
+    uint64_t conns_refused;   /* inbound refused (limits, banned) */
     uint64_t handshakes_ok;
     uint64_t handshakes_failed;
-    uint64_t peers_dropped;    /* closed for misbehaviour, slowness or limits */
-    uint64_t frames_bad;       /* malformed or unexpected frames */
-    uint64_t recon_sessions;   /* reconciliation sessions that ended well */
+    uint64_t peers_dropped;  /* closed for misbehaviour, slowness or limits */
+    uint64_t frames_bad;     /* malformed or unexpected frames */
+    uint64_t recon_sessions; /* reconciliation sessions that ended well */
     uint64_t recon_failed;
-    uint64_t ctl_clients;      /* control connections accepted */
-    uint64_t ctl_bad;          /* control connections closed for protocol errors */
-    uint64_t msgs_unknown;     /* well-formed messages of a type this version ignores */
-    uint64_t recon_limited;    /* reconciliation requests refused by the per-peer rate */
+    uint64_t ctl_clients;   /* control connections accepted */
+    uint64_t ctl_bad;       /* control connections closed for protocol errors */
+    uint64_t msgs_unknown;  /* well-formed messages of a type this version ignores */
+    uint64_t recon_limited; /* reconciliation requests refused by the per-peer rate */
 };
 
 struct node {
@@ -136,8 +136,7 @@ typedef void (*node_commit_fn)(void *arg, int result, const uint8_t id[RECORD_ID
  * id_out (may be NULL) receives the record id whenever the envelope parsed. A locally
  * originated or imported record is also published to the network after its commit. */
 int node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin origin,
-                const uint8_t *from, node_commit_fn cb, void *arg,
-                uint8_t id_out[RECORD_ID_BYTES]);
+                const uint8_t *from, node_commit_fn cb, void *arg, uint8_t id_out[RECORD_ID_BYTES]);
 
 /* node_flush commits the pending batch now (normally done at the end of the loop turn).
  * Returns 0 or the commit's error. */
@@ -186,8 +185,8 @@ typedef void (*node_connect_fn)(void *arg, int result, const char *reason);
  * cb (may be NULL) is called exactly once if 0 is returned. Returns 0, PULL_ERR_INVAL
  * (bad address), PULL_ERR_EXISTS (already connected: cb not called), PULL_ERR_BAD_KEY
  * (own key). */
-int node_connect(struct node *n, const uint8_t key[static 32], const char *addr,
-                 node_connect_fn cb, void *arg);
+int node_connect(struct node *n, const uint8_t key[static 32], const char *addr, node_connect_fn cb,
+                 void *arg);
 
 /* node_learn_peer: a peer was discovered (LAN, bootstrap): remember it, and dial it if the
  * node has room for more connections. Returns 0 or PULL_ERR_INVAL. */
@@ -202,8 +201,7 @@ uint16_t node_listen_port(const struct node *n);
 
 /* node_send_direct sends one wire message to a connected peer (dyad messages and mail).
  * Returns 0, PULL_ERR_NOT_FOUND (not connected) or PULL_ERR_QUOTA (its queue is full). */
-int node_send_direct(struct node *n, const uint8_t key[static 32], const uint8_t *msg,
-                     size_t len);
+int node_send_direct(struct node *n, const uint8_t key[static 32], const uint8_t *msg, size_t len);
 
 /* ---- observers, called by node.c after each commit (implemented by their modules) ---- */
 
@@ -234,6 +232,12 @@ int ctl_server_start(struct node *n); /* listen on DATA_DIR/pulld.sock, 0600 */
 void ctl_server_stop(struct node *n); /* close listener and clients (streams get more=false) */
 void ctl_server_free(struct node *n);
 int lan_start(struct node *n); /* no-op returning 0 when !n->cfg.lan */
+/* LAN discovery's counters, for `pull status` ("lan"). */
+struct lan_stats {
+    bool running; /* the UDP socket is open */
+    uint64_t rx, rx_bad, rx_limited, rx_other_net, learned, tx, tx_err;
+};
+void lan_get_stats(struct node *n, struct lan_stats *out); /* zeros when not running */
 void lan_stop(struct node *n);
 void lan_free(struct node *n);
 int dyads_start(struct node *n);

@@ -49,6 +49,14 @@ if ip -4 addr show dev lo 2>/dev/null | grep -q 'inet 127\.'; then
         fail "n3 (other network key) learned a peer of another network"
     fi
     log "loopback: the node with another network key stayed apart"
+    # the counters behind it are in `pull status --json` ("lan")
+    lan1=$(pull_n 1 --json status | python3 -c 'import json,sys; l=json.load(sys.stdin)["lan"]; print(l["running"], l["learned"], l["tx"])')
+    lan3=$(pull_n 3 --json status | python3 -c 'import json,sys; l=json.load(sys.stdin)["lan"]; print(l["rx_other_net"])')
+    read -r running learned tx <<<"$lan1"
+    [ "$running" = True ] && [ "$learned" -ge 1 ] && [ "$tx" -ge 1 ] ||
+        fail "n1's status lan counters are off: $lan1"
+    [ "$lan3" -ge 1 ] || fail "n3 counted no announcement of another network (rx_other_net $lan3)"
+    log "loopback: status lan: n1 running=$running learned=$learned tx=$tx; n3 rx_other_net=$lan3"
     stop_node 1
     stop_node 2
     stop_node 3
