@@ -362,3 +362,27 @@ netns_usable() {
     ip netns del "$ns" >/dev/null 2>&1
     return 0
 }
+
+# veth_up NSA VA NSB VB: true when both ends of a veth link are running.
+veth_up() {
+    ip -n "$1" link show "$2" | grep -q 'state UP' && ip -n "$3" link show "$4" | grep -q 'state UP'
+}
+
+# veth_pair NSA NSB VA VB NET: create network namespaces NSA and NSB (deleted when the
+# test ends) joined by a veth link, VA = NET.1/24 in NSA and VB = NET.2/24 in NSB, with
+# loopback and the link up. Returns once both ends run: a node reads its interfaces once
+# at start, so it must not start before.
+veth_pair() {
+    local nsa=$1 nsb=$2 va=$3 vb=$4 net=$5
+    it_on_exit "ip netns del $nsa; ip netns del $nsb"
+    ip netns add "$nsa"
+    ip netns add "$nsb"
+    ip link add "$va" netns "$nsa" type veth peer name "$vb" netns "$nsb"
+    ip -n "$nsa" addr add "$net.1/24" dev "$va"
+    ip -n "$nsb" addr add "$net.2/24" dev "$vb"
+    ip -n "$nsa" link set lo up
+    ip -n "$nsb" link set lo up
+    ip -n "$nsa" link set "$va" up
+    ip -n "$nsb" link set "$vb" up
+    wait_until 10 "the veth link to come up" veth_up "$nsa" "$va" "$nsb" "$vb"
+}

@@ -69,22 +69,7 @@ fi
 if netns_usable; then
     nsa="pull-lan-$$-a"
     nsb="pull-lan-$$-b"
-    it_on_exit "ip netns del $nsa; ip netns del $nsb"
-    ip netns add "$nsa"
-    ip netns add "$nsb"
-    ip link add "pl$$a" netns "$nsa" type veth peer name "pl$$b" netns "$nsb"
-    ip -n "$nsa" addr add 10.251.0.1/24 dev "pl$$a"
-    ip -n "$nsb" addr add 10.251.0.2/24 dev "pl$$b"
-    for ns in "$nsa" "$nsb"; do
-        ip -n "$ns" link set lo up
-    done
-    ip -n "$nsa" link set "pl$$a" up
-    ip -n "$nsb" link set "pl$$b" up
-    link_up() { # both veth ends running (a node reads its interfaces once at start)
-        ip -n "$nsa" link show "pl$$a" | grep -q 'state UP' &&
-            ip -n "$nsb" link show "pl$$b" | grep -q 'state UP'
-    }
-    wait_until 10 "the veth link to come up" link_up
+    veth_pair "$nsa" "$nsb" "pl$$a" "pl$$b" 10.251.0
     t0=$(date +%s%N)
     start_node_custom 4 "$nsa" --listen 0.0.0.0:0 --lan-port "$((lan_port + 1))"
     start_node_custom 5 "$nsb" --listen 0.0.0.0:0 --lan-port "$((lan_port + 1))"

@@ -18,20 +18,7 @@ nsa="pull-ns-$$-a"
 nsb="pull-ns-$$-b"
 va="pn$$a"
 vb="pn$$b"
-it_on_exit "ip netns del $nsa; ip netns del $nsb"
-ip netns add "$nsa"
-ip netns add "$nsb"
-ip link add "$va" netns "$nsa" type veth peer name "$vb" netns "$nsb"
-ip -n "$nsa" addr add 10.252.0.1/24 dev "$va"
-ip -n "$nsb" addr add 10.252.0.2/24 dev "$vb"
-ip -n "$nsa" link set lo up
-ip -n "$nsb" link set lo up
-ip -n "$nsa" link set "$va" up
-ip -n "$nsb" link set "$vb" up
-link_up() { # both veth ends running (a node reads its interfaces once at start)
-    ip -n "$nsa" link show "$va" | grep -q 'state UP' && ip -n "$nsb" link show "$vb" | grep -q 'state UP'
-}
-wait_until 10 "the veth link to come up" link_up
+veth_pair "$nsa" "$nsb" "$va" "$vb" 10.252.0
 
 # Short timeouts so the test sees a dead link within seconds, and frequent anti-entropy.
 fast=(--no-lan --idle-timeout-ms 3000 --sync-interval-ms 1000)
