@@ -16,7 +16,7 @@
  * disk. A client is freed only when its handle is closed and no callback refers to it
  * (refs), never inside its own callback chain.
  *
- * Search runs on daemon/search's in-memory index, built at start and kept up to date by
+ * Search runs on lib/search's in-memory index, built at start and kept up to date by
  * ctl_server_on_stored; only the hits are read from the store.
  */
 #include <errno.h>
@@ -34,7 +34,7 @@
 
 #include "daemon/dyads.h"
 #include "daemon/node.h"
-#include "daemon/search.h"
+#include "lib/search.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/match.h"

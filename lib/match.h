@@ -117,7 +117,7 @@ void match_topk_sort(struct match_topk *t);
  * significant word. The authors are not compared: callers skip their own records. */
 bool match_related(const struct record *offer, const struct record *need);
 
-/* The tokenizer's two rules, shared with the search index (daemon/search.c) so that both
+/* The tokenizer's two rules, shared with the search index (lib/search.c) so that both
  * split text into the same words: a word byte is an ASCII letter or digit or any byte of a
  * non-ASCII character; words compare ASCII-case-insensitively. */
 static inline bool

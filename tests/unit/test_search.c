@@ -1,4 +1,4 @@
-/* Tests of daemon/search: the inverted index must rank exactly like match_score over the
+/* Tests of lib/search: the inverted index must rank exactly like match_score over the
  * decoded records (checked against a brute-force ranking on random records and queries),
  * retire replaced, withdrawn and expired records, score partial records through the fetch
  * function, stay bounded, and build from / fetch out of a real store. */
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/search.h"
+#include "lib/search.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/match.h"

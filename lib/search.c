@@ -1,4 +1,4 @@
-#include "daemon/search.h"
+#include "lib/search.h"
 
 #include <sodium.h>
 #include <stdlib.h>
