@@ -713,3 +713,25 @@ record_replaces(uint64_t a_seq, const uint8_t a_id[RECORD_ID_BYTES], uint64_t b_
         return a_seq > b_seq;
     return memcmp(a_id, b_id, RECORD_ID_BYTES) < 0;
 }
+
+int
+record_admit(uint8_t kind, uint64_t seq, const uint8_t id[RECORD_ID_BYTES],
+             const struct record_prior *prior, uint32_t live, uint32_t tombs,
+             uint32_t max_per_author)
+{
+    bool new_live = kind != RECORD_WITHDRAWN;
+
+    if (prior != NULL && prior->exists) {
+        if (!record_replaces(seq, id, prior->seq, prior->id))
+            return PULL_ERR_STALE;
+        if (prior->counted) {
+            if (prior->live)
+                live -= live > 0;
+            else
+                tombs -= tombs > 0;
+        }
+    }
+    if (new_live ? live >= max_per_author : tombs >= max_per_author)
+        return PULL_ERR_QUOTA;
+    return 0;
+}

@@ -183,4 +183,26 @@ int record_cosign(struct record *rec, const struct ident *peer_id);
 bool record_replaces(uint64_t a_seq, const uint8_t a_id[RECORD_ID_BYTES], uint64_t b_seq,
                      const uint8_t b_id[RECORD_ID_BYTES]);
 
+/* What is stored (or pending) now for the (author, slot) of a record being admitted. */
+struct record_prior {
+    bool exists;                 /* a version of the slot is held */
+    uint64_t seq;                /* ... its seq and id */
+    uint8_t id[RECORD_ID_BYTES];
+    bool counted;                /* it is counted in live/tombs (known kind) */
+    bool live;                   /* ... as live (else as a tombstone) */
+};
+
+/* record_admit is THE rule for storing one valid, unexpired record (its kind, seq and id)
+ * of an author who holds
+ * `live` live records and `tombs` tombstones (counts that include prior, if counted):
+ * refused with PULL_ERR_STALE unless it replaces the prior version of its slot
+ * (record_replaces), and with PULL_ERR_QUOTA if, once the prior version is gone, the
+ * author would hold more than max_per_author live records (or tombstones, for a
+ * withdrawal). Returns 0 to store it. The store applies it inside its write transaction;
+ * pulld applies it before a record joins the pending batch, with counts that include the
+ * batch, so both refuse exactly the same records. Pure. */
+int record_admit(uint8_t kind, uint64_t seq, const uint8_t id[RECORD_ID_BYTES],
+                 const struct record_prior *prior, uint32_t live, uint32_t tombs,
+                 uint32_t max_per_author);
+
 #endif

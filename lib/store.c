@@ -24,7 +24,7 @@
  * latest are keyed by random bytes, so a batch dirties about one page of each per record
  * once the store is large (the commit writes ~10x the envelope bytes at 20,000-100,000
  * records); recs, expiry and tags are time-ordered, so they mostly append. That is why
- * the batch is applied in two phases (see put_txn) and why records should arrive in time
+ * the batch is applied in two phases (see put_apply) and why records should arrive in time
  * order where the protocol allows (ingest in random order: ratio 0.82 instead of 0.89).
  */
 #include "lib/store.h"
@@ -862,13 +862,14 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
     struct rinfo *r = &a->ri[a->ord[pos].idx], *old = NULL;
     uint8_t cb[8], lk[LATEST_KEY_LEN], lv[LATEST_VAL_LEN];
     MDB_val k, v;
-    bool fresh = false, in_batch = false, decoded = false, old_live = false, new_live;
-    uint32_t live, tombs;
+    bool fresh = false, in_batch = false, decoded = false;
+    struct record_prior prior;
     int rc;
 
     r->result = 0;
     r->replaced = false;
     r->pending = false;
+    memset(&prior, 0, sizeof(prior));
     if (r->expires <= a->now_s) {
         r->result = PULL_ERR_EXPIRED;
         return 0;
@@ -893,58 +894,56 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
     if (rc == 0) {
         fresh = true;
     } else if (rc == MDB_KEYEXIST) {
-        uint8_t old_id[RECORD_ID_BYTES];
-        uint64_t old_seq, old_created;
+        uint64_t old_created;
         bool found;
         if (v.mv_size != LATEST_VAL_LEN)
             return PULL_ERR_STORE;
-        old_seq = be64dec(v.mv_data);
-        memcpy(old_id, (const uint8_t *)v.mv_data + 8, RECORD_ID_BYTES);
+        prior.exists = true;
+        prior.seq = be64dec(v.mv_data);
+        memcpy(prior.id, (const uint8_t *)v.mv_data + 8, RECORD_ID_BYTES);
         old_created = be64dec((const uint8_t *)v.mv_data + 48);
-        if (!record_replaces(r->seq, r->id, old_seq, old_id)) {
+        if (!record_replaces(r->seq, r->id, prior.seq, prior.id)) {
+            /* stale: no need to read the older version (record_admit says the same) */
             r->result = PULL_ERR_STALE;
             return del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES);
         }
-        if ((old = batch_find(a, old_id)) != NULL) {
+        if ((old = batch_find(a, prior.id)) != NULL) {
             in_batch = decoded = true; /* accepted earlier in this batch, not inserted yet */
         } else {
             old = &a->old;
-            if ((rc = load_at(s, txn, old_created, old_id, old, &found, &decoded)) != 0)
+            if ((rc = load_at(s, txn, old_created, prior.id, old, &found, &decoded)) != 0)
                 return rc;
             if (!found) { /* a latest entry without its record: just overwrite it */
-                if ((rc = del_tolerant(txn, s->dbi[T_IDS], old_id, RECORD_ID_BYTES)) != 0)
+                if ((rc = del_tolerant(txn, s->dbi[T_IDS], prior.id, RECORD_ID_BYTES)) != 0)
                     return rc;
                 old = NULL;
             }
         }
-        old_live = old != NULL && decoded && old->kind != RECORD_WITHDRAWN;
+        prior.counted = old != NULL && decoded;
+        prior.live = prior.counted && old->kind != RECORD_WITHDRAWN;
     } else {
         return rc;
     }
 
     if ((rc = qcur_switch(s, txn, &a->q, r->author)) != 0)
         return rc;
-    live = a->q.live;
-    tombs = a->q.tombs;
-    if (old != NULL && decoded) {
-        if (old_live)
-            live -= live > 0;
-        else
-            tombs -= tombs > 0;
-    }
-    new_live = r->kind != RECORD_WITHDRAWN;
-    if (new_live ? live >= s->opts.max_per_author : tombs >= s->opts.max_per_author) {
-        r->result = PULL_ERR_QUOTA;
+    r->result = record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs,
+                             s->opts.max_per_author);
+    if (r->result != 0) {
         if ((rc = del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES)) != 0)
             return rc;
         return fresh ? del_tolerant(txn, s->dbi[T_LATEST], lk, LATEST_KEY_LEN) : 0;
     }
-    if (new_live)
-        live++;
+    if (prior.counted) {
+        if (prior.live)
+            a->q.live -= a->q.live > 0;
+        else
+            a->q.tombs -= a->q.tombs > 0;
+    }
+    if (r->kind != RECORD_WITHDRAWN)
+        a->q.live++;
     else
-        tombs++;
-    a->q.live = live;
-    a->q.tombs = tombs;
+        a->q.tombs++;
     a->q.dirty = true;
 
     if (!fresh) {
@@ -1019,14 +1018,13 @@ put_insert(struct store *s, MDB_txn *txn, struct put_arg *a)
     return 0;
 }
 
+/* put_apply runs both phases for a's items in txn, counting into a->c (set by the caller:
+ * this may be a retry after growing the map). */
 static int
-put_txn(struct store *s, MDB_txn *txn, void *argp)
+put_apply(struct store *s, MDB_txn *txn, struct put_arg *a)
 {
-    struct put_arg *a = argp;
     int rc;
 
-    /* restart from the committed state (this may be a retry after growing the map) */
-    a->c = s->c;
     memset(&a->q, 0, sizeof(a->q));
     if ((rc = tail_load(txn, s->dbi[T_RECS], &a->tails[0])) != 0 ||
         (rc = tail_load(txn, s->dbi[T_EXPIRY], &a->tails[1])) != 0)
@@ -1043,20 +1041,29 @@ put_txn(struct store *s, MDB_txn *txn, void *argp)
         if ((rc = put_check(s, txn, a, pos)) != 0)
             return rc;
     }
-    if ((rc = qcur_switch(s, txn, &a->q, NULL)) != 0 || (rc = put_insert(s, txn, a)) != 0)
+    if ((rc = qcur_switch(s, txn, &a->q, NULL)) != 0)
         return rc;
-    return counters_save(s, txn, &a->c);
+    return put_insert(s, txn, a);
+}
+
+static void
+put_arg_free(struct put_arg *a)
+{
+    if (a == NULL)
+        return;
+    free(a->ord);
+    free(a->idtab);
+    free(a->tk);
+    free(a);
 }
 
 static int
-store_put_infos(struct store *s, struct rinfo *ri, size_t n, uint64_t now_s)
+put_arg_new(struct rinfo *ri, size_t n, uint64_t now_s, struct put_arg **out)
 {
     struct put_arg *a;
     size_t ntags = 0;
-    int rc = PULL_ERR_NOMEM;
 
-    if (n == 0)
-        return 0;
+    *out = NULL;
     if (n > UINT32_MAX)
         return PULL_ERR_TOO_BIG;
     for (size_t i = 0; i < n; i++)
@@ -1071,16 +1078,75 @@ store_put_infos(struct store *s, struct rinfo *ri, size_t n, uint64_t now_s)
         ;
     if ((a->ord = malloc(n * sizeof(*a->ord))) == NULL ||
         (a->idtab = malloc(a->idcap * sizeof(*a->idtab))) == NULL ||
-        (ntags > 0 && (a->tk = malloc(ntags * sizeof(*a->tk))) == NULL))
-        goto out;
-    rc = store_write(s, put_txn, a);
+        (ntags > 0 && (a->tk = malloc(ntags * sizeof(*a->tk))) == NULL)) {
+        put_arg_free(a);
+        return PULL_ERR_NOMEM;
+    }
+    *out = a;
+    return 0;
+}
+
+struct sweep_arg {
+    uint64_t now_s;
+    size_t max;
+    struct pull_wb done; /* created(8) || id(32) per removed record */
+    struct rinfo old;
+};
+
+static int sweep_apply(struct store *s, MDB_txn *txn, struct sweep_arg *a, struct counters *c);
+
+/* One write transaction: records, then the expiry sweep, then key-value writes. */
+struct commit_arg {
+    struct put_arg *put;     /* NULL: no records */
+    struct sweep_arg *sweep; /* NULL: no sweep */
+    const struct store_kv_op *kv;
+    size_t nkv;
+    struct counters c; /* the counters as this transaction leaves them */
+};
+
+static int kv_apply(struct store *s, MDB_txn *txn, const struct store_kv_op *op);
+static int kv_table(enum store_table t);
+
+static int
+commit_txn(struct store *s, MDB_txn *txn, void *argp)
+{
+    struct commit_arg *ca = argp;
+    int rc;
+
+    /* restart from the committed state (this may be a retry after growing the map) */
+    ca->c = s->c;
+    if (ca->put != NULL) {
+        ca->put->c = ca->c;
+        if ((rc = put_apply(s, txn, ca->put)) != 0)
+            return rc;
+        ca->c = ca->put->c;
+    }
+    if (ca->sweep != NULL && (rc = sweep_apply(s, txn, ca->sweep, &ca->c)) != 0)
+        return rc;
+    for (size_t i = 0; i < ca->nkv; i++) {
+        if ((rc = kv_apply(s, txn, &ca->kv[i])) != 0)
+            return rc;
+    }
+    if (ca->put == NULL && ca->sweep == NULL)
+        return 0; /* the counters did not change */
+    return counters_save(s, txn, &ca->c);
+}
+
+static int
+store_put_infos(struct store *s, struct rinfo *ri, size_t n, uint64_t now_s)
+{
+    struct commit_arg ca;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    memset(&ca, 0, sizeof(ca));
+    if ((rc = put_arg_new(ri, n, now_s, &ca.put)) != 0)
+        return rc;
+    rc = store_write(s, commit_txn, &ca);
     if (rc == 0)
-        s->c = a->c;
-out:
-    free(a->ord);
-    free(a->idtab);
-    free(a->tk);
-    free(a);
+        s->c = ca.c;
+    put_arg_free(ca.put);
     return rc;
 }
 
@@ -1164,17 +1230,40 @@ store_put_batch(struct store *s, struct store_item *items, size_t n, uint64_t no
 int
 store_put_opened(struct store *s, struct store_opened *items, size_t n, uint64_t now_s)
 {
-    size_t m = 0;
-    int rc;
+    struct store_commit c;
 
     if (n == 0)
         return 0;
-    if (n > STORE_BATCH_MAX)
+    memset(&c, 0, sizeof(c));
+    c.recs = items;
+    c.nrecs = n;
+    return store_commit(s, &c, now_s);
+}
+
+int
+store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
+{
+    struct commit_arg ca;
+    struct sweep_arg *sw = NULL;
+    size_t m = 0;
+    int rc;
+
+    c->nswept = 0;
+    if (c->nrecs > STORE_BATCH_MAX)
         return PULL_ERR_TOO_BIG;
-    if ((rc = store_scratch(s, n)) != 0)
+    for (size_t i = 0; i < c->nkv; i++) {
+        const struct store_kv_op *op = &c->kv[i];
+        if (kv_table(op->table) < 0 || (!op->del && op->val == NULL && op->len != 0))
+            return PULL_ERR_INVAL;
+        if (op->len > STORE_KV_MAX)
+            return PULL_ERR_TOO_BIG;
+    }
+    if (c->nrecs == 0 && c->nkv == 0 && c->sweep_max == 0)
+        return 0;
+    if ((rc = store_scratch(s, c->nrecs)) != 0)
         return rc;
-    for (size_t i = 0; i < n; i++) {
-        struct store_opened *it = &items[i];
+    for (size_t i = 0; i < c->nrecs; i++) {
+        struct store_opened *it = &c->recs[i];
         it->result = 0;
         it->replaced = false;
         if (it->env == NULL || it->rec == NULL || it->env->bytes == NULL) {
@@ -1193,15 +1282,43 @@ store_put_opened(struct store *s, struct store_opened *items, size_t n, uint64_t
         s->ri[m].item = i;
         m++;
     }
-    rc = store_put_infos(s, s->ri, m, now_s);
-    if (rc == 0) {
-        for (size_t j = 0; j < m; j++) {
-            struct store_opened *it = &items[s->ri[j].item];
-            it->result = s->ri[j].result;
-            it->replaced = s->ri[j].replaced;
-            if (it->replaced)
-                memcpy(it->replaced_id, s->ri[j].replaced_id, RECORD_ID_BYTES);
+    memset(&ca, 0, sizeof(ca));
+    ca.kv = c->kv;
+    ca.nkv = c->nkv;
+    if (m > 0 && (rc = put_arg_new(s->ri, m, now_s, &ca.put)) != 0)
+        goto out;
+    if (c->sweep_max > 0) {
+        if ((sw = calloc(1, sizeof(*sw))) == NULL) {
+            rc = PULL_ERR_NOMEM;
+            goto out;
         }
+        sw->now_s = now_s;
+        sw->max = c->sweep_max;
+        wb_init(&sw->done, 0);
+        ca.sweep = sw;
+    }
+    if ((rc = store_write(s, commit_txn, &ca)) != 0)
+        goto out;
+    s->c = ca.c;
+    for (size_t j = 0; j < m; j++) {
+        struct store_opened *it = &c->recs[s->ri[j].item];
+        it->result = s->ri[j].result;
+        it->replaced = s->ri[j].replaced;
+        if (it->replaced)
+            memcpy(it->replaced_id, s->ri[j].replaced_id, RECORD_ID_BYTES);
+    }
+    if (sw != NULL) {
+        c->nswept = sw->done.len / RECKEY_LEN;
+        for (size_t off = 0; c->swept != NULL && off < sw->done.len; off += RECKEY_LEN) {
+            if (c->swept(c->swept_ctx, be64dec(sw->done.p + off), sw->done.p + off + 8) != 0)
+                break; /* the deletions are committed; stopping only skips the reports */
+        }
+    }
+out:
+    put_arg_free(ca.put);
+    if (sw != NULL) {
+        wb_release(&sw->done);
+        free(sw);
     }
     store_scratch_trim(s);
     return rc;
@@ -1210,24 +1327,17 @@ store_put_opened(struct store *s, struct store_opened *items, size_t n, uint64_t
 /* ---------------------------------------------------------------------------------- */
 /* Sweeping expired records                                                            */
 
-struct sweep_arg {
-    uint64_t now_s;
-    size_t max;
-    struct counters c;
-    struct pull_wb done; /* created(8) || id(32) per removed record */
-    struct rinfo old;
-};
 
+/* sweep_apply deletes up to a->max expired records in txn, counting into *c, and lists
+ * them in a->done. */
 static int
-sweep_txn(struct store *s, MDB_txn *txn, void *argp)
+sweep_apply(struct store *s, MDB_txn *txn, struct sweep_arg *a, struct counters *c)
 {
-    struct sweep_arg *a = argp;
     MDB_cursor *cur = NULL;
     MDB_val k, v;
     struct pull_wb ids;
     int rc, op = MDB_FIRST;
 
-    a->c = s->c;
     wb_reset(&a->done);
     wb_init(&ids, 0);
     /* first collect the expired ids, then delete (no cursor kept across deletes) */
@@ -1272,7 +1382,7 @@ sweep_txn(struct store *s, MDB_txn *txn, void *argp)
         }
         if ((rc = remove_indexed(s, txn, &a->old, decoded)) != 0)
             goto out;
-        counters_add(&a->c, &a->old, -1);
+        counters_add(c, &a->old, -1);
         if (decoded) {
             uint32_t live, tombs;
             memcpy(lk, a->old.author, 32);
@@ -1299,9 +1409,7 @@ sweep_txn(struct store *s, MDB_txn *txn, void *argp)
         wb_put(&a->done, created, 8);
         wb_put(&a->done, id, RECORD_ID_BYTES);
     }
-    if ((rc = wb_error(&a->done)) != 0)
-        goto out;
-    rc = counters_save(s, txn, &a->c);
+    rc = wb_error(&a->done);
 out:
     if (cur != NULL)
         mdb_cursor_close(cur);
@@ -1312,31 +1420,18 @@ out:
 int
 store_sweep(struct store *s, uint64_t now_s, size_t max, store_key_fn fn, void *ctx)
 {
-    struct sweep_arg *a;
-    size_t n = 0;
+    struct store_commit c;
     int rc;
 
     if (max == 0)
         return 0;
-    if ((a = calloc(1, sizeof(*a))) == NULL)
-        return PULL_ERR_NOMEM;
-    a->now_s = now_s;
-    a->max = max;
-    wb_init(&a->done, 0);
-    if ((rc = store_write(s, sweep_txn, a)) != 0)
-        goto out;
-    s->c = a->c;
-    n = a->done.len / RECKEY_LEN;
-    for (size_t off = 0; fn != NULL && off < a->done.len; off += RECKEY_LEN) {
-        if (fn(ctx, be64dec(a->done.p + off), a->done.p + off + 8) != 0)
-            break; /* the deletions are committed; stopping only skips the reports */
-    }
-out:
-    wb_release(&a->done);
-    free(a);
-    if (rc != 0)
+    memset(&c, 0, sizeof(c));
+    c.sweep_max = max;
+    c.swept = fn;
+    c.swept_ctx = ctx;
+    if ((rc = store_commit(s, &c, now_s)) != 0)
         return rc;
-    return n > INT32_MAX ? INT32_MAX : (int)n;
+    return c.nswept > INT32_MAX ? INT32_MAX : (int)c.nswept;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1771,48 +1866,48 @@ kv_table(enum store_table t)
     return -1;
 }
 
-struct kv_arg {
-    int table;
-    const uint8_t *key;
-    const void *val;
-    size_t len;
-    bool del;
-};
-
 static int
-kv_txn(struct store *s, MDB_txn *txn, void *argp)
+kv_apply(struct store *s, MDB_txn *txn, const struct store_kv_op *op)
 {
-    struct kv_arg *a = argp;
-    MDB_val k = mval(a->key, 32), v = mval(a->val, a->len);
+    MDB_val k = mval(op->key, 32), v = mval(op->val != NULL ? op->val : "", op->len);
+    int table = kv_table(op->table), rc;
 
-    if (a->del)
-        return mdb_del(txn, s->dbi[a->table], &k, NULL);
-    return mdb_put(txn, s->dbi[a->table], &k, &v, 0);
+    if (!op->del)
+        return mdb_put(txn, s->dbi[table], &k, &v, 0);
+    rc = mdb_del(txn, s->dbi[table], &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int
 store_kv_put(struct store *s, enum store_table t, const uint8_t key[static 32], const void *val,
              size_t len)
 {
-    struct kv_arg a = {kv_table(t), key, val, len, false};
+    struct store_kv_op op = {.table = t, .val = val, .len = len, .del = false};
+    struct store_commit c;
 
-    if (a.table < 0 || (val == NULL && len != 0))
-        return PULL_ERR_INVAL;
-    if (len > STORE_KV_MAX)
-        return PULL_ERR_TOO_BIG;
-    if (val == NULL)
-        a.val = "";
-    return store_write(s, kv_txn, &a);
+    memcpy(op.key, key, 32);
+    memset(&c, 0, sizeof(c));
+    c.kv = &op;
+    c.nkv = 1;
+    return store_commit(s, &c, 0);
 }
 
 int
 store_kv_del(struct store *s, enum store_table t, const uint8_t key[static 32])
 {
-    struct kv_arg a = {kv_table(t), key, NULL, 0, true};
+    struct store_kv_op op = {.table = t, .del = true};
+    struct store_commit c;
+    int rc;
 
-    if (a.table < 0)
+    if (kv_table(t) < 0)
         return PULL_ERR_INVAL;
-    return store_write(s, kv_txn, &a);
+    if ((rc = store_kv_get(s, t, key, NULL)) != 0)
+        return rc;
+    memcpy(op.key, key, 32);
+    memset(&c, 0, sizeof(c));
+    c.kv = &op;
+    c.nkv = 1;
+    return store_commit(s, &c, 0);
 }
 
 int
@@ -1826,7 +1921,7 @@ store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32], 
         return PULL_ERR_INVAL;
     if ((rc = store_rbegin(s, &txn)) != 0)
         return rc;
-    if ((rc = mdb_get(txn, s->dbi[table], &k, &v)) == 0)
+    if ((rc = mdb_get(txn, s->dbi[table], &k, &v)) == 0 && out != NULL)
         rc = wb_put(out, v.mv_data, v.mv_size);
     store_rend(s, txn);
     return store_xlate(rc);

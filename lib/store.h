@@ -249,16 +249,47 @@ enum store_table {
 };
 
 /* store_kv_put stores val (len <= STORE_KV_MAX, may be 0) under key, replacing any value,
- * in its own committed write transaction. */
+ * in its own committed write transaction (pulld batches its writes with store_commit). */
 int store_kv_put(struct store *s, enum store_table t, const uint8_t key[static 32], const void *val,
                  size_t len);
 
-/* store_kv_get appends a copy of the value of key to out. Returns 0 or PULL_ERR_NOT_FOUND. */
+/* store_kv_get appends a copy of the value of key to out (NULL: only check that it exists).
+ * Returns 0 or PULL_ERR_NOT_FOUND. */
 int store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32],
                  struct pull_wb *out);
 
 /* store_kv_del deletes key. Returns 0 or PULL_ERR_NOT_FOUND. */
 int store_kv_del(struct store *s, enum store_table t, const uint8_t key[static 32]);
+
+/* One key-value write of a store_commit: put val (len bytes, val may be NULL if len is 0)
+ * under key, or delete key (deleting a missing key is not an error). */
+struct store_kv_op {
+    enum store_table table;
+    uint8_t key[32];
+    const void *val;
+    size_t len;
+    bool del;
+};
+
+/* Everything one write transaction does. */
+struct store_commit {
+    struct store_opened *recs; /* in/out as for store_put_opened (at most STORE_BATCH_MAX) */
+    size_t nrecs;
+    const struct store_kv_op *kv; /* applied after the records, in order */
+    size_t nkv;
+    size_t sweep_max;   /* also delete up to this many expired records (as store_sweep) */
+    store_key_fn swept; /* called after the commit with each swept id (may be NULL) */
+    void *swept_ctx;
+    size_t nswept; /* out: how many were swept */
+};
+
+/* store_commit applies c in ONE write transaction and commits: the records (the rules of
+ * store_put_opened), then the sweep of expired records, then the key-value writes. It is
+ * how pulld writes: everything its loop stores in one turn costs one commit (one flush).
+ * Returns 0 once committed (per-record results in c->recs), or a negative code for the
+ * whole transaction (PULL_ERR_STORE_FULL, ...): then nothing of it is stored, the record
+ * results must be ignored and swept is not called. An empty commit does nothing. */
+int store_commit(struct store *s, struct store_commit *c, uint64_t now_s);
 
 /* store_kv_iter visits every (key, value) in key order; same callback rules as above. */
 typedef int (*store_kv_fn)(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len);

@@ -1503,11 +1503,47 @@ teardown(void **state)
     return 0;
 }
 
+/* record_admit: staleness against the prior version, then the per-author quota once the
+ * prior version is gone (live and tombstones counted apart). */
+static void
+test_admit(void **state)
+{
+    uint8_t lo[32], hi[32];
+    struct record_prior p;
+
+    (void)state;
+    memset(lo, 1, 32);
+    memset(hi, 2, 32);
+    memset(&p, 0, sizeof(p));
+    /* a new slot: only the quota */
+    assert_int_equal(record_admit(RECORD_OFFER, 1, lo, &p, 0, 0, 2), 0);
+    assert_int_equal(record_admit(RECORD_OFFER, 1, lo, &p, 2, 0, 2), PULL_ERR_QUOTA);
+    assert_int_equal(record_admit(RECORD_OFFER, 1, lo, NULL, 1, 5, 2), 0);
+    assert_int_equal(record_admit(RECORD_WITHDRAWN, 1, lo, &p, 0, 2, 2), PULL_ERR_QUOTA);
+    /* an existing slot: stale unless it replaces */
+    p.exists = true;
+    p.seq = 5;
+    memcpy(p.id, lo, 32);
+    p.counted = true;
+    p.live = true;
+    assert_int_equal(record_admit(RECORD_OFFER, 5, hi, &p, 2, 0, 2), PULL_ERR_STALE);
+    assert_int_equal(record_admit(RECORD_OFFER, 4, lo, &p, 0, 0, 2), PULL_ERR_STALE);
+    /* a new version of a live record at the quota: the old one leaves, so it fits */
+    assert_int_equal(record_admit(RECORD_OFFER, 6, hi, &p, 2, 0, 2), 0);
+    /* a withdrawal of it counts against the tombstones */
+    assert_int_equal(record_admit(RECORD_WITHDRAWN, 6, hi, &p, 2, 2, 2), PULL_ERR_QUOTA);
+    assert_int_equal(record_admit(RECORD_WITHDRAWN, 6, hi, &p, 2, 1, 2), 0);
+    /* a prior version of unknown kind is not counted */
+    p.counted = false;
+    assert_int_equal(record_admit(RECORD_OFFER, 6, hi, &p, 2, 0, 2), PULL_ERR_QUOTA);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kind_names),
+        cmocka_unit_test(test_admit),
         cmocka_unit_test(test_round_trip_every_kind),
         cmocka_unit_test(test_round_trip_at_limits),
         cmocka_unit_test(test_limits),

@@ -1421,6 +1421,84 @@ test_put_opened(void **state)
     store_close(s);
 }
 
+/* store_commit: records, the sweep and key-value writes in one transaction; a failed
+ * transaction stores none of them. */
+static void
+test_commit_all_in_one(void **state)
+{
+    struct ident a;
+    struct env e1, e2, old;
+    struct envelope env1, env2;
+    struct record *r1 = malloc(sizeof(*r1)), *r2 = malloc(sizeof(*r2));
+    struct store *s = open_store(*state, NULL);
+    struct store_opened items[2];
+    struct store_kv_op kv[3];
+    struct store_commit c;
+    struct collect swept;
+    struct pull_wb w;
+    uint8_t k1[32] = {1}, k2[32] = {2};
+
+    assert_non_null(r1);
+    assert_non_null(r2);
+    mkident(&a, 16);
+    mkrec(&old, &a, RECORD_OFFER, 9, 1, NOW - 100, NOW + 10, "short lived", NULL);
+    assert_int_equal(put1(s, &old, NULL), 0);
+    assert_int_equal(store_kv_put(s, STORE_MAIL, k2, "gone", 4), 0);
+    mkoffer(&e1, &a, 1, 1, "commit one");
+    mkoffer(&e2, &a, 2, 1, "commit two");
+    assert_int_equal(envelope_open(e1.bytes, e1.len, NOW, &env1, r1), 0);
+    assert_int_equal(envelope_open(e2.bytes, e2.len, NOW, &env2, r2), 0);
+    memset(items, 0, sizeof(items));
+    items[0].env = &env1;
+    items[0].rec = r1;
+    items[1].env = &env2;
+    items[1].rec = r2;
+    memset(kv, 0, sizeof(kv));
+    kv[0].table = STORE_PEERS;
+    memcpy(kv[0].key, k1, 32);
+    kv[0].val = "first";
+    kv[0].len = 5;
+    kv[1] = kv[0];
+    kv[1].val = "second"; /* in order: the later write wins */
+    kv[1].len = 6;
+    kv[2].table = STORE_MAIL;
+    memcpy(kv[2].key, k2, 32);
+    kv[2].del = true;
+    memset(&c, 0, sizeof(c));
+    memset(&swept, 0, sizeof(swept));
+    c.recs = items;
+    c.nrecs = 2;
+    c.kv = kv;
+    c.nkv = 3;
+    c.sweep_max = 10;
+    c.swept = collect_key;
+    c.swept_ctx = &swept;
+    assert_int_equal(store_commit(s, &c, NOW + 20), 0);
+    assert_int_equal(items[0].result, 0);
+    assert_int_equal(items[1].result, 0);
+    assert_int_equal(c.nswept, 1);
+    assert_int_equal(swept.n, 1);
+    assert_memory_equal(swept.ids[0], old.id, RECORD_ID_BYTES);
+    assert_false(stored(s, old.id));
+    assert_true(stored(s, e1.id));
+    assert_int_equal(store_count(s), 2);
+    wb_init(&w, 0);
+    assert_int_equal(store_kv_get(s, STORE_PEERS, k1, &w), 0);
+    assert_int_equal(w.len, 6);
+    assert_memory_equal(w.p, "second", 6);
+    wb_release(&w);
+    assert_int_equal(store_kv_get(s, STORE_MAIL, k2, NULL), PULL_ERR_NOT_FOUND);
+    /* a bad key-value op refuses the whole commit before anything is written */
+    kv[0].table = (enum store_table)99;
+    memset(&c, 0, sizeof(c));
+    c.kv = kv;
+    c.nkv = 1;
+    assert_int_equal(store_commit(s, &c, NOW), PULL_ERR_INVAL);
+    free(r1);
+    free(r2);
+    store_close(s);
+}
+
 static void
 test_schema_version(void **state)
 {
@@ -1629,6 +1707,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_replace_tie_lower_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_refuses_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_expired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_all_in_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_order, setup, teardown),
