@@ -16,8 +16,9 @@
  * disk. A client is freed only when its handle is closed and no callback refers to it
  * (refs), never inside its own callback chain.
  *
- * Search runs on lib/search's in-memory index, built at start and kept up to date by
- * ctl_server_on_stored; only the hits are read from the store.
+ * Search runs on the node's in-memory index (lib/search.h, kept by the commit path); only
+ * the hits are read from the store. Watchers hear of new records and dyad events through
+ * the node's observers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/ctl_server.h"
 #include "daemon/dyads.h"
+#include "daemon/lan.h"
 #include "daemon/node.h"
 #include "lib/search.h"
 #include "lib/err.h"
@@ -57,8 +60,6 @@
 #define CTL_LINGER_MS 2000
 
 /* dyads.c serves "dyad.*" (daemon/dyads.h); weak so that pulld links without it. */
-int dyads_ctl(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
-              size_t msgsz) __attribute__((weak));
 
 struct ctl_client;
 
@@ -103,16 +104,18 @@ struct ctl_client {
 
 struct ctl_server {
     struct node *n;
+    struct ctl_services svc;
     uv_pipe_t listener;
     bool listening;
     bool stopped;
+    bool observing;
     char path[PATH_MAX];
     dev_t sock_dev;
     ino_t sock_ino;
     struct ctl_client *clients;
     size_t nclients;
     size_t nwatchers;
-    struct search_index *ix;
+    struct search_index *ix; /* the node's */
     /* my live offers and needs, for match events (reloaded after a record of mine) */
     struct record *mine;
     uint8_t (*mine_ids)[RECORD_ID_BYTES];
@@ -502,7 +505,7 @@ h_status(void *ctx, const struct ctl_request *req)
 
     {
         struct lan_stats ls;
-        lan_get_stats(n, &ls);
+        lan_get_stats(srv->svc.lan, &ls);
         mp_pack_cstr(pk, "lan");
         msgpack_pack_map(pk, 8);
         mp_pack_cstr(pk, "running");
@@ -531,10 +534,10 @@ h_status(void *ctx, const struct ctl_request *req)
     {
         /* my completed dyads, from the attestation records stored here */
         uint32_t done = 0, peers = 0;
-        (void)dyads_author_stats(n, n->self.pk, &done, &peers);
+        (void)dyads_author_stats(srv->svc.dyads, n->self.pk, &done, &peers);
         struct dyads_stats ds;
         memset(&ds, 0, sizeof(ds));
-        dyads_get_stats(n, &ds);
+        dyads_get_stats(srv->svc.dyads, &ds);
         mp_pack_cstr(pk, "dyads");
         msgpack_pack_map(pk, 16);
         pack_kv_uint(pk, "completed", done);
@@ -1362,7 +1365,8 @@ resolve_author(struct ctl_server *srv, const char *text, const struct ident_pref
             return 0;
         if ((rc = store_author_count(n->store, author, &live, &tomb)) != 0)
             return rc;
-        if (live + tomb == 0 && dyads_author_stats(n, author, &done, &peers) == 0 && done == 0)
+        if (live + tomb == 0 && dyads_author_stats(srv->svc.dyads, author, &done, &peers) == 0 &&
+            done == 0)
             return PULL_ERR_NOT_FOUND;
         return 0;
     }
@@ -1422,7 +1426,7 @@ show_author(struct ctl_call *call, const char *prefix, const struct ident_prefix
     if (rc == 0 && (rc = store_iter_author(srv->n->store, author, author_count_visit, &a)) > 0)
         rc = 0;
     if (rc == 0)
-        rc = dyads_author_stats(srv->n, author, &done, &peers);
+        rc = dyads_author_stats(srv->svc.dyads, author, &done, &peers);
     if (rc == PULL_ERR_NOT_FOUND) {
         reply_error(call->c, call->seq, rc, "no record or author with an id starting with '%s'",
                     prefix);
@@ -1485,7 +1489,7 @@ h_show(void *ctx, const struct ctl_request *req)
         /* the author's completed dyads, from the attestation records stored here */
         uint32_t done = 0, peers = 0;
         msgpack_packer *pk = reply_begin(&r, call->seq, false);
-        (void)dyads_author_stats(n, rec->author, &done, &peers);
+        (void)dyads_author_stats(call->c->srv->svc.dyads, rec->author, &done, &peers);
         pack_record_ex(n, pk, id, rec, 0, 2);
         pack_kv_uint(pk, "author_dyads_completed", done);
         pack_kv_uint(pk, "author_dyads_counterparts", peers);
@@ -1681,19 +1685,14 @@ emit_matches(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const st
     }
 }
 
-void
-ctl_server_on_stored(struct node *n, const struct envelope *env, const struct record *rec,
-                     enum node_origin origin)
+static void
+obs_stored(void *ctx, const struct node_stored *st)
 {
-    struct ctl_server *srv = n->ctl;
-    int rc;
+    struct ctl_server *srv = ctx;
+    const struct envelope *env = st->env;
+    const struct record *rec = st->rec;
 
-    (void)origin;
-    if (srv == NULL)
-        return;
-    if ((rc = search_index_add(srv->ix, env->id, rec)) != 0)
-        log_warn("ctl: record not indexed for search: %s", pull_strerror(rc));
-    if (sodium_memcmp(rec->author, n->self.pk, 32) == 0)
+    if (sodium_memcmp(rec->author, srv->n->self.pk, 32) == 0)
         srv->mine_valid = false;
     if (rec->kind == RECORD_WITHDRAWN || srv->stopped)
         return;
@@ -1701,16 +1700,16 @@ ctl_server_on_stored(struct node *n, const struct envelope *env, const struct re
     emit_matches(srv, env->id, rec);
 }
 
-void
-ctl_server_emit_dyad(struct node *n, const uint8_t *dyad, size_t len)
+static void
+obs_event(void *ctx, enum node_event ev, const uint8_t *dyad, size_t len)
 {
-    struct ctl_server *srv = n->ctl;
+    struct ctl_server *srv = ctx;
     struct pull_rd rd;
     struct pull_wb body;
     msgpack_packer pk;
     struct ctl_client *c, *next;
 
-    if (srv == NULL || srv->nwatchers == 0 || srv->stopped)
+    if (ev != NODE_EV_DYAD || srv->nwatchers == 0 || srv->stopped)
         return;
     rd_init(&rd, dyad, len);
     if (mp_peek(&rd) != MP_MAP || ctl_value_check(&rd, 2) != 0 || rd_left(&rd) != 0)
@@ -1951,31 +1950,65 @@ h_import(void *ctx, const struct ctl_request *req)
 
 /* ---- dyads -------------------------------------------------------------------------- */
 
+/* A dyad reply held until the commit that stores the dyad. */
+struct dyad_reply {
+    struct ctl_call *call;
+    struct reply r;
+};
+
+static void
+dyad_reply_committed(void *arg, int result)
+{
+    struct dyad_reply *d = arg;
+    struct ctl_call *call = d->call;
+
+    if (call->c->closing)
+        wb_release(&d->r.w);
+    else if (result != 0) {
+        wb_release(&d->r.w);
+        reply_error(call->c, call->seq, result, "the dyad could not be stored: %s",
+                    pull_strerror(result));
+    } else {
+        reply_send(call->c, &d->r);
+    }
+    free(d);
+    call_done(call);
+}
+
 static int
 h_dyad(void *ctx, const struct ctl_request *req)
 {
     struct ctl_call *call = ctx;
+    struct ctl_server *srv = call->c->srv;
+    struct dyad_reply *d = NULL;
     struct pull_wb res;
     msgpack_packer pk;
     char msg[CTL_MSG_MAX + 1] = "";
-    struct reply r;
     int rc;
 
-    if (dyads_ctl == NULL) {
-        reply_error(call->c, call->seq, PULL_ERR_UNKNOWN_CMD, "unknown command '%s'", req->cmd);
+    if (srv->svc.dyads == NULL) {
+        reply_error(call->c, call->seq, PULL_ERR_STATE, "the dyad service is not running");
         return 0;
     }
     wb_init(&res, CTL_REPLY_MAX);
     mp_packer_init(&pk, &res);
-    rc = dyads_ctl(call->c->srv->n, req, &pk, msg, sizeof(msg));
+    rc = dyads_ctl(srv->svc.dyads, req, &pk, msg, sizeof(msg));
     if (rc != 0) {
         reply_error(call->c, call->seq, rc, "%s", msg[0] ? msg : pull_strerror(rc));
-    } else if (wb_error(&res) != 0 || res.len == 0) {
+    } else if (wb_error(&res) != 0 || res.len == 0 || (d = calloc(1, sizeof(*d))) == NULL) {
         reply_error(call->c, call->seq, PULL_ERR_NOMEM, NULL);
     } else {
-        reply_begin(&r, call->seq, false);
-        wb_put(&r.w, res.p, res.len);
-        reply_send(call->c, &r);
+        /* the dyad's write is queued: answer once it is on disk */
+        reply_begin(&d->r, call->seq, false);
+        wb_put(&d->r.w, res.p, res.len);
+        if ((d->call = call_keep(call)) == NULL ||
+            node_after_commit(srv->n, dyad_reply_committed, d) != 0) {
+            if (d->call != NULL)
+                call_done(d->call);
+            wb_release(&d->r.w);
+            free(d);
+            reply_error(call->c, call->seq, PULL_ERR_NOMEM, NULL);
+        }
     }
     wb_release(&res);
     return 0;
@@ -2311,19 +2344,21 @@ socket_answers(const char *path)
 }
 
 int
-ctl_server_start(struct node *n)
+ctl_server_start(struct node *n, const struct ctl_services *svc, struct ctl_server **out)
 {
     struct ctl_server *srv;
     struct stat st;
+    struct node_observer obs = {obs_stored, NULL, obs_event, NULL};
     char bindpath[PATH_MAX];
     int dirfd = -1, rc;
     mode_t old;
 
+    *out = NULL;
     if ((srv = calloc(1, sizeof(*srv))) == NULL)
         return PULL_ERR_NOMEM;
     srv->n = n;
-    if ((rc = search_index_new(&srv->ix)) != 0)
-        goto fail;
+    srv->svc = *svc;
+    srv->ix = n->search;
     if ((rc = paths_join(n->cfg.data_dir, PATHS_SOCKET_NAME, srv->path, sizeof(srv->path))) != 0) {
         log_error("control socket path too long in %s", n->cfg.data_dir);
         goto fail;
@@ -2388,42 +2423,44 @@ ctl_server_start(struct node *n)
     }
     if (dirfd >= 0)
         close(dirfd);
-    n->ctl = srv;
-    {
-        uint64_t t0 = node_now_ms(n);
-        if ((rc = search_index_build(srv->ix, n->store, node_now_s(n))) != 0)
-            log_warn("search index: %s (search will miss stored records)", pull_strerror(rc));
-        log_info("control socket %s; search index of %zu records in %llu ms", srv->path,
-                 search_index_live(srv->ix), (unsigned long long)(node_now_ms(n) - t0));
+    *out = srv;
+    obs.ctx = srv;
+    if ((rc = node_observe(n, &obs)) != 0) {
+        ctl_server_stop(srv);
+        return rc;
     }
+    srv->observing = true;
+    log_info("control socket %s", srv->path);
     return 0;
 
 fail_handle:
     /* The handle must be closed by the loop: ctl_server_stop/free do it. */
     unlink(srv->path);
-    n->ctl = srv;
+    *out = srv;
     srv->sock_ino = 0;
     if (dirfd >= 0)
         close(dirfd);
-    ctl_server_stop(n);
+    ctl_server_stop(srv);
     return rc;
 fail:
     if (dirfd >= 0)
         close(dirfd);
-    search_index_free(srv->ix);
     free(srv);
     return rc;
 }
 
 void
-ctl_server_stop(struct node *n)
+ctl_server_stop(struct ctl_server *srv)
 {
-    struct ctl_server *srv = n->ctl;
     struct stat st;
 
     if (srv == NULL || srv->stopped)
         return;
     srv->stopped = true;
+    if (srv->observing) {
+        node_unobserve(srv->n, srv);
+        srv->observing = false;
+    }
     if (srv->listening) {
         uv_close((uv_handle_t *)&srv->listener, NULL);
         srv->listening = false;
@@ -2445,15 +2482,11 @@ ctl_server_stop(struct node *n)
 }
 
 void
-ctl_server_free(struct node *n)
+ctl_server_free(struct ctl_server *srv)
 {
-    struct ctl_server *srv = n->ctl;
-
     if (srv == NULL)
         return;
-    search_index_free(srv->ix);
     free(srv->mine);
     free(srv->mine_ids);
     free(srv);
-    n->ctl = NULL;
 }

@@ -30,6 +30,7 @@ struct dyads_held {
 
 struct dyads {
     struct node *n;
+    struct sync *sync;
     uv_timer_t timer;
     bool timer_init;
     bool booted; /* the start-up work of the first tick is done */
@@ -52,12 +53,6 @@ static void dyads_arm(struct dyads *ds);
 static void dyads_retry_held(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES]);
 
 /* ---- small helpers ---- */
-
-static struct dyads *
-dyads_of(struct node *n)
-{
-    return n != NULL ? n->dyads : NULL;
-}
 
 static void
 short_id(const uint8_t key[static 32], char out[static IDENT_SHORT_LEN + 1])
@@ -114,16 +109,46 @@ my_role(struct dyads *ds, const struct dyad *d)
 
 /* ---- persistence ---- */
 
-/* Writes d to the dyads table (its own committed transaction). */
+static void dyads_reload(struct dyads *ds, size_t i);
+
+/* A dyad write waiting for its commit. */
+struct dyads_pending {
+    struct dyads *ds;
+    uint8_t id[DYAD_ID_BYTES];
+};
+
+/* persisted runs after the commit of a dyad write: if it failed, the store is the truth
+ * again (the dyad is reloaded from it, or dropped if it was never stored). */
+static void
+persisted(void *arg, int result)
+{
+    struct dyads_pending *p = arg;
+    size_t i;
+
+    if (result != 0 && result != PULL_ERR_CLOSED && dyads_find(p->ds, p->id, &i) != NULL)
+        dyads_reload(p->ds, i);
+    free(p);
+}
+
+/* Queues d's write to the dyads table for the node's next commit. Callers that answer or
+ * send on the dyad do so once it is committed (node_after_commit). */
 static int
 dyads_persist(struct dyads *ds, const struct dyad *d)
 {
+    struct dyads_pending *p = NULL;
     struct pull_wb w;
     int rc;
 
     wb_init(&w, STORE_KV_MAX);
-    if ((rc = dyad_encode(d, &w)) == 0)
-        rc = store_kv_put(ds->n->store, STORE_DYADS, dyad_id(d), w.p, w.len);
+    if ((rc = dyad_encode(d, &w)) == 0 && (p = malloc(sizeof(*p))) == NULL)
+        rc = PULL_ERR_NOMEM;
+    if (rc == 0 && (rc = node_kv_put(ds->n, STORE_DYADS, dyad_id(d), w.p, w.len)) == 0) {
+        p->ds = ds;
+        memcpy(p->id, dyad_id(d), DYAD_ID_BYTES);
+        if (node_after_commit(ds->n, persisted, p) == 0)
+            p = NULL;
+    }
+    free(p);
     wb_release(&w);
     if (rc != 0) {
         char s[IDENT_SHORT_LEN + 1];
@@ -142,7 +167,7 @@ dyads_reload(struct dyads *ds, size_t i)
     struct dyad *d = NULL;
 
     wb_init(&w, STORE_KV_MAX);
-    if (store_kv_get(ds->n->store, STORE_DYADS, dyad_id(ds->v[i]), &w) == 0 &&
+    if (node_kv_get(ds->n, STORE_DYADS, dyad_id(ds->v[i]), &w) == 0 &&
         dyad_decode(w.p, w.len, &ds->t, &d) == 0) {
         dyad_free(ds->v[i]);
         ds->v[i] = d;
@@ -166,9 +191,9 @@ dyads_emit(struct dyads *ds, const struct dyad *d, const char *why)
     log_info("dyad %s: %s (%s)", s, dyad_state_name(dyad_state(d)), why);
     wb_init(&w, 0);
     mp_packer_init(&pk, &w);
-    dyads_pack(ds->n, d, &pk);
+    dyads_pack(ds, d, &pk);
     if (wb_error(&w) == 0)
-        ctl_server_emit_dyad(ds->n, w.p, w.len);
+        node_emit(ds->n, NODE_EV_DYAD, w.p, w.len);
     wb_release(&w);
 }
 
@@ -292,7 +317,7 @@ dyads_mail_put(struct dyads *ds, struct mail_index *ix, const uint8_t *p, size_t
 
     if ((rc = mail_index_add(ix, p, n, node_now_s(ds->n), id)) != 0)
         return rc;
-    if ((rc = store_kv_put(ds->n->store, STORE_MAIL, id, p, n)) != 0) {
+    if ((rc = node_kv_put(ds->n, STORE_MAIL, id, p, n)) != 0) {
         log_error("mail: could not store an item: %s", pull_strerror(rc));
         mail_index_remove(ix, id);
     }
@@ -336,7 +361,7 @@ dyads_push(struct dyads *ds, const uint8_t peer[static 32], const struct mail_re
         }
         wb_reset(&msg);
         if ((rc = mail_msg_encode(items + i, k, &msg)) == 0)
-            rc = node_send_direct(ds->n, peer, msg.p, msg.len);
+            rc = sync_send(ds->sync, peer, msg.p, msg.len);
         i += k;
     }
     wb_release(&msg);
@@ -354,7 +379,7 @@ dyads_send_ihave(struct dyads *ds, const uint8_t peer[static 32],
 
     wb_init(&msg, MSG_MAX);
     if ((rc = mail_ihave_encode(have, nhave, want, nwant, &msg)) == 0)
-        rc = node_send_direct(ds->n, peer, msg.p, msg.len);
+        rc = sync_send(ds->sync, peer, msg.p, msg.len);
     wb_release(&msg);
     return rc;
 }
@@ -417,10 +442,30 @@ dyads_forward(struct dyads *ds, const uint8_t *p, size_t n, const uint8_t id[MAI
 /* Seals my message to the counterpart, keeps it in the outbox and sends it. A failure
  * to keep it is logged: the dyad is stored, and the item is sealed again (the same bytes)
  * at the next start or reconnect. */
+/* One of my items waiting for the commit of its dyad's transition. */
+struct dyads_fwd {
+    struct dyads *ds;
+    uint8_t id[MAIL_ID_BYTES];
+    uint8_t peer[32];
+    size_t len;
+    uint8_t item[];
+};
+
+static void
+forward_committed(void *arg, int result)
+{
+    struct dyads_fwd *f = arg;
+
+    if (result == 0 && f->ds->sync != NULL)
+        dyads_forward(f->ds, f->item, f->len, f->id, f->peer, NULL, true);
+    free(f);
+}
+
 static void
 dyads_send(struct dyads *ds, const struct dyad *d, const uint8_t *msg, size_t n)
 {
     const uint8_t *peer = dyad_peer(d, my_role(ds, d));
+    struct dyads_fwd *f;
     struct dyad_msg m;
     struct pull_wb item;
     uint8_t id[MAIL_ID_BYTES];
@@ -443,7 +488,18 @@ dyads_send(struct dyads *ds, const struct dyad *d, const uint8_t *msg, size_t n)
         short_id(peer, sp);
         log_debug("dyad %s: %s sealed as mail %s to %s", sd, dyad_kind_name(m.kind), sm, sp);
     }
-    dyads_forward(ds, item.p, item.len, id, peer, NULL, true);
+    /* the transition is not on disk yet: it leaves once its commit is */
+    if ((f = malloc(sizeof(*f) + item.len)) == NULL) {
+        log_warn("mail: out of memory: sent at the next reconnect");
+        goto out;
+    }
+    f->ds = ds;
+    memcpy(f->id, id, MAIL_ID_BYTES);
+    memcpy(f->peer, peer, 32);
+    f->len = item.len;
+    memcpy(f->item, item.p, item.len);
+    if (node_after_commit(ds->n, forward_committed, f) != 0)
+        free(f);
 out:
     wb_release(&item);
 }
@@ -827,15 +883,13 @@ dyads_on_ihave(struct dyads *ds, const uint8_t from[static 32], const uint8_t *m
     return 0;
 }
 
-int
-dyads_on_msg(struct node *n, const uint8_t from[static 32], const uint8_t *msg, size_t len)
+static int
+dyads_on_msg(void *ctx, const uint8_t from[32], const uint8_t *msg, size_t len)
 {
-    struct dyads *ds = dyads_of(n);
+    struct dyads *ds = ctx;
     uint32_t type;
     int rc;
 
-    if (ds == NULL)
-        return 0;
     if ((rc = msg_peek_type(msg, len, &type)) != 0)
         return rc;
     if (type == MSG_MAIL)
@@ -879,15 +933,12 @@ dyads_offer_all(struct dyads *ds, const uint8_t key[static 32])
         (void)dyads_send_ihave(ds, key, (const uint8_t(*)[MAIL_ID_BYTES])ds->have, nh, NULL, 0);
 }
 
-void
-dyads_on_peer_up(struct node *n, const uint8_t key[static 32])
+static void
+dyads_on_peer_up(void *ctx, const uint8_t key[32])
 {
-    struct dyads *ds = dyads_of(n);
-    uint64_t now_s;
+    struct dyads *ds = ctx;
+    uint64_t now_s = node_now_s(ds->n);
 
-    if (ds == NULL)
-        return;
-    now_s = node_now_s(n);
     /* my messages to this peer that are not in the outbox any more (store error, crash):
      * seal them again (same bytes) so that they go out below */
     for (size_t i = 0; i < ds->len; i++) {
@@ -895,15 +946,6 @@ dyads_on_peer_up(struct node *n, const uint8_t key[static 32])
             dyads_refill_outbox(ds, ds->v[i], now_s);
     }
     dyads_offer_all(ds, key);
-}
-
-void
-dyads_on_stored(struct node *n, const struct envelope *env, const struct record *rec)
-{
-    (void)n;
-    (void)env;
-    (void)rec;
-    /* Attestations are read from the store when asked (dyads_author_stats). */
 }
 
 /* ---- timer ---- */
@@ -926,7 +968,7 @@ dyads_sweep_mail(struct dyads *ds, uint64_t now_s)
                 continue;
             }
             memcpy(id, idp, sizeof(id));
-            (void)store_kv_del(ds->n->store, STORE_MAIL, id);
+            (void)node_kv_del(ds->n, STORE_MAIL, id);
             mail_index_remove(ixs[x], id);
             ds->st.mail_swept++;
         }
@@ -1082,16 +1124,19 @@ load_mail(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
 }
 
 int
-dyads_start(struct node *n)
+dyads_start(struct node *n, struct sync *sync, struct dyads **out)
 {
     struct dyads *ds = NULL;
+    struct sync_mail_ops hooks = {dyads_on_msg, dyads_on_peer_up, NULL};
     struct mail_quota relay_q, own_q, inbox_q;
     struct dyads_load l = {0};
     int rc;
 
+    *out = NULL;
     if ((ds = calloc(1, sizeof(*ds))) == NULL)
         return PULL_ERR_NOMEM;
     ds->n = n;
+    ds->sync = sync;
     dyad_timeouts_default(&ds->t);
     mail_quota_default(&relay_q);
     if (n->cfg.limits.mail_max_items > 0)
@@ -1114,7 +1159,7 @@ dyads_start(struct node *n)
     if ((rc = store_kv_iter(n->store, STORE_MAIL, load_mail, &l)) != 0)
         goto fail;
     for (size_t i = 0; i < l.ndrop; i++)
-        (void)store_kv_del(n->store, STORE_MAIL, l.drop[i]);
+        (void)node_kv_del(n, STORE_MAIL, l.drop[i]);
     free(l.drop);
     l.drop = NULL;
     if ((rc = uv_timer_init(n->loop, &ds->timer)) != 0) {
@@ -1123,7 +1168,10 @@ dyads_start(struct node *n)
     }
     ds->timer.data = ds;
     ds->timer_init = true;
-    n->dyads = ds;
+    *out = ds;
+    hooks.ctx = ds;
+    if (sync != NULL)
+        sync_set_mail(sync, &hooks);
     log_info("dyads: %zu dyad(s), %zu mail item(s) held", ds->len,
              mail_index_count(ds->outbox) + mail_index_count(ds->relay) +
                  mail_index_count(ds->inbox));
@@ -1132,15 +1180,17 @@ dyads_start(struct node *n)
 fail:
     log_error("dyads: cannot start: %s", pull_strerror(rc));
     free(l.drop);
-    n->dyads = ds;
-    dyads_free(n);
+    dyads_free(ds);
     return rc;
 }
 
 void
-dyads_stop(struct node *n)
+dyads_stop(struct dyads *ds)
 {
-    struct dyads *ds = dyads_of(n);
+    if (ds != NULL && ds->sync != NULL) {
+        sync_set_mail(ds->sync, NULL);
+        ds->sync = NULL;
+    }
 
     if (ds == NULL || !ds->timer_init)
         return;
@@ -1151,17 +1201,15 @@ dyads_stop(struct node *n)
 }
 
 void
-dyads_free(struct node *n)
+dyads_free(struct dyads *ds)
 {
-    struct dyads *ds = dyads_of(n);
-
     if (ds == NULL)
         return;
     /* the timer handle lives in ds: it must be closed (dyads_stop) and the loop must have
      * run its close callbacks before ds is freed */
     if (ds->timer_init && !uv_is_closing((uv_handle_t *)&ds->timer)) {
         uv_close((uv_handle_t *)&ds->timer, NULL);
-        uv_run(n->loop, UV_RUN_NOWAIT);
+        uv_run(ds->n->loop, UV_RUN_NOWAIT);
     }
     for (size_t i = 0; i < ds->len; i++)
         dyad_free(ds->v[i]);
@@ -1173,13 +1221,11 @@ dyads_free(struct node *n)
     mail_index_free(ds->inbox);
     sodium_memzero(ds->plain, sizeof(ds->plain));
     free(ds);
-    n->dyads = NULL;
 }
 
 void
-dyads_get_stats(struct node *n, struct dyads_stats *st)
+dyads_get_stats(struct dyads *ds, struct dyads_stats *st)
 {
-    struct dyads *ds = dyads_of(n);
 
     memset(st, 0, sizeof(*st));
     if (ds == NULL)
@@ -1254,9 +1300,10 @@ cmp_key(const void *a, const void *b)
 }
 
 int
-dyads_author_stats(struct node *n, const uint8_t author[32], uint32_t *completed,
+dyads_author_stats(struct dyads *ds, const uint8_t author[32], uint32_t *completed,
                    uint32_t *counterparts)
 {
+    struct node *n = ds->n;
     struct stats_ctx c = {.author = author, .now_s = node_now_s(n)};
     uint32_t done = 0, peers = 0;
     int rc;
@@ -1321,9 +1368,9 @@ static const struct {
 #define DYADS_NVERBS (sizeof(dyads_verbs) / sizeof(dyads_verbs[0]))
 
 void
-dyads_pack(struct node *n, const struct dyad *d, msgpack_packer *pk)
+dyads_pack(struct dyads *ds, const struct dyad *d, msgpack_packer *pk)
 {
-    enum dyad_role me = is_me(n->dyads, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
+    enum dyad_role me = is_me(ds, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
     size_t note_len, nact = 0, nmsg = dyad_msg_count(d);
     const char *note = dyad_note(d, &note_len);
     const char *acts[DYADS_NVERBS];
@@ -1424,10 +1471,10 @@ arg_dyad(struct dyads *ds, const struct ctl_request *req, size_t *idx, char *msg
 }
 
 int
-dyads_cmd_propose(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+dyads_cmd_propose(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                   size_t msgsz)
 {
-    struct dyads *ds = dyads_of(n);
+    struct node *n = ds->n;
     char text[IDENT_TEXT_LEN + 2], note[DYAD_NOTE_MAX + 1];
     struct ident_prefix pre;
     uint8_t rid[RECORD_ID_BYTES];
@@ -1515,7 +1562,7 @@ dyads_cmd_propose(struct node *n, const struct ctl_request *req, msgpack_packer 
     }
     dyads_send(ds, d, out.p, out.len);
     dyads_changed(ds, d, 0, "my proposal");
-    dyads_pack(n, d, pk);
+    dyads_pack(ds, d, pk);
     d = NULL; /* owned by ds */
 out:
     if (rc != 0)
@@ -1569,10 +1616,10 @@ act_refusal(const struct dyad *d, enum dyad_role me, enum dyad_kind kind, const 
 }
 
 int
-dyads_cmd_act(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+dyads_cmd_act(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
               size_t msgsz)
 {
-    struct dyads *ds = dyads_of(n);
+    struct node *n = ds->n;
     const char *verb = strncmp(req->cmd, "dyad.", 5) == 0 ? req->cmd + 5 : req->cmd;
     char note[DYAD_NOTE_MAX + 1];
     enum dyad_kind kind = 0;
@@ -1628,7 +1675,7 @@ dyads_cmd_act(struct node *n, const struct ctl_request *req, msgpack_packer *pk,
         snprintf(why, sizeof(why), "my %s", verb);
         dyads_changed(ds, d, before, why);
     }
-    dyads_pack(n, d, pk);
+    dyads_pack(ds, d, pk);
 out:
     wb_release(&out);
     return rc;
@@ -1645,10 +1692,9 @@ cmp_updated_desc(const void *a, const void *b)
 }
 
 int
-dyads_cmd_list(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                size_t msgsz)
 {
-    struct dyads *ds = dyads_of(n);
     (void)req;
 
     if (ds == NULL) {
@@ -1659,15 +1705,14 @@ dyads_cmd_list(struct node *n, const struct ctl_request *req, msgpack_packer *pk
         qsort(ds->v, ds->len, sizeof(ds->v[0]), cmp_updated_desc); /* newest first */
     msgpack_pack_array(pk, ds->len);
     for (size_t i = 0; i < ds->len; i++)
-        dyads_pack(n, ds->v[i], pk);
+        dyads_pack(ds, ds->v[i], pk);
     return 0;
 }
 
 int
-dyads_cmd_show(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+dyads_cmd_show(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                size_t msgsz)
 {
-    struct dyads *ds = dyads_of(n);
     size_t i;
     int rc;
 
@@ -1677,26 +1722,26 @@ dyads_cmd_show(struct node *n, const struct ctl_request *req, msgpack_packer *pk
     }
     if ((rc = arg_dyad(ds, req, &i, msg, msgsz)) != 0)
         return rc;
-    dyads_pack(n, ds->v[i], pk);
+    dyads_pack(ds, ds->v[i], pk);
     return 0;
 }
 
 int
-dyads_ctl(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+dyads_ctl(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
           size_t msgsz)
 {
     static const char *const acts[] = {"dyad.accept", "dyad.decline", "dyad.done", "dyad.ack",
                                        "dyad.cancel"};
 
     if (strcmp(req->cmd, "dyad.propose") == 0)
-        return dyads_cmd_propose(n, req, pk, msg, msgsz);
+        return dyads_cmd_propose(ds, req, pk, msg, msgsz);
     if (strcmp(req->cmd, "dyad.list") == 0)
-        return dyads_cmd_list(n, req, pk, msg, msgsz);
+        return dyads_cmd_list(ds, req, pk, msg, msgsz);
     if (strcmp(req->cmd, "dyad.show") == 0)
-        return dyads_cmd_show(n, req, pk, msg, msgsz);
+        return dyads_cmd_show(ds, req, pk, msg, msgsz);
     for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
         if (strcmp(req->cmd, acts[i]) == 0)
-            return dyads_cmd_act(n, req, pk, msg, msgsz);
+            return dyads_cmd_act(ds, req, pk, msg, msgsz);
     }
     return PULL_ERR_UNKNOWN_CMD;
 }

@@ -1,27 +1,25 @@
 /*
  * dyads: pulld's dyad service - the node's dyads (proto/dyad) and the sealed mail that
- * carries their messages (proto/mail). node.h declares the lifecycle and the hooks that
- * node.c and sync.c call (dyads_start/stop/free, dyads_on_msg, dyads_on_peer_up,
- * dyads_on_stored) and dyads_author_stats; this header adds what the control server
- * calls.
+ * carries their messages (proto/mail). It stands on the node (its batch, its observers'
+ * events) and on sync (mail messages from peers arrive through sync_set_mail's hooks, and
+ * leave with sync_send); the control server calls the commands below.
  *
  * Persistence. Every dyad lives in the store's dyads table (key: dyad id, value:
  * dyad_encode), loaded at start and re-verified. A transition (a command of ours, a
- * message of the peer, a deadline) is written to LMDB before it is answered to the CLI,
- * sent on, or shown to watchers; if the write fails the dyad is reloaded from the store,
- * which stays the truth. Mail is kept in the mail table (key: mail id, value: the item)
- * in three in-memory indexes (proto/mail's struct mail_index, which applies the quotas):
- *   outbox  items I sealed (my own dyad messages), offered to peers until they expire;
- *   relay   items between two other nodes that I carry for them (per-sender quotas);
- *   inbox   items addressed to me, kept until they expire so that offers of the same id
- *           are answered "have", and opened again at start (so a message that arrived
- *           before the one it depends on - PULL_ERR_AGAIN - survives a restart).
- * My own items are sealed deterministically (the ephemeral key is derived from my secret
- * key, the recipient and the message, and expires = the message's created + 14 days), so
- * sealing a dyad message again gives the same item and id: at start every recent message
- * of mine is sealed again and put back in the outbox if it is missing, which makes a crash
- * between "dyad stored" and "mail stored" harmless, and resending on reconnect free of
- * duplicates.
+ * message of the peer, a deadline) joins the node's batch (node_kv_put); it is answered to
+ * the CLI (the control server waits for the commit) and its message sent only after that
+ * commit; if the commit fails the dyad is reloaded from the store, which stays the truth. Mail is
+ * kept in the mail table (key: mail id, value: the item) in three in-memory indexes (proto/mail's
+ * struct mail_index, which applies the quotas): outbox  items I sealed (my own dyad messages),
+ * offered to peers until they expire; relay   items between two other nodes that I carry for them
+ * (per-sender quotas); inbox   items addressed to me, kept until they expire so that offers of the
+ * same id are answered "have", and opened again at start (so a message that arrived before the one
+ * it depends on - PULL_ERR_AGAIN - survives a restart). My own items are sealed deterministically
+ * (the ephemeral key is derived from my secret key, the recipient and the message, and expires =
+ * the message's created + 14 days), so sealing a dyad message again gives the same item and id: at
+ * start every recent message of mine is sealed again and put back in the outbox if it is missing,
+ * which makes a crash between "dyad stored" and "mail stored" harmless, and resending on reconnect
+ * free of duplicates.
  *
  * Delivery. A message of mine is put in the outbox, then pushed as MSG_MAIL straight to
  * the counterpart if it is connected; otherwise it is announced (MSG_MAIL_IHAVE) to every
@@ -46,6 +44,7 @@
 #include <stdint.h>
 
 #include "daemon/node.h"
+#include "daemon/sync.h"
 #include "proto/ctl.h"
 #include "proto/dyad.h"
 
@@ -67,8 +66,28 @@ struct dyads_stats {
     uint64_t attestations; /* attestations submitted */
 };
 
-/* dyads_get_stats fills st (zeroes before dyads_start). */
-void dyads_get_stats(struct node *n, struct dyads_stats *st);
+struct dyads;
+
+/* dyads_start loads the dyads and mail from the store, hooks itself to sync (mail
+ * messages, peers coming up) and arms its timer. Returns 0 or a PULL_ERR_* after logging
+ * why. */
+int dyads_start(struct node *n, struct sync *sync, struct dyads **out);
+
+/* dyads_stop unhooks from sync and closes the timer. Safe to call twice and with NULL. */
+void dyads_stop(struct dyads *ds);
+
+/* dyads_free frees ds (after dyads_stop). NULL does nothing. */
+void dyads_free(struct dyads *ds);
+
+/* dyads_get_stats fills st (zeroes for NULL). */
+void dyads_get_stats(struct dyads *ds, struct dyads_stats *st);
+
+/* dyads_author_stats: dyads of author completed and attested (attestation records stored
+ * here that name author as author or peer, counted once per dyad even if both sides
+ * published one) and its distinct counterparts in them. For `pull show AUTHOR` and status.
+ * Returns 0 or a store error (outputs are then 0). */
+int dyads_author_stats(struct dyads *ds, const uint8_t author[32], uint32_t *completed,
+                       uint32_t *counterparts);
 
 /* ---- control commands (proto/ctl.h "dyad.*") ----
  * Each reads its args from req, and on success packs exactly ONE value into pk (the dyad
@@ -81,26 +100,26 @@ void dyads_get_stats(struct node *n, struct dyads_stats *st);
  * "role": "proposer"|"responder", "counterpart", "note", "expires" (unix s: the current step's
  * deadline; absent once closed), "actions": [verb, ...] (what I may do now), "messages": [{"kind",
  * "from": "me"|"peer", "created", "note"}, ...]}; ids and keys in text form. */
-int dyads_cmd_propose(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
-                      size_t msgsz);
+int dyads_cmd_propose(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk,
+                      char *msg, size_t msgsz);
 /* accept, decline, done, ack, cancel: the verb is req->cmd after "dyad.". */
-int dyads_cmd_act(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+int dyads_cmd_act(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                   size_t msgsz);
-int dyads_cmd_list(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+int dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                    size_t msgsz);
-int dyads_cmd_show(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+int dyads_cmd_show(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                    size_t msgsz);
 
 /* dyads_ctl runs any of "dyad.propose", "dyad.accept", "dyad.decline",
  * "dyad.done", "dyad.ack", "dyad.cancel", "dyad.list", "dyad.show" (req->cmd) with the
  * functions above: same contract. Returns PULL_ERR_UNKNOWN_CMD (nothing packed, msg
- * untouched) for any other name. Every command is synchronous: the dyad is stored
- * (store_kv_put commits before it returns) before the result is packed. */
-int dyads_ctl(struct node *n, const struct ctl_request *req, msgpack_packer *pk, char *msg,
+ * untouched) for any other name. The dyad's write is queued in the node's batch when the
+ * result is packed: answer it after node_after_commit. */
+int dyads_ctl(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
               size_t msgsz);
 
 /* dyads_pack packs one dyad map (as described above) for a dyad of this node: used by
  * watch events. */
-void dyads_pack(struct node *n, const struct dyad *d, msgpack_packer *pk);
+void dyads_pack(struct dyads *ds, const struct dyad *d, msgpack_packer *pk);
 
 #endif

@@ -32,7 +32,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "daemon/node.h"
+#include "daemon/lan.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -474,10 +474,8 @@ lan_schedule(struct lan *l)
 /* ---- lifecycle ---- */
 
 void
-lan_get_stats(struct node *n, struct lan_stats *out)
+lan_get_stats(const struct lan *l, struct lan_stats *out)
 {
-    const struct lan *l = n->lan;
-
     memset(out, 0, sizeof(*out));
     if (l == NULL)
         return;
@@ -492,14 +490,15 @@ lan_get_stats(struct node *n, struct lan_stats *out)
 }
 
 int
-lan_start(struct node *n)
+lan_start(struct node *n, struct lan **out)
 {
     struct lan *l = NULL;
     struct sockaddr_in any;
     uint16_t port;
     int rc;
 
-    if (!n->cfg.lan || n->lan != NULL)
+    *out = NULL;
+    if (!n->cfg.lan)
         return 0;
     port = n->cfg.lan_port != 0 ? n->cfg.lan_port : CONFIG_LAN_PORT_DEFAULT;
     n->cfg.lan_port = port;
@@ -516,10 +515,10 @@ lan_start(struct node *n)
     }
     l->timer.data = l;
     l->open_handles++;
-    n->lan = l; /* from here on, lan_stop/lan_free clean up */
+    *out = l; /* from here on, lan_stop/lan_free clean up */
     if ((rc = uv_udp_init(n->loop, &l->udp)) != 0) {
         log_warn("lan: discovery off: cannot create a UDP socket: %s", uv_strerror(rc));
-        lan_stop(n);
+        lan_stop(l);
         return 0;
     }
     l->udp.data = l;
@@ -531,7 +530,7 @@ lan_start(struct node *n)
         (rc = uv_udp_set_multicast_ttl(&l->udp, 1)) != 0 ||
         (rc = uv_udp_recv_start(&l->udp, lan_alloc, lan_on_recv)) != 0) {
         log_warn("lan: discovery off: cannot use UDP port %u: %s", (unsigned)port, uv_strerror(rc));
-        lan_stop(n);
+        lan_stop(l);
         return 0;
     }
     log_info("lan: discovery on UDP port %u (group %s and broadcast)", (unsigned)port, LAN_GROUP);
@@ -540,10 +539,8 @@ lan_start(struct node *n)
 }
 
 void
-lan_stop(struct node *n)
+lan_stop(struct lan *l)
 {
-    struct lan *l = n->lan;
-
     if (l == NULL || l->stopping)
         return;
     l->stopping = true;
@@ -553,13 +550,10 @@ lan_stop(struct node *n)
 }
 
 void
-lan_free(struct node *n)
+lan_free(struct lan *l)
 {
-    struct lan *l = n->lan;
-
     if (l == NULL)
         return;
-    n->lan = NULL;
     l->stopping = true;
     lan_close_all(l);
     if (l->open_handles > 0)

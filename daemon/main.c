@@ -10,19 +10,89 @@
 #include <uv.h>
 
 #include "daemon/config.h"
+#include "daemon/ctl_server.h"
+#include "daemon/dyads.h"
+#include "daemon/lan.h"
 #include "daemon/node.h"
 #include "daemon/setup.h"
+#include "daemon/sync.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/paths.h"
 
+/* The floors of a running pulld, bottom up. main wires them: each part registers with
+ * the ones below it, none calls up. */
+struct pulld {
+    struct node *node;      /* loop, store, search index, the write batch */
+    struct sync *sync;      /* net + the protocol engines */
+    struct dyads *dyads;    /* dyads and their mail */
+    struct lan *lan;        /* LAN discovery (NULL with --no-lan) */
+    struct ctl_server *ctl; /* the control socket */
+};
+
+/* pulld_stop stops the parts top down; node_stop then makes the one last commit of what
+ * they queued (peers, mail, dyads). */
+static void
+pulld_stop(struct pulld *p)
+{
+    if (p->node == NULL || p->node->stopping)
+        return;
+    ctl_server_stop(p->ctl);
+    lan_stop(p->lan);
+    dyads_stop(p->dyads);
+    sync_stop(p->sync);
+    node_stop(p->node);
+}
+
+static void
+pulld_free(struct pulld *p)
+{
+    ctl_server_free(p->ctl);
+    lan_free(p->lan);
+    dyads_free(p->dyads);
+    sync_free(p->sync);
+    node_free(p->node);
+    memset(p, 0, sizeof(*p));
+}
+
+/* pulld_start builds the floors. On failure everything built is stopped (the caller runs
+ * the loop so handles close, then pulld_free). */
+static int
+pulld_start(uv_loop_t *loop, const struct config *cfg, const struct ident *self, struct pulld *p)
+{
+    struct ctl_services svc;
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    if ((rc = node_new(loop, cfg, self, &p->node)) != 0)
+        return rc;
+    if ((rc = sync_new(p->node, &p->sync)) != 0)
+        goto fail;
+    if ((rc = dyads_start(p->node, p->sync, &p->dyads)) != 0) {
+        log_error("cannot start the dyad service: %s", pull_strerror(rc));
+        goto fail;
+    }
+    if ((rc = lan_start(p->node, &p->lan)) != 0)
+        log_warn("LAN discovery not available: %s", pull_strerror(rc)); /* not fatal */
+    svc.dyads = p->dyads;
+    svc.lan = p->lan;
+    if ((rc = ctl_server_start(p->node, &svc, &p->ctl)) != 0) {
+        log_error("cannot start the control socket: %s", pull_strerror(rc));
+        goto fail;
+    }
+    return 0;
+fail:
+    pulld_stop(p);
+    return rc;
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
-    struct node *n = h->data;
+    struct pulld *p = h->data;
 
     log_info("signal %d: shutting down", signum);
-    node_stop(n);
+    pulld_stop(p);
 }
 
 static void
@@ -38,7 +108,7 @@ main(int argc, char **argv)
 {
     struct config cfg;
     struct ident self;
-    struct node *n = NULL;
+    struct pulld p;
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     char err[512], dir[PATH_MAX], idtext[IDENT_TEXT_LEN + 1], shortid[IDENT_SHORT_LEN + 1];
@@ -91,19 +161,20 @@ main(int argc, char **argv)
         ident_wipe(&self);
         return 2;
     }
-    rc = node_new(&loop, &cfg, &self, &n);
+    rc = pulld_start(&loop, &cfg, &self, &p);
     ident_wipe(&self);
     sodium_memzero(cfg.network_key, sizeof(cfg.network_key));
     if (rc != 0) {
         fprintf(stderr, "pulld: cannot start: %s\n", pull_strerror(rc));
         uv_walk(&loop, close_signal, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
+        pulld_free(&p);
         uv_loop_close(&loop);
         return rc == PULL_ERR_INVAL ? 1 : 2;
     }
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
-    sigint.data = sigterm.data = n;
+    sigint.data = sigterm.data = &p;
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     /* the signal handles must not keep the loop alive once the node has stopped */
@@ -113,7 +184,7 @@ main(int argc, char **argv)
     /* the loop ends once node_stop closed everything; close the other signal handle */
     uv_walk(&loop, close_signal, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
-    node_free(n);
+    pulld_free(&p);
     if (uv_loop_close(&loop) != 0)
         log_warn("event loop closed with handles still open");
     log_info("stopped");

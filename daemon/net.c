@@ -1026,7 +1026,7 @@ on_maint(uv_timer_t *tm)
 /* ---------------------------------------------------------------- public */
 
 int
-net_new(struct node *n, const struct net_events *ev)
+net_new(struct node *n, const struct net_events *ev, struct net **out)
 {
     struct net *t = NULL;
     struct sockaddr_storage ss;
@@ -1054,7 +1054,7 @@ net_new(struct node *n, const struct net_events *ev)
     t->maint.data = t;
     uv_timer_init(n->loop, &t->pump);
     t->pump.data = t;
-    n->net = t;
+    *out = t; /* from here on, net_stop/net_free clean up */
     if ((rc = uv_tcp_bind(&t->listener, (struct sockaddr *)&ss, 0)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&t->listener, 128, on_connection)) != 0) {
         log_error("cannot listen on %s: %s", n->cfg.listen, uv_strerror(rc));
@@ -1245,9 +1245,9 @@ net_advertised(const struct net *t, char *out, size_t len)
 }
 
 size_t
-node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max)
+net_addresses(const struct net *t, char (*out)[NODE_ADDR_MAX], size_t max)
 {
-    struct net *t = n->net;
+    const struct node *n = t != NULL ? t->node : NULL;
     uv_interface_address_t *ifs = NULL;
     int nifs = 0;
     size_t k = 0;
@@ -1303,10 +1303,4 @@ node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max)
         k = 1;
     }
     return k;
-}
-
-uint16_t
-node_listen_port(const struct node *n)
-{
-    return net_port(n->net);
 }

@@ -44,6 +44,8 @@
 
 #include "daemon/node.h"
 
+struct net;
+
 struct net_events {
     void (*up)(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t features);
     void (*msg)(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len);
@@ -53,10 +55,10 @@ struct net_events {
     void *ctx;
 };
 
-/* net_new binds and listens on n->cfg.listen (port 0: a free port, see net_port) and
- * stores the net in n->net. Returns 0, or PULL_ERR_INVAL (bad address, cannot bind) after
- * logging a one-line reason. */
-int net_new(struct node *n, const struct net_events *ev);
+/* net_new binds and listens on n->cfg.listen (port 0: a free port, see net_port) and sets
+ * *out. Returns 0, or PULL_ERR_INVAL (bad address, cannot bind) after logging a one-line
+ * reason; *out may then be set too and must be stopped and freed. */
+int net_new(struct node *n, const struct net_events *ev, struct net **out);
 
 /* net_stop sends BYE (normal) to every peer, closes every connection and the listener.
  * No event follows. Safe to call twice. */
@@ -101,6 +103,9 @@ int net_conn_info(const struct net *t, const uint8_t key[static 32], struct node
 /* net_up_at writes the key of the i-th established session. Returns 0 or
  * PULL_ERR_NOT_FOUND. */
 int net_up_at(const struct net *t, size_t i, uint8_t key[32]);
+
+/* net_addresses writes up to max dialable "ID@HOST:PORT" strings (node_addresses). */
+size_t net_addresses(const struct net *t, char (*out)[NODE_ADDR_MAX], size_t max);
 
 /* net_advertised writes the "HOST:PORT" other nodes should dial (the listen address, or for
  * 0.0.0.0 / :: the first non-internal interface address, else loopback). */

@@ -1,17 +1,21 @@
 /*
- * node: the loop's owner, the store and the pending batch (node.h is the manual).
+ * node: the loop's owner, the store, the search index and the one write batch (node.h is
+ * the manual).
  *
  * The pending batch. node_submit verifies a record at once and keeps a private copy of its
  * bytes with the decoded record; two small open-addressing tables find pending records by
  * id and by (author, slot), so duplicate and staleness checks, node_has_record and
- * node_fetch_record see pending records without scanning. The batch commits in one
- * store_put_opened transaction from the uv_check handle (the end of a loop turn; a uv_idle
- * handle keeps the poll from blocking while records wait) or as soon as it holds
- * NODE_BATCH_MAX records. A flush first moves the items out of the batch, so code called
- * from the observers may submit again: those records go to the next batch.
+ * node_fetch_record see pending records without scanning. Key-value writes wait in a list
+ * (searched from the newest for node_kv_get), and so do the after-commit callbacks. The
+ * batch commits in one store_commit transaction from the uv_check handle (the end of a loop
+ * turn; a uv_idle handle keeps the poll from blocking while writes wait) or as soon as it
+ * holds NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data. A flush first moves
+ * everything out of the batch, so code called from the observers and callbacks may queue
+ * again: that goes to the next batch.
  *
- * Expiry. A timer sweeps expired records (store_sweep, bounded per call) once a minute,
- * sooner while there is more to sweep, and tells sync.c about each removed id.
+ * Expiry. A timer marks the sweep due once a minute (sooner while there is more to sweep);
+ * the next commit deletes up to SWEEP_MAX expired records in the same transaction and tells
+ * the observers about each removed id.
  *
  * Resident memory. Reads map the store's pages into pulld; a full pass (the search index
  * built at start, a catch-up serving every record) would leave the whole file counted in
@@ -29,8 +33,6 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "daemon/net.h"
-#include "daemon/sync.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/paths.h"
@@ -55,11 +57,34 @@ struct pend {
     uint8_t bytes[]; /* the envelope, env points into it */
 };
 
+/* A queued key-value write. */
+struct kvpend {
+    struct kvpend *next;
+    enum store_table table;
+    uint8_t key[32];
+    bool del;
+    size_t len;
+    uint8_t val[];
+};
+
+/* A queued after-commit callback. */
+struct after {
+    struct after *next;
+    node_done_fn fn;
+    void *arg;
+};
+
 struct node_batch {
     struct pend *items[NODE_BATCH_MAX];
     size_t n;
     uint16_t by_id[HASH_SLOTS];   /* index + 1 into items, 0: empty */
     uint16_t by_slot[HASH_SLOTS]; /* idem, keyed by author || slot (latest pending only) */
+    struct kvpend *kv, **kv_tail; /* in order of queueing */
+    size_t nkv, kv_bytes;
+    struct after *after, **after_tail;
+    bool sweep_due;
+    struct node_observer obs[NODE_OBSERVERS_MAX];
+    size_t nobs;
     uv_check_t check;
     uv_idle_t idle;
     uv_timer_t sweep;
@@ -68,14 +93,14 @@ struct node_batch {
     uint64_t trim_ms;         /* when the last store_trim ran */
     bool reads_since_trim;    /* node_trim_soon was called since the last store_trim */
     bool handles;
-    bool closed; /* node_stop made its last commit: no more records */
+    bool closed; /* node_stop made its last commit: no more writes */
     bool idle_on;
-    bool started_ctl, started_lan, started_dyads;
     uint64_t full_logged_ms;
     struct pull_wb scratch;
 };
 
 static void trim_after_commit(struct node *n);
+static void on_sweep(uv_timer_t *t);
 
 uint64_t
 node_now_ms(const struct node *n)
@@ -115,7 +140,7 @@ pend_by_id(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
     }
 }
 
-/* pend_slot_find returns the table position of (author, slot), empty or holding it. */
+/* pend_slot_pos returns the table position of (author, slot), empty or holding it. */
 static uint32_t
 pend_slot_pos(const struct node_batch *b, const struct record *r)
 {
@@ -147,7 +172,61 @@ batch_add(struct node_batch *b, struct pend *p)
 static void
 on_idle(uv_idle_t *h)
 {
-    (void)h; /* only there so that the poll does not block while records wait */
+    (void)h; /* only there so that the poll does not block while writes wait */
+}
+
+/* batch_wake makes sure the end of this loop turn commits what waits. */
+static void
+batch_wake(struct node_batch *b)
+{
+    if (!b->idle_on && b->handles) {
+        uv_idle_start(&b->idle, on_idle);
+        b->idle_on = true;
+    }
+}
+
+static bool
+batch_empty(const struct node_batch *b)
+{
+    return b->n == 0 && b->kv == NULL && b->after == NULL && !b->sweep_due;
+}
+
+/* ---------------------------------------------------------------- observers */
+
+int
+node_observe(struct node *n, const struct node_observer *o)
+{
+    struct node_batch *b = n->batch;
+
+    if (b->nobs == NODE_OBSERVERS_MAX)
+        return PULL_ERR_QUOTA;
+    b->obs[b->nobs++] = *o;
+    return 0;
+}
+
+void
+node_unobserve(struct node *n, void *ctx)
+{
+    struct node_batch *b = n->batch;
+
+    for (size_t i = 0; i < b->nobs; i++) {
+        if (b->obs[i].ctx != ctx)
+            continue;
+        memmove(&b->obs[i], &b->obs[i + 1], (b->nobs - i - 1) * sizeof(b->obs[0]));
+        b->nobs--;
+        return;
+    }
+}
+
+void
+node_emit(struct node *n, enum node_event ev, const uint8_t *data, size_t len)
+{
+    struct node_batch *b = n->batch;
+
+    for (size_t i = 0; i < b->nobs; i++) {
+        if (b->obs[i].event != NULL)
+            b->obs[i].event(b->obs[i].ctx, ev, data, len);
+    }
 }
 
 /* ---------------------------------------------------------------- commit */
@@ -168,68 +247,150 @@ log_store_full(struct node *n, int rc, size_t count)
         log_error("store write failed: %s: %zu record(s) not stored", pull_strerror(rc), count);
 }
 
+static int
+on_swept(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct node *n = ctx;
+    struct node_batch *b = n->batch;
+
+    (void)created;
+    n->counters.records_swept++;
+    for (size_t i = 0; i < b->nobs; i++) {
+        if (b->obs[i].removed != NULL)
+            b->obs[i].removed(b->obs[i].ctx, id);
+    }
+    return 0;
+}
+
+/* tell_stored runs after a commit for one record that became live. */
+static void
+tell_stored(struct node *n, struct pend *p, const struct store_opened *op)
+{
+    struct node_batch *b = n->batch;
+    struct node_stored s;
+    int rc;
+
+    n->counters.records_new++;
+    if (p->origin != NODE_ORIGIN_PEER)
+        n->counters.records_local++;
+    if (n->search != NULL && (rc = search_index_add(n->search, p->env.id, &p->rec)) != 0)
+        log_warn("record not indexed for search: %s", pull_strerror(rc));
+    s.id = p->env.id;
+    s.replaced_id = op->replaced ? op->replaced_id : NULL;
+    s.env = &p->env;
+    s.rec = &p->rec;
+    s.origin = p->origin;
+    s.from = p->has_from ? p->from : NULL;
+    for (size_t i = 0; i < b->nobs; i++) {
+        if (b->obs[i].stored != NULL)
+            b->obs[i].stored(b->obs[i].ctx, &s);
+    }
+}
+
 int
 node_flush(struct node *n)
 {
     struct node_batch *b = n->batch;
-    size_t count = b->n;
-    struct pend **work;
-    int rc;
+    size_t count = b->n, nkv = b->nkv;
+    struct pend **work = NULL;
+    struct kvpend *kv = b->kv;
+    struct after *after = b->after;
+    struct store_opened *op = NULL;
+    struct store_kv_op *ops = NULL;
+    struct store_commit c;
+    bool sweep = b->sweep_due;
+    int rc = 0;
 
-    if (count == 0)
+    if (batch_empty(b))
         return 0;
-    /* move the items out: observers may submit again */
-    work = malloc(count * sizeof(*work));
-    if (work == NULL)
-        return PULL_ERR_NOMEM;
-    memcpy(work, b->items, count * sizeof(*work));
+    /* move everything out: observers and callbacks may queue again */
+    if ((count > 0 && ((work = malloc(count * sizeof(*work))) == NULL ||
+                       (op = calloc(count, sizeof(*op))) == NULL)) ||
+        (nkv > 0 && (ops = calloc(nkv, sizeof(*ops))) == NULL)) {
+        free(work);
+        free(op);
+        return PULL_ERR_NOMEM; /* the batch stays as it is: the next turn tries again */
+    }
+    if (count > 0)
+        memcpy(work, b->items, count * sizeof(*work));
     b->n = 0;
     memset(b->by_id, 0, sizeof(b->by_id));
     memset(b->by_slot, 0, sizeof(b->by_slot));
+    b->kv = NULL;
+    b->kv_tail = &b->kv;
+    b->nkv = b->kv_bytes = 0;
+    b->after = NULL;
+    b->after_tail = &b->after;
+    b->sweep_due = false;
     if (b->idle_on) {
         uv_idle_stop(&b->idle);
         b->idle_on = false;
     }
-    struct store_opened *op = calloc(count, sizeof(*op));
-    if (op == NULL) {
-        rc = PULL_ERR_NOMEM;
-    } else {
-        for (size_t i = 0; i < count; i++) {
-            op[i].env = &work[i]->env;
-            op[i].rec = &work[i]->rec;
-        }
-        rc = store_put_opened(n->store, op, count, node_now_s(n));
+
+    for (size_t i = 0; i < count; i++) {
+        op[i].env = &work[i]->env;
+        op[i].rec = &work[i]->rec;
     }
+    nkv = 0;
+    for (struct kvpend *k = kv; k != NULL; k = k->next, nkv++) {
+        ops[nkv].table = k->table;
+        memcpy(ops[nkv].key, k->key, 32);
+        ops[nkv].del = k->del;
+        ops[nkv].val = k->val;
+        ops[nkv].len = k->len;
+    }
+    memset(&c, 0, sizeof(c));
+    c.recs = op;
+    c.nrecs = count;
+    c.kv = ops;
+    c.nkv = nkv;
+    c.sweep_max = sweep ? SWEEP_MAX : 0;
+    c.swept = on_swept;
+    c.swept_ctx = n;
+    if (count > 0 || nkv > 0 || sweep)
+        rc = store_commit(n->store, &c, node_now_s(n));
     if (rc == 0) {
-        n->counters.commits++;
+        if (count > 0 || nkv > 0 || c.nswept > 0)
+            n->counters.commits++;
         trim_after_commit(n);
     } else {
         n->counters.commit_errors++;
-        log_store_full(n, rc, count);
+        log_store_full(n, rc, count + nkv);
+    }
+    if (sweep && b->handles && !b->closed) {
+        if (rc == 0 && c.nswept > 0)
+            log_debug("swept %zu expired record(s)", c.nswept);
+        uv_timer_start(&b->sweep, on_sweep, rc == 0 && c.nswept == SWEEP_MAX ? 10 : SWEEP_EVERY_MS,
+                       0);
     }
     for (size_t i = 0; i < count; i++) {
         struct pend *p = work[i];
         int res = rc != 0 ? rc : op[i].result;
-        if (res == 0) {
-            n->counters.records_new++;
-            if (p->origin != NODE_ORIGIN_PEER)
-                n->counters.records_local++;
-            sync_on_stored(n, p->env.id, op[i].replaced ? op[i].replaced_id : NULL, p->bytes,
-                           p->len, p->origin);
-            ctl_server_on_stored(n, &p->env, &p->rec, p->origin);
-            dyads_on_stored(n, &p->env, &p->rec);
-        } else if (res == PULL_ERR_DUPLICATE || res == PULL_ERR_STALE || res == PULL_ERR_EXPIRED) {
+        if (res == 0)
+            tell_stored(n, p, &op[i]);
+        else if (res == PULL_ERR_DUPLICATE || res == PULL_ERR_STALE || res == PULL_ERR_EXPIRED)
             n->counters.records_dup++;
-        } else if (res == PULL_ERR_QUOTA) {
+        else if (res == PULL_ERR_QUOTA)
             n->counters.records_quota++;
-        } else if (rc == 0) {
+        else if (rc == 0)
             n->counters.records_invalid++;
-        }
         if (p->cb != NULL)
             p->cb(p->arg, res, p->env.id);
         free(p);
     }
+    while (kv != NULL) {
+        struct kvpend *next = kv->next;
+        free(kv);
+        kv = next;
+    }
+    while (after != NULL) {
+        struct after *next = after->next;
+        after->fn(after->arg, rc);
+        free(after);
+        after = next;
+    }
     free(op);
+    free(ops);
     free(work);
     return rc;
 }
@@ -239,22 +400,90 @@ on_check(uv_check_t *h)
 {
     struct node *n = h->data;
 
-    if (n->batch->n > 0)
+    if (!batch_empty(n->batch))
         (void)node_flush(n);
 }
 
 /* ---------------------------------------------------------------- submit */
+
+/* stored_slot reads the stored version of (author, slot): its seq and id, and whether it
+ * is live (not a tombstone). Returns true if there is one. */
+static bool
+stored_slot(struct node *n, const uint8_t author[32], const uint8_t slot[RECORD_SLOT_BYTES],
+            uint64_t *seq, uint8_t id[RECORD_ID_BYTES], bool *live)
+{
+    struct pull_wb *w = &n->batch->scratch;
+    uint64_t kind = RECORD_OFFER;
+
+    if (store_latest(n->store, author, slot, seq, id, NULL) != 0)
+        return false;
+    wb_reset(w);
+    if (store_get(n->store, id, w) == 0)
+        (void)envelope_peek(w->p, w->len, &kind, NULL, NULL);
+    *live = kind != RECORD_WITHDRAWN;
+    return true;
+}
+
+/* admit_precheck applies record_admit to p against the store with the pending batch
+ * applied, as the commit will apply it. Far from the author's quota the counts can't
+ * matter (the store's count plus every pending record stays below it), so the pending
+ * records are only counted near it. */
+static int
+admit_precheck(struct node *n, const struct pend *p)
+{
+    struct node_batch *b = n->batch;
+    struct record_prior prior;
+    uint32_t pos, live = 0, tombs = 0;
+    uint8_t sid[RECORD_ID_BYTES];
+    uint64_t sseq;
+    bool slive, near;
+
+    memset(&prior, 0, sizeof(prior));
+    if (store_author_count(n->store, p->rec.author, &live, &tombs) != 0)
+        live = tombs = 0;
+    near = (uint64_t)(p->rec.kind == RECORD_WITHDRAWN ? tombs : live) + b->n >=
+           n->cfg.limits.max_per_author;
+    pos = pend_slot_pos(b, &p->rec);
+    if (b->by_slot[pos] != 0) {
+        const struct pend *q = b->items[b->by_slot[pos] - 1];
+        prior.exists = true;
+        prior.seq = q->rec.seq;
+        memcpy(prior.id, q->env.id, RECORD_ID_BYTES);
+        prior.live = q->rec.kind != RECORD_WITHDRAWN;
+    } else if (stored_slot(n, p->rec.author, p->rec.slot, &prior.seq, prior.id, &prior.live)) {
+        prior.exists = true;
+    }
+    if (!near)
+        return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, live, tombs,
+                            n->cfg.limits.max_per_author);
+    /* the author's counts once the batch is applied: each pending latest version of a slot
+     * replaces the stored one */
+    for (size_t i = 0; i < b->n; i++) {
+        const struct record *r = &b->items[i]->rec;
+        if (memcmp(r->author, p->rec.author, 32) != 0 || b->by_slot[pend_slot_pos(b, r)] != i + 1)
+            continue; /* another author, or not the latest pending version of its slot */
+        if (stored_slot(n, r->author, r->slot, &sseq, sid, &slive)) {
+            if (slive)
+                live -= live > 0;
+            else
+                tombs -= tombs > 0;
+        }
+        if (r->kind == RECORD_WITHDRAWN)
+            tombs++;
+        else
+            live++;
+    }
+    prior.counted = prior.exists;
+    return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, live, tombs,
+                        n->cfg.limits.max_per_author);
+}
 
 int
 node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin origin,
             const uint8_t *from, node_commit_fn cb, void *arg, uint8_t id_out[RECORD_ID_BYTES])
 {
     struct node_batch *b = n->batch;
-    struct pend *p = NULL, *q;
-    uint64_t seq;
-    uint8_t sid[RECORD_ID_BYTES];
-    uint32_t pos;
-    bool slot_exists = false;
+    struct pend *p = NULL;
     int rc;
 
     if (b->closed)
@@ -290,54 +519,16 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
         n->counters.records_dup++;
         goto out;
     }
-    pos = pend_slot_pos(b, &p->rec);
-    if (b->by_slot[pos] != 0) {
-        q = b->items[b->by_slot[pos] - 1];
-        slot_exists = true;
-        if (!record_replaces(p->rec.seq, p->env.id, q->rec.seq, q->env.id)) {
-            rc = PULL_ERR_STALE;
+    if ((rc = admit_precheck(n, p)) != 0) {
+        if (rc == PULL_ERR_QUOTA)
+            n->counters.records_quota++;
+        else
             n->counters.records_dup++;
-            goto out;
-        }
-    }
-    if (store_latest(n->store, p->rec.author, p->rec.slot, &seq, sid, NULL) == 0) {
-        slot_exists = true;
-        if (!record_replaces(p->rec.seq, p->env.id, seq, sid)) {
-            rc = PULL_ERR_STALE;
-            n->counters.records_dup++;
-            goto out;
-        }
-    }
-    if (!slot_exists) {
-        uint32_t live = 0, tomb = 0, have;
-        bool wd = p->rec.kind == RECORD_WITHDRAWN;
-        if (store_author_count(n->store, p->rec.author, &live, &tomb) != 0)
-            live = tomb = 0;
-        have = wd ? tomb : live;
-        if ((uint64_t)have + b->n >= n->cfg.limits.max_per_author) {
-            /* count this author's pending records in new slots of the same kind class */
-            for (size_t i = 0; i < b->n; i++) {
-                const struct record *r = &b->items[i]->rec;
-                if (memcmp(r->author, p->rec.author, 32) != 0 ||
-                    (r->kind == RECORD_WITHDRAWN) != wd ||
-                    b->by_slot[pend_slot_pos(b, r)] != i + 1 ||
-                    store_latest(n->store, r->author, r->slot, NULL, NULL, NULL) == 0)
-                    continue; /* not the one pending version of a new slot */
-                have++;
-            }
-            if (have >= n->cfg.limits.max_per_author) {
-                rc = PULL_ERR_QUOTA;
-                n->counters.records_quota++;
-                goto out;
-            }
-        }
+        goto out;
     }
     batch_add(b, p);
     p = NULL; /* owned by the batch */
-    if (!b->idle_on && b->handles) {
-        uv_idle_start(&b->idle, on_idle);
-        b->idle_on = true;
-    }
+    batch_wake(b);
     if (b->n >= NODE_BATCH_MAX)
         (void)node_flush(n);
     rc = 0;
@@ -378,34 +569,98 @@ node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint
     return 0;
 }
 
-/* ---------------------------------------------------------------- expiry */
+/* ---------------------------------------------------------------- key-value writes */
 
 static int
-on_swept(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *val, size_t len,
+         bool del)
 {
-    struct node *n = ctx;
+    struct node_batch *b = n->batch;
+    struct kvpend *k;
 
-    (void)created;
-    n->counters.records_swept++;
-    sync_on_removed(n, id);
+    if (b->closed)
+        return PULL_ERR_STATE;
+    if (len > STORE_KV_MAX)
+        return PULL_ERR_TOO_BIG;
+    if ((k = malloc(sizeof(*k) + len)) == NULL)
+        return PULL_ERR_NOMEM;
+    k->next = NULL;
+    k->table = t;
+    memcpy(k->key, key, 32);
+    k->del = del;
+    k->len = len;
+    if (len > 0)
+        memcpy(k->val, val, len);
+    *b->kv_tail = k;
+    b->kv_tail = &k->next;
+    b->nkv++;
+    b->kv_bytes += len + 64;
+    batch_wake(b);
+    if (b->kv_bytes >= NODE_BATCH_KV_BYTES)
+        (void)node_flush(n);
     return 0;
 }
+
+int
+node_kv_put(struct node *n, enum store_table t, const uint8_t key[static 32], const void *val,
+            size_t len)
+{
+    if (val == NULL && len != 0)
+        return PULL_ERR_INVAL;
+    return kv_queue(n, t, key, val, len, false);
+}
+
+int
+node_kv_del(struct node *n, enum store_table t, const uint8_t key[static 32])
+{
+    return kv_queue(n, t, key, NULL, 0, true);
+}
+
+int
+node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32], struct pull_wb *out)
+{
+    const struct kvpend *last = NULL;
+
+    for (const struct kvpend *k = n->batch->kv; k != NULL; k = k->next) {
+        if (k->table == t && memcmp(k->key, key, 32) == 0)
+            last = k; /* the newest write of the key wins */
+    }
+    if (last != NULL) {
+        if (last->del)
+            return PULL_ERR_NOT_FOUND;
+        return out != NULL ? wb_put(out, last->val, last->len) : 0;
+    }
+    return store_kv_get(n->store, t, key, out);
+}
+
+int
+node_after_commit(struct node *n, node_done_fn fn, void *arg)
+{
+    struct node_batch *b = n->batch;
+    struct after *a;
+
+    if (b->closed)
+        return PULL_ERR_STATE;
+    if ((a = malloc(sizeof(*a))) == NULL)
+        return PULL_ERR_NOMEM;
+    a->next = NULL;
+    a->fn = fn;
+    a->arg = arg;
+    *b->after_tail = a;
+    b->after_tail = &a->next;
+    batch_wake(b);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- expiry and memory */
 
 static void
 on_sweep(uv_timer_t *t)
 {
     struct node *n = t->data;
-    int rc;
 
-    rc = store_sweep(n->store, node_now_s(n), SWEEP_MAX, on_swept, n);
-    if (rc < 0) {
-        n->counters.commit_errors++;
-        log_warn("expiry sweep failed: %s", pull_strerror(rc));
-    } else if (rc > 0) {
-        n->counters.commits++;
-        log_debug("swept %d expired record(s)", rc);
-    }
-    uv_timer_start(t, on_sweep, rc == SWEEP_MAX ? 10 : SWEEP_EVERY_MS, 0);
+    n->batch->sweep_due = true;
+    batch_wake(n->batch);
 }
 
 static void
@@ -462,22 +717,76 @@ trim_after_commit(struct node *n)
         uv_timer_start(&b->trim, on_trim, TRIM_QUIET_MS, 0);
 }
 
-/* ---------------------------------------------------------------- lifecycle */
+/* ---------------------------------------------------------------- the network side */
 
-static void
-node_teardown_failed(struct node *n)
+void
+node_set_net(struct node *n, const struct node_netops *ops, void *ctx)
 {
-    node_stop(n);
-    uv_run(n->loop, UV_RUN_DEFAULT);
-    node_free(n);
+    n->net = ops;
+    n->net_ctx = ops != NULL ? ctx : NULL;
 }
+
+size_t
+node_peer_count(struct node *n)
+{
+    return n->net != NULL ? n->net->peer_count(n->net_ctx) : 0;
+}
+
+int
+node_peer_at(struct node *n, size_t i, struct node_peer_info *out)
+{
+    if (n->net == NULL) {
+        memset(out, 0, sizeof(*out));
+        return PULL_ERR_NOT_FOUND;
+    }
+    return n->net->peer_at(n->net_ctx, i, out);
+}
+
+size_t
+node_connected_count(struct node *n)
+{
+    return n->net != NULL ? n->net->connected_count(n->net_ctx) : 0;
+}
+
+int
+node_connect(struct node *n, const uint8_t key[static 32], const char *addr, node_connect_fn cb,
+             void *arg)
+{
+    if (n->net == NULL || n->stopping)
+        return PULL_ERR_STATE;
+    return n->net->connect(n->net_ctx, key, addr, cb, arg);
+}
+
+int
+node_learn_peer(struct node *n, const uint8_t key[static 32], const char *addr)
+{
+    if (n->net == NULL || n->stopping)
+        return 0;
+    return n->net->learn_peer(n->net_ctx, key, addr);
+}
+
+size_t
+node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max)
+{
+    return n->net != NULL ? n->net->addresses(n->net_ctx, out, max) : 0;
+}
+
+uint16_t
+node_listen_port(struct node *n)
+{
+    return n->net != NULL ? n->net->listen_port(n->net_ctx) : 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
 
 int
 node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, struct node **out)
 {
     struct node *n = NULL;
+    struct node_batch *b;
     struct store_opts so;
     char path[PATH_MAX];
+    uint64_t t0;
     int rc;
 
     *out = NULL;
@@ -485,6 +794,9 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
         free(n);
         return PULL_ERR_NOMEM;
     }
+    b = n->batch;
+    b->kv_tail = &b->kv;
+    b->after_tail = &b->after;
     n->loop = loop;
     n->cfg = *cfg;
     n->env = env_system();
@@ -492,61 +804,47 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     ident_to_text(self->pk, n->self_text);
     n->started_ms = node_now_ms(n);
     n->started_s = node_now_s(n);
-    wb_init(&n->batch->scratch, RECORD_ENVELOPE_MAX + 64);
+    wb_init(&b->scratch, RECORD_ENVELOPE_MAX + 64);
 
     if ((rc = paths_join(cfg->data_dir, PATHS_STORE_NAME, path, sizeof(path))) != 0) {
         log_error("data directory path too long");
-        goto fail_early;
+        goto fail;
     }
     store_opts_init(&so);
     so.max_per_author = cfg->limits.max_per_author;
     so.sync = cfg->store_nosync ? STORE_SYNC_NONE : STORE_SYNC_FULL;
     if ((rc = store_open(path, &so, &n->store)) != 0) {
         log_error("cannot open the store %s: %s", path, pull_strerror(rc));
-        goto fail_early;
-    }
-    uv_check_init(loop, &n->batch->check);
-    n->batch->check.data = n;
-    uv_idle_init(loop, &n->batch->idle);
-    n->batch->idle.data = n;
-    uv_timer_init(loop, &n->batch->sweep);
-    n->batch->sweep.data = n;
-    uv_timer_init(loop, &n->batch->trim);
-    n->batch->trim.data = n;
-    n->batch->handles = true;
-    uv_check_start(&n->batch->check, on_check);
-    uv_timer_start(&n->batch->sweep, on_sweep, SWEEP_FIRST_MS, 0);
-
-    if ((rc = sync_new(n)) != 0)
-        goto fail;
-    if ((rc = ctl_server_start(n)) != 0) {
-        log_error("cannot start the control socket: %s", pull_strerror(rc));
         goto fail;
     }
-    n->batch->started_ctl = true;
-    trim_now(n); /* the set and the search index were built from a pass over the store */
-    if ((rc = lan_start(n)) != 0) {
-        log_warn("LAN discovery not available: %s", pull_strerror(rc));
-        rc = 0; /* not fatal: the node still works through bootstrap peers */
-    } else {
-        n->batch->started_lan = true;
-    }
-    if ((rc = dyads_start(n)) != 0) {
-        log_error("cannot start the dyad service: %s", pull_strerror(rc));
+    if ((rc = search_index_new(&n->search)) != 0)
         goto fail;
-    }
-    n->batch->started_dyads = true;
+    t0 = node_now_ms(n);
+    if ((rc = search_index_build(n->search, n->store, node_now_s(n))) != 0)
+        log_warn("search index: %s (search will miss stored records)", pull_strerror(rc));
+    log_info("search index of %zu records in %llu ms", search_index_live(n->search),
+             (unsigned long long)(node_now_ms(n) - t0));
+    uv_check_init(loop, &b->check);
+    b->check.data = n;
+    uv_idle_init(loop, &b->idle);
+    b->idle.data = n;
+    uv_timer_init(loop, &b->sweep);
+    b->sweep.data = n;
+    uv_timer_init(loop, &b->trim);
+    b->trim.data = n;
+    b->handles = true;
+    uv_check_start(&b->check, on_check);
+    uv_timer_start(&b->sweep, on_sweep, SWEEP_FIRST_MS, 0);
+    trim_now(n); /* the index was built from a pass over the store */
     *out = n;
     return 0;
 
 fail:
-    node_teardown_failed(n);
-    return rc;
-fail_early:
+    search_index_free(n->search);
     store_close(n->store);
-    wb_release(&n->batch->scratch);
+    wb_release(&b->scratch);
     sodium_memzero(&n->self, sizeof(n->self));
-    free(n->batch);
+    free(b);
     free(n);
     return rc;
 }
@@ -560,15 +858,8 @@ node_stop(struct node *n)
         return;
     n->stopping = true;
     b = n->batch;
+    b->sweep_due = false; /* the last commit is what the parts queued, nothing more */
     (void)node_flush(n);
-    if (b->started_dyads)
-        dyads_stop(n);
-    if (b->started_lan)
-        lan_stop(n);
-    if (b->started_ctl)
-        ctl_server_stop(n);
-    sync_stop(n);
-    (void)node_flush(n); /* anything the parts submitted while stopping */
     if (b->handles) {
         if (b->idle_on)
             uv_idle_stop(&b->idle);
@@ -591,18 +882,23 @@ node_free(struct node *n)
     if (n == NULL)
         return;
     b = n->batch;
-    if (b->started_dyads)
-        dyads_free(n);
-    if (b->started_lan)
-        lan_free(n);
-    if (b->started_ctl)
-        ctl_server_free(n);
-    sync_free(n);
     for (size_t i = 0; i < b->n; i++) {
         if (b->items[i]->cb != NULL)
             b->items[i]->cb(b->items[i]->arg, PULL_ERR_CLOSED, b->items[i]->env.id);
         free(b->items[i]);
     }
+    while (b->kv != NULL) {
+        struct kvpend *next = b->kv->next;
+        free(b->kv);
+        b->kv = next;
+    }
+    while (b->after != NULL) {
+        struct after *next = b->after->next;
+        b->after->fn(b->after->arg, PULL_ERR_CLOSED);
+        free(b->after);
+        b->after = next;
+    }
+    search_index_free(n->search);
     store_close(n->store);
     wb_release(&b->scratch);
     ident_wipe(&n->self);

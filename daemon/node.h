@@ -1,29 +1,36 @@
 /*
- * node: one running pulld - the event loop, the store, the identity, and the seams between
- * the daemon's parts. This header is the only interface the daemon's modules share:
+ * node: the ground floor of pulld - the event loop, the store, the search index, the
+ * identity, and the one write batch. Every other part of the daemon stands on it and
+ * registers with it; node.c calls nothing above it:
  *
- *   node.c        owns the loop, the store and the batch of records waiting for commit;
- *                 node_submit is the ONE way a record enters the store (from the CLI, an
- *                 import, a peer), and after each commit node.c tells the observers.
- *   net.c         TCP listener and dialer, Secret Handshake, frames, HELLO/PING/BYE,
- *                 per-peer limits (daemon/net.h, used by sync.c only).
- *   sync.c        gossip (proto/gossip) and reconciliation (proto/recon) over net's
- *                 connections; peers persisted in the store's peers table.
- *   ctl_server.c  the control socket (proto/ctl.h) and its commands; search.c ranks.
- *   lan.c         LAN discovery (UDP multicast + broadcast).
- *   dyads.c       dyads and their sealed mail (proto/dyad, proto/mail).
+ *   node.c        (this header) owns the loop, the store, the search index (lib/search.h,
+ *                 fed by the commit path) and the batch that commits once per loop turn;
+ *                 node_submit is the ONE way a record enters the store, node_kv_put /
+ *                 node_kv_del the one way anything else is written.
+ *   net.c         TCP listener and dialer, Secret Handshake, frames, HELLO/PING/BYE.
+ *   sync.c        executes the protocol engine (proto/syncer.h) over net's connections;
+ *                 registers the network operations below (node_set_net).
+ *   dyads.c, lan.c  the dyad service, LAN discovery.
+ *   ctl_*.c       the control socket and its command rooms.
+ *   main.c        wires them together and owns start and stop.
  *
  * Threads: everything runs on the loop thread. No function here may be called from another
  * thread.
  *
- * Records and commits. node_submit verifies an envelope at once (signature, fields,
- * expiry, quota, staleness against the store and the pending batch) and either refuses it
- * (negative return, the callback is never called) or adds it to the pending batch. The
- * batch is committed in ONE LMDB write transaction at the end of the loop turn (uv_check),
- * or earlier when it is full (NODE_BATCH_MAX). Only after the commit are the callback and
- * the observers called, so whatever is acknowledged to the CLI or announced to watchers
- * is on disk. node_has_record and node_fetch_record see pending records too, so gossip can
- * forward a record before its batch committed without asking for it twice.
+ * The batch. node_submit verifies an envelope at once (signature, fields, expiry, and
+ * record_admit's staleness and quota rule against the store and the pending batch) and
+ * either refuses it (negative return, the callback is never called) or adds it to the
+ * pending batch. node_kv_put and node_kv_del queue key-value writes (peers, dyads, mail),
+ * and the expiry sweep joins the batch too. The batch is committed in ONE LMDB write
+ * transaction (store_commit) at the end of the loop turn (uv_check), or earlier when it is
+ * full (NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data). Only after the
+ * commit are the record callbacks, the after-commit callbacks and the observers called, so
+ * whatever is acknowledged to the CLI or announced to watchers is on disk. node_has_record,
+ * node_fetch_record and node_kv_get see pending writes too.
+ *
+ * Observers (node_observe) hear, after each commit, of every record that became live, of
+ * every record swept, and of the events parts publish with node_emit (a dyad changed):
+ * this is how the parts above talk to each other without calling up.
  */
 #ifndef PULL_NODE_H
 #define PULL_NODE_H
@@ -37,43 +44,49 @@
 #include "lib/env.h"
 #include "lib/ident.h"
 #include "lib/record.h"
+#include "lib/search.h"
 #include "lib/store.h"
 
 #define NODE_BATCH_MAX 256
+#define NODE_BATCH_KV_BYTES (4u << 20) /* key-value bytes queued before an early commit */
+#define NODE_OBSERVERS_MAX 8
 #define NODE_ADDR_MAX 320 /* "ID@HOST:PORT" with an IPv6 host */
 
-struct net;
-struct sync;
-struct lan;
-struct ctl_server;
-struct dyads;
+/* The node's counters, shown by `pull status --verbose` / `--json` ("counters"): listed
+ * once here, X(name, what it counts). Each part increments its own. */
+#define NODE_COUNTERS(X)                                                                           \
+    X(records_new, "stored records that were new, any origin")                                     \
+    X(records_local, "of which created or imported locally")                                       \
+    X(records_dup, "refused as duplicate or stale")                                                \
+    X(records_invalid, "refused as invalid (bad signature, fields, ...)")                          \
+    X(records_quota, "refused over the per-author quota")                                          \
+    X(records_swept, "expired records removed")                                                    \
+    X(commits, "write transactions")                                                               \
+    X(commit_errors, "failed write transactions (disk full, ...)")                                 \
+    X(bytes_in, "TCP bytes received from peers (all, handshake included)")                         \
+    X(bytes_out, "TCP bytes sent to peers")                                                        \
+    X(conns_in, "inbound connections accepted")                                                    \
+    X(conns_out, "outbound dials started")                                                         \
+    X(conns_refused, "inbound refused (limits, banned)")                                           \
+    X(handshakes_ok, "handshakes completed")                                                       \
+    X(handshakes_failed, "handshakes failed")                                                      \
+    X(peers_dropped, "closed for misbehaviour, slowness or limits")                                \
+    X(frames_bad, "malformed or unexpected frames")                                                \
+    X(recon_sessions, "reconciliation sessions that ended well")                                   \
+    X(recon_failed, "reconciliation sessions that failed")                                         \
+    X(ctl_clients, "control connections accepted")                                                 \
+    X(ctl_bad, "control connections closed for protocol errors")                                   \
+    X(msgs_unknown, "well-formed messages of a type this version ignores")                         \
+    X(recon_limited, "reconciliation requests refused by the rate limits")
 
-/* Counters shown by `pull status --json` ("counters"). Each part increments its own. */
 struct node_counters {
-    uint64_t records_new;     /* stored records that were new, any origin */
-    uint64_t records_local;   /* of which created or imported locally */
-    uint64_t records_dup;     /* refused as duplicate or stale */
-    uint64_t records_invalid; /* refused as invalid (bad signature, fields, ...) */
-    uint64_t records_quota;   /* refused over the per-author quota */
-    uint64_t records_swept;   /* expired records removed */
-    uint64_t commits;         /* write transactions */
-    uint64_t commit_errors;   /* failed write transactions (disk full, ...) */
-    uint64_t bytes_in;        /* TCP bytes received from peers (all, handshake included) */
-    uint64_t bytes_out;       /* TCP bytes sent to peers */
-    uint64_t conns_in;        /* inbound connections accepted */
-    uint64_t conns_out;       /* outbound dials started */
-    uint64_t conns_refused;   /* inbound refused (limits, banned) */
-    uint64_t handshakes_ok;
-    uint64_t handshakes_failed;
-    uint64_t peers_dropped;  /* closed for misbehaviour, slowness or limits */
-    uint64_t frames_bad;     /* malformed or unexpected frames */
-    uint64_t recon_sessions; /* reconciliation sessions that ended well */
-    uint64_t recon_failed;
-    uint64_t ctl_clients;   /* control connections accepted */
-    uint64_t ctl_bad;       /* control connections closed for protocol errors */
-    uint64_t msgs_unknown;  /* well-formed messages of a type this version ignores */
-    uint64_t recon_limited; /* reconciliation requests refused by the per-peer rate */
+#define NODE_COUNTER_FIELD(name, what) uint64_t name;
+    NODE_COUNTERS(NODE_COUNTER_FIELD)
+#undef NODE_COUNTER_FIELD
 };
+
+struct node_batch;
+struct node_netops;
 
 struct node {
     uv_loop_t *loop;
@@ -82,32 +95,29 @@ struct node {
     struct ident self; /* the node's identity; its secret half is wiped by node_free */
     char self_text[IDENT_TEXT_LEN + 1];
     struct store *store;
-    uint64_t started_ms; /* env_now_ms at start */
-    uint64_t started_s;  /* wall clock at start */
+    struct search_index *search; /* every live record, kept by the commit path */
+    uint64_t started_ms;         /* env_now_ms at start */
+    uint64_t started_s;          /* wall clock at start */
     bool stopping;
     struct node_counters counters;
 
-    /* the parts, each owned by its module */
-    struct net *net;
-    struct sync *sync;
-    struct lan *lan;
-    struct ctl_server *ctl;
-    struct dyads *dyads;
-
-    struct node_batch *batch; /* node.c's pending records */
+    struct node_batch *batch;      /* node.c's pending writes and observers */
+    const struct node_netops *net; /* registered by sync.c (node_set_net), may be NULL */
+    void *net_ctx;
 };
 
 /* ---- node.c ---- */
 
 /* node_new opens the data dir's store (cfg->data_dir must already be set up by
- * setup_data_dir, the identity loaded), and creates every part: net (listening), sync,
- * ctl_server, lan (unless cfg->lan is false), dyads. self is copied (the caller wipes its
- * own copy). Returns 0, or a PULL_ERR_* after logging a one-line reason. */
+ * setup_data_dir, the identity loaded), builds the search index from it and starts the
+ * batch and the expiry sweep. It starts no other part (main.c does). self is copied (the
+ * caller wipes its own copy). Returns 0, or a PULL_ERR_* after logging a one-line reason. */
 int node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self,
              struct node **out);
 
-/* node_stop starts a clean shutdown: flush the pending batch, BYE to every peer, close the
- * control socket and LAN sockets; the loop then ends by itself. Safe to call twice. */
+/* node_stop makes the last commit (everything the stopped parts queued: one commit) and
+ * closes the node's handles; the loop then ends once every part closed its own. Stop the
+ * parts above first. Safe to call twice. */
 void node_stop(struct node *n);
 
 /* node_free frees everything (after uv_run returned). node_free(NULL) does nothing. */
@@ -133,10 +143,32 @@ typedef void (*node_commit_fn)(void *arg, int result, const uint8_t id[RECORD_ID
  * (queued: cb, if not NULL, will be called exactly once), or a negative PULL_ERR_* (the
  * validation error, PULL_ERR_DUPLICATE, PULL_ERR_STALE, PULL_ERR_QUOTA, PULL_ERR_STATE once
  * node_stop made its last commit; cb not called).
- * id_out (may be NULL) receives the record id whenever the envelope parsed. A locally
- * originated or imported record is also published to the network after its commit. */
+ * id_out (may be NULL) receives the record id whenever the envelope parsed. */
 int node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin origin,
                 const uint8_t *from, node_commit_fn cb, void *arg, uint8_t id_out[RECORD_ID_BYTES]);
+
+/* node_kv_put queues a write of val (len <= STORE_KV_MAX bytes, copied) under key in table
+ * t for the next commit; node_kv_del queues a deletion. Later writes of the same key win.
+ * Returns 0, PULL_ERR_TOO_BIG, PULL_ERR_NOMEM or PULL_ERR_STATE (after the last commit).
+ * Use node_after_commit to act once the write is on disk. */
+int node_kv_put(struct node *n, enum store_table t, const uint8_t key[static 32], const void *val,
+                size_t len);
+int node_kv_del(struct node *n, enum store_table t, const uint8_t key[static 32]);
+
+/* node_kv_get appends the value of key to out as the next commit will leave it (pending
+ * writes first, then the store). Returns 0 or PULL_ERR_NOT_FOUND (or out's error). */
+int node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32],
+                struct pull_wb *out);
+
+/* Called after a commit: result 0, or the commit's error (nothing of it was stored). */
+typedef void (*node_done_fn)(void *arg, int result);
+
+/* node_after_commit calls fn(arg, result) once everything queued so far (records and
+ * key-value writes) has been committed - at the end of this loop turn, or right after the
+ * early commit of a full batch. If nothing is queued, fn runs at the end of the turn with
+ * 0. Returns 0 (fn will be called exactly once, also at node_free with PULL_ERR_CLOSED if
+ * the loop never got there), PULL_ERR_NOMEM or PULL_ERR_STATE (fn not called). */
+int node_after_commit(struct node *n, node_done_fn fn, void *arg);
 
 /* node_flush commits the pending batch now (normally done at the end of the loop turn).
  * Returns 0 or the commit's error. */
@@ -155,7 +187,43 @@ bool node_has_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES]);
 int node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint8_t *buf,
                       size_t cap, size_t *len);
 
-/* ---- sync.c / net.c: what the other parts may ask of the network side ---- */
+/* ---- observers ---- */
+
+/* A record that became live in a commit. */
+struct node_stored {
+    const uint8_t *id;          /* its record id */
+    const uint8_t *replaced_id; /* the version of its slot it replaced, or NULL */
+    const struct envelope *env;
+    const struct record *rec;
+    enum node_origin origin;
+    const uint8_t *from; /* the peer that sent it (NODE_ORIGIN_PEER), else NULL */
+};
+
+/* Events that parts publish to each other through the node (node_emit). */
+enum node_event {
+    NODE_EV_DYAD = 1, /* a dyad of mine changed: data is its packed MessagePack map
+                         (CONTRACT.md dyad JSON), len its size */
+};
+
+struct node_observer {
+    void (*stored)(void *ctx, const struct node_stored *s);        /* may be NULL */
+    void (*removed)(void *ctx, const uint8_t id[RECORD_ID_BYTES]); /* swept; may be NULL */
+    void (*event)(void *ctx, enum node_event ev, const uint8_t *data, size_t len); /* may be NULL */
+    void *ctx;
+};
+
+/* node_observe registers an observer (copied), called in registration order after each
+ * commit (stored, removed) or node_emit (event). Observers may submit records and queue
+ * writes: those join the next batch. Returns 0 or PULL_ERR_QUOTA (NODE_OBSERVERS_MAX). */
+int node_observe(struct node *n, const struct node_observer *o);
+
+/* node_unobserve removes the observer registered with ctx. */
+void node_unobserve(struct node *n, void *ctx);
+
+/* node_emit hands an event to every observer now; data is only read during the call. */
+void node_emit(struct node *n, enum node_event ev, const uint8_t *data, size_t len);
+
+/* ---- the network side, registered by sync.c ---- */
 
 /* One peer as `pull peers` shows it. */
 struct node_peer_info {
@@ -169,6 +237,26 @@ struct node_peer_info {
     uint64_t since_s;             /* connection established at (unix seconds), 0 if none */
 };
 
+/* Called when a `pull connect` dial ends: 0 once the session is up, else the error and a
+ * one-line reason. */
+typedef void (*node_connect_fn)(void *arg, int result, const char *reason);
+
+/* What the network part offers the others (each with ctx first). */
+struct node_netops {
+    size_t (*peer_count)(void *ctx);
+    int (*peer_at)(void *ctx, size_t i, struct node_peer_info *out);
+    size_t (*connected_count)(void *ctx);
+    int (*connect)(void *ctx, const uint8_t key[static 32], const char *addr, node_connect_fn cb,
+                   void *arg);
+    int (*learn_peer)(void *ctx, const uint8_t key[static 32], const char *addr);
+    size_t (*addresses)(void *ctx, char (*out)[NODE_ADDR_MAX], size_t max);
+    uint16_t (*listen_port)(void *ctx);
+};
+
+/* node_set_net registers the network part (ops must outlive the node; NULL unregisters).
+ * The node_* functions below answer "nothing" (0, PULL_ERR_STATE) without one. */
+void node_set_net(struct node *n, const struct node_netops *ops, void *ctx);
+
 /* node_peer_count / node_peer_at list connections first, then known peers. Indices are
  * valid until the loop runs again. node_peer_at returns 0 or PULL_ERR_NOT_FOUND. */
 size_t node_peer_count(struct node *n);
@@ -177,14 +265,10 @@ int node_peer_at(struct node *n, size_t i, struct node_peer_info *out);
 /* node_connected_count: peers with an established session. */
 size_t node_connected_count(struct node *n);
 
-/* Called when a `pull connect` dial ends: 0 once the session is up, else the error and a
- * one-line reason. */
-typedef void (*node_connect_fn)(void *arg, int result, const char *reason);
-
 /* node_connect dials key@addr ("HOST:PORT") now, and adds the peer to the known peers.
  * cb (may be NULL) is called exactly once if 0 is returned. Returns 0, PULL_ERR_INVAL
  * (bad address), PULL_ERR_EXISTS (already connected: cb not called), PULL_ERR_BAD_KEY
- * (own key). */
+ * (own key), PULL_ERR_STATE (no network part, or stopping). */
 int node_connect(struct node *n, const uint8_t key[static 32], const char *addr, node_connect_fn cb,
                  void *arg);
 
@@ -196,63 +280,7 @@ int node_learn_peer(struct node *n, const uint8_t key[static 32], const char *ad
  * for 0.0.0.0 / :: every non-internal interface address, loopback last). Returns how many. */
 size_t node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max);
 
-/* node_listen_port: the TCP port actually bound (after port 0 was resolved). */
-uint16_t node_listen_port(const struct node *n);
-
-/* node_send_direct sends one wire message to a connected peer (dyad messages and mail).
- * Returns 0, PULL_ERR_NOT_FOUND (not connected) or PULL_ERR_QUOTA (its queue is full). */
-int node_send_direct(struct node *n, const uint8_t key[static 32], const uint8_t *msg, size_t len);
-
-/* ---- observers, called by node.c after each commit (implemented by their modules) ---- */
-
-/* sync.c: record id became live (replaced_id, if not NULL, stopped being live). */
-void sync_on_stored(struct node *n, const uint8_t id[static RECORD_ID_BYTES],
-                    const uint8_t *replaced_id, const uint8_t *env, size_t len,
-                    enum node_origin origin);
-/* sync.c: record id stopped being live (expired and swept). */
-void sync_on_removed(struct node *n, const uint8_t id[static RECORD_ID_BYTES]);
-
-/* ctl_server.c: a new live record (for watch streams and match notifications). */
-void ctl_server_on_stored(struct node *n, const struct envelope *env, const struct record *rec,
-                          enum node_origin origin);
-
-/* dyads.c: a new live record (attestations, records dyads refer to). */
-void dyads_on_stored(struct node *n, const struct envelope *env, const struct record *rec);
-
-/* ---- events to the control socket's watchers ---- */
-
-/* ctl_server.c: tell the watchers (`pull watch`) that a dyad of mine changed: dyad[0..len)
- * is the packed MessagePack map of the dyad (proto/ctl.h, CONTRACT.md dyad JSON), sent as
- * {"event": "dyad", "dyad": map} to every watch without a query or with mine = true. The
- * bytes are copied; an invalid map is ignored. */
-void ctl_server_emit_dyad(struct node *n, const uint8_t *dyad, size_t len);
-
-/* ---- part lifecycles (each module implements its own) ---- */
-int ctl_server_start(struct node *n); /* listen on DATA_DIR/pulld.sock, 0600 */
-void ctl_server_stop(struct node *n); /* close listener and clients (streams get more=false) */
-void ctl_server_free(struct node *n);
-int lan_start(struct node *n); /* no-op returning 0 when !n->cfg.lan */
-/* LAN discovery's counters, for `pull status` ("lan"). */
-struct lan_stats {
-    bool running; /* the UDP socket is open */
-    uint64_t rx, rx_bad, rx_limited, rx_other_net, learned, tx, tx_err;
-};
-void lan_get_stats(struct node *n, struct lan_stats *out); /* zeros when not running */
-void lan_stop(struct node *n);
-void lan_free(struct node *n);
-int dyads_start(struct node *n);
-void dyads_stop(struct node *n);
-void dyads_free(struct node *n);
-/* dyads.c: a dyad wire message (MSG_MAIL, MSG_MAIL_IHAVE) from connected peer `from`.
- * Returns 0 or a PULL_ERR_* that counts against the peer. */
-int dyads_on_msg(struct node *n, const uint8_t from[static 32], const uint8_t *msg, size_t len);
-/* dyads.c: a peer connected (deliver queued mail) / disconnected. */
-void dyads_on_peer_up(struct node *n, const uint8_t key[static 32]);
-/* dyads.c: dyads of author completed and attested (attestation records stored here that
- * name author as author or peer, counted once per dyad even if both sides published one)
- * and its distinct counterparts in them. For `pull show AUTHOR` and status. Returns 0 or
- * a store error (outputs are then 0). */
-int dyads_author_stats(struct node *n, const uint8_t author[32], uint32_t *completed,
-                       uint32_t *counterparts);
+/* node_listen_port: the TCP port actually bound (after port 0 was resolved), 0 if none. */
+uint16_t node_listen_port(struct node *n);
 
 #endif

@@ -89,6 +89,8 @@ struct pconnect {
 
 struct sync {
     struct node *n;
+    struct net *net;
+    struct sync_mail_ops mail; /* the dyad service's hooks (sync_set_mail) */
     struct gossip *g;
     struct recon_set *set;
     bool set_broken;
@@ -282,7 +284,7 @@ drop_peer(struct sync *s, const uint8_t key[32], const char *why)
     log_info("peer %s: dropped: %s", who, why);
     s->n->counters.peers_dropped++;
     sconn_free(s, key);
-    net_close(s->n->net, key, MSG_BYE_PROTOCOL, why);
+    net_close(s->net, key, MSG_BYE_PROTOCOL, why);
     gossip_on_disconnected(s->g, key, now_ms(s));
     sync_drain(s);
 }
@@ -315,7 +317,7 @@ peers_put(struct sync *s, const uint8_t key[32], const char *addr)
         return;
     be64enc(val, node_now_s(s->n));
     memcpy(val + 8, addr, len);
-    (void)store_kv_put(s->n->store, STORE_PEERS, key, val, 8 + len);
+    (void)node_kv_put(s->n, STORE_PEERS, key, val, 8 + len);
 }
 
 struct known {
@@ -460,14 +462,14 @@ sync_drain(struct sync *s)
         now = now_ms(s);
         switch (a.type) {
         case GOSSIP_ACT_SEND:
-            (void)net_send(s->n->net, a.peer, a.data, a.len, true);
+            (void)net_send(s->net, a.peer, a.data, a.len, true);
             break;
         case GOSSIP_ACT_CONNECT: {
-            int rc = s->stopped ? PULL_ERR_STATE : net_dial(s->n->net, a.peer, a.addr);
+            int rc = s->stopped ? PULL_ERR_STATE : net_dial(s->net, a.peer, a.addr);
             if (rc == PULL_ERR_EXISTS) {
                 struct node_peer_info pi;
                 memset(&pi, 0, sizeof(pi));
-                if (net_conn_info(s->n->net, a.peer, &pi) == 0)
+                if (net_conn_info(s->net, a.peer, &pi) == 0)
                     gossip_on_connected(s->g, a.peer, pi.addr, pi.inbound, now);
             } else if (rc != 0) {
                 gossip_on_disconnected(s->g, a.peer, now);
@@ -476,7 +478,7 @@ sync_drain(struct sync *s)
         }
         case GOSSIP_ACT_DISCONNECT:
             sconn_free(s, a.peer);
-            net_close(s->n->net, a.peer, MSG_BYE_NORMAL, "");
+            net_close(s->net, a.peer, MSG_BYE_NORMAL, "");
             break;
         case GOSSIP_ACT_DELIVER:
             break;
@@ -601,13 +603,13 @@ recon_drain(struct sync *s, struct sconn *c)
     ident_short(key, who);
     for (;;) {
         uint64_t now = now_ms(s);
-        if (net_queued(s->n->net, key) >= RECON_QUEUE_HIGH)
+        if (net_queued(s->net, key) >= RECON_QUEUE_HIGH)
             break;
         if ((c = sconn_find(s, key)) == NULL || recon_poll(c->r, now, &ev) != 1)
             break;
         switch (ev.type) {
         case RECON_EV_SEND:
-            (void)net_send(s->n->net, key, ev.msg, ev.len, false);
+            (void)net_send(s->net, key, ev.msg, ev.len, false);
             break;
         case RECON_EV_WANT:
             idq_add(&c->want, ev.ids, ev.n_ids, WANT_BACKLOG_MAX);
@@ -756,7 +758,7 @@ bulk_send(struct sync *s, struct sconn *c)
         b.sid = env_uniform(s->n->env, UINT32_MAX) + 1;
         b.ids = (const uint8_t(*)[32])l.v;
         b.n = l.n;
-        if (msg_bulk_encode(&b, &w) == 0 && net_send(s->n->net, c->key, w.p, w.len, false) == 0) {
+        if (msg_bulk_encode(&b, &w) == 0 && net_send(s->net, c->key, w.p, w.len, false) == 0) {
             c->bulk_sent_ms = now_ms(s);
             s->n->counters.recon_sessions++; /* the sender's part is done: it has no reply */
             sent = true;
@@ -974,9 +976,9 @@ ev_up(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t
     gossip_on_connected(s->g, key, addr, inbound, now_ms(s));
     sync_drain(s);
     connect_done(s, key, 0, NULL);
-    dyads_on_peer_up(s->n, key);
-    if (!inbound && (c = sconn_find(s, key)) != NULL && net_is_up(s->n->net, key) &&
-        !bulk_send(s, c))
+    if (s->mail.on_peer_up != NULL)
+        s->mail.on_peer_up(s->mail.ctx, key);
+    if (!inbound && (c = sconn_find(s, key)) != NULL && net_is_up(s->net, key) && !bulk_send(s, c))
         recon_begin(s, c, 0);
 }
 
@@ -995,7 +997,7 @@ send_recon_err(struct sync *s, const uint8_t key[32], uint32_t sid, int err, con
     m.reason_len = (uint32_t)strlen(why);
     wb_init(&w, MSG_MAX);
     if (recon_msg_encode(&m, &w) == 0 && wb_error(&w) == 0)
-        (void)net_send(s->n->net, key, w.p, w.len, false);
+        (void)net_send(s->net, key, w.p, w.len, false);
     wb_release(&w);
 }
 
@@ -1058,7 +1060,8 @@ ev_msg(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len)
         return;
     }
     if (type == MSG_MAIL || type == MSG_MAIL_IHAVE) {
-        if ((rc = dyads_on_msg(s->n, key, msg, len)) < 0) {
+        rc = s->mail.on_msg != NULL ? s->mail.on_msg(s->mail.ctx, key, msg, len) : 0;
+        if (rc < 0) {
             k->frames_bad++;
             if ((c = sconn_find(s, key)) != NULL && ++c->bad > BAD_MAX)
                 drop_peer(s, key, "too many bad mail messages");
@@ -1113,17 +1116,15 @@ ev_dial_failed(void *ctx, const uint8_t key[32], int err, const char *reason)
     connect_done(s, key, err, reason);
 }
 
-/* ---------------------------------------------------------------- node.h: observers */
+/* ---------------------------------------------------------------- node observers */
 
-void
-sync_on_stored(struct node *n, const uint8_t id[static RECORD_ID_BYTES], const uint8_t *replaced_id,
-               const uint8_t *env, size_t len, enum node_origin origin)
+static void
+obs_stored(void *ctx, const struct node_stored *st)
 {
-    struct sync *s = n->sync;
+    struct sync *s = ctx;
+    const uint8_t *id = st->id, *replaced_id = st->replaced_id;
+    enum node_origin origin = st->origin;
 
-    (void)env, (void)len;
-    if (s == NULL)
-        return;
     if (!s->set_broken && replaced_id != NULL && recon_set_remove(s->set, replaced_id) != 0)
         s->set_broken = true;
     if (!s->set_broken && recon_set_add(s->set, id) != 0)
@@ -1143,16 +1144,17 @@ sync_on_stored(struct node *n, const uint8_t id[static RECORD_ID_BYTES], const u
         uv_timer_start(&s->kick, on_kick, 0, 0);
 }
 
-void
-sync_on_removed(struct node *n, const uint8_t id[static RECORD_ID_BYTES])
+static void
+obs_removed(void *ctx, const uint8_t id[RECORD_ID_BYTES])
 {
-    struct sync *s = n->sync;
+    struct sync *s = ctx;
 
-    if (s != NULL && !s->set_broken && recon_set_remove(s->set, id) != 0)
+    if (!s->set_broken && recon_set_remove(s->set, id) != 0)
         s->set_broken = true;
 }
 
-/* ---------------------------------------------------------------- node.h: network side */
+/* ---------------------------------------------------------------- the network side (struct
+ * node_netops) */
 
 static const char *
 state_name(enum gossip_peer_state st)
@@ -1172,55 +1174,60 @@ state_name(enum gossip_peer_state st)
     return "unknown";
 }
 
-size_t
-node_peer_count(struct node *n)
+static size_t
+op_peer_count(void *ctx)
 {
-    return n->sync != NULL ? gossip_peer_count(n->sync->g) : 0;
+    struct sync *s = ctx;
+
+    return gossip_peer_count(s->g);
 }
 
-int
-node_peer_at(struct node *n, size_t i, struct node_peer_info *out)
+static int
+op_peer_at(void *ctx, size_t i, struct node_peer_info *out)
 {
+    struct sync *s = ctx;
     struct gossip_peer_info pi;
 
     memset(out, 0, sizeof(*out));
-    if (n->sync == NULL || gossip_peer_at(n->sync->g, i, &pi) != 0)
+    if (gossip_peer_at(s->g, i, &pi) != 0)
         return PULL_ERR_NOT_FOUND;
     memcpy(out->key, pi.key, 32);
     snprintf(out->addr, sizeof(out->addr), "%s", pi.addr);
     out->state = state_name(pi.state);
     out->inbound = pi.inbound;
     out->score = pi.score;
-    (void)net_conn_info(n->net, pi.key, out);
+    (void)net_conn_info(s->net, pi.key, out);
     return 0;
 }
 
-size_t
-node_connected_count(struct node *n)
+static size_t
+op_connected_count(void *ctx)
 {
-    return n->net != NULL ? net_up_count(n->net) : 0;
+    struct sync *s = ctx;
+
+    return net_up_count(s->net);
 }
 
-int
-node_connect(struct node *n, const uint8_t key[static 32], const char *addr, node_connect_fn cb,
-             void *arg)
+static int
+op_connect(void *ctx, const uint8_t key[static 32], const char *addr, node_connect_fn cb, void *arg)
 {
-    struct sync *s = n->sync;
+    struct sync *s = ctx;
+    struct node *n = s->n;
     char host[CONFIG_ADDR_MAX];
     struct pconnect *p;
     uint16_t port;
     int rc;
 
-    if (s == NULL || s->stopped)
+    if (s->stopped)
         return PULL_ERR_STATE;
     if (sodium_memcmp(key, n->self.pk, 32) == 0)
         return PULL_ERR_BAD_KEY;
     if (addr == NULL || strlen(addr) > GOSSIP_ADDR_MAX ||
         config_split_hostport(addr, host, sizeof(host), &port) != 0 || port == 0 || host[0] == '\0')
         return PULL_ERR_INVAL;
-    if (net_is_up(n->net, key))
+    if (net_is_up(s->net, key))
         return PULL_ERR_EXISTS;
-    rc = net_dial(n->net, key, addr);
+    rc = net_dial(s->net, key, addr);
     if (rc != 0 && rc != PULL_ERR_EXISTS)
         return rc;
     if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -1236,10 +1243,10 @@ node_connect(struct node *n, const uint8_t key[static 32], const char *addr, nod
     return 0;
 }
 
-int
-node_learn_peer(struct node *n, const uint8_t key[static 32], const char *addr)
+static int
+op_learn_peer(void *ctx, const uint8_t key[static 32], const char *addr)
 {
-    struct sync *s = n->sync;
+    struct sync *s = ctx;
     char host[CONFIG_ADDR_MAX];
     uint16_t port;
     int rc;
@@ -1247,38 +1254,70 @@ node_learn_peer(struct node *n, const uint8_t key[static 32], const char *addr)
     if (addr == NULL || strlen(addr) > GOSSIP_ADDR_MAX ||
         config_split_hostport(addr, host, sizeof(host), &port) != 0 || port == 0 || host[0] == '\0')
         return PULL_ERR_INVAL;
-    if (s == NULL || s->stopped)
+    if (s->stopped)
         return 0;
     rc = gossip_add_known(s->g, key, addr, now_ms(s));
     sync_drain(s);
     return rc == PULL_ERR_INVAL ? PULL_ERR_INVAL : 0;
 }
 
+static size_t
+op_addresses(void *ctx, char (*out)[NODE_ADDR_MAX], size_t max)
+{
+    struct sync *s = ctx;
+
+    return net_addresses(s->net, out, max);
+}
+
+static uint16_t
+op_listen_port(void *ctx)
+{
+    struct sync *s = ctx;
+
+    return net_port(s->net);
+}
+
+static const struct node_netops netops = {
+    op_peer_count, op_peer_at,   op_connected_count, op_connect,
+    op_learn_peer, op_addresses, op_listen_port,
+};
+
 int
-node_send_direct(struct node *n, const uint8_t key[static 32], const uint8_t *msg, size_t len)
+sync_send(struct sync *s, const uint8_t key[static 32], const uint8_t *msg, size_t len)
 {
     int rc;
 
-    if (n->net == NULL)
+    if (s->net == NULL || s->stopped)
         return PULL_ERR_NOT_FOUND;
-    rc = net_send(n->net, key, msg, len, false);
+    rc = net_send(s->net, key, msg, len, false);
     return rc == PULL_ERR_INVAL ? PULL_ERR_QUOTA : rc;
+}
+
+void
+sync_set_mail(struct sync *s, const struct sync_mail_ops *ops)
+{
+    if (ops != NULL)
+        s->mail = *ops;
+    else
+        memset(&s->mail, 0, sizeof(s->mail));
 }
 
 /* ---------------------------------------------------------------- lifecycle */
 
 int
-sync_new(struct node *n)
+sync_new(struct node *n, struct sync **out)
 {
     struct sync *s;
     struct gossip_config gc;
     struct net_events ev = {ev_up, ev_msg, ev_flushed, ev_down, ev_dial_failed, NULL};
+    struct node_observer obs = {obs_stored, obs_removed, NULL, NULL};
     int rc;
 
+    *out = NULL;
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return PULL_ERR_NOMEM;
     s->n = n;
-    n->sync = s;
+    *out = s; /* from here on, sync_stop/sync_free clean up */
     ev.ctx = s;
     if ((rc = recon_set_new(NULL, &s->set)) != 0 ||
         (rc = recon_set_add_all(s->set, cb_each, s)) != 0) {
@@ -1290,9 +1329,9 @@ sync_new(struct node *n)
     uv_timer_init(n->loop, &s->kick);
     s->kick.data = s;
     s->timers = true;
-    if ((rc = net_new(n, &ev)) != 0)
+    if ((rc = net_new(n, &ev, &s->net)) != 0)
         return rc;
-    net_advertised(n->net, s->advertised, sizeof(s->advertised));
+    net_advertised(s->net, s->advertised, sizeof(s->advertised));
     gossip_config_default(&gc);
     gc.offer = cb_offer;
     gc.has = cb_has;
@@ -1303,6 +1342,10 @@ sync_new(struct node *n)
                   pull_strerror(rc));
         return rc;
     }
+    obs.ctx = s;
+    if ((rc = node_observe(n, &obs)) != 0)
+        return rc;
+    node_set_net(n, &netops, s);
     s->next_periodic_ms = now_ms(s) + n->cfg.limits.sync_interval_ms;
     bootstrap_load(s, false);
     peers_load(s, false);
@@ -1313,10 +1356,8 @@ sync_new(struct node *n)
 }
 
 void
-sync_stop(struct node *n)
+sync_stop(struct sync *s)
 {
-    struct sync *s = n->sync;
-
     if (s == NULL || s->stopped)
         return;
     if (s->g != NULL) {
@@ -1326,8 +1367,11 @@ sync_stop(struct node *n)
     }
     s->stopped = true;
     connect_done(s, NULL, PULL_ERR_CLOSED, "pulld is stopping");
-    if (n->net != NULL)
-        net_stop(n->net);
+    if (s->n->net == &netops)
+        node_set_net(s->n, NULL, NULL);
+    node_unobserve(s->n, s);
+    if (s->net != NULL)
+        net_stop(s->net);
     if (s->timers) {
         uv_close((uv_handle_t *)&s->timer, NULL);
         uv_close((uv_handle_t *)&s->kick, NULL);
@@ -1335,15 +1379,10 @@ sync_stop(struct node *n)
 }
 
 void
-sync_free(struct node *n)
+sync_free(struct sync *s)
 {
-    struct sync *s = n->sync;
-
-    if (s == NULL) {
-        net_free(n->net);
-        n->net = NULL;
+    if (s == NULL)
         return;
-    }
     while (s->conns != NULL)
         sconn_free(s, s->conns->key);
     while (s->pconn != NULL) {
@@ -1354,8 +1393,6 @@ sync_free(struct node *n)
     gossip_free(s->g);
     recon_set_free(s->set);
     free(s->pub);
-    net_free(n->net);
-    n->net = NULL;
+    net_free(s->net);
     free(s);
-    n->sync = NULL;
 }

@@ -29,16 +29,34 @@
 #define SYNC_PEERS_LOAD_MAX 256
 #define SYNC_PEER_MAX_AGE_S (30u * 86400u)
 
+struct sync;
+
 /* sync_new builds the recon set from the store, creates the gossip engine and the net
- * (listening; n->net), feeds bootstrap and persisted peers, and stores itself in n->sync.
- * Returns 0 or a PULL_ERR_* after logging why. */
-int sync_new(struct node *n);
+ * (listening), registers itself with the node (the network operations of node.h and an
+ * observer of commits) and feeds bootstrap and persisted peers. Returns 0 or a PULL_ERR_*
+ * after logging why; *out is set whenever something was created (stop and free it). */
+int sync_new(struct node *n, struct sync **out);
 
-/* sync_stop saves the known peers, says goodbye to the gossip peers, closes the net and the
- * timers. Safe to call twice. */
-void sync_stop(struct node *n);
+/* sync_stop saves the known peers (queued for the node's last commit), says goodbye to the
+ * gossip peers, closes the net and the timers. Safe to call twice and with NULL. */
+void sync_stop(struct sync *s);
 
-/* sync_free frees what sync_new created (after the loop ended). */
-void sync_free(struct node *n);
+/* sync_free frees what sync_new created (after the loop ended). NULL does nothing. */
+void sync_free(struct sync *s);
+
+/* The dyad service's hooks: mail messages (MSG_MAIL, MSG_MAIL_IHAVE) from a connected
+ * peer (a negative return counts against it), and a peer that came up. */
+struct sync_mail_ops {
+    int (*on_msg)(void *ctx, const uint8_t from[32], const uint8_t *msg, size_t len);
+    void (*on_peer_up)(void *ctx, const uint8_t key[32]);
+    void *ctx;
+};
+
+/* sync_set_mail installs the hooks (copied; NULL removes them). */
+void sync_set_mail(struct sync *s, const struct sync_mail_ops *ops);
+
+/* sync_send sends one wire message to a connected peer (dyad mail). Returns 0,
+ * PULL_ERR_NOT_FOUND (not connected) or PULL_ERR_QUOTA (its queue is full). */
+int sync_send(struct sync *s, const uint8_t key[static 32], const uint8_t *msg, size_t len);
 
 #endif

@@ -1,8 +1,9 @@
-/* Tests of node.c's record path (daemon/node.h): node_submit's checks against the store
+/* Tests of node.c, the ground floor (daemon/node.h): node_submit's checks against the store
  * and the pending batch (duplicate, stale, quota, invalid), pending records visible to
  * node_has_record and node_fetch_record, one commit per flush with the callbacks after it,
- * replacement inside one batch, and the counters. A real node on a temporary data dir,
- * listening on 127.0.0.1:0, without LAN discovery. */
+ * replacement inside one batch, key-value writes and after-commit callbacks in the same
+ * commit, observers, and the counters. A real node on a temporary data dir; the network
+ * test puts sync (listening on 127.0.0.1:0) on top of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "daemon/config.h"
 #include "daemon/node.h"
+#include "daemon/sync.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "testutil.h"
@@ -62,7 +64,7 @@ setup(void **state)
     assert_int_equal(ident_generate(&f->me), 0);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(node_new(&f->loop, &c, &f->me, &f->n), 0);
-    assert_true(node_listen_port(f->n) != 0);
+    assert_int_equal(node_listen_port(f->n), 0); /* no network part yet */
     *state = f;
     return 0;
 }
@@ -222,8 +224,14 @@ test_connect_args(void **state)
     struct fixture *f = *state;
     char addrs[4][NODE_ADDR_MAX];
     uint8_t other[32];
+    struct sync *s = NULL;
 
     memset(other, 7, sizeof(other));
+    /* without a network part, the node says so */
+    assert_int_equal(node_connect(f->n, other, "127.0.0.1:1", NULL, NULL), PULL_ERR_STATE);
+    assert_int_equal(node_addresses(f->n, addrs, 4), 0);
+    assert_int_equal(sync_new(f->n, &s), 0);
+    assert_true(node_listen_port(f->n) != 0);
     assert_int_equal(node_connect(f->n, f->me.pk, "127.0.0.1:1", NULL, NULL), PULL_ERR_BAD_KEY);
     assert_int_equal(node_connect(f->n, other, "nonsense", NULL, NULL), PULL_ERR_INVAL);
     assert_int_equal(node_connect(f->n, other, "127.0.0.1:0", NULL, NULL), PULL_ERR_INVAL);
@@ -231,7 +239,142 @@ test_connect_args(void **state)
     assert_int_equal(node_addresses(f->n, addrs, 4), 1);
     assert_non_null(strstr(addrs[0], "@127.0.0.1:"));
     assert_int_equal(node_connected_count(f->n), 0);
-    assert_int_equal(node_send_direct(f->n, other, (const uint8_t *)"x", 1), PULL_ERR_NOT_FOUND);
+    assert_int_equal(sync_send(s, other, (const uint8_t *)"x", 1), PULL_ERR_NOT_FOUND);
+    sync_stop(s);
+    assert_int_equal(node_listen_port(f->n), 0); /* unregistered */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    sync_free(s);
+}
+
+/* What observers hear, in a test. */
+struct seen {
+    int stored, removed, events;
+    uint8_t last[32];
+    uint64_t commits_at_stored; /* n->counters.commits when stored ran */
+    struct node *n;
+};
+
+static void
+seen_stored(void *ctx, const struct node_stored *st)
+{
+    struct seen *s = ctx;
+
+    s->stored++;
+    memcpy(s->last, st->id, 32);
+    s->commits_at_stored = s->n->counters.commits;
+}
+
+static void
+seen_removed(void *ctx, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct seen *s = ctx;
+
+    s->removed++;
+    memcpy(s->last, id, 32);
+}
+
+static void
+seen_event(void *ctx, enum node_event ev, const uint8_t *data, size_t len)
+{
+    struct seen *s = ctx;
+
+    assert_int_equal(ev, NODE_EV_DYAD);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "abc", 3);
+    s->events++;
+}
+
+struct done {
+    int calls, rc;
+    uint64_t commits; /* n->counters.commits when called */
+    struct node *n;
+};
+
+static void
+on_done(void *arg, int result)
+{
+    struct done *d = arg;
+
+    d->calls++;
+    d->rc = result;
+    d->commits = d->n->counters.commits;
+}
+
+/* Records and key-value writes of one loop turn are one commit; pending writes are read
+ * back before it; after-commit callbacks and observers run after it. */
+static void
+test_one_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct node *n = f->n;
+    struct seen seen = {.n = n};
+    struct node_observer o = {seen_stored, seen_removed, seen_event, &seen};
+    struct done d1 = {.n = n}, d2 = {.n = n};
+    struct pull_wb w, v;
+    uint8_t id[32], k1[32], k2[32];
+    uint64_t before;
+    struct result r = {0};
+
+    memset(k1, 1, 32);
+    memset(k2, 2, 32);
+    assert_int_equal(node_observe(n, &o), 0);
+    node_emit(n, NODE_EV_DYAD, (const uint8_t *)"abc", 3);
+    assert_int_equal(seen.events, 1);
+    /* a turn's worth of writes: a record, 512 mail items, a peer, a deletion */
+    before = n->counters.commits;
+    make(&f->me, 3, 1, RECORD_OFFER, "one commit", &w, id);
+    assert_int_equal(node_submit(n, w.p, w.len, NODE_ORIGIN_LOCAL, NULL, on_commit, &r, NULL), 0);
+    for (int i = 0; i < 512; i++) {
+        uint8_t key[32];
+        memset(key, 0, 32);
+        key[0] = (uint8_t)i;
+        key[1] = (uint8_t)(i >> 8);
+        key[2] = 0x4d;
+        assert_int_equal(node_kv_put(n, STORE_MAIL, key, "item", 4), 0);
+    }
+    assert_int_equal(node_kv_put(n, STORE_PEERS, k1, "old", 3), 0);
+    assert_int_equal(node_kv_put(n, STORE_PEERS, k1, "new address", 11), 0);
+    assert_int_equal(node_kv_put(n, STORE_DYADS, k2, "gone", 4), 0);
+    assert_int_equal(node_kv_del(n, STORE_DYADS, k2), 0);
+    assert_int_equal(node_after_commit(n, on_done, &d1), 0);
+    /* read back before the commit: the newest write wins */
+    wb_init(&v, 0);
+    assert_int_equal(node_kv_get(n, STORE_PEERS, k1, &v), 0);
+    assert_int_equal(v.len, 11);
+    assert_int_equal(node_kv_get(n, STORE_DYADS, k2, NULL), PULL_ERR_NOT_FOUND);
+    assert_int_equal(d1.calls, 0);
+    assert_int_equal(seen.stored, 0);
+    for (int k = 0; k < 100 && d1.calls == 0; k++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(d1.calls, 1);
+    assert_int_equal(d1.rc, 0);
+    assert_int_equal(n->counters.commits, before + 1); /* everything in ONE commit */
+    assert_int_equal(d1.commits, before + 1);
+    assert_int_equal(seen.stored, 1);
+    assert_int_equal(seen.commits_at_stored, before + 1);
+    assert_memory_equal(seen.last, id, 32);
+    assert_int_equal(r.calls, 1);
+    /* on disk now */
+    wb_reset(&v);
+    assert_int_equal(store_kv_get(n->store, STORE_PEERS, k1, &v), 0);
+    assert_int_equal(v.len, 11);
+    assert_memory_equal(v.p, "new address", 11);
+    assert_int_equal(store_kv_get(n->store, STORE_DYADS, k2, NULL), PULL_ERR_NOT_FOUND);
+    /* the record is in the search index (the node's, fed by the commit) */
+    assert_int_equal(search_index_live(n->search), 1);
+    /* an after-commit callback with nothing queued runs at the end of the turn, without a
+     * commit */
+    before = n->counters.commits;
+    assert_int_equal(node_after_commit(n, on_done, &d2), 0);
+    for (int k = 0; k < 100 && d2.calls == 0; k++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(d2.calls, 1);
+    assert_int_equal(n->counters.commits, before);
+    node_unobserve(n, &seen);
+    node_emit(n, NODE_EV_DYAD, (const uint8_t *)"abc", 3);
+    assert_int_equal(seen.events, 1);
+    wb_release(&v);
+    wb_release(&w);
 }
 
 int
@@ -240,6 +383,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_submit_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,33 @@
+/*
+ * ctl_server: pulld's control socket (DATA_DIR/pulld.sock, proto/ctl.h is the protocol).
+ * It stands on the node (records, search, the network operations) and on the services
+ * main.c hands it; it hears of new records and dyad events through the node's observers.
+ */
+#ifndef PULL_CTL_SERVER_H
+#define PULL_CTL_SERVER_H
+
+#include "daemon/node.h"
+
+struct dyads;
+struct lan;
+struct ctl_server;
+
+/* The services the control commands use besides the node (each may be NULL). */
+struct ctl_services {
+    struct dyads *dyads;
+    struct lan *lan;
+};
+
+/* ctl_server_start listens on DATA_DIR/pulld.sock (0600), refusing to start when another
+ * pulld answers there. svc is copied. Returns 0 or a PULL_ERR_* after logging why; *out
+ * is set whenever something was created (stop and free it). */
+int ctl_server_start(struct node *n, const struct ctl_services *svc, struct ctl_server **out);
+
+/* ctl_server_stop closes the listener and every client (streams get their end). Safe to
+ * call twice and with NULL. */
+void ctl_server_stop(struct ctl_server *srv);
+
+/* ctl_server_free frees srv (after the loop ran the close callbacks). NULL does nothing. */
+void ctl_server_free(struct ctl_server *srv);
+
+#endif
