@@ -13,14 +13,12 @@
 #include "lib/store.h"
 #include "proto/mail.h"
 #include "proto/msg.h"
+#include "proto/syncer.h"
 
 #define DYADS_HELD_MAX 64   /* peer messages held in memory for an earlier one */
-#define DYADS_REFS_MAX 512  /* items in one MSG_MAIL we accept */
 #define DYADS_TICK_MAX_S 60 /* the timer wakes at least this often */
-#define DYADS_SWEEP_EVERY_S 60
 #define DYADS_MAIL_TTL MAIL_TTL_MAX
 #define DYADS_EPH_DOMAIN "pull/mail/eph/v1"
-#define DYADS_INBOX_PER_SENDER 256 /* items one sender may have in my inbox */
 
 struct dyads_held {
     uint8_t dyad[DYAD_ID_BYTES]; /* zero: not yet known (impossible: PROPOSEs aren't held) */
@@ -39,14 +37,8 @@ struct dyads {
     size_t len, cap;
     struct dyads_held held[DYADS_HELD_MAX];
     size_t nheld;
-    struct mail_index *outbox, *relay, *inbox;
-    uint64_t next_sweep_s;
     struct dyads_stats st;
-    /* scratch (too big for the stack) */
-    uint8_t have[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
-    uint8_t want[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
-    struct mail_ref refs[DYADS_REFS_MAX];
-    uint8_t plain[MAIL_PLAIN_MAX];
+    uint8_t plain[MAIL_PLAIN_MAX]; /* scratch (too big for the stack) */
 };
 
 static void dyads_arm(struct dyads *ds);
@@ -306,142 +298,6 @@ dyads_seal(struct dyads *ds, const uint8_t rcpt[static 32], const uint8_t *msg, 
     return mail_seal(&r.env, &ds->n->self, rcpt, msg, n, created + DYADS_MAIL_TTL, out, id);
 }
 
-/* Adds an item to an index and to the mail table. Returns 0, or the index's refusal
- * (PULL_ERR_DUPLICATE, PULL_ERR_QUOTA, PULL_ERR_EXPIRED, PULL_ERR_BAD_SIG, ...) or the
- * store's error (the item is then dropped from the index too). */
-static int
-dyads_mail_put(struct dyads *ds, struct mail_index *ix, const uint8_t *p, size_t n,
-               uint8_t id[MAIL_ID_BYTES])
-{
-    int rc;
-
-    if ((rc = mail_index_add(ix, p, n, node_now_s(ds->n), id)) != 0)
-        return rc;
-    if ((rc = node_kv_put(ds->n, STORE_MAIL, id, p, n)) != 0) {
-        log_error("mail: could not store an item: %s", pull_strerror(rc));
-        mail_index_remove(ix, id);
-    }
-    return rc;
-}
-
-/* Finds a held item in the outbox or the relay (not the inbox: those are mine). */
-static int
-dyads_mail_get(struct dyads *ds, const uint8_t id[static MAIL_ID_BYTES], const uint8_t **p,
-               size_t *n)
-{
-    if (mail_index_get(ds->outbox, id, p, n) == 0)
-        return 0;
-    return mail_index_get(ds->relay, id, p, n);
-}
-
-static bool
-dyads_mail_has(struct dyads *ds, const uint8_t id[static MAIL_ID_BYTES])
-{
-    return mail_index_has(ds->outbox, id) || mail_index_has(ds->relay, id) ||
-           mail_index_has(ds->inbox, id);
-}
-
-/* Sends items (references into held bytes) to a peer as MSG_MAIL, in batches under
- * MSG_MAX. Returns 0 or node_send_direct's error. */
-static int
-dyads_push(struct dyads *ds, const uint8_t peer[static 32], const struct mail_ref *items,
-           size_t count)
-{
-    struct pull_wb msg;
-    int rc = 0;
-
-    wb_init(&msg, MSG_MAX);
-    for (size_t i = 0; i < count && rc == 0;) {
-        size_t k = 0, size = 8; /* type and array headers */
-        while (i + k < count && size + 5 + items[i + k].len <= MSG_MAX)
-            size += 5 + items[i + k++].len;
-        if (k == 0) { /* cannot happen: an item is far below MSG_MAX */
-            i++;
-            continue;
-        }
-        wb_reset(&msg);
-        if ((rc = mail_msg_encode(items + i, k, &msg)) == 0)
-            rc = sync_send(ds->sync, peer, msg.p, msg.len);
-        i += k;
-    }
-    wb_release(&msg);
-    return rc;
-}
-
-/* Sends one MSG_MAIL_IHAVE. */
-static int
-dyads_send_ihave(struct dyads *ds, const uint8_t peer[static 32],
-                 const uint8_t (*have)[MAIL_ID_BYTES], size_t nhave,
-                 const uint8_t (*want)[MAIL_ID_BYTES], size_t nwant)
-{
-    struct pull_wb msg;
-    int rc;
-
-    wb_init(&msg, MSG_MAX);
-    if ((rc = mail_ihave_encode(have, nhave, want, nwant, &msg)) == 0)
-        rc = sync_send(ds->sync, peer, msg.p, msg.len);
-    wb_release(&msg);
-    return rc;
-}
-
-/* Announces one item id to every connected peer but `except` (may be NULL) and the
- * item's own recipient/sender (handled by the caller). */
-static void
-dyads_announce(struct dyads *ds, const uint8_t id[static MAIL_ID_BYTES], const uint8_t *except)
-{
-    size_t np = node_peer_count(ds->n);
-
-    for (size_t i = 0; i < np; i++) {
-        struct node_peer_info pi;
-        if (node_peer_at(ds->n, i, &pi) != 0 || !pi.connected)
-            continue;
-        if (except != NULL && sodium_memcmp(pi.key, except, 32) == 0)
-            continue;
-        (void)dyads_send_ihave(ds, pi.key, (const uint8_t(*)[MAIL_ID_BYTES])id, 1, NULL, 0);
-    }
-}
-
-/* Looks the peer up: connected? known address? */
-static bool
-dyads_peer_lookup(struct dyads *ds, const uint8_t key[static 32], char addr[NODE_ADDR_MAX])
-{
-    size_t np = node_peer_count(ds->n);
-
-    addr[0] = '\0';
-    for (size_t i = 0; i < np; i++) {
-        struct node_peer_info pi;
-        if (node_peer_at(ds->n, i, &pi) != 0 || sodium_memcmp(pi.key, key, 32) != 0)
-            continue;
-        if (pi.connected)
-            return true;
-        if (pi.addr[0] != '\0' && addr[0] == '\0')
-            snprintf(addr, NODE_ADDR_MAX, "%s", pi.addr);
-    }
-    return false;
-}
-
-/* Delivers one held item toward its recipient: straight to it when connected, else
- * announced to the connected peers (and the recipient dialed if its address is known). */
-static void
-dyads_forward(struct dyads *ds, const uint8_t *p, size_t n, const uint8_t id[MAIL_ID_BYTES],
-              const uint8_t rcpt[static 32], const uint8_t *from, bool dial)
-{
-    char addr[NODE_ADDR_MAX];
-    struct mail_ref ref = {p, n};
-
-    if (dyads_peer_lookup(ds, rcpt, addr)) {
-        if (dyads_push(ds, rcpt, &ref, 1) == 0)
-            return;
-    } else if (dial && addr[0] != '\0') {
-        int rc = node_connect(ds->n, rcpt, addr, NULL, NULL);
-        log_debug("mail: dialing the recipient at %s: %s", addr, rc ? pull_strerror(rc) : "ok");
-    }
-    dyads_announce(ds, id, from);
-}
-
-/* Seals my message to the counterpart, keeps it in the outbox and sends it. A failure
- * to keep it is logged: the dyad is stored, and the item is sealed again (the same bytes)
- * at the next start or reconnect. */
 /* One of my items waiting for the commit of its dyad's transition. */
 struct dyads_fwd {
     struct dyads *ds;
@@ -455,9 +311,11 @@ static void
 forward_committed(void *arg, int result)
 {
     struct dyads_fwd *f = arg;
+    int rc;
 
-    if (result == 0 && f->ds->sync != NULL)
-        dyads_forward(f->ds, f->item, f->len, f->id, f->peer, NULL, true);
+    if (result == 0 && f->ds->sync != NULL &&
+        (rc = sync_mail_post(f->ds->sync, f->item, f->len)) != 0 && rc != PULL_ERR_DUPLICATE)
+        log_warn("mail: my item not kept for relaying: %s", pull_strerror(rc));
     free(f);
 }
 
@@ -477,9 +335,6 @@ dyads_send(struct dyads *ds, const struct dyad *d, const uint8_t *msg, size_t n)
         log_error("dyad: could not seal a message: %s", pull_strerror(rc));
         goto out;
     }
-    rc = dyads_mail_put(ds, ds->outbox, item.p, item.len, id);
-    if (rc != 0 && rc != PULL_ERR_DUPLICATE)
-        log_warn("mail: my item not kept for relaying: %s", pull_strerror(rc));
     ds->st.msgs_sent++;
     {
         char sd[IDENT_SHORT_LEN + 1], sm[IDENT_SHORT_LEN + 1], sp[IDENT_SHORT_LEN + 1];
@@ -524,9 +379,9 @@ dyads_refill_outbox(struct dyads *ds, const struct dyad *d, uint64_t now_s)
             dyad_msg_decode(p, n, &m) != 0 || m.created + DYADS_MAIL_TTL <= now_s + 60)
             continue;
         wb_init(&item, MAIL_ITEM_MAX);
-        if (dyads_seal(ds, peer, p, n, m.created, &item, id) == 0 &&
-            !mail_index_has(ds->outbox, id))
-            (void)dyads_mail_put(ds, ds->outbox, item.p, item.len, id);
+        if (dyads_seal(ds, peer, p, n, m.created, &item, id) == 0 && ds->sync != NULL &&
+            !sync_mail_has(ds->sync, id))
+            (void)sync_mail_post(ds->sync, item.p, item.len);
         wb_release(&item);
     }
 }
@@ -773,164 +628,24 @@ dyads_retry_held(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES])
     }
 }
 
-/* An item addressed to me: keep it in the inbox (which also dedupes), open it, apply. */
+/* The engine's hook: an item addressed to me arrived (kept by the engine, which also
+ * dedupes): open it and apply its message. */
 static void
-dyads_receive_mine(struct dyads *ds, const struct mail_item *m)
+dyads_on_mail(void *ctx, const uint8_t *item, size_t len, const uint8_t from[32])
 {
-    uint8_t id[MAIL_ID_BYTES];
+    struct dyads *ds = ctx;
+    struct mail_item m;
     size_t pn;
     int rc;
 
-    if (mail_index_has(ds->inbox, m->id))
-        return;
-    rc = dyads_mail_put(ds, ds->inbox, m->bytes, m->len, id);
-    if (rc == PULL_ERR_QUOTA) {
-        ds->st.mail_refused++;
-        log_warn("mail: inbox full for this sender: item dropped");
-        return;
-    }
-    if (rc != 0)
-        return; /* expired, bad signature (counted by the caller's verify), store error */
-    if ((rc = mail_open(m, &ds->n->self, ds->plain, sizeof(ds->plain), &pn)) != 0) {
+    (void)from;
+    if ((rc = mail_parse(item, len, &m)) != 0 ||
+        (rc = mail_open(&m, &ds->n->self, ds->plain, sizeof(ds->plain), &pn)) != 0) {
         ds->st.msgs_refused++;
         log_warn("mail: an item for me does not open: %s", pull_strerror(rc));
         return;
     }
     dyads_deliver(ds, ds->plain, pn, false);
-}
-
-/* ---- wire messages ---- */
-
-static int
-dyads_on_mail(struct dyads *ds, const uint8_t from[static 32], const uint8_t *msg, size_t len)
-{
-    size_t count;
-    int rc, bad = 0;
-    uint64_t now_s = node_now_s(ds->n);
-
-    if ((rc = mail_msg_decode(msg, len, ds->refs, DYADS_REFS_MAX, &count)) != 0) {
-        ds->st.mail_bad++;
-        return rc;
-    }
-    for (size_t i = 0; i < count; i++) {
-        struct mail_item m;
-        uint8_t id[MAIL_ID_BYTES];
-        ds->st.mail_in++;
-        if ((rc = mail_parse(ds->refs[i].p, ds->refs[i].len, &m)) != 0 ||
-            ((rc = mail_verify(&m, now_s)) != 0 && rc != PULL_ERR_EXPIRED)) {
-            ds->st.mail_bad++;
-            bad = bad ? bad : rc;
-            continue;
-        }
-        if (rc == PULL_ERR_EXPIRED) {
-            ds->st.mail_refused++;
-            continue;
-        }
-        if (is_me(ds, m.recipient)) {
-            dyads_receive_mine(ds, &m);
-            continue;
-        }
-        if (is_me(ds, m.sender) || dyads_mail_has(ds, m.id))
-            continue; /* my own item coming back, or one I hold */
-        rc = dyads_mail_put(ds, ds->relay, m.bytes, m.len, id);
-        if (rc == PULL_ERR_QUOTA) {
-            ds->st.mail_refused++;
-            continue;
-        }
-        if (rc != 0)
-            continue;
-        ds->st.mail_relayed++;
-        {
-            char r[IDENT_SHORT_LEN + 1], f[IDENT_SHORT_LEN + 1], sm[IDENT_SHORT_LEN + 1];
-            short_id(m.recipient, r);
-            short_id(m.sender, f);
-            short_id(id, sm);
-            log_debug("mail: carrying %s for %s from %s", sm, r, f);
-        }
-        /* pointers of m point into msg, which stays valid during this call */
-        dyads_forward(ds, m.bytes, m.len, id, m.recipient, from, false);
-    }
-    return bad;
-}
-
-static int
-dyads_on_ihave(struct dyads *ds, const uint8_t from[static 32], const uint8_t *msg, size_t len)
-{
-    size_t nhave, nwant, nw = 0, k = 0;
-    int rc;
-
-    if ((rc = mail_ihave_decode(msg, len, ds->have, MAIL_IHAVE_MAX, &nhave, ds->want,
-                                MAIL_IHAVE_MAX, &nwant)) != 0) {
-        ds->st.mail_bad++;
-        return rc;
-    }
-    /* their wants first: answer with the items (ds->want is reused below) */
-    for (size_t i = 0; i < nwant; i++) {
-        const uint8_t *p;
-        size_t n;
-        if (k < DYADS_REFS_MAX && dyads_mail_get(ds, ds->want[i], &p, &n) == 0)
-            ds->refs[k++] = (struct mail_ref){p, n};
-    }
-    if (k > 0 && (rc = dyads_push(ds, from, ds->refs, k)) != 0)
-        return 0; /* their queue is full or they left: not their fault */
-    /* their haves: ask for what I lack */
-    for (size_t i = 0; i < nhave; i++) {
-        if (!dyads_mail_has(ds, ds->have[i]))
-            memcpy(ds->want[nw++], ds->have[i], MAIL_ID_BYTES);
-    }
-    if (nw > 0)
-        (void)dyads_send_ihave(ds, from, NULL, 0, (const uint8_t(*)[MAIL_ID_BYTES])ds->want, nw);
-    return 0;
-}
-
-static int
-dyads_on_msg(void *ctx, const uint8_t from[32], const uint8_t *msg, size_t len)
-{
-    struct dyads *ds = ctx;
-    uint32_t type;
-    int rc;
-
-    if ((rc = msg_peek_type(msg, len, &type)) != 0)
-        return rc;
-    if (type == MSG_MAIL)
-        return dyads_on_mail(ds, from, msg, len);
-    if (type == MSG_MAIL_IHAVE)
-        return dyads_on_ihave(ds, from, msg, len);
-    return PULL_ERR_PROTOCOL;
-}
-
-/* Offers every held item (outbox, relay) to a peer that just connected: the items
- * addressed to it are pushed, the ids of the others announced. */
-static void
-dyads_offer_all(struct dyads *ds, const uint8_t key[static 32])
-{
-    struct mail_index *ixs[2] = {ds->outbox, ds->relay};
-    size_t nh = 0, k = 0;
-
-    for (int x = 0; x < 2; x++) {
-        size_t count = mail_index_count(ixs[x]);
-        for (size_t i = 0; i < count; i++) {
-            const uint8_t *p, *id, *rcpt;
-            size_t n;
-            if (mail_index_at(ixs[x], i, &p, &n, &id, &rcpt) != 0)
-                continue;
-            if (sodium_memcmp(rcpt, key, 32) == 0) {
-                if (k < DYADS_REFS_MAX)
-                    ds->refs[k++] = (struct mail_ref){p, n};
-                continue;
-            }
-            memcpy(ds->have[nh++], id, MAIL_ID_BYTES);
-            if (nh == MAIL_IHAVE_MAX) {
-                (void)dyads_send_ihave(ds, key, (const uint8_t(*)[MAIL_ID_BYTES])ds->have, nh, NULL,
-                                       0);
-                nh = 0;
-            }
-        }
-    }
-    if (k > 0)
-        (void)dyads_push(ds, key, ds->refs, k);
-    if (nh > 0)
-        (void)dyads_send_ihave(ds, key, (const uint8_t(*)[MAIL_ID_BYTES])ds->have, nh, NULL, 0);
 }
 
 static void
@@ -945,42 +660,46 @@ dyads_on_peer_up(void *ctx, const uint8_t key[32])
         if (sodium_memcmp(dyad_peer(ds->v[i], my_role(ds, ds->v[i])), key, 32) == 0)
             dyads_refill_outbox(ds, ds->v[i], now_s);
     }
-    dyads_offer_all(ds, key);
 }
 
 /* ---- timer ---- */
 
-/* Removes expired mail from the indexes and the mail table. */
-static void
-dyads_sweep_mail(struct dyads *ds, uint64_t now_s)
-{
-    struct mail_index *ixs[3] = {ds->outbox, ds->relay, ds->inbox};
+/* The start-up work that needs a running loop (submitting records, opening mail). */
+struct inbox_copy {
+    uint8_t **items;
+    size_t *lens;
+    size_t n, cap;
+};
 
-    for (int x = 0; x < 3; x++) {
-        for (size_t i = 0; i < mail_index_count(ixs[x]);) {
-            const uint8_t *p, *idp;
-            uint8_t id[MAIL_ID_BYTES];
-            size_t n;
-            struct mail_item m;
-            if (mail_index_at(ixs[x], i, &p, &n, &idp, NULL) != 0 || mail_parse(p, n, &m) != 0 ||
-                m.expires > now_s) {
-                i++;
-                continue;
-            }
-            memcpy(id, idp, sizeof(id));
-            (void)node_kv_del(ds->n, STORE_MAIL, id);
-            mail_index_remove(ixs[x], id);
-            ds->st.mail_swept++;
-        }
+static void
+inbox_collect(void *ctx, const uint8_t *item, size_t len)
+{
+    struct inbox_copy *c = ctx;
+    uint8_t *p;
+
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        uint8_t **v = realloc(c->items, cap * sizeof(*v));
+        size_t *l;
+        if (v == NULL)
+            return;
+        c->items = v;
+        if ((l = realloc(c->lens, cap * sizeof(*l))) == NULL)
+            return;
+        c->lens = l;
+        c->cap = cap;
     }
+    if ((p = malloc(len)) == NULL)
+        return;
+    memcpy(p, item, len);
+    c->items[c->n] = p;
+    c->lens[c->n++] = len;
 }
 
-/* The start-up work that needs a running loop (submitting records, opening mail). */
 static void
 dyads_boot(struct dyads *ds, uint64_t now_s)
 {
-    size_t count = mail_index_count(ds->inbox);
-    uint8_t(*ids)[MAIL_ID_BYTES] = NULL;
+    struct inbox_copy in = {0};
 
     for (size_t i = 0; i < ds->len; i++) {
         dyads_refill_outbox(ds, ds->v[i], now_s);
@@ -988,24 +707,19 @@ dyads_boot(struct dyads *ds, uint64_t now_s)
             dyads_attest(ds, ds->v[i]);
     }
     /* open the inbox again: messages held before the restart apply now (the others are
-     * duplicates). Ids first: applying may change the index. */
-    if (count > 0 && (ids = malloc(count * sizeof(*ids))) != NULL) {
-        for (size_t i = 0; i < count; i++) {
-            const uint8_t *id;
-            if (mail_index_at(ds->inbox, i, NULL, NULL, &id, NULL) == 0)
-                memcpy(ids[i], id, MAIL_ID_BYTES);
-        }
-        for (size_t i = 0; i < count; i++) {
-            const uint8_t *p;
-            size_t n, pn;
-            struct mail_item m;
-            if (mail_index_get(ds->inbox, ids[i], &p, &n) != 0 || mail_parse(p, n, &m) != 0 ||
-                mail_open(&m, &ds->n->self, ds->plain, sizeof(ds->plain), &pn) != 0)
-                continue;
+     * duplicates). Copies first: applying may change what the engine holds. */
+    if (ds->sync != NULL)
+        sync_mail_each_inbox(ds->sync, inbox_collect, &in);
+    for (size_t i = 0; i < in.n; i++) {
+        struct mail_item m;
+        size_t pn;
+        if (mail_parse(in.items[i], in.lens[i], &m) == 0 &&
+            mail_open(&m, &ds->n->self, ds->plain, sizeof(ds->plain), &pn) == 0)
             dyads_deliver(ds, ds->plain, pn, true);
-        }
-        free(ids);
+        free(in.items[i]);
     }
+    free(in.items);
+    free(in.lens);
     ds->booted = true;
 }
 
@@ -1026,10 +740,6 @@ dyads_tick(uv_timer_t *t)
             dyads_reload(ds, i);
         else
             dyads_changed(ds, ds->v[i], before, "deadline passed");
-    }
-    if (now_s >= ds->next_sweep_s) {
-        dyads_sweep_mail(ds, now_s);
-        ds->next_sweep_s = now_s + DYADS_SWEEP_EVERY_S;
     }
     dyads_arm(ds);
 }
@@ -1057,24 +767,7 @@ dyads_arm(struct dyads *ds)
 
 struct dyads_load {
     struct dyads *ds;
-    uint8_t (*drop)[32];
-    size_t ndrop, capdrop;
-    int err;
 };
-
-static void
-load_drop(struct dyads_load *l, const uint8_t key[32])
-{
-    if (l->ndrop == l->capdrop) {
-        size_t cap = l->capdrop ? l->capdrop * 2 : 16;
-        uint8_t(*v)[32] = realloc(l->drop, cap * sizeof(*v));
-        if (v == NULL)
-            return;
-        l->drop = v;
-        l->capdrop = cap;
-    }
-    memcpy(l->drop[l->ndrop++], key, 32);
-}
 
 static int
 load_dyad(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
@@ -1102,33 +795,11 @@ load_dyad(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
     return 0;
 }
 
-static int
-load_mail(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
-{
-    struct dyads_load *l = ctx;
-    struct dyads *ds = l->ds;
-    struct mail_item m;
-    struct mail_index *ix;
-    uint8_t id[MAIL_ID_BYTES];
-    int rc;
-
-    if (mail_parse(val, len, &m) != 0 || memcmp(m.id, key, MAIL_ID_BYTES) != 0) {
-        load_drop(l, key);
-        return 0;
-    }
-    ix = is_me(ds, m.recipient) ? ds->inbox : is_me(ds, m.sender) ? ds->outbox : ds->relay;
-    rc = mail_index_add(ix, val, len, node_now_s(ds->n), id);
-    if (rc != 0 && rc != PULL_ERR_DUPLICATE)
-        load_drop(l, key); /* expired, over the (maybe smaller) quota, bad */
-    return 0;
-}
-
 int
 dyads_start(struct node *n, struct sync *sync, struct dyads **out)
 {
     struct dyads *ds = NULL;
-    struct sync_mail_ops hooks = {dyads_on_msg, dyads_on_peer_up, NULL};
-    struct mail_quota relay_q, own_q, inbox_q;
+    struct sync_mail_ops hooks = {dyads_on_mail, dyads_on_peer_up, NULL};
     struct dyads_load l = {0};
     int rc;
 
@@ -1138,30 +809,9 @@ dyads_start(struct node *n, struct sync *sync, struct dyads **out)
     ds->n = n;
     ds->sync = sync;
     dyad_timeouts_default(&ds->t);
-    mail_quota_default(&relay_q);
-    if (n->cfg.limits.mail_max_items > 0)
-        relay_q.total_items = n->cfg.limits.mail_max_items;
-    own_q = relay_q;
-    own_q.sender_items = own_q.total_items; /* my outbox: only my own items */
-    own_q.sender_bytes = own_q.total_bytes;
-    /* my inbox: anyone can address mail to me, so one sender gets a bounded share (a
-     * dyad holds at most 4 messages of the other side) */
-    inbox_q = relay_q;
-    inbox_q.sender_items = DYADS_INBOX_PER_SENDER;
-    inbox_q.sender_bytes = (uint64_t)DYADS_INBOX_PER_SENDER * 8192u;
-    if ((rc = mail_index_new(&relay_q, &ds->relay)) != 0 ||
-        (rc = mail_index_new(&own_q, &ds->outbox)) != 0 ||
-        (rc = mail_index_new(&inbox_q, &ds->inbox)) != 0)
-        goto fail;
     l.ds = ds;
     if ((rc = store_kv_iter(n->store, STORE_DYADS, load_dyad, &l)) != 0)
         goto fail;
-    if ((rc = store_kv_iter(n->store, STORE_MAIL, load_mail, &l)) != 0)
-        goto fail;
-    for (size_t i = 0; i < l.ndrop; i++)
-        (void)node_kv_del(n, STORE_MAIL, l.drop[i]);
-    free(l.drop);
-    l.drop = NULL;
     if ((rc = uv_timer_init(n->loop, &ds->timer)) != 0) {
         rc = PULL_ERR_IO;
         goto fail;
@@ -1172,14 +822,11 @@ dyads_start(struct node *n, struct sync *sync, struct dyads **out)
     hooks.ctx = ds;
     if (sync != NULL)
         sync_set_mail(sync, &hooks);
-    log_info("dyads: %zu dyad(s), %zu mail item(s) held", ds->len,
-             mail_index_count(ds->outbox) + mail_index_count(ds->relay) +
-                 mail_index_count(ds->inbox));
+    log_info("dyads: %zu dyad(s)", ds->len);
     dyads_arm(ds); /* first tick at once: start-up work that needs the loop */
     return 0;
 fail:
     log_error("dyads: cannot start: %s", pull_strerror(rc));
-    free(l.drop);
     dyads_free(ds);
     return rc;
 }
@@ -1216,9 +863,6 @@ dyads_free(struct dyads *ds)
     for (size_t i = 0; i < ds->nheld; i++)
         free(ds->held[i].p);
     free(ds->v);
-    mail_index_free(ds->outbox);
-    mail_index_free(ds->relay);
-    mail_index_free(ds->inbox);
     sodium_memzero(ds->plain, sizeof(ds->plain));
     free(ds);
 }
@@ -1226,6 +870,7 @@ dyads_free(struct dyads *ds)
 void
 dyads_get_stats(struct dyads *ds, struct dyads_stats *st)
 {
+    struct syncer_stats ss;
 
     memset(st, 0, sizeof(*st));
     if (ds == NULL)
@@ -1236,8 +881,15 @@ dyads_get_stats(struct dyads *ds, struct dyads_stats *st)
         st->open += dyad_is_open(ds->v[i]);
         st->completed += dyad_state(ds->v[i]) == DYAD_ST_COMPLETED;
     }
-    st->mail_held =
-        mail_index_count(ds->outbox) + mail_index_count(ds->relay) + mail_index_count(ds->inbox);
+    if (ds->sync != NULL) { /* the mail itself is the engine's */
+        sync_get_stats(ds->sync, &ss);
+        st->mail_in = ss.mail_in;
+        st->mail_relayed = ss.mail_relayed;
+        st->mail_refused = ss.mail_refused;
+        st->mail_bad = ss.mail_bad;
+        st->mail_swept = ss.mail_swept;
+        st->mail_held = ss.mail_held;
+    }
 }
 
 /* ---- author statistics (attestation records) ---- */

@@ -80,12 +80,15 @@ struct conn {
     char fail_reason[NET_REASON_MAX];
 };
 
+/* What a write reports when it completes (the flushed event). */
+enum { REPORT_NONE = 0, REPORT_UNCOUNTED = 1, REPORT_COUNTED = 2 };
+
 struct wreq {
     uv_write_t req;
     struct conn *c;
     size_t len;     /* bytes on the wire */
-    size_t msg_len; /* message bytes to report as flushed (0: uncounted) */
-    bool msg;       /* a net_send message: report its write */
+    size_t msg_len; /* message bytes to report as flushed */
+    int report;     /* REPORT_*: a net_send message reports its write */
     bool final;
     uint8_t data[];
 };
@@ -237,8 +240,8 @@ on_written(uv_write_t *req, int status)
     }
     /* Report cancelled writes too: gossip counts every byte it sent to the key, and a
      * connection replaced by a duplicate never gets a down event that would reset it. */
-    if (w->msg && c->key_known && !t->stopped && t->ev.flushed != NULL)
-        t->ev.flushed(t->ev.ctx, c->key, w->msg_len);
+    if (w->report != REPORT_NONE && c->key_known && !t->stopped && t->ev.flushed != NULL)
+        t->ev.flushed(t->ev.ctx, c->key, w->msg_len, w->report == REPORT_COUNTED);
     if (w->final && !c->handle_closed)
         conn_destroy(c);
     free(w);
@@ -246,7 +249,7 @@ on_written(uv_write_t *req, int status)
 
 /* conn_write queues len bytes (owned copy). Returns 0, or an error after closing c. */
 static int
-conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, bool msg, bool final)
+conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, int report, bool final)
 {
     struct wreq *w;
     uv_buf_t b;
@@ -262,7 +265,7 @@ conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, bool ms
     w->c = c;
     w->len = len;
     w->msg_len = msg_len;
-    w->msg = msg;
+    w->report = report;
     w->final = final;
     b = uv_buf_init((char *)w->data, (unsigned)len);
     if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) != 0) {
@@ -280,7 +283,7 @@ conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, bool ms
 
 /* conn_send_frame seals msg as one frame and queues it. */
 static int
-conn_send_frame(struct conn *c, const uint8_t *msg, size_t len, size_t report, bool is_msg,
+conn_send_frame(struct conn *c, const uint8_t *msg, size_t len, size_t msg_len, int report,
                 bool final)
 {
     uint8_t *buf;
@@ -295,7 +298,7 @@ conn_send_frame(struct conn *c, const uint8_t *msg, size_t len, size_t report, b
     if ((rc = frame_seal(&c->enc, msg, len, final, buf)) == 0) {
         if (final)
             c->final_sent = true;
-        rc = conn_write(c, buf, len + FRAME_OVERHEAD, report, is_msg, final);
+        rc = conn_write(c, buf, len + FRAME_OVERHEAD, msg_len, report, final);
     }
     free(buf);
     return rc;
@@ -307,7 +310,7 @@ conn_send_wb(struct conn *c, struct pull_wb *w, bool final)
     int rc = wb_error(w);
 
     if (rc == 0)
-        rc = conn_send_frame(c, w->p, w->len, 0, false, final);
+        rc = conn_send_frame(c, w->p, w->len, 0, REPORT_NONE, final);
     wb_release(w);
     return rc;
 }
@@ -441,7 +444,7 @@ session_start(struct conn *c)
     }
     c->frames = true;
     c->phase = PH_HELLO;
-    if ((rc = conn_write(c, hdr, sizeof(hdr), 0, false, false)) != 0)
+    if ((rc = conn_write(c, hdr, sizeof(hdr), 0, REPORT_NONE, false)) != 0)
         goto out;
     if (sodium_memcmp(c->key, t->node->self.pk, 32) == 0) {
         conn_close(c, PULL_ERR_BAD_KEY, MSG_BYE_SELF, "connected to myself");
@@ -482,7 +485,7 @@ shs_input(struct conn *c, const uint8_t *p, size_t n)
 
     for (;;) {
         while ((k = shs_next_out(&c->shs, out)) > 0) {
-            if (conn_write(c, out, k, 0, false, false) != 0)
+            if (conn_write(c, out, k, 0, REPORT_NONE, false) != 0)
                 return -1;
         }
         if (shs_done(&c->shs)) {
@@ -875,7 +878,7 @@ on_connect(uv_connect_t *req, int status)
         return;
     }
     while ((k = shs_next_out(&c->shs, out)) > 0) {
-        if (conn_write(c, out, k, 0, false, false) != 0)
+        if (conn_write(c, out, k, 0, REPORT_NONE, false) != 0)
             return;
     }
 }
@@ -1144,7 +1147,7 @@ net_send(struct net *t, const uint8_t key[static 32], const uint8_t *msg, size_t
         conn_destroy(c);
         return PULL_ERR_QUOTA;
     }
-    rc = conn_send_frame(c, msg, len, counted ? len : 0, true, false);
+    rc = conn_send_frame(c, msg, len, len, counted ? REPORT_COUNTED : REPORT_UNCOUNTED, false);
     return rc == PULL_ERR_NOMEM || rc == PULL_ERR_IO || rc == PULL_ERR_CLOSED ? PULL_ERR_QUOTA : rc;
 }
 

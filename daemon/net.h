@@ -17,8 +17,8 @@
  *                  ("" if the peer accepts no connections);
  *   msg(key, bytes, len)              one message (a whole frame's plaintext) of a type that
  *                  is not a session message (HELLO/PING/PONG/BYE are handled here);
- *   flushed(key, len)                 a net_send message was written (or dropped with its
- *                  connection): len is its size if it was sent counted, else 0;
+ *   flushed(key, len, counted)        a net_send message of len bytes was written (or dropped
+ *                  with its connection); counted is net_send's flag;
  *   down(key)                         an up connection ended on its own (peer gone, timeout,
  *                  protocol error, queue overflow, duplicate);
  *   dial_failed(key, err, reason)     a dial ended before the session was up, unless another
@@ -49,7 +49,7 @@ struct net;
 struct net_events {
     void (*up)(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t features);
     void (*msg)(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len);
-    void (*flushed)(void *ctx, const uint8_t key[32], size_t len);
+    void (*flushed)(void *ctx, const uint8_t key[32], size_t len, bool counted);
     void (*down)(void *ctx, const uint8_t key[32]);
     void (*dial_failed)(void *ctx, const uint8_t key[32], int err, const char *reason);
     void *ctx;
@@ -76,8 +76,8 @@ uint16_t net_port(const struct net *t);
  * PULL_ERR_QUOTA (max_conns reached). */
 int net_dial(struct net *t, const uint8_t key[static 32], const char *addr);
 
-/* net_send sends one message (1..MSG_MAX bytes) to the up connection of key. counted:
- * its flushed event carries len (the gossip engine's backlog accounting), else 0. Returns
+/* net_send sends one message (1..MSG_MAX bytes) to the up connection of key. counted is
+ * handed back with its flushed event (the gossip engine's backlog accounting). Returns
  * 0, PULL_ERR_NOT_FOUND (no up connection), PULL_ERR_QUOTA (its queue overflowed: the
  * peer is being dropped and a down event follows). */
 int net_send(struct net *t, const uint8_t key[static 32], const uint8_t *msg, size_t len,

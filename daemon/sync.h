@@ -1,53 +1,46 @@
 /*
- * sync: the glue between the network (net.c) and the protocol engines - one gossip engine
- * (proto/gossip.h) for membership and dissemination, one recon engine (proto/recon.h) per
- * connection for anti-entropy over one shared recon_set that follows the store - and the
- * persisted peer list (the store's STORE_PEERS table).
+ * sync: the executor of pull's protocol engine (proto/syncer.h). Every protocol rule -
+ * gossip, reconciliation, bulk catch-up, WANT pacing, rate limits, mail store-and-forward,
+ * known peers - lives in the engine, where the unit tests and the simulator drive it
+ * without sockets; this part turns the engine's actions into net.c calls (send, dial,
+ * close) and node writes (peers and mail rows join the node's batch), and net's events and
+ * the node's commits into engine calls. It registers the network operations of node.h.
  *
- * The recon set holds exactly the ids store_iter_ids visits: every stored record,
- * tombstones and records past their expiry but not yet swept included. node.c's observers
- * keep it so: sync_on_stored adds the new id and removes the one it replaced,
- * sync_on_removed removes a swept id. Both run right after the commit, before any engine
- * runs again, so a session's iterator and the set never disagree.
+ * The engine reads the store through the node: offer() is node_submit (a received record
+ * is verified and queued for the next commit; duplicates, stale versions and quota
+ * refusals are no one's fault, anything else counts against the sender), has() and fetch()
+ * see pending records too, and the recon set follows the commits through a node observer.
+ * Locally created records are published from a zero-delay timer after their commit, never
+ * from inside a callback.
  *
- * Engines are driven as their headers say: after every call, the actions are drained
- * (sync_drain) and one timer is re-armed at the earliest deadline. Callbacks from the
- * engines (offer, has, fetch) never call back into an engine: locally created records are
- * published from a zero-delay timer, not from inside a commit that may run within an
- * offer() callback.
- *
- * Peers in STORE_PEERS: key(32) -> last_seen_s(u64 big-endian) || "host:port". Written when
- * a session comes up with a known address and for the passive view at shutdown; read at
- * start (most recently seen first, at most SYNC_PEERS_LOAD_MAX) into the gossip engine,
- * after the bootstrap lines.
+ * Peers persisted in STORE_PEERS: key(32) -> last_seen_s (u64 big-endian) || "host:port",
+ * written when a session comes up with a known address and for the passive view when the
+ * node stops; read at start (the engine keeps the most recently seen).
  */
 #ifndef PULL_SYNC_H
 #define PULL_SYNC_H
 
 #include "daemon/node.h"
 
-#define SYNC_PEERS_LOAD_MAX 256
-#define SYNC_PEER_MAX_AGE_S (30u * 86400u)
-
 struct sync;
 
-/* sync_new builds the recon set from the store, creates the gossip engine and the net
- * (listening), registers itself with the node (the network operations of node.h and an
- * observer of commits) and feeds bootstrap and persisted peers. Returns 0 or a PULL_ERR_*
- * after logging why; *out is set whenever something was created (stop and free it). */
+/* sync_new creates the net (listening) and the engine (its recon set built from the
+ * store), registers itself with the node (the network operations of node.h and an observer
+ * of commits) and feeds the engine the bootstrap, persisted peers and persisted mail. Returns 0 or
+ * a PULL_ERR_* after logging why; *out is set whenever something was created (stop and free it). */
 int sync_new(struct node *n, struct sync **out);
 
-/* sync_stop saves the known peers (queued for the node's last commit), says goodbye to the
- * gossip peers, closes the net and the timers. Safe to call twice and with NULL. */
+/* sync_stop has the engine say goodbye and persist the passive view (queued for the node's
+ * last commit), then closes the net and the timer. Safe to call twice and with NULL. */
 void sync_stop(struct sync *s);
 
 /* sync_free frees what sync_new created (after the loop ended). NULL does nothing. */
 void sync_free(struct sync *s);
 
-/* The dyad service's hooks: mail messages (MSG_MAIL, MSG_MAIL_IHAVE) from a connected
- * peer (a negative return counts against it), and a peer that came up. */
+/* The dyad service's hooks: an item addressed to this node arrived (verified, kept by the
+ * engine; open it), and a peer came up. */
 struct sync_mail_ops {
-    int (*on_msg)(void *ctx, const uint8_t from[32], const uint8_t *msg, size_t len);
+    void (*on_mail)(void *ctx, const uint8_t *item, size_t len, const uint8_t from[32]);
     void (*on_peer_up)(void *ctx, const uint8_t key[32]);
     void *ctx;
 };
@@ -55,8 +48,20 @@ struct sync_mail_ops {
 /* sync_set_mail installs the hooks (copied; NULL removes them). */
 void sync_set_mail(struct sync *s, const struct sync_mail_ops *ops);
 
-/* sync_send sends one wire message to a connected peer (dyad mail). Returns 0,
- * PULL_ERR_NOT_FOUND (not connected) or PULL_ERR_QUOTA (its queue is full). */
-int sync_send(struct sync *s, const uint8_t key[static 32], const uint8_t *msg, size_t len);
+/* sync_mail_post hands the engine an item this node sealed: kept until it expires, pushed
+ * to its recipient or relayed (syncer_mail_post). Returns 0 or its refusal. */
+int sync_mail_post(struct sync *s, const uint8_t *item, size_t len);
+
+/* sync_mail_has: the engine holds mail id. */
+bool sync_mail_has(const struct sync *s, const uint8_t id[static 32]);
+
+/* sync_mail_each_inbox calls fn with every held item addressed to this node. */
+void sync_mail_each_inbox(const struct sync *s,
+                          void (*fn)(void *ctx, const uint8_t *item, size_t len), void *ctx);
+
+struct syncer_stats;
+
+/* sync_get_stats copies the engine's counters. */
+void sync_get_stats(const struct sync *s, struct syncer_stats *out);
 
 #endif

@@ -1,6 +1,8 @@
 #include "lib/env.h"
 
 #include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -102,4 +104,34 @@ env_uniform(const struct pull_env *env, uint32_t upper)
         v = be32dec(b);
     } while (v < min);
     return v % upper;
+}
+
+void *
+env_alloc(const struct pull_env *env, size_t n)
+{
+    (void)env;
+    return malloc(n != 0 ? n : 1);
+}
+
+void *
+env_calloc(const struct pull_env *env, size_t count, size_t size)
+{
+    (void)env;
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    return calloc(count != 0 ? count : 1, size != 0 ? size : 1);
+}
+
+void *
+env_realloc(const struct pull_env *env, void *p, size_t n)
+{
+    (void)env;
+    return realloc(p, n != 0 ? n : 1);
+}
+
+void
+env_free(const struct pull_env *env, void *p)
+{
+    (void)env;
+    free(p);
 }

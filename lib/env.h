@@ -54,6 +54,14 @@ env_random(const struct pull_env *env, void *buf, size_t n)
     env->random(env->ctx, buf, n);
 }
 
+/* Allocation. Code in proto/ and lib/ decoders allocates through these, so tests can make
+ * any allocation fail; env may be NULL (the system allocator). env_calloc checks
+ * count * size for overflow. */
+void *env_alloc(const struct pull_env *env, size_t n);
+void *env_calloc(const struct pull_env *env, size_t count, size_t size);
+void *env_realloc(const struct pull_env *env, void *p, size_t n);
+void env_free(const struct pull_env *env, void *p);
+
 /* env_uniform returns a uniformly distributed integer in [0, upper) (0 if upper is 0). */
 uint32_t env_uniform(const struct pull_env *env, uint32_t upper);
 

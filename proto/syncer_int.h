@@ -1,0 +1,107 @@
+/*
+ * syncer_int: what proto/syncer.c (connections, gossip, reconciliation, bulk) and
+ * proto/syncer_mail.c (mail store-and-forward) share. Not for use outside the engine.
+ */
+#ifndef PULL_SYNCER_INT_H
+#define PULL_SYNCER_INT_H
+
+#include "proto/syncer.h"
+
+/* A FIFO of ids (pending pushes or wants). */
+struct idq {
+    uint8_t (*v)[32];
+    size_t off, n, cap; /* live ids are v[off .. off + n) */
+};
+
+/* One established connection. */
+struct sconn {
+    uint8_t key[32];
+    struct recon *r;
+    bool recon_ok; /* the peer speaks reconciliation */
+    size_t queued; /* bytes of SEND actions not yet reported flushed */
+    bool retry_salted;
+    uint64_t retry_at; /* start a reconciliation then (0: none) */
+    uint64_t last_req_ms, last_salted_ms;
+    uint32_t bad;    /* protocol errors outside gossip's scoring */
+    struct idq push; /* ids to gossip_push (the serve queue was full) */
+    struct idq want; /* ids to gossip_want, paced */
+    size_t inflight; /* wanted ids not answered yet (approximately) */
+    uint64_t want_progress_ms;
+    bool again;           /* the last session wanted ids: reconcile again once in */
+    uint64_t last_rec_ms; /* the last record the peer offered */
+    /* serving the peer's RECON_BULK: its ids (sorted) and where the store pass stands */
+    uint8_t (*bulk_ids)[32];
+    uint32_t bulk_n, bulk_sid;
+    bool bulk_on, bulk_started;
+    uint64_t bulk_created; /* cursor: the last (created, id) visited in time order */
+    uint8_t bulk_last[32];
+    uint64_t bulk_pushed;
+    uint64_t last_bulk_ms; /* the last RECON_BULK accepted from the peer (rate limit) */
+    uint64_t bulk_sent_ms; /* we sent the peer a RECON_BULK */
+};
+
+/* A remembered peer (bootstrap line or persisted row), fed to gossip again when alone. */
+struct known {
+    uint8_t key[32];
+    uint64_t seen_s;
+    char addr[GOSSIP_ADDR_MAX + 1];
+};
+
+struct syncer {
+    const struct pull_env *env;
+    struct syncer_config cfg;
+    struct syncer_host host;
+    uint8_t self[32];
+    struct gossip *g;
+    struct recon_set *set;
+    bool set_broken;
+
+    struct sconn **conns;
+    size_t nconns, cconns;
+
+    struct syncer_action *acts; /* queued actions, acts[ahead .. nacts) */
+    size_t ahead, nacts, cacts;
+
+    unsigned depth;     /* nested entry points (a commit inside offer()) */
+    uint8_t (*pub)[32]; /* local records to publish at the end of the outermost call */
+    size_t npub, cpub;
+
+    struct known boot[SYNCER_BOOTSTRAP_MAX];
+    size_t nboot;
+    struct known *saved; /* persisted peers, most recently seen first */
+    size_t nsaved, csaved;
+
+    uint64_t next_periodic_ms;
+    uint64_t rejoin_at, rejoin_gap;
+    uint64_t next_sweep_ms;
+    struct syncer_stats st;
+    uint8_t fetchbuf[GOSSIP_ENVELOPE_MAX];
+
+    /* mail (syncer_mail.c) */
+    struct mail_index *outbox, *relay, *inbox;
+    uint8_t have[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
+    uint8_t want[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
+    struct mail_ref refs[SYNCER_MAIL_REFS_MAX];
+};
+
+/* syncer.c */
+struct syncer_action *syncer_act_push(struct syncer *e, enum syncer_action_type type);
+int syncer_send(struct syncer *e, const uint8_t peer[32], const uint8_t *msg, size_t len,
+                bool counted);
+struct sconn *syncer_conn(const struct syncer *e, const uint8_t key[32]);
+void syncer_logf(const struct syncer *e, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* syncer_short writes the 8-character text prefix of a key or id (as ident_short). */
+const char *syncer_short(const uint8_t key[32], char out[9]);
+void syncer_bad(struct syncer *e, const uint8_t key[32], const char *why);
+
+/* syncer_mail.c */
+int syncer_mail_init(struct syncer *e);
+void syncer_mail_release(struct syncer *e);
+int syncer_mail_on_msg(struct syncer *e, const uint8_t from[32], uint32_t type, const uint8_t *msg,
+                       size_t len, uint64_t now_ms);
+void syncer_mail_on_connected(struct syncer *e, const uint8_t key[32]);
+void syncer_mail_sweep(struct syncer *e);
+size_t syncer_mail_count(const struct syncer *e);
+
+#endif
