@@ -26,6 +26,7 @@ struct fixture {
     char *dir;
     uv_loop_t loop;
     struct node *n;
+    struct sync *sync; /* the network part, when a test starts one */
     struct ident me;
 };
 
@@ -74,8 +75,10 @@ teardown(void **state)
 {
     struct fixture *f = *state;
 
+    sync_stop(f->sync);
     node_stop(f->n);
     uv_run(&f->loop, UV_RUN_DEFAULT);
+    sync_free(f->sync);
     node_free(f->n);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     tu_rmrf(f->dir);
@@ -230,7 +233,8 @@ test_connect_args(void **state)
     /* without a network part, the node says so */
     assert_int_equal(node_connect(f->n, other, "127.0.0.1:1", NULL, NULL), PULL_ERR_STATE);
     assert_int_equal(node_addresses(f->n, addrs, 4), 0);
-    assert_int_equal(sync_new(f->n, &s), 0);
+    assert_int_equal(sync_new(f->n, &f->sync), 0);
+    s = f->sync;
     assert_true(node_listen_port(f->n) != 0);
     assert_int_equal(node_connect(f->n, f->me.pk, "127.0.0.1:1", NULL, NULL), PULL_ERR_BAD_KEY);
     assert_int_equal(node_connect(f->n, other, "nonsense", NULL, NULL), PULL_ERR_INVAL);
@@ -241,9 +245,7 @@ test_connect_args(void **state)
     assert_int_equal(node_connected_count(f->n), 0);
     assert_false(sync_mail_has(s, other));
     sync_stop(s);
-    assert_int_equal(node_listen_port(f->n), 0); /* unregistered */
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    sync_free(s);
+    assert_int_equal(node_listen_port(f->n), 0); /* unregistered; freed by teardown */
 }
 
 /* What observers hear, in a test. */
