@@ -184,15 +184,18 @@ usage(FILE *f)
 int
 cmd_help(int argc, char **argv)
 {
+    static const struct option opts[] = {CLI_COMMON_OPTIONS};
     const struct cli_command *c;
 
-    if (argc < 2) {
+    while (cli_getopt(argc, argv, opts) != -1)
+        ;
+    if (optind >= argc) {
         usage(stdout);
         return EXIT_OK;
     }
-    if ((c = cli_command_find(argv[1])) == NULL) {
+    if ((c = cli_command_find(argv[optind])) == NULL) {
         cli.current = NULL;
-        return cli_usage("no command '%s'", argv[1]);
+        return cli_usage("no command '%s'", argv[optind]);
     }
     cli_print_usage(c);
     return EXIT_OK;
