@@ -1,5 +1,5 @@
 /*
- * config: flags and config file of pulld (config.h is the manual).
+ * config: flags and config files of pulld (config.h is the manual).
  *
  * Every setting is one row of a table: its flag/file name, its kind and where it lives in
  * struct config. Flags and file lines go through the same parser (config_set), so a value
