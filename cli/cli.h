@@ -26,13 +26,44 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DOWN = 3 };
 
+/*
+ * The command table (main.c) describes every command for the dispatcher, `pull --help`,
+ * the shell completions (`pull completion bash|zsh|fish`) and the option check in
+ * cli_getopt. What a command accepts is said in two short strings:
+ *
+ *   flags     its options besides the common --json, --data-dir and --help, separated by
+ *             spaces: "all" (no value), "tag=TAG" (a value), where the value is a word in
+ *             capitals, FILE or DIR (a path), or choices "offer|need". "!title=TEXT" is an
+ *             option the command's getopt table holds but the command refuses (`offer add`
+ *             takes its title as operand): not completed.
+ *   operands  what its operands are, written like a value; NULL if it takes none.
+ *
+ * A command with verbs (offer add, dyad accept...) has them in verbs, each with its own
+ * flags and operands, and none of its own. cli_getopt checks, on every run, that the
+ * options a command hands it are exactly those of its table entry, and says on stderr
+ * if not: tests/integration/test_completion.sh runs every command and verb to see that
+ * it stays silent, so a new option can't be missing from the completions.
+ */
+struct cli_verb {
+    const char *name;
+    const char *flags;
+    const char *operands;
+};
+
 /* One entry of the command table (main.c). */
 struct cli_command {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *summary; /* one line for `pull --help` */
     const char *usage;   /* full help for `pull CMD --help`: synopsis, then details */
+    const char *flags;   /* see above; NULL: none */
+    const char *operands;
+    const struct cli_verb *verbs; /* NULL, or an array ended by an entry with name NULL */
+    bool hidden;                  /* left out of `pull --help` and of the completions */
 };
+
+/* The global options of main.c, in the flags form above (completion). */
+extern const char cli_global_flags[];
 
 struct cli_state {
     const char *data_dir; /* --data-dir, or NULL for the defaults */
@@ -59,9 +90,35 @@ int cmd_dyad(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_help(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
 
 /* cli_command_find returns the table entry named name, or NULL. */
 const struct cli_command *cli_command_find(const char *name);
+
+/* cli_commands returns the command table and sets *n to its length. */
+const struct cli_command *cli_commands(size_t *n);
+
+/* ---- The table's flag strings (table.c) ---- */
+
+/* One option of a flags string: name[0..name_len), value[0..value_len) (value NULL if the
+ * option takes none); pointers into the string. */
+struct cli_flag {
+    const char *name, *value;
+    size_t name_len, value_len;
+    bool refused;
+};
+
+/* cli_flag_next reads the option at *p into f and moves *p past it; false at the end (or
+ * if *p is NULL). */
+bool cli_flag_next(const char **p, struct cli_flag *f);
+
+/* cli_verb_find returns the verb of cmd named name, or NULL. */
+const struct cli_verb *cli_verb_find(const struct cli_command *cmd, const char *name);
+
+/* cli_check_options compares the getopt table opts of a run of cmd (word: argv[0] of the
+ * cli_getopt call, the verb for commands with verbs) with the command table, and prints
+ * one "pull: internal: ..." line on stderr per difference. Returns how many there were. */
+int cli_check_options(const struct cli_command *cmd, const char *word, const struct option *opts);
 
 /* cli_print_usage prints a command's full help to stdout. */
 void cli_print_usage(const struct cli_command *cmd);

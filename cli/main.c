@@ -36,23 +36,53 @@
     "\n" RECORD_FLAGS "\n"                                                                         \
     "example: pull " kind " add " example "\n"
 
+#define RECORD_CONTENT "body=TEXT tag=TAG expires=SPAN location=GEOHASH terms=TEXT"
+
+static const struct cli_verb record_verbs[] = {
+    {"add", RECORD_CONTENT " !title=TEXT", "TITLE"},
+    {"list", NULL, NULL},
+    {"renew", "expires=SPAN", "ID"},
+    {"withdraw", NULL, "ID"},
+    {"edit", RECORD_CONTENT " title=TEXT", "ID"},
+    {NULL, NULL, NULL},
+};
+
+static const struct cli_verb dyad_verbs[] = {
+    {"propose", "message=TEXT", "RECORD_ID"},
+    {"accept", "message=TEXT", "DYAD_ID"},
+    {"decline", "message=TEXT", "DYAD_ID"},
+    {"done", "message=TEXT", "DYAD_ID"},
+    {"ack", "message=TEXT", "DYAD_ID"},
+    {"cancel", "message=TEXT", "DYAD_ID"},
+    {"list", "!message=TEXT", NULL},
+    {"show", "!message=TEXT", "DYAD_ID"},
+    {NULL, NULL, NULL},
+};
+
+const char cli_global_flags[] = "data-dir=DIR json help version";
+
 static const struct cli_command commands[] = {
     {"id", cmd_id, "show this node's id and dialable addresses",
      "usage: pull id\n\nPrints the node's id (its public key) and the addresses others can "
-     "dial,\nas ID@HOST:PORT (give one to `pull connect` on another node).\n"},
+     "dial,\nas ID@HOST:PORT (give one to `pull connect` on another node).\n",
+     .flags = ""},
     {"status", cmd_status, "node summary: uptime, peers, records, network",
      "usage: pull status\n\nPrints the node's id, version, uptime, connected peers, stored "
-     "records,\nnetwork and limits.\n"},
+     "records,\nnetwork and limits.\n",
+     .flags = ""},
     {"peers", cmd_peers, "connected and known peers",
      "usage: pull peers\n\nLists peers with their address, state (active: connected; "
-     "passive: known)\nand direction.\n"},
+     "passive: known)\nand direction.\n",
+     .flags = ""},
     {"connect", cmd_connect, "dial a peer now",
      "usage: pull connect ID@HOST:PORT\n\nDials the node with that id at HOST:PORT (as "
-     "printed by its `pull id`).\n"},
+     "printed by its `pull id`).\n",
+     .operands = "ID@HOST:PORT"},
     {"offer", cmd_offer, "publish, list, renew, withdraw your offers",
-     RECORD_USAGE("offer", "\"Rust code reviews\" --tag rust --tag review")},
+     RECORD_USAGE("offer", "\"Rust code reviews\" --tag rust --tag review"), .verbs = record_verbs},
     {"need", cmd_need, "publish, list, renew, withdraw your needs",
-     RECORD_USAGE("need", "\"Looking for a Rust mentor\" --tag rust --expires 2w")},
+     RECORD_USAGE("need", "\"Looking for a Rust mentor\" --tag rust --expires 2w"),
+     .verbs = record_verbs},
     {"search", cmd_search, "ranked search over the records this node holds",
      "usage: pull search [WORDS...] [--kind offer|need] [--tag T]... [--author ID]\n"
      "                   [--limit N]\n\n"
@@ -61,19 +91,22 @@ static const struct cli_command commands[] = {
      "  --kind K     only offers or only needs (also profile, attestation)\n"
      "  --tag T      only records with this tag (repeat: all of them)\n"
      "  --author ID  only records by this author (a prefix of 6+ chars)\n"
-     "  --limit N    at most N results (default 20)\n"},
+     "  --limit N    at most N results (default 20)\n",
+     .flags = "kind=offer|need|profile|attestation tag=TAG author=ID limit=N", .operands = "WORDS"},
     {"show", cmd_show, "show one record in full, or an author",
      "usage: pull show ID\n"
      "       pull show AUTHOR\n\n"
      "Shows the record whose id starts with ID (6+ characters), with how many dyads its\n"
      "author completed. If no record matches, shows the author whose key starts with\n"
      "AUTHOR: live records, offers, needs, completed dyads and distinct counterparts\n"
-     "(records win when a prefix could name both; give more characters).\n"},
+     "(records win when a prefix could name both; give more characters).\n",
+     .operands = "ID"},
     {"watch", cmd_watch, "stream matching records as they arrive",
      "usage: pull watch [WORDS...] [--kind K] [--tag T]... [--mine]\n\n"
      "Prints new records that match, as they arrive, until interrupted (Ctrl-C).\n"
      "  --mine   also needs that match your offers (and offers matching your\n"
-     "           needs) and changes to your dyads\n"},
+     "           needs) and changes to your dyads\n",
+     .flags = "kind=offer|need tag=TAG mine", .operands = "WORDS"},
     {"dyad", cmd_dyad, "propose, accept and complete exchanges",
      "usage: pull dyad propose RECORD_ID [--message T]\n"
      "       pull dyad accept|decline|done|ack|cancel DYAD_ID [--message T]\n"
@@ -82,19 +115,35 @@ static const struct cli_command commands[] = {
      "A dyad is an exchange between two people about one offer or need: one proposes,\n"
      "the other accepts or declines, either marks it done, both acknowledge. Cancel\n"
      "ends an open dyad: the proposer's while it is proposed, either side's once\n"
-     "accepted (until that side has acknowledged).\n"},
+     "accepted (until that side has acknowledged).\n",
+     .verbs = dyad_verbs},
     {"export", cmd_export, "write signed records to a bundle file",
      "usage: pull export FILE [--all]\n\n"
      "Writes your own records (--all: every live record this node holds) to FILE as a\n"
-     "bundle of signed records; FILE - writes to standard output.\n"},
+     "bundle of signed records; FILE - writes to standard output.\n",
+     .flags = "all", .operands = "FILE"},
     {"import", cmd_import, "read signed records from a bundle file",
      "usage: pull import FILE\n\n"
      "Reads a bundle written by `pull export` (FILE - reads standard input); every\n"
-     "record is verified like one received from a peer.\n"},
-    {"help", cmd_help, "show help for a command", "usage: pull help [COMMAND]\n"},
+     "record is verified like one received from a peer.\n",
+     .operands = "FILE"},
+    {"help", cmd_help, "show help for a command", "usage: pull help [COMMAND]\n",
+     .operands = "COMMAND"},
+    {"completion", cmd_completion, "print the shell completion script",
+     "usage: pull completion bash|zsh|fish\n\n"
+     "Prints the completion script for the shell, made from this table (the packages\n"
+     "install them). To try one: source <(pull completion bash)\n",
+     .operands = "bash|zsh|fish", .hidden = true},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct cli_command *
+cli_commands(size_t *n)
+{
+    *n = NCOMMANDS;
+    return commands;
+}
 
 const struct cli_command *
 cli_command_find(const char *name)
@@ -119,8 +168,10 @@ usage(FILE *f)
     fprintf(f, "usage: pull [--data-dir DIR] [--json] COMMAND [ARGS]\n\n"
                "Talks to the local pulld: publish offers and needs, search everything the\n"
                "network has published, and carry out exchanges.\n\ncommands:\n");
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (!commands[i].hidden)
+            fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    }
     fprintf(f, "\noptions:\n"
                "  --data-dir DIR  the node's directory (default: $PULL_HOME, else\n"
                "                  $XDG_DATA_HOME/pull, else ~/.local/share/pull)\n"
@@ -133,15 +184,18 @@ usage(FILE *f)
 int
 cmd_help(int argc, char **argv)
 {
+    static const struct option opts[] = {CLI_COMMON_OPTIONS};
     const struct cli_command *c;
 
-    if (argc < 2) {
+    while (cli_getopt(argc, argv, opts) != -1)
+        ;
+    if (optind >= argc) {
         usage(stdout);
         return EXIT_OK;
     }
-    if ((c = cli_command_find(argv[1])) == NULL) {
+    if ((c = cli_command_find(argv[optind])) == NULL) {
         cli.current = NULL;
-        return cli_usage("no command '%s'", argv[1]);
+        return cli_usage("no command '%s'", argv[optind]);
     }
     cli_print_usage(c);
     return EXIT_OK;
@@ -164,10 +218,13 @@ unknown_command(const char *name)
 {
     const char *names[NCOMMANDS];
     const char *close;
+    size_t n = 0;
 
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        names[i] = commands[i].name;
-    if ((close = fmt_closest(name, names, NCOMMANDS)) != NULL)
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (!commands[i].hidden)
+            names[n++] = commands[i].name;
+    }
+    if ((close = fmt_closest(name, names, n)) != NULL)
         cli_error("unknown command '%s'; did you mean '%s'? (see: pull --help)", name, close);
     else
         cli_error("unknown command '%s' (see: pull --help)", name);

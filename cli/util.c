@@ -88,6 +88,9 @@ cli_getopt(int argc, char **argv, const struct option *opts)
 {
     int c;
 
+    /* On the first call for this argv: are these the options of the command table? */
+    if (optind == 0 && cli.current != NULL && argc > 0)
+        (void)cli_check_options(cli.current, argv[0], opts);
     for (;;) {
         c = getopt_long(argc, argv, ":h", opts, NULL);
         switch (c) {

@@ -1,5 +1,5 @@
 /*
- * config: flags and config file of pulld (config.h is the manual).
+ * config: flags and config files of pulld (config.h is the manual).
  *
  * Every setting is one row of a table: its flag/file name, its kind and where it lives in
  * struct config. Flags and file lines go through the same parser (config_set), so a value
@@ -16,6 +16,7 @@
 #include <sodium.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include "lib/err.h"
@@ -403,8 +404,10 @@ config_usage(void *fp)
         }
         fprintf(f, "  %-28s %u\n", left, (unsigned)cfg_limits[i].def);
     }
-    fprintf(f, "\nThe config file DATA_DIR/config holds `key value` lines with the same names\n"
-               "(lan on|off instead of --no-lan); flags win over the file.\n"
+    fprintf(f, "\nThe config files hold `key value` lines with the same names (lan on|off\n"
+               "instead of --no-lan): DATA_DIR/config, and for every node of the user\n"
+               "$XDG_CONFIG_HOME/pull/config (default ~/.config/pull/config). Flags win over\n"
+               "DATA_DIR/config, which wins over the user's file; bootstrap peers add up.\n"
                "Exit codes: 0 clean stop, 1 bad usage or config, 2 data dir, key or store "
                "problem.\n");
 }
@@ -537,21 +540,42 @@ config_load_buf(struct config *c, const char *buf, size_t len, const char *name,
 }
 
 int
-config_load_file(struct config *c, char *err, size_t errlen)
+config_user_file(char *out, size_t n)
 {
-    char path[PATH_MAX];
+    const char *v;
+    int len;
+
+    /* XDG: a relative $XDG_CONFIG_HOME is invalid and ignored. */
+    if ((v = getenv("XDG_CONFIG_HOME")) != NULL && v[0] == '/') {
+        len = snprintf(out, n, "%s/pull/%s", v, PATHS_CONFIG_NAME);
+    } else {
+        if ((v = getenv("HOME")) == NULL || v[0] == '\0') {
+            struct passwd *pw = getpwuid(getuid());
+            v = pw != NULL ? pw->pw_dir : NULL;
+        }
+        if (v == NULL || v[0] == '\0')
+            return PULL_ERR_NOT_FOUND;
+        len = snprintf(out, n, "%s/.config/pull/%s", v, PATHS_CONFIG_NAME);
+    }
+    if (len < 0 || (size_t)len >= n)
+        return PULL_ERR_TOO_BIG;
+    return 0;
+}
+
+/* Applies the config file at path; a missing file is fine. The data dir's file is opened
+ * with O_NOFOLLOW (the directory is pulld's own), the user's may be a symlink (dotfiles
+ * are often kept elsewhere). */
+static int
+load_path(struct config *c, const char *path, bool follow, char *err, size_t errlen)
+{
     char *buf = NULL;
     struct stat st;
     ssize_t got;
     size_t have = 0;
     int fd = -1, rc;
 
-    if ((rc = paths_join(c->data_dir, PATHS_CONFIG_NAME, path, sizeof(path))) != 0) {
-        cfg_err(err, errlen, "config file path too long");
-        return rc;
-    }
-    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        if (errno == ENOENT)
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW))) < 0) {
+        if (errno == ENOENT || (follow && errno == ENOTDIR))
             return 0;
         cfg_err(err, errlen, "%s: %s", path, strerror(errno));
         return PULL_ERR_IO;
@@ -587,6 +611,25 @@ out:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+int
+config_load_file(struct config *c, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    int rc;
+
+    /* The user's file first, then the data dir's over it: a setting in both takes the data
+     * dir's value by being applied last (bootstrap lines add up). No home directory at all
+     * just means no user file. */
+    if (config_user_file(path, sizeof(path)) == 0 &&
+        (rc = load_path(c, path, true, err, errlen)) != 0)
+        return rc;
+    if ((rc = paths_join(c->data_dir, PATHS_CONFIG_NAME, path, sizeof(path))) != 0) {
+        cfg_err(err, errlen, "config file path too long");
+        return rc;
+    }
+    return load_path(c, path, false, err, errlen);
 }
 
 size_t

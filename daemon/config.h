@@ -1,8 +1,10 @@
 /*
- * config: pulld's settings, from the command line (CONTRACT.md) and the config file
- * DATA_DIR/config. Flags win over the file.
+ * config: pulld's settings, from the command line (CONTRACT.md) and two config files: the
+ * user's, $XDG_CONFIG_HOME/pull/config (else ~/.config/pull/config), and the node's,
+ * DATA_DIR/config. Precedence, highest first: flags, DATA_DIR/config, the user's file,
+ * the defaults. Bootstrap peers are the exception: those of every source add up.
  *
- * The config file is text, one setting per line: `key value`, `#` starts a comment, blank
+ * A config file is text, one setting per line: `key value`, `#` starts a comment, blank
  * lines are ignored. Keys are the long flag names without "--" (listen, network-key,
  * bootstrap (may repeat), lan (on|off), log-level) and the limits below by their names
  * (max-conns 64). An unknown key or a bad value is an error naming the file and line.
@@ -72,8 +74,17 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 int config_load_buf(struct config *c, const char *buf, size_t len, const char *name, char *err,
                     size_t errlen);
 
-/* config_load_file reads DATA_DIR/config if it exists (a missing file is fine). */
+/* config_load_file applies the user's config file (config_user_file), then DATA_DIR/config
+ * over it; either may be missing. c->data_dir must be set. Settings given as flags are
+ * kept. Returns 0 or a negative PULL_ERR_* with a one-line "path:line: reason" in err. */
 int config_load_file(struct config *c, char *err, size_t errlen);
+
+/* config_user_file writes the path of the user's config file into out (n bytes):
+ * $XDG_CONFIG_HOME/pull/config if that variable holds an absolute path, else
+ * $HOME/.config/pull/config (the home directory from the password database if HOME is
+ * unset). Returns 0, PULL_ERR_NOT_FOUND if there is no home directory, or
+ * PULL_ERR_TOO_BIG. */
+int config_user_file(char *out, size_t n);
 
 /* config_split_hostport splits "HOST:PORT" ("[v6]:PORT" for IPv6) into host (NUL-ended,
  * brackets removed, hostlen bytes at most) and port (0..65535). Returns 0 or PULL_ERR_INVAL. */

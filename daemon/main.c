@@ -14,6 +14,7 @@
 #include "daemon/dyads.h"
 #include "daemon/lan.h"
 #include "daemon/node.h"
+#include "daemon/notify.h"
 #include "daemon/setup.h"
 #include "daemon/sync.h"
 #include "lib/err.h"
@@ -92,6 +93,7 @@ on_signal(uv_signal_t *h, int signum)
     struct pulld *p = h->data;
 
     log_info("signal %d: shutting down", signum);
+    notify_stopping();
     pulld_stop(p);
 }
 
@@ -180,6 +182,7 @@ main(int argc, char **argv)
     /* the signal handles must not keep the loop alive once the node has stopped */
     uv_unref((uv_handle_t *)&sigint);
     uv_unref((uv_handle_t *)&sigterm);
+    notify_ready(shortid, node_listen_port(p.node));
     uv_run(&loop, UV_RUN_DEFAULT);
     /* the loop ends once node_stop closed everything; close the other signal handle */
     uv_walk(&loop, close_signal, NULL);

@@ -4,6 +4,10 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libmsgpack-dev liblmdb-dev
       libcmocka-dev python3 iproute2 procps)
+# The install: libsystemd for READY=1 (optional to build), dpkg-dev for cpack's .deb
+# (dpkg-shlibdeps), and for its tests systemd (systemd-analyze, a user manager), man-db and
+# the three shells whose completions are checked.
+pkgs+=(libsystemd-dev dpkg-dev systemd man-db bash-completion zsh fish)
 if [ "${PULL_WITH_CLANG:-0}" = 1 ]; then pkgs+=(clang libclang-rt-dev); fi
 # Node.js runs the Secret Handshake interop suite (tests/shs1); only if no npm is there yet
 # (a Node.js from elsewhere, e.g. NodeSource, bundles its own npm).

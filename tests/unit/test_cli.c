@@ -28,6 +28,7 @@
 /* The units under test are compiled in: they are the CLI's, not libpull's. */
 #include "cli/client.c"
 #include "cli/fmt.c"
+#include "cli/table.c"
 
 #include "lib/bundle.h"
 #include "lib/json.h"
@@ -35,6 +36,71 @@
 
 /* snprintf that fails the test instead of truncating. */
 #define SNP(buf, ...) assert_true(snprintf(buf, sizeof(buf), __VA_ARGS__) < (int)sizeof(buf))
+
+/* ---- the command table's flag strings (cli/table.c) ---------------------------------- */
+
+static void
+test_table_flags(void **state)
+{
+    const char *p = "all  tag=TAG !title=TEXT kind=offer|need";
+    struct cli_flag f;
+    (void)state;
+
+    assert_true(cli_flag_next(&p, &f));
+    assert_int_equal(f.name_len, 3);
+    assert_memory_equal(f.name, "all", 3);
+    assert_null(f.value);
+    assert_false(f.refused);
+    assert_true(cli_flag_next(&p, &f));
+    assert_memory_equal(f.name, "tag", 3);
+    assert_int_equal(f.value_len, 3);
+    assert_memory_equal(f.value, "TAG", 3);
+    assert_true(cli_flag_next(&p, &f));
+    assert_true(f.refused);
+    assert_int_equal(f.name_len, 5);
+    assert_true(cli_flag_next(&p, &f));
+    assert_int_equal(f.value_len, 10);
+    assert_false(cli_flag_next(&p, &f));
+    assert_false(cli_flag_next(&p, &f)); /* stays at the end */
+    p = NULL;
+    assert_false(cli_flag_next(&p, &f));
+    p = "";
+    assert_false(cli_flag_next(&p, &f));
+}
+
+/* cli_check_options counts every difference between a getopt table and a table entry. */
+static void
+test_table_check(void **state)
+{
+    static const struct option opts[] = {
+        {"tag", required_argument, NULL, 1}, {"all", no_argument, NULL, 2}, CLI_COMMON_OPTIONS};
+    static const struct cli_verb verbs[] = {{"add", "tag=T all", NULL}, {NULL, NULL, NULL}};
+    struct cli_command cmd = {"x", NULL, "", "", .flags = "tag=T all"};
+    FILE *saved = stderr;
+    (void)state;
+
+    /* the messages go to stderr; keep the test's output clean */
+    stderr = fopen("/dev/null", "w");
+    assert_non_null(stderr);
+    assert_int_equal(cli_check_options(&cmd, "x", opts), 0);
+    cmd.flags = "tag=T"; /* --all is missing from the table */
+    assert_int_equal(cli_check_options(&cmd, "x", opts), 1);
+    cmd.flags = "tag=T all mine"; /* --mine is in the table only */
+    assert_int_equal(cli_check_options(&cmd, "x", opts), 1);
+    cmd.flags = "tag all=X"; /* both take the wrong kind of value */
+    assert_int_equal(cli_check_options(&cmd, "x", opts), 2);
+    cmd.flags = "tag=T !all"; /* refused still counts as known */
+    assert_int_equal(cli_check_options(&cmd, "x", opts), 0);
+    cmd.flags = NULL;
+    assert_int_equal(cli_check_options(&cmd, "x", opts), 2);
+    cmd.verbs = verbs;
+    assert_int_equal(cli_check_options(&cmd, "add", opts), 0);
+    assert_int_equal(cli_check_options(&cmd, "frob", opts), 1);
+    fclose(stderr);
+    stderr = saved;
+    assert_ptr_equal(cli_verb_find(&cmd, "add"), &verbs[0]);
+    assert_null(cli_verb_find(&cmd, "frob"));
+}
 
 /* ---- fmt ----------------------------------------------------------------------------- */
 
@@ -1200,6 +1266,8 @@ main(void)
         cmocka_unit_test(test_id_prefix),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_table_flags),
+        cmocka_unit_test(test_table_check),
         cmocka_unit_test(test_client_roundtrip),
         cmocka_unit_test(test_client_long_path),
         cmocka_unit_test(test_binary_errors),

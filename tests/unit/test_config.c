@@ -1,6 +1,7 @@
-/* Tests of pulld's configuration (daemon/config.h): defaults, flags, the config file,
- * precedence of flags over the file, and hostile values (out of range, malformed, too
- * long, unknown keys), each refused with a one-line reason naming the file and line. */
+/* Tests of pulld's configuration (daemon/config.h): defaults, flags, the config files,
+ * precedence (flags > DATA_DIR/config > the user's XDG config file > defaults), and hostile values
+ * (out of range, malformed, too long, unknown keys), each refused with a one-line reason naming the
+ * file and line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,12 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/config.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "proto/shs.h"
 #include "testutil.h"
+
+/* snprintf that fails the test instead of truncating. */
+#define SNPRINTF_OK(buf, ...)                                                                      \
+    assert_true(snprintf(buf, sizeof(buf), __VA_ARGS__) < (int)sizeof(buf))
 
 #define KEY52 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -242,6 +248,16 @@ test_file_bad(void **state)
 }
 
 static void
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void
 test_load_file(void **state)
 {
     char *dir = tu_tmpdir(), path[512], err[256];
@@ -249,6 +265,7 @@ test_load_file(void **state)
     FILE *f;
 
     (void)state;
+    assert_int_equal(setenv("XDG_CONFIG_HOME", dir, 1), 0); /* no user file in there */
     config_defaults(&c);
     snprintf(c.data_dir, sizeof(c.data_dir), "%s", dir);
     assert_int_equal(config_load_file(&c, err, sizeof(err)), 0); /* missing is fine */
@@ -266,6 +283,106 @@ test_load_file(void **state)
     assert_non_null(strstr(err, "config:2: unknown key"));
     tu_rmrf(dir);
     free(dir);
+}
+
+/* The user's file: where it is looked for, and the order of the four sources. */
+static void
+test_user_file(void **state)
+{
+    char *home = tu_tmpdir(), *xdg = tu_tmpdir(), *data = tu_tmpdir();
+    char path[600], err[256];
+    struct config c;
+
+    (void)state;
+    /* $XDG_CONFIG_HOME/pull/config; a relative or empty one is ignored: ~/.config */
+    assert_int_equal(setenv("HOME", home, 1), 0);
+    assert_int_equal(setenv("XDG_CONFIG_HOME", xdg, 1), 0);
+    assert_int_equal(config_user_file(path, sizeof(path)), 0);
+    assert_true(strncmp(path, xdg, strlen(xdg)) == 0);
+    assert_string_equal(path + strlen(xdg), "/pull/config");
+    assert_int_equal(config_user_file(path, 5), PULL_ERR_TOO_BIG);
+    assert_int_equal(setenv("XDG_CONFIG_HOME", "relative/dir", 1), 0);
+    assert_int_equal(config_user_file(path, sizeof(path)), 0);
+    assert_true(strncmp(path, home, strlen(home)) == 0);
+    assert_string_equal(path + strlen(home), "/.config/pull/config");
+    assert_int_equal(setenv("XDG_CONFIG_HOME", "", 1), 0);
+    assert_int_equal(config_user_file(path, sizeof(path)), 0);
+    assert_string_equal(path + strlen(home), "/.config/pull/config");
+
+    /* ~/.config/pull/config alone applies */
+    SNPRINTF_OK(path, "%s/.config", home);
+    assert_int_equal(mkdir(path, 0700), 0);
+    SNPRINTF_OK(path, "%s/.config/pull", home);
+    assert_int_equal(mkdir(path, 0700), 0);
+    SNPRINTF_OK(path, "%s/.config/pull/config", home);
+    write_file(path, "max-conns 11\n");
+    config_defaults(&c);
+    SNPRINTF_OK(c.data_dir, "%s", data);
+    assert_int_equal(config_load_file(&c, err, sizeof(err)), 0);
+    assert_int_equal(c.limits.max_conns, 11);
+
+    /* with XDG_CONFIG_HOME set, its file is the user's (and ~/.config is not read) */
+    assert_int_equal(setenv("XDG_CONFIG_HOME", xdg, 1), 0);
+    SNPRINTF_OK(path, "%s/pull", xdg);
+    assert_int_equal(mkdir(path, 0700), 0);
+    SNPRINTF_OK(path, "%s/pull/config", xdg);
+    write_file(path, "# the user's\n"
+                     "listen 127.0.0.1:1001\n"
+                     "max-conns 21\n"
+                     "max-handshakes 22\n"
+                     "log-level debug\n"
+                     "bootstrap " KEY52 "@127.0.0.1:1\n");
+    SNPRINTF_OK(path, "%s/config", data);
+    write_file(path, "# the node's\n"
+                     "listen 127.0.0.1:2002\n"
+                     "max-conns 31\n"
+                     "bootstrap " KEY52 "@127.0.0.1:2\n");
+    config_defaults(&c);
+    assert_int_equal(parse(&c, err, sizeof(err), "--listen", "127.0.0.1:3003", NULL), 0);
+    SNPRINTF_OK(c.data_dir, "%s", data);
+    assert_int_equal(config_load_file(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.listen, "127.0.0.1:3003");   /* flag > data dir > user */
+    assert_int_equal(c.limits.max_conns, 31);          /* data dir > user */
+    assert_int_equal(c.limits.max_handshakes, 22);     /* user > default */
+    assert_int_equal(c.log_level, LOG_DEBUG);          /* user > default */
+    assert_int_equal(c.limits.idle_timeout_ms, 90000); /* the default */
+    assert_int_equal(c.n_bootstrap, 2);                /* bootstraps add up */
+    assert_string_equal(c.bootstrap[0], KEY52 "@127.0.0.1:1");
+    assert_string_equal(c.bootstrap[1], KEY52 "@127.0.0.1:2");
+
+    /* an error in the user's file names that file and line, and stops there */
+    SNPRINTF_OK(path, "%s/pull/config", xdg);
+    write_file(path, "max-conns 21\nfrobnicate 1\n");
+    config_defaults(&c);
+    SNPRINTF_OK(c.data_dir, "%s", data);
+    err[0] = '\0';
+    assert_true(config_load_file(&c, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "/pull/config:2: unknown key"));
+    assert_int_equal(strncmp(err, xdg, strlen(xdg)), 0);
+
+    /* a directory where the file should be is refused, not skipped */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0700), 0);
+    config_defaults(&c);
+    SNPRINTF_OK(c.data_dir, "%s", data);
+    assert_true(config_load_file(&c, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "not a regular file"));
+
+    /* no home at all: no user file, the data dir's file still applies */
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(unsetenv("XDG_CONFIG_HOME"), 0);
+    assert_int_equal(unsetenv("HOME"), 0);
+    config_defaults(&c);
+    SNPRINTF_OK(c.data_dir, "%s", data);
+    assert_int_equal(config_load_file(&c, err, sizeof(err)), 0);
+    assert_int_equal(c.limits.max_conns, 31);
+
+    tu_rmrf(home);
+    tu_rmrf(xdg);
+    tu_rmrf(data);
+    free(home);
+    free(xdg);
+    free(data);
 }
 
 static void
@@ -292,10 +409,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_flags_bad), cmocka_unit_test(test_file),
-        cmocka_unit_test(test_flags_win), cmocka_unit_test(test_file_bad),
-        cmocka_unit_test(test_load_file), cmocka_unit_test(test_peer_parse),
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_flags_bad),  cmocka_unit_test(test_file),
+        cmocka_unit_test(test_flags_win),  cmocka_unit_test(test_file_bad),
+        cmocka_unit_test(test_load_file),  cmocka_unit_test(test_user_file),
+        cmocka_unit_test(test_peer_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
