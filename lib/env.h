@@ -20,7 +20,8 @@ struct pull_env {
 };
 
 /* env_system returns the real clock and libsodium's randombytes. sodium_init() must have
- * succeeded before it is used. */
+ * succeeded before it is used. It is in pullcore (lib/env_system.c), not pullbase: proto/
+ * can't reach the real clock except through the env it is given. */
 const struct pull_env *env_system(void);
 
 /* A deterministic env: a ChaCha20-based stream from a 64-bit seed and a manual clock. */

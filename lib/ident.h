@@ -11,6 +11,9 @@
  * another. The secret key never leaves struct ident; ident_wipe zeroes it with
  * sodium_memzero. Key files hold the 32-byte seed, are created with O_EXCL|O_NOFOLLOW and
  * mode 0600, and are refused on load if group or others can read them.
+ *
+ * ident_generate, ident_save and ident_load (lib/ident_file.c) reach the system (its RNG,
+ * files) and are in pullcore; the rest is pure and in pullbase, for proto/ to use.
  */
 #ifndef PULL_IDENT_H
 #define PULL_IDENT_H
