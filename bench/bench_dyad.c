@@ -53,8 +53,8 @@ bench_dyad_rates(double *apply_rate, double *verify_rate)
             enum dyad_kind k;
         } steps[] = {{1, DYAD_ACCEPT}, {0, DYAD_DONE}, {0, DYAD_ACK}, {1, DYAD_ACK}};
         wb_reset(&w);
-        if ((rc = dyad_propose(&a, rec, b.pk, NULL, 0, now + i, &t, &da, &w)) != 0 ||
-            (rc = dyad_from_propose(w.p, w.len, now + i, &t, &db)) != 0)
+        if ((rc = dyad_propose(NULL, &a, rec, b.pk, NULL, 0, now + i, &t, &da, &w)) != 0 ||
+            (rc = dyad_from_propose(NULL, w.p, w.len, now + i, &t, &db)) != 0)
             goto next;
         applied += 2;
         for (size_t s = 0; s < 4 && rc == 0; s++) {

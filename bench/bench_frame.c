@@ -92,7 +92,8 @@ frame_ctx_init(struct frame_ctx *x, const uint8_t *key)
 
     env_seeded_init(&x->env, 1, 0, 0);
     memset(&x->dec, 0, sizeof(x->dec));
-    if (frame_enc_init(&x->enc, &x->env.env, key, hdr) != 0 || frame_dec_init(&x->dec, key) != 0 ||
+    if (frame_enc_init(&x->enc, &x->env.env, key, hdr) != 0 ||
+        frame_dec_init(&x->dec, &x->env.env, key) != 0 ||
         frame_dec_feed(&x->dec, hdr, sizeof(hdr), &used, &out) != FRAME_AGAIN)
         return -1;
     return 0;

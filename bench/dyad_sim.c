@@ -310,7 +310,7 @@ dyad_sim_deliver(struct dyad_sim *s, unsigned node, const uint8_t *msg, size_t n
             s->res->duplicates++;
             return;
         }
-        if ((rc = dyad_from_propose(msg, n, s->now, &s->t, &p->side[1].view)) != 0) {
+        if ((rc = dyad_from_propose(NULL, msg, n, s->now, &s->t, &p->side[1].view)) != 0) {
             if (s->cfg->verbose)
                 fprintf(stderr, "dyad_sim: proposal refused: %s\n", pull_strerror(rc));
             s->res->errors++;
@@ -367,8 +367,8 @@ dyad_sim_person(struct dyad_sim *s, struct dyad_sim_plan *p, int side)
     if (side == 0 && !p->proposed) {
         if (s->now < p->t_propose)
             goto out;
-        if ((rc = dyad_propose(me, p->record, s->nodes[p->node[1]].id.pk, "lend me a drill?", 16,
-                               s->now, &s->t, &sd->view, &w)) != 0)
+        if ((rc = dyad_propose(NULL, me, p->record, s->nodes[p->node[1]].id.pk, "lend me a drill?",
+                               16, s->now, &s->t, &sd->view, &w)) != 0)
             goto out;
         memcpy(p->id, dyad_id(sd->view), DYAD_ID_BYTES);
         p->proposed = true;
@@ -449,7 +449,7 @@ dyad_sim_toggle(struct dyad_sim *s, unsigned node)
                 s->res->restarts++;
             } else if (x->online && sd->saved != NULL) {
                 /* coming back: restore and re-verify everything */
-                if ((rc = dyad_decode(sd->saved, sd->saved_len, &s->t, &sd->view)) != 0)
+                if ((rc = dyad_decode(NULL, sd->saved, sd->saved_len, &s->t, &sd->view)) != 0)
                     return rc;
                 free(sd->saved);
                 sd->saved = NULL;
@@ -671,8 +671,8 @@ dyad_sim_run(const struct dyad_sim_config *cfg, struct dyad_sim_result *res)
         uint8_t seed[32];
         env_random(&s->env.env, seed, sizeof(seed));
         if ((rc = ident_from_seed(&x->id, seed)) != 0 ||
-            (rc = mail_index_new(&s->relay_q, &x->relay)) != 0 ||
-            (rc = mail_index_new(&s->inbox_q, &x->inbox)) != 0)
+            (rc = mail_index_new(NULL, &s->relay_q, &x->relay)) != 0 ||
+            (rc = mail_index_new(NULL, &s->inbox_q, &x->inbox)) != 0)
             goto out;
         sodium_memzero(seed, sizeof(seed));
         x->nat = dyad_sim_uniform(s, 100) < cfg->nat_pct;

@@ -160,7 +160,7 @@ dyads_reload(struct dyads *ds, size_t i)
 
     wb_init(&w, STORE_KV_MAX);
     if (node_kv_get(ds->n, STORE_DYADS, dyad_id(ds->v[i]), &w) == 0 &&
-        dyad_decode(w.p, w.len, &ds->t, &d) == 0) {
+        dyad_decode(NULL, w.p, w.len, &ds->t, &d) == 0) {
         dyad_free(ds->v[i]);
         ds->v[i] = d;
     } else {
@@ -541,7 +541,7 @@ dyads_on_propose(struct dyads *ds, const uint8_t *p, size_t n, const struct dyad
     if (!is_me(ds, m->responder))
         rc = PULL_ERR_PERM;
     else if ((rc = dyads_my_record(ds, m->record, now_s)) == 0)
-        rc = dyad_from_propose(p, n, now_s, &ds->t, &d);
+        rc = dyad_from_propose(NULL, p, n, now_s, &ds->t, &d);
     if (rc != 0) {
         if (!quiet) {
             ds->st.msgs_refused++;
@@ -778,7 +778,7 @@ load_dyad(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
     int rc;
 
     short_id(key, s);
-    if ((rc = dyad_decode(val, len, &l->ds->t, &d)) != 0) {
+    if ((rc = dyad_decode(NULL, val, len, &l->ds->t, &d)) != 0) {
         log_error("dyad %s: stored dyad does not load (kept in the store): %s", s,
                   pull_strerror(rc));
         return 0;
@@ -1194,7 +1194,7 @@ dyads_cmd_propose(struct dyads *ds, const struct ctl_request *req, msgpack_packe
         rc = PULL_ERR_EXPIRED;
         goto out;
     }
-    if ((rc = dyad_propose(&n->self, rid, rec->author, note, strlen(note), now_s, &ds->t, &d,
+    if ((rc = dyad_propose(NULL, &n->self, rid, rec->author, note, strlen(note), now_s, &ds->t, &d,
                            &out)) != 0) {
         snprintf(msg, msgsz, "%s",
                  rc == PULL_ERR_FIELD || rc == PULL_ERR_CONTROL

@@ -438,7 +438,7 @@ session_start(struct conn *c)
         goto out;
     if ((rc = frame_enc_init(&c->enc, t->node->env, tx, hdr)) != 0)
         goto out;
-    if ((rc = frame_dec_init(&c->dec, rx)) != 0) {
+    if ((rc = frame_dec_init(&c->dec, t->node->env, rx)) != 0) {
         frame_enc_release(&c->enc);
         goto out;
     }

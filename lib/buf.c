@@ -1,8 +1,8 @@
 #include "lib/buf.h"
 
-#include <stdlib.h>
 #include <string.h>
 
+#include "lib/env.h"
 #include "lib/err.h"
 
 void
@@ -98,16 +98,23 @@ rd_u64be(struct pull_rd *r, uint64_t *v)
 #define WB_DEFAULT_MAX ((size_t)1 << 30)
 
 void
-wb_init(struct pull_wb *w, size_t max)
+wb_init_env(struct pull_wb *w, const struct pull_env *env, size_t max)
 {
     memset(w, 0, sizeof(*w));
     w->max = max != 0 ? max : WB_DEFAULT_MAX;
+    w->env = env;
+}
+
+void
+wb_init(struct pull_wb *w, size_t max)
+{
+    wb_init_env(w, NULL, max);
 }
 
 void
 wb_release(struct pull_wb *w)
 {
-    free(w->p);
+    env_free(w->env, w->p);
     w->p = NULL;
     w->len = w->cap = 0;
     w->err = 0;
@@ -139,7 +146,7 @@ wb_reserve(struct pull_wb *w, size_t n)
             ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
         if (ncap > w->max)
             ncap = w->max;
-        if ((np = realloc(w->p, ncap)) == NULL) {
+        if ((np = env_realloc(w->env, w->p, ncap)) == NULL) {
             w->err = PULL_ERR_NOMEM;
             return NULL;
         }

@@ -5,9 +5,11 @@
  * every read checks `n > remaining` before touching memory, never computes `off + n`, and
  * fails with PULL_ERR_TRUNCATED instead of reading past the end. It does not allocate.
  *
- * The writer (struct pull_wb) grows on the heap up to a caller-chosen maximum. Errors are
- * sticky: after a failed append every further append is a no-op and wb_error() reports the
- * first error, so a sequence of appends can be checked once at the end.
+ * The writer (struct pull_wb) grows on the heap up to a caller-chosen maximum, through the
+ * allocator of an env (wb_init_env) or the C library's (wb_init). Errors are sticky: after
+ * a failed append every further append is a no-op and wb_error() reports the first error,
+ * so a sequence of appends can be checked once at the end; a failed growth leaves the
+ * bytes already written in place (PULL_ERR_NOMEM).
  */
 #ifndef PULL_BUF_H
 #define PULL_BUF_H
@@ -15,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct pull_env;
 
 struct pull_rd {
     const uint8_t *p;
@@ -46,12 +50,19 @@ struct pull_wb {
     size_t cap;
     size_t max; /* appends that would exceed max fail with PULL_ERR_TOO_BIG */
     int err;
+    const struct pull_env *env; /* allocator of p; NULL: the C library's */
 };
 
-/* wb_init prepares an empty writer that may grow up to max bytes (0 means 1 GiB). */
+/* wb_init prepares an empty writer that may grow up to max bytes (0 means 1 GiB), with
+ * the C library's allocator. */
 void wb_init(struct pull_wb *w, size_t max);
 
-/* wb_release frees the writer's memory; the writer may be reused after wb_init. */
+/* wb_init_env is wb_init with memory from env's allocator (lib/env.h; NULL: the C
+ * library's). env must outlive the writer's buffer, stolen or not. */
+void wb_init_env(struct pull_wb *w, const struct pull_env *env, size_t max);
+
+/* wb_release frees the writer's memory; the writer may be reused (same max and env), or
+ * set up again with wb_init. */
 void wb_release(struct pull_wb *w);
 
 /* wb_reset empties the writer and clears its error, keeping its memory. */
@@ -72,7 +83,8 @@ void wb_commit(struct pull_wb *w, size_t n);
 /* wb_error returns the first error of any append since init/reset, or 0. */
 int wb_error(const struct pull_wb *w);
 
-/* wb_steal hands the buffer to the caller (who frees it with free()) and empties w. */
+/* wb_steal hands the buffer to the caller and empties w. The caller frees it with
+ * env_free(w->env, p): free() for a writer from wb_init. */
 uint8_t *wb_steal(struct pull_wb *w, size_t *len);
 
 /* utf8_valid reports whether p[0..n) is well-formed UTF-8 (no overlongs, no surrogates,

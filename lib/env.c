@@ -69,31 +69,40 @@ env_uniform(const struct pull_env *env, uint32_t upper)
 }
 
 void *
-env_alloc(const struct pull_env *env, size_t n)
+env_realloc(const struct pull_env *e, void *p, size_t n)
 {
-    (void)env;
-    return malloc(n != 0 ? n : 1);
+    if (n == 0)
+        n = 1; /* NULL must only ever mean "no memory" */
+    if (e == NULL || e->mem_realloc == NULL)
+        return realloc(p, n);
+    return e->mem_realloc(e->ctx, p, n);
 }
 
 void *
-env_calloc(const struct pull_env *env, size_t count, size_t size)
+env_alloc(const struct pull_env *e, size_t n)
 {
-    (void)env;
+    return env_realloc(e, NULL, n);
+}
+
+void *
+env_calloc(const struct pull_env *e, size_t count, size_t size)
+{
+    void *p;
+
     if (size != 0 && count > SIZE_MAX / size)
         return NULL;
-    return calloc(count != 0 ? count : 1, size != 0 ? size : 1);
-}
-
-void *
-env_realloc(const struct pull_env *env, void *p, size_t n)
-{
-    (void)env;
-    return realloc(p, n != 0 ? n : 1);
+    if ((p = env_alloc(e, count * size)) != NULL)
+        memset(p, 0, count * size);
+    return p;
 }
 
 void
-env_free(const struct pull_env *env, void *p)
+env_free(const struct pull_env *e, void *p)
 {
-    (void)env;
-    free(p);
+    if (p == NULL)
+        return;
+    if (e == NULL || e->mem_free == NULL)
+        free(p);
+    else
+        e->mem_free(e->ctx, p);
 }

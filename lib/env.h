@@ -1,7 +1,18 @@
 /*
- * env: the clock and randomness that code in lib/ and proto/ is given instead of calling
- * time() or randombytes directly. pulld passes env_system(); tests and the simulator pass
- * a deterministic env (env_seeded) so runs repeat exactly.
+ * env: the clock, randomness and memory that code in lib/ and proto/ is given instead of
+ * calling time(), randombytes or malloc directly. pulld passes env_system(); tests and the
+ * simulator pass a deterministic env (env_seeded) so runs repeat exactly, and the
+ * allocation-failure tests wrap one in an env that fails chosen allocations
+ * (tests/unit/testutil.h, struct tu_failing_env).
+ *
+ * Memory. Every heap block of proto/ and of lib/'s writers and decoders is taken with
+ * env_alloc / env_calloc / env_realloc and given back with env_free, through the same env:
+ * a block must be freed through the env that allocated it (code that keeps blocks keeps
+ * the env pointer with them). A NULL env means the C library's allocator, for callers that
+ * have no env. The allocator hooks of an env may be NULL too (env_system, env_seeded, and
+ * any env built without them): the C library again. Allocation never returns NULL for a
+ * zero size (it asks for one byte), so NULL always means "out of memory" and the caller
+ * returns PULL_ERR_NOMEM.
  */
 #ifndef PULL_ENV_H
 #define PULL_ENV_H
@@ -17,6 +28,11 @@ struct pull_env {
     /* Fill buf with n random bytes (cryptographically strong in env_system()). */
     void (*random)(void *ctx, void *buf, size_t n);
     void *ctx;
+    /* Memory, or both NULL for the C library's. mem_realloc has realloc's contract with
+     * n > 0: p NULL allocates n bytes, else resizes p to n bytes keeping its contents;
+     * NULL on failure (p is then untouched). mem_free releases a block (never NULL). */
+    void *(*mem_realloc)(void *ctx, void *p, size_t n);
+    void (*mem_free)(void *ctx, void *p);
 };
 
 /* env_system returns the real clock and libsodium's randombytes. sodium_init() must have
@@ -55,13 +71,20 @@ env_random(const struct pull_env *env, void *buf, size_t n)
     env->random(env->ctx, buf, n);
 }
 
-/* Allocation. Code in proto/ and lib/ decoders allocates through these, so tests can make
- * any allocation fail; env may be NULL (the system allocator). env_calloc checks
- * count * size for overflow. */
-void *env_alloc(const struct pull_env *env, size_t n);
-void *env_calloc(const struct pull_env *env, size_t count, size_t size);
-void *env_realloc(const struct pull_env *env, void *p, size_t n);
-void env_free(const struct pull_env *env, void *p);
+/* env_alloc returns n bytes of uninitialised memory from e's allocator (e NULL: the C
+ * library's), or NULL if there is none. The caller frees it with env_free(e, ...). */
+void *env_alloc(const struct pull_env *e, size_t n);
+
+/* env_calloc returns count * size zeroed bytes, or NULL if there is no memory or the
+ * product overflows size_t. */
+void *env_calloc(const struct pull_env *e, size_t count, size_t size);
+
+/* env_realloc resizes a block of e's (p NULL: allocates) to n bytes. Returns the new block,
+ * or NULL with p still valid and unchanged, as realloc(3). */
+void *env_realloc(const struct pull_env *e, void *p, size_t n);
+
+/* env_free frees a block that e allocated; env_free(e, NULL) does nothing. */
+void env_free(const struct pull_env *e, void *p);
 
 /* env_uniform returns a uniformly distributed integer in [0, upper) (0 if upper is 0). */
 uint32_t env_uniform(const struct pull_env *env, uint32_t upper);

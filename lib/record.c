@@ -633,8 +633,8 @@ record_sign(const struct record *rec, const struct ident *id, struct pull_wb *ou
     size_t start = out->len;
     int rc;
 
-    wb_init(&body, RECORD_MAX);
-    wb_init(&unsigned_att, RECORD_MAX);
+    wb_init_env(&body, out->env, RECORD_MAX);
+    wb_init_env(&unsigned_att, out->env, RECORD_MAX);
     if (id_out != NULL)
         memset(id_out, 0, RECORD_ID_BYTES);
     if (sodium_memcmp(rec->author, id->pk, 32) != 0) {
@@ -682,13 +682,13 @@ out:
 }
 
 int
-record_cosign(struct record *rec, const struct ident *peer_id)
+record_cosign(const struct pull_env *env, struct record *rec, const struct ident *peer_id)
 {
     struct pull_wb w;
     uint8_t sig[IDENT_SIG_BYTES];
     int rc;
 
-    wb_init(&w, RECORD_MAX);
+    wb_init_env(&w, env, RECORD_MAX);
     if (rec->kind != RECORD_ATTESTATION || !rec->has_peer ||
         sodium_memcmp(rec->peer, peer_id->pk, 32) != 0) {
         rc = PULL_ERR_INVAL;

@@ -170,13 +170,15 @@ int envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *e
                   struct record *rec);
 
 /* record_sign encodes rec (whose author must be id->pk), signs it and appends the envelope
- * to out; if id_out is not NULL the record id is written there. */
+ * to out; if id_out is not NULL the record id is written there. Its scratch memory comes
+ * from out's env (lib/buf.h). On failure out is as it was (or carries its own error). */
 int record_sign(const struct record *rec, const struct ident *id, struct pull_wb *out,
                 uint8_t id_out[RECORD_ID_BYTES]);
 
 /* record_cosign fills rec->cosig with the signature of `peer_id` (whose key must equal
- * rec->peer) over the attestation with an empty cosig. */
-int record_cosign(struct record *rec, const struct ident *peer_id);
+ * rec->peer) over the attestation with an empty cosig, encoding it in scratch memory from
+ * env (NULL: the C library's). */
+int record_cosign(const struct pull_env *env, struct record *rec, const struct ident *peer_id);
 
 /* record_replaces reports whether record a (id a_id) should replace record b (id b_id) of
  * the same author and slot: a.seq > b.seq, or equal seq and a_id < b_id (memcmp). */

@@ -1,7 +1,6 @@
 #include "proto/dyad.h"
 
 #include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
@@ -137,6 +136,7 @@ struct dyad_stored {
 };
 
 struct dyad {
+    const struct pull_env *env; /* allocator of the dyad and its scratch records */
     uint8_t id[DYAD_ID_BYTES];
     uint8_t record[RECORD_ID_BYTES];
     uint8_t keys[2][32]; /* by role */
@@ -213,32 +213,48 @@ field_count(unsigned kind)
 
 /* ---- messages ---- */
 
+/* A msgpack-c write callback that hashes what is packed. */
+struct terms_hasher {
+    crypto_generichash_state st;
+    bool err;
+};
+
+static int
+terms_hash_write(void *data, const char *buf, size_t len)
+{
+    struct terms_hasher *th = data;
+
+    if (crypto_generichash_update(&th->st, (const uint8_t *)buf, len) != 0)
+        th->err = true;
+    return 0;
+}
+
 int
 dyad_terms_hash(const uint8_t record[static 32], const uint8_t proposer[static 32],
                 const uint8_t responder[static 32], const char *note, size_t note_len,
                 uint64_t created, uint8_t terms[static 32])
 {
-    struct pull_wb w;
+    struct terms_hasher th;
     msgpack_packer pk;
-    int rc;
+    int rc = 0;
 
     memset(terms, 0, 32);
     if (note_len > DYAD_NOTE_MAX)
         return PULL_ERR_FIELD;
-    wb_init(&w, 1024);
-    mp_packer_init(&pk, &w);
+    /* The packer feeds the hash directly: decoding a PROPOSE never allocates. */
+    th.err = crypto_generichash_init(&th.st, NULL, 0, 32) != 0;
+    msgpack_packer_init(&pk, &th, terms_hash_write);
     msgpack_pack_array(&pk, 5);
     mp_pack_bin(&pk, record, 32);
     mp_pack_bin(&pk, proposer, 32);
     mp_pack_bin(&pk, responder, 32);
     mp_pack_str(&pk, note_len > 0 ? note : "", note_len);
     msgpack_pack_uint64(&pk, created);
-    if ((rc = wb_error(&w)) != 0)
-        goto out;
-    if (crypto_generichash(terms, 32, w.p, w.len, NULL, 0) != 0)
+    if (th.err || crypto_generichash_final(&th.st, terms, 32) != 0) {
+        memset(terms, 0, 32);
         rc = PULL_ERR_CRYPTO;
-out:
-    wb_release(&w);
+    }
+    sodium_memzero(&th, sizeof(th));
     return rc;
 }
 
@@ -399,7 +415,7 @@ sign_msg(const struct dyad_msg *m, const struct ident *me, struct pull_wb *out)
     size_t start = out->len;
     int rc;
 
-    wb_init(&body, DYAD_MSG_MAX);
+    wb_init_env(&body, out->env, DYAD_MSG_MAX);
     mp_packer_init(&pk, &body);
     msgpack_pack_array(&pk, field_count(m->kind));
     msgpack_pack_uint64(&pk, DYAD_VERSION);
@@ -484,8 +500,8 @@ verify_cosig(const struct dyad *d, enum dyad_role signer, uint64_t created,
     size_t head;
     int rc;
 
-    wb_init(&w, RECORD_MAX);
-    if ((rec = malloc(sizeof(*rec))) == NULL) {
+    wb_init_env(&w, d->env, RECORD_MAX);
+    if ((rec = env_alloc(d->env, sizeof(*rec))) == NULL) {
         rc = PULL_ERR_NOMEM;
         goto out;
     }
@@ -493,7 +509,9 @@ verify_cosig(const struct dyad *d, enum dyad_role signer, uint64_t created,
     rec->has_cosig = true;
     memcpy(rec->cosig, cosig, 64);
     if ((rc = record_encode(rec, &w)) != 0) {
-        rc = PULL_ERR_ATTEST;
+        /* Out of memory is not a bad cosig: the ACK may apply once memory is back. */
+        if (rc != PULL_ERR_NOMEM)
+            rc = PULL_ERR_ATTEST;
         goto out;
     }
     if (w.len < COSIG_TAIL || w.p[w.len - COSIG_TAIL] != 0xc4 ||
@@ -506,7 +524,7 @@ verify_cosig(const struct dyad *d, enum dyad_role signer, uint64_t created,
     if (ident_verify(d->keys[signer], RECORD_ATTEST_DOMAIN, w.p, head + 2, cosig) != 0)
         rc = PULL_ERR_ATTEST;
 out:
-    free(rec);
+    env_free(d->env, rec);
     wb_release(&w);
     return rc;
 }
@@ -680,8 +698,8 @@ dyad_apply(struct dyad *d, const uint8_t *p, size_t n, uint64_t now_s)
 }
 
 static int
-from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_timeouts *t, bool replay,
-             struct dyad **out)
+from_propose(const struct pull_env *env, const uint8_t *p, size_t n, uint64_t now_s,
+             const struct dyad_timeouts *t, bool replay, struct dyad **out)
 {
     struct dyad_msg m;
     struct dyad *d = NULL;
@@ -706,10 +724,11 @@ from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_timeo
             goto out;
         }
     }
-    if ((d = calloc(1, sizeof(*d))) == NULL) {
+    if ((d = env_calloc(env, 1, sizeof(*d))) == NULL) {
         rc = PULL_ERR_NOMEM;
         goto out;
     }
+    d->env = env;
     if ((rc = dyad_msg_id(p, n, d->id)) != 0)
         goto out;
     memcpy(d->record, m.record, 32);
@@ -738,14 +757,14 @@ out:
 }
 
 int
-dyad_from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_timeouts *t,
-                  struct dyad **out)
+dyad_from_propose(const struct pull_env *env, const uint8_t *p, size_t n, uint64_t now_s,
+                  const struct dyad_timeouts *t, struct dyad **out)
 {
-    return from_propose(p, n, now_s, t, false, out);
+    return from_propose(env, p, n, now_s, t, false, out);
 }
 
 int
-dyad_propose(const struct ident *me, const uint8_t record_id[static 32],
+dyad_propose(const struct pull_env *env, const struct ident *me, const uint8_t record_id[static 32],
              const uint8_t responder[static 32], const char *note, size_t note_len, uint64_t now_s,
              const struct dyad_timeouts *t, struct dyad **out, struct pull_wb *msg_out)
 {
@@ -755,7 +774,7 @@ dyad_propose(const struct ident *me, const uint8_t record_id[static 32],
 
     *out = NULL;
     memset(&m, 0, sizeof(m));
-    wb_init(&w, DYAD_MSG_MAX);
+    wb_init_env(&w, env, DYAD_MSG_MAX);
     if (note == NULL && note_len > 0) {
         rc = PULL_ERR_INVAL;
         goto out;
@@ -780,7 +799,7 @@ dyad_propose(const struct ident *me, const uint8_t record_id[static 32],
             0 ||
         (rc = ident_sign(me, DYAD_TERMS_DOMAIN, m.terms, 32, m.terms_sig)) != 0 ||
         (rc = sign_msg(&m, me, &w)) != 0 ||
-        (rc = from_propose(w.p, w.len, now_s, t, false, out)) != 0)
+        (rc = from_propose(env, w.p, w.len, now_s, t, false, out)) != 0)
         goto out;
     if ((rc = wb_put(msg_out, w.p, w.len)) != 0) {
         dyad_free(*out);
@@ -794,10 +813,13 @@ out:
 void
 dyad_free(struct dyad *d)
 {
+    const struct pull_env *env;
+
     if (d == NULL)
         return;
+    env = d->env;
     sodium_memzero(d, sizeof(*d));
-    free(d);
+    env_free(env, d);
 }
 
 int
@@ -839,19 +861,19 @@ dyad_make(const struct dyad *d, const struct ident *me, enum dyad_kind kind, con
             goto out;
     } else if (kind == DYAD_ACK && attest) {
         /* My cosig of the attestation the other side will author (see dyad.h). */
-        if ((att = malloc(sizeof(*att))) == NULL) {
+        if ((att = env_alloc(d->env, sizeof(*att))) == NULL) {
             rc = PULL_ERR_NOMEM;
             goto out;
         }
         dyad_attestation_build(d, (enum dyad_role)(1 - role), now_s, att);
-        if ((rc = record_cosign(att, me)) != 0)
+        if ((rc = record_cosign(d->env, att, me)) != 0)
             goto out;
         memcpy(m.cosig, att->cosig, 64);
         m.has_cosig = true;
     }
     rc = sign_msg(&m, me, out);
 out:
-    free(att);
+    env_free(d->env, att);
     return rc;
 }
 
@@ -862,7 +884,7 @@ dyad_act(struct dyad *d, const struct ident *me, enum dyad_kind kind, const char
     struct pull_wb w;
     int rc;
 
-    wb_init(&w, DYAD_MSG_MAX);
+    wb_init_env(&w, d->env, DYAD_MSG_MAX);
     if ((rc = dyad_make(d, me, kind, note, note_len, attest, now_s, &w)) != 0 ||
         (rc = wb_reserve(out, w.len) == NULL ? wb_error(out) : 0) != 0)
         goto out;
@@ -903,7 +925,8 @@ dyad_encode(const struct dyad *d, struct pull_wb *out)
 }
 
 int
-dyad_decode(const uint8_t *p, size_t n, const struct dyad_timeouts *t, struct dyad **out)
+dyad_decode(const struct pull_env *env, const uint8_t *p, size_t n, const struct dyad_timeouts *t,
+            struct dyad **out)
 {
     struct pull_rd r;
     struct dyad *d = NULL;
@@ -931,7 +954,7 @@ dyad_decode(const uint8_t *p, size_t n, const struct dyad_timeouts *t, struct dy
         goto out;
     }
     if ((rc = mp_read_bin(&r, DYAD_MSG_MAX, &b, &blen)) != 0 ||
-        (rc = from_propose(b, blen, 0, t, true, &d)) != 0)
+        (rc = from_propose(env, b, blen, 0, t, true, &d)) != 0)
         goto out;
     for (uint32_t i = 1; i < count; i++) {
         if ((rc = mp_read_bin(&r, DYAD_MSG_MAX, &b, &blen)) != 0 ||
@@ -1077,12 +1100,12 @@ dyad_attestation(const struct dyad *d, const struct ident *me, struct pull_wb *o
     other = 1 - role;
     if (!d->has_cosig[other])
         return PULL_ERR_NOT_FOUND;
-    if ((rec = malloc(sizeof(*rec))) == NULL)
+    if ((rec = env_alloc(d->env, sizeof(*rec))) == NULL)
         return PULL_ERR_NOMEM;
     dyad_attestation_build(d, (enum dyad_role)role, d->ack_created[other], rec);
     rec->has_cosig = true;
     memcpy(rec->cosig, d->cosig[other], 64);
     rc = record_sign(rec, me, out, id_out);
-    free(rec);
+    env_free(d->env, rec);
     return rc;
 }

@@ -104,8 +104,13 @@
  * dyad with that id. A dyad message always travels inside a mail item (proto/mail.h),
  * sent straight to the peer when connected, else gossiped as sealed mail.
  *
- * Sans-I/O: time is a now_s argument (unix seconds); no allocation except dyad objects
- * (malloc, about 9 KiB each). Preconditions: sodium_init() succeeded.
+ * Sans-I/O: time is a now_s argument (unix seconds). Memory: a dyad object (about 9 KiB)
+ * and, briefly, an attestation record while an ACK is made or checked, from the env given
+ * to the constructor (kept in the dyad: it must outlive it), and the scratch writers of a
+ * message from the output writer's env (lib/buf.h, wb_init_env). Out of memory is
+ * PULL_ERR_NOMEM, with the dyad unchanged, never a refusal of the message: apply it again
+ * later. Decoding (dyad_msg_decode, dyad_terms_hash) never allocates. Preconditions:
+ * sodium_init() succeeded.
  */
 #ifndef PULL_DYAD_H
 #define PULL_DYAD_H
@@ -115,6 +120,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
+#include "lib/env.h"
 #include "lib/ident.h"
 #include "lib/record.h"
 
@@ -226,22 +232,24 @@ struct dyad;
 
 /* dyad_propose makes my proposal against record_id, whose author is responder: the signed
  * PROPOSE (created = now_s, expires = now_s + t->propose_s, note of note_len bytes, may be
- * NULL if 0) is appended to msg_out, and *out is a new dyad in state proposed holding it.
+ * NULL if 0) is appended to msg_out, and *out is a new dyad in state proposed holding it,
+ * allocated from env (NULL: the C library's; env must outlive the dyad).
  * Returns PULL_ERR_INVAL if responder is me, PULL_ERR_FIELD for a note over
  * DYAD_NOTE_MAX or not UTF-8 (PULL_ERR_CONTROL for control characters). The caller frees
  * *out with dyad_free. On failure *out is NULL and msg_out is unchanged. */
-int dyad_propose(const struct ident *me, const uint8_t record_id[static 32],
-                 const uint8_t responder[static 32], const char *note, size_t note_len,
-                 uint64_t now_s, const struct dyad_timeouts *t, struct dyad **out,
-                 struct pull_wb *msg_out);
+int dyad_propose(const struct pull_env *env, const struct ident *me,
+                 const uint8_t record_id[static 32], const uint8_t responder[static 32],
+                 const char *note, size_t note_len, uint64_t now_s, const struct dyad_timeouts *t,
+                 struct dyad **out, struct pull_wb *msg_out);
 
 /* dyad_from_propose verifies a PROPOSE received from a peer (or restored) and creates the
  * dyad it starts, in state proposed. Checks: decoding, both signatures, created not beyond
  * now_s + DYAD_SKEW_MAX (PULL_ERR_CLOCK_SKEW), expires not passed (PULL_ERR_EXPIRED) and
  * within DYAD_PROPOSE_TTL_MAX (PULL_ERR_EXPIRY). The caller checks who the responder is.
- * t gives the later steps' timeouts (it is copied). */
-int dyad_from_propose(const uint8_t *p, size_t n, uint64_t now_s, const struct dyad_timeouts *t,
-                      struct dyad **out);
+ * t gives the later steps' timeouts (it is copied). The dyad is allocated from env, as in
+ * dyad_propose. */
+int dyad_from_propose(const struct pull_env *env, const uint8_t *p, size_t n, uint64_t now_s,
+                      const struct dyad_timeouts *t, struct dyad **out);
 
 /* dyad_free frees a dyad; NULL does nothing. */
 void dyad_free(struct dyad *d);
@@ -281,8 +289,10 @@ int dyad_on_timeout(struct dyad *d, uint64_t now_s);
 int dyad_encode(const struct dyad *d, struct pull_wb *out);
 
 /* dyad_decode restores a dyad from n bytes of dyad_encode output, re-verifying every
- * message and transition. t gives the timeouts (current configuration). */
-int dyad_decode(const uint8_t *p, size_t n, const struct dyad_timeouts *t, struct dyad **out);
+ * message and transition. t gives the timeouts (current configuration). The dyad is
+ * allocated from env, as in dyad_propose. */
+int dyad_decode(const struct pull_env *env, const uint8_t *p, size_t n,
+                const struct dyad_timeouts *t, struct dyad **out);
 
 /* Accessors. Pointers returned stay valid while d lives and is not changed. */
 const uint8_t *dyad_id(const struct dyad *d);

@@ -1,7 +1,6 @@
 /* Encrypted frames over secretstream (see frame.h and proto/PROTOCOL.md). */
 #include "proto/frame.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
@@ -116,11 +115,13 @@ frame_enc_release(struct frame_enc *e)
 }
 
 int
-frame_dec_init(struct frame_dec *d, const uint8_t key[static FRAME_KEY_BYTES])
+frame_dec_init(struct frame_dec *d, const struct pull_env *env,
+               const uint8_t key[static FRAME_KEY_BYTES])
 {
     memset(d, 0, sizeof(*d));
-    d->cbuf = malloc(FRAME_LEN_BYTES + FRAME_CIPHER_MAX);
-    d->pbuf = malloc(FRAME_PLAIN_MAX);
+    d->env = env;
+    d->cbuf = env_alloc(env, FRAME_LEN_BYTES + FRAME_CIPHER_MAX);
+    d->pbuf = env_alloc(env, FRAME_PLAIN_MAX);
     if (d->cbuf == NULL || d->pbuf == NULL) {
         frame_dec_release(d);
         return PULL_ERR_NOMEM;
@@ -262,11 +263,11 @@ frame_dec_release(struct frame_dec *d)
 {
     if (d->cbuf != NULL) {
         sodium_memzero(d->cbuf, FRAME_LEN_BYTES + FRAME_CIPHER_MAX);
-        free(d->cbuf);
+        env_free(d->env, d->cbuf);
     }
     if (d->pbuf != NULL) {
         sodium_memzero(d->pbuf, FRAME_PLAIN_MAX);
-        free(d->pbuf);
+        env_free(d->env, d->pbuf);
     }
     sodium_memzero(d, sizeof(*d));
 }

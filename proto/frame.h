@@ -97,8 +97,10 @@ struct frame_msg {
     bool final; /* the goodbye frame: nothing follows */
 };
 
-/* The receiving half. Embed it; fields are private. Owns two heap buffers (~128 KiB). */
+/* The receiving half. Embed it; fields are private. Owns two heap buffers (~128 KiB) from
+ * its env's allocator. */
 struct frame_dec {
+    const struct pull_env *env; /* allocator of the buffers (NULL: the C library's) */
     crypto_secretstream_xchacha20poly1305_state st;
     uint8_t key[FRAME_KEY_BYTES]; /* kept only until the header has arrived */
     uint8_t phase;
@@ -116,8 +118,10 @@ enum frame_status {
 };
 
 /* frame_dec_init prepares a receiving stream for key: it expects the peer's 24-byte header
- * first. Returns 0 or PULL_ERR_NOMEM. */
-int frame_dec_init(struct frame_dec *d, const uint8_t key[static FRAME_KEY_BYTES]);
+ * first. Its buffers come from env's allocator (NULL: the C library's; env must outlive
+ * the decoder). Returns 0 or PULL_ERR_NOMEM (d is then released). */
+int frame_dec_init(struct frame_dec *d, const struct pull_env *env,
+                   const uint8_t key[static FRAME_KEY_BYTES]);
 
 /* frame_dec_feed consumes bytes received from the peer, any chunking, and stops after the
  * first complete frame: FRAME_MSG with the plaintext in *msg and *used bytes consumed (call

@@ -6,7 +6,6 @@
 #include "proto/gossip.h"
 
 #include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
@@ -113,17 +112,17 @@ gossip_new(const struct pull_env *env, const uint8_t key[static GOSSIP_KEY_BYTES
         !gs_addr_ok(addr, strlen(addr)))
         goto out;
     rc = PULL_ERR_NOMEM;
-    if ((g = calloc(1, sizeof(*g))) == NULL)
+    if ((g = env_calloc(env, 1, sizeof(*g))) == NULL)
         goto out;
     g->env = env;
     g->cfg = *cfg;
     memcpy(g->key, key, GOSSIP_KEY_BYTES);
     memcpy(g->addr, addr, strlen(addr) + 1);
     env_random(env, g->hkey, sizeof(g->hkey));
-    g->passive = calloc(cfg->passive_size, sizeof(*g->passive));
-    g->msg = malloc(sizeof(*g->msg));
-    g->envbuf = malloc(GOSSIP_ENVELOPE_MAX);
-    g->batch = malloc(MSG_MAX);
+    g->passive = env_calloc(env, cfg->passive_size, sizeof(*g->passive));
+    g->msg = env_alloc(env, sizeof(*g->msg));
+    g->envbuf = env_alloc(env, GOSSIP_ENVELOPE_MAX);
+    g->batch = env_alloc(env, MSG_MAX);
     if (g->passive == NULL || g->msg == NULL || g->envbuf == NULL || g->batch == NULL)
         goto out;
     if ((rc = pt_init(g)) != 0)
@@ -147,12 +146,12 @@ out:
 }
 
 static void
-conn_free(struct gpeer *p)
+conn_free(struct gossip *g, struct gpeer *p)
 {
-    gs_idq_free(&p->lazy);
-    gs_idq_free(&p->serve);
-    gs_idq_free(&p->graft);
-    free(p);
+    gs_idq_free(g->env, &p->lazy);
+    gs_idq_free(g->env, &p->serve);
+    gs_idq_free(g->env, &p->graft);
+    env_free(g->env, p);
 }
 
 void
@@ -165,15 +164,15 @@ gossip_free(struct gossip *g)
     while (gossip_poll_action(g, &a))
         gossip_action_release(&a);
     for (uint32_t i = 0; i < g->nconns; i++)
-        conn_free(g->conns[i]);
-    free(g->conns);
-    free(g->acts);
-    free(g->passive);
+        conn_free(g, g->conns[i]);
+    env_free(g->env, g->conns);
+    env_free(g->env, g->acts);
+    env_free(g->env, g->passive);
     pt_release(g);
-    free(g->msg);
-    free(g->envbuf);
-    free(g->batch);
-    free(g);
+    env_free(g->env, g->msg);
+    env_free(g->env, g->envbuf);
+    env_free(g->env, g->batch);
+    env_free(g->env, g);
 }
 
 bool
@@ -186,7 +185,8 @@ gossip_handles(uint32_t type)
 /* ---------------------------------------------------------------- id queues */
 
 int
-gs_idq_push(struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES], uint8_t tag, uint32_t max)
+gs_idq_push(const struct pull_env *env, struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES],
+            uint8_t tag, uint32_t max)
 {
     if (q->n >= max)
         return PULL_ERR_QUOTA;
@@ -195,10 +195,10 @@ gs_idq_push(struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES], uint8_t tag, ui
         void *ids, *tags;
         if (cap > max)
             cap = max;
-        if ((ids = realloc(q->id, (size_t)cap * GOSSIP_ID_BYTES)) == NULL)
+        if ((ids = env_realloc(env, q->id, (size_t)cap * GOSSIP_ID_BYTES)) == NULL)
             return PULL_ERR_NOMEM;
         q->id = ids;
-        if ((tags = realloc(q->tag, cap)) == NULL)
+        if ((tags = env_realloc(env, q->tag, cap)) == NULL)
             return PULL_ERR_NOMEM;
         q->tag = tags;
         q->cap = cap;
@@ -222,10 +222,10 @@ gs_idq_pop(struct gs_idq *q, uint32_t k)
 }
 
 void
-gs_idq_free(struct gs_idq *q)
+gs_idq_free(const struct pull_env *env, struct gs_idq *q)
 {
-    free(q->id);
-    free(q->tag);
+    env_free(env, q->id);
+    env_free(env, q->tag);
     memset(q, 0, sizeof(*q));
 }
 
@@ -238,12 +238,12 @@ act_push(struct gossip *g, enum gossip_action_type type)
 
     if (g->nacts == g->acts_cap) {
         uint32_t cap = g->acts_cap ? g->acts_cap * 2 : 64;
-        struct gossip_action *n = malloc((size_t)cap * sizeof(*n));
+        struct gossip_action *n = env_calloc(g->env, cap, sizeof(*n));
         if (n == NULL)
             return NULL;
         for (uint32_t i = 0; i < g->nacts; i++)
             n[i] = g->acts[(g->act_head + i) % g->acts_cap];
-        free(g->acts);
+        env_free(g->env, g->acts);
         g->acts = n;
         g->acts_cap = cap;
         g->act_head = 0;
@@ -307,6 +307,7 @@ gs_send(struct gossip *g, struct gpeer *p, struct pull_wb *w)
     memcpy(a->peer, p->key, GOSSIP_KEY_BYTES);
     (void)msg_peek_type(w->p, w->len, &type);
     a->data = wb_steal(w, &a->len);
+    a->env = w->env;
     if (type < 32)
         g->st.msgs_out[type]++;
     g->st.bytes_out += a->len;
@@ -317,9 +318,10 @@ gs_send(struct gossip *g, struct gpeer *p, struct pull_wb *w)
 }
 
 void
-gs_msg_begin(struct pull_wb *w, msgpack_packer *pk, uint32_t type, uint32_t nfields)
+gs_msg_begin(struct gossip *g, struct pull_wb *w, msgpack_packer *pk, uint32_t type,
+             uint32_t nfields)
 {
-    wb_init(w, MSG_MAX);
+    wb_init_env(w, g->env, MSG_MAX);
     mp_packer_init(pk, w);
     msgpack_pack_array(pk, 1 + nfields);
     msgpack_pack_uint32(pk, type);
@@ -339,7 +341,7 @@ gossip_poll_action(struct gossip *g, struct gossip_action *out)
 void
 gossip_action_release(struct gossip_action *a)
 {
-    free(a->data);
+    env_free(a->env, a->data);
     a->data = NULL;
     a->len = 0;
 }
@@ -365,13 +367,13 @@ gs_conn_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *a
 
     if (g->nconns == g->conns_cap) {
         uint32_t cap = g->conns_cap ? g->conns_cap * 2 : 16;
-        struct gpeer **n = realloc(g->conns, (size_t)cap * sizeof(*n));
+        struct gpeer **n = env_realloc(g->env, g->conns, (size_t)cap * sizeof(*n));
         if (n == NULL)
             return NULL;
         g->conns = n;
         g->conns_cap = cap;
     }
-    if ((p = calloc(1, sizeof(*p))) == NULL)
+    if ((p = env_calloc(g->env, 1, sizeof(*p))) == NULL)
         return NULL;
     memcpy(p->key, key, GOSSIP_KEY_BYTES);
     if (addr != NULL)
@@ -397,7 +399,7 @@ gs_conn_remove(struct gossip *g, struct gpeer *p)
         /* Keep the order: iteration order is part of the engine's determinism. */
         memmove(&g->conns[i], &g->conns[i + 1], (g->nconns - i - 1) * sizeof(g->conns[0]));
         g->nconns--;
-        conn_free(p);
+        conn_free(g, p);
         if (tree_edge)
             pt_on_eager_lost(g, 0);
         return;

@@ -60,7 +60,14 @@
  *     config.ban_ms (its connections are refused and it is kept out of both views).
  *
  * Ownership: the engine copies every key, address and byte it keeps. gossip_poll_action
- * hands the SEND bytes over to the caller (release them with gossip_action_release).
+ * hands the SEND bytes over to the caller (release them with gossip_action_release, which
+ * frees them through the env they came from).
+ *
+ * Memory: everything the engine allocates comes from its env (lib/env.h). When an
+ * allocation fails, the entry point that needed it does less rather than break: a message
+ * that can't be queued is not sent (the peer's timers and anti-entropy make up for it),
+ * a connection that can't be tracked is refused, and the engine's state stays consistent;
+ * gossip_new and gossip_publish report PULL_ERR_NOMEM.
  * Thread safety: none; one engine is used by one thread.
  */
 #ifndef PULL_GOSSIP_H
@@ -182,6 +189,7 @@ struct gossip_action {
     uint8_t id[GOSSIP_ID_BYTES];    /* DELIVER */
     uint8_t *data;                  /* SEND: one message, owned by the caller */
     size_t len;
+    const struct pull_env *env; /* SEND: the allocator of data (the engine's env) */
 };
 
 enum gossip_peer_state {

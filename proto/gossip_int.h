@@ -203,8 +203,10 @@ void gs_emit_deliver(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES]);
 /* gs_send hands the message in w to peer p as a SEND action (w is emptied); marks p
  * doomed if its backlog overflows. Returns 0 or PULL_ERR_NOMEM / the writer's error. */
 int gs_send(struct gossip *g, struct gpeer *p, struct pull_wb *w);
-/* gs_msg_begin starts message `type` with nfields fields after the type. */
-void gs_msg_begin(struct pull_wb *w, msgpack_packer *pk, uint32_t type, uint32_t nfields);
+/* gs_msg_begin starts message `type` with nfields fields after the type, in a writer w
+ * that it sets up with the engine's allocator. */
+void gs_msg_begin(struct gossip *g, struct pull_wb *w, msgpack_packer *pk, uint32_t type,
+                  uint32_t nfields);
 void gs_penalize(struct gossip *g, struct gpeer *p, int32_t amount);
 bool gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms);
 /* gs_ban avoids key for `ms` (refused as a connection, kept out of both views). */
@@ -212,9 +214,11 @@ void gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t ms, 
 int gs_decode(const uint8_t *p, size_t n, struct gmsg *m);
 bool gs_addr_ok(const char *a, size_t n);
 
-int gs_idq_push(struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES], uint8_t tag, uint32_t max);
+/* The id queues' memory comes from env (the engine's). */
+int gs_idq_push(const struct pull_env *env, struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES],
+                uint8_t tag, uint32_t max);
 void gs_idq_pop(struct gs_idq *q, uint32_t k);
-void gs_idq_free(struct gs_idq *q);
+void gs_idq_free(const struct pull_env *env, struct gs_idq *q);
 
 /* --- membership.c --- */
 void mb_on_connected(struct gossip *g, struct gpeer *p, uint64_t now_ms);

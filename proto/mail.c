@@ -1,7 +1,6 @@
 #include "proto/mail.h"
 
 #include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -54,7 +53,7 @@ mail_seal(const struct pull_env *env, const struct ident *sender,
     size_t start = out->len, slen = n + MAIL_SEAL_OVERHEAD;
     int rc;
 
-    wb_init(&body, MAIL_ITEM_MAX);
+    wb_init_env(&body, env, MAIL_ITEM_MAX);
     if (id_out != NULL)
         memset(id_out, 0, MAIL_ID_BYTES);
     if (n == 0 || n > MAIL_PLAIN_MAX || plain == NULL || expires == 0 || expires > MAIL_TIME_MAX ||
@@ -66,7 +65,7 @@ mail_seal(const struct pull_env *env, const struct ident *sender,
         rc = PULL_ERR_BAD_KEY;
         goto out;
     }
-    if ((sealed = malloc(slen)) == NULL) {
+    if ((sealed = env_alloc(env, slen)) == NULL) {
         rc = PULL_ERR_NOMEM;
         goto out;
     }
@@ -100,7 +99,7 @@ out:
         if (id_out != NULL)
             memset(id_out, 0, MAIL_ID_BYTES);
     }
-    free(sealed);
+    env_free(env, sealed);
     wb_release(&body);
     return rc;
 }
@@ -412,6 +411,7 @@ struct mail_entry {
  * + 1, 0 = empty; linear probing; at most half full). Ids are BLAKE2b outputs, so their
  * first bytes are already uniform. Removals rebuild the hash. */
 struct mail_index {
+    const struct pull_env *env;
     struct mail_quota q;
     struct mail_entry *e;
     size_t n, cap;
@@ -442,13 +442,14 @@ rehash(struct mail_index *ix)
 }
 
 int
-mail_index_new(const struct mail_quota *q, struct mail_index **out)
+mail_index_new(const struct pull_env *env, const struct mail_quota *q, struct mail_index **out)
 {
     struct mail_index *ix;
 
     *out = NULL;
-    if ((ix = calloc(1, sizeof(*ix))) == NULL)
+    if ((ix = env_calloc(env, 1, sizeof(*ix))) == NULL)
         return PULL_ERR_NOMEM;
+    ix->env = env;
     ix->q = *q;
     *out = ix;
     return 0;
@@ -460,10 +461,10 @@ mail_index_free(struct mail_index *ix)
     if (ix == NULL)
         return;
     for (size_t i = 0; i < ix->n; i++)
-        free(ix->e[i].bytes);
-    free(ix->e);
-    free(ix->slots);
-    free(ix);
+        env_free(ix->env, ix->e[i].bytes);
+    env_free(ix->env, ix->e);
+    env_free(ix->env, ix->slots);
+    env_free(ix->env, ix);
 }
 
 static ssize_t
@@ -491,12 +492,12 @@ grow(struct mail_index *ix)
         return 0;
     cap = ix->cap ? ix->cap * 2 : 16;
     nslots = 2 * cap;
-    if ((ne = realloc(ix->e, cap * sizeof(*ne))) == NULL)
+    if ((ne = env_realloc(ix->env, ix->e, cap * sizeof(*ne))) == NULL)
         return PULL_ERR_NOMEM;
     ix->e = ne;
-    if ((ns = calloc(nslots, sizeof(*ns))) == NULL)
+    if ((ns = env_calloc(ix->env, nslots, sizeof(*ns))) == NULL)
         return PULL_ERR_NOMEM;
-    free(ix->slots);
+    env_free(ix->env, ix->slots);
     ix->slots = ns;
     ix->nslots = nslots;
     ix->cap = cap;
@@ -546,7 +547,7 @@ mail_index_add(struct mail_index *ix, const uint8_t *p, size_t n, uint64_t now_s
         return rc;
     if ((rc = grow(ix)) != 0)
         return rc;
-    if ((copy = malloc(n)) == NULL)
+    if ((copy = env_alloc(ix->env, n)) == NULL)
         return PULL_ERR_NOMEM;
     memcpy(copy, p, n);
     e = &ix->e[ix->n++];
@@ -592,7 +593,7 @@ drop(struct mail_index *ix, size_t i)
 {
     ix->total.items--;
     ix->total.bytes -= ix->e[i].len;
-    free(ix->e[i].bytes);
+    env_free(ix->env, ix->e[i].bytes);
     memmove(&ix->e[i], &ix->e[i + 1], (ix->n - i - 1) * sizeof(ix->e[0]));
     ix->n--;
     rehash(ix);
@@ -618,7 +619,7 @@ mail_index_sweep(struct mail_index *ix, uint64_t now_s)
         if (ix->e[i].expires <= now_s) {
             ix->total.items--;
             ix->total.bytes -= ix->e[i].len;
-            free(ix->e[i].bytes);
+            env_free(ix->env, ix->e[i].bytes);
             dropped++;
         } else {
             ix->e[w++] = ix->e[i];

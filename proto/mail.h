@@ -162,11 +162,15 @@ int mail_admit(const struct mail_quota *q, const struct mail_usage *sender,
  * calls mail_admit with counts from there. */
 struct mail_index;
 
-int mail_index_new(const struct mail_quota *q, struct mail_index **out);
+/* mail_index_new makes an empty index applying quota q (copied), with memory from env
+ * (NULL: the C library's; env must outlive the index). Returns 0 or PULL_ERR_NOMEM.
+ * mail_index_free frees it and every item it holds (NULL does nothing). */
+int mail_index_new(const struct pull_env *env, const struct mail_quota *q, struct mail_index **out);
 void mail_index_free(struct mail_index *ix);
 
 /* mail_index_add parses and verifies an item at now_s (mail_parse, mail_verify), refuses
- * one already held (PULL_ERR_DUPLICATE) or over quota (PULL_ERR_QUOTA), and stores a copy.
+ * one already held (PULL_ERR_DUPLICATE) or over quota (PULL_ERR_QUOTA), and stores a copy
+ * (PULL_ERR_NOMEM: not stored, the index unchanged).
  * id_out, if not NULL, gets the mail id (also when the answer is PULL_ERR_DUPLICATE). */
 int mail_index_add(struct mail_index *ix, const uint8_t *p, size_t n, uint64_t now_s,
                    uint8_t id_out[MAIL_ID_BYTES]);

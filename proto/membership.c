@@ -91,7 +91,7 @@ send_join(struct gossip *g, struct gpeer *p)
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_JOIN, 1);
+    gs_msg_begin(g, &w, &pk, MSG_JOIN, 1);
     mp_pack_cstr(&pk, g->addr);
     (void)gs_send(g, p, &w);
     wb_release(&w);
@@ -103,7 +103,7 @@ send_neighbor(struct gossip *g, struct gpeer *p, bool high)
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_NEIGHBOR, 2);
+    gs_msg_begin(g, &w, &pk, MSG_NEIGHBOR, 2);
     mp_pack_cstr(&pk, g->addr);
     if (high)
         msgpack_pack_true(&pk);
@@ -119,7 +119,7 @@ send_reply(struct gossip *g, struct gpeer *p, bool accepted)
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_NEIGHBOR_REPLY, 1);
+    gs_msg_begin(g, &w, &pk, MSG_NEIGHBOR_REPLY, 1);
     if (accepted)
         msgpack_pack_true(&pk);
     else
@@ -135,7 +135,7 @@ send_forward_join(struct gossip *g, struct gpeer *p, const uint8_t key[GOSSIP_KE
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_FORWARD_JOIN, 3);
+    gs_msg_begin(g, &w, &pk, MSG_FORWARD_JOIN, 3);
     mp_pack_bin(&pk, key, GOSSIP_KEY_BYTES);
     mp_pack_str(&pk, addr, addr_len);
     msgpack_pack_uint32(&pk, ttl);
@@ -149,7 +149,7 @@ send_disconnect(struct gossip *g, struct gpeer *p, int reason)
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_DISCONNECT, 1);
+    gs_msg_begin(g, &w, &pk, MSG_DISCONNECT, 1);
     msgpack_pack_uint32(&pk, (uint32_t)reason);
     (void)gs_send(g, p, &w);
     wb_release(&w);
@@ -173,7 +173,7 @@ send_shuffle(struct gossip *g, struct gpeer *p, uint64_t nonce, uint32_t ttl,
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_SHUFFLE, 3);
+    gs_msg_begin(g, &w, &pk, MSG_SHUFFLE, 3);
     msgpack_pack_uint64(&pk, nonce);
     msgpack_pack_uint32(&pk, ttl);
     pack_entries(&pk, e, n);
@@ -188,7 +188,7 @@ send_shuffle_reply(struct gossip *g, struct gpeer *p, uint64_t nonce, const stru
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_SHUFFLE_REPLY, 2);
+    gs_msg_begin(g, &w, &pk, MSG_SHUFFLE_REPLY, 2);
     msgpack_pack_uint64(&pk, nonce);
     pack_entries(&pk, e, n);
     (void)gs_send(g, p, &w);

@@ -31,7 +31,6 @@
  * (pt_opened_link).
  */
 #include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
@@ -195,12 +194,12 @@ rejected_has(const struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
 /* ---------------------------------------------------------------- messages out */
 
 static void
-records_encode(struct pull_wb *w, uint32_t flags, uint8_t hops, const uint8_t *const *env,
-               const uint32_t *len, uint32_t n)
+records_encode(struct gossip *g, struct pull_wb *w, uint32_t flags, uint8_t hops,
+               const uint8_t *const *env, const uint32_t *len, uint32_t n)
 {
     msgpack_packer pk;
 
-    gs_msg_begin(w, &pk, MSG_RECORDS, 3);
+    gs_msg_begin(g, w, &pk, MSG_RECORDS, 3);
     msgpack_pack_uint32(&pk, flags);
     msgpack_pack_uint32(&pk, hops);
     msgpack_pack_array(&pk, n);
@@ -221,7 +220,7 @@ send_ids(struct gossip *g, struct gpeer *p, uint32_t type, const uint8_t (*ids)[
         struct pull_wb w;
         msgpack_packer pk;
 
-        gs_msg_begin(&w, &pk, type, type == MSG_IHAVE ? 2 : 1);
+        gs_msg_begin(g, &w, &pk, type, type == MSG_IHAVE ? 2 : 1);
         msgpack_pack_array(&pk, (uint32_t)k);
         for (size_t i = 0; i < k; i++)
             mp_pack_bin(&pk, ids[off + i], GOSSIP_ID_BYTES);
@@ -239,7 +238,7 @@ send_prune(struct gossip *g, struct gpeer *p)
     struct pull_wb w;
     msgpack_packer pk;
 
-    gs_msg_begin(&w, &pk, MSG_PRUNE, 0);
+    gs_msg_begin(g, &w, &pk, MSG_PRUNE, 0);
     (void)gs_send(g, p, &w);
     wb_release(&w);
     g->st.prunes++;
@@ -255,8 +254,8 @@ broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
     struct pull_wb msg, w;
     bool lazy = false;
 
-    wb_init(&msg, MSG_MAX);
-    records_encode(&msg, GOSSIP_REC_PUSH, hops, env, len, n);
+    wb_init_env(&msg, g->env, MSG_MAX);
+    records_encode(g, &msg, GOSSIP_REC_PUSH, hops, env, len, n);
     if (wb_error(&msg) != 0) {
         /* Out of memory: the lazy links and the GRAFT timers of the others recover. */
         wb_release(&msg);
@@ -267,14 +266,14 @@ broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
         if (q == from || q->state != GOSSIP_PEER_ACTIVE || q->doomed)
             continue;
         if (q->eager) {
-            wb_init(&w, MSG_MAX);
+            wb_init_env(&w, g->env, MSG_MAX);
             wb_put(&w, msg.p, msg.len);
             (void)gs_send(g, q, &w);
             wb_release(&w);
             continue;
         }
         for (uint32_t k = 0; k < n; k++) {
-            if (gs_idq_push(&q->lazy, ids[k], hops, g->cfg.lazy_max) != 0)
+            if (gs_idq_push(g->env, &q->lazy, ids[k], hops, g->cfg.lazy_max) != 0)
                 g->st.lazy_dropped++;
             lazy = true;
         }
@@ -378,7 +377,7 @@ static void
 queue_serve(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint8_t tag, uint64_t now_ms)
 {
     for (uint32_t i = 0; i < m->nids; i++) {
-        if (gs_idq_push(&p->serve, m->ids[i], tag, g->cfg.serve_max) != 0)
+        if (gs_idq_push(g->env, &p->serve, m->ids[i], tag, g->cfg.serve_max) != 0)
             break; /* more than we promised to hold: the rest is dropped, not buffered */
     }
     pt_serve(g, p, now_ms);
@@ -466,8 +465,8 @@ pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms)
         }
         gs_idq_pop(&p->serve, consumed);
         if (n > 0) {
-            wb_init(&w, MSG_MAX);
-            records_encode(&w, tag, hops, env, len, n);
+            wb_init_env(&w, g->env, MSG_MAX);
+            records_encode(g, &w, tag, hops, env, len, n);
             (void)gs_send(g, p, &w);
             wb_release(&w);
         }
@@ -486,8 +485,8 @@ pt_on_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 
     if (g->nrecent == 0)
         return;
-    ids = malloc((size_t)g->nrecent * GOSSIP_ID_BYTES);
-    hops = malloc(g->nrecent);
+    ids = env_calloc(g->env, g->nrecent, GOSSIP_ID_BYTES);
+    hops = env_alloc(g->env, g->nrecent);
     if (ids == NULL || hops == NULL)
         goto out; /* an optimisation only */
     for (uint32_t i = 0; i < g->nrecent; i++) {
@@ -500,8 +499,8 @@ pt_on_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
     if (n > 0)
         send_ids(g, p, MSG_IHAVE, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, hops, n);
 out:
-    free(ids);
-    free(hops);
+    env_free(g->env, ids);
+    env_free(g->env, hops);
 }
 
 void
@@ -571,7 +570,7 @@ pt_push(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES]
 {
     size_t k = 0;
 
-    while (k < n && gs_idq_push(&p->serve, ids[k], GOSSIP_REC_RECON, g->cfg.serve_max) == 0)
+    while (k < n && gs_idq_push(g->env, &p->serve, ids[k], GOSSIP_REC_RECON, g->cfg.serve_max) == 0)
         k++;
     pt_serve(g, p, now_ms);
     return (int)k;
@@ -617,7 +616,7 @@ graft_missing(struct gossip *g, uint64_t now_ms)
                 e->nann--;
             }
         }
-        if (q == NULL || gs_idq_push(&q->graft, e->id, 0, g->cfg.missing_max) != 0) {
+        if (q == NULL || gs_idq_push(g->env, &q->graft, e->id, 0, g->cfg.missing_max) != 0) {
             miss_remove_at(g, i); /* entry i now holds another one: look at it next */
             continue;
         }
@@ -666,12 +665,12 @@ pt_init(struct gossip *g)
 
     while (cap < 2 * g->cfg.missing_max)
         cap *= 2;
-    g->miss = calloc(g->cfg.missing_max, sizeof(*g->miss));
-    g->miss_slot = calloc(cap, sizeof(*g->miss_slot));
+    g->miss = env_calloc(g->env, g->cfg.missing_max, sizeof(*g->miss));
+    g->miss_slot = env_calloc(g->env, cap, sizeof(*g->miss_slot));
     g->miss_mask = cap - 1;
     g->miss_min = UINT64_MAX;
     if (g->cfg.recent_max > 0)
-        g->recent = calloc(g->cfg.recent_max, sizeof(*g->recent));
+        g->recent = env_calloc(g->env, g->cfg.recent_max, sizeof(*g->recent));
     if (g->miss == NULL || g->miss_slot == NULL || (g->cfg.recent_max > 0 && g->recent == NULL))
         return PULL_ERR_NOMEM;
     return 0;
@@ -680,7 +679,7 @@ pt_init(struct gossip *g)
 void
 pt_release(struct gossip *g)
 {
-    free(g->miss);
-    free(g->miss_slot);
-    free(g->recent);
+    env_free(g->env, g->miss);
+    env_free(g->env, g->miss_slot);
+    env_free(g->env, g->recent);
 }

@@ -23,7 +23,8 @@ struct jent {
 };
 
 struct recon_set {
-    uint32_t k; /* dense cache [0, k), k >= 1 */
+    const struct pull_env *env; /* allocator of the set */
+    uint32_t k;                 /* dense cache [0, k), k >= 1 */
     struct riblt_sym *dense;
     unsigned sp_first; /* estimator samples j >= sp_first live in sparse[] */
     struct riblt_sym sparse[RIBLT_EST_N];
@@ -43,6 +44,7 @@ recon_set_new(const struct recon_set_cfg *cfg, struct recon_set **out)
     struct recon_set *s = NULL;
     uint32_t k = cfg ? cfg->cache_symbols : RECON_CACHE_DEFAULT;
     uint32_t jmax = cfg && cfg->journal_max ? cfg->journal_max : RECON_JOURNAL_DEFAULT;
+    const struct pull_env *env = cfg ? cfg->env : NULL;
     int rc = 0;
 
     *out = NULL;
@@ -52,7 +54,12 @@ recon_set_new(const struct recon_set_cfg *cfg, struct recon_set **out)
     }
     if (k == 0)
         k = 1; /* symbol 0 is always cached: it answers "equal?" */
-    if ((s = calloc(1, sizeof(*s))) == NULL || (s->dense = calloc(k, sizeof(*s->dense))) == NULL) {
+    if ((s = env_calloc(env, 1, sizeof(*s))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto out;
+    }
+    s->env = env;
+    if ((s->dense = env_calloc(env, k, sizeof(*s->dense))) == NULL) {
         rc = PULL_ERR_NOMEM;
         goto out;
     }
@@ -71,10 +78,10 @@ recon_set_free(struct recon_set *s)
 {
     if (s == NULL)
         return;
-    free(s->dense);
-    free(s->jr);
-    free(s->pins);
-    free(s);
+    env_free(s->env, s->dense);
+    env_free(s->env, s->jr);
+    env_free(s->env, s->pins);
+    env_free(s->env, s);
 }
 
 static int
@@ -96,7 +103,7 @@ set_change(struct recon_set *s, const uint8_t id[RIBLT_ID_LEN], int dir)
             struct jent *p;
             if (cap > s->jr_max)
                 cap = s->jr_max;
-            if ((p = realloc(s->jr, cap * sizeof(*p))) == NULL)
+            if ((p = env_realloc(s->env, s->jr, cap * sizeof(*p))) == NULL)
                 return PULL_ERR_NOMEM;
             s->jr = p;
             s->jr_cap = cap;
@@ -163,7 +170,7 @@ set_pin(struct recon_set *s)
 {
     if (s->npins == s->pins_cap) {
         size_t cap = s->pins_cap ? s->pins_cap * 2 : 4;
-        uint64_t *p = realloc(s->pins, cap * sizeof(*p));
+        uint64_t *p = env_realloc(s->env, s->pins, cap * sizeof(*p));
         if (p == NULL)
             return UINT64_MAX; /* caller treats as NOMEM */
         s->pins = p;
@@ -389,6 +396,7 @@ struct qitem {
 
 struct sess {
     enum recon_role role;
+    struct qitem *end_q; /* the DONE or FAILED event, allocated up front: it can't fail */
     uint32_t sid;
     uint8_t key[RIBLT_KEY_LEN];
     bool salted;
@@ -423,7 +431,7 @@ recon_new(const struct recon_cfg *cfg, struct recon **out)
     *out = NULL;
     if (cfg == NULL || cfg->env == NULL || cfg->set == NULL)
         return PULL_ERR_INVAL;
-    if ((r = calloc(1, sizeof(*r))) == NULL)
+    if ((r = env_calloc(cfg->env, 1, sizeof(*r))) == NULL)
         return PULL_ERR_NOMEM;
     r->cfg = *cfg;
     if (r->cfg.max_symbols == 0 || r->cfg.max_symbols > RECON_MAX_CREDIT)
@@ -437,12 +445,12 @@ recon_new(const struct recon_cfg *cfg, struct recon **out)
 }
 
 static void
-qitem_free(struct qitem *q)
+qitem_free(struct recon *r, struct qitem *q)
 {
     if (q == NULL)
         return;
-    free(q->mem);
-    free(q);
+    env_free(r->cfg.env, q->mem);
+    env_free(r->cfg.env, q);
 }
 
 static void
@@ -452,8 +460,9 @@ sess_free(struct recon *r, struct sess *s)
         return;
     set_unpin(r->cfg.set, s->pin);
     riblt_dec_free(s->dec);
-    free(s->buf);
-    free(s);
+    qitem_free(r, s->end_q);
+    env_free(r->cfg.env, s->buf);
+    env_free(r->cfg.env, s);
 }
 
 void
@@ -466,16 +475,16 @@ recon_free(struct recon *r)
     while (r->head != NULL) {
         struct qitem *q = r->head;
         r->head = q->next;
-        qitem_free(q);
+        qitem_free(r, q);
     }
-    qitem_free(r->cur);
-    free(r);
+    qitem_free(r, r->cur);
+    env_free(r->cfg.env, r);
 }
 
 static void
 release_cur(struct recon *r)
 {
-    qitem_free(r->cur);
+    qitem_free(r, r->cur);
     r->cur = NULL;
 }
 
@@ -510,12 +519,12 @@ queue_msg(struct recon *r, struct sess *s, const struct recon_msg *m, uint64_t n
     struct qitem *q;
     int rc;
 
-    if ((q = calloc(1, sizeof(*q))) == NULL)
+    if ((q = env_calloc(r->cfg.env, 1, sizeof(*q))) == NULL)
         return PULL_ERR_NOMEM;
-    wb_init(&w, MSG_MAX);
+    wb_init_env(&w, r->cfg.env, MSG_MAX);
     if ((rc = recon_msg_encode(m, &w)) != 0) {
         wb_release(&w);
-        free(q);
+        env_free(r->cfg.env, q);
         return rc;
     }
     q->ev.type = RECON_EV_SEND;
@@ -557,8 +566,9 @@ queue_ids(struct recon *r, struct sess *s, enum recon_ev_type type,
 
     if (n == 0)
         return 0;
-    if ((q = calloc(1, sizeof(*q))) == NULL || (q->mem = malloc(n * RIBLT_ID_LEN)) == NULL) {
-        free(q);
+    if ((q = env_calloc(r->cfg.env, 1, sizeof(*q))) == NULL ||
+        (q->mem = env_calloc(r->cfg.env, n, RIBLT_ID_LEN)) == NULL) {
+        env_free(r->cfg.env, q);
         return PULL_ERR_NOMEM;
     }
     memcpy(q->mem, ids, n * RIBLT_ID_LEN);
@@ -572,7 +582,9 @@ queue_ids(struct recon *r, struct sess *s, enum recon_ev_type type,
 
 /*
  * Ends session s: optionally tells the peer (RECON_ERR), queues the DONE (err == 0) or
- * FAILED event, and frees the session. Allocation failures here lose only the event.
+ * FAILED event, and frees the session. The event's memory was set aside by sess_new, so
+ * the host always hears of the end; out of memory here loses only the RECON_ERR (the peer's
+ * session then times out).
  */
 static void
 sess_end(struct recon *r, struct sess *s, int err, const char *reason, bool tell_peer, uint64_t now)
@@ -582,22 +594,21 @@ sess_end(struct recon *r, struct sess *s, int err, const char *reason, bool tell
     if (tell_peer && err != 0)
         (void)queue_err_msg(r, s, s->role, s->sid, err, reason, now);
     s->st.ended_ms = now;
-    if ((q = calloc(1, sizeof(*q))) != NULL) {
-        q->ev.type = err == 0 ? RECON_EV_DONE : RECON_EV_FAILED;
-        q->ev.role = s->role;
-        q->ev.err = err;
-        q->ev.retry_salted = err != 0 && s->retry_salted;
-        q->ev.stats = s->st;
-        if (err != 0) {
-            size_t i;
-            snprintf(q->reason, sizeof(q->reason), "%s", reason);
-            for (i = 0; q->reason[i] != '\0'; i++)
-                if ((unsigned char)q->reason[i] < 0x20 || (unsigned char)q->reason[i] > 0x7e)
-                    q->reason[i] = '?'; /* one printable line, whatever the peer sent */
-            q->ev.reason = q->reason;
-        }
-        q_push(r, q);
+    q = s->end_q;
+    s->end_q = NULL;
+    q->ev.type = err == 0 ? RECON_EV_DONE : RECON_EV_FAILED;
+    q->ev.role = s->role;
+    q->ev.err = err;
+    q->ev.retry_salted = err != 0 && s->retry_salted;
+    q->ev.stats = s->st;
+    if (err != 0) {
+        snprintf(q->reason, sizeof(q->reason), "%s", reason);
+        for (size_t i = 0; q->reason[i] != '\0'; i++)
+            if ((unsigned char)q->reason[i] < 0x20 || (unsigned char)q->reason[i] > 0x7e)
+                q->reason[i] = '?'; /* one printable line, whatever the peer sent */
+        q->ev.reason = q->reason;
     }
+    q_push(r, q);
     *slot_of(r, s->role) = NULL;
     sess_free(r, s);
 }
@@ -618,11 +629,16 @@ sess_new(struct recon *r, enum recon_role role, uint32_t sid, const uint8_t *key
     struct sess *s;
 
     *out = NULL;
-    if ((s = calloc(1, sizeof(*s))) == NULL)
+    if ((s = env_calloc(r->cfg.env, 1, sizeof(*s))) == NULL)
         return PULL_ERR_NOMEM;
+    if ((s->end_q = env_calloc(r->cfg.env, 1, sizeof(*s->end_q))) == NULL) {
+        env_free(r->cfg.env, s);
+        return PULL_ERR_NOMEM;
+    }
     s->pin = set_pin(r->cfg.set);
     if (s->pin == UINT64_MAX) {
-        free(s);
+        qitem_free(r, s->end_q);
+        env_free(r->cfg.env, s);
         return PULL_ERR_NOMEM;
     }
     s->role = role;
@@ -749,7 +765,7 @@ recon_start(struct recon *r, uint64_t now, unsigned flags)
         0)
         return rc;
     if ((rc = src_samples(r, s, &sym0, est)) != 0 ||
-        (rc = riblt_dec_new(s->key, r->cfg.max_symbols, &s->dec)) != 0 ||
+        (rc = riblt_dec_new(r->cfg.env, s->key, r->cfg.max_symbols, &s->dec)) != 0 ||
         (rc = riblt_dec_set_local(s->dec, 0, &sym0)) != 0)
         goto out;
     s->local_end = 1;
@@ -843,7 +859,7 @@ ini_on_symbols(struct recon *r, struct sess *s, const struct recon_msg *m, uint6
     if (m->end > s->local_end) {
         /* Our own symbols for the whole announced round, in one go (one pass at most). */
         uint32_t lo = s->local_end, hi = m->end;
-        if ((own = malloc((size_t)(hi - lo) * sizeof(*own))) == NULL)
+        if ((own = env_calloc(r->cfg.env, (size_t)(hi - lo), sizeof(*own))) == NULL)
             return PULL_ERR_NOMEM;
         if ((rc = src_range(r, s, lo, hi, own)) != 0)
             goto out;
@@ -884,7 +900,7 @@ ini_on_symbols(struct recon *r, struct sess *s, const struct recon_msg *m, uint6
     s->credit = more.total;
     s->st.round_trips++;
 out:
-    free(own);
+    env_free(r->cfg.env, own);
     return rc;
 }
 
@@ -920,7 +936,7 @@ rsp_extend(struct recon *r, struct sess *s, uint32_t new_end)
 
     if (s->buf == NULL)
         s->buf_lo = s->sent;
-    p = realloc(s->buf, (size_t)(new_end - s->buf_lo) * sizeof(*p));
+    p = env_realloc(r->cfg.env, s->buf, (size_t)(new_end - s->buf_lo) * sizeof(*p));
     if (p == NULL)
         return PULL_ERR_NOMEM;
     s->buf = p;
@@ -1051,7 +1067,7 @@ rsp_produce(struct recon *r, struct sess *s, uint64_t now)
 
     if (n > RECON_SYMS_PER_MSG)
         n = RECON_SYMS_PER_MSG;
-    if ((wire = malloc((size_t)n * RIBLT_SYM_WIRE)) == NULL)
+    if ((wire = env_alloc(r->cfg.env, (size_t)n * RIBLT_SYM_WIRE)) == NULL)
         return PULL_ERR_NOMEM;
     for (uint32_t i = 0; i < n; i++)
         riblt_sym_encode(&s->buf[s->sent - s->buf_lo + i], wire + (size_t)i * RIBLT_SYM_WIRE);
@@ -1064,13 +1080,13 @@ rsp_produce(struct recon *r, struct sess *s, uint64_t now)
     m.n_syms = n;
     m.hint = s->hint;
     rc = queue_msg(r, s, &m, now);
-    free(wire);
+    env_free(r->cfg.env, wire);
     if (rc != 0)
         return rc;
     s->sent += n;
     s->st.symbols += n;
     if (s->sent == s->end) {
-        free(s->buf);
+        env_free(r->cfg.env, s->buf);
         s->buf = NULL;
     }
     return 0;

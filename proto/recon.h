@@ -62,8 +62,13 @@
  * session through a short journal, so every session sees one consistent snapshot.
  *
  * Memory: a session holds at most max_symbols symbols (48 bytes each, both roles) and a
- * few bytes per decoded id. Time: the cache makes a session O(d log d); a session whose
- * symbols go past the cache makes one pass over the store per round (usually 1 or 2).
+ * few bytes per decoded id, all from the env's allocator. When an allocation fails, the
+ * call returns PULL_ERR_NOMEM and the session it served fails (its FAILED event carries
+ * PULL_ERR_NOMEM: our shortage, not the peer's fault; retry later); the engine and the
+ * set stay consistent, and every session still ends with exactly one DONE or FAILED
+ * event (its memory is set aside when the session starts). Time: the cache makes a
+ * session O(d log d); a session whose symbols go past the cache makes one pass over the
+ * store per round (usually 1 or 2).
  *
  * Cost a peer can impose: one RECON_REQ (or a lying RECON_SYMBOLS) can make us pass over
  * the store once per round and send or hold up to max_symbols symbols (~5.5 MB); a salted
@@ -87,8 +92,9 @@
 #define RECON_JOURNAL_DEFAULT 65536
 
 struct recon_set_cfg {
-    uint32_t cache_symbols; /* K, the dense cached prefix; 0 keeps only symbol 0 */
-    uint32_t journal_max;   /* changes remembered for running sessions (0: default) */
+    uint32_t cache_symbols;     /* K, the dense cached prefix; 0 keeps only symbol 0 */
+    uint32_t journal_max;       /* changes remembered for running sessions (0: default) */
+    const struct pull_env *env; /* memory (NULL: the C library's); outlives the set */
 };
 
 struct recon_set;
@@ -175,7 +181,8 @@ int recon_msg_encode(const struct recon_msg *m, struct pull_wb *w);
 #define RECON_SYMS_PER_MSG 1536     /* 64,512 bytes of symbols per RECON_SYMBOLS */
 
 struct recon_cfg {
-    const struct pull_env *env; /* randomness for session ids and salts (required) */
+    const struct pull_env *env; /* randomness for session ids and salts, and memory
+                                 * (required; outlives the engine) */
     struct recon_set *set;      /* the local set (required; outlives the engine) */
     recon_each_fn each;         /* iterator over the set; NULL: sessions that need it
                                  * fail with PULL_ERR_UNSUPPORTED */

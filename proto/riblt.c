@@ -251,6 +251,7 @@ struct hent {
 };
 
 struct riblt_dec {
+    const struct pull_env *env; /* allocator of everything below */
     uint8_t key[RIBLT_KEY_LEN];
     uint32_t max;
     struct dslot *slot;
@@ -270,7 +271,7 @@ struct riblt_dec {
 /* Returns p grown to hold at least `want` elements of size sz (updating *cap), or NULL if
  * that fails (p is then unchanged and still owned by the caller). */
 static void *
-grow(void *p, size_t *cap, size_t want, size_t sz)
+grow(const struct pull_env *env, void *p, size_t *cap, size_t want, size_t sz)
 {
     size_t n = *cap ? *cap : 16;
     void *q;
@@ -279,21 +280,23 @@ grow(void *p, size_t *cap, size_t want, size_t sz)
         return p;
     while (n < want)
         n *= 2;
-    if (n > SIZE_MAX / sz || (q = realloc(p, n * sz)) == NULL)
+    if (n > SIZE_MAX / sz || (q = env_realloc(env, p, n * sz)) == NULL)
         return NULL;
     *cap = n;
     return q;
 }
 
 int
-riblt_dec_new(const uint8_t key[RIBLT_KEY_LEN], uint32_t max_symbols, struct riblt_dec **out)
+riblt_dec_new(const struct pull_env *env, const uint8_t key[RIBLT_KEY_LEN], uint32_t max_symbols,
+              struct riblt_dec **out)
 {
     struct riblt_dec *d;
 
     *out = NULL;
-    d = calloc(1, sizeof(*d));
+    d = env_calloc(env, 1, sizeof(*d));
     if (d == NULL)
         return PULL_ERR_NOMEM;
+    d->env = env;
     memcpy(d->key, key, RIBLT_KEY_LEN);
     d->max = max_symbols;
     *out = d;
@@ -305,12 +308,12 @@ riblt_dec_free(struct riblt_dec *d)
 {
     if (d == NULL)
         return;
-    free(d->slot);
-    free(d->items);
-    free(d->heap);
-    free(d->pure);
-    free(d->res);
-    free(d);
+    env_free(d->env, d->slot);
+    env_free(d->env, d->items);
+    env_free(d->env, d->heap);
+    env_free(d->env, d->pure);
+    env_free(d->env, d->res);
+    env_free(d->env, d);
 }
 
 static int
@@ -324,7 +327,7 @@ slot_reserve(struct riblt_dec *d, uint32_t n)
         return 0;
     if (n > d->max)
         return PULL_ERR_INVAL;
-    if ((p = grow(d->slot, &cap, n, sizeof(struct dslot))) == NULL)
+    if ((p = grow(d->env, d->slot, &cap, n, sizeof(struct dslot))) == NULL)
         return PULL_ERR_NOMEM;
     d->slot = p;
     if (cap > d->max)
@@ -362,7 +365,7 @@ slot_zero(const struct dslot *s)
 static int
 pure_push(struct riblt_dec *d, uint32_t i)
 {
-    uint32_t *p = grow(d->pure, &d->cap_pure, d->n_pure + 1, sizeof(uint32_t));
+    uint32_t *p = grow(d->env, d->pure, &d->cap_pure, d->n_pure + 1, sizeof(uint32_t));
 
     if (p == NULL)
         return PULL_ERR_NOMEM;
@@ -431,7 +434,7 @@ heap_push(struct riblt_dec *d, uint32_t idx, uint32_t item)
 
     if (idx == RIBLT_IDX_END)
         return 0;
-    if ((p = grow(d->heap, &d->cap_heap, d->n_heap + 1, sizeof(struct hent))) == NULL)
+    if ((p = grow(d->env, d->heap, &d->cap_heap, d->n_heap + 1, sizeof(struct hent))) == NULL)
         return PULL_ERR_NOMEM;
     d->heap = p;
     d->heap[d->n_heap].idx = idx;
@@ -494,7 +497,8 @@ riblt_dec_peel(struct riblt_dec *d)
          * symbols means the peer's symbols are garbage. */
         if (d->n_items >= (size_t)d->received + 16)
             return PULL_ERR_PROTOCOL;
-        if ((it = grow(d->items, &d->cap_items, d->n_items + 1, sizeof(struct ditem))) == NULL)
+        if ((it = grow(d->env, d->items, &d->cap_items, d->n_items + 1, sizeof(struct ditem))) ==
+            NULL)
             return PULL_ERR_NOMEM;
         d->items = it;
         it = &d->items[d->n_items];
@@ -624,8 +628,8 @@ riblt_dec_result(struct riblt_dec *d, const uint8_t (**remote)[RIBLT_ID_LEN], si
     *n_remote = *n_local = 0;
     if (n == 0)
         goto done;
-    v = malloc(n * sizeof(*v));
-    res = malloc(n * RIBLT_ID_LEN);
+    v = env_calloc(d->env, n, sizeof(*v));
+    res = env_calloc(d->env, n, RIBLT_ID_LEN);
     if (v == NULL || res == NULL) {
         rc = PULL_ERR_NOMEM;
         goto out;
@@ -651,7 +655,7 @@ riblt_dec_result(struct riblt_dec *d, const uint8_t (**remote)[RIBLT_ID_LEN], si
         memcpy(res[n - 1 - i], res[n - nl + i], RIBLT_ID_LEN);
         memcpy(res[n - nl + i], t, RIBLT_ID_LEN);
     }
-    free(d->res);
+    env_free(d->env, d->res);
     d->res = res;
     res = NULL; /* transferred */
     d->n_rem = nr;
@@ -662,7 +666,7 @@ done:
     *local = d->res ? (const uint8_t(*)[RIBLT_ID_LEN])(d->res + n - d->n_loc) : NULL;
     *n_local = d->n_loc = (n == 0 ? 0 : d->n_loc);
 out:
-    free(v);
-    free(res);
+    env_free(d->env, v);
+    env_free(d->env, res);
     return rc;
 }

@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/env.h"
+
 #define RIBLT_ID_LEN 32
 #define RIBLT_KEY_LEN 16
 /* A coded symbol on the wire: sum (32) || hash (8, big-endian) || count (2, big-endian,
@@ -138,8 +140,12 @@ uint32_t riblt_estimate(unsigned equal_samples);
 struct riblt_dec;
 
 /* riblt_dec_new returns a decoder for up to max_symbols symbols, or PULL_ERR_NOMEM.
- * key (copied) is the session's hash key. */
-int riblt_dec_new(const uint8_t key[RIBLT_KEY_LEN], uint32_t max_symbols, struct riblt_dec **out);
+ * key (copied) is the session's hash key. Its memory comes from env (NULL: the C
+ * library's; env must outlive the decoder). After any PULL_ERR_NOMEM from the functions
+ * below, the decoder may hold a half-applied symbol: free it (the session that owns it
+ * fails). */
+int riblt_dec_new(const struct pull_env *env, const uint8_t key[RIBLT_KEY_LEN],
+                  uint32_t max_symbols, struct riblt_dec **out);
 
 /* riblt_dec_free releases d (NULL is fine). */
 void riblt_dec_free(struct riblt_dec *d);

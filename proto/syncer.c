@@ -475,7 +475,7 @@ send_recon_err(struct syncer *e, const uint8_t key[32], uint32_t sid, int err, c
     m.code = (uint32_t)(-err);
     m.reason = why;
     m.reason_len = (uint32_t)strlen(why);
-    wb_init(&w, MSG_MAX);
+    wb_init_env(&w, e->env, MSG_MAX);
     if (recon_msg_encode(&m, &w) == 0 && wb_error(&w) == 0)
         (void)syncer_send(e, key, w.p, w.len, false);
     wb_release(&w);
@@ -485,10 +485,11 @@ send_recon_err(struct syncer *e, const uint8_t key[32], uint32_t sid, int err, c
 static void
 rebuild_set(struct syncer *e)
 {
-    struct recon_set_cfg scfg = {e->cfg.recon_cache_symbols, 0};
+    struct recon_set_cfg scfg = {
+        e->cfg.recon_cache_symbols ? e->cfg.recon_cache_symbols : RECON_CACHE_DEFAULT, 0, e->env};
     struct recon_set *set = NULL;
 
-    if (recon_set_new(e->cfg.recon_cache_symbols ? &scfg : NULL, &set) != 0 ||
+    if (recon_set_new(&scfg, &set) != 0 ||
         recon_set_add_all(set, e->host.each_id, e->host.ctx) != 0) {
         recon_set_free(set);
         return; /* try again at the next tick */
@@ -630,7 +631,7 @@ bulk_send(struct syncer *e, struct sconn *c, uint64_t now)
         return false;
     if ((l.v = env_alloc(e->env, MSG_BULK_MAX * 32)) == NULL)
         return false;
-    wb_init(&w, MSG_MAX);
+    wb_init_env(&w, e->env, MSG_MAX);
     if (e->host.each_id(e->host.ctx, bulk_collect, &l) == 0) {
         if (l.n > 1)
             qsort(l.v, l.n, 32, cmp_id);
@@ -1197,8 +1198,9 @@ syncer_new(const struct pull_env *env, const uint8_t self[static 32], const char
     e->host = *host;
     memcpy(e->self, self, 32);
     memset(&scfg, 0, sizeof(scfg));
-    scfg.cache_symbols = cfg->recon_cache_symbols;
-    if ((rc = recon_set_new(cfg->recon_cache_symbols ? &scfg : NULL, &e->set)) != 0 ||
+    scfg.cache_symbols = cfg->recon_cache_symbols ? cfg->recon_cache_symbols : RECON_CACHE_DEFAULT;
+    scfg.env = env;
+    if ((rc = recon_set_new(&scfg, &e->set)) != 0 ||
         (rc = recon_set_add_all(e->set, host->each_id, host->ctx)) != 0)
         goto fail;
     gc = cfg->gossip;

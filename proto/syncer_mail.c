@@ -41,9 +41,9 @@ syncer_mail_init(struct syncer *e)
      * holds at most 4 messages of the other side) */
     inbox.sender_items = SYNCER_INBOX_PER_SENDER;
     inbox.sender_bytes = (uint64_t)SYNCER_INBOX_PER_SENDER * 8192u;
-    if ((rc = mail_index_new(&e->cfg.relay, &e->relay)) != 0 ||
-        (rc = mail_index_new(&own, &e->outbox)) != 0 ||
-        (rc = mail_index_new(&inbox, &e->inbox)) != 0)
+    if ((rc = mail_index_new(e->env, &e->cfg.relay, &e->relay)) != 0 ||
+        (rc = mail_index_new(e->env, &own, &e->outbox)) != 0 ||
+        (rc = mail_index_new(e->env, &inbox, &e->inbox)) != 0)
         return rc;
     return 0;
 }
@@ -128,7 +128,7 @@ push(struct syncer *e, const uint8_t peer[32], const struct mail_ref *items, siz
     struct pull_wb msg;
     int rc = 0;
 
-    wb_init(&msg, MSG_MAX);
+    wb_init_env(&msg, e->env, MSG_MAX);
     for (size_t i = 0; i < count && rc == 0;) {
         size_t k = 0, size = 8; /* type and array headers */
         while (i + k < count && size + 5 + items[i + k].len <= MSG_MAX)
@@ -153,7 +153,7 @@ send_ihave(struct syncer *e, const uint8_t peer[32], const uint8_t (*have)[MAIL_
     struct pull_wb msg;
     int rc;
 
-    wb_init(&msg, MSG_MAX);
+    wb_init_env(&msg, e->env, MSG_MAX);
     if ((rc = mail_ihave_encode(have, nhave, want, nwant, &msg)) == 0)
         rc = syncer_send(e, peer, msg.p, msg.len, false);
     wb_release(&msg);

@@ -47,7 +47,7 @@ init_once(void)
         abort();
     dyad_timeouts_default(&tdef);
     wb_init(&w, 0);
-    if (dyad_propose(&alice, rec, bob.pk, "fuzz", 4, FUZZ_NOW, &tdef, &d, &w) != 0)
+    if (dyad_propose(NULL, &alice, rec, bob.pk, "fuzz", 4, FUZZ_NOW, &tdef, &d, &w) != 0)
         abort();
     wb_reset(&w);
     if (dyad_act(d, &bob, DYAD_ACCEPT, NULL, 0, false, FUZZ_NOW + 60, &w) != 0)
@@ -133,7 +133,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     case 1:
-        if (dyad_decode(p, n, &tdef, &d) == 0) {
+        if (dyad_decode(NULL, p, n, &tdef, &d) == 0) {
             if (dyad_encode(d, &w) != 0 || w.len != n || memcmp(w.p, p, n) != 0)
                 abort();
             if (dyad_state_name(dyad_state(d)) == NULL || dyad_msg_count(d) < 1)
@@ -142,7 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 2: {
         enum dyad_state before;
-        if (dyad_decode(accepted_enc, accepted_len, &tdef, &d) != 0)
+        if (dyad_decode(NULL, accepted_enc, accepted_len, &tdef, &d) != 0)
             abort();
         before = dyad_state(d);
         if (dyad_apply(d, p, n, FUZZ_NOW + 120) != 0) {
@@ -156,12 +156,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         dyad_free(d);
         d = NULL;
-        if (dyad_decode(w.p, w.len, &tdef, &d) != 0)
+        if (dyad_decode(NULL, w.p, w.len, &tdef, &d) != 0)
             abort();
         break;
     }
     case 3:
-        if (dyad_from_propose(p, n, FUZZ_NOW, &tdef, &d) == 0) {
+        if (dyad_from_propose(NULL, p, n, FUZZ_NOW, &tdef, &d) == 0) {
             if (dyad_state(d) != DYAD_ST_PROPOSED || dyad_msg_count(d) != 1)
                 abort();
         }

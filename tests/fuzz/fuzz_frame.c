@@ -42,7 +42,7 @@ run(const uint8_t *p, size_t n, size_t chunk, const struct sent *want)
     size_t off = 0, got = 0;
     int rc = 0;
 
-    if (frame_dec_init(&d, key) != 0)
+    if (frame_dec_init(&d, NULL, key) != 0)
         abort();
     while (off < n && rc >= 0) {
         size_t give = n - off < chunk ? n - off : chunk, pos = 0;

@@ -127,7 +127,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct mail_index *ix = NULL;
         int rc;
         mail_quota_default(&q);
-        if (mail_index_new(&q, &ix) != 0)
+        if (mail_index_new(NULL, &q, &ix) != 0)
             abort();
         rc = mail_index_add(ix, p, n, FUZZ_NOW, NULL);
         if (rc == 0 && (mail_index_count(ix) != 1 ||

@@ -101,7 +101,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct env_seeded e, idenv;
-    struct recon_set_cfg scfg = {32, 0};
+    struct recon_set_cfg scfg = {32, 0, NULL};
     struct recon_set *set = NULL;
     struct recon_cfg cfg;
     struct recon *r = NULL;

@@ -215,7 +215,8 @@ sess_handshake(struct sess *s, const uint8_t net[32])
         rc = -1;
     }
     if (shs_session(&h, &ss) != 0 || frame_keys(&ss, tx, rx) != 0 ||
-        frame_enc_init(&s->enc, env_system(), tx, hdr) != 0 || frame_dec_init(&s->dec, rx) != 0)
+        frame_enc_init(&s->enc, env_system(), tx, hdr) != 0 ||
+        frame_dec_init(&s->dec, env_system(), rx) != 0)
         goto out;
     shs_session_wipe(&ss);
     if (send_all(s->fd, hdr, sizeof(hdr)) != 0)

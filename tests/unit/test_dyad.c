@@ -196,7 +196,7 @@ fmsg_for(const struct dyad *d, int role, unsigned kind, uint64_t created, struct
     } else if (kind == DYAD_ACK && role != C) {
         struct record rec;
         dyad_attestation_build(d, (enum dyad_role)(1 - role), created, &rec);
-        assert_int_equal(record_cosign(&rec, id), 0);
+        assert_int_equal(record_cosign(NULL, &rec, id), 0);
         memcpy(f->cosig, rec.cosig, 64);
         f->cosig_len = 64;
     } else if (kind == DYAD_PROPOSE) {
@@ -229,8 +229,9 @@ new_dyad(struct pull_wb *prop)
     struct pull_wb w;
 
     wb_init(&w, 0);
-    assert_int_equal(
-        dyad_propose(&alice, rec_id, bob.pk, "bread for a bike repair", 23, NOW, &tdef, &d, &w), 0);
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, "bread for a bike repair", 23, NOW,
+                                  &tdef, &d, &w),
+                     0);
     assert_non_null(d);
     if (prop != NULL) {
         wb_reset(prop);
@@ -494,7 +495,7 @@ test_happy_path(void **state)
     wb_init(&m, 0);
     wb_init(&env, 0);
     da = new_dyad(&prop);
-    assert_int_equal(dyad_from_propose(prop.p, prop.len, t + 5, &tdef, &db), 0);
+    assert_int_equal(dyad_from_propose(NULL, prop.p, prop.len, t + 5, &tdef, &db), 0);
     assert_memory_equal(dyad_id(da), dyad_id(db), 32);
     assert_memory_equal(dyad_record(db), rec_id, 32);
     assert_memory_equal(dyad_proposer(db), alice.pk, 32);
@@ -635,7 +636,7 @@ test_gap(void **state)
     wb_init(&done, 0);
     wb_init(&ack, 0);
     da = new_dyad(&prop);
-    assert_int_equal(dyad_from_propose(prop.p, prop.len, NOW, &tdef, &db), 0);
+    assert_int_equal(dyad_from_propose(NULL, prop.p, prop.len, NOW, &tdef, &db), 0);
     assert_int_equal(dyad_act(db, &bob, DYAD_ACCEPT, NULL, 0, false, NOW + 10, &acc), 0);
     assert_int_equal(dyad_act(db, &bob, DYAD_DONE, NULL, 0, false, NOW + 20, &done), 0);
     assert_int_equal(dyad_act(db, &bob, DYAD_ACK, NULL, 0, true, NOW + 30, &ack), 0);
@@ -697,7 +698,8 @@ test_forged_accept(void **state)
     forge(&f, &w);
     assert_int_equal(dyad_apply(d, w.p, w.len, NOW + 60), PULL_ERR_PERM);
     /* bob's real ACCEPT of ANOTHER dyad (same people, same record, other note). */
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, "x", 1, NOW, &tdef, &d2, &other), 0);
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, "x", 1, NOW, &tdef, &d2, &other),
+                     0);
     wb_reset(&w);
     assert_int_equal(dyad_make(d2, &bob, DYAD_ACCEPT, NULL, 0, false, NOW + 60, &w), 0);
     assert_int_equal(dyad_apply(d, w.p, w.len, NOW + 60), PULL_ERR_INVAL);
@@ -763,12 +765,12 @@ test_bad_sig_and_flips(void **state)
         for (size_t b = 0; b < n; b++) {
             memcpy(buf, p, n);
             buf[b] ^= 0x40;
-            assert_int_not_equal(dyad_from_propose(buf, n, NOW, &tdef, &d), 0);
+            assert_int_not_equal(dyad_from_propose(NULL, buf, n, NOW, &tdef, &d), 0);
             assert_null(d);
         }
         memcpy(buf, p, n);
         buf[n - 3] ^= 1;
-        assert_int_equal(dyad_from_propose(buf, n, NOW, &tdef, &d), PULL_ERR_BAD_SIG);
+        assert_int_equal(dyad_from_propose(NULL, buf, n, NOW, &tdef, &d), PULL_ERR_BAD_SIG);
     }
     /* A forged signature flag in the forger gives BAD_SIG too. */
     {
@@ -818,12 +820,12 @@ test_truncated(void **state)
     for (size_t k = 0; k < enc.len; k++) {
         uint8_t *cut = malloc(k + 1);
         memcpy(cut, enc.p, k);
-        assert_int_not_equal(dyad_decode(cut, k, &tdef, &d), 0);
+        assert_int_not_equal(dyad_decode(NULL, cut, k, &tdef, &d), 0);
         assert_null(d);
         free(cut);
     }
     /* ...and the whole thing decodes. */
-    assert_int_equal(dyad_decode(enc.p, enc.len, &tdef, &d), 0);
+    assert_int_equal(dyad_decode(NULL, enc.p, enc.len, &tdef, &d), 0);
     dyad_free(d);
     dyad_free(full);
     wb_release(&enc);
@@ -844,7 +846,7 @@ test_persist_roundtrip(void **state)
         struct dyad *d = build(s, &now), *e = NULL;
         encode(d, &a);
         assert_true(a.len <= DYAD_ENCODED_MAX);
-        assert_int_equal(dyad_decode(a.p, a.len, &tdef, &e), 0);
+        assert_int_equal(dyad_decode(NULL, a.p, a.len, &tdef, &e), 0);
         encode(e, &b);
         assert_int_equal(a.len, b.len);
         assert_memory_equal(a.p, b.p, a.len);
@@ -902,39 +904,39 @@ test_persist_hostile(void **state)
     } while (0)
 
     PERSIST(1, 0, 5, 0, 1, 2, 3, 4);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), 0);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), 0);
     dyad_free(d);
     d = NULL;
     PERSIST(2, 0, 5, 0, 1, 2, 3, 4);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_VERSION);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_VERSION);
     /* expired_at on a completed dyad */
     PERSIST(1, NOW, 5, 0, 1, 2, 3, 4);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
     /* expired_at on an open dyad is fine */
     PERSIST(1, NOW + 5, 2, 0, 1);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), 0);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), 0);
     assert_int_equal(dyad_state(d), DYAD_ST_EXPIRED);
     dyad_free(d);
     d = NULL;
     /* not starting with the proposal */
     PERSIST(1, 0, 2, 1, 2);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_STATE);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_STATE);
     /* out of order, duplicated */
     PERSIST(1, 0, 3, 0, 2, 1);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_STATE);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_STATE);
     PERSIST(1, 0, 3, 0, 1, 1);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_DUPLICATE);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_DUPLICATE);
     PERSIST(1, 0, 2, 0, 0);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_DUPLICATE);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_DUPLICATE);
     /* empty list, and too many */
     PERSIST(1, 0, 0, 0);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
     PERSIST(1, 0, 9, 0, 1, 2, 3, 4, 4, 4, 4, 4);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
     /* trailing byte */
     PERSIST(1, 0, 5, 0, 1, 2, 3, 4);
     assert_int_equal(wb_u8(&w, 0xc0), 0);
-    assert_int_equal(dyad_decode(w.p, w.len, &tdef, &d), PULL_ERR_TRAILING);
+    assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_TRAILING);
     assert_null(d);
 #undef PERSIST
     dyad_free(full);
@@ -965,11 +967,12 @@ test_timeouts(void **state)
     dyad_free(d);
 
     /* custom: the proposal expires; nothing applies after its deadline */
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, NULL, 0, NOW, &t, &d, &prop), 0);
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, NULL, 0, NOW, &t, &d, &prop), 0);
     assert_int_equal(dyad_deadline(d), NOW + 3600);
-    assert_int_equal(dyad_from_propose(prop.p, prop.len, NOW + 3600, &t, &e), PULL_ERR_EXPIRED);
+    assert_int_equal(dyad_from_propose(NULL, prop.p, prop.len, NOW + 3600, &t, &e),
+                     PULL_ERR_EXPIRED);
     assert_null(e);
-    assert_int_equal(dyad_from_propose(prop.p, prop.len, NOW + 3599, &t, &e), 0);
+    assert_int_equal(dyad_from_propose(NULL, prop.p, prop.len, NOW + 3599, &t, &e), 0);
     assert_int_equal(dyad_make(e, &bob, DYAD_ACCEPT, NULL, 0, false, NOW + 3600, &w),
                      PULL_ERR_EXPIRED);
     assert_int_equal(dyad_make(e, &bob, DYAD_ACCEPT, NULL, 0, false, NOW + 3599, &w), 0);
@@ -1001,10 +1004,10 @@ test_timeouts(void **state)
 
     /* bad timeouts for a proposal */
     t.propose_s = 0;
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, NULL, 0, NOW, &t, &d, &prop),
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, NULL, 0, NOW, &t, &d, &prop),
                      PULL_ERR_INVAL);
     t.propose_s = DYAD_PROPOSE_TTL_MAX + 1;
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, NULL, 0, NOW, &t, &d, &prop),
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, NULL, 0, NOW, &t, &d, &prop),
                      PULL_ERR_INVAL);
     assert_null(d);
     wb_release(&w);
@@ -1030,8 +1033,8 @@ test_clock_skew(void **state)
     /* a proposal from the future */
     fprop(&f, &alice, &bob, NOW + DYAD_SKEW_MAX + 1, "hi");
     forge(&f, &w);
-    assert_int_equal(dyad_from_propose(w.p, w.len, NOW, &tdef, &e), PULL_ERR_CLOCK_SKEW);
-    assert_int_equal(dyad_from_propose(w.p, w.len, NOW + 1, &tdef, &e), 0);
+    assert_int_equal(dyad_from_propose(NULL, w.p, w.len, NOW, &tdef, &e), PULL_ERR_CLOCK_SKEW);
+    assert_int_equal(dyad_from_propose(NULL, w.p, w.len, NOW + 1, &tdef, &e), 0);
     dyad_free(e);
     dyad_free(d);
     wb_release(&w);
@@ -1054,7 +1057,7 @@ test_decode_hostile(void **state)
         fprop(&f, &alice, &bob, NOW, "hello");                                                     \
         expr_mod;                                                                                  \
         forge(&f, &w);                                                                             \
-        assert_int_equal(dyad_from_propose(w.p, w.len, NOW, &tdef, &e), want);                     \
+        assert_int_equal(dyad_from_propose(NULL, w.p, w.len, NOW, &tdef, &e), want);               \
         dyad_free(e);                                                                              \
         e = NULL;                                                                                  \
     } while (0)
@@ -1081,20 +1084,20 @@ test_decode_hostile(void **state)
     /* notes: 500 bytes fine, 501 too long, controls and bad UTF-8 refused */
     memset(note, 'a', sizeof(note));
     note[DYAD_NOTE_MAX] = '\0';
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, note, DYAD_NOTE_MAX, NOW, &tdef, &e, &w),
-                     0);
+    assert_int_equal(
+        dyad_propose(NULL, &alice, rec_id, bob.pk, note, DYAD_NOTE_MAX, NOW, &tdef, &e, &w), 0);
     dyad_free(e);
     e = NULL;
     assert_int_equal(
-        dyad_propose(&alice, rec_id, bob.pk, note, DYAD_NOTE_MAX + 1, NOW, &tdef, &e, &w),
+        dyad_propose(NULL, &alice, rec_id, bob.pk, note, DYAD_NOTE_MAX + 1, NOW, &tdef, &e, &w),
         PULL_ERR_FIELD);
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, "a\x01", 2, NOW, &tdef, &e, &w),
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, "a\x01", 2, NOW, &tdef, &e, &w),
                      PULL_ERR_CONTROL);
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, "a\xc2\x85", 3, NOW, &tdef, &e, &w),
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, "a\xc2\x85", 3, NOW, &tdef, &e, &w),
                      PULL_ERR_CONTROL);
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, "a\xff", 2, NOW, &tdef, &e, &w),
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, "a\xff", 2, NOW, &tdef, &e, &w),
                      PULL_ERR_UTF8);
-    assert_int_equal(dyad_propose(&alice, rec_id, alice.pk, "", 0, NOW, &tdef, &e, &w),
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, alice.pk, "", 0, NOW, &tdef, &e, &w),
                      PULL_ERR_INVAL);
     assert_int_equal(dyad_make(d, &bob, DYAD_ACCEPT, "line\nand\ttab", 12, false, NOW, &w), 0);
     assert_int_equal(dyad_make(d, &bob, DYAD_ACCEPT, "\x1b[2J", 4, false, NOW, &w),
@@ -1129,7 +1132,7 @@ test_decode_hostile(void **state)
         struct record rec;
         fmsg_for(d, R, DYAD_ACK, NOW + 10, &f);
         dyad_attestation_build(d, R, NOW + 10, &rec); /* bob's, cosigned by alice */
-        assert_int_equal(record_cosign(&rec, &alice), 0);
+        assert_int_equal(record_cosign(NULL, &rec, &alice), 0);
         memcpy(f.cosig, rec.cosig, 64);
         forge(&f, &w);
         assert_int_equal(dyad_apply(d, w.p, w.len, NOW + 10), PULL_ERR_ATTEST);
@@ -1175,7 +1178,7 @@ cross(enum dyad_kind first_setup, int ra, enum dyad_kind ka, int rb, enum dyad_k
     wb_init(&mb, 0);
     wb_init(&m, 0);
     da = new_dyad(&prop);
-    assert_int_equal(dyad_from_propose(prop.p, prop.len, NOW, &tdef, &db), 0);
+    assert_int_equal(dyad_from_propose(NULL, prop.p, prop.len, NOW, &tdef, &db), 0);
     /* common prefix: none, accepted, or done (by alice) */
     if (first_setup >= DYAD_ACCEPT) {
         wb_reset(&m);
@@ -1269,7 +1272,7 @@ test_names_and_args(void **state)
     assert_string_equal(dyad_kind_name(DYAD_ACK), "ack");
     assert_null(dyad_kind_name(0));
     assert_null(dyad_kind_name(7));
-    assert_int_equal(dyad_propose(&alice, rec_id, bob.pk, NULL, 3, NOW, &tdef, &d, &w),
+    assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, NULL, 3, NOW, &tdef, &d, &w),
                      PULL_ERR_INVAL);
     d = new_dyad(NULL);
     assert_int_equal(dyad_allowed(d, R, 0), PULL_ERR_INVAL);

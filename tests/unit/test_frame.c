@@ -34,7 +34,7 @@ link_init(struct link *l, const uint8_t *txkey, const uint8_t *rxkey)
 
     env_seeded_init(&l->env, 9, 0, 0);
     assert_int_equal(frame_enc_init(&l->enc, &l->env.env, txkey, hdr), 0);
-    assert_int_equal(frame_dec_init(&l->dec, rxkey), 0);
+    assert_int_equal(frame_dec_init(&l->dec, NULL, rxkey), 0);
     wb_init(&l->w, 0);
     assert_int_equal(wb_put(&l->w, hdr, sizeof(hdr)), 0);
 }
@@ -247,7 +247,7 @@ test_tampered(void **state)
 
             memcpy(copy, l.w.p, off[3]);
             copy[pos] ^= (uint8_t)(1u << bit);
-            assert_int_equal(frame_dec_init(&d, key_a), 0);
+            assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
             wb_init(&got, 0);
             int frc = feed(&d, copy, off[3], 7, &got, &count, NULL);
             /* Frames before the altered one decode; the altered one never does. A length
@@ -288,7 +288,7 @@ test_truncated(void **state)
     /* every cut point: EOF mid-header or mid-frame is TRUNCATED, between frames CLOSED */
     for (size_t cut = 0; cut <= off[3]; cut++) {
         int want;
-        assert_int_equal(frame_dec_init(&d, key_a), 0);
+        assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
         count = 0;
         assert_int_equal(feed(&d, l.w.p, cut, 2, NULL, &count, NULL), 0);
         if (cut == 0 || cut == off[0] || cut == off[1] || cut == off[2] || cut == off[3])
@@ -303,7 +303,7 @@ test_truncated(void **state)
     wb_init(&w, 0);
     wb_put(&w, l.w.p, off[1] - 1);
     wb_put(&w, l.w.p + off[1], off[3] - off[1]);
-    assert_int_equal(frame_dec_init(&d, key_a), 0);
+    assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
     count = 0;
     assert_int_equal(feed(&d, w.p, w.len, 1000, NULL, &count, NULL), PULL_ERR_CRYPTO);
     assert_int_equal(count, 0);
@@ -327,7 +327,7 @@ test_reordered_replayed(void **state)
     wb_put(&w, l.w.p, off[0]);
     wb_put(&w, l.w.p + off[1], off[2] - off[1]);
     wb_put(&w, l.w.p + off[0], off[1] - off[0]);
-    assert_int_equal(frame_dec_init(&d, key_a), 0);
+    assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
     count = 0;
     assert_int_equal(feed(&d, w.p, w.len, SIZE_MAX, NULL, &count, NULL), PULL_ERR_CRYPTO);
     assert_int_equal(count, 0);
@@ -338,7 +338,7 @@ test_reordered_replayed(void **state)
     wb_init(&w, 0);
     wb_put(&w, l.w.p, off[1]);
     wb_put(&w, l.w.p + off[0], off[1] - off[0]);
-    assert_int_equal(frame_dec_init(&d, key_a), 0);
+    assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
     count = 0;
     assert_int_equal(feed(&d, w.p, w.len, SIZE_MAX, NULL, &count, NULL), PULL_ERR_CRYPTO);
     assert_int_equal(count, 1);
@@ -349,7 +349,7 @@ test_reordered_replayed(void **state)
     wb_init(&w, 0);
     wb_put(&w, l.w.p, off[1]);
     wb_put(&w, l.w.p + off[2], off[3] - off[2]);
-    assert_int_equal(frame_dec_init(&d, key_a), 0);
+    assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
     count = 0;
     assert_int_equal(feed(&d, w.p, w.len, SIZE_MAX, NULL, &count, NULL), PULL_ERR_CRYPTO);
     assert_int_equal(count, 1);
@@ -360,7 +360,7 @@ test_reordered_replayed(void **state)
     wb_init(&w, 0);
     wb_put(&w, l.w.p, off[1]);
     wb_put(&w, l.w.p, off[1]);
-    assert_int_equal(frame_dec_init(&d, key_a), 0);
+    assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
     count = 0;
     assert_true(feed(&d, w.p, w.len, SIZE_MAX, NULL, &count, NULL) < 0);
     assert_int_equal(count, 1);
@@ -469,7 +469,7 @@ test_after_final(void **state)
     assert_int_equal(frame_write(&e2, (const uint8_t *)"bye", 3, true, &w), 0);
     e2.final = false; /* white-box: a sender that keeps going */
     assert_int_equal(frame_write(&e2, (const uint8_t *)"more", 4, false, &w), 0);
-    assert_int_equal(frame_dec_init(&d, key_a), 0);
+    assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
     count = 0;
     assert_int_equal(feed(&d, w.p, w.len, SIZE_MAX, NULL, &count, NULL), PULL_ERR_STATE);
     assert_int_equal(count, 1);
@@ -497,7 +497,7 @@ test_foreign_tags(void **state)
                              &st, buf + FRAME_HEADER_BYTES + 4, NULL, (const uint8_t *)"abc", 3,
                              buf + FRAME_HEADER_BYTES, 4, tags[i]),
                          0);
-        assert_int_equal(frame_dec_init(&d, key_a), 0);
+        assert_int_equal(frame_dec_init(&d, NULL, key_a), 0);
         assert_int_equal(feed(&d, buf, sizeof(buf), SIZE_MAX, NULL, &count, NULL),
                          PULL_ERR_PROTOCOL);
         assert_int_equal(count, 0);

@@ -465,7 +465,7 @@ test_quota(void **state)
 
     /* the in-memory index: 64 items from alice, the 65th refused; bob still welcome */
     wb_init(&w, 0);
-    assert_int_equal(mail_index_new(&q, &ix), 0);
+    assert_int_equal(mail_index_new(NULL, &q, &ix), 0);
     for (int i = 0; i < 64; i++) {
         seal_hello(&w, NULL);
         assert_int_equal(mail_index_add(ix, w.p, w.len, NOW, id), 0);
@@ -522,7 +522,7 @@ test_quota(void **state)
 
     /* a byte quota smaller than the item count quota */
     q.sender_bytes = 3 * w.len;
-    assert_int_equal(mail_index_new(&q, &ix), 0);
+    assert_int_equal(mail_index_new(NULL, &q, &ix), 0);
     for (int i = 0; i < 3; i++) {
         seal_hello(&w, NULL);
         assert_int_equal(mail_index_add(ix, w.p, w.len, NOW, NULL), 0);

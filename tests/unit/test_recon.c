@@ -85,7 +85,7 @@ struct peer {
 static void
 peer_init(struct peer *p, uint64_t seed, uint32_t cache, uint32_t max_symbols, bool iterator)
 {
-    struct recon_set_cfg scfg = {cache, 0};
+    struct recon_set_cfg scfg = {cache, 0, NULL};
     struct recon_cfg cfg;
 
     memset(p, 0, sizeof(*p));
@@ -414,7 +414,7 @@ test_set_add_all(void **state)
     recon_set_free(s);
     recon_set_free(NULL);
     {
-        struct recon_set_cfg bad = {RECON_MAX_CREDIT + 1, 0};
+        struct recon_set_cfg bad = {RECON_MAX_CREDIT + 1, 0, NULL};
         assert_int_equal(recon_set_new(&bad, &s), PULL_ERR_INVAL);
         assert_null(s);
     }
@@ -613,7 +613,7 @@ test_session_journal_overflow(void **state)
 {
     struct peer a, b;
     struct ids only_a, only_b;
-    struct recon_set_cfg scfg = {64, 4};
+    struct recon_set_cfg scfg = {64, 4, NULL};
     struct env_seeded e;
     uint8_t id[RIBLT_ID_LEN];
 

@@ -49,7 +49,7 @@ mk(struct record *r, uint8_t kind)
         memset(r->link, 0xab, 32);
         r->has_peer = true;
         memcpy(r->peer, bob.pk, 32);
-        assert_int_equal(record_cosign(r, &bob), 0);
+        assert_int_equal(record_cosign(NULL, r, &bob), 0);
     }
 }
 
@@ -377,7 +377,7 @@ test_round_trip_at_limits(void **state)
     size_t room = RECORD_MAX - record_encoded_size(&r) - 2; /* str16 header instead of fixstr */
     assert_true(room < RECORD_BODY_MAX);
     strcpy(r.body, filled(room, 'b'));
-    assert_int_equal(record_cosign(&r, &bob), 0);
+    assert_int_equal(record_cosign(NULL, &r, &bob), 0);
     assert_int_equal(record_encoded_size(&r), RECORD_MAX);
     wb_init(&env, 0);
     assert_int_equal(record_sign(&r, &alice, &env, NULL), 0);
@@ -1278,7 +1278,7 @@ test_attestation(void **state)
             struct record other;
             mk(&other, RECORD_ATTESTATION);
             other.link[0] ^= 1;
-            assert_int_equal(record_cosign(&other, &bob), 0);
+            assert_int_equal(record_cosign(NULL, &other, &bob), 0);
             memcpy(r.cosig, other.cosig, 64);
             break;
         }
@@ -1313,21 +1313,21 @@ test_attestation(void **state)
     mk(&r, RECORD_ATTESTATION);
     memcpy(r.peer, alice.pk, 32);
     assert_int_equal(record_check_fields(&r), PULL_ERR_ATTEST);
-    assert_int_equal(record_cosign(&r, &alice), PULL_ERR_ATTEST);
+    assert_int_equal(record_cosign(NULL, &r, &alice), PULL_ERR_ATTEST);
     assert_int_equal(try_rec_raw(&r), PULL_ERR_ATTEST);
 
     /* cosign by someone who is not the peer, or of something that is no attestation */
     mk(&r, RECORD_ATTESTATION);
-    assert_int_equal(record_cosign(&r, &carol), PULL_ERR_INVAL);
+    assert_int_equal(record_cosign(NULL, &r, &carol), PULL_ERR_INVAL);
     mk(&r, RECORD_OFFER);
-    assert_int_equal(record_cosign(&r, &bob), PULL_ERR_INVAL);
+    assert_int_equal(record_cosign(NULL, &r, &bob), PULL_ERR_INVAL);
 
     /* the cosig made by record_cosign verifies with the envelope's shortcut, for
      * records of every size class */
     for (size_t len = 0; len < 400; len += 37) {
         mk(&r, RECORD_ATTESTATION);
         strcpy(r.body, filled(len, 'q'));
-        assert_int_equal(record_cosign(&r, &bob), 0);
+        assert_int_equal(record_cosign(NULL, &r, &bob), 0);
         wb_reset(&env);
         assert_int_equal(record_sign(&r, &alice, &env, NULL), 0);
         assert_int_equal(open_env(&env, &back), 0);

@@ -240,7 +240,7 @@ decode_case(struct env_seeded *e, size_t common, size_t na, size_t nb, uint32_t 
         if (k < common || k >= common + na)
             riblt_acc_apply(&ab, ids[k], h, 1);
     }
-    assert_int_equal(riblt_dec_new(riblt_default_key, m, &d), 0);
+    assert_int_equal(riblt_dec_new(NULL, riblt_default_key, m, &d), 0);
     for (uint32_t i = 0; i < m; i++)
         assert_int_equal(riblt_dec_set_local(d, i, &sb[i]), 0);
     for (uint32_t i = 0; i < m; i++) {
@@ -307,7 +307,7 @@ test_dec_limits(void **state)
     struct riblt_sym s;
 
     (void)state;
-    assert_int_equal(riblt_dec_new(riblt_default_key, 4, &d), 0);
+    assert_int_equal(riblt_dec_new(NULL, riblt_default_key, 4, &d), 0);
     memset(&s, 0, sizeof(s));
     memset(w, 0, sizeof(w));
     assert_int_equal(riblt_dec_set_local(d, 4, &s), PULL_ERR_INVAL);
@@ -332,7 +332,7 @@ test_dec_garbage(void **state)
 
     (void)state;
     env_seeded_init(&e, 5, 0, 0);
-    assert_int_equal(riblt_dec_new(riblt_default_key, 2000, &d), 0);
+    assert_int_equal(riblt_dec_new(NULL, riblt_default_key, 2000, &d), 0);
     for (int i = 0; i < 2000 && rc == 0; i++) {
         struct riblt_sym s;
         uint8_t w[RIBLT_SYM_WIRE];
@@ -371,7 +371,7 @@ test_dec_stuck(void **state)
         riblt_sym_apply(&sym[idx], y, h, 1);
         idx = riblt_map_next(&m);
     }
-    assert_int_equal(riblt_dec_new(riblt_default_key, 300, &d), 0);
+    assert_int_equal(riblt_dec_new(NULL, riblt_default_key, 300, &d), 0);
     for (int i = 0; i < 300; i++) {
         uint8_t w[RIBLT_SYM_WIRE];
         riblt_sym_encode(&sym[i], w);
@@ -403,7 +403,7 @@ test_dec_estimate(void **state)
     rand_ids(&e, ids, D);
     for (int k = 0; k < D; k++)
         riblt_acc_apply(&a, ids[k], riblt_hash(riblt_default_key, ids[k]), (k & 1) ? 1 : -1);
-    assert_int_equal(riblt_dec_new(riblt_default_key, M, &d), 0);
+    assert_int_equal(riblt_dec_new(NULL, riblt_default_key, M, &d), 0);
     assert_true(riblt_dec_estimate(d) < 0);
     for (int i = 0; i < M; i++) {
         uint8_t w[RIBLT_SYM_WIRE];
