@@ -255,15 +255,16 @@ act_push(struct gossip *g, enum gossip_action_type type)
     return a;
 }
 
-void
+int
 gs_emit_connect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr)
 {
     struct gossip_action *a = act_push(g, GOSSIP_ACT_CONNECT);
 
     if (a == NULL)
-        return; /* the connection times out in maintenance */
+        return PULL_ERR_NOMEM;
     memcpy(a->peer, key, GOSSIP_KEY_BYTES);
     memcpy(a->addr, addr, strlen(addr) + 1);
+    return 0;
 }
 
 void
@@ -273,6 +274,8 @@ gs_emit_disconnect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES])
 
     if (a != NULL)
         memcpy(a->peer, key, GOSSIP_KEY_BYTES);
+    else if (g->ncloses < GS_CLOSES_MAX) /* more than that: the host has far too many */
+        memcpy(g->closes[g->ncloses++], key, GOSSIP_KEY_BYTES);
 }
 
 void
@@ -330,6 +333,13 @@ gs_msg_begin(struct gossip *g, struct pull_wb *w, msgpack_packer *pk, uint32_t t
 bool
 gossip_poll_action(struct gossip *g, struct gossip_action *out)
 {
+    if (g->nacts == 0 && g->ncloses > 0) {
+        memset(out, 0, sizeof(*out));
+        out->type = GOSSIP_ACT_DISCONNECT;
+        memcpy(out->peer, g->closes[0], GOSSIP_KEY_BYTES);
+        memmove(g->closes[0], g->closes[1], (size_t)--g->ncloses * GOSSIP_KEY_BYTES);
+        return true;
+    }
     if (g->nacts == 0)
         return false;
     *out = g->acts[g->act_head];
@@ -494,6 +504,10 @@ gs_finish(struct gossip *g, uint64_t now_ms)
             g->st.peers_dropped_backlog++;
             gs_ban(g, p->key, g->cfg.ban_ms / 10, now_ms);
             mb_close(g, p, -1, false, now_ms);
+            break;
+        case GS_DOOM_NOMEM:
+            /* Never dialed: keep the peer known, to dial it again later. */
+            mb_close(g, p, -1, true, now_ms);
             break;
         default:
             if (p->state == GOSSIP_PEER_CONNECTING) {

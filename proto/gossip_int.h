@@ -30,6 +30,7 @@
 #define GS_ANN_MAX 4 /* announcers remembered per missing id */
 #define GS_BACKOFF_MIN_MS 1000
 #define GS_BACKOFF_MAX_MS 30000
+#define GS_CLOSES_MAX 64 /* DISCONNECT actions kept aside when the queue cannot grow */
 
 /* Why a connection was opened by us. */
 enum gs_purpose {
@@ -45,6 +46,7 @@ enum gs_doom {
     GS_DOOM_BAN,     /* score too low: close and ban */
     GS_DOOM_BACKLOG, /* not reading: close and forget */
     GS_DOOM_TIMEOUT, /* connect or JOIN/NEIGHBOR answer took too long */
+    GS_DOOM_NOMEM,   /* its CONNECT could not be queued: back to the passive view */
 };
 
 /* A small queue of ids with a one-byte tag each (bounded by the caller's max). */
@@ -178,6 +180,10 @@ struct gossip {
     /* action queue (ring) */
     struct gossip_action *acts;
     uint32_t act_head, nacts, acts_cap;
+    /* DISCONNECTs that found no room in the ring (out of memory): handed out after it, so
+     * the host always learns that a connection it holds is no longer wanted. */
+    uint8_t closes[GS_CLOSES_MAX][GOSSIP_KEY_BYTES];
+    uint32_t ncloses;
 
     /* scratch */
     struct gmsg *msg;
@@ -197,7 +203,8 @@ void gs_conn_remove(struct gossip *g, struct gpeer *p);
 uint32_t gs_pending_count(const struct gossip *g);
 bool gs_key_eq(const uint8_t a[GOSSIP_KEY_BYTES], const uint8_t b[GOSSIP_KEY_BYTES]);
 
-void gs_emit_connect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr);
+/* gs_emit_connect queues CONNECT; PULL_ERR_NOMEM if it can't (nothing was queued). */
+int gs_emit_connect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr);
 void gs_emit_disconnect(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES]);
 void gs_emit_deliver(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES]);
 /* gs_send hands the message in w to peer p as a SEND action (w is emptied); marks p

@@ -85,23 +85,26 @@ mb_passive_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char
 
 /* ---------------------------------------------------------------- messages out */
 
-static void
+static int
 send_join(struct gossip *g, struct gpeer *p)
 {
     struct pull_wb w;
     msgpack_packer pk;
+    int rc;
 
     gs_msg_begin(g, &w, &pk, MSG_JOIN, 1);
     mp_pack_cstr(&pk, g->addr);
-    (void)gs_send(g, p, &w);
+    rc = gs_send(g, p, &w);
     wb_release(&w);
+    return rc;
 }
 
-static void
+static int
 send_neighbor(struct gossip *g, struct gpeer *p, bool high)
 {
     struct pull_wb w;
     msgpack_packer pk;
+    int rc;
 
     gs_msg_begin(g, &w, &pk, MSG_NEIGHBOR, 2);
     mp_pack_cstr(&pk, g->addr);
@@ -109,8 +112,9 @@ send_neighbor(struct gossip *g, struct gpeer *p, bool high)
         msgpack_pack_true(&pk);
     else
         msgpack_pack_false(&pk);
-    (void)gs_send(g, p, &w);
+    rc = gs_send(g, p, &w);
     wb_release(&w);
+    return rc;
 }
 
 static void
@@ -296,10 +300,14 @@ dial(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr, ui
 {
     struct gpeer *p = gs_conn_add(g, key, addr, GOSSIP_PEER_CONNECTING, now_ms);
 
-    if (p == NULL)
+    if (p == NULL) {
+        /* Out of memory: the peer stays known (a passive peer was removed to be dialed). */
+        mb_passive_add(g, key, addr, strlen(addr), now_ms);
         return NULL;
+    }
     p->purpose = purpose;
-    gs_emit_connect(g, key, p->addr);
+    if (gs_emit_connect(g, key, p->addr) != 0)
+        p->doomed = GS_DOOM_NOMEM; /* gs_finish puts it back into the passive view */
     return p;
 }
 
@@ -316,24 +324,30 @@ dial_passive(struct gossip *g, uint32_t i, uint8_t purpose, uint64_t now_ms)
 void
 mb_on_connected(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 {
+    int rc = 0;
+
     (void)now_ms;
     switch (p->purpose) {
     case GS_PURPOSE_JOIN:
-        send_join(g, p);
+        rc = send_join(g, p);
         p->asked = true;
         break;
     case GS_PURPOSE_LOW:
-        send_neighbor(g, p, false);
+        rc = send_neighbor(g, p, false);
         p->asked = true;
         break;
     case GS_PURPOSE_HIGH:
     case GS_PURPOSE_ROTATE:
-        send_neighbor(g, p, true);
+        rc = send_neighbor(g, p, true);
         p->asked = true;
         break;
     default:
         break;
     }
+    /* The request could not be sent (out of memory): rather than wait for the answer that
+     * can't come and then forget the peer, close now and keep it in the passive view. */
+    if (rc == PULL_ERR_NOMEM && p->addr[0] != '\0')
+        p->doomed = GS_DOOM_NOMEM;
 }
 
 void
