@@ -64,10 +64,13 @@
  * frees them through the env they came from).
  *
  * Memory: everything the engine allocates comes from its env (lib/env.h). When an
- * allocation fails, the entry point that needed it does less rather than break: a message
- * that can't be queued is not sent (the peer's timers and anti-entropy make up for it),
- * a connection that can't be tracked is refused, and the engine's state stays consistent;
- * gossip_new and gossip_publish report PULL_ERR_NOMEM.
+ * allocation fails, the entry point that needed it does less rather than break, and the
+ * engine's state stays consistent: a message that can't be queued is not sent (GRAFT
+ * timers and anti-entropy make up for it; a record published then spreads by
+ * reconciliation), a connection that can't be tracked is refused with DISCONNECT, a dial
+ * or a JOIN/NEIGHBOR request that can't be queued leaves the peer in the passive view to
+ * be tried again, and a DISCONNECT is never lost (up to 64 wait, without memory, behind
+ * the queue). gossip_new reports PULL_ERR_NOMEM; tests/unit/test_nomem.c checks all this.
  * Thread safety: none; one engine is used by one thread.
  */
 #ifndef PULL_GOSSIP_H

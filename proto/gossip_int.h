@@ -12,6 +12,9 @@
  *     caller iterates over conns: code that may drop peers inside a loop marks them
  *     `doomed` and gs_finish (run at the end of every entry point) reaps them.
  *   - conns holds pointers, so a struct gpeer * stays valid until that peer is removed.
+ *   - Memory comes from g->env. Code that can't allocate does less, never leaves a half
+ *     change: a peer whose CONNECT or first request can't be queued is doomed
+ *     GS_DOOM_NOMEM (back to the passive view); DISCONNECT falls back on g->closes.
  */
 #ifndef PULL_GOSSIP_INT_H
 #define PULL_GOSSIP_INT_H
