@@ -27,7 +27,9 @@
  *   message for a person (at most CTL_MSG_MAX bytes, no control characters), saying which
  *   rule failed ("title too long or empty", "ambiguous id prefix 'abcdef' (3 records)").
  *   result is nil on error. more is true on every reply of a stream except the last; a
- *   plain command sends exactly one reply with more=false. Values inside results are
+ *   plain command sends exactly one reply with more=false. Every request gets exactly
+ *   one reply with more=false (its error, or its result), whatever it asked; the server's
+ *   dispatcher guarantees it (daemon/ctl_int.h). Values inside results are
  *   JSON-ready: maps with str keys, str, uint/int, bool, array, nil. No floats (use
  *   integers: scores in thousandths, times in unix seconds, durations in seconds), no ext.
  *   bin appears only where a command says so (export); the CLI's --json prints any bin
@@ -279,7 +281,10 @@ enum ctl_flags {
     CTL_F_SLOW = 1 << 2,   /* may take long: the server may run it off the loop turn */
 };
 
-typedef int (*ctl_handler)(void *ctx, const struct ctl_request *req);
+/* A request being answered: the server's (daemon/ctl_int.h), opaque to the protocol. */
+struct ctl_call;
+
+typedef int (*ctl_handler)(struct ctl_call *call, const struct ctl_request *req);
 
 /* One entry of the server's command table. required lists arg names that must be present
  * (not nil), NULL-terminated if fewer than CTL_REQUIRED_MAX. */
