@@ -181,7 +181,8 @@ int ctl_frame_end(struct pull_wb *out, size_t start, size_t max);
 
 /* ctl_pack_request_head packs the start of a request map: {"cmd": cmd, "seq": seq,
  * "args": — the caller then packs exactly one map, the args (msgpack_pack_map(pk, 0) for
- * none). */
+ * none). pk must write to a struct pull_wb (mp_packer_init): the head's map is packed with
+ * a deferred count (lib/mp.h), as is the reply head below. */
 void ctl_pack_request_head(msgpack_packer *pk, const char *cmd, uint64_t seq);
 
 /* ctl_pack_reply_head packs the start of a reply map: {"seq", "err", "msg", "more",
