@@ -65,7 +65,9 @@ struct ctl_server {
     ino_t sock_ino;
     struct ctl_client *clients;
     size_t nclients;
-    uint64_t reply_bugs;       /* calls that broke the one-reply rule (logged) */
+    uint64_t reply_bugs;                /* calls that broke the one-reply rule (logged) */
+    const struct ctl_command *commands; /* the table (ctl_server_set_commands for tests) */
+    size_t ncommands;
     struct ctl_search *search; /* ctl_search.c's watchers and my records for match events */
 };
 
@@ -131,8 +133,10 @@ struct ctl_call *ctl_keep(struct ctl_call *call);
 
 /* ctl_stream keeps the call as a stream of the client with ops (copied pointer, static),
  * arg its state and queue_max the unsent bytes its more=true replies may find queued
- * (0: CTL_QUEUE_MAX). The final reply (ctl_send with more false) unlinks it; the room then
- * finishes with ctl_done. Returns call. */
+ * (0: CTL_QUEUE_MAX). Call it from the handler, before any reply (the client is open
+ * then). The final reply (ctl_send with more false) unlinks it; the room then finishes
+ * with ctl_done; until then ops->stop is called if the client goes or the server stops.
+ * Returns call. */
 struct ctl_call *ctl_stream(struct ctl_call *call, const struct ctl_stream_ops *ops, void *arg,
                             size_t queue_max);
 
@@ -147,6 +151,10 @@ void ctl_done(struct ctl_call *call, int rc);
 
 /* ctl_client_closing: the call's client went away (replies are discarded). */
 bool ctl_client_closing(const struct ctl_call *call);
+
+/* ctl_server_set_commands replaces the command table (static storage), so that tests can
+ * check the dispatcher with handlers that break the rules. */
+void ctl_server_set_commands(struct ctl_server *srv, const struct ctl_command *table, size_t n);
 
 /* ---- Shared packing and args (ctl_pack.c) ---- */
 

@@ -18,6 +18,7 @@
  * return. A client is freed only when its handles are closed and no call or callback
  * refers to it (refs), never inside its own callback chain.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <msgpack.h>
@@ -307,11 +308,10 @@ ctl_stream(struct ctl_call *call, const struct ctl_stream_ops *ops, void *arg, s
 {
     struct ctl_client *c = call->c;
 
+    assert(!c->closing && !call->replied && call->stream == NULL); /* called by handlers */
     ctl_keep(call);
     call->arg = arg;
     call->queue_max = queue_max;
-    if (c->closing || call->replied)
-        return call; /* never linked: the room ends it when it sees that */
     call->stream = ops;
     call->stream_prev = NULL;
     call->stream_next = c->streams;
@@ -344,8 +344,7 @@ ctl_done(struct ctl_call *call, int rc)
 
     if (rc > 0) {
         call_bug(call, "returned %d (not an error code)", rc);
-        rc = PULL_ERR_STATE;
-        ctl_fail(call, rc, "internal error: the command returned %d", rc);
+        rc = ctl_fail(call, PULL_ERR_STATE, "internal error: '%s' returned %d", call->cmd, rc);
     }
     if (rc != 0) {
         if (call->replied)
@@ -398,6 +397,13 @@ static const struct ctl_command commands[] = {
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+void
+ctl_server_set_commands(struct ctl_server *srv, const struct ctl_command *table, size_t n)
+{
+    srv->commands = table;
+    srv->ncommands = n;
+}
+
 /* Handles one whole message. Returns false if the connection must close. */
 static bool
 handle_msg(struct ctl_client *c, const uint8_t *msg, size_t len)
@@ -418,7 +424,8 @@ handle_msg(struct ctl_client *c, const uint8_t *msg, size_t len)
         client_close(c, false, false);
         return false;
     }
-    rc = ctl_command_lookup(commands, NCOMMANDS, &req, &cmd, NULL, text, sizeof(text));
+    rc = ctl_command_lookup(c->srv->commands, c->srv->ncommands, &req, &cmd, NULL, text,
+                            sizeof(text));
     if (rc != 0) {
         ctl_done(call, ctl_fail(call, rc, "%s", text));
         return true;
@@ -723,6 +730,8 @@ ctl_server_start(struct node *n, const struct ctl_services *svc, struct ctl_serv
         return PULL_ERR_NOMEM;
     srv->n = n;
     srv->svc = *svc;
+    srv->commands = commands;
+    srv->ncommands = NCOMMANDS;
     if ((rc = paths_join(n->cfg.data_dir, PATHS_SOCKET_NAME, srv->path, sizeof(srv->path))) != 0) {
         log_error("control socket path too long in %s", n->cfg.data_dir);
         goto fail;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "daemon/ctl_int.h"
 #include "daemon/ctl_server.h"
 #include "daemon/dyads.h"
 #include "daemon/node.h"
@@ -898,12 +899,159 @@ test_protocol_errors(void **state)
     check_protocol_error(f, bad_args, sizeof(bad_args));
 }
 
+/* ---- The dispatcher's guarantee, with handlers that break the rules ------------------------ */
+
+static void
+ok_reply(struct ctl_call *call, bool more)
+{
+    struct mp_open m;
+
+    mp_open_map(&m, ctl_begin(call, more));
+    mp_kv_bool(&m, "ok", true);
+    mp_close(&m);
+    ctl_send(call);
+}
+
+static int
+h_twice(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)req;
+    ok_reply(call, false);
+    ok_reply(call, false); /* refused */
+    return 0;
+}
+
+static int
+h_silent(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)call, (void)req;
+    return 0; /* neither replied nor kept */
+}
+
+static int
+h_error_after_reply(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)req;
+    ok_reply(call, false);
+    return ctl_fail(call, PULL_ERR_INVAL, "too late"); /* dropped */
+}
+
+static int
+h_positive(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)call, (void)req;
+    return 1; /* not an error code */
+}
+
+static void
+release_silently(void *arg, int result)
+{
+    (void)result;
+    ctl_done(arg, 0); /* kept, and let go without a reply */
+}
+
+static int
+h_kept_silent(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)req;
+    assert_int_equal(node_after_commit(call->srv->n, release_silently, ctl_keep(call)), 0);
+    return 0;
+}
+
+static void
+release_failing(void *arg, int result)
+{
+    struct ctl_call *call = arg;
+
+    (void)result;
+    ctl_done(call, ctl_fail(call, PULL_ERR_NOT_FOUND, "gone after the commit"));
+}
+
+static int
+h_kept_error(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)req;
+    assert_int_equal(node_after_commit(call->srv->n, release_failing, ctl_keep(call)), 0);
+    return 0;
+}
+
+static int
+h_kept_reply_twice(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)req;
+    ctl_keep(call);
+    ok_reply(call, false);
+    ctl_done(call, PULL_ERR_IO); /* an error after the reply: dropped */
+    return 0;
+}
+
+static int
+h_more_then_final(struct ctl_call *call, const struct ctl_request *req)
+{
+    (void)req;
+    ok_reply(call, true);
+    ok_reply(call, true);
+    ok_reply(call, false);
+    ok_reply(call, true); /* after the final reply: refused */
+    return 0;
+}
+
+static void
+test_dispatcher_rules(void **state)
+{
+    static const struct ctl_command table[] = {
+        {"twice", h_twice, {NULL}, 0},
+        {"silent", h_silent, {NULL}, 0},
+        {"error-after-reply", h_error_after_reply, {NULL}, 0},
+        {"positive", h_positive, {NULL}, 0},
+        {"kept-silent", h_kept_silent, {NULL}, 0},
+        {"kept-error", h_kept_error, {NULL}, 0},
+        {"kept-reply-twice", h_kept_reply_twice, {NULL}, 0},
+        {"more-then-final", h_more_then_final, {NULL}, CTL_F_STREAM},
+        {"needs-x", h_twice, {"x", NULL}, 0},
+    };
+    struct fixture *f = *state;
+    struct raw r;
+    struct raw *all[1] = {&r};
+    uint64_t twice, silent, late, positive, kept_silent, kept_error, kept_twice, more, arity;
+
+    ctl_server_set_commands(f->ctl, table, sizeof(table) / sizeof(table[0]));
+    printf("(the seven bugs below are this test's, on purpose)\n");
+    raw_open(f, &r);
+    twice = send0(f, &r, "twice", "twice", 0);
+    silent = send0(f, &r, "silent", "silent", PULL_ERR_STATE);
+    late = send0(f, &r, "error after reply", "error-after-reply", 0);
+    positive = send0(f, &r, "positive", "positive", PULL_ERR_STATE);
+    kept_silent = send0(f, &r, "kept silent", "kept-silent", PULL_ERR_STATE);
+    kept_error = send0(f, &r, "kept error", "kept-error", PULL_ERR_NOT_FOUND);
+    kept_twice = send0(f, &r, "kept reply twice", "kept-reply-twice", 0);
+    more = send0(f, &r, "more then final", "more-then-final", 0);
+    f->slots[more].stream = true;
+    arity = send0(f, &r, "missing x", "needs-x", PULL_ERR_ARITY);
+    send0(f, &r, "the real table is gone", "status", PULL_ERR_UNKNOWN_CMD);
+    pump(f, all, 1, all_answered, WAIT_MS);
+    pump(f, all, 1, NULL, SETTLE_MS);
+    check_slots(f);
+    assert_string_equal(f->slots[kept_error].msg, "gone after the commit");
+    assert_non_null(strstr(f->slots[silent].msg, "internal error"));
+    assert_non_null(strstr(f->slots[kept_silent].msg, "internal error"));
+    assert_non_null(strstr(f->slots[positive].msg, "internal error"));
+    assert_string_equal(f->slots[arity].msg, "missing argument 'x'");
+    assert_int_equal(f->slots[more].mores, 2);
+    (void)twice, (void)late, (void)kept_twice;
+    /* twice, silent, error after reply, positive, kept silent, kept reply twice, more after
+     * the final reply */
+    assert_int_equal(f->ctl->reply_bugs, 7);
+    raw_close(&r);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_reply_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dispatcher_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
