@@ -116,8 +116,9 @@ int ctl_fail(struct ctl_call *call, int err, const char *fmt, ...)
 msgpack_packer *ctl_begin(struct ctl_call *call, bool more);
 
 /* ctl_send frames and sends the reply begun by ctl_begin (a TOO_BIG error reply instead if
- * it outgrew CTL_REPLY_MAX). A final reply after the final reply is refused and logged.
- * The client may be dropped here if it does not read its replies. */
+ * it outgrew CTL_REPLY_MAX: for a stream, that error is its final reply and its stop hook
+ * runs). A final reply after the final reply is refused and logged. The client may be
+ * dropped here if it does not read its replies (its streams then stop). */
 void ctl_send(struct ctl_call *call);
 
 /* ctl_send_packed sends a reply whose result is the one packed value p[0..len) (an event

@@ -258,6 +258,7 @@ call_send(struct ctl_call *call, struct pull_wb *w, bool more)
 void
 ctl_send(struct ctl_call *call)
 {
+    const struct ctl_stream_ops *ended = NULL;
     int rc;
 
     if (!call->building) {
@@ -271,9 +272,15 @@ ctl_send(struct ctl_call *call)
                         rc == PULL_ERR_NOMEM ? NULL
                                              : "the result is too large for one reply: ask "
                                                "for fewer records (--limit)");
-        call->more = false; /* an error ends a stream */
+        if (call->more)
+            ended = call->stream; /* the error is the stream's final reply */
+        call->more = false;
     }
+    call->refs++;
     call_send(call, &call->w, call->more);
+    if (ended != NULL)
+        ended->stop(call, false); /* the room lets go of its state (the reply went out) */
+    ctl_done(call, 0);
 }
 
 void
