@@ -1,7 +1,7 @@
 /*
  * ctl: the control protocol between pulld and the `pull` CLI (or any local program).
  *
- * This comment is the specification: the server (daemon/ctl_server.c) and the client
+ * This comment is the specification: the server (daemon/ctl_*.c) and the client
  * (cli/) are both written from it.
  *
  * Transport. A unix stream socket at DATA_DIR/pulld.sock (lib/paths.h), mode 0600 in a
