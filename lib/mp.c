@@ -454,3 +454,115 @@ mp_pack_cstr(msgpack_packer *pk, const char *s)
 {
     mp_pack_str(pk, s, strlen(s));
 }
+
+void
+mp_pack_bool(msgpack_packer *pk, bool v)
+{
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+/* ---- Deferred counts ---------------------------------------------------------------- */
+
+#define MP_OPEN_HEADER 5 /* 0xdf/0xdd + u32: the longest map/array header */
+
+static void
+open_container(struct mp_open *o, msgpack_packer *pk, bool map)
+{
+    static const uint8_t room[MP_OPEN_HEADER];
+
+    o->pk = pk;
+    o->w = pk->data;
+    o->off = o->w->len;
+    o->n = 0;
+    o->map = map;
+    wb_put(o->w, room, sizeof(room));
+}
+
+void
+mp_open_map(struct mp_open *o, msgpack_packer *pk)
+{
+    open_container(o, pk, true);
+}
+
+void
+mp_open_array(struct mp_open *o, msgpack_packer *pk)
+{
+    open_container(o, pk, false);
+}
+
+msgpack_packer *
+mp_key(struct mp_open *o, const char *key)
+{
+    o->n++;
+    mp_pack_cstr(o->pk, key);
+    return o->pk;
+}
+
+msgpack_packer *
+mp_item(struct mp_open *o)
+{
+    o->n++;
+    return o->pk;
+}
+
+void
+mp_items(struct mp_open *o, uint32_t n)
+{
+    o->n += n;
+}
+
+void
+mp_close(struct mp_open *o)
+{
+    struct pull_wb *w = o->w;
+    uint8_t hdr[MP_OPEN_HEADER];
+    size_t hl, body;
+
+    if (wb_error(w) != 0 || w->len < o->off + MP_OPEN_HEADER)
+        return;
+    if (o->n <= 15) {
+        hdr[0] = (uint8_t)((o->map ? 0x80 : 0x90) | o->n);
+        hl = 1;
+    } else if (o->n <= 0xffff) {
+        hdr[0] = o->map ? 0xde : 0xdc;
+        hdr[1] = (uint8_t)(o->n >> 8);
+        hdr[2] = (uint8_t)o->n;
+        hl = 3;
+    } else {
+        hdr[0] = o->map ? 0xdf : 0xdd;
+        be32enc(hdr + 1, o->n);
+        hl = 5;
+    }
+    body = w->len - o->off - MP_OPEN_HEADER;
+    if (hl < MP_OPEN_HEADER && body > 0)
+        memmove(w->p + o->off + hl, w->p + o->off + MP_OPEN_HEADER, body);
+    memcpy(w->p + o->off, hdr, hl);
+    w->len -= MP_OPEN_HEADER - hl;
+}
+
+void
+mp_kv_str(struct mp_open *o, const char *key, const char *v)
+{
+    mp_pack_cstr(mp_key(o, key), v);
+}
+
+void
+mp_kv_uint(struct mp_open *o, const char *key, uint64_t v)
+{
+    msgpack_pack_uint64(mp_key(o, key), v);
+}
+
+void
+mp_kv_int(struct mp_open *o, const char *key, int64_t v)
+{
+    msgpack_pack_int64(mp_key(o, key), v);
+}
+
+void
+mp_kv_bool(struct mp_open *o, const char *key, bool v)
+{
+    mp_pack_bool(mp_key(o, key), v);
+}

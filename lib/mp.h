@@ -14,6 +14,15 @@
  *   - validate UTF-8 in every str.
  * Writing uses msgpack-c's packer, which emits exactly that canonical form (checked in
  * tests/unit/test_mp.c).
+ *
+ * Deferred counts. A map or array whose size is not known when it is opened is written
+ * with struct mp_open (after redis's addReplyDeferredLen / setDeferredMapLen): opening
+ * reserves the longest header (5 bytes), every entry is counted as it is added (mp_key
+ * packs a map key and counts one entry, whose value the caller packs next; mp_item counts
+ * one array element), and mp_close writes the count in its shortest form and moves the
+ * body back over the header bytes it did not need - the output is byte for byte what
+ * msgpack_pack_map/array with the right count would have produced, so the strict reader
+ * above accepts it. Nobody counts fields by hand.
  */
 #ifndef PULL_MP_H
 #define PULL_MP_H
@@ -87,5 +96,43 @@ void mp_packer_init(msgpack_packer *pk, struct pull_wb *w);
 void mp_pack_bin(msgpack_packer *pk, const void *p, size_t n);
 void mp_pack_str(msgpack_packer *pk, const char *s, size_t n);
 void mp_pack_cstr(msgpack_packer *pk, const char *s);
+void mp_pack_bool(msgpack_packer *pk, bool v);
+
+/* A map or array open for entries; its count is written by mp_close. Caller-owned
+ * storage, nothing to release. */
+struct mp_open {
+    msgpack_packer *pk;
+    struct pull_wb *w;
+    size_t off; /* where the header was reserved in w */
+    uint32_t n; /* map entries or array elements added so far */
+    bool map;
+};
+
+/* mp_open_map / mp_open_array start a container at the end of pk's writer; pk must have
+ * been set up by mp_packer_init (it writes to a struct pull_wb) and outlive o. Containers
+ * nest; close them in the reverse order of opening. */
+void mp_open_map(struct mp_open *o, msgpack_packer *pk);
+void mp_open_array(struct mp_open *o, msgpack_packer *pk);
+
+/* mp_key packs key into the map o, counts one entry, and returns the packer for its value:
+ * the caller packs exactly one value (or one nested container) next. */
+msgpack_packer *mp_key(struct mp_open *o, const char *key);
+
+/* mp_item counts one element of the array o and returns the packer: the caller packs
+ * exactly one value next. mp_items counts n elements the caller appends itself (already
+ * packed bytes, e.g. a copy of another buffer). */
+msgpack_packer *mp_item(struct mp_open *o);
+void mp_items(struct mp_open *o, uint32_t n);
+
+/* mp_close writes o's header in its shortest form (fixmap/fixarray up to 15 entries,
+ * 16-bit up to 65535, else 32-bit), moving the body back by the bytes saved. If the writer
+ * failed meanwhile (wb_error), it leaves the bytes alone: the caller sees the error. */
+void mp_close(struct mp_open *o);
+
+/* key/value pairs in one call: mp_key followed by the value. */
+void mp_kv_str(struct mp_open *o, const char *key, const char *v);
+void mp_kv_uint(struct mp_open *o, const char *key, uint64_t v);
+void mp_kv_int(struct mp_open *o, const char *key, int64_t v);
+void mp_kv_bool(struct mp_open *o, const char *key, bool v);
 
 #endif

@@ -122,15 +122,18 @@ ctl_frame_end(struct pull_wb *out, size_t start, size_t max)
 
 /* ---- Encoding ---------------------------------------------------------------------- */
 
+/* The heads' maps are closed once their last key is packed: the count doesn't depend on
+ * the value that follows (args, result). */
 void
 ctl_pack_request_head(msgpack_packer *pk, const char *cmd, uint64_t seq)
 {
-    msgpack_pack_map(pk, 3);
-    mp_pack_cstr(pk, "cmd");
-    mp_pack_cstr(pk, cmd);
-    mp_pack_cstr(pk, "seq");
-    msgpack_pack_uint64(pk, seq);
-    mp_pack_cstr(pk, "args");
+    struct mp_open m;
+
+    mp_open_map(&m, pk);
+    mp_kv_str(&m, "cmd", cmd);
+    mp_kv_uint(&m, "seq", seq);
+    mp_key(&m, "args");
+    mp_close(&m);
 }
 
 /* Copies msg into out (CTL_MSG_MAX + 1 bytes) as one clean line: cut at a UTF-8 boundary,
@@ -166,20 +169,15 @@ ctl_pack_reply_head(msgpack_packer *pk, uint64_t seq, int err, const char *msg, 
 {
     char clean[CTL_MSG_MAX + 1];
     size_t n = clean_msg(msg, clean);
+    struct mp_open m;
 
-    msgpack_pack_map(pk, 5);
-    mp_pack_cstr(pk, "seq");
-    msgpack_pack_uint64(pk, seq);
-    mp_pack_cstr(pk, "err");
-    msgpack_pack_int(pk, err);
-    mp_pack_cstr(pk, "msg");
-    mp_pack_str(pk, clean, n);
-    mp_pack_cstr(pk, "more");
-    if (more)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
-    mp_pack_cstr(pk, "result");
+    mp_open_map(&m, pk);
+    mp_kv_uint(&m, "seq", seq);
+    mp_kv_int(&m, "err", err);
+    mp_pack_str(mp_key(&m, "msg"), clean, n);
+    mp_kv_bool(&m, "more", more);
+    mp_key(&m, "result");
+    mp_close(&m);
 }
 
 int

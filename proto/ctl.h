@@ -1,7 +1,7 @@
 /*
  * ctl: the control protocol between pulld and the `pull` CLI (or any local program).
  *
- * This comment is the specification: the server (daemon/ctl_server.c) and the client
+ * This comment is the specification: the server (daemon/ctl_*.c) and the client
  * (cli/) are both written from it.
  *
  * Transport. A unix stream socket at DATA_DIR/pulld.sock (lib/paths.h), mode 0600 in a
@@ -27,7 +27,9 @@
  *   message for a person (at most CTL_MSG_MAX bytes, no control characters), saying which
  *   rule failed ("title too long or empty", "ambiguous id prefix 'abcdef' (3 records)").
  *   result is nil on error. more is true on every reply of a stream except the last; a
- *   plain command sends exactly one reply with more=false. Values inside results are
+ *   plain command sends exactly one reply with more=false. Every request gets exactly
+ *   one reply with more=false (its error, or its result), whatever it asked; the server's
+ *   dispatcher guarantees it (daemon/ctl_int.h). Values inside results are
  *   JSON-ready: maps with str keys, str, uint/int, bool, array, nil. No floats (use
  *   integers: scores in thousandths, times in unix seconds, durations in seconds), no ext.
  *   bin appears only where a command says so (export); the CLI's --json prints any bin
@@ -179,7 +181,8 @@ int ctl_frame_end(struct pull_wb *out, size_t start, size_t max);
 
 /* ctl_pack_request_head packs the start of a request map: {"cmd": cmd, "seq": seq,
  * "args": — the caller then packs exactly one map, the args (msgpack_pack_map(pk, 0) for
- * none). */
+ * none). pk must write to a struct pull_wb (mp_packer_init): the head's map is packed with
+ * a deferred count (lib/mp.h), as is the reply head below. */
 void ctl_pack_request_head(msgpack_packer *pk, const char *cmd, uint64_t seq);
 
 /* ctl_pack_reply_head packs the start of a reply map: {"seq", "err", "msg", "more",
@@ -279,7 +282,10 @@ enum ctl_flags {
     CTL_F_SLOW = 1 << 2,   /* may take long: the server may run it off the loop turn */
 };
 
-typedef int (*ctl_handler)(void *ctx, const struct ctl_request *req);
+/* A request being answered: the server's (daemon/ctl_int.h), opaque to the protocol. */
+struct ctl_call;
+
+typedef int (*ctl_handler)(struct ctl_call *call, const struct ctl_request *req);
 
 /* One entry of the server's command table. required lists arg names that must be present
  * (not nil), NULL-terminated if fewer than CTL_REQUIRED_MAX. */

@@ -17,9 +17,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
-noop(void *ctx, const struct ctl_request *req)
+noop(struct ctl_call *call, const struct ctl_request *req)
 {
-    (void)ctx, (void)req;
+    (void)call, (void)req;
     return 0;
 }
 

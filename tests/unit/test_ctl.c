@@ -487,9 +487,9 @@ test_reply_hostile(void **state)
 }
 
 static int
-dummy_handler(void *ctx, const struct ctl_request *req)
+dummy_handler(struct ctl_call *call, const struct ctl_request *req)
 {
-    (void)ctx, (void)req;
+    (void)call, (void)req;
     return 0;
 }
 

@@ -170,8 +170,8 @@ test_str_bin(void **state)
 static void
 test_packer_is_canonical(void **state)
 {
-    static const uint64_t values[] = {0, 1, 127, 128, 255, 256, 65535, 65536,
-                                      0xffffffffull, 0x100000000ull, UINT64_MAX};
+    static const uint64_t values[] = {
+        0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffffull, 0x100000000ull, UINT64_MAX};
     static const size_t lens[] = {0, 31, 32, 255, 256, 65535, 65536};
     struct pull_wb w;
     msgpack_packer pk;
@@ -213,6 +213,124 @@ test_packer_is_canonical(void **state)
             assert_int_equal(mp_read_nil(&r), 0);
         assert_int_equal(rd_left(&r), 0);
     }
+    wb_release(&w);
+}
+
+/* Packs a map (or array) of n entries both ways - counted up front with msgpack-c and with
+ * a deferred count - and checks the bytes are the same, with something before and after. */
+static void
+deferred_matches(bool map, uint32_t n)
+{
+    struct pull_wb a, b;
+    msgpack_packer pa, pb;
+    struct mp_open o;
+    struct pull_rd r;
+    uint32_t got;
+
+    wb_init(&a, 0);
+    wb_init(&b, 0);
+    mp_packer_init(&pa, &a);
+    mp_packer_init(&pb, &b);
+    mp_pack_cstr(&pa, "before");
+    mp_pack_cstr(&pb, "before");
+    if (map)
+        msgpack_pack_map(&pa, n);
+    else
+        msgpack_pack_array(&pa, n);
+    (map ? mp_open_map : mp_open_array)(&o, &pb);
+    for (uint32_t i = 0; i < n; i++) {
+        if (map) {
+            mp_pack_cstr(&pa, "k");
+            msgpack_pack_uint64(&pa, i);
+            mp_kv_uint(&o, "k", i);
+        } else {
+            msgpack_pack_uint64(&pa, i);
+            msgpack_pack_uint64(mp_item(&o), i);
+        }
+    }
+    mp_close(&o);
+    mp_pack_cstr(&pa, "after");
+    mp_pack_cstr(&pb, "after");
+    assert_int_equal(wb_error(&a), 0);
+    assert_int_equal(wb_error(&b), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.p, b.p, a.len);
+    /* and the strict reader takes it */
+    rd_init(&r, b.p + 7, b.len - 7);
+    assert_int_equal(map ? mp_read_map(&r, &got) : mp_read_array(&r, &got), 0);
+    assert_int_equal(got, n);
+    wb_release(&a);
+    wb_release(&b);
+}
+
+static void
+test_deferred_counts(void **state)
+{
+    static const uint32_t sizes[] = {0, 1, 15, 16, 17, 255, 256, 65535, 65536, 70000};
+    struct pull_wb w;
+    msgpack_packer pk;
+    struct mp_open outer, inner, tiny;
+    struct pull_rd r;
+    uint32_t n;
+    const char *s;
+    uint32_t len;
+    uint64_t v;
+    bool b;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        deferred_matches(true, sizes[i]);
+        deferred_matches(false, sizes[i]);
+    }
+
+    /* nested: {"list": [16 x {"i": i}], "ok": true, "empty": {}} */
+    wb_init(&w, 0);
+    mp_packer_init(&pk, &w);
+    mp_open_map(&outer, &pk);
+    mp_key(&outer, "list");
+    mp_open_array(&inner, &pk);
+    for (uint32_t i = 0; i < 16; i++) {
+        mp_item(&inner);
+        mp_open_map(&tiny, &pk);
+        mp_kv_uint(&tiny, "i", i);
+        mp_close(&tiny);
+    }
+    mp_close(&inner);
+    mp_kv_bool(&outer, "ok", true);
+    mp_key(&outer, "empty");
+    mp_open_map(&tiny, &pk);
+    mp_close(&tiny);
+    mp_close(&outer);
+    assert_int_equal(wb_error(&w), 0);
+    rd_init(&r, w.p, w.len);
+    assert_int_equal(mp_read_map(&r, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(mp_read_str(&r, 10, &s, &len), 0);
+    assert_int_equal(mp_read_array(&r, &n), 0);
+    assert_int_equal(n, 16);
+    for (uint32_t i = 0; i < 16; i++) {
+        assert_int_equal(mp_read_map(&r, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(mp_read_str(&r, 10, &s, &len), 0);
+        assert_int_equal(mp_read_uint(&r, &v), 0);
+        assert_int_equal(v, i);
+    }
+    assert_int_equal(mp_read_str(&r, 10, &s, &len), 0);
+    assert_int_equal(mp_read_bool(&r, &b), 0);
+    assert_true(b);
+    assert_int_equal(mp_read_str(&r, 10, &s, &len), 0);
+    assert_int_equal(mp_read_map(&r, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(rd_left(&r), 0);
+
+    /* a writer that fails meanwhile keeps its error; close leaves the bytes alone */
+    wb_release(&w);
+    wb_init(&w, 8);
+    mp_packer_init(&pk, &w);
+    mp_open_map(&outer, &pk);
+    mp_kv_str(&outer, "long", "longer than the writer allows");
+    mp_close(&outer);
+    assert_int_not_equal(wb_error(&w), 0);
     wb_release(&w);
 }
 
@@ -261,6 +379,7 @@ main(void)
         cmocka_unit_test(test_huge_containers_refused),
         cmocka_unit_test(test_str_bin),
         cmocka_unit_test(test_packer_is_canonical),
+        cmocka_unit_test(test_deferred_counts),
         cmocka_unit_test(test_skip_depth),
         cmocka_unit_test(test_wb_limits),
     };

@@ -1,0 +1,592 @@
+/*
+ * ctl_records: the control room of my records and of looking one up - "record.add",
+ * "record.edit", "record.renew", "record.withdraw", "record.list", "show" (proto/ctl.h).
+ *
+ * A new record or version is signed here and submitted to the node (node_submit); the call
+ * is kept and answered from the commit callback, so what the CLI is told is on disk.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/ctl_int.h"
+#include "daemon/dyads.h"
+#include "lib/err.h"
+#include "lib/ident.h"
+#include "lib/match.h"
+#include "lib/search.h"
+#include "lib/store.h"
+
+/* ---- Writing ------------------------------------------------------------------------- */
+
+/* A local record waiting for its commit. */
+struct pending_rec {
+    struct ctl_call *call;
+    uint8_t *env;
+    size_t len;
+};
+
+static const char *
+refusal(int rc)
+{
+    switch (rc) {
+    case PULL_ERR_QUOTA:
+        return "you have too many live records (max-per-author): withdraw some first";
+    case PULL_ERR_STORE_FULL:
+        return "the store is full (disk or map size): free some disk space";
+    default:
+        return pull_strerror(rc);
+    }
+}
+
+static void
+on_rec_commit(void *arg, int result, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct pending_rec *p = arg;
+    struct ctl_call *call = p->call;
+    struct record *rec = NULL;
+    struct envelope env;
+    int rc = result;
+
+    if (rc != 0)
+        ctl_fail(call, rc, "%s", refusal(rc));
+    else if ((rec = malloc(sizeof(*rec))) == NULL)
+        rc = PULL_ERR_NOMEM;
+    else if ((rc = ctl_decode_env(p->env, p->len, &env, rec)) == 0)
+        ctl_pack_record(ctl_begin(call, false), call->srv->n, id, rec, CTL_REC_MINE, 0);
+    if (rc == 0)
+        ctl_send(call);
+    free(rec);
+    free(p->env);
+    free(p);
+    ctl_done(call, rc);
+}
+
+/* Signs rec as this node and submits it; the reply comes from the commit callback. */
+static int
+submit_local(struct ctl_call *call, struct record *rec)
+{
+    struct node *n = call->srv->n;
+    struct pending_rec *p = NULL;
+    struct pull_wb w;
+    int rc;
+
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    memcpy(rec->author, n->self.pk, 32);
+    if ((rc = record_check_fields(rec)) != 0 || (rc = record_check_time(rec, node_now_s(n))) != 0 ||
+        (rc = record_sign(rec, &n->self, &w, NULL)) != 0) {
+        rc = ctl_fail(call, rc, "%s", pull_strerror(rc));
+        goto out;
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto out;
+    }
+    p->env = wb_steal(&w, &p->len);
+    p->call = ctl_keep(call);
+    rc = node_submit(n, p->env, p->len, NODE_ORIGIN_LOCAL, NULL, on_rec_commit, p, NULL);
+    if (rc != 0) {
+        ctl_done(call, 0); /* the keep: the commit callback will not run */
+        rc = ctl_fail(call, rc, "%s", refusal(rc));
+        free(p->env);
+        free(p);
+    }
+    /* else p is the commit callback's */
+out:
+    wb_release(&w);
+    return rc;
+}
+
+/* Reads the content args of add/edit into rec (absent ones leave rec as it is). Returns 0
+ * or the error. */
+static int
+read_content(struct ctl_call *call, const struct ctl_request *req, struct record *rec,
+             bool *has_expires, uint64_t *expires_s)
+{
+    char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1];
+    uint32_t ntags = 0;
+    int rc;
+
+    if ((rc = ctl_opt_text(call, req, "title", rec->title, sizeof(rec->title), RECORD_TITLE_MAX,
+                           PULL_ERR_TITLE)) < 0 ||
+        (rc = ctl_opt_text(call, req, "body", rec->body, sizeof(rec->body), RECORD_BODY_MAX,
+                           PULL_ERR_BODY)) < 0 ||
+        (rc = ctl_opt_text(call, req, "location", rec->location, sizeof(rec->location),
+                           RECORD_LOCATION_MAX, PULL_ERR_LOCATION)) < 0 ||
+        (rc = ctl_opt_text(call, req, "terms", rec->terms, sizeof(rec->terms), RECORD_TERMS_MAX,
+                           PULL_ERR_FIELD)) < 0)
+        return rc;
+    rc = ctl_arg_strs(req, "tags", RECORD_TAGS_MAX, RECORD_TAG_MAX, &tags[0][0], sizeof(tags[0]),
+                      &ntags);
+    if (rc == 0) {
+        rec->ntags = (uint8_t)ntags;
+        memcpy(rec->tags, tags, sizeof(tags));
+    } else if (rc != PULL_ERR_NOT_FOUND) {
+        return ctl_fail(call, PULL_ERR_TAGS,
+                        "bad argument 'tags': at most %d tags of 1 to %d bytes", RECORD_TAGS_MAX,
+                        RECORD_TAG_MAX);
+    }
+    *has_expires = false;
+    rc = ctl_arg_uint(req, "expires_s", RECORD_TTL_MAX, expires_s);
+    if (rc == 0) {
+        if (*expires_s == 0)
+            return ctl_fail(call, PULL_ERR_EXPIRY, "expiry out of bounds: at least 1 s");
+        *has_expires = true;
+    } else if (rc != PULL_ERR_NOT_FOUND) {
+        return ctl_fail(call, PULL_ERR_EXPIRY, "expiry out of bounds: at most 90 days (%u s)",
+                        RECORD_TTL_MAX);
+    }
+    return 0;
+}
+
+int
+ctl_h_record_add(struct ctl_call *call, const struct ctl_request *req)
+{
+    struct node *n = call->srv->n;
+    struct record *rec = malloc(sizeof(*rec));
+    bool has_exp;
+    uint64_t exp_s = RECORD_TTL_DEFAULT, now = node_now_s(n);
+    int rc;
+
+    if (rec == NULL)
+        return PULL_ERR_NOMEM;
+    record_init(rec);
+    if ((rc = ctl_opt_kind(call, req, true, &rec->kind)) < 0)
+        goto out;
+    if (rc == 0) {
+        rc = ctl_arg_failed(call, PULL_ERR_NOT_FOUND, "kind");
+        goto out;
+    }
+    if ((rc = read_content(call, req, rec, &has_exp, &exp_s)) != 0)
+        goto out;
+    if (!has_exp)
+        exp_s = RECORD_TTL_DEFAULT;
+    env_random(n->env, rec->slot, sizeof(rec->slot));
+    rec->seq = 1;
+    rec->created = now;
+    rec->expires = now + exp_s;
+    rc = submit_local(call, rec);
+out:
+    free(rec);
+    return rc;
+}
+
+/* Finding one of my live records by id prefix. */
+struct mine_find {
+    struct ident_prefix prefix;
+    uint64_t now;
+    uint8_t id[RECORD_ID_BYTES];
+    uint8_t *env;
+    size_t len;
+    unsigned matches;
+};
+
+static int
+find_mine_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct mine_find *f = ctx;
+    struct envelope e;
+    struct record *rec;
+
+    if (!ident_prefix_match(&f->prefix, id))
+        return 0;
+    if ((rec = malloc(sizeof(*rec))) == NULL)
+        return PULL_ERR_NOMEM;
+    if (ctl_decode_env(env, len, &e, rec) == 0 && rec->kind != RECORD_WITHDRAWN &&
+        rec->expires > f->now) {
+        f->matches++;
+        memcpy(f->id, id, RECORD_ID_BYTES);
+        free(f->env);
+        if ((f->env = malloc(len)) == NULL) {
+            free(rec);
+            return PULL_ERR_NOMEM;
+        }
+        memcpy(f->env, env, len);
+        f->len = len;
+    }
+    free(rec);
+    return 0;
+}
+
+/* Resolves "id" to one of my live records and checks "kind". Returns 0 with rec filled, or
+ * the error. */
+static int
+resolve_mine(struct ctl_call *call, const struct ctl_request *req, struct record *rec,
+             uint8_t id[RECORD_ID_BYTES])
+{
+    struct node *n = call->srv->n;
+    struct mine_find f;
+    struct envelope e;
+    char prefix[IDENT_TEXT_LEN + 1], sid[IDENT_SHORT_LEN + 1];
+    uint8_t kind = 0;
+    int rc;
+
+    memset(&f, 0, sizeof(f));
+    if ((rc = ctl_arg_str(req, "id", IDENT_TEXT_LEN, prefix, sizeof(prefix))) != 0 ||
+        ident_prefix_parse(prefix, &f.prefix) != 0)
+        return ctl_arg_failed(call, rc == PULL_ERR_NOT_FOUND ? rc : PULL_ERR_FIELD, "id");
+    if ((rc = ctl_opt_kind(call, req, true, &kind)) < 0)
+        return rc;
+    f.now = node_now_s(n);
+    if ((rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f)) < 0) {
+        /* rc is the store's error */
+    } else if (f.matches == 0) {
+        rc = ctl_fail(call, PULL_ERR_NOT_FOUND, "no live %s of yours has an id starting with '%s'",
+                      kind ? record_kind_name(kind) : "record", prefix);
+    } else if (f.matches > 1) {
+        rc = ctl_fail(call, PULL_ERR_AMBIGUOUS,
+                      "ambiguous id prefix '%s' (%u of your records): give more characters", prefix,
+                      f.matches);
+    } else if (ctl_decode_env(f.env, f.len, &e, rec) != 0) {
+        rc = PULL_ERR_STORE;
+    } else if (kind != 0 && rec->kind != kind) {
+        const char *have = record_kind_name(rec->kind);
+        ident_short(f.id, sid);
+        rc = ctl_fail(call, PULL_ERR_KIND, "%s is %s %s, not %s %s", sid,
+                      have[0] == 'o' ? "an" : "a", have, kind == RECORD_OFFER ? "an" : "a",
+                      record_kind_name(kind));
+    } else {
+        memcpy(id, f.id, RECORD_ID_BYTES);
+        rc = 0;
+    }
+    free(f.env);
+    return rc;
+}
+
+/* renew, withdraw and edit: a new version of one of my records. */
+enum { V_RENEW, V_WITHDRAW, V_EDIT };
+
+static int
+new_version(struct ctl_call *call, const struct ctl_request *req, int verb)
+{
+    struct node *n = call->srv->n;
+    struct record *rec = malloc(sizeof(*rec));
+    uint8_t id[RECORD_ID_BYTES];
+    uint64_t now = node_now_s(n), exp_s = RECORD_TTL_DEFAULT;
+    bool has_exp = false;
+    int rc;
+
+    if (rec == NULL)
+        return PULL_ERR_NOMEM;
+    if ((rc = resolve_mine(call, req, rec, id)) != 0)
+        goto out;
+    if (verb == V_EDIT) {
+        if ((rc = read_content(call, req, rec, &has_exp, &exp_s)) != 0)
+            goto out;
+    } else if (verb == V_RENEW) {
+        rc = ctl_arg_uint(req, "expires_s", RECORD_TTL_MAX, &exp_s);
+        if (rc == PULL_ERR_NOT_FOUND) {
+            exp_s = RECORD_TTL_DEFAULT;
+        } else if (rc != 0 || exp_s == 0) {
+            rc = ctl_fail(call, PULL_ERR_EXPIRY, "expiry out of bounds: 1 s to 90 days");
+            goto out;
+        }
+        has_exp = true;
+    }
+    rec->seq++;
+    if (verb == V_WITHDRAW) {
+        /* The tombstone keeps the old expiry, so a replay of the old version stays refused
+         * for as long as it could be live. */
+        rec->kind = RECORD_WITHDRAWN;
+        rec->title[0] = rec->body[0] = rec->location[0] = rec->terms[0] = '\0';
+        rec->ntags = 0;
+        memset(rec->tags, 0, sizeof(rec->tags));
+        rec->created = now < rec->created ? rec->created : now;
+        if (rec->expires <= rec->created)
+            rec->expires = rec->created + 1;
+        if (rec->expires - rec->created > RECORD_TTL_MAX)
+            rec->created = rec->expires - RECORD_TTL_MAX;
+    } else {
+        uint64_t old_exp = rec->expires;
+        rec->created = now;
+        rec->expires = has_exp ? now + exp_s : (old_exp > now ? old_exp : now + exp_s);
+    }
+    rc = submit_local(call, rec);
+out:
+    free(rec);
+    return rc;
+}
+
+int
+ctl_h_record_renew(struct ctl_call *call, const struct ctl_request *req)
+{
+    return new_version(call, req, V_RENEW);
+}
+
+int
+ctl_h_record_withdraw(struct ctl_call *call, const struct ctl_request *req)
+{
+    return new_version(call, req, V_WITHDRAW);
+}
+
+int
+ctl_h_record_edit(struct ctl_call *call, const struct ctl_request *req)
+{
+    return new_version(call, req, V_EDIT);
+}
+
+/* ---- record.list: my live records, newest first ---------------------------------------- */
+
+struct list_item {
+    uint64_t created;
+    uint8_t id[RECORD_ID_BYTES];
+    uint8_t *env;
+    size_t len;
+};
+
+struct list_ctx {
+    struct list_item *items;
+    size_t n, cap;
+    uint8_t kind;
+    uint64_t now;
+    struct record *rec;
+};
+
+static int
+list_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct list_ctx *l = ctx;
+    struct envelope e;
+    struct list_item *it;
+
+    if (ctl_decode_env(env, len, &e, l->rec) != 0 || l->rec->kind == RECORD_WITHDRAWN ||
+        l->rec->expires <= l->now || (l->kind != 0 && l->rec->kind != l->kind))
+        return 0;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        struct list_item *ni = realloc(l->items, nc * sizeof(*ni));
+        if (ni == NULL)
+            return PULL_ERR_NOMEM;
+        l->items = ni;
+        l->cap = nc;
+    }
+    it = &l->items[l->n];
+    if ((it->env = malloc(len)) == NULL)
+        return PULL_ERR_NOMEM;
+    memcpy(it->env, env, len);
+    it->len = len;
+    it->created = l->rec->created;
+    memcpy(it->id, id, RECORD_ID_BYTES);
+    l->n++;
+    return 0;
+}
+
+static int
+item_newer_first(const void *a, const void *b)
+{
+    const struct list_item *x = a, *y = b;
+
+    if (x->created != y->created)
+        return x->created > y->created ? -1 : 1;
+    return memcmp(x->id, y->id, RECORD_ID_BYTES);
+}
+
+int
+ctl_h_record_list(struct ctl_call *call, const struct ctl_request *req)
+{
+    struct node *n = call->srv->n;
+    struct list_ctx l;
+    struct mp_open list;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    if ((rc = ctl_opt_kind(call, req, true, &l.kind)) < 0)
+        return rc;
+    l.now = node_now_s(n);
+    if ((l.rec = malloc(sizeof(*l.rec))) == NULL)
+        return PULL_ERR_NOMEM;
+    if ((rc = store_iter_author(n->store, n->self.pk, list_one, &l)) >= 0) {
+        rc = 0;
+        if (l.n > 1)
+            qsort(l.items, l.n, sizeof(l.items[0]), item_newer_first);
+        mp_open_array(&list, ctl_begin(call, false));
+        for (size_t i = 0; i < l.n; i++) {
+            struct envelope e;
+            if (ctl_decode_env(l.items[i].env, l.items[i].len, &e, l.rec) == 0)
+                ctl_pack_record(mp_item(&list), n, l.items[i].id, l.rec, CTL_REC_MINE, 0);
+        }
+        mp_close(&list);
+        ctl_send(call);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.items[i].env);
+    free(l.items);
+    free(l.rec);
+    return rc;
+}
+
+/* ---- show ------------------------------------------------------------------------------ */
+
+/* The prefix of `pull show` given as an author: counts of the author's stored records. */
+struct author_count {
+    uint64_t now_s;
+    struct record *rec;
+    uint32_t records, offers, needs;
+};
+
+static int
+author_count_visit(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *p, size_t len)
+{
+    struct author_count *a = ctx;
+    struct envelope e;
+    (void)id;
+
+    if (ctl_decode_env(p, len, &e, a->rec) != 0 || a->rec->kind == RECORD_WITHDRAWN ||
+        a->rec->expires <= a->now_s)
+        return 0;
+    a->records++;
+    a->offers += a->rec->kind == RECORD_OFFER;
+    a->needs += a->rec->kind == RECORD_NEED;
+    return 0;
+}
+
+/* Resolves an author prefix into author[32]. A full key resolves if this node knows the
+ * author (stored records, attestations naming it, or my own key). A shorter prefix is
+ * looked up among the authors of live records through the search index, reading at most
+ * SHOW_AUTHOR_SCAN hits: twice the default per-author quota, so that two authors sharing
+ * the prefix are seen (it could miss one only past that quota). Returns 0,
+ * PULL_ERR_NOT_FOUND, PULL_ERR_AMBIGUOUS or another error. */
+#define SHOW_AUTHOR_SCAN (2 * STORE_MAX_PER_AUTHOR_DEFAULT)
+
+static int
+resolve_author(struct ctl_server *srv, const char *text, const struct ident_prefix *p,
+               struct record *rec, uint8_t author[32])
+{
+    struct node *n = srv->n;
+    struct search_hit *hits = NULL;
+    struct match_query q;
+    struct pull_wb w;
+    uint32_t nh = 0, live = 0, tomb = 0, done = 0, peers = 0;
+    bool found = false;
+    int rc;
+
+    if (strlen(text) == IDENT_TEXT_LEN) {
+        if (ident_from_text(text, author) != 0)
+            return PULL_ERR_NOT_FOUND;
+        if (sodium_memcmp(author, n->self.pk, 32) == 0)
+            return 0;
+        if ((rc = store_author_count(n->store, author, &live, &tomb)) != 0)
+            return rc;
+        if (live + tomb == 0 && dyads_author_stats(srv->svc.dyads, author, &done, &peers) == 0 &&
+            done == 0)
+            return PULL_ERR_NOT_FOUND;
+        return 0;
+    }
+    if (ident_prefix_match(p, n->self.pk)) {
+        memcpy(author, n->self.pk, 32);
+        found = true;
+    }
+    match_query_init(&q);
+    q.has_author = true;
+    q.author = *p;
+    q.now_s = node_now_s(n);
+    ctl_index_ready(n, q.now_s);
+    if ((hits = calloc(SHOW_AUTHOR_SCAN, sizeof(*hits))) == NULL)
+        return PULL_ERR_NOMEM;
+    rc = search_index_query(n->search, &q, SHOW_AUTHOR_SCAN, ctl_fetch_hit, n, hits, &nh);
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    for (uint32_t i = 0; rc == 0 && i < nh; i++) {
+        struct envelope e;
+        wb_reset(&w);
+        if (search_fetch(n->store, hits[i].created, hits[i].id8, &w) != 0 ||
+            ctl_decode_env(w.p, w.len, &e, rec) != 0 || !ident_prefix_match(p, rec->author))
+            continue;
+        if (!found) {
+            memcpy(author, rec->author, 32);
+            found = true;
+        } else if (memcmp(author, rec->author, 32) != 0) {
+            rc = PULL_ERR_AMBIGUOUS;
+        }
+    }
+    wb_release(&w);
+    free(hits);
+    if (rc == 0 && !found)
+        rc = PULL_ERR_NOT_FOUND;
+    return rc;
+}
+
+/* Replies to `show` with the author map of the author the prefix names, or returns the
+ * error. */
+static int
+show_author(struct ctl_call *call, const char *prefix, const struct ident_prefix *p)
+{
+    struct ctl_server *srv = call->srv;
+    struct author_count a = {.now_s = node_now_s(srv->n)};
+    uint8_t author[32];
+    uint32_t done = 0, peers = 0;
+    struct mp_open m;
+    int rc;
+
+    if ((a.rec = malloc(sizeof(*a.rec))) == NULL)
+        return PULL_ERR_NOMEM;
+    rc = resolve_author(srv, prefix, p, a.rec, author);
+    if (rc == 0 && (rc = store_iter_author(srv->n->store, author, author_count_visit, &a)) > 0)
+        rc = 0;
+    if (rc == 0)
+        rc = dyads_author_stats(srv->svc.dyads, author, &done, &peers);
+    if (rc == PULL_ERR_NOT_FOUND) {
+        ctl_fail(call, rc, "no record or author with an id starting with '%s'", prefix);
+    } else if (rc == PULL_ERR_AMBIGUOUS) {
+        ctl_fail(call, rc, "ambiguous author prefix '%s' (several authors): give more characters",
+                 prefix);
+    } else if (rc == 0) {
+        mp_open_map(&m, ctl_begin(call, false));
+        ctl_kv_id(&m, "author", author);
+        mp_kv_uint(&m, "records", a.records);
+        mp_kv_uint(&m, "offers", a.offers);
+        mp_kv_uint(&m, "needs", a.needs);
+        mp_kv_uint(&m, "dyads_completed", done);
+        mp_kv_uint(&m, "dyads_counterparts", peers);
+        mp_kv_bool(&m, "mine", sodium_memcmp(author, srv->n->self.pk, 32) == 0);
+        mp_close(&m);
+        ctl_send(call);
+    }
+    free(a.rec);
+    return rc;
+}
+
+int
+ctl_h_show(struct ctl_call *call, const struct ctl_request *req)
+{
+    struct node *n = call->srv->n;
+    struct ident_prefix p;
+    char prefix[IDENT_TEXT_LEN + 1];
+    uint8_t id[RECORD_ID_BYTES];
+    struct record *rec = NULL;
+    struct envelope e;
+    struct pull_wb w;
+    int rc;
+
+    if ((rc = ctl_arg_str(req, "id", IDENT_TEXT_LEN, prefix, sizeof(prefix))) != 0 ||
+        ident_prefix_parse(prefix, &p) != 0)
+        return ctl_arg_failed(call, rc == PULL_ERR_NOT_FOUND ? rc : PULL_ERR_FIELD, "id");
+    rc = store_resolve_prefix(n->store, &p, id);
+    if (rc == PULL_ERR_AMBIGUOUS)
+        return ctl_fail(call, rc,
+                        "ambiguous id prefix '%s' (several records): give more characters", prefix);
+    if (rc == PULL_ERR_NOT_FOUND)
+        return show_author(call, prefix, &p); /* records win; then authors */
+    if (rc != 0)
+        return rc;
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    if ((rc = store_get(n->store, id, &w)) != 0) {
+        /* the store's error */
+    } else if ((rec = malloc(sizeof(*rec))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+    } else if (ctl_decode_env(w.p, w.len, &e, rec) != 0) {
+        rc = PULL_ERR_STORE;
+    } else {
+        /* the author's completed dyads, from the attestation records stored here */
+        uint32_t done = 0, peers = 0;
+        struct mp_open m;
+        (void)dyads_author_stats(call->srv->svc.dyads, rec->author, &done, &peers);
+        ctl_record_open(&m, ctl_begin(call, false), n, id, rec, CTL_REC_MINE, 0);
+        mp_kv_uint(&m, "author_dyads_completed", done);
+        mp_kv_uint(&m, "author_dyads_counterparts", peers);
+        mp_close(&m);
+        ctl_send(call);
+    }
+    free(rec);
+    wb_release(&w);
+    return rc;
+}

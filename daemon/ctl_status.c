@@ -1,0 +1,286 @@
+/*
+ * ctl_status: the control room of the node itself - "id", "status", "peers", "connect"
+ * (proto/ctl.h). The status counters come from NODE_COUNTERS and the limits from config's
+ * table: neither is listed here.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+#include "daemon/ctl_int.h"
+#include "daemon/dyads.h"
+#include "daemon/lan.h"
+#include "lib/err.h"
+#include "lib/ident.h"
+#include "lib/search.h"
+#include "lib/store.h"
+
+#ifndef PULL_VERSION
+#define PULL_VERSION "0.0.0"
+#endif
+
+#define CTL_ADDRS_MAX 16
+
+int
+ctl_h_id(struct ctl_call *call, const struct ctl_request *req)
+{
+    struct node *n = call->srv->n;
+    char(*addrs)[NODE_ADDR_MAX] = calloc(CTL_ADDRS_MAX, NODE_ADDR_MAX);
+    struct mp_open m, list;
+    size_t na;
+    (void)req;
+
+    if (addrs == NULL)
+        return PULL_ERR_NOMEM;
+    na = node_addresses(n, addrs, CTL_ADDRS_MAX);
+    mp_open_map(&m, ctl_begin(call, false));
+    ctl_kv_id(&m, "id", n->self.pk);
+    mp_key(&m, "addresses");
+    mp_open_array(&list, m.pk);
+    for (size_t i = 0; i < na; i++)
+        mp_pack_cstr(mp_item(&list), addrs[i]);
+    mp_close(&list);
+    mp_close(&m);
+    ctl_send(call);
+    free(addrs);
+    return 0;
+}
+
+static void
+network_name(const struct node *n, char out[16])
+{
+    uint8_t h[32];
+
+    if (n->cfg.network_public) {
+        snprintf(out, 16, "public");
+        return;
+    }
+    crypto_generichash(h, sizeof(h), n->cfg.network_key, 32, NULL, 0);
+    sodium_bin2hex(out, 16, h, 4);
+}
+
+/* status "store": what the store holds. */
+static void
+pack_store(struct mp_open *parent, const struct store_stats *st)
+{
+    struct mp_open m;
+
+    mp_key(parent, "store");
+    mp_open_map(&m, parent->pk);
+    mp_kv_uint(&m, "records", st->records);
+    mp_kv_uint(&m, "offers", st->by_kind[RECORD_OFFER]);
+    mp_kv_uint(&m, "needs", st->by_kind[RECORD_NEED]);
+    mp_kv_uint(&m, "tombstones", st->by_kind[RECORD_WITHDRAWN]);
+    mp_kv_uint(&m, "bytes", st->bytes);
+    mp_kv_uint(&m, "map_size", st->map_size);
+    mp_kv_uint(&m, "map_used", st->map_used);
+    mp_kv_uint(&m, "map_max", st->map_max);
+    mp_close(&m);
+}
+
+/* status "lan": LAN discovery's counters. */
+static void
+pack_lan(struct mp_open *parent, const struct lan *lan)
+{
+    struct lan_stats ls;
+    struct mp_open m;
+
+    lan_get_stats(lan, &ls);
+    mp_key(parent, "lan");
+    mp_open_map(&m, parent->pk);
+    mp_kv_bool(&m, "running", ls.running);
+    mp_kv_uint(&m, "rx", ls.rx);
+    mp_kv_uint(&m, "rx_bad", ls.rx_bad);
+    mp_kv_uint(&m, "rx_limited", ls.rx_limited);
+    mp_kv_uint(&m, "rx_other_net", ls.rx_other_net);
+    mp_kv_uint(&m, "learned", ls.learned);
+    mp_kv_uint(&m, "tx", ls.tx);
+    mp_kv_uint(&m, "tx_err", ls.tx_err);
+    mp_close(&m);
+}
+
+/* status "dyads": my completed dyads (from the attestation records stored here) and the dyad
+ * service's counters. */
+static void
+pack_dyads(struct mp_open *parent, struct node *n, struct dyads *dy)
+{
+    uint32_t done = 0, peers = 0;
+    struct dyads_stats ds;
+    struct mp_open m;
+
+    (void)dyads_author_stats(dy, n->self.pk, &done, &peers);
+    memset(&ds, 0, sizeof(ds));
+    dyads_get_stats(dy, &ds);
+    mp_key(parent, "dyads");
+    mp_open_map(&m, parent->pk);
+    mp_kv_uint(&m, "completed", done);
+    mp_kv_uint(&m, "counterparts", peers);
+    /* "completed" above counts attestations, so the service's own count of completed
+     * dyads it holds is "held_completed" */
+    mp_kv_uint(&m, "held", ds.dyads);
+    mp_kv_uint(&m, "held_open", ds.open);
+    mp_kv_uint(&m, "held_completed", ds.completed);
+    mp_kv_uint(&m, "msgs_sent", ds.msgs_sent);
+    mp_kv_uint(&m, "msgs_applied", ds.msgs_applied);
+    mp_kv_uint(&m, "msgs_held", ds.msgs_held);
+    mp_kv_uint(&m, "msgs_refused", ds.msgs_refused);
+    mp_kv_uint(&m, "mail_in", ds.mail_in);
+    mp_kv_uint(&m, "mail_relayed", ds.mail_relayed);
+    mp_kv_uint(&m, "mail_refused", ds.mail_refused);
+    mp_kv_uint(&m, "mail_bad", ds.mail_bad);
+    mp_kv_uint(&m, "mail_swept", ds.mail_swept);
+    mp_kv_uint(&m, "mail_held", ds.mail_held);
+    mp_kv_uint(&m, "attestations", ds.attestations);
+    mp_close(&m);
+}
+
+int
+ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
+{
+    struct ctl_server *srv = call->srv;
+    struct node *n = srv->n;
+    const struct node_counters *k = &n->counters;
+    struct store_stats st;
+    struct mp_open m, sub;
+    char net[16];
+    (void)req;
+
+    memset(&st, 0, sizeof(st));
+    store_stats(n->store, &st);
+    network_name(n, net);
+    mp_open_map(&m, ctl_begin(call, false));
+    ctl_kv_id(&m, "id", n->self.pk);
+    mp_kv_uint(&m, "uptime_s", (node_now_ms(n) - n->started_ms) / 1000);
+    mp_kv_uint(&m, "peers", node_connected_count(n));
+    mp_kv_uint(&m, "records", st.records - st.by_kind[RECORD_WITHDRAWN]);
+    mp_kv_str(&m, "network", net);
+    mp_kv_str(&m, "version", PULL_VERSION);
+    mp_kv_str(&m, "data_dir", n->cfg.data_dir);
+    mp_kv_uint(&m, "known_peers", node_peer_count(n));
+
+    mp_key(&m, "limits");
+    mp_open_map(&sub, m.pk);
+    for (size_t i = 0; i < config_limit_count(); i++) {
+        const char *name = "?";
+        uint64_t v = 0;
+        config_limit_at(&n->cfg, i, &name, &v);
+        mp_kv_uint(&sub, name, v);
+    }
+    mp_close(&sub);
+
+    mp_key(&m, "counters");
+    mp_open_map(&sub, m.pk);
+#define CTL_COUNTER(name, what) mp_kv_uint(&sub, #name, k->name);
+    NODE_COUNTERS(CTL_COUNTER)
+#undef CTL_COUNTER
+    mp_close(&sub);
+
+    pack_store(&m, &st);
+    pack_lan(&m, srv->svc.lan);
+
+    mp_key(&m, "control");
+    mp_open_map(&sub, m.pk);
+    mp_kv_uint(&sub, "clients", srv->nclients);
+    mp_kv_uint(&sub, "watchers", ctl_search_watchers(srv));
+    mp_kv_uint(&sub, "search_indexed", search_index_live(n->search));
+    mp_kv_uint(&sub, "search_index_bytes", search_index_bytes(n->search));
+    mp_kv_uint(&sub, "reply_bugs", srv->reply_bugs);
+    mp_close(&sub);
+
+    pack_dyads(&m, n, srv->svc.dyads);
+    mp_close(&m);
+    ctl_send(call);
+    return 0;
+}
+
+int
+ctl_h_peers(struct ctl_call *call, const struct ctl_request *req)
+{
+    struct node *n = call->srv->n;
+    size_t np = node_peer_count(n);
+    struct node_peer_info p;
+    struct mp_open list, m;
+    (void)req;
+
+    mp_open_array(&list, ctl_begin(call, false));
+    for (size_t i = 0; i < np; i++) {
+        if (node_peer_at(n, i, &p) != 0)
+            continue;
+        mp_open_map(&m, mp_item(&list));
+        ctl_kv_id(&m, "id", p.key);
+        mp_kv_str(&m, "address", p.addr);
+        mp_kv_str(&m, "state", p.state != NULL ? p.state : "unknown");
+        mp_kv_bool(&m, "connected", p.connected);
+        mp_kv_bool(&m, "inbound", p.inbound);
+        mp_kv_int(&m, "score", p.score);
+        mp_kv_uint(&m, "bytes_in", p.bytes_in);
+        mp_kv_uint(&m, "bytes_out", p.bytes_out);
+        mp_kv_uint(&m, "since", p.since_s);
+        mp_close(&m);
+    }
+    mp_close(&list);
+    ctl_send(call);
+    return 0;
+}
+
+/* Replies {"ok": true} (and "already": true when the peer was connected). */
+static void
+reply_ok(struct ctl_call *call, bool already)
+{
+    struct mp_open m;
+
+    mp_open_map(&m, ctl_begin(call, false));
+    mp_kv_bool(&m, "ok", true);
+    if (already)
+        mp_kv_bool(&m, "already", true);
+    mp_close(&m);
+    ctl_send(call);
+}
+
+static void
+on_connected(void *arg, int result, const char *reason)
+{
+    struct ctl_call *call = arg;
+
+    if (result == 0) {
+        reply_ok(call, false);
+        ctl_done(call, 0);
+    } else {
+        ctl_done(call, ctl_fail(call, result, "could not connect: %s",
+                                reason != NULL && reason[0] ? reason : pull_strerror(result)));
+    }
+}
+
+int
+ctl_h_connect(struct ctl_call *call, const struct ctl_request *req)
+{
+    char addr[NODE_ADDR_MAX + 1], idt[IDENT_TEXT_LEN + 1];
+    const char *at;
+    uint8_t key[32];
+    int rc;
+
+    if ((rc = ctl_arg_str(req, "address", NODE_ADDR_MAX, addr, sizeof(addr))) != 0)
+        return ctl_arg_failed(call, rc, "address");
+    at = strchr(addr, '@');
+    if (at == NULL || at - addr != IDENT_TEXT_LEN || at[1] == '\0')
+        return ctl_fail(call, PULL_ERR_INVAL, "'%s' is not an address: want ID@HOST:PORT", addr);
+    memcpy(idt, addr, IDENT_TEXT_LEN);
+    idt[IDENT_TEXT_LEN] = '\0';
+    if (ident_from_text(idt, key) != 0)
+        return ctl_fail(call, PULL_ERR_INVAL, "'%s' is not a node id", idt);
+    /* node_connect calls on_connected exactly once if it returns 0, never otherwise */
+    rc = node_connect(call->srv->n, key, at + 1, on_connected, ctl_keep(call));
+    if (rc == 0)
+        return 0;
+    ctl_done(call, 0); /* the keep above: on_connected will not run */
+    if (rc == PULL_ERR_EXISTS) {
+        reply_ok(call, true);
+        return 0;
+    }
+    if (rc == PULL_ERR_BAD_KEY)
+        return ctl_fail(call, rc, "that is this node's own id");
+    return ctl_fail(call, rc, "cannot dial '%s': %s", at + 1,
+                    rc == PULL_ERR_INVAL ? "bad address (want HOST:PORT)" : pull_strerror(rc));
+}
