@@ -31,7 +31,6 @@
 #include "tests/sim/sim.h"
 
 #include "tests/sim/sim.c"
-#include "tests/sim/sim_ae_recon.c"
 #include "tests/sim/sim_scenario.c"
 
 int bench_sim(int argc, char **argv);
@@ -181,8 +180,7 @@ bench_sim(int argc, char **argv)
 
     if (partition) {
         /* Two halves write separately for 110 s, then heal; proto/recon reconciles. */
-        struct sim_recon rec = {.period_ms = 10000};
-        if ((rc = sim_partition_heal(&c, &rec, 300000, &pr)) != 0) {
+        if ((rc = sim_partition_heal(&c, NULL, 300000, &pr)) != 0) {
             fprintf(stderr, "pull-bench sim: %s\n", pull_strerror(rc));
             return 1;
         }

@@ -100,6 +100,11 @@ struct grecent {
     uint8_t id[GOSSIP_ID_BYTES];
     uint64_t at;
     uint8_t hops; /* our distance from the record's origin (0: we published it) */
+    bool tree;    /* it came along the tree (PUSH, GRAFT, or we published it); false: by a
+                     WANT or a reconciliation push, so the first tree copy is no reason to
+                     prune, and is the one pushed on */
+    bool told;    /* pushed to the eager peers and announced to the lazy ones, or (after
+                     the tree was given time: pt_timers) announced to every active peer */
 };
 
 struct groute {
@@ -174,6 +179,7 @@ struct gossip {
     uint32_t miss_mask;
     uint64_t miss_min;      /* earliest deadline in miss, UINT64_MAX if none */
     uint64_t ihave_at;      /* 0 = no IHAVE flush scheduled */
+    uint64_t untold_at;     /* 0 = no record had by anti-entropy waits to be announced */
     bool seen_record;       /* a record went through us: the tree exists */
     struct grecent *recent; /* ring of cfg.recent_max */
     uint32_t recent_head, nrecent;

@@ -142,8 +142,13 @@ miss_forget(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
 
 /* ---------------------------------------------------------------- recent and rejected */
 
+/* A record had by anti-entropy is announced only if the tree has not brought it this long
+ * after it came: its tree copy, if any, is what this node passes on. */
+#define UNTOLD_WAIT(g) (2u * (uint64_t)(g)->cfg.graft_timeout_ms)
+
 static void
-recent_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t now_ms, uint8_t hops)
+recent_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t now_ms, uint8_t hops,
+           bool tree)
 {
     struct grecent *r;
 
@@ -159,6 +164,10 @@ recent_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], uint64_t now_ms,
     memcpy(r->id, id, GOSSIP_ID_BYTES);
     r->at = now_ms;
     r->hops = hops;
+    r->tree = tree;
+    r->told = tree;
+    if (!tree && g->untold_at == 0)
+        g->untold_at = now_ms + UNTOLD_WAIT(g);
 }
 
 static struct grecent *
@@ -244,18 +253,31 @@ send_prune(struct gossip *g, struct gpeer *p)
     g->st.prunes++;
 }
 
-/* broadcast pushes n new envelopes to every eager peer except `from` and queues their ids
- * for every lazy one. */
+/* What broadcast does: the tree's rule (push to eager peers, announce to lazy ones), or
+ * only one half of it. */
+enum bc_mode {
+    BC_TREE = 0,  /* a record new to us, from the tree or published here */
+    BC_LAZY = 1,  /* announce to every active peer, push to none: a record had by anti-entropy
+                     that the tree did not bring within UNTOLD_WAIT (pushed or announced at
+                     once, it would reach nodes up the tree before their parents do, and the
+                     tree would prune itself, or graft, wherever anti-entropy raced it) */
+    BC_EAGER = 2, /* push to the eager peers only: the tree's first copy of a record we had
+                     by anti-entropy and announced already */
+};
+
+/* broadcast pushes n envelopes to every eager peer except `from` and queues their ids for
+ * every lazy one, as mode says. */
 static void
 broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
           const uint32_t *len, const uint8_t (*ids)[GOSSIP_ID_BYTES], uint32_t n, uint8_t hops,
-          uint64_t now_ms)
+          enum bc_mode mode, uint64_t now_ms)
 {
     struct pull_wb msg, w;
     bool lazy = false;
 
     wb_init_env(&msg, g->env, MSG_MAX);
-    records_encode(g, &msg, GOSSIP_REC_PUSH, hops, env, len, n);
+    if (mode != BC_LAZY)
+        records_encode(g, &msg, GOSSIP_REC_PUSH, hops, env, len, n);
     if (wb_error(&msg) != 0) {
         /* Out of memory: the lazy links and the GRAFT timers of the others recover. */
         wb_release(&msg);
@@ -265,13 +287,15 @@ broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
         struct gpeer *q = g->conns[i];
         if (q == from || q->state != GOSSIP_PEER_ACTIVE || q->doomed)
             continue;
-        if (q->eager) {
+        if (q->eager && mode != BC_LAZY) {
             wb_init_env(&w, g->env, MSG_MAX);
             wb_put(&w, msg.p, msg.len);
             (void)gs_send(g, q, &w);
             wb_release(&w);
             continue;
         }
+        if (mode == BC_EAGER)
+            continue;
         for (uint32_t k = 0; k < n; k++) {
             if (gs_idq_push(g->env, &q->lazy, ids[k], hops, g->cfg.lazy_max) != 0)
                 g->st.lazy_dropped++;
@@ -288,16 +312,17 @@ broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
 static void
 on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms)
 {
-    const uint8_t *fresh[GOSSIP_RECORDS_MAX];
-    uint32_t fresh_len[GOSSIP_RECORDS_MAX];
-    uint8_t ids[GOSSIP_RECORDS_MAX][GOSSIP_ID_BYTES];
-    uint32_t k = 0;
+    const uint8_t *fresh[GOSSIP_RECORDS_MAX], *late[GOSSIP_RECORDS_MAX];
+    uint32_t fresh_len[GOSSIP_RECORDS_MAX], late_len[GOSSIP_RECORDS_MAX];
+    uint8_t ids[GOSSIP_RECORDS_MAX][GOSSIP_ID_BYTES], late_ids[GOSSIP_RECORDS_MAX][GOSSIP_ID_BYTES];
+    uint32_t k = 0, nlate = 0;
     uint8_t hops = m->hops >= 255 ? 255 : (uint8_t)(m->hops + 1);
     bool tree = m->code == GOSSIP_REC_PUSH || m->code == GOSSIP_REC_GRAFT;
-    bool dup = false;
+    bool dup = false; /* a copy that the tree carried in vain: a reason to prune */
 
     for (uint32_t i = 0; i < m->nenv; i++) {
         enum gossip_verdict v;
+        struct grecent *r;
 
         crypto_generichash(ids[k], GOSSIP_ID_BYTES, m->env[i], m->env_len[i], NULL, 0);
         if (rejected_has(g, ids[k]))
@@ -312,7 +337,7 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
             if (p->score > g->cfg.score_max)
                 p->score = g->cfg.score_max;
             miss_forget(g, ids[k]);
-            recent_add(g, ids[k], now_ms, hops);
+            recent_add(g, ids[k], now_ms, hops, tree);
             gs_emit_deliver(g, ids[k]);
             fresh[k] = m->env[i];
             fresh_len[k] = m->env_len[i];
@@ -321,7 +346,25 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
         case GOSSIP_DUPLICATE:
             g->st.records_dup++;
             miss_forget(g, ids[k]);
-            dup = true;
+            /* Anti-entropy (a WANT, a reconciliation push) may bring a record just before
+             * the tree does: the tree's first copy after it is not redundant - it is the
+             * one this node forwards along the tree. */
+            if (tree && (r = recent_find(g, ids[k])) != NULL && !r->tree) {
+                r->tree = true;
+                r->hops = hops;
+                if (r->told) { /* announced already: push on only */
+                    late[nlate] = m->env[i];
+                    late_len[nlate] = m->env_len[i];
+                    memcpy(late_ids[nlate++], ids[k], GOSSIP_ID_BYTES);
+                } else { /* as if it had come by the tree first */
+                    r->told = true;
+                    fresh[k] = m->env[i];
+                    fresh_len[k] = m->env_len[i];
+                    k++;
+                }
+            } else {
+                dup = true;
+            }
             break;
         default:
             g->st.records_invalid++;
@@ -331,7 +374,7 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
         }
     }
     if (p->state == GOSSIP_PEER_ACTIVE && !p->doomed) {
-        if (k > 0 && tree) {
+        if ((k > 0 || nlate > 0) && tree) {
             p->eager = true;
         } else if (k == 0 && dup && m->code == GOSSIP_REC_PUSH) {
             /* Nothing new on this link: leave the tree here (both ends go lazy). */
@@ -339,8 +382,12 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
             send_prune(g, p);
         }
     }
-    if (k > 0)
-        broadcast(g, p, fresh, fresh_len, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, k, hops, now_ms);
+    if (k > 0 && tree)
+        broadcast(g, p, fresh, fresh_len, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, k, hops, BC_TREE,
+                  now_ms);
+    if (nlate > 0)
+        broadcast(g, p, late, late_len, (const uint8_t(*)[GOSSIP_ID_BYTES])late_ids, nlate, hops,
+                  BC_EAGER, now_ms);
 }
 
 static void
@@ -551,8 +598,8 @@ pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GO
 
     g->seen_record = true;
     miss_forget(g, id);
-    recent_add(g, id, now_ms, 0);
-    broadcast(g, NULL, e, l, (const uint8_t(*)[GOSSIP_ID_BYTES])id, 1, 0, now_ms);
+    recent_add(g, id, now_ms, 0, true);
+    broadcast(g, NULL, e, l, (const uint8_t(*)[GOSSIP_ID_BYTES])id, 1, 0, BC_TREE, now_ms);
     return 0;
 }
 
@@ -637,9 +684,40 @@ graft_missing(struct gossip *g, uint64_t now_ms)
     }
 }
 
+/* tell_untold announces the records had by anti-entropy that the tree did not bring in
+ * time, and finds when the next one is due. */
+static void
+tell_untold(struct gossip *g, uint64_t now_ms)
+{
+    uint8_t ids[64][GOSSIP_ID_BYTES];
+    uint8_t hops = 0;
+    uint32_t n = 0;
+
+    g->untold_at = 0;
+    for (uint32_t i = 0; i < g->nrecent; i++) {
+        struct grecent *r = &g->recent[(g->recent_head + i) % g->cfg.recent_max];
+        uint64_t due = r->at + UNTOLD_WAIT(g);
+        if (r->told)
+            continue;
+        if (due > now_ms || n == 64) {
+            if (g->untold_at == 0 || due < g->untold_at)
+                g->untold_at = due > now_ms ? due : now_ms;
+            continue;
+        }
+        r->told = true;
+        hops = r->hops > hops ? r->hops : hops;
+        memcpy(ids[n++], r->id, GOSSIP_ID_BYTES);
+    }
+    if (n > 0)
+        broadcast(g, NULL, NULL, NULL, (const uint8_t(*)[GOSSIP_ID_BYTES])ids, n, hops, BC_LAZY,
+                  now_ms);
+}
+
 void
 pt_timers(struct gossip *g, uint64_t now_ms)
 {
+    if (g->untold_at != 0 && now_ms >= g->untold_at)
+        tell_untold(g, now_ms);
     if (g->ihave_at != 0 && now_ms >= g->ihave_at) {
         g->ihave_at = 0;
         flush_ihave(g);
@@ -655,6 +733,8 @@ pt_next_deadline(const struct gossip *g)
 
     if (g->ihave_at != 0 && g->ihave_at < d)
         d = g->ihave_at;
+    if (g->untold_at != 0 && g->untold_at < d)
+        d = g->untold_at;
     return d;
 }
 

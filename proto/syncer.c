@@ -456,7 +456,7 @@ static bool bulk_busy(const struct sconn *c, uint64_t now);
 static void
 recon_begin(struct syncer *e, struct sconn *c, unsigned flags, uint64_t now)
 {
-    if (!c->recon_ok || recon_active(c->r, RECON_INITIATOR) || bulk_busy(c, now))
+    if (!e->cfg.recon || !c->recon_ok || recon_active(c->r, RECON_INITIATOR) || bulk_busy(c, now))
         return;
     if (recon_start(c->r, now, flags) == 0)
         recon_drain(e, c, now);
@@ -627,7 +627,7 @@ bulk_send(struct syncer *e, struct sconn *c, uint64_t now)
     struct pull_wb w;
     bool sent = false;
 
-    if (!e->cfg.bulk || !c->recon_ok || recon_set_size(e->set) > MSG_BULK_MAX)
+    if (!e->cfg.recon || !e->cfg.bulk || !c->recon_ok || recon_set_size(e->set) > MSG_BULK_MAX)
         return false;
     if ((l.v = env_alloc(e->env, MSG_BULK_MAX * 32)) == NULL)
         return false;
@@ -1173,6 +1173,7 @@ syncer_config_default(struct syncer_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     gossip_config_default(&cfg->gossip);
     cfg->sync_interval_ms = 30000;
+    cfg->recon = true;
     cfg->bulk = true;
     cfg->mail = true;
     mail_quota_default(&cfg->relay);

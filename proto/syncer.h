@@ -88,7 +88,7 @@
 /* No answer for this long: ask for more anyway. */
 #define SYNCER_WANT_STALL_MS 2000
 /* A session that wanted ids is followed by another once they arrived. */
-#define SYNCER_CATCHUP_AGAIN_MS 500
+#define SYNCER_CATCHUP_AGAIN_MS 1500
 /* RECON_REQ from one peer: at most one per gap; salted ones (a pass over the store) rarer. */
 #define SYNCER_REQ_GAP_MS 1000
 #define SYNCER_REQ_SALTED_GAP_MS 60000
@@ -144,6 +144,8 @@ struct syncer_config {
     uint32_t sync_interval_ms;    /* periodic reconciliation, default 30000; 0: never */
     uint32_t recon_max_symbols;   /* per session, 0: RECON_MAX_SYMBOLS_DEFAULT */
     uint32_t recon_cache_symbols; /* the recon set's cache, 0: RECON_CACHE_DEFAULT */
+    bool recon;                   /* start reconciliations (on connect, periodic), default true;
+                                     false: gossip only (peers' sessions are still answered) */
     bool bulk;                    /* send RECON_BULK when holding few records, default true */
     bool mail;                    /* carry mail, default true */
     struct mail_quota relay;      /* mail carried for others (mail_quota_default) */

@@ -11,6 +11,10 @@
 #include "lib/err.h"
 #include "lib/mp.h"
 #include "proto/msg.h"
+#include "proto/syncer.h"
+
+#define SIM_WALL0_S 1800000000ull /* the wall clock at simulated time 0 */
+#define SIM_FEATURES (MSG_FEAT_RECON | MSG_FEAT_MAIL)
 
 enum ev_type {
     EV_START = 1, /* start node a (bootstrap) */
@@ -19,7 +23,6 @@ enum ev_type {
     EV_CONN_FAIL, /* dial a -> b (conn) fails */
     EV_CLOSED,    /* a learns that its connection conn to b is gone */
     EV_MSG,       /* message from a to b on conn */
-    EV_TICK,      /* anti-entropy tick of node a */
 };
 
 struct ev {
@@ -30,6 +33,7 @@ struct ev {
     uint64_t conn;
     uint8_t *data;
     size_t len;
+    bool counted; /* EV_MSG: the SEND's counted flag, reported back when flushed */
 };
 
 struct sconn {
@@ -51,6 +55,14 @@ struct srec {
     uint32_t *arrival; /* ms after t_pub per node, UINT32_MAX = not (yet) */
 };
 
+/* A row of a node's key-value tables (what pulld keeps in LMDB: peers, mail). */
+struct skv {
+    uint8_t table;
+    uint8_t key[32];
+    uint8_t *val;
+    size_t len;
+};
+
 struct snode {
     struct sim *sim;
     uint32_t idx;
@@ -58,7 +70,7 @@ struct snode {
     char addr[32];
     struct env_seeded env;
     uint32_t starts;
-    struct gossip *g;
+    struct syncer *e;
     bool alive, muted;
     uint32_t group;
     uint8_t *have;     /* bitset over records */
@@ -67,10 +79,10 @@ struct snode {
     struct sconn *conns;
     uint32_t nconns, conns_cap;
     uint64_t timer_at;
-    uint64_t tick_at;
-    uint8_t (*known)[GOSSIP_KEY_BYTES]; /* persisted peer list (restart) */
+    uint8_t (*known)[GOSSIP_KEY_BYTES]; /* bootstrap peers */
     uint32_t nknown;
-    void *ae;
+    struct skv *kv; /* the node's key-value tables: they survive a restart */
+    uint32_t nkv, kv_cap;
     struct sim_counters sent;
 };
 
@@ -88,8 +100,7 @@ struct sim {
     struct ev *heap;
     size_t nheap, heap_cap;
     struct sim_counters all;
-    struct sim_ae_ops ae;
-    bool has_ae;
+    struct sim_mail_hook mail;
 };
 
 /* ---------------------------------------------------------------- event heap */
@@ -258,10 +269,11 @@ node_set(struct snode *n, uint32_t r)
         n->have_cap = cap;
     }
     if (!node_has(n, r)) {
+        struct srec *rec = &n->sim->recs[r];
         n->have[r / 8] |= (uint8_t)(1u << (r % 8));
         n->nhave++;
-        if (n->sim->has_ae && n->ae != NULL && n->sim->ae.on_stored != NULL)
-            n->sim->ae.on_stored(n->sim, n->idx, n->sim->recs[r].id, n->ae);
+        if (n->e != NULL) /* the store changed: the engine's recon set follows */
+            syncer_on_stored(n->e, rec->id, NULL, rec->env, rec->len, rec->origin == n->idx);
     }
 }
 
@@ -314,6 +326,84 @@ cb_fetch(void *ctx, const uint8_t id[GOSSIP_ID_BYTES], uint8_t *buf, size_t cap,
     return 0;
 }
 
+static int
+cb_each_id(void *ctx, recon_visit_fn visit, void *vctx)
+{
+    struct snode *n = ctx;
+    int rc;
+
+    for (uint32_t r = 0; r < n->sim->nrecs; r++) {
+        if (node_has(n, r) && (rc = visit(vctx, n->sim->recs[r].id)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A record's "created" is its index: records are made in time order. */
+static int
+cb_each_key(void *ctx, uint64_t since,
+            int (*visit)(void *vctx, uint64_t created, const uint8_t id[32]), void *vctx)
+{
+    struct snode *n = ctx;
+    int rc;
+
+    for (uint64_t r = since; r < n->sim->nrecs; r++) {
+        if (node_has(n, (uint32_t)r) && (rc = visit(vctx, r, n->sim->recs[r].id)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- key-value tables */
+
+static struct skv *
+kv_find(struct snode *n, uint8_t table, const uint8_t key[32])
+{
+    for (uint32_t i = 0; i < n->nkv; i++) {
+        if (n->kv[i].table == table && memcmp(n->kv[i].key, key, 32) == 0)
+            return &n->kv[i];
+    }
+    return NULL;
+}
+
+/* kv_put takes val (owned). */
+static void
+kv_put(struct snode *n, uint8_t table, const uint8_t key[32], uint8_t *val, size_t len)
+{
+    struct skv *v = kv_find(n, table, key);
+
+    if (v == NULL) {
+        if (n->nkv == n->kv_cap) {
+            uint32_t cap = n->kv_cap ? n->kv_cap * 2 : 16;
+            struct skv *x = realloc(n->kv, cap * sizeof(*x));
+            if (x == NULL) {
+                fprintf(stderr, "sim: out of memory\n");
+                abort();
+            }
+            n->kv = x;
+            n->kv_cap = cap;
+        }
+        v = &n->kv[n->nkv++];
+        v->table = table;
+        memcpy(v->key, key, 32);
+        v->val = NULL;
+    }
+    free(v->val);
+    v->val = val;
+    v->len = len;
+}
+
+static void
+kv_del(struct snode *n, uint8_t table, const uint8_t key[32])
+{
+    struct skv *v = kv_find(n, table, key);
+
+    if (v != NULL) {
+        free(v->val);
+        *v = n->kv[--n->nkv];
+    }
+}
+
 /* ---------------------------------------------------------------- setup */
 
 void
@@ -328,7 +418,9 @@ sim_config_default(struct sim_config *c)
     c->connect_fail_ms = 1000;
     c->detect_ms = 100;
     c->envelope_bytes = 800;
-    gossip_config_default(&c->gossip);
+    syncer_config_default(&c->engine);
+    c->engine.sync_interval_ms = 10000;
+    c->engine.recon_cache_symbols = 1024; /* a thousand engines in one process */
 }
 
 int
@@ -357,7 +449,6 @@ sim_new(const struct sim_config *c, struct sim **out)
         n->sim = s;
         n->idx = i;
         n->timer_at = UINT64_MAX;
-        n->tick_at = UINT64_MAX;
         be32enc(n->key, i);
         be64enc(seed, c->seed);
         be32enc(seed + 8, i);
@@ -373,11 +464,9 @@ sim_new(const struct sim_config *c, struct sim **out)
 static void
 node_stop(struct sim *s, struct snode *n)
 {
-    gossip_free(n->g);
-    n->g = NULL;
-    if (s->has_ae && n->ae != NULL)
-        s->ae.node_free(n->ae);
-    n->ae = NULL;
+    (void)s;
+    syncer_free(n->e);
+    n->e = NULL;
 }
 
 void
@@ -391,6 +480,9 @@ sim_free(struct sim *s)
         free(n->have);
         free(n->conns);
         free(n->known);
+        for (uint32_t k = 0; k < n->nkv; k++)
+            free(n->kv[k].val);
+        free(n->kv);
     }
     for (size_t i = 0; i < s->nheap; i++)
         free(s->heap[i].data);
@@ -406,10 +498,9 @@ sim_free(struct sim *s)
 }
 
 void
-sim_set_ae(struct sim *s, const struct sim_ae_ops *ops)
+sim_set_mail(struct sim *s, const struct sim_mail_hook *hook)
 {
-    s->ae = *ops;
-    s->has_ae = true;
+    s->mail = *hook;
 }
 
 uint64_t
@@ -511,9 +602,9 @@ schedule_timer(struct sim *s, struct snode *n)
 {
     uint64_t d;
 
-    if (n->g == NULL)
+    if (n->e == NULL)
         return;
-    d = gossip_next_deadline(n->g);
+    d = syncer_next_deadline(n->e);
     if (d < n->timer_at) {
         n->timer_at = d < s->now ? s->now : d;
         push_simple(s, n->timer_at, EV_TIMER, n->idx, 0, 0);
@@ -540,7 +631,7 @@ count_sent(struct sim *s, struct snode *n, const uint8_t *data, size_t len)
 
 /* transmit queues message bytes (ownership taken) from a to b on their connection. */
 static int
-transmit(struct sim *s, uint32_t a, uint32_t b, uint8_t *data, size_t len)
+transmit(struct sim *s, uint32_t a, uint32_t b, uint8_t *data, size_t len, bool counted)
 {
     struct snode *n = &s->nodes[a];
     struct sconn *c = conn_find(n, b);
@@ -556,6 +647,7 @@ transmit(struct sim *s, uint32_t a, uint32_t b, uint8_t *data, size_t len)
     e.a = a;
     e.b = b;
     e.conn = c->id;
+    e.counted = counted;
     e.t = s->now + delay(s);
     if (e.t < c->last_tx)
         e.t = c->last_tx;
@@ -584,12 +676,12 @@ do_connect(struct sim *s, uint32_t a, const uint8_t key[GOSSIP_KEY_BYTES])
     uint64_t id;
 
     if (b < 0 || (uint32_t)b == a) {
-        gossip_on_disconnected(n->g, key, s->now);
+        syncer_on_disconnected(n->e, key, s->now);
         return;
     }
     if ((c = conn_find(n, (uint32_t)b)) != NULL) {
         if (c->up && !c->broken)
-            gossip_on_connected(n->g, key, s->nodes[b].addr, false, s->now);
+            syncer_on_connected(n->e, key, false, s->nodes[b].addr, SIM_FEATURES, s->now);
         return; /* a dial is already under way: it will complete */
     }
     id = s->next_conn++;
@@ -616,39 +708,52 @@ do_disconnect(struct sim *s, uint32_t a, const uint8_t key[GOSSIP_KEY_BYTES])
             t = c->last_tx;
         push_simple(s, t, EV_CLOSED, (uint32_t)b, a, c->id);
     }
-    if (s->has_ae && c->up && n->ae != NULL)
-        s->ae.on_disconnected(s, a, (uint32_t)b, n->ae);
     conn_del(n, c);
+}
+
+/* clock sets node a's env to the simulated time before a call into its engine. */
+static void
+node_clock(struct sim *s, struct snode *n)
+{
+    n->env.now_ms = s->now;
+    n->env.wall_s = SIM_WALL0_S + s->now / 1000;
 }
 
 void
 sim_after(struct sim *s, uint32_t a)
 {
     struct snode *n = &s->nodes[a];
-    struct gossip_action act;
+    struct syncer_action act;
 
-    if (n->g == NULL)
-        return;
-    while (n->g != NULL && gossip_poll_action(n->g, &act)) {
+    while (n->e != NULL && syncer_poll_action(n->e, &act)) {
         switch (act.type) {
-        case GOSSIP_ACT_SEND: {
+        case SYNCER_ACT_SEND: {
             int b = sim_node_of(s, act.peer);
             if (b >= 0) {
-                (void)transmit(s, a, (uint32_t)b, act.data, act.len);
+                (void)transmit(s, a, (uint32_t)b, act.data, act.len, act.counted);
                 act.data = NULL;
             }
             break;
         }
-        case GOSSIP_ACT_CONNECT:
+        case SYNCER_ACT_CONNECT:
             do_connect(s, a, act.peer);
             break;
-        case GOSSIP_ACT_DISCONNECT:
+        case SYNCER_ACT_DISCONNECT:
             do_disconnect(s, a, act.peer);
             break;
-        case GOSSIP_ACT_DELIVER:
+        case SYNCER_ACT_PUT:
+            kv_put(n, (uint8_t)act.table, act.key, act.data, act.len);
+            act.data = NULL;
+            break;
+        case SYNCER_ACT_DEL:
+            kv_del(n, (uint8_t)act.table, act.key);
+            break;
+        case SYNCER_ACT_MAIL:
+            if (s->mail.on_mail != NULL)
+                s->mail.on_mail(s->mail.ctx, a, act.data, act.len);
             break;
         }
-        gossip_action_release(&act);
+        syncer_action_release(&act);
     }
     schedule_timer(s, n);
 }
@@ -657,33 +762,31 @@ static void
 node_start(struct sim *s, uint32_t i)
 {
     struct snode *n = &s->nodes[i];
-    struct gossip_config gc = s->cfg.gossip;
+    struct syncer_host host = {cb_offer, cb_has, cb_fetch, cb_each_id, cb_each_key, NULL, n};
     int rc;
 
-    gc.offer = cb_offer;
-    gc.has = cb_has;
-    gc.fetch = cb_fetch;
-    gc.ctx = n;
-    env_seeded_init(&n->env, s->cfg.seed * 1000003u + i * 7919u + n->starts * 104729u, s->now, 0);
+    env_seeded_init(&n->env, s->cfg.seed * 1000003u + i * 7919u + n->starts * 104729u, s->now,
+                    SIM_WALL0_S + s->now / 1000);
     n->starts++;
-    if ((rc = gossip_new(&n->env.env, n->key, n->addr, &gc, &n->g)) != 0) {
-        fprintf(stderr, "sim: gossip_new: %s\n", pull_strerror(rc));
+    if ((rc = syncer_new(&n->env.env, n->key, n->addr, &s->cfg.engine, &host, &n->e)) != 0) {
+        fprintf(stderr, "sim: syncer_new: %s\n", pull_strerror(rc));
         abort();
     }
     n->alive = true;
     n->timer_at = UINT64_MAX;
-    if (s->has_ae) {
-        n->ae = s->ae.node_new(s, i, s->ae.ctx);
-        if (s->ae.tick_ms > 0) {
-            n->tick_at = s->now + 1 + env_uniform(&s->net.env, s->ae.tick_ms);
-            push_simple(s, n->tick_at, EV_TICK, i, 0, 0);
-        }
-    }
+    /* what the node kept on disk: its bootstrap peers, its persisted peers and mail */
     for (uint32_t k = 0; k < n->nknown; k++) {
         int p = sim_node_of(s, n->known[k]);
         if (p >= 0)
-            (void)gossip_add_known(n->g, n->known[k], s->nodes[p].addr, s->now);
+            (void)syncer_add_bootstrap(n->e, n->known[k], s->nodes[p].addr, s->now);
     }
+    for (uint32_t k = 0; k < n->nkv; k++) {
+        if (n->kv[k].table == SYNCER_TABLE_PEERS)
+            syncer_load_peer(n->e, n->kv[k].key, n->kv[k].val, n->kv[k].len);
+        else if (n->kv[k].table == SYNCER_TABLE_MAIL)
+            syncer_mail_load(n->e, n->kv[k].key, n->kv[k].val, n->kv[k].len);
+    }
+    syncer_start(n->e, s->now);
     sim_after(s, i);
 }
 
@@ -736,14 +839,14 @@ on_conn_up(struct sim *s, const struct ev *e)
         push_simple(s, s->now + s->cfg.connect_fail_ms, EV_CONN_FAIL, e->a, e->b, e->conn);
         return;
     }
+    node_clock(s, a);
+    node_clock(s, b);
     if ((cb = conn_find(b, e->a)) != NULL) {
         bool was_up = cb->up;
         conn_del(b, cb);
         if (was_up) {
             /* A stale connection b had not noticed yet: the host drops it first. */
-            if (s->has_ae && b->ae != NULL)
-                s->ae.on_disconnected(s, e->b, e->a, b->ae);
-            gossip_on_disconnected(b->g, a->key, s->now);
+            syncer_on_disconnected(b->e, a->key, s->now);
             sim_after(s, e->b);
         }
         /* else: b's own dial to a merges into this connection. */
@@ -752,17 +855,11 @@ on_conn_up(struct sim *s, const struct ev *e)
     ca->up = true;
     cb = conn_add(b, e->a, e->conn);
     cb->up = true;
-    gossip_on_connected(a->g, b->key, b->addr, false, s->now);
+    syncer_on_connected(a->e, b->key, false, b->addr, SIM_FEATURES, s->now);
     sim_after(s, e->a);
-    if (b->g != NULL) {
-        gossip_on_connected(b->g, a->key, a->addr, true, s->now);
+    if (b->e != NULL && conn_find(b, e->a) != NULL) {
+        syncer_on_connected(b->e, a->key, true, a->addr, SIM_FEATURES, s->now);
         sim_after(s, e->b);
-    }
-    if (s->has_ae) {
-        if (conn_find(a, e->b) != NULL && a->ae != NULL)
-            s->ae.on_connected(s, e->a, e->b, false, a->ae);
-        if (conn_find(b, e->a) != NULL && b->ae != NULL)
-            s->ae.on_connected(s, e->b, e->a, true, b->ae);
     }
 }
 
@@ -775,7 +872,8 @@ on_conn_fail(struct sim *s, const struct ev *e)
     if (!a->alive || ca == NULL || ca->id != e->conn || ca->up)
         return;
     conn_del(a, ca);
-    gossip_on_disconnected(a->g, s->nodes[e->b].key, s->now);
+    node_clock(s, a);
+    syncer_on_disconnected(a->e, s->nodes[e->b].key, s->now);
     sim_after(s, e->a);
 }
 
@@ -788,9 +886,8 @@ on_closed(struct sim *s, const struct ev *e)
     if (!a->alive || ca == NULL || ca->id != e->conn)
         return;
     conn_del(a, ca);
-    if (s->has_ae && a->ae != NULL)
-        s->ae.on_disconnected(s, e->a, e->b, a->ae);
-    gossip_on_disconnected(a->g, s->nodes[e->b].key, s->now);
+    node_clock(s, a);
+    syncer_on_disconnected(a->e, s->nodes[e->b].key, s->now);
     sim_after(s, e->a);
 }
 
@@ -799,23 +896,19 @@ on_msg(struct sim *s, struct ev *e)
 {
     struct snode *a = &s->nodes[e->a], *b = &s->nodes[e->b];
     struct sconn *c;
-    uint32_t type = 0;
 
     if (b->muted)
         return; /* a stuck reader: neither delivered nor flushed */
     if (e->data != NULL && b->alive && (c = conn_find(b, e->a)) != NULL && c->id == e->conn &&
         c->up && !c->broken) {
-        (void)msg_peek_type(e->data, e->len, &type);
-        if (gossip_handles(type)) {
-            (void)gossip_on_message(b->g, a->key, e->data, e->len, s->now);
-            sim_after(s, e->b);
-        } else if (s->has_ae && b->ae != NULL) {
-            s->ae.on_message(s, e->b, e->a, e->data, e->len, b->ae);
-        }
+        node_clock(s, b);
+        (void)syncer_on_message(b->e, a->key, e->data, e->len, s->now);
+        sim_after(s, e->b);
     }
     /* The sender learns that the bytes left its socket. */
     if (a->alive && (c = conn_find(a, e->b)) != NULL && c->id == e->conn) {
-        gossip_on_flushed(a->g, b->key, e->len, s->now);
+        node_clock(s, a);
+        syncer_on_flushed(a->e, b->key, e->len, e->counted, s->now);
         sim_after(s, e->a);
     }
 }
@@ -834,8 +927,8 @@ process(struct sim *s, struct ev *e)
         if (!a->alive || a->timer_at != e->t)
             break;
         a->timer_at = UINT64_MAX;
-        a->env.now_ms = s->now;
-        gossip_on_timeout(a->g, s->now);
+        node_clock(s, a);
+        syncer_on_timeout(a->e, s->now);
         sim_after(s, e->a);
         break;
     case EV_CONN_UP:
@@ -849,14 +942,6 @@ process(struct sim *s, struct ev *e)
         break;
     case EV_MSG:
         on_msg(s, e);
-        break;
-    case EV_TICK:
-        if (!a->alive || a->tick_at != e->t || !s->has_ae)
-            break;
-        a->tick_at = s->now + s->ae.tick_ms;
-        push_simple(s, a->tick_at, EV_TICK, e->a, 0, 0);
-        if (a->ae != NULL)
-            s->ae.on_tick(s, e->a, a->ae);
         break;
     }
     free(e->data);
@@ -886,17 +971,17 @@ int
 sim_publish(struct sim *s, uint32_t node)
 {
     struct snode *n = &s->nodes[node];
-    int r, rc;
+    int r;
 
     if (!n->alive)
         return PULL_ERR_STATE;
     if ((r = rec_new(s, true, node)) < 0)
         return r;
-    node_set(n, (uint32_t)r);
+    node_clock(s, n);
+    node_set(n, (uint32_t)r); /* stored as local: the engine publishes it when its timer runs */
     s->recs[r].arrival[node] = 0;
-    rc = gossip_publish(n->g, s->recs[r].env, s->recs[r].len, s->recs[r].id, s->now);
     sim_after(s, node);
-    return rc != 0 ? rc : r;
+    return r;
 }
 
 int
@@ -1011,14 +1096,8 @@ sim_kill(struct sim *s, uint32_t node)
 
     if (!n->alive)
         return;
-    /* Persist what a real node keeps on disk: its known peers. */
-    n->nknown = 0;
-    for (size_t i = 0, cnt = gossip_peer_count(n->g); i < cnt; i++) {
-        struct gossip_peer_info pi;
-        if (gossip_peer_at(n->g, i, &pi) == 0 && pi.state != GOSSIP_PEER_BANNED &&
-            pi.addr[0] != '\0')
-            known_add(n, pi.key);
-    }
+    /* A crash: what survives is what the engine wrote to the node's tables (peers seen,
+     * mail), and the bootstrap lines. */
     for (uint32_t i = 0; i < n->nconns; i++) {
         struct sconn *c = &n->conns[i];
         struct sconn *pc = conn_find(&s->nodes[c->peer], node);
@@ -1030,7 +1109,6 @@ sim_kill(struct sim *s, uint32_t node)
     n->nconns = 0;
     n->alive = false;
     n->timer_at = UINT64_MAX;
-    n->tick_at = UINT64_MAX;
     node_stop(s, n);
 }
 
@@ -1081,7 +1159,7 @@ sim_send(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t
     if ((copy = malloc(len ? len : 1)) == NULL)
         return PULL_ERR_NOMEM;
     memcpy(copy, msg, len);
-    return transmit(s, node, peer, copy, len);
+    return transmit(s, node, peer, copy, len, false);
 }
 
 bool
@@ -1099,7 +1177,30 @@ sim_connected(const struct sim *s, uint32_t node, uint32_t peer)
 struct gossip *
 sim_gossip(struct sim *s, uint32_t node)
 {
-    return s->nodes[node].g;
+    return s->nodes[node].e != NULL ? syncer_gossip(s->nodes[node].e) : NULL;
+}
+
+struct syncer *
+sim_engine(struct sim *s, uint32_t node)
+{
+    node_clock(s, &s->nodes[node]);
+    return s->nodes[node].e;
+}
+
+void
+sim_engine_stats(const struct sim *s, struct syncer_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < s->cfg.nodes; i++) {
+        struct syncer_stats st;
+        if (s->nodes[i].e == NULL)
+            continue;
+        syncer_get_stats(s->nodes[i].e, &st);
+#define SIM_ADD(name, what) out->name += st.name;
+        SYNCER_COUNTERS(SIM_ADD)
+#undef SIM_ADD
+        out->mail_held += st.mail_held;
+    }
 }
 
 void
@@ -1142,7 +1243,7 @@ sim_overlay(const struct sim *s, uint32_t *min, double *mean, uint32_t *max,
         uint32_t a;
         if (!s->nodes[i].alive)
             continue;
-        a = (uint32_t)gossip_active_count(s->nodes[i].g);
+        a = (uint32_t)syncer_active_count(s->nodes[i].e);
         alive++;
         sum += a;
         if (a < *min)
@@ -1166,7 +1267,8 @@ sim_overlay(const struct sim *s, uint32_t *min, double *mean, uint32_t *max,
             size++;
             for (uint32_t k = 0; k < nu->nconns; k++) {
                 uint32_t v = nu->conns[k].peer;
-                if (!s->nodes[v].alive || comp[v] != 0 || !gossip_is_active(nu->g, s->nodes[v].key))
+                if (!s->nodes[v].alive || comp[v] != 0 ||
+                    !gossip_is_active(syncer_gossip(nu->e), s->nodes[v].key))
                     continue;
                 comp[v] = label;
                 stack[sp++] = v;
@@ -1202,7 +1304,7 @@ sim_eccentricity(const struct sim *s, uint32_t origin)
         for (uint32_t k = 0; k < nu->nconns; k++) {
             uint32_t v = nu->conns[k].peer;
             if (dist[v] != UINT32_MAX || !s->nodes[v].alive || !nu->conns[k].up ||
-                !gossip_is_active(nu->g, s->nodes[v].key))
+                !gossip_is_active(syncer_gossip(nu->e), s->nodes[v].key))
                 continue;
             dist[v] = dist[u] + 1;
             queue[tail++] = v;
@@ -1221,7 +1323,7 @@ sim_view_histogram(const struct sim *s, uint32_t *hist)
         size_t a;
         if (!s->nodes[i].alive)
             continue;
-        a = gossip_active_count(s->nodes[i].g);
+        a = syncer_active_count(s->nodes[i].e);
         hist[a > GOSSIP_ACTIVE_MAX ? GOSSIP_ACTIVE_MAX : a]++;
     }
 }

@@ -1,11 +1,11 @@
 /*
  * sim: a deterministic network simulator for pull's sans-I/O engines.
  *
- * N nodes live in one process. Each node is "gossip engine + record set + optional
- * anti-entropy module": its gossip engine (proto/gossip.h) is driven exactly as pulld
- * drives it (actions drained after every call, one timer per node), its record set plays
- * the store (offer / has / fetch), and an anti-entropy module (struct sim_ae_ops) can be
- * plugged in to reconcile record sets between connected nodes.
+ * N nodes live in one process. Each node is pull's protocol engine (proto/syncer.h: gossip,
+ * reconciliation, bulk catch-up, mail) driven exactly as pulld's daemon/sync.c drives it
+ * (actions drained after every call, one timer per node), with a record set that plays the
+ * store (offer / has / fetch / each_id / each_key) and key-value tables that play LMDB's
+ * peers and mail tables.
  *
  * Time is simulated: a priority queue of events ordered by (time, sequence number), so a
  * run is a pure function of the config (seed included). Each node draws randomness from
@@ -17,10 +17,11 @@
  * lost with probability `loss`. A dial to a dead or unreachable node fails after
  * connect_fail_ms. Killing a node drops all its connections (its peers notice after
  * detect_ms); partitions are groups of nodes that cannot reach each other (existing links
- * across groups break, noticed after detect_ms). A restarted node gets a fresh engine with
- * the same key, its record set (the store survives), and the peer list it had when it
- * died (the persisted known-peer list). The simulator counts messages and bytes per node
- * and per message type.
+ * across groups break, noticed after detect_ms). A killed node crashes: it says goodbye to
+ * no one. A restarted node gets a fresh engine with the same key, its record set (the
+ * store survives), its bootstrap peers and what its engine wrote to its tables (the peers
+ * it saw, the mail it held). The simulator counts messages and bytes per node and per
+ * message type.
  */
 #ifndef PULL_SIM_H
 #define PULL_SIM_H
@@ -30,6 +31,7 @@
 #include <stdint.h>
 
 #include "proto/gossip.h"
+#include "proto/syncer.h"
 
 #define SIM_TYPES 64 /* message types counted (0..63) */
 
@@ -44,7 +46,8 @@ struct sim_config {
     uint32_t connect_fail_ms;    /* a dial to a dead/unreachable node fails after, default 1000 */
     uint32_t detect_ms;          /* peers notice a dead node / broken link after, default 100 */
     uint32_t envelope_bytes;     /* size of generated records, default 800 */
-    struct gossip_config gossip; /* engine config; the simulator sets the callbacks */
+    struct syncer_config engine; /* each node's engine (syncer_config_default, reconciliation
+                                    every 10 s, a recon cache of 1024 symbols) */
 };
 
 /* Message counters (all nodes, or one node). */
@@ -64,35 +67,21 @@ struct sim_spread {
     double rmr;             /* receipts / (alive - 1) - 1 */
 };
 
-/* Anti-entropy plug-in. The simulator routes every message whose type is not a gossip
- * type to on_message of the receiving node's module. Modules send with sim_send. */
-struct sim_ae_ops {
-    /* new/free: per node state (ctx is the module's global context). */
-    void *(*node_new)(struct sim *s, uint32_t node, void *ctx);
-    void (*node_free)(void *state);
-    /* a connection between node and peer came up (called on both ends). */
-    void (*on_connected)(struct sim *s, uint32_t node, uint32_t peer, bool inbound, void *state);
-    void (*on_disconnected)(struct sim *s, uint32_t node, uint32_t peer, void *state);
-    void (*on_message)(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len,
-                       void *state);
-    /* node stored a new record (received, published or given); id is its id. */
-    void (*on_stored)(struct sim *s, uint32_t node, const uint8_t *id, void *state);
-    /* periodic tick every tick_ms (0 = none) */
-    void (*on_tick)(struct sim *s, uint32_t node, void *state);
-    uint32_t tick_ms;
+/* Mail addressed to a node (the engine's MAIL action), for the dyad scenarios. */
+struct sim_mail_hook {
+    void (*on_mail)(void *ctx, uint32_t node, const uint8_t *item, size_t len);
     void *ctx;
 };
 
-/* sim_config_default fills c with the defaults above, 1000 nodes, seed 1 and the default
- * gossip config. */
+/* sim_config_default fills c with the defaults above, 1000 nodes and seed 1. */
 void sim_config_default(struct sim_config *c);
 
 /* sim_new creates the simulator with every node stopped. Returns 0 or PULL_ERR_*. */
 int sim_new(const struct sim_config *c, struct sim **out);
 void sim_free(struct sim *s);
 
-/* sim_set_ae installs an anti-entropy module (before any node starts). */
-void sim_set_ae(struct sim *s, const struct sim_ae_ops *ops);
+/* sim_set_mail installs the mail hook (before any node starts). */
+void sim_set_mail(struct sim *s, const struct sim_mail_hook *hook);
 
 uint64_t sim_now(const struct sim *s);
 uint32_t sim_nodes(const struct sim *s);
@@ -144,17 +133,22 @@ void sim_partition(struct sim *s, const uint32_t *group);
 void sim_heal(struct sim *s);
 
 /* sim_send sends raw message bytes from node to peer over their connection (copied).
- * Returns 0, or PULL_ERR_NOT_FOUND if they are not connected. Used by anti-entropy
- * modules and by tests that play a hostile node. */
+ * Returns 0, or PULL_ERR_NOT_FOUND if they are not connected. Used by tests that play a
+ * hostile node. */
 int sim_send(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len);
 
 /* sim_connected reports whether node has an established connection to peer. */
 bool sim_connected(const struct sim *s, uint32_t node, uint32_t peer);
 
-/* sim_gossip returns node's engine (NULL if dead). After calling into it directly, call
- * sim_after so the simulator executes its actions. */
+/* sim_engine returns node's engine (NULL if dead) with its clock set to now; sim_gossip its
+ * gossip engine. After calling into either directly, call sim_after so the simulator
+ * executes the actions. */
+struct syncer *sim_engine(struct sim *s, uint32_t node);
 struct gossip *sim_gossip(struct sim *s, uint32_t node);
 void sim_after(struct sim *s, uint32_t node);
+
+/* sim_engine_stats adds up the counters of every live node's engine. */
+void sim_engine_stats(const struct sim *s, struct syncer_stats *out);
 
 /* sim_key returns node's public key; sim_node_of maps a key back (-1 if unknown). */
 const uint8_t *sim_key(const struct sim *s, uint32_t node);
@@ -190,21 +184,6 @@ void sim_view_histogram(const struct sim *s, uint32_t *hist);
 /* sim_env_nodes returns the node count to use in tests: PULL_SIM_NODES if set, else
  * `normal`, or `sanitized` in a sanitizer build. */
 uint32_t sim_env_nodes(uint32_t normal, uint32_t sanitized);
-
-/* ------------------------------------------------------------------ anti-entropy
- * sim_ae_recon (tests/sim/sim_ae_recon.c) plugs proto/recon into the simulator, as pulld
- * does: each node keeps a recon_set that follows its store, each connection gets a recon
- * engine; the dialer reconciles on connect, and every period_ms each node reconciles with
- * one random active peer. RECON_EV_WANT becomes gossip_want, RECON_EV_PUSH gossip_push.
- */
-struct sim_recon {
-    uint32_t period_ms; /* periodic reconciliation (0: only on connect) */
-    /* totals over all nodes, filled in by the module */
-    uint64_t sessions, failed, want_ids, push_ids, bytes, msgs;
-};
-
-/* sim_ae_recon fills ops to use recon with r (which must outlive the simulator). */
-void sim_ae_recon(struct sim_ae_ops *ops, struct sim_recon *r);
 
 /* ------------------------------------------------------------------ scenarios
  * Building blocks shared by the sim tests and `pull-bench sim` (tests/sim/sim_scenario.c).
@@ -248,11 +227,11 @@ struct sim_partition_result {
     uint32_t component_healed; /* largest overlay component at the end */
 };
 
-/* sim_partition_heal builds a network from c (with recon anti-entropy if rec is not
- * NULL: its counters are filled in), splits it into two halves for 20 s + 5 publications per side +
- * 90 s (longer than recent_ms), heals it, and waits up to max_wait_ms for every node to hold every
- * record. */
-int sim_partition_heal(const struct sim_config *c, struct sim_recon *rec, uint32_t max_wait_ms,
+/* sim_partition_heal builds a network from c, splits it into two halves for 20 s + 5
+ * publications per side + 90 s (longer than recent_ms), heals it, and waits up to
+ * max_wait_ms for every node to hold every record. stats (may be NULL) gets the engines'
+ * counters at the end. */
+int sim_partition_heal(const struct sim_config *c, struct syncer_stats *stats, uint32_t max_wait_ms,
                        struct sim_partition_result *out);
 
 /* sim_print_summary prints a one-line human summary. */

@@ -113,11 +113,10 @@ sim_print_summary(const char *label, const struct sim_summary *m)
 }
 
 int
-sim_partition_heal(const struct sim_config *c, struct sim_recon *rec, uint32_t max_wait_ms,
+sim_partition_heal(const struct sim_config *c, struct syncer_stats *stats, uint32_t max_wait_ms,
                    struct sim_partition_result *out)
 {
     uint32_t n = c->nodes, *group = NULL, recs[10], nrec = 0, min, max;
-    struct sim_ae_ops ae;
     struct sim *s = NULL;
     double mean;
     uint64_t t0;
@@ -131,10 +130,6 @@ sim_partition_heal(const struct sim_config *c, struct sim_recon *rec, uint32_t m
     rc = PULL_ERR_NOMEM;
     if ((group = calloc(n, sizeof(*group))) == NULL)
         goto out;
-    if (rec != NULL) {
-        sim_ae_recon(&ae, rec);
-        sim_set_ae(s, &ae);
-    }
     sim_bootstrap(s, 3, 10);
     sim_run_until(s, (uint64_t)n * 10 + 30000);
     for (int k = 0; k < 3; k++) {
@@ -185,6 +180,8 @@ sim_partition_heal(const struct sim_config *c, struct sim_recon *rec, uint32_t m
     }
     out->complete = sim_complete_nodes(s);
     sim_overlay(s, &min, &mean, &max, &out->component_healed);
+    if (stats != NULL)
+        sim_engine_stats(s, stats);
     rc = 0;
 out:
     free(group);

@@ -123,7 +123,7 @@ test_invalid_flooder(void **state)
     sim_print_summary("a minute later", &after);
     /* Once it stops, nodes that never saw it misbehave may take it in again. */
     assert_true(banned >= 3);
-    assert_true(still_active(s, evil) <= c.gossip.active_size);
+    assert_true(still_active(s, evil) <= c.engine.gossip.active_size);
     /* Invalid records are never stored nor forwarded: each was received once per link. */
     for (uint32_t r = 0; r < sim_records(s); r++) {
         struct sim_spread sp;
@@ -167,7 +167,7 @@ test_garbage_spammer(void **state)
     /* It keeps finding fresh neighbours among the nodes that have not banned it yet, and
      * each bans it after four garbage messages: it never holds more than a view's worth. */
     assert_true(banned >= 3);
-    assert_true(still_active(s, evil) <= c.gossip.active_size);
+    assert_true(still_active(s, evil) <= c.engine.gossip.active_size);
     sim_free(s);
 }
 
@@ -177,7 +177,7 @@ test_stuck_reader(void **state)
     struct sim_config c;
     struct sim_summary before;
     struct sim *s;
-    uint64_t dropped = 0;
+    uint64_t dropped = 0, grafts = 0;
     uint32_t stuck = 5, n, first, incomplete = 0, slow = 0;
     double worst = 0;
 
@@ -185,7 +185,7 @@ test_stuck_reader(void **state)
     sim_config_default(&c);
     c.nodes = n = sim_env_nodes(500, 300);
     c.seed = 23;
-    c.gossip.peer_backlog_max = 16 * 1024;
+    c.engine.gossip.peer_backlog_max = 16 * 1024;
     s = build(&c);
     sim_measure(s, 5, 3000, &before);
     /* The node stops reading its sockets: its neighbours' bytes pile up. */
@@ -212,10 +212,12 @@ test_stuck_reader(void **state)
             continue;
         gossip_get_stats(sim_gossip(s, i), &st);
         dropped += st.peers_dropped_backlog;
+        grafts += st.grafts;
     }
     printf("stuck reader: dropped %llu times, active at %u; 40 records: %u incomplete, "
-           "%u slower than 1 s, worst %.0f ms\n",
-           (unsigned long long)dropped, still_active(s, stuck), incomplete, slow, worst);
+           "%u slower than 1 s, worst %.0f ms; %llu grafts\n",
+           (unsigned long long)dropped, still_active(s, stuck), incomplete, slow, worst,
+           (unsigned long long)grafts);
     sim_print_summary("before", &before);
     assert_true(dropped >= 1);
     /* Everyone but the stuck node got every record; only the first ones after it got

@@ -1,7 +1,7 @@
 /*
  * Churn, restarts, loss and jitter: the network keeps delivering every record to every
  * live node while nodes come and go (restarted nodes keep their store and their known
- * peers), and on lossy, jittery links (gossip + proto/recon anti-entropy).
+ * peers), and on lossy, jittery links (every node runs proto/syncer).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,16 +13,11 @@
 #include "tests/sim/sim.h"
 
 static struct sim *
-build(struct sim_config *c, struct sim_recon *rec)
+build(struct sim_config *c)
 {
-    struct sim_ae_ops ae;
     struct sim *s = NULL;
 
     assert_int_equal(sim_new(c, &s), 0);
-    if (rec != NULL) {
-        sim_ae_recon(&ae, rec);
-        sim_set_ae(s, &ae);
-    }
     sim_bootstrap(s, 3, 10);
     sim_run_until(s, (uint64_t)c->nodes * 10 + 30000);
     return s;
@@ -32,7 +27,6 @@ static void
 test_restart(void **state)
 {
     struct sim_config c;
-    struct sim_recon rec = {.period_ms = 10000};
     struct sim *s;
     uint32_t n, dead[100], ndead = 0, min, max, comp;
     double mean;
@@ -41,7 +35,7 @@ test_restart(void **state)
     sim_config_default(&c);
     c.nodes = n = sim_env_nodes(500, 500);
     c.seed = 11;
-    s = build(&c, &rec);
+    s = build(&c);
     for (int k = 0; k < 3; k++) {
         assert_true(sim_publish(s, sim_random_alive(s)) >= 0);
         sim_run_for(s, 2000);
@@ -62,10 +56,14 @@ test_restart(void **state)
         sim_restart(s, dead[k]);
     sim_run_for(s, 30000);
     sim_overlay(s, &min, &mean, &max, &comp);
-    printf("after restart of %u nodes: %u of %u complete, active view min %u mean %.2f, "
-           "component %u; recon %llu sessions, %llu ids wanted\n",
-           ndead, sim_complete_nodes(s), n, min, mean, comp, (unsigned long long)rec.sessions,
-           (unsigned long long)rec.want_ids);
+    {
+        struct syncer_stats st;
+        sim_engine_stats(s, &st);
+        printf("after restart of %u nodes: %u of %u complete, active view min %u mean %.2f, "
+               "component %u; recon %llu sessions\n",
+               ndead, sim_complete_nodes(s), n, min, mean, comp,
+               (unsigned long long)st.recon_sessions);
+    }
     assert_int_equal(sim_complete_nodes(s), n);
     assert_int_equal(comp, n);
     assert_true(min >= 1);
@@ -76,7 +74,6 @@ static void
 test_continuous_churn(void **state)
 {
     struct sim_config c;
-    struct sim_recon rec = {.period_ms = 10000};
     struct sim *s;
     uint32_t n, down[64] = {0}, ndown = 0, comp, min, max;
     double mean;
@@ -85,7 +82,7 @@ test_continuous_churn(void **state)
     sim_config_default(&c);
     c.nodes = n = sim_env_nodes(500, 300);
     c.seed = 12;
-    s = build(&c, &rec);
+    s = build(&c);
     /* For 60 s: every second one node dies and, once 20 are down, the longest-dead one
      * comes back; a record is published every 2 s. */
     for (uint32_t t = 0; t < 60; t++) {
@@ -120,7 +117,6 @@ static void
 test_lossy_jittery(void **state)
 {
     struct sim_config c;
-    struct sim_recon rec = {.period_ms = 10000};
     struct sim_summary m;
     struct sim *s;
 
@@ -130,7 +126,7 @@ test_lossy_jittery(void **state)
     c.seed = 13;
     c.jitter_ms = 50;
     c.loss = 0.01;
-    s = build(&c, &rec);
+    s = build(&c);
     sim_measure(s, 5, 3000, &m);
     sim_print_summary("1% loss, 50 ms jitter", &m);
     /* Lost frames are repaired by IHAVE/GRAFT within the second, or by recon later. */
