@@ -374,14 +374,12 @@ conn_up(struct conn *c, const struct msg_hello *h)
     c->features = h->features;
     c->since_s = node_now_s(t->node);
     if (c->inbound) {
-        if (h->listen_port != 0) {
-            if (strchr(c->ip, ':') != NULL)
-                snprintf(c->addr, sizeof(c->addr), "[%s]:%u", c->ip, (unsigned)h->listen_port);
-            else
-                snprintf(c->addr, sizeof(c->addr), "%s:%u", c->ip, (unsigned)h->listen_port);
-        } else {
-            c->addr[0] = '\0';
-        }
+        /* the observed IP, with the port it listens on (0: it accepts no connections): the
+         * engine dials inbound peers only here, and groups them by this IP */
+        if (strchr(c->ip, ':') != NULL)
+            snprintf(c->addr, sizeof(c->addr), "[%s]:%u", c->ip, (unsigned)h->listen_port);
+        else
+            snprintf(c->addr, sizeof(c->addr), "%s:%u", c->ip, (unsigned)h->listen_port);
     }
     ctr(t)->handshakes_ok++;
     conn_name(c, who);

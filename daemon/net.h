@@ -14,7 +14,7 @@
  * net_close:
  *   up(key, inbound, addr, features)  a session is established. addr is the dialed address,
  *                  or for inbound connections the observed IP with the HELLO's listen port
- *                  ("" if the peer accepts no connections);
+ *                  (port 0 if the peer accepts no connections);
  *   msg(key, bytes, len)              one message (a whole frame's plaintext) of a type that
  *                  is not a session message (HELLO/PING/PONG/BYE are handled here);
  *   flushed(key, len, counted)        a net_send message of len bytes was written (or dropped

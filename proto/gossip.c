@@ -93,6 +93,199 @@ gs_addr_ok(const char *a, size_t n)
     return true;
 }
 
+/* host_of splits "host:port" / "[v6]:port": *host, *hlen; returns the port part or NULL. */
+static const char *
+host_of(const char *a, size_t n, const char **host, size_t *hlen)
+{
+    const char *colon;
+
+    *host = a;
+    *hlen = 0;
+    if (n > 0 && a[0] == '[') {
+        const char *end = memchr(a, ']', n);
+        if (end == NULL || (size_t)(end - a) + 1 >= n || end[1] != ':')
+            return NULL;
+        *host = a + 1;
+        *hlen = (size_t)(end - a - 1);
+        return end + 2;
+    }
+    for (colon = a + n; colon > a && colon[-1] != ':'; colon--)
+        ;
+    if (colon == a)
+        return NULL;
+    *hlen = (size_t)(colon - 1 - a);
+    return colon;
+}
+
+uint32_t
+gs_addr_port(const char *a, size_t n)
+{
+    const char *host, *p = NULL;
+    size_t hlen;
+    uint32_t port = 0;
+
+    if ((p = host_of(a, n, &host, &hlen)) == NULL || p == a + n)
+        return 0;
+    for (; p < a + n; p++) {
+        if (*p < '0' || *p > '9' || (port = port * 10 + (uint32_t)(*p - '0')) > 65535)
+            return 0;
+    }
+    return port;
+}
+
+/* parse_v4 reads a dotted quad of exactly n bytes. */
+static bool
+parse_v4(const char *s, size_t n, uint8_t out[4])
+{
+    uint32_t part = 0, k = 0, digits = 0;
+
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            if (digits == 0 || part > 255 || k == 4)
+                return false;
+            out[k++] = (uint8_t)part;
+            part = digits = 0;
+            continue;
+        }
+        if (s[i] < '0' || s[i] > '9' || ++digits > 3)
+            return false;
+        part = part * 10 + (uint32_t)(s[i] - '0');
+    }
+    return k == 4;
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* parse_v6 reads an IPv6 address of exactly n bytes ("::" and a trailing dotted quad
+ * allowed, no zone). */
+static bool
+parse_v6(const char *s, size_t n, uint8_t out[16])
+{
+    uint8_t words[16];
+    size_t nw = 0, gap = SIZE_MAX, i = 0;
+
+    memset(out, 0, 16);
+    if (n >= 2 && s[0] == ':' && s[1] == ':') {
+        gap = 0;
+        i = 2;
+    }
+    while (i < n) {
+        size_t j = i;
+        uint32_t v = 0;
+        while (j < n && s[j] != ':' && s[j] != '.')
+            j++;
+        if (j < n && s[j] == '.') { /* the last 32 bits as a dotted quad */
+            if (nw > 12 || !parse_v4(s + i, n - i, words + nw))
+                return false;
+            nw += 4;
+            break;
+        }
+        if (j == i || j - i > 4)
+            return false;
+        for (size_t k = i; k < j; k++) {
+            int h = hexval(s[k]);
+            if (h < 0)
+                return false;
+            v = v << 4 | (uint32_t)h;
+        }
+        if (nw > 14)
+            return false;
+        words[nw++] = (uint8_t)(v >> 8);
+        words[nw++] = (uint8_t)v;
+        i = j;
+        if (i < n) {
+            if (++i < n && s[i] == ':') {
+                if (gap != SIZE_MAX)
+                    return false;
+                gap = nw;
+                i++;
+            } else if (i == n) {
+                return false; /* a trailing single ':' */
+            }
+        }
+    }
+    if (gap == SIZE_MAX) {
+        if (nw != 16)
+            return false;
+        memcpy(out, words, 16);
+        return true;
+    }
+    if (nw > 14)
+        return false;
+    memcpy(out, words, gap);
+    memcpy(out + 16 - (nw - gap), words + gap, nw - gap);
+    return true;
+}
+
+void
+gs_addr_group(const char *a, size_t n, uint8_t out[GS_GROUP_LEN])
+{
+    const char *host, *port;
+    size_t hlen;
+    uint8_t ip[16];
+    uint32_t pn;
+
+    memset(out, 0, GS_GROUP_LEN);
+    if (a == NULL || (port = host_of(a, n, &host, &hlen)) == NULL || hlen == 0)
+        return;
+    pn = gs_addr_port(a, n);
+    if (parse_v6(host, hlen, ip) && memcmp(ip, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) != 0) {
+        bool loop = memcmp(ip, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+        bool local = (ip[0] & 0xfe) == 0xfc || (ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80);
+        if (loop) {
+            out[0] = 'L';
+            memcpy(out + 1, ip, 16);
+            out[17] = (uint8_t)(pn >> 8);
+            out[18] = (uint8_t)pn;
+        } else if (local) {
+            out[0] = 'P';
+            memcpy(out + 1, ip, 16);
+        } else {
+            out[0] = 6;
+            memcpy(out + 1, ip, 4);
+        }
+        return;
+    }
+    if (parse_v4(host, hlen, ip) || (parse_v6(host, hlen, ip) && (memmove(ip, ip + 12, 4), true))) {
+        bool loop = ip[0] == 127 || ip[0] == 0;
+        bool local = ip[0] == 10 || (ip[0] == 172 && (ip[1] & 0xf0) == 16) ||
+                     (ip[0] == 192 && ip[1] == 168) || (ip[0] == 169 && ip[1] == 254) ||
+                     (ip[0] == 100 && (ip[1] & 0xc0) == 64);
+        if (loop) {
+            out[0] = 'l';
+            memcpy(out + 1, ip, 4);
+            out[5] = (uint8_t)(pn >> 8);
+            out[6] = (uint8_t)pn;
+        } else if (local) {
+            out[0] = 'p';
+            memcpy(out + 1, ip, 4);
+        } else {
+            out[0] = 4;
+            out[1] = ip[0];
+            out[2] = ip[1];
+        }
+        return;
+    }
+    out[0] = 'n'; /* a name: its own group (hashed, so any length fits) */
+    crypto_generichash(out + 1, GS_GROUP_LEN - 1, (const uint8_t *)host, hlen, NULL, 0);
+}
+
+bool
+gs_group_eq(const uint8_t a[GS_GROUP_LEN], const uint8_t b[GS_GROUP_LEN])
+{
+    return a[0] != 0 && memcmp(a, b, GS_GROUP_LEN) == 0;
+}
+
 bool
 gs_key_eq(const uint8_t a[GOSSIP_KEY_BYTES], const uint8_t b[GOSSIP_KEY_BYTES])
 {
@@ -386,8 +579,10 @@ gs_conn_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *a
     if ((p = env_calloc(g->env, 1, sizeof(*p))) == NULL)
         return NULL;
     memcpy(p->key, key, GOSSIP_KEY_BYTES);
-    if (addr != NULL)
+    if (addr != NULL) {
         memcpy(p->addr, addr, strlen(addr) + 1);
+        gs_addr_group(addr, strlen(addr), p->group);
+    }
     p->state = state;
     p->since = now_ms;
     g->conns[g->nconns++] = p;
@@ -437,38 +632,86 @@ bool
 gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms)
 {
     for (uint32_t i = 0; i < g->nbans; i++) {
-        if (gs_key_eq(g->bans[i].key, key))
+        if (!g->bans[i].group && gs_key_eq(g->bans[i].key, key))
             return g->bans[i].until > now_ms;
     }
     return false;
 }
 
-void
-gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t ms, uint64_t now_ms)
+bool
+gs_group_banned(struct gossip *g, const uint8_t group[GS_GROUP_LEN], uint64_t now_ms)
 {
-    uint32_t slot = g->nbans;
+    if (group[0] == 0)
+        return false;
+    for (uint32_t i = 0; i < g->nbans; i++) {
+        if (g->bans[i].group && memcmp(g->bans[i].key, group, GS_GROUP_LEN) == 0)
+            return g->bans[i].until > now_ms;
+    }
+    return false;
+}
+
+/* ban_slot finds the entry for (key or group) or a free or replaceable one. */
+static uint32_t
+ban_slot(struct gossip *g, const uint8_t *k, bool group)
+{
+    uint32_t slot;
+
+    for (uint32_t i = 0; i < g->nbans; i++) {
+        if (g->bans[i].group == group &&
+            memcmp(g->bans[i].key, k, group ? GS_GROUP_LEN : GOSSIP_KEY_BYTES) == 0)
+            return i;
+    }
+    if (g->nbans < GS_BANS_MAX)
+        return g->nbans++;
+    /* Full: replace the ban that ends first. */
+    slot = 0;
+    for (uint32_t i = 1; i < g->nbans; i++) {
+        if (g->bans[i].until < g->bans[slot].until)
+            slot = i;
+    }
+    return slot;
+}
+
+/* ban_group bans an address group once GS_GROUP_STRIKES of its keys are banned: one
+ * operator behind one /16 doesn't get a new key's worth of chances forever. */
+static void
+ban_group(struct gossip *g, const uint8_t group[GS_GROUP_LEN], uint64_t ms, uint64_t now_ms)
+{
+    uint32_t strikes = 0, slot;
+
+    if (group[0] == 0)
+        return;
+    for (uint32_t i = 0; i < g->nbans; i++) {
+        if (!g->bans[i].group && g->bans[i].until > now_ms &&
+            gs_group_eq(g->bans[i].group_of, group))
+            strikes++;
+    }
+    if (strikes < GS_GROUP_STRIKES)
+        return;
+    slot = ban_slot(g, group, true);
+    memset(g->bans[slot].key, 0, sizeof(g->bans[slot].key));
+    memcpy(g->bans[slot].key, group, GS_GROUP_LEN);
+    g->bans[slot].group = true;
+    g->bans[slot].until = now_ms + ms;
+}
+
+void
+gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const uint8_t *group, uint64_t ms,
+       uint64_t now_ms)
+{
+    uint32_t slot = ban_slot(g, key, false);
     int i;
 
-    for (uint32_t k = 0; k < g->nbans; k++) {
-        if (gs_key_eq(g->bans[k].key, key)) {
-            slot = k;
-            break;
-        }
-    }
-    if (slot == GS_BANS_MAX) {
-        /* Full: replace the ban that ends first. */
-        slot = 0;
-        for (uint32_t k = 1; k < g->nbans; k++) {
-            if (g->bans[k].until < g->bans[slot].until)
-                slot = k;
-        }
-    }
-    if (slot == g->nbans)
-        g->nbans++;
     memcpy(g->bans[slot].key, key, GOSSIP_KEY_BYTES);
+    g->bans[slot].group = false;
+    memset(g->bans[slot].group_of, 0, GS_GROUP_LEN);
+    if (group != NULL)
+        memcpy(g->bans[slot].group_of, group, GS_GROUP_LEN);
     g->bans[slot].until = now_ms + ms;
     if ((i = mb_passive_find(g, key)) >= 0)
         mb_passive_remove(g, (uint32_t)i);
+    if (group != NULL)
+        ban_group(g, group, ms, now_ms);
 }
 
 static void
@@ -496,13 +739,13 @@ gs_finish(struct gossip *g, uint64_t now_ms)
         switch (p->doomed) {
         case GS_DOOM_BAN:
             g->st.peers_banned++;
-            gs_ban(g, p->key, g->cfg.ban_ms, now_ms);
+            gs_ban(g, p->key, p->group, g->cfg.ban_ms, now_ms);
             mb_close(g, p, GOSSIP_BYE_BANNED, false, now_ms);
             break;
         case GS_DOOM_BACKLOG:
             /* Stuck: avoid it for a while, or it would be back in a view at once. */
             g->st.peers_dropped_backlog++;
-            gs_ban(g, p->key, g->cfg.ban_ms / 10, now_ms);
+            gs_ban(g, p->key, NULL, g->cfg.ban_ms / 10, now_ms);
             mb_close(g, p, -1, false, now_ms);
             break;
         case GS_DOOM_NOMEM:
@@ -734,7 +977,7 @@ gossip_add_known(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES], c
     if (gs_is_banned(g, key, now_ms))
         return PULL_ERR_PERM;
     if (gs_conn_find(g, key) == NULL)
-        mb_passive_add(g, key, addr, n, now_ms);
+        mb_passive_add(g, key, addr, n, true, now_ms); /* the host vouches for it */
     gs_finish(g, now_ms);
     return 0;
 }
@@ -745,7 +988,11 @@ gossip_on_connected(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES]
 {
     struct gpeer *p;
 
-    if (gs_key_eq(key, g->key) || gs_is_banned(g, key, now_ms)) {
+    uint8_t group[GS_GROUP_LEN];
+
+    gs_addr_group(addr, addr != NULL ? strlen(addr) : 0, group);
+    if (gs_key_eq(key, g->key) || gs_is_banned(g, key, now_ms) ||
+        gs_group_banned(g, group, now_ms)) {
         gs_emit_disconnect(g, key);
         goto out;
     }
@@ -770,6 +1017,9 @@ gossip_on_connected(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES]
         goto out;
     }
     p->inbound = inbound;
+    memcpy(p->group, group, GS_GROUP_LEN);
+    if (inbound && addr != NULL && gs_addr_ok(addr, strlen(addr)))
+        memcpy(p->seen, addr, strlen(addr) + 1);
     if (!inbound) {
         if (addr == NULL || !gs_addr_ok(addr, strlen(addr)))
             p->addr[0] = '\0';
@@ -930,10 +1180,20 @@ gossip_on_timeout(struct gossip *g, uint64_t now_ms)
 
 /* ---------------------------------------------------------------- introspection */
 
+static uint32_t
+key_bans(const struct gossip *g)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < g->nbans; i++)
+        n += !g->bans[i].group;
+    return n;
+}
+
 size_t
 gossip_peer_count(const struct gossip *g)
 {
-    return (size_t)g->nconns + g->npassive + g->nbans;
+    return (size_t)g->nconns + g->npassive + key_bans(g);
 }
 
 int
@@ -970,8 +1230,10 @@ gossip_peer_at(const struct gossip *g, size_t i, struct gossip_peer_info *out)
         return 0;
     }
     i -= g->npassive;
-    if (i < g->nbans) {
-        memcpy(out->key, g->bans[i].key, GOSSIP_KEY_BYTES);
+    for (uint32_t j = 0; j < g->nbans; j++) {
+        if (g->bans[j].group || i-- != 0)
+            continue;
+        memcpy(out->key, g->bans[j].key, GOSSIP_KEY_BYTES);
         out->state = GOSSIP_PEER_BANNED;
         return 0;
     }

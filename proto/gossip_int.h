@@ -33,7 +33,11 @@
 #define GS_ANN_MAX 4 /* announcers remembered per missing id */
 #define GS_BACKOFF_MIN_MS 1000
 #define GS_BACKOFF_MAX_MS 30000
-#define GS_CLOSES_MAX 64 /* DISCONNECT actions kept aside when the queue cannot grow */
+#define GS_CLOSES_MAX 64    /* DISCONNECT actions kept aside when the queue cannot grow */
+#define GS_GROUP_LEN 20     /* an address group (gs_addr_group) */
+#define GS_PROTECT_MS 60000 /* an active peer this old is among those a newcomer can't evict */
+#define GS_GROUP_STRIKES 3  /* keys of one address group banned before the group is */
+#define GS_WALKS_PER_MIN 12 /* JOIN walks started for newcomers we did not take in */
 
 /* Why a connection was opened by us. */
 enum gs_purpose {
@@ -62,7 +66,12 @@ struct gs_idq {
 /* A connection, or a connection attempt. */
 struct gpeer {
     uint8_t key[GOSSIP_KEY_BYTES];
-    char addr[GOSSIP_ADDR_MAX + 1]; /* advertised address ("" while unknown) */
+    char addr[GOSSIP_ADDR_MAX + 1]; /* the address to dial it at ("" while unknown): the one
+                                       we dialed, or the host part the host observed with the
+                                       port the peer advertises - never a host it names */
+    char seen[GOSSIP_ADDR_MAX + 1]; /* inbound: the address the host observed ("" if none) */
+    uint8_t group[GS_GROUP_LEN];    /* address group of where it connects from */
+    bool joined_req;                /* it sent its one JOIN */
     uint8_t state;                  /* GOSSIP_PEER_CONNECTING, _PENDING or _ACTIVE */
     uint8_t purpose;                /* enum gs_purpose */
     uint8_t doomed;                 /* enum gs_doom */
@@ -81,10 +90,14 @@ struct gpeer {
 struct gpassive {
     uint8_t key[GOSSIP_KEY_BYTES];
     char addr[GOSSIP_ADDR_MAX + 1];
+    uint8_t group[GS_GROUP_LEN];
+    bool tried; /* we had a session with it (else: learned from someone) */
 };
 
 struct gban {
-    uint8_t key[GOSSIP_KEY_BYTES];
+    uint8_t key[GOSSIP_KEY_BYTES];  /* a key, or (group) an address group */
+    uint8_t group_of[GS_GROUP_LEN]; /* a key's: the group it connected from */
+    bool group;
     uint64_t until;
 };
 
@@ -164,7 +177,9 @@ struct gossip {
     uint64_t fill_backoff;
     uint64_t shuffle_at, rotate_at, maint_at;
     uint64_t rotate_every; /* current mean rotation interval (see rotate_young_ms) */
-    uint64_t evict_ok_at;  /* no forced eviction (NEIGHBOR high while full) before this */
+    uint64_t evict_ok_at;  /* no forced eviction (JOIN or NEIGHBOR high while full) before */
+    uint64_t walks_at;     /* the window of GS_WALKS_PER_MIN walks for refused JOINs began */
+    uint32_t walks;        /* ... walks started in it */
     bool shuffle_pending;
     uint64_t shuffle_nonce;
     uint32_t nshuffle_sent;
@@ -225,10 +240,30 @@ void gs_msg_begin(struct gossip *g, struct pull_wb *w, msgpack_packer *pk, uint3
                   uint32_t nfields);
 void gs_penalize(struct gossip *g, struct gpeer *p, int32_t amount);
 bool gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t now_ms);
-/* gs_ban avoids key for `ms` (refused as a connection, kept out of both views). */
-void gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_t ms, uint64_t now_ms);
+/* gs_ban avoids key for `ms` (refused as a connection, kept out of both views). group (may
+ * be NULL) is where it connected from: the group is banned too once GS_GROUP_STRIKES of
+ * its keys are. */
+void gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const uint8_t *group,
+            uint64_t ms, uint64_t now_ms);
 int gs_decode(const uint8_t *p, size_t n, struct gmsg *m);
 bool gs_addr_ok(const char *a, size_t n);
+
+/* gs_addr_port returns the port of "host:port" (0 if none or unparsable). */
+uint32_t gs_addr_port(const char *a, size_t n);
+
+/* gs_addr_group writes the address group of "host:port" (a hostname, an IPv4 or a
+ * bracketed IPv6 address): the /16 of a public IPv4 address, the /32 of a public IPv6
+ * address (as Bitcoin Core's netgroups: one operator rarely holds many), the whole address
+ * of a private, link-local or CGNAT one (a LAN's hosts are each their own), the address
+ * and port of a loopback one (nodes on one host), a hash of a hostname. All zero: unknown
+ * (never equal to anything). */
+void gs_addr_group(const char *a, size_t n, uint8_t out[GS_GROUP_LEN]);
+
+/* gs_group_eq: two known groups are the same. */
+bool gs_group_eq(const uint8_t a[GS_GROUP_LEN], const uint8_t b[GS_GROUP_LEN]);
+
+/* gs_group_banned reports whether connections from this group are refused now. */
+bool gs_group_banned(struct gossip *g, const uint8_t group[GS_GROUP_LEN], uint64_t now_ms);
 
 /* The id queues' memory comes from env (the engine's). */
 int gs_idq_push(const struct pull_env *env, struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES],
@@ -251,8 +286,10 @@ uint64_t mb_next_deadline(const struct gossip *g);
 void mb_close(struct gossip *g, struct gpeer *p, int reason, bool to_passive, uint64_t now_ms);
 int mb_passive_find(const struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES]);
 void mb_passive_remove(struct gossip *g, uint32_t i);
+/* mb_passive_add remembers a peer: tried if we had a session with it or the host vouches for
+ * it, else learned from someone (it then never displaces a tried entry). */
 void mb_passive_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr,
-                    size_t addr_len, uint64_t now_ms);
+                    size_t addr_len, bool tried, uint64_t now_ms);
 
 /* --- plumtree.c --- */
 void pt_handle(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms);

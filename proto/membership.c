@@ -21,6 +21,7 @@
  * few local contacts (or a line) become random, and two halves that were separated by a partition
  * link up again after it heals.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/err.h"
@@ -49,38 +50,91 @@ mb_passive_remove(struct gossip *g, uint32_t i)
     g->npassive--;
 }
 
-/* passive_insert adds key unless it is ours, connected, banned or known; when the view is
- * full it evicts one of the `prefer` keys if present (the entries we just sent away in a
- * shuffle), else a random entry. */
+/* passive_untried counts the passive entries nobody vouched for (learned from others). */
+static uint32_t
+passive_untried(const struct gossip *g)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < g->npassive; i++)
+        n += !g->passive[i].tried;
+    return n;
+}
+
+/* passive_victim picks the entry to drop for a new one: among the untried entries (one of
+ * the `prefer` keys if present: the entries we just sent away in a shuffle), else - only for
+ * a tried newcomer - any entry. Returns -1 if the newcomer must not displace anything. */
+static int
+passive_victim(struct gossip *g, bool tried, const uint8_t (*prefer)[GOSSIP_KEY_BYTES],
+               uint32_t nprefer)
+{
+    uint32_t untried = passive_untried(g), pick;
+
+    for (uint32_t k = 0; k < nprefer; k++) {
+        int i = mb_passive_find(g, prefer[k]);
+        if (i >= 0 && !g->passive[i].tried)
+            return i;
+    }
+    if (untried == 0)
+        return tried ? (int)env_uniform(g->env, g->npassive) : -1;
+    pick = env_uniform(g->env, untried);
+    for (uint32_t i = 0; i < g->npassive; i++) {
+        if (!g->passive[i].tried && pick-- == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* passive_insert adds key unless it is ours, connected, banned or known. Entries are
+ * "tried" (we had a session with the peer, or the host vouches for it: bootstrap, LAN, the
+ * persisted peers) or learned from others (FORWARD_JOIN walks, shuffles): learned entries
+ * never displace tried ones, and take at most half of the view - so a stranger's shuffles
+ * can't replace what the node knows works (the old SHUFFLE attack replaced 60 of 60). */
 static void
 passive_insert(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr,
-               size_t addr_len, const uint8_t (*prefer)[GOSSIP_KEY_BYTES], uint32_t nprefer,
-               uint64_t now_ms)
+               size_t addr_len, bool tried, const uint8_t (*prefer)[GOSSIP_KEY_BYTES],
+               uint32_t nprefer, uint64_t now_ms)
 {
     struct gpassive *e;
+    int i;
 
-    if (gs_key_eq(key, g->key) || !gs_addr_ok(addr, addr_len) || gs_conn_find(g, key) != NULL ||
-        gs_is_banned(g, key, now_ms) || mb_passive_find(g, key) >= 0)
+    if (gs_key_eq(key, g->key) || !gs_addr_ok(addr, addr_len) ||
+        gs_addr_port(addr, addr_len) == 0 || gs_conn_find(g, key) != NULL ||
+        gs_is_banned(g, key, now_ms))
         return;
-    if (g->npassive >= g->cfg.passive_size) {
-        int victim = -1;
-        for (uint32_t k = 0; k < nprefer && victim < 0; k++)
-            victim = mb_passive_find(g, prefer[k]);
-        if (victim < 0)
-            victim = (int)env_uniform(g->env, g->npassive);
-        mb_passive_remove(g, (uint32_t)victim);
+    if ((i = mb_passive_find(g, key)) >= 0) {
+        if (tried && !g->passive[i].tried) { /* vouched for now: keep this address */
+            e = &g->passive[i];
+            memcpy(e->addr, addr, addr_len);
+            e->addr[addr_len] = '\0';
+            gs_addr_group(addr, addr_len, e->group);
+            e->tried = true;
+        }
+        return;
+    }
+    if (!tried && passive_untried(g) >= g->cfg.passive_size / 2) {
+        /* the learned half is full: a newcomer takes a learned place or none */
+        if ((i = passive_victim(g, false, prefer, nprefer)) < 0)
+            return;
+        mb_passive_remove(g, (uint32_t)i);
+    } else if (g->npassive >= g->cfg.passive_size) {
+        if ((i = passive_victim(g, tried, prefer, nprefer)) < 0)
+            return;
+        mb_passive_remove(g, (uint32_t)i);
     }
     e = &g->passive[g->npassive++];
     memcpy(e->key, key, GOSSIP_KEY_BYTES);
     memcpy(e->addr, addr, addr_len);
     e->addr[addr_len] = '\0';
+    gs_addr_group(addr, addr_len, e->group);
+    e->tried = tried;
 }
 
 void
 mb_passive_add(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr,
-               size_t addr_len, uint64_t now_ms)
+               size_t addr_len, bool tried, uint64_t now_ms)
 {
-    passive_insert(g, key, addr, addr_len, NULL, 0, now_ms);
+    passive_insert(g, key, addr, addr_len, tried, NULL, 0, now_ms);
 }
 
 /* ---------------------------------------------------------------- messages out */
@@ -231,22 +285,109 @@ mb_close(struct gossip *g, struct gpeer *p, int reason, bool to_passive, uint64_
 {
     uint8_t key[GOSSIP_KEY_BYTES];
     char addr[GOSSIP_ADDR_MAX + 1];
+    bool tried;
 
     if (reason >= 0 && p->state != GOSSIP_PEER_CONNECTING)
         send_disconnect(g, p, reason);
     gs_emit_disconnect(g, p->key);
     memcpy(key, p->key, sizeof(key));
     memcpy(addr, p->addr, sizeof(addr));
+    tried = p->state != GOSSIP_PEER_CONNECTING;
     gs_conn_remove(g, p);
     if (to_passive && addr[0] != '\0')
-        mb_passive_add(g, key, addr, strlen(addr), now_ms);
+        mb_passive_add(g, key, addr, strlen(addr), tried, now_ms);
 }
 
-/* eviction_victim picks the active peer to drop to make room for p: a random lazy one if
- * there is any, so that Plumtree's eager tree keeps its edges (the paper drops a random
- * peer; cutting a tree edge costs the next records a GRAFT round), else a random one. */
+/* group_active counts the active peers of an address group (but p). */
+static uint32_t
+group_active(const struct gossip *g, const uint8_t group[GS_GROUP_LEN], const struct gpeer *p)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        const struct gpeer *q = g->conns[i];
+        n += q != p && q->state == GOSSIP_PEER_ACTIVE && !q->doomed && gs_group_eq(q->group, group);
+    }
+    return n;
+}
+
+/* group_cap: how many active peers one address group may hold (a third of the view), so
+ * that whoever controls one /16 or /32 can't be most of a node's neighbours. */
+static uint32_t
+group_cap(const struct gossip *g)
+{
+    uint32_t cap = g->cfg.active_size / 3;
+
+    return cap > 0 ? cap : 1;
+}
+
+/* protected_peer: an active peer a newcomer can't evict. The view's oldest peers - all but
+ * a third of the view (two of six), if they have been there GS_PROTECT_MS - stay; so do the
+ * peers that gave us new records lately (their score is above zero) if that leaves room.
+ * What stays open to eviction is the young rest: a stranger churning JOINs from fresh keys
+ * can hold at most those places, never the long-lived good peers' (as Bitcoin Core keeps
+ * its longest-connected and most useful peers when it evicts). */
+static bool
+protected_peer(const struct gossip *g, const struct gpeer *q, uint64_t now_ms)
+{
+    uint32_t older = 0, keep = g->cfg.active_size - (g->cfg.active_size + 2) / 3;
+
+    if (now_ms - q->since < GS_PROTECT_MS)
+        return q->score > 0 && q->eager; /* a young peer that carries the tree for us */
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        const struct gpeer *r = g->conns[i];
+        older += r != q && r->state == GOSSIP_PEER_ACTIVE && !r->doomed && r->since < q->since;
+    }
+    return older < keep;
+}
+
+/* eviction_victim picks the active peer to drop to make room for p, among the peers that
+ * are not protected: in the address group holding most of the view, the youngest, a lazy
+ * one first so that Plumtree's eager tree keeps its edges (cutting a tree edge costs the
+ * next records a GRAFT round). NULL: nobody may be evicted. */
 static struct gpeer *
-eviction_victim(struct gossip *g, const struct gpeer *p)
+eviction_victim(struct gossip *g, const struct gpeer *p, uint64_t now_ms)
+{
+    struct gpeer *best = NULL;
+    uint32_t best_group = 0;
+
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        struct gpeer *q = g->conns[i];
+        uint32_t grp;
+        if (q == p || q->state != GOSSIP_PEER_ACTIVE || q->doomed || protected_peer(g, q, now_ms))
+            continue;
+        grp = group_active(g, q->group, NULL);
+        if (best == NULL || grp > best_group || (grp == best_group && (best->eager && !q->eager)) ||
+            (grp == best_group && best->eager == q->eager && q->since > best->since)) {
+            best = q;
+            best_group = grp;
+        }
+    }
+    return best;
+}
+
+/* may_take reports whether connection p may join the active view now: there is room, or
+ * (force: a JOIN or a high-priority NEIGHBOR, at most one eviction per evict_gap_ms) a peer
+ * that may be evicted; and its address group stays within its share. */
+static bool
+may_take(struct gossip *g, const struct gpeer *p, bool force, uint64_t now_ms)
+{
+    struct gpeer *victim = NULL;
+    uint32_t same = group_active(g, p->group, p);
+
+    if (g->nactive < g->cfg.active_size)
+        return same < group_cap(g);
+    if (!force || now_ms < g->evict_ok_at || (victim = eviction_victim(g, p, now_ms)) == NULL)
+        return false;
+    return same - (gs_group_eq(victim->group, p->group) ? 1 : 0) < group_cap(g);
+}
+
+/* own_victim picks the peer to drop for a peer we chose ourselves (refill, rotation, the
+ * end of a walk): any active peer, a lazy one first so that Plumtree's eager tree keeps its
+ * edges. Our own random choices are what mix the overlay (HyParView's rotation); only
+ * others' requests are held to eviction_victim's protections. */
+static struct gpeer *
+own_victim(struct gossip *g, const struct gpeer *p)
 {
     uint32_t lazy = 0, pick;
 
@@ -266,7 +407,8 @@ eviction_victim(struct gossip *g, const struct gpeer *p)
 }
 
 /* add_active moves connection p into the active view, dropping an active peer (to the
- * passive view, with DISCONNECT) if the view is full. */
+ * passive view, with DISCONNECT) if the view is full: one eviction_victim may lose for a
+ * peer that asked (callers checked may_take), any (own_victim) for one we chose. */
 static void
 add_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 {
@@ -274,8 +416,14 @@ add_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 
     if (p->state == GOSSIP_PEER_ACTIVE)
         return;
-    while (g->nactive >= g->cfg.active_size && (victim = eviction_victim(g, p)) != NULL)
+    while (g->nactive >= g->cfg.active_size) {
+        victim = p->inbound ? eviction_victim(g, p, now_ms) : own_victim(g, p);
+        if (victim == NULL && (victim = own_victim(g, p)) == NULL)
+            break;
         mb_close(g, victim, GOSSIP_BYE_VIEW, true, now_ms);
+        if (p->inbound)
+            g->evict_ok_at = now_ms + g->cfg.evict_gap_ms;
+    }
     p->state = GOSSIP_PEER_ACTIVE;
     p->since = now_ms;
     p->eager = true;
@@ -286,12 +434,27 @@ add_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
     pt_on_active(g, p, now_ms);
 }
 
-/* set_addr records the address a peer advertises for itself. */
+/* set_addr records where an inbound peer can be dialed: the host part the host observed
+ * and the port the peer advertises (so a JOIN can't point walks and dials at a third
+ * party's host), or the advertised address as it is when the host observed nothing. */
 static void
 set_addr(struct gpeer *p, const char *addr, uint32_t len)
 {
-    memcpy(p->addr, addr, len);
-    p->addr[len] = '\0';
+    uint32_t port = gs_addr_port(addr, len);
+    size_t sl = strlen(p->seen);
+
+    if (sl == 0) {
+        memcpy(p->addr, addr, len);
+        p->addr[len] = '\0';
+        return;
+    }
+    while (sl > 0 && p->seen[sl - 1] != ':')
+        sl--;
+    if (sl == 0 || port == 0) {
+        p->addr[0] = '\0'; /* it accepts no connections */
+        return;
+    }
+    snprintf(p->addr, sizeof(p->addr), "%.*s%u", (int)sl, p->seen, (unsigned)port);
 }
 
 static struct gpeer *
@@ -302,7 +465,7 @@ dial(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *addr, ui
 
     if (p == NULL) {
         /* Out of memory: the peer stays known (a passive peer was removed to be dialed). */
-        mb_passive_add(g, key, addr, strlen(addr), now_ms);
+        mb_passive_add(g, key, addr, strlen(addr), true, now_ms);
         return NULL;
     }
     p->purpose = purpose;
@@ -381,18 +544,48 @@ accept_join(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const char *a
     (void)dial(g, key, a, GS_PURPOSE_HIGH, now_ms);
 }
 
+/* walk_allowed: a JOIN walk for a newcomer we did not take in (GS_WALKS_PER_MIN). */
+static bool
+walk_allowed(struct gossip *g, uint64_t now_ms)
+{
+    if (now_ms - g->walks_at >= 60000) {
+        g->walks_at = now_ms;
+        g->walks = 0;
+    }
+    return g->walks++ < GS_WALKS_PER_MIN;
+}
+
 static void
 on_join(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now_ms)
 {
+    struct gpeer *next;
+
+    if (p->joined_req || p->state == GOSSIP_PEER_ACTIVE) {
+        /* One JOIN per connection: each would start walks that make other nodes dial. */
+        g->st.ignored++;
+        return;
+    }
+    p->joined_req = true;
     if (p->inbound || p->addr[0] == '\0')
         set_addr(p, m->addr, m->addr_len);
-    send_reply(g, p, true);
-    add_active(g, p, now_ms);
-    for (uint32_t i = 0; i < g->nconns; i++) {
-        struct gpeer *q = g->conns[i];
-        if (q != p && q->state == GOSSIP_PEER_ACTIVE && !q->doomed)
-            send_forward_join(g, q, p->key, p->addr, strlen(p->addr), g->cfg.arwl);
+    if (may_take(g, p, true, now_ms)) {
+        send_reply(g, p, true);
+        add_active(g, p, now_ms);
+        if (p->addr[0] == '\0')
+            return; /* it can't be dialed: no walk can end at it */
+        for (uint32_t i = 0; i < g->nconns; i++) {
+            struct gpeer *q = g->conns[i];
+            if (q != p && q->state == GOSSIP_PEER_ACTIVE && !q->doomed)
+                send_forward_join(g, q, p->key, p->addr, strlen(p->addr), g->cfg.arwl);
+        }
+        return;
     }
+    /* No room for it here: refuse, but let one walk find it a place elsewhere, at a node
+     * it does not choose (HyParView's join keeps working in a network of full views). */
+    send_reply(g, p, false);
+    if (p->addr[0] != '\0' && walk_allowed(g, now_ms) &&
+        (next = random_active(g, p, p->key)) != NULL)
+        send_forward_join(g, next, p->key, p->addr, strlen(p->addr), g->cfg.arwl);
 }
 
 static void
@@ -411,7 +604,7 @@ on_forward_join(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_
         return;
     }
     if (ttl == g->cfg.prwl)
-        mb_passive_add(g, m->key, m->addr, m->addr_len, now_ms);
+        mb_passive_add(g, m->key, m->addr, m->addr_len, false, now_ms);
     if ((next = random_active(g, p, m->key)) == NULL) {
         accept_join(g, m->key, m->addr, m->addr_len, now_ms);
         return;
@@ -428,9 +621,7 @@ on_neighbor(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t no
         send_reply(g, p, true);
         return;
     }
-    if (g->nactive < g->cfg.active_size || (m->flag && now_ms >= g->evict_ok_at)) {
-        if (g->nactive >= g->cfg.active_size)
-            g->evict_ok_at = now_ms + g->cfg.evict_gap_ms;
+    if (may_take(g, p, m->flag, now_ms)) {
         send_reply(g, p, true);
         add_active(g, p, now_ms);
     } else {
@@ -460,7 +651,7 @@ on_neighbor_reply(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint6
     if (p->state == GOSSIP_PEER_ACTIVE)
         return; /* we took the peer in on its own NEIGHBOR meanwhile */
     mb_close(g, p, -1, true, now_ms);
-    if (purpose == GS_PURPOSE_LOW) {
+    if (purpose == GS_PURPOSE_LOW || purpose == GS_PURPOSE_JOIN) {
         g->fill_at = now_ms + g->fill_backoff;
         g->fill_backoff *= 2;
         if (g->fill_backoff > GS_BACKOFF_MAX_MS)
@@ -505,7 +696,7 @@ integrate(struct gossip *g, const struct gs_peer_entry *e, uint32_t n,
           const uint8_t (*prefer)[GOSSIP_KEY_BYTES], uint32_t nprefer, uint64_t now_ms)
 {
     for (uint32_t i = 0; i < n; i++)
-        passive_insert(g, e[i].key, e[i].addr, e[i].addr_len, prefer, nprefer, now_ms);
+        passive_insert(g, e[i].key, e[i].addr, e[i].addr_len, false, prefer, nprefer, now_ms);
 }
 
 static void
@@ -610,6 +801,8 @@ mb_fill(struct gossip *g, uint64_t now_ms)
             inflight++;
     }
     if (!g->joined) {
+        if (now_ms < g->fill_at)
+            return; /* a contact refused our JOIN: its walk may bring us a neighbour */
         want = 1;
         purpose = GS_PURPOSE_JOIN;
     } else if (g->nactive < g->cfg.active_size / 2) {

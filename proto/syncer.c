@@ -757,8 +757,9 @@ peer_put(struct syncer *e, const uint8_t key[32], const char *addr)
     struct syncer_action *a;
     uint8_t *val;
 
-    if (len > 0 && len <= GOSSIP_ADDR_MAX)
-        known_upsert(e, key, addr, env_wall_s(e->env));
+    if (len < 3 || len > GOSSIP_ADDR_MAX || strcmp(addr + len - 2, ":0") == 0)
+        return; /* it accepts no connections: nothing to dial later */
+    known_upsert(e, key, addr, env_wall_s(e->env));
     if (len == 0 || len > GOSSIP_ADDR_MAX || (val = env_alloc(e->env, 8 + len)) == NULL)
         return;
     be64enc(val, env_wall_s(e->env));

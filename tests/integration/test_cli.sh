@@ -200,7 +200,7 @@ time.sleep(30)
 EOF
 slow=$!
 sleep 0.5
-wait_until 5 "the slow watcher is registered" test "$(pull_n 2 --json status | json_get control.watchers)" = 1
+wait_until 20 "the slow watcher is registered" test "$(pull_n 2 --json status | json_get control.watchers)" = 1
 "${PULL_BENCH:-$PULL_BIN_DIR/bench/pull-bench}" gen 5000 "$IT_TMP/gen.bdl" >/dev/null
 pull_n 2 import "$IT_TMP/gen.bdl" >/dev/null || fail "n2's import failed"
 wait_until 10 "n2 drops the watcher that does not read" \

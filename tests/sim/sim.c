@@ -15,6 +15,7 @@
 
 #define SIM_WALL0_S 1800000000ull /* the wall clock at simulated time 0 */
 #define SIM_FEATURES (MSG_FEAT_RECON | MSG_FEAT_MAIL)
+#define SIM_DIAL_ADDRS 4096
 
 enum ev_type {
     EV_START = 1, /* start node a (bootstrap) */
@@ -72,6 +73,8 @@ struct snode {
     uint32_t starts;
     struct syncer *e;
     bool alive, muted;
+    bool raw;           /* played by the test (sim_set_raw): no engine, reachable */
+    uint64_t raw_bytes; /* raw: bytes delivered to it */
     uint32_t group;
     uint8_t *have;     /* bitset over records */
     uint32_t have_cap; /* bytes */
@@ -101,6 +104,11 @@ struct sim {
     size_t nheap, heap_cap;
     struct sim_counters all;
     struct sim_mail_hook mail;
+    struct {
+        char addr[48];
+        uint64_t count;
+    } dials[SIM_DIAL_ADDRS]; /* CONNECT actions by address (the first SIM_DIAL_ADDRS) */
+    uint32_t ndials;
 };
 
 /* ---------------------------------------------------------------- event heap */
@@ -574,7 +582,9 @@ conn_del(struct snode *n, struct sconn *c)
 static bool
 reachable(const struct sim *s, uint32_t a, uint32_t b)
 {
-    return s->nodes[a].alive && s->nodes[b].alive && s->nodes[a].group == s->nodes[b].group;
+    const struct snode *x = &s->nodes[a], *y = &s->nodes[b];
+
+    return (x->alive || x->raw) && (y->alive || y->raw) && x->group == y->group;
 }
 
 static uint64_t
@@ -711,7 +721,23 @@ do_disconnect(struct sim *s, uint32_t a, const uint8_t key[GOSSIP_KEY_BYTES])
     conn_del(n, c);
 }
 
-/* clock sets node a's env to the simulated time before a call into its engine. */
+/* dial_count tallies CONNECT actions by address (sim_dials_to). */
+static void
+dial_count(struct sim *s, const char *addr)
+{
+    for (uint32_t i = 0; i < s->ndials; i++) {
+        if (strcmp(s->dials[i].addr, addr) == 0) {
+            s->dials[i].count++;
+            return;
+        }
+    }
+    if (s->ndials == SIM_DIAL_ADDRS)
+        return;
+    snprintf(s->dials[s->ndials].addr, sizeof(s->dials[0].addr), "%.47s", addr);
+    s->dials[s->ndials++].count = 1;
+}
+
+/* node_clock sets node a's env to the simulated time before a call into its engine. */
 static void
 node_clock(struct sim *s, struct snode *n)
 {
@@ -736,6 +762,7 @@ sim_after(struct sim *s, uint32_t a)
             break;
         }
         case SYNCER_ACT_CONNECT:
+            dial_count(s, act.addr);
             do_connect(s, a, act.peer);
             break;
         case SYNCER_ACT_DISCONNECT:
@@ -833,7 +860,7 @@ on_conn_up(struct sim *s, const struct ev *e)
     struct snode *a = &s->nodes[e->a], *b = &s->nodes[e->b];
     struct sconn *ca = conn_find(a, e->b), *cb;
 
-    if (!a->alive || ca == NULL || ca->id != e->conn || ca->up)
+    if ((!a->alive && !a->raw) || ca == NULL || ca->id != e->conn || ca->up)
         return;
     if (!reachable(s, e->a, e->b)) {
         push_simple(s, s->now + s->cfg.connect_fail_ms, EV_CONN_FAIL, e->a, e->b, e->conn);
@@ -844,7 +871,7 @@ on_conn_up(struct sim *s, const struct ev *e)
     if ((cb = conn_find(b, e->a)) != NULL) {
         bool was_up = cb->up;
         conn_del(b, cb);
-        if (was_up) {
+        if (was_up && b->e != NULL) {
             /* A stale connection b had not noticed yet: the host drops it first. */
             syncer_on_disconnected(b->e, a->key, s->now);
             sim_after(s, e->b);
@@ -855,8 +882,10 @@ on_conn_up(struct sim *s, const struct ev *e)
     ca->up = true;
     cb = conn_add(b, e->a, e->conn);
     cb->up = true;
-    syncer_on_connected(a->e, b->key, false, b->addr, SIM_FEATURES, s->now);
-    sim_after(s, e->a);
+    if (a->e != NULL) {
+        syncer_on_connected(a->e, b->key, false, b->addr, SIM_FEATURES, s->now);
+        sim_after(s, e->a);
+    }
     if (b->e != NULL && conn_find(b, e->a) != NULL) {
         syncer_on_connected(b->e, a->key, true, a->addr, SIM_FEATURES, s->now);
         sim_after(s, e->b);
@@ -869,9 +898,11 @@ on_conn_fail(struct sim *s, const struct ev *e)
     struct snode *a = &s->nodes[e->a];
     struct sconn *ca = conn_find(a, e->b);
 
-    if (!a->alive || ca == NULL || ca->id != e->conn || ca->up)
+    if ((!a->alive && !a->raw) || ca == NULL || ca->id != e->conn || ca->up)
         return;
     conn_del(a, ca);
+    if (a->e == NULL)
+        return;
     node_clock(s, a);
     syncer_on_disconnected(a->e, s->nodes[e->b].key, s->now);
     sim_after(s, e->a);
@@ -883,9 +914,11 @@ on_closed(struct sim *s, const struct ev *e)
     struct snode *a = &s->nodes[e->a];
     struct sconn *ca = conn_find(a, e->b);
 
-    if (!a->alive || ca == NULL || ca->id != e->conn)
+    if ((!a->alive && !a->raw) || ca == NULL || ca->id != e->conn)
         return;
     conn_del(a, ca);
+    if (a->e == NULL)
+        return;
     node_clock(s, a);
     syncer_on_disconnected(a->e, s->nodes[e->b].key, s->now);
     sim_after(s, e->a);
@@ -899,14 +932,18 @@ on_msg(struct sim *s, struct ev *e)
 
     if (b->muted)
         return; /* a stuck reader: neither delivered nor flushed */
-    if (e->data != NULL && b->alive && (c = conn_find(b, e->a)) != NULL && c->id == e->conn &&
-        c->up && !c->broken) {
-        node_clock(s, b);
-        (void)syncer_on_message(b->e, a->key, e->data, e->len, s->now);
-        sim_after(s, e->b);
+    if (e->data != NULL && (b->alive || b->raw) && (c = conn_find(b, e->a)) != NULL &&
+        c->id == e->conn && c->up && !c->broken) {
+        if (b->raw) {
+            b->raw_bytes += e->len;
+        } else {
+            node_clock(s, b);
+            (void)syncer_on_message(b->e, a->key, e->data, e->len, s->now);
+            sim_after(s, e->b);
+        }
     }
     /* The sender learns that the bytes left its socket. */
-    if (a->alive && (c = conn_find(a, e->b)) != NULL && c->id == e->conn) {
+    if (a->alive && a->e != NULL && (c = conn_find(a, e->b)) != NULL && c->id == e->conn) {
         node_clock(s, a);
         syncer_on_flushed(a->e, b->key, e->len, e->counted, s->now);
         sim_after(s, e->a);
@@ -920,7 +957,7 @@ process(struct sim *s, struct ev *e)
 
     switch (e->type) {
     case EV_START:
-        if (!a->alive)
+        if (!a->alive && !a->raw)
             node_start(s, e->a);
         break;
     case EV_TIMER:
@@ -1149,12 +1186,79 @@ sim_heal(struct sim *s)
         s->nodes[i].group = 0;
 }
 
+void
+sim_set_raw(struct sim *s, uint32_t node, const char *addr)
+{
+    struct snode *n = &s->nodes[node];
+
+    if (n->alive)
+        sim_kill(s, node);
+    n->raw = true;
+    if (addr != NULL)
+        snprintf(n->addr, sizeof(n->addr), "%s", addr);
+}
+
+void
+sim_set_addr(struct sim *s, uint32_t node, const char *addr)
+{
+    snprintf(s->nodes[node].addr, sizeof(s->nodes[node].addr), "%s", addr);
+}
+
+const char *
+sim_addr(const struct sim *s, uint32_t node)
+{
+    return s->nodes[node].addr;
+}
+
+int
+sim_raw_connect(struct sim *s, uint32_t raw, uint32_t target)
+{
+    struct snode *n = &s->nodes[raw];
+    uint64_t id;
+
+    if (!n->raw || conn_find(n, target) != NULL)
+        return PULL_ERR_EXISTS;
+    id = s->next_conn++;
+    conn_add(n, target, id);
+    push_simple(s, s->now + 2 * (uint64_t)s->cfg.latency_ms, EV_CONN_UP, raw, target, id);
+    return 0;
+}
+
+void
+sim_raw_close(struct sim *s, uint32_t raw, uint32_t target)
+{
+    struct snode *n = &s->nodes[raw];
+    struct sconn *c = conn_find(n, target);
+
+    if (!n->raw || c == NULL)
+        return;
+    if (c->up)
+        push_simple(s, s->now + s->cfg.latency_ms, EV_CLOSED, target, raw, c->id);
+    conn_del(n, c);
+}
+
+uint64_t
+sim_raw_received(const struct sim *s, uint32_t raw)
+{
+    return s->nodes[raw].raw_bytes;
+}
+
+uint64_t
+sim_dials_to(const struct sim *s, const char *addr)
+{
+    uint64_t k = 0;
+
+    for (uint32_t i = 0; i < s->ndials; i++)
+        k += strcmp(s->dials[i].addr, addr) == 0 ? s->dials[i].count : 0;
+    return k;
+}
+
 int
 sim_send(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len)
 {
     uint8_t *copy;
 
-    if (!s->nodes[node].alive || !sim_connected(s, node, peer))
+    if ((!s->nodes[node].alive && !s->nodes[node].raw) || !sim_connected(s, node, peer))
         return PULL_ERR_NOT_FOUND;
     if ((copy = malloc(len ? len : 1)) == NULL)
         return PULL_ERR_NOMEM;

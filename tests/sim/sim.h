@@ -137,6 +137,22 @@ void sim_heal(struct sim *s);
  * hostile node. */
 int sim_send(struct sim *s, uint32_t node, uint32_t peer, const uint8_t *msg, size_t len);
 
+/* Nodes played by a test. sim_set_raw makes node a raw node (killing its engine if it
+ * runs; addr, if not NULL, replaces its address: put strangers in one /16): it has no
+ * engine, is never started, can be dialed, and its messages are whatever the test sends
+ * with sim_send. sim_raw_connect dials target from raw (up after 2 x latency, as any dial);
+ * sim_raw_close closes it; sim_raw_received counts the bytes delivered to raw.
+ * sim_set_addr changes a node's address before it starts; sim_addr reads it. */
+void sim_set_raw(struct sim *s, uint32_t node, const char *addr);
+int sim_raw_connect(struct sim *s, uint32_t raw, uint32_t target);
+void sim_raw_close(struct sim *s, uint32_t raw, uint32_t target);
+uint64_t sim_raw_received(const struct sim *s, uint32_t raw);
+void sim_set_addr(struct sim *s, uint32_t node, const char *addr);
+const char *sim_addr(const struct sim *s, uint32_t node);
+
+/* sim_dials_to counts the CONNECT actions of every engine toward addr. */
+uint64_t sim_dials_to(const struct sim *s, const char *addr);
+
 /* sim_connected reports whether node has an established connection to peer. */
 bool sim_connected(const struct sim *s, uint32_t node, uint32_t peer);
 
