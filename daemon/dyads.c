@@ -992,21 +992,14 @@ role_name(enum dyad_role r)
     return r == DYAD_PROPOSER ? "proposer" : "responder";
 }
 
+/* kv_key packs name: the text form of key into m. */
 static void
-pack_key(msgpack_packer *pk, const char *name, const uint8_t key[static 32])
+kv_key(struct mp_open *m, const char *name, const uint8_t key[static 32])
 {
     char t[IDENT_TEXT_LEN + 1];
 
     ident_to_text(key, t);
-    mp_pack_cstr(pk, name);
-    mp_pack_cstr(pk, t);
-}
-
-static void
-pack_uint(msgpack_packer *pk, const char *name, uint64_t v)
-{
-    mp_pack_cstr(pk, name);
-    msgpack_pack_uint64(pk, v);
+    mp_kv_str(m, name, t);
 }
 
 /* Verbs I may use now, as the CLI names them. */
@@ -1019,57 +1012,61 @@ static const struct {
 };
 #define DYADS_NVERBS (sizeof(dyads_verbs) / sizeof(dyads_verbs[0]))
 
+/* pack_message packs message i of d as a map into the array list. */
+static void
+pack_message(struct mp_open *list, const struct dyad *d, size_t i, enum dyad_role me)
+{
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    enum dyad_kind kind = 0;
+    enum dyad_role author = DYAD_PROPOSER;
+    struct dyad_msg msg;
+    struct mp_open m;
+    bool ok =
+        dyad_msg_at(d, i, &p, &len, &kind, &author) == 0 && dyad_msg_decode(p, len, &msg) == 0;
+
+    mp_open_map(&m, mp_item(list));
+    mp_kv_str(&m, "kind", ok && dyad_kind_name(kind) ? dyad_kind_name(kind) : "?");
+    mp_kv_str(&m, "from", author == me ? "me" : "peer");
+    mp_kv_uint(&m, "created", ok ? msg.created : 0);
+    mp_pack_str(mp_key(&m, "note"), ok ? msg.note : "", ok ? msg.note_len : 0);
+    mp_close(&m);
+}
+
 void
 dyads_pack(struct dyads *ds, const struct dyad *d, msgpack_packer *pk)
 {
     enum dyad_role me = is_me(ds, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
-    size_t note_len, nact = 0, nmsg = dyad_msg_count(d);
+    size_t note_len;
     const char *note = dyad_note(d, &note_len);
-    const char *acts[DYADS_NVERBS];
+    struct mp_open m, list;
 
+    mp_open_map(&m, pk);
+    kv_key(&m, "id", dyad_id(d));
+    kv_key(&m, "record", dyad_record(d));
+    kv_key(&m, "proposer", dyad_proposer(d));
+    kv_key(&m, "responder", dyad_responder(d));
+    mp_kv_str(&m, "state", dyad_state_name(dyad_state(d)));
+    mp_kv_uint(&m, "updated", dyad_updated(d));
+    mp_kv_uint(&m, "created", dyad_created(d));
+    mp_kv_str(&m, "role", role_name(me));
+    kv_key(&m, "counterpart", dyad_peer(d, me));
+    mp_pack_str(mp_key(&m, "note"), note != NULL ? note : "", note != NULL ? note_len : 0);
+    if (dyad_deadline(d) != 0)
+        mp_kv_uint(&m, "expires", dyad_deadline(d)); /* when the current step expires */
+    mp_key(&m, "actions");
+    mp_open_array(&list, m.pk);
     for (size_t i = 0; i < DYADS_NVERBS; i++) {
         if (dyad_is_open(d) && dyad_allowed(d, me, dyads_verbs[i].kind) == 0)
-            acts[nact++] = dyads_verbs[i].verb;
+            mp_pack_cstr(mp_item(&list), dyads_verbs[i].verb);
     }
-    msgpack_pack_map(pk, 12 + (dyad_deadline(d) != 0));
-    pack_key(pk, "id", dyad_id(d));
-    pack_key(pk, "record", dyad_record(d));
-    pack_key(pk, "proposer", dyad_proposer(d));
-    pack_key(pk, "responder", dyad_responder(d));
-    mp_pack_cstr(pk, "state");
-    mp_pack_cstr(pk, dyad_state_name(dyad_state(d)));
-    pack_uint(pk, "updated", dyad_updated(d));
-    pack_uint(pk, "created", dyad_created(d));
-    mp_pack_cstr(pk, "role");
-    mp_pack_cstr(pk, role_name(me));
-    pack_key(pk, "counterpart", dyad_peer(d, me));
-    mp_pack_cstr(pk, "note");
-    mp_pack_str(pk, note != NULL ? note : "", note != NULL ? note_len : 0);
-    if (dyad_deadline(d) != 0)
-        pack_uint(pk, "expires", dyad_deadline(d)); /* when the current step expires */
-    mp_pack_cstr(pk, "actions");
-    msgpack_pack_array(pk, nact);
-    for (size_t i = 0; i < nact; i++)
-        mp_pack_cstr(pk, acts[i]);
-    mp_pack_cstr(pk, "messages");
-    msgpack_pack_array(pk, nmsg);
-    for (size_t i = 0; i < nmsg; i++) {
-        const uint8_t *p = NULL;
-        size_t len = 0;
-        enum dyad_kind kind = 0;
-        enum dyad_role author = DYAD_PROPOSER;
-        struct dyad_msg m;
-        bool ok =
-            dyad_msg_at(d, i, &p, &len, &kind, &author) == 0 && dyad_msg_decode(p, len, &m) == 0;
-        msgpack_pack_map(pk, 4);
-        mp_pack_cstr(pk, "kind");
-        mp_pack_cstr(pk, ok && dyad_kind_name(kind) ? dyad_kind_name(kind) : "?");
-        mp_pack_cstr(pk, "from");
-        mp_pack_cstr(pk, author == me ? "me" : "peer");
-        pack_uint(pk, "created", ok ? m.created : 0);
-        mp_pack_cstr(pk, "note");
-        mp_pack_str(pk, ok ? m.note : "", ok ? m.note_len : 0);
-    }
+    mp_close(&list);
+    mp_key(&m, "messages");
+    mp_open_array(&list, m.pk);
+    for (size_t i = 0; i < dyad_msg_count(d); i++)
+        pack_message(&list, d, i, me);
+    mp_close(&list);
+    mp_close(&m);
 }
 
 /* Reads "message" (optional) into note. */
@@ -1347,17 +1344,19 @@ int
 dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                size_t msgsz)
 {
-    (void)req;
+    struct mp_open list;
 
+    (void)req;
     if (ds == NULL) {
         snprintf(msg, msgsz, "the dyad service is not running");
         return PULL_ERR_STATE;
     }
     if (ds->len > 1)
         qsort(ds->v, ds->len, sizeof(ds->v[0]), cmp_updated_desc); /* newest first */
-    msgpack_pack_array(pk, ds->len);
+    mp_open_array(&list, pk);
     for (size_t i = 0; i < ds->len; i++)
-        dyads_pack(ds, ds->v[i], pk);
+        dyads_pack(ds, ds->v[i], mp_item(&list));
+    mp_close(&list);
     return 0;
 }
 
