@@ -9,9 +9,11 @@
 static void
 pack(msgpack_packer *pk, void *ctx)
 {
-    msgpack_pack_map(pk, 1);
-    mp_pack_cstr(pk, "address");
-    mp_pack_cstr(pk, ctx);
+    struct mp_open m;
+
+    mp_open_map(&m, pk);
+    mp_kv_str(&m, "address", ctx);
+    mp_close(&m);
 }
 
 static int

@@ -21,15 +21,14 @@ pack(msgpack_packer *pk, void *ctx)
 {
     const struct dyad_args *a = ctx;
 
-    msgpack_pack_map(pk, (a->id[0] != '\0') + (a->message != NULL));
-    if (a->id[0] != '\0') {
-        mp_pack_cstr(pk, a->key);
-        mp_pack_cstr(pk, a->id);
-    }
-    if (a->message != NULL) {
-        mp_pack_cstr(pk, "message");
-        mp_pack_cstr(pk, a->message);
-    }
+    struct mp_open m;
+
+    mp_open_map(&m, pk);
+    if (a->id[0] != '\0')
+        mp_kv_str(&m, a->key, a->id);
+    if (a->message != NULL)
+        mp_kv_str(&m, "message", a->message);
+    mp_close(&m);
 }
 
 static int

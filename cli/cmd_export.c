@@ -45,6 +45,7 @@ cmd_export(int argc, char **argv)
     struct ctl_reply rep;
     struct bundle_writer bw;
     msgpack_packer *pk;
+    struct mp_open m;
     FILE *f = NULL;
     char tmp[4096];
     const char *path;
@@ -84,12 +85,9 @@ cmd_export(int argc, char **argv)
         goto out;
     }
     pk = client_begin(&c, "export");
-    msgpack_pack_map(pk, 1);
-    mp_pack_cstr(pk, "all");
-    if (all)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    mp_open_map(&m, pk);
+    mp_kv_bool(&m, "all", all);
+    mp_close(&m);
     if ((rc = cli_call(&c, &rep)) != 0)
         goto out;
     for (;;) {

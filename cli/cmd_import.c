@@ -63,6 +63,7 @@ send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *
            uint64_t *imported, uint64_t *rejected)
 {
     msgpack_packer *pk;
+    struct mp_open m, list;
     int rc;
 
     if (*in_flight >= IMPORT_IN_FLIGHT) {
@@ -73,10 +74,13 @@ send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *
     pk = client_begin(c, "import");
     if (c->seq_first == 0)
         c->seq_first = c->seq; /* replies to any import request of this run are ours */
-    msgpack_pack_map(pk, 1);
-    mp_pack_cstr(pk, "envelopes");
-    msgpack_pack_array(pk, n);
+    mp_open_map(&m, pk);
+    mp_key(&m, "envelopes");
+    mp_open_array(&list, m.pk);
     wb_put(&c->out, batch->p, batch->len);
+    mp_items(&list, n);
+    mp_close(&list);
+    mp_close(&m);
     if ((rc = client_send(c)) != 0)
         return cli_transport_failed(c, rc);
     (*in_flight)++;

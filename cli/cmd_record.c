@@ -23,47 +23,33 @@ struct rec_args {
 enum { OPT_BODY = CLI_OPT_USER, OPT_TAG, OPT_EXPIRES, OPT_LOCATION, OPT_TERMS, OPT_TITLE };
 
 static void
-pack_str(msgpack_packer *pk, const char *key, const char *v)
-{
-    mp_pack_cstr(pk, key);
-    mp_pack_cstr(pk, v);
-}
-
-static void
 pack(msgpack_packer *pk, void *ctx)
 {
     const struct rec_args *a = ctx;
-    uint32_t n = 1;
+    struct mp_open m, tags;
 
-    n += a->id[0] != '\0';
-    n += a->title != NULL;
-    n += a->body != NULL;
-    n += a->location != NULL;
-    n += a->terms != NULL;
-    n += a->ntags > 0;
-    n += a->has_expires;
-    msgpack_pack_map(pk, n);
-    pack_str(pk, "kind", a->kind);
+    mp_open_map(&m, pk);
+    mp_kv_str(&m, "kind", a->kind);
     if (a->id[0] != '\0')
-        pack_str(pk, "id", a->id);
+        mp_kv_str(&m, "id", a->id);
     if (a->title != NULL)
-        pack_str(pk, "title", a->title);
+        mp_kv_str(&m, "title", a->title);
     if (a->body != NULL)
-        pack_str(pk, "body", a->body);
+        mp_kv_str(&m, "body", a->body);
     if (a->location != NULL)
-        pack_str(pk, "location", a->location);
+        mp_kv_str(&m, "location", a->location);
     if (a->terms != NULL)
-        pack_str(pk, "terms", a->terms);
+        mp_kv_str(&m, "terms", a->terms);
     if (a->ntags > 0) {
-        mp_pack_cstr(pk, "tags");
-        msgpack_pack_array(pk, a->ntags);
+        mp_key(&m, "tags");
+        mp_open_array(&tags, m.pk);
         for (unsigned i = 0; i < a->ntags; i++)
-            mp_pack_cstr(pk, a->tags[i]);
+            mp_pack_cstr(mp_item(&tags), a->tags[i]);
+        mp_close(&tags);
     }
-    if (a->has_expires) {
-        mp_pack_cstr(pk, "expires_s");
-        msgpack_pack_uint64(pk, a->expires_s);
-    }
+    if (a->has_expires)
+        mp_kv_uint(&m, "expires_s", a->expires_s);
+    mp_close(&m);
 }
 
 static int

@@ -24,33 +24,30 @@ static void
 pack(msgpack_packer *pk, void *ctx)
 {
     const struct search_args *a = ctx;
+    struct mp_open m, list;
 
-    msgpack_pack_map(pk, (a->nwords > 0) + (a->kind != NULL) + (a->ntags > 0) +
-                             (a->author[0] != '\0') + a->has_limit);
+    mp_open_map(&m, pk);
     if (a->nwords > 0) {
-        mp_pack_cstr(pk, "words");
-        msgpack_pack_array(pk, (size_t)a->nwords);
+        mp_key(&m, "words");
+        mp_open_array(&list, m.pk);
         for (int i = 0; i < a->nwords; i++)
-            mp_pack_cstr(pk, a->words[i]);
+            mp_pack_cstr(mp_item(&list), a->words[i]);
+        mp_close(&list);
     }
-    if (a->kind != NULL) {
-        mp_pack_cstr(pk, "kind");
-        mp_pack_cstr(pk, a->kind);
-    }
+    if (a->kind != NULL)
+        mp_kv_str(&m, "kind", a->kind);
     if (a->ntags > 0) {
-        mp_pack_cstr(pk, "tags");
-        msgpack_pack_array(pk, a->ntags);
+        mp_key(&m, "tags");
+        mp_open_array(&list, m.pk);
         for (unsigned i = 0; i < a->ntags; i++)
-            mp_pack_cstr(pk, a->tags[i]);
+            mp_pack_cstr(mp_item(&list), a->tags[i]);
+        mp_close(&list);
     }
-    if (a->author[0] != '\0') {
-        mp_pack_cstr(pk, "author");
-        mp_pack_cstr(pk, a->author);
-    }
-    if (a->has_limit) {
-        mp_pack_cstr(pk, "limit");
-        msgpack_pack_uint64(pk, a->limit);
-    }
+    if (a->author[0] != '\0')
+        mp_kv_str(&m, "author", a->author);
+    if (a->has_limit)
+        mp_kv_uint(&m, "limit", a->limit);
+    mp_close(&m);
 }
 
 static int

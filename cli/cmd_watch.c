@@ -24,27 +24,28 @@ enum { OPT_KIND = CLI_OPT_USER, OPT_TAG, OPT_MINE };
 static void
 pack(msgpack_packer *pk, const struct watch_args *a)
 {
-    msgpack_pack_map(pk, (a->nwords > 0) + (a->kind != NULL) + (a->ntags > 0) + a->mine);
+    struct mp_open m, list;
+
+    mp_open_map(&m, pk);
     if (a->nwords > 0) {
-        mp_pack_cstr(pk, "words");
-        msgpack_pack_array(pk, (size_t)a->nwords);
+        mp_key(&m, "words");
+        mp_open_array(&list, m.pk);
         for (int i = 0; i < a->nwords; i++)
-            mp_pack_cstr(pk, a->words[i]);
+            mp_pack_cstr(mp_item(&list), a->words[i]);
+        mp_close(&list);
     }
-    if (a->kind != NULL) {
-        mp_pack_cstr(pk, "kind");
-        mp_pack_cstr(pk, a->kind);
-    }
+    if (a->kind != NULL)
+        mp_kv_str(&m, "kind", a->kind);
     if (a->ntags > 0) {
-        mp_pack_cstr(pk, "tags");
-        msgpack_pack_array(pk, a->ntags);
+        mp_key(&m, "tags");
+        mp_open_array(&list, m.pk);
         for (unsigned i = 0; i < a->ntags; i++)
-            mp_pack_cstr(pk, a->tags[i]);
+            mp_pack_cstr(mp_item(&list), a->tags[i]);
+        mp_close(&list);
     }
-    if (a->mine) {
-        mp_pack_cstr(pk, "mine");
-        msgpack_pack_true(pk);
-    }
+    if (a->mine)
+        mp_kv_bool(&m, "mine", true);
+    mp_close(&m);
 }
 
 /* Appends "key":value for each entry of the map at m, except keys in skip[] (and, if

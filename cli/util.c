@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/mp.h"
 #include "lib/record.h"
 
 struct cli_state cli;
@@ -249,16 +250,19 @@ cli_run(const char *cmd, void (*pack)(msgpack_packer *pk, void *ctx), void *ctx,
     struct client c;
     struct ctl_reply rep;
     msgpack_packer *pk;
+    struct mp_open m;
     struct pull_rd r;
     int rc;
 
     if ((rc = cli_connect(&c)) != 0)
         goto out;
     pk = client_begin(&c, cmd);
-    if (pack != NULL)
+    if (pack != NULL) {
         pack(pk, ctx);
-    else
-        msgpack_pack_map(pk, 0);
+    } else {
+        mp_open_map(&m, pk);
+        mp_close(&m);
+    }
     if ((rc = cli_call(&c, &rep)) != 0)
         goto out;
     if (cli.json) {

@@ -7,7 +7,7 @@
  *   ctl_status.c   id, status, peers, connect
  *   ctl_records.c  record.add / edit / renew / withdraw / list, show
  *   ctl_search.c   search, watch (and the events watchers hear, from the node's observers)
- *   ctl_dyads.c    dyad.* (served by dyads.c's dyads_ctl)
+ *   ctl_dyads.c    dyad.* (served by dyads_ctl, dyads_cmd.c)
  *   ctl_bundles.c  export, import
  *   ctl_pack.c     what several rooms use: records as result maps, typed args with their
  *                  error messages.

@@ -1,5 +1,10 @@
-/* The dyad service: see daemon/dyads.h. */
-#include "daemon/dyads.h"
+/*
+ * dyads: the dyad service (dyads.h is the manual; dyads_int.h tells the rooms) - the
+ * node's dyads in memory and in the store, the sealed mail that carries their messages,
+ * peer messages applied (or held until the one they wait for), the deadline timer, start
+ * and stop.
+ */
+#include "daemon/dyads_int.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -15,31 +20,9 @@
 #include "proto/msg.h"
 #include "proto/syncer.h"
 
-#define DYADS_HELD_MAX 64   /* peer messages held in memory for an earlier one */
 #define DYADS_TICK_MAX_S 60 /* the timer wakes at least this often */
 #define DYADS_MAIL_TTL MAIL_TTL_MAX
 #define DYADS_EPH_DOMAIN "pull/mail/eph/v1"
-
-struct dyads_held {
-    uint8_t dyad[DYAD_ID_BYTES]; /* zero: not yet known (impossible: PROPOSEs aren't held) */
-    uint8_t *p;
-    size_t n;
-};
-
-struct dyads {
-    struct node *n;
-    struct sync *sync;
-    uv_timer_t timer;
-    bool timer_init;
-    bool booted; /* the start-up work of the first tick is done */
-    struct dyad_timeouts t;
-    struct dyad **v;
-    size_t len, cap;
-    struct dyads_held held[DYADS_HELD_MAX];
-    size_t nheld;
-    struct dyads_stats st;
-    uint8_t plain[MAIL_PLAIN_MAX]; /* scratch (too big for the stack) */
-};
 
 static void dyads_arm(struct dyads *ds);
 static void dyads_retry_held(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES]);
@@ -65,7 +48,7 @@ dyads_find(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES], size_t *idx
     return NULL;
 }
 
-static int
+int
 dyads_add(struct dyads *ds, struct dyad *d)
 {
     if (ds->len == ds->cap) {
@@ -80,28 +63,26 @@ dyads_add(struct dyads *ds, struct dyad *d)
     return 0;
 }
 
-static void
+void
 dyads_remove_at(struct dyads *ds, size_t i)
 {
     dyad_free(ds->v[i]);
     ds->v[i] = ds->v[--ds->len];
 }
 
-static bool
-is_me(struct dyads *ds, const uint8_t key[static 32])
+bool
+dyads_is_me(struct dyads *ds, const uint8_t key[static 32])
 {
     return sodium_memcmp(key, ds->n->self.pk, 32) == 0;
 }
 
-static enum dyad_role
-my_role(struct dyads *ds, const struct dyad *d)
+enum dyad_role
+dyads_my_role(struct dyads *ds, const struct dyad *d)
 {
-    return is_me(ds, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
+    return dyads_is_me(ds, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
 }
 
 /* ---- persistence ---- */
-
-static void dyads_reload(struct dyads *ds, size_t i);
 
 /* A dyad write waiting for its commit. */
 struct dyads_pending {
@@ -124,7 +105,7 @@ persisted(void *arg, int result)
 
 /* Queues d's write to the dyads table for the node's next commit. Callers that answer or
  * send on the dyad do so once it is committed (node_after_commit). */
-static int
+int
 dyads_persist(struct dyads *ds, const struct dyad *d)
 {
     struct dyads_pending *p = NULL;
@@ -152,7 +133,7 @@ dyads_persist(struct dyads *ds, const struct dyad *d)
 
 /* Replaces the dyad at index i by its stored version (after a failed write), or drops it
  * if it was never stored. */
-static void
+void
 dyads_reload(struct dyads *ds, size_t i)
 {
     struct pull_wb w;
@@ -220,7 +201,7 @@ dyads_attest(struct dyads *ds, const struct dyad *d)
 }
 
 /* After a stored change of d from state `before`. */
-static void
+void
 dyads_changed(struct dyads *ds, const struct dyad *d, enum dyad_state before, const char *why)
 {
     dyads_emit(ds, d, why);
@@ -319,10 +300,10 @@ forward_committed(void *arg, int result)
     free(f);
 }
 
-static void
+void
 dyads_send(struct dyads *ds, const struct dyad *d, const uint8_t *msg, size_t n)
 {
-    const uint8_t *peer = dyad_peer(d, my_role(ds, d));
+    const uint8_t *peer = dyad_peer(d, dyads_my_role(ds, d));
     struct dyads_fwd *f;
     struct dyad_msg m;
     struct pull_wb item;
@@ -364,7 +345,7 @@ out:
 static void
 dyads_refill_outbox(struct dyads *ds, const struct dyad *d, uint64_t now_s)
 {
-    enum dyad_role me = my_role(ds, d);
+    enum dyad_role me = dyads_my_role(ds, d);
     const uint8_t *peer = dyad_peer(d, me);
 
     for (size_t i = 0; i < dyad_msg_count(d); i++) {
@@ -513,7 +494,7 @@ dyads_my_record(struct dyads *ds, const uint8_t id[static RECORD_ID_BYTES], uint
     if ((rc = envelope_parse(w.p, w.len, &env)) != 0 ||
         (rc = record_decode(env.rec, env.rec_len, rec)) != 0)
         goto out;
-    if (!is_me(ds, rec->author) || (rec->kind != RECORD_OFFER && rec->kind != RECORD_NEED))
+    if (!dyads_is_me(ds, rec->author) || (rec->kind != RECORD_OFFER && rec->kind != RECORD_NEED))
         rc = PULL_ERR_PERM;
     else if (rec->expires <= now_s)
         rc = PULL_ERR_EXPIRED;
@@ -538,7 +519,7 @@ dyads_on_propose(struct dyads *ds, const uint8_t *p, size_t n, const struct dyad
     short_id(id, s);
     if (dyads_find(ds, id, NULL) != NULL)
         return PULL_ERR_DUPLICATE;
-    if (!is_me(ds, m->responder))
+    if (!dyads_is_me(ds, m->responder))
         rc = PULL_ERR_PERM;
     else if ((rc = dyads_my_record(ds, m->record, now_s)) == 0)
         rc = dyad_from_propose(NULL, p, n, now_s, &ds->t, &d);
@@ -657,7 +638,7 @@ dyads_on_peer_up(void *ctx, const uint8_t key[32])
     /* my messages to this peer that are not in the outbox any more (store error, crash):
      * seal them again (same bytes) so that they go out below */
     for (size_t i = 0; i < ds->len; i++) {
-        if (sodium_memcmp(dyad_peer(ds->v[i], my_role(ds, ds->v[i])), key, 32) == 0)
+        if (sodium_memcmp(dyad_peer(ds->v[i], dyads_my_role(ds, ds->v[i])), key, 32) == 0)
             dyads_refill_outbox(ds, ds->v[i], now_s);
     }
 }
@@ -890,510 +871,4 @@ dyads_get_stats(struct dyads *ds, struct dyads_stats *st)
         st->mail_swept = ss.mail_swept;
         st->mail_held = ss.mail_held;
     }
-}
-
-/* ---- author statistics (attestation records) ---- */
-
-struct stats_ctx {
-    const uint8_t *author;
-    uint64_t now_s;
-    struct record *rec;
-    uint8_t (*slots)[RECORD_SLOT_BYTES];
-    uint8_t (*peers)[32];
-    size_t n, cap;
-    int err;
-};
-
-static int
-stats_visit(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *p, size_t len)
-{
-    struct stats_ctx *c = ctx;
-    struct envelope env;
-    const uint8_t *other;
-    (void)id;
-
-    if (envelope_parse(p, len, &env) != 0 || record_decode(env.rec, env.rec_len, c->rec) != 0)
-        return 0;
-    if (c->rec->kind != RECORD_ATTESTATION || c->rec->expires <= c->now_s || !c->rec->has_peer)
-        return 0;
-    if (memcmp(c->rec->author, c->author, 32) == 0)
-        other = c->rec->peer;
-    else if (memcmp(c->rec->peer, c->author, 32) == 0)
-        other = c->rec->author;
-    else
-        return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        void *s = realloc(c->slots, cap * sizeof(*c->slots));
-        if (s == NULL)
-            return PULL_ERR_NOMEM;
-        c->slots = s;
-        if ((s = realloc(c->peers, cap * sizeof(*c->peers))) == NULL)
-            return PULL_ERR_NOMEM;
-        c->peers = s;
-        c->cap = cap;
-    }
-    memcpy(c->slots[c->n], c->rec->slot, RECORD_SLOT_BYTES);
-    memcpy(c->peers[c->n], other, 32);
-    c->n++;
-    return 0;
-}
-
-static int
-cmp_slot(const void *a, const void *b)
-{
-    return memcmp(a, b, RECORD_SLOT_BYTES);
-}
-
-static int
-cmp_key(const void *a, const void *b)
-{
-    return memcmp(a, b, 32);
-}
-
-int
-dyads_author_stats(struct dyads *ds, const uint8_t author[32], uint32_t *completed,
-                   uint32_t *counterparts)
-{
-    struct node *n = ds->n;
-    struct stats_ctx c = {.author = author, .now_s = node_now_s(n)};
-    uint32_t done = 0, peers = 0;
-    int rc;
-
-    *completed = 0;
-    *counterparts = 0;
-    if ((c.rec = malloc(sizeof(*c.rec))) == NULL)
-        return PULL_ERR_NOMEM;
-    rc = store_iter_tag(n->store, DYAD_ATTEST_TAG, stats_visit, &c);
-    if (rc > 0)
-        rc = 0;
-    if (rc == 0 && c.n > 0) {
-        /* one dyad may be attested by both sides: count its slot (= dyad id) once */
-        qsort(c.slots, c.n, sizeof(*c.slots), cmp_slot);
-        qsort(c.peers, c.n, sizeof(*c.peers), cmp_key);
-        for (size_t i = 0; i < c.n; i++) {
-            done += i == 0 || memcmp(c.slots[i], c.slots[i - 1], RECORD_SLOT_BYTES) != 0;
-            peers += i == 0 || memcmp(c.peers[i], c.peers[i - 1], 32) != 0;
-        }
-        *completed = done;
-        *counterparts = peers;
-    }
-    free(c.rec);
-    free(c.slots);
-    free(c.peers);
-    return rc;
-}
-
-/* ---- control commands ---- */
-
-static const char *
-role_name(enum dyad_role r)
-{
-    return r == DYAD_PROPOSER ? "proposer" : "responder";
-}
-
-static void
-pack_key(msgpack_packer *pk, const char *name, const uint8_t key[static 32])
-{
-    char t[IDENT_TEXT_LEN + 1];
-
-    ident_to_text(key, t);
-    mp_pack_cstr(pk, name);
-    mp_pack_cstr(pk, t);
-}
-
-static void
-pack_uint(msgpack_packer *pk, const char *name, uint64_t v)
-{
-    mp_pack_cstr(pk, name);
-    msgpack_pack_uint64(pk, v);
-}
-
-/* Verbs I may use now, as the CLI names them. */
-static const struct {
-    const char *verb;
-    enum dyad_kind kind;
-} dyads_verbs[] = {
-    {"accept", DYAD_ACCEPT}, {"decline", DYAD_DECLINE}, {"done", DYAD_DONE},
-    {"ack", DYAD_ACK},       {"cancel", DYAD_CANCEL},
-};
-#define DYADS_NVERBS (sizeof(dyads_verbs) / sizeof(dyads_verbs[0]))
-
-void
-dyads_pack(struct dyads *ds, const struct dyad *d, msgpack_packer *pk)
-{
-    enum dyad_role me = is_me(ds, dyad_proposer(d)) ? DYAD_PROPOSER : DYAD_RESPONDER;
-    size_t note_len, nact = 0, nmsg = dyad_msg_count(d);
-    const char *note = dyad_note(d, &note_len);
-    const char *acts[DYADS_NVERBS];
-
-    for (size_t i = 0; i < DYADS_NVERBS; i++) {
-        if (dyad_is_open(d) && dyad_allowed(d, me, dyads_verbs[i].kind) == 0)
-            acts[nact++] = dyads_verbs[i].verb;
-    }
-    msgpack_pack_map(pk, 12 + (dyad_deadline(d) != 0));
-    pack_key(pk, "id", dyad_id(d));
-    pack_key(pk, "record", dyad_record(d));
-    pack_key(pk, "proposer", dyad_proposer(d));
-    pack_key(pk, "responder", dyad_responder(d));
-    mp_pack_cstr(pk, "state");
-    mp_pack_cstr(pk, dyad_state_name(dyad_state(d)));
-    pack_uint(pk, "updated", dyad_updated(d));
-    pack_uint(pk, "created", dyad_created(d));
-    mp_pack_cstr(pk, "role");
-    mp_pack_cstr(pk, role_name(me));
-    pack_key(pk, "counterpart", dyad_peer(d, me));
-    mp_pack_cstr(pk, "note");
-    mp_pack_str(pk, note != NULL ? note : "", note != NULL ? note_len : 0);
-    if (dyad_deadline(d) != 0)
-        pack_uint(pk, "expires", dyad_deadline(d)); /* when the current step expires */
-    mp_pack_cstr(pk, "actions");
-    msgpack_pack_array(pk, nact);
-    for (size_t i = 0; i < nact; i++)
-        mp_pack_cstr(pk, acts[i]);
-    mp_pack_cstr(pk, "messages");
-    msgpack_pack_array(pk, nmsg);
-    for (size_t i = 0; i < nmsg; i++) {
-        const uint8_t *p = NULL;
-        size_t len = 0;
-        enum dyad_kind kind = 0;
-        enum dyad_role author = DYAD_PROPOSER;
-        struct dyad_msg m;
-        bool ok =
-            dyad_msg_at(d, i, &p, &len, &kind, &author) == 0 && dyad_msg_decode(p, len, &m) == 0;
-        msgpack_pack_map(pk, 4);
-        mp_pack_cstr(pk, "kind");
-        mp_pack_cstr(pk, ok && dyad_kind_name(kind) ? dyad_kind_name(kind) : "?");
-        mp_pack_cstr(pk, "from");
-        mp_pack_cstr(pk, author == me ? "me" : "peer");
-        pack_uint(pk, "created", ok ? m.created : 0);
-        mp_pack_cstr(pk, "note");
-        mp_pack_str(pk, ok ? m.note : "", ok ? m.note_len : 0);
-    }
-}
-
-/* Reads "message" (optional) into note. */
-static int
-arg_note(const struct ctl_request *req, char *note, size_t cap, char *msg, size_t msgsz)
-{
-    int rc = ctl_arg_str(req, "message", DYAD_NOTE_MAX, note, cap);
-
-    if (rc == PULL_ERR_NOT_FOUND) {
-        note[0] = '\0';
-        return 0;
-    }
-    if (rc != 0)
-        snprintf(msg, msgsz, "message too long (at most %d bytes) or not text", DYAD_NOTE_MAX);
-    return rc;
-}
-
-/* Finds my dyad by the "id" prefix arg. */
-static int
-arg_dyad(struct dyads *ds, const struct ctl_request *req, size_t *idx, char *msg, size_t msgsz)
-{
-    char text[IDENT_TEXT_LEN + 2];
-    struct ident_prefix pre;
-    size_t found = 0;
-    int rc;
-
-    if ((rc = ctl_arg_str(req, "id", IDENT_TEXT_LEN, text, sizeof(text))) != 0) {
-        snprintf(msg, msgsz,
-                 rc == PULL_ERR_NOT_FOUND ? "missing argument 'id'" : "bad argument 'id'");
-        return rc == PULL_ERR_NOT_FOUND ? PULL_ERR_ARITY : PULL_ERR_FIELD;
-    }
-    if (ident_prefix_parse(text, &pre) != 0) {
-        snprintf(msg, msgsz, "bad dyad id '%s' (6 to 52 base32 characters)", text);
-        return PULL_ERR_FIELD;
-    }
-    for (size_t i = 0; i < ds->len; i++) {
-        if (ident_prefix_match(&pre, dyad_id(ds->v[i]))) {
-            if (found++ == 0)
-                *idx = i;
-        }
-    }
-    if (found == 0) {
-        snprintf(msg, msgsz, "no dyad '%s' on this node", text);
-        return PULL_ERR_NOT_FOUND;
-    }
-    if (found > 1) {
-        snprintf(msg, msgsz, "ambiguous id prefix '%s' (%zu dyads)", text, found);
-        return PULL_ERR_AMBIGUOUS;
-    }
-    return 0;
-}
-
-int
-dyads_cmd_propose(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
-                  size_t msgsz)
-{
-    struct node *n = ds->n;
-    char text[IDENT_TEXT_LEN + 2], note[DYAD_NOTE_MAX + 1];
-    struct ident_prefix pre;
-    uint8_t rid[RECORD_ID_BYTES];
-    struct pull_wb env, out;
-    struct envelope e;
-    struct record *rec = NULL;
-    struct dyad *d = NULL;
-    uint64_t now_s = node_now_s(n);
-    int rc;
-
-    wb_init(&env, RECORD_ENVELOPE_MAX);
-    wb_init(&out, DYAD_MSG_MAX);
-    if (ds == NULL) {
-        snprintf(msg, msgsz, "the dyad service is not running");
-        rc = PULL_ERR_STATE;
-        goto out;
-    }
-    if ((rc = ctl_arg_str(req, "record", IDENT_TEXT_LEN, text, sizeof(text))) != 0) {
-        snprintf(msg, msgsz,
-                 rc == PULL_ERR_NOT_FOUND ? "missing argument 'record'" : "bad argument 'record'");
-        rc = rc == PULL_ERR_NOT_FOUND ? PULL_ERR_ARITY : PULL_ERR_FIELD;
-        goto out;
-    }
-    if ((rc = arg_note(req, note, sizeof(note), msg, msgsz)) != 0)
-        goto out;
-    if (ident_prefix_parse(text, &pre) != 0) {
-        snprintf(msg, msgsz, "bad record id '%s' (6 to 52 base32 characters)", text);
-        rc = PULL_ERR_FIELD;
-        goto out;
-    }
-    if ((rc = store_resolve_prefix(n->store, &pre, rid)) != 0) {
-        if (rc == PULL_ERR_NOT_FOUND)
-            snprintf(msg, msgsz, "no record '%s' on this node", text);
-        else if (rc == PULL_ERR_AMBIGUOUS)
-            snprintf(msg, msgsz, "ambiguous id prefix '%s'", text);
-        else
-            snprintf(msg, msgsz, "%s", pull_strerror(rc));
-        goto out;
-    }
-    if ((rec = malloc(sizeof(*rec))) == NULL) {
-        rc = PULL_ERR_NOMEM;
-        snprintf(msg, msgsz, "%s", pull_strerror(rc));
-        goto out;
-    }
-    if ((rc = store_get(n->store, rid, &env)) != 0 ||
-        (rc = envelope_parse(env.p, env.len, &e)) != 0 ||
-        (rc = record_decode(e.rec, e.rec_len, rec)) != 0) {
-        snprintf(msg, msgsz, "record '%s' unreadable: %s", text, pull_strerror(rc));
-        goto out;
-    }
-    if (rec->kind != RECORD_OFFER && rec->kind != RECORD_NEED) {
-        snprintf(msg, msgsz, "can only propose on an offer or a need (this is a %s)",
-                 record_kind_name(rec->kind) ? record_kind_name(rec->kind) : "record");
-        rc = PULL_ERR_KIND;
-        goto out;
-    }
-    if (is_me(ds, rec->author)) {
-        snprintf(msg, msgsz, "that is your own %s: propose on another person's record",
-                 record_kind_name(rec->kind));
-        rc = PULL_ERR_INVAL;
-        goto out;
-    }
-    if (rec->expires <= now_s) {
-        snprintf(msg, msgsz, "that %s has expired", record_kind_name(rec->kind));
-        rc = PULL_ERR_EXPIRED;
-        goto out;
-    }
-    if ((rc = dyad_propose(NULL, &n->self, rid, rec->author, note, strlen(note), now_s, &ds->t, &d,
-                           &out)) != 0) {
-        snprintf(msg, msgsz, "%s",
-                 rc == PULL_ERR_FIELD || rc == PULL_ERR_CONTROL
-                     ? "message too long or contains control characters"
-                     : pull_strerror(rc));
-        goto out;
-    }
-    if ((rc = dyads_add(ds, d)) != 0) {
-        snprintf(msg, msgsz, "%s", pull_strerror(rc));
-        goto out;
-    }
-    if ((rc = dyads_persist(ds, d)) != 0) {
-        dyads_remove_at(ds, ds->len - 1); /* frees d */
-        d = NULL;
-        snprintf(msg, msgsz, "could not store the dyad: %s", pull_strerror(rc));
-        goto out;
-    }
-    dyads_send(ds, d, out.p, out.len);
-    dyads_changed(ds, d, 0, "my proposal");
-    dyads_pack(ds, d, pk);
-    d = NULL; /* owned by ds */
-out:
-    if (rc != 0)
-        dyad_free(d);
-    free(rec);
-    wb_release(&env);
-    wb_release(&out);
-    return rc;
-}
-
-/* A one-line message for a refused step of mine. */
-static void
-act_refusal(const struct dyad *d, enum dyad_role me, enum dyad_kind kind, const char *verb, int rc,
-            char *msg, size_t msgsz)
-{
-    const char *state = dyad_state_name(dyad_state(d));
-
-    switch (rc) {
-    case PULL_ERR_PERM:
-        if (kind == DYAD_ACCEPT || kind == DYAD_DECLINE)
-            snprintf(msg, msgsz, "only the responder can %s a dyad (you proposed it)", verb);
-        else if (kind == DYAD_CANCEL)
-            snprintf(msg, msgsz, "the responder declines rather than cancels a proposal");
-        else
-            snprintf(msg, msgsz, "not a party to this dyad");
-        break;
-    case PULL_ERR_STATE:
-        if (kind == DYAD_DONE && dyad_said_done(d, me))
-            snprintf(msg, msgsz, "you already marked this dyad done");
-        else if (kind == DYAD_ACK && dyad_acked(d, me))
-            snprintf(msg, msgsz, "you already acknowledged this dyad");
-        else if (kind == DYAD_ACK && dyad_state(d) == DYAD_ST_ACCEPTED)
-            snprintf(msg, msgsz, "can't ack yet: the dyad must be marked done first");
-        else if (kind == DYAD_CANCEL && dyad_acked(d, me))
-            snprintf(msg, msgsz, "can't cancel: you already acknowledged this dyad");
-        else
-            snprintf(msg, msgsz, "can't %s a dyad that is %s", verb, state);
-        break;
-    case PULL_ERR_EXPIRED:
-        snprintf(msg, msgsz, "the dyad has expired (its deadline passed)");
-        break;
-    case PULL_ERR_FIELD:
-    case PULL_ERR_CONTROL:
-    case PULL_ERR_UTF8:
-        snprintf(msg, msgsz, "message too long or contains control characters");
-        break;
-    default:
-        snprintf(msg, msgsz, "%s", pull_strerror(rc));
-        break;
-    }
-}
-
-int
-dyads_cmd_act(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
-              size_t msgsz)
-{
-    struct node *n = ds->n;
-    const char *verb = strncmp(req->cmd, "dyad.", 5) == 0 ? req->cmd + 5 : req->cmd;
-    char note[DYAD_NOTE_MAX + 1];
-    enum dyad_kind kind = 0;
-    enum dyad_role me;
-    enum dyad_state before;
-    struct pull_wb out;
-    struct dyad *d;
-    size_t i;
-    int rc;
-
-    if (ds == NULL) {
-        snprintf(msg, msgsz, "the dyad service is not running");
-        return PULL_ERR_STATE;
-    }
-    for (size_t k = 0; k < DYADS_NVERBS; k++) {
-        if (strcmp(dyads_verbs[k].verb, verb) == 0)
-            kind = dyads_verbs[k].kind;
-    }
-    if (kind == 0) {
-        snprintf(msg, msgsz, "unknown command '%s'", req->cmd);
-        return PULL_ERR_UNKNOWN_CMD;
-    }
-    if ((rc = arg_dyad(ds, req, &i, msg, msgsz)) != 0 ||
-        (rc = arg_note(req, note, sizeof(note), msg, msgsz)) != 0)
-        return rc;
-    d = ds->v[i];
-    if (dyad_role_of(d, n->self.pk) < 0) {
-        snprintf(msg, msgsz, "not a party to this dyad");
-        return PULL_ERR_PERM;
-    }
-    me = (enum dyad_role)dyad_role_of(d, n->self.pk);
-    before = dyad_state(d);
-    wb_init(&out, DYAD_MSG_MAX);
-    rc = dyad_act(d, &n->self, kind, note, strlen(note), true, node_now_s(n), &out);
-    if (rc == PULL_ERR_EXPIRED && dyad_on_timeout(d, node_now_s(n)) == 1) {
-        if (dyads_persist(ds, d) != 0)
-            dyads_reload(ds, i);
-        else
-            dyads_changed(ds, d, before, "deadline passed");
-    }
-    if (rc != 0) {
-        act_refusal(ds->v[i], me, kind, verb, rc, msg, msgsz);
-        goto out;
-    }
-    if ((rc = dyads_persist(ds, d)) != 0) {
-        dyads_reload(ds, i);
-        snprintf(msg, msgsz, "could not store the dyad: %s", pull_strerror(rc));
-        goto out;
-    }
-    dyads_send(ds, d, out.p, out.len);
-    {
-        char why[48];
-        snprintf(why, sizeof(why), "my %s", verb);
-        dyads_changed(ds, d, before, why);
-    }
-    dyads_pack(ds, d, pk);
-out:
-    wb_release(&out);
-    return rc;
-}
-
-static int
-cmp_updated_desc(const void *a, const void *b)
-{
-    const struct dyad *x = *(const struct dyad *const *)a, *y = *(const struct dyad *const *)b;
-
-    if (dyad_updated(x) != dyad_updated(y))
-        return dyad_updated(x) < dyad_updated(y) ? 1 : -1;
-    return memcmp(dyad_id(x), dyad_id(y), DYAD_ID_BYTES);
-}
-
-int
-dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
-               size_t msgsz)
-{
-    (void)req;
-
-    if (ds == NULL) {
-        snprintf(msg, msgsz, "the dyad service is not running");
-        return PULL_ERR_STATE;
-    }
-    if (ds->len > 1)
-        qsort(ds->v, ds->len, sizeof(ds->v[0]), cmp_updated_desc); /* newest first */
-    msgpack_pack_array(pk, ds->len);
-    for (size_t i = 0; i < ds->len; i++)
-        dyads_pack(ds, ds->v[i], pk);
-    return 0;
-}
-
-int
-dyads_cmd_show(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
-               size_t msgsz)
-{
-    size_t i;
-    int rc;
-
-    if (ds == NULL) {
-        snprintf(msg, msgsz, "the dyad service is not running");
-        return PULL_ERR_STATE;
-    }
-    if ((rc = arg_dyad(ds, req, &i, msg, msgsz)) != 0)
-        return rc;
-    dyads_pack(ds, ds->v[i], pk);
-    return 0;
-}
-
-int
-dyads_ctl(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
-          size_t msgsz)
-{
-    static const char *const acts[] = {"dyad.accept", "dyad.decline", "dyad.done", "dyad.ack",
-                                       "dyad.cancel"};
-
-    if (strcmp(req->cmd, "dyad.propose") == 0)
-        return dyads_cmd_propose(ds, req, pk, msg, msgsz);
-    if (strcmp(req->cmd, "dyad.list") == 0)
-        return dyads_cmd_list(ds, req, pk, msg, msgsz);
-    if (strcmp(req->cmd, "dyad.show") == 0)
-        return dyads_cmd_show(ds, req, pk, msg, msgsz);
-    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
-        if (strcmp(req->cmd, acts[i]) == 0)
-            return dyads_cmd_act(ds, req, pk, msg, msgsz);
-    }
-    return PULL_ERR_UNKNOWN_CMD;
 }

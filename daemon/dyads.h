@@ -2,7 +2,11 @@
  * dyads: pulld's dyad service - the node's dyads (proto/dyad) and the sealed mail that
  * carries their messages (proto/mail). It stands on the node (its batch, its observers'
  * events) and on sync (mail messages from peers arrive through sync_set_mail's hooks, and
- * leave with sync_send); the control server calls the commands below.
+ * leave with sync_mail_post); the control server calls the commands below.
+ *
+ * Rooms: dyads.c is the service (the dyads, their persistence, mail, peer messages, the
+ * timer), dyads_cmd.c what the control server asks of it (the commands, the dyad map,
+ * author statistics); dyads_int.h is what they share.
  *
  * Persistence. Every dyad lives in the store's dyads table (key: dyad id, value:
  * dyad_encode), loaded at start and re-verified. A transition (a command of ours, a

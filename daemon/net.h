@@ -34,6 +34,11 @@
  *
  * Memory: a connection is freed only in its libuv close callback, never inside its own
  * callback chain.
+ *
+ * Rooms: net.c holds the set of connections (listening and admitting, dialing, the limits
+ * on their numbers, maintenance, the functions below, the addresses others dial) and
+ * net_conn.c one connection's life (handshake, frames, HELLO, input, writes, BYE);
+ * net_int.h is what they share.
  */
 #ifndef PULL_NET_H
 #define PULL_NET_H

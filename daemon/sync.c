@@ -1,51 +1,16 @@
 /*
- * sync: the executor of the protocol engine (sync.h is the manual). Every rule is in
- * proto/syncer; this file turns its actions into net calls and node writes, and net's
- * events and the node's commits into engine calls.
+ * sync: the executor of the protocol engine (sync.h is the manual; sync_int.h tells the
+ * rooms). Every rule is in proto/syncer; this file turns its actions into net calls and
+ * node writes, and net's events and the node's commits into engine calls.
  */
-#include "daemon/sync.h"
+#include "daemon/sync_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
-#include "daemon/net.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proto/msg.h"
-#include "proto/syncer.h"
-
-#define CONNECT_GRACE_MS 3000
-
-/* A `pull connect` waiting for its session. */
-struct pconnect {
-    struct pconnect *next;
-    uint8_t key[32];
-    node_connect_fn cb;
-    void *arg;
-    uint64_t deadline;
-};
-
-struct sync {
-    struct node *n;
-    struct net *net;
-    struct syncer *e;
-    struct sync_mail_ops mail; /* the dyad service's hooks (sync_set_mail) */
-    uv_timer_t timer;
-    bool timer_init, stopped, draining;
-    struct pconnect *pconn;
-    struct syncer_stats last; /* the engine's counters already added to the node's */
-    char advertised[GOSSIP_ADDR_MAX + 1];
-};
-
-static void drain(struct sync *s);
-
-static uint64_t
-now_ms(const struct sync *s)
-{
-    return node_now_ms(s->n);
-}
 
 /* ---------------------------------------------------------------- the engine's host */
 
@@ -140,22 +105,6 @@ host_log(void *ctx, int level, const char *line)
 
 /* ---------------------------------------------------------------- actions */
 
-static void
-connect_done(struct sync *s, const uint8_t *key, int err, const char *reason)
-{
-    for (struct pconnect **pp = &s->pconn; *pp != NULL;) {
-        struct pconnect *p = *pp;
-        if (key != NULL && memcmp(p->key, key, 32) != 0) {
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
-        if (p->cb != NULL)
-            p->cb(p->arg, err, reason);
-        free(p);
-    }
-}
-
 static void on_timer(uv_timer_t *t);
 
 /* mirror adds what the engine counted since the last drain to the node's counters. */
@@ -185,7 +134,7 @@ act(struct sync *s, struct syncer_action *a)
     switch (a->type) {
     case SYNCER_ACT_SEND:
         if (net_send(s->net, a->peer, a->data, a->len, a->counted) != 0)
-            syncer_on_flushed(s->e, a->peer, a->len, a->counted, now_ms(s)); /* never sent */
+            syncer_on_flushed(s->e, a->peer, a->len, a->counted, sync_now_ms(s)); /* never sent */
         break;
     case SYNCER_ACT_CONNECT:
         rc = s->stopped ? PULL_ERR_STATE : net_dial(s->net, a->peer, a->addr);
@@ -193,9 +142,9 @@ act(struct sync *s, struct syncer_action *a)
             struct node_peer_info pi;
             memset(&pi, 0, sizeof(pi));
             if (net_conn_info(s->net, a->peer, &pi) == 0 && pi.connected)
-                syncer_on_connected(s->e, a->peer, pi.inbound, pi.addr, 0, now_ms(s));
+                syncer_on_connected(s->e, a->peer, pi.inbound, pi.addr, 0, sync_now_ms(s));
         } else if (rc != 0) {
-            syncer_on_disconnected(s->e, a->peer, now_ms(s));
+            syncer_on_disconnected(s->e, a->peer, sync_now_ms(s));
         }
         break;
     case SYNCER_ACT_DISCONNECT:
@@ -214,12 +163,12 @@ act(struct sync *s, struct syncer_action *a)
     }
 }
 
-/* drain executes the engine's actions and re-arms the timer. */
-static void
-drain(struct sync *s)
+/* sync_drain: see sync_int.h. */
+void
+sync_drain(struct sync *s)
 {
     struct syncer_action a;
-    uint64_t now, d;
+    uint64_t now, d, dc;
 
     if (s->draining || s->e == NULL)
         return;
@@ -232,10 +181,10 @@ drain(struct sync *s)
     mirror(s);
     if (s->stopped || !s->timer_init)
         return;
-    now = now_ms(s);
+    now = sync_now_ms(s);
     d = syncer_next_deadline(s->e);
-    for (struct pconnect *p = s->pconn; p != NULL; p = p->next)
-        d = p->deadline < d ? p->deadline : d;
+    dc = sync_connect_deadline(s);
+    d = dc < d ? dc : d;
     uv_timer_start(&s->timer, on_timer, d > now ? d - now : 0, 0);
 }
 
@@ -243,20 +192,13 @@ static void
 on_timer(uv_timer_t *t)
 {
     struct sync *s = t->data;
-    uint64_t now = now_ms(s);
+    uint64_t now = sync_now_ms(s);
 
     if (s->stopped)
         return;
     syncer_on_timeout(s->e, now);
-    for (struct pconnect *p = s->pconn; p != NULL; p = p->next) {
-        if (p->deadline <= now) {
-            uint8_t k[32];
-            memcpy(k, p->key, 32);
-            connect_done(s, k, PULL_ERR_TIMEOUT, "no session within the handshake timeout");
-            break; /* the list changed; the timer comes back at once for the others */
-        }
-    }
-    drain(s);
+    sync_connect_expire(s, now);
+    sync_drain(s);
 }
 
 /* ---------------------------------------------------------------- net events */
@@ -268,9 +210,9 @@ ev_up(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t
 
     if (s->stopped)
         return;
-    syncer_on_connected(s->e, key, inbound, addr, features, now_ms(s));
-    drain(s);
-    connect_done(s, key, 0, NULL);
+    syncer_on_connected(s->e, key, inbound, addr, features, sync_now_ms(s));
+    sync_drain(s);
+    sync_connect_done(s, key, 0, NULL);
     if (s->mail.on_peer_up != NULL)
         s->mail.on_peer_up(s->mail.ctx, key);
 }
@@ -282,8 +224,8 @@ ev_msg(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len)
 
     if (s->stopped)
         return;
-    (void)syncer_on_message(s->e, key, msg, len, now_ms(s));
-    drain(s);
+    (void)syncer_on_message(s->e, key, msg, len, sync_now_ms(s));
+    sync_drain(s);
 }
 
 static void
@@ -293,8 +235,8 @@ ev_flushed(void *ctx, const uint8_t key[32], size_t len, bool counted)
 
     if (s->stopped)
         return;
-    syncer_on_flushed(s->e, key, len, counted, now_ms(s));
-    drain(s);
+    syncer_on_flushed(s->e, key, len, counted, sync_now_ms(s));
+    sync_drain(s);
 }
 
 static void
@@ -304,8 +246,8 @@ ev_down(void *ctx, const uint8_t key[32])
 
     if (s->stopped)
         return;
-    syncer_on_disconnected(s->e, key, now_ms(s));
-    drain(s);
+    syncer_on_disconnected(s->e, key, sync_now_ms(s));
+    sync_drain(s);
 }
 
 static void
@@ -318,9 +260,9 @@ ev_dial_failed(void *ctx, const uint8_t key[32], int err, const char *reason)
         return;
     ident_short(key, who);
     log_debug("dial %s failed: %s", who, reason);
-    syncer_on_disconnected(s->e, key, now_ms(s));
-    drain(s);
-    connect_done(s, key, err, reason);
+    syncer_on_disconnected(s->e, key, sync_now_ms(s));
+    sync_drain(s);
+    sync_connect_done(s, key, err, reason);
 }
 
 /* ---------------------------------------------------------------- node observers */
@@ -344,138 +286,6 @@ obs_removed(void *ctx, const uint8_t id[RECORD_ID_BYTES])
     syncer_on_removed(s->e, id);
 }
 
-/* ---------------------------------------------------------------- the network side */
-
-static const char *
-state_name(enum gossip_peer_state st)
-{
-    switch (st) {
-    case GOSSIP_PEER_PASSIVE:
-        return "passive";
-    case GOSSIP_PEER_CONNECTING:
-        return "connecting";
-    case GOSSIP_PEER_PENDING:
-        return "pending";
-    case GOSSIP_PEER_ACTIVE:
-        return "active";
-    case GOSSIP_PEER_BANNED:
-        return "banned";
-    }
-    return "unknown";
-}
-
-static size_t
-op_peer_count(void *ctx)
-{
-    struct sync *s = ctx;
-
-    return syncer_peer_count(s->e);
-}
-
-static int
-op_peer_at(void *ctx, size_t i, struct node_peer_info *out)
-{
-    struct sync *s = ctx;
-    struct gossip_peer_info pi;
-
-    memset(out, 0, sizeof(*out));
-    if (syncer_peer_at(s->e, i, &pi) != 0)
-        return PULL_ERR_NOT_FOUND;
-    memcpy(out->key, pi.key, 32);
-    snprintf(out->addr, sizeof(out->addr), "%s", pi.addr);
-    out->state = state_name(pi.state);
-    out->inbound = pi.inbound;
-    out->score = pi.score;
-    (void)net_conn_info(s->net, pi.key, out);
-    return 0;
-}
-
-static size_t
-op_connected_count(void *ctx)
-{
-    struct sync *s = ctx;
-
-    return net_up_count(s->net);
-}
-
-static bool
-addr_ok(const char *addr)
-{
-    char host[CONFIG_ADDR_MAX];
-    uint16_t port;
-
-    return addr != NULL && strlen(addr) <= GOSSIP_ADDR_MAX &&
-           config_split_hostport(addr, host, sizeof(host), &port) == 0 && port != 0 &&
-           host[0] != '\0';
-}
-
-static int
-op_connect(void *ctx, const uint8_t key[static 32], const char *addr, node_connect_fn cb, void *arg)
-{
-    struct sync *s = ctx;
-    struct pconnect *p;
-    int rc;
-
-    if (s->stopped)
-        return PULL_ERR_STATE;
-    if (sodium_memcmp(key, s->n->self.pk, 32) == 0)
-        return PULL_ERR_BAD_KEY;
-    if (!addr_ok(addr))
-        return PULL_ERR_INVAL;
-    if (net_is_up(s->net, key))
-        return PULL_ERR_EXISTS;
-    rc = net_dial(s->net, key, addr);
-    if (rc != 0 && rc != PULL_ERR_EXISTS)
-        return rc;
-    if ((p = calloc(1, sizeof(*p))) == NULL)
-        return PULL_ERR_NOMEM;
-    memcpy(p->key, key, 32);
-    p->cb = cb;
-    p->arg = arg;
-    p->deadline = now_ms(s) + s->n->cfg.limits.handshake_timeout_ms + CONNECT_GRACE_MS;
-    p->next = s->pconn;
-    s->pconn = p;
-    (void)syncer_add_known(s->e, key, addr, now_ms(s));
-    drain(s);
-    return 0;
-}
-
-static int
-op_learn_peer(void *ctx, const uint8_t key[static 32], const char *addr)
-{
-    struct sync *s = ctx;
-    int rc;
-
-    if (!addr_ok(addr))
-        return PULL_ERR_INVAL;
-    if (s->stopped)
-        return 0;
-    rc = syncer_add_known(s->e, key, addr, now_ms(s));
-    drain(s);
-    return rc == PULL_ERR_INVAL ? PULL_ERR_INVAL : 0;
-}
-
-static size_t
-op_addresses(void *ctx, char (*out)[NODE_ADDR_MAX], size_t max)
-{
-    struct sync *s = ctx;
-
-    return net_addresses(s->net, out, max);
-}
-
-static uint16_t
-op_listen_port(void *ctx)
-{
-    struct sync *s = ctx;
-
-    return net_port(s->net);
-}
-
-static const struct node_netops netops = {
-    op_peer_count, op_peer_at,   op_connected_count, op_connect,
-    op_learn_peer, op_addresses, op_listen_port,
-};
-
 /* ---------------------------------------------------------------- mail (the dyad service) */
 
 void
@@ -494,8 +304,8 @@ sync_mail_post(struct sync *s, const uint8_t *item, size_t len)
 
     if (s->stopped)
         return PULL_ERR_STATE;
-    rc = syncer_mail_post(s->e, item, len, now_ms(s));
-    drain(s);
+    rc = syncer_mail_post(s->e, item, len, sync_now_ms(s));
+    sync_drain(s);
     return rc;
 }
 
@@ -572,20 +382,20 @@ sync_new(struct node *n, struct sync **out)
     obs.ctx = s;
     if ((rc = node_observe(n, &obs)) != 0)
         return rc;
-    node_set_net(n, &netops, s);
+    node_set_net(n, &sync_netops, s);
     for (size_t i = 0; i < n->cfg.n_bootstrap; i++) {
         uint8_t key[32];
         char addr[CONFIG_ADDR_MAX];
         if (config_parse_peer(n->cfg.bootstrap[i], key, addr, sizeof(addr)) != 0 ||
-            syncer_add_bootstrap(s->e, key, addr, now_ms(s)) != 0)
+            syncer_add_bootstrap(s->e, key, addr, sync_now_ms(s)) != 0)
             log_warn("bootstrap peer %s ignored", n->cfg.bootstrap[i]);
     }
     (void)store_kv_iter(n->store, STORE_PEERS, load_peer, s->e);
     (void)store_kv_iter(n->store, STORE_MAIL, load_mail, s->e);
-    syncer_start(s->e, now_ms(s));
+    syncer_start(s->e, sync_now_ms(s));
     log_info("%llu record(s) in the store, advertised address %s",
              (unsigned long long)syncer_set_size(s->e), s->advertised);
-    drain(s);
+    sync_drain(s);
     return 0;
 }
 
@@ -595,12 +405,12 @@ sync_stop(struct sync *s)
     if (s == NULL || s->stopped)
         return;
     if (s->e != NULL) {
-        syncer_leave(s->e, now_ms(s));
-        drain(s);
+        syncer_leave(s->e, sync_now_ms(s));
+        sync_drain(s);
     }
     s->stopped = true;
-    connect_done(s, NULL, PULL_ERR_CLOSED, "pulld is stopping");
-    if (s->n->net == &netops)
+    sync_connect_done(s, NULL, PULL_ERR_CLOSED, "pulld is stopping");
+    if (s->n->net == &sync_netops)
         node_set_net(s->n, NULL, NULL);
     node_unobserve(s->n, s);
     if (s->net != NULL)
@@ -614,11 +424,7 @@ sync_free(struct sync *s)
 {
     if (s == NULL)
         return;
-    while (s->pconn != NULL) {
-        struct pconnect *p = s->pconn;
-        s->pconn = p->next;
-        free(p);
-    }
+    sync_connect_free(s);
     syncer_free(s->e);
     net_free(s->net);
     free(s);

@@ -4,7 +4,8 @@
  * known peers - lives in the engine, where the unit tests and the simulator drive it
  * without sockets; this part turns the engine's actions into net.c calls (send, dial,
  * close) and node writes (peers and mail rows join the node's batch), and net's events and
- * the node's commits into engine calls. It registers the network operations of node.h.
+ * the node's commits into engine calls. It registers the network operations of node.h
+ * (sync_netops.c: peers, `pull connect` and its wait, learned peers, addresses).
  *
  * The engine reads the store through the node: offer() is node_submit (a received record
  * is verified and queued for the next commit; duplicates, stale versions and quota
