@@ -280,6 +280,12 @@ gs_addr_group(const char *a, size_t n, uint8_t out[GS_GROUP_LEN])
     crypto_generichash(out + 1, GS_GROUP_LEN - 1, (const uint8_t *)host, hlen, NULL, 0);
 }
 
+void
+gossip_addr_group(const char *addr, uint8_t out[GOSSIP_GROUP_LEN])
+{
+    gs_addr_group(addr, addr != NULL ? strlen(addr) : 0, out);
+}
+
 bool
 gs_group_eq(const uint8_t a[GS_GROUP_LEN], const uint8_t b[GS_GROUP_LEN])
 {

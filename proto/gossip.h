@@ -91,6 +91,7 @@
 #define GOSSIP_RECORDS_MAX 256   /* envelopes in one RECORDS */
 #define GOSSIP_TTL_MAX 16        /* random walk length limit */
 #define GOSSIP_ACTIVE_MAX 16     /* largest allowed active view */
+#define GOSSIP_GROUP_LEN 20      /* an address group (gossip_addr_group) */
 
 /* What the host says about an envelope offered to it. */
 enum gossip_verdict {
@@ -239,6 +240,13 @@ int gossip_new(const struct pull_env *env, const uint8_t key[static GOSSIP_KEY_B
 
 /* gossip_free frees the engine and every queued action. gossip_free(NULL) does nothing. */
 void gossip_free(struct gossip *g);
+
+/* gossip_addr_group writes the address group of "host:port" into out: the /16 of a public
+ * IPv4 address, the /32 of a public IPv6 one (one operator rarely holds many of those), the
+ * whole address of a private, link-local or CGNAT one, the address and port of a loopback
+ * one, a hash of a hostname; all zero when unknown. The engine limits what one group may
+ * hold of the views, and (proto/syncer) what one group may ask of a node. */
+void gossip_addr_group(const char *addr, uint8_t out[GOSSIP_GROUP_LEN]);
 
 /* gossip_handles reports whether a message type belongs to this engine (10-16, 20-24). */
 bool gossip_handles(uint32_t type);

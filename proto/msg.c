@@ -77,6 +77,10 @@ msg_type_name(uint32_t type)
         return "recon_err";
     case MSG_RECON_BULK:
         return "recon_bulk";
+    case MSG_RECON_HAVE:
+        return "recon_have";
+    case MSG_RECON_TAKE:
+        return "recon_take";
     case MSG_MAIL:
         return "mail";
     case MSG_MAIL_IHAVE:
@@ -481,5 +485,62 @@ msg_bulk_decode(const uint8_t *p, size_t n, struct msg_bulk *b)
 out:
     if (rc != 0)
         memset(b, 0, sizeof(*b));
+    return rc;
+}
+
+int
+msg_have_encode(const struct msg_have *h, struct pull_wb *out)
+{
+    msgpack_packer pk;
+
+    if (h->sid == 0 || h->n > MSG_HAVE_MAX || (h->n > 0 && h->ids == NULL) ||
+        (h->type != MSG_RECON_HAVE && h->type != MSG_RECON_TAKE) ||
+        (h->type == MSG_RECON_HAVE && h->n == 0))
+        return PULL_ERR_FIELD;
+    mp_packer_init(&pk, out);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint32(&pk, h->type);
+    msgpack_pack_uint32(&pk, h->sid);
+    msgpack_pack_uint32(&pk, h->seq);
+    mp_pack_bin(&pk, h->n > 0 ? (const void *)h->ids : "",
+                (size_t)h->n * (h->type == MSG_RECON_HAVE ? 32 : MSG_TAKE_PREFIX));
+    return wb_error(out);
+}
+
+int
+msg_have_decode(const uint8_t *p, size_t n, struct msg_have *h)
+{
+    struct pull_rd r;
+    uint32_t type, extra, len = 0, unit;
+    const uint8_t *ids = NULL;
+    uint64_t sid, seq;
+    int rc;
+
+    memset(h, 0, sizeof(*h));
+    if ((rc = open_msg(&r, p, n, 4, &type, &extra)) != 0)
+        goto out;
+    if (type != MSG_RECON_HAVE && type != MSG_RECON_TAKE) {
+        rc = PULL_ERR_MALFORMED;
+        goto out;
+    }
+    unit = type == MSG_RECON_HAVE ? 32 : MSG_TAKE_PREFIX;
+    if ((rc = mp_read_uint_max(&r, UINT32_MAX, &sid)) != 0 ||
+        (rc = mp_read_uint_max(&r, UINT32_MAX, &seq)) != 0 ||
+        (rc = mp_read_bin(&r, MSG_HAVE_MAX * unit, &ids, &len)) != 0)
+        goto out;
+    if (sid == 0 || len % unit != 0 || (type == MSG_RECON_HAVE && len == 0)) {
+        rc = PULL_ERR_FIELD;
+        goto out;
+    }
+    if ((rc = close_msg(&r, extra)) != 0)
+        goto out;
+    h->type = type;
+    h->sid = (uint32_t)sid;
+    h->seq = (uint32_t)seq;
+    h->ids = ids;
+    h->n = len / unit;
+out:
+    if (rc != 0)
+        memset(h, 0, sizeof(*h));
     return rc;
 }

@@ -50,6 +50,8 @@ enum msg_type {
     MSG_RECON_DONE = 33,
     MSG_RECON_ERR = 34,
     MSG_RECON_BULK = 35, /* "these are all my ids": a small node's exact catch-up */
+    MSG_RECON_HAVE = 36, /* "I hold these ids you lack": the answer to RECON_BULK, in chunks */
+    MSG_RECON_TAKE = 37, /* "send me these of that chunk" */
     /* sealed mail for dyads (proto/dyad.c) */
     MSG_MAIL = 40,
     MSG_MAIL_IHAVE = 41,
@@ -193,5 +195,31 @@ int msg_bulk_encode(const struct msg_bulk *b, struct pull_wb *out);
  * Returns 0 or PULL_ERR_TOO_BIG, TRUNCATED, MALFORMED, FIELD (sid 0, a length that is not a
  * multiple of 32, too many ids, ids out of order or repeated), NONCANONICAL, TRAILING. */
 int msg_bulk_decode(const uint8_t *p, size_t n, struct msg_bulk *b);
+
+/*
+ * The answer to a RECON_BULK, one chunk at a time (PROTOCOL.md section 11):
+ *   RECON_HAVE [36, sid, seq, ids: bin(32 n)]       1 <= n <= MSG_HAVE_MAX ids the sender
+ *                                                  holds and the bulk's sender lacks
+ *   RECON_TAKE [37, sid, seq, prefixes: bin(4 m)]   0 <= m <= MSG_HAVE_MAX: the first
+ *                                                  MSG_TAKE_PREFIX bytes of each id of chunk
+ *                                                  seq the receiver wants pushed
+ * The next chunk follows a TAKE that took at least a quarter of the last one, so what the
+ * serving node sends stays a small multiple of what the catching-up node asks.
+ */
+#define MSG_HAVE_MAX 1024
+#define MSG_TAKE_PREFIX 4
+
+struct msg_have {
+    uint32_t type; /* MSG_RECON_HAVE or MSG_RECON_TAKE */
+    uint32_t sid, seq;
+    const uint8_t *ids; /* HAVE: n ids of 32 bytes; TAKE: n prefixes of MSG_TAKE_PREFIX */
+    uint32_t n;
+};
+
+/* msg_have_encode appends a RECON_HAVE or RECON_TAKE (h->type). Returns 0, PULL_ERR_FIELD
+ * or the writer's error. msg_have_decode decodes exactly n bytes of either (ids point into
+ * p): PULL_ERR_FIELD for sid 0, a ragged length, an empty HAVE, too many ids. */
+int msg_have_encode(const struct msg_have *h, struct pull_wb *out);
+int msg_have_decode(const uint8_t *p, size_t n, struct msg_have *h);
 
 #endif

@@ -10,12 +10,14 @@
 #include "proto/syncer_int.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/mp.h"
 #include "proto/msg.h"
 
 static void drain_gossip(struct syncer *e);
@@ -107,6 +109,61 @@ syncer_conn(const struct syncer *e, const uint8_t key[32])
             return e->conns[i];
     }
     return NULL;
+}
+
+/* src_get finds what a key (group false) or an address group remembers asking, making room
+ * for it (the least recently used goes); NULL for an unknown group. */
+static struct ssrc *
+src_get(struct syncer *e, const uint8_t *id, bool group, uint64_t now)
+{
+    size_t len = group ? GOSSIP_GROUP_LEN : 32, lru = 0;
+    struct ssrc *x;
+
+    if (group && id[0] == 0)
+        return NULL;
+    for (size_t i = 0; i < e->nsrc; i++) {
+        x = &e->src[i];
+        if (x->group == group && memcmp(x->id, id, len) == 0) {
+            x->used_ms = now;
+            return x;
+        }
+        if (x->used_ms < e->src[lru].used_ms)
+            lru = i;
+    }
+    x = e->nsrc < SYNCER_SOURCES_MAX ? &e->src[e->nsrc++] : &e->src[lru];
+    memset(x, 0, sizeof(*x));
+    x->group = group;
+    memcpy(x->id, id, len);
+    x->used_ms = now;
+    x->window_ms = now;
+    return x;
+}
+
+/* src_last returns the latest of a field over c's key and group (0: never). */
+static uint64_t
+src_last(struct ssrc *k, struct ssrc *g, size_t off)
+{
+    uint64_t a = k != NULL ? *(uint64_t *)((char *)k + off) : 0;
+    uint64_t b = g != NULL ? *(uint64_t *)((char *)g + off) : 0;
+
+    return a > b ? a : b;
+}
+
+static void
+src_set(struct ssrc *k, struct ssrc *g, size_t off, uint64_t now)
+{
+    if (k != NULL)
+        *(uint64_t *)((char *)k + off) = now;
+    if (g != NULL)
+        *(uint64_t *)((char *)g + off) = now;
+}
+
+/* joined: c's peer is in our active view (what strangers must reach before they are
+ * served anything costly). */
+static bool
+joined(const struct syncer *e, const struct sconn *c)
+{
+    return gossip_is_active(e->g, c->key);
 }
 
 int
@@ -263,6 +320,7 @@ conn_free(struct syncer *e, const uint8_t key[32])
         env_free(e->env, c->push.v);
         env_free(e->env, c->want.v);
         env_free(e->env, c->bulk_ids);
+        env_free(e->env, c->have);
         env_free(e->env, c);
         return;
     }
@@ -339,25 +397,19 @@ syncer_bad(struct syncer *e, const uint8_t key[32], const char *why)
 
 /* ---------------------------------------------------------------- wants and pushes */
 
-static bool bulk_refill(struct syncer *e, struct sconn *c, uint64_t now);
-
-/* push_flush hands c's pending pushes to gossip as far as the peer's serve queue takes
- * them, reading the next ids of a bulk catch-up from the store when few are left. */
+/* push_flush hands c's pending pushes (what a reconciliation found its peer lacks) to
+ * gossip as far as the peer's serve queue takes them. */
 static void
 push_flush(struct syncer *e, struct sconn *c, uint64_t now)
 {
-    for (;;) {
-        while (c->push.n > 0) {
-            size_t k = c->push.n < GOSSIP_IDS_MAX ? c->push.n : GOSSIP_IDS_MAX;
-            int got =
-                gossip_push(e->g, c->key, (const uint8_t(*)[32])(c->push.v + c->push.off), k, now);
-            if (got <= 0)
-                break;
-            idq_pop(&c->push, (size_t)got);
-            if ((size_t)got < k)
-                break;
-        }
-        if (!c->bulk_on || c->push.n >= SYNCER_BULK_LOW || !bulk_refill(e, c, now))
+    while (c->push.n > 0) {
+        size_t k = c->push.n < GOSSIP_IDS_MAX ? c->push.n : GOSSIP_IDS_MAX;
+        int got =
+            gossip_push(e->g, c->key, (const uint8_t(*)[32])(c->push.v + c->push.off), k, now);
+        if (got <= 0)
+            break;
+        idq_pop(&c->push, (size_t)got);
+        if ((size_t)got < k)
             break;
     }
 }
@@ -415,6 +467,11 @@ recon_drain(struct syncer *e, struct sconn *c, uint64_t now)
             break;
         switch (ev.type) {
         case RECON_EV_SEND:
+            if (ev.role == RECON_RESPONDER) { /* symbols this node spends on the peer */
+                struct ssrc *gs = src_get(e, c->group, true, now);
+                if (gs != NULL)
+                    gs->served += ev.len;
+            }
             (void)syncer_send(e, key, ev.msg, ev.len, false);
             break;
         case RECON_EV_WANT:
@@ -544,6 +601,10 @@ bulk_end(struct syncer *e, struct sconn *c, int err)
     c->bulk_ids = NULL;
     c->bulk_n = 0;
     c->bulk_on = false;
+    env_free(e->env, c->have);
+    c->have = NULL;
+    c->have_n = 0;
+    c->have_waiting = false;
     if (err == 0)
         e->st.recon_sessions++;
     else
@@ -559,7 +620,7 @@ cmp_id(const void *a, const void *b)
 struct bulk_pass {
     struct sconn *c;
     uint8_t (*out)[32];
-    size_t n;
+    size_t n, max;
 };
 
 static int
@@ -576,29 +637,96 @@ bulk_visit(void *ctx, uint64_t created, const uint8_t id[32])
     if (c->bulk_n > 0 && bsearch(id, c->bulk_ids, c->bulk_n, 32, cmp_id) != NULL)
         return 0;
     memcpy(p->out[p->n++], id, 32);
-    return p->n == SYNCER_BULK_CHUNK ? 1 : 0;
+    return p->n == p->max ? 1 : 0;
 }
 
-/* bulk_refill queues the next chunk of ids c's peer lacks. Returns whether it queued any;
- * ends the catch-up at the end of the store (or on a store error). */
-static bool
+/* bulk_refill announces the next chunk of ids c's peer lacks (RECON_HAVE) and keeps it for
+ * the peer's RECON_TAKE. Ends the catch-up at the end of the store (or on a store error). */
+static void
 bulk_refill(struct syncer *e, struct sconn *c, uint64_t now)
 {
-    struct bulk_pass p = {c, NULL, 0};
+    struct bulk_pass p = {c, NULL, 0, c->have_max};
+    struct msg_have h;
+    struct pull_wb w;
     int rc;
 
-    (void)now;
-    if ((p.out = env_alloc(e->env, SYNCER_BULK_CHUNK * 32)) == NULL)
-        return false; /* the next flush or tick tries again */
+    if (c->have == NULL && (c->have = env_alloc(e->env, SYNCER_BULK_CHUNK * 32)) == NULL)
+        return; /* the next pump tries again */
+    p.out = c->have;
     rc = e->host.each_key(e->host.ctx, c->bulk_started ? c->bulk_created : 0, bulk_visit, &p);
+    c->have_n = (uint32_t)p.n;
     if (p.n > 0) {
-        idq_add(e, &c->push, (const uint8_t(*)[32])p.out, p.n, SYNCER_PUSH_BACKLOG_MAX);
-        c->bulk_pushed += p.n;
+        memset(&h, 0, sizeof(h));
+        h.type = MSG_RECON_HAVE;
+        h.sid = c->bulk_sid;
+        h.seq = ++c->have_seq;
+        h.ids = (const uint8_t *)c->have;
+        h.n = (uint32_t)p.n;
+        wb_init_env(&w, e->env, MSG_MAX);
+        if (msg_have_encode(&h, &w) == 0 && syncer_send(e, c->key, w.p, w.len, false) == 0) {
+            c->have_waiting = true;
+            c->bulk_chunk_ms = now;
+        }
+        wb_release(&w);
+        return;
     }
-    env_free(e->env, p.out);
-    if (rc <= 0)
-        bulk_end(e, c, rc);
-    return p.n > 0;
+    bulk_end(e, c, rc < 0 ? rc : 0);
+}
+
+/* bulk_pump announces the next chunk once the last one was answered and the peer's pushes
+ * have mostly gone out; a peer that does not answer within SYNCER_HAVE_STALL_MS, or takes
+ * less than a quarter of a chunk, ends the catch-up (the next reconciliation does the rest):
+ * what this node sends stays a small multiple of what the peer asks (PROTOCOL.md 11). */
+static void
+bulk_pump(struct syncer *e, struct sconn *c, uint64_t now)
+{
+    if (!c->bulk_on || c->queued >= SYNCER_QUEUE_HIGH)
+        return;
+    if (c->have_waiting) {
+        if (now - c->bulk_chunk_ms >= SYNCER_HAVE_STALL_MS)
+            bulk_end(e, c, PULL_ERR_TIMEOUT);
+        return;
+    }
+    if (c->push.n < SYNCER_BULK_LOW)
+        bulk_refill(e, c, now);
+}
+
+/* take_on_msg: the peer of a catch-up we serve wants these ids of the last chunk. */
+static void
+take_on_msg(struct syncer *e, struct sconn *c, const struct msg_have *t, uint64_t now)
+{
+    uint8_t(*take)[32];
+    size_t n = 0;
+
+    if (!c->bulk_on || !c->have_waiting || t->sid != c->bulk_sid || t->seq != c->have_seq) {
+        e->st.recon_limited++; /* late, or not ours: nothing to do */
+        return;
+    }
+    c->have_waiting = false;
+    if ((take = env_alloc(e->env, (size_t)c->have_n * 32)) == NULL) {
+        bulk_end(e, c, PULL_ERR_NOMEM);
+        return;
+    }
+    for (uint32_t i = 0; i < c->have_n; i++) {
+        for (uint32_t k = 0; k < t->n; k++) {
+            if (memcmp(c->have[i], t->ids + (size_t)k * MSG_TAKE_PREFIX, MSG_TAKE_PREFIX) == 0) {
+                memcpy(take[n++], c->have[i], 32);
+                break;
+            }
+        }
+    }
+    if (n > 0) {
+        idq_add(e, &c->push, (const uint8_t(*)[32])take, n, SYNCER_PUSH_BACKLOG_MAX);
+        c->bulk_pushed += n;
+        push_flush(e, c, now);
+    }
+    if (n * 2 >= c->have_n && c->have_max < SYNCER_BULK_CHUNK)
+        c->have_max *= 2; /* it takes what it is offered: offer more at once */
+    env_free(e->env, take);
+    if (n * 4 < c->have_n)
+        bulk_end(e, c, 0); /* it holds most of what we have: reconciliation will do */
+    else
+        bulk_pump(e, c, now);
 }
 
 struct bulk_list {
@@ -662,23 +790,29 @@ bulk_on_msg(struct syncer *e, struct sconn *c, const uint8_t *msg, size_t len, u
     struct msg_bulk b;
     char who[9];
 
+    struct ssrc *ks, *gs;
+    uint64_t last;
+
     memcpy(key, c->key, 32);
     if (msg_bulk_decode(msg, len, &b) != 0) {
         syncer_bad(e, key, "too many reconciliation errors");
         return;
     }
-    if (!c->recon_ok || c->bulk_on ||
-        (c->last_bulk_ms != 0 && now - c->last_bulk_ms < SYNCER_BULK_GAP_MS)) {
+    ks = src_get(e, key, false, now);
+    gs = src_get(e, c->group, true, now);
+    last = src_last(ks, gs, offsetof(struct ssrc, last_bulk_ms));
+    if (!c->recon_ok || c->bulk_on || !joined(e, c) ||
+        (last != 0 && now - last < SYNCER_BULK_GAP_MS)) {
         e->st.recon_limited++;
         return;
     }
+    src_set(ks, gs, offsetof(struct ssrc, last_bulk_ms), now);
     if (b.n > 0 && ((c->bulk_ids = env_alloc(e->env, (size_t)b.n * 32)) == NULL ||
                     (lack = env_alloc(e->env, (size_t)b.n * 32)) == NULL)) {
         env_free(e->env, c->bulk_ids);
         c->bulk_ids = NULL;
         return;
     }
-    c->last_bulk_ms = now;
     if (b.n > 0)
         memcpy(c->bulk_ids, b.ids, (size_t)b.n * 32);
     c->bulk_n = b.n;
@@ -686,6 +820,9 @@ bulk_on_msg(struct syncer *e, struct sconn *c, const uint8_t *msg, size_t len, u
     c->bulk_on = true;
     c->bulk_started = false;
     c->bulk_pushed = 0;
+    c->have_seq = 0;
+    c->have_waiting = false;
+    c->have_max = SYNCER_BULK_FIRST;
     for (uint32_t i = 0; i < b.n; i++)
         if (!e->host.has(e->host.ctx, b.ids[i]))
             memcpy(lack[nlack++], b.ids[i], 32);
@@ -696,7 +833,42 @@ bulk_on_msg(struct syncer *e, struct sconn *c, const uint8_t *msg, size_t len, u
         want_pump(e, c, now);
     }
     env_free(e->env, lack);
-    push_flush(e, c, now);
+    bulk_pump(e, c, now);
+}
+
+/* have_on_msg: a chunk of ids our RECON_BULK's peer holds and we lack: take the ones we
+ * still lack (RECON_TAKE, always answered, even empty). */
+static void
+have_on_msg(struct syncer *e, struct sconn *c, const struct msg_have *h, uint64_t now)
+{
+    uint8_t *pre = NULL;
+    struct msg_have t;
+    struct pull_wb w;
+    uint32_t m = 0;
+
+    if (c->bulk_sent_ms == 0) {
+        syncer_bad(e, c->key, "too many reconciliation errors");
+        return;
+    }
+    c->last_rec_ms = now; /* the catch-up goes on: no reconciliation meanwhile */
+    if ((pre = env_alloc(e->env, (size_t)h->n * MSG_TAKE_PREFIX)) == NULL)
+        return;
+    for (uint32_t i = 0; i < h->n; i++) {
+        const uint8_t *id = h->ids + (size_t)i * 32;
+        if (!e->host.has(e->host.ctx, id))
+            memcpy(pre + (size_t)m++ * MSG_TAKE_PREFIX, id, MSG_TAKE_PREFIX);
+    }
+    memset(&t, 0, sizeof(t));
+    t.type = MSG_RECON_TAKE;
+    t.sid = h->sid;
+    t.seq = h->seq;
+    t.ids = pre;
+    t.n = m;
+    wb_init_env(&w, e->env, MSG_MAX);
+    if (msg_have_encode(&t, &w) == 0)
+        (void)syncer_send(e, c->key, w.p, w.len, false);
+    wb_release(&w);
+    env_free(e->env, pre);
 }
 
 /* ---------------------------------------------------------------- known peers */
@@ -866,8 +1038,10 @@ syncer_on_connected(struct syncer *e, const uint8_t key[static 32], bool inbound
     bool fresh = syncer_conn(e, key) == NULL;
 
     enter(e);
-    if (fresh && (c = conn_new(e, key)) != NULL)
+    if (fresh && (c = conn_new(e, key)) != NULL) {
         c->recon_ok = (features & MSG_FEAT_RECON) != 0;
+        gossip_addr_group(addr, c->group);
+    }
     if (fresh && addr != NULL && addr[0] != '\0')
         peer_put(e, key, addr);
     gossip_on_connected(e->g, key, addr, inbound, now_ms);
@@ -899,16 +1073,27 @@ on_recon_msg(struct syncer *e, struct sconn *c, uint32_t type, const uint8_t *ms
     if (type == MSG_RECON_REQ) {
         struct recon_msg m;
         if (recon_msg_decode(msg, len, &m) == 0) {
+            struct ssrc *ks = src_get(e, key, false, now), *gs = src_get(e, c->group, true, now);
+            size_t off = m.salted ? offsetof(struct ssrc, last_salted_ms)
+                                  : offsetof(struct ssrc, last_req_ms);
             uint64_t gap = m.salted ? SYNCER_REQ_SALTED_GAP_MS : SYNCER_REQ_GAP_MS;
-            uint64_t last = m.salted ? c->last_salted_ms : c->last_req_ms;
-            if (last != 0 && now - last < gap) {
+            uint64_t last = src_last(ks, gs, off);
+            if (gs != NULL && now - gs->window_ms >= SYNCER_SERVE_WINDOW_MS) {
+                gs->window_ms = now;
+                gs->served = 0;
+            }
+            if (!joined(e, c)) {
+                e->st.recon_limited++;
+                send_recon_err(e, key, m.sid, PULL_ERR_PERM, "not a neighbour");
+                return 0;
+            }
+            if ((last != 0 && now - last < gap) ||
+                (gs != NULL && gs->served >= SYNCER_SERVE_BUDGET)) {
                 e->st.recon_limited++;
                 send_recon_err(e, key, m.sid, PULL_ERR_AGAIN, "too many requests");
                 return 0;
             }
-            if (m.salted)
-                c->last_salted_ms = now;
-            c->last_req_ms = now;
+            src_set(ks, gs, off, now);
         }
     }
     if ((rc = recon_on_msg(c->r, now, msg, len)) < 0) {
@@ -940,8 +1125,18 @@ syncer_on_message(struct syncer *e, const uint8_t key[static 32], const uint8_t 
         drain_gossip(e);
         if ((c = syncer_conn(e, key)) != NULL && (c->want.n > 0 || c->inflight > 0 || c->again))
             want_after(e, c, now_ms);
+        if ((c = syncer_conn(e, key)) != NULL && c->bulk_on)
+            bulk_pump(e, c, now_ms);
     } else if (type == MSG_RECON_BULK) {
         bulk_on_msg(e, c, msg, len, now_ms);
+    } else if (type == MSG_RECON_HAVE || type == MSG_RECON_TAKE) {
+        struct msg_have h;
+        if ((rc = msg_have_decode(msg, len, &h)) != 0)
+            syncer_bad(e, key, "too many reconciliation errors");
+        else if (type == MSG_RECON_HAVE)
+            have_on_msg(e, c, &h, now_ms);
+        else
+            take_on_msg(e, c, &h, now_ms);
     } else if (type >= MSG_RECON_REQ && type <= MSG_RECON_ERR) {
         rc = on_recon_msg(e, c, type, msg, len, now_ms);
     } else if (type == MSG_MAIL || type == MSG_MAIL_IHAVE) {
@@ -972,6 +1167,8 @@ syncer_on_flushed(struct syncer *e, const uint8_t key[static 32], size_t len, bo
         recon_drain(e, c, now_ms);
         if ((c = syncer_conn(e, key)) != NULL)
             push_flush(e, c, now_ms);
+        if ((c = syncer_conn(e, key)) != NULL)
+            bulk_pump(e, c, now_ms);
     }
     leave_call(e, now_ms);
 }
@@ -1059,8 +1256,8 @@ syncer_next_deadline(const struct syncer *e)
             d = c->retry_at;
         if ((c->want.n > 0 || c->inflight > 0) && c->want_progress_ms + SYNCER_WANT_STALL_MS < d)
             d = c->want_progress_ms + SYNCER_WANT_STALL_MS;
-        if (c->bulk_on && c->push.n == 0 && c->queued == 0 && now < d)
-            d = now; /* a stalled bulk pass (allocation failed): try again */
+        if (c->bulk_on && c->have_waiting && c->bulk_chunk_ms + SYNCER_HAVE_STALL_MS < d)
+            d = c->bulk_chunk_ms + SYNCER_HAVE_STALL_MS; /* a peer that does not answer */
     }
     if (e->set_broken && now + 1000 < d)
         d = now + 1000;
@@ -1109,6 +1306,8 @@ syncer_on_timeout(struct syncer *e, uint64_t now)
         recon_drain(e, c, now);
         if ((c = syncer_conn(e, keys[i])) != NULL)
             push_flush(e, c, now);
+        if ((c = syncer_conn(e, keys[i])) != NULL)
+            bulk_pump(e, c, now);
     }
     env_free(e->env, keys);
     /* HyParView forgets peers that failed; a node whose every peer went away (a partition,
@@ -1214,6 +1413,10 @@ syncer_new(const struct pull_env *env, const uint8_t self[static 32], const char
         goto fail;
     if (cfg->mail && (rc = syncer_mail_init(e)) != 0)
         goto fail;
+    if ((e->src = env_calloc(env, SYNCER_SOURCES_MAX, sizeof(*e->src))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto fail;
+    }
     e->next_periodic_ms = env_now_ms(env) + cfg->sync_interval_ms;
     e->next_sweep_ms = env_now_ms(env) + SYNCER_MAIL_SWEEP_MS;
     *out = e;
@@ -1239,6 +1442,7 @@ syncer_free(struct syncer *e)
     env_free(e->env, e->acts);
     env_free(e->env, e->pub);
     env_free(e->env, e->saved);
+    env_free(e->env, e->src);
     env_free(e->env, e);
 }
 

@@ -13,9 +13,14 @@
  *     ids is followed by another once they are in, a session that failed to peel is retried
  *     salted; RECON_REQ is rate-limited per peer (salted ones much more);
  *   - bulk catch-up (RECON_BULK, PROTOCOL.md section 11): a node holding at most
- *     MSG_BULK_MAX records lists them all instead of reconciling; the receiver pushes the
- *     rest from a paced pass over its store (at most one served per peer per
- *     SYNCER_BULK_GAP_MS);
+ *     MSG_BULK_MAX records lists them all instead of reconciling; the receiver announces
+ *     the rest (RECON_HAVE) from a pass over its store, one chunk after the peer WANTed
+ *     most of the last, so what it sends stays a small multiple of what the peer asked
+ *     for (at most one served per source per SYNCER_BULK_GAP_MS);
+ *   - strangers: reconciliation and bulk are served only to peers in the active view, their
+ *     rate limits and a budget of symbols are kept per key and per address group
+ *     (gossip_addr_group) across connections, so new keys and new connections reset
+ *     nothing;
  *   - flow: ids to push and ids to want wait in bounded per-peer queues; WANTs are paced
  *     below the peer's serve queue (at most SYNCER_WANT_INFLIGHT ids asked and not yet
  *     answered), reconciliation symbols are produced only while the peer's unflushed bytes
@@ -89,7 +94,7 @@
 #define SYNCER_WANT_STALL_MS 2000
 /* A session that wanted ids is followed by another once they arrived. */
 #define SYNCER_CATCHUP_AGAIN_MS 1500
-/* RECON_REQ from one peer: at most one per gap; salted ones (a pass over the store) rarer. */
+/* RECON_REQ from one source: at most one per gap; salted ones (a pass over the store) rarer. */
 #define SYNCER_REQ_GAP_MS 1000
 #define SYNCER_REQ_SALTED_GAP_MS 60000
 /* Protocol errors (reconciliation, bulk, mail) before a peer is dropped. */
@@ -101,9 +106,18 @@
  * ids when fewer than SYNCER_BULK_LOW wait to be pushed; after sending a RECON_BULK, no
  * reconciliation with that peer until its records stopped coming for SYNCER_BULK_QUIET_MS. */
 #define SYNCER_BULK_GAP_MS 60000
-#define SYNCER_BULK_CHUNK 1024
+#define SYNCER_BULK_CHUNK 1024 /* = MSG_HAVE_MAX */
+#define SYNCER_BULK_FIRST 64   /* the first chunk; each one taken doubles the next */
 #define SYNCER_BULK_LOW 256
 #define SYNCER_BULK_QUIET_MS 5000
+/* What one source may ask of this node, kept per key AND per address group across
+ * connections (SYNCER_SOURCES_MAX remembered): reconciliation symbols served to a group per
+ * window; a RECON_HAVE chunk waits until the peer WANTed most of the last one (or
+ * SYNCER_HAVE_STALL_MS). Only peers in the active view are served at all. */
+#define SYNCER_SOURCES_MAX 512
+#define SYNCER_SERVE_WINDOW_MS 600000
+#define SYNCER_SERVE_BUDGET (16u << 20)
+#define SYNCER_HAVE_STALL_MS 2000
 /* Known peers: at most this many persisted ones are fed to gossip, none older than this. */
 #define SYNCER_PEERS_LOAD_MAX 256
 #define SYNCER_PEER_MAX_AGE_S (30u * 86400u)

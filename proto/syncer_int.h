@@ -13,30 +13,44 @@ struct idq {
     size_t off, n, cap; /* live ids are v[off .. off + n) */
 };
 
+/* A source of requests (a key, or an address group) and what it asked for lately. */
+struct ssrc {
+    bool group;
+    uint8_t id[32]; /* the key, or the group (GOSSIP_GROUP_LEN bytes, zero-padded) */
+    uint64_t used_ms;
+    uint64_t last_req_ms, last_salted_ms, last_bulk_ms;
+    uint64_t window_ms; /* the serve window began */
+    uint64_t served;    /* symbol bytes served in it */
+};
+
 /* One established connection. */
 struct sconn {
     uint8_t key[32];
+    uint8_t group[GOSSIP_GROUP_LEN]; /* where it connects from */
     struct recon *r;
     bool recon_ok; /* the peer speaks reconciliation */
     size_t queued; /* bytes of SEND actions not yet reported flushed */
     bool retry_salted;
     uint64_t retry_at; /* start a reconciliation then (0: none) */
-    uint64_t last_req_ms, last_salted_ms;
-    uint32_t bad;    /* protocol errors outside gossip's scoring */
-    struct idq push; /* ids to gossip_push (the serve queue was full) */
-    struct idq want; /* ids to gossip_want, paced */
-    size_t inflight; /* wanted ids not answered yet (approximately) */
+    uint32_t bad;      /* protocol errors outside gossip's scoring */
+    struct idq push;   /* ids to gossip_push (the serve queue was full) */
+    struct idq want;   /* ids to gossip_want, paced */
+    size_t inflight;   /* wanted ids not answered yet (approximately) */
     uint64_t want_progress_ms;
     bool again;           /* the last session wanted ids: reconcile again once in */
     uint64_t last_rec_ms; /* the last record the peer offered */
     /* serving the peer's RECON_BULK: its ids (sorted) and where the store pass stands */
+    uint8_t (*have)[32]; /* the chunk announced last (RECON_HAVE), SYNCER_BULK_CHUNK ids */
+    uint32_t have_n, have_seq;
+    uint32_t have_max;      /* the next chunk's size: SYNCER_BULK_FIRST, doubling */
+    bool have_waiting;      /* its RECON_TAKE has not come yet */
+    uint64_t bulk_chunk_ms; /* the last chunk went out */
     uint8_t (*bulk_ids)[32];
     uint32_t bulk_n, bulk_sid;
     bool bulk_on, bulk_started;
     uint64_t bulk_created; /* cursor: the last (created, id) visited in time order */
     uint8_t bulk_last[32];
     uint64_t bulk_pushed;
-    uint64_t last_bulk_ms; /* the last RECON_BULK accepted from the peer (rate limit) */
     uint64_t bulk_sent_ms; /* we sent the peer a RECON_BULK */
 };
 
@@ -65,6 +79,9 @@ struct syncer {
     unsigned depth;     /* nested entry points (a commit inside offer()) */
     uint8_t (*pub)[32]; /* local records to publish at the end of the outermost call */
     size_t npub, cpub;
+
+    struct ssrc *src; /* SYNCER_SOURCES_MAX */
+    size_t nsrc;
 
     struct known boot[SYNCER_BOOTSTRAP_MAX];
     size_t nboot;

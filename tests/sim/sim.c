@@ -1027,6 +1027,12 @@ sim_make_invalid(struct sim *s)
     return rec_new(s, false, 0);
 }
 
+int
+sim_make_record(struct sim *s, uint32_t origin)
+{
+    return rec_new(s, true, origin);
+}
+
 void
 sim_record(const struct sim *s, uint32_t r, const uint8_t **env, size_t *len, const uint8_t **id)
 {

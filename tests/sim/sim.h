@@ -102,6 +102,10 @@ void sim_run_for(struct sim *s, uint64_t ms);
  * Returns the record's index (>= 0) or a PULL_ERR_*. */
 int sim_publish(struct sim *s, uint32_t node);
 
+/* sim_make_record creates a valid record held by no node yet (give it with sim_give);
+ * returns its index. */
+int sim_make_record(struct sim *s, uint32_t origin);
+
 /* sim_make_invalid creates an envelope that offer() will call INVALID; returns its index. */
 int sim_make_invalid(struct sim *s);
 

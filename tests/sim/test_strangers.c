@@ -6,7 +6,9 @@
  *   - SHUFFLE poisoning: an active stranger's shuffles fill the victim's passive view with
  *     made-up peers (before: 60 of 60 replaced);
  *   - JOIN reflection: JOINs naming a third party's host make the network dial it (before:
- *     400 JOINs, 1,508 connections to the third party).
+ *     400 JOINs, 1,508 connections to the third party);
+ *   - amplification: a RECON_BULK with an empty list asks a node holding 20,000 records for
+ *     all of them (before: 265 bytes in, 22.6 MB out).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,6 +88,7 @@ test_join_churn(void **state)
         int r;
         for (uint32_t k = 0; k < 10; k++) {
             sim_raw_close(s, base == honest ? honest + 30 + k : base - 10 + k, victim);
+            sim_raw_close(s, base + k, victim); /* one the victim may have dialed itself */
             assert_int_equal(sim_raw_connect(s, base + k, victim), 0);
         }
         sim_run_for(s, 150);
@@ -215,6 +218,67 @@ test_join_reflection(void **state)
     sim_free(s);
 }
 
+/* send_bulk sends an empty RECON_BULK ("I hold nothing: send me everything"). */
+static size_t
+send_bulk(struct sim *s, uint32_t from, uint32_t to)
+{
+    struct msg_bulk b = {.sid = 99, .ids = NULL, .n = 0};
+    struct pull_wb w;
+    size_t n;
+
+    wb_init(&w, 0);
+    assert_int_equal(msg_bulk_encode(&b, &w), 0);
+    assert_int_equal(sim_send(s, from, to, w.p, w.len), 0);
+    n = w.len;
+    wb_release(&w);
+    return n;
+}
+
+static void
+test_bulk_amplification(void **state)
+{
+    uint32_t honest = 20, records = sim_env_nodes(20000, 5000), victim = 3, evil = honest;
+    uint64_t got_stranger, got_joined;
+    size_t sent = 0;
+    struct sim *s = build(honest, 2, 34);
+
+    (void)state;
+    for (uint32_t i = 0; i < records; i++) {
+        int r = sim_make_record(s, victim);
+        assert_true(r >= 0);
+        sim_give(s, victim, (uint32_t)r);
+    }
+    /* A stranger that did not get into the active view asks for everything. */
+    assert_int_equal(sim_raw_connect(s, evil, victim), 0);
+    sim_run_for(s, 150);
+    sent += send_bulk(s, evil, victim);
+    sim_run_for(s, 20000);
+    got_stranger = sim_raw_received(s, evil);
+    /* One that did (the victim had room: it dropped a peer and took it in), asks, and never
+     * takes what it is offered. */
+    sim_raw_close(s, evil, victim);
+    sim_kill(s, (victim + 1) % honest);
+    sim_run_for(s, 5000);
+    assert_int_equal(sim_raw_connect(s, evil + 1, victim), 0);
+    sim_run_for(s, 150);
+    send_join(s, evil + 1, victim, sim_addr(s, evil + 1));
+    sim_run_for(s, 200);
+    sent += send_bulk(s, evil + 1, victim);
+    sim_run_for(s, 20000);
+    got_joined = sim_raw_received(s, evil + 1);
+    printf("bulk amplification: %zu bytes of RECON_BULK; a stranger got %llu bytes, a "
+           "neighbour that takes nothing %llu bytes (%s), from a node holding %u records "
+           "(%llu bytes)\n",
+           sent, (unsigned long long)got_stranger, (unsigned long long)got_joined,
+           gossip_is_active(sim_gossip(s, victim), sim_key(s, evil + 1)) ? "active" : "not active",
+           records, (unsigned long long)records * 800);
+    /* the stranger gets no more than the gossip of a connection (nothing of the store) */
+    assert_true(got_stranger < 16 * 1024);
+    /* a neighbour gets the first chunk of ids (64 x 32 bytes) and the gossip: bounded */
+    assert_true(got_joined < 32 * 1024);
+    sim_free(s);
+}
+
 int
 main(void)
 {
@@ -222,6 +286,7 @@ main(void)
         cmocka_unit_test(test_join_churn),
         cmocka_unit_test(test_shuffle_poison),
         cmocka_unit_test(test_join_reflection),
+        cmocka_unit_test(test_bulk_amplification),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
