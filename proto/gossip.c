@@ -40,6 +40,7 @@ gossip_config_default(struct gossip_config *cfg)
     cfg->serve_max = 1024;
     cfg->recent_max = 256;
     cfg->recent_ms = 60000;
+    cfg->pending_max = 8192;
     cfg->peer_backlog_max = 1u << 20;
     cfg->deliver_actions = false;
     cfg->score_new = 1;
@@ -1111,6 +1112,15 @@ gossip_publish(struct gossip *g, const uint8_t *env, size_t len,
     rc = pt_publish(g, env, len, id, now_ms);
     gs_finish(g, now_ms);
     return rc;
+}
+
+void
+gossip_verdict(struct gossip *g, const uint8_t *env, size_t len,
+               const uint8_t id[static GOSSIP_ID_BYTES], enum gossip_verdict v, uint64_t now_ms)
+{
+    if (env != NULL && len > 0 && len <= GOSSIP_ENVELOPE_MAX)
+        pt_verdict(g, env, len, id, v, now_ms);
+    gs_finish(g, now_ms);
 }
 
 int

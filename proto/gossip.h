@@ -37,7 +37,8 @@
  *     BLAKE2b-256 of the envelope bytes, computed by the engine for received envelopes. The
  *     engine never stores envelopes: it asks the host through three callbacks in
  *     struct gossip_config: offer() for every received envelope (the host verifies, stores
- *     and says NEW / DUPLICATE / INVALID), has() for announced ids, fetch() to serve GRAFT
+ *     and says NEW / DUPLICATE / INVALID, or PENDING and later gossip_verdict), has() for
+ *     announced ids, fetch() to serve GRAFT
  *     and WANT. Callbacks run synchronously inside an engine call and must not call back
  *     into the engine.
  *   - Flow control: the engine counts the bytes of the SEND actions it emitted for each
@@ -99,6 +100,8 @@ enum gossip_verdict {
     GOSSIP_DUPLICATE = 1, /* already stored, or stale/expired: nothing to do, no blame */
     GOSSIP_INVALID = 2,   /* an honest peer would never send this (bad signature,
                              malformed record): counts against the sender */
+    GOSSIP_PENDING = 3,   /* the host verifies it elsewhere (another thread) and will say
+                             with gossip_verdict; until then has() must answer true for it */
 };
 
 /* RECORDS flags (PROTOCOL.md): why the envelopes were sent. */
@@ -151,6 +154,9 @@ struct gossip_config {
     uint32_t serve_max;        /* GRAFT/WANT ids queued per peer, default 1024 */
     uint32_t recent_max;       /* recent ids announced to every new neighbour, default 256 */
     uint32_t recent_ms;        /* ... if received within this window, default 60000 */
+    uint32_t pending_max;      /* records offered and awaiting gossip_verdict, default 8192; when
+                                  full, further records from peers are dropped (reconciliation
+                                  brings them later) */
     size_t peer_backlog_max;   /* unflushed bytes per peer before dropping it, default
                                   1 MiB; 0 = unlimited (host does not call on_flushed) */
     bool deliver_actions;      /* emit DELIVER(id) for every NEW record, default false */
@@ -222,7 +228,8 @@ struct gossip_stats {
     uint64_t malformed; /* messages refused by the decoder */
     uint64_t ignored;   /* well-formed messages that did not apply (e.g. not active) */
     uint64_t grafts, prunes, wants;
-    uint64_t lazy_dropped; /* ids not announced because a lazy queue was full */
+    uint64_t lazy_dropped;    /* ids not announced because a lazy queue was full */
+    uint64_t pending_dropped; /* records not offered: pending_max awaited their verdict */
     uint64_t peers_banned, peers_dropped_backlog, connect_failures;
 };
 
@@ -278,6 +285,15 @@ int gossip_on_message(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTE
 /* gossip_on_flushed: the host wrote `bytes` more bytes of SEND actions to peer `key`. */
 void gossip_on_flushed(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES], size_t bytes,
                        uint64_t now_ms);
+
+/* gossip_verdict gives the host's late verdict on an envelope whose offer() returned
+ * GOSSIP_PENDING (env/len: its bytes, id: its id): NEW spreads it as if it had just arrived
+ * (on the tree if it came on the tree), INVALID counts against the peer that sent it,
+ * DUPLICATE does nothing. An id nobody offered is ignored (NEW: announced later, as a record
+ * had by anti-entropy). */
+void gossip_verdict(struct gossip *g, const uint8_t *env, size_t len,
+                    const uint8_t id[static GOSSIP_ID_BYTES], enum gossip_verdict v,
+                    uint64_t now_ms);
 
 /* gossip_publish spreads a record created (and already stored) locally. id must be the
  * BLAKE2b-256 of env. Returns 0, or PULL_ERR_INVAL / PULL_ERR_TOO_BIG for bad sizes. */

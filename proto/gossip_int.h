@@ -120,6 +120,14 @@ struct grecent {
                      the tree was given time: pt_timers) announced to every active peer */
 };
 
+/* A record offered to the host and awaiting its verdict (gossip_verdict). */
+struct gpend {
+    uint8_t id[GOSSIP_ID_BYTES];
+    uint8_t from[GOSSIP_KEY_BYTES];
+    uint8_t hops; /* our distance from the origin, had it come straight */
+    bool tree;    /* it came on the tree (PUSH or GRAFT) */
+};
+
 struct groute {
     uint64_t nonce;
     uint64_t until; /* 0 = free slot */
@@ -192,10 +200,14 @@ struct gossip {
     uint32_t nmiss;
     uint32_t *miss_slot; /* open addressing index: entry index + 1, 0 = empty */
     uint32_t miss_mask;
-    uint64_t miss_min;      /* earliest deadline in miss, UINT64_MAX if none */
-    uint64_t ihave_at;      /* 0 = no IHAVE flush scheduled */
-    uint64_t untold_at;     /* 0 = no record had by anti-entropy waits to be announced */
-    bool seen_record;       /* a record went through us: the tree exists */
+    uint64_t miss_min;  /* earliest deadline in miss, UINT64_MAX if none */
+    uint64_t ihave_at;  /* 0 = no IHAVE flush scheduled */
+    uint64_t untold_at; /* 0 = no record had by anti-entropy waits to be announced */
+    bool seen_record;   /* a record went through us: the tree exists */
+    struct gpend *pend; /* dense array of npend entries (cfg.pending_max) */
+    uint32_t npend;
+    uint32_t *pend_slot; /* open addressing index: entry index + 1, 0 = empty */
+    uint32_t pend_mask;
     struct grecent *recent; /* ring of cfg.recent_max */
     uint32_t recent_head, nrecent;
     uint8_t rejected[GS_REJECTED_MAX][GOSSIP_ID_BYTES];
@@ -302,6 +314,8 @@ void pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms);
 int pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
                uint64_t now_ms);
 int pt_want(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n);
+void pt_verdict(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
+                enum gossip_verdict v, uint64_t now_ms);
 int pt_push(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n,
             uint64_t now_ms);
 void pt_timers(struct gossip *g, uint64_t now_ms);

@@ -140,6 +140,84 @@ miss_forget(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
         miss_remove_at(g, (uint32_t)(e - g->miss));
 }
 
+/* ---------------------------------------------------------------- records awaiting a verdict
+ * The same dense array + open-addressing index as the missing ids, keyed by record id. */
+
+static uint32_t
+pend_home(const struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    uint8_t h[crypto_shorthash_BYTES];
+
+    crypto_shorthash(h, id, GOSSIP_ID_BYTES, g->hkey);
+    return ((uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24) &
+           g->pend_mask;
+}
+
+static int64_t
+pend_slot_find(const struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES])
+{
+    uint32_t s = pend_home(g, id);
+
+    while (g->pend_slot[s] != 0) {
+        if (memcmp(g->pend[g->pend_slot[s] - 1].id, id, GOSSIP_ID_BYTES) == 0)
+            return s;
+        s = (s + 1) & g->pend_mask;
+    }
+    return -1;
+}
+
+static bool
+pend_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], const uint8_t from[GOSSIP_KEY_BYTES],
+         uint8_t hops, bool tree)
+{
+    uint32_t s = pend_home(g, id);
+    struct gpend *e;
+
+    if (g->npend >= g->cfg.pending_max || pend_slot_find(g, id) >= 0)
+        return false;
+    while (g->pend_slot[s] != 0)
+        s = (s + 1) & g->pend_mask;
+    e = &g->pend[g->npend];
+    memcpy(e->id, id, GOSSIP_ID_BYTES);
+    memcpy(e->from, from, GOSSIP_KEY_BYTES);
+    e->hops = hops;
+    e->tree = tree;
+    g->pend_slot[s] = ++g->npend;
+    return true;
+}
+
+/* pend_take copies out and removes the entry of id; false if there is none. */
+static bool
+pend_take(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], struct gpend *out)
+{
+    uint32_t mask = g->pend_mask, idx, last = g->npend - 1, s, j;
+    int64_t found = pend_slot_find(g, id);
+
+    if (found < 0)
+        return false;
+    s = (uint32_t)found;
+    idx = g->pend_slot[s] - 1;
+    *out = g->pend[idx];
+    g->pend_slot[s] = 0;
+    for (j = (s + 1) & mask; g->pend_slot[j] != 0; j = (j + 1) & mask) {
+        uint32_t k = pend_home(g, g->pend[g->pend_slot[j] - 1].id);
+        bool stays = s <= j ? (s < k && k <= j) : (s < k || k <= j);
+        if (!stays) {
+            g->pend_slot[s] = g->pend_slot[j];
+            g->pend_slot[j] = 0;
+            s = j;
+        }
+    }
+    if (idx != last) {
+        int64_t ls = pend_slot_find(g, g->pend[last].id);
+        g->pend[idx] = g->pend[last];
+        if (ls >= 0)
+            g->pend_slot[ls] = idx + 1;
+    }
+    g->npend--;
+    return true;
+}
+
 /* ---------------------------------------------------------------- recent and rejected */
 
 /* A record had by anti-entropy is announced only if the tree has not brought it this long
@@ -315,7 +393,7 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
     const uint8_t *fresh[GOSSIP_RECORDS_MAX], *late[GOSSIP_RECORDS_MAX];
     uint32_t fresh_len[GOSSIP_RECORDS_MAX], late_len[GOSSIP_RECORDS_MAX];
     uint8_t ids[GOSSIP_RECORDS_MAX][GOSSIP_ID_BYTES], late_ids[GOSSIP_RECORDS_MAX][GOSSIP_ID_BYTES];
-    uint32_t k = 0, nlate = 0;
+    uint32_t k = 0, nlate = 0, npending = 0;
     uint8_t hops = m->hops >= 255 ? 255 : (uint8_t)(m->hops + 1);
     bool tree = m->code == GOSSIP_REC_PUSH || m->code == GOSSIP_REC_GRAFT;
     bool dup = false; /* a copy that the tree carried in vain: a reason to prune */
@@ -325,10 +403,14 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
         struct grecent *r;
 
         crypto_generichash(ids[k], GOSSIP_ID_BYTES, m->env[i], m->env_len[i], NULL, 0);
-        if (rejected_has(g, ids[k]))
+        if (rejected_has(g, ids[k])) {
             v = GOSSIP_INVALID;
-        else
+        } else if (g->npend >= g->cfg.pending_max && !g->cfg.has(g->cfg.ctx, ids[k])) {
+            g->st.pending_dropped++; /* verification is behind: reconciliation will bring it */
+            continue;
+        } else {
             v = g->cfg.offer(g->cfg.ctx, m->env[i], m->env_len[i], ids[k], p->key);
+        }
         switch (v) {
         case GOSSIP_NEW:
             g->st.records_new++;
@@ -342,6 +424,12 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
             fresh[k] = m->env[i];
             fresh_len[k] = m->env_len[i];
             k++;
+            break;
+        case GOSSIP_PENDING:
+            /* the host verifies it elsewhere: gossip_verdict picks it up from here */
+            miss_forget(g, ids[k]);
+            if (pend_add(g, ids[k], p->key, hops, tree))
+                npending++;
             break;
         case GOSSIP_DUPLICATE:
             g->st.records_dup++;
@@ -374,9 +462,9 @@ on_records(struct gossip *g, struct gpeer *p, const struct gmsg *m, uint64_t now
         }
     }
     if (p->state == GOSSIP_PEER_ACTIVE && !p->doomed) {
-        if ((k > 0 || nlate > 0) && tree) {
+        if ((k > 0 || nlate > 0 || npending > 0) && tree) {
             p->eager = true;
-        } else if (k == 0 && dup && m->code == GOSSIP_REC_PUSH) {
+        } else if (k == 0 && npending == 0 && dup && m->code == GOSSIP_REC_PUSH) {
             /* Nothing new on this link: leave the tree here (both ends go lazy). */
             p->eager = false;
             send_prune(g, p);
@@ -603,6 +691,51 @@ pt_publish(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GO
     return 0;
 }
 
+void
+pt_verdict(struct gossip *g, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
+           enum gossip_verdict v, uint64_t now_ms)
+{
+    struct gpend e;
+    struct gpeer *p;
+    const uint8_t *envs[1] = {env};
+    uint32_t lens[1] = {(uint32_t)len};
+
+    if (!pend_take(g, id, &e)) {
+        if (v == GOSSIP_NEW)
+            recent_add(g, id, now_ms, 255, false); /* announced later, if the tree doesn't */
+        return;
+    }
+    p = gs_conn_find(g, e.from);
+    if (p != NULL && (p->state == GOSSIP_PEER_CONNECTING || p->doomed))
+        p = NULL;
+    switch (v) {
+    case GOSSIP_NEW:
+        g->st.records_new++;
+        g->seen_record = true;
+        if (p != NULL) {
+            p->score += g->cfg.score_new;
+            if (p->score > g->cfg.score_max)
+                p->score = g->cfg.score_max;
+        }
+        recent_add(g, id, now_ms, e.hops, e.tree && p != NULL);
+        gs_emit_deliver(g, id);
+        if (e.tree && p != NULL)
+            broadcast(g, p, envs, lens, (const uint8_t(*)[GOSSIP_ID_BYTES])id, 1, e.hops, BC_TREE,
+                      now_ms);
+        break;
+    case GOSSIP_DUPLICATE:
+    case GOSSIP_PENDING:
+        g->st.records_dup++;
+        break;
+    default:
+        g->st.records_invalid++;
+        rejected_add(g, id);
+        if (p != NULL)
+            gs_penalize(g, p, g->cfg.score_invalid);
+        break;
+    }
+}
+
 int
 pt_want(struct gossip *g, struct gpeer *p, const uint8_t (*ids)[GOSSIP_ID_BYTES], size_t n)
 {
@@ -749,6 +882,13 @@ pt_init(struct gossip *g)
     g->miss_slot = env_calloc(g->env, cap, sizeof(*g->miss_slot));
     g->miss_mask = cap - 1;
     g->miss_min = UINT64_MAX;
+    for (cap = 16; cap < 2 * g->cfg.pending_max; cap *= 2)
+        ;
+    g->pend = env_calloc(g->env, g->cfg.pending_max ? g->cfg.pending_max : 1, sizeof(*g->pend));
+    g->pend_slot = env_calloc(g->env, cap, sizeof(*g->pend_slot));
+    g->pend_mask = cap - 1;
+    if (g->pend == NULL || g->pend_slot == NULL)
+        return PULL_ERR_NOMEM;
     if (g->cfg.recent_max > 0)
         g->recent = env_calloc(g->env, g->cfg.recent_max, sizeof(*g->recent));
     if (g->miss == NULL || g->miss_slot == NULL || (g->cfg.recent_max > 0 && g->recent == NULL))
@@ -761,5 +901,7 @@ pt_release(struct gossip *g)
 {
     env_free(g->env, g->miss);
     env_free(g->env, g->miss_slot);
+    env_free(g->env, g->pend);
+    env_free(g->env, g->pend_slot);
     env_free(g->env, g->recent);
 }

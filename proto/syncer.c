@@ -1215,6 +1215,15 @@ publish_pending(struct syncer *e, uint64_t now)
 }
 
 void
+syncer_verdict(struct syncer *e, const uint8_t *env, size_t len, const uint8_t id[static 32],
+               enum gossip_verdict v, uint64_t now_ms)
+{
+    enter(e);
+    gossip_verdict(e->g, env, len, id, v, now_ms);
+    leave_call(e, now_ms);
+}
+
+void
 syncer_leave(struct syncer *e, uint64_t now_ms)
 {
     size_t count, saved = 0;

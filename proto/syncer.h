@@ -273,6 +273,11 @@ void syncer_on_stored(struct syncer *e, const uint8_t id[static 32], const uint8
                       const uint8_t *env, size_t len, bool local);
 void syncer_on_removed(struct syncer *e, const uint8_t id[static 32]);
 
+/* syncer_verdict: the host's late verdict on a record its offer() answered GOSSIP_PENDING
+ * (gossip_verdict: spread it if NEW, blame its sender if INVALID). */
+void syncer_verdict(struct syncer *e, const uint8_t *env, size_t len, const uint8_t id[static 32],
+                    enum gossip_verdict v, uint64_t now_ms);
+
 /* syncer_leave says goodbye to every peer and queues the passive view for persisting
  * (PUT actions). The engine stays usable. */
 void syncer_leave(struct syncer *e, uint64_t now_ms);

@@ -38,6 +38,9 @@ struct tnode {
     int nrec;
     int offers, news, dups, invalids;
     bool flush; /* report flushes (a reading peer) */
+    bool defer; /* offers answer PENDING: the verdict comes later (test_pending) */
+    uint8_t pend_id[4][32];
+    int npend;
     bool up[TN_MAX];
 };
 
@@ -103,6 +106,11 @@ t_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[32], const u
         return GOSSIP_DUPLICATE;
     }
     store_put(n, env, len, id);
+    if (n->defer) { /* verified elsewhere: has() is true from now on */
+        assert_true(n->npend < 4);
+        memcpy(n->pend_id[n->npend++], id, 32);
+        return GOSSIP_PENDING;
+    }
     n->news++;
     return GOSSIP_NEW;
 }
@@ -508,6 +516,62 @@ test_spread_and_prune(void **state)
     assert_int_equal(tn[c].nrec, 3);
     assert_int_equal(tn[a].nrec, 3);
     assert_int_equal(tn[a].dups + tn[b].dups + tn[c].dups, 0);
+}
+
+/* A host that verifies elsewhere: nothing is passed on before the verdict, a NEW verdict
+ * passes it on along the tree, an INVALID one blames the sender. */
+static void
+test_pending(void **state)
+{
+    int a, b, c, i;
+    int32_t before;
+
+    (void)state;
+    a = tn_add();
+    b = tn_add();
+    c = tn_add();
+    assert_int_equal(gossip_add_known(tn[b].g, tn[a].key, tn[a].addr, tnow), 0);
+    run();
+    assert_int_equal(gossip_add_known(tn[c].g, tn[b].key, tn[b].addr, tnow), 0);
+    run();
+    assert_true(gossip_is_active(tn[b].g, tn[c].key));
+    if (tn[a].up[c]) { /* c's JOIN walk linked a and c too: cut that link (a line: a - b - c) */
+        tn[a].up[c] = tn[c].up[a] = false;
+        gossip_on_disconnected(tn[a].g, tn[c].key, tnow);
+        gossip_on_disconnected(tn[c].g, tn[a].key, tnow);
+        drain(a);
+        drain(c);
+    }
+    assert_false(gossip_is_active(tn[a].g, tn[c].key));
+    tn[b].defer = true;
+    assert_int_equal(publish(a, 1, 300), 0);
+    advance(2000);
+    assert_int_equal(tn[b].npend, 1);
+    assert_int_equal(tn[c].nrec, 0); /* not passed on before the verdict */
+    i = store_find(&tn[b], tn[b].pend_id[0]);
+    gossip_verdict(tn[b].g, tn[b].env_bytes[i], tn[b].env_len[i], tn[b].pend_id[0], GOSSIP_NEW,
+                   tnow);
+    drain(b);
+    advance(1000);
+    assert_int_equal(tn[c].nrec, 1);
+    assert_true(peer_info(c, b)->eager); /* it came along the tree */
+    /* an invalid one counts against its sender, and is never passed on */
+    before = peer_info(b, a)->score;
+    assert_int_equal(publish(a, 2, 300), 0);
+    advance(2000);
+    assert_int_equal(tn[b].npend, 2);
+    i = store_find(&tn[b], tn[b].pend_id[1]);
+    gossip_verdict(tn[b].g, tn[b].env_bytes[i], tn[b].env_len[i], tn[b].pend_id[1], GOSSIP_INVALID,
+                   tnow);
+    drain(b);
+    advance(1000);
+    assert_true(peer_info(b, a)->score < before);
+    assert_int_equal(tn[c].nrec, 1);
+    /* a verdict for an id nobody offered is ignored */
+    gossip_verdict(tn[b].g, tn[b].env_bytes[i], tn[b].env_len[i], tn[b].pend_id[1], GOSSIP_NEW,
+                   tnow);
+    drain(b);
+    tn[b].defer = false;
 }
 
 static void
@@ -1380,6 +1444,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_two, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spread_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graft_repairs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_promotes_passive, setup, teardown),
