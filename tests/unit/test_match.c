@@ -55,12 +55,12 @@ test_query_parse(void **state)
     assert_string_equal(q.words[0], "rust");
     assert_string_equal(q.words[1], "mentoring");
     assert_string_equal(q.words[2], "c");
-    assert_string_equal(q.words[3], "\xc3\xa9t\xc3\xa9");
+    assert_string_equal(q.words[3], "ete"); /* folded: no accents */
     assert_string_equal(q.words[4], "ok");
-    assert_int_equal(q.wlen[3], 5);
+    assert_int_equal(q.wlen[3], 3);
 
     /* Long words are cut at MATCH_WORD_MAX, never inside a UTF-8 character. */
-    q = query("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9zz");
+    q = query("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xd0\xb6zz");
     assert_int_equal(q.nwords, 1);
     assert_int_equal(q.wlen[0], 31);
 
@@ -159,10 +159,11 @@ test_filters(void **state)
     q.now_s = r.expires - 1;
     assert_int_equal(match_score(&q, &r), 1);
 
-    /* Case-insensitive in the record too. */
+    /* Case-insensitive in the record too; both words matched, neither by a typo. */
     mkrec(&r, RECORD_NEED, "Looking for a RUST Mentor", "", NULL, 1);
     q = query("rust mentor");
-    assert_int_equal(match_score(&q, &r), 2 * (2 * MATCH_W_TITLE));
+    assert_int_equal(match_score(&q, &r) >> 27, 2);
+    assert_int_equal((match_score(&q, &r) >> 22) & 31, 2);
 }
 
 /* Ranks recs by q and returns the order as indexes. */
@@ -246,8 +247,10 @@ test_ranking(void **state)
     /* Terms count like the body. */
     mkrec(&recs[0], RECORD_OFFER, "Lessons", "", NULL, 100);
     snprintf(recs[0].terms, sizeof(recs[0].terms), "paid in bread");
+    mkrec(&recs[1], RECORD_OFFER, "Lessons", "paid in bread", NULL, 100);
     q = query("bread");
-    assert_int_equal(match_score(&q, &recs[0]), MATCH_W_BODY);
+    assert_true(match_score(&q, &recs[0]) > 0);
+    assert_int_equal(match_score(&q, &recs[0]), match_score(&q, &recs[1]));
 }
 
 static void
