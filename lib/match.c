@@ -511,13 +511,20 @@ match_prep_idf(struct match_prep *p, unsigned w, uint32_t n, uint32_t df)
 }
 
 float
-match_word_part(const struct match_prep *p, unsigned w, const uint8_t v[MATCH_FIELDS],
-                const uint16_t len[MATCH_FIELDS])
+match_gain(const struct match_prep *p, const uint8_t v[MATCH_FIELDS],
+           const uint16_t len[MATCH_FIELDS])
 {
     float tf = p->norm_tag[len[0]] * (float)v[0] + p->norm_title[len[1]] * (float)v[1] +
                p->norm_body[len[2]] * (float)v[2];
 
-    return p->idf[w] * tf * (BM25_K1 + 1.0f) / (BM25_K1 + tf);
+    return tf * (BM25_K1 + 1.0f) / (BM25_K1 + tf);
+}
+
+float
+match_word_part(const struct match_prep *p, unsigned w, const uint8_t v[MATCH_FIELDS],
+                const uint16_t len[MATCH_FIELDS])
+{
+    return p->idf[w] * match_gain(p, v, len);
 }
 
 uint32_t
@@ -534,10 +541,32 @@ match_final(const struct match_query *q, float sum, unsigned any, unsigned stron
     rel = sum * (1.0f + 0.25f * 30.0f / (30.0f + age));
     if (q->intent != 0 && kind == q->intent)
         rel *= 1.25f;
-    if (q->trust != NULL) /* the trust distance's hook */
-        rel *= (float)q->trust(q->trust_ctx, author8) / 1000.0f;
+    if (q->trust != NULL) { /* the trust distance's hook */
+        uint32_t t = q->trust(q->trust_ctx, author8);
+        rel *= (float)(t < 1000 ? t : 1000) / 1000.0f;
+    }
     rel *= 1000.0f;
     r = rel >= (float)SCORE_REL_MAX ? SCORE_REL_MAX : rel > 0.0f ? (uint32_t)rel : 0;
+    return (uint32_t)any << 27 | (uint32_t)strong << 22 | r;
+}
+
+uint32_t
+match_final_bound(const struct match_query *q, float sum, unsigned any, unsigned strong,
+                  uint8_t kind)
+{
+    float rel;
+    uint32_t r;
+
+    if (any == 0)
+        return 0;
+    /* freshness at most 1.25, trust at most 1; a little more for the float roundings */
+    rel = sum * 1.25f * 1.001f;
+    if (q->intent != 0 && kind == q->intent)
+        rel *= 1.25f;
+    rel *= 1000.0f;
+    r = rel >= (float)SCORE_REL_MAX ? SCORE_REL_MAX : rel > 0.0f ? (uint32_t)rel + 1 : 1;
+    if (r > SCORE_REL_MAX)
+        r = SCORE_REL_MAX;
     return (uint32_t)any << 27 | (uint32_t)strong << 22 | r;
 }
 
@@ -549,13 +578,11 @@ match_doc_score(const struct match_query *q, const struct match_prep *p, const s
     unsigned any = 0, strong = 0;
 
     for (unsigned w = 0; w < q->nwords; w++) {
-        if (d->cls[w] == 0)
+        if (d->cls[w] == 0 || match_query_weak(q, w))
             continue;
         sum += match_word_part(p, w, d->v[w], d->len);
-        if (!match_query_weak(q, w)) {
-            any++;
-            strong += d->cls[w] >= MATCH_C_PREFIX;
-        }
+        any++;
+        strong += d->cls[w] >= MATCH_C_PREFIX;
     }
     return match_final(q, sum, any, strong, kind, created, author8);
 }
@@ -657,6 +684,12 @@ match_topk_push(struct match_topk *t, const struct match_hit *h)
         return; /* not better than the worst kept */
     t->hits[0] = *h;
     sift_down(t, 0);
+}
+
+uint32_t
+match_topk_floor(const struct match_topk *t)
+{
+    return t->cap > 0 && t->n == t->cap ? t->hits[0].score : 0;
 }
 
 void

@@ -29,17 +29,18 @@
  * the field's number of words, avglen_f its mean over the live records, and
  * idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with N the number of live records and df the
  * number of them matching the word EXACT or STEM, or by any class if none does. The parts
- * are added up in query order (floats, the same code for the index and the reference, so
+ * of the words that are not weak are added up in query order (floats, the same code for the index and the reference, so
  * both give the same bits).
  *
  * Weak words. Common words ("the", "for", "de", "la", ...) and words that say what the
  * searcher wants ("need", "looking", "suche", "cherche", "busco", "offer", "biete", ...)
- * are weak when the query has another word: they add to the relevance but a record must
- * match a word that is not weak. A query whose words say it looks for something (need
- * words) has intent offer, one that offers has intent need.
+ * are weak when the query has another word: they are then left out of the score (a query
+ * of weak words only is scored on them). A query whose words say it looks for something
+ * (need words) has intent offer, one that offers has intent need.
  *
  * Score. A 32-bit number, compared as such:
- *   bits 27..31  the number of non-weak query words the record matches (any class),
+ *   bits 27..31  the number of non-weak query words the record matches (any class; a
+ *                record matching none is not a match),
  *   bits 22..26  the number of them it matches EXACT, STEM or PREFIX (so typo matches rank
  *                below exact and stemmed ones),
  *   bits  0..21  the relevance x freshness x complementarity x trust, x 1000, capped;
@@ -92,7 +93,8 @@ enum { MATCH_C_TYPO = 1, MATCH_C_PREFIX = 2, MATCH_C_STEM = 3, MATCH_C_EXACT = 4
 #define MATCH_LEN_BODY 2047
 
 /* The trust hook: a multiplier in thousandths for an author (its first 8 key bytes,
- * big-endian), e.g. from the trust distance. NULL in the query means 1000. */
+ * big-endian), e.g. from the trust distance; at most 1000 (trust only lowers a score, so
+ * that match_final_bound holds). NULL in the query means 1000. */
 typedef uint32_t (*match_trust_fn)(void *ctx, uint64_t author8);
 
 struct match_query {
@@ -176,7 +178,12 @@ void match_prep_init(struct match_prep *p, const struct match_stats *s);
 /* match_prep_idf sets word w's idf from n and its df (as defined above). */
 void match_prep_idf(struct match_prep *p, unsigned w, uint32_t n, uint32_t df);
 
-/* match_word_part returns word w's BM25F part for field values v and lengths len. */
+/* match_gain returns a word's BM25F part without its idf, tf' (k1 + 1) / (k1 + tf'), for
+ * field values v and lengths len. */
+float match_gain(const struct match_prep *p, const uint8_t v[MATCH_FIELDS],
+                 const uint16_t len[MATCH_FIELDS]);
+
+/* match_word_part returns word w's BM25F part: its idf x match_gain. */
 float match_word_part(const struct match_prep *p, unsigned w, const uint8_t v[MATCH_FIELDS],
                       const uint16_t len[MATCH_FIELDS]);
 
@@ -185,6 +192,11 @@ float match_word_part(const struct match_prep *p, unsigned w, const uint8_t v[MA
  * created time and author8. 0 if any is 0. */
 uint32_t match_final(const struct match_query *q, float sum, unsigned any, unsigned strong,
                      uint8_t kind, uint64_t created, uint64_t author8);
+
+/* match_final_bound returns a score that match_final with these arguments never exceeds,
+ * whatever the created time and author (to skip records that can't make the top). */
+uint32_t match_final_bound(const struct match_query *q, float sum, unsigned any, unsigned strong,
+                           uint8_t kind);
 
 /* match_doc_score scores d (features of a record of this kind, created and author8) with
  * p, the same way lib/search.c does; filters are not checked. */
@@ -236,6 +248,10 @@ void match_topk_init(struct match_topk *t, struct match_hit *storage, uint32_t c
 /* match_topk_push offers a hit: kept if fewer than cap are held or it beats the worst.
  * Hits with score 0 are ignored. O(log cap). */
 void match_topk_push(struct match_topk *t, const struct match_hit *h);
+
+/* match_topk_floor returns the score a hit must reach to be kept (it must also beat the
+ * worst kept one on ties): 0 while fewer than cap are held. */
+uint32_t match_topk_floor(const struct match_topk *t);
 
 /* match_topk_sort sorts the kept hits best first into t->hits[0..t->n); after it, push no
  * more. */

@@ -34,6 +34,9 @@ struct member {
     uint32_t next; /* member index + 1 */
 };
 
+/* A query's row buffer is kept for the next one up to this size. */
+#define ROWS_KEEP (1u << 20)
+
 /* efl: flags in bits 0-1, language in bits 2-6, kind in bits 7-9. */
 enum { E_DEAD = 1, E_PARTIAL = 2 };
 #define EFL_LANG(x) (((x) >> 2) & 0x1f)
@@ -42,16 +45,6 @@ enum { E_DEAD = 1, E_PARTIAL = 2 };
 struct entry {
     uint64_t id8, author8, key8;
     uint32_t created, expires;
-};
-
-/* Per-entry query scratch, all zero between queries. */
-struct scratch {
-    float acc;                  /* the sum of the word parts */
-    uint8_t v[MATCH_FIELDS];    /* the current word's field values */
-    uint8_t cls;                /* the current word's best class */
-    uint8_t any, strong;        /* non-weak words matched (any class / no typo) */
-    uint8_t tagcnt;             /* query tags present */
-    uint8_t cand;               /* in the candidate list */
 };
 
 struct search_index {
@@ -76,9 +69,8 @@ struct search_index {
     uint32_t nheap, cheap;
     uint32_t *partial; /* entries indexed partially */
     uint32_t npartial, cpartial;
-    struct scratch *scr; /* cents of them, allocated by the first query */
-    uint32_t cscr;
-    uint32_t *cands;
+    uint8_t *rows; /* the candidate rows of a query */
+    size_t rows_cap;
     struct match_prep *prep;
     size_t live, dead;
     uint64_t len_sum[MATCH_FIELDS];
@@ -153,8 +145,7 @@ search_index_clear(struct search_index *ix)
     free(ix->kslots);
     free(ix->heap);
     free(ix->partial);
-    free(ix->scr);
-    free(ix->cands);
+    free(ix->rows);
     free(ix->prep);
     memset(&ix->terms, 0, sizeof(*ix) - offsetof(struct search_index, terms));
 }
@@ -189,7 +180,7 @@ search_index_bytes(const struct search_index *ix)
            (size_t)ix->cmembers * sizeof(struct member) +
            (size_t)ix->cents * (sizeof(struct entry) + 2 + 4) + (size_t)ix->kcap * 4 +
            (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 +
-           (size_t)ix->cscr * (sizeof(struct scratch) + 4) +
+           ix->rows_cap +
            (ix->prep != NULL ? sizeof(*ix->prep) : 0) + ix->post_bytes;
 }
 
@@ -785,18 +776,33 @@ out:
 
 /* ---- Queries ----------------------------------------------------------------------- */
 
-/* A partial entry, decoded for this query. */
-struct pdoc {
-    uint32_t e;
-    bool pass; /* passes the filters */
-    struct match_doc d;
+/*
+ * A query is one merge, document at a time, of the posting lists of every term that
+ * matches a query word (an iterator per (word, term, class)) in increasing entry order: no
+ * per-entry scratch, no random writes, so a query touching most of a million entries reads
+ * memory in order. For each entry the iterators on it give each word's field values and
+ * class; the entry counts in the df of every word it matches, and if it passes the filters
+ * it becomes a row of the candidate buffer with each matched word's gain (match_gain).
+ * Once the merge is done the idfs are known: each row's sum is made in query order, and
+ * the entry is read (for its created time and author) only if its score can reach the top.
+ */
+
+/* An iterator over one term's postings on behalf of one query word. */
+struct iter {
+    const struct term *t;
+    uint32_t off, k, cur;
+    uint8_t fb;
+    uint8_t cls;
+    uint8_t word;
+    int8_t lang; /* only entries of this language, or -1 */
 };
 
 struct qstate {
     struct search_index *ix;
     const struct match_query *q;
-    uint32_t ncands;
-    uint32_t lang_mask; /* languages present (but STEM_NONE) */
+    struct iter *its;
+    uint32_t nits, cits;
+    int rc;
     char stems[STEM_LANGS][MATCH_TERM_MAX + 1]; /* the current word's stems */
     uint8_t stem_len[STEM_LANGS];
     uint8_t stem_nc[STEM_LANGS];
@@ -806,47 +812,43 @@ struct qstate {
 
 static const uint8_t class_weight[5] = {0, 3, 4, 7, 8};
 
-/* Marks the entries of term t (of language lang only, unless lang < 0) as matching the
- * current word with class cls. */
-static void
-walk(struct qstate *st, const struct term *t, unsigned cls, int lang)
+static inline bool
+iter_next(struct iter *it)
 {
-    struct search_index *ix = st->ix;
-    uint32_t off = 0, cur = 0, k = 0;
-    uint8_t fb, cw = class_weight[cls];
+    return post_next(it->t, &it->off, &it->cur, &it->k, &it->fb);
+}
 
-    while (post_next(t, &off, &cur, &k, &fb)) {
-        struct scratch *s;
-        uint16_t fl;
-        uint8_t v;
-        if (cur >= ix->nents)
-            break;
-        fl = ix->efl[cur];
-        if ((fl & (E_DEAD | E_PARTIAL)) != 0 || (lang >= 0 && (int)EFL_LANG(fl) != lang))
-            continue;
-        s = &ix->scr[cur];
-        if (!s->cand) {
-            s->cand = 1;
-            ix->cands[st->ncands++] = cur;
+/* Adds an iterator over term t for word w with class cls (entries of lang only if >= 0). */
+static void
+add_iter(struct qstate *st, const struct term *t, unsigned w, unsigned cls, int lang)
+{
+    struct iter *it;
+
+    if (st->rc != 0 || t->count == 0)
+        return;
+    if (st->nits == st->cits) {
+        struct iter *n = grow(st->its, &st->cits, st->nits + 1, sizeof(*n));
+        if (n == NULL) {
+            st->rc = PULL_ERR_NOMEM;
+            return;
         }
-        if ((v = (uint8_t)(cw * (fb & 3))) > s->v[0])
-            s->v[0] = v;
-        if ((v = (uint8_t)(cw * ((fb >> 2) & 3))) > s->v[1])
-            s->v[1] = v;
-        if ((v = (uint8_t)(cw * (fb >> 4))) > s->v[2])
-            s->v[2] = v;
-        if (cls > s->cls)
-            s->cls = (uint8_t)cls;
+        st->its = n;
     }
+    it = &st->its[st->nits++];
+    memset(it, 0, sizeof(*it));
+    it->t = t;
+    it->cls = (uint8_t)cls;
+    it->word = (uint8_t)w;
+    it->lang = (int8_t)lang;
 }
 
 static void
-walk_group(struct qstate *st, const struct group *g, unsigned cls, uint32_t skip)
+add_group(struct qstate *st, const struct group *g, unsigned w, unsigned cls, uint32_t skip)
 {
     for (uint32_t m = g->first; m != 0; m = st->ix->members[m - 1].next) {
         uint32_t ti = st->ix->members[m - 1].term;
         if (ti != skip)
-            walk(st, &st->ix->terms[ti], cls, g->lang);
+            add_iter(st, &st->ix->terms[ti], w, cls, g->lang);
     }
 }
 
@@ -856,9 +858,9 @@ bag_close(uint64_t a, uint64_t b, unsigned k, bool swap)
     return swap ? a == b : (unsigned)__builtin_popcountll(a ^ b) <= 2 * k;
 }
 
-/* Marks every entry matching query word w, by any class. */
+/* Adds the iterators of every term matching query word w, by any class. */
 static void
-walk_word(struct qstate *st, unsigned w)
+word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
 {
     struct search_index *ix = st->ix;
     const struct match_query *q = st->q;
@@ -871,13 +873,12 @@ walk_word(struct qstate *st, unsigned w)
     uint64_t bag = typo ? match_bag(word, wl) : 0;
 
     if (exact != UINT32_MAX)
-        walk(st, &ix->terms[exact], MATCH_C_EXACT, -1);
+        add_iter(st, &ix->terms[exact], w, MATCH_C_EXACT, -1);
     for (unsigned l = 1; l < STEM_LANGS; l++) {
         uint32_t gi;
-        if ((st->lang_mask & ((uint32_t)1 << l)) == 0)
+        if ((lang_mask & ((uint32_t)1 << l)) == 0)
             continue;
-        st->stem_len[l] =
-            (uint8_t)stem_word(l, word, wl, st->stems[l], sizeof(st->stems[l]));
+        st->stem_len[l] = (uint8_t)stem_word(l, word, wl, st->stems[l], sizeof(st->stems[l]));
         if (typo) {
             st->stem_nc[l] =
                 (uint8_t)fold_cps(st->stems[l], st->stem_len[l], st->stem_cps[l], MATCH_TERM_MAX);
@@ -885,7 +886,7 @@ walk_word(struct qstate *st, unsigned w)
         }
         gi = group_find(ix, (uint8_t)l, st->stems[l], st->stem_len[l], NULL);
         if (gi != UINT32_MAX)
-            walk_group(st, &ix->groups[gi], MATCH_C_STEM, exact);
+            add_group(st, &ix->groups[gi], w, MATCH_C_STEM, exact);
     }
     if (!prefix && !typo)
         return;
@@ -894,7 +895,7 @@ walk_word(struct qstate *st, unsigned w)
         if (t->tag || i == exact)
             continue;
         if (prefix && t->len > wl && t->text[0] == word[0] && memcmp(t->text, word, wl) == 0) {
-            walk(st, t, MATCH_C_PREFIX, -1);
+            add_iter(st, t, w, MATCH_C_PREFIX, -1);
             continue; /* a prefix match is stronger than a typo */
         }
         if (typo && (t->nchars > nwc ? t->nchars - nwc : nwc - t->nchars) <= k &&
@@ -902,7 +903,7 @@ walk_word(struct qstate *st, unsigned w)
             uint32_t tc[MATCH_TERM_MAX];
             size_t ntc = fold_cps(t->text, t->len, tc, MATCH_TERM_MAX);
             if (match_typo(wc, nwc, tc, ntc, k, swap))
-                walk(st, t, MATCH_C_TYPO, -1);
+                add_iter(st, t, w, MATCH_C_TYPO, -1);
         }
     }
     if (!typo)
@@ -911,7 +912,7 @@ walk_word(struct qstate *st, unsigned w)
         const struct group *g = &ix->groups[i];
         uint32_t gc[MATCH_TERM_MAX];
         size_t nsc, ngc;
-        if ((st->lang_mask & ((uint32_t)1 << g->lang)) == 0)
+        if ((lang_mask & ((uint32_t)1 << g->lang)) == 0)
             continue;
         nsc = st->stem_nc[g->lang];
         if ((g->nchars > nsc ? g->nchars - nsc : nsc - g->nchars) > k ||
@@ -919,7 +920,32 @@ walk_word(struct qstate *st, unsigned w)
             continue;
         ngc = fold_cps(g->text, g->len, gc, MATCH_TERM_MAX);
         if (match_typo(st->stem_cps[g->lang], nsc, gc, ngc, k, swap))
-            walk_group(st, g, MATCH_C_TYPO, UINT32_MAX);
+            add_group(st, g, w, MATCH_C_TYPO, UINT32_MAX);
+    }
+}
+
+/* A min-heap of iterator indexes by current entry. */
+static inline bool
+it_less(const struct iter *its, uint32_t a, uint32_t b)
+{
+    return its[a].cur < its[b].cur;
+}
+
+static void
+iheap_down(const struct iter *its, uint32_t *h, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i, t;
+        if (l < n && it_less(its, h[l], h[m]))
+            m = l;
+        if (r < n && it_less(its, h[r], h[m]))
+            m = r;
+        if (m == i)
+            return;
+        t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
     }
 }
 
@@ -933,19 +959,55 @@ author_ok(const struct match_query *q, uint64_t author8)
     return !q->has_author || ((author8 ^ want) & mask) == 0;
 }
 
-/* The filters the index can check itself (the tag filter is counted separately). */
-static bool
+/* The filters the index can check itself but tags (expired entries were retired before the
+ * query). */
+static inline bool
 entry_ok(const struct search_index *ix, const struct match_query *q, uint32_t e)
 {
     uint16_t fl = ix->efl[e];
 
-    if (fl & E_DEAD)
+    if ((fl & (E_DEAD | E_PARTIAL)) != 0 || (q->kind != 0 && EFL_KIND(fl) != q->kind))
         return false;
-    if (q->now_s != 0 && ix->ents[e].expires <= q->now_s)
-        return false;
-    if (q->kind != 0 && EFL_KIND(fl) != q->kind)
-        return false;
-    return author_ok(q, ix->ents[e].author8);
+    return !q->has_author || author_ok(q, ix->ents[e].author8);
+}
+
+/* Iterators over the query's whole tags, to check that an entry carries them all. */
+struct tagset {
+    struct iter its[RECORD_TAGS_MAX];
+    unsigned n;
+    bool done; /* one of them is exhausted (or the tag is on no entry) */
+};
+
+static void
+tags_init(struct tagset *ts, const struct search_index *ix, const struct match_query *q)
+{
+    memset(ts, 0, sizeof(*ts));
+    for (unsigned i = 0; i < q->ntags; i++) {
+        uint32_t ti = term_find(ix, 1, q->tags[i], strlen(q->tags[i]), NULL);
+        if (ti == UINT32_MAX || !(ts->its[i].t = &ix->terms[ti], iter_next(&ts->its[i]))) {
+            ts->done = true;
+            return;
+        }
+        ts->n++;
+    }
+}
+
+/* Whether entry e carries every query tag (entries must be asked in increasing order). */
+static bool
+tags_have(struct tagset *ts, uint32_t e)
+{
+    for (unsigned i = 0; i < ts->n; i++) {
+        struct iter *it = &ts->its[i];
+        while (it->cur < e) {
+            if (!iter_next(it)) {
+                ts->done = true;
+                return false;
+            }
+        }
+        if (it->cur != e)
+            return false;
+    }
+    return !ts->done;
 }
 
 static void
@@ -956,28 +1018,6 @@ push(struct match_topk *tk, const struct entry *en, uint32_t e, uint32_t score)
     match_topk_push(tk, &h);
 }
 
-/* Allocates the query scratch for every entry (zeroed, kept between queries). */
-static int
-scratch_reserve(struct search_index *ix)
-{
-    struct scratch *ns;
-    uint32_t *nc;
-
-    if (ix->prep == NULL && (ix->prep = malloc(sizeof(*ix->prep))) == NULL)
-        return PULL_ERR_NOMEM;
-    if (ix->cscr >= ix->cents)
-        return 0;
-    if ((ns = realloc(ix->scr, (size_t)ix->cents * sizeof(*ns))) == NULL)
-        return PULL_ERR_NOMEM;
-    memset(ns + ix->cscr, 0, (size_t)(ix->cents - ix->cscr) * sizeof(*ns));
-    ix->scr = ns;
-    if ((nc = realloc(ix->cands, (size_t)ix->cents * sizeof(*nc))) == NULL)
-        return PULL_ERR_NOMEM;
-    ix->cands = nc;
-    ix->cscr = ix->cents;
-    return 0;
-}
-
 void
 search_index_stats(struct search_index *ix, uint64_t now_s, struct match_stats *st)
 {
@@ -986,30 +1026,19 @@ search_index_stats(struct search_index *ix, uint64_t now_s, struct match_stats *
     memcpy(st->len_sum, ix->len_sum, sizeof(st->len_sum));
 }
 
-/* Counts, in scr[].tagcnt, the query tags each entry carries (add = true), or clears the
- * counts again. Returns false if a query tag is on no entry. */
-static bool
-count_tags(struct search_index *ix, const struct match_query *q, bool add)
-{
-    for (unsigned i = 0; i < q->ntags; i++) {
-        uint32_t ti = term_find(ix, 1, q->tags[i], strlen(q->tags[i]), NULL);
-        uint32_t off = 0, cur = 0, k = 0;
-        uint8_t fb;
-        if (ti == UINT32_MAX)
-            return false;
-        while (post_next(&ix->terms[ti], &off, &cur, &k, &fb)) {
-            if (cur >= ix->nents)
-                break;
-            if (!add)
-                ix->scr[cur].tagcnt = 0;
-            else if (ix->scr[cur].tagcnt == i)
-                ix->scr[cur].tagcnt++;
-        }
-        if (!add)
-            return true; /* every counted entry carries the first tag */
-    }
-    return true;
-}
+/* A partial entry, decoded for this query. */
+struct pdoc {
+    uint32_t e;
+    bool pass; /* passes the filters */
+    struct match_doc d;
+};
+
+/* A candidate row: the entry, its counts, the words matched and their gains. */
+struct row {
+    uint32_t e;
+    uint16_t words; /* bit w: word w matched */
+    uint8_t any, strong;
+};
 
 int
 search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t limit,
@@ -1021,8 +1050,8 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
     struct match_hit *kept = NULL;
     struct record *rec = NULL;
     struct pdoc *pd = NULL;
-    uint32_t npd = 0, count = 0;
-    bool tags_ok = true;
+    struct tagset *ts = NULL;
+    uint32_t *heap = NULL, npd = 0, count = 0, lang_mask = 0;
     int rc = 0;
 
     *n = 0;
@@ -1032,24 +1061,23 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         limit = SEARCH_LIMIT_MAX;
     expire(ix, q->now_s);
     if ((kept = calloc(limit ? limit : 1, sizeof(*kept))) == NULL ||
-        (st = calloc(1, sizeof(*st))) == NULL) {
+        (st = calloc(1, sizeof(*st))) == NULL || (ts = malloc(sizeof(*ts))) == NULL) {
         rc = PULL_ERR_NOMEM;
         goto out;
     }
-    if ((rc = scratch_reserve(ix)) != 0)
-        goto out;
     match_topk_init(&tk, kept, limit);
     st->ix = ix;
     st->q = q;
     for (unsigned l = 1; l < STEM_LANGS; l++) {
         if (ix->lang_live[l] > 0)
-            st->lang_mask |= (uint32_t)1 << l;
+            lang_mask |= (uint32_t)1 << l;
     }
-    if (q->ntags > 0)
-        tags_ok = count_tags(ix, q, true);
+    tags_init(ts, ix, q);
+    if (ts->done)
+        goto sort; /* a query tag no entry carries */
 
     /* Entries the index holds only partly: decode them (they count in df too). */
-    if (fetch != NULL && ix->npartial > 0 && tags_ok) {
+    if (fetch != NULL && ix->npartial > 0) {
         if ((rec = malloc(sizeof(*rec))) == NULL ||
             (pd = calloc(ix->npartial, sizeof(*pd))) == NULL) {
             rc = PULL_ERR_NOMEM;
@@ -1062,7 +1090,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
             if (fetch(fetch_ctx, ix->ents[e].created, ix->ents[e].id8, rec) != 0)
                 continue;
             pd[npd].e = e;
-            pd[npd].pass = match_filters(q, rec) && entry_ok(ix, q, e);
+            pd[npd].pass = match_filters(q, rec) && author_ok(q, ix->ents[e].author8);
             if (q->nwords > 0)
                 match_doc_of(q, rec, &pd[npd].d);
             npd++;
@@ -1070,12 +1098,19 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
     }
 
     if (q->nwords == 0) {
-        for (uint32_t e = 0; e < ix->nents && tags_ok; e++) {
-            if ((ix->efl[e] & E_PARTIAL) != 0 || (q->ntags > 0 && ix->scr[e].tagcnt != q->ntags))
-                continue;
-            if (entry_ok(ix, q, e)) {
+        /* Filters only: walk the first tag's entries, or all of them. */
+        struct iter *first = ts->n > 0 ? &ts->its[0] : NULL;
+        for (uint32_t e = first != NULL ? first->cur : 0; e < ix->nents;) {
+            if (entry_ok(ix, q, e) && (first == NULL || tags_have(ts, e))) {
                 push(&tk, &ix->ents[e], e, 1);
                 count++;
+            }
+            if (first == NULL) {
+                e++;
+            } else {
+                if (ts->done || !iter_next(first))
+                    break;
+                e = first->cur;
             }
         }
         for (uint32_t i = 0; i < npd; i++) {
@@ -1084,57 +1119,136 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
                 count++;
             }
         }
-    } else if (tags_ok) {
+    } else {
         struct match_stats ms;
-        struct match_prep *p = ix->prep;
+        struct match_prep *p;
+        uint32_t df_all[MATCH_WORDS_MAX] = {0}, df_main[MATCH_WORDS_MAX] = {0};
+        uint8_t wv[MATCH_WORDS_MAX][MATCH_FIELDS], wcls[MATCH_WORDS_MAX], touched[MATCH_WORDS_MAX];
+        size_t rowsz = sizeof(struct row) + q->nwords * sizeof(float), nrows = 0;
+        uint32_t nh = 0;
+
+        if (ix->prep == NULL && (ix->prep = malloc(sizeof(*ix->prep))) == NULL) {
+            rc = PULL_ERR_NOMEM;
+            goto out;
+        }
+        p = ix->prep;
         search_index_stats(ix, q->now_s, &ms);
         match_prep_init(p, &ms);
         for (unsigned w = 0; w < q->nwords; w++) {
-            uint32_t df_main = 0, df_all = 0;
-            bool weak = match_query_weak(q, w);
-            walk_word(st, w);
-            for (uint32_t i = 0; i < st->ncands; i++) {
-                uint8_t c = ix->scr[ix->cands[i]].cls;
-                df_all += c != 0;
-                df_main += c >= MATCH_C_STEM;
-            }
-            for (uint32_t i = 0; i < npd; i++) {
-                df_all += pd[i].d.cls[w] != 0;
-                df_main += pd[i].d.cls[w] >= MATCH_C_STEM;
-            }
-            match_prep_idf(p, w, ms.n, df_main > 0 ? df_main : df_all);
-            for (uint32_t i = 0; i < st->ncands; i++) {
-                uint32_t e = ix->cands[i];
-                struct scratch *s = &ix->scr[e];
-                uint16_t len[MATCH_FIELDS];
-                if (s->cls == 0)
-                    continue;
-                elen_of(ix, e, len);
-                s->acc += match_word_part(p, w, s->v, len);
-                if (!weak) {
-                    s->any++;
-                    s->strong += s->cls >= MATCH_C_PREFIX;
+            if (!match_query_weak(q, w)) /* weak words don't count (match.h) */
+                word_iters(st, w, lang_mask);
+        }
+        if (st->rc != 0 || (heap = malloc((st->nits + 1) * sizeof(*heap))) == NULL) {
+            rc = st->rc != 0 ? st->rc : PULL_ERR_NOMEM;
+            goto out;
+        }
+        for (uint32_t i = 0; i < st->nits; i++) {
+            if (iter_next(&st->its[i]))
+                heap[nh++] = i;
+        }
+        for (uint32_t i = nh / 2; i-- > 0;)
+            iheap_down(st->its, heap, nh, i);
+        memset(wv, 0, sizeof(wv));
+        memset(wcls, 0, sizeof(wcls));
+
+        while (nh > 0) {
+            uint32_t e = st->its[heap[0]].cur;
+            uint16_t fl = e < ix->nents ? ix->efl[e] : E_DEAD;
+            bool skip = (fl & (E_DEAD | E_PARTIAL)) != 0;
+            unsigned nt = 0, any = 0, strong = 0;
+            uint16_t words = 0;
+
+            do {
+                struct iter *it = &st->its[heap[0]];
+                if (!skip && (it->lang < 0 || it->lang == (int)EFL_LANG(fl))) {
+                    unsigned w = it->word;
+                    uint8_t cw = class_weight[it->cls], v;
+                    if (wcls[w] == 0)
+                        touched[nt++] = (uint8_t)w;
+                    if ((v = (uint8_t)(cw * (it->fb & 3))) > wv[w][0])
+                        wv[w][0] = v;
+                    if ((v = (uint8_t)(cw * ((it->fb >> 2) & 3))) > wv[w][1])
+                        wv[w][1] = v;
+                    if ((v = (uint8_t)(cw * (it->fb >> 4))) > wv[w][2])
+                        wv[w][2] = v;
+                    if (it->cls > wcls[w])
+                        wcls[w] = it->cls;
                 }
-                memset(s->v, 0, sizeof(s->v));
-                s->cls = 0;
+                if (iter_next(it))
+                    iheap_down(st->its, heap, nh, 0);
+                else if (--nh > 0) {
+                    heap[0] = heap[nh];
+                    iheap_down(st->its, heap, nh, 0);
+                }
+            } while (nh > 0 && st->its[heap[0]].cur == e);
+            if (nt == 0)
+                continue;
+            for (unsigned i = 0; i < nt; i++) {
+                unsigned w = touched[i];
+                df_all[w]++;
+                df_main[w] += wcls[w] >= MATCH_C_STEM;
+                words |= (uint16_t)(1u << w);
+                any++;
+                strong += wcls[w] >= MATCH_C_PREFIX;
+            }
+            if (entry_ok(ix, q, e) && (ts->n == 0 || tags_have(ts, e))) {
+                struct row *r;
+                float *gain;
+                uint16_t len[MATCH_FIELDS];
+                if ((nrows + 1) * rowsz > ix->rows_cap) {
+                    size_t nc = ix->rows_cap < 4096 ? 4096 : ix->rows_cap * 2;
+                    uint8_t *nr = realloc(ix->rows, nc);
+                    if (nr == NULL) {
+                        rc = PULL_ERR_NOMEM;
+                        goto out;
+                    }
+                    ix->rows = nr;
+                    ix->rows_cap = nc;
+                }
+                r = (struct row *)(ix->rows + nrows * rowsz);
+                gain = (float *)(r + 1);
+                r->e = e;
+                r->words = words;
+                r->any = (uint8_t)any;
+                r->strong = (uint8_t)strong;
+                elen_of(ix, e, len);
+                for (unsigned w = 0; w < q->nwords; w++)
+                    gain[w] = (words >> w) & 1 ? match_gain(p, wv[w], len) : 0.0f;
+                nrows++;
+            }
+            for (unsigned i = 0; i < nt; i++) {
+                unsigned w = touched[i];
+                wcls[w] = 0;
+                memset(wv[w], 0, sizeof(wv[w]));
             }
         }
-        for (uint32_t i = 0; i < st->ncands; i++) {
-            uint32_t e = ix->cands[i];
-            struct scratch *s = &ix->scr[e];
-            const struct entry *en = &ix->ents[e];
-            if ((q->ntags == 0 || s->tagcnt == q->ntags) && entry_ok(ix, q, e)) {
-                uint32_t score = match_final(q, s->acc, s->any, s->strong,
-                                             (uint8_t)EFL_KIND(ix->efl[e]), en->created,
-                                             en->author8);
-                if (score > 0) {
-                    push(&tk, en, e, score);
-                    count++;
-                }
+
+        for (uint32_t i = 0; i < npd; i++) {
+            for (unsigned w = 0; w < q->nwords; w++) {
+                if (match_query_weak(q, w))
+                    continue;
+                df_all[w] += pd[i].d.cls[w] != 0;
+                df_main[w] += pd[i].d.cls[w] >= MATCH_C_STEM;
             }
-            s->acc = 0.0f;
-            s->any = s->strong = 0;
-            s->cand = 0;
+        }
+        for (unsigned w = 0; w < q->nwords; w++)
+            match_prep_idf(p, w, ms.n, df_main[w] > 0 ? df_main[w] : df_all[w]);
+        for (size_t i = 0; i < nrows; i++) {
+            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
+            const float *gain = (const float *)(r + 1);
+            uint8_t kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
+            float sum = 0.0f;
+            for (unsigned w = 0; w < q->nwords; w++) {
+                if ((r->words >> w) & 1)
+                    sum += p->idf[w] * gain[w];
+            }
+            count++;
+            /* Read the entry (a cache miss on a large index) only if it may be kept. */
+            if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(&tk)) {
+                const struct entry *en = &ix->ents[r->e];
+                push(&tk, en, r->e,
+                     match_final(q, sum, r->any, r->strong, kind, en->created, en->author8));
+            }
         }
         for (uint32_t i = 0; i < npd; i++) {
             const struct entry *en = &ix->ents[pd[i].e];
@@ -1148,8 +1262,14 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
                 count++;
             }
         }
+        if (ix->rows_cap > ROWS_KEEP) { /* a huge query: don't keep its buffer */
+            free(ix->rows);
+            ix->rows = NULL;
+            ix->rows_cap = 0;
+        }
     }
 
+sort:
     match_topk_sort(&tk);
     for (uint32_t i = 0; i < tk.n; i++) {
         const struct entry *en = &ix->ents[tk.hits[i].ref];
@@ -1162,13 +1282,11 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
     if (total != NULL)
         *total = count;
 out:
-    if (ix->scr != NULL && st != NULL) {
-        if (q->ntags > 0)
-            (void)count_tags(ix, q, false);
-        for (uint32_t i = 0; rc != 0 && i < st->ncands; i++) /* a failure on the way */
-            memset(&ix->scr[ix->cands[i]], 0, sizeof(struct scratch));
-    }
+    if (st != NULL)
+        free(st->its);
     free(st);
+    free(ts);
+    free(heap);
     free(pd);
     free(rec);
     free(kept);
