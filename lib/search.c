@@ -1033,7 +1033,8 @@ struct pdoc {
     struct match_doc d;
 };
 
-/* A candidate row: the entry, its counts, the words matched and their gains. */
+/* A candidate row: the entry, its counts, the words matched, then each word's field
+ * values (MATCH_FIELDS bytes per query word). */
 struct row {
     uint32_t e;
     uint16_t words; /* bit w: word w matched */
@@ -1123,15 +1124,19 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         struct match_stats ms;
         struct match_prep *p;
         uint32_t df_all[MATCH_WORDS_MAX] = {0}, df_main[MATCH_WORDS_MAX] = {0};
+        uint32_t tiers[MATCH_WORDS_MAX + 1][MATCH_WORDS_MAX + 1];
         uint8_t wv[MATCH_WORDS_MAX][MATCH_FIELDS], wcls[MATCH_WORDS_MAX], touched[MATCH_WORDS_MAX];
-        size_t rowsz = sizeof(struct row) + q->nwords * sizeof(float), nrows = 0;
-        uint32_t nh = 0;
+        size_t rowsz = sizeof(struct row) + q->nwords * MATCH_FIELDS, nrows = 0;
+        uint32_t nh = 0, need, tier_min = 0;
+        bool linear;
 
         if (ix->prep == NULL && (ix->prep = malloc(sizeof(*ix->prep))) == NULL) {
             rc = PULL_ERR_NOMEM;
             goto out;
         }
         p = ix->prep;
+        rowsz = (rowsz + 3) & ~(size_t)3;
+        memset(tiers, 0, sizeof(tiers));
         search_index_stats(ix, q->now_s, &ms);
         match_prep_init(p, &ms);
         for (unsigned w = 0; w < q->nwords; w++) {
@@ -1146,20 +1151,40 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
             if (iter_next(&st->its[i]))
                 heap[nh++] = i;
         }
-        for (uint32_t i = nh / 2; i-- > 0;)
-            iheap_down(st->its, heap, nh, i);
+        /* A few iterators are merged by a scan for the least, more through a heap. */
+        linear = nh <= 8;
+        if (!linear) {
+            for (uint32_t i = nh / 2; i-- > 0;)
+                iheap_down(st->its, heap, nh, i);
+        }
         memset(wv, 0, sizeof(wv));
         memset(wcls, 0, sizeof(wcls));
 
         while (nh > 0) {
-            uint32_t e = st->its[heap[0]].cur;
-            uint16_t fl = e < ix->nents ? ix->efl[e] : E_DEAD;
-            bool skip = (fl & (E_DEAD | E_PARTIAL)) != 0;
+            uint32_t e = UINT32_MAX;
+            uint16_t fl;
+            bool skip;
             unsigned nt = 0, any = 0, strong = 0;
             uint16_t words = 0;
 
-            do {
-                struct iter *it = &st->its[heap[0]];
+            if (linear) {
+                for (uint32_t i = 0; i < nh; i++) {
+                    if (st->its[heap[i]].cur < e)
+                        e = st->its[heap[i]].cur;
+                }
+            } else {
+                e = st->its[heap[0]].cur;
+            }
+            fl = e < ix->nents ? ix->efl[e] : E_DEAD;
+            skip = (fl & (E_DEAD | E_PARTIAL)) != 0;
+            for (uint32_t i = 0; i < nh;) {
+                struct iter *it = &st->its[heap[linear ? i : 0]];
+                if (it->cur != e) {
+                    if (!linear)
+                        break;
+                    i++;
+                    continue;
+                }
                 if (!skip && (it->lang < 0 || it->lang == (int)EFL_LANG(fl))) {
                     unsigned w = it->word;
                     uint8_t cw = class_weight[it->cls], v;
@@ -1174,13 +1199,16 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
                     if (it->cls > wcls[w])
                         wcls[w] = it->cls;
                 }
-                if (iter_next(it))
-                    iheap_down(st->its, heap, nh, 0);
-                else if (--nh > 0) {
+                if (iter_next(it)) {
+                    if (!linear)
+                        iheap_down(st->its, heap, nh, 0);
+                } else if (linear) {
+                    heap[i] = heap[--nh];
+                } else if (--nh > 0) {
                     heap[0] = heap[nh];
                     iheap_down(st->its, heap, nh, 0);
                 }
-            } while (nh > 0 && st->its[heap[0]].cur == e);
+            }
             if (nt == 0)
                 continue;
             for (unsigned i = 0; i < nt; i++) {
@@ -1193,8 +1221,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
             }
             if (entry_ok(ix, q, e) && (ts->n == 0 || tags_have(ts, e))) {
                 struct row *r;
-                float *gain;
-                uint16_t len[MATCH_FIELDS];
+                uint8_t *v;
                 if ((nrows + 1) * rowsz > ix->rows_cap) {
                     size_t nc = ix->rows_cap < 4096 ? 4096 : ix->rows_cap * 2;
                     uint8_t *nr = realloc(ix->rows, nc);
@@ -1206,14 +1233,14 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
                     ix->rows_cap = nc;
                 }
                 r = (struct row *)(ix->rows + nrows * rowsz);
-                gain = (float *)(r + 1);
+                v = (uint8_t *)(r + 1);
                 r->e = e;
                 r->words = words;
                 r->any = (uint8_t)any;
                 r->strong = (uint8_t)strong;
-                elen_of(ix, e, len);
-                for (unsigned w = 0; w < q->nwords; w++)
-                    gain[w] = (words >> w) & 1 ? match_gain(p, wv[w], len) : 0.0f;
+                for (unsigned i = 0; i < nt; i++)
+                    memcpy(v + touched[i] * MATCH_FIELDS, wv[touched[i]], MATCH_FIELDS);
+                tiers[any][strong]++;
                 nrows++;
             }
             for (unsigned i = 0; i < nt; i++) {
@@ -1233,16 +1260,35 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         }
         for (unsigned w = 0; w < q->nwords; w++)
             match_prep_idf(p, w, ms.n, df_main[w] > 0 ? df_main[w] : df_all[w]);
+        /* The score's top bits are (any, strong): rows in lower tiers than the limit-th best
+         * row's can't be kept, and need no scoring (only counting). */
+        need = limit;
+        for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
+            for (int b = a; b >= 0 && need > 0; b--) {
+                uint32_t c = tiers[a][b];
+                tier_min = (uint32_t)a << 5 | (uint32_t)b;
+                need = c >= need ? 0 : need - c;
+            }
+        }
+        if (need > 0)
+            tier_min = 0; /* fewer rows than the limit */
+        if (limit == 0)
+            tier_min = UINT32_MAX; /* only the count */
+        count += (uint32_t)nrows;
         for (size_t i = 0; i < nrows; i++) {
             const struct row *r = (const struct row *)(ix->rows + i * rowsz);
-            const float *gain = (const float *)(r + 1);
-            uint8_t kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
+            const uint8_t *v = (const uint8_t *)(r + 1);
+            uint8_t kind;
+            uint16_t len[MATCH_FIELDS];
             float sum = 0.0f;
+            if (((uint32_t)r->any << 5 | r->strong) < tier_min)
+                continue;
+            elen_of(ix, r->e, len);
             for (unsigned w = 0; w < q->nwords; w++) {
                 if ((r->words >> w) & 1)
-                    sum += p->idf[w] * gain[w];
+                    sum += p->idf[w] * match_gain(p, v + w * MATCH_FIELDS, len);
             }
-            count++;
+            kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
             /* Read the entry (a cache miss on a large index) only if it may be kept. */
             if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(&tk)) {
                 const struct entry *en = &ix->ents[r->e];
