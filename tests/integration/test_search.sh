@@ -31,25 +31,29 @@ while IFS= read -r line; do
     *) fail "README example is not a pull command: $cmd" ;;
     esac
     # Placeholders: a record id prefix is n2's offer, a peer to dial is n2, a dyad id is
-    # the one just proposed; "a|b|c" lists alternatives: run the first.
+    # the one just proposed; "a|b|c" lists alternatives: the first, run by n2 (the
+    # responder, who accepts).
+    node=1
     cmd=${cmd//1a2b3c/${peer_offer:0:8}}
     cmd=${cmd//ID@192.0.2.7:7450/$(node_addr 2)}
     if [[ "$cmd" == *DYAD* ]]; then
         dyad=$(pull_n 1 --json dyad list | json_get 0.id)
+        wait_until 15 "n2 has the dyad" pull_n 2 dyad show "${dyad:0:8}"
         cmd=${cmd//DYAD/${dyad:0:8}}
         cmd=$(printf '%s' "$cmd" | sed -E 's/ ([a-z]+)\|[a-z|]+ / \1 /')
+        node=2
     fi
     args=${cmd#pull }
     out="$IT_TMP/readme/out.$ran"
     case "$args" in
     watch*) # a stream: it runs until stopped
         rc=0
-        (cd "$IT_TMP/readme" && eval "timeout 1 \"\$PULL\" --data-dir \"\$(node_dir 1)\" $args") \
+        (cd "$IT_TMP/readme" && eval "timeout 1 \"\$PULL\" --data-dir \"\$(node_dir $node)\" $args") \
             >"$out" 2>&1 || rc=$?
         [ "$rc" = 124 ] || fail "README example '$cmd' exited $rc: $(cat "$out")"
         ;;
     *)
-        (cd "$IT_TMP/readme" && eval "\"\$PULL\" --data-dir \"\$(node_dir 1)\" $args") \
+        (cd "$IT_TMP/readme" && eval "\"\$PULL\" --data-dir \"\$(node_dir $node)\" $args") \
             >"$out" 2>&1 || fail "README example '$cmd' failed: $(cat "$out")"
         ;;
     esac
@@ -80,20 +84,20 @@ search_has 1 "$de" fahrrad || fail "fahrrad misses the German 'Fahrräder repari
 for w in mentoring mentr rsut mentors; do
     search_has 1 "$peer_offer" "$w" || fail "search $w misses 'Rust mentor for beginners'"
 done
-assert_eq "$(pull_n 1 --json search mentr | json_get 0.id)" "$peer_offer" "typo: best hit"
+assert_eq "$(pull_n 1 --json search mentr --kind offer | json_get 0.id)" "$peer_offer" "typo: best hit"
 
 log "counts"
 for i in 1 2 3 4 5; do
     pull_n 1 need add "Garden help $i" --tag garden >/dev/null
 done
-assert_eq "$(pull_n 1 --json search garden --count)" '{"total": 5}' "--json --count"
+assert_eq "$(pull_n 1 --json search garden --count)" '{"total":5}' "--json --count"
 assert_eq "$(pull_n 1 --json search garden | json_get length)" 5 "--json search is the array"
 assert_eq "$(pull_n 1 --json search garden --limit 2 | json_get length)" 2 "--limit 2"
 assert_contains "$(pull_n 1 search garden --limit 2 | tail -n 1)" "2 of 5 shown (--limit N for more)" \
     "human footer"
 assert_contains "$(pull_n 1 search garden | tail -n 1)" "5 of 5 shown" "human footer, all shown"
 assert_contains "$(pull_n 1 search garden --count)" "5 matching records" "human --count"
-assert_eq "$(pull_n 1 --json search zzznothing --count)" '{"total": 0}' "--count of nothing"
+assert_eq "$(pull_n 1 --json search zzznothing --count)" '{"total":0}' "--count of nothing"
 
 log "limits in characters"
 long=$(printf 'é%.0s' $(seq 70))
