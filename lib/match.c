@@ -274,8 +274,13 @@ static bool
 typo_text(const char *a, size_t an, const char *b, size_t bn, unsigned k, bool swap)
 {
     uint32_t ca[MATCH_TERM_MAX], cb[MATCH_TERM_MAX];
-    size_t na = fold_cps(a, an, ca, MATCH_TERM_MAX), nb = fold_cps(b, bn, cb, MATCH_TERM_MAX);
+    size_t na, nb;
 
+    /* k edits change the length by at most k characters, 4k bytes; a swap not at all */
+    if (swap ? an != bn : (an > bn ? an - bn : bn - an) > 4 * k)
+        return false;
+    na = fold_cps(a, an, ca, MATCH_TERM_MAX);
+    nb = fold_cps(b, bn, cb, MATCH_TERM_MAX);
     return match_typo(ca, na, cb, nb, k, swap);
 }
 

@@ -351,7 +351,7 @@ now_s(void)
 static void
 test_speed(void **state)
 {
-    enum { N = 100000, VARIANTS = 64 };
+    enum { N = 20000, VARIANTS = 64 };
     static const char *const words[] = {
         "rust",    "mentor", "garden", "bike",  "repair",  "lessons", "french",   "cooking",
         "plumber", "lyon",   "paris",  "tools", "printer", "weekly",  "evenings", "beginners",
@@ -392,8 +392,13 @@ test_speed(void **state)
     printf("match: %u records (title 5 words, body 40 words), 3-word query: %.3f us/record\n", N,
            dt * 1e6 / N);
     assert_int_equal(t.n, 20);
-    /* Generous bound so sanitizer builds pass; the optimised build is far below it. */
+    /* Generous bounds: the optimised build is far below the first, sanitizers within the
+     * second. */
+#if defined(__SANITIZE_ADDRESS__)
+    assert_true(dt * 1e6 / N < 1000.0);
+#else
     assert_true(dt * 1e6 / N < 50.0);
+#endif
     free(recs);
 }
 
