@@ -470,7 +470,7 @@ kslot_find(struct search_index *ix, uint64_t key8)
     return &ix->kslots[h];
 }
 
-static inline unsigned
+static inline void
 elen_of(const struct search_index *ix, uint32_t e, uint16_t len[MATCH_FIELDS])
 {
     uint32_t x = ix->elen[e];
@@ -478,7 +478,6 @@ elen_of(const struct search_index *ix, uint32_t e, uint16_t len[MATCH_FIELDS])
     len[0] = (uint16_t)(x & 0xff);
     len[1] = (uint16_t)((x >> 8) & 0xff);
     len[2] = (uint16_t)(x >> 16);
-    return 0;
 }
 
 static void

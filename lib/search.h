@@ -18,9 +18,10 @@
  * typo distance, directly or through their stem groups (TYPO), found by scanning the
  * dictionary with cheap length and character-bag filters first.
  *
- * Scores: for each query word the postings of every matching word fill, per entry, the
- * best class and the field values of lib/match.h; then the word's df (entries matched) gives
- * its idf and each entry adds its BM25F part, in query order. N, the mean field lengths and
+ * Scores: a query merges, in entry order, the postings of every term matching a query word
+ * (search.c says how); per entry they give each word's best class and field values of
+ * lib/match.h, and each word's df (entries matched) gives its idf. N, the mean field
+ * lengths and
  * the per-language counts are kept up to date as records come and go, and expired entries
  * leave through a heap on expiry before each query, so the statistics count exactly the
  * live records. The result is exactly what lib/match.h computes by brute force over the same
@@ -31,7 +32,9 @@
  * Per record the index keeps a small fixed entry (38 bytes: created, expires, 8 bytes of
  * the id (enough to fetch it from the store by time) and of the author (the author filter),
  * a hash of (author, slot) so that a new version retires the old one, kind, language,
- * flags, field lengths), 12 bytes of query scratch and its postings.
+ * flags, field lengths), a slot in two hash tables and its postings: about 126 bytes in all
+ * for pull-bench's records. A query's candidate rows (a few bytes each) are kept for the
+ * next one up to 1 MiB.
  *
  * Bounds. A record adds at most SEARCH_TERMS_PER_RECORD terms, the dictionary holds at
  * most SEARCH_TERMS_MAX terms and the stem groups at most SEARCH_MEMBERS_MAX words (so at
