@@ -35,7 +35,7 @@ struct member {
 };
 
 /* A query's row buffer is kept for the next one up to this size. */
-#define ROWS_KEEP (1u << 20)
+#define ROWS_KEEP (256u << 10)
 
 /* efl: flags in bits 0-1, language in bits 2-6, kind in bits 7-9. */
 enum { E_DEAD = 1, E_PARTIAL = 2 };

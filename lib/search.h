@@ -34,7 +34,7 @@
  * a hash of (author, slot) so that a new version retires the old one, kind, language,
  * flags, field lengths), a slot in two hash tables and its postings: about 126 bytes in all
  * for pull-bench's records. A query's candidate rows (a few bytes each) are kept for the
- * next one up to 1 MiB.
+ * next one up to 256 KiB.
  *
  * Bounds. A record adds at most SEARCH_TERMS_PER_RECORD terms, the dictionary holds at
  * most SEARCH_TERMS_MAX terms and the stem groups at most SEARCH_MEMBERS_MAX words (so at
