@@ -196,7 +196,7 @@ bench_search(int argc, char **argv)
     if (bench_node_start(&node, &bins, "pulld", dir, log, pulld_args) != 0)
         goto fail;
     t0 = bench_now();
-    if (bench_pull(&node, 120000 + (int)(n / 10), &json, "import", path, NULL) != 0)
+    if (bench_pull(&node, 120000 + (int)(n / 2), &json, "import", path, NULL) != 0)
         goto fail;
     dt = bench_now() - t0;
     if (!json_uint(json, "imported", &imported) || imported != n) {
