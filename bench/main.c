@@ -20,6 +20,7 @@ WEAK int bench_sim(int argc, char **argv);
 WEAK int bench_sync(int argc, char **argv);
 WEAK int bench_search(int argc, char **argv);
 WEAK int bench_dyad(int argc, char **argv);
+WEAK int bench_relevance(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -35,6 +36,7 @@ static const struct {
     {"sync", bench_sync, "full sync of 100,000 records between two real nodes"},
     {"search", bench_search, "pull search latency over 100,000 records"},
     {"dyad", bench_dyad, "100 dyads under churn in the simulator"},
+    {"relevance", bench_relevance, "search quality on tests/relevance: top-3 pass rate, nDCG@10, MRR"},
 };
 
 static void

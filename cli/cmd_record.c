@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "lib/fold.h"
 #include "lib/mp.h"
 #include "lib/record.h"
 
@@ -52,27 +53,62 @@ pack(msgpack_packer *pk, void *ctx)
     mp_close(&m);
 }
 
+/* Adds a tag, folded the way search folds words (lib/fold.h: "CAFÉ" is "cafe"); a tag that
+ * folds like one given before is the same tag. */
 static int
 add_tag(struct rec_args *a, const char *tag)
 {
+    char t[RECORD_TAG_MAX + 1];
     size_t n;
+    long fl;
 
     if (tag[0] == '#')
         tag++; /* "#rust" is how people write tags */
     n = strlen(tag);
-    if (n == 0 || n > RECORD_TAG_MAX)
-        return cli_usage("tag '%s' must be 1 to %d bytes", tag, RECORD_TAG_MAX);
+    if (n == 0)
+        return cli_usage("a tag can't be empty");
+    if (n > 4 * RECORD_TAG_MAX || (fl = fold_string(tag, t, sizeof(t))) < 0)
+        return cli_usage("tag '%s' is %zu characters (%zu bytes); a tag is at most %d bytes "
+                         "(%d letters a-z, fewer accented ones)",
+                         tag, fold_chars(tag, n), n, RECORD_TAG_MAX, RECORD_TAG_MAX);
+    if (fl == 0)
+        return cli_usage("tag '%s' has nothing left once folded", tag);
     for (unsigned i = 0; i < a->ntags; i++) {
-        if (strcasecmp(a->tags[i], tag) == 0)
+        if (strcmp(a->tags[i], t) == 0)
             return 0;
     }
     if (a->ntags >= RECORD_TAGS_MAX)
         return cli_usage("at most %d tags", RECORD_TAGS_MAX);
-    for (size_t i = 0; i <= n; i++) {
-        char c = tag[i];
-        a->tags[a->ntags][i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    }
-    a->ntags++;
+    memcpy(a->tags[a->ntags++], t, (size_t)fl + 1);
+    return 0;
+}
+
+/* Refuses text over max bytes (the wire's limit), saying it in characters as well: how
+ * long the text is and how many of its characters fit. */
+static int
+check_size(const char *what, const char *s, size_t max)
+{
+    size_t n, fit;
+
+    if (s == NULL || (n = strlen(s)) <= max)
+        return 0;
+    fit = max;
+    while (fit > 0 && ((uint8_t)s[fit] & 0xc0) == 0x80)
+        fit--;
+    return cli_usage("the %s is %zu characters (%zu bytes); at most %zu bytes, here the first "
+                     "%zu characters",
+                     what, fold_chars(s, n), n, max, fold_chars(s, fit));
+}
+
+static int
+check_sizes(const struct rec_args *a)
+{
+    int rc;
+
+    if ((rc = check_size("title", a->title, RECORD_TITLE_MAX)) != 0 ||
+        (rc = check_size("body", a->body, RECORD_BODY_MAX)) != 0 ||
+        (rc = check_size("terms text", a->terms, RECORD_TERMS_MAX)) != 0)
+        return rc;
     return 0;
 }
 
@@ -199,11 +235,7 @@ verb_add(int argc, char **argv, struct rec_args *a)
         return cli_usage("%s add needs a TITLE", a->kind);
     if ((a->title = join(argv, optind, argc)) == NULL)
         return cli_error("out of memory");
-    if (strlen(a->title) > RECORD_TITLE_MAX)
-        rc = cli_usage("the title is %zu bytes; at most %d", strlen(a->title), RECORD_TITLE_MAX);
-    else if (a->body != NULL && strlen(a->body) > RECORD_BODY_MAX)
-        rc = cli_usage("the body is %zu bytes; at most %d", strlen(a->body), RECORD_BODY_MAX);
-    else
+    if ((rc = check_sizes(a)) == 0)
         rc = cli_run("record.add", pack, a, show_added);
     free(a->title);
     a->title = NULL;
@@ -220,7 +252,8 @@ verb_with_id(int argc, char **argv, struct rec_args *a, const char *cmd, bool co
         return rc;
     if (argc - optind != 1)
         return cli_usage("%s %s needs one ID", a->kind, a->verb);
-    if ((rc = cli_parse_id(argv[optind], a->id, "record id")) != 0)
+    if ((rc = cli_parse_id(argv[optind], a->id, "record id")) != 0 ||
+        (rc = check_sizes(a)) != 0)
         return rc;
     return cli_run(cmd, pack, a, human);
 }

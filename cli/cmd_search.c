@@ -1,4 +1,8 @@
-/* pull search [WORDS...] [--kind K] [--tag T]... [--author ID] [--limit N] */
+/* pull search [WORDS...] [--kind K] [--tag T]... [--author ID] [--limit N] [--count]
+ *
+ * The human form asks pulld for the total as well ("total": true: the reply is then
+ * {"records": [...], "total": M}) and ends with "N of M shown"; --json prints the array of
+ * records as it always did; --count asks only for the total ({"total": M}). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +20,11 @@ struct search_args {
     char author[53];
     bool has_limit;
     uint64_t limit;
+    bool count; /* --count: only the number of matches */
+    bool total; /* human output: the records and the number of matches */
 };
 
-enum { OPT_KIND = CLI_OPT_USER, OPT_TAG, OPT_AUTHOR, OPT_LIMIT };
+enum { OPT_KIND = CLI_OPT_USER, OPT_TAG, OPT_AUTHOR, OPT_LIMIT, OPT_COUNT };
 
 static void
 pack(msgpack_packer *pk, void *ctx)
@@ -47,14 +53,43 @@ pack(msgpack_packer *pk, void *ctx)
         mp_kv_str(&m, "author", a->author);
     if (a->has_limit)
         mp_kv_uint(&m, "limit", a->limit);
+    if (a->count)
+        mp_kv_bool(&m, "count", true);
+    if (a->total)
+        mp_kv_bool(&m, "total", true);
     mp_close(&m);
 }
 
 static int
 human(struct pull_rd *res, void *ctx)
 {
-    (void)ctx;
-    return rec_print_list(res, "iktgac", "no matching records");
+    const struct search_args *a = ctx;
+    struct pull_rd probe = *res, recs;
+    uint64_t total;
+    uint32_t shown = 0;
+    int rc;
+
+    if (a->count) {
+        total = mv_uint(res, "total", 0);
+        printf("%llu matching record%s\n", (unsigned long long)total, total == 1 ? "" : "s");
+        return 0;
+    }
+    /* A pulld that does not count answers with the bare array. */
+    if (mp_read_array(&probe, &shown) == 0)
+        return rec_print_list(res, "iktgac", "no matching records");
+    if (!mv_value(res, "records", &recs))
+        return cli_error("pulld sent a search result without records");
+    probe = recs;
+    if (mp_read_array(&probe, &shown) != 0)
+        return cli_error("pulld sent a result that is not a list");
+    if ((rc = rec_print_list(&recs, "iktgac", "no matching records")) != 0)
+        return rc;
+    total = mv_uint(res, "total", shown);
+    if (total > shown)
+        printf("%u of %llu shown (--limit N for more)\n", shown, (unsigned long long)total);
+    else if (shown > 0)
+        printf("%u of %llu shown\n", shown, (unsigned long long)total);
+    return 0;
 }
 
 int
@@ -64,6 +99,7 @@ cmd_search(int argc, char **argv)
                                          {"tag", required_argument, NULL, OPT_TAG},
                                          {"author", required_argument, NULL, OPT_AUTHOR},
                                          {"limit", required_argument, NULL, OPT_LIMIT},
+                                         {"count", no_argument, NULL, OPT_COUNT},
                                          CLI_COMMON_OPTIONS};
     static const char *const kinds[] = {"offer", "need", "profile", "attestation"};
     struct search_args a;
@@ -98,8 +134,12 @@ cmd_search(int argc, char **argv)
                 return cli_usage("--limit is a number from 1 to 10000");
             a.has_limit = true;
             break;
+        case OPT_COUNT:
+            a.count = true;
+            break;
         }
     }
+    a.total = !cli.json && !a.count;
     a.words = argv + optind;
     a.nwords = argc - optind;
     return cli_run("search", pack, &a, human);

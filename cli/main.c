@@ -16,8 +16,11 @@
 #include "cli/cli.h"
 
 #define RECORD_FLAGS                                                                               \
-    "  --body TEXT        longer description (up to 3000 bytes)\n"                                 \
-    "  --tag TAG          a tag (lowercase; repeat for several, up to 16)\n"                       \
+    "  --body TEXT        longer description (up to 3000 characters; an accented letter\n"         \
+    "                     counts as 2, most other scripts 2 or 3: the limit is 3000 bytes)\n"      \
+    "  --tag TAG          a tag, folded like search words (CAFÉ, Café: cafe); repeat for\n"       \
+    "                     several, up to 16 of up to 32 characters (bytes, as above);\n"          \
+    "                     --tag lang-de says the record is in German (default English)\n"       \
     "  --expires SPAN     lifetime: 30d (default), 12h, 2w... at most 90d\n"                       \
     "  --location GEOHASH where (a geohash, e.g. u09t for Paris)\n"                                \
     "  --terms TEXT       what you ask or give in return\n"
@@ -33,6 +36,7 @@
     "add publishes a signed " kind " that spreads to every node; list shows your live\n" kind      \
     "s; renew re-signs one with a new expiry; withdraw replaces it with a\n"                       \
     "tombstone; edit publishes a new version. ID is any unique prefix (6+ chars).\n"               \
+    "TITLE is up to 120 characters (an accented letter counts as 2: the limit is 120 bytes).\n"   \
     "\n" RECORD_FLAGS "\n"                                                                         \
     "example: pull " kind " add " example "\n"
 
@@ -85,14 +89,22 @@ static const struct cli_command commands[] = {
      .verbs = record_verbs},
     {"search", cmd_search, "ranked search over the records this node holds",
      "usage: pull search [WORDS...] [--kind offer|need] [--tag T]... [--author ID]\n"
-     "                   [--limit N]\n\n"
-     "Searches the live records stored on this node (every node holds them all):\n"
-     "tags first, then words in titles and bodies, newest first on ties.\n\n"
+     "                   [--limit N] [--count]\n\n"
+     "Searches the live records stored on this node (every node holds them all).\n"
+     "Words match whatever their case and accents (CAFÉ finds Café, strasse finds\n"
+     "Straße), other forms of the same word (bicycles finds bicycle, in\n"
+     "the record's language: --tag lang-de on a record), words they start, and small\n"
+     "typos (mentr finds mentor). Ranked by relevance (tags, then titles, then bodies;\n"
+     "exact and stemmed matches above typos), then freshness; a query saying what it\n"
+     "needs (\"looking for\", \"need\") ranks offers first, and the other way round.\n"
+     "Ends with \"N of M shown\".\n\n"
      "  --kind K     only offers or only needs (also profile, attestation)\n"
      "  --tag T      only records with this tag (repeat: all of them)\n"
      "  --author ID  only records by this author (a prefix of 6+ chars)\n"
-     "  --limit N    at most N results (default 20)\n",
-     .flags = "kind=offer|need|profile|attestation tag=TAG author=ID limit=N", .operands = "WORDS"},
+     "  --limit N    at most N results (default 20)\n"
+     "  --count      only the number of matches (--json: {\"total\": M})\n",
+     .flags = "kind=offer|need|profile|attestation tag=TAG author=ID limit=N count",
+     .operands = "WORDS"},
     {"show", cmd_show, "show one record in full, or an author",
      "usage: pull show ID\n"
      "       pull show AUTHOR\n\n"

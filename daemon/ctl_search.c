@@ -116,10 +116,10 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
     struct search_hit *hits = NULL;
     struct record *rec = NULL;
     struct pull_wb env;
-    struct mp_open list;
+    struct mp_open top, list;
     uint64_t limit = CTL_SEARCH_DEFAULT;
-    uint32_t nh = 0;
-    bool filtered;
+    uint32_t nh = 0, total = 0, dropped = 0;
+    bool filtered, want_total = false, count_only = false;
     int rc;
 
     if ((rc = read_query(call, req, &q, true, &filtered)) != 0)
@@ -129,6 +129,10 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
         limit = CTL_SEARCH_DEFAULT;
     else if (rc != 0 || limit == 0)
         return ctl_fail(call, PULL_ERR_FIELD, "bad argument 'limit': 1 to %d", SEARCH_LIMIT_MAX);
+    /* "total": the records and the number of matches; "count": that number alone */
+    if (((rc = ctl_arg_bool(req, "total", &want_total)) != 0 && rc != PULL_ERR_NOT_FOUND) ||
+        ((rc = ctl_arg_bool(req, "count", &count_only)) != 0 && rc != PULL_ERR_NOT_FOUND))
+        return ctl_fail(call, PULL_ERR_FIELD, "bad argument 'total' or 'count': a bool");
     q.now_s = node_now_s(n);
     ctl_index_ready(n, q.now_s);
     wb_init(&env, RECORD_ENVELOPE_MAX);
@@ -136,23 +140,40 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
         rc = PULL_ERR_NOMEM;
         goto out;
     }
-    if ((rc = search_index_query(n->search, &q, (uint32_t)limit, ctl_fetch_hit, n, hits, &nh)) != 0)
+    if ((rc = search_index_rank(n->search, &q, count_only ? 0 : (uint32_t)limit, ctl_fetch_hit, n,
+                                hits, &nh, &total)) != 0)
         goto out;
+    if (count_only) {
+        mp_open_map(&top, ctl_begin(call, false));
+        mp_kv_uint(&top, "total", total);
+        mp_close(&top);
+        ctl_send(call);
+        goto out;
+    }
     /* a result over CTL_REPLY_MAX becomes ctl_send's TOO_BIG reply ("ask for fewer") */
-    mp_open_array(&list, ctl_begin(call, false));
+    if (want_total) {
+        mp_open_map(&top, ctl_begin(call, false));
+        mp_open_array(&list, mp_key(&top, "records"));
+    } else {
+        mp_open_array(&list, ctl_begin(call, false));
+    }
     for (uint32_t i = 0; i < nh; i++) {
         struct envelope e;
-        uint32_t score;
         wb_reset(&env);
         if (search_fetch(n->store, hits[i].created, hits[i].id8, &env) != 0 ||
-            ctl_decode_env(env.p, env.len, &e, rec) != 0)
+            ctl_decode_env(env.p, env.len, &e, rec) != 0 ||
+            /* The index compares 64 bits of an author prefix: the record has the last word. */
+            match_score(&q, rec) == 0) {
+            dropped++;
             continue;
-        /* The index compares 64 bits of an author prefix: the record has the last word. */
-        if ((score = match_score(&q, rec)) == 0)
-            continue;
-        ctl_pack_record(mp_item(&list), n, e.id, rec, CTL_REC_MINE, score);
+        }
+        ctl_pack_record(mp_item(&list), n, e.id, rec, CTL_REC_MINE, hits[i].score);
     }
     mp_close(&list);
+    if (want_total) {
+        mp_kv_uint(&top, "total", total - dropped);
+        mp_close(&top);
+    }
     ctl_send(call);
     node_trim_soon(n); /* the hits' pages leave pulld's RSS once the reply is out */
 out:

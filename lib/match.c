@@ -1,25 +1,17 @@
 #include "lib/match.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/fold.h"
+#include "lib/stem.h"
 
 /* ---- Tokens ------------------------------------------------------------------------ */
 
-/* Compares n bytes of s (any case) with w (already lowercase). */
-static inline bool
-eq_lower(const uint8_t *s, const uint8_t *w, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (match_lower(s[i]) != w[i])
-            return false;
-    }
-    return true;
-}
-
-/* Finds the next token in s[*off..): returns its start and length, or NULL at the end.
- * s is NUL-terminated. */
+/* Finds the next ASCII-rule token in s[*off..) for match_related: returns its start and
+ * length, or NULL at the end. s is NUL-terminated. */
 static inline const uint8_t *
 next_token(const uint8_t *s, size_t *off, size_t *len)
 {
@@ -39,7 +31,61 @@ next_token(const uint8_t *s, size_t *off, size_t *len)
     return start;
 }
 
+size_t
+match_field_next(const char *s, size_t n, size_t *off, char *out)
+{
+    const char *t;
+    size_t len, fl;
+
+    while ((t = fold_next(s, n, off, &len)) != NULL) {
+        if ((fl = fold_token(t, len, out, MATCH_TERM_MAX + 1)) > 0)
+            return fl;
+    }
+    return 0;
+}
+
 /* ---- Queries ----------------------------------------------------------------------- */
+
+/* Common words (folded) of English, German, French and Spanish. */
+static const char *const stop_words[] = {
+    "a",    "al",   "am",   "an",    "and",  "any",   "anyone", "are",   "at",   "au",
+    "aux",  "be",   "bei",  "by",    "con",  "d",     "da",     "dans",  "das",  "de",
+    "del",  "dem",  "den",  "der",   "des",  "di",    "die",    "du",    "e",    "ein",
+    "eine", "einem", "einen", "einer", "el",  "elle",  "en",     "es",    "est",  "et",
+    "for",  "from", "fur",  "i",     "ich",  "il",    "im",     "in",    "is",   "ist",
+    "it",   "j",    "je",   "l",     "la",   "las",   "le",     "les",   "los",  "ma",
+    "me",   "mein", "meine", "mes",  "mi",   "mir",   "mis",    "mit",   "mon",  "my",
+    "nous", "o",    "oder", "of",    "on",   "or",    "ou",     "our",   "para", "please",
+    "por",  "pour", "se",   "some",  "someone", "sur", "the",   "this",  "to",   "u",
+    "un",   "una",  "und",  "une",   "unos", "unas",  "von",    "vous",  "we",   "wir",
+    "with", "y",    "yo",   "you",   "your", "zu",    "zum",    "zur",
+};
+
+/* Words that say the searcher needs something (so offers answer the query). */
+static const char *const need_words[] = {
+    "benotige", "besoin",  "brauche", "brauchen", "buscamos", "buscando", "busco",
+    "cherche",  "cherchons", "gesucht", "looking", "necesito", "necesitamos", "need",
+    "needed",   "needs",   "recherche", "require", "searching", "seeking", "suche",
+    "suchen",   "sucht",   "want",    "wanted",   "wants",
+};
+
+/* Words that say the searcher offers something (so needs answer the query). */
+static const char *const offer_words[] = {
+    "biete", "bieten", "doy", "lend", "lending", "offer", "offering", "offers",
+    "ofrece", "ofrezco", "presto", "prete", "propose", "proposons", "verleihe", "verschenke",
+};
+
+static bool
+in_list(const char *const *list, size_t n, const char *w)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i], w) == 0)
+            return true;
+    }
+    return false;
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 void
 match_query_init(struct match_query *q)
@@ -47,59 +93,95 @@ match_query_init(struct match_query *q)
     memset(q, 0, sizeof(*q));
 }
 
+static bool
+has_digit(const char *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if ((uint8_t)(w[i] - '0') < 10)
+            return true;
+    }
+    return false;
+}
+
 int
 match_query_add_words(struct match_query *q, const char *text)
 {
-    const uint8_t *s = (const uint8_t *)text, *t;
-    size_t off = 0, len;
+    size_t off = 0, n, len;
+    char w[MATCH_TERM_MAX + 1];
 
     if (text == NULL)
         return 0;
-    while ((t = next_token(s, &off, &len)) != NULL) {
-        char w[MATCH_WORD_MAX + 1];
-        bool dup = false;
+    n = strlen(text);
+    while ((len = match_field_next(text, n, &off, w)) > 0) {
+        bool dup = false, need, offer;
+        size_t chars;
+        unsigned i;
 
         if (len > MATCH_WORD_MAX) {
             len = MATCH_WORD_MAX;
-            while (len > 0 && (t[len] & 0xc0) == 0x80)
+            while (len > 0 && ((uint8_t)w[len] & 0xc0) == 0x80)
                 len--; /* don't keep half a character */
             if (len == 0)
                 continue;
+            w[len] = '\0';
         }
-        for (size_t i = 0; i < len; i++)
-            w[i] = (char)match_lower(t[i]);
-        w[len] = '\0';
-        for (unsigned i = 0; i < q->nwords && !dup; i++)
+        for (i = 0; i < q->nwords && !dup; i++)
             dup = q->wlen[i] == len && memcmp(q->words[i], w, len) == 0;
         if (dup)
             continue;
         if (q->nwords >= MATCH_WORDS_MAX)
             return PULL_ERR_TOO_BIG;
-        memcpy(q->words[q->nwords], w, len + 1);
-        q->wlen[q->nwords] = (uint8_t)len;
-        q->nwords++;
+        i = q->nwords++;
+        memcpy(q->words[i], w, len + 1);
+        q->wlen[i] = (uint8_t)len;
+        chars = fold_chars(w, len);
+        q->wchars[i] = (uint8_t)chars;
+        q->wtypo[i] = has_digit(w, len)          ? 0
+                      : chars >= MATCH_TYPO2_MIN ? 2
+                      : chars >= MATCH_TYPO1_MIN ? 1
+                                                 : 0;
+        q->wswap[i] = !has_digit(w, len) && chars == MATCH_SWAP_MIN;
+        need = in_list(need_words, COUNT(need_words), w);
+        offer = in_list(offer_words, COUNT(offer_words), w);
+        q->wstop[i] = need || offer || in_list(stop_words, COUNT(stop_words), w);
+        q->need_words += need;
+        q->offer_words += offer;
+        q->intent = q->need_words > 0 && q->offer_words == 0   ? RECORD_OFFER
+                    : q->offer_words > 0 && q->need_words == 0 ? RECORD_NEED
+                                                               : 0;
     }
     return 0;
+}
+
+bool
+match_query_weak(const struct match_query *q, unsigned w)
+{
+    if (!q->wstop[w])
+        return false;
+    for (unsigned i = 0; i < q->nwords; i++) {
+        if (!q->wstop[i])
+            return true;
+    }
+    return false;
 }
 
 int
 match_query_add_tag(struct match_query *q, const char *tag)
 {
-    size_t len = tag != NULL ? strlen(tag) : 0;
-    char t[RECORD_TAG_MAX + 1];
+    char t[RECORD_TAG_MAX + 2];
+    long len;
 
-    if (len == 0 || len > RECORD_TAG_MAX)
+    if (tag == NULL || tag[0] == '\0' || strlen(tag) > 4 * RECORD_TAG_MAX)
         return PULL_ERR_TAG;
-    for (size_t i = 0; i < len; i++)
-        t[i] = (char)match_lower((uint8_t)tag[i]);
-    t[len] = '\0';
+    if ((len = fold_string(tag, t, RECORD_TAG_MAX + 1)) <= 0)
+        return PULL_ERR_TAG;
     for (unsigned i = 0; i < q->ntags; i++) {
         if (strcmp(q->tags[i], t) == 0)
             return 0;
     }
     if (q->ntags >= RECORD_TAGS_MAX)
         return PULL_ERR_TAGS;
-    memcpy(q->tags[q->ntags++], t, len + 1);
+    memcpy(q->tags[q->ntags++], t, (size_t)len + 1);
     return 0;
 }
 
@@ -116,110 +198,418 @@ match_query_set_author(struct match_query *q, const char *prefix)
     return 0;
 }
 
-/* ---- Scoring ----------------------------------------------------------------------- */
+/* ---- Typos ------------------------------------------------------------------------- */
 
-/* Finds, for query word w, its best match among the tokens of text[0..len): a place where
- * the word starts a token (memchr for its first byte in both cases, so long texts are
- * skipped at memchr speed), exact if the token ends with the word, else a prefix match.
- * Keeps the higher of that and best[w]. */
-static void
-scan_word(const struct match_query *q, unsigned w, const uint8_t *text, size_t len, uint8_t *best,
-          uint8_t w_exact, uint8_t w_prefix)
+uint64_t
+match_bag(const char *s, size_t n)
 {
-    const uint8_t *word = (const uint8_t *)q->words[w], *end = text + len;
-    size_t wl = q->wlen[w];
-    uint8_t firsts[2] = {word[0], word[0]};
+    uint32_t cps[MATCH_TERM_MAX];
+    size_t m = fold_cps(s, n, cps, MATCH_TERM_MAX);
+    uint64_t bag = 0;
 
-    if ((uint8_t)(word[0] - 'a') < 26)
-        firsts[1] = (uint8_t)(word[0] - 'a' + 'A');
-    for (int v = 0; v < (firsts[1] != firsts[0] ? 2 : 1) && best[w] < w_exact; v++) {
-        const uint8_t *p = text, *hit;
-        while (p < end && (hit = memchr(p, firsts[v], (size_t)(end - p))) != NULL) {
-            bool exact;
-            p = hit + 1;
-            if (hit > text && match_is_word(hit[-1]))
-                continue; /* inside a token */
-            if ((size_t)(end - hit) < wl)
-                break;
-            if (!eq_lower(hit + 1, word + 1, wl - 1))
-                continue;
-            exact = hit + wl == end || !match_is_word(hit[wl]);
-            if (!exact && wl < MATCH_PREFIX_MIN)
-                continue;
-            if (exact) {
-                if (best[w] < w_exact)
-                    best[w] = w_exact;
-                break;
-            }
-            if (best[w] < w_prefix)
-                best[w] = w_prefix;
-        }
+    for (size_t i = 0; i < m; i++) {
+        uint32_t c = cps[i];
+        unsigned bit = (c >= 'a' && c <= 'z')   ? c - 'a'
+                       : (c >= '0' && c <= '9') ? 26 + (c - '0')
+                                                : 36 + c % 28;
+        bag |= (uint64_t)1 << bit;
     }
+    return bag;
 }
 
-static void
-scan_field(const struct match_query *q, const char *text, size_t max, uint8_t *best,
-           uint8_t w_exact, uint8_t w_prefix)
+bool
+match_typo(const uint32_t *a, size_t an, const uint32_t *b, size_t bn, unsigned k, bool swap_only)
 {
-    size_t len = strnlen(text, max);
+    /* Optimal string alignment distance, rows of at most MATCH_TERM_MAX + 1 cells, stopping
+     * as soon as a whole row exceeds k. */
+    unsigned d0[MATCH_TERM_MAX + 1], d1[MATCH_TERM_MAX + 1], d2[MATCH_TERM_MAX + 1];
+    unsigned *pp = d0, *prev = d1, *cur = d2;
 
-    if (len == 0)
-        return;
-    for (unsigned w = 0; w < q->nwords; w++)
-        scan_word(q, w, (const uint8_t *)text, len, best, w_exact, w_prefix);
+    if (swap_only) {
+        size_t i = 0;
+        if (an != bn || an < 2)
+            return false;
+        while (i < an && a[i] == b[i])
+            i++;
+        return i + 1 < an && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+               (i + 2 == an || memcmp(a + i + 2, b + i + 2, (an - i - 2) * sizeof(*a)) == 0);
+    }
+    if (an > MATCH_TERM_MAX || bn > MATCH_TERM_MAX)
+        return false;
+    if ((an > bn ? an - bn : bn - an) > k)
+        return false;
+    for (size_t j = 0; j <= bn; j++)
+        prev[j] = (unsigned)j;
+    for (size_t i = 1; i <= an; i++) {
+        unsigned lo;
+        cur[0] = (unsigned)i;
+        lo = cur[0];
+        for (size_t j = 1; j <= bn; j++) {
+            unsigned cost = a[i - 1] != b[j - 1];
+            unsigned v = prev[j - 1] + cost;
+            if (prev[j] + 1 < v)
+                v = prev[j] + 1;
+            if (cur[j - 1] + 1 < v)
+                v = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                pp[j - 2] + 1 < v)
+                v = pp[j - 2] + 1;
+            cur[j] = v;
+            if (v < lo)
+                lo = v;
+        }
+        if (lo > k)
+            return false;
+        {
+            unsigned *t = pp;
+            pp = prev;
+            prev = cur;
+            cur = t;
+        }
+    }
+    return prev[bn] <= k;
 }
 
 static bool
-has_tag(const struct record *rec, const char *tag)
+typo_text(const char *a, size_t an, const char *b, size_t bn, unsigned k, bool swap)
 {
-    for (unsigned i = 0; i < rec->ntags && i < RECORD_TAGS_MAX; i++) {
-        if (strcmp(rec->tags[i], tag) == 0)
-            return true;
+    uint32_t ca[MATCH_TERM_MAX], cb[MATCH_TERM_MAX];
+    size_t na, nb;
+
+    /* k edits change the length by at most k characters, 4k bytes; a swap not at all */
+    if (swap ? an != bn : (an > bn ? an - bn : bn - an) > 4 * k)
+        return false;
+    na = fold_cps(a, an, ca, MATCH_TERM_MAX);
+    nb = fold_cps(b, bn, cb, MATCH_TERM_MAX);
+    return match_typo(ca, na, cb, nb, k, swap);
+}
+
+/* ---- Scoring ----------------------------------------------------------------------- */
+
+/* BM25F constants (see match.h). */
+static const float field_w[MATCH_FIELDS] = {3.0f, 2.5f, 1.0f};
+static const float field_b[MATCH_FIELDS] = {0.3f, 0.5f, 0.75f};
+static const uint8_t tf_cap[MATCH_FIELDS] = {MATCH_TF_TAG, MATCH_TF_TITLE, MATCH_TF_BODY};
+static const uint8_t class_w[5] = {0, 3, 4, 7, 8};
+#define BM25_K1 1.2f
+#define SCORE_REL_MAX 4194303u /* 22 bits */
+
+unsigned
+match_class(const struct match_query *q, unsigned w, const char *w_stem, const char *t, size_t tn,
+            const char *t_stem)
+{
+    const char *word = q->words[w];
+    size_t wl = q->wlen[w];
+
+    if (tn == wl && memcmp(t, word, wl) == 0)
+        return MATCH_C_EXACT;
+    if (strcmp(t_stem, w_stem) == 0)
+        return MATCH_C_STEM;
+    if (q->wchars[w] >= MATCH_PREFIX_MIN && tn > wl && memcmp(t, word, wl) == 0)
+        return MATCH_C_PREFIX;
+    if (q->wtypo[w] > 0 || q->wswap[w]) {
+        if (typo_text(word, wl, t, tn, q->wtypo[w], q->wswap[w]) ||
+            typo_text(w_stem, strlen(w_stem), t_stem, strlen(t_stem), q->wtypo[w], q->wswap[w]))
+            return MATCH_C_TYPO;
     }
-    return false;
+    return 0;
+}
+
+bool
+match_filters(const struct match_query *q, const struct record *rec)
+{
+    unsigned ntags = rec->ntags < RECORD_TAGS_MAX ? rec->ntags : RECORD_TAGS_MAX;
+
+    if (rec->kind == RECORD_WITHDRAWN || (q->kind != 0 && rec->kind != q->kind))
+        return false;
+    if (q->now_s != 0 && rec->expires <= q->now_s)
+        return false;
+    if (q->has_author && !ident_prefix_match(&q->author, rec->author))
+        return false;
+    for (unsigned i = 0; i < q->ntags; i++) {
+        bool found = false;
+        for (unsigned j = 0; j < ntags && !found; j++) {
+            char t[RECORD_TAG_MAX + 2];
+            (void)fold_string(rec->tags[j], t, sizeof(t));
+            found = strcmp(t, q->tags[i]) == 0;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* A distinct word of a field, with its class for each query word. */
+#define DOC_TERMS 256
+#define DOC_SLOTS 512
+struct doc_term {
+    char t[MATCH_TERM_MAX + 1];
+    uint8_t tl;
+    bool any; /* matches some query word */
+    uint16_t tf;
+    uint8_t cls[MATCH_WORDS_MAX];
+};
+
+struct doc_ctx {
+    const struct match_query *q;
+    struct match_doc *d;
+    char (*wst)[MATCH_TERM_MAX + 1];
+    struct doc_term terms[DOC_TERMS];
+    uint16_t slots[DOC_SLOTS]; /* term index + 1 */
+    unsigned nterms;
+};
+
+static uint32_t
+fnv(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+/* Counts the words equal to t in texts[0..n). */
+static unsigned
+count_in(const char *const *texts, unsigned n, const char *t, size_t tl)
+{
+    char w[MATCH_TERM_MAX + 1];
+    unsigned c = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        size_t off = 0, len, tn = strlen(texts[i]);
+        while ((len = match_field_next(texts[i], tn, &off, w)) > 0)
+            c += len == tl && memcmp(w, t, tl) == 0;
+    }
+    return c;
+}
+
+static void
+doc_add(struct match_doc *d, unsigned nwords, unsigned f, const struct doc_term *dt)
+{
+    unsigned tf = dt->tf < tf_cap[f] ? dt->tf : tf_cap[f];
+
+    for (unsigned k = 0; k < nwords; k++) {
+        uint8_t v = (uint8_t)(class_w[dt->cls[k]] * tf);
+        if (v > d->v[k][f])
+            d->v[k][f] = v;
+        if (dt->cls[k] > d->cls[k])
+            d->cls[k] = dt->cls[k];
+    }
+}
+
+/* Scans one field made of texts[0..n) into x->d. */
+static void
+doc_field(struct doc_ctx *x, unsigned f, const char *const *texts, unsigned n)
+{
+    const struct match_query *q = x->q;
+    struct match_doc *d = x->d;
+    char w[MATCH_TERM_MAX + 1], ws[MATCH_TERM_MAX + 1];
+    unsigned words = 0, cap = f == MATCH_F_BODY ? MATCH_LEN_BODY : MATCH_LEN_TAG;
+
+    x->nterms = 0;
+    memset(x->slots, 0, sizeof(x->slots));
+    for (unsigned i = 0; i < n; i++) {
+        size_t off = 0, len, tn = strlen(texts[i]);
+        while ((len = match_field_next(texts[i], tn, &off, w)) > 0) {
+            uint32_t h = fnv(w, len) & (DOC_SLOTS - 1);
+            struct doc_term one;
+            words++;
+            while (x->slots[h] != 0) {
+                struct doc_term *dt = &x->terms[x->slots[h] - 1];
+                if (dt->tl == len && memcmp(dt->t, w, len) == 0)
+                    break;
+                h = (h + 1) & (DOC_SLOTS - 1);
+            }
+            if (x->slots[h] != 0) {
+                x->terms[x->slots[h] - 1].tf++;
+                continue;
+            }
+            stem_word(d->lang, w, len, ws, sizeof(ws));
+            memset(&one, 0, sizeof(one));
+            for (unsigned k = 0; k < q->nwords; k++) {
+                one.cls[k] = (uint8_t)match_class(q, k, x->wst[k], w, len, ws);
+                one.any = one.any || one.cls[k] != 0;
+            }
+            memcpy(one.t, w, len + 1);
+            one.tl = (uint8_t)len;
+            one.tf = 1;
+            if (x->nterms < DOC_TERMS) {
+                x->terms[x->nterms++] = one;
+                x->slots[h] = (uint16_t)x->nterms;
+            } else if (one.any) { /* many distinct words: count this one the slow way */
+                one.tf = (uint16_t)count_in(texts, n, w, len);
+                doc_add(d, q->nwords, f, &one);
+            }
+        }
+    }
+    for (unsigned t = 0; t < x->nterms; t++) {
+        if (x->terms[t].any)
+            doc_add(d, q->nwords, f, &x->terms[t]);
+    }
+    d->len[f] = (uint16_t)(words < cap ? words : cap);
+}
+
+void
+match_doc_of(const struct match_query *q, const struct record *rec, struct match_doc *d)
+{
+    char wst[MATCH_WORDS_MAX][MATCH_TERM_MAX + 1];
+    const char *texts[RECORD_TAGS_MAX];
+    unsigned n = 0, ntags = rec->ntags < RECORD_TAGS_MAX ? rec->ntags : RECORD_TAGS_MAX;
+    struct doc_ctx *x, ctx;
+
+    memset(d, 0, sizeof(*d));
+    d->lang = (uint8_t)stem_lang_of(rec);
+    for (unsigned i = 0; i < q->nwords; i++)
+        stem_word(d->lang, q->words[i], q->wlen[i], wst[i], sizeof(wst[i]));
+    x = &ctx;
+    x->q = q;
+    x->d = d;
+    x->wst = wst;
+    for (unsigned i = 0; i < ntags; i++) {
+        if (!stem_is_lang_tag(rec->tags[i]))
+            texts[n++] = rec->tags[i];
+    }
+    doc_field(x, MATCH_F_TAG, texts, n);
+    texts[0] = rec->title;
+    doc_field(x, MATCH_F_TITLE, texts, 1);
+    texts[0] = rec->body;
+    texts[1] = rec->terms;
+    doc_field(x, MATCH_F_BODY, texts, 2);
+}
+
+/* The length normalisation of field f for a length l, mean avg, weight included. */
+static float
+norm_value(unsigned f, unsigned l, double avg)
+{
+    double wf = field_w[f] / 8.0, b = field_b[f];
+
+    return avg > 0 ? (float)(wf / (1.0 - b + b * l / avg)) : (float)wf;
+}
+
+static float *
+norm_table(struct match_prep *p, unsigned f)
+{
+    return f == MATCH_F_TAG ? p->norm_tag : f == MATCH_F_TITLE ? p->norm_title : p->norm_body;
+}
+
+void
+match_prep_init(struct match_prep *p, const struct match_stats *s)
+{
+    const unsigned lens[MATCH_FIELDS] = {MATCH_LEN_TAG, MATCH_LEN_TITLE, MATCH_LEN_BODY};
+
+    memset(p->idf, 0, sizeof(p->idf));
+    for (unsigned f = 0; f < MATCH_FIELDS; f++) {
+        double avg = s->n > 0 ? (double)s->len_sum[f] / s->n : 0.0;
+        float *tab = norm_table(p, f);
+        for (unsigned l = 0; l <= lens[f]; l++)
+            tab[l] = norm_value(f, l, avg);
+    }
+}
+
+void
+match_prep_idf(struct match_prep *p, unsigned w, uint32_t n, uint32_t df)
+{
+    double nn = n < df ? df : n;
+
+    p->idf[w] = (float)log(1.0 + (nn - df + 0.5) / (df + 0.5));
+}
+
+float
+match_gain(const struct match_prep *p, const uint8_t v[MATCH_FIELDS],
+           const uint16_t len[MATCH_FIELDS])
+{
+    float tf = p->norm_tag[len[0]] * (float)v[0] + p->norm_title[len[1]] * (float)v[1] +
+               p->norm_body[len[2]] * (float)v[2];
+
+    return tf * (BM25_K1 + 1.0f) / (BM25_K1 + tf);
+}
+
+float
+match_word_part(const struct match_prep *p, unsigned w, const uint8_t v[MATCH_FIELDS],
+                const uint16_t len[MATCH_FIELDS])
+{
+    return p->idf[w] * match_gain(p, v, len);
+}
+
+uint32_t
+match_final(const struct match_query *q, float sum, unsigned any, unsigned strong, uint8_t kind,
+            uint64_t created, uint64_t author8)
+{
+    float age = 0.0f, rel;
+    uint32_t r;
+
+    if (any == 0)
+        return 0;
+    if (q->now_s > created)
+        age = (float)(q->now_s - created) / 86400.0f;
+    rel = sum * (1.0f + 0.25f * 30.0f / (30.0f + age));
+    if (q->intent != 0 && kind == q->intent)
+        rel *= 1.25f;
+    if (q->trust != NULL) { /* the trust distance's hook */
+        uint32_t t = q->trust(q->trust_ctx, author8);
+        rel *= (float)(t < 1000 ? t : 1000) / 1000.0f;
+    }
+    rel *= 1000.0f;
+    r = rel >= (float)SCORE_REL_MAX ? SCORE_REL_MAX : rel > 0.0f ? (uint32_t)rel : 0;
+    return (uint32_t)any << 27 | (uint32_t)strong << 22 | r;
+}
+
+uint32_t
+match_final_bound(const struct match_query *q, float sum, unsigned any, unsigned strong,
+                  uint8_t kind)
+{
+    float rel;
+    uint32_t r;
+
+    if (any == 0)
+        return 0;
+    /* freshness at most 1.25, trust at most 1; a little more for the float roundings */
+    rel = sum * 1.25f * 1.001f;
+    if (q->intent != 0 && kind == q->intent)
+        rel *= 1.25f;
+    rel *= 1000.0f;
+    r = rel >= (float)SCORE_REL_MAX ? SCORE_REL_MAX : rel > 0.0f ? (uint32_t)rel + 1 : 1;
+    if (r > SCORE_REL_MAX)
+        r = SCORE_REL_MAX;
+    return (uint32_t)any << 27 | (uint32_t)strong << 22 | r;
+}
+
+uint32_t
+match_doc_score(const struct match_query *q, const struct match_prep *p, const struct match_doc *d,
+                uint8_t kind, uint64_t created, uint64_t author8)
+{
+    float sum = 0.0f;
+    unsigned any = 0, strong = 0;
+
+    for (unsigned w = 0; w < q->nwords; w++) {
+        if (d->cls[w] == 0 || match_query_weak(q, w))
+            continue;
+        sum += match_word_part(p, w, d->v[w], d->len);
+        any++;
+        strong += d->cls[w] >= MATCH_C_PREFIX;
+    }
+    return match_final(q, sum, any, strong, kind, created, author8);
 }
 
 uint32_t
 match_score(const struct match_query *q, const struct record *rec)
 {
-    uint8_t tag_best[MATCH_WORDS_MAX] = {0}, title_best[MATCH_WORDS_MAX] = {0},
-            body_best[MATCH_WORDS_MAX] = {0};
-    uint32_t sum = 0, matched = 0;
-    unsigned ntags = rec->ntags < RECORD_TAGS_MAX ? rec->ntags : RECORD_TAGS_MAX;
+    struct match_doc d;
+    struct match_prep *p, prep;
 
-    if (rec->kind == RECORD_WITHDRAWN || (q->kind != 0 && rec->kind != q->kind))
+    if (!match_filters(q, rec))
         return 0;
-    if (q->now_s != 0 && rec->expires <= q->now_s)
-        return 0;
-    if (q->has_author && !ident_prefix_match(&q->author, rec->author))
-        return 0;
-    for (unsigned i = 0; i < q->ntags; i++) {
-        if (!has_tag(rec, q->tags[i]))
-            return 0;
-    }
     if (q->nwords == 0)
         return 1;
-
-    for (unsigned i = 0; i < ntags; i++) {
-        const char *tag = rec->tags[i];
-        size_t tl = strnlen(tag, RECORD_TAG_MAX);
-        for (unsigned w = 0; w < q->nwords; w++) {
-            if (q->wlen[w] == tl && memcmp(q->words[w], tag, tl) == 0)
-                tag_best[w] = MATCH_W_TAG;
-        }
-        scan_field(q, tag, RECORD_TAG_MAX, tag_best, MATCH_W_TAG_TOKEN, MATCH_W_TAG_PREFIX);
-    }
-    scan_field(q, rec->title, RECORD_TITLE_MAX, title_best, MATCH_W_TITLE, MATCH_W_TITLE_PREFIX);
-    scan_field(q, rec->body, RECORD_BODY_MAX, body_best, MATCH_W_BODY, MATCH_W_BODY_PREFIX);
-    scan_field(q, rec->terms, RECORD_TERMS_MAX, body_best, MATCH_W_BODY, MATCH_W_BODY_PREFIX);
-    for (unsigned w = 0; w < q->nwords; w++) {
-        uint32_t s = (uint32_t)tag_best[w] + title_best[w] + body_best[w];
-        if (s > 0) {
-            sum += s;
-            matched++;
-        }
-    }
-    return sum * matched;
+    match_doc_of(q, rec, &d);
+    p = &prep;
+    /* A collection of one: only the entries for its own lengths are read. */
+    for (unsigned f = 0; f < MATCH_FIELDS; f++)
+        norm_table(p, f)[d.len[f]] = norm_value(f, d.len[f], (double)d.len[f]);
+    for (unsigned w = 0; w < q->nwords; w++)
+        match_prep_idf(p, w, 1, d.cls[w] != 0);
+    return match_doc_score(q, p, &d, rec->kind, rec->created, be64dec(rec->author));
 }
 
 /* ---- Ranking ----------------------------------------------------------------------- */
@@ -301,6 +691,12 @@ match_topk_push(struct match_topk *t, const struct match_hit *h)
     sift_down(t, 0);
 }
 
+uint32_t
+match_topk_floor(const struct match_topk *t)
+{
+    return t->cap > 0 && t->n == t->cap ? t->hits[0].score : 0;
+}
+
 void
 match_topk_sort(struct match_topk *t)
 {
@@ -309,6 +705,16 @@ match_topk_sort(struct match_topk *t)
 }
 
 /* ---- Related records --------------------------------------------------------------- */
+
+static bool
+has_tag(const struct record *rec, const char *tag)
+{
+    for (unsigned i = 0; i < rec->ntags && i < RECORD_TAGS_MAX; i++) {
+        if (strcmp(rec->tags[i], tag) == 0)
+            return true;
+    }
+    return false;
+}
 
 /* Common words that say nothing about what is offered or needed (English, French). */
 static const char *const filler[] = {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/fold.h"
 #include "lib/mp.h"
 
 /* The last field of an attestation: bin 8 header (c4 40) and the 64-byte cosig. */
@@ -276,6 +277,27 @@ int
 record_check_fields(const struct record *rec)
 {
     return check_fields(rec, 0);
+}
+
+int
+record_fold_tags(struct record *rec)
+{
+    char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1];
+    unsigned n = 0, ntags = rec->ntags < RECORD_TAGS_MAX ? rec->ntags : RECORD_TAGS_MAX;
+
+    for (unsigned i = 0; i < ntags; i++) {
+        bool dup = false;
+        if (fold_string(rec->tags[i], tags[n], sizeof(tags[n])) <= 0)
+            return PULL_ERR_TAG;
+        for (unsigned j = 0; j < n && !dup; j++)
+            dup = strcmp(tags[j], tags[n]) == 0;
+        if (!dup)
+            n++;
+    }
+    memset(rec->tags, 0, sizeof(rec->tags));
+    memcpy(rec->tags, tags, n * sizeof(tags[0]));
+    rec->ntags = (uint8_t)n;
+    return 0;
 }
 
 int

@@ -14,7 +14,8 @@
  *   7 title     str    1..120 bytes (0 allowed only for withdrawn)
  *   8 body      str    0..3000 bytes (empty for withdrawn)
  *   9 tags      array  0..16 str, each 1..32 bytes of [a-z0-9-_.+] or non-ASCII letters,
- *                      no uppercase ASCII, no duplicates
+ *                      no uppercase ASCII, no duplicates; pull makes them folded
+ *                      (record_fold_tags), and `lang-xx` names the record's language
  *  10 location  str    "" or a geohash of 1..12 characters of 0-9b-hjkmnp-z
  *  11 terms     str    0..500 bytes: what the author asks or gives in return
  *  12 link      bin    empty, or 32: id of the record an attestation is about
@@ -135,6 +136,13 @@ void record_init(struct record *rec);
  * (lengths, UTF-8, control characters, tag syntax, geohash, kind-specific presence of
  * link/peer/cosig). Returns 0 or the PULL_ERR_* naming the broken rule. */
 int record_check_fields(const struct record *rec);
+
+/* record_fold_tags folds rec's tags the way search folds words (lib/fold.h: "CAFÉ" is
+ * "cafe", "Straße" is "strasse"), for a record being made: a tag that folds like an earlier
+ * one is the same tag and is dropped. Returns 0, or PULL_ERR_TAG if a tag is empty or longer
+ * than RECORD_TAG_MAX bytes once folded (rec's tags are then unchanged). Records received
+ * keep their tags as signed: the search index folds them when it reads them. */
+int record_fold_tags(struct record *rec);
 
 /* record_check_time checks created/expires against now_s: expires after created and at
  * most RECORD_TTL_MAX later (PULL_ERR_EXPIRY), created at most RECORD_SKEW_MAX in the

@@ -5,37 +5,46 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/fold.h"
 #include "lib/mp.h"
+#include "lib/stem.h"
 
-/* Fields of a term, with the weights of lib/match.h. */
-enum { F_TAG = 0, F_TAGTOK = 1, F_TITLE = 2, F_BODY = 3, F_COUNT };
-
-static const uint8_t w_exact[F_COUNT] = {MATCH_W_TAG, MATCH_W_TAG_TOKEN, MATCH_W_TITLE,
-                                         MATCH_W_BODY};
-static const uint8_t w_prefix[F_COUNT] = {MATCH_W_TAG_PREFIX, MATCH_W_TAG_PREFIX,
-                                          MATCH_W_TITLE_PREFIX, MATCH_W_BODY_PREFIX};
-/* Which of the three scores of match_score (tags, title, body) a field adds to. */
-static const uint8_t f_slot[F_COUNT] = {0, 0, 1, 2};
-
-#define TERM_TEXT_MAX (MATCH_WORD_MAX + 1)
-
+/* A dictionary term: a distinct folded word, or a whole folded tag (tag = 1). */
 struct term {
-    uint8_t *post; /* LEB128 deltas of entry indexes, ascending */
+    uint8_t *post;  /* postings, see search.h */
     uint32_t plen, pcap;
     uint32_t last;  /* last entry posted */
     uint32_t count; /* entries posted */
-    uint8_t field;
-    uint8_t len;
-    bool single; /* F_TAG: the tag is one token, so a query word can equal it */
-    char text[TERM_TEXT_MAX + 1];
+    uint64_t bag;   /* match_bag of the text (words) */
+    uint32_t langs; /* languages whose stem group lists this word */
+    uint8_t len, nchars, tag;
+    char text[MATCH_TERM_MAX + 1];
 };
 
+/* A stem group: the words whose stem in `lang` is `text`. */
+struct group {
+    uint64_t bag;
+    uint32_t first; /* member index + 1, 0 = none */
+    uint8_t lang, len, nchars;
+    char text[MATCH_TERM_MAX + 1];
+};
+
+struct member {
+    uint32_t term;
+    uint32_t next; /* member index + 1 */
+};
+
+/* A query's row buffer is kept for the next one up to this size. */
+#define ROWS_KEEP (256u << 10)
+
+/* efl: flags in bits 0-1, language in bits 2-6, kind in bits 7-9. */
 enum { E_DEAD = 1, E_PARTIAL = 2 };
+#define EFL_LANG(x) (((x) >> 2) & 0x1f)
+#define EFL_KIND(x) (((x) >> 7) & 0x7)
 
 struct entry {
     uint64_t id8, author8, key8;
     uint32_t created, expires;
-    uint8_t kind, flags;
 };
 
 struct search_index {
@@ -44,13 +53,28 @@ struct search_index {
     uint32_t nterms, cterms;
     uint32_t *tslots; /* term index + 1, 0 = empty */
     uint32_t tcap;    /* power of two */
+    struct group *groups;
+    uint32_t ngroups, cgroups;
+    uint32_t *gslots;
+    uint32_t gcap;
+    struct member *members;
+    uint32_t nmembers, cmembers;
     struct entry *ents;
+    uint16_t *efl;
+    uint32_t *elen; /* tag words | title words << 8 | body words << 16 */
     uint32_t nents, cents;
     uint32_t *kslots; /* entry index + 1 by key8 */
     uint32_t kcap;
+    uint32_t *heap; /* entries by expiry, a min-heap (dead ones leave when they surface) */
+    uint32_t nheap, cheap;
     uint32_t *partial; /* entries indexed partially */
     uint32_t npartial, cpartial;
+    uint8_t *rows; /* the candidate rows of a query */
+    size_t rows_cap;
+    struct match_prep *prep;
     size_t live, dead;
+    uint64_t len_sum[MATCH_FIELDS];
+    uint32_t lang_live[STEM_LANGS];
     size_t post_bytes;
 };
 
@@ -112,18 +136,18 @@ search_index_clear(struct search_index *ix)
         free(ix->terms[i].post);
     free(ix->terms);
     free(ix->tslots);
+    free(ix->groups);
+    free(ix->gslots);
+    free(ix->members);
     free(ix->ents);
+    free(ix->efl);
+    free(ix->elen);
     free(ix->kslots);
+    free(ix->heap);
     free(ix->partial);
-    ix->terms = NULL;
-    ix->tslots = NULL;
-    ix->ents = NULL;
-    ix->kslots = NULL;
-    ix->partial = NULL;
-    ix->nterms = ix->cterms = ix->tcap = 0;
-    ix->nents = ix->cents = ix->kcap = 0;
-    ix->npartial = ix->cpartial = 0;
-    ix->live = ix->dead = ix->post_bytes = 0;
+    free(ix->rows);
+    free(ix->prep);
+    memset(&ix->terms, 0, sizeof(*ix) - offsetof(struct search_index, terms));
 }
 
 void
@@ -152,16 +176,26 @@ size_t
 search_index_bytes(const struct search_index *ix)
 {
     return sizeof(*ix) + (size_t)ix->cterms * sizeof(struct term) + (size_t)ix->tcap * 4 +
-           (size_t)ix->cents * sizeof(struct entry) + (size_t)ix->kcap * 4 +
-           (size_t)ix->cpartial * 4 + ix->post_bytes;
+           (size_t)ix->cgroups * sizeof(struct group) + (size_t)ix->gcap * 4 +
+           (size_t)ix->cmembers * sizeof(struct member) +
+           (size_t)ix->cents * (sizeof(struct entry) + 2 + 4) + (size_t)ix->kcap * 4 +
+           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 +
+           ix->rows_cap +
+           (ix->prep != NULL ? sizeof(*ix->prep) : 0) + ix->post_bytes;
 }
 
 /* ---- Dictionary -------------------------------------------------------------------- */
 
 static uint32_t
-term_hash_of(const struct search_index *ix, const struct term *t)
+term_hash(const struct search_index *ix, uint8_t tag, const char *text, size_t len)
 {
-    return (uint32_t)hash_bytes(ix, t->field, t->text, t->len);
+    return (uint32_t)hash_bytes(ix, tag, text, len);
+}
+
+static uint32_t
+group_hash(const struct search_index *ix, uint8_t lang, const char *text, size_t len)
+{
+    return (uint32_t)hash_bytes(ix, (uint8_t)(0x80 | lang), text, len);
 }
 
 static int
@@ -172,7 +206,8 @@ tslots_resize(struct search_index *ix, uint32_t cap)
     if (s == NULL)
         return PULL_ERR_NOMEM;
     for (uint32_t i = 0; i < ix->nterms; i++) {
-        uint32_t h = term_hash_of(ix, &ix->terms[i]) & (cap - 1);
+        const struct term *t = &ix->terms[i];
+        uint32_t h = term_hash(ix, t->tag, t->text, t->len) & (cap - 1);
         while (s[h] != 0)
             h = (h + 1) & (cap - 1);
         s[h] = i + 1;
@@ -183,20 +218,20 @@ tslots_resize(struct search_index *ix, uint32_t cap)
     return 0;
 }
 
-/* Finds the term (field, text[0..len)); len <= TERM_TEXT_MAX. Returns its index, or
- * UINT32_MAX if absent (then *slot is where it would go). */
+/* Finds the term (tag, text[0..len)). Returns its index, or UINT32_MAX if absent (then
+ * *slot is where it would go). */
 static uint32_t
-term_find(const struct search_index *ix, uint8_t field, const char *text, size_t len,
+term_find(const struct search_index *ix, uint8_t tag, const char *text, size_t len,
           uint32_t *slot)
 {
     uint32_t h;
 
-    if (ix->tcap == 0)
+    if (ix->tcap == 0 || len > MATCH_TERM_MAX)
         return UINT32_MAX;
-    h = (uint32_t)hash_bytes(ix, field, text, len) & (ix->tcap - 1);
+    h = term_hash(ix, tag, text, len) & (ix->tcap - 1);
     while (ix->tslots[h] != 0) {
         const struct term *t = &ix->terms[ix->tslots[h] - 1];
-        if (t->field == field && t->len == len && memcmp(t->text, text, len) == 0)
+        if (t->tag == tag && t->len == len && memcmp(t->text, text, len) == 0)
             return ix->tslots[h] - 1;
         h = (h + 1) & (ix->tcap - 1);
     }
@@ -208,19 +243,19 @@ term_find(const struct search_index *ix, uint8_t field, const char *text, size_t
 /* Returns the index of the term, adding it if needed; UINT32_MAX if the dictionary is full
  * or memory ran out. */
 static uint32_t
-term_get(struct search_index *ix, uint8_t field, const char *text, size_t len, bool single)
+term_get(struct search_index *ix, uint8_t tag, const char *text, size_t len)
 {
     uint32_t i, slot = 0;
     struct term *t;
 
-    if ((i = term_find(ix, field, text, len, &slot)) != UINT32_MAX)
+    if ((i = term_find(ix, tag, text, len, &slot)) != UINT32_MAX)
         return i;
     if (ix->nterms >= SEARCH_TERMS_MAX)
         return UINT32_MAX;
     if ((uint64_t)(ix->nterms + 1) * 2 > ix->tcap) {
         if (tslots_resize(ix, ix->tcap ? ix->tcap * 2 : 1024) != 0)
             return UINT32_MAX;
-        (void)term_find(ix, field, text, len, &slot);
+        (void)term_find(ix, tag, text, len, &slot);
     }
     if (ix->nterms == ix->cterms) {
         struct term *nt = grow(ix->terms, &ix->cterms, ix->nterms + 1, sizeof(*nt));
@@ -231,54 +266,168 @@ term_get(struct search_index *ix, uint8_t field, const char *text, size_t len, b
     i = ix->nterms++;
     t = &ix->terms[i];
     memset(t, 0, sizeof(*t));
-    t->field = field;
+    t->tag = tag;
     t->len = (uint8_t)len;
-    t->single = single;
     memcpy(t->text, text, len);
+    if (!tag) {
+        t->nchars = (uint8_t)fold_chars(text, len);
+        t->bag = match_bag(text, len);
+    }
     ix->tslots[slot] = i + 1;
     return i;
 }
 
-/* Appends entry e to t's postings (entries are added in increasing order). */
 static int
-post_add(struct search_index *ix, struct term *t, uint32_t e)
+gslots_resize(struct search_index *ix, uint32_t cap)
 {
-    uint32_t d = t->count == 0 ? e : e - t->last;
+    uint32_t *s = calloc(cap, sizeof(*s));
+
+    if (s == NULL)
+        return PULL_ERR_NOMEM;
+    for (uint32_t i = 0; i < ix->ngroups; i++) {
+        const struct group *g = &ix->groups[i];
+        uint32_t h = group_hash(ix, g->lang, g->text, g->len) & (cap - 1);
+        while (s[h] != 0)
+            h = (h + 1) & (cap - 1);
+        s[h] = i + 1;
+    }
+    free(ix->gslots);
+    ix->gslots = s;
+    ix->gcap = cap;
+    return 0;
+}
+
+static uint32_t
+group_find(const struct search_index *ix, uint8_t lang, const char *text, size_t len,
+           uint32_t *slot)
+{
+    uint32_t h;
+
+    if (ix->gcap == 0)
+        return UINT32_MAX;
+    h = group_hash(ix, lang, text, len) & (ix->gcap - 1);
+    while (ix->gslots[h] != 0) {
+        const struct group *g = &ix->groups[ix->gslots[h] - 1];
+        if (g->lang == lang && g->len == len && memcmp(g->text, text, len) == 0)
+            return ix->gslots[h] - 1;
+        h = (h + 1) & (ix->gcap - 1);
+    }
+    if (slot != NULL)
+        *slot = h;
+    return UINT32_MAX;
+}
+
+/* Lists term ti in the stem group of its stem in lang. Returns 0, PULL_ERR_NOMEM or
+ * PULL_ERR_TOO_BIG (SEARCH_MEMBERS_MAX: the record is then indexed partially). */
+static int
+group_add(struct search_index *ix, uint32_t ti, uint8_t lang)
+{
+    char stem[MATCH_TERM_MAX + 1];
+    size_t sl;
+    uint32_t gi, slot = 0;
+    struct group *g;
+    struct member *m;
+
+    if (ix->nmembers >= SEARCH_MEMBERS_MAX)
+        return PULL_ERR_TOO_BIG;
+    sl = stem_word(lang, ix->terms[ti].text, ix->terms[ti].len, stem, sizeof(stem));
+    if ((gi = group_find(ix, lang, stem, sl, &slot)) == UINT32_MAX) {
+        if ((uint64_t)(ix->ngroups + 1) * 2 > ix->gcap) {
+            if (gslots_resize(ix, ix->gcap ? ix->gcap * 2 : 1024) != 0)
+                return PULL_ERR_NOMEM;
+            (void)group_find(ix, lang, stem, sl, &slot);
+        }
+        if (ix->ngroups == ix->cgroups) {
+            struct group *ng = grow(ix->groups, &ix->cgroups, ix->ngroups + 1, sizeof(*ng));
+            if (ng == NULL)
+                return PULL_ERR_NOMEM;
+            ix->groups = ng;
+        }
+        gi = ix->ngroups++;
+        g = &ix->groups[gi];
+        memset(g, 0, sizeof(*g));
+        g->lang = lang;
+        g->len = (uint8_t)sl;
+        memcpy(g->text, stem, sl);
+        g->nchars = (uint8_t)fold_chars(stem, sl);
+        g->bag = match_bag(stem, sl);
+        ix->gslots[slot] = gi + 1;
+    }
+    if (ix->nmembers == ix->cmembers) {
+        struct member *nm = grow(ix->members, &ix->cmembers, ix->nmembers + 1, sizeof(*nm));
+        if (nm == NULL)
+            return PULL_ERR_NOMEM;
+        ix->members = nm;
+    }
+    g = &ix->groups[gi];
+    m = &ix->members[ix->nmembers++];
+    m->term = ti;
+    m->next = g->first;
+    g->first = ix->nmembers;
+    ix->terms[ti].langs |= (uint32_t)1 << lang;
+    return 0;
+}
+
+/* ---- Postings ---------------------------------------------------------------------- */
+
+/* Frequencies byte: tags bits 0-1, title bits 2-3, body bits 4-7. */
+static inline uint8_t
+tf_byte(const uint8_t tf[MATCH_FIELDS])
+{
+    return (uint8_t)(tf[0] | tf[1] << 2 | tf[2] << 4);
+}
+
+/* Appends entry e with frequencies fb to t's postings (entries come in increasing order). */
+static int
+post_add(struct search_index *ix, struct term *t, uint32_t e, uint8_t fb)
+{
+    uint64_t v = (uint64_t)(t->count == 0 ? e : e - t->last) << 1;
     uint32_t old = t->pcap;
 
-    if (t->plen + 5 > t->pcap) {
-        uint8_t *np = grow(t->post, &t->pcap, t->plen + 5, 1);
+    if (fb != 0x10)
+        v |= 1;
+    if (t->plen + 7 > t->pcap) {
+        uint32_t want = t->pcap < 8 ? 8 : t->pcap + t->pcap / 2;
+        uint8_t *np = realloc(t->post, want);
         if (np == NULL)
             return PULL_ERR_NOMEM;
         t->post = np;
+        t->pcap = want;
         ix->post_bytes += t->pcap - old;
     }
-    while (d >= 0x80) {
-        t->post[t->plen++] = (uint8_t)(d | 0x80);
-        d >>= 7;
+    while (v >= 0x80) {
+        t->post[t->plen++] = (uint8_t)(v | 0x80);
+        v >>= 7;
     }
-    t->post[t->plen++] = (uint8_t)d;
+    t->post[t->plen++] = (uint8_t)v;
+    if (fb != 0x10)
+        t->post[t->plen++] = fb;
     t->last = e;
     t->count++;
     return 0;
 }
 
-/* Walks postings: call with *off = 0, *cur = 0 and first = true; returns false at the end. */
+/* Walks postings: start with *off = 0, *cur = 0, *k = 0; returns false at the end. */
 static inline bool
-post_next(const struct term *t, uint32_t *off, uint32_t *cur, uint32_t *k)
+post_next(const struct term *t, uint32_t *off, uint32_t *cur, uint32_t *k, uint8_t *fb)
 {
-    uint32_t d = 0, shift = 0;
+    uint64_t d = 0;
+    uint32_t shift = 0;
 
     if (*k >= t->count)
         return false;
     while (*off < t->plen) {
         uint8_t b = t->post[(*off)++];
-        d |= (uint32_t)(b & 0x7f) << shift;
+        d |= (uint64_t)(b & 0x7f) << shift;
         if ((b & 0x80) == 0)
             break;
         shift += 7;
     }
-    *cur = *k == 0 ? d : *cur + d;
+    if (d & 1)
+        *fb = *off < t->plen ? t->post[(*off)++] : 0;
+    else
+        *fb = 0x10;
+    *cur = *k == 0 ? (uint32_t)(d >> 1) : *cur + (uint32_t)(d >> 1);
     (*k)++;
     return true;
 }
@@ -321,71 +470,154 @@ kslot_find(struct search_index *ix, uint64_t key8)
     return &ix->kslots[h];
 }
 
+static inline void
+elen_of(const struct search_index *ix, uint32_t e, uint16_t len[MATCH_FIELDS])
+{
+    uint32_t x = ix->elen[e];
+
+    len[0] = (uint16_t)(x & 0xff);
+    len[1] = (uint16_t)((x >> 8) & 0xff);
+    len[2] = (uint16_t)(x >> 16);
+}
+
 static void
 retire(struct search_index *ix, uint32_t e)
 {
-    if ((ix->ents[e].flags & E_DEAD) == 0) {
-        ix->ents[e].flags |= E_DEAD;
-        ix->live--;
-        ix->dead++;
+    uint16_t len[MATCH_FIELDS];
+
+    if ((ix->efl[e] & E_DEAD) != 0)
+        return;
+    ix->efl[e] |= E_DEAD;
+    ix->live--;
+    ix->dead++;
+    elen_of(ix, e, len);
+    for (unsigned f = 0; f < MATCH_FIELDS; f++)
+        ix->len_sum[f] -= len[f];
+    ix->lang_live[EFL_LANG(ix->efl[e])]--;
+}
+
+static inline bool
+heap_less(const struct search_index *ix, uint32_t a, uint32_t b)
+{
+    return ix->ents[a].expires < ix->ents[b].expires;
+}
+
+static int
+heap_push(struct search_index *ix, uint32_t e)
+{
+    uint32_t i;
+
+    if (ix->nheap == ix->cheap) {
+        uint32_t *nh = grow(ix->heap, &ix->cheap, ix->nheap + 1, sizeof(*nh));
+        if (nh == NULL)
+            return PULL_ERR_NOMEM;
+        ix->heap = nh;
     }
-}
-
-/* Posts entry e under term (field, text) unless already posted for it. Returns false if
- * the record could not be indexed entirely (caps, memory). */
-static bool
-index_term(struct search_index *ix, uint32_t e, uint8_t field, const char *text, size_t len,
-           bool single, unsigned *nterms)
-{
-    uint32_t ti;
-    struct term *t;
-
-    if ((ti = term_get(ix, field, text, len, single)) == UINT32_MAX)
-        return false;
-    t = &ix->terms[ti];
-    if (t->count > 0 && t->last == e)
-        return true; /* the word is there twice */
-    if (*nterms >= SEARCH_TERMS_PER_RECORD)
-        return false;
-    (*nterms)++;
-    return post_add(ix, t, e) == 0;
-}
-
-/* Indexes each token of s (at most max bytes) under field. */
-static bool
-index_text(struct search_index *ix, uint32_t e, uint8_t field, const char *s, size_t max,
-           unsigned *nterms)
-{
-    const uint8_t *p = (const uint8_t *)s, *end = p + strnlen(s, max);
-    bool ok = true;
-
-    while (p < end) {
-        char tok[TERM_TEXT_MAX];
-        size_t n = 0;
-
-        while (p < end && !match_is_word(*p))
-            p++;
-        if (p >= end)
+    i = ix->nheap++;
+    ix->heap[i] = e;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2, t;
+        if (!heap_less(ix, ix->heap[i], ix->heap[p]))
             break;
-        while (p < end && match_is_word(*p)) {
-            if (n < TERM_TEXT_MAX)
-                tok[n++] = (char)match_lower(*p);
-            p++;
-        }
-        if (!index_term(ix, e, field, tok, n, false, nterms))
-            ok = false;
+        t = ix->heap[i];
+        ix->heap[i] = ix->heap[p];
+        ix->heap[p] = t;
+        i = p;
     }
-    return ok;
+    return 0;
 }
 
-static bool
-tag_is_single(const char *tag, size_t n)
+static void
+heap_pop(struct search_index *ix)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (!match_is_word((uint8_t)tag[i]))
-            return false;
+    uint32_t i = 0;
+
+    ix->heap[0] = ix->heap[--ix->nheap];
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i, t;
+        if (l < ix->nheap && heap_less(ix, ix->heap[l], ix->heap[m]))
+            m = l;
+        if (r < ix->nheap && heap_less(ix, ix->heap[r], ix->heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        t = ix->heap[i];
+        ix->heap[i] = ix->heap[m];
+        ix->heap[m] = t;
+        i = m;
     }
-    return n > 0;
+}
+
+/* Retires every entry expired at now_s (time only goes on: they stay retired). */
+static void
+expire(struct search_index *ix, uint64_t now_s)
+{
+    if (now_s == 0)
+        return;
+    while (ix->nheap > 0 && ix->ents[ix->heap[0]].expires <= now_s) {
+        retire(ix, ix->heap[0]);
+        heap_pop(ix);
+    }
+}
+
+/* The distinct words of a record being added, with their frequency per field. */
+#define REC_SLOTS 512
+struct rec_words {
+    struct {
+        char text[MATCH_TERM_MAX + 1];
+        uint8_t len;
+        uint8_t tf[MATCH_FIELDS];
+    } w[SEARCH_TERMS_PER_RECORD];
+    uint16_t slots[REC_SLOTS]; /* word index + 1 */
+    unsigned n;
+    unsigned words[MATCH_FIELDS];
+    bool overflow;
+};
+
+static uint32_t
+fnv(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static void
+rec_words_text(struct rec_words *rw, unsigned f, const char *s, size_t max)
+{
+    static const uint8_t cap[MATCH_FIELDS] = {MATCH_TF_TAG, MATCH_TF_TITLE, MATCH_TF_BODY};
+    char w[MATCH_TERM_MAX + 1];
+    size_t n = strnlen(s, max), off = 0, len;
+
+    while ((len = match_field_next(s, n, &off, w)) > 0) {
+        uint32_t h = fnv(w, len) & (REC_SLOTS - 1);
+        rw->words[f]++;
+        while (rw->slots[h] != 0) {
+            unsigned i = rw->slots[h] - 1;
+            if (rw->w[i].len == len && memcmp(rw->w[i].text, w, len) == 0)
+                break;
+            h = (h + 1) & (REC_SLOTS - 1);
+        }
+        if (rw->slots[h] == 0) {
+            unsigned i;
+            if (rw->n >= SEARCH_TERMS_PER_RECORD) {
+                rw->overflow = true;
+                continue;
+            }
+            i = rw->n++;
+            memcpy(rw->w[i].text, w, len);
+            rw->w[i].len = (uint8_t)len;
+            memset(rw->w[i].tf, 0, sizeof(rw->w[i].tf));
+            rw->slots[h] = (uint16_t)(i + 1);
+        }
+        {
+            unsigned i = rw->slots[h] - 1;
+            if (rw->w[i].tf[f] < cap[f])
+                rw->w[i].tf[f]++;
+        }
+    }
 }
 
 static uint64_t
@@ -398,6 +630,43 @@ key_of(const struct search_index *ix, const struct record *rec)
     return hash_bytes(ix, 0xff, k, sizeof(k));
 }
 
+/* Makes room for one more entry in every per-entry array. */
+static int
+ents_reserve(struct search_index *ix)
+{
+    uint32_t cap = ix->cents;
+    struct entry *ne;
+    uint16_t *nf;
+    uint32_t *nl;
+
+    if (ix->nents < ix->cents)
+        return 0;
+    if ((ne = grow(ix->ents, &cap, ix->nents + 1, sizeof(*ne))) == NULL)
+        return PULL_ERR_NOMEM;
+    ix->ents = ne;
+    if ((nf = realloc(ix->efl, (size_t)cap * sizeof(*nf))) == NULL)
+        return PULL_ERR_NOMEM;
+    ix->efl = nf;
+    if ((nl = realloc(ix->elen, (size_t)cap * sizeof(*nl))) == NULL)
+        return PULL_ERR_NOMEM;
+    ix->elen = nl;
+    ix->cents = cap;
+    return 0;
+}
+
+static int
+add_partial(struct search_index *ix, uint32_t e)
+{
+    uint32_t *np = grow(ix->partial, &ix->cpartial, ix->npartial + 1, sizeof(*np));
+
+    if (np == NULL)
+        return PULL_ERR_NOMEM;
+    ix->partial = np;
+    ix->partial[ix->npartial++] = e;
+    ix->efl[e] |= E_PARTIAL;
+    return 0;
+}
+
 int
 search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTES],
                  const struct record *rec)
@@ -405,8 +674,11 @@ search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTE
     uint64_t key8 = key_of(ix, rec);
     uint32_t *slot, e;
     struct entry *en;
-    unsigned nterms = 0;
+    struct rec_words *rw = NULL;
+    unsigned ntags = rec->ntags < RECORD_TAGS_MAX ? rec->ntags : RECORD_TAGS_MAX, lang;
+    unsigned nposted = 0;
     bool ok = true;
+    int rc = 0;
 
     if ((uint64_t)(ix->nents + 1) * 2 > ix->kcap &&
         kslots_resize(ix, ix->kcap ? ix->kcap * 2 : 1024) != 0)
@@ -418,13 +690,18 @@ search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTE
         return 0;
     if (ix->nents >= SEARCH_ENTRIES_MAX)
         return PULL_ERR_TOO_BIG;
-    if (ix->nents == ix->cents) {
-        struct entry *ne = grow(ix->ents, &ix->cents, ix->nents + 1, sizeof(*ne));
-        if (ne == NULL)
-            return PULL_ERR_NOMEM;
-        ix->ents = ne;
+    if (ents_reserve(ix) != 0 || (rw = calloc(1, sizeof(*rw))) == NULL)
+        return PULL_ERR_NOMEM;
+    lang = stem_lang_of(rec);
+    for (unsigned i = 0; i < ntags; i++) {
+        if (!stem_is_lang_tag(rec->tags[i]))
+            rec_words_text(rw, MATCH_F_TAG, rec->tags[i], RECORD_TAG_MAX);
     }
-    e = ix->nents++;
+    rec_words_text(rw, MATCH_F_TITLE, rec->title, RECORD_TITLE_MAX);
+    rec_words_text(rw, MATCH_F_BODY, rec->body, RECORD_BODY_MAX);
+    rec_words_text(rw, MATCH_F_BODY, rec->terms, RECORD_TERMS_MAX);
+
+    e = ix->nents;
     en = &ix->ents[e];
     memset(en, 0, sizeof(*en));
     en->id8 = search_id8(id);
@@ -432,102 +709,242 @@ search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTE
     en->key8 = key8;
     en->created = rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created;
     en->expires = rec->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->expires;
-    en->kind = rec->kind;
+    if ((rc = heap_push(ix, e)) != 0)
+        goto out;
+    ix->efl[e] = (uint16_t)(lang << 2 | (rec->kind & 7u) << 7);
+    {
+        uint32_t lt = rw->words[0] < MATCH_LEN_TAG ? rw->words[0] : MATCH_LEN_TAG;
+        uint32_t li = rw->words[1] < MATCH_LEN_TITLE ? rw->words[1] : MATCH_LEN_TITLE;
+        uint32_t lb = rw->words[2] < MATCH_LEN_BODY ? rw->words[2] : MATCH_LEN_BODY;
+        ix->elen[e] = lt | li << 8 | lb << 16;
+        ix->len_sum[0] += lt;
+        ix->len_sum[1] += li;
+        ix->len_sum[2] += lb;
+    }
+    ix->nents++;
     *slot = e + 1;
     ix->live++;
+    ix->lang_live[lang]++;
 
-    for (unsigned i = 0; i < rec->ntags && i < RECORD_TAGS_MAX; i++) {
-        const char *tag = rec->tags[i];
-        size_t n = strnlen(tag, RECORD_TAG_MAX);
-        bool single = tag_is_single(tag, n);
-        if (!index_term(ix, e, F_TAG, tag, n, single, &nterms))
+    /* Whole tags, for the tag filter. */
+    for (unsigned i = 0; i < ntags; i++) {
+        char t[MATCH_TERM_MAX + 1];
+        uint32_t ti;
+        long tl = fold_string(rec->tags[i], t, sizeof(t));
+        if (tl < 0)
+            tl = (long)strlen(t);
+        if (tl == 0)
+            continue;
+        if (nposted >= SEARCH_TERMS_PER_RECORD ||
+            (ti = term_get(ix, 1, t, (size_t)tl)) == UINT32_MAX) {
             ok = false;
-        if (!single && !index_text(ix, e, F_TAGTOK, tag, RECORD_TAG_MAX, &nterms))
-            ok = false;
-    }
-    if (!index_text(ix, e, F_TITLE, rec->title, RECORD_TITLE_MAX, &nterms) ||
-        !index_text(ix, e, F_BODY, rec->body, RECORD_BODY_MAX, &nterms) ||
-        !index_text(ix, e, F_BODY, rec->terms, RECORD_TERMS_MAX, &nterms))
-        ok = false;
-    if (!ok) {
-        uint32_t *np = grow(ix->partial, &ix->cpartial, ix->npartial + 1, sizeof(*np));
-        if (np == NULL) {
-            retire(ix, e); /* can't even remember it: search will miss it */
-            return PULL_ERR_NOMEM;
+            continue;
         }
-        ix->partial = np;
-        ix->partial[ix->npartial++] = e;
-        en->flags |= E_PARTIAL;
+        if (ix->terms[ti].count > 0 && ix->terms[ti].last == e)
+            continue; /* two tags folding alike (an old record) */
+        nposted++;
+        if (post_add(ix, &ix->terms[ti], e, 0x10) != 0)
+            ok = false;
     }
-    return 0;
+    if (rw->overflow)
+        ok = false;
+    for (unsigned i = 0; i < rw->n; i++) {
+        uint32_t ti;
+        if (nposted >= SEARCH_TERMS_PER_RECORD ||
+            (ti = term_get(ix, 0, rw->w[i].text, rw->w[i].len)) == UINT32_MAX) {
+            ok = false;
+            continue;
+        }
+        if (lang != STEM_NONE && (ix->terms[ti].langs & ((uint32_t)1 << lang)) == 0 &&
+            group_add(ix, ti, (uint8_t)lang) != 0) {
+            ok = false;
+            continue;
+        }
+        nposted++;
+        if (post_add(ix, &ix->terms[ti], e, tf_byte(rw->w[i].tf)) != 0)
+            ok = false;
+    }
+    if (!ok && add_partial(ix, e) != 0) {
+        retire(ix, e); /* can't even remember it: search will miss it */
+        rc = PULL_ERR_NOMEM;
+    }
+out:
+    free(rw);
+    return rc;
 }
 
 /* ---- Queries ----------------------------------------------------------------------- */
 
+/*
+ * A query is one merge, document at a time, of the posting lists of every term that
+ * matches a query word (an iterator per (word, term, class)) in increasing entry order: no
+ * per-entry scratch, no random writes, so a query touching most of a million entries reads
+ * memory in order. For each entry the iterators on it give each word's field values and
+ * class; the entry counts in the df of every word it matches, and if it passes the filters
+ * it becomes a row of the candidate buffer with each matched word's gain (match_gain).
+ * Once the merge is done the idfs are known: each row's sum is made in query order, and
+ * the entry is read (for its created time and author) only if its score can reach the top.
+ */
+
+/* An iterator over one term's postings on behalf of one query word. */
+struct iter {
+    const struct term *t;
+    uint32_t off, k, cur;
+    uint8_t fb;
+    uint8_t cls;
+    uint8_t word;
+    int8_t lang; /* only entries of this language, or -1 */
+};
+
 struct qstate {
     struct search_index *ix;
     const struct match_query *q;
-    uint8_t *best;    /* 3 per entry: this word's best in tags, title, body */
-    uint32_t *total;  /* sum over words */
-    uint8_t *matched; /* words matched */
-    uint8_t *tagcnt;  /* query tags present */
-    uint32_t *touched, ntouched;
-    uint32_t *cands, ncands;
+    struct iter *its;
+    uint32_t nits, cits;
+    int rc;
+    char stems[STEM_LANGS][MATCH_TERM_MAX + 1]; /* the current word's stems */
+    uint8_t stem_len[STEM_LANGS];
+    uint8_t stem_nc[STEM_LANGS];
+    uint64_t stem_bag[STEM_LANGS];
+    uint32_t stem_cps[STEM_LANGS][MATCH_TERM_MAX];
 };
 
-static void
-score_term(struct qstate *st, const struct term *t, uint8_t w)
-{
-    uint32_t off = 0, cur = 0, k = 0;
-    uint8_t s = f_slot[t->field];
+static const uint8_t class_weight[5] = {0, 3, 4, 7, 8};
 
-    while (post_next(t, &off, &cur, &k)) {
-        uint8_t *b = &st->best[(size_t)cur * 3];
-        if (cur >= st->ix->nents)
-            break;
-        if (b[s] >= w)
-            continue;
-        if ((b[0] | b[1] | b[2]) == 0)
-            st->touched[st->ntouched++] = cur;
-        b[s] = w;
+static inline bool
+iter_next(struct iter *it)
+{
+    return post_next(it->t, &it->off, &it->cur, &it->k, &it->fb);
+}
+
+/* Adds an iterator over term t for word w with class cls (entries of lang only if >= 0). */
+static void
+add_iter(struct qstate *st, const struct term *t, unsigned w, unsigned cls, int lang)
+{
+    struct iter *it;
+
+    if (st->rc != 0 || t->count == 0)
+        return;
+    if (st->nits == st->cits) {
+        struct iter *n = grow(st->its, &st->cits, st->nits + 1, sizeof(*n));
+        if (n == NULL) {
+            st->rc = PULL_ERR_NOMEM;
+            return;
+        }
+        st->its = n;
     }
+    it = &st->its[st->nits++];
+    memset(it, 0, sizeof(*it));
+    it->t = t;
+    it->cls = (uint8_t)cls;
+    it->word = (uint8_t)w;
+    it->lang = (int8_t)lang;
 }
 
 static void
-score_word(struct qstate *st, unsigned wi)
+add_group(struct qstate *st, const struct group *g, unsigned w, unsigned cls, uint32_t skip)
 {
-    const struct search_index *ix = st->ix;
-    const char *word = st->q->words[wi];
-    size_t wl = st->q->wlen[wi];
+    for (uint32_t m = g->first; m != 0; m = st->ix->members[m - 1].next) {
+        uint32_t ti = st->ix->members[m - 1].term;
+        if (ti != skip)
+            add_iter(st, &st->ix->terms[ti], w, cls, g->lang);
+    }
+}
 
-    st->ntouched = 0;
-    if (wl == 0)
-        return;
-    if (wl < MATCH_PREFIX_MIN) {
-        for (uint8_t f = 0; f < F_COUNT; f++) {
-            uint32_t ti = term_find(ix, f, word, wl, NULL);
-            if (ti != UINT32_MAX && (f != F_TAG || ix->terms[ti].single))
-                score_term(st, &ix->terms[ti], w_exact[f]);
+static inline bool
+bag_close(uint64_t a, uint64_t b, unsigned k, bool swap)
+{
+    return swap ? a == b : (unsigned)__builtin_popcountll(a ^ b) <= 2 * k;
+}
+
+/* Adds the iterators of every term matching query word w, by any class. */
+static void
+word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
+{
+    struct search_index *ix = st->ix;
+    const struct match_query *q = st->q;
+    const char *word = q->words[w];
+    size_t wl = q->wlen[w];
+    unsigned k = q->wtypo[w];
+    bool swap = q->wswap[w], typo = k > 0 || swap, prefix = q->wchars[w] >= MATCH_PREFIX_MIN;
+    uint32_t exact = term_find(ix, 0, word, wl, NULL), wc[MATCH_TERM_MAX];
+    size_t nwc = fold_cps(word, wl, wc, MATCH_TERM_MAX);
+    uint64_t bag = typo ? match_bag(word, wl) : 0;
+
+    if (exact != UINT32_MAX)
+        add_iter(st, &ix->terms[exact], w, MATCH_C_EXACT, -1);
+    for (unsigned l = 1; l < STEM_LANGS; l++) {
+        uint32_t gi;
+        if ((lang_mask & ((uint32_t)1 << l)) == 0)
+            continue;
+        st->stem_len[l] = (uint8_t)stem_word(l, word, wl, st->stems[l], sizeof(st->stems[l]));
+        if (typo) {
+            st->stem_nc[l] =
+                (uint8_t)fold_cps(st->stems[l], st->stem_len[l], st->stem_cps[l], MATCH_TERM_MAX);
+            st->stem_bag[l] = match_bag(st->stems[l], st->stem_len[l]);
         }
-    } else {
-        for (uint32_t i = 0; i < ix->nterms; i++) {
-            const struct term *t = &ix->terms[i];
-            if (t->text[0] != word[0] || t->len < wl || (t->field == F_TAG && !t->single))
-                continue;
-            if (memcmp(t->text, word, wl) != 0)
-                continue;
-            score_term(st, t, t->len == wl ? w_exact[t->field] : w_prefix[t->field]);
+        gi = group_find(ix, (uint8_t)l, st->stems[l], st->stem_len[l], NULL);
+        if (gi != UINT32_MAX)
+            add_group(st, &ix->groups[gi], w, MATCH_C_STEM, exact);
+    }
+    if (!prefix && !typo)
+        return;
+    for (uint32_t i = 0; i < ix->nterms; i++) {
+        const struct term *t = &ix->terms[i];
+        if (t->tag || i == exact)
+            continue;
+        if (prefix && t->len > wl && t->text[0] == word[0] && memcmp(t->text, word, wl) == 0) {
+            add_iter(st, t, w, MATCH_C_PREFIX, -1);
+            continue; /* a prefix match is stronger than a typo */
+        }
+        if (typo && (t->nchars > nwc ? t->nchars - nwc : nwc - t->nchars) <= k &&
+            bag_close(bag, t->bag, k, swap)) {
+            uint32_t tc[MATCH_TERM_MAX];
+            size_t ntc = fold_cps(t->text, t->len, tc, MATCH_TERM_MAX);
+            if (match_typo(wc, nwc, tc, ntc, k, swap))
+                add_iter(st, t, w, MATCH_C_TYPO, -1);
         }
     }
-    for (uint32_t i = 0; i < st->ntouched; i++) {
-        uint32_t e = st->touched[i];
-        uint8_t *b = &st->best[(size_t)e * 3];
-        uint32_t s = (uint32_t)b[0] + b[1] + b[2];
-        b[0] = b[1] = b[2] = 0;
-        if (st->matched[e] == 0)
-            st->cands[st->ncands++] = e;
-        st->total[e] += s;
-        st->matched[e]++;
+    if (!typo)
+        return;
+    for (uint32_t i = 0; i < ix->ngroups; i++) {
+        const struct group *g = &ix->groups[i];
+        uint32_t gc[MATCH_TERM_MAX];
+        size_t nsc, ngc;
+        if ((lang_mask & ((uint32_t)1 << g->lang)) == 0)
+            continue;
+        nsc = st->stem_nc[g->lang];
+        if ((g->nchars > nsc ? g->nchars - nsc : nsc - g->nchars) > k ||
+            !bag_close(st->stem_bag[g->lang], g->bag, k, swap))
+            continue;
+        ngc = fold_cps(g->text, g->len, gc, MATCH_TERM_MAX);
+        if (match_typo(st->stem_cps[g->lang], nsc, gc, ngc, k, swap))
+            add_group(st, g, w, MATCH_C_TYPO, UINT32_MAX);
+    }
+}
+
+/* A min-heap of iterator indexes by current entry. */
+static inline bool
+it_less(const struct iter *its, uint32_t a, uint32_t b)
+{
+    return its[a].cur < its[b].cur;
+}
+
+static void
+iheap_down(const struct iter *its, uint32_t *h, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, m = i, t;
+        if (l < n && it_less(its, h[l], h[m]))
+            m = l;
+        if (r < n && it_less(its, h[r], h[m]))
+            m = r;
+        if (m == i)
+            return;
+        t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
     }
 }
 
@@ -541,21 +958,55 @@ author_ok(const struct match_query *q, uint64_t author8)
     return !q->has_author || ((author8 ^ want) & mask) == 0;
 }
 
-/* The filters match_score applies first; expired entries are retired on the way. */
-static bool
-entry_ok(struct search_index *ix, const struct match_query *q, uint32_t e)
+/* The filters the index can check itself but tags (expired entries were retired before the
+ * query). */
+static inline bool
+entry_ok(const struct search_index *ix, const struct match_query *q, uint32_t e)
 {
-    struct entry *en = &ix->ents[e];
+    uint16_t fl = ix->efl[e];
 
-    if (en->flags & E_DEAD)
+    if ((fl & (E_DEAD | E_PARTIAL)) != 0 || (q->kind != 0 && EFL_KIND(fl) != q->kind))
         return false;
-    if (q->now_s != 0 && en->expires <= q->now_s) {
-        retire(ix, e);
-        return false;
+    return !q->has_author || author_ok(q, ix->ents[e].author8);
+}
+
+/* Iterators over the query's whole tags, to check that an entry carries them all. */
+struct tagset {
+    struct iter its[RECORD_TAGS_MAX];
+    unsigned n;
+    bool done; /* one of them is exhausted (or the tag is on no entry) */
+};
+
+static void
+tags_init(struct tagset *ts, const struct search_index *ix, const struct match_query *q)
+{
+    memset(ts, 0, sizeof(*ts));
+    for (unsigned i = 0; i < q->ntags; i++) {
+        uint32_t ti = term_find(ix, 1, q->tags[i], strlen(q->tags[i]), NULL);
+        if (ti == UINT32_MAX || !(ts->its[i].t = &ix->terms[ti], iter_next(&ts->its[i]))) {
+            ts->done = true;
+            return;
+        }
+        ts->n++;
     }
-    if (q->kind != 0 && en->kind != q->kind)
-        return false;
-    return author_ok(q, en->author8);
+}
+
+/* Whether entry e carries every query tag (entries must be asked in increasing order). */
+static bool
+tags_have(struct tagset *ts, uint32_t e)
+{
+    for (unsigned i = 0; i < ts->n; i++) {
+        struct iter *it = &ts->its[i];
+        while (it->cur < e) {
+            if (!iter_next(it)) {
+                ts->done = true;
+                return false;
+            }
+        }
+        if (it->cur != e)
+            return false;
+    }
+    return !ts->done;
 }
 
 static void
@@ -566,93 +1017,304 @@ push(struct match_topk *tk, const struct entry *en, uint32_t e, uint32_t score)
     match_topk_push(tk, &h);
 }
 
-int
-search_index_query(struct search_index *ix, const struct match_query *q, uint32_t limit,
-                   search_fetch_fn fetch, void *fetch_ctx, struct search_hit *hits, uint32_t *n)
+void
+search_index_stats(struct search_index *ix, uint64_t now_s, struct match_stats *st)
 {
-    struct qstate st;
+    expire(ix, now_s);
+    st->n = (uint32_t)ix->live;
+    memcpy(st->len_sum, ix->len_sum, sizeof(st->len_sum));
+}
+
+/* A partial entry, decoded for this query. */
+struct pdoc {
+    uint32_t e;
+    bool pass; /* passes the filters */
+    struct match_doc d;
+};
+
+/* A candidate row: the entry, its counts, the words matched, then each word's field
+ * values (MATCH_FIELDS bytes per query word). */
+struct row {
+    uint32_t e;
+    uint16_t words; /* bit w: word w matched */
+    uint8_t any, strong;
+};
+
+int
+search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t limit,
+                  search_fetch_fn fetch, void *fetch_ctx, struct search_hit *hits, uint32_t *n,
+                  uint32_t *total)
+{
+    struct qstate *st = NULL;
     struct match_topk tk;
     struct match_hit *kept = NULL;
     struct record *rec = NULL;
-    size_t ne = ix->nents ? ix->nents : 1;
+    struct pdoc *pd = NULL;
+    struct tagset *ts = NULL;
+    uint32_t *heap = NULL, npd = 0, count = 0, lang_mask = 0;
     int rc = 0;
 
     *n = 0;
-    memset(&st, 0, sizeof(st));
-    st.ix = ix;
-    st.q = q;
+    if (total != NULL)
+        *total = 0;
     if (limit > SEARCH_LIMIT_MAX)
         limit = SEARCH_LIMIT_MAX;
-    if (limit == 0)
-        return 0;
-    if ((kept = calloc(limit, sizeof(*kept))) == NULL)
-        return PULL_ERR_NOMEM;
+    expire(ix, q->now_s);
+    if ((kept = calloc(limit ? limit : 1, sizeof(*kept))) == NULL ||
+        (st = calloc(1, sizeof(*st))) == NULL || (ts = malloc(sizeof(*ts))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto out;
+    }
     match_topk_init(&tk, kept, limit);
-    if (q->ntags > 0 && (st.tagcnt = calloc(ne, 1)) == NULL) {
-        rc = PULL_ERR_NOMEM;
-        goto out;
+    st->ix = ix;
+    st->q = q;
+    for (unsigned l = 1; l < STEM_LANGS; l++) {
+        if (ix->lang_live[l] > 0)
+            lang_mask |= (uint32_t)1 << l;
     }
-    if (q->nwords > 0 &&
-        ((st.best = calloc(ne, 3)) == NULL || (st.total = calloc(ne, 4)) == NULL ||
-         (st.matched = calloc(ne, 1)) == NULL || (st.touched = calloc(ne, 4)) == NULL ||
-         (st.cands = calloc(ne, 4)) == NULL)) {
-        rc = PULL_ERR_NOMEM;
-        goto out;
-    }
+    tags_init(ts, ix, q);
+    if (ts->done)
+        goto sort; /* a query tag no entry carries */
 
-    /* Required tags: count, per entry, the query tags it carries. */
-    for (unsigned i = 0; i < q->ntags; i++) {
-        uint32_t ti = term_find(ix, F_TAG, q->tags[i], strlen(q->tags[i]), NULL);
-        uint32_t off = 0, cur = 0, k = 0;
-        if (ti == UINT32_MAX)
-            break;
-        while (post_next(&ix->terms[ti], &off, &cur, &k)) {
-            if (cur < ix->nents && st.tagcnt[cur] == i)
-                st.tagcnt[cur]++;
-        }
-    }
-
-    if (q->nwords > 0) {
-        for (unsigned w = 0; w < q->nwords; w++)
-            score_word(&st, w);
-        for (uint32_t i = 0; i < st.ncands; i++) {
-            uint32_t e = st.cands[i];
-            if (ix->ents[e].flags & E_PARTIAL)
-                continue;
-            if (q->ntags > 0 && st.tagcnt[e] != q->ntags)
-                continue;
-            if (entry_ok(ix, q, e))
-                push(&tk, &ix->ents[e], e, st.total[e] * st.matched[e]);
-        }
-    } else {
-        for (uint32_t e = 0; e < ix->nents; e++) {
-            if (ix->ents[e].flags & E_PARTIAL)
-                continue;
-            if (q->ntags > 0 && st.tagcnt[e] != q->ntags)
-                continue;
-            if (entry_ok(ix, q, e))
-                push(&tk, &ix->ents[e], e, 1);
-        }
-    }
-
-    /* Entries the index holds only partly: score them on their decoded record. */
+    /* Entries the index holds only partly: decode them (they count in df too). */
     if (fetch != NULL && ix->npartial > 0) {
-        if ((rec = malloc(sizeof(*rec))) == NULL) {
+        if ((rec = malloc(sizeof(*rec))) == NULL ||
+            (pd = calloc(ix->npartial, sizeof(*pd))) == NULL) {
             rc = PULL_ERR_NOMEM;
             goto out;
         }
         for (uint32_t i = 0; i < ix->npartial; i++) {
             uint32_t e = ix->partial[i];
-            uint32_t score;
-            if (!entry_ok(ix, q, e))
+            if ((ix->efl[e] & E_DEAD) != 0)
                 continue;
             if (fetch(fetch_ctx, ix->ents[e].created, ix->ents[e].id8, rec) != 0)
                 continue;
-            if ((score = match_score(q, rec)) > 0)
-                push(&tk, &ix->ents[e], e, score);
+            pd[npd].e = e;
+            pd[npd].pass = match_filters(q, rec) && author_ok(q, ix->ents[e].author8);
+            if (q->nwords > 0)
+                match_doc_of(q, rec, &pd[npd].d);
+            npd++;
         }
     }
 
+    if (q->nwords == 0) {
+        /* Filters only: walk the first tag's entries, or all of them. */
+        struct iter *first = ts->n > 0 ? &ts->its[0] : NULL;
+        for (uint32_t e = first != NULL ? first->cur : 0; e < ix->nents;) {
+            if (entry_ok(ix, q, e) && (first == NULL || tags_have(ts, e))) {
+                push(&tk, &ix->ents[e], e, 1);
+                count++;
+            }
+            if (first == NULL) {
+                e++;
+            } else {
+                if (ts->done || !iter_next(first))
+                    break;
+                e = first->cur;
+            }
+        }
+        for (uint32_t i = 0; i < npd; i++) {
+            if (pd[i].pass) {
+                push(&tk, &ix->ents[pd[i].e], pd[i].e, 1);
+                count++;
+            }
+        }
+    } else {
+        struct match_stats ms;
+        struct match_prep *p;
+        uint32_t df_all[MATCH_WORDS_MAX] = {0}, df_main[MATCH_WORDS_MAX] = {0};
+        uint32_t tiers[MATCH_WORDS_MAX + 1][MATCH_WORDS_MAX + 1];
+        uint8_t wv[MATCH_WORDS_MAX][MATCH_FIELDS], wcls[MATCH_WORDS_MAX], touched[MATCH_WORDS_MAX];
+        size_t rowsz = sizeof(struct row) + q->nwords * MATCH_FIELDS, nrows = 0;
+        uint32_t nh = 0, need, tier_min = 0;
+        bool linear;
+
+        if (ix->prep == NULL && (ix->prep = malloc(sizeof(*ix->prep))) == NULL) {
+            rc = PULL_ERR_NOMEM;
+            goto out;
+        }
+        p = ix->prep;
+        rowsz = (rowsz + 3) & ~(size_t)3;
+        memset(tiers, 0, sizeof(tiers));
+        search_index_stats(ix, q->now_s, &ms);
+        match_prep_init(p, &ms);
+        for (unsigned w = 0; w < q->nwords; w++) {
+            if (!match_query_weak(q, w)) /* weak words don't count (match.h) */
+                word_iters(st, w, lang_mask);
+        }
+        if (st->rc != 0 || (heap = malloc((st->nits + 1) * sizeof(*heap))) == NULL) {
+            rc = st->rc != 0 ? st->rc : PULL_ERR_NOMEM;
+            goto out;
+        }
+        for (uint32_t i = 0; i < st->nits; i++) {
+            if (iter_next(&st->its[i]))
+                heap[nh++] = i;
+        }
+        /* A few iterators are merged by a scan for the least, more through a heap. */
+        linear = nh <= 8;
+        if (!linear) {
+            for (uint32_t i = nh / 2; i-- > 0;)
+                iheap_down(st->its, heap, nh, i);
+        }
+        memset(wv, 0, sizeof(wv));
+        memset(wcls, 0, sizeof(wcls));
+
+        while (nh > 0) {
+            uint32_t e = UINT32_MAX;
+            uint16_t fl;
+            bool skip;
+            unsigned nt = 0, any = 0, strong = 0;
+            uint16_t words = 0;
+
+            if (linear) {
+                for (uint32_t i = 0; i < nh; i++) {
+                    if (st->its[heap[i]].cur < e)
+                        e = st->its[heap[i]].cur;
+                }
+            } else {
+                e = st->its[heap[0]].cur;
+            }
+            fl = e < ix->nents ? ix->efl[e] : E_DEAD;
+            skip = (fl & (E_DEAD | E_PARTIAL)) != 0;
+            for (uint32_t i = 0; i < nh;) {
+                struct iter *it = &st->its[heap[linear ? i : 0]];
+                if (it->cur != e) {
+                    if (!linear)
+                        break;
+                    i++;
+                    continue;
+                }
+                if (!skip && (it->lang < 0 || it->lang == (int)EFL_LANG(fl))) {
+                    unsigned w = it->word;
+                    uint8_t cw = class_weight[it->cls], v;
+                    if (wcls[w] == 0)
+                        touched[nt++] = (uint8_t)w;
+                    if ((v = (uint8_t)(cw * (it->fb & 3))) > wv[w][0])
+                        wv[w][0] = v;
+                    if ((v = (uint8_t)(cw * ((it->fb >> 2) & 3))) > wv[w][1])
+                        wv[w][1] = v;
+                    if ((v = (uint8_t)(cw * (it->fb >> 4))) > wv[w][2])
+                        wv[w][2] = v;
+                    if (it->cls > wcls[w])
+                        wcls[w] = it->cls;
+                }
+                if (iter_next(it)) {
+                    if (!linear)
+                        iheap_down(st->its, heap, nh, 0);
+                } else if (linear) {
+                    heap[i] = heap[--nh];
+                } else if (--nh > 0) {
+                    heap[0] = heap[nh];
+                    iheap_down(st->its, heap, nh, 0);
+                }
+            }
+            if (nt == 0)
+                continue;
+            for (unsigned i = 0; i < nt; i++) {
+                unsigned w = touched[i];
+                df_all[w]++;
+                df_main[w] += wcls[w] >= MATCH_C_STEM;
+                words |= (uint16_t)(1u << w);
+                any++;
+                strong += wcls[w] >= MATCH_C_PREFIX;
+            }
+            if (entry_ok(ix, q, e) && (ts->n == 0 || tags_have(ts, e))) {
+                struct row *r;
+                uint8_t *v;
+                if ((nrows + 1) * rowsz > ix->rows_cap) {
+                    size_t nc = ix->rows_cap < 4096 ? 4096 : ix->rows_cap * 2;
+                    uint8_t *nr = realloc(ix->rows, nc);
+                    if (nr == NULL) {
+                        rc = PULL_ERR_NOMEM;
+                        goto out;
+                    }
+                    ix->rows = nr;
+                    ix->rows_cap = nc;
+                }
+                r = (struct row *)(ix->rows + nrows * rowsz);
+                v = (uint8_t *)(r + 1);
+                r->e = e;
+                r->words = words;
+                r->any = (uint8_t)any;
+                r->strong = (uint8_t)strong;
+                for (unsigned i = 0; i < nt; i++)
+                    memcpy(v + touched[i] * MATCH_FIELDS, wv[touched[i]], MATCH_FIELDS);
+                tiers[any][strong]++;
+                nrows++;
+            }
+            for (unsigned i = 0; i < nt; i++) {
+                unsigned w = touched[i];
+                wcls[w] = 0;
+                memset(wv[w], 0, sizeof(wv[w]));
+            }
+        }
+
+        for (uint32_t i = 0; i < npd; i++) {
+            for (unsigned w = 0; w < q->nwords; w++) {
+                if (match_query_weak(q, w))
+                    continue;
+                df_all[w] += pd[i].d.cls[w] != 0;
+                df_main[w] += pd[i].d.cls[w] >= MATCH_C_STEM;
+            }
+        }
+        for (unsigned w = 0; w < q->nwords; w++)
+            match_prep_idf(p, w, ms.n, df_main[w] > 0 ? df_main[w] : df_all[w]);
+        /* The score's top bits are (any, strong): rows in lower tiers than the limit-th best
+         * row's can't be kept, and need no scoring (only counting). */
+        need = limit;
+        for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
+            for (int b = a; b >= 0 && need > 0; b--) {
+                uint32_t c = tiers[a][b];
+                tier_min = (uint32_t)a << 5 | (uint32_t)b;
+                need = c >= need ? 0 : need - c;
+            }
+        }
+        if (need > 0)
+            tier_min = 0; /* fewer rows than the limit */
+        if (limit == 0)
+            tier_min = UINT32_MAX; /* only the count */
+        count += (uint32_t)nrows;
+        for (size_t i = 0; i < nrows; i++) {
+            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
+            const uint8_t *v = (const uint8_t *)(r + 1);
+            uint8_t kind;
+            uint16_t len[MATCH_FIELDS];
+            float sum = 0.0f;
+            if (((uint32_t)r->any << 5 | r->strong) < tier_min)
+                continue;
+            elen_of(ix, r->e, len);
+            for (unsigned w = 0; w < q->nwords; w++) {
+                if ((r->words >> w) & 1)
+                    sum += p->idf[w] * match_gain(p, v + w * MATCH_FIELDS, len);
+            }
+            kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
+            /* Read the entry (a cache miss on a large index) only if it may be kept. */
+            if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(&tk)) {
+                const struct entry *en = &ix->ents[r->e];
+                push(&tk, en, r->e,
+                     match_final(q, sum, r->any, r->strong, kind, en->created, en->author8));
+            }
+        }
+        for (uint32_t i = 0; i < npd; i++) {
+            const struct entry *en = &ix->ents[pd[i].e];
+            uint32_t score;
+            if (!pd[i].pass)
+                continue;
+            score = match_doc_score(q, p, &pd[i].d, (uint8_t)EFL_KIND(ix->efl[pd[i].e]),
+                                    en->created, en->author8);
+            if (score > 0) {
+                push(&tk, en, pd[i].e, score);
+                count++;
+            }
+        }
+        if (ix->rows_cap > ROWS_KEEP) { /* a huge query: don't keep its buffer */
+            free(ix->rows);
+            ix->rows = NULL;
+            ix->rows_cap = 0;
+        }
+    }
+
+sort:
     match_topk_sort(&tk);
     for (uint32_t i = 0; i < tk.n; i++) {
         const struct entry *en = &ix->ents[tk.hits[i].ref];
@@ -662,16 +1324,28 @@ search_index_query(struct search_index *ix, const struct match_query *q, uint32_
         hits[i].entry = (uint32_t)tk.hits[i].ref;
     }
     *n = tk.n;
+    if (total != NULL)
+        *total = count;
 out:
+    if (st != NULL)
+        free(st->its);
+    free(st);
+    free(ts);
+    free(heap);
+    free(pd);
     free(rec);
     free(kept);
-    free(st.tagcnt);
-    free(st.best);
-    free(st.total);
-    free(st.matched);
-    free(st.touched);
-    free(st.cands);
     return rc;
+}
+
+int
+search_index_query(struct search_index *ix, const struct match_query *q, uint32_t limit,
+                   search_fetch_fn fetch, void *fetch_ctx, struct search_hit *hits, uint32_t *n)
+{
+    *n = 0;
+    if (limit == 0)
+        return 0;
+    return search_index_rank(ix, q, limit, fetch, fetch_ctx, hits, n, NULL);
 }
 
 /* ---- Store ------------------------------------------------------------------------- */

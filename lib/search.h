@@ -2,24 +2,43 @@
  * search: the in-memory index behind `pull search`, so that ranking 100,000 records takes
  * milliseconds without holding them decoded (or touching their LMDB pages).
  *
- * The index is an inverted one. Every token of a live record (lib/match.h splits and
- * lowercases text the same way) is a term in one of four fields: whole tags, tokens of
- * multi-token tags ("open" and "source" of "open-source"), title tokens, and body/terms
- * tokens. Each term has a posting list of the entries (records) that contain it, delta
- * encoded as LEB128 varints: a common term costs about one byte per record. Per record the
- * index keeps a small fixed entry: created, expires, kind, 8 bytes of the id (enough to
- * fetch it from the store by time) and of the author (the author filter), and a hash of
- * (author, slot) so that a new version retires the old one.
+ * The index is an inverted one over the words of lib/match.h (split and folded by
+ * lib/fold.h, one function for the index and the query). Each distinct word has one posting
+ * list of the entries (records) that contain it, each posting the entry's delta as a LEB128
+ * varint and the word's frequency in the three fields (tags, title, body): `(delta << 1)`
+ * alone for the common case "once, in the body", else `(delta << 1) | 1` and a byte of
+ * frequencies (tags 2 bits, title 2 bits, body 4 bits, capped like match.h). Whole tags
+ * (folded) are terms of their own, for the tag filter. A common word costs about a byte per
+ * record.
  *
- * A query finds, for each query word, the terms equal to it or starting with it (prefix
- * matches, MATCH_PREFIX_MIN bytes and more) by scanning the dictionary, walks their
- * postings and adds up the weights of lib/match.h per field, which gives exactly
- * match_score without decoding anything. Only the kept hits are then fetched and decoded
- * by the caller. Tokens longer than MATCH_WORD_MAX bytes are indexed by their first
- * MATCH_WORD_MAX + 1 bytes: no query word can equal them, but prefixes still match.
+ * Stems: for each language the index holds (lib/stem.h), each word seen in a record of that
+ * language is a member of the group of its stem there; a query word is stemmed in every
+ * language present, and the members of its group match (STEM) the entries of that
+ * language. A query word also matches the words it starts (PREFIX) and those within its
+ * typo distance, directly or through their stem groups (TYPO), found by scanning the
+ * dictionary with cheap length and character-bag filters first.
  *
- * Bounds. A record adds at most SEARCH_TERMS_PER_RECORD terms and the dictionary holds at
- * most SEARCH_TERMS_MAX terms; a record that doesn't fit entirely is marked partial and is
+ * Scores: a query merges, in entry order, the postings of every term matching a query word
+ * (search.c says how); per entry they give each word's best class and field values of
+ * lib/match.h, and each word's df (entries matched) gives its idf. N, the mean field
+ * lengths and
+ * the per-language counts are kept up to date as records come and go, and expired entries
+ * leave through a heap on expiry before each query, so the statistics count exactly the
+ * live records. The result is exactly what lib/match.h computes by brute force over the same
+ * records (match_doc_of, match_doc_score with the same statistics), without decoding
+ * anything: tests/unit/test_search.c checks it. Only the kept hits are then fetched and
+ * decoded by the caller.
+ *
+ * Per record the index keeps a small fixed entry (38 bytes: created, expires, 8 bytes of
+ * the id (enough to fetch it from the store by time) and of the author (the author filter),
+ * a hash of (author, slot) so that a new version retires the old one, kind, language,
+ * flags, field lengths), a slot in two hash tables and its postings: about 126 bytes in all
+ * for pull-bench's records. A query's candidate rows (a few bytes each) are kept for the
+ * next one up to 256 KiB.
+ *
+ * Bounds. A record adds at most SEARCH_TERMS_PER_RECORD terms, the dictionary holds at
+ * most SEARCH_TERMS_MAX terms and the stem groups at most SEARCH_MEMBERS_MAX words (so at
+ * most as many groups); a record that doesn't fit entirely is marked partial and is
  * scored at query time by decoding it (through the caller's fetch function), so results
  * stay exact and memory stays bounded whatever peers send. Dead entries (replaced,
  * withdrawn, expired) stay until search_index_needs_rebuild says a rebuild would halve the
@@ -39,8 +58,9 @@
 #include "lib/record.h"
 #include "lib/store.h"
 
-#define SEARCH_TERMS_MAX (256u * 1024u) /* dictionary size */
+#define SEARCH_TERMS_MAX (256u * 1024u) /* dictionary size (words and whole tags) */
 #define SEARCH_TERMS_PER_RECORD 256     /* terms indexed per record */
+#define SEARCH_MEMBERS_MAX (512u * 1024u) /* (word, language) pairs in stem groups */
 #define SEARCH_ENTRIES_MAX (16u << 20)  /* records indexed */
 #define SEARCH_LIMIT_MAX 10000
 
@@ -85,12 +105,24 @@ bool search_index_needs_rebuild(const struct search_index *ix);
 size_t search_index_bytes(const struct search_index *ix);
 
 /* search_index_query ranks the live entries for q (q->now_s should be set: expired entries
- * are skipped) and writes the best min(limit, SEARCH_LIMIT_MAX) into hits (room for limit),
- * best first, with *n their number. fetch (may be NULL: partial entries are then skipped)
- * decodes partial entries. Scores equal match_score. Returns 0 or PULL_ERR_NOMEM. */
+ * are retired first) and writes the best min(limit, SEARCH_LIMIT_MAX) into hits (room for
+ * limit), best first, with *n their number. fetch (may be NULL: partial entries are then
+ * neither scored nor counted in df) decodes partial entries. Scores are those of lib/match.h
+ * over the index's live records. Returns 0 or PULL_ERR_NOMEM. */
 int search_index_query(struct search_index *ix, const struct match_query *q, uint32_t limit,
                        search_fetch_fn fetch, void *fetch_ctx, struct search_hit *hits,
                        uint32_t *n);
+
+/* search_index_rank is search_index_query that also sets *total (if not NULL) to the number
+ * of entries that match q, kept or not. limit may be 0 (only the count). */
+int search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t limit,
+                      search_fetch_fn fetch, void *fetch_ctx, struct search_hit *hits, uint32_t *n,
+                      uint32_t *total);
+
+/* search_index_stats sets st to the index's collection statistics (live entries, sums of
+ * their field lengths), as queries use them after retiring what expired by now_s (0: keep
+ * everything). */
+void search_index_stats(struct search_index *ix, uint64_t now_s, struct match_stats *st);
 
 /* search_index_build clears ix and indexes every live record of the store at now_s
  * (withdrawn and expired ones are skipped). Returns 0 or the store's / memory error. */

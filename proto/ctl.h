@@ -77,8 +77,10 @@
  *   "kind", which the CLI always sends ("pull need renew" sends "need"), must be its kind
  *   (else PULL_ERR_KIND, msg e.g. "abcdefgh is an offer, not a need").
  *   "search":  {"words"?: [str], "kind"?: str, "tags"?: [str], "author"?: prefix,
- *              "limit"?: uint (default 20, at most 10000)} -> [record] best first
- *              (lib/match.h ranks; every tag in "tags" must be on the record)
+ *              "limit"?: uint (default 20, at most 10000), "total"?: bool, "count"?: bool}
+ *              -> [record] best first (lib/match.h ranks; every tag in "tags" must be on
+ *              the record); with "total": {"records": [record], "total": uint} (every
+ *              match, kept or not); with "count": {"total": uint} alone
  *   "show":    {"id": prefix} -> record (any stored record, mine or not), plus
  *              "author_dyads_completed", "author_dyads_counterparts": uint (the author's
  *              completed dyads and distinct counterparts, from stored attestations).

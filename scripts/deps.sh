@@ -3,7 +3,7 @@
 # Runs apt-get as root, or through sudo.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libmsgpack-dev liblmdb-dev
-      libcmocka-dev python3 iproute2 procps)
+      libcmocka-dev libutf8proc-dev libstemmer-dev python3 iproute2 procps)
 # The install: libsystemd for READY=1 (optional to build), dpkg-dev for cpack's .deb
 # (dpkg-shlibdeps), and for its tests systemd (systemd-analyze, a user manager), man-db and
 # the three shells whose completions are checked.

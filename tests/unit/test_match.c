@@ -55,12 +55,12 @@ test_query_parse(void **state)
     assert_string_equal(q.words[0], "rust");
     assert_string_equal(q.words[1], "mentoring");
     assert_string_equal(q.words[2], "c");
-    assert_string_equal(q.words[3], "\xc3\xa9t\xc3\xa9");
+    assert_string_equal(q.words[3], "ete"); /* folded: no accents */
     assert_string_equal(q.words[4], "ok");
-    assert_int_equal(q.wlen[3], 5);
+    assert_int_equal(q.wlen[3], 3);
 
     /* Long words are cut at MATCH_WORD_MAX, never inside a UTF-8 character. */
-    q = query("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9zz");
+    q = query("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xd0\xb6zz");
     assert_int_equal(q.nwords, 1);
     assert_int_equal(q.wlen[0], 31);
 
@@ -159,10 +159,11 @@ test_filters(void **state)
     q.now_s = r.expires - 1;
     assert_int_equal(match_score(&q, &r), 1);
 
-    /* Case-insensitive in the record too. */
+    /* Case-insensitive in the record too; both words matched, neither by a typo. */
     mkrec(&r, RECORD_NEED, "Looking for a RUST Mentor", "", NULL, 1);
     q = query("rust mentor");
-    assert_int_equal(match_score(&q, &r), 2 * (2 * MATCH_W_TITLE));
+    assert_int_equal(match_score(&q, &r) >> 27, 2);
+    assert_int_equal((match_score(&q, &r) >> 22) & 31, 2);
 }
 
 /* Ranks recs by q and returns the order as indexes. */
@@ -246,8 +247,10 @@ test_ranking(void **state)
     /* Terms count like the body. */
     mkrec(&recs[0], RECORD_OFFER, "Lessons", "", NULL, 100);
     snprintf(recs[0].terms, sizeof(recs[0].terms), "paid in bread");
+    mkrec(&recs[1], RECORD_OFFER, "Lessons", "paid in bread", NULL, 100);
     q = query("bread");
-    assert_int_equal(match_score(&q, &recs[0]), MATCH_W_BODY);
+    assert_true(match_score(&q, &recs[0]) > 0);
+    assert_int_equal(match_score(&q, &recs[0]), match_score(&q, &recs[1]));
 }
 
 static void
@@ -348,7 +351,7 @@ now_s(void)
 static void
 test_speed(void **state)
 {
-    enum { N = 100000, VARIANTS = 64 };
+    enum { N = 20000, VARIANTS = 64 };
     static const char *const words[] = {
         "rust",    "mentor", "garden", "bike",  "repair",  "lessons", "french",   "cooking",
         "plumber", "lyon",   "paris",  "tools", "printer", "weekly",  "evenings", "beginners",
@@ -389,8 +392,13 @@ test_speed(void **state)
     printf("match: %u records (title 5 words, body 40 words), 3-word query: %.3f us/record\n", N,
            dt * 1e6 / N);
     assert_int_equal(t.n, 20);
-    /* Generous bound so sanitizer builds pass; the optimised build is far below it. */
+    /* Generous bounds: the optimised build is far below the first, sanitizers within the
+     * second. */
+#if defined(__SANITIZE_ADDRESS__)
+    assert_true(dt * 1e6 / N < 1000.0);
+#else
     assert_true(dt * 1e6 / N < 50.0);
+#endif
     free(recs);
 }
 

@@ -1538,6 +1538,45 @@ test_admit(void **state)
     assert_int_equal(record_admit(RECORD_OFFER, 6, hi, &p, 2, 0, 2), PULL_ERR_QUOTA);
 }
 
+/* Tags of a record being made are folded like search words; duplicates after folding go;
+ * a record with tags that are not folded still decodes (records signed before). */
+static void
+test_fold_tags(void **state)
+{
+    struct record r, d;
+    struct pull_wb w;
+    struct envelope e;
+    (void)state;
+
+    mk(&r, RECORD_OFFER);
+    r.ntags = 5;
+    strcpy(r.tags[0], "caf\xc3\x89");        /* cafÉ */
+    strcpy(r.tags[1], "stra\xc3\x9f" "e");     /* straße */
+    strcpy(r.tags[2], "cafe");
+    strcpy(r.tags[3], "lang-de");
+    strcpy(r.tags[4], "\xef\xac\x81ne");      /* ﬁne */
+    wb_init(&w, 0);
+    assert_int_equal(record_sign(&r, &alice, &w, NULL), 0); /* valid as it is */
+    assert_int_equal(envelope_open(w.p, w.len, NOW, &e, &d), 0);
+    assert_string_equal(d.tags[0], "caf\xc3\x89");
+    wb_release(&w);
+    assert_int_equal(record_fold_tags(&r), 0);
+    assert_int_equal(r.ntags, 4);
+    assert_string_equal(r.tags[0], "cafe");
+    assert_string_equal(r.tags[1], "strasse");
+    assert_string_equal(r.tags[2], "lang-de");
+    assert_string_equal(r.tags[3], "fine");
+    assert_int_equal(record_check_fields(&r), 0);
+    /* A tag that grows past 32 bytes once folded is refused, the tags left as they were. */
+    r.ntags = 2;
+    /* 11 x U+0149 (2 bytes) folds into U+02BC n (3 bytes): 22 bytes become 33 */
+    strcpy(r.tags[1], "\xc5\x89\xc5\x89\xc5\x89\xc5\x89\xc5\x89\xc5\x89\xc5\x89\xc5\x89"
+                      "\xc5\x89\xc5\x89\xc5\x89");
+    assert_int_equal(record_check_fields(&r), 0);
+    assert_int_equal(record_fold_tags(&r), PULL_ERR_TAG);
+    assert_string_equal(r.tags[0], "cafe");
+}
+
 int
 main(void)
 {
@@ -1564,6 +1603,7 @@ main(void)
         cmocka_unit_test(test_sign_refusals),
         cmocka_unit_test(test_replaces),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_fold_tags),
     };
 
     return cmocka_run_group_tests_name("record", tests, setup, teardown);
