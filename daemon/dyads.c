@@ -776,11 +776,26 @@ load_dyad(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
     return 0;
 }
 
+/* dyads_knows: the engine asks whether key is a person of one of my dyads (their mail is
+ * not a stranger's). */
+static bool
+dyads_knows(void *ctx, const uint8_t key[32])
+{
+    struct dyads *ds = ctx;
+
+    for (size_t i = 0; i < ds->len; i++) {
+        if (sodium_memcmp(dyad_proposer(ds->v[i]), key, 32) == 0 ||
+            sodium_memcmp(dyad_responder(ds->v[i]), key, 32) == 0)
+            return true;
+    }
+    return false;
+}
+
 int
 dyads_start(struct node *n, struct sync *sync, struct dyads **out)
 {
     struct dyads *ds = NULL;
-    struct sync_mail_ops hooks = {dyads_on_mail, dyads_on_peer_up, NULL};
+    struct sync_mail_ops hooks = {dyads_on_mail, dyads_on_peer_up, dyads_knows, NULL};
     struct dyads_load l = {0};
     int rc;
 

@@ -89,6 +89,19 @@ host_each_key(void *ctx, uint64_t since,
     return store_iter_keys(s->n->store, since, visit, vctx);
 }
 
+/* host_known: an author whose records this node holds, or a person the dyad service knows
+ * (the engine adds the peers it knows). */
+static bool
+host_known(void *ctx, const uint8_t key[32])
+{
+    struct sync *s = ctx;
+    uint32_t live = 0, tombs = 0;
+
+    if (store_author_count(s->n->store, key, &live, &tombs) == 0 && live + tombs > 0)
+        return true;
+    return s->mail.known != NULL && s->mail.known(s->mail.ctx, key);
+}
+
 static void
 host_log(void *ctx, int level, const char *line)
 {
@@ -350,8 +363,13 @@ sync_new(struct node *n, struct sync **out)
     const struct config_limits *l = &n->cfg.limits;
     struct net_events ev = {ev_up, ev_msg, ev_flushed, ev_down, ev_dial_failed, NULL};
     struct node_observer obs = {obs_stored, obs_removed, NULL, NULL};
-    struct syncer_host host = {host_offer,    host_has, host_fetch, host_each_id,
-                               host_each_key, host_log, NULL};
+    struct syncer_host host = {.offer = host_offer,
+                               .has = host_has,
+                               .fetch = host_fetch,
+                               .each_id = host_each_id,
+                               .each_key = host_each_key,
+                               .known = host_known,
+                               .log = host_log};
     struct syncer_config sc;
     struct sync *s;
     int rc;

@@ -43,6 +43,7 @@ void sync_free(struct sync *s);
 struct sync_mail_ops {
     void (*on_mail)(void *ctx, const uint8_t *item, size_t len, const uint8_t from[32]);
     void (*on_peer_up)(void *ctx, const uint8_t key[32]);
+    bool (*known)(void *ctx, const uint8_t key[32]); /* a person of my dyads (may be NULL) */
     void *ctx;
 };
 

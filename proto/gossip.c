@@ -1243,6 +1243,7 @@ gossip_peer_at(const struct gossip *g, size_t i, struct gossip_peer_info *out)
         memcpy(out->key, g->passive[i].key, GOSSIP_KEY_BYTES);
         memcpy(out->addr, g->passive[i].addr, sizeof(out->addr));
         out->state = GOSSIP_PEER_PASSIVE;
+        out->tried = g->passive[i].tried;
         return 0;
     }
     i -= g->npassive;

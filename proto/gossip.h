@@ -218,6 +218,8 @@ struct gossip_peer_info {
     bool eager;     /* active peers: in the eager push set (else lazy) */
     int32_t score;  /* connections only */
     size_t backlog; /* connections: unflushed bytes */
+    bool tried;     /* passive peers: we had a session with it, or the host vouched for it
+                       (else learned from others: FORWARD_JOIN, SHUFFLE) */
 };
 
 struct gossip_stats {

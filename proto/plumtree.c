@@ -173,6 +173,22 @@ pend_add(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], const uint8_t from
     uint32_t s = pend_home(g, id);
     struct gpend *e;
 
+    if (g->pend ==
+        NULL) { /* the first record verified elsewhere: hosts that never do pay nothing */
+        uint32_t cap = 16;
+        while (cap < 2 * g->cfg.pending_max)
+            cap *= 2;
+        g->pend = env_calloc(g->env, g->cfg.pending_max ? g->cfg.pending_max : 1, sizeof(*g->pend));
+        g->pend_slot = env_calloc(g->env, cap, sizeof(*g->pend_slot));
+        g->pend_mask = cap - 1;
+        if (g->pend == NULL || g->pend_slot == NULL) {
+            env_free(g->env, g->pend);
+            env_free(g->env, g->pend_slot);
+            g->pend = NULL;
+            g->pend_slot = NULL;
+            return false;
+        }
+    }
     if (g->npend >= g->cfg.pending_max || pend_slot_find(g, id) >= 0)
         return false;
     while (g->pend_slot[s] != 0)
@@ -191,7 +207,7 @@ static bool
 pend_take(struct gossip *g, const uint8_t id[GOSSIP_ID_BYTES], struct gpend *out)
 {
     uint32_t mask = g->pend_mask, idx, last = g->npend - 1, s, j;
-    int64_t found = pend_slot_find(g, id);
+    int64_t found = g->pend != NULL ? pend_slot_find(g, id) : -1;
 
     if (found < 0)
         return false;
@@ -882,13 +898,7 @@ pt_init(struct gossip *g)
     g->miss_slot = env_calloc(g->env, cap, sizeof(*g->miss_slot));
     g->miss_mask = cap - 1;
     g->miss_min = UINT64_MAX;
-    for (cap = 16; cap < 2 * g->cfg.pending_max; cap *= 2)
-        ;
-    g->pend = env_calloc(g->env, g->cfg.pending_max ? g->cfg.pending_max : 1, sizeof(*g->pend));
-    g->pend_slot = env_calloc(g->env, cap, sizeof(*g->pend_slot));
-    g->pend_mask = cap - 1;
-    if (g->pend == NULL || g->pend_slot == NULL)
-        return PULL_ERR_NOMEM;
+
     if (g->cfg.recent_max > 0)
         g->recent = env_calloc(g->env, g->cfg.recent_max, sizeof(*g->recent));
     if (g->miss == NULL || g->miss_slot == NULL || (g->cfg.recent_max > 0 && g->recent == NULL))

@@ -126,6 +126,10 @@
 /* Mail: items accepted from one MSG_MAIL; items in my inbox per sender; sweep period. */
 #define SYNCER_MAIL_REFS_MAX 512
 #define SYNCER_INBOX_PER_SENDER 256
+/* Mail from senders this node doesn't know, and for recipients it doesn't know: a pool each
+ * (the newest item pushes out the oldest), a small share per sender. */
+#define SYNCER_STRANGERS_MAX 512
+#define SYNCER_STRANGER_ITEMS 4
 #define SYNCER_MAIL_SWEEP_MS 60000
 
 /* The host's key-value tables the engine writes (PUT / DEL actions). */
@@ -148,6 +152,10 @@ struct syncer_host {
      * stop and return visit's value when it is non-zero; 0 at the end, or a PULL_ERR_*. */
     int (*each_key)(void *ctx, uint64_t since,
                     int (*visit)(void *vctx, uint64_t created, const uint8_t id[32]), void *vctx);
+    /* known (may be NULL: everyone is): whether the host knows this key - an author of
+     * records it holds, a person of its dyads. Mail from and for keys nobody knows gets the
+     * small pools (syncer_mail.c); the engine adds the peers it knows itself. */
+    bool (*known)(void *ctx, const uint8_t key[32]);
     /* log (may be NULL): one line about what the engine did (level: 0 error .. 3 debug). */
     void (*log)(void *ctx, int level, const char *line);
     void *ctx;

@@ -95,7 +95,7 @@ struct syncer {
     uint8_t fetchbuf[GOSSIP_ENVELOPE_MAX];
 
     /* mail (syncer_mail.c) */
-    struct mail_index *outbox, *relay, *inbox;
+    struct mail_index *outbox, *relay, *inbox, *far, *strangers;
     uint8_t have[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
     uint8_t want[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
     struct mail_ref refs[SYNCER_MAIL_REFS_MAX];

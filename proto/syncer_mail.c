@@ -1,11 +1,18 @@
 /*
  * syncer_mail: the engine's mail store-and-forward (syncer.h is the manual).
  *
- * Three in-memory indexes (proto/mail's struct mail_index, which applies the quotas):
- *   outbox  items this node sealed, offered to peers until they expire;
- *   relay   items between two other nodes, carried for them under the relay quotas;
- *   inbox   items addressed to this node, kept until they expire so that offers of the
- *           same id are answered "have" (one sender holds at most SYNCER_INBOX_PER_SENDER).
+ * In-memory indexes (proto/mail's struct mail_index, which applies the quotas):
+ *   outbox     items this node sealed, offered to peers until they expire;
+ *   relay      items between two other nodes, carried for them under the relay quotas;
+ *   far        items for a recipient this node knows nothing of (no peer, no author of a
+ *              record it holds): a few, kept for the recipient should it connect, never
+ *              announced onward (one injection to a made-up key must not fill every node);
+ *   inbox      items addressed to this node from senders it knows (peers, authors, people
+ *              of its dyads: the host's known()), kept until they expire so that offers of
+ *              the same id are answered "have" (one sender at most SYNCER_INBOX_PER_SENDER);
+ *   strangers  items addressed to this node from senders it doesn't know: a small share
+ *              each and a pool of their own where the newest item pushes out the oldest, so
+ *              throwaway keys can't fill the inbox nor keep a new person's proposal out.
  * Every item kept is also written to the host's mail table (PUT) and deleted from it when
  * it is swept (DEL); syncer_mail_load brings them back at start.
  *
@@ -32,7 +39,7 @@ is_me(const struct syncer *e, const uint8_t key[32])
 int
 syncer_mail_init(struct syncer *e)
 {
-    struct mail_quota own = e->cfg.relay, inbox = e->cfg.relay;
+    struct mail_quota own = e->cfg.relay, inbox = e->cfg.relay, few = e->cfg.relay;
     int rc;
 
     own.sender_items = own.total_items; /* my outbox: only my own items */
@@ -41,9 +48,15 @@ syncer_mail_init(struct syncer *e)
      * holds at most 4 messages of the other side) */
     inbox.sender_items = SYNCER_INBOX_PER_SENDER;
     inbox.sender_bytes = (uint64_t)SYNCER_INBOX_PER_SENDER * 8192u;
+    few.sender_items = SYNCER_STRANGER_ITEMS;
+    few.sender_bytes = (uint64_t)SYNCER_STRANGER_ITEMS * 8192u;
+    few.total_items = SYNCER_STRANGERS_MAX;
+    few.total_bytes = (uint64_t)SYNCER_STRANGERS_MAX * 8192u;
     if ((rc = mail_index_new(e->env, &e->cfg.relay, &e->relay)) != 0 ||
         (rc = mail_index_new(e->env, &own, &e->outbox)) != 0 ||
-        (rc = mail_index_new(e->env, &inbox, &e->inbox)) != 0)
+        (rc = mail_index_new(e->env, &inbox, &e->inbox)) != 0 ||
+        (rc = mail_index_new(e->env, &few, &e->far)) != 0 ||
+        (rc = mail_index_new(e->env, &few, &e->strangers)) != 0)
         return rc;
     return 0;
 }
@@ -54,20 +67,46 @@ syncer_mail_release(struct syncer *e)
     mail_index_free(e->outbox);
     mail_index_free(e->relay);
     mail_index_free(e->inbox);
-    e->outbox = e->relay = e->inbox = NULL;
+    mail_index_free(e->far);
+    mail_index_free(e->strangers);
+    e->outbox = e->relay = e->inbox = e->far = e->strangers = NULL;
 }
 
 size_t
 syncer_mail_count(const struct syncer *e)
 {
-    return mail_index_count(e->outbox) + mail_index_count(e->relay) + mail_index_count(e->inbox);
+    return mail_index_count(e->outbox) + mail_index_count(e->relay) + mail_index_count(e->inbox) +
+           mail_index_count(e->far) + mail_index_count(e->strangers);
 }
 
 bool
 syncer_mail_has(const struct syncer *e, const uint8_t id[static MAIL_ID_BYTES])
 {
     return e->outbox != NULL && (mail_index_has(e->outbox, id) || mail_index_has(e->relay, id) ||
-                                 mail_index_has(e->inbox, id));
+                                 mail_index_has(e->inbox, id) || mail_index_has(e->far, id) ||
+                                 mail_index_has(e->strangers, id));
+}
+
+/* known: a key this node has reasons to carry mail for and read mail from - a peer it
+ * knows, or one its host knows (an author of stored records, a person of its dyads). */
+static bool
+known(const struct syncer *e, const uint8_t key[32])
+{
+    size_t count = gossip_peer_count(e->g);
+    struct gossip_peer_info pi;
+
+    if (e->host.known == NULL || e->host.known(e->host.ctx, key))
+        return true;
+    if (syncer_conn(e, key) != NULL)
+        return true;
+    for (size_t i = 0; i < e->nsaved; i++)
+        if (memcmp(e->saved[i].key, key, 32) == 0)
+            return true;
+    for (size_t i = 0; i < count; i++)
+        if (gossip_peer_at(e->g, i, &pi) == 0 && pi.state != GOSSIP_PEER_BANNED &&
+            memcmp(pi.key, key, 32) == 0)
+            return true;
+    return false;
 }
 
 /* kv_put / kv_del: the host's mail table follows the indexes. */
@@ -112,13 +151,41 @@ keep(struct syncer *e, struct mail_index *ix, const uint8_t *p, size_t n, uint8_
     return 0;
 }
 
-/* held finds an item I carry (outbox, relay; not the inbox: those are mine to read). */
+/* keep_newest keeps an item in one of the small pools (far, strangers): when the pool is
+ * full, its oldest item goes (not the sender's share: that one refuses). */
+static int
+keep_newest(struct syncer *e, struct mail_index *ix, const uint8_t *p, size_t n,
+            uint8_t id[MAIL_ID_BYTES])
+{
+    int rc = keep(e, ix, p, n, id);
+
+    while (rc == PULL_ERR_QUOTA && mail_index_count(ix) > 0) {
+        struct mail_item m;
+        struct mail_usage u;
+        const uint8_t *oid;
+        uint8_t old[MAIL_ID_BYTES];
+        if (mail_parse(p, n, &m) != 0)
+            break;
+        mail_index_usage(ix, m.sender, &u);
+        if (u.items >= SYNCER_STRANGER_ITEMS)
+            break; /* this sender's own share is full: refuse */
+        if (mail_index_at(ix, 0, NULL, NULL, &oid, NULL) != 0)
+            break;
+        memcpy(old, oid, MAIL_ID_BYTES);
+        kv_del(e, old);
+        mail_index_remove(ix, old);
+        rc = keep(e, ix, p, n, id);
+    }
+    return rc;
+}
+
+/* held finds an item I carry (not the inbox: those are mine to read). */
 static int
 held(const struct syncer *e, const uint8_t id[MAIL_ID_BYTES], const uint8_t **p, size_t *n)
 {
-    if (mail_index_get(e->outbox, id, p, n) == 0)
+    if (mail_index_get(e->outbox, id, p, n) == 0 || mail_index_get(e->relay, id, p, n) == 0)
         return 0;
-    return mail_index_get(e->relay, id, p, n);
+    return mail_index_get(e->far, id, p, n);
 }
 
 /* push sends items to a peer as MSG_MAIL, in batches under MSG_MAX. */
@@ -238,7 +305,12 @@ syncer_mail_load(struct syncer *e, const uint8_t key[static 32], const uint8_t *
         kv_del(e, key);
         return;
     }
-    ix = is_me(e, m.recipient) ? e->inbox : is_me(e, m.sender) ? e->outbox : e->relay;
+    if (is_me(e, m.recipient))
+        ix = known(e, m.sender) ? e->inbox : e->strangers;
+    else if (is_me(e, m.sender))
+        ix = e->outbox;
+    else
+        ix = known(e, m.recipient) ? e->relay : e->far;
     rc = mail_index_add(ix, item, len, env_wall_s(e->env), id);
     if (rc != 0 && rc != PULL_ERR_DUPLICATE)
         kv_del(e, key); /* expired, over the (maybe smaller) quota, bad */
@@ -252,12 +324,15 @@ syncer_mail_each_inbox(const struct syncer *e,
 
     if (e->inbox == NULL)
         return;
-    count = mail_index_count(e->inbox);
-    for (size_t i = 0; i < count; i++) {
-        const uint8_t *p;
-        size_t n;
-        if (mail_index_at(e->inbox, i, &p, &n, NULL, NULL) == 0)
-            fn(ctx, p, n);
+    for (int x = 0; x < 2; x++) {
+        const struct mail_index *ix = x == 0 ? e->inbox : e->strangers;
+        count = mail_index_count(ix);
+        for (size_t i = 0; i < count; i++) {
+            const uint8_t *p;
+            size_t n;
+            if (mail_index_at(ix, i, &p, &n, NULL, NULL) == 0)
+                fn(ctx, p, n);
+        }
     }
 }
 
@@ -269,12 +344,15 @@ receive_mine(struct syncer *e, const struct mail_item *m, const uint8_t from[32]
     uint8_t id[MAIL_ID_BYTES], *copy;
     int rc;
 
-    if (mail_index_has(e->inbox, m->id))
+    if (mail_index_has(e->inbox, m->id) || mail_index_has(e->strangers, m->id))
         return;
-    rc = keep(e, e->inbox, m->bytes, m->len, id);
+    if (known(e, m->sender))
+        rc = keep(e, e->inbox, m->bytes, m->len, id);
+    else
+        rc = keep_newest(e, e->strangers, m->bytes, m->len, id);
     if (rc == PULL_ERR_QUOTA) {
         e->st.mail_refused++;
-        syncer_logf(e, 1, "mail: inbox full for this sender: item dropped");
+        syncer_logf(e, 3, "mail: inbox full for this sender: item dropped");
         return;
     }
     if (rc != 0)
@@ -322,6 +400,12 @@ on_mail(struct syncer *e, const uint8_t from[32], const uint8_t *msg, size_t len
         }
         if (is_me(e, m.sender) || syncer_mail_has(e, m.id))
             continue; /* my own item coming back, or one I hold */
+        if (!known(e, m.recipient)) {
+            /* kept for the recipient should it connect here, never announced onward */
+            if (keep_newest(e, e->far, m.bytes, m.len, id) != 0)
+                e->st.mail_refused++;
+            continue;
+        }
         rc = keep(e, e->relay, m.bytes, m.len, id);
         if (rc == PULL_ERR_QUOTA) {
             e->st.mail_refused++;
@@ -383,10 +467,10 @@ syncer_mail_on_msg(struct syncer *e, const uint8_t from[32], uint32_t type, cons
 void
 syncer_mail_on_connected(struct syncer *e, const uint8_t key[32])
 {
-    struct mail_index *ixs[2] = {e->outbox, e->relay};
+    struct mail_index *ixs[3] = {e->outbox, e->relay, e->far};
     size_t nh = 0, k = 0;
 
-    for (int x = 0; x < 2; x++) {
+    for (int x = 0; x < 3; x++) {
         size_t count = mail_index_count(ixs[x]);
         for (size_t i = 0; i < count; i++) {
             const uint8_t *p, *id, *rcpt;
@@ -398,6 +482,8 @@ syncer_mail_on_connected(struct syncer *e, const uint8_t key[32])
                     e->refs[k++] = (struct mail_ref){p, n};
                 continue;
             }
+            if (ixs[x] == e->far)
+                continue; /* not announced onward */
             memcpy(e->have[nh++], id, MAIL_ID_BYTES);
             if (nh == MAIL_IHAVE_MAX) {
                 (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
@@ -414,10 +500,10 @@ syncer_mail_on_connected(struct syncer *e, const uint8_t key[32])
 void
 syncer_mail_sweep(struct syncer *e)
 {
-    struct mail_index *ixs[3] = {e->outbox, e->relay, e->inbox};
+    struct mail_index *ixs[5] = {e->outbox, e->relay, e->inbox, e->far, e->strangers};
     uint64_t now_s = env_wall_s(e->env);
 
-    for (int x = 0; x < 3; x++) {
+    for (int x = 0; x < 5; x++) {
         for (size_t i = 0; i < mail_index_count(ixs[x]);) {
             const uint8_t *p, *idp;
             uint8_t id[MAIL_ID_BYTES];

@@ -104,6 +104,7 @@ struct sim {
     size_t nheap, heap_cap;
     struct sim_counters all;
     struct sim_mail_hook mail;
+    bool (*known)(void *ctx, const uint8_t key[32]); /* the engines' host known() */
     struct {
         char addr[48];
         uint64_t count;
@@ -511,6 +512,21 @@ sim_set_mail(struct sim *s, const struct sim_mail_hook *hook)
     s->mail = *hook;
 }
 
+/* sim_node_known: a key the simulated store knows, i.e. one of the simulation's nodes. */
+static bool
+sim_node_known(void *ctx, const uint8_t key[32])
+{
+    const struct snode *n = ctx;
+
+    return sim_node_of(n->sim, key) >= 0;
+}
+
+void
+sim_set_known(struct sim *s, bool only_nodes)
+{
+    s->known = only_nodes ? sim_node_known : NULL;
+}
+
 uint64_t
 sim_now(const struct sim *s)
 {
@@ -789,7 +805,13 @@ static void
 node_start(struct sim *s, uint32_t i)
 {
     struct snode *n = &s->nodes[i];
-    struct syncer_host host = {cb_offer, cb_has, cb_fetch, cb_each_id, cb_each_key, NULL, n};
+    struct syncer_host host = {.offer = cb_offer,
+                               .has = cb_has,
+                               .fetch = cb_fetch,
+                               .each_id = cb_each_id,
+                               .each_key = cb_each_key,
+                               .known = s->known,
+                               .ctx = n};
     int rc;
 
     env_seeded_init(&n->env, s->cfg.seed * 1000003u + i * 7919u + n->starts * 104729u, s->now,

@@ -83,6 +83,11 @@ void sim_free(struct sim *s);
 /* sim_set_mail installs the mail hook (before any node starts). */
 void sim_set_mail(struct sim *s, const struct sim_mail_hook *hook);
 
+/* sim_set_known: with only_nodes, the engines' host knows (known()) exactly the keys of the
+ * simulation's nodes, so mail from or for made-up keys is a stranger's; without, everyone
+ * (the default). Before any node starts. */
+void sim_set_known(struct sim *s, bool only_nodes);
+
 uint64_t sim_now(const struct sim *s);
 uint32_t sim_nodes(const struct sim *s);
 
