@@ -7,10 +7,11 @@
  *                 fed by the commit path) and the batch that commits once per loop turn;
  *                 node_submit is the ONE way a record enters the store, node_kv_put /
  *                 node_kv_del the one way anything else is written.
- *   net.c         TCP listener and dialer, Secret Handshake, frames, HELLO/PING/BYE.
+ *   net.c, net_conn.c  TCP listener and dialer, admission, Secret Handshake, frames,
+ *                 HELLO/PING/BYE.
  *   sync.c        executes the protocol engine (proto/syncer.h) over net's connections;
- *                 registers the network operations below (node_set_net).
- *   dyads.c, lan.c  the dyad service, LAN discovery.
+ *                 sync_netops.c registers the network operations below (node_set_net).
+ *   dyads.c, dyads_cmd.c, lan.c  the dyad service and its commands, LAN discovery.
  *   ctl_*.c       the control socket and its command rooms.
  *   main.c        wires them together and owns start and stop.
  *
