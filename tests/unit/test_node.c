@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/config.h"
 #include "daemon/node.h"
@@ -54,6 +56,7 @@ setup(void **state)
 
     assert_non_null(f);
     assert_true(sodium_init() >= 0);
+    signal(SIGPIPE, SIG_IGN); /* as pulld: a peer that closed is an error code, not a signal */
     log_set_level(LOG_ERROR);
     f->dir = tu_tmpdir();
     config_defaults(&c);
@@ -379,6 +382,62 @@ test_one_commit(void **state)
     wb_release(&w);
 }
 
+static int
+count_row(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
+{
+    (void)key, (void)val, (void)len;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Stopping writes what the parts kept (the peers to dial next time) in ONE commit. */
+static void
+test_shutdown_one_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct node *n2 = NULL;
+    struct sync *s2 = NULL;
+    struct config c;
+    struct ident other;
+    char *dir2 = tu_tmpdir(), addr[64];
+    uint64_t before;
+    int rows = 0;
+
+    /* a second node in the same loop, and a session between the two */
+    config_defaults(&c);
+    snprintf(c.data_dir, sizeof(c.data_dir), "%s", dir2);
+    snprintf(c.listen, sizeof(c.listen), "127.0.0.1:0");
+    c.lan = false;
+    c.store_nosync = true;
+    assert_int_equal(ident_generate(&other), 0);
+    assert_int_equal(node_new(&f->loop, &c, &other, &n2), 0);
+    assert_int_equal(sync_new(n2, &s2), 0);
+    assert_int_equal(sync_new(f->n, &f->sync), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)node_listen_port(n2));
+    assert_int_equal(node_connect(f->n, other.pk, addr, NULL, NULL), 0);
+    for (int k = 0; k < 500 && node_connected_count(f->n) == 0; k++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    assert_int_equal(node_connected_count(f->n), 1);
+    for (int k = 0; k < 20; k++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    before = f->n->counters.commits;
+    sync_stop(f->sync); /* the engine queues the peers it knows */
+    node_stop(f->n);    /* and the node commits them, once */
+    assert_int_equal(f->n->counters.commits, before + 1);
+    assert_int_equal(store_kv_iter(f->n->store, STORE_PEERS, count_row, &rows), 0);
+    assert_int_equal(rows, 1);
+    sync_stop(s2);
+    node_stop(n2);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    sync_free(s2);
+    node_free(n2);
+    tu_rmrf(dir2);
+    free(dir2);
+    ident_wipe(&other);
+}
+
 int
 main(void)
 {
@@ -386,6 +445,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_submit_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_one_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
