@@ -35,7 +35,9 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/mp.h"
 #include "lib/paths.h"
+#include "proto/dyad.h"
 
 #define HASH_SLOTS 4096 /* > 2 * NODE_BATCH_MAX, power of two */
 #define SWEEP_EVERY_MS 60000
@@ -63,8 +65,18 @@ struct kvpend {
     enum store_table table;
     uint8_t key[32];
     bool del;
+    bool has_note; /* a node_peer_note */
+    struct store_peer_stats note;
     size_t len;
     uint8_t val[];
+};
+
+/* The authors the budget keeps besides the node's own: open addressing over their keys
+ * (the all-zero key marks an empty slot and is never added). */
+struct node_kin {
+    uint8_t (*keys)[32];
+    size_t cap; /* 0 or a power of two */
+    size_t n;
 };
 
 /* A queued after-commit callback. */
@@ -191,6 +203,110 @@ batch_empty(const struct node_batch *b)
     return b->n == 0 && b->kv == NULL && b->after == NULL && !b->sweep_due;
 }
 
+/* ---------------------------------------------------------------- kin */
+
+static const uint8_t zero_key[32];
+
+static size_t
+kin_pos(const struct node_kin *k, const uint8_t key[32])
+{
+    size_t mask = k->cap - 1, i = h32(key) & mask;
+
+    while (memcmp(k->keys[i], zero_key, 32) != 0 && memcmp(k->keys[i], key, 32) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static bool
+kin_has(const struct node_kin *k, const uint8_t key[32])
+{
+    return k != NULL && k->cap > 0 && memcmp(k->keys[kin_pos(k, key)], zero_key, 32) != 0;
+}
+
+static int
+kin_add(struct node_kin *k, const uint8_t key[32])
+{
+    if (memcmp(key, zero_key, 32) == 0 || kin_has(k, key))
+        return 0;
+    if (2 * (k->n + 1) > k->cap) { /* keep it at most half full */
+        struct node_kin g = {NULL, k->cap ? 2 * k->cap : 64, 0};
+        if ((g.keys = calloc(g.cap, 32)) == NULL)
+            return PULL_ERR_NOMEM;
+        for (size_t i = 0; i < k->cap; i++) {
+            if (memcmp(k->keys[i], zero_key, 32) != 0)
+                memcpy(g.keys[kin_pos(&g, k->keys[i])], k->keys[i], 32);
+        }
+        g.n = k->n;
+        free(k->keys);
+        *k = g;
+    }
+    memcpy(k->keys[kin_pos(k, key)], key, 32);
+    k->n++;
+    return 0;
+}
+
+static void
+kin_free(struct node_kin *k)
+{
+    if (k == NULL)
+        return;
+    free(k->keys);
+    free(k);
+}
+
+bool
+node_keeps(const struct node *n, const uint8_t author[static 32])
+{
+    return sodium_memcmp(author, n->self.pk, 32) == 0 || kin_has(n->kin, author);
+}
+
+static bool
+store_keep(void *ctx, const uint8_t author[32])
+{
+    return node_keeps(ctx, author);
+}
+
+/* kin_learn_dyad adds the other side of a stored dyad (dyads.c's value: [1, updated,
+ * expired_at, [msg, ...]], proto/dyad.h) if this node proposed it or accepted it. Only the
+ * messages' layout is read, not their signatures: dyads.c verified them before storing. */
+static void
+kin_learn_dyad(struct node *n, const uint8_t *val, size_t len)
+{
+    struct pull_rd r;
+    struct dyad_msg m;
+    const uint8_t *p;
+    uint32_t nmsg, plen;
+    uint64_t u;
+    uint8_t other[32];
+
+    rd_init(&r, val, len);
+    if (mp_read_array_n(&r, 4) != 0 || mp_read_uint(&r, &u) != 0 || mp_read_uint(&r, &u) != 0 ||
+        mp_read_uint(&r, &u) != 0 || mp_read_array(&r, &nmsg) != 0 || nmsg == 0 ||
+        mp_read_bin(&r, (uint32_t)len, &p, &plen) != 0 || dyad_msg_decode(p, plen, &m) != 0 ||
+        m.kind != DYAD_PROPOSE)
+        return;
+    if (sodium_memcmp(m.proposer, n->self.pk, 32) == 0) {
+        memcpy(other, m.responder, 32);
+    } else if (sodium_memcmp(m.responder, n->self.pk, 32) == 0 && nmsg >= 2) {
+        memcpy(other, m.proposer, 32);
+        if (mp_read_bin(&r, (uint32_t)len, &p, &plen) != 0 || dyad_msg_decode(p, plen, &m) != 0 ||
+            m.kind != DYAD_ACCEPT)
+            return; /* declined, or cancelled before an answer */
+    } else {
+        return;
+    }
+    if (kin_add(n->kin, other) != 0)
+        log_warn("out of memory: a dyad's counterpart is not kept from the store budget");
+}
+
+static int
+kin_load_one(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
+{
+    (void)key;
+    kin_learn_dyad(ctx, val, len);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- observers */
 
 int
@@ -247,19 +363,46 @@ log_store_full(struct node *n, int rc, size_t count)
         log_error("store write failed: %s: %zu record(s) not stored", pull_strerror(rc), count);
 }
 
-static int
-on_swept(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+static void
+tell_removed(struct node *n, const uint8_t id[RECORD_ID_BYTES])
 {
-    struct node *n = ctx;
     struct node_batch *b = n->batch;
 
-    (void)created;
-    n->counters.records_swept++;
     for (size_t i = 0; i < b->nobs; i++) {
         if (b->obs[i].removed != NULL)
             b->obs[i].removed(b->obs[i].ctx, id);
     }
+}
+
+static int
+on_swept(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct node *n = ctx;
+
+    (void)created;
+    n->counters.records_swept++;
+    tell_removed(n, id);
     return 0;
+}
+
+static int
+on_evicted(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct node *n = ctx;
+
+    (void)created;
+    n->counters.records_evicted++;
+    tell_removed(n, id);
+    return 0;
+}
+
+static void
+on_peer_evicted(void *ctx, const uint8_t key[32])
+{
+    struct node *n = ctx;
+
+    (void)key;
+    n->counters.peers_evicted++;
 }
 
 /* tell_stored runs after a commit for one record that became live. */
@@ -273,6 +416,15 @@ tell_stored(struct node *n, struct pend *p, const struct store_opened *op)
     n->counters.records_new++;
     if (p->origin != NODE_ORIGIN_PEER)
         n->counters.records_local++;
+    if (p->rec.kind == RECORD_ATTESTATION && p->rec.has_peer) {
+        /* an attestation names the two sides of a completed dyad: if one is me, the other
+         * is someone I deal with */
+        const uint8_t *other = sodium_memcmp(p->rec.author, n->self.pk, 32) == 0 ? p->rec.peer
+                               : sodium_memcmp(p->rec.peer, n->self.pk, 32) == 0 ? p->rec.author
+                                                                                 : NULL;
+        if (other != NULL && kin_add(n->kin, other) != 0)
+            log_warn("out of memory: an attested counterpart is not kept from the store budget");
+    }
     if (n->search != NULL && (rc = search_index_add(n->search, p->env.id, &p->rec)) != 0)
         log_warn("record not indexed for search: %s", pull_strerror(rc));
     s.id = p->env.id;
@@ -330,6 +482,7 @@ node_flush(struct node *n)
     for (size_t i = 0; i < count; i++) {
         op[i].env = &work[i]->env;
         op[i].rec = &work[i]->rec;
+        op[i].from = work[i]->has_from ? work[i]->from : NULL;
     }
     nkv = 0;
     for (struct kvpend *k = kv; k != NULL; k = k->next, nkv++) {
@@ -338,6 +491,7 @@ node_flush(struct node *n)
         ops[nkv].del = k->del;
         ops[nkv].val = k->val;
         ops[nkv].len = k->len;
+        ops[nkv].note = k->has_note ? &k->note : NULL;
     }
     memset(&c, 0, sizeof(c));
     c.recs = op;
@@ -347,11 +501,17 @@ node_flush(struct node *n)
     c.sweep_max = sweep ? SWEEP_MAX : 0;
     c.swept = on_swept;
     c.swept_ctx = n;
+    c.evicted = on_evicted;
+    c.evicted_ctx = n;
+    c.peer_evicted = on_peer_evicted;
+    c.peer_evicted_ctx = n;
     if (count > 0 || nkv > 0 || sweep)
         rc = store_commit(n->store, &c, node_now_s(n));
     if (rc == 0) {
         if (count > 0 || nkv > 0 || c.nswept > 0)
             n->counters.commits++;
+        if (c.nevicted > 0)
+            log_info("store budget: %zu stranger record(s) evicted", c.nevicted);
         trim_after_commit(n);
     } else {
         n->counters.commit_errors++;
@@ -452,6 +612,19 @@ admit_precheck(struct node *n, const struct pend *p)
         prior.live = q->rec.kind != RECORD_WITHDRAWN;
     } else if (stored_slot(n, p->rec.author, p->rec.slot, &prior.seq, prior.id, &prior.live)) {
         prior.exists = true;
+    }
+    if (!prior.exists && (uint64_t)live + tombs + b->n >= store_budget_level(n->store) &&
+        !node_keeps(n, p->rec.author)) {
+        /* near the store budget's level: count what the batch adds, as the store will */
+        uint64_t count = (uint64_t)live + tombs;
+        for (size_t i = 0; i < b->n; i++) {
+            const struct record *r = &b->items[i]->rec;
+            if (memcmp(r->author, p->rec.author, 32) == 0 &&
+                !stored_slot(n, r->author, r->slot, &sseq, sid, &slive))
+                count++;
+        }
+        if (count >= store_budget_level(n->store))
+            return PULL_ERR_QUOTA;
     }
     if (!near)
         return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, live, tombs,
@@ -573,7 +746,7 @@ node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint
 
 static int
 kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *val, size_t len,
-         bool del)
+         bool del, const struct store_peer_stats *note)
 {
     struct node_batch *b = n->batch;
     struct kvpend *k;
@@ -588,6 +761,9 @@ kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *
     k->table = t;
     memcpy(k->key, key, 32);
     k->del = del;
+    k->has_note = note != NULL;
+    if (note != NULL)
+        k->note = *note;
     k->len = len;
     if (len > 0)
         memcpy(k->val, val, len);
@@ -605,15 +781,27 @@ int
 node_kv_put(struct node *n, enum store_table t, const uint8_t key[static 32], const void *val,
             size_t len)
 {
+    int rc;
+
     if (val == NULL && len != 0)
         return PULL_ERR_INVAL;
-    return kv_queue(n, t, key, val, len, false);
+    if ((rc = kv_queue(n, t, key, val, len, false, NULL)) == 0 && t == STORE_DYADS)
+        kin_learn_dyad(n, val, len);
+    return rc;
+}
+
+int
+node_peer_note(struct node *n, const uint8_t key[static 32], const struct store_peer_stats *note)
+{
+    if (note == NULL)
+        return PULL_ERR_INVAL;
+    return kv_queue(n, STORE_PEERS, key, NULL, 0, false, note);
 }
 
 int
 node_kv_del(struct node *n, enum store_table t, const uint8_t key[static 32])
 {
-    return kv_queue(n, t, key, NULL, 0, true);
+    return kv_queue(n, t, key, NULL, 0, true, NULL);
 }
 
 int
@@ -622,7 +810,7 @@ node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32], st
     const struct kvpend *last = NULL;
 
     for (const struct kvpend *k = n->batch->kv; k != NULL; k = k->next) {
-        if (k->table == t && memcmp(k->key, key, 32) == 0)
+        if (k->table == t && !k->has_note && memcmp(k->key, key, 32) == 0)
             last = k; /* the newest write of the key wins */
     }
     if (last != NULL) {
@@ -813,10 +1001,21 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     store_opts_init(&so);
     so.max_per_author = cfg->limits.max_per_author;
     so.sync = cfg->store_nosync ? STORE_SYNC_NONE : STORE_SYNC_FULL;
+    so.max_bytes = cfg->limits.store_max_bytes;
+    so.keep = store_keep;
+    so.keep_ctx = n;
+    if ((n->kin = calloc(1, sizeof(*n->kin))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto fail;
+    }
     if ((rc = store_open(path, &so, &n->store)) != 0) {
         log_error("cannot open the store %s: %s", path, pull_strerror(rc));
         goto fail;
     }
+    if ((rc = store_kv_iter(n->store, STORE_DYADS, kin_load_one, n)) != 0)
+        log_warn("the dyads table could not be read: %s", pull_strerror(rc));
+    if (n->kin->n > 0)
+        log_info("store budget: the records of %zu people with dyads are kept", n->kin->n);
     if ((rc = search_index_new(&n->search)) != 0)
         goto fail;
     t0 = node_now_ms(n);
@@ -842,6 +1041,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
 fail:
     search_index_free(n->search);
     store_close(n->store);
+    kin_free(n->kin);
     wb_release(&b->scratch);
     sodium_memzero(&n->self, sizeof(n->self));
     free(b);
@@ -900,6 +1100,7 @@ node_free(struct node *n)
     }
     search_index_free(n->search);
     store_close(n->store);
+    kin_free(n->kin);
     wb_release(&b->scratch);
     ident_wipe(&n->self);
     free(b);

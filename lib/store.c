@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -56,11 +57,13 @@ enum {
     T_PEERS,
     T_DYADS,
     T_MAIL,
+    T_PEERSTAT,
     T_COUNT
 };
 
 static const char *const table_names[T_COUNT] = {
-    "meta", "recs", "ids", "latest", "tags", "expiry", "quota", "peers", "dyads", "mail",
+    "meta",  "recs",  "ids",   "latest", "tags",     "expiry",
+    "quota", "peers", "dyads", "mail",   "peerstat",
 };
 
 #define KIND_SLOTS 8
@@ -96,7 +99,9 @@ struct rinfo {
     int result;
     bool replaced;
     uint8_t replaced_id[RECORD_ID_BYTES];
-    bool pending; /* accepted in phase 1, still to be inserted in phase 2 */
+    uint64_t replaced_created;
+    bool pending;        /* accepted in phase 1, still to be inserted in phase 2 */
+    const uint8_t *from; /* the peer that sent it, or NULL */
 };
 
 struct store {
@@ -111,6 +116,8 @@ struct store {
     struct record *dec; /* scratch decoded record */
     struct rinfo *ri;   /* scratch batch */
     size_t ri_cap;
+    uint32_t level;   /* store_budget_level */
+    uint64_t evicted; /* records evicted for the budget since open */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -198,6 +205,7 @@ rinfo_from(struct rinfo *r, const struct envelope *env, const struct record *rec
     }
     r->result = 0;
     r->replaced = false;
+    r->from = NULL;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -379,6 +387,7 @@ store_opts_init(struct store_opts *o)
     o->map_max = STORE_MAP_MAX_DEFAULT;
     o->max_per_author = STORE_MAX_PER_AUTHOR_DEFAULT;
     o->sync = STORE_SYNC_FULL;
+    o->max_peers = STORE_MAX_PEERS_DEFAULT;
 }
 
 static int
@@ -481,6 +490,9 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
         s->opts.map_max = STORE_MAP_MAX_DEFAULT;
     if (s->opts.max_per_author == 0)
         s->opts.max_per_author = STORE_MAX_PER_AUTHOR_DEFAULT;
+    if (s->opts.max_peers == 0)
+        s->opts.max_peers = STORE_MAX_PEERS_DEFAULT;
+    s->level = STORE_LEVEL_NONE;
     /* whole pages, at least 16 of them */
     s->opts.map_size = (s->opts.map_size + s->page_size - 1) / s->page_size * s->page_size;
     if (s->opts.map_size < 16 * s->page_size)
@@ -538,6 +550,12 @@ store_close(struct store *s)
 
 /* ---------------------------------------------------------------------------------- */
 /* Writing records                                                                     */
+
+static bool
+store_keeps(const struct store *s, const uint8_t author[32])
+{
+    return s->opts.keep != NULL && s->opts.keep(s->opts.keep_ctx, author);
+}
 
 static int
 quota_get(struct store *s, MDB_txn *txn, const uint8_t author[32], uint32_t *live, uint32_t *tombs)
@@ -927,8 +945,11 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
 
     if ((rc = qcur_switch(s, txn, &a->q, r->author)) != 0)
         return rc;
-    r->result = record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs,
-                             s->opts.max_per_author);
+    r->result =
+        record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs, s->opts.max_per_author);
+    if (r->result == 0 && !prior.counted && s->level != STORE_LEVEL_NONE &&
+        a->q.live + a->q.tombs >= s->level && !store_keeps(s, r->author))
+        r->result = PULL_ERR_QUOTA; /* a stranger at the budget's level: no more records */
     if (r->result != 0) {
         if ((rc = del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES)) != 0)
             return rc;
@@ -965,6 +986,7 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
         counters_add(&a->c, old, -1);
         r->replaced = true;
         memcpy(r->replaced_id, old->id, RECORD_ID_BYTES);
+        r->replaced_created = old->created;
     }
     r->pending = true;
     batch_add(a, a->ord[pos].idx);
@@ -1101,11 +1123,263 @@ struct commit_arg {
     struct sweep_arg *sweep; /* NULL: no sweep */
     const struct store_kv_op *kv;
     size_t nkv;
-    struct counters c; /* the counters as this transaction leaves them */
+    uint64_t now_s;
+    struct counters c;        /* the counters as this transaction leaves them */
+    struct pull_wb evicted;   /* created(8) || id(32) per record evicted for the budget */
+    struct pull_wb peers_out; /* key(32) per peers row deleted to make room */
+    uint32_t level;           /* the budget level this transaction leaves */
+    struct rinfo old;
 };
 
-static int kv_apply(struct store *s, MDB_txn *txn, const struct store_kv_op *op);
+static int kv_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca,
+                    const struct store_kv_op *op);
 static int kv_table(enum store_table t);
+static int peer_note_record(struct store *s, MDB_txn *txn, const uint8_t key[32], uint64_t now_s);
+
+/* ---------------------------------------------------------------------------------- */
+/* The budget                                                                          */
+
+/* One record of a stranger, as its latest entry gives it. */
+struct ev_rec {
+    uint64_t created;
+    uint8_t id[RECORD_ID_BYTES];
+    uint8_t slot[RECORD_SLOT_BYTES];
+};
+
+/* A stranger during an eviction round. */
+struct ev_author {
+    uint8_t author[32];
+    uint32_t count;      /* live + tombstones, as the round leaves them */
+    struct ev_rec *recs; /* its records oldest first, read when first needed */
+    size_t nrecs, next;
+};
+
+static int
+ev_author_cmp(const void *pa, const void *pb)
+{
+    const struct ev_author *a = pa, *b = pb;
+
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return memcmp(a->author, b->author, 32);
+}
+
+static int
+ev_rec_cmp(const void *pa, const void *pb)
+{
+    const struct ev_rec *a = pa, *b = pb;
+
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    return memcmp(a->id, b->id, RECORD_ID_BYTES);
+}
+
+/* ev_load lists e's records from latest (author || slot), oldest first. */
+static int
+ev_load(struct store *s, MDB_txn *txn, struct ev_author *e)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = mval(e->author, 32), v;
+    size_t cap = 0;
+    int rc, op = MDB_SET_RANGE;
+
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_LATEST], &cur)) != 0)
+        return rc;
+    for (;; op = MDB_NEXT) {
+        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != LATEST_KEY_LEN || memcmp(k.mv_data, e->author, 32) != 0)
+            break;
+        if (v.mv_size != LATEST_VAL_LEN)
+            continue;
+        if (e->nrecs == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct ev_rec *p = realloc(e->recs, nc * sizeof(*p));
+            if (p == NULL) {
+                rc = PULL_ERR_NOMEM;
+                break;
+            }
+            e->recs = p;
+            cap = nc;
+        }
+        e->recs[e->nrecs].created = be64dec((const uint8_t *)v.mv_data + 48);
+        memcpy(e->recs[e->nrecs].id, (const uint8_t *)v.mv_data + 8, RECORD_ID_BYTES);
+        memcpy(e->recs[e->nrecs].slot, (const uint8_t *)k.mv_data + 32, RECORD_SLOT_BYTES);
+        e->nrecs++;
+    }
+    mdb_cursor_close(cur);
+    if (rc == 0 && e->nrecs > 1)
+        qsort(e->recs, e->nrecs, sizeof(*e->recs), ev_rec_cmp);
+    return rc;
+}
+
+/* ev_take evicts e's oldest record: every index entry, its quota count, the counters. */
+static int
+ev_take(struct store *s, MDB_txn *txn, struct commit_arg *ca, struct ev_author *e)
+{
+    const struct ev_rec *r;
+    uint8_t lk[LATEST_KEY_LEN], created[8];
+    uint32_t live, tombs;
+    bool found, decoded;
+    int rc;
+
+    if (e->recs == NULL && (rc = ev_load(s, txn, e)) != 0)
+        return rc;
+    if (e->next >= e->nrecs) {
+        e->count = 0; /* the quota counted records latest does not hold */
+        return 0;
+    }
+    r = &e->recs[e->next++];
+    e->count -= e->count > 0;
+    memcpy(lk, e->author, 32);
+    memcpy(lk + 32, r->slot, RECORD_SLOT_BYTES);
+    if ((rc = del_tolerant(txn, s->dbi[T_LATEST], lk, LATEST_KEY_LEN)) != 0 ||
+        (rc = load_at(s, txn, r->created, r->id, &ca->old, &found, &decoded)) != 0)
+        return rc;
+    if (found) {
+        if ((rc = remove_indexed(s, txn, &ca->old, decoded)) != 0)
+            return rc;
+        counters_add(&ca->c, &ca->old, -1);
+    } else if ((rc = del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES)) != 0) {
+        return rc;
+    }
+    if ((rc = quota_get(s, txn, e->author, &live, &tombs)) != 0)
+        return rc;
+    if (decoded && ca->old.kind == RECORD_WITHDRAWN)
+        tombs -= tombs > 0;
+    else if (live > 0)
+        live--;
+    else
+        tombs -= tombs > 0;
+    if ((rc = quota_set(s, txn, e->author, live, tombs)) != 0)
+        return rc;
+    be64enc(created, r->created);
+    wb_put(&ca->evicted, created, 8);
+    return wb_put(&ca->evicted, r->id, RECORD_ID_BYTES);
+}
+
+/* evict_apply is an eviction round (store.h, Budget): level the strangers from the top
+ * until the bytes are down to STORE_BUDGET_LOW. Work: one pass over the quota table (one
+ * entry per author) and the records evicted - and a round frees 1/32 of the budget, so
+ * rounds are rare. */
+static int
+evict_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca)
+{
+    uint64_t target = STORE_BUDGET_LOW(s->opts.max_bytes);
+    struct ev_author *v = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, val;
+    size_t n = 0, cap = 0, end;
+    uint32_t m = 0;
+    int rc, op = MDB_FIRST;
+
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_QUOTA], &cur)) != 0)
+        return rc;
+    for (;; op = MDB_NEXT) {
+        uint32_t count;
+        if ((rc = mdb_cursor_get(cur, &k, &val, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != 32 || val.mv_size != 8 || store_keeps(s, k.mv_data))
+            continue;
+        count = be32dec(val.mv_data) + be32dec((const uint8_t *)val.mv_data + 4);
+        if (count == 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            struct ev_author *p = realloc(v, nc * sizeof(*p));
+            if (p == NULL) {
+                rc = PULL_ERR_NOMEM;
+                break;
+            }
+            v = p;
+            cap = nc;
+        }
+        memset(&v[n], 0, sizeof(v[n]));
+        memcpy(v[n].author, k.mv_data, 32);
+        v[n].count = count;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0)
+        goto out;
+    if (n > 1)
+        qsort(v, n, sizeof(*v), ev_author_cmp);
+    m = n > 0 ? v[0].count : 0;
+    for (end = 0; end < n && v[end].count == m; end++)
+        ;
+    while (ca->c.bytes > target && m > 0) {
+        /* one record from each author at the top level, then the level goes down */
+        for (size_t i = 0; i < end && ca->c.bytes > target; i++) {
+            if (v[i].count == m && (rc = ev_take(s, txn, ca, &v[i])) != 0)
+                goto out;
+        }
+        if (ca->c.bytes <= target)
+            break;
+        m--;
+        for (; end < n && v[end].count >= m; end++)
+            ;
+    }
+    if (ca->c.bytes > target)
+        log_warn("store: over its budget with only kept records (%llu bytes)",
+                 (unsigned long long)ca->c.bytes);
+    ca->level = m;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(v[i].recs);
+    free(v);
+    return rc;
+}
+
+/* budget_apply runs an eviction round if the transaction leaves the store over its budget,
+ * turns the records of this commit that the round took into refusals, and notes which
+ * peers gave the records that stay. */
+static int
+budget_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca)
+{
+    struct put_arg *a = ca->put;
+    uint64_t max = s->opts.max_bytes;
+    size_t w = 0;
+    int rc;
+
+    ca->level = s->level;
+    if (max > 0 && ca->c.bytes > max) {
+        if ((rc = evict_apply(s, txn, ca)) != 0)
+            return rc;
+        /* an item of this commit that was taken is refused instead; what it replaced
+         * was stored before, so that one is reported as evicted */
+        for (size_t off = 0; off < ca->evicted.len; off += RECKEY_LEN) {
+            uint8_t *e = ca->evicted.p + off;
+            struct rinfo *r = a != NULL ? batch_find(a, e + 8) : NULL;
+            if (r != NULL && r->result == 0) {
+                r->result = PULL_ERR_QUOTA;
+                r->pending = false;
+                if (!r->replaced)
+                    continue;
+                r->replaced = false;
+                be64enc(e, r->replaced_created);
+                memcpy(e + 8, r->replaced_id, RECORD_ID_BYTES);
+            }
+            memmove(ca->evicted.p + w, e, RECKEY_LEN);
+            w += RECKEY_LEN;
+        }
+        ca->evicted.len = w;
+    } else if (max == 0 || ca->c.bytes < max - max / 16) {
+        ca->level = STORE_LEVEL_NONE; /* well below the budget again */
+    }
+    for (size_t i = 0; a != NULL && i < a->n; i++) {
+        const struct rinfo *r = &a->ri[i];
+        if (r->result == 0 && r->pending && r->from != NULL &&
+            (rc = peer_note_record(s, txn, r->from, a->now_s)) != 0)
+            return rc;
+    }
+    return wb_error(&ca->evicted);
+}
 
 static int
 commit_txn(struct store *s, MDB_txn *txn, void *argp)
@@ -1115,6 +1389,8 @@ commit_txn(struct store *s, MDB_txn *txn, void *argp)
 
     /* restart from the committed state (this may be a retry after growing the map) */
     ca->c = s->c;
+    wb_reset(&ca->evicted);
+    wb_reset(&ca->peers_out);
     if (ca->put != NULL) {
         ca->put->c = ca->c;
         if ((rc = put_apply(s, txn, ca->put)) != 0)
@@ -1124,10 +1400,12 @@ commit_txn(struct store *s, MDB_txn *txn, void *argp)
     if (ca->sweep != NULL && (rc = sweep_apply(s, txn, ca->sweep, &ca->c)) != 0)
         return rc;
     for (size_t i = 0; i < ca->nkv; i++) {
-        if ((rc = kv_apply(s, txn, &ca->kv[i])) != 0)
+        if ((rc = kv_apply(s, txn, ca, &ca->kv[i])) != 0)
             return rc;
     }
-    if (ca->put == NULL && ca->sweep == NULL)
+    if ((rc = wb_error(&ca->peers_out)) != 0 || (rc = budget_apply(s, txn, ca)) != 0)
+        return rc;
+    if (ca->put == NULL && ca->sweep == NULL && ca->evicted.len == 0)
         return 0; /* the counters did not change */
     return counters_save(s, txn, &ca->c);
 }
@@ -1141,11 +1419,19 @@ store_put_infos(struct store *s, struct rinfo *ri, size_t n, uint64_t now_s)
     if (n == 0)
         return 0;
     memset(&ca, 0, sizeof(ca));
+    ca.now_s = now_s;
     if ((rc = put_arg_new(ri, n, now_s, &ca.put)) != 0)
         return rc;
+    wb_init(&ca.evicted, 0);
+    wb_init(&ca.peers_out, 0);
     rc = store_write(s, commit_txn, &ca);
-    if (rc == 0)
+    if (rc == 0) {
         s->c = ca.c;
+        s->level = ca.level;
+        s->evicted += ca.evicted.len / RECKEY_LEN;
+    }
+    wb_release(&ca.evicted);
+    wb_release(&ca.peers_out);
     put_arg_free(ca.put);
     return rc;
 }
@@ -1251,9 +1537,11 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
     c->nswept = 0;
     if (c->nrecs > STORE_BATCH_MAX)
         return PULL_ERR_TOO_BIG;
+    c->nevicted = c->npeers_evicted = 0;
     for (size_t i = 0; i < c->nkv; i++) {
         const struct store_kv_op *op = &c->kv[i];
-        if (kv_table(op->table) < 0 || (!op->del && op->val == NULL && op->len != 0))
+        if (kv_table(op->table) < 0 || (!op->del && op->val == NULL && op->len != 0) ||
+            (op->note != NULL && op->table != STORE_PEERS))
             return PULL_ERR_INVAL;
         if (op->len > STORE_KV_MAX)
             return PULL_ERR_TOO_BIG;
@@ -1280,11 +1568,15 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
         }
         rinfo_from(&s->ri[m], it->env, it->rec);
         s->ri[m].item = i;
+        s->ri[m].from = it->from;
         m++;
     }
     memset(&ca, 0, sizeof(ca));
     ca.kv = c->kv;
     ca.nkv = c->nkv;
+    ca.now_s = now_s;
+    wb_init(&ca.evicted, 0);
+    wb_init(&ca.peers_out, 0);
     if (m > 0 && (rc = put_arg_new(s->ri, m, now_s, &ca.put)) != 0)
         goto out;
     if (c->sweep_max > 0) {
@@ -1300,6 +1592,10 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
     if ((rc = store_write(s, commit_txn, &ca)) != 0)
         goto out;
     s->c = ca.c;
+    s->level = ca.level;
+    c->nevicted = ca.evicted.len / RECKEY_LEN;
+    c->npeers_evicted = ca.peers_out.len / 32;
+    s->evicted += c->nevicted;
     for (size_t j = 0; j < m; j++) {
         struct store_opened *it = &c->recs[s->ri[j].item];
         it->result = s->ri[j].result;
@@ -1314,7 +1610,15 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
                 break; /* the deletions are committed; stopping only skips the reports */
         }
     }
+    for (size_t off = 0; c->evicted != NULL && off < ca.evicted.len; off += RECKEY_LEN) {
+        if (c->evicted(c->evicted_ctx, be64dec(ca.evicted.p + off), ca.evicted.p + off + 8) != 0)
+            break;
+    }
+    for (size_t off = 0; c->peer_evicted != NULL && off < ca.peers_out.len; off += 32)
+        c->peer_evicted(c->peer_evicted_ctx, ca.peers_out.p + off);
 out:
+    wb_release(&ca.evicted);
+    wb_release(&ca.peers_out);
     put_arg_free(ca.put);
     if (sw != NULL) {
         wb_release(&sw->done);
@@ -1326,7 +1630,6 @@ out:
 
 /* ---------------------------------------------------------------------------------- */
 /* Sweeping expired records                                                            */
-
 
 /* sweep_apply deletes up to a->max expired records in txn, counting into *c, and lists
  * them in a->done. */
@@ -1834,6 +2137,7 @@ int
 store_stats(struct store *s, struct store_stats *st)
 {
     MDB_envinfo info;
+    MDB_txn *txn = NULL;
     MDB_stat ms;
     int rc;
 
@@ -1846,7 +2150,21 @@ store_stats(struct store *s, struct store_stats *st)
     st->map_size = info.me_mapsize;
     st->map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
     st->map_max = s->opts.map_max;
-    return 0;
+    st->max_bytes = s->opts.max_bytes;
+    st->level = s->level;
+    st->evicted = s->evicted;
+    if ((rc = store_rbegin(s, &txn)) != 0)
+        return rc;
+    if ((rc = mdb_stat(txn, s->dbi[T_PEERS], &ms)) == 0)
+        st->peers = ms.ms_entries;
+    store_rend(s, txn);
+    return store_xlate(rc);
+}
+
+uint32_t
+store_budget_level(const struct store *s)
+{
+    return s->level;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1866,12 +2184,220 @@ kv_table(enum store_table t)
     return -1;
 }
 
+/* ---- peers rows and their statistics ---- */
+
+int
+store_peer_stats_decode(const uint8_t *val, size_t len, struct store_peer_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (val == NULL || len < STORE_PEER_STATS_LEN || val[0] < 1)
+        return PULL_ERR_MALFORMED;
+    st->first_seen_s = be64dec(val + 1);
+    st->last_seen_s = be64dec(val + 9);
+    st->seen = be32dec(val + 17);
+    st->sessions = be32dec(val + 21);
+    st->connected_s = be64dec(val + 25);
+    st->records = be32dec(val + 33);
+    st->last_record_s = be64dec(val + 37);
+    return 0;
+}
+
+void
+store_peer_stats_encode(const struct store_peer_stats *st, uint8_t out[static STORE_PEER_STATS_LEN])
+{
+    out[0] = STORE_PEER_STATS_VERSION;
+    be64enc(out + 1, st->first_seen_s);
+    be64enc(out + 9, st->last_seen_s);
+    be32enc(out + 17, st->seen);
+    be32enc(out + 21, st->sessions);
+    be64enc(out + 25, st->connected_s);
+    be32enc(out + 33, st->records);
+    be64enc(out + 37, st->last_record_s);
+}
+
+static uint32_t
+sat_add32(uint32_t a, uint32_t b)
+{
+    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+void
+store_peer_stats_add(struct store_peer_stats *st, const struct store_peer_stats *n)
+{
+    if (n->first_seen_s != 0 && (st->first_seen_s == 0 || n->first_seen_s < st->first_seen_s))
+        st->first_seen_s = n->first_seen_s;
+    if (n->last_seen_s > st->last_seen_s)
+        st->last_seen_s = n->last_seen_s;
+    if (n->last_record_s > st->last_record_s)
+        st->last_record_s = n->last_record_s;
+    st->seen = sat_add32(st->seen, n->seen);
+    st->sessions = sat_add32(st->sessions, n->sessions);
+    st->connected_s = st->connected_s > UINT64_MAX - n->connected_s
+                          ? UINT64_MAX
+                          : st->connected_s + n->connected_s;
+    st->records = sat_add32(st->records, n->records);
+}
+
+static uint32_t
+bits64(uint64_t x)
+{
+    uint32_t n = 0;
+
+    for (; x != 0; x >>= 1)
+        n++;
+    return n;
+}
+
+uint32_t
+store_peer_value(const struct store_peer_stats *st)
+{
+    uint32_t sightings = sat_add32(st->seen, st->sessions);
+
+    return (sightings > 64 ? 64 : sightings) + bits64(st->records) + bits64(st->connected_s / 60);
+}
+
+/* peer_stats_get reads key's statistics (zero if none or unreadable). */
 static int
-kv_apply(struct store *s, MDB_txn *txn, const struct store_kv_op *op)
+peer_stats_get(struct store *s, MDB_txn *txn, const uint8_t key[32], struct store_peer_stats *st)
+{
+    MDB_val k = mval(key, 32), v;
+    int rc = mdb_get(txn, s->dbi[T_PEERSTAT], &k, &v);
+
+    memset(st, 0, sizeof(*st));
+    if (rc == 0)
+        (void)store_peer_stats_decode(v.mv_data, v.mv_size, st);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+peer_stats_put(struct store *s, MDB_txn *txn, const uint8_t key[32],
+               const struct store_peer_stats *st)
+{
+    uint8_t b[STORE_PEER_STATS_LEN];
+    MDB_val k = mval(key, 32), v = mval(b, sizeof(b));
+
+    store_peer_stats_encode(st, b);
+    return mdb_put(txn, s->dbi[T_PEERSTAT], &k, &v, 0);
+}
+
+/* peer_evict_one deletes the least valuable peers row (and its statistics) and lists its
+ * key in ca->peers_out. One pass over the table - at most max_peers rows, and only when a
+ * new key arrives in a full table. */
+static int
+peer_evict_one(struct store *s, MDB_txn *txn, struct commit_arg *ca)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t worst[32];
+    uint32_t wv = UINT32_MAX;
+    uint64_t wseen = UINT64_MAX;
+    bool any = false;
+    int rc, op = MDB_FIRST;
+
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_PEERS], &cur)) != 0)
+        return rc;
+    for (;; op = MDB_NEXT) {
+        struct store_peer_stats st;
+        uint32_t val;
+        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != 32)
+            continue;
+        if ((rc = peer_stats_get(s, txn, k.mv_data, &st)) != 0)
+            break;
+        val = store_peer_value(&st);
+        if (!any || val < wv || (val == wv && st.last_seen_s < wseen)) {
+            memcpy(worst, k.mv_data, 32);
+            wv = val;
+            wseen = st.last_seen_s;
+            any = true;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 || !any)
+        return rc;
+    if ((rc = del_tolerant(txn, s->dbi[T_PEERS], worst, 32)) != 0 ||
+        (rc = del_tolerant(txn, s->dbi[T_PEERSTAT], worst, 32)) != 0)
+        return rc;
+    return wb_put(&ca->peers_out, worst, 32);
+}
+
+/* peer_write stores the engine's row, making room first if the key is new, and counts the
+ * write in the row's statistics. */
+static int
+peer_write(struct store *s, MDB_txn *txn, struct commit_arg *ca, const struct store_kv_op *op)
+{
+    struct store_peer_stats st, note;
+    MDB_val k = mval(op->key, 32), v;
+    uint64_t now = ca->now_s != 0 ? ca->now_s : (uint64_t)time(NULL);
+    MDB_stat ms;
+    int rc = mdb_get(txn, s->dbi[T_PEERS], &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        if ((rc = mdb_stat(txn, s->dbi[T_PEERS], &ms)) != 0)
+            return rc;
+        for (size_t n = ms.ms_entries; n >= s->opts.max_peers; n--) {
+            if ((rc = peer_evict_one(s, txn, ca)) != 0)
+                return rc;
+        }
+    } else if (rc != 0) {
+        return rc;
+    }
+    v = mval(op->val != NULL ? op->val : "", op->len);
+    if ((rc = mdb_put(txn, s->dbi[T_PEERS], &k, &v, 0)) != 0 ||
+        (rc = peer_stats_get(s, txn, op->key, &st)) != 0)
+        return rc;
+    memset(&note, 0, sizeof(note));
+    note.first_seen_s = note.last_seen_s = now;
+    note.seen = 1;
+    store_peer_stats_add(&st, &note);
+    return peer_stats_put(s, txn, op->key, &st);
+}
+
+/* peer_note adds n to key's statistics, if key has a row: rows are the engine's to make. */
+static int
+peer_note(struct store *s, MDB_txn *txn, const uint8_t key[32], const struct store_peer_stats *n)
+{
+    struct store_peer_stats st;
+    MDB_val k = mval(key, 32), v;
+    int rc = mdb_get(txn, s->dbi[T_PEERS], &k, &v);
+
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0 || (rc = peer_stats_get(s, txn, key, &st)) != 0)
+        return rc;
+    store_peer_stats_add(&st, n);
+    return peer_stats_put(s, txn, key, &st);
+}
+
+static int
+peer_note_record(struct store *s, MDB_txn *txn, const uint8_t key[32], uint64_t now_s)
+{
+    struct store_peer_stats n;
+
+    memset(&n, 0, sizeof(n));
+    n.records = 1;
+    n.last_record_s = now_s;
+    return peer_note(s, txn, key, &n);
+}
+
+static int
+kv_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca, const struct store_kv_op *op)
 {
     MDB_val k = mval(op->key, 32), v = mval(op->val != NULL ? op->val : "", op->len);
     int table = kv_table(op->table), rc;
 
+    if (table == T_PEERS) {
+        if (op->note != NULL)
+            return peer_note(s, txn, op->key, op->note);
+        if (!op->del)
+            return peer_write(s, txn, ca, op);
+        if ((rc = del_tolerant(txn, s->dbi[T_PEERSTAT], op->key, 32)) != 0)
+            return rc;
+    }
     if (!op->del)
         return mdb_put(txn, s->dbi[table], &k, &v, 0);
     rc = mdb_del(txn, s->dbi[table], &k, NULL);
@@ -1950,6 +2476,40 @@ store_kv_iter(struct store *s, enum store_table t, store_kv_fn fn, void *ctx)
         if (k.mv_size != 32)
             continue;
         if ((stop = fn(ctx, k.mv_data, v.mv_data, v.mv_size)) != 0)
+            break;
+    }
+out:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_rend(s, txn);
+    rc = store_xlate(rc);
+    return rc != 0 ? rc : stop;
+}
+
+int
+store_peers_iter(struct store *s, store_peer_fn fn, void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc, stop = 0, op = MDB_FIRST;
+
+    if ((rc = store_rbegin(s, &txn)) != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_PEERS], &cur)) != 0)
+        goto out;
+    for (;; op = MDB_NEXT) {
+        struct store_peer_stats st;
+        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != 32)
+            continue;
+        if ((rc = peer_stats_get(s, txn, k.mv_data, &st)) != 0)
+            break;
+        if ((stop = fn(ctx, k.mv_data, v.mv_data, v.mv_size, &st)) != 0)
             break;
     }
 out:
