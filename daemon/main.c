@@ -1,7 +1,8 @@
 /*
  * pulld: parse flags, prepare the data directory and the identity, run the node until
  * SIGINT or SIGTERM. Exit codes (CONTRACT.md): 0 clean stop, 1 bad usage or config, 2 data
- * directory, key or store problem - always with a one-line reason on stderr.
+ * directory, key or store problem - always with a one-line reason on stderr. A damaged
+ * store is found by store_check before anything maps it: exit 2, never a crash in LMDB.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/paths.h"
+#include "lib/store.h"
 
 /* The floors of a running pulld, bottom up. main wires them: each part registers with
  * the ones below it, none calls up. */
@@ -157,6 +159,19 @@ main(int argc, char **argv)
     if (created)
         log_info("new identity %s", idtext);
     log_info("pulld %s, node %s, data directory %s", PULL_VERSION, idtext, cfg.data_dir);
+
+    if ((rc = paths_join(cfg.data_dir, PATHS_STORE_NAME, dir, sizeof(dir))) != 0 ||
+        (rc = store_check(dir, err, sizeof(err))) != 0) {
+        if (rc == PULL_ERR_STORE)
+            fprintf(stderr,
+                    "pulld: the store %s is damaged: %s; move it away to start with an "
+                    "empty one\n",
+                    dir, err);
+        else
+            fprintf(stderr, "pulld: cannot check the store %s: %s\n", dir, pull_strerror(rc));
+        ident_wipe(&self);
+        return 2;
+    }
 
     if (uv_loop_init(&loop) != 0) {
         fprintf(stderr, "pulld: cannot create the event loop\n");
