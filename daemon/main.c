@@ -18,6 +18,7 @@
 #include "daemon/notify.h"
 #include "daemon/setup.h"
 #include "daemon/sync.h"
+#include "lib/env.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/paths.h"
@@ -117,6 +118,7 @@ main(int argc, char **argv)
     uv_signal_t sigint, sigterm;
     char err[512], dir[PATH_MAX], idtext[IDENT_TEXT_LEN + 1], shortid[IDENT_SHORT_LEN + 1];
     bool created = false;
+    uint64_t t0;
     int rc;
 
     memset(&self, 0, sizeof(self));
@@ -160,6 +162,7 @@ main(int argc, char **argv)
         log_info("new identity %s", idtext);
     log_info("pulld %s, node %s, data directory %s", PULL_VERSION, idtext, cfg.data_dir);
 
+    t0 = env_now_ms(env_system());
     if ((rc = paths_join(cfg.data_dir, PATHS_STORE_NAME, dir, sizeof(dir))) != 0 ||
         (rc = store_check(dir, err, sizeof(err))) != 0) {
         if (rc == PULL_ERR_STORE)
@@ -172,6 +175,7 @@ main(int argc, char **argv)
         ident_wipe(&self);
         return 2;
     }
+    log_info("store checked in %llu ms", (unsigned long long)(env_now_ms(env_system()) - t0));
 
     if (uv_loop_init(&loop) != 0) {
         fprintf(stderr, "pulld: cannot create the event loop\n");
