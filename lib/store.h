@@ -159,13 +159,13 @@ int store_open(const char *dir, const struct store_opts *opts, struct store **ou
  * meta pages whose transaction ids are not consecutive, a file shorter than the pages the
  * meta points to, a B-tree page anywhere in the tree that is not what its parent says
  * (its own page number, its kind, its node offsets and sizes, its children's numbers, the
- * tree's depth, the page and entry counts the meta gives), a page reached twice, record
- * counters that do not match the tables, and a sample of the oldest and newest records
- * that does not decode. It reads the file with pread (never maps it), under a read
- * transaction so that a running pulld can't reuse the pages it reads; the time is linear
- * in the store's size: 100-200 ms for 100,000 records (a 140 MB file) on the
- * development VM, a tenth of what pulld then spends building its search index. Other errors:
- * PULL_ERR_IO, PULL_ERR_NOMEM. */
+ * tree's depth, the page and entry counts the meta gives), a page reached twice, a page
+ * both in a tree and on the free list, record counters that do not match the tables, and
+ * a sample of the oldest and newest records that does not decode. It reads the file with
+ * pread (never maps it), under a read transaction so that a running pulld can't reuse the
+ * pages it reads; the time is linear in the store's size: 100-200 ms for 100,000 records
+ * (a 140 MB file) on the development VM, a tenth of what pulld then spends building its
+ * search index. Other errors: PULL_ERR_IO, PULL_ERR_NOMEM. */
 int store_check(const char *dir, char *why, size_t whylen);
 
 /* store_close closes the store and frees it. store_close(NULL) does nothing. */

@@ -22,6 +22,7 @@
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/record.h"
+#include "lib/search.h"
 #include "lib/store.h"
 #include "testutil.h"
 
@@ -2331,6 +2332,44 @@ test_check_damage(void **state)
     }
     printf("store_check: %llu of 40 randomly damaged copies passed and read without a crash\n",
            (unsigned long long)passed);
+
+    /* a damaged value outside the decoded sample: the store opens, and the search index
+     * skips the record that no longer decodes */
+    {
+        char p[600], *buf;
+        FILE *f;
+        long len;
+        size_t live = 0;
+        int tries = 0;
+        snprintf(p, sizeof(p), "%s/data.mdb", good);
+        assert_non_null(f = fopen(p, "rb"));
+        fseek(f, 0, SEEK_END);
+        len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        assert_non_null(buf = malloc((size_t)len));
+        assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+        fclose(f);
+        for (long i = 0; i + 18 <= len && live != 249 && tries < 64; i++) {
+            struct search_index *ix = NULL;
+            char name[32];
+            if (memcmp(buf + i, "a record to damage", 18) != 0 || (i / 18) % 3 != 0)
+                continue;
+            snprintf(name, sizeof(name), "value%d", tries++);
+            snprintf(d, sizeof(d), "%s", damaged(dir, name));
+            junk[0] = 0x01; /* a control character in a title */
+            poke(d, (uint64_t)i, junk, 1);
+            if (store_check(d, why, sizeof(why)) != 0)
+                continue; /* one of the sampled records */
+            s = open_store(d, NULL);
+            assert_int_equal(search_index_new(&ix), 0);
+            assert_int_equal(search_index_build(ix, s, NOW), 0);
+            live = search_index_live(ix); /* 250: the copy hit was a free page's */
+            search_index_free(ix);
+            store_close(s);
+        }
+        free(buf);
+        assert_int_equal(live, 249);
+    }
 }
 
 int
