@@ -620,8 +620,9 @@ admit_precheck(struct node *n, const struct pend *p)
         for (size_t i = 0; i < b->n; i++) {
             const struct record *r = &b->items[i]->rec;
             if (memcmp(r->author, p->rec.author, 32) == 0 &&
+                b->by_slot[pend_slot_pos(b, r)] == i + 1 && /* the latest pending version */
                 !stored_slot(n, r->author, r->slot, &sseq, sid, &slive))
-                count++;
+                count++; /* a new slot */
         }
         if (count >= store_budget_level(n->store))
             return PULL_ERR_QUOTA;

@@ -206,7 +206,8 @@ struct store_item {
  * gives the new state (an id can appear as stored and, later, as replaced).
  * Returns 0 once the transaction committed (even if every item was refused), or a negative
  * code for the whole batch (PULL_ERR_STORE_FULL, PULL_ERR_NOMEM, ...): then nothing of the
- * batch was stored and the item results must be ignored. */
+ * batch was stored and the item results must be ignored. Records evicted for the budget
+ * are not reported here (store_commit reports them). */
 int store_put_batch(struct store *s, struct store_item *items, size_t n, uint64_t now_s);
 
 /* One already verified record (store_put_opened). */
