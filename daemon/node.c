@@ -24,6 +24,7 @@
  * TRIM_EVERY_MS while they go on.
  */
 #include "daemon/node.h"
+#include "daemon/node_int.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -35,9 +36,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
-#include "lib/mp.h"
 #include "lib/paths.h"
-#include "proto/dyad.h"
 
 #define HASH_SLOTS 4096 /* > 2 * NODE_BATCH_MAX, power of two */
 #define SWEEP_EVERY_MS 60000
@@ -69,14 +68,6 @@ struct kvpend {
     struct store_peer_stats note;
     size_t len;
     uint8_t val[];
-};
-
-/* The authors the budget keeps besides the node's own: open addressing over their keys
- * (the all-zero key marks an empty slot and is never added). */
-struct node_kin {
-    uint8_t (*keys)[32];
-    size_t cap; /* 0 or a power of two */
-    size_t n;
 };
 
 /* A queued after-commit callback. */
@@ -203,110 +194,6 @@ batch_empty(const struct node_batch *b)
     return b->n == 0 && b->kv == NULL && b->after == NULL && !b->sweep_due;
 }
 
-/* ---------------------------------------------------------------- kin */
-
-static const uint8_t zero_key[32];
-
-static size_t
-kin_pos(const struct node_kin *k, const uint8_t key[32])
-{
-    size_t mask = k->cap - 1, i = h32(key) & mask;
-
-    while (memcmp(k->keys[i], zero_key, 32) != 0 && memcmp(k->keys[i], key, 32) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
-
-static bool
-kin_has(const struct node_kin *k, const uint8_t key[32])
-{
-    return k != NULL && k->cap > 0 && memcmp(k->keys[kin_pos(k, key)], zero_key, 32) != 0;
-}
-
-static int
-kin_add(struct node_kin *k, const uint8_t key[32])
-{
-    if (memcmp(key, zero_key, 32) == 0 || kin_has(k, key))
-        return 0;
-    if (2 * (k->n + 1) > k->cap) { /* keep it at most half full */
-        struct node_kin g = {NULL, k->cap ? 2 * k->cap : 64, 0};
-        if ((g.keys = calloc(g.cap, 32)) == NULL)
-            return PULL_ERR_NOMEM;
-        for (size_t i = 0; i < k->cap; i++) {
-            if (memcmp(k->keys[i], zero_key, 32) != 0)
-                memcpy(g.keys[kin_pos(&g, k->keys[i])], k->keys[i], 32);
-        }
-        g.n = k->n;
-        free(k->keys);
-        *k = g;
-    }
-    memcpy(k->keys[kin_pos(k, key)], key, 32);
-    k->n++;
-    return 0;
-}
-
-static void
-kin_free(struct node_kin *k)
-{
-    if (k == NULL)
-        return;
-    free(k->keys);
-    free(k);
-}
-
-bool
-node_keeps(const struct node *n, const uint8_t author[static 32])
-{
-    return sodium_memcmp(author, n->self.pk, 32) == 0 || kin_has(n->kin, author);
-}
-
-static bool
-store_keep(void *ctx, const uint8_t author[32])
-{
-    return node_keeps(ctx, author);
-}
-
-/* kin_learn_dyad adds the other side of a stored dyad (dyads.c's value: [1, updated,
- * expired_at, [msg, ...]], proto/dyad.h) if this node proposed it or accepted it. Only the
- * messages' layout is read, not their signatures: dyads.c verified them before storing. */
-static void
-kin_learn_dyad(struct node *n, const uint8_t *val, size_t len)
-{
-    struct pull_rd r;
-    struct dyad_msg m;
-    const uint8_t *p;
-    uint32_t nmsg, plen;
-    uint64_t u;
-    uint8_t other[32];
-
-    rd_init(&r, val, len);
-    if (mp_read_array_n(&r, 4) != 0 || mp_read_uint(&r, &u) != 0 || mp_read_uint(&r, &u) != 0 ||
-        mp_read_uint(&r, &u) != 0 || mp_read_array(&r, &nmsg) != 0 || nmsg == 0 ||
-        mp_read_bin(&r, (uint32_t)len, &p, &plen) != 0 || dyad_msg_decode(p, plen, &m) != 0 ||
-        m.kind != DYAD_PROPOSE)
-        return;
-    if (sodium_memcmp(m.proposer, n->self.pk, 32) == 0) {
-        memcpy(other, m.responder, 32);
-    } else if (sodium_memcmp(m.responder, n->self.pk, 32) == 0 && nmsg >= 2) {
-        memcpy(other, m.proposer, 32);
-        if (mp_read_bin(&r, (uint32_t)len, &p, &plen) != 0 || dyad_msg_decode(p, plen, &m) != 0 ||
-            m.kind != DYAD_ACCEPT)
-            return; /* declined, or cancelled before an answer */
-    } else {
-        return;
-    }
-    if (kin_add(n->kin, other) != 0)
-        log_warn("out of memory: a dyad's counterpart is not kept from the store budget");
-}
-
-static int
-kin_load_one(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
-{
-    (void)key;
-    kin_learn_dyad(ctx, val, len);
-    return 0;
-}
-
 /* ---------------------------------------------------------------- observers */
 
 int
@@ -422,7 +309,7 @@ tell_stored(struct node *n, struct pend *p, const struct store_opened *op)
         const uint8_t *other = sodium_memcmp(p->rec.author, n->self.pk, 32) == 0 ? p->rec.peer
                                : sodium_memcmp(p->rec.peer, n->self.pk, 32) == 0 ? p->rec.author
                                                                                  : NULL;
-        if (other != NULL && kin_add(n->kin, other) != 0)
+        if (other != NULL && node_kin_add(n->kin, other) != 0)
             log_warn("out of memory: an attested counterpart is not kept from the store budget");
     }
     if (n->search != NULL && (rc = search_index_add(n->search, p->env.id, &p->rec)) != 0)
@@ -787,7 +674,7 @@ node_kv_put(struct node *n, enum store_table t, const uint8_t key[static 32], co
     if (val == NULL && len != 0)
         return PULL_ERR_INVAL;
     if ((rc = kv_queue(n, t, key, val, len, false, NULL)) == 0 && t == STORE_DYADS)
-        kin_learn_dyad(n, val, len);
+        node_kin_learn_dyad(n, val, len);
     return rc;
 }
 
@@ -1003,7 +890,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     so.max_per_author = cfg->limits.max_per_author;
     so.sync = cfg->store_nosync ? STORE_SYNC_NONE : STORE_SYNC_FULL;
     so.max_bytes = cfg->limits.store_max_bytes;
-    so.keep = store_keep;
+    so.keep = node_store_keep;
     so.keep_ctx = n;
     if ((n->kin = calloc(1, sizeof(*n->kin))) == NULL) {
         rc = PULL_ERR_NOMEM;
@@ -1013,7 +900,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
         log_error("cannot open the store %s: %s", path, pull_strerror(rc));
         goto fail;
     }
-    if ((rc = store_kv_iter(n->store, STORE_DYADS, kin_load_one, n)) != 0)
+    if ((rc = store_kv_iter(n->store, STORE_DYADS, node_kin_load_one, n)) != 0)
         log_warn("the dyads table could not be read: %s", pull_strerror(rc));
     if (n->kin->n > 0)
         log_info("store budget: the records of %zu people with dyads are kept", n->kin->n);
@@ -1042,7 +929,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
 fail:
     search_index_free(n->search);
     store_close(n->store);
-    kin_free(n->kin);
+    node_kin_free(n->kin);
     wb_release(&b->scratch);
     sodium_memzero(&n->self, sizeof(n->self));
     free(b);
@@ -1101,7 +988,7 @@ node_free(struct node *n)
     }
     search_index_free(n->search);
     store_close(n->store);
-    kin_free(n->kin);
+    node_kin_free(n->kin);
     wb_release(&b->scratch);
     ident_wipe(&n->self);
     free(b);

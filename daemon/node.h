@@ -7,6 +7,7 @@
  *                 fed by the commit path) and the batch that commits once per loop turn;
  *                 node_submit is the ONE way a record enters the store, node_kv_put /
  *                 node_kv_del the one way anything else is written.
+ *   node_kin.c    the authors whose records the store budget keeps (node_keeps).
  *   net.c, net_conn.c  TCP listener and dialer, admission, Secret Handshake, frames,
  *                 HELLO/PING/BYE.
  *   sync.c        executes the protocol engine (proto/syncer.h) over net's connections;
