@@ -44,12 +44,17 @@ enum cfg_kind {
 struct cfg_limit {
     const char *name; /* as in status: underscores */
     size_t off;       /* offset in struct config_limits */
-    uint32_t def, min, max;
+    uint64_t def, min, max;
+    bool wide; /* a uint64_t field (else uint32_t) */
 };
 
 #define LIM(f, d, lo, hi)                                                                          \
     {                                                                                              \
-#f, offsetof(struct config_limits, f), (d), (lo), (hi)                                     \
+#f, offsetof(struct config_limits, f), (d), (lo), (hi), false                              \
+    }
+#define LIM64(f, d, lo, hi)                                                                        \
+    {                                                                                              \
+#f, offsetof(struct config_limits, f), (d), (lo), (hi), true                               \
     }
 
 static const struct cfg_limit cfg_limits[] = {
@@ -65,6 +70,7 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(recon_max_symbols, 131072, 1024, 1u << 24),
     LIM(ctl_max_clients, 64, 1, 4096),
     LIM(mail_max_items, 4096, 0, 10000000),
+    LIM64(store_max_bytes, 1ull << 30, 1ull << 20, 1ull << 44),
 };
 #define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
 
@@ -112,10 +118,23 @@ cfg_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static uint32_t *
-limit_ptr(struct config_limits *l, size_t i)
+static void
+limit_set(struct config_limits *l, size_t i, uint64_t v)
 {
-    return (uint32_t *)(void *)((char *)l + cfg_limits[i].off);
+    void *p = (char *)l + cfg_limits[i].off;
+
+    if (cfg_limits[i].wide)
+        *(uint64_t *)p = v;
+    else
+        *(uint32_t *)p = (uint32_t)v;
+}
+
+static uint64_t
+limit_get(const struct config_limits *l, size_t i)
+{
+    const void *p = (const char *)l + cfg_limits[i].off;
+
+    return cfg_limits[i].wide ? *(const uint64_t *)p : *(const uint32_t *)p;
 }
 
 void
@@ -131,7 +150,7 @@ config_defaults(struct config *c)
     c->lan_port = CONFIG_LAN_PORT_DEFAULT;
     c->log_level = LOG_INFO;
     for (size_t i = 0; i < N_LIMITS; i++)
-        *limit_ptr(&c->limits, i) = cfg_limits[i].def;
+        limit_set(&c->limits, i, cfg_limits[i].def);
 }
 
 int
@@ -195,19 +214,30 @@ config_parse_peer(const char *s, uint8_t key[static 32], char *addr, size_t addr
 }
 
 static int
-parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+parse_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
     unsigned long long x;
     char *end;
 
-    if (v == NULL || *v < '0' || *v > '9' || strlen(v) > 10)
+    if (v == NULL || *v < '0' || *v > '9' || strlen(v) > 20)
         return PULL_ERR_INVAL;
     errno = 0;
     x = strtoull(v, &end, 10);
     if (errno != 0 || *end != '\0' || x < lo || x > hi)
         return PULL_ERR_INVAL;
-    *out = (uint32_t)x;
+    *out = (uint64_t)x;
     return 0;
+}
+
+static int
+parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    uint64_t x;
+    int rc = parse_u64(v, lo, hi, &x);
+
+    if (rc == 0)
+        *out = (uint32_t)x;
+    return rc;
 }
 
 static int
@@ -244,12 +274,13 @@ config_set(struct config *c, const struct cfg_setting *r, int li, const char *v,
         return 0; /* the flag wins */
     if (r == NULL) {
         const struct cfg_limit *l = &cfg_limits[li];
-        if (parse_u32(v, l->min, l->max, &u) != 0) {
-            cfg_err(err, errlen, "%s: expected an integer in %u..%u, got \"%.40s\"", l->name,
-                    (unsigned)l->min, (unsigned)l->max, v);
+        uint64_t x;
+        if (parse_u64(v, l->min, l->max, &x) != 0) {
+            cfg_err(err, errlen, "%s: expected an integer in %llu..%llu, got \"%.40s\"", l->name,
+                    (unsigned long long)l->min, (unsigned long long)l->max, v);
             return PULL_ERR_INVAL;
         }
-        *limit_ptr(&c->limits, (size_t)li) = u;
+        limit_set(&c->limits, (size_t)li, x);
         goto done;
     }
     switch (r->kind) {
@@ -402,7 +433,7 @@ config_usage(void *fp)
             if (left[k] == '_')
                 left[k] = '-';
         }
-        fprintf(f, "  %-28s %u\n", left, (unsigned)cfg_limits[i].def);
+        fprintf(f, "  %-28s %llu\n", left, (unsigned long long)cfg_limits[i].def);
     }
     fprintf(f, "\nThe config files hold `key value` lines with the same names (lan on|off\n"
                "instead of --no-lan): DATA_DIR/config, and for every node of the user\n"
@@ -644,6 +675,6 @@ config_limit_at(const struct config *c, size_t i, const char **name, uint64_t *v
     if (i >= N_LIMITS)
         return PULL_ERR_NOT_FOUND;
     *name = cfg_limits[i].name;
-    *value = *(const uint32_t *)(const void *)((const char *)&c->limits + cfg_limits[i].off);
+    *value = limit_get(&c->limits, i);
     return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * pulld: parse flags, prepare the data directory and the identity, run the node until
  * SIGINT or SIGTERM. Exit codes (CONTRACT.md): 0 clean stop, 1 bad usage or config, 2 data
- * directory, key or store problem - always with a one-line reason on stderr.
+ * directory, key or store problem - always with a one-line reason on stderr. A damaged
+ * store is found by store_check before anything maps it: exit 2, never a crash in LMDB.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -17,9 +18,11 @@
 #include "daemon/notify.h"
 #include "daemon/setup.h"
 #include "daemon/sync.h"
+#include "lib/env.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/paths.h"
+#include "lib/store.h"
 
 /* The floors of a running pulld, bottom up. main wires them: each part registers with
  * the ones below it, none calls up. */
@@ -115,6 +118,7 @@ main(int argc, char **argv)
     uv_signal_t sigint, sigterm;
     char err[512], dir[PATH_MAX], idtext[IDENT_TEXT_LEN + 1], shortid[IDENT_SHORT_LEN + 1];
     bool created = false;
+    uint64_t t0;
     int rc;
 
     memset(&self, 0, sizeof(self));
@@ -157,6 +161,21 @@ main(int argc, char **argv)
     if (created)
         log_info("new identity %s", idtext);
     log_info("pulld %s, node %s, data directory %s", PULL_VERSION, idtext, cfg.data_dir);
+
+    t0 = env_now_ms(env_system());
+    if ((rc = paths_join(cfg.data_dir, PATHS_STORE_NAME, dir, sizeof(dir))) != 0 ||
+        (rc = store_check(dir, err, sizeof(err))) != 0) {
+        if (rc == PULL_ERR_STORE)
+            fprintf(stderr,
+                    "pulld: the store %s is damaged: %s; move it away to start with an "
+                    "empty one\n",
+                    dir, err);
+        else
+            fprintf(stderr, "pulld: cannot check the store %s: %s\n", dir, pull_strerror(rc));
+        ident_wipe(&self);
+        return 2;
+    }
+    log_info("store checked in %llu ms", (unsigned long long)(env_now_ms(env_system()) - t0));
 
     if (uv_loop_init(&loop) != 0) {
         fprintf(stderr, "pulld: cannot create the event loop\n");

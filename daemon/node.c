@@ -24,6 +24,7 @@
  * TRIM_EVERY_MS while they go on.
  */
 #include "daemon/node.h"
+#include "daemon/node_int.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -63,6 +64,8 @@ struct kvpend {
     enum store_table table;
     uint8_t key[32];
     bool del;
+    bool has_note; /* a node_peer_note */
+    struct store_peer_stats note;
     size_t len;
     uint8_t val[];
 };
@@ -247,19 +250,46 @@ log_store_full(struct node *n, int rc, size_t count)
         log_error("store write failed: %s: %zu record(s) not stored", pull_strerror(rc), count);
 }
 
-static int
-on_swept(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+static void
+tell_removed(struct node *n, const uint8_t id[RECORD_ID_BYTES])
 {
-    struct node *n = ctx;
     struct node_batch *b = n->batch;
 
-    (void)created;
-    n->counters.records_swept++;
     for (size_t i = 0; i < b->nobs; i++) {
         if (b->obs[i].removed != NULL)
             b->obs[i].removed(b->obs[i].ctx, id);
     }
+}
+
+static int
+on_swept(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct node *n = ctx;
+
+    (void)created;
+    n->counters.records_swept++;
+    tell_removed(n, id);
     return 0;
+}
+
+static int
+on_evicted(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct node *n = ctx;
+
+    (void)created;
+    n->counters.records_evicted++;
+    tell_removed(n, id);
+    return 0;
+}
+
+static void
+on_peer_evicted(void *ctx, const uint8_t key[32])
+{
+    struct node *n = ctx;
+
+    (void)key;
+    n->counters.peers_evicted++;
 }
 
 /* tell_stored runs after a commit for one record that became live. */
@@ -273,6 +303,15 @@ tell_stored(struct node *n, struct pend *p, const struct store_opened *op)
     n->counters.records_new++;
     if (p->origin != NODE_ORIGIN_PEER)
         n->counters.records_local++;
+    if (p->rec.kind == RECORD_ATTESTATION && p->rec.has_peer) {
+        /* an attestation names the two sides of a completed dyad: if one is me, the other
+         * is someone I deal with */
+        const uint8_t *other = sodium_memcmp(p->rec.author, n->self.pk, 32) == 0 ? p->rec.peer
+                               : sodium_memcmp(p->rec.peer, n->self.pk, 32) == 0 ? p->rec.author
+                                                                                 : NULL;
+        if (other != NULL && node_kin_add(n->kin, other) != 0)
+            log_warn("out of memory: an attested counterpart is not kept from the store budget");
+    }
     if (n->search != NULL && (rc = search_index_add(n->search, p->env.id, &p->rec)) != 0)
         log_warn("record not indexed for search: %s", pull_strerror(rc));
     s.id = p->env.id;
@@ -330,6 +369,7 @@ node_flush(struct node *n)
     for (size_t i = 0; i < count; i++) {
         op[i].env = &work[i]->env;
         op[i].rec = &work[i]->rec;
+        op[i].from = work[i]->has_from ? work[i]->from : NULL;
     }
     nkv = 0;
     for (struct kvpend *k = kv; k != NULL; k = k->next, nkv++) {
@@ -338,6 +378,7 @@ node_flush(struct node *n)
         ops[nkv].del = k->del;
         ops[nkv].val = k->val;
         ops[nkv].len = k->len;
+        ops[nkv].note = k->has_note ? &k->note : NULL;
     }
     memset(&c, 0, sizeof(c));
     c.recs = op;
@@ -347,11 +388,17 @@ node_flush(struct node *n)
     c.sweep_max = sweep ? SWEEP_MAX : 0;
     c.swept = on_swept;
     c.swept_ctx = n;
+    c.evicted = on_evicted;
+    c.evicted_ctx = n;
+    c.peer_evicted = on_peer_evicted;
+    c.peer_evicted_ctx = n;
     if (count > 0 || nkv > 0 || sweep)
         rc = store_commit(n->store, &c, node_now_s(n));
     if (rc == 0) {
         if (count > 0 || nkv > 0 || c.nswept > 0)
             n->counters.commits++;
+        if (c.nevicted > 0)
+            log_info("store budget: %zu stranger record(s) evicted", c.nevicted);
         trim_after_commit(n);
     } else {
         n->counters.commit_errors++;
@@ -452,6 +499,20 @@ admit_precheck(struct node *n, const struct pend *p)
         prior.live = q->rec.kind != RECORD_WITHDRAWN;
     } else if (stored_slot(n, p->rec.author, p->rec.slot, &prior.seq, prior.id, &prior.live)) {
         prior.exists = true;
+    }
+    if (!prior.exists && (uint64_t)live + tombs + b->n >= store_budget_level(n->store) &&
+        !node_keeps(n, p->rec.author)) {
+        /* near the store budget's level: count what the batch adds, as the store will */
+        uint64_t count = (uint64_t)live + tombs;
+        for (size_t i = 0; i < b->n; i++) {
+            const struct record *r = &b->items[i]->rec;
+            if (memcmp(r->author, p->rec.author, 32) == 0 &&
+                b->by_slot[pend_slot_pos(b, r)] == i + 1 && /* the latest pending version */
+                !stored_slot(n, r->author, r->slot, &sseq, sid, &slive))
+                count++; /* a new slot */
+        }
+        if (count >= store_budget_level(n->store))
+            return PULL_ERR_QUOTA;
     }
     if (!near)
         return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, live, tombs,
@@ -573,7 +634,7 @@ node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint
 
 static int
 kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *val, size_t len,
-         bool del)
+         bool del, const struct store_peer_stats *note)
 {
     struct node_batch *b = n->batch;
     struct kvpend *k;
@@ -588,6 +649,9 @@ kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *
     k->table = t;
     memcpy(k->key, key, 32);
     k->del = del;
+    k->has_note = note != NULL;
+    if (note != NULL)
+        k->note = *note;
     k->len = len;
     if (len > 0)
         memcpy(k->val, val, len);
@@ -605,15 +669,27 @@ int
 node_kv_put(struct node *n, enum store_table t, const uint8_t key[static 32], const void *val,
             size_t len)
 {
+    int rc;
+
     if (val == NULL && len != 0)
         return PULL_ERR_INVAL;
-    return kv_queue(n, t, key, val, len, false);
+    if ((rc = kv_queue(n, t, key, val, len, false, NULL)) == 0 && t == STORE_DYADS)
+        node_kin_learn_dyad(n, val, len);
+    return rc;
+}
+
+int
+node_peer_note(struct node *n, const uint8_t key[static 32], const struct store_peer_stats *note)
+{
+    if (note == NULL)
+        return PULL_ERR_INVAL;
+    return kv_queue(n, STORE_PEERS, key, NULL, 0, false, note);
 }
 
 int
 node_kv_del(struct node *n, enum store_table t, const uint8_t key[static 32])
 {
-    return kv_queue(n, t, key, NULL, 0, true);
+    return kv_queue(n, t, key, NULL, 0, true, NULL);
 }
 
 int
@@ -622,7 +698,7 @@ node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32], st
     const struct kvpend *last = NULL;
 
     for (const struct kvpend *k = n->batch->kv; k != NULL; k = k->next) {
-        if (k->table == t && memcmp(k->key, key, 32) == 0)
+        if (k->table == t && !k->has_note && memcmp(k->key, key, 32) == 0)
             last = k; /* the newest write of the key wins */
     }
     if (last != NULL) {
@@ -813,10 +889,21 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     store_opts_init(&so);
     so.max_per_author = cfg->limits.max_per_author;
     so.sync = cfg->store_nosync ? STORE_SYNC_NONE : STORE_SYNC_FULL;
+    so.max_bytes = cfg->limits.store_max_bytes;
+    so.keep = node_store_keep;
+    so.keep_ctx = n;
+    if ((n->kin = calloc(1, sizeof(*n->kin))) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto fail;
+    }
     if ((rc = store_open(path, &so, &n->store)) != 0) {
         log_error("cannot open the store %s: %s", path, pull_strerror(rc));
         goto fail;
     }
+    if ((rc = store_kv_iter(n->store, STORE_DYADS, node_kin_load_one, n)) != 0)
+        log_warn("the dyads table could not be read: %s", pull_strerror(rc));
+    if (n->kin->n > 0)
+        log_info("store budget: the records of %zu people with dyads are kept", n->kin->n);
     if ((rc = search_index_new(&n->search)) != 0)
         goto fail;
     t0 = node_now_ms(n);
@@ -842,6 +929,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
 fail:
     search_index_free(n->search);
     store_close(n->store);
+    node_kin_free(n->kin);
     wb_release(&b->scratch);
     sodium_memzero(&n->self, sizeof(n->self));
     free(b);
@@ -900,6 +988,7 @@ node_free(struct node *n)
     }
     search_index_free(n->search);
     store_close(n->store);
+    node_kin_free(n->kin);
     wb_release(&b->scratch);
     ident_wipe(&n->self);
     free(b);

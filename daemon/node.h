@@ -7,6 +7,7 @@
  *                 fed by the commit path) and the batch that commits once per loop turn;
  *                 node_submit is the ONE way a record enters the store, node_kv_put /
  *                 node_kv_del the one way anything else is written.
+ *   node_kin.c    the authors whose records the store budget keeps (node_keeps).
  *   net.c, net_conn.c  TCP listener and dialer, admission, Secret Handshake, frames,
  *                 HELLO/PING/BYE.
  *   sync.c        executes the protocol engine (proto/syncer.h) over net's connections;
@@ -30,8 +31,17 @@
  * node_fetch_record and node_kv_get see pending writes too.
  *
  * Observers (node_observe) hear, after each commit, of every record that became live, of
- * every record swept, and of the events parts publish with node_emit (a dyad changed):
- * this is how the parts above talk to each other without calling up.
+ * every record swept or evicted, and of the events parts publish with node_emit (a dyad
+ * changed): this is how the parts above talk to each other without calling up.
+ *
+ * The store budget (limits.store_max_bytes, lib/store.h "Budget"). The node tells the
+ * store whose records to keep: its own, and those of the people it deals with - the other
+ * side of every dyad in the dyads table that this node proposed or accepted (a proposal
+ * received and not accepted does not count: proposing costs a stranger nothing), and the
+ * other side of every attestation naming this node. The set is read from the dyads table
+ * at start and follows the writes to it and the attestations stored. node_submit refuses
+ * a stranger's record over the budget's level before it joins the batch (PULL_ERR_QUOTA,
+ * like the store would), so it is never forwarded.
  */
 #ifndef PULL_NODE_H
 #define PULL_NODE_H
@@ -62,6 +72,8 @@
     X(records_invalid, "refused as invalid (bad signature, fields, ...)")                          \
     X(records_quota, "refused over the per-author quota")                                          \
     X(records_swept, "expired records removed")                                                    \
+    X(records_evicted, "strangers' records evicted for the store budget")                          \
+    X(peers_evicted, "known peers forgotten to keep the peers table bounded")                      \
     X(commits, "write transactions")                                                               \
     X(commit_errors, "failed write transactions (disk full, ...)")                                 \
     X(bytes_in, "TCP bytes received from peers (all, handshake included)")                         \
@@ -87,6 +99,7 @@ struct node_counters {
 };
 
 struct node_batch;
+struct node_kin;
 struct node_netops;
 
 struct node {
@@ -103,6 +116,7 @@ struct node {
     struct node_counters counters;
 
     struct node_batch *batch;      /* node.c's pending writes and observers */
+    struct node_kin *kin;          /* the authors whose records the budget keeps */
     const struct node_netops *net; /* registered by sync.c (node_set_net), may be NULL */
     void *net_ctx;
 };
@@ -156,6 +170,17 @@ int node_kv_put(struct node *n, enum store_table t, const uint8_t key[static 32]
                 size_t len);
 int node_kv_del(struct node *n, enum store_table t, const uint8_t key[static 32]);
 
+/* node_peer_note queues a note for the statistics of a peers row (lib/store.h, struct
+ * store_peer_stats; copied): what a session added - sessions = 1 and connected_s when one
+ * ended, say. A key without a row is ignored. Same returns as node_kv_put. The records a
+ * peer gives are counted by the node itself (node_submit's from). */
+int node_peer_note(struct node *n, const uint8_t key[static 32],
+                   const struct store_peer_stats *note);
+
+/* node_keeps reports whether author's records are kept whatever the budget: the node's
+ * own, and those of the people it deals with (see the overview). */
+bool node_keeps(const struct node *n, const uint8_t author[static 32]);
+
 /* node_kv_get appends the value of key to out as the next commit will leave it (pending
  * writes first, then the store). Returns 0 or PULL_ERR_NOT_FOUND (or out's error). */
 int node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32],
@@ -208,7 +233,8 @@ enum node_event {
 
 struct node_observer {
     void (*stored)(void *ctx, const struct node_stored *s);        /* may be NULL */
-    void (*removed)(void *ctx, const uint8_t id[RECORD_ID_BYTES]); /* swept; may be NULL */
+    void (*removed)(void *ctx, const uint8_t id[RECORD_ID_BYTES]); /* swept or evicted; may
+                                                                      be NULL */
     void (*event)(void *ctx, enum node_event ev, const uint8_t *data, size_t len); /* may be NULL */
     void *ctx;
 };

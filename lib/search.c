@@ -6,6 +6,7 @@
 
 #include "lib/err.h"
 #include "lib/fold.h"
+#include "lib/log.h"
 #include "lib/mp.h"
 #include "lib/stem.h"
 
@@ -1345,6 +1346,7 @@ struct build_ctx {
     struct record *rec;
     uint64_t now_s;
     int err;
+    size_t damaged; /* stored records that no longer decode */
 };
 
 static int
@@ -1354,8 +1356,10 @@ build_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size
     struct envelope e;
     int rc;
 
-    if (envelope_parse(env, len, &e) != 0 || record_decode(e.rec, e.rec_len, b->rec) != 0)
-        return 0; /* the store verified it once; skip what no longer decodes */
+    if (envelope_parse(env, len, &e) != 0 || record_decode(e.rec, e.rec_len, b->rec) != 0) {
+        b->damaged++; /* the store verified it once; skip what no longer decodes */
+        return 0;
+    }
     if (b->rec->kind == RECORD_WITHDRAWN || b->rec->expires <= b->now_s)
         return 0;
     if ((rc = search_index_add(b->ix, id, b->rec)) == PULL_ERR_NOMEM)
@@ -1374,6 +1378,8 @@ search_index_build(struct search_index *ix, struct store *s, uint64_t now_s)
         return PULL_ERR_NOMEM;
     rc = store_iter_time(s, 0, build_one, &b);
     free(b.rec);
+    if (b.damaged > 0)
+        log_warn("search index: %zu stored record(s) no longer decode: skipped", b.damaged);
     return rc < 0 ? rc : 0;
 }
 

@@ -30,7 +30,10 @@
 #include "lib/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +43,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -56,11 +60,13 @@ enum {
     T_PEERS,
     T_DYADS,
     T_MAIL,
+    T_PEERSTAT,
     T_COUNT
 };
 
 static const char *const table_names[T_COUNT] = {
-    "meta", "recs", "ids", "latest", "tags", "expiry", "quota", "peers", "dyads", "mail",
+    "meta",  "recs",  "ids",   "latest", "tags",     "expiry",
+    "quota", "peers", "dyads", "mail",   "peerstat",
 };
 
 #define KIND_SLOTS 8
@@ -96,7 +102,9 @@ struct rinfo {
     int result;
     bool replaced;
     uint8_t replaced_id[RECORD_ID_BYTES];
-    bool pending; /* accepted in phase 1, still to be inserted in phase 2 */
+    uint64_t replaced_created;
+    bool pending;        /* accepted in phase 1, still to be inserted in phase 2 */
+    const uint8_t *from; /* the peer that sent it, or NULL */
 };
 
 struct store {
@@ -111,6 +119,8 @@ struct store {
     struct record *dec; /* scratch decoded record */
     struct rinfo *ri;   /* scratch batch */
     size_t ri_cap;
+    uint32_t level;   /* store_budget_level */
+    uint64_t evicted; /* records evicted for the budget since open */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -198,6 +208,7 @@ rinfo_from(struct rinfo *r, const struct envelope *env, const struct record *rec
     }
     r->result = 0;
     r->replaced = false;
+    r->from = NULL;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -379,6 +390,7 @@ store_opts_init(struct store_opts *o)
     o->map_max = STORE_MAP_MAX_DEFAULT;
     o->max_per_author = STORE_MAX_PER_AUTHOR_DEFAULT;
     o->sync = STORE_SYNC_FULL;
+    o->max_peers = STORE_MAX_PEERS_DEFAULT;
 }
 
 static int
@@ -452,6 +464,8 @@ open_tables(struct store *s, MDB_txn *txn, void *arg)
     return counters_load(s, txn);
 }
 
+static int store_precheck(const char *dir);
+
 int
 store_open(const char *dir, const struct store_opts *opts, struct store **out)
 {
@@ -481,6 +495,9 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
         s->opts.map_max = STORE_MAP_MAX_DEFAULT;
     if (s->opts.max_per_author == 0)
         s->opts.max_per_author = STORE_MAX_PER_AUTHOR_DEFAULT;
+    if (s->opts.max_peers == 0)
+        s->opts.max_peers = STORE_MAX_PEERS_DEFAULT;
+    s->level = STORE_LEVEL_NONE;
     /* whole pages, at least 16 of them */
     s->opts.map_size = (s->opts.map_size + s->page_size - 1) / s->page_size * s->page_size;
     if (s->opts.map_size < 16 * s->page_size)
@@ -497,6 +514,8 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
         rc = PULL_ERR_IO;
         goto out;
     }
+    if ((rc = store_precheck(dir)) != 0)
+        goto out;
     if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, T_COUNT)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, (size_t)s->opts.map_size)) != 0)
         goto out;
@@ -538,6 +557,12 @@ store_close(struct store *s)
 
 /* ---------------------------------------------------------------------------------- */
 /* Writing records                                                                     */
+
+static bool
+store_keeps(const struct store *s, const uint8_t author[32])
+{
+    return s->opts.keep != NULL && s->opts.keep(s->opts.keep_ctx, author);
+}
 
 static int
 quota_get(struct store *s, MDB_txn *txn, const uint8_t author[32], uint32_t *live, uint32_t *tombs)
@@ -927,8 +952,11 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
 
     if ((rc = qcur_switch(s, txn, &a->q, r->author)) != 0)
         return rc;
-    r->result = record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs,
-                             s->opts.max_per_author);
+    r->result =
+        record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs, s->opts.max_per_author);
+    if (r->result == 0 && !prior.counted && s->level != STORE_LEVEL_NONE &&
+        a->q.live + a->q.tombs >= s->level && !store_keeps(s, r->author))
+        r->result = PULL_ERR_QUOTA; /* a stranger at the budget's level: no more records */
     if (r->result != 0) {
         if ((rc = del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES)) != 0)
             return rc;
@@ -965,6 +993,7 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
         counters_add(&a->c, old, -1);
         r->replaced = true;
         memcpy(r->replaced_id, old->id, RECORD_ID_BYTES);
+        r->replaced_created = old->created;
     }
     r->pending = true;
     batch_add(a, a->ord[pos].idx);
@@ -1101,11 +1130,263 @@ struct commit_arg {
     struct sweep_arg *sweep; /* NULL: no sweep */
     const struct store_kv_op *kv;
     size_t nkv;
-    struct counters c; /* the counters as this transaction leaves them */
+    uint64_t now_s;
+    struct counters c;        /* the counters as this transaction leaves them */
+    struct pull_wb evicted;   /* created(8) || id(32) per record evicted for the budget */
+    struct pull_wb peers_out; /* key(32) per peers row deleted to make room */
+    uint32_t level;           /* the budget level this transaction leaves */
+    struct rinfo old;
 };
 
-static int kv_apply(struct store *s, MDB_txn *txn, const struct store_kv_op *op);
+static int kv_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca,
+                    const struct store_kv_op *op);
 static int kv_table(enum store_table t);
+static int peer_note_record(struct store *s, MDB_txn *txn, const uint8_t key[32], uint64_t now_s);
+
+/* ---------------------------------------------------------------------------------- */
+/* The budget                                                                          */
+
+/* One record of a stranger, as its latest entry gives it. */
+struct ev_rec {
+    uint64_t created;
+    uint8_t id[RECORD_ID_BYTES];
+    uint8_t slot[RECORD_SLOT_BYTES];
+};
+
+/* A stranger during an eviction round. */
+struct ev_author {
+    uint8_t author[32];
+    uint32_t count;      /* live + tombstones, as the round leaves them */
+    struct ev_rec *recs; /* its records oldest first, read when first needed */
+    size_t nrecs, next;
+};
+
+static int
+ev_author_cmp(const void *pa, const void *pb)
+{
+    const struct ev_author *a = pa, *b = pb;
+
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return memcmp(a->author, b->author, 32);
+}
+
+static int
+ev_rec_cmp(const void *pa, const void *pb)
+{
+    const struct ev_rec *a = pa, *b = pb;
+
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    return memcmp(a->id, b->id, RECORD_ID_BYTES);
+}
+
+/* ev_load lists e's records from latest (author || slot), oldest first. */
+static int
+ev_load(struct store *s, MDB_txn *txn, struct ev_author *e)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = mval(e->author, 32), v;
+    size_t cap = 0;
+    int rc, op = MDB_SET_RANGE;
+
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_LATEST], &cur)) != 0)
+        return rc;
+    for (;; op = MDB_NEXT) {
+        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != LATEST_KEY_LEN || memcmp(k.mv_data, e->author, 32) != 0)
+            break;
+        if (v.mv_size != LATEST_VAL_LEN)
+            continue;
+        if (e->nrecs == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct ev_rec *p = realloc(e->recs, nc * sizeof(*p));
+            if (p == NULL) {
+                rc = PULL_ERR_NOMEM;
+                break;
+            }
+            e->recs = p;
+            cap = nc;
+        }
+        e->recs[e->nrecs].created = be64dec((const uint8_t *)v.mv_data + 48);
+        memcpy(e->recs[e->nrecs].id, (const uint8_t *)v.mv_data + 8, RECORD_ID_BYTES);
+        memcpy(e->recs[e->nrecs].slot, (const uint8_t *)k.mv_data + 32, RECORD_SLOT_BYTES);
+        e->nrecs++;
+    }
+    mdb_cursor_close(cur);
+    if (rc == 0 && e->nrecs > 1)
+        qsort(e->recs, e->nrecs, sizeof(*e->recs), ev_rec_cmp);
+    return rc;
+}
+
+/* ev_take evicts e's oldest record: every index entry, its quota count, the counters. */
+static int
+ev_take(struct store *s, MDB_txn *txn, struct commit_arg *ca, struct ev_author *e)
+{
+    const struct ev_rec *r;
+    uint8_t lk[LATEST_KEY_LEN], created[8];
+    uint32_t live, tombs;
+    bool found, decoded;
+    int rc;
+
+    if (e->recs == NULL && (rc = ev_load(s, txn, e)) != 0)
+        return rc;
+    if (e->next >= e->nrecs) {
+        e->count = 0; /* the quota counted records latest does not hold */
+        return 0;
+    }
+    r = &e->recs[e->next++];
+    e->count -= e->count > 0;
+    memcpy(lk, e->author, 32);
+    memcpy(lk + 32, r->slot, RECORD_SLOT_BYTES);
+    if ((rc = del_tolerant(txn, s->dbi[T_LATEST], lk, LATEST_KEY_LEN)) != 0 ||
+        (rc = load_at(s, txn, r->created, r->id, &ca->old, &found, &decoded)) != 0)
+        return rc;
+    if (found) {
+        if ((rc = remove_indexed(s, txn, &ca->old, decoded)) != 0)
+            return rc;
+        counters_add(&ca->c, &ca->old, -1);
+    } else if ((rc = del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES)) != 0) {
+        return rc;
+    }
+    if ((rc = quota_get(s, txn, e->author, &live, &tombs)) != 0)
+        return rc;
+    if (decoded && ca->old.kind == RECORD_WITHDRAWN)
+        tombs -= tombs > 0;
+    else if (live > 0)
+        live--;
+    else
+        tombs -= tombs > 0;
+    if ((rc = quota_set(s, txn, e->author, live, tombs)) != 0)
+        return rc;
+    be64enc(created, r->created);
+    wb_put(&ca->evicted, created, 8);
+    return wb_put(&ca->evicted, r->id, RECORD_ID_BYTES);
+}
+
+/* evict_apply is an eviction round (store.h, Budget): level the strangers from the top
+ * until the bytes are down to STORE_BUDGET_LOW. Work: one pass over the quota table (one
+ * entry per author) and the records evicted - and a round frees 1/32 of the budget, so
+ * rounds are rare. */
+static int
+evict_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca)
+{
+    uint64_t target = STORE_BUDGET_LOW(s->opts.max_bytes);
+    struct ev_author *v = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, val;
+    size_t n = 0, cap = 0, end;
+    uint32_t m = 0;
+    int rc, op = MDB_FIRST;
+
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_QUOTA], &cur)) != 0)
+        return rc;
+    for (;; op = MDB_NEXT) {
+        uint32_t count;
+        if ((rc = mdb_cursor_get(cur, &k, &val, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != 32 || val.mv_size != 8 || store_keeps(s, k.mv_data))
+            continue;
+        count = be32dec(val.mv_data) + be32dec((const uint8_t *)val.mv_data + 4);
+        if (count == 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            struct ev_author *p = realloc(v, nc * sizeof(*p));
+            if (p == NULL) {
+                rc = PULL_ERR_NOMEM;
+                break;
+            }
+            v = p;
+            cap = nc;
+        }
+        memset(&v[n], 0, sizeof(v[n]));
+        memcpy(v[n].author, k.mv_data, 32);
+        v[n].count = count;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0)
+        goto out;
+    if (n > 1)
+        qsort(v, n, sizeof(*v), ev_author_cmp);
+    m = n > 0 ? v[0].count : 0;
+    for (end = 0; end < n && v[end].count == m; end++)
+        ;
+    while (ca->c.bytes > target && m > 0) {
+        /* one record from each author at the top level, then the level goes down */
+        for (size_t i = 0; i < end && ca->c.bytes > target; i++) {
+            if (v[i].count == m && (rc = ev_take(s, txn, ca, &v[i])) != 0)
+                goto out;
+        }
+        if (ca->c.bytes <= target)
+            break;
+        m--;
+        for (; end < n && v[end].count >= m; end++)
+            ;
+    }
+    if (ca->c.bytes > target)
+        log_warn("store: over its budget with only kept records (%llu bytes)",
+                 (unsigned long long)ca->c.bytes);
+    ca->level = m;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(v[i].recs);
+    free(v);
+    return rc;
+}
+
+/* budget_apply runs an eviction round if the transaction leaves the store over its budget,
+ * turns the records of this commit that the round took into refusals, and notes which
+ * peers gave the records that stay. */
+static int
+budget_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca)
+{
+    struct put_arg *a = ca->put;
+    uint64_t max = s->opts.max_bytes;
+    size_t w = 0;
+    int rc;
+
+    ca->level = s->level;
+    if (max > 0 && ca->c.bytes > max) {
+        if ((rc = evict_apply(s, txn, ca)) != 0)
+            return rc;
+        /* an item of this commit that was taken is refused instead; what it replaced
+         * was stored before, so that one is reported as evicted */
+        for (size_t off = 0; off < ca->evicted.len; off += RECKEY_LEN) {
+            uint8_t *e = ca->evicted.p + off;
+            struct rinfo *r = a != NULL ? batch_find(a, e + 8) : NULL;
+            if (r != NULL && r->result == 0) {
+                r->result = PULL_ERR_QUOTA;
+                r->pending = false;
+                if (!r->replaced)
+                    continue;
+                r->replaced = false;
+                be64enc(e, r->replaced_created);
+                memcpy(e + 8, r->replaced_id, RECORD_ID_BYTES);
+            }
+            memmove(ca->evicted.p + w, e, RECKEY_LEN);
+            w += RECKEY_LEN;
+        }
+        ca->evicted.len = w;
+    } else if (max == 0 || ca->c.bytes < max - max / 16) {
+        ca->level = STORE_LEVEL_NONE; /* well below the budget again */
+    }
+    for (size_t i = 0; a != NULL && i < a->n; i++) {
+        const struct rinfo *r = &a->ri[i];
+        if (r->result == 0 && r->pending && r->from != NULL &&
+            (rc = peer_note_record(s, txn, r->from, a->now_s)) != 0)
+            return rc;
+    }
+    return wb_error(&ca->evicted);
+}
 
 static int
 commit_txn(struct store *s, MDB_txn *txn, void *argp)
@@ -1115,6 +1396,8 @@ commit_txn(struct store *s, MDB_txn *txn, void *argp)
 
     /* restart from the committed state (this may be a retry after growing the map) */
     ca->c = s->c;
+    wb_reset(&ca->evicted);
+    wb_reset(&ca->peers_out);
     if (ca->put != NULL) {
         ca->put->c = ca->c;
         if ((rc = put_apply(s, txn, ca->put)) != 0)
@@ -1124,10 +1407,12 @@ commit_txn(struct store *s, MDB_txn *txn, void *argp)
     if (ca->sweep != NULL && (rc = sweep_apply(s, txn, ca->sweep, &ca->c)) != 0)
         return rc;
     for (size_t i = 0; i < ca->nkv; i++) {
-        if ((rc = kv_apply(s, txn, &ca->kv[i])) != 0)
+        if ((rc = kv_apply(s, txn, ca, &ca->kv[i])) != 0)
             return rc;
     }
-    if (ca->put == NULL && ca->sweep == NULL)
+    if ((rc = wb_error(&ca->peers_out)) != 0 || (rc = budget_apply(s, txn, ca)) != 0)
+        return rc;
+    if (ca->put == NULL && ca->sweep == NULL && ca->evicted.len == 0)
         return 0; /* the counters did not change */
     return counters_save(s, txn, &ca->c);
 }
@@ -1141,11 +1426,19 @@ store_put_infos(struct store *s, struct rinfo *ri, size_t n, uint64_t now_s)
     if (n == 0)
         return 0;
     memset(&ca, 0, sizeof(ca));
+    ca.now_s = now_s;
     if ((rc = put_arg_new(ri, n, now_s, &ca.put)) != 0)
         return rc;
+    wb_init(&ca.evicted, 0);
+    wb_init(&ca.peers_out, 0);
     rc = store_write(s, commit_txn, &ca);
-    if (rc == 0)
+    if (rc == 0) {
         s->c = ca.c;
+        s->level = ca.level;
+        s->evicted += ca.evicted.len / RECKEY_LEN;
+    }
+    wb_release(&ca.evicted);
+    wb_release(&ca.peers_out);
     put_arg_free(ca.put);
     return rc;
 }
@@ -1251,9 +1544,11 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
     c->nswept = 0;
     if (c->nrecs > STORE_BATCH_MAX)
         return PULL_ERR_TOO_BIG;
+    c->nevicted = c->npeers_evicted = 0;
     for (size_t i = 0; i < c->nkv; i++) {
         const struct store_kv_op *op = &c->kv[i];
-        if (kv_table(op->table) < 0 || (!op->del && op->val == NULL && op->len != 0))
+        if (kv_table(op->table) < 0 || (!op->del && op->val == NULL && op->len != 0) ||
+            (op->note != NULL && op->table != STORE_PEERS))
             return PULL_ERR_INVAL;
         if (op->len > STORE_KV_MAX)
             return PULL_ERR_TOO_BIG;
@@ -1280,11 +1575,15 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
         }
         rinfo_from(&s->ri[m], it->env, it->rec);
         s->ri[m].item = i;
+        s->ri[m].from = it->from;
         m++;
     }
     memset(&ca, 0, sizeof(ca));
     ca.kv = c->kv;
     ca.nkv = c->nkv;
+    ca.now_s = now_s;
+    wb_init(&ca.evicted, 0);
+    wb_init(&ca.peers_out, 0);
     if (m > 0 && (rc = put_arg_new(s->ri, m, now_s, &ca.put)) != 0)
         goto out;
     if (c->sweep_max > 0) {
@@ -1300,6 +1599,10 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
     if ((rc = store_write(s, commit_txn, &ca)) != 0)
         goto out;
     s->c = ca.c;
+    s->level = ca.level;
+    c->nevicted = ca.evicted.len / RECKEY_LEN;
+    c->npeers_evicted = ca.peers_out.len / 32;
+    s->evicted += c->nevicted;
     for (size_t j = 0; j < m; j++) {
         struct store_opened *it = &c->recs[s->ri[j].item];
         it->result = s->ri[j].result;
@@ -1314,7 +1617,15 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
                 break; /* the deletions are committed; stopping only skips the reports */
         }
     }
+    for (size_t off = 0; c->evicted != NULL && off < ca.evicted.len; off += RECKEY_LEN) {
+        if (c->evicted(c->evicted_ctx, be64dec(ca.evicted.p + off), ca.evicted.p + off + 8) != 0)
+            break;
+    }
+    for (size_t off = 0; c->peer_evicted != NULL && off < ca.peers_out.len; off += 32)
+        c->peer_evicted(c->peer_evicted_ctx, ca.peers_out.p + off);
 out:
+    wb_release(&ca.evicted);
+    wb_release(&ca.peers_out);
     put_arg_free(ca.put);
     if (sw != NULL) {
         wb_release(&sw->done);
@@ -1326,7 +1637,6 @@ out:
 
 /* ---------------------------------------------------------------------------------- */
 /* Sweeping expired records                                                            */
-
 
 /* sweep_apply deletes up to a->max expired records in txn, counting into *c, and lists
  * them in a->done. */
@@ -1834,6 +2144,7 @@ int
 store_stats(struct store *s, struct store_stats *st)
 {
     MDB_envinfo info;
+    MDB_txn *txn = NULL;
     MDB_stat ms;
     int rc;
 
@@ -1846,7 +2157,21 @@ store_stats(struct store *s, struct store_stats *st)
     st->map_size = info.me_mapsize;
     st->map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
     st->map_max = s->opts.map_max;
-    return 0;
+    st->max_bytes = s->opts.max_bytes;
+    st->level = s->level;
+    st->evicted = s->evicted;
+    if ((rc = store_rbegin(s, &txn)) != 0)
+        return rc;
+    if ((rc = mdb_stat(txn, s->dbi[T_PEERS], &ms)) == 0)
+        st->peers = ms.ms_entries;
+    store_rend(s, txn);
+    return store_xlate(rc);
+}
+
+uint32_t
+store_budget_level(const struct store *s)
+{
+    return s->level;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1866,12 +2191,220 @@ kv_table(enum store_table t)
     return -1;
 }
 
+/* ---- peers rows and their statistics ---- */
+
+int
+store_peer_stats_decode(const uint8_t *val, size_t len, struct store_peer_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (val == NULL || len < STORE_PEER_STATS_LEN || val[0] < 1)
+        return PULL_ERR_MALFORMED;
+    st->first_seen_s = be64dec(val + 1);
+    st->last_seen_s = be64dec(val + 9);
+    st->seen = be32dec(val + 17);
+    st->sessions = be32dec(val + 21);
+    st->connected_s = be64dec(val + 25);
+    st->records = be32dec(val + 33);
+    st->last_record_s = be64dec(val + 37);
+    return 0;
+}
+
+void
+store_peer_stats_encode(const struct store_peer_stats *st, uint8_t out[static STORE_PEER_STATS_LEN])
+{
+    out[0] = STORE_PEER_STATS_VERSION;
+    be64enc(out + 1, st->first_seen_s);
+    be64enc(out + 9, st->last_seen_s);
+    be32enc(out + 17, st->seen);
+    be32enc(out + 21, st->sessions);
+    be64enc(out + 25, st->connected_s);
+    be32enc(out + 33, st->records);
+    be64enc(out + 37, st->last_record_s);
+}
+
+static uint32_t
+sat_add32(uint32_t a, uint32_t b)
+{
+    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+void
+store_peer_stats_add(struct store_peer_stats *st, const struct store_peer_stats *n)
+{
+    if (n->first_seen_s != 0 && (st->first_seen_s == 0 || n->first_seen_s < st->first_seen_s))
+        st->first_seen_s = n->first_seen_s;
+    if (n->last_seen_s > st->last_seen_s)
+        st->last_seen_s = n->last_seen_s;
+    if (n->last_record_s > st->last_record_s)
+        st->last_record_s = n->last_record_s;
+    st->seen = sat_add32(st->seen, n->seen);
+    st->sessions = sat_add32(st->sessions, n->sessions);
+    st->connected_s = st->connected_s > UINT64_MAX - n->connected_s
+                          ? UINT64_MAX
+                          : st->connected_s + n->connected_s;
+    st->records = sat_add32(st->records, n->records);
+}
+
+static uint32_t
+bits64(uint64_t x)
+{
+    uint32_t n = 0;
+
+    for (; x != 0; x >>= 1)
+        n++;
+    return n;
+}
+
+uint32_t
+store_peer_value(const struct store_peer_stats *st)
+{
+    uint32_t sightings = sat_add32(st->seen, st->sessions);
+
+    return (sightings > 64 ? 64 : sightings) + bits64(st->records) + bits64(st->connected_s / 60);
+}
+
+/* peer_stats_get reads key's statistics (zero if none or unreadable). */
 static int
-kv_apply(struct store *s, MDB_txn *txn, const struct store_kv_op *op)
+peer_stats_get(struct store *s, MDB_txn *txn, const uint8_t key[32], struct store_peer_stats *st)
+{
+    MDB_val k = mval(key, 32), v;
+    int rc = mdb_get(txn, s->dbi[T_PEERSTAT], &k, &v);
+
+    memset(st, 0, sizeof(*st));
+    if (rc == 0)
+        (void)store_peer_stats_decode(v.mv_data, v.mv_size, st);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+peer_stats_put(struct store *s, MDB_txn *txn, const uint8_t key[32],
+               const struct store_peer_stats *st)
+{
+    uint8_t b[STORE_PEER_STATS_LEN];
+    MDB_val k = mval(key, 32), v = mval(b, sizeof(b));
+
+    store_peer_stats_encode(st, b);
+    return mdb_put(txn, s->dbi[T_PEERSTAT], &k, &v, 0);
+}
+
+/* peer_evict_one deletes the least valuable peers row (and its statistics) and lists its
+ * key in ca->peers_out. One pass over the table - at most max_peers rows, and only when a
+ * new key arrives in a full table. */
+static int
+peer_evict_one(struct store *s, MDB_txn *txn, struct commit_arg *ca)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    uint8_t worst[32];
+    uint32_t wv = UINT32_MAX;
+    uint64_t wseen = UINT64_MAX;
+    bool any = false;
+    int rc, op = MDB_FIRST;
+
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_PEERS], &cur)) != 0)
+        return rc;
+    for (;; op = MDB_NEXT) {
+        struct store_peer_stats st;
+        uint32_t val;
+        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != 32)
+            continue;
+        if ((rc = peer_stats_get(s, txn, k.mv_data, &st)) != 0)
+            break;
+        val = store_peer_value(&st);
+        if (!any || val < wv || (val == wv && st.last_seen_s < wseen)) {
+            memcpy(worst, k.mv_data, 32);
+            wv = val;
+            wseen = st.last_seen_s;
+            any = true;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 || !any)
+        return rc;
+    if ((rc = del_tolerant(txn, s->dbi[T_PEERS], worst, 32)) != 0 ||
+        (rc = del_tolerant(txn, s->dbi[T_PEERSTAT], worst, 32)) != 0)
+        return rc;
+    return wb_put(&ca->peers_out, worst, 32);
+}
+
+/* peer_write stores the engine's row, making room first if the key is new, and counts the
+ * write in the row's statistics. */
+static int
+peer_write(struct store *s, MDB_txn *txn, struct commit_arg *ca, const struct store_kv_op *op)
+{
+    struct store_peer_stats st, note;
+    MDB_val k = mval(op->key, 32), v;
+    uint64_t now = ca->now_s != 0 ? ca->now_s : (uint64_t)time(NULL);
+    MDB_stat ms;
+    int rc = mdb_get(txn, s->dbi[T_PEERS], &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        if ((rc = mdb_stat(txn, s->dbi[T_PEERS], &ms)) != 0)
+            return rc;
+        for (size_t n = ms.ms_entries; n >= s->opts.max_peers; n--) {
+            if ((rc = peer_evict_one(s, txn, ca)) != 0)
+                return rc;
+        }
+    } else if (rc != 0) {
+        return rc;
+    }
+    v = mval(op->val != NULL ? op->val : "", op->len);
+    if ((rc = mdb_put(txn, s->dbi[T_PEERS], &k, &v, 0)) != 0 ||
+        (rc = peer_stats_get(s, txn, op->key, &st)) != 0)
+        return rc;
+    memset(&note, 0, sizeof(note));
+    note.first_seen_s = note.last_seen_s = now;
+    note.seen = 1;
+    store_peer_stats_add(&st, &note);
+    return peer_stats_put(s, txn, op->key, &st);
+}
+
+/* peer_note adds n to key's statistics, if key has a row: rows are the engine's to make. */
+static int
+peer_note(struct store *s, MDB_txn *txn, const uint8_t key[32], const struct store_peer_stats *n)
+{
+    struct store_peer_stats st;
+    MDB_val k = mval(key, 32), v;
+    int rc = mdb_get(txn, s->dbi[T_PEERS], &k, &v);
+
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc != 0 || (rc = peer_stats_get(s, txn, key, &st)) != 0)
+        return rc;
+    store_peer_stats_add(&st, n);
+    return peer_stats_put(s, txn, key, &st);
+}
+
+static int
+peer_note_record(struct store *s, MDB_txn *txn, const uint8_t key[32], uint64_t now_s)
+{
+    struct store_peer_stats n;
+
+    memset(&n, 0, sizeof(n));
+    n.records = 1;
+    n.last_record_s = now_s;
+    return peer_note(s, txn, key, &n);
+}
+
+static int
+kv_apply(struct store *s, MDB_txn *txn, struct commit_arg *ca, const struct store_kv_op *op)
 {
     MDB_val k = mval(op->key, 32), v = mval(op->val != NULL ? op->val : "", op->len);
     int table = kv_table(op->table), rc;
 
+    if (table == T_PEERS) {
+        if (op->note != NULL)
+            return peer_note(s, txn, op->key, op->note);
+        if (!op->del)
+            return peer_write(s, txn, ca, op);
+        if ((rc = del_tolerant(txn, s->dbi[T_PEERSTAT], op->key, 32)) != 0)
+            return rc;
+    }
     if (!op->del)
         return mdb_put(txn, s->dbi[table], &k, &v, 0);
     rc = mdb_del(txn, s->dbi[table], &k, NULL);
@@ -1961,6 +2494,40 @@ out:
 }
 
 int
+store_peers_iter(struct store *s, store_peer_fn fn, void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc, stop = 0, op = MDB_FIRST;
+
+    if ((rc = store_rbegin(s, &txn)) != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_PEERS], &cur)) != 0)
+        goto out;
+    for (;; op = MDB_NEXT) {
+        struct store_peer_stats st;
+        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != 32)
+            continue;
+        if ((rc = peer_stats_get(s, txn, k.mv_data, &st)) != 0)
+            break;
+        if ((stop = fn(ctx, k.mv_data, v.mv_data, v.mv_size, &st)) != 0)
+            break;
+    }
+out:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_rend(s, txn);
+    rc = store_xlate(rc);
+    return rc != 0 ? rc : stop;
+}
+
+int
 store_sync(struct store *s)
 {
     return store_xlate(mdb_env_sync(s->env, 1));
@@ -2007,4 +2574,620 @@ store_trim(struct store *s)
         return PULL_ERR_IO;
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Checking a store that may be damaged                                                */
+
+/*
+ * LMDB checks nothing when it reads a page: a truncated file is read past its end through
+ * the map (SIGBUS) and a damaged page sends its cursors through garbage offsets (SIGSEGV).
+ * So before LMDB maps the file, the check reads it with pread and verifies the on-disk
+ * structures LMDB 0.9 (data format 1) relies on, from lmdb/mdb.c, for 64-bit builds:
+ *
+ *   page header (16 bytes): pgno u64 | pad u16 | flags u16 | lower u16 | upper u16
+ *                           (an overflow page has a u32 page count where lower/upper are)
+ *   node: data size lo u16 | hi u16 | flags u16 | key size u16 | key | data; in a branch
+ *         page lo | hi << 16 | flags << 32 is the child's page number
+ *   meta (after the header of pages 0 and 1): magic u32 | version u32 | address u64 |
+ *         mapsize u64 | dbs[2] (free, main) | last_pg u64 | txnid u64
+ *   db (48 bytes): pad u32 (the page size, in the free db) | flags u16 | depth u16 |
+ *         branch_pages u64 | leaf_pages u64 | overflow_pages u64 | entries u64 | root u64
+ *
+ * Native byte order (LMDB's). The walk visits every page reachable from the current meta:
+ * what LMDB may read later, since pulld reads every record at start (search index).
+ */
+#define CK_PAGEHDR 16
+#define CK_NODEHDR 8
+#define CK_META_LEN 136
+#define CK_DB_LEN 48
+#define CK_P_BRANCH 0x01
+#define CK_P_LEAF 0x02
+#define CK_P_OVERFLOW 0x04
+#define CK_P_META 0x08
+#define CK_P_LEAF2 0x20
+#define CK_P_SUBP 0x40
+#define CK_F_BIGDATA 0x01
+#define CK_F_SUBDATA 0x02
+#define CK_F_DUPDATA 0x04
+#define CK_MAGIC 0xBEEFC0DEu
+#define CK_VERSION 1
+#define CK_INVALID UINT64_MAX
+#define CK_DEPTH_MAX 32
+#define CK_SAMPLE 32 /* oldest and newest records decoded */
+
+struct ck_db {
+    uint32_t pad;
+    uint16_t flags, depth;
+    uint64_t branch, leaf, overflow, entries, root;
+};
+
+struct ck_meta {
+    uint16_t pflags;
+    uint32_t magic, version;
+    uint64_t mapsize;
+    struct ck_db dbs[2];
+    uint64_t last_pg, txnid;
+};
+
+struct ck_count {
+    uint64_t branch, leaf, overflow, entries;
+};
+
+struct ck_named {
+    char name[16];
+    struct ck_db db;
+};
+
+struct ck {
+    int fd;
+    uint64_t fsize;
+    uint32_t psize;
+    uint64_t npages;
+    uint8_t *seen;  /* a bit per page reached in a tree */
+    uint8_t *freed; /* a bit per page the free-page tree lists */
+    bool in_free;   /* walking the free-page tree */
+    uint8_t *buf[CK_DEPTH_MAX + 1];
+    struct ck_named named[T_COUNT];
+    size_t nnamed;
+    char *why;
+    size_t whylen;
+};
+
+static int ck_fail(struct ck *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+ck_fail(struct ck *k, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (k->why != NULL && k->whylen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(k->why, k->whylen, fmt, ap);
+        va_end(ap);
+    }
+    return PULL_ERR_STORE;
+}
+
+static uint16_t
+ld16(const uint8_t *p)
+{
+    uint16_t v;
+
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static uint32_t
+ld32(const uint8_t *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t
+ld64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static void
+ck_db_parse(const uint8_t *p, struct ck_db *d)
+{
+    d->pad = ld32(p);
+    d->flags = ld16(p + 4);
+    d->depth = ld16(p + 6);
+    d->branch = ld64(p + 8);
+    d->leaf = ld64(p + 16);
+    d->overflow = ld64(p + 24);
+    d->entries = ld64(p + 32);
+    d->root = ld64(p + 40);
+}
+
+static int
+ck_read(struct ck *k, uint8_t *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = pread(k->fd, buf + got, len - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return PULL_ERR_IO;
+        if (r == 0)
+            return ck_fail(k, "data.mdb ends at %llu bytes, inside page %llu",
+                           (unsigned long long)k->fsize, (unsigned long long)(off / k->psize));
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* ck_meta_read reads meta page i (its page size is psize; 0: read the first one's). */
+static int
+ck_meta_read(struct ck *k, unsigned i, struct ck_meta *m)
+{
+    uint8_t b[CK_PAGEHDR + CK_META_LEN];
+    const uint8_t *p = b + CK_PAGEHDR;
+    int rc;
+
+    if ((rc = ck_read(k, b, sizeof(b), (uint64_t)i * k->psize)) != 0)
+        return rc;
+    m->pflags = ld16(b + 10);
+    m->magic = ld32(p);
+    m->version = ld32(p + 4);
+    m->mapsize = ld64(p + 16);
+    ck_db_parse(p + 24, &m->dbs[0]);
+    ck_db_parse(p + 24 + CK_DB_LEN, &m->dbs[1]);
+    m->last_pg = ld64(p + 120);
+    m->txnid = ld64(p + 128);
+    return 0;
+}
+
+static int
+ck_db_sane(struct ck *k, unsigned i, const char *name, const struct ck_db *d, uint64_t npages)
+{
+    if (d->root == CK_INVALID) {
+        if (d->depth != 0 || d->entries != 0 || d->branch + d->leaf + d->overflow != 0)
+            return ck_fail(k, "meta page %u: the empty %s tree has pages or entries", i, name);
+        return 0;
+    }
+    if (d->root < 2 || d->root >= npages || d->depth == 0 || d->depth > CK_DEPTH_MAX ||
+        d->branch > npages || d->leaf > npages || d->overflow > npages ||
+        d->branch + d->leaf + d->overflow > npages)
+        return ck_fail(k, "meta page %u: the %s tree is out of bounds (root %llu, depth %u)", i,
+                       name, (unsigned long long)d->root, (unsigned)d->depth);
+    return 0;
+}
+
+/* ck_metas checks the file size and both meta pages; *cur gets the current one. */
+static int
+ck_metas(struct ck *k, struct ck_meta *cur)
+{
+    struct ck_meta m[2];
+    int rc;
+
+    if (k->fsize < CK_PAGEHDR + CK_META_LEN)
+        return ck_fail(k, "data.mdb is %llu bytes, too short to be a store (truncated?)",
+                       (unsigned long long)k->fsize);
+    k->psize = 4096; /* where the first meta page is read from does not depend on it */
+    if ((rc = ck_meta_read(k, 0, &m[0])) != 0)
+        return rc;
+    k->psize = m[0].dbs[0].pad;
+    if (m[0].magic != CK_MAGIC || (m[0].pflags & CK_P_META) == 0)
+        return ck_fail(k, "meta page 0 is not an LMDB meta page");
+    if (k->psize < 512 || k->psize > 65536 || (k->psize & (k->psize - 1)) != 0)
+        return ck_fail(k, "meta page 0: page size %u", (unsigned)k->psize);
+    if (k->fsize < 2ull * k->psize)
+        return ck_fail(k, "data.mdb is %llu bytes, shorter than its two meta pages (truncated?)",
+                       (unsigned long long)k->fsize);
+    if ((rc = ck_meta_read(k, 1, &m[1])) != 0)
+        return rc;
+    for (unsigned i = 0; i < 2; i++) {
+        uint64_t np = m[i].last_pg + 1;
+        if (m[i].magic != CK_MAGIC || (m[i].pflags & CK_P_META) == 0)
+            return ck_fail(k, "meta page %u is not an LMDB meta page", i);
+        if (m[i].version != CK_VERSION)
+            return ck_fail(k, "meta page %u: data format %u, not %u", i, (unsigned)m[i].version,
+                           (unsigned)CK_VERSION);
+        if (m[i].dbs[0].pad != k->psize)
+            return ck_fail(k, "meta pages disagree on the page size");
+        if (m[i].last_pg < 1 || m[i].last_pg >= UINT64_MAX / k->psize ||
+            np * k->psize > m[i].mapsize)
+            return ck_fail(k, "meta page %u: last page %llu outside the map", i,
+                           (unsigned long long)m[i].last_pg);
+        if ((rc = ck_db_sane(k, i, "free-page", &m[i].dbs[0], np)) != 0 ||
+            (rc = ck_db_sane(k, i, "main", &m[i].dbs[1], np)) != 0)
+            return rc;
+    }
+    /* LMDB writes the meta pages in turn, one transaction apart */
+    if ((m[0].txnid > m[1].txnid ? m[0].txnid - m[1].txnid : m[1].txnid - m[0].txnid) > 1)
+        return ck_fail(k, "meta pages are at transactions %llu and %llu: one is damaged",
+                       (unsigned long long)m[0].txnid, (unsigned long long)m[1].txnid);
+    *cur = m[m[1].txnid > m[0].txnid ? 1 : 0];
+    if (k->fsize / k->psize < cur->last_pg + 1)
+        return ck_fail(k, "data.mdb is %llu bytes but the store's pages need %llu (truncated?)",
+                       (unsigned long long)k->fsize,
+                       (unsigned long long)((cur->last_pg + 1) * k->psize));
+    return 0;
+}
+
+static int
+ck_mark(struct ck *k, const char *name, uint64_t pg, uint64_t n)
+{
+    if (pg < 2 || pg >= k->npages || n > k->npages - pg)
+        return ck_fail(k, "%s: page %llu is outside the store", name, (unsigned long long)pg);
+    for (uint64_t i = pg; i < pg + n; i++) {
+        if (k->seen[i / 8] & (1u << (i % 8)))
+            return ck_fail(k, "%s: page %llu is reached twice", name, (unsigned long long)i);
+        k->seen[i / 8] |= (uint8_t)(1u << (i % 8));
+    }
+    return 0;
+}
+
+/* ck_idl marks the pages a free-page entry lists (count u64, then that many page numbers). */
+static int
+ck_idl(struct ck *k, const uint8_t *p, uint64_t len)
+{
+    uint64_t n = len >= 8 ? ld64(p) : 0;
+
+    if (len < 8 || n > (len - 8) / 8)
+        return ck_fail(k, "free-page: an entry is damaged");
+    for (uint64_t i = 1; i <= n; i++) {
+        uint64_t pg = ld64(p + 8 * i);
+        if (pg < 2 || pg >= k->npages)
+            return ck_fail(k, "free-page: page %llu is outside the store", (unsigned long long)pg);
+        k->freed[pg / 8] |= (uint8_t)(1u << (pg % 8));
+    }
+    return 0;
+}
+
+static int
+ck_overflow(struct ck *k, const char *name, uint64_t pg, uint64_t dsize, struct ck_count *c)
+{
+    uint8_t h[CK_PAGEHDR];
+    uint64_t n;
+    int rc;
+
+    if (pg < 2 || pg >= k->npages)
+        return ck_fail(k, "%s: overflow page %llu is outside the store", name,
+                       (unsigned long long)pg);
+    if ((rc = ck_read(k, h, sizeof(h), pg * k->psize)) != 0)
+        return rc;
+    n = ld32(h + 12);
+    if (ld64(h) != pg || (ld16(h + 10) & CK_P_OVERFLOW) == 0 || n == 0 ||
+        n * k->psize < dsize + CK_PAGEHDR)
+        return ck_fail(k, "%s: overflow page %llu is damaged", name, (unsigned long long)pg);
+    c->overflow += n;
+    if ((rc = ck_mark(k, name, pg, n)) != 0)
+        return rc;
+    if (k->in_free) { /* a long list of free pages */
+        uint8_t *d = malloc(dsize > 0 ? dsize : 1);
+        if (d == NULL)
+            return PULL_ERR_NOMEM;
+        if ((rc = ck_read(k, d, dsize, pg * k->psize + CK_PAGEHDR)) == 0)
+            rc = ck_idl(k, d, dsize);
+        free(d);
+    }
+    return rc;
+}
+
+/* ck_page checks page pg at level (1: the root) of a tree of the given depth, and below. */
+static int
+ck_page(struct ck *k, const char *name, bool main, uint64_t pg, unsigned level, unsigned depth,
+        struct ck_count *c)
+{
+    uint8_t *b = k->buf[level];
+    unsigned want = level < depth ? CK_P_BRANCH : CK_P_LEAF;
+    unsigned flags, lower, upper, nkeys;
+    int rc;
+
+    if ((rc = ck_mark(k, name, pg, 1)) != 0 || (rc = ck_read(k, b, k->psize, pg * k->psize)) != 0)
+        return rc;
+    flags = ld16(b + 10);
+    lower = ld16(b + 12);
+    upper = ld16(b + 14);
+    if (ld64(b) != pg)
+        return ck_fail(k, "%s: page %llu says it is page %llu", name, (unsigned long long)pg,
+                       (unsigned long long)ld64(b));
+    if ((flags & (CK_P_BRANCH | CK_P_LEAF | CK_P_OVERFLOW | CK_P_META | CK_P_LEAF2 | CK_P_SUBP)) !=
+        want)
+        return ck_fail(k, "%s: page %llu is not the %s page the tree needs (flags 0x%x)", name,
+                       (unsigned long long)pg, want == CK_P_BRANCH ? "branch" : "leaf", flags);
+    if (lower < CK_PAGEHDR || lower > upper || upper > k->psize || (lower - CK_PAGEHDR) % 2 != 0)
+        return ck_fail(k, "%s: page %llu has bad bounds", name, (unsigned long long)pg);
+    nkeys = (lower - CK_PAGEHDR) / 2;
+    if (nkeys == 0)
+        return ck_fail(k, "%s: page %llu is empty", name, (unsigned long long)pg);
+    if (want == CK_P_BRANCH)
+        c->branch++;
+    else
+        c->leaf++;
+    for (unsigned i = 0; i < nkeys; i++) {
+        unsigned off = ld16(b + CK_PAGEHDR + 2 * i), ksize, nflags;
+        uint64_t lo, hi, dsize, end;
+        if (off < upper || off % 2 != 0 || off + CK_NODEHDR > k->psize)
+            return ck_fail(k, "%s: page %llu: node %u at a bad offset", name,
+                           (unsigned long long)pg, i);
+        lo = ld16(b + off);
+        hi = ld16(b + off + 2);
+        nflags = ld16(b + off + 4);
+        ksize = ld16(b + off + 6);
+        end = (uint64_t)off + CK_NODEHDR + ksize;
+        if (ksize > 511 || end > k->psize)
+            return ck_fail(k, "%s: page %llu: node %u has a bad key", name, (unsigned long long)pg,
+                           i);
+        if (want == CK_P_BRANCH) {
+            if ((rc = ck_page(k, name, main, lo | hi << 16 | (uint64_t)nflags << 32, level + 1,
+                              depth, c)) != 0)
+                return rc;
+            continue;
+        }
+        c->entries++;
+        dsize = lo | hi << 16;
+        if (nflags & CK_F_BIGDATA) {
+            if (end + 8 > k->psize || (nflags & (CK_F_SUBDATA | CK_F_DUPDATA)) != 0)
+                return ck_fail(k, "%s: page %llu: node %u is damaged", name, (unsigned long long)pg,
+                               i);
+            if ((rc = ck_overflow(k, name, ld64(b + end), dsize, c)) != 0)
+                return rc;
+            continue;
+        }
+        if (end + dsize > k->psize || (nflags & CK_F_DUPDATA) != 0 ||
+            ((nflags & CK_F_SUBDATA) != 0) != main)
+            return ck_fail(k, "%s: page %llu: node %u is damaged", name, (unsigned long long)pg, i);
+        if (k->in_free && (rc = ck_idl(k, b + end, dsize)) != 0)
+            return rc;
+        if (main) { /* a named table: checked after the main tree */
+            struct ck_named *t;
+            if (dsize != CK_DB_LEN || k->nnamed == T_COUNT || ksize >= sizeof(t->name))
+                return ck_fail(k, "main: an unknown table");
+            t = &k->named[k->nnamed++];
+            memcpy(t->name, b + off + CK_NODEHDR, ksize);
+            t->name[ksize] = '\0';
+            ck_db_parse(b + end, &t->db);
+        }
+    }
+    return 0;
+}
+
+static int
+ck_tree(struct ck *k, const char *name, bool main, const struct ck_db *d)
+{
+    struct ck_count c = {0, 0, 0, 0};
+    int rc;
+
+    if (ck_db_sane(k, 2, name, d, k->npages) != 0)
+        return ck_fail(k, "table %s: out of bounds (root %llu, depth %u)", name,
+                       (unsigned long long)d->root, (unsigned)d->depth);
+    if (d->root == CK_INVALID)
+        return 0;
+    if ((rc = ck_page(k, name, main, d->root, 1, d->depth, &c)) != 0)
+        return rc;
+    if (c.branch != d->branch || c.leaf != d->leaf || c.overflow != d->overflow ||
+        c.entries != d->entries)
+        return ck_fail(k,
+                       "table %s: %llu branch, %llu leaf, %llu overflow pages and %llu entries, "
+                       "its header says %llu, %llu, %llu and %llu",
+                       name, (unsigned long long)c.branch, (unsigned long long)c.leaf,
+                       (unsigned long long)c.overflow, (unsigned long long)c.entries,
+                       (unsigned long long)d->branch, (unsigned long long)d->leaf,
+                       (unsigned long long)d->overflow, (unsigned long long)d->entries);
+    return 0;
+}
+
+/* ck_lmdb runs the checks that go through LMDB, once the pages are known to be sound:
+ * the record counters against the tables, and the oldest and newest records decode. */
+static int
+ck_lmdb(struct ck *k, MDB_txn *txn)
+{
+    MDB_dbi dbi[T_COUNT];
+    MDB_stat st[T_COUNT];
+    MDB_cursor *cur = NULL;
+    MDB_val key = mval("stats", 5), v;
+    struct record *rec = NULL;
+    uint64_t records = 0;
+    int rc;
+
+    for (int t = 0; t < T_COUNT; t++) {
+        memset(&st[t], 0, sizeof(st[t]));
+        rc = mdb_dbi_open(txn, table_names[t], 0, &dbi[t]);
+        if (rc == MDB_NOTFOUND && t != T_META) {
+            dbi[t] = 0;
+            continue; /* made at the next store_open */
+        }
+        if (rc != 0 || (rc = mdb_stat(txn, dbi[t], &st[t])) != 0)
+            return ck_fail(k, "table %s: %s", table_names[t], mdb_strerror(rc));
+    }
+    if ((rc = mdb_get(txn, dbi[T_META], &key, &v)) == 0) {
+        if (v.mv_size != STATS_FIELDS * 8)
+            return ck_fail(k, "the record counters are damaged");
+        records = be64dec(v.mv_data);
+    } else if (rc != MDB_NOTFOUND) {
+        return ck_fail(k, "table meta: %s", mdb_strerror(rc));
+    }
+    if (records != st[T_RECS].ms_entries || st[T_IDS].ms_entries != st[T_RECS].ms_entries ||
+        st[T_EXPIRY].ms_entries != st[T_RECS].ms_entries)
+        return ck_fail(k, "the counters say %llu records, the tables hold %llu, %llu and %llu",
+                       (unsigned long long)records, (unsigned long long)st[T_RECS].ms_entries,
+                       (unsigned long long)st[T_IDS].ms_entries,
+                       (unsigned long long)st[T_EXPIRY].ms_entries);
+    if (records == 0)
+        return 0;
+    if ((rec = malloc(sizeof(*rec))) == NULL)
+        return PULL_ERR_NOMEM;
+    if ((rc = mdb_cursor_open(txn, dbi[T_RECS], &cur)) != 0) {
+        free(rec);
+        return ck_fail(k, "table recs: %s", mdb_strerror(rc));
+    }
+    for (int end = 0; end < 2 && rc == 0; end++) {
+        int op = end == 0 ? MDB_FIRST : MDB_LAST;
+        for (int i = 0; i < CK_SAMPLE; i++, op = end == 0 ? MDB_NEXT : MDB_PREV) {
+            struct envelope env;
+            if ((rc = mdb_cursor_get(cur, &key, &v, op)) != 0) {
+                rc = rc == MDB_NOTFOUND ? 0 : ck_fail(k, "table recs: %s", mdb_strerror(rc));
+                break;
+            }
+            if (key.mv_size != RECKEY_LEN || envelope_parse(v.mv_data, v.mv_size, &env) != 0 ||
+                record_decode(env.rec, env.rec_len, rec) != 0 ||
+                memcmp(env.id, (const uint8_t *)key.mv_data + 8, RECORD_ID_BYTES) != 0) {
+                rc = ck_fail(k, "a stored record is damaged (created %llu)",
+                             key.mv_size >= 8 ? (unsigned long long)be64dec(key.mv_data) : 0ull);
+                break;
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    free(rec);
+    return rc;
+}
+
+/* ck_file runs the checks that need no LMDB environment: the file and the meta pages. */
+static int
+ck_file(const char *dir, struct ck *k, struct ck_meta *cur)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path))
+        return PULL_ERR_INVAL;
+    if ((k->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        if (errno != ENOENT)
+            return ck_fail(k, "data.mdb: %s", strerror(errno));
+        k->fd = -1;
+        if (snprintf(path, sizeof(path), "%s/lock.mdb", dir) < (int)sizeof(path) &&
+            stat(path, &st) == 0)
+            return ck_fail(k, "data.mdb is missing but lock.mdb is there: the store was removed");
+        return 0; /* a new store */
+    }
+    if (fstat(k->fd, &st) != 0)
+        return ck_fail(k, "data.mdb: %s", strerror(errno));
+    k->fsize = (uint64_t)st.st_size;
+    if (k->fsize == 0)
+        return ck_fail(k, "data.mdb is empty (truncated?): the records it held are gone");
+    return ck_metas(k, cur);
+}
+
+static void ck_release(struct ck *k);
+
+/* store_precheck is the part of store_check that store_open runs: the file and its meta
+ * pages, so that LMDB never maps a truncated store. */
+static int
+store_precheck(const char *dir)
+{
+    struct ck k;
+    struct ck_meta m;
+    char why[256];
+    int rc;
+
+    memset(&k, 0, sizeof(k));
+    k.fd = -1;
+    k.why = why;
+    k.whylen = sizeof(why);
+    why[0] = '\0';
+    if (sizeof(size_t) != 8)
+        return 0;
+    rc = ck_file(dir, &k, &m);
+    ck_release(&k);
+    if (rc == PULL_ERR_STORE)
+        log_error("store: %s is damaged: %s", dir, why);
+    return rc;
+}
+
+static void
+ck_release(struct ck *k)
+{
+    if (k->fd >= 0)
+        close(k->fd);
+    free(k->seen);
+    free(k->freed);
+    for (int i = 0; i <= CK_DEPTH_MAX; i++)
+        free(k->buf[i]);
+}
+
+int
+store_check(const char *dir, char *why, size_t whylen)
+{
+    struct ck k;
+    struct ck_meta m, cur;
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    int rc;
+
+    memset(&k, 0, sizeof(k));
+    k.fd = -1;
+    k.why = why;
+    k.whylen = whylen;
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
+    if (sizeof(size_t) != 8)
+        return 0; /* the layouts above are those of 64-bit builds */
+    if ((rc = ck_file(dir, &k, &m)) != 0 || k.fd < 0)
+        goto out;
+    /* Pin a snapshot (a running pulld then can't reuse the pages read) and walk the meta
+     * that snapshot uses. Opening maps the file but reads only the meta pages, checked. */
+    if ((rc = mdb_env_create(&env)) != 0 || (rc = mdb_env_set_maxdbs(env, T_COUNT)) != 0 ||
+        (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0600)) != 0 ||
+        (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0) {
+        rc = ck_fail(&k, "LMDB cannot open it: %s", mdb_strerror(rc));
+        goto out;
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if ((rc = ck_meta_read(&k, i, &cur)) != 0)
+            goto out;
+        if (cur.txnid == (uint64_t)mdb_txn_id(txn))
+            break;
+        if (i == 1) {
+            rc = ck_fail(&k, "no meta page is at the transaction LMDB reads");
+            goto out;
+        }
+    }
+    if ((rc = ck_db_sane(&k, 0, "main", &cur.dbs[1], cur.last_pg + 1)) != 0 ||
+        (rc = ck_db_sane(&k, 0, "free-page", &cur.dbs[0], cur.last_pg + 1)) != 0)
+        goto out;
+    k.npages = cur.last_pg + 1;
+    if ((k.seen = calloc((size_t)(k.npages / 8 + 1), 1)) == NULL ||
+        (k.freed = calloc((size_t)(k.npages / 8 + 1), 1)) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i <= CK_DEPTH_MAX; i++) {
+        if ((k.buf[i] = malloc(k.psize)) == NULL) {
+            rc = PULL_ERR_NOMEM;
+            goto out;
+        }
+    }
+    k.in_free = true;
+    if ((rc = ck_tree(&k, "free-page", false, &cur.dbs[0])) != 0)
+        goto out;
+    k.in_free = false;
+    if ((rc = ck_tree(&k, "main", true, &cur.dbs[1])) != 0)
+        goto out;
+    for (size_t i = 0; i < k.nnamed; i++) {
+        if ((rc = ck_tree(&k, k.named[i].name, false, &k.named[i].db)) != 0)
+            goto out;
+    }
+    /* a page both in a tree and free: a tree points at pages the next write will reuse (an
+     * older snapshot's, say, through a damaged page number) */
+    for (uint64_t i = 0; i < k.npages / 8 + 1; i++) {
+        if ((k.seen[i] & k.freed[i]) != 0) {
+            rc = ck_fail(
+                &k, "a page in use is also listed as free (page %llu)",
+                (unsigned long long)(i * 8 + (uint64_t)__builtin_ctz(k.seen[i] & k.freed[i])));
+            goto out;
+        }
+    }
+    rc = ck_lmdb(&k, txn);
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    if (env != NULL)
+        mdb_env_close(env);
+    ck_release(&k);
+    return rc;
 }

@@ -14,6 +14,7 @@
  *   expiry  expires(8) || id(32)             -> (empty)
  *   quota   author(32)                       -> live(u32) || tombstones(u32)
  *   peers, dyads, mail   key(32)             -> opaque value bytes
+ *   peerstat  node key(32)                   -> the peers row's statistics (see Peers)
  *
  * Records are keyed by time (created || id), not by their random id: B-tree inserts of
  * random keys touch a different leaf each time and are many times slower. Getting a record
@@ -59,6 +60,38 @@
  * kernel's page cache when commit returns), not a power loss. Each flush costs milliseconds
  * whatever the batch holds, so write in big batches (store.c has the measurements).
  *
+ * Budget. With opts.max_bytes set, the envelope bytes stored (store_stats' bytes, a counter
+ * kept with the data: checking it costs nothing) stay under that budget. A commit that
+ * leaves them above it evicts records, in the same transaction, down to STORE_BUDGET_LOW of
+ * the budget (so that evictions come in rounds, not one per commit):
+ *   - records whose author opts.keep says to keep (pulld: its own key and the people it
+ *     deals with) are never evicted, and are never refused for the budget;
+ *   - the other authors ("strangers") are levelled: records are taken from the author
+ *     holding the most records (live and tombstones) first, its oldest-created first,
+ *     until every stranger holds at most some level L - a flood of throwaway authors can
+ *     push the level down, but a stranger holding fewer records than the level loses none;
+ *   - a record of the commit itself that the round would take is refused instead
+ *     (PULL_ERR_QUOTA): it was never stored, so it is never reported.
+ * After a round, until the bytes fall well below the budget again, a stranger's record that
+ * would raise its author's count above the level is refused at once (PULL_ERR_QUOTA, see
+ * store_budget_level): the store refuses a new stranger's record rather than evict
+ * something worth more. Evicted ids are reported like swept ones (store_commit.evicted).
+ * docs/DECISIONS.md has the trade-off.
+ *
+ * Peers. The peers table holds at most opts.max_peers rows. Each row has statistics kept
+ * by the store (struct store_peer_stats: versioned, first and last seen, sightings,
+ * sessions and connected time as the engine notes them, records it gave). Writing a new
+ * key into a full table first deletes the least valuable row (store_peer_value, then the
+ * oldest last_seen), reported through store_commit.peer_evicted: a flood of one-shot
+ * identities replaces one-shot rows, not the peers that came back or gave records.
+ *
+ * Damage. LMDB trusts its file: a truncated data.mdb or a damaged page makes it read
+ * outside the map (SIGBUS) or follow garbage pointers (SIGSEGV). store_check (pulld runs it
+ * before store_open) verifies the file before anything maps it: size, both meta pages, and
+ * every B-tree page reachable from the current meta (store.c has the list of checks).
+ * store_open itself runs the cheap part of it (size and meta pages). Values that LMDB hands
+ * out are bounds-checked by their readers (a record that no longer decodes is skipped).
+ *
  * Errors. Every LMDB and system error is translated to a PULL_ERR_* code: PULL_ERR_NOT_FOUND
  * (no such key), PULL_ERR_STORE_FULL, PULL_ERR_SCHEMA (store written by a newer pull),
  * PULL_ERR_NOMEM, PULL_ERR_IO, PULL_ERR_AGAIN (reader slots exhausted), PULL_ERR_STORE
@@ -81,6 +114,9 @@
 #define STORE_MAX_PER_AUTHOR_DEFAULT 256
 #define STORE_KV_MAX (1u << 20) /* largest peers/dyads/mail value */
 #define STORE_BATCH_MAX 8192    /* most items in one store_put_batch/store_put_opened */
+#define STORE_MAX_PEERS_DEFAULT 1024
+#define STORE_BUDGET_LOW(max) ((max) - (max) / 32) /* an eviction round stops there */
+#define STORE_LEVEL_NONE UINT32_MAX                /* store_budget_level: no refusals */
 
 struct store;
 
@@ -96,6 +132,13 @@ struct store_opts {
     uint64_t map_max;        /* the map never grows beyond this; 0: STORE_MAP_MAX_DEFAULT */
     uint32_t max_per_author; /* live records (and tombstones) per author; 0: default 256 */
     enum store_sync sync;
+    uint64_t max_bytes; /* budget of envelope bytes stored (see Budget above); 0: none */
+    /* keep(keep_ctx, author): true if author's records are never evicted nor refused for
+     * the budget. Called inside write transactions: it must not use the store. NULL: keep
+     * nobody. */
+    bool (*keep)(void *ctx, const uint8_t author[32]);
+    void *keep_ctx;
+    uint32_t max_peers; /* rows of the peers table; 0: STORE_MAX_PEERS_DEFAULT */
 };
 
 /* store_opts_init fills o with the defaults. */
@@ -108,6 +151,22 @@ void store_opts_init(struct store_opts *o);
  * STORE_SCHEMA). Opening does work independent of the number of records. On success *out
  * owns the store; release it with store_close. */
 int store_open(const char *dir, const struct store_opts *opts, struct store **out);
+
+/* store_check verifies the store in directory dir without trusting it, and writes a
+ * one-line reason into why (whylen bytes) when it refuses. A missing data.mdb is a new
+ * store (0). Refused (PULL_ERR_STORE): a data.mdb shorter than two pages (an empty file
+ * where a store was), a meta page that is not one (magic, version, flags, page size), two
+ * meta pages whose transaction ids are not consecutive, a file shorter than the pages the
+ * meta points to, a B-tree page anywhere in the tree that is not what its parent says
+ * (its own page number, its kind, its node offsets and sizes, its children's numbers, the
+ * tree's depth, the page and entry counts the meta gives), a page reached twice, a page
+ * both in a tree and on the free list, record counters that do not match the tables, and
+ * a sample of the oldest and newest records that does not decode. It reads the file with
+ * pread (never maps it), under a read transaction so that a running pulld can't reuse the
+ * pages it reads; the time is linear in the store's size: 100-200 ms for 100,000 records
+ * (a 140 MB file) on the development VM, a tenth of what pulld then spends building its
+ * search index. Other errors: PULL_ERR_IO, PULL_ERR_NOMEM. */
+int store_check(const char *dir, char *why, size_t whylen);
 
 /* store_close closes the store and frees it. store_close(NULL) does nothing. */
 void store_close(struct store *s);
@@ -147,7 +206,8 @@ struct store_item {
  * gives the new state (an id can appear as stored and, later, as replaced).
  * Returns 0 once the transaction committed (even if every item was refused), or a negative
  * code for the whole batch (PULL_ERR_STORE_FULL, PULL_ERR_NOMEM, ...): then nothing of the
- * batch was stored and the item results must be ignored. */
+ * batch was stored and the item results must be ignored. Records evicted for the budget
+ * are not reported here (store_commit reports them). */
 int store_put_batch(struct store *s, struct store_item *items, size_t n, uint64_t now_s);
 
 /* One already verified record (store_put_opened). */
@@ -156,6 +216,9 @@ struct store_opened {
      * must stay valid during the call */
     const struct envelope *env;
     const struct record *rec;
+    /* in, optional: the peer that sent it (NULL: none). Once it is stored, that peer's row
+     * in the peers table (if it has one) counts it (store_peer_stats.records). */
+    const uint8_t *from;
     /* out: as in struct store_item */
     int result;
     bool replaced;
@@ -236,20 +299,82 @@ struct store_stats {
     uint64_t map_size;   /* current map size in bytes */
     uint64_t map_used;   /* bytes of the map in use (pages up to the last used one) */
     uint64_t map_max;    /* the map will not grow beyond this */
+    uint64_t max_bytes;  /* the budget (0: none) */
+    uint32_t level;      /* store_budget_level */
+    uint64_t evicted;    /* records evicted for the budget since store_open */
+    uint64_t peers;      /* rows in the peers table */
 };
 
 /* store_stats fills st. The counts come from counters kept with the data (no scan). */
 int store_stats(struct store *s, struct store_stats *st);
 
-/* Opaque key-value tables, keyed by 32 bytes (a node key, a dyad id, a mail id). */
+/* store_budget_level returns the most records (live and tombstones) a stranger may hold
+ * after the last eviction round, while the store is near its budget, or STORE_LEVEL_NONE.
+ * A record that would raise a stranger's count above it is refused (PULL_ERR_QUOTA); an
+ * edit of a record it holds (same count) is not. pulld checks it before a record joins its
+ * batch, as it checks record_admit. */
+uint32_t store_budget_level(const struct store *s);
+
+/* Key-value tables, keyed by 32 bytes (a node key, a dyad id, a mail id). Dyads and mail
+ * are opaque bytes; peers rows have a layout (below). */
 enum store_table {
     STORE_PEERS = 0,
     STORE_DYADS = 1,
     STORE_MAIL = 2,
 };
 
+/*
+ * Peer statistics. Next to each peers row (the engine's opaque value: see proto/syncer.h,
+ * SYNCER_TABLE_PEERS) the store keeps what ranks it, in its own table ("peerstat", same
+ * key). Stored form, version 1, integers big-endian (45 bytes):
+ *
+ *   version u8 = 1 || first_seen_s u64 || last_seen_s u64 || seen u32 || sessions u32 ||
+ *   connected_s u64 || records u32 || last_record_s u64
+ *
+ * Later versions append fields; a reader takes those it knows and ignores the rest, and
+ * refuses a version 0. The statistics follow the row: created with it, deleted with it.
+ */
+#define STORE_PEER_STATS_VERSION 1
+#define STORE_PEER_STATS_LEN 45
+
+struct store_peer_stats {
+    uint64_t first_seen_s; /* when the row was first written */
+    uint64_t last_seen_s;  /* when it was last written */
+    uint32_t seen;         /* writes of the row (the engine writes one per session that
+                              begins, and one per known peer when it leaves) */
+    uint32_t sessions;     /* sessions that ended, as the engine notes them */
+    uint64_t connected_s;  /* their total duration in seconds */
+    uint32_t records;      /* valid records it sent that were stored (store_opened.from) */
+    uint64_t last_record_s;
+};
+
+/* store_peer_stats_decode / _encode: the stored form above. decode returns 0 or
+ * PULL_ERR_MALFORMED; encode writes STORE_PEER_STATS_LEN bytes into out. */
+int store_peer_stats_decode(const uint8_t *val, size_t len, struct store_peer_stats *st);
+void store_peer_stats_encode(const struct store_peer_stats *st,
+                             uint8_t out[static STORE_PEER_STATS_LEN]);
+
+/* store_peer_stats_add adds a note n to st: counters add up (saturating), first_seen_s takes
+ * the earliest non-zero, last_seen_s and last_record_s the latest. */
+void store_peer_stats_add(struct store_peer_stats *st, const struct store_peer_stats *n);
+
+/* store_peer_value is how much a row is worth keeping: its sightings (seen + sessions,
+ * capped at 64), plus the number of bits of `records`, plus the number of bits of
+ * connected_s / 60. A one-shot session is worth 1; a peer that came back, sent us records
+ * or stayed connected for long is worth more. The peers table evicts the lowest value
+ * first (then the oldest last_seen_s); the engine should rank what it loads the same way. */
+uint32_t store_peer_value(const struct store_peer_stats *st);
+
+/* store_peers_iter visits every peers row with its statistics (zero if it has none), in
+ * key order; same callback rules as above. */
+typedef int (*store_peer_fn)(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len,
+                             const struct store_peer_stats *st);
+int store_peers_iter(struct store *s, store_peer_fn fn, void *ctx);
+
 /* store_kv_put stores val (len <= STORE_KV_MAX, may be 0) under key, replacing any value,
- * in its own committed write transaction (pulld batches its writes with store_commit). */
+ * in its own committed write transaction (pulld batches its writes with store_commit).
+ * Peers: a new key in a full table first evicts the least valuable row (store.h, Peers);
+ * the row's statistics count the write (seen, first and last seen). */
 int store_kv_put(struct store *s, enum store_table t, const uint8_t key[static 32], const void *val,
                  size_t len);
 
@@ -262,13 +387,16 @@ int store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 3
 int store_kv_del(struct store *s, enum store_table t, const uint8_t key[static 32]);
 
 /* One key-value write of a store_commit: put val (len bytes, val may be NULL if len is 0)
- * under key, or delete key (deleting a missing key is not an error). */
+ * under key, or delete key (deleting a missing key is not an error). With note set (table
+ * STORE_PEERS only), neither: the note is added to the statistics of key's row
+ * (store_peer_stats_add), if there is a row. */
 struct store_kv_op {
     enum store_table table;
     uint8_t key[32];
     const void *val;
     size_t len;
     bool del;
+    const struct store_peer_stats *note;
 };
 
 /* Everything one write transaction does. */
@@ -281,10 +409,20 @@ struct store_commit {
     store_key_fn swept; /* called after the commit with each swept id (may be NULL) */
     void *swept_ctx;
     size_t nswept; /* out: how many were swept */
+    /* called after the commit with each id evicted for the budget (may be NULL): records
+     * that had been stored before this commit, or that an item of it had replaced */
+    store_key_fn evicted;
+    void *evicted_ctx;
+    size_t nevicted; /* out */
+    /* called after the commit with the key of each peers row deleted to make room */
+    void (*peer_evicted)(void *ctx, const uint8_t key[32]);
+    void *peer_evicted_ctx;
+    size_t npeers_evicted; /* out */
 };
 
 /* store_commit applies c in ONE write transaction and commits: the records (the rules of
- * store_put_opened), then the sweep of expired records, then the key-value writes. It is
+ * store_put_opened), then the sweep of expired records, then the key-value writes, then
+ * (if the bytes stored are over opts.max_bytes) an eviction round. It is
  * how pulld writes: everything its loop stores in one turn costs one commit (one flush).
  * Returns 0 once committed (per-record results in c->recs), or a negative code for the
  * whole transaction (PULL_ERR_STORE_FULL, ...): then nothing of it is stored, the record

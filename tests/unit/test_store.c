@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/record.h"
+#include "lib/search.h"
 #include "lib/store.h"
 #include "testutil.h"
 
@@ -1682,8 +1684,8 @@ test_million_opens_fast(void **state)
         assert_int_equal(store_iter_keys(s, 0, count_ids, &count), 0);
         t_keys = now_s() - t0;
         assert_int_equal(count, TOTAL);
-        printf("# million: iterate all ids %.0f ms, all (created, id) keys %.0f ms\n",
-               t_ids * 1e3, t_keys * 1e3);
+        printf("# million: iterate all ids %.0f ms, all (created, id) keys %.0f ms\n", t_ids * 1e3,
+               t_keys * 1e3);
     }
     /* opening does no work proportional to the store: milliseconds, with a wide margin
      * for a loaded machine */
@@ -1696,6 +1698,678 @@ test_million_opens_fast(void **state)
     free(envs);
     free(wbs);
     free(items);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The budget                                                                          */
+
+struct keepset {
+    uint8_t keys[4][32];
+    size_t n;
+};
+
+static bool
+keep_fn(void *ctx, const uint8_t author[32])
+{
+    const struct keepset *k = ctx;
+
+    for (size_t i = 0; i < k->n; i++)
+        if (memcmp(k->keys[i], author, 32) == 0)
+            return true;
+    return false;
+}
+
+struct idlist {
+    uint8_t (*ids)[RECORD_ID_BYTES];
+    size_t n, cap;
+};
+
+static int
+idlist_add(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct idlist *l = ctx;
+
+    (void)created;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->ids = realloc(l->ids, l->cap * RECORD_ID_BYTES);
+        assert_non_null(l->ids);
+    }
+    memcpy(l->ids[l->n++], id, RECORD_ID_BYTES);
+    return 0;
+}
+
+/* commit_envs stores n envelopes in one store_commit, collecting evicted ids. */
+static void
+commit_envs(struct store *s, const struct env *e, size_t n, int *results, struct idlist *ev)
+{
+    struct envelope *envs = calloc(n, sizeof(*envs));
+    struct record *recs = calloc(n, sizeof(*recs));
+    struct store_opened *items = calloc(n, sizeof(*items));
+    struct store_commit c;
+
+    assert_true(envs != NULL && recs != NULL && items != NULL);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(envelope_open(e[i].bytes, e[i].len, NOW, &envs[i], &recs[i]), 0);
+        items[i].env = &envs[i];
+        items[i].rec = &recs[i];
+    }
+    memset(&c, 0, sizeof(c));
+    c.recs = items;
+    c.nrecs = n;
+    c.evicted = idlist_add;
+    c.evicted_ctx = ev;
+    assert_int_equal(store_commit(s, &c, NOW), 0);
+    assert_int_equal(c.nevicted, ev != NULL ? c.nevicted : 0);
+    for (size_t i = 0; i < n; i++)
+        results[i] = items[i].result;
+    free(envs);
+    free(recs);
+    free(items);
+}
+
+/* A flood of throwaway authors (the attack of the "strangers" issue): 100 authors, each
+ * filling a good part of its per-author quota. Without a budget every byte is stored;
+ * with one, the store stays under it, keeps every record of its own author and of the
+ * people it deals with, and keeps the small honest strangers (fewer records than the
+ * level the flood is cut down to). */
+static void
+budget_flood(const char *dir, uint64_t max_bytes, uint64_t *flood_bytes, uint64_t *total)
+{
+    enum { AUTHORS = 100, PER = 40, MINE = 30, SMALL = 20 };
+    struct store_opts o;
+    struct keepset keep;
+    struct ident me, friend, small[SMALL], t;
+    struct env *e = calloc(AUTHORS * PER, sizeof(*e));
+    struct env mine[MINE], theirs[MINE], smalls[SMALL];
+    int *res = calloc(AUTHORS * PER, sizeof(*res));
+    struct idlist ev = {NULL, 0, 0};
+    struct store_stats st;
+    struct store *s;
+    uint32_t live, tombs;
+    char title[64];
+
+    assert_true(e != NULL && res != NULL);
+    store_opts_init(&o);
+    o.max_bytes = max_bytes;
+    o.keep = keep_fn;
+    o.keep_ctx = &keep;
+    mkident(&me, 200);
+    mkident(&friend, 201);
+    memcpy(keep.keys[0], me.pk, 32);
+    memcpy(keep.keys[1], friend.pk, 32);
+    keep.n = 2;
+    s = open_store(dir, &o);
+    for (int i = 0; i < MINE; i++) {
+        snprintf(title, sizeof(title), "my offer %d", i);
+        mkrec(&mine[i], &me, RECORD_OFFER, (uint8_t)i, 1, NOW - 5000 + (uint64_t)i, NOW + DAY,
+              title, "mine");
+        snprintf(title, sizeof(title), "a friend's offer %d", i);
+        mkrec(&theirs[i], &friend, RECORD_OFFER, (uint8_t)i, 1, NOW - 5000, NOW + DAY, title, NULL);
+    }
+    for (int i = 0; i < SMALL; i++) {
+        mkident(&small[i], (uint8_t)(100 + i));
+        snprintf(title, sizeof(title), "a small stranger's offer %d", i);
+        mkrec(&smalls[i], &small[i], RECORD_OFFER, 1, 1, NOW - 4000, NOW + DAY, title, NULL);
+    }
+    commit_envs(s, mine, MINE, res, &ev);
+    commit_envs(s, theirs, MINE, res, &ev);
+    commit_envs(s, smalls, SMALL, res, &ev);
+    for (int a = 0; a < AUTHORS; a++) {
+        uint8_t seed[32] = {0};
+        seed[0] = (uint8_t)a;
+        seed[1] = 0xee;
+        assert_int_equal(ident_from_seed(&t, seed), 0);
+        for (int i = 0; i < PER; i++) {
+            snprintf(title, sizeof(title), "throwaway %d offer %d", a, i);
+            mkrec(&e[a * PER + i], &t, RECORD_OFFER, (uint8_t)i, 1,
+                  NOW - 4000 + (uint64_t)(a * PER + i), NOW + DAY, title, "spam");
+        }
+    }
+    for (int b = 0; b < AUTHORS * PER; b += 250)
+        commit_envs(s, e + b, 250, res + b, &ev);
+    assert_int_equal(store_stats(s, &st), 0);
+    *total = st.bytes;
+    *flood_bytes = 0;
+    for (int i = 0; i < AUTHORS * PER; i++) {
+        if (stored(s, e[i].id))
+            *flood_bytes += e[i].len;
+    }
+    for (int i = 0; i < MINE; i++) {
+        assert_true(stored(s, mine[i].id));
+        assert_true(stored(s, theirs[i].id));
+    }
+    for (size_t i = 0; i < ev.n; i++)
+        assert_false(stored(s, ev.ids[i])); /* reported evicted: gone */
+    if (max_bytes > 0) {
+        assert_true(st.bytes <= max_bytes);
+        assert_true(ev.n > 0);
+        assert_int_equal(st.evicted, ev.n);
+        assert_true(st.level >= 1 && st.level < PER);
+        for (int i = 0; i < SMALL; i++)
+            assert_true(stored(s, smalls[i].id)); /* under the level: untouched */
+        /* every throwaway author is levelled: none holds more than the level */
+        for (int a = 0; a < AUTHORS; a++) {
+            struct envelope en;
+            struct record *r = malloc(sizeof(*r));
+            assert_non_null(r);
+            assert_int_equal(envelope_open(e[a * PER].bytes, e[a * PER].len, NOW, &en, r), 0);
+            assert_int_equal(store_author_count(s, r->author, &live, &tombs), 0);
+            assert_true(live <= st.level);
+            free(r);
+        }
+        assert_int_equal(store_budget_level(s), st.level);
+    }
+    free(ev.ids);
+    free(e);
+    free(res);
+    store_close(s);
+}
+
+static void
+test_budget_throwaway_authors(void **state)
+{
+    const char *dir = *state;
+    uint64_t flood0, total0, flood, total, max = 256 * 1024;
+    char dir2[512];
+
+    budget_flood(dir, 0, &flood0, &total0);
+    snprintf(dir2, sizeof(dir2), "%s/budget", dir);
+    budget_flood(dir2, max, &flood, &total);
+    printf("budget: 100 throwaway authors stored %llu bytes without a budget (store %llu), "
+           "%llu with a budget of %llu (store %llu)\n",
+           (unsigned long long)flood0, (unsigned long long)total0, (unsigned long long)flood,
+           (unsigned long long)max, (unsigned long long)total);
+    assert_true(total0 > max); /* the flood alone is over the budget */
+    assert_true(total <= max);
+}
+
+/* After a round, a stranger at the level gets no new record, may still edit one, and a
+ * new stranger may start; the node's own records are never refused. */
+static void
+test_budget_refuses_above_level(void **state)
+{
+    struct store_opts o;
+    struct keepset keep;
+    struct ident me, flood[8], fresh;
+    struct env e[8 * 20], x[4];
+    int res[8 * 20], r4[4];
+    struct idlist ev = {NULL, 0, 0};
+    struct store *s;
+    struct store_stats st;
+    uint32_t level;
+
+    store_opts_init(&o);
+    o.max_bytes = 16 * 1024; /* about 60 records */
+    o.keep = keep_fn;
+    o.keep_ctx = &keep;
+    mkident(&me, 90);
+    memcpy(keep.keys[0], me.pk, 32);
+    keep.n = 1;
+    s = open_store(*state, &o);
+    assert_int_equal(store_budget_level(s), STORE_LEVEL_NONE);
+    for (int a = 0; a < 8; a++) {
+        mkident(&flood[a], (uint8_t)(60 + a));
+        for (int i = 0; i < 20; i++)
+            mkrec(&e[a * 20 + i], &flood[a], RECORD_OFFER, (uint8_t)i, 1, NOW - 900 + (uint64_t)i,
+                  NOW + DAY, "flooding offer", NULL);
+    }
+    commit_envs(s, e, 8 * 20, res, &ev);
+    level = store_budget_level(s);
+    assert_true(level != STORE_LEVEL_NONE && level < 20);
+    /* a record of this very commit that the round took was refused, not reported */
+    for (int i = 0; i < 8 * 20; i++) {
+        assert_true(res[i] == 0 || res[i] == PULL_ERR_QUOTA);
+        if (res[i] == PULL_ERR_QUOTA)
+            assert_false(stored(s, e[i].id));
+    }
+    assert_int_equal(ev.n, 0);
+    mkident(&fresh, 99);
+    mkrec(&x[0], &flood[0], RECORD_OFFER, 30, 1, NOW - 10, NOW + DAY, "one more", NULL);
+    mkrec(&x[1], &fresh, RECORD_OFFER, 1, 1, NOW - 10, NOW + DAY, "a newcomer", NULL);
+    mkrec(&x[2], &me, RECORD_OFFER, 1, 1, NOW - 10, NOW + DAY, "my own", NULL);
+    commit_envs(s, x, 3, r4, &ev);
+    assert_int_equal(r4[0], PULL_ERR_QUOTA);
+    assert_int_equal(r4[1], 0);
+    assert_int_equal(r4[2], 0);
+    /* an edit of a record the flooding author holds keeps its count: allowed */
+    for (int i = 0; i < 20; i++) {
+        if (res[i] == 0 && stored(s, e[i].id)) {
+            mkrec(&x[3], &flood[0], RECORD_OFFER, (uint8_t)i, 2, NOW - 5, NOW + DAY, "edited",
+                  NULL);
+            commit_envs(s, &x[3], 1, r4, &ev);
+            assert_int_equal(r4[0], 0);
+            break;
+        }
+    }
+    assert_int_equal(store_stats(s, &st), 0);
+    assert_true(st.bytes <= o.max_bytes);
+    free(ev.ids);
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The peers table                                                                     */
+
+static void
+peer_key(uint8_t k[32], uint32_t i, uint8_t tag)
+{
+    memset(k, 0, 32);
+    be32enc(k, i);
+    k[31] = tag;
+}
+
+/* peers_put writes the engine's row (last_seen || addr) for n keys, in one commit. */
+static size_t
+peers_put(struct store *s, uint32_t first, uint32_t n, uint8_t tag, uint64_t now)
+{
+    struct store_kv_op *ops = calloc(n, sizeof(*ops));
+    uint8_t(*vals)[32] = calloc(n, 32);
+    struct store_commit c;
+
+    assert_true(ops != NULL && vals != NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        be64enc(vals[i], now);
+        memcpy(vals[i] + 8, "127.0.0.1:7450", 14);
+        ops[i].table = STORE_PEERS;
+        peer_key(ops[i].key, first + i, tag);
+        ops[i].val = vals[i];
+        ops[i].len = 22;
+    }
+    memset(&c, 0, sizeof(c));
+    c.kv = ops;
+    c.nkv = n;
+    assert_int_equal(store_commit(s, &c, now), 0);
+    free(ops);
+    free(vals);
+    return c.npeers_evicted;
+}
+
+static uint64_t
+peers_rows(struct store *s)
+{
+    struct store_stats st;
+
+    assert_int_equal(store_stats(s, &st), 0);
+    return st.peers;
+}
+
+static void
+test_peers_bounded(void **state)
+{
+    enum { HONEST = 20, FLOOD = 2000 };
+    struct store *s = open_store(*state, NULL);
+    struct store_peer_stats st, note, back;
+    struct store_kv_op op;
+    struct store_commit c;
+    struct pull_wb wb;
+    uint8_t k[32], enc[STORE_PEER_STATS_LEN];
+    size_t out = 0;
+    uint64_t rows600;
+
+    /* honest peers: seen in two sessions, or stayed connected and gave records */
+    peers_put(s, 0, HONEST, 0xaa, NOW - 7 * DAY);
+    peers_put(s, 0, HONEST / 2, 0xaa, NOW - DAY);
+    memset(&note, 0, sizeof(note));
+    note.records = 300;
+    note.sessions = 1;
+    note.connected_s = 3 * 3600;
+    memset(&op, 0, sizeof(op));
+    op.table = STORE_PEERS;
+    op.note = &note;
+    memset(&c, 0, sizeof(c));
+    c.kv = &op;
+    c.nkv = 1;
+    for (uint32_t i = HONEST / 2; i < HONEST; i++) {
+        peer_key(op.key, i, 0xaa);
+        assert_int_equal(store_commit(s, &c, NOW), 0);
+    }
+    /* a note for a key without a row makes none */
+    peer_key(op.key, 999, 0x01);
+    assert_int_equal(store_commit(s, &c, NOW), 0);
+    assert_int_equal(peers_rows(s), HONEST);
+
+    /* the attack: one-shot identities, one session each */
+    out += peers_put(s, 0, 600, 0x55, NOW);
+    rows600 = peers_rows(s);
+    for (uint32_t b = 600; b < FLOOD; b += 200)
+        out += peers_put(s, b, 200, 0x55, NOW + b);
+    printf("peers: %llu rows after 600 one-shot identities, %llu after %d (cap %d), "
+           "%zu evicted\n",
+           (unsigned long long)rows600, (unsigned long long)peers_rows(s), FLOOD,
+           STORE_MAX_PEERS_DEFAULT, out);
+    assert_int_equal(rows600, HONEST + 600);
+    assert_int_equal(peers_rows(s), STORE_MAX_PEERS_DEFAULT);
+    assert_int_equal(out, HONEST + FLOOD - STORE_MAX_PEERS_DEFAULT);
+    wb_init(&wb, 0);
+    for (uint32_t i = 0; i < HONEST; i++) {
+        peer_key(k, i, 0xaa);
+        wb_reset(&wb);
+        assert_int_equal(store_kv_get(s, STORE_PEERS, k, &wb), 0); /* every honest peer */
+        assert_int_equal(wb.len, 22);                              /* the engine's bytes */
+    }
+    /* the oldest one-shots went first */
+    peer_key(k, 0, 0x55);
+    assert_int_equal(store_kv_get(s, STORE_PEERS, k, NULL), PULL_ERR_NOT_FOUND);
+    peer_key(k, FLOOD - 1, 0x55);
+    assert_int_equal(store_kv_get(s, STORE_PEERS, k, NULL), 0);
+    wb_release(&wb);
+
+    /* the statistics, through the iteration and the stored form */
+    memset(&st, 0, sizeof(st));
+    st.first_seen_s = 1;
+    st.last_seen_s = 2;
+    st.seen = 3;
+    st.sessions = 4;
+    st.connected_s = 5;
+    st.records = 6;
+    st.last_record_s = 7;
+    store_peer_stats_encode(&st, enc);
+    assert_int_equal(enc[0], STORE_PEER_STATS_VERSION);
+    assert_int_equal(store_peer_stats_decode(enc, sizeof(enc), &back), 0);
+    assert_memory_equal(&back, &st, sizeof(st));
+    assert_int_equal(store_peer_stats_decode(enc, sizeof(enc) - 1, &back), PULL_ERR_MALFORMED);
+    enc[0] = 0;
+    assert_int_equal(store_peer_stats_decode(enc, sizeof(enc), &back), PULL_ERR_MALFORMED);
+    memset(&st, 0, sizeof(st));
+    st.seen = 1;
+    assert_int_equal(store_peer_value(&st), 1);
+    st.records = 300;
+    st.connected_s = 3 * 3600;
+    assert_int_equal(store_peer_value(&st), 1 + 9 + 8);
+    /* a deleted row takes its statistics along */
+    peer_key(k, 3, 0xaa);
+    assert_int_equal(store_kv_del(s, STORE_PEERS, k), 0);
+    assert_int_equal(peers_rows(s), STORE_MAX_PEERS_DEFAULT - 1);
+    store_close(s);
+}
+
+static int
+peer_stats_of(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len,
+              const struct store_peer_stats *st)
+{
+    struct store_peer_stats *out = ctx;
+    uint8_t k[32];
+
+    (void)val;
+    (void)len;
+    peer_key(k, 7, 0xbb);
+    if (memcmp(key, k, 32) == 0)
+        *out = *st;
+    return 0;
+}
+
+/* A record a peer gave is counted in its row, once it is stored. */
+static void
+test_peers_count_records(void **state)
+{
+    struct store *s = open_store(*state, NULL);
+    struct ident a;
+    struct env e[3];
+    struct envelope env[3];
+    struct record *r = calloc(3, sizeof(*r));
+    struct store_opened items[3];
+    struct store_peer_stats st;
+    uint8_t from[32];
+
+    assert_non_null(r);
+    peers_put(s, 7, 1, 0xbb, NOW - 60);
+    peer_key(from, 7, 0xbb);
+    mkident(&a, 31);
+    for (int i = 0; i < 3; i++) {
+        mkoffer(&e[i], &a, (uint8_t)i, 1, "from a peer");
+        assert_int_equal(envelope_open(e[i].bytes, e[i].len, NOW, &env[i], &r[i]), 0);
+    }
+    memset(items, 0, sizeof(items));
+    for (int i = 0; i < 3; i++) {
+        items[i].env = &env[i % 2]; /* the third is a duplicate: not counted */
+        items[i].rec = &r[i % 2];
+        items[i].from = from;
+    }
+    assert_int_equal(store_put_opened(s, items, 3, NOW), 0);
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(store_peers_iter(s, peer_stats_of, &st), 0);
+    assert_int_equal(st.records, 2);
+    assert_int_equal(st.last_record_s, NOW);
+    assert_int_equal(st.seen, 1);
+    assert_int_equal(st.first_seen_s, NOW - 60);
+    free(r);
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Damage                                                                              */
+
+static void
+copy_file(const char *from, const char *to)
+{
+    FILE *f = fopen(from, "rb"), *t = fopen(to, "wb");
+    char buf[65536];
+    size_t n;
+
+    assert_true(f != NULL && t != NULL);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, t), n);
+    fclose(f);
+    fclose(t);
+}
+
+/* damaged copies the good store of src into a fresh directory and returns that path. */
+static const char *
+damaged(const char *src, const char *name)
+{
+    static char dir[512];
+    char a[600], b[600];
+
+    snprintf(dir, sizeof(dir), "%s/%s", src, name);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(a, sizeof(a), "%s/good/data.mdb", src);
+    snprintf(b, sizeof(b), "%s/data.mdb", dir);
+    copy_file(a, b);
+    return dir;
+}
+
+static void
+poke(const char *dir, uint64_t off, const void *bytes, size_t n)
+{
+    char p[600];
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/data.mdb", dir);
+    assert_non_null(f = fopen(p, "r+b"));
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
+static void
+cut(const char *dir, off_t len)
+{
+    char p[600];
+
+    snprintf(p, sizeof(p), "%s/data.mdb", dir);
+    assert_int_equal(truncate(p, len), 0);
+}
+
+static int
+check_says(const char *dir, const char *what)
+{
+    char why[256];
+    int rc = store_check(dir, why, sizeof(why));
+
+    if (rc != 0)
+        printf("store_check %s: %s\n", strrchr(dir, '/') + 1, why);
+    if (what != NULL && rc != 0)
+        assert_non_null(strstr(why, what));
+    return rc;
+}
+
+static int
+count_rec(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct envelope e;
+
+    (void)id;
+    if (envelope_parse(env, len, &e) == 0)
+        (*(size_t *)ctx)++;
+    return 0;
+}
+
+static int
+tally_key(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
+{
+    (void)created;
+    (void)id;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static uint64_t
+meta_u64(const char *dir, uint64_t off)
+{
+    char p[600];
+    uint64_t v = 0;
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/data.mdb", dir);
+    assert_non_null(f = fopen(p, "rb"));
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fread(&v, 8, 1, f), 1);
+    fclose(f);
+    return v;
+}
+
+/* The damage of the "strangers" issue, on a real store: each is refused with a reason by
+ * store_check (and the cheap part of it by store_open), never a crash. */
+static void
+test_check_damage(void **state)
+{
+    const char *dir = *state;
+    char good[512], d[512], why[256];
+    struct ident a;
+    struct env e;
+    struct store *s = NULL;
+    uint8_t junk[512];
+    uint64_t ps, cur, root, last, t0, t1, passed = 0;
+    struct stat sb;
+
+    snprintf(good, sizeof(good), "%s/good", dir);
+    assert_int_equal(store_check(good, why, sizeof(why)), 0); /* no store yet: a new one */
+    s = open_store(good, NULL);
+    mkident(&a, 40);
+    for (int i = 0; i < 250; i++) {
+        mkrec(&e, &a, RECORD_OFFER, (uint8_t)i, 1, NOW - 300 + (uint64_t)i, NOW + DAY,
+              "a record to damage", "damage");
+        assert_int_equal(put1(s, &e, NULL), 0);
+    }
+    store_close(s);
+    assert_int_equal(store_check(good, why, sizeof(why)), 0);
+    ps = (uint32_t)meta_u64(good, 16 + 24); /* the free db's pad: the page size */
+    t0 = meta_u64(good, 16 + 128);
+    t1 = meta_u64(good, ps + 16 + 128);
+    cur = t1 > t0 ? 1 : 0;
+    root = meta_u64(good, cur * ps + 16 + 72 + 40);
+    last = meta_u64(good, cur * ps + 16 + 120);
+    assert_int_equal(stat(good, &sb), 0);
+
+    snprintf(d, sizeof(d), "%s", damaged(dir, "t8k"));
+    cut(d, 8192);
+    assert_int_equal(check_says(d, "truncated"), PULL_ERR_STORE);
+    assert_int_equal(store_open(d, NULL, &s), PULL_ERR_STORE); /* not SIGBUS later */
+    assert_null(s);
+
+    snprintf(d, sizeof(d), "%s", damaged(dir, "t0"));
+    cut(d, 0);
+    assert_int_equal(check_says(d, "empty"), PULL_ERR_STORE);
+    assert_int_equal(store_open(d, NULL, &s), PULL_ERR_STORE); /* not a new empty store */
+
+    snprintf(d, sizeof(d), "%s", damaged(dir, "tmeta"));
+    cut(d, (off_t)ps + 100); /* inside the second meta page */
+    assert_int_equal(check_says(d, NULL), PULL_ERR_STORE);
+
+    /* a flipped byte in a meta page: its transaction id, the main tree's root, the last
+     * page, the magic */
+    snprintf(d, sizeof(d), "%s", damaged(dir, "mtxn"));
+    junk[0] = 0x40;
+    poke(d, (1 - cur) * ps + 16 + 128 + 6, junk, 1);
+    assert_int_equal(check_says(d, "meta pages"), PULL_ERR_STORE);
+    snprintf(d, sizeof(d), "%s", damaged(dir, "mroot"));
+    junk[0] = (uint8_t)(root ^ 0x01);
+    poke(d, cur * ps + 16 + 72 + 40, junk, 1);
+    assert_int_equal(check_says(d, NULL), PULL_ERR_STORE);
+    snprintf(d, sizeof(d), "%s", damaged(dir, "mlast"));
+    junk[0] = (uint8_t)(last + 40);
+    poke(d, cur * ps + 16 + 120, junk, 1);
+    assert_int_equal(check_says(d, NULL), PULL_ERR_STORE);
+    snprintf(d, sizeof(d), "%s", damaged(dir, "mmagic"));
+    junk[0] = 0x00;
+    poke(d, cur * ps + 16, junk, 1);
+    assert_int_equal(check_says(d, "meta"), PULL_ERR_STORE);
+
+    /* random bytes over the main tree's root page */
+    snprintf(d, sizeof(d), "%s", damaged(dir, "rroot"));
+    randombytes_buf(junk, sizeof(junk));
+    poke(d, root * ps + 8, junk, sizeof(junk));
+    assert_int_equal(check_says(d, NULL), PULL_ERR_STORE);
+
+    /* random bytes in random pages: the check refuses, or the store reads without a crash
+     * (the damage hit a free page, or a value: a record that no longer decodes is skipped) */
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        size_t n = 0;
+        uint64_t pg = 2 + randombytes_uniform((uint32_t)(last - 1));
+        snprintf(name, sizeof(name), "rnd%d", i);
+        snprintf(d, sizeof(d), "%s", damaged(dir, name));
+        randombytes_buf(junk, sizeof(junk));
+        poke(d, pg * ps + randombytes_uniform((uint32_t)(ps - sizeof(junk))), junk, sizeof(junk));
+        if (store_check(d, why, sizeof(why)) != 0)
+            continue;
+        passed++;
+        s = open_store(d, NULL);
+        assert_true(store_iter_time(s, 0, count_rec, &n) >= 0);
+        assert_true(store_iter_ids(s, tally_key, &n) >= 0);
+        store_close(s);
+    }
+    printf("store_check: %llu of 40 randomly damaged copies passed and read without a crash\n",
+           (unsigned long long)passed);
+
+    /* a damaged value outside the decoded sample: the store opens, and the search index
+     * skips the record that no longer decodes */
+    {
+        char p[600], *buf;
+        FILE *f;
+        long len;
+        size_t live = 0;
+        int tries = 0;
+        snprintf(p, sizeof(p), "%s/data.mdb", good);
+        assert_non_null(f = fopen(p, "rb"));
+        fseek(f, 0, SEEK_END);
+        len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        assert_non_null(buf = malloc((size_t)len));
+        assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+        fclose(f);
+        for (long i = 0; i + 18 <= len && live != 249 && tries < 64; i++) {
+            struct search_index *ix = NULL;
+            char name[32];
+            if (memcmp(buf + i, "a record to damage", 18) != 0 || (i / 18) % 3 != 0)
+                continue;
+            snprintf(name, sizeof(name), "value%d", tries++);
+            snprintf(d, sizeof(d), "%s", damaged(dir, name));
+            junk[0] = 0x01; /* a control character in a title */
+            poke(d, (uint64_t)i, junk, 1);
+            if (store_check(d, why, sizeof(why)) != 0)
+                continue; /* one of the sampled records */
+            s = open_store(d, NULL);
+            assert_int_equal(search_index_new(&ix), 0);
+            assert_int_equal(search_index_build(ix, s, NOW), 0);
+            live = search_index_live(ix); /* 250: the copy hit was a free page's */
+            search_index_free(ix);
+            store_close(s);
+        }
+        free(buf);
+        assert_int_equal(live, 249);
+    }
 }
 
 int
@@ -1723,6 +2397,11 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_batch_equals_sequential, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_opened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_throwaway_authors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_refuses_above_level, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peers_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peers_count_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_damage, setup, teardown),
     };
     const struct CMUnitTest slow[] = {
         cmocka_unit_test_setup_teardown(test_million_opens_fast, setup, teardown),
