@@ -187,7 +187,7 @@ test_clean_fit_width(void **state)
 
     /* Escapes and controls never reach the terminal. */
     fmt_clean(b, sizeof(b), "a\x1b[31mb\x07", 8, false);
-    assert_string_equal(b, "a?[31mb?");
+    assert_string_equal(b, "a<U+001B>[31mb<U+0007>");
     fmt_clean(b, sizeof(b), "l1\nl2\tx", 7, false);
     assert_string_equal(b, "l1 l2 x");
     fmt_clean(b, sizeof(b), "l1\nl2\tx", 7, true);
@@ -197,7 +197,27 @@ test_clean_fit_width(void **state)
               "a\xc2\x9b"
               "b\xff\xc3",
               6, false);
-    assert_string_equal(b, "a?b??");
+    assert_string_equal(b, "a<U+009B>b??");
+    /* Bidi controls and invisible characters (text rule 2) are shown, not obeyed. */
+    fmt_clean(b, sizeof(b),
+              "bike\xe2\x80\xae"
+              "ekib",
+              11, false);
+    assert_string_equal(b, "bike<U+202E>ekib");
+    fmt_clean(b, sizeof(b),
+              "a\xe2\x80\x8b"
+              "b\xe2\x80\x8d"
+              "c\xef\xbb\xbf"
+              "d\xc2\xad",
+              15, false);
+    assert_string_equal(b, "a<U+200B>b<U+200D>c<U+FEFF>d<U+00AD>");
+    fmt_clean(b, sizeof(b), "\xf3\xa0\x81\x81x\xe2\x81\xa6", 8, false);
+    assert_string_equal(b, "<U+E0041>x<U+2066>");
+    fmt_clean(b, sizeof(b), "\xe2\x9d\xa4\xef\xb8\x8f \xd7\xa9", 9, false); /* kept */
+    assert_string_equal(b, "\xe2\x9d\xa4\xef\xb8\x8f \xd7\xa9");
+    /* an escape is never cut in half */
+    assert_int_equal(fmt_clean(b, 8, "ab\xe2\x80\xae", 5, false), 2);
+    assert_string_equal(b, "ab");
     fmt_clean(b, sizeof(b), "\xc3\xa9", 2, false);
     assert_string_equal(b, "\xc3\xa9");
     /* Cut at a character boundary when out is small. */
@@ -357,6 +377,17 @@ test_json(void **state)
     json_str(&w, "\b\f\r", 3);
     wb_u8(&w, 0);
     assert_string_equal((char *)w.p, "\"\\b\\f\\r\"");
+    /* C1 controls, bidi controls and invisible characters (text rule 2) as \uXXXX */
+    wb_reset(&w);
+    json_str(&w,
+             "\xc2\x9b"
+             "a\xe2\x80\xae"
+             "b\xe2\x80\x8b"
+             "c\xef\xbb\xbf"
+             "d\xf3\xa0\x81\x81",
+             19);
+    wb_u8(&w, 0);
+    assert_string_equal((char *)w.p, "\"\\u009ba\\u202eb\\u200bc\\ufeffd\\udb40\\udc41\"");
 
     /* A record-like result. */
     wb_reset(&w);
@@ -1049,7 +1080,7 @@ test_binary_commands(void **state)
     assert_non_null(strstr(r->out, id8));
     assert_non_null(strstr(r->out, "Rust mentoring"));
     assert_non_null(strstr(r->out, "3 h ago"));
-    assert_non_null(strstr(r->out, "Looking for a ?[31mRust?[0m mentor"));
+    assert_non_null(strstr(r->out, "Looking for a <U+001B>[31mRust<U+001B>[0m mentor"));
     assert_null(strchr(r->out, '\033'));
 
     /* show: refused with the server's message, one line, exit 1. */
