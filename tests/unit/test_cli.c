@@ -566,6 +566,24 @@ pack_event(msgpack_packer *pk, void *ctx)
         mp_pack_cstr(pk, "ready");
         return;
     }
+    if (strcmp(ev, "lagged") == 0) {
+        msgpack_pack_map(pk, 2);
+        mp_pack_cstr(pk, "event");
+        mp_pack_cstr(pk, "lagged");
+        mp_pack_cstr(pk, "dropped");
+        msgpack_pack_uint64(pk, 7);
+        return;
+    }
+    if (strcmp(ev, "spoof") == 0) { /* a record stored before text rule 2 */
+        msgpack_pack_map(pk, 2);
+        mp_pack_cstr(pk, "event");
+        mp_pack_cstr(pk, "record");
+        mp_pack_cstr(pk, "record");
+        pack_record(pk, ID2, "offer",
+                    "free bike\xe2\x80\xae"
+                    "ekib eerf\xe2\x80\x8b");
+        return;
+    }
     msgpack_pack_map(pk, strcmp(ev, "match") == 0 ? 3 : 2);
     mp_pack_cstr(pk, "event");
     mp_pack_cstr(pk, ev);
@@ -662,6 +680,8 @@ default_handler(struct fake *f, int fd, const struct ctl_request *req)
         reply(fd, req->seq, 0, NULL, true, pack_event, "ready");
         reply(fd, req->seq, 0, NULL, true, pack_event, "record");
         reply(fd, req->seq, 0, NULL, true, pack_event, "match");
+        reply(fd, req->seq, 0, NULL, true, pack_event, "lagged");
+        reply(fd, req->seq, 0, NULL, true, pack_event, "spoof");
         /* ... and stays open until the client goes. */
     } else if (strcmp(req->cmd, "export") == 0) {
         int a = 1, b = 2;
@@ -1153,7 +1173,7 @@ test_binary_watch(void **state)
     snprintf(path, sizeof(path), "%s/out", f->dir);
     for (int i = 0; i < 500; i++) {
         read_file(path, buf, sizeof(buf));
-        if (strchr(buf, '\n') != NULL && strchr(strchr(buf, '\n') + 1, '\n') != NULL)
+        if (strstr(buf, "eerf") != NULL)
             break;
         usleep(10000);
     }
@@ -1167,12 +1187,16 @@ test_binary_watch(void **state)
     assert_non_null(strstr(r.out, "\n{\"event\":\"match\",\"id\":\"zyxwvuts"));
     assert_non_null(
         strstr(r.out, ",\"mine\":\"abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst\"}\n"));
+    assert_non_null(strstr(r.out, "{\"event\":\"lagged\",\"dropped\":7}\n"));
+    /* peer text: escaped, never raw */
+    assert_non_null(strstr(r.out, "\"title\":\"free bike\\u202eekib eerf\\u200b\""));
+    assert_null(strstr(r.out, "\xe2\x80"));
 
     /* Human form. */
     pid = spawn_pull(f->dir, ARGS("--data-dir", f->dir, "watch"));
     for (int i = 0; i < 500; i++) {
         read_file(path, buf, sizeof(buf));
-        if (strstr(buf, "matches your") != NULL)
+        if (strstr(buf, "eerf") != NULL)
             break;
         usleep(10000);
     }
@@ -1182,6 +1206,10 @@ test_binary_watch(void **state)
     assert_non_null(strstr(r.out, "  need   abcdefgh  Rust mentor wanted  [rust, mentoring]  by "
                                   "zyxwvuts\n"));
     assert_non_null(strstr(r.out, "(matches your abcdefgh)\n"));
+    assert_non_null(strstr(r.out, "  (fell behind: 7 events not shown; pull search finds what is "
+                                  "new)\n"));
+    assert_non_null(strstr(r.out, "  offer  zyxwvuts  free bike<U+202E>ekib eerf<U+200B>  "));
+    assert_null(strstr(r.out, "\xe2\x80"));
     fake_stop(f);
 }
 
