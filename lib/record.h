@@ -53,7 +53,7 @@
  * certainly not letters and would let two tags look alike (U+0080..U+00BF, U+00D7, U+00F7,
  * U+2000..U+206F, U+3000, U+FE00..U+FE0F, U+FEFF, U+FFF0..U+FFFF).
  *
- * Text rule 2 (proto/PROTOCOL.md, "Characters"): title, body, terms and tags hold no
+ * Text rule 2 (proto/PROTOCOL.md, section 9, "Characters"): title, body, terms and tags hold no
  * hidden code point (record_cp_hidden: bidi controls, zero-width and other invisible or
  * default-ignorable characters, line and paragraph separators), refused with INVISIBLE;
  * tags also hold no combining diacritic (U+0300..U+036F), fullwidth or halfwidth form
