@@ -7,6 +7,9 @@
                                            them SECONDS; prints "open K" (still open at the end)
   ctl_attack.py hog SOCK N SECONDS         N clients that each keep 4 searches (limit 1000)
                                            in flight, reading the replies; prints "replies K"
+  ctl_attack.py lagger SOCK PAUSE SECONDS  one watch that reads nothing for PAUSE seconds,
+                                           then reads for SECONDS; prints "lagged N" (the
+                                           events pulld said it left out) or "lagged none"
   ctl_attack.py rss PID                    print pulld's "VmRSS VmHWM" in kB
 
 The frames are built by hand (u32 big-endian length, one MessagePack map): the script needs
@@ -33,6 +36,34 @@ def frame(cmd, seq, args=b"\x80"):
         seqb = b"\xce" + seq.to_bytes(4, "big")
     body = bytes([0x83]) + s("cmd") + s(cmd) + s("seq") + seqb + s("args") + args
     return len(body).to_bytes(4, "big") + body
+
+
+def lagger(path, pause, secs):
+    c = connect(path, 4096)
+    c.sendall(frame("watch", 1))
+    time.sleep(pause)
+    c.settimeout(0.2)
+    data = b""
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            d = c.recv(1 << 20)
+        except socket.timeout:
+            continue
+        if not d:
+            break
+        data += d
+    at = data.find(b"\xa6lagged\xa7dropped")
+    if at < 0:
+        print("lagged none")
+        return
+    v = data[at + 15:at + 24]
+    if v[0] < 0x80:
+        n = v[0]
+    else:
+        size = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}[v[0]]
+        n = int.from_bytes(v[1:1 + size], "big")
+    print("lagged %d" % n)
 
 
 def hog(path, n, secs):
@@ -106,6 +137,9 @@ def main():
     path, n, secs = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     if what == "hog":
         hog(path, n, secs)
+        return
+    if what == "lagger":
+        lagger(path, float(sys.argv[3]), secs)
         return
     conns = []
     for _ in range(n):
