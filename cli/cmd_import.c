@@ -66,6 +66,10 @@ send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *
     struct mp_open m, list;
     int rc;
 
+    /* Connected with the first batch, not before reading it: pulld closes a client that
+     * sends no request within ctl_first_request_ms, and standard input may be slow. */
+    if (c->fd < 0 && (rc = cli_connect(c)) != 0)
+        return rc;
     if (*in_flight >= IMPORT_IN_FLIGHT) {
         if ((rc = recv_counts(c, imported, rejected)) != 0)
             return rc;
@@ -115,8 +119,8 @@ cmd_import(int argc, char **argv)
     }
     wb_init(&batch, 0);
     mp_packer_init(&bpk, &batch);
-    if ((rc = cli_connect(&c)) != 0)
-        goto out;
+    memset(&c, 0, sizeof(c));
+    c.fd = -1;
     bundle_reader_init_file(&br, f);
     for (;;) {
         const uint8_t *env;

@@ -183,6 +183,10 @@ print_human(const struct ctl_reply *rep)
         printf("\n");
     } else if (strcmp(ev, "dyad") == 0 && mv_value(&res, "dyad", &rec) && mp_peek(&rec) == MP_MAP) {
         print_dyad(clock, &rec);
+    } else if (strcmp(ev, "lagged") == 0) {
+        uint64_t n = mv_uint(&res, "dropped", 0);
+        printf("%s  (fell behind: %llu event%s not shown; pull search finds what is new)\n", clock,
+               (unsigned long long)n, n == 1 ? "" : "s");
     } else {
         printf("%s  %s\n", clock, ev);
     }

@@ -7,6 +7,7 @@
 
 #include "lib/err.h"
 #include "lib/ident.h"
+#include "lib/record.h"
 
 static void
 plural(char *out, size_t n, uint64_t v, const char *one, const char *many)
@@ -151,6 +152,17 @@ utf8_len(const uint8_t *p, size_t n)
     return len;
 }
 
+/* The code point of the valid UTF-8 sequence p[0..len). */
+static uint32_t
+utf8_cp(const uint8_t *p, size_t len)
+{
+    uint32_t cp = len == 1 ? p[0] : p[0] & (0x7f >> len);
+
+    for (size_t k = 1; k < len; k++)
+        cp = (cp << 6) | (p[k] & 0x3f);
+    return cp;
+}
+
 size_t
 fmt_clean(char *out, size_t n, const char *s, size_t len, bool keep_newlines)
 {
@@ -162,27 +174,26 @@ fmt_clean(char *out, size_t n, const char *s, size_t len, bool keep_newlines)
     while (i < len) {
         size_t l = utf8_len(p + i, len - i);
         const uint8_t *src = p + i;
-        uint8_t c = p[i];
-        char rep;
+        char rep[16];
+        uint32_t cp;
 
         if (l == 0) {
-            rep = '?';
-            src = (const uint8_t *)&rep;
+            rep[0] = '?';
+            src = (const uint8_t *)rep;
             l = 1;
             i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            if (c == '\n' || c == '\t')
-                rep = keep_newlines ? (char)c : ' ';
-            else
-                rep = '?';
-            src = (const uint8_t *)&rep;
+        } else if ((p[i] == '\n' || p[i] == '\t') && keep_newlines) {
             i++;
-            l = 1;
-        } else if (l == 2 && c == 0xc2 && p[i + 1] < 0xa0) {
-            rep = '?'; /* C1 control, U+0080..U+009F */
-            src = (const uint8_t *)&rep;
-            i += 2;
-            l = 1;
+        } else if (p[i] == '\n' || p[i] == '\t') {
+            rep[0] = ' ';
+            src = (const uint8_t *)rep;
+            i++;
+        } else if (cp = utf8_cp(p + i, l),
+                   cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || record_cp_hidden(cp)) {
+            /* shown as what it is, never acted on by the terminal */
+            i += l;
+            l = (size_t)snprintf(rep, sizeof(rep), "<U+%04" PRIX32 ">", cp);
+            src = (const uint8_t *)rep;
         } else {
             i += l;
         }

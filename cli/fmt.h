@@ -5,7 +5,9 @@
  * Widths are counted in code points: every character is taken as one column (East Asian
  * wide characters and combining marks are not special-cased). Text from the network is
  * always passed through fmt_clean before it reaches a terminal: records can't contain
- * control characters (lib/record.h), but the CLI does not rely on the daemon for that.
+ * control characters (lib/record.h), nor, since text rule 2, bidi controls or invisible
+ * characters, but records stored before that rule may, and the CLI does not rely on the
+ * daemon for any of it. --json output escapes the same characters (lib/json.h).
  */
 #ifndef PULL_CLI_FMT_H
 #define PULL_CLI_FMT_H
@@ -33,9 +35,12 @@ int fmt_parse_duration(const char *s, uint64_t max, uint64_t *secs);
 size_t fmt_width(const char *s, size_t n);
 
 /* fmt_clean copies s[0..len) into out (size n, NUL-terminated) for a terminal: control
- * characters (C0, DEL, C1) become '?' — except \n and \t: kept when keep_newlines,
- * which are kept, or turned into spaces otherwise — and invalid UTF-8 bytes become '?'.
- * The copy is cut at a character boundary if out is too small. Returns its length. */
+ * characters (C0, DEL, C1) and the hidden code points of lib/record.h (record_cp_hidden:
+ * bidi controls, zero-width and other invisible characters) are shown escaped, as
+ * "<U+202E>", so that nothing can reorder, hide or recolour what is printed - except \n
+ * and \t: kept when keep_newlines, turned into spaces otherwise; invalid UTF-8 bytes
+ * become '?'. The copy is cut at a character (or escape) boundary if out is too small.
+ * Returns its length. */
 size_t fmt_clean(char *out, size_t n, const char *s, size_t len, bool keep_newlines);
 
 /* fmt_fit copies s into out cut to at most width columns, ending with "…" if it was cut.

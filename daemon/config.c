@@ -71,6 +71,13 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(ctl_max_clients, 64, 1, 4096),
     LIM(mail_max_items, 4096, 0, 10000000),
     LIM64(store_max_bytes, 1ull << 30, 1ull << 20, 1ull << 44),
+    LIM(ctl_reserved_clients, 4, 0, 4095),
+    LIM(ctl_first_request_ms, 5000, 100, 3600000),
+    LIM(ctl_idle_ms, 60000, 100, 86400000),
+    LIM(ctl_max_inflight, 16, 1, 4096),
+    LIM(ctl_slow_share_pct, 75, 1, 100),
+    LIM(ctl_watch_queue_bytes, 256u << 10, 4096, 1u << 30),
+    LIM(ctl_watch_total_bytes, 8u << 20, 4096, UINT32_MAX),
 };
 #define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
 

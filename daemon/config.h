@@ -43,6 +43,16 @@ struct config_limits {
     uint32_t mail_max_items;       /* sealed mail items held for others (4096) */
     uint64_t store_max_bytes;      /* budget of record bytes stored; past it strangers'
                                       records are evicted and refused (1 GiB; lib/store.h) */
+    /* The control socket's per-client budget (daemon/ctl_server.c says how each applies). */
+    uint32_t ctl_reserved_clients;  /* of ctl_max_clients, slots a stream may not take (4) */
+    uint32_t ctl_first_request_ms;  /* a new client must send a request within (5000) */
+    uint32_t ctl_idle_ms;           /* a client with nothing in progress, or one that does not
+                                       read what is queued for it, is closed after (60000) */
+    uint32_t ctl_max_inflight;      /* requests of one client being answered at once (16) */
+    uint32_t ctl_slow_share_pct;    /* loop time one client's search/import/export may take,
+                                       in percent: it waits out the rest (75) */
+    uint32_t ctl_watch_queue_bytes; /* unsent events per watcher before it lags (256 KiB) */
+    uint32_t ctl_watch_total_bytes; /* unsent events of all watchers together (8 MiB) */
 };
 
 struct config {

@@ -65,7 +65,16 @@ struct ctl_server {
     ino_t sock_ino;
     struct ctl_client *clients;
     size_t nclients;
+    uv_timer_t sweep; /* closes idle and stalled clients (ctl_server.c) */
+    bool sweeping;
+    size_t watch_mem;                   /* what the watchers' unsent events take, all together */
     uint64_t reply_bugs;                /* calls that broke the one-reply rule (logged) */
+    uint64_t evicted;                   /* idle clients closed to let a new one in */
+    uint64_t idle_closed;               /* clients closed for sending no request in time */
+    uint64_t stalled_closed;            /* clients closed for not reading their replies */
+    uint64_t refused;                   /* connections refused: every slot busy */
+    uint64_t paced_ms;                  /* time clients waited for their slow commands' share */
+    uint64_t watch_dropped;             /* events not sent to watchers that fell behind */
     const struct ctl_command *commands; /* the table (ctl_server_set_commands for tests) */
     size_t ncommands;
     struct ctl_search *search; /* ctl_search.c's watchers and my records for match events */
@@ -102,6 +111,7 @@ struct ctl_call {
     const struct ctl_stream_ops *stream;
     size_t queue_max; /* unsent bytes allowed when sending more=true replies */
     struct ctl_call *stream_next, *stream_prev;
+    bool inflight; /* counted in the client's requests in flight (not a stream, no reply) */
 };
 
 /* ---- The reply channel (ctl_server.c) ---- */
@@ -140,6 +150,16 @@ struct ctl_call *ctl_keep(struct ctl_call *call);
  * Returns call. */
 struct ctl_call *ctl_stream(struct ctl_call *call, const struct ctl_stream_ops *ops, void *arg,
                             size_t queue_max);
+
+/* ctl_stream_room: may a more=true reply of len bytes go out on this stream now? No when
+ * its client would have more than the stream's queue_max unsent, or when the watchers'
+ * unsent events would exceed ctl_watch_total_bytes all together (streams with a
+ * queue_max count there). A stream that hears no leaves its event out (ctl_search.c says
+ * so to the watcher once it catches up) rather than sending it and being dropped. */
+bool ctl_stream_room(const struct ctl_call *call, size_t len);
+
+/* ctl_queued: the bytes of replies to the call's client not yet written. */
+size_t ctl_queued(const struct ctl_call *call);
 
 /* ctl_streaming: does the call's client already run a stream with these ops? */
 bool ctl_streaming(const struct ctl_call *call, const struct ctl_stream_ops *ops);

@@ -5,10 +5,17 @@
  * commit), proto/ctl.h.
  *
  * A watch is a stream call (ctl_stream): its first reply is {"event": "ready"}, then one
- * reply per event (more=true, bounded by CTL_WATCH_QUEUE_MAX unsent bytes: a watcher that
- * does not read is dropped), and its final reply {"event": "end"} when the server stops.
+ * reply per event (more=true), and its final reply {"event": "end"} when the server stops.
  * If the client goes away the watch just ends. Each event's result is packed once and
  * copied into every watcher's reply.
+ *
+ * A watcher that falls behind lags, it is not buffered for: when its unsent events would
+ * pass ctl_watch_queue_bytes, or those of all watchers ctl_watch_total_bytes
+ * (ctl_stream_room), its events are left out and counted until its queue has drained to
+ * half; then it hears {"event": "lagged", "dropped": N} and the events after it (a search
+ * finds what it missed). One that reads nothing at all is closed by the transport after
+ * ctl_idle_ms without a completed write. So a slow watcher costs at most its queue, and
+ * all of them together the total, whatever arrives.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -22,15 +29,15 @@
 #include "lib/search.h"
 #include "lib/store.h"
 
-#define CTL_WATCH_QUEUE_MAX (1u << 20) /* unsent bytes of a client that only gets events */
 #define CTL_SEARCH_DEFAULT 20
 #define CTL_ARG_WORD_MAX 1024
 
 struct ctl_watch {
     struct ctl_call *call;
     struct match_query q;
-    bool filtered; /* words, kind or tags given */
-    bool mine;     /* match and dyad events even if filtered */
+    bool filtered;    /* words, kind or tags given */
+    bool mine;        /* match and dyad events even if filtered */
+    uint64_t dropped; /* events left out since it fell behind (0: it has not) */
     struct ctl_watch *next, *prev;
 };
 
@@ -215,7 +222,35 @@ watch_stop(struct ctl_call *call, bool server_stopping)
     ctl_done(call, 0);
 }
 
-static const struct ctl_stream_ops watch_ops = {NULL, watch_stop};
+/* Is the watcher of call keeping up? One that fell behind catches up once its queue has
+ * drained to half (and the watchers' total has room): it hears how many events it missed
+ * and gets events again. Returns false while it is behind (or gone). */
+static bool
+watch_caught_up(struct ctl_call *call, size_t queued)
+{
+    struct ctl_watch *w = call->arg;
+    struct mp_open m;
+
+    if (w->dropped == 0)
+        return true;
+    if (queued > call->queue_max / 2 || !ctl_stream_room(call, 64))
+        return false;
+    mp_open_map(&m, ctl_begin(call, true));
+    mp_kv_str(&m, "event", "lagged");
+    mp_kv_uint(&m, "dropped", w->dropped);
+    mp_close(&m);
+    w->dropped = 0;
+    ctl_send(call); /* had room: the client stays */
+    return !ctl_client_closing(call);
+}
+
+static void
+watch_written(struct ctl_call *call, size_t queued)
+{
+    (void)watch_caught_up(call, queued);
+}
+
+static const struct ctl_stream_ops watch_ops = {watch_written, watch_stop};
 
 int
 ctl_h_watch(struct ctl_call *call, const struct ctl_request *req)
@@ -238,7 +273,7 @@ ctl_h_watch(struct ctl_call *call, const struct ctl_request *req)
         return rc;
     }
     w->mine = mine;
-    w->call = ctl_stream(call, &watch_ops, w, CTL_WATCH_QUEUE_MAX);
+    w->call = ctl_stream(call, &watch_ops, w, call->srv->n->cfg.limits.ctl_watch_queue_bytes);
     w->next = s->watches;
     if (s->watches != NULL)
         s->watches->prev = w;
@@ -268,6 +303,13 @@ watch_send(struct ctl_server *srv, const struct pull_wb *result, const struct re
             if (match_score(&w->q, rec) == 0)
                 continue;
         } else if (w->filtered && !w->mine) {
+            continue;
+        }
+        /* behind: left out (told by watch_written), never buffered beyond the limits */
+        if (!watch_caught_up(w->call, ctl_queued(w->call)) ||
+            !ctl_stream_room(w->call, result->len + 32)) {
+            w->dropped++;
+            srv->watch_dropped++;
             continue;
         }
         ctl_send_packed(w->call, true, result->p, result->len);

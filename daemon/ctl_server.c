@@ -11,6 +11,30 @@
  * queue_max for its more=true replies: watch events) is dropped, never buffered without
  * limit. Streams hear of completed writes (export is paced by the client that way).
  *
+ * Strangers' budget. Whoever can connect owns the node, but a local program that holds
+ * connections open, or asks without reading, must not lock the owner's `pull` out or grow
+ * pulld without bound (config.h's ctl_* limits):
+ *   - Idle clients go. A client with no request in flight, no stream and nothing queued is
+ *     closed ctl_first_request_ms after it connected if it never sent a whole request, and
+ *     ctl_idle_ms after its last request (or the end of its last call) otherwise; a
+ *     client with replies queued that completes no write for ctl_idle_ms (it does not
+ *     read) is closed too, streams included. Half a request does not count as activity.
+ *     A timer sweeps the clients every CTL_SWEEP_MS (sweep_ms).
+ *   - The owner gets in. When all ctl_max_clients slots are taken, a new connection
+ *     closes the client idle longest (no stream, nothing in flight), else one that has
+ *     not read its replies for a second, else it is refused. Streams (watch, export) may
+ *     hold at most ctl_max_clients - ctl_reserved_clients slots: a stream asked beyond
+ *     that is refused with PULL_ERR_AGAIN, so the reserved slots always hold plain
+ *     commands, which finish.
+ *   - Requests in flight: at most ctl_max_inflight calls of one client are being answered
+ *     (streams not counted); beyond that its reading pauses until one ends.
+ *   - Slow commands (CTL_F_SLOW: search, export, import) are paced: after one ran for t,
+ *     its client's next request waits t * (100 - ctl_slow_share_pct) / ctl_slow_share_pct,
+ *     and at most one runs per client per loop turn, so one client's searches cannot
+ *     starve the others (or the network).
+ *   - Watchers' memory: each has ctl_watch_queue_bytes of unsent events, all together
+ *     ctl_watch_total_bytes (ctl_stream_room); past that a watcher lags (ctl_search.c).
+ *
  * Commands come from the one table below {name, handler, required args, flags}; proto/ctl
  * checks existence and required args before the handler runs. A frame that is not a valid
  * request closes only that connection (counters.ctl_bad). Every request becomes a call that
@@ -40,6 +64,8 @@
 
 #define CTL_MSGS_PER_READ 32
 #define CTL_LINGER_MS 2000
+#define CTL_SWEEP_MS 1000u      /* idle and stalled clients are looked for this often */
+#define CTL_STALL_EVICT_MS 1000 /* a full server may close a client stalled this long */
 
 struct ctl_client {
     uv_pipe_t pipe; /* first: the handle's data points back here anyway */
@@ -55,6 +81,13 @@ struct ctl_client {
     bool paused;
     bool pipe_closing, timer_closing;
     struct ctl_call *streams; /* running streams (watch, export) */
+    /* the budget (the essay above) */
+    bool spoke;              /* a whole request came */
+    unsigned inflight;       /* calls being answered, streams not counted */
+    uint64_t since_ms;       /* the last request or end of a call (the connection at first) */
+    uint64_t wait_ms;        /* the last write completion, or when the queue began */
+    uint64_t paced_until_ms; /* the next request is not read before */
+    size_t watch_mem;        /* this client's share of srv->watch_mem */
 };
 
 /* A write in flight. */
@@ -63,10 +96,24 @@ struct ctl_write {
     struct ctl_client *c;
     uint8_t *buf;
     size_t len;
+    size_t watch_cost; /* what it takes of srv->watch_mem (0: not a watch event) */
 };
 
 static void client_close(struct ctl_client *c, bool bad, bool graceful);
 static void client_unref(struct ctl_client *c);
+static void client_schedule(struct ctl_client *c);
+
+static uint64_t
+now_ms(const struct ctl_server *srv)
+{
+    return node_now_ms(srv->n);
+}
+
+static const struct config_limits *
+limits(const struct ctl_server *srv)
+{
+    return &srv->n->cfg.limits;
+}
 
 /* ---- Output ------------------------------------------------------------------------- */
 
@@ -79,6 +126,9 @@ on_write(uv_write_t *req, int status)
 
     (void)status;
     c->queued -= wr->len;
+    c->watch_mem -= wr->watch_cost;
+    c->srv->watch_mem -= wr->watch_cost;
+    c->wait_ms = now_ms(c->srv);
     free(wr->buf);
     free(wr);
     /* a hook may end its own stream, or drop the client (which ends them all) */
@@ -90,14 +140,15 @@ on_write(uv_write_t *req, int status)
     client_unref(c);
 }
 
-/* Sends a framed message, taking w's buffer. Returns false if the client was dropped (or
- * is closing: the message is discarded). */
+/* Sends a framed message, taking w's buffer; watch: it is a watch event, counted in the
+ * watchers' memory. Returns false if the client was dropped (or is closing: the message is
+ * discarded). */
 static bool
-client_send(struct ctl_client *c, struct pull_wb *w, size_t limit)
+client_send(struct ctl_client *c, struct pull_wb *w, size_t limit, bool watch)
 {
     struct ctl_write *wr;
     uv_buf_t b;
-    size_t len;
+    size_t len, cost = watch ? w->cap + sizeof(*wr) : 0;
     uint8_t *p;
 
     if (c->closing || w->len == 0) {
@@ -120,6 +171,7 @@ client_send(struct ctl_client *c, struct pull_wb *w, size_t limit)
     wr->c = c;
     wr->buf = p;
     wr->len = len;
+    wr->watch_cost = cost;
     wr->req.data = wr;
     b = uv_buf_init((char *)p, (unsigned)len);
     if (uv_write(&wr->req, (uv_stream_t *)&c->pipe, &b, 1, on_write) != 0) {
@@ -128,7 +180,11 @@ client_send(struct ctl_client *c, struct pull_wb *w, size_t limit)
         client_close(c, false, false);
         return false;
     }
+    if (c->queued == 0)
+        c->wait_ms = now_ms(c->srv);
     c->queued += len;
+    c->watch_mem += cost;
+    c->srv->watch_mem += cost;
     c->refs++;
     return true;
 }
@@ -141,7 +197,7 @@ client_error(struct ctl_client *c, uint64_t seq, const char *msg)
 
     wb_init(&w, 4096);
     ctl_reply_error(&w, seq, PULL_ERR_PROTOCOL, msg);
-    client_send(c, &w, CTL_QUEUE_MAX);
+    client_send(c, &w, CTL_QUEUE_MAX, false);
 }
 
 /* ---- Calls and the one reply ---------------------------------------------------------- */
@@ -158,8 +214,25 @@ call_new(struct ctl_client *c, uint64_t seq)
     call->c = c;
     call->cmd = "?";
     call->refs = 1;
+    call->inflight = true;
+    c->inflight++;
     c->refs++;
     return call;
+}
+
+/* The call no longer counts as a request in flight of its client: it replied, became a
+ * stream or ended. Reading may go on. */
+static void
+call_settle(struct ctl_call *call)
+{
+    struct ctl_client *c = call->c;
+
+    if (!call->inflight)
+        return;
+    call->inflight = false;
+    c->inflight--;
+    c->since_ms = now_ms(c->srv);
+    client_schedule(c);
 }
 
 static void call_bug(struct ctl_call *call, const char *fmt, ...)
@@ -248,10 +321,11 @@ call_send(struct ctl_call *call, struct pull_wb *w, bool more)
     if (!more) {
         call->replied = true;
         stream_unlink(call);
+        call_settle(call);
     }
     /* client_send may drop the client, whose streams then end: hold the call meanwhile */
     call->refs++;
-    client_send(c, w, limit);
+    client_send(c, w, limit, more && call->queue_max > 0);
     ctl_done(call, 0);
 }
 
@@ -317,6 +391,7 @@ ctl_stream(struct ctl_call *call, const struct ctl_stream_ops *ops, void *arg, s
 
     assert(!c->closing && !call->replied && call->stream == NULL); /* called by handlers */
     ctl_keep(call);
+    call_settle(call); /* a stream is not a request in flight: its client may go on */
     call->arg = arg;
     call->queue_max = queue_max;
     call->stream = ops;
@@ -326,6 +401,24 @@ ctl_stream(struct ctl_call *call, const struct ctl_stream_ops *ops, void *arg, s
         c->streams->stream_prev = call;
     c->streams = call;
     return call;
+}
+
+size_t
+ctl_queued(const struct ctl_call *call)
+{
+    return call->c->queued;
+}
+
+bool
+ctl_stream_room(const struct ctl_call *call, size_t len)
+{
+    const struct ctl_client *c = call->c;
+    const struct ctl_server *srv = call->srv;
+    size_t max = call->queue_max > 0 ? call->queue_max : CTL_QUEUE_MAX;
+
+    if (c->closing || c->queued > max || len > max - c->queued)
+        return false;
+    return call->queue_max == 0 || srv->watch_mem + len <= limits(srv)->ctl_watch_total_bytes;
 }
 
 bool
@@ -370,6 +463,7 @@ ctl_done(struct ctl_call *call, int rc)
     }
     stream_unlink(call);
     ctl_cancel(call);
+    call_settle(call);
     free(call);
     client_unref(c);
 }
@@ -386,7 +480,7 @@ static const struct ctl_command commands[] = {
     {"record.list", ctl_h_record_list, {NULL}, 0},
     {"record.renew", ctl_h_record_renew, {"id", NULL}, CTL_F_WRITE},
     {"record.withdraw", ctl_h_record_withdraw, {"id", NULL}, CTL_F_WRITE},
-    {"search", ctl_h_search, {NULL}, 0},
+    {"search", ctl_h_search, {NULL}, CTL_F_SLOW},
     {"show", ctl_h_show, {"id", NULL}, 0},
     {"watch", ctl_h_watch, {NULL}, CTL_F_STREAM},
     {"export", ctl_h_export, {NULL}, CTL_F_STREAM | CTL_F_SLOW},
@@ -411,6 +505,50 @@ ctl_server_set_commands(struct ctl_server *srv, const struct ctl_command *table,
     srv->ncommands = n;
 }
 
+/* How many clients may run streams: ctl_max_clients less the reserved slots. */
+static unsigned
+stream_slots(const struct ctl_server *srv)
+{
+    const struct config_limits *l = limits(srv);
+
+    return l->ctl_max_clients > l->ctl_reserved_clients
+               ? l->ctl_max_clients - l->ctl_reserved_clients
+               : 0;
+}
+
+/* May one more client run a stream? */
+static bool
+stream_slot_free(const struct ctl_server *srv)
+{
+    size_t streaming = 0;
+
+    for (const struct ctl_client *c = srv->clients; c != NULL; c = c->next)
+        streaming += c->streams != NULL;
+    return streaming < stream_slots(srv);
+}
+
+/* A slow command of c ran for ns nanoseconds: c's next request waits its share out. */
+static void
+client_pace(struct ctl_client *c, uint64_t ns)
+{
+    uint64_t share = limits(c->srv)->ctl_slow_share_pct, wait_ms;
+
+    c->paced_until_ms = now_ms(c->srv); /* at least the next loop turn (client_held) */
+    if (share == 0 || share >= 100)
+        return;
+    wait_ms = ns / 1000000u * (100 - share) / share;
+    c->paced_until_ms += wait_ms;
+    c->srv->paced_ms += wait_ms;
+}
+
+/* Must c's next request wait (too many in flight, or a slow command's share)? */
+static bool
+client_held(const struct ctl_client *c)
+{
+    return c->inflight >= limits(c->srv)->ctl_max_inflight ||
+           (c->paced_until_ms != 0 && now_ms(c->srv) <= c->paced_until_ms);
+}
+
 /* Handles one whole message. Returns false if the connection must close. */
 static bool
 handle_msg(struct ctl_client *c, const uint8_t *msg, size_t len)
@@ -422,6 +560,8 @@ handle_msg(struct ctl_client *c, const uint8_t *msg, size_t len)
     int rc;
 
     memset(&req, 0, sizeof(req));
+    c->spoke = true;
+    c->since_ms = now_ms(c->srv);
     if ((rc = ctl_request_decode(msg, len, &req)) != 0) {
         snprintf(text, sizeof(text), "not a valid request: %s", pull_strerror(rc));
         client_error(c, req.has_seq ? req.seq : 0, text);
@@ -438,7 +578,20 @@ handle_msg(struct ctl_client *c, const uint8_t *msg, size_t len)
         return true;
     }
     call->cmd = cmd->name;
-    ctl_done(call, cmd->handler(call, &req));
+    if ((cmd->flags & CTL_F_STREAM) && c->streams == NULL && !stream_slot_free(c->srv)) {
+        ctl_done(call, ctl_fail(call, PULL_ERR_AGAIN,
+                                "too many watches and exports at once (%u: ctl-max-clients "
+                                "less ctl-reserved-clients): try again later",
+                                stream_slots(c->srv)));
+        return true;
+    }
+    if (cmd->flags & CTL_F_SLOW) {
+        uint64_t t0 = uv_hrtime();
+        ctl_done(call, cmd->handler(call, &req));
+        client_pace(c, uv_hrtime() - t0);
+    } else {
+        ctl_done(call, cmd->handler(call, &req));
+    }
     return true;
 }
 
@@ -561,7 +714,7 @@ client_feed(struct ctl_client *c, const uint8_t *p, size_t n, bool *more)
 
     *more = false;
     while (!c->closing) {
-        if (handled >= CTL_MSGS_PER_READ) {
+        if (handled >= CTL_MSGS_PER_READ || client_held(c)) {
             *more = true;
             return (ssize_t)off;
         }
@@ -605,7 +758,25 @@ client_pause(struct ctl_client *c, const uint8_t *p, size_t n)
         c->paused = true;
         uv_read_stop((uv_stream_t *)&c->pipe);
     }
-    uv_timer_start(&c->resume, on_resume, 0, 0);
+    client_schedule(c);
+}
+
+/* Resumes a paused client when it may go on: on the next loop turn, once its slow
+ * command's share is waited out; not before one of its calls ends if too many are in
+ * flight (call_settle calls again). */
+static void
+client_schedule(struct ctl_client *c)
+{
+    uint64_t now = now_ms(c->srv), delay;
+
+    if (c->closing || !c->paused)
+        return;
+    if (c->inflight >= limits(c->srv)->ctl_max_inflight) {
+        uv_timer_stop(&c->resume);
+        return;
+    }
+    delay = c->paced_until_ms >= now ? c->paced_until_ms - now + 1 : 0;
+    uv_timer_start(&c->resume, on_resume, delay, 0);
 }
 
 static void
@@ -622,7 +793,7 @@ on_resume(uv_timer_t *t)
         return;
     c->rest_off += (size_t)used;
     if (more) {
-        uv_timer_start(&c->resume, on_resume, 0, 0);
+        client_schedule(c);
         return;
     }
     free(c->rest);
@@ -662,6 +833,73 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     client_pause(c, (const uint8_t *)buf->base + used, (size_t)(nread - used));
 }
 
+/* A client that may be closed to let a new one in: the one idle longest (no stream,
+ * nothing in flight or waiting), else the one that has not read its replies for longest
+ * (at least CTL_STALL_EVICT_MS). NULL if none. */
+static struct ctl_client *
+pick_victim(struct ctl_server *srv)
+{
+    struct ctl_client *idle = NULL, *stalled = NULL;
+    uint64_t now = now_ms(srv);
+
+    for (struct ctl_client *c = srv->clients; c != NULL; c = c->next) {
+        if (c->closing)
+            continue;
+        if (c->streams == NULL && c->inflight == 0 && !c->paused && c->queued == 0) {
+            if (idle == NULL || c->since_ms < idle->since_ms)
+                idle = c;
+        } else if (c->queued > 0 && now - c->wait_ms >= CTL_STALL_EVICT_MS) {
+            if (stalled == NULL || c->wait_ms < stalled->wait_ms)
+                stalled = c;
+        }
+    }
+    return idle != NULL ? idle : stalled;
+}
+
+/* How often the sweep runs: every CTL_SWEEP_MS, more often for timeouts shorter than two
+ * of those (tests), never more than every 20 ms. */
+static uint64_t
+sweep_ms(const struct ctl_server *srv)
+{
+    const struct config_limits *l = limits(srv);
+    uint64_t t =
+        l->ctl_first_request_ms < l->ctl_idle_ms ? l->ctl_first_request_ms : l->ctl_idle_ms;
+
+    t /= 2;
+    return t > CTL_SWEEP_MS ? CTL_SWEEP_MS : t < 20 ? 20 : t;
+}
+
+/* The sweep: closes clients idle too long, and clients that do not read their replies. */
+static void
+on_sweep(uv_timer_t *t)
+{
+    struct ctl_server *srv = t->data;
+    const struct config_limits *l = limits(srv);
+    uint64_t now = now_ms(srv);
+    struct ctl_client *c, *next;
+
+    for (c = srv->clients; c != NULL; c = next) {
+        next = c->next; /* closing c unlinks only c */
+        if (c->closing)
+            continue;
+        if (c->queued > 0 && now - c->wait_ms >= l->ctl_idle_ms) {
+            log_info("ctl: closing a client that has read none of its replies for %llu s "
+                     "(%zu bytes queued%s)",
+                     (unsigned long long)(now - c->wait_ms) / 1000, c->queued,
+                     c->streams != NULL ? ", a stream" : "");
+            srv->stalled_closed++;
+            client_close(c, false, false);
+        } else if (c->streams == NULL && c->inflight == 0 && !c->paused && c->queued == 0 &&
+                   now - c->since_ms >= (c->spoke ? l->ctl_idle_ms : l->ctl_first_request_ms)) {
+            log_debug("ctl: closing an idle client (%s for %llu ms)",
+                      c->spoke ? "no request" : "no first request",
+                      (unsigned long long)(now - c->since_ms));
+            srv->idle_closed++;
+            client_close(c, false, true);
+        }
+    }
+}
+
 static void
 on_connection(uv_stream_t *server, int status)
 {
@@ -684,13 +922,23 @@ on_connection(uv_stream_t *server, int status)
         close_handles(c);
         return;
     }
-    if (srv->nclients >= srv->n->cfg.limits.ctl_max_clients) {
-        log_warn("ctl: refusing a control connection: %zu clients already (ctl-max-clients)",
-                 srv->nclients);
-        c->closing = true;
-        close_handles(c);
-        return;
+    if (srv->nclients >= limits(srv)->ctl_max_clients) {
+        struct ctl_client *victim = pick_victim(srv);
+        if (victim == NULL) {
+            log_warn("ctl: refusing a control connection: %zu clients already, none idle "
+                     "(ctl-max-clients)",
+                     srv->nclients);
+            srv->refused++;
+            c->closing = true;
+            close_handles(c);
+            return;
+        }
+        log_info("ctl: %zu clients (ctl-max-clients): closing the one %s to let a new one in",
+                 srv->nclients, victim->queued > 0 ? "that reads nothing" : "idle longest");
+        srv->evicted++;
+        client_close(victim, false, victim->queued == 0);
     }
+    c->since_ms = c->wait_ms = now_ms(srv);
     c->next = srv->clients;
     if (srv->clients != NULL)
         srv->clients->prev = c;
@@ -776,6 +1024,9 @@ ctl_server_start(struct node *n, const struct ctl_services *svc, struct ctl_serv
     uv_pipe_init(n->loop, &srv->listener, 0);
     srv->listener.data = srv;
     srv->listening = true;
+    uv_timer_init(n->loop, &srv->sweep);
+    srv->sweep.data = srv;
+    srv->sweeping = true;
     old = umask(0177); /* the socket is created 0600 */
     rc = uv_pipe_bind(&srv->listener, bindpath);
     umask(old);
@@ -804,6 +1055,8 @@ ctl_server_start(struct node *n, const struct ctl_services *svc, struct ctl_serv
     if (dirfd >= 0)
         close(dirfd);
     *out = srv;
+    uv_timer_start(&srv->sweep, on_sweep, sweep_ms(srv), sweep_ms(srv));
+    uv_unref((uv_handle_t *)&srv->sweep); /* the listener keeps the loop running, not this */
     if ((rc = ctl_search_start(srv)) != 0) {
         ctl_server_stop(srv);
         return rc;
@@ -836,6 +1089,10 @@ ctl_server_stop(struct ctl_server *srv)
         return;
     srv->stopped = true;
     ctl_search_stop(srv);
+    if (srv->sweeping) {
+        uv_close((uv_handle_t *)&srv->sweep, NULL);
+        srv->sweeping = false;
+    }
     if (srv->listening) {
         uv_close((uv_handle_t *)&srv->listener, NULL);
         srv->listening = false;

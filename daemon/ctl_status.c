@@ -187,6 +187,13 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
     mp_kv_uint(&sub, "search_indexed", search_index_live(n->search));
     mp_kv_uint(&sub, "search_index_bytes", search_index_bytes(n->search));
     mp_kv_uint(&sub, "reply_bugs", srv->reply_bugs);
+    mp_kv_uint(&sub, "evicted", srv->evicted);
+    mp_kv_uint(&sub, "idle_closed", srv->idle_closed);
+    mp_kv_uint(&sub, "stalled_closed", srv->stalled_closed);
+    mp_kv_uint(&sub, "refused", srv->refused);
+    mp_kv_uint(&sub, "paced_ms", srv->paced_ms);
+    mp_kv_uint(&sub, "watch_bytes", srv->watch_mem);
+    mp_kv_uint(&sub, "watch_dropped", srv->watch_dropped);
     mp_close(&sub);
 
     pack_dyads(&m, n, srv->svc.dyads);

@@ -80,12 +80,22 @@ int
 setup_identity(const char *dir, struct ident *id, bool *created, char *err, size_t errlen)
 {
     char path[PATH_MAX];
+    struct stat st;
     int rc;
 
     *created = false;
     if ((rc = paths_join(dir, PATHS_KEY_NAME, path, sizeof(path))) != 0) {
         snprintf(err, errlen, "key file path too long");
         return PULL_ERR_IO;
+    }
+    /* A symlink is never followed (ident_load opens with O_NOFOLLOW): whoever controls
+     * where it points would choose our key. Said as such, not as a permissions problem. */
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        snprintf(err, errlen,
+                 "%s is a symbolic link: pull refuses to follow it; replace it with the file "
+                 "itself",
+                 path);
+        return PULL_ERR_PERM;
     }
     rc = ident_load(path, id);
     if (rc == PULL_ERR_NOT_FOUND) {

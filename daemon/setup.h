@@ -22,8 +22,9 @@
 int setup_data_dir(const char *dir, char *err, size_t errlen);
 
 /* setup_identity loads DIR/identity.key, or creates it (0600) when it does not exist
- * (*created is then true). Returns 0, PULL_ERR_PERM (readable by group or others: the
- * message says chmod 600), PULL_ERR_BAD_KEY or PULL_ERR_IO. On failure id is wiped. */
+ * (*created is then true). Returns 0, PULL_ERR_PERM (a symbolic link, never followed: the
+ * message says to put the file itself there; or readable by group or others: the message
+ * says chmod 600), PULL_ERR_BAD_KEY or PULL_ERR_IO. On failure id is wiped. */
 int setup_identity(const char *dir, struct ident *id, bool *created, char *err, size_t errlen);
 
 #endif

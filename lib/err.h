@@ -56,7 +56,8 @@
     X(ARITY, 44, "wrong number of arguments")                                  \
     X(ATTEST, 45, "attestation fields invalid")                                \
     X(CONTROL, 46, "text contains a control character")                        \
-    X(TAG_DUP, 47, "duplicate tag")
+    X(TAG_DUP, 47, "duplicate tag")                                            \
+    X(INVISIBLE, 48, "text contains an invisible or direction-changing character")
 
 enum pull_err {
     PULL_OK = 0,

@@ -2,12 +2,14 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "lib/err.h"
 #include "lib/mp.h"
+#include "lib/record.h"
 
 /* Length of the valid UTF-8 sequence at p[0..n), or 0 if it is not one. Same rules as
  * utf8_valid: shortest form only, no surrogates, nothing above U+10FFFF. */
@@ -38,6 +40,28 @@ utf8_seq(const uint8_t *p, size_t n)
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return len;
+}
+
+/* Appends the code point of the valid UTF-8 sequence p[0..len) as \uXXXX (a surrogate
+ * pair above U+FFFF) if it is a C1 control or hidden (record_cp_hidden: bidi controls,
+ * invisible characters, U+2028/U+2029), and returns true; else false. */
+static bool
+escaped_cp(const uint8_t *p, size_t len, struct pull_wb *out)
+{
+    uint32_t cp = p[0] & (0x7f >> len);
+    char e[16];
+
+    for (size_t k = 1; k < len; k++)
+        cp = (cp << 6) | (p[k] & 0x3f);
+    if (cp > 0x9f && !record_cp_hidden(cp))
+        return false;
+    if (cp > 0xffff)
+        snprintf(e, sizeof(e), "\\u%04x\\u%04x", 0xd800 + ((cp - 0x10000) >> 10),
+                 0xdc00 + ((cp - 0x10000) & 0x3ff));
+    else
+        snprintf(e, sizeof(e), "\\u%04x", (unsigned)cp);
+    wb_put(out, e, strlen(e));
+    return true;
 }
 
 int
@@ -90,10 +114,8 @@ json_str(struct pull_wb *out, const char *s, size_t n)
             if (len == 0) {
                 wb_put(out, "\\ufffd", 6);
                 i++;
-            } else if (len == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 &&
-                       (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
-                wb_put(out, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
-                i += 3;
+            } else if (escaped_cp(p + i, len, out)) {
+                i += len;
             } else {
                 wb_put(out, p + i, len);
                 i += len;

@@ -8,9 +8,12 @@
  * with up to 17 significant digits (NaN and infinities as null). ext is refused.
  *
  * Strings are escaped so that any JSON parser reads back the same text: quote, backslash
- * and every control character (U+0000..U+001F, U+007F) are escaped, U+2028/U+2029 too (so
- * the output is also valid JavaScript); valid UTF-8 passes through unchanged; each byte of
- * invalid UTF-8 becomes U+FFFD. Output is compact (no spaces, no newline).
+ * and every control character (U+0000..U+001F, U+007F..U+009F) are escaped, and so are the
+ * hidden code points of lib/record.h (record_cp_hidden: bidi controls, zero-width and other
+ * invisible characters, U+2028/U+2029 - the output is also valid JavaScript), as \uXXXX
+ * (surrogate pairs above U+FFFF), so that a terminal showing the JSON shows them as
+ * escapes; other valid UTF-8 passes through unchanged; each byte of invalid UTF-8 becomes
+ * U+FFFD. Output is compact (no spaces, no newline).
  *
  * Reading is bounded (lib/mp.h's reader; nesting at most JSON_MAX_DEPTH) and never reads
  * past the input; the output grows in a struct pull_wb up to its own limit.

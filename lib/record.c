@@ -53,6 +53,7 @@ record_init(struct record *rec)
 /* check_fields flags */
 #define CHECK_COSIG_PENDING 1u /* an attestation being encoded for its peer to sign */
 #define CHECK_UTF8_DONE 2u     /* strings came through mp_read_str, which validated UTF-8 */
+#define CHECK_RULE1_ONLY 4u    /* the character rules of version 1 only (record_decode) */
 
 /* Whether any of the 8 bytes in w is below 0x20, 0x7f or 0xc2: the bytes that may start a
  * control character. Exact as an existence test (bit tricks for "has less than" and "has
@@ -100,6 +101,8 @@ check_controls(const char *s, size_t n, bool multiline)
     return 0;
 }
 
+static int check_hidden(const char *s, size_t n);
+
 /* Checks a NUL-terminated string field of at most max bytes: err if too long (or not
  * terminated inside its array of max + 1), then UTF-8 and control characters. */
 static int
@@ -107,13 +110,16 @@ check_text(const char *s, size_t max, size_t min, int err, bool multiline, unsig
            size_t *lenp)
 {
     size_t n = strnlen(s, max + 1);
+    int rc;
 
     *lenp = n;
     if (n > max || n < min)
         return err;
     if (!(flags & CHECK_UTF8_DONE) && !utf8_valid(s, n))
         return PULL_ERR_UTF8;
-    return check_controls(s, n, multiline);
+    if ((rc = check_controls(s, n, multiline)) != 0 || (flags & CHECK_RULE1_ONLY))
+        return rc;
+    return check_hidden(s, n);
 }
 
 /* Decodes one code point of valid UTF-8 at p[*i] and advances *i. */
@@ -136,16 +142,73 @@ utf8_next(const uint8_t *p, size_t *i)
     return cp;
 }
 
-/* Non-ASCII code points that are certainly not letters and would let two tags look alike:
- * C1 controls and Latin-1 punctuation, the multiplication and division signs, general
- * punctuation (spaces, zero-width characters, bidi controls), the ideographic space,
- * variation selectors, the BOM and specials. */
-static bool
-tag_cp_refused(uint32_t cp)
+bool
+record_cp_hidden(uint32_t cp)
 {
-    return (cp >= 0x80 && cp <= 0xbf) || cp == 0xd7 || cp == 0xf7 ||
-           (cp >= 0x2000 && cp <= 0x206f) || cp == 0x3000 || (cp >= 0xfe00 && cp <= 0xfe0f) ||
-           cp == 0xfeff || (cp >= 0xfff0 && cp <= 0xffff);
+    if (cp < 0xad)
+        return false; /* the common case: ASCII and most of Latin-1 */
+    if (cp < 0x2000)
+        return cp == 0xad || cp == 0x34f || cp == 0x61c || cp == 0x115f || cp == 0x1160 ||
+               cp == 0x17b4 || cp == 0x17b5 || (cp >= 0x180b && cp <= 0x180f);
+    if (cp < 0x2070)
+        return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) || cp >= 0x2060;
+    if (cp < 0x10000)
+        return cp == 0x3164 || cp == 0xfeff || cp == 0xffa0 || (cp >= 0xfff0 && cp <= 0xfffb) ||
+               cp >= 0xfffe;
+    return (cp >= 0x1bca0 && cp <= 0x1bca3) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
+           (cp >= 0xe0000 && cp <= 0xe0fff && !(cp >= 0xe0100 && cp <= 0xe01ef));
+}
+
+/* Text rule 2: no hidden code point (record_cp_hidden) in s[0..n), valid UTF-8. Each of
+ * them is encoded with a lead byte 0xc2 or above: ASCII runs are passed over 8 bytes at a
+ * time. */
+static int
+check_hidden(const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
+
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        if (record_cp_hidden(utf8_next(p, &i)))
+            return PULL_ERR_INVISIBLE;
+    }
+    return 0;
+}
+
+/* Non-ASCII code points refused in tags: those that are certainly not letters and would
+ * let two tags look alike - C1 controls and Latin-1 punctuation, the multiplication and
+ * division signs, general punctuation (spaces, zero-width characters, bidi controls), the
+ * ideographic space, variation selectors, the BOM and specials - and (rule 2) every hidden
+ * code point, combining diacritics (e + U+0301 would pass for é), fullwidth and halfwidth
+ * forms and mathematical letters (they pass for ASCII letters). */
+static bool
+tag_cp_refused(uint32_t cp, bool rule2)
+{
+    if ((cp >= 0x80 && cp <= 0xbf) || cp == 0xd7 || cp == 0xf7 || (cp >= 0x2000 && cp <= 0x206f) ||
+        cp == 0x3000 || (cp >= 0xfe00 && cp <= 0xfe0f) || cp == 0xfeff ||
+        (cp >= 0xfff0 && cp <= 0xffff))
+        return true;
+    return rule2 && (record_cp_hidden(cp) || (cp >= 0x300 && cp <= 0x36f) ||
+                     (cp >= 0xff00 && cp <= 0xffef) || (cp >= 0x1d400 && cp <= 0x1d7ff) ||
+                     (cp >= 0xe0100 && cp <= 0xe01ef));
+}
+
+/* Greek and Cyrillic letters, whose look-alikes of Latin letters make a tag that mixes
+ * them with ASCII letters pass for another ("bіke" with a Ukrainian і). */
+static bool
+cp_greek_cyrillic(uint32_t cp)
+{
+    return (cp >= 0x370 && cp <= 0x52f) || (cp >= 0x1c80 && cp <= 0x1c8f) ||
+           (cp >= 0x1f00 && cp <= 0x1fff) || (cp >= 0x2de0 && cp <= 0x2dff) ||
+           (cp >= 0xa640 && cp <= 0xa69f);
 }
 
 static int
@@ -153,6 +216,7 @@ check_tag(const char *s, unsigned flags, size_t *lenp)
 {
     const uint8_t *p = (const uint8_t *)s;
     size_t n = strnlen(s, RECORD_TAG_MAX + 1), i = 0;
+    bool rule2 = !(flags & CHECK_RULE1_ONLY), latin = false, greek_cyrillic = false;
 
     *lenp = n;
     if (n == 0 || n > RECORD_TAG_MAX)
@@ -165,11 +229,14 @@ check_tag(const char *s, unsigned flags, size_t *lenp)
             if (!((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || cp == '-' || cp == '_' ||
                   cp == '.' || cp == '+'))
                 return PULL_ERR_TAG;
-        } else if (tag_cp_refused(cp)) {
-            return PULL_ERR_TAG;
+            latin = latin || (cp >= 'a' && cp <= 'z');
+        } else if (tag_cp_refused(cp, rule2)) {
+            return rule2 && record_cp_hidden(cp) ? PULL_ERR_INVISIBLE : PULL_ERR_TAG;
+        } else {
+            greek_cyrillic = greek_cyrillic || cp_greek_cyrillic(cp);
         }
     }
-    return 0;
+    return rule2 && latin && greek_cyrillic ? PULL_ERR_TAG : 0;
 }
 
 static bool
@@ -270,6 +337,24 @@ check_fields(const struct record *rec, unsigned flags)
     }
     if (record_encoded_size(rec) > RECORD_MAX)
         return PULL_ERR_TOO_BIG;
+    return 0;
+}
+
+/* Text rule 2 alone, for a record that passed check_fields with CHECK_RULE1_ONLY. */
+static int
+check_rule2(const struct record *rec)
+{
+    size_t n;
+    int rc;
+
+    if ((rc = check_hidden(rec->title, strnlen(rec->title, sizeof(rec->title)))) != 0 ||
+        (rc = check_hidden(rec->body, strnlen(rec->body, sizeof(rec->body)))) != 0 ||
+        (rc = check_hidden(rec->terms, strnlen(rec->terms, sizeof(rec->terms)))) != 0)
+        return rc;
+    for (unsigned i = 0; i < rec->ntags && i < RECORD_TAGS_MAX; i++) {
+        if ((rc = check_tag(rec->tags[i], CHECK_UTF8_DONE, &n)) != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -509,7 +594,7 @@ record_decode(const uint8_t *p, size_t n, struct record *rec)
         rc = PULL_ERR_TRAILING;
         goto out;
     }
-    if ((rc = check_fields(rec, CHECK_UTF8_DONE)) != 0)
+    if ((rc = check_fields(rec, CHECK_UTF8_DONE | CHECK_RULE1_ONLY)) != 0)
         goto out;
     /* Belt and braces: lib/mp.h already accepts only canonical forms, so this holds by
      * construction; checking it costs little and keeps "one record, one encoding" true
@@ -628,7 +713,7 @@ envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *env, 
 
     /* record_decode clears rec first; out: clears it on every failure. */
     if ((rc = envelope_parse(p, n, env)) != 0 ||
-        (rc = record_decode(env->rec, env->rec_len, rec)) != 0 ||
+        (rc = record_decode(env->rec, env->rec_len, rec)) != 0 || (rc = check_rule2(rec)) != 0 ||
         (rc = record_check_time(rec, now_s)) != 0)
         goto out;
     if ((rc = ident_verify(rec->author, RECORD_DOMAIN, env->rec, env->rec_len, env->sig)) != 0)

@@ -48,10 +48,21 @@
  * or size, terms over 500 bytes), UTF8, CONTROL (C0 controls but \n and \t in body and
  * terms, DEL, C1 controls), EXPIRY (record_check_fields checks it too: it needs no clock),
  * CLOCK_SKEW, EXPIRED (now_s >= expires), ATTEST, NONCANONICAL, TRAILING, TRUNCATED,
- * TOO_BIG, BAD_SIG (signature or cosig). Without Unicode tables, "non-ASCII letters" in tags
- * means any non-ASCII character except those that are certainly not letters and would let
- * two tags look alike (U+0080..U+00BF, U+00D7, U+00F7, U+2000..U+206F, U+3000,
- * U+FE00..U+FE0F, U+FEFF, U+FFF0..U+FFFF).
+ * TOO_BIG, BAD_SIG (signature or cosig), INVISIBLE (text rule 2, below). Without Unicode
+ * tables, "non-ASCII letters" in tags means any non-ASCII character except those that are
+ * certainly not letters and would let two tags look alike (U+0080..U+00BF, U+00D7, U+00F7,
+ * U+2000..U+206F, U+3000, U+FE00..U+FE0F, U+FEFF, U+FFF0..U+FFFF).
+ *
+ * Text rule 2 (proto/PROTOCOL.md, section 9, "Characters"): title, body, terms and tags hold no
+ * hidden code point (record_cp_hidden: bidi controls, zero-width and other invisible or
+ * default-ignorable characters, line and paragraph separators), refused with INVISIBLE;
+ * tags also hold no combining diacritic (U+0300..U+036F), fullwidth or halfwidth form
+ * (U+FF00..U+FFEF), mathematical letter (U+1D400..U+1D7FF) or variation selector
+ * (U+E0100..U+E01EF), and never mix ASCII letters with Greek or Cyrillic ones (TAG). It is
+ * an admission rule: record_check_fields, record_encode and envelope_open (everything that
+ * makes or takes in a record) apply it; record_decode, which also reads records stored
+ * before the rule, checks the rules of version 1 only, so those still decode (and their
+ * readers escape what they show: the CLI's fmt_clean).
  */
 #ifndef PULL_RECORD_H
 #define PULL_RECORD_H
@@ -133,8 +144,8 @@ int record_kind_parse(const char *name, uint8_t *kind);
 void record_init(struct record *rec);
 
 /* record_check_fields checks every field rule that doesn't depend on time or signatures
- * (lengths, UTF-8, control characters, tag syntax, geohash, kind-specific presence of
- * link/peer/cosig). Returns 0 or the PULL_ERR_* naming the broken rule. */
+ * (lengths, UTF-8, control characters, text rule 2, tag syntax, geohash, kind-specific
+ * presence of link/peer/cosig). Returns 0 or the PULL_ERR_* naming the broken rule. */
 int record_check_fields(const struct record *rec);
 
 /* record_fold_tags folds rec's tags the way search folds words (lib/fold.h: "CAFÉ" is
@@ -143,6 +154,13 @@ int record_check_fields(const struct record *rec);
  * than RECORD_TAG_MAX bytes once folded (rec's tags are then unchanged). Records received
  * keep their tags as signed: the search index folds them when it reads them. */
 int record_fold_tags(struct record *rec);
+
+/* record_cp_hidden: is code point cp one that text rule 2 refuses because it does not show
+ * as itself - U+00AD, U+034F, U+061C, U+115F, U+1160, U+17B4, U+17B5, U+180B..U+180F,
+ * U+200B..U+200F, U+2028..U+202E, U+2060..U+206F, U+3164, U+FEFF, U+FFA0, U+FFF0..U+FFFB,
+ * U+FFFE, U+FFFF, U+1BCA0..U+1BCA3, U+1D173..U+1D17A, U+E0000..U+E0FFF except the
+ * variation selectors U+E0100..U+E01EF? (Controls are rule 1's.) Printers escape these. */
+bool record_cp_hidden(uint32_t cp);
 
 /* record_check_time checks created/expires against now_s: expires after created and at
  * most RECORD_TTL_MAX later (PULL_ERR_EXPIRY), created at most RECORD_SKEW_MAX in the
@@ -158,7 +176,9 @@ int record_encode(const struct record *rec, struct pull_wb *out);
 size_t record_encoded_size(const struct record *rec);
 
 /* record_decode decodes exactly n bytes into rec, refusing anything non-canonical, any
- * trailing byte and any field rule (record_check_fields). Never allocates. */
+ * trailing byte and any field rule of version 1 (record_check_fields but text rule 2,
+ * which records stored before it may break: envelope_open applies it). Never
+ * allocates. */
 int record_decode(const uint8_t *p, size_t n, struct record *rec);
 
 /* envelope_parse parses the envelope structure (not the record inside, not the signature)
@@ -172,7 +192,8 @@ int envelope_parse(const uint8_t *p, size_t n, struct envelope *env);
 int envelope_peek(const uint8_t *p, size_t n, uint64_t *kind, uint64_t *created, uint64_t *expires);
 
 /* envelope_open is the full check for bytes from outside: parse, decode the record, check
- * fields and time against now_s, verify the signature (and an attestation's cosig).
+ * fields (text rule 2 included) and time against now_s, verify the signature (and an
+ * attestation's cosig).
  * On success rec and env describe the record; env points into p. */
 int envelope_open(const uint8_t *p, size_t n, uint64_t now_s, struct envelope *env,
                   struct record *rec);
@@ -195,11 +216,11 @@ bool record_replaces(uint64_t a_seq, const uint8_t a_id[RECORD_ID_BYTES], uint64
 
 /* What is stored (or pending) now for the (author, slot) of a record being admitted. */
 struct record_prior {
-    bool exists;                 /* a version of the slot is held */
-    uint64_t seq;                /* ... its seq and id */
+    bool exists;  /* a version of the slot is held */
+    uint64_t seq; /* ... its seq and id */
     uint8_t id[RECORD_ID_BYTES];
-    bool counted;                /* it is counted in live/tombs (known kind) */
-    bool live;                   /* ... as live (else as a tombstone) */
+    bool counted; /* it is counted in live/tombs (known kind) */
+    bool live;    /* ... as live (else as a tombstone) */
 };
 
 /* record_admit is THE rule for storing one valid, unexpired record (its kind, seq and id)

@@ -6,7 +6,9 @@
  *
  * Transport. A unix stream socket at DATA_DIR/pulld.sock (lib/paths.h), mode 0600 in a
  * 0700 directory: whoever can connect owns the node. Several requests may be in flight on
- * one connection; replies carry the request's seq.
+ * one connection; replies carry the request's seq. The server may close a connection that
+ * sends no request for a while, or reads none of its replies (pulld's ctl_* limits): a
+ * client that keeps a connection open must keep using it, or connect again.
  *
  * Framing. Each message is a u32 big-endian length followed by that many bytes holding
  * exactly one MessagePack map. Lengths are checked before anything is buffered: 1 ..
@@ -98,8 +100,13 @@
  *              offers or an offer related to one of my needs (match_related), with
  *              "mine": id of my record; "dyad" = a dyad of mine changed, with "dyad": dyad
  *              (and no "record"). "mine": true asks for match and dyad events even when
- *              words/kind/tags are given. The stream ends only when the client closes the
- *              connection (or the server stops: a last reply with more=false).
+ *              words/kind/tags are given. A watcher that reads too slowly lags: events that
+ *              would pass its queue are left out, then one reply {"event": "lagged",
+ *              "dropped": N} says how many (a search finds them). The stream ends when the
+ *              client closes the connection, when it has read nothing for the server's
+ *              idle limit (the connection is closed), or when the server stops (a last
+ *              reply with more=false). A watch or export beyond the server's stream slots
+ *              fails with PULL_ERR_AGAIN.
  *   "export":  {"all"?: bool (false: my own records only; true: every live record)} ->
  *              stream of {"envelopes": [bin, ...]} (raw signed envelopes, at most 256 and
  *              about 1 MiB per reply) with more=true, then a last reply more=false with

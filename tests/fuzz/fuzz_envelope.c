@@ -54,8 +54,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcmp(id, env.id, sizeof(id)) != 0)
             abort();
         /* The record inside, whatever its signature: reaches the decoder through envelopes. */
-        if (record_decode(env.rec, env.rec_len, &rec) == 0)
-            check_reencode(&rec, env.rec, env.rec_len);
+        if (record_decode(env.rec, env.rec_len, &rec) == 0 && record_check_fields(&rec) == 0)
+            check_reencode(&rec, env.rec, env.rec_len); /* (text rule 2: fuzz_record.c) */
     } else if (env.rec != NULL || env.sig != NULL || env.len != 0) {
         abort();
     }

@@ -187,7 +187,7 @@ test_clean_fit_width(void **state)
 
     /* Escapes and controls never reach the terminal. */
     fmt_clean(b, sizeof(b), "a\x1b[31mb\x07", 8, false);
-    assert_string_equal(b, "a?[31mb?");
+    assert_string_equal(b, "a<U+001B>[31mb<U+0007>");
     fmt_clean(b, sizeof(b), "l1\nl2\tx", 7, false);
     assert_string_equal(b, "l1 l2 x");
     fmt_clean(b, sizeof(b), "l1\nl2\tx", 7, true);
@@ -197,7 +197,27 @@ test_clean_fit_width(void **state)
               "a\xc2\x9b"
               "b\xff\xc3",
               6, false);
-    assert_string_equal(b, "a?b??");
+    assert_string_equal(b, "a<U+009B>b??");
+    /* Bidi controls and invisible characters (text rule 2) are shown, not obeyed. */
+    fmt_clean(b, sizeof(b),
+              "bike\xe2\x80\xae"
+              "ekib",
+              11, false);
+    assert_string_equal(b, "bike<U+202E>ekib");
+    fmt_clean(b, sizeof(b),
+              "a\xe2\x80\x8b"
+              "b\xe2\x80\x8d"
+              "c\xef\xbb\xbf"
+              "d\xc2\xad",
+              15, false);
+    assert_string_equal(b, "a<U+200B>b<U+200D>c<U+FEFF>d<U+00AD>");
+    fmt_clean(b, sizeof(b), "\xf3\xa0\x81\x81x\xe2\x81\xa6", 8, false);
+    assert_string_equal(b, "<U+E0041>x<U+2066>");
+    fmt_clean(b, sizeof(b), "\xe2\x9d\xa4\xef\xb8\x8f \xd7\xa9", 9, false); /* kept */
+    assert_string_equal(b, "\xe2\x9d\xa4\xef\xb8\x8f \xd7\xa9");
+    /* an escape is never cut in half */
+    assert_int_equal(fmt_clean(b, 8, "ab\xe2\x80\xae", 5, false), 2);
+    assert_string_equal(b, "ab");
     fmt_clean(b, sizeof(b), "\xc3\xa9", 2, false);
     assert_string_equal(b, "\xc3\xa9");
     /* Cut at a character boundary when out is small. */
@@ -357,6 +377,17 @@ test_json(void **state)
     json_str(&w, "\b\f\r", 3);
     wb_u8(&w, 0);
     assert_string_equal((char *)w.p, "\"\\b\\f\\r\"");
+    /* C1 controls, bidi controls and invisible characters (text rule 2) as \uXXXX */
+    wb_reset(&w);
+    json_str(&w,
+             "\xc2\x9b"
+             "a\xe2\x80\xae"
+             "b\xe2\x80\x8b"
+             "c\xef\xbb\xbf"
+             "d\xf3\xa0\x81\x81",
+             19);
+    wb_u8(&w, 0);
+    assert_string_equal((char *)w.p, "\"\\u009ba\\u202eb\\u200bc\\ufeffd\\udb40\\udc41\"");
 
     /* A record-like result. */
     wb_reset(&w);
@@ -535,6 +566,24 @@ pack_event(msgpack_packer *pk, void *ctx)
         mp_pack_cstr(pk, "ready");
         return;
     }
+    if (strcmp(ev, "lagged") == 0) {
+        msgpack_pack_map(pk, 2);
+        mp_pack_cstr(pk, "event");
+        mp_pack_cstr(pk, "lagged");
+        mp_pack_cstr(pk, "dropped");
+        msgpack_pack_uint64(pk, 7);
+        return;
+    }
+    if (strcmp(ev, "spoof") == 0) { /* a record stored before text rule 2 */
+        msgpack_pack_map(pk, 2);
+        mp_pack_cstr(pk, "event");
+        mp_pack_cstr(pk, "record");
+        mp_pack_cstr(pk, "record");
+        pack_record(pk, ID2, "offer",
+                    "free bike\xe2\x80\xae"
+                    "ekib eerf\xe2\x80\x8b");
+        return;
+    }
     msgpack_pack_map(pk, strcmp(ev, "match") == 0 ? 3 : 2);
     mp_pack_cstr(pk, "event");
     mp_pack_cstr(pk, ev);
@@ -631,6 +680,8 @@ default_handler(struct fake *f, int fd, const struct ctl_request *req)
         reply(fd, req->seq, 0, NULL, true, pack_event, "ready");
         reply(fd, req->seq, 0, NULL, true, pack_event, "record");
         reply(fd, req->seq, 0, NULL, true, pack_event, "match");
+        reply(fd, req->seq, 0, NULL, true, pack_event, "lagged");
+        reply(fd, req->seq, 0, NULL, true, pack_event, "spoof");
         /* ... and stays open until the client goes. */
     } else if (strcmp(req->cmd, "export") == 0) {
         int a = 1, b = 2;
@@ -1049,7 +1100,7 @@ test_binary_commands(void **state)
     assert_non_null(strstr(r->out, id8));
     assert_non_null(strstr(r->out, "Rust mentoring"));
     assert_non_null(strstr(r->out, "3 h ago"));
-    assert_non_null(strstr(r->out, "Looking for a ?[31mRust?[0m mentor"));
+    assert_non_null(strstr(r->out, "Looking for a <U+001B>[31mRust<U+001B>[0m mentor"));
     assert_null(strchr(r->out, '\033'));
 
     /* show: refused with the server's message, one line, exit 1. */
@@ -1122,7 +1173,7 @@ test_binary_watch(void **state)
     snprintf(path, sizeof(path), "%s/out", f->dir);
     for (int i = 0; i < 500; i++) {
         read_file(path, buf, sizeof(buf));
-        if (strchr(buf, '\n') != NULL && strchr(strchr(buf, '\n') + 1, '\n') != NULL)
+        if (strstr(buf, "eerf") != NULL)
             break;
         usleep(10000);
     }
@@ -1136,12 +1187,16 @@ test_binary_watch(void **state)
     assert_non_null(strstr(r.out, "\n{\"event\":\"match\",\"id\":\"zyxwvuts"));
     assert_non_null(
         strstr(r.out, ",\"mine\":\"abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst\"}\n"));
+    assert_non_null(strstr(r.out, "{\"event\":\"lagged\",\"dropped\":7}\n"));
+    /* peer text: escaped, never raw */
+    assert_non_null(strstr(r.out, "\"title\":\"free bike\\u202eekib eerf\\u200b\""));
+    assert_null(strstr(r.out, "\xe2\x80"));
 
     /* Human form. */
     pid = spawn_pull(f->dir, ARGS("--data-dir", f->dir, "watch"));
     for (int i = 0; i < 500; i++) {
         read_file(path, buf, sizeof(buf));
-        if (strstr(buf, "matches your") != NULL)
+        if (strstr(buf, "eerf") != NULL)
             break;
         usleep(10000);
     }
@@ -1151,6 +1206,10 @@ test_binary_watch(void **state)
     assert_non_null(strstr(r.out, "  need   abcdefgh  Rust mentor wanted  [rust, mentoring]  by "
                                   "zyxwvuts\n"));
     assert_non_null(strstr(r.out, "(matches your abcdefgh)\n"));
+    assert_non_null(strstr(r.out, "  (fell behind: 7 events not shown; pull search finds what is "
+                                  "new)\n"));
+    assert_non_null(strstr(r.out, "  offer  zyxwvuts  free bike<U+202E>ekib eerf<U+200B>  "));
+    assert_null(strstr(r.out, "\xe2\x80"));
     fake_stop(f);
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ struct fixture {
 };
 
 static int
-setup(void **state)
+setup_with(void **state, void (*tune)(struct config_limits *l))
 {
     struct fixture *f = calloc(1, sizeof(*f));
     struct ctl_services svc = {0};
@@ -92,6 +93,8 @@ setup(void **state)
     snprintf(c.listen, sizeof(c.listen), "127.0.0.1:0");
     c.lan = false;
     c.store_nosync = true;
+    if (tune != NULL)
+        tune(&c.limits);
     assert_int_equal(ident_generate(&f->me), 0);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(node_new(&f->loop, &c, &f->me, &f->n), 0);
@@ -102,6 +105,28 @@ setup(void **state)
     f->next_seq = 1;
     *state = f;
     return 0;
+}
+
+static int
+setup(void **state)
+{
+    return setup_with(state, NULL);
+}
+
+/* Small control budgets, so that the limits show within a test's time. */
+static void
+tune_small(struct config_limits *l)
+{
+    l->ctl_max_clients = 4;
+    l->ctl_reserved_clients = 1;
+    l->ctl_first_request_ms = 200;
+    l->ctl_idle_ms = 600;
+}
+
+static int
+setup_small(void **state)
+{
+    return setup_with(state, tune_small);
 }
 
 static int
@@ -899,6 +924,98 @@ test_protocol_errors(void **state)
     check_protocol_error(f, bad_args, sizeof(bad_args));
 }
 
+/* ---- Strangers' budget -------------------------------------------------------------------- */
+
+static bool
+all_eof(struct raw *const *rs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!rs[i]->eof)
+            return false;
+    }
+    return true;
+}
+
+static struct raw *const *eof_set;
+static size_t eof_n;
+
+static bool
+set_closed(struct fixture *f)
+{
+    (void)f;
+    return all_eof(eof_set, eof_n);
+}
+
+/* Clients that send nothing fill every slot: a new one closes the one idle longest and is
+ * answered; silent clients are closed after ctl_first_request_ms, clients between requests
+ * after ctl_idle_ms; streams may not take the reserved slot. */
+static void
+test_idle_and_full(void **state)
+{
+    struct fixture *f = *state;
+    struct raw silent[4], owner, w[4];
+    struct raw *all[8];
+    uint64_t id, again, watch[4];
+
+    for (int i = 0; i < 4; i++) {
+        raw_open(f, &silent[i]);
+        all[i] = &silent[i];
+        pump(f, all, (size_t)i + 1, NULL, 20); /* accepted in this order */
+    }
+    assert_int_equal(f->ctl->nclients, 4);
+    raw_open(f, &owner);
+    all[4] = &owner;
+    id = send0(f, &owner, "id with every slot taken", "id", 0);
+    pump(f, all, 5, all_answered, WAIT_MS);
+    assert_int_equal(f->slots[id].finals, 1);
+    assert_int_equal(f->slots[id].err, 0);
+    assert_int_equal(f->ctl->evicted, 1);
+    pump(f, all, 5, NULL, 50);
+    assert_true(silent[0].eof); /* the one idle longest */
+    assert_false(silent[3].eof);
+    /* the others go after ctl_first_request_ms; the owner, who spoke, after ctl_idle_ms */
+    eof_set = all + 1, eof_n = 3;
+    pump(f, all, 5, set_closed, 2000);
+    assert_true(all_eof(all + 1, 3));
+    assert_false(owner.eof);
+    again = send0(f, &owner, "a request resets the idle time", "id", 0);
+    pump(f, all, 5, all_answered, WAIT_MS);
+    assert_int_equal(f->slots[again].err, 0);
+    eof_set = all + 4, eof_n = 1;
+    pump(f, all, 5, set_closed, 3000);
+    assert_true(owner.eof);
+    assert_int_equal(f->ctl->idle_closed, 4);
+
+    raw_close(&owner);
+    for (int i = 0; i < 4; i++)
+        raw_close(&silent[i]);
+
+    /* three streams at most (4 slots, 1 reserved); watchers that read are never idle */
+    for (int i = 0; i < 4; i++) {
+        raw_open(f, &w[i]);
+        all[i] = &w[i];
+        watch[i] = send0(f, &w[i], "watch", "watch", i < 3 ? 0 : PULL_ERR_AGAIN);
+        f->slots[watch[i]].stream = i < 3;
+        pump(f, all, (size_t)i + 1, NULL, 50);
+    }
+    assert_int_equal(f->slots[watch[3]].finals, 1);
+    assert_non_null(strstr(f->slots[watch[3]].msg, "too many watches"));
+    raw_open(f, &owner);
+    all[4] = &owner;
+    (void)send0(f, &owner, "status beside three watchers", "status", 0);
+    pump(f, all, 5, all_answered, WAIT_MS);
+    assert_true(w[3].eof || f->ctl->evicted == 2); /* the refused one was idle: it made room */
+    pump(f, all, 5, NULL, 1000);                   /* past ctl_idle_ms */
+    assert_int_equal(ctl_search_watchers(f->ctl), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_false(w[i].eof);
+        assert_int_equal(f->slots[watch[i]].mores, 1); /* ready */
+    }
+    for (int i = 0; i < 4; i++)
+        raw_close(&w[i]);
+    raw_close(&owner);
+}
+
 /* ---- The dispatcher's guarantee, with handlers that break the rules ------------------------ */
 
 static void
@@ -1052,6 +1169,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_one_reply_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatcher_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_and_full, setup_small, teardown),
     };
+    signal(SIGPIPE, SIG_IGN); /* as pulld: a client that went away is a write error */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
