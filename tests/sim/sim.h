@@ -22,6 +22,12 @@
  * store survives), its bootstrap peers and what its engine wrote to its tables (the peers
  * it saw, the mail it held). The simulator counts messages and bytes per node and per
  * message type.
+ *
+ * Node keys are the node's index followed by a hash (cheap, and sim_node_of is an array
+ * lookup), or with cfg.idents real Ed25519 identities (sim_ident), for the scenarios whose
+ * nodes sign and seal (mail, dyads). A node behind NAT (sim_set_nat) accepts no incoming
+ * connection: dials to it fail after connect_fail_ms, and it reaches the others only
+ * through the connections it opens.
  */
 #ifndef PULL_SIM_H
 #define PULL_SIM_H
@@ -30,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/ident.h"
 #include "proto/gossip.h"
 #include "proto/syncer.h"
 
@@ -46,6 +53,7 @@ struct sim_config {
     uint32_t connect_fail_ms;    /* a dial to a dead/unreachable node fails after, default 1000 */
     uint32_t detect_ms;          /* peers notice a dead node / broken link after, default 100 */
     uint32_t envelope_bytes;     /* size of generated records, default 800 */
+    bool idents;                 /* Ed25519 identities as node keys (sim_ident), default false */
     struct syncer_config engine; /* each node's engine (syncer_config_default, reconciliation
                                     every 10 s, a recon cache of 1024 symbols) */
 };
@@ -55,7 +63,9 @@ struct sim_counters {
     uint64_t msgs[SIM_TYPES];
     uint64_t bytes[SIM_TYPES];
     uint64_t msgs_total, bytes_total;
-    uint64_t lost; /* dropped by loss, broken links or partitions */
+    uint64_t lost;        /* dropped by loss, broken links or partitions */
+    uint64_t connections; /* connections established (all nodes only) */
+    uint64_t dials_failed; /* dials that failed (all nodes only) */
 };
 
 /* Spread of one record among the live nodes. */
@@ -67,10 +77,18 @@ struct sim_spread {
     double rmr;             /* receipts / (alive - 1) - 1 */
 };
 
-/* Mail addressed to a node (the engine's MAIL action), for the dyad scenarios. */
+/* Mail addressed to a node (the engine's MAIL action), for the dyad scenarios: from is
+ * the node that brought it (-1 if unknown). Called while the simulator executes node's
+ * actions: it may read the engines but must not call into them. */
 struct sim_mail_hook {
-    void (*on_mail)(void *ctx, uint32_t node, const uint8_t *item, size_t len);
+    void (*on_mail)(void *ctx, uint32_t node, int from, const uint8_t *item, size_t len);
     void *ctx;
+};
+
+/* Highest values seen since sim_counters_reset (bounded queues). */
+struct sim_peaks {
+    uint64_t actions;       /* actions drained from one engine after one call */
+    uint64_t conn_inflight; /* bytes sent on one connection and not yet flushed */
 };
 
 /* sim_config_default fills c with the defaults above, 1000 nodes and seed 1. */
@@ -94,6 +112,10 @@ uint32_t sim_nodes(const struct sim *s);
 /* sim_bootstrap starts every node: node i at i * spacing_ms, knowing `contacts` random
  * nodes started before it (node 0 knows nobody). */
 void sim_bootstrap(struct sim *s, uint32_t contacts, uint32_t spacing_ms);
+
+/* sim_set_bootstrap gives node its bootstrap peers (fed to its engine at every start),
+ * without starting it: sim_restart starts a node that never ran. */
+void sim_set_bootstrap(struct sim *s, uint32_t node, const uint32_t *peers, uint32_t n);
 
 /* sim_bootstrap_chain starts every node like sim_bootstrap, but node i knows only node
  * i - 1: the overlay must mix itself from a line. */
@@ -179,6 +201,17 @@ void sim_engine_stats(const struct sim *s, struct syncer_stats *out);
 const uint8_t *sim_key(const struct sim *s, uint32_t node);
 int sim_node_of(const struct sim *s, const uint8_t key[GOSSIP_KEY_BYTES]);
 
+/* sim_ident returns node's identity (cfg.idents), else NULL. */
+const struct ident *sim_ident(const struct sim *s, uint32_t node);
+
+/* sim_wall_s returns the nodes' wall clock (unix seconds) now. */
+uint64_t sim_wall_s(const struct sim *s);
+
+/* sim_set_nat puts node behind NAT (or takes it out): dials to it fail from now on;
+ * connections already open stay. */
+void sim_set_nat(struct sim *s, uint32_t node, bool nat);
+bool sim_nat(const struct sim *s, uint32_t node);
+
 /* sim_mute makes node a stuck reader: messages to it are neither delivered nor flushed
  * (their senders' backlogs grow), as when a peer stops reading its socket. */
 void sim_mute(struct sim *s, uint32_t node, bool muted);
@@ -186,10 +219,13 @@ void sim_mute(struct sim *s, uint32_t node, bool muted);
 /* sim_give stores record r at node as if it had been received (no gossip). */
 void sim_give(struct sim *s, uint32_t node, uint32_t r);
 
-/* Counters: all nodes, or one node's sent messages. sim_counters_reset zeroes both. */
+/* Counters: all nodes, one node's sent messages, or the messages sent to one node (lost
+ * ones included). sim_counters_reset zeroes them all, and the peaks. */
 void sim_counters(const struct sim *s, struct sim_counters *out);
 void sim_node_counters(const struct sim *s, uint32_t node, struct sim_counters *out);
+void sim_node_received(const struct sim *s, uint32_t node, struct sim_counters *out);
 void sim_counters_reset(struct sim *s);
+void sim_peaks(const struct sim *s, struct sim_peaks *out);
 
 /* sim_active_stats reports the min / mean / max active view size over live nodes and the
  * number of live nodes that can reach every other live node over active links
