@@ -30,8 +30,8 @@
  *   - mail store-and-forward (proto/mail.h): sealed items for other nodes are kept under
  *     the relay quotas and offered to peers (MSG_MAIL_IHAVE, MSG_MAIL), items addressed to
  *     this node are kept (so offers of them are answered "have") and handed to the host,
- *     this node's own items are kept until they expire and pushed to their recipient when
- *     it connects; expired items are swept.
+ *     this node's own items are kept until they expire and announced to every peer that
+ *     connects (the recipient asks for those it lacks); expired items are swept.
  *
  * Driving contract (like gossip.h):
  *   - Every entry point takes now_ms, monotonic and never decreasing; wall-clock seconds

@@ -18,8 +18,10 @@
  *
  * Delivery: an item is pushed (MSG_MAIL) straight to its recipient when it is connected,
  * otherwise announced (MSG_MAIL_IHAVE) to the connected peers, which ask for it, keep it
- * and announce it in turn. A peer that connects gets every held item addressed to it, then
- * the ids of the others.
+ * and announce it in turn. A peer that connects gets the ids of every held item, those
+ * addressed to it first, and asks for what it lacks (items are kept until they expire:
+ * pushing them whole at every connection would send them again long after delivery).
+ * An item already held is not checked again when it comes back (its id hashes its bytes).
  */
 #include "proto/syncer_int.h"
 
@@ -384,8 +386,9 @@ on_mail(struct syncer *e, const uint8_t from[32], const uint8_t *msg, size_t len
         uint8_t id[MAIL_ID_BYTES];
         char sm[9], sr[9], sf[9];
         e->st.mail_in++;
-        if ((rc = mail_parse(e->refs[i].p, e->refs[i].len, &m)) != 0 ||
-            ((rc = mail_verify(&m, now_s)) != 0 && rc != PULL_ERR_EXPIRED)) {
+        if ((rc = mail_parse(e->refs[i].p, e->refs[i].len, &m)) == 0 && syncer_mail_has(e, m.id))
+            continue; /* held: the same bytes (the id hashes them all), checked when kept */
+        if (rc != 0 || ((rc = mail_verify(&m, now_s)) != 0 && rc != PULL_ERR_EXPIRED)) {
             e->st.mail_bad++;
             bad = bad ? bad : rc;
             continue;
@@ -398,8 +401,8 @@ on_mail(struct syncer *e, const uint8_t from[32], const uint8_t *msg, size_t len
             receive_mine(e, &m, from);
             continue;
         }
-        if (is_me(e, m.sender) || syncer_mail_has(e, m.id))
-            continue; /* my own item coming back, or one I hold */
+        if (is_me(e, m.sender))
+            continue; /* my own item coming back */
         if (!known(e, m.recipient)) {
             /* kept for the recipient should it connect here, never announced onward */
             if (keep_newest(e, e->far, m.bytes, m.len, id) != 0)
@@ -468,31 +471,31 @@ void
 syncer_mail_on_connected(struct syncer *e, const uint8_t key[32])
 {
     struct mail_index *ixs[3] = {e->outbox, e->relay, e->far};
-    size_t nh = 0, k = 0;
+    size_t nh = 0;
 
-    for (int x = 0; x < 3; x++) {
-        size_t count = mail_index_count(ixs[x]);
-        for (size_t i = 0; i < count; i++) {
-            const uint8_t *p, *id, *rcpt;
-            size_t n;
-            if (mail_index_at(ixs[x], i, &p, &n, &id, &rcpt) != 0)
-                continue;
-            if (memcmp(rcpt, key, 32) == 0) {
-                if (k < SYNCER_MAIL_REFS_MAX)
-                    e->refs[k++] = (struct mail_ref){p, n};
-                continue;
-            }
-            if (ixs[x] == e->far)
-                continue; /* not announced onward */
-            memcpy(e->have[nh++], id, MAIL_ID_BYTES);
-            if (nh == MAIL_IHAVE_MAX) {
-                (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
-                nh = 0;
+    /* Ids only, those of the items addressed to the peer first: it wants what it lacks.
+     * Pushing its items whole would send them again at every connection long after they
+     * were delivered (they are kept until they expire). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int x = 0; x < 3; x++) {
+            size_t count = mail_index_count(ixs[x]);
+            for (size_t i = 0; i < count; i++) {
+                const uint8_t *id, *rcpt;
+                bool theirs;
+                if (mail_index_at(ixs[x], i, NULL, NULL, &id, &rcpt) != 0)
+                    continue;
+                theirs = memcmp(rcpt, key, 32) == 0;
+                if (theirs != (pass == 0) || (!theirs && ixs[x] == e->far))
+                    continue; /* the far ones are not announced onward */
+                memcpy(e->have[nh++], id, MAIL_ID_BYTES);
+                if (nh == MAIL_IHAVE_MAX) {
+                    (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL,
+                                     0);
+                    nh = 0;
+                }
             }
         }
     }
-    if (k > 0)
-        (void)push(e, key, e->refs, k);
     if (nh > 0)
         (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
 }
