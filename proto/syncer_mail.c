@@ -140,6 +140,17 @@ kv_del(struct syncer *e, const uint8_t id[MAIL_ID_BYTES])
     }
 }
 
+/* expiry_note: an item expiring at expires is held now (the sweep's lower bound). */
+static void
+expiry_note(struct syncer *e, const uint8_t *p, size_t n)
+{
+    struct mail_item m;
+
+    if (e->mail_first_expiry_s != 0 && mail_parse(p, n, &m) == 0 &&
+        m.expires < e->mail_first_expiry_s)
+        e->mail_first_expiry_s = m.expires;
+}
+
 /* keep adds an item to an index and queues its write. Returns 0 or the index's refusal
  * (PULL_ERR_DUPLICATE, PULL_ERR_QUOTA, PULL_ERR_EXPIRED, PULL_ERR_BAD_SIG, ...). */
 static int
@@ -149,6 +160,7 @@ keep(struct syncer *e, struct mail_index *ix, const uint8_t *p, size_t n, uint8_
 
     if ((rc = mail_index_add(ix, p, n, env_wall_s(e->env), id)) != 0)
         return rc;
+    expiry_note(e, p, n);
     kv_put(e, id, p, n);
     return 0;
 }
@@ -314,7 +326,9 @@ syncer_mail_load(struct syncer *e, const uint8_t key[static 32], const uint8_t *
     else
         ix = known(e, m.recipient) ? e->relay : e->far;
     rc = mail_index_add(ix, item, len, env_wall_s(e->env), id);
-    if (rc != 0 && rc != PULL_ERR_DUPLICATE)
+    if (rc == 0)
+        expiry_note(e, item, len);
+    else if (rc != PULL_ERR_DUPLICATE)
         kv_del(e, key); /* expired, over the (maybe smaller) quota, bad */
 }
 
@@ -500,20 +514,27 @@ syncer_mail_on_connected(struct syncer *e, const uint8_t key[32])
         (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
 }
 
+/* syncer_mail_sweep removes the expired items. A pass parses (hashes) every held item,
+ * so it runs only once the first of them has expired (mail_first_expiry_s, 0: unknown). */
 void
 syncer_mail_sweep(struct syncer *e)
 {
     struct mail_index *ixs[5] = {e->outbox, e->relay, e->inbox, e->far, e->strangers};
-    uint64_t now_s = env_wall_s(e->env);
+    uint64_t now_s = env_wall_s(e->env), first = UINT64_MAX;
 
+    if (e->mail_first_expiry_s != 0 && now_s < e->mail_first_expiry_s)
+        return;
     for (int x = 0; x < 5; x++) {
         for (size_t i = 0; i < mail_index_count(ixs[x]);) {
             const uint8_t *p, *idp;
             uint8_t id[MAIL_ID_BYTES];
             size_t n;
             struct mail_item m;
-            if (mail_index_at(ixs[x], i, &p, &n, &idp, NULL) != 0 || mail_parse(p, n, &m) != 0 ||
-                m.expires > now_s) {
+            bool bad = mail_index_at(ixs[x], i, &p, &n, &idp, NULL) != 0 ||
+                       mail_parse(p, n, &m) != 0; /* cannot happen: parsed when kept */
+            if (bad || m.expires > now_s) {
+                if (!bad && m.expires < first)
+                    first = m.expires;
                 i++;
                 continue;
             }
@@ -523,4 +544,5 @@ syncer_mail_sweep(struct syncer *e)
             e->st.mail_swept++;
         }
     }
+    e->mail_first_expiry_s = first;
 }
