@@ -495,7 +495,12 @@ recon_drain(struct syncer *e, struct sconn *c, uint64_t now)
                         (unsigned long long)ev.stats.bytes_recv);
             break;
         case RECON_EV_FAILED:
-            e->st.recon_failed++;
+            /* "try again": the peer deferred us (rate limit, busy catching up) or the store
+             * moved under the session; retried below, not a failure */
+            if (ev.role == RECON_INITIATOR && ev.err == PULL_ERR_AGAIN && !ev.retry_salted)
+                e->st.recon_deferred++;
+            else
+                e->st.recon_failed++;
             syncer_logf(e, 3, "recon with %s (%s) failed: %s", who,
                         ev.role == RECON_INITIATOR ? "initiator" : "responder",
                         ev.reason != NULL ? ev.reason : pull_strerror(ev.err));
@@ -510,11 +515,34 @@ recon_drain(struct syncer *e, struct sconn *c, uint64_t now)
 
 static bool bulk_busy(const struct sconn *c, uint64_t now);
 
+/* catching_up: records this node asked for are coming from a peer other than except's (a
+ * bulk list it sent, ids it wants, a session it started). A second catch-up meanwhile, ours
+ * or a peer's, would bring the same records again: it waits. */
+static bool
+catching_up(const struct syncer *e, const struct sconn *except, uint64_t now)
+{
+    for (size_t i = 0; i < e->nconns; i++) {
+        const struct sconn *c = e->conns[i];
+        uint64_t last = c->bulk_sent_ms > c->last_rec_ms ? c->bulk_sent_ms : c->last_rec_ms;
+        if (c == except)
+            continue;
+        if (c->want.n > 0 || c->inflight > 0 || recon_active(c->r, RECON_INITIATOR) ||
+            (c->bulk_sent_ms != 0 && now - last < SYNCER_BULK_QUIET_MS))
+            return true;
+    }
+    return false;
+}
+
 static void
 recon_begin(struct syncer *e, struct sconn *c, unsigned flags, uint64_t now)
 {
     if (!e->cfg.recon || !c->recon_ok || recon_active(c->r, RECON_INITIATOR) || bulk_busy(c, now))
         return;
+    if (catching_up(e, c, now)) {
+        if (c->retry_at == 0) /* once the other catch-up is over */
+            c->retry_at = now + SYNCER_CATCHUP_AGAIN_MS;
+        return;
+    }
     if (recon_start(c->r, now, flags) == 0)
         recon_drain(e, c, now);
 }
@@ -755,7 +783,8 @@ bulk_send(struct syncer *e, struct sconn *c, uint64_t now)
     struct pull_wb w;
     bool sent = false;
 
-    if (!e->cfg.recon || !e->cfg.bulk || !c->recon_ok || recon_set_size(e->set) > MSG_BULK_MAX)
+    if (!e->cfg.recon || !e->cfg.bulk || !c->recon_ok || recon_set_size(e->set) > MSG_BULK_MAX ||
+        catching_up(e, c, now))
         return false;
     if ((l.v = env_alloc(e->env, MSG_BULK_MAX * 32)) == NULL)
         return false;
@@ -1093,6 +1122,11 @@ on_recon_msg(struct syncer *e, struct sconn *c, uint32_t type, const uint8_t *ms
                 send_recon_err(e, key, m.sid, PULL_ERR_AGAIN, "too many requests");
                 return 0;
             }
+            if (catching_up(e, c, now)) { /* it tries again later (RECON_EV_FAILED, AGAIN) */
+                e->st.recon_limited++;
+                send_recon_err(e, key, m.sid, PULL_ERR_AGAIN, "busy catching up");
+                return 0;
+            }
             src_set(ks, gs, off, now);
         }
     }
@@ -1306,9 +1340,11 @@ syncer_on_timeout(struct syncer *e, uint64_t now)
         }
         if (c->retry_at != 0 && c->retry_at <= now) {
             unsigned flags = c->retry_salted ? RECON_SALTED : 0;
+            bool bulk = !c->retry_salted && c->bulk_sent_ms == 0;
             c->retry_at = 0;
             c->retry_salted = false;
-            recon_begin(e, c, flags, now);
+            if (!bulk || !bulk_send(e, c, now))
+                recon_begin(e, c, flags, now);
             if ((c = syncer_conn(e, keys[i])) == NULL)
                 continue;
         }
