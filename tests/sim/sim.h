@@ -295,6 +295,56 @@ struct sim_partition_result {
 int sim_partition_heal(const struct sim_config *c, struct syncer_stats *stats, uint32_t max_wait_ms,
                        struct sim_partition_result *out);
 
+/* Outcome of sim_catchup. */
+struct sim_catchup_result {
+    uint32_t records;       /* records every other node holds */
+    uint32_t had;           /* records the joining node held when it started */
+    uint32_t received;      /* records it received */
+    uint64_t complete_ms;   /* its start -> it holds every record (UINT64_MAX: never) */
+    uint64_t wire_bytes;    /* bytes it sent and was sent meanwhile (every message type) */
+    uint64_t wire_msgs;
+    uint64_t record_bytes;  /* the received records' own bytes */
+    double ratio;           /* wire_bytes / record_bytes */
+    uint64_t bulk_msgs;     /* RECON_BULK it sent */
+    uint64_t recon_reqs;    /* RECON_REQ it sent and was sent */
+    uint64_t records_msgs;  /* RECORDS messages it was sent */
+    uint64_t records_extra; /* RECORDS bytes it was sent beyond the records' own (framing,
+                               envelopes sent again, records in flight on a link closed) */
+    struct syncer_stats st; /* its engine's counters */
+};
+
+/* sim_catchup builds a network of c->nodes - 1 nodes holding `records` records each (filled
+ * before they start), lets it settle, then starts the last node, which holds the oldest
+ * `had` of them and knows 3 random nodes, and runs until it holds every record (at most
+ * max_wait_ms): RECON_BULK when had <= MSG_BULK_MAX, reconciliation otherwise. */
+int sim_catchup(const struct sim_config *c, uint32_t records, uint32_t had, uint32_t max_wait_ms,
+                struct sim_catchup_result *out);
+
+/* Outcome of sim_storm. */
+struct sim_storm_result {
+    uint32_t nodes;
+    uint32_t restarted;     /* nodes down and restarted at the same instant */
+    uint32_t records;       /* records published, some while they were down */
+    uint64_t converge_ms;   /* restart -> every node holds every record and the overlay is one
+                               component (UINT64_MAX: never) */
+    uint32_t complete;      /* nodes holding every record at the end */
+    uint32_t component;     /* largest overlay component at the end */
+    uint32_t view_min;      /* smallest active view at the end */
+    uint64_t msgs, bytes;   /* on the wire from the restart to convergence */
+    uint64_t connections;   /* established meanwhile */
+    uint64_t dials_failed;
+    struct syncer_stats st; /* the engines' counters at the end */
+    struct sim_peaks peaks; /* from the restart on */
+};
+
+/* sim_storm builds a network from c, publishes 3 records, kills round(frac * n) nodes at
+ * once, publishes 5 more while they are down (longer than recent_ms), then restarts them
+ * all at the same instant, every one reconnecting to its known peers, and runs until the
+ * network has converged (at most max_wait_ms). With groups > 1, it is instead a partition
+ * into that many groups (of consecutive nodes) that heals at once. */
+int sim_storm(const struct sim_config *c, double frac, uint32_t groups, uint32_t max_wait_ms,
+              struct sim_storm_result *out);
+
 /* sim_print_summary prints a one-line human summary. */
 void sim_print_summary(const char *label, const struct sim_summary *m);
 
