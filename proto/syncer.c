@@ -72,11 +72,10 @@ leave_call(struct syncer *e, uint64_t now)
     drain_gossip(e);
 }
 
-struct syncer_action *
-syncer_act_push(struct syncer *e, enum syncer_action_type type)
+/* act_room makes room for one more action; false when out of memory. */
+static bool
+act_room(struct syncer *e)
 {
-    struct syncer_action *a;
-
     if (e->ahead > 0 && e->ahead == e->nacts)
         e->ahead = e->nacts = 0;
     if (e->nacts == e->cacts) {
@@ -89,11 +88,21 @@ syncer_act_push(struct syncer *e, enum syncer_action_type type)
         }
         if (e->nacts == e->cacts) {
             if ((v = env_realloc(e->env, e->acts, cap * sizeof(*v))) == NULL)
-                return NULL;
+                return false;
             e->acts = v;
             e->cacts = cap;
         }
     }
+    return true;
+}
+
+struct syncer_action *
+syncer_act_push(struct syncer *e, enum syncer_action_type type)
+{
+    struct syncer_action *a;
+
+    if (!act_room(e))
+        return NULL;
     a = &e->acts[e->nacts++];
     memset(a, 0, sizeof(*a));
     a->type = type;
@@ -264,13 +273,17 @@ cb_fetch(void *ctx, const uint8_t id[GOSSIP_ID_BYTES], uint8_t *buf, size_t cap,
 
 static void conn_free(struct syncer *e, const uint8_t key[32]);
 
-/* drain_gossip moves gossip's actions into the engine's queue, in order. */
+/* drain_gossip moves gossip's actions into the engine's queue, in order. It makes room
+ * before it takes one: out of memory, gossip keeps the rest (its DISCONNECTs are never lost)
+ * and they move at the next call or poll, instead of being dropped here (a lost CONNECT
+ * left gossip waiting for a dial that never came, a lost DISCONNECT a connection the host
+ * kept and the engine had forgotten, a lost SEND bytes gossip counted as queued forever). */
 static void
 drain_gossip(struct syncer *e)
 {
     struct gossip_action ga;
 
-    while (e->g != NULL && gossip_poll_action(e->g, &ga)) {
+    while (e->g != NULL && act_room(e) && gossip_poll_action(e->g, &ga)) {
         struct syncer_action *a;
         switch (ga.type) {
         case GOSSIP_ACT_SEND: {
@@ -1064,10 +1077,26 @@ syncer_on_connected(struct syncer *e, const uint8_t key[static 32], bool inbound
                     uint64_t features, uint64_t now_ms)
 {
     struct sconn *c;
+    struct syncer_action *a;
     bool fresh = syncer_conn(e, key) == NULL;
 
     enter(e);
-    if (fresh && (c = conn_new(e, key)) != NULL) {
+    if (fresh) {
+        /* A connection the engine can't track must not reach gossip: it would be used while
+         * every message from the peer was ignored (net answers the pings below us, so it
+         * would never idle out). Room for its DISCONNECT first; without even that, nothing
+         * is told to gossip and the engine ignores the connection. */
+        if (!act_room(e))
+            goto out;
+        if ((c = conn_new(e, key)) == NULL) {
+            if ((a = syncer_act_push(e, SYNCER_ACT_DISCONNECT)) != NULL) {
+                memcpy(a->peer, key, 32);
+                a->bye = MSG_BYE_NORMAL;
+                snprintf(a->text, sizeof(a->text), "out of memory");
+            }
+            gossip_on_disconnected(e->g, key, now_ms); /* to gossip: a dial that failed */
+            goto out;
+        }
         c->recon_ok = (features & MSG_FEAT_RECON) != 0;
         gossip_addr_group(addr, c->group);
     }
@@ -1079,6 +1108,7 @@ syncer_on_connected(struct syncer *e, const uint8_t key[static 32], bool inbound
         syncer_mail_on_connected(e, key);
     if (fresh && !inbound && (c = syncer_conn(e, key)) != NULL && !bulk_send(e, c, now_ms))
         recon_begin(e, c, 0, now_ms);
+out:
     leave_call(e, now_ms);
 }
 
@@ -1130,7 +1160,8 @@ on_recon_msg(struct syncer *e, struct sconn *c, uint32_t type, const uint8_t *ms
             src_set(ks, gs, off, now);
         }
     }
-    if ((rc = recon_on_msg(c->r, now, msg, len)) < 0) {
+    if ((rc = recon_on_msg(c->r, now, msg, len)) < 0 && rc != PULL_ERR_NOMEM) {
+        /* (out of memory is our shortage, not the peer's fault: its session failed) */
         syncer_bad(e, key, "too many reconciliation errors");
         if ((c = syncer_conn(e, key)) == NULL)
             return rc;
@@ -1154,7 +1185,7 @@ syncer_on_message(struct syncer *e, const uint8_t key[static 32], const uint8_t 
         e->st.frames_bad++;
         drop(e, key, "malformed message", now_ms);
     } else if (gossip_handles(type)) {
-        if ((rc = gossip_on_message(e->g, key, msg, len, now_ms)) != 0)
+        if ((rc = gossip_on_message(e->g, key, msg, len, now_ms)) != 0 && rc != PULL_ERR_NOMEM)
             e->st.frames_bad++;
         drain_gossip(e);
         if ((c = syncer_conn(e, key)) != NULL && (c->want.n > 0 || c->inflight > 0 || c->again))
