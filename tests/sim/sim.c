@@ -549,10 +549,21 @@ sim_free(struct sim *s)
     free(s);
 }
 
+/* sim_hook_known: what the scenario says node's host knows (sim_mail_hook.known). */
+static bool
+sim_hook_known(void *ctx, const uint8_t key[32])
+{
+    const struct snode *n = ctx;
+
+    return n->sim->mail.known(n->sim->mail.ctx, n->idx, key);
+}
+
 void
 sim_set_mail(struct sim *s, const struct sim_mail_hook *hook)
 {
     s->mail = *hook;
+    if (hook->known != NULL)
+        s->known = sim_hook_known;
 }
 
 /* sim_node_known: a key the simulated store knows, i.e. one of the simulation's nodes. */

@@ -82,6 +82,9 @@ struct sim_spread {
  * actions: it may read the engines but must not call into them. */
 struct sim_mail_hook {
     void (*on_mail)(void *ctx, uint32_t node, int from, const uint8_t *item, size_t len);
+    /* known (may be NULL): what node's host knows (the engine's known(): authors of its
+     * records, people of its dyads); replaces sim_set_known */
+    bool (*known)(void *ctx, uint32_t node, const uint8_t key[32]);
     void *ctx;
 };
 

@@ -333,6 +333,24 @@ sd_on_mail(void *ctx, uint32_t node, int from, const uint8_t *item, size_t len)
         sd_deliver(s, node, s->plain, pn, false);
 }
 
+/* What node's host knows (pulld's known()): the authors of the records it holds - a
+ * proposer holds the offer it proposes against - and the people of its dyads. */
+static bool
+sd_known(void *ctx, uint32_t node, const uint8_t key[32])
+{
+    struct sd *s = ctx;
+
+    for (unsigned i = 0; i < s->cfg->dyads; i++) {
+        const struct sd_plan *p = &s->plans[i];
+        if (p->node[0] == node && memcmp(sim_key(s->sim, p->node[1]), key, 32) == 0)
+            return true;
+        if (p->node[1] == node && memcmp(sim_key(s->sim, p->node[0]), key, 32) == 0 &&
+            (p->side[1].view != NULL || p->side[1].saved != NULL))
+            return true;
+    }
+    return false;
+}
+
 /* After a restart: open the inbox again, so that messages held before the crash apply
  * (the others are duplicates), as pulld's dyads_boot does. Copies first. */
 struct sd_inbox {
@@ -603,7 +621,7 @@ sd_setup(struct sd *s)
         sim_set_bootstrap(s->sim, i, boot, nb);
     }
     free(open);
-    sim_set_mail(s->sim, &(struct sim_mail_hook){sd_on_mail, s});
+    sim_set_mail(s->sim, &(struct sim_mail_hook){sd_on_mail, sd_known, s});
     for (unsigned i = 0; i < cfg->nodes; i++) {
         struct sd_node *x = &s->nodes[i];
         x->online = sd_uniform(s, cfg->online_mean_s + cfg->offline_mean_s) < cfg->online_mean_s;
