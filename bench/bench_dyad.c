@@ -145,12 +145,13 @@ bench_dyad(int argc, char **argv)
            (unsigned long long)r.attestations);
     printf("dyad: engines: %llu items received, %llu carried for others, %llu refused, %llu "
            "bad, %llu swept, %llu peers dropped; %llu mail messages (%llu bytes) of %llu on "
-           "the wire (%llu bytes)\n",
+           "the wire (%llu bytes), %llu connections\n",
            (unsigned long long)r.mail_in, (unsigned long long)r.mail_carried,
            (unsigned long long)r.mail_refused, (unsigned long long)r.mail_bad,
            (unsigned long long)r.mail_swept, (unsigned long long)r.peers_dropped,
            (unsigned long long)r.mail_msgs, (unsigned long long)r.mail_bytes,
-           (unsigned long long)r.wire_msgs, (unsigned long long)r.wire_bytes);
+           (unsigned long long)r.wire_msgs, (unsigned long long)r.wire_bytes,
+           (unsigned long long)r.connections);
     bench_report("dyad.completed_ratio", r.dyads ? (double)r.completed / r.dyads : 0, "x");
     bench_report("dyad.mean_complete_s", r.mean_complete_s, "s");
     bench_report("dyad.mean_complete_days", r.mean_complete_s / 86400.0, "days");
@@ -161,6 +162,7 @@ bench_dyad(int argc, char **argv)
     bench_report("dyad.mail_relayed", (double)r.mail_carried, "items");
     bench_report("dyad.mail_refused", (double)r.mail_refused, "items");
     bench_report("dyad.mail_bytes", (double)r.mail_bytes, "B");
+    bench_report("dyad.connections", (double)r.connections, "conns");
     bench_report("dyad.refused", (double)(r.errors + r.mail_bad), "msgs");
     bench_report("dyad.sim_wall", wall, "s");
     if (bench_dyad_rates(&apply_rate, &verify_rate) != 0) {

@@ -333,8 +333,8 @@ sd_on_mail(void *ctx, uint32_t node, int from, const uint8_t *item, size_t len)
         sd_deliver(s, node, s->plain, pn, false);
 }
 
-/* What node's host knows (pulld's known()): the authors of the records it holds - a
- * proposer holds the offer it proposes against - and the people of its dyads. */
+/* What node's host knows (pulld's known()): the authors of the records it holds - every
+ * node holds every offer, so every responder is one - and the people of its dyads. */
 static bool
 sd_known(void *ctx, uint32_t node, const uint8_t key[32])
 {
@@ -342,7 +342,7 @@ sd_known(void *ctx, uint32_t node, const uint8_t key[32])
 
     for (unsigned i = 0; i < s->cfg->dyads; i++) {
         const struct sd_plan *p = &s->plans[i];
-        if (p->node[0] == node && memcmp(sim_key(s->sim, p->node[1]), key, 32) == 0)
+        if (memcmp(sim_key(s->sim, p->node[1]), key, 32) == 0)
             return true;
         if (p->node[1] == node && memcmp(sim_key(s->sim, p->node[0]), key, 32) == 0 &&
             (p->side[1].view != NULL || p->side[1].saved != NULL))
@@ -663,6 +663,7 @@ sd_report(struct sd *s)
     res->mail_bytes = cnt.bytes[MSG_MAIL] + cnt.bytes[MSG_MAIL_IHAVE];
     res->wire_msgs = cnt.msgs_total;
     res->wire_bytes = cnt.bytes_total;
+    res->connections = cnt.connections;
     for (unsigned i = 0; i < cfg->dyads; i++) {
         struct sd_plan *p = &s->plans[i];
         if (p->side[0].completed_at != 0 && p->side[1].completed_at != 0) {

@@ -69,6 +69,7 @@ struct sim_dyad_result {
     uint64_t mail_bytes;
     uint64_t wire_msgs;     /* every message on the wire */
     uint64_t wire_bytes;
+    uint64_t connections;   /* connections established */
 };
 
 /* sim_dyad_config_default: 24 nodes, 100 dyads, people looking every 10 minutes, 120 days
