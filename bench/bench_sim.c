@@ -125,8 +125,7 @@ bench_catchup(const struct sim_config *base)
         struct sim_storm_result r;
         if (c.nodes > 300)
             c.nodes = 300;
-        if ((rc = sim_storm(&c, storms[k].frac, storms[k].groups * c.nodes / 300, 300000, &r)) !=
-            0)
+        if ((rc = sim_storm(&c, storms[k].frac, storms[k].groups * c.nodes / 300, 300000, &r)) != 0)
             return rc;
         printf("storm %s: %u of %u nodes, converged %s, %llu connections, %llu failed dials, "
                "%llu deferred sessions, peak %llu actions, %llu bytes unflushed\n",
@@ -142,8 +141,7 @@ bench_catchup(const struct sim_config *base)
         snprintf(name, sizeof(name), "storm.%s_msgs_per_node", storms[k].name);
         bench_report(name, (double)r.msgs / r.nodes, "msgs");
         snprintf(name, sizeof(name), "storm.%s_errors", storms[k].name);
-        bench_report(name, (double)(r.st.frames_bad + r.st.peers_dropped + r.st.recon_failed),
-                     "x");
+        bench_report(name, (double)(r.st.frames_bad + r.st.peers_dropped + r.st.recon_failed), "x");
         snprintf(name, sizeof(name), "storm.%s_peak_unflushed", storms[k].name);
         bench_report(name, (double)r.peaks.conn_inflight, "B");
     }

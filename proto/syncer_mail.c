@@ -503,8 +503,7 @@ syncer_mail_on_connected(struct syncer *e, const uint8_t key[32])
                     continue; /* the far ones are not announced onward */
                 memcpy(e->have[nh++], id, MAIL_ID_BYTES);
                 if (nh == MAIL_IHAVE_MAX) {
-                    (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL,
-                                     0);
+                    (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
                     nh = 0;
                 }
             }

@@ -58,10 +58,10 @@ static uint8_t f_item_id[F_ITEMS][32];
 
 /* message types the wrapped MSG operation picks from */
 static const uint8_t f_types[] = {
-    MSG_JOIN,        MSG_FORWARD_JOIN,  MSG_NEIGHBOR,    MSG_NEIGHBOR_REPLY, MSG_DISCONNECT,
-    MSG_SHUFFLE,     MSG_SHUFFLE_REPLY, MSG_RECORDS,     MSG_IHAVE,          MSG_GRAFT,
-    MSG_PRUNE,       MSG_WANT,          MSG_RECON_REQ,   MSG_RECON_SYMBOLS,  MSG_RECON_MORE,
-    MSG_RECON_DONE,  MSG_RECON_ERR,     MSG_RECON_BULK,  MSG_MAIL,           MSG_MAIL_IHAVE,
+    MSG_JOIN,       MSG_FORWARD_JOIN,  MSG_NEIGHBOR,   MSG_NEIGHBOR_REPLY, MSG_DISCONNECT,
+    MSG_SHUFFLE,    MSG_SHUFFLE_REPLY, MSG_RECORDS,    MSG_IHAVE,          MSG_GRAFT,
+    MSG_PRUNE,      MSG_WANT,          MSG_RECON_REQ,  MSG_RECON_SYMBOLS,  MSG_RECON_MORE,
+    MSG_RECON_DONE, MSG_RECON_ERR,     MSG_RECON_BULK, MSG_MAIL,           MSG_MAIL_IHAVE,
 };
 
 struct f_sent {
@@ -470,8 +470,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 syncer_on_stored(h.e, f_id[r], f_id[old], f_env[r], sizeof(f_env[r]),
                                  (op & 0x10) != 0);
             } else {
-                syncer_on_stored(h.e, f_id[r], NULL, f_env[r], sizeof(f_env[r]),
-                                 (op & 0x10) != 0);
+                syncer_on_stored(h.e, f_id[r], NULL, f_env[r], sizeof(f_env[r]), (op & 0x10) != 0);
             }
             break;
         }

@@ -43,7 +43,7 @@ struct sconn {
     uint64_t id;
     bool up;
     bool broken;
-    uint64_t last_tx; /* delivery time of the last message sent on it (FIFO) */
+    uint64_t last_tx;  /* delivery time of the last message sent on it (FIFO) */
     uint64_t inflight; /* bytes sent on it and not yet flushed */
 };
 

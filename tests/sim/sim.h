@@ -63,8 +63,8 @@ struct sim_counters {
     uint64_t msgs[SIM_TYPES];
     uint64_t bytes[SIM_TYPES];
     uint64_t msgs_total, bytes_total;
-    uint64_t lost;        /* dropped by loss, broken links or partitions */
-    uint64_t connections; /* connections established (all nodes only) */
+    uint64_t lost;         /* dropped by loss, broken links or partitions */
+    uint64_t connections;  /* connections established (all nodes only) */
     uint64_t dials_failed; /* dials that failed (all nodes only) */
 };
 
@@ -300,11 +300,11 @@ int sim_partition_heal(const struct sim_config *c, struct syncer_stats *stats, u
 
 /* Outcome of sim_catchup. */
 struct sim_catchup_result {
-    uint32_t records;       /* records every other node holds */
-    uint32_t had;           /* records the joining node held when it started */
-    uint32_t received;      /* records it received */
-    uint64_t complete_ms;   /* its start -> it holds every record (UINT64_MAX: never) */
-    uint64_t wire_bytes;    /* bytes it sent and was sent meanwhile (every message type) */
+    uint32_t records;     /* records every other node holds */
+    uint32_t had;         /* records the joining node held when it started */
+    uint32_t received;    /* records it received */
+    uint64_t complete_ms; /* its start -> it holds every record (UINT64_MAX: never) */
+    uint64_t wire_bytes;  /* bytes it sent and was sent meanwhile (every message type) */
     uint64_t wire_msgs;
     uint64_t record_bytes;  /* the received records' own bytes */
     double ratio;           /* wire_bytes / record_bytes */
@@ -326,15 +326,15 @@ int sim_catchup(const struct sim_config *c, uint32_t records, uint32_t had, uint
 /* Outcome of sim_storm. */
 struct sim_storm_result {
     uint32_t nodes;
-    uint32_t restarted;     /* nodes down and restarted at the same instant */
-    uint32_t records;       /* records published, some while they were down */
-    uint64_t converge_ms;   /* restart -> every node holds every record and the overlay is one
-                               component (UINT64_MAX: never) */
-    uint32_t complete;      /* nodes holding every record at the end */
-    uint32_t component;     /* largest overlay component at the end */
-    uint32_t view_min;      /* smallest active view at the end */
-    uint64_t msgs, bytes;   /* on the wire from the restart to convergence */
-    uint64_t connections;   /* established meanwhile */
+    uint32_t restarted;   /* nodes down and restarted at the same instant */
+    uint32_t records;     /* records published, some while they were down */
+    uint64_t converge_ms; /* restart -> every node holds every record and the overlay is one
+                             component (UINT64_MAX: never) */
+    uint32_t complete;    /* nodes holding every record at the end */
+    uint32_t component;   /* largest overlay component at the end */
+    uint32_t view_min;    /* smallest active view at the end */
+    uint64_t msgs, bytes; /* on the wire from the restart to convergence */
+    uint64_t connections; /* established meanwhile */
     uint64_t dials_failed;
     struct syncer_stats st; /* the engines' counters at the end */
     struct sim_peaks peaks; /* from the restart on */

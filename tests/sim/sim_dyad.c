@@ -18,7 +18,7 @@
 #include "proto/syncer.h"
 #include "tests/sim/sim.h"
 
-#define SD_HOLD 8     /* messages one side holds for an earlier one */
+#define SD_HOLD 8 /* messages one side holds for an earlier one */
 #define SD_BOOT_PEERS 3
 
 struct sd_held {
@@ -427,8 +427,8 @@ sd_person(struct sd *s, struct sd_plan *p, int side)
     if (side == 0 && !p->proposed) {
         if (now < p->t_propose)
             goto out;
-        if ((rc = dyad_propose(NULL, me, p->record, sim_key(s->sim, p->node[1]),
-                               "lend me a drill?", 16, now, &s->t, &sd->view, &w)) != 0)
+        if ((rc = dyad_propose(NULL, me, p->record, sim_key(s->sim, p->node[1]), "lend me a drill?",
+                               16, now, &s->t, &sd->view, &w)) != 0)
             goto out;
         memcpy(p->id, dyad_id(sd->view), DYAD_ID_BYTES);
         p->proposed = true;

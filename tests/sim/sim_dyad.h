@@ -47,17 +47,17 @@ struct sim_dyad_result {
     unsigned stuck;         /* still open on some side at the end */
     double mean_complete_s; /* proposal to both sides completed, over completed dyads */
     double max_complete_s;
-    uint64_t sim_s;         /* simulated time used */
-    uint64_t msgs;          /* dyad messages sealed and posted */
-    uint64_t delivered;     /* items handed to their recipient (MAIL actions) */
-    uint64_t direct;        /* ... brought by their sender */
-    uint64_t relayed;       /* ... brought by a third node */
-    uint64_t held;          /* messages that arrived early and were held */
-    uint64_t duplicates;    /* messages received again (harmless) */
-    uint64_t errors;        /* anything else refused: must be 0 */
-    uint64_t expired;       /* dyads that expired on some side: must be 0 */
-    uint64_t restarts;      /* node restarts */
-    uint64_t attestations;  /* attestations built and verified */
+    uint64_t sim_s;        /* simulated time used */
+    uint64_t msgs;         /* dyad messages sealed and posted */
+    uint64_t delivered;    /* items handed to their recipient (MAIL actions) */
+    uint64_t direct;       /* ... brought by their sender */
+    uint64_t relayed;      /* ... brought by a third node */
+    uint64_t held;         /* messages that arrived early and were held */
+    uint64_t duplicates;   /* messages received again (harmless) */
+    uint64_t errors;       /* anything else refused: must be 0 */
+    uint64_t expired;      /* dyads that expired on some side: must be 0 */
+    uint64_t restarts;     /* node restarts */
+    uint64_t attestations; /* attestations built and verified */
     /* the engines' counters, summed over every run of every node */
     uint64_t mail_in;       /* mail items received */
     uint64_t mail_carried;  /* items kept to carry for others */
@@ -67,9 +67,9 @@ struct sim_dyad_result {
     uint64_t peers_dropped; /* peers dropped for protocol errors: must be 0 */
     uint64_t mail_msgs;     /* MSG_MAIL and MSG_MAIL_IHAVE on the wire */
     uint64_t mail_bytes;
-    uint64_t wire_msgs;     /* every message on the wire */
+    uint64_t wire_msgs; /* every message on the wire */
     uint64_t wire_bytes;
-    uint64_t connections;   /* connections established */
+    uint64_t connections; /* connections established */
 };
 
 /* sim_dyad_config_default: 24 nodes, 100 dyads, people looking every 10 minutes, 120 days

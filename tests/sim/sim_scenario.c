@@ -352,4 +352,3 @@ out:
     sim_free(s);
     return rc;
 }
-

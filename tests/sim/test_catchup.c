@@ -20,16 +20,17 @@
 static void
 print_catchup(const char *what, const struct sim_catchup_result *r)
 {
-    printf("%s: %u records (had %u), received %u in %.1f s; %llu msgs, %llu bytes on its links "
-           "= %.3f x the records' bytes; %llu RECON_BULK sent, %llu RECON_REQ, %llu RECORDS "
-           "msgs (%llu bytes beyond the records); engine: %llu sessions, %llu failed, %llu limited\n",
-           what, r->records, r->had, r->received,
-           r->complete_ms == UINT64_MAX ? -1.0 : r->complete_ms / 1000.0,
-           (unsigned long long)r->wire_msgs, (unsigned long long)r->wire_bytes, r->ratio,
-           (unsigned long long)r->bulk_msgs, (unsigned long long)r->recon_reqs,
-           (unsigned long long)r->records_msgs, (unsigned long long)r->records_extra,
-           (unsigned long long)r->st.recon_sessions, (unsigned long long)r->st.recon_failed,
-           (unsigned long long)r->st.recon_limited);
+    printf(
+        "%s: %u records (had %u), received %u in %.1f s; %llu msgs, %llu bytes on its links "
+        "= %.3f x the records' bytes; %llu RECON_BULK sent, %llu RECON_REQ, %llu RECORDS "
+        "msgs (%llu bytes beyond the records); engine: %llu sessions, %llu failed, %llu limited\n",
+        what, r->records, r->had, r->received,
+        r->complete_ms == UINT64_MAX ? -1.0 : r->complete_ms / 1000.0,
+        (unsigned long long)r->wire_msgs, (unsigned long long)r->wire_bytes, r->ratio,
+        (unsigned long long)r->bulk_msgs, (unsigned long long)r->recon_reqs,
+        (unsigned long long)r->records_msgs, (unsigned long long)r->records_extra,
+        (unsigned long long)r->st.recon_sessions, (unsigned long long)r->st.recon_failed,
+        (unsigned long long)r->st.recon_limited);
     fflush(stdout);
 }
 
@@ -91,8 +92,8 @@ print_storm(const char *what, const struct sim_storm_result *r)
            "%llu sessions, %llu failed, %llu deferred, %llu bad frames, %llu dropped; peaks: "
            "%llu actions per drain, %llu bytes unflushed on a connection\n",
            what, r->restarted, r->nodes, r->records,
-           r->converge_ms == UINT64_MAX ? -1.0 : r->converge_ms / 1000.0, r->complete,
-           r->component, r->view_min, (unsigned long long)r->msgs, (unsigned long long)r->bytes,
+           r->converge_ms == UINT64_MAX ? -1.0 : r->converge_ms / 1000.0, r->complete, r->component,
+           r->view_min, (unsigned long long)r->msgs, (unsigned long long)r->bytes,
            (unsigned long long)r->connections, (unsigned long long)r->dials_failed,
            (unsigned long long)r->st.recon_sessions, (unsigned long long)r->st.recon_failed,
            (unsigned long long)r->st.recon_deferred, (unsigned long long)r->st.frames_bad,

@@ -1073,8 +1073,8 @@ sy_connect(int i, int j)
                         now_ms);
     sy_after(i);
     if (sy[j].up[i]) { /* i may have refused it at once */
-        syncer_on_connected(sy[j].e, sy[i].id.pk, true, sy[i].addr,
-                            MSG_FEAT_RECON | MSG_FEAT_MAIL, now_ms);
+        syncer_on_connected(sy[j].e, sy[i].id.pk, true, sy[i].addr, MSG_FEAT_RECON | MSG_FEAT_MAIL,
+                            now_ms);
         sy_after(j);
     }
 }
@@ -1273,7 +1273,6 @@ test_nomem_syncer_walk(void **state)
             break;
         reported += st.nomem_returned > 0;
         cycles += sy_cycles > 0;
-
     }
     print_message("nomem syncer: %llu allocations in a clean run; allocations 1..%llu failed "
                   "in turn: %llu reported NOMEM, %llu needed the host to reconnect, the rest "
@@ -1294,7 +1293,6 @@ test_nomem_syncer_outage(void **state)
     for (n = 1; n <= total; n++) {
         sy_scenario(n, true);
         cycles += sy_cycles > 0;
-
     }
     print_message("nomem syncer: %llu outages, %llu needed the host to reconnect\n",
                   (unsigned long long)total, (unsigned long long)cycles);
