@@ -16,7 +16,14 @@
  *   spread.survivors_reached              after killing half the nodes at once, fraction of
  *                                         survivors reached by the next record (= 1);
  *   partition.*                           two halves write separately, then heal: time until
- *                                         every node holds every record.
+ *                                         every node holds every record;
+ *   catchup.bulk_* / catchup.riblt_*      an empty node joins 30 nodes holding 3,000 records
+ *                                         (RECON_BULK), a node holding 2,500 of 5,000 comes
+ *                                         back (reconciliation): time, and bytes on its links
+ *                                         per byte of record received (DESIGN.md: <= 1.15);
+ *   storm.restart_* / storm.partition_*   a third of the nodes restart at the same instant, a
+ *                                         partition into groups of ten heals at once:
+ *                                         convergence time, messages, engine errors, peaks.
  *
  * The simulator is compiled into pull-bench from tests/sim/ (included below: the bench
  * target only builds bench/ sources).
@@ -39,7 +46,7 @@ static void
 bench_sim_usage(void)
 {
     fprintf(stderr, "usage: pull-bench sim [--seed N] [--nodes N] [--latency MS] [--jitter MS]\n"
-                    "                      [--records N] [--no-partition]\n");
+                    "                      [--records N] [--no-partition] [--no-catchup]\n");
 }
 
 /* Mean over `count` fresh publications of the physical limit ecc(origin) * latency, and
@@ -78,6 +85,69 @@ measure_with_limit(struct sim *s, uint32_t count, uint32_t wait_ms, uint32_t lat
     }
 }
 
+/* Catch-up of one node, and reconnect storms (tests/sim/test_catchup.c asserts them). */
+static int
+bench_catchup(const struct sim_config *base)
+{
+    static const struct {
+        const char *name;
+        uint32_t records, had;
+    } joins[] = {{"bulk", 3000, 0}, {"riblt", 5000, 2500}};
+    static const struct {
+        const char *name;
+        double frac;
+        uint32_t groups;
+    } storms[] = {{"restart", 1.0 / 3.0, 1}, {"partition", 0, 30}};
+    char name[64];
+    int rc;
+
+    for (size_t k = 0; k < sizeof(joins) / sizeof(joins[0]); k++) {
+        struct sim_config c = *base;
+        struct sim_catchup_result r;
+        c.nodes = 31;
+        if ((rc = sim_catchup(&c, joins[k].records, joins[k].had, 60000, &r)) != 0)
+            return rc;
+        printf("catchup %s: %u records (had %u), %u received in %.1f s, %llu bytes on its "
+               "links, %llu RECON_BULK, %llu RECON_REQ\n",
+               joins[k].name, r.records, r.had, r.received,
+               r.complete_ms == UINT64_MAX ? -1.0 : r.complete_ms / 1000.0,
+               (unsigned long long)r.wire_bytes, (unsigned long long)r.bulk_msgs,
+               (unsigned long long)r.recon_reqs);
+        snprintf(name, sizeof(name), "catchup.%s_ms", joins[k].name);
+        bench_report(name, r.complete_ms == UINT64_MAX ? -1 : (double)r.complete_ms, "ms");
+        snprintf(name, sizeof(name), "catchup.%s_records", joins[k].name);
+        bench_report(name, r.received, "records");
+        snprintf(name, sizeof(name), "catchup.%s_wire_ratio", joins[k].name);
+        bench_report(name, r.ratio, "x");
+    }
+    for (size_t k = 0; k < sizeof(storms) / sizeof(storms[0]); k++) {
+        struct sim_config c = *base;
+        struct sim_storm_result r;
+        if (c.nodes > 300)
+            c.nodes = 300;
+        if ((rc = sim_storm(&c, storms[k].frac, storms[k].groups * c.nodes / 300, 300000, &r)) != 0)
+            return rc;
+        printf("storm %s: %u of %u nodes, converged %s, %llu connections, %llu failed dials, "
+               "%llu deferred sessions, peak %llu actions, %llu bytes unflushed\n",
+               storms[k].name, r.restarted, r.nodes,
+               r.complete == r.nodes && r.component == r.nodes ? "yes" : "no",
+               (unsigned long long)r.connections, (unsigned long long)r.dials_failed,
+               (unsigned long long)r.st.recon_deferred, (unsigned long long)r.peaks.actions,
+               (unsigned long long)r.peaks.conn_inflight);
+        snprintf(name, sizeof(name), "storm.%s_nodes", storms[k].name);
+        bench_report(name, r.restarted, "nodes");
+        snprintf(name, sizeof(name), "storm.%s_converge_ms", storms[k].name);
+        bench_report(name, r.converge_ms == UINT64_MAX ? -1 : (double)r.converge_ms, "ms");
+        snprintf(name, sizeof(name), "storm.%s_msgs_per_node", storms[k].name);
+        bench_report(name, (double)r.msgs / r.nodes, "msgs");
+        snprintf(name, sizeof(name), "storm.%s_errors", storms[k].name);
+        bench_report(name, (double)(r.st.frames_bad + r.st.peers_dropped + r.st.recon_failed), "x");
+        snprintf(name, sizeof(name), "storm.%s_peak_unflushed", storms[k].name);
+        bench_report(name, (double)r.peaks.conn_inflight, "B");
+    }
+    return 0;
+}
+
 int
 bench_sim(int argc, char **argv)
 {
@@ -89,7 +159,7 @@ bench_sim(int argc, char **argv)
     uint32_t records = 10, killed, minv, maxv, comp;
     uint64_t memb_bytes = 0, memb_msgs = 0;
     double limit, limit_later, meanv, t0 = bench_now();
-    bool partition = true;
+    bool partition = true, catchup = true;
     int rc;
 
     sim_config_default(&c);
@@ -97,6 +167,10 @@ bench_sim(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--no-partition") == 0) {
             partition = false;
+            continue;
+        }
+        if (strcmp(argv[i], "--no-catchup") == 0) {
+            catchup = false;
             continue;
         }
         if (v == NULL) {
@@ -188,6 +262,10 @@ bench_sim(int argc, char **argv)
                pr.component_split, pr.sides_isolated ? "yes" : "no", pr.component_healed);
         bench_report("partition.converged", (double)pr.complete / pr.nodes, "x");
         bench_report("partition.heal_ms", pr.heal_ms == UINT64_MAX ? -1 : (double)pr.heal_ms, "ms");
+    }
+    if (catchup && (rc = bench_catchup(&c)) != 0) {
+        fprintf(stderr, "pull-bench sim: %s\n", pull_strerror(rc));
+        return 1;
     }
     bench_report("sim.wall_s", bench_now() - t0, "s");
     return 0;

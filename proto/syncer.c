@@ -72,11 +72,10 @@ leave_call(struct syncer *e, uint64_t now)
     drain_gossip(e);
 }
 
-struct syncer_action *
-syncer_act_push(struct syncer *e, enum syncer_action_type type)
+/* act_room makes room for one more action; false when out of memory. */
+static bool
+act_room(struct syncer *e)
 {
-    struct syncer_action *a;
-
     if (e->ahead > 0 && e->ahead == e->nacts)
         e->ahead = e->nacts = 0;
     if (e->nacts == e->cacts) {
@@ -89,11 +88,21 @@ syncer_act_push(struct syncer *e, enum syncer_action_type type)
         }
         if (e->nacts == e->cacts) {
             if ((v = env_realloc(e->env, e->acts, cap * sizeof(*v))) == NULL)
-                return NULL;
+                return false;
             e->acts = v;
             e->cacts = cap;
         }
     }
+    return true;
+}
+
+struct syncer_action *
+syncer_act_push(struct syncer *e, enum syncer_action_type type)
+{
+    struct syncer_action *a;
+
+    if (!act_room(e))
+        return NULL;
     a = &e->acts[e->nacts++];
     memset(a, 0, sizeof(*a));
     a->type = type;
@@ -264,13 +273,17 @@ cb_fetch(void *ctx, const uint8_t id[GOSSIP_ID_BYTES], uint8_t *buf, size_t cap,
 
 static void conn_free(struct syncer *e, const uint8_t key[32]);
 
-/* drain_gossip moves gossip's actions into the engine's queue, in order. */
+/* drain_gossip moves gossip's actions into the engine's queue, in order. It makes room
+ * before it takes one: out of memory, gossip keeps the rest (its DISCONNECTs are never lost)
+ * and they move at the next call or poll, instead of being dropped here (a lost CONNECT
+ * left gossip waiting for a dial that never came, a lost DISCONNECT a connection the host
+ * kept and the engine had forgotten, a lost SEND bytes gossip counted as queued forever). */
 static void
 drain_gossip(struct syncer *e)
 {
     struct gossip_action ga;
 
-    while (e->g != NULL && gossip_poll_action(e->g, &ga)) {
+    while (e->g != NULL && act_room(e) && gossip_poll_action(e->g, &ga)) {
         struct syncer_action *a;
         switch (ga.type) {
         case GOSSIP_ACT_SEND: {
@@ -495,7 +508,12 @@ recon_drain(struct syncer *e, struct sconn *c, uint64_t now)
                         (unsigned long long)ev.stats.bytes_recv);
             break;
         case RECON_EV_FAILED:
-            e->st.recon_failed++;
+            /* "try again": the peer deferred us (rate limit, busy catching up) or the store
+             * moved under the session; retried below, not a failure */
+            if (ev.role == RECON_INITIATOR && ev.err == PULL_ERR_AGAIN && !ev.retry_salted)
+                e->st.recon_deferred++;
+            else
+                e->st.recon_failed++;
             syncer_logf(e, 3, "recon with %s (%s) failed: %s", who,
                         ev.role == RECON_INITIATOR ? "initiator" : "responder",
                         ev.reason != NULL ? ev.reason : pull_strerror(ev.err));
@@ -510,11 +528,34 @@ recon_drain(struct syncer *e, struct sconn *c, uint64_t now)
 
 static bool bulk_busy(const struct sconn *c, uint64_t now);
 
+/* catching_up: records this node asked for are coming from a peer other than except's (a
+ * bulk list it sent, ids it wants, a session it started). A second catch-up meanwhile, ours
+ * or a peer's, would bring the same records again: it waits. */
+static bool
+catching_up(const struct syncer *e, const struct sconn *except, uint64_t now)
+{
+    for (size_t i = 0; i < e->nconns; i++) {
+        const struct sconn *c = e->conns[i];
+        uint64_t last = c->bulk_sent_ms > c->last_rec_ms ? c->bulk_sent_ms : c->last_rec_ms;
+        if (c == except)
+            continue;
+        if (c->want.n > 0 || c->inflight > 0 || recon_active(c->r, RECON_INITIATOR) ||
+            (c->bulk_sent_ms != 0 && now - last < SYNCER_BULK_QUIET_MS))
+            return true;
+    }
+    return false;
+}
+
 static void
 recon_begin(struct syncer *e, struct sconn *c, unsigned flags, uint64_t now)
 {
     if (!e->cfg.recon || !c->recon_ok || recon_active(c->r, RECON_INITIATOR) || bulk_busy(c, now))
         return;
+    if (catching_up(e, c, now)) {
+        if (c->retry_at == 0) /* once the other catch-up is over */
+            c->retry_at = now + SYNCER_CATCHUP_AGAIN_MS;
+        return;
+    }
     if (recon_start(c->r, now, flags) == 0)
         recon_drain(e, c, now);
 }
@@ -755,7 +796,8 @@ bulk_send(struct syncer *e, struct sconn *c, uint64_t now)
     struct pull_wb w;
     bool sent = false;
 
-    if (!e->cfg.recon || !e->cfg.bulk || !c->recon_ok || recon_set_size(e->set) > MSG_BULK_MAX)
+    if (!e->cfg.recon || !e->cfg.bulk || !c->recon_ok || recon_set_size(e->set) > MSG_BULK_MAX ||
+        catching_up(e, c, now))
         return false;
     if ((l.v = env_alloc(e->env, MSG_BULK_MAX * 32)) == NULL)
         return false;
@@ -1035,10 +1077,26 @@ syncer_on_connected(struct syncer *e, const uint8_t key[static 32], bool inbound
                     uint64_t features, uint64_t now_ms)
 {
     struct sconn *c;
+    struct syncer_action *a;
     bool fresh = syncer_conn(e, key) == NULL;
 
     enter(e);
-    if (fresh && (c = conn_new(e, key)) != NULL) {
+    if (fresh) {
+        /* A connection the engine can't track must not reach gossip: it would be used while
+         * every message from the peer was ignored (net answers the pings below us, so it
+         * would never idle out). Room for its DISCONNECT first; without even that, nothing
+         * is told to gossip and the engine ignores the connection. */
+        if (!act_room(e))
+            goto out;
+        if ((c = conn_new(e, key)) == NULL) {
+            if ((a = syncer_act_push(e, SYNCER_ACT_DISCONNECT)) != NULL) {
+                memcpy(a->peer, key, 32);
+                a->bye = MSG_BYE_NORMAL;
+                snprintf(a->text, sizeof(a->text), "out of memory");
+            }
+            gossip_on_disconnected(e->g, key, now_ms); /* to gossip: a dial that failed */
+            goto out;
+        }
         c->recon_ok = (features & MSG_FEAT_RECON) != 0;
         gossip_addr_group(addr, c->group);
     }
@@ -1050,6 +1108,7 @@ syncer_on_connected(struct syncer *e, const uint8_t key[static 32], bool inbound
         syncer_mail_on_connected(e, key);
     if (fresh && !inbound && (c = syncer_conn(e, key)) != NULL && !bulk_send(e, c, now_ms))
         recon_begin(e, c, 0, now_ms);
+out:
     leave_call(e, now_ms);
 }
 
@@ -1093,10 +1152,16 @@ on_recon_msg(struct syncer *e, struct sconn *c, uint32_t type, const uint8_t *ms
                 send_recon_err(e, key, m.sid, PULL_ERR_AGAIN, "too many requests");
                 return 0;
             }
+            if (catching_up(e, c, now)) { /* it tries again later (RECON_EV_FAILED, AGAIN) */
+                e->st.recon_limited++;
+                send_recon_err(e, key, m.sid, PULL_ERR_AGAIN, "busy catching up");
+                return 0;
+            }
             src_set(ks, gs, off, now);
         }
     }
-    if ((rc = recon_on_msg(c->r, now, msg, len)) < 0) {
+    if ((rc = recon_on_msg(c->r, now, msg, len)) < 0 && rc != PULL_ERR_NOMEM) {
+        /* (out of memory is our shortage, not the peer's fault: its session failed) */
         syncer_bad(e, key, "too many reconciliation errors");
         if ((c = syncer_conn(e, key)) == NULL)
             return rc;
@@ -1120,7 +1185,7 @@ syncer_on_message(struct syncer *e, const uint8_t key[static 32], const uint8_t 
         e->st.frames_bad++;
         drop(e, key, "malformed message", now_ms);
     } else if (gossip_handles(type)) {
-        if ((rc = gossip_on_message(e->g, key, msg, len, now_ms)) != 0)
+        if ((rc = gossip_on_message(e->g, key, msg, len, now_ms)) != 0 && rc != PULL_ERR_NOMEM)
             e->st.frames_bad++;
         drain_gossip(e);
         if ((c = syncer_conn(e, key)) != NULL && (c->want.n > 0 || c->inflight > 0 || c->again))
@@ -1306,9 +1371,11 @@ syncer_on_timeout(struct syncer *e, uint64_t now)
         }
         if (c->retry_at != 0 && c->retry_at <= now) {
             unsigned flags = c->retry_salted ? RECON_SALTED : 0;
+            bool bulk = !c->retry_salted && c->bulk_sent_ms == 0;
             c->retry_at = 0;
             c->retry_salted = false;
-            recon_begin(e, c, flags, now);
+            if (!bulk || !bulk_send(e, c, now))
+                recon_begin(e, c, flags, now);
             if ((c = syncer_conn(e, keys[i])) == NULL)
                 continue;
         }

@@ -11,7 +11,10 @@
  *     recon_set that follows the store; the dialer reconciles on connect, every node
  *     reconciles every sync_interval_ms with a random active peer, a session that wanted
  *     ids is followed by another once they are in, a session that failed to peel is retried
- *     salted; RECON_REQ is rate-limited per peer (salted ones much more);
+ *     salted; RECON_REQ is rate-limited per peer (salted ones much more); while records
+ *     this node asked for are coming from one peer (a RECON_BULK it sent, ids it wants, a
+ *     session it started), it starts no other catch-up and defers its other peers'
+ *     requests (RECON_ERR "busy catching up", retried), so the same records don't come twice;
  *   - bulk catch-up (RECON_BULK, PROTOCOL.md section 11): a node holding at most
  *     MSG_BULK_MAX records lists them all instead of reconciling; the receiver announces
  *     the rest (RECON_HAVE) from a pass over its store, one chunk after the peer WANTed
@@ -30,8 +33,8 @@
  *   - mail store-and-forward (proto/mail.h): sealed items for other nodes are kept under
  *     the relay quotas and offered to peers (MSG_MAIL_IHAVE, MSG_MAIL), items addressed to
  *     this node are kept (so offers of them are answered "have") and handed to the host,
- *     this node's own items are kept until they expire and pushed to their recipient when
- *     it connects; expired items are swept.
+ *     this node's own items are kept until they expire and announced to every peer that
+ *     connects (the recipient asks for those it lacks); expired items are swept.
  *
  * Driving contract (like gossip.h):
  *   - Every entry point takes now_ms, monotonic and never decreasing; wall-clock seconds
@@ -200,7 +203,8 @@ struct syncer_action {
 #define SYNCER_COUNTERS(X)                                                                         \
     X(recon_sessions, "reconciliation and bulk sessions that ended well")                          \
     X(recon_failed, "reconciliation and bulk sessions that failed")                                \
-    X(recon_limited, "reconciliation requests refused by the rate limits")                         \
+    X(recon_limited, "reconciliation requests refused by the rate limits or while catching up")    \
+    X(recon_deferred, "our reconciliations the peer deferred (or the store moved): tried again")   \
     X(frames_bad, "malformed or unexpected messages")                                              \
     X(msgs_unknown, "well-formed messages of a type this version ignores")                         \
     X(peers_dropped, "peers dropped for protocol errors")                                          \

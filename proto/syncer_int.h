@@ -96,6 +96,7 @@ struct syncer {
 
     /* mail (syncer_mail.c) */
     struct mail_index *outbox, *relay, *inbox, *far, *strangers;
+    uint64_t mail_first_expiry_s; /* no held item expires before this (0: unknown) */
     uint8_t have[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
     uint8_t want[MAIL_IHAVE_MAX][MAIL_ID_BYTES];
     struct mail_ref refs[SYNCER_MAIL_REFS_MAX];

@@ -18,8 +18,10 @@
  *
  * Delivery: an item is pushed (MSG_MAIL) straight to its recipient when it is connected,
  * otherwise announced (MSG_MAIL_IHAVE) to the connected peers, which ask for it, keep it
- * and announce it in turn. A peer that connects gets every held item addressed to it, then
- * the ids of the others.
+ * and announce it in turn. A peer that connects gets the ids of every held item, those
+ * addressed to it first, and asks for what it lacks (items are kept until they expire:
+ * pushing them whole at every connection would send them again long after delivery).
+ * An item already held is not checked again when it comes back (its id hashes its bytes).
  */
 #include "proto/syncer_int.h"
 
@@ -138,6 +140,17 @@ kv_del(struct syncer *e, const uint8_t id[MAIL_ID_BYTES])
     }
 }
 
+/* expiry_note: an item expiring at expires is held now (the sweep's lower bound). */
+static void
+expiry_note(struct syncer *e, const uint8_t *p, size_t n)
+{
+    struct mail_item m;
+
+    if (e->mail_first_expiry_s != 0 && mail_parse(p, n, &m) == 0 &&
+        m.expires < e->mail_first_expiry_s)
+        e->mail_first_expiry_s = m.expires;
+}
+
 /* keep adds an item to an index and queues its write. Returns 0 or the index's refusal
  * (PULL_ERR_DUPLICATE, PULL_ERR_QUOTA, PULL_ERR_EXPIRED, PULL_ERR_BAD_SIG, ...). */
 static int
@@ -147,6 +160,7 @@ keep(struct syncer *e, struct mail_index *ix, const uint8_t *p, size_t n, uint8_
 
     if ((rc = mail_index_add(ix, p, n, env_wall_s(e->env), id)) != 0)
         return rc;
+    expiry_note(e, p, n);
     kv_put(e, id, p, n);
     return 0;
 }
@@ -312,7 +326,9 @@ syncer_mail_load(struct syncer *e, const uint8_t key[static 32], const uint8_t *
     else
         ix = known(e, m.recipient) ? e->relay : e->far;
     rc = mail_index_add(ix, item, len, env_wall_s(e->env), id);
-    if (rc != 0 && rc != PULL_ERR_DUPLICATE)
+    if (rc == 0)
+        expiry_note(e, item, len);
+    else if (rc != PULL_ERR_DUPLICATE)
         kv_del(e, key); /* expired, over the (maybe smaller) quota, bad */
 }
 
@@ -384,8 +400,9 @@ on_mail(struct syncer *e, const uint8_t from[32], const uint8_t *msg, size_t len
         uint8_t id[MAIL_ID_BYTES];
         char sm[9], sr[9], sf[9];
         e->st.mail_in++;
-        if ((rc = mail_parse(e->refs[i].p, e->refs[i].len, &m)) != 0 ||
-            ((rc = mail_verify(&m, now_s)) != 0 && rc != PULL_ERR_EXPIRED)) {
+        if ((rc = mail_parse(e->refs[i].p, e->refs[i].len, &m)) == 0 && syncer_mail_has(e, m.id))
+            continue; /* held: the same bytes (the id hashes them all), checked when kept */
+        if (rc != 0 || ((rc = mail_verify(&m, now_s)) != 0 && rc != PULL_ERR_EXPIRED)) {
             e->st.mail_bad++;
             bad = bad ? bad : rc;
             continue;
@@ -398,8 +415,8 @@ on_mail(struct syncer *e, const uint8_t from[32], const uint8_t *msg, size_t len
             receive_mine(e, &m, from);
             continue;
         }
-        if (is_me(e, m.sender) || syncer_mail_has(e, m.id))
-            continue; /* my own item coming back, or one I hold */
+        if (is_me(e, m.sender))
+            continue; /* my own item coming back */
         if (!known(e, m.recipient)) {
             /* kept for the recipient should it connect here, never announced onward */
             if (keep_newest(e, e->far, m.bytes, m.len, id) != 0)
@@ -468,49 +485,55 @@ void
 syncer_mail_on_connected(struct syncer *e, const uint8_t key[32])
 {
     struct mail_index *ixs[3] = {e->outbox, e->relay, e->far};
-    size_t nh = 0, k = 0;
+    size_t nh = 0;
 
-    for (int x = 0; x < 3; x++) {
-        size_t count = mail_index_count(ixs[x]);
-        for (size_t i = 0; i < count; i++) {
-            const uint8_t *p, *id, *rcpt;
-            size_t n;
-            if (mail_index_at(ixs[x], i, &p, &n, &id, &rcpt) != 0)
-                continue;
-            if (memcmp(rcpt, key, 32) == 0) {
-                if (k < SYNCER_MAIL_REFS_MAX)
-                    e->refs[k++] = (struct mail_ref){p, n};
-                continue;
-            }
-            if (ixs[x] == e->far)
-                continue; /* not announced onward */
-            memcpy(e->have[nh++], id, MAIL_ID_BYTES);
-            if (nh == MAIL_IHAVE_MAX) {
-                (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
-                nh = 0;
+    /* Ids only, those of the items addressed to the peer first: it wants what it lacks.
+     * Pushing its items whole would send them again at every connection long after they
+     * were delivered (they are kept until they expire). */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int x = 0; x < 3; x++) {
+            size_t count = mail_index_count(ixs[x]);
+            for (size_t i = 0; i < count; i++) {
+                const uint8_t *id, *rcpt;
+                bool theirs;
+                if (mail_index_at(ixs[x], i, NULL, NULL, &id, &rcpt) != 0)
+                    continue;
+                theirs = memcmp(rcpt, key, 32) == 0;
+                if (theirs != (pass == 0) || (!theirs && ixs[x] == e->far))
+                    continue; /* the far ones are not announced onward */
+                memcpy(e->have[nh++], id, MAIL_ID_BYTES);
+                if (nh == MAIL_IHAVE_MAX) {
+                    (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
+                    nh = 0;
+                }
             }
         }
     }
-    if (k > 0)
-        (void)push(e, key, e->refs, k);
     if (nh > 0)
         (void)send_ihave(e, key, (const uint8_t(*)[MAIL_ID_BYTES])e->have, nh, NULL, 0);
 }
 
+/* syncer_mail_sweep removes the expired items. A pass parses (hashes) every held item,
+ * so it runs only once the first of them has expired (mail_first_expiry_s, 0: unknown). */
 void
 syncer_mail_sweep(struct syncer *e)
 {
     struct mail_index *ixs[5] = {e->outbox, e->relay, e->inbox, e->far, e->strangers};
-    uint64_t now_s = env_wall_s(e->env);
+    uint64_t now_s = env_wall_s(e->env), first = UINT64_MAX;
 
+    if (e->mail_first_expiry_s != 0 && now_s < e->mail_first_expiry_s)
+        return;
     for (int x = 0; x < 5; x++) {
         for (size_t i = 0; i < mail_index_count(ixs[x]);) {
             const uint8_t *p, *idp;
             uint8_t id[MAIL_ID_BYTES];
             size_t n;
             struct mail_item m;
-            if (mail_index_at(ixs[x], i, &p, &n, &idp, NULL) != 0 || mail_parse(p, n, &m) != 0 ||
-                m.expires > now_s) {
+            bool bad = mail_index_at(ixs[x], i, &p, &n, &idp, NULL) != 0 ||
+                       mail_parse(p, n, &m) != 0; /* cannot happen: parsed when kept */
+            if (bad || m.expires > now_s) {
+                if (!bad && m.expires < first)
+                    first = m.expires;
                 i++;
                 continue;
             }
@@ -520,4 +543,5 @@ syncer_mail_sweep(struct syncer *e)
             e->st.mail_swept++;
         }
     }
+    e->mail_first_expiry_s = first;
 }

@@ -9,6 +9,7 @@
 #include "lib/buf.h"
 #include "lib/env.h"
 #include "lib/err.h"
+#include "lib/ident.h"
 #include "lib/mp.h"
 #include "proto/msg.h"
 #include "proto/syncer.h"
@@ -42,7 +43,8 @@ struct sconn {
     uint64_t id;
     bool up;
     bool broken;
-    uint64_t last_tx; /* delivery time of the last message sent on it (FIFO) */
+    uint64_t last_tx;  /* delivery time of the last message sent on it (FIFO) */
+    uint64_t inflight; /* bytes sent on it and not yet flushed */
 };
 
 struct srec {
@@ -68,11 +70,12 @@ struct snode {
     struct sim *sim;
     uint32_t idx;
     uint8_t key[GOSSIP_KEY_BYTES];
+    struct ident *id; /* cfg.idents: the node's identity (key = id->pk) */
     char addr[32];
     struct env_seeded env;
     uint32_t starts;
     struct syncer *e;
-    bool alive, muted;
+    bool alive, muted, nat;
     bool raw;           /* played by the test (sim_set_raw): no engine, reachable */
     uint64_t raw_bytes; /* raw: bytes delivered to it */
     uint32_t group;
@@ -87,6 +90,7 @@ struct snode {
     struct skv *kv; /* the node's key-value tables: they survive a restart */
     uint32_t nkv, kv_cap;
     struct sim_counters sent;
+    struct sim_counters recvd;
 };
 
 struct sim {
@@ -110,6 +114,8 @@ struct sim {
         uint64_t count;
     } dials[SIM_DIAL_ADDRS]; /* CONNECT actions by address (the first SIM_DIAL_ADDRS) */
     uint32_t ndials;
+    uint32_t *by_key; /* cfg.idents: node indices sorted by key */
+    struct sim_peaks peaks;
 };
 
 /* ---------------------------------------------------------------- event heap */
@@ -432,6 +438,18 @@ sim_config_default(struct sim_config *c)
     c->engine.recon_cache_symbols = 1024; /* a thousand engines in one process */
 }
 
+/* qsort has no context argument: the simulator being sorted (single-threaded). */
+static const struct sim *by_key_sort;
+
+static int
+cmp_by_key(const void *x, const void *y)
+{
+    const struct snode *nodes = by_key_sort->nodes;
+
+    return memcmp(nodes[*(const uint32_t *)x].key, nodes[*(const uint32_t *)y].key,
+                  GOSSIP_KEY_BYTES);
+}
+
 int
 sim_new(const struct sim_config *c, struct sim **out)
 {
@@ -458,12 +476,33 @@ sim_new(const struct sim_config *c, struct sim **out)
         n->sim = s;
         n->idx = i;
         n->timer_at = UINT64_MAX;
-        be32enc(n->key, i);
         be64enc(seed, c->seed);
         be32enc(seed + 8, i);
-        crypto_generichash(n->key + 4, GOSSIP_KEY_BYTES - 4, seed, sizeof(seed), NULL, 0);
+        if (c->idents) {
+            uint8_t sk[32];
+            crypto_generichash(sk, sizeof(sk), seed, 12, (const uint8_t *)"sim/ident", 9);
+            if ((n->id = malloc(sizeof(*n->id))) == NULL || ident_from_seed(n->id, sk) != 0) {
+                sim_free(s);
+                return PULL_ERR_NOMEM;
+            }
+            memcpy(n->key, n->id->pk, GOSSIP_KEY_BYTES);
+        } else {
+            be32enc(n->key, i);
+            crypto_generichash(n->key + 4, GOSSIP_KEY_BYTES - 4, seed, sizeof(seed), NULL, 0);
+        }
         snprintf(n->addr, sizeof(n->addr), "10.%u.%u.%u:7450", (i >> 16) & 255, (i >> 8) & 255,
                  i & 255);
+    }
+    if (c->idents) {
+        if ((s->by_key = malloc(c->nodes * sizeof(*s->by_key))) == NULL) {
+            sim_free(s);
+            return PULL_ERR_NOMEM;
+        }
+        for (uint32_t i = 0; i < c->nodes; i++)
+            s->by_key[i] = i;
+        by_key_sort = s;
+        qsort(s->by_key, c->nodes, sizeof(*s->by_key), cmp_by_key);
+        by_key_sort = NULL;
     }
     s->next_conn = 1;
     *out = s;
@@ -492,7 +531,11 @@ sim_free(struct sim *s)
         for (uint32_t k = 0; k < n->nkv; k++)
             free(n->kv[k].val);
         free(n->kv);
+        if (n->id != NULL)
+            sodium_memzero(n->id, sizeof(*n->id));
+        free(n->id);
     }
+    free(s->by_key);
     for (size_t i = 0; i < s->nheap; i++)
         free(s->heap[i].data);
     for (uint32_t i = 0; i < s->nrecs; i++) {
@@ -506,10 +549,21 @@ sim_free(struct sim *s)
     free(s);
 }
 
+/* sim_hook_known: what the scenario says node's host knows (sim_mail_hook.known). */
+static bool
+sim_hook_known(void *ctx, const uint8_t key[32])
+{
+    const struct snode *n = ctx;
+
+    return n->sim->mail.known(n->sim->mail.ctx, n->idx, key);
+}
+
 void
 sim_set_mail(struct sim *s, const struct sim_mail_hook *hook)
 {
     s->mail = *hook;
+    if (hook->known != NULL)
+        s->known = sim_hook_known;
 }
 
 /* sim_node_known: a key the simulated store knows, i.e. one of the simulation's nodes. */
@@ -548,11 +602,55 @@ sim_key(const struct sim *s, uint32_t node)
 int
 sim_node_of(const struct sim *s, const uint8_t key[GOSSIP_KEY_BYTES])
 {
-    uint32_t i = be32dec(key);
+    uint32_t i, lo = 0, hi = s->cfg.nodes;
 
-    if (i >= s->cfg.nodes || memcmp(s->nodes[i].key, key, GOSSIP_KEY_BYTES) != 0)
-        return -1;
-    return (int)i;
+    if (s->by_key == NULL) { /* index-prefixed keys */
+        i = be32dec(key);
+        if (i >= s->cfg.nodes || memcmp(s->nodes[i].key, key, GOSSIP_KEY_BYTES) != 0)
+            return -1;
+        return (int)i;
+    }
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(s->nodes[s->by_key[mid]].key, key, GOSSIP_KEY_BYTES);
+        if (c == 0)
+            return (int)s->by_key[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+const struct ident *
+sim_ident(const struct sim *s, uint32_t node)
+{
+    return s->nodes[node].id;
+}
+
+uint64_t
+sim_wall_s(const struct sim *s)
+{
+    return SIM_WALL0_S + s->now / 1000;
+}
+
+void
+sim_set_nat(struct sim *s, uint32_t node, bool nat)
+{
+    s->nodes[node].nat = nat;
+}
+
+bool
+sim_nat(const struct sim *s, uint32_t node)
+{
+    return s->nodes[node].nat;
+}
+
+void
+sim_peaks(const struct sim *s, struct sim_peaks *out)
+{
+    *out = s->peaks;
 }
 
 /* ---------------------------------------------------------------- connections */
@@ -603,6 +701,13 @@ reachable(const struct sim *s, uint32_t a, uint32_t b)
     return (x->alive || x->raw) && (y->alive || y->raw) && x->group == y->group;
 }
 
+/* dialable: a can open a connection to b (b accepts incoming connections). */
+static bool
+dialable(const struct sim *s, uint32_t a, uint32_t b)
+{
+    return reachable(s, a, b) && !s->nodes[b].nat;
+}
+
 static uint64_t
 delay(struct sim *s)
 {
@@ -638,21 +743,25 @@ schedule_timer(struct sim *s, struct snode *n)
 }
 
 static void
-count_sent(struct sim *s, struct snode *n, const uint8_t *data, size_t len)
+count_one(struct sim_counters *c, uint32_t type, size_t len)
+{
+    c->msgs[type]++;
+    c->bytes[type] += len;
+    c->msgs_total++;
+    c->bytes_total += len;
+}
+
+static void
+count_sent(struct sim *s, struct snode *n, struct snode *to, const uint8_t *data, size_t len)
 {
     uint32_t type = 0;
 
     (void)msg_peek_type(data, len, &type);
     if (type >= SIM_TYPES)
         type = 0;
-    n->sent.msgs[type]++;
-    n->sent.bytes[type] += len;
-    n->sent.msgs_total++;
-    n->sent.bytes_total += len;
-    s->all.msgs[type]++;
-    s->all.bytes[type] += len;
-    s->all.msgs_total++;
-    s->all.bytes_total += len;
+    count_one(&n->sent, type, len);
+    count_one(&to->recvd, type, len);
+    count_one(&s->all, type, len);
 }
 
 /* transmit queues message bytes (ownership taken) from a to b on their connection. */
@@ -667,7 +776,10 @@ transmit(struct sim *s, uint32_t a, uint32_t b, uint8_t *data, size_t len, bool 
         free(data);
         return PULL_ERR_NOT_FOUND;
     }
-    count_sent(s, n, data, len);
+    count_sent(s, n, &s->nodes[b], data, len);
+    c->inflight += len;
+    if (c->inflight > s->peaks.conn_inflight)
+        s->peaks.conn_inflight = c->inflight;
     memset(&e, 0, sizeof(e));
     e.type = EV_MSG;
     e.a = a;
@@ -712,7 +824,7 @@ do_connect(struct sim *s, uint32_t a, const uint8_t key[GOSSIP_KEY_BYTES])
     }
     id = s->next_conn++;
     conn_add(n, (uint32_t)b, id);
-    if (reachable(s, a, (uint32_t)b))
+    if (dialable(s, a, (uint32_t)b))
         push_simple(s, s->now + 2 * (uint64_t)s->cfg.latency_ms, EV_CONN_UP, a, (uint32_t)b, id);
     else
         push_simple(s, s->now + s->cfg.connect_fail_ms, EV_CONN_FAIL, a, (uint32_t)b, id);
@@ -766,8 +878,10 @@ sim_after(struct sim *s, uint32_t a)
 {
     struct snode *n = &s->nodes[a];
     struct syncer_action act;
+    uint64_t count = 0;
 
     while (n->e != NULL && syncer_poll_action(n->e, &act)) {
+        count++;
         switch (act.type) {
         case SYNCER_ACT_SEND: {
             int b = sim_node_of(s, act.peer);
@@ -793,11 +907,13 @@ sim_after(struct sim *s, uint32_t a)
             break;
         case SYNCER_ACT_MAIL:
             if (s->mail.on_mail != NULL)
-                s->mail.on_mail(s->mail.ctx, a, act.data, act.len);
+                s->mail.on_mail(s->mail.ctx, a, sim_node_of(s, act.peer), act.data, act.len);
             break;
         }
         syncer_action_release(&act);
     }
+    if (count > s->peaks.actions)
+        s->peaks.actions = count;
     schedule_timer(s, n);
 }
 
@@ -863,6 +979,14 @@ sim_bootstrap(struct sim *s, uint32_t contacts, uint32_t spacing_ms)
 }
 
 void
+sim_set_bootstrap(struct sim *s, uint32_t node, const uint32_t *peers, uint32_t n)
+{
+    s->nodes[node].nknown = 0;
+    for (uint32_t k = 0; k < n; k++)
+        known_add(&s->nodes[node], s->nodes[peers[k]].key);
+}
+
+void
 sim_bootstrap_chain(struct sim *s, uint32_t spacing_ms)
 {
     for (uint32_t i = 0; i < s->cfg.nodes; i++) {
@@ -884,7 +1008,7 @@ on_conn_up(struct sim *s, const struct ev *e)
 
     if ((!a->alive && !a->raw) || ca == NULL || ca->id != e->conn || ca->up)
         return;
-    if (!reachable(s, e->a, e->b)) {
+    if (!dialable(s, e->a, e->b)) {
         push_simple(s, s->now + s->cfg.connect_fail_ms, EV_CONN_FAIL, e->a, e->b, e->conn);
         return;
     }
@@ -902,6 +1026,7 @@ on_conn_up(struct sim *s, const struct ev *e)
     }
     ca = conn_find(a, e->b);
     ca->up = true;
+    s->all.connections++;
     cb = conn_add(b, e->a, e->conn);
     cb->up = true;
     if (a->e != NULL) {
@@ -923,6 +1048,7 @@ on_conn_fail(struct sim *s, const struct ev *e)
     if ((!a->alive && !a->raw) || ca == NULL || ca->id != e->conn || ca->up)
         return;
     conn_del(a, ca);
+    s->all.dials_failed++;
     if (a->e == NULL)
         return;
     node_clock(s, a);
@@ -966,6 +1092,7 @@ on_msg(struct sim *s, struct ev *e)
     }
     /* The sender learns that the bytes left its socket. */
     if (a->alive && a->e != NULL && (c = conn_find(a, e->b)) != NULL && c->id == e->conn) {
+        c->inflight = c->inflight > e->len ? c->inflight - e->len : 0;
         node_clock(s, a);
         syncer_on_flushed(a->e, b->key, e->len, e->counted, s->now);
         sim_after(s, e->a);
@@ -1354,11 +1481,20 @@ sim_node_counters(const struct sim *s, uint32_t node, struct sim_counters *out)
 }
 
 void
+sim_node_received(const struct sim *s, uint32_t node, struct sim_counters *out)
+{
+    *out = s->nodes[node].recvd;
+}
+
+void
 sim_counters_reset(struct sim *s)
 {
     memset(&s->all, 0, sizeof(s->all));
-    for (uint32_t i = 0; i < s->cfg.nodes; i++)
+    for (uint32_t i = 0; i < s->cfg.nodes; i++) {
         memset(&s->nodes[i].sent, 0, sizeof(s->nodes[i].sent));
+        memset(&s->nodes[i].recvd, 0, sizeof(s->nodes[i].recvd));
+    }
+    memset(&s->peaks, 0, sizeof(s->peaks));
 }
 
 void

@@ -22,6 +22,12 @@
  * store survives), its bootstrap peers and what its engine wrote to its tables (the peers
  * it saw, the mail it held). The simulator counts messages and bytes per node and per
  * message type.
+ *
+ * Node keys are the node's index followed by a hash (cheap, and sim_node_of is an array
+ * lookup), or with cfg.idents real Ed25519 identities (sim_ident), for the scenarios whose
+ * nodes sign and seal (mail, dyads). A node behind NAT (sim_set_nat) accepts no incoming
+ * connection: dials to it fail after connect_fail_ms, and it reaches the others only
+ * through the connections it opens.
  */
 #ifndef PULL_SIM_H
 #define PULL_SIM_H
@@ -30,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/ident.h"
 #include "proto/gossip.h"
 #include "proto/syncer.h"
 
@@ -46,6 +53,7 @@ struct sim_config {
     uint32_t connect_fail_ms;    /* a dial to a dead/unreachable node fails after, default 1000 */
     uint32_t detect_ms;          /* peers notice a dead node / broken link after, default 100 */
     uint32_t envelope_bytes;     /* size of generated records, default 800 */
+    bool idents;                 /* Ed25519 identities as node keys (sim_ident), default false */
     struct syncer_config engine; /* each node's engine (syncer_config_default, reconciliation
                                     every 10 s, a recon cache of 1024 symbols) */
 };
@@ -55,7 +63,9 @@ struct sim_counters {
     uint64_t msgs[SIM_TYPES];
     uint64_t bytes[SIM_TYPES];
     uint64_t msgs_total, bytes_total;
-    uint64_t lost; /* dropped by loss, broken links or partitions */
+    uint64_t lost;         /* dropped by loss, broken links or partitions */
+    uint64_t connections;  /* connections established (all nodes only) */
+    uint64_t dials_failed; /* dials that failed (all nodes only) */
 };
 
 /* Spread of one record among the live nodes. */
@@ -67,10 +77,21 @@ struct sim_spread {
     double rmr;             /* receipts / (alive - 1) - 1 */
 };
 
-/* Mail addressed to a node (the engine's MAIL action), for the dyad scenarios. */
+/* Mail addressed to a node (the engine's MAIL action), for the dyad scenarios: from is
+ * the node that brought it (-1 if unknown). Called while the simulator executes node's
+ * actions: it may read the engines but must not call into them. */
 struct sim_mail_hook {
-    void (*on_mail)(void *ctx, uint32_t node, const uint8_t *item, size_t len);
+    void (*on_mail)(void *ctx, uint32_t node, int from, const uint8_t *item, size_t len);
+    /* known (may be NULL): what node's host knows (the engine's known(): authors of its
+     * records, people of its dyads); replaces sim_set_known */
+    bool (*known)(void *ctx, uint32_t node, const uint8_t key[32]);
     void *ctx;
+};
+
+/* Highest values seen since sim_counters_reset (bounded queues). */
+struct sim_peaks {
+    uint64_t actions;       /* actions drained from one engine after one call */
+    uint64_t conn_inflight; /* bytes sent on one connection and not yet flushed */
 };
 
 /* sim_config_default fills c with the defaults above, 1000 nodes and seed 1. */
@@ -94,6 +115,10 @@ uint32_t sim_nodes(const struct sim *s);
 /* sim_bootstrap starts every node: node i at i * spacing_ms, knowing `contacts` random
  * nodes started before it (node 0 knows nobody). */
 void sim_bootstrap(struct sim *s, uint32_t contacts, uint32_t spacing_ms);
+
+/* sim_set_bootstrap gives node its bootstrap peers (fed to its engine at every start),
+ * without starting it: sim_restart starts a node that never ran. */
+void sim_set_bootstrap(struct sim *s, uint32_t node, const uint32_t *peers, uint32_t n);
 
 /* sim_bootstrap_chain starts every node like sim_bootstrap, but node i knows only node
  * i - 1: the overlay must mix itself from a line. */
@@ -179,6 +204,17 @@ void sim_engine_stats(const struct sim *s, struct syncer_stats *out);
 const uint8_t *sim_key(const struct sim *s, uint32_t node);
 int sim_node_of(const struct sim *s, const uint8_t key[GOSSIP_KEY_BYTES]);
 
+/* sim_ident returns node's identity (cfg.idents), else NULL. */
+const struct ident *sim_ident(const struct sim *s, uint32_t node);
+
+/* sim_wall_s returns the nodes' wall clock (unix seconds) now. */
+uint64_t sim_wall_s(const struct sim *s);
+
+/* sim_set_nat puts node behind NAT (or takes it out): dials to it fail from now on;
+ * connections already open stay. */
+void sim_set_nat(struct sim *s, uint32_t node, bool nat);
+bool sim_nat(const struct sim *s, uint32_t node);
+
 /* sim_mute makes node a stuck reader: messages to it are neither delivered nor flushed
  * (their senders' backlogs grow), as when a peer stops reading its socket. */
 void sim_mute(struct sim *s, uint32_t node, bool muted);
@@ -186,10 +222,13 @@ void sim_mute(struct sim *s, uint32_t node, bool muted);
 /* sim_give stores record r at node as if it had been received (no gossip). */
 void sim_give(struct sim *s, uint32_t node, uint32_t r);
 
-/* Counters: all nodes, or one node's sent messages. sim_counters_reset zeroes both. */
+/* Counters: all nodes, one node's sent messages, or the messages sent to one node (lost
+ * ones included). sim_counters_reset zeroes them all, and the peaks. */
 void sim_counters(const struct sim *s, struct sim_counters *out);
 void sim_node_counters(const struct sim *s, uint32_t node, struct sim_counters *out);
+void sim_node_received(const struct sim *s, uint32_t node, struct sim_counters *out);
 void sim_counters_reset(struct sim *s);
+void sim_peaks(const struct sim *s, struct sim_peaks *out);
 
 /* sim_active_stats reports the min / mean / max active view size over live nodes and the
  * number of live nodes that can reach every other live node over active links
@@ -258,6 +297,56 @@ struct sim_partition_result {
  * counters at the end. */
 int sim_partition_heal(const struct sim_config *c, struct syncer_stats *stats, uint32_t max_wait_ms,
                        struct sim_partition_result *out);
+
+/* Outcome of sim_catchup. */
+struct sim_catchup_result {
+    uint32_t records;     /* records every other node holds */
+    uint32_t had;         /* records the joining node held when it started */
+    uint32_t received;    /* records it received */
+    uint64_t complete_ms; /* its start -> it holds every record (UINT64_MAX: never) */
+    uint64_t wire_bytes;  /* bytes it sent and was sent meanwhile (every message type) */
+    uint64_t wire_msgs;
+    uint64_t record_bytes;  /* the received records' own bytes */
+    double ratio;           /* wire_bytes / record_bytes */
+    uint64_t bulk_msgs;     /* RECON_BULK it sent */
+    uint64_t recon_reqs;    /* RECON_REQ it sent and was sent */
+    uint64_t records_msgs;  /* RECORDS messages it was sent */
+    uint64_t records_extra; /* RECORDS bytes it was sent beyond the records' own (framing,
+                               envelopes sent again, records in flight on a link closed) */
+    struct syncer_stats st; /* its engine's counters */
+};
+
+/* sim_catchup builds a network of c->nodes - 1 nodes holding `records` records each (filled
+ * before they start), lets it settle, then starts the last node, which holds the oldest
+ * `had` of them and knows 3 random nodes, and runs until it holds every record (at most
+ * max_wait_ms): RECON_BULK when had <= MSG_BULK_MAX, reconciliation otherwise. */
+int sim_catchup(const struct sim_config *c, uint32_t records, uint32_t had, uint32_t max_wait_ms,
+                struct sim_catchup_result *out);
+
+/* Outcome of sim_storm. */
+struct sim_storm_result {
+    uint32_t nodes;
+    uint32_t restarted;   /* nodes down and restarted at the same instant */
+    uint32_t records;     /* records published, some while they were down */
+    uint64_t converge_ms; /* restart -> every node holds every record and the overlay is one
+                             component (UINT64_MAX: never) */
+    uint32_t complete;    /* nodes holding every record at the end */
+    uint32_t component;   /* largest overlay component at the end */
+    uint32_t view_min;    /* smallest active view at the end */
+    uint64_t msgs, bytes; /* on the wire from the restart to convergence */
+    uint64_t connections; /* established meanwhile */
+    uint64_t dials_failed;
+    struct syncer_stats st; /* the engines' counters at the end */
+    struct sim_peaks peaks; /* from the restart on */
+};
+
+/* sim_storm builds a network from c, publishes 3 records, kills round(frac * n) nodes at
+ * once, publishes 5 more while they are down (longer than recent_ms), then restarts them
+ * all at the same instant, every one reconnecting to its known peers, and runs until the
+ * network has converged (at most max_wait_ms). With groups > 1, it is instead a partition
+ * into that many groups (of consecutive nodes) that heals at once. */
+int sim_storm(const struct sim_config *c, double frac, uint32_t groups, uint32_t max_wait_ms,
+              struct sim_storm_result *out);
 
 /* sim_print_summary prints a one-line human summary. */
 void sim_print_summary(const char *label, const struct sim_summary *m);

@@ -20,6 +20,15 @@
  *   - the host retries what failed, as pulld would: resends undelivered dyad mail,
  *     reconciles again, and the scenario then completes with the same final state;
  *   - no leak: the env counts live blocks (LSan checks the rest in the sanitizer build).
+ *
+ * A second scenario runs the same way through three proto/syncer engines (the engine pulld
+ * ships, gossip + recon + mail inside): B dials A and C from its bootstrap lines and the
+ * dialer reconciles, A publishes two local records, A posts a mail item for C that B
+ * relays. Besides the rules above: a SEND goes only to a connection the host holds, no
+ * peer is ever dropped or blamed (frames_bad) for our own shortage, and the network
+ * converges (records everywhere, the item in C's inbox) with the engines' own retries and
+ * the host's (a post that failed is posted again; when nothing moves for a while, the host
+ * closes its connections and the engines rejoin, as after a restart).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +49,7 @@
 #include "proto/mail.h"
 #include "proto/msg.h"
 #include "proto/recon.h"
+#include "proto/syncer.h"
 #include "testutil.h"
 
 #define NN 3
@@ -874,6 +884,420 @@ test_nomem_outage(void **state)
                   (unsigned long long)runs, (unsigned long long)total);
 }
 
+/* ================================================================== through proto/syncer */
+
+#define SY_N 3
+#define SY_RECS REC_FIXED /* 0..3 A's, 4..6 C's, 7..8 A's local ones */
+
+struct sy_node {
+    struct ident id;
+    char addr[32];
+    struct syncer *e;
+    bool have[SY_RECS];
+    bool up[SY_N];
+    uint64_t mails;
+};
+
+struct sy_msg {
+    enum qkind kind;
+    int from, to;
+    uint8_t *p;
+    size_t len;
+    bool counted;
+    struct sy_msg *next;
+};
+
+static struct sy_node sy[SY_N];
+static struct sy_msg *sy_head, *sy_tail;
+static uint8_t sy_item[MAIL_ITEM_MAX]; /* A's item for C */
+static size_t sy_item_len;
+static uint8_t sy_item_id[MAIL_ID_BYTES];
+static uint64_t sy_cycles; /* times the host closed everything to get things moving */
+
+static int
+sy_of(const uint8_t key[32])
+{
+    for (int i = 0; i < SY_N; i++)
+        if (memcmp(sy[i].id.pk, key, 32) == 0)
+            return i;
+    return -1;
+}
+
+static int
+sy_rec(const uint8_t id[32])
+{
+    for (int k = 0; k < SY_RECS; k++)
+        if (memcmp(fixed_id[k], id, 32) == 0)
+            return k;
+    return -1;
+}
+
+static void sy_stored(int i, int k, bool local);
+
+static enum gossip_verdict
+sy_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[32], const uint8_t from[32])
+{
+    struct sy_node *n = ctx;
+    int k = sy_rec(id);
+
+    (void)from;
+    if (k < 0 || len != REC_LEN || memcmp(env, fixed_env[k], REC_LEN) != 0)
+        return GOSSIP_INVALID;
+    if (n->have[k])
+        return GOSSIP_DUPLICATE;
+    sy_stored((int)(n - sy), k, false); /* a commit from inside offer() */
+    return GOSSIP_NEW;
+}
+
+static bool
+sy_has(void *ctx, const uint8_t id[32])
+{
+    struct sy_node *n = ctx;
+    int k = sy_rec(id);
+
+    return k >= 0 && n->have[k];
+}
+
+static int
+sy_fetch(void *ctx, const uint8_t id[32], uint8_t *buf, size_t cap, size_t *len)
+{
+    struct sy_node *n = ctx;
+    int k = sy_rec(id);
+
+    *len = 0;
+    if (k < 0 || !n->have[k] || cap < REC_LEN)
+        return PULL_ERR_NOT_FOUND;
+    memcpy(buf, fixed_env[k], REC_LEN);
+    *len = REC_LEN;
+    return 0;
+}
+
+static int
+sy_each_id(void *ctx, recon_visit_fn visit, void *vctx)
+{
+    struct sy_node *n = ctx;
+    int rc;
+
+    for (int k = 0; k < SY_RECS; k++)
+        if (n->have[k] && (rc = visit(vctx, fixed_id[k])) != 0)
+            return rc;
+    return 0;
+}
+
+static int
+sy_each_key(void *ctx, uint64_t since,
+            int (*visit)(void *vctx, uint64_t created, const uint8_t id[32]), void *vctx)
+{
+    struct sy_node *n = ctx;
+    int rc;
+
+    for (uint64_t k = since; k < SY_RECS; k++)
+        if (n->have[k] && (rc = visit(vctx, k, fixed_id[k])) != 0)
+            return rc;
+    return 0;
+}
+
+static void
+sy_stored(int i, int k, bool local)
+{
+    sy[i].have[k] = true;
+    if (sy[i].e != NULL)
+        syncer_on_stored(sy[i].e, fixed_id[k], NULL, fixed_env[k], REC_LEN, local);
+}
+
+static void
+sy_push(enum qkind kind, int from, int to, uint8_t *p, size_t len, bool counted)
+{
+    struct sy_msg *m = calloc(1, sizeof(*m));
+
+    assert_non_null(m);
+    m->kind = kind;
+    m->from = from;
+    m->to = to;
+    m->p = p; /* taken */
+    m->len = len;
+    m->counted = counted;
+    if (sy_tail != NULL)
+        sy_tail->next = m;
+    else
+        sy_head = m;
+    sy_tail = m;
+}
+
+/* sy_after executes node i's actions; every SEND must go to a connection the host holds. */
+static void
+sy_after(int i)
+{
+    struct syncer_action a;
+
+    while (syncer_poll_action(sy[i].e, &a)) {
+        int j = sy_of(a.peer);
+        switch (a.type) {
+        case SYNCER_ACT_SEND:
+            if (j < 0 || !sy[i].up[j])
+                fail_msg("node %d: a SEND to a connection the host does not hold", i);
+            {
+                uint8_t *copy = malloc(a.len); /* test memory: the action's goes back to fe */
+                assert_non_null(copy);
+                memcpy(copy, a.data, a.len);
+                sy_push(Q_DATA, i, j, copy, a.len, a.counted);
+            }
+            break;
+        case SYNCER_ACT_CONNECT:
+            if (j < 0)
+                fail_msg("node %d: a CONNECT to an unknown key", i);
+            sy_push(Q_DIAL, i, j, NULL, 0, false);
+            break;
+        case SYNCER_ACT_DISCONNECT:
+            if (j >= 0 && sy[i].up[j]) {
+                sy[i].up[j] = false;
+                sy_push(Q_CLOSE, i, j, NULL, 0, false);
+            }
+            break;
+        case SYNCER_ACT_MAIL:
+            sy[i].mails++;
+            break;
+        case SYNCER_ACT_PUT:
+        case SYNCER_ACT_DEL:
+            break;
+        }
+        syncer_action_release(&a);
+    }
+}
+
+static void
+sy_connect(int i, int j)
+{
+    sy[i].up[j] = sy[j].up[i] = true;
+    syncer_on_connected(sy[i].e, sy[j].id.pk, false, sy[j].addr, MSG_FEAT_RECON | MSG_FEAT_MAIL,
+                        now_ms);
+    sy_after(i);
+    if (sy[j].up[i]) { /* i may have refused it at once */
+        syncer_on_connected(sy[j].e, sy[i].id.pk, true, sy[i].addr, MSG_FEAT_RECON | MSG_FEAT_MAIL,
+                            now_ms);
+        sy_after(j);
+    }
+}
+
+static void
+sy_deliver_all(void)
+{
+    while (sy_head != NULL) {
+        struct sy_msg *m = sy_head;
+        int i = m->from, j = m->to;
+
+        sy_head = m->next;
+        if (sy_head == NULL)
+            sy_tail = NULL;
+        if (m->kind == Q_CLOSE) {
+            if (sy[j].up[i]) {
+                sy[j].up[i] = false;
+                syncer_on_disconnected(sy[j].e, sy[i].id.pk, now_ms);
+                sy_after(j);
+            }
+        } else if (m->kind == Q_DIAL) {
+            if (!sy[i].up[j] && !sy[j].up[i]) {
+                sy_connect(i, j);
+            } else if (sy[i].up[j] && sy[j].up[i]) {
+                syncer_on_connected(sy[i].e, sy[j].id.pk, false, sy[j].addr,
+                                    MSG_FEAT_RECON | MSG_FEAT_MAIL, now_ms);
+                sy_after(i);
+            } else {
+                syncer_on_disconnected(sy[i].e, sy[j].id.pk, now_ms);
+                sy_after(i);
+            }
+        } else {
+            if (sy[j].up[i] && sy[i].up[j]) {
+                int rc = T(syncer_on_message(sy[j].e, sy[i].id.pk, m->p, m->len, now_ms));
+                if (rc != 0 && rc != PULL_ERR_NOMEM)
+                    fail_msg("node %d: a message from a correct peer refused: %s", j,
+                             pull_errname(rc));
+                sy_after(j);
+            }
+            if (sy[i].up[j]) {
+                syncer_on_flushed(sy[i].e, sy[j].id.pk, m->len, m->counted, now_ms);
+                sy_after(i);
+            }
+        }
+        free(m->p);
+        free(m);
+    }
+}
+
+static void
+sy_advance(uint64_t ms)
+{
+    for (uint64_t t = 0; t < ms; t += 100) {
+        now_ms += 100;
+        base.now_ms = now_ms;
+        base.wall_s = NOW_S + now_ms / 1000;
+        sy_deliver_all();
+        for (int i = 0; i < SY_N; i++) {
+            if (syncer_next_deadline(sy[i].e) <= now_ms) {
+                syncer_on_timeout(sy[i].e, now_ms);
+                sy_after(i);
+            }
+        }
+        sy_deliver_all();
+        step_end();
+    }
+}
+
+static bool
+sy_converged(void)
+{
+    for (int i = 0; i < SY_N; i++)
+        for (int k = 0; k < SY_RECS; k++)
+            if (!sy[i].have[k])
+                return false;
+    return syncer_mail_has(sy[NC].e, sy_item_id);
+}
+
+static void
+sy_scenario(uint64_t fail_at, bool after)
+{
+    struct syncer_config cfg;
+    int rc;
+
+    now_ms = 1000;
+    env_seeded_init(&base, 0x73796e63ull, now_ms, NOW_S);
+    tu_failing_init(&fe, &base.env);
+    memset(&st, 0, sizeof(st));
+    sy_cycles = 0;
+    outage = after;
+    tu_failing_arm(&fe, fail_at, after);
+    syncer_config_default(&cfg);
+    cfg.sync_interval_ms = 5000;
+    cfg.recon_cache_symbols = 64;
+    for (int i = 0; i < SY_N; i++) {
+        struct syncer_host h = {.offer = sy_offer,
+                                .has = sy_has,
+                                .fetch = sy_fetch,
+                                .each_id = sy_each_id,
+                                .each_key = sy_each_key,
+                                .ctx = &sy[i]};
+        memset(sy[i].have, 0, sizeof(sy[i].have));
+        memset(sy[i].up, 0, sizeof(sy[i].up));
+        sy[i].mails = 0;
+        for (int k = 0; k < SY_RECS - REC_PUB; k++)
+            sy[i].have[k] = (i == NA && k < REC_A_OWN) || (i == NC && k >= REC_A_OWN);
+        while ((rc = T(syncer_new(&fe.env, sy[i].id.pk, sy[i].addr, &cfg, &h, &sy[i].e))) ==
+               PULL_ERR_NOMEM)
+            step_end();
+        assert_int_equal(rc, 0);
+        sy_after(i);
+    }
+    /* B dials A and C from its bootstrap lines */
+    for (int j = 0; j < SY_N; j += 2) {
+        while ((rc = T(syncer_add_bootstrap(sy[NB].e, sy[j].id.pk, sy[j].addr, now_ms))) ==
+               PULL_ERR_NOMEM)
+            step_end();
+        assert_int_equal(rc, 0);
+        sy_after(NB);
+    }
+    syncer_start(sy[NB].e, now_ms);
+    sy_after(NB);
+    step_end();
+    sy_advance(5000);
+    /* A stores two records of its own: published */
+    for (int k = REC_A_OWN + REC_C_OWN; k < SY_RECS; k++) {
+        sy_stored(NA, k, true);
+        syncer_on_timeout(sy[NA].e, now_ms);
+        sy_after(NA);
+        step_end();
+    }
+    sy_advance(2000);
+    /* A posts an item for C, whom it may not be connected to: B carries it */
+    while ((rc = T(syncer_mail_post(sy[NA].e, sy_item, sy_item_len, now_ms))) == PULL_ERR_NOMEM)
+        step_end();
+    if (rc != 0 && rc != PULL_ERR_DUPLICATE)
+        fail_msg("post: %s", pull_errname(rc));
+    sy_after(NA);
+    step_end();
+    for (int round = 0; !sy_converged(); round++) {
+        if (round >= 60)
+            fail_msg("syncer: no convergence (fail_at %llu%s)", (unsigned long long)fail_at,
+                     after ? " and after" : "");
+        if (round > 0 && round % 10 == 0) {
+            /* nothing moved for a while: the host closes everything, as a restart would */
+            sy_cycles++;
+            for (int i = 0; i < SY_N; i++)
+                for (int j = 0; j < SY_N; j++)
+                    if (sy[i].up[j]) {
+                        sy[i].up[j] = false;
+                        syncer_on_disconnected(sy[i].e, sy[j].id.pk, now_ms);
+                        sy_after(i);
+                    }
+        }
+        sy_advance(3000);
+    }
+    for (int i = 0; i < SY_N; i++) {
+        struct syncer_stats ss;
+        syncer_get_stats(sy[i].e, &ss);
+        if (ss.peers_dropped != 0 || ss.frames_bad != 0)
+            fail_msg("node %d: %llu peers dropped, %llu bad frames for our own shortage "
+                     "(fail_at %llu%s)",
+                     i, (unsigned long long)ss.peers_dropped, (unsigned long long)ss.frames_bad,
+                     (unsigned long long)fail_at, after ? " and after" : "");
+    }
+    while (sy_head != NULL) {
+        struct sy_msg *m = sy_head;
+        sy_head = m->next;
+        free(m->p);
+        free(m);
+    }
+    sy_tail = NULL;
+    for (int i = 0; i < SY_N; i++) {
+        syncer_free(sy[i].e);
+        sy[i].e = NULL;
+    }
+    if (fe.live != 0)
+        fail_msg("syncer: %lld blocks leaked (fail_at %llu%s)", (long long)fe.live,
+                 (unsigned long long)fail_at, after ? " and after" : "");
+}
+
+static void
+test_nomem_syncer_walk(void **state)
+{
+    uint64_t total, n, reported = 0, cycles = 0;
+
+    (void)state;
+    sy_scenario(0, false);
+    assert_int_equal(fe.failed, 0);
+    assert_int_equal(st.nomem_returned, 0);
+    assert_int_equal(sy_cycles, 0);
+    total = fe.allocs;
+    for (n = 1;; n++) {
+        sy_scenario(n, false);
+        if (fe.failed == 0)
+            break;
+        reported += st.nomem_returned > 0;
+        cycles += sy_cycles > 0;
+    }
+    print_message("nomem syncer: %llu allocations in a clean run; allocations 1..%llu failed "
+                  "in turn: %llu reported NOMEM, %llu needed the host to reconnect, the rest "
+                  "absorbed\n",
+                  (unsigned long long)total, (unsigned long long)(n - 1),
+                  (unsigned long long)reported, (unsigned long long)cycles);
+    assert_true(n > total / 2);
+}
+
+static void
+test_nomem_syncer_outage(void **state)
+{
+    uint64_t total, n, cycles = 0;
+
+    (void)state;
+    sy_scenario(0, false);
+    total = fe.allocs;
+    for (n = 1; n <= total; n++) {
+        sy_scenario(n, true);
+        cycles += sy_cycles > 0;
+    }
+    print_message("nomem syncer: %llu outages, %llu needed the host to reconnect\n",
+                  (unsigned long long)total, (unsigned long long)cycles);
+}
+
 static int
 setup(void **state)
 {
@@ -886,16 +1310,39 @@ setup(void **state)
             fixed_env[k][b] = (uint8_t)(k * 31 + b);
         crypto_generichash(fixed_id[k], 32, fixed_env[k], REC_LEN, NULL, 0);
     }
+    for (int i = 0; i < SY_N; i++) {
+        uint8_t seed[32];
+        memset(seed, 0x51 + i, sizeof(seed));
+        assert_int_equal(ident_from_seed(&sy[i].id, seed), 0);
+        snprintf(sy[i].addr, sizeof(sy[i].addr), "10.0.1.%d:7450", i + 1);
+    }
+    {
+        struct env_seeded env;
+        struct pull_wb w;
+        static const uint8_t plain[] = "a dyad message for C";
+        env_seeded_init(&env, 5, 0, NOW_S);
+        wb_init(&w, MAIL_ITEM_MAX);
+        assert_int_equal(mail_seal(&env.env, &sy[NA].id, sy[NC].id.pk, plain, sizeof(plain),
+                                   NOW_S + 7 * DAY, &w, sy_item_id),
+                         0);
+        memcpy(sy_item, w.p, w.len);
+        sy_item_len = w.len;
+        wb_release(&w);
+    }
     return 0;
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nomem_walk),
         cmocka_unit_test(test_nomem_outage),
+        cmocka_unit_test(test_nomem_syncer_walk),
+        cmocka_unit_test(test_nomem_syncer_outage),
     };
 
+    if (argc > 1) /* a test name pattern (cmocka's filter) */
+        cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, setup, NULL);
 }
