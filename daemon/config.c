@@ -65,6 +65,12 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(recon_max_symbols, 131072, 1024, 1u << 24),
     LIM(ctl_max_clients, 64, 1, 4096),
     LIM(mail_max_items, 4096, 0, 10000000),
+    LIM(max_handshakes_per_ip, 4, 1, 4096),
+    LIM(max_handshakes_per_group, 8, 1, 4096),
+    LIM(max_conns_per_ip, 8, 1, 4096),
+    LIM(max_conns_per_group, 16, 1, 4096),
+    LIM(first_msg_timeout_ms, 2000, 100, 600000),
+    LIM(hello_timeout_ms, 3000, 100, 600000),
 };
 #define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
 
@@ -96,6 +102,7 @@ static const struct cfg_setting cfg_fixed[] = {
 };
 #define N_FIXED (sizeof(cfg_fixed) / sizeof(cfg_fixed[0]))
 #define LIMIT_BIT0 8
+_Static_assert(LIMIT_BIT0 + N_LIMITS <= 64, "flag_set has a bit per setting");
 
 static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

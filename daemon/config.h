@@ -41,6 +41,16 @@ struct config_limits {
     uint32_t recon_max_symbols;    /* reconciliation memory cap, symbols per session (131072) */
     uint32_t ctl_max_clients;      /* control connections (64) */
     uint32_t mail_max_items;       /* sealed mail items held for others (4096) */
+    /* Strangers' shares (daemon/net.h "Admission"): an inbound source - one IP address (an
+     * IPv6 /64), and its address group (gossip_addr_group: a public IPv4 /16, a public
+     * IPv6 /32; a private or loopback address is a group of its own) - may hold this
+     * many of the handshake and session slots. */
+    uint32_t max_handshakes_per_ip;    /* handshakes of one address (4) */
+    uint32_t max_handshakes_per_group; /* handshakes of one address group (8) */
+    uint32_t max_conns_per_ip;         /* inbound sessions of one address (8) */
+    uint32_t max_conns_per_group;      /* inbound sessions of one address group (16) */
+    uint32_t first_msg_timeout_ms;     /* an inbound peer's first handshake message (2000) */
+    uint32_t hello_timeout_ms;         /* the peer's HELLO after the handshake (3000) */
 };
 
 struct config {

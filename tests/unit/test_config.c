@@ -80,9 +80,12 @@ test_defaults(void **state)
     assert_int_equal(c.limits.peer_queue_bytes, 8u << 20);
     assert_int_equal(c.limits.max_per_author, 256);
     assert_int_equal(c.limits.recon_max_symbols, 131072);
-    assert_int_equal(config_limit_count(), 12);
+    assert_int_equal(c.limits.max_handshakes_per_ip, 4);
+    assert_int_equal(c.limits.max_conns_per_group, 16);
+    assert_int_equal(c.limits.first_msg_timeout_ms, 2000);
+    assert_int_equal(config_limit_count(), 18);
     assert_int_equal(limit(&c, "sync_interval_ms"), 30000);
-    assert_int_equal(config_limit_at(&c, 12, &nm, &v), PULL_ERR_NOT_FOUND);
+    assert_int_equal(config_limit_at(&c, 18, &nm, &v), PULL_ERR_NOT_FOUND);
     for (size_t i = 0; i < config_limit_count(); i++) {
         assert_int_equal(config_limit_at(&c, i, &nm, &v), 0);
         assert_null(strchr(nm, '-')); /* status names use underscores */
