@@ -71,6 +71,9 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(max_conns_per_group, 16, 1, 4096),
     LIM(first_msg_timeout_ms, 2000, 100, 600000),
     LIM(hello_timeout_ms, 3000, 100, 600000),
+    LIM(max_dyads_per_proposer, 8, 1, 100000),
+    LIM(max_dyads_open, 1024, 1, 1000000),
+    LIM(dyad_retention_s, 7u * 86400u, 0, 3650u * 86400u),
 };
 #define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
 

@@ -51,6 +51,12 @@ struct config_limits {
     uint32_t max_conns_per_group;      /* inbound sessions of one address group (16) */
     uint32_t first_msg_timeout_ms;     /* an inbound peer's first handshake message (2000) */
     uint32_t hello_timeout_ms;         /* the peer's HELLO after the handshake (3000) */
+    /* Dyads (daemon/dyads.h "Bounds"). */
+    uint32_t max_dyads_per_proposer; /* open dyads proposed to me by one key (8) */
+    uint32_t max_dyads_open;         /* open dyads in total (1024) */
+    uint32_t dyad_retention_s;       /* a closed dyad is deleted this long after it closed
+                                        (7 days; a completed one when its attestation
+                                        expires, 90 days) */
 };
 
 struct config {

@@ -83,9 +83,12 @@ test_defaults(void **state)
     assert_int_equal(c.limits.max_handshakes_per_ip, 4);
     assert_int_equal(c.limits.max_conns_per_group, 16);
     assert_int_equal(c.limits.first_msg_timeout_ms, 2000);
-    assert_int_equal(config_limit_count(), 18);
+    assert_int_equal(c.limits.max_dyads_per_proposer, 8);
+    assert_int_equal(limit(&c, "max_dyads_open"), 1024);
+    assert_int_equal(limit(&c, "dyad_retention_s"), 7 * 86400);
+    assert_int_equal(config_limit_count(), 21);
     assert_int_equal(limit(&c, "sync_interval_ms"), 30000);
-    assert_int_equal(config_limit_at(&c, 18, &nm, &v), PULL_ERR_NOT_FOUND);
+    assert_int_equal(config_limit_at(&c, 21, &nm, &v), PULL_ERR_NOT_FOUND);
     for (size_t i = 0; i < config_limit_count(); i++) {
         assert_int_equal(config_limit_at(&c, i, &nm, &v), 0);
         assert_null(strchr(nm, '-')); /* status names use underscores */
