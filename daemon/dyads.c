@@ -599,14 +599,13 @@ static void
 dyads_on_peer_up(void *ctx, const uint8_t key[32])
 {
     struct dyads *ds = ctx;
+    const struct dyads_by *b = dyads_by_peer(ds, key);
     uint64_t now_s = node_now_s(ds->n);
 
     /* my messages to this peer that are not in the outbox any more (store error, crash):
      * seal them again (same bytes) so that they go out below */
-    for (size_t i = 0; i < ds->len; i++) {
-        if (sodium_memcmp(dyad_peer(ds->v[i], dyads_my_role(ds, ds->v[i])), key, 32) == 0)
-            dyads_refill_outbox(ds, ds->v[i], now_s);
-    }
+    for (uint32_t k = 0; b != NULL && k < b->n; k++)
+        dyads_refill_outbox(ds, b->v[k], now_s);
 }
 
 /* ---- timer ---- */
@@ -759,12 +758,7 @@ dyads_knows(void *ctx, const uint8_t key[32])
 {
     struct dyads *ds = ctx;
 
-    for (size_t i = 0; i < ds->len; i++) {
-        if (sodium_memcmp(dyad_proposer(ds->v[i]), key, 32) == 0 ||
-            sodium_memcmp(dyad_responder(ds->v[i]), key, 32) == 0)
-            return true;
-    }
-    return false;
+    return dyads_by_peer(ds, key) != NULL;
 }
 
 int

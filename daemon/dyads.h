@@ -41,7 +41,7 @@
  * expire dyads (dyad_on_timeout), delete those due (below) and sweep expired mail.
  *
  * Bounds. Anyone who sees one of my offers can propose on it, so what strangers can make me
- * keep is capped. A proposer holds at most max_dyads_per_proposer open dyads with me (8),
+ * keep is capped. At most max_dyads_per_proposer proposals of one key await my answer (8),
  * and at most max_dyads_open dyads are open in all (1024); a proposal beyond either is
  * refused before its signatures are checked, counted (status "proposals_capped" and
  * "msgs_refused") and logged in at most 8 lines every 10 s (the next line tells how many
@@ -55,7 +55,7 @@
  * max_dyads_open (the oldest go at the next tick). At start, dyads due for deletion and
  * open proposals beyond the caps (a store from before them, or lowered limits: a proposer
  * keeps its oldest) are deleted instead of loaded, so a restart stays within the caps.
- * Lookup by id is a hash table (SipHash under a key drawn at start), by proposer another
+ * Lookup by id is a hash table (SipHash under a key drawn at start), by counterpart another
  * (dyads_keep.c). A deleted dyad's mail stays in the inbox until it expires: replayed at
  * start, a proposal is admitted again only under the caps.
  */

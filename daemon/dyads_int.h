@@ -7,7 +7,7 @@
  *                commit, the events of a change (watchers, attestations), sealing and
  *                sending my messages, applying the peer's (or holding them for an earlier
  *                one), the deadline timer, start, stop and the counters.
- *   dyads_keep.c what is kept: the dyads in memory and their index (by id, by proposer),
+ *   dyads_keep.c what is kept: the dyads in memory and their index (by id, by counterpart),
  *                the caps on strangers' proposals, the deletion of closed dyads.
  *   dyads_cmd.c  what the control server asks: the dyad.* commands, the dyad map they
  *                answer with, and the author statistics.
@@ -35,7 +35,7 @@ struct dyads_held {
     size_t n;
 };
 
-/* The dyads proposed to me by one key, in any state (dyads_keep.c's index). */
+/* My dyads with one counterpart, in any state and either role (dyads_keep.c's index). */
 struct dyads_by {
     uint8_t key[32];
     struct dyad **v; /* NULL: an empty slot of the table */
@@ -55,8 +55,8 @@ struct dyads {
     uint8_t hkey[crypto_shorthash_KEYBYTES]; /* the index's hash key, drawn at start */
     uint32_t *ids;                           /* by id: positions + 1 in v (0: empty slot) */
     size_t ids_cap;
-    struct dyads_by *props; /* by proposer */
-    size_t props_cap, props_len;
+    struct dyads_by *peers; /* by counterpart */
+    size_t peers_cap, peers_len;
     uint32_t refuse_lines;                /* dyads_refused's rate limit: lines in the window, */
     uint64_t refuse_log_ms, refuse_quiet; /* its start, refusals not logged since */
     struct dyads_held held[DYADS_HELD_MAX];
@@ -76,8 +76,8 @@ void dyads_keep_release(struct dyads *ds);
  * NULL. */
 struct dyad *dyads_find(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES], size_t *idx);
 
-/* dyads_by_proposer returns the dyads proposed to me by key, or NULL if none. */
-const struct dyads_by *dyads_by_proposer(const struct dyads *ds, const uint8_t key[static 32]);
+/* dyads_by_peer returns my dyads with counterpart key, or NULL if there are none. */
+const struct dyads_by *dyads_by_peer(const struct dyads *ds, const uint8_t key[static 32]);
 
 /* dyads_add appends d to ds->v and indexes it (ds owns it from then on). Returns 0 or
  * PULL_ERR_NOMEM (d is still the caller's). */
@@ -103,8 +103,9 @@ bool dyads_unanswered(struct dyads *ds, const struct dyad *d);
  * flood the log. */
 void dyads_refused(struct dyads *ds, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* dyads_admit_proposal: may proposer open one more dyad with me? Not if it holds
- * max_dyads_per_proposer open dyads with me or max_dyads_open are open in all
+/* dyads_admit_proposal: may proposer open one more dyad with me? Not if
+ * max_dyads_per_proposer of its proposals await my answer (open and unanswered), or
+ * max_dyads_open dyads are open in all
  * (PULL_ERR_QUOTA, counted as proposals_capped and logged with dyads_refused unless
  * quiet). Changes nothing. Returns 0 or PULL_ERR_QUOTA. */
 int dyads_admit_proposal(struct dyads *ds, const uint8_t proposer[static 32], bool quiet);

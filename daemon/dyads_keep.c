@@ -1,13 +1,13 @@
 /*
  * dyads_keep: what the dyad service keeps, and for how long (dyads.h "Bounds"; dyads_int.h
- * tells the rooms) - the dyads in memory with their index by id and by proposer, the caps
+ * tells the rooms) - the dyads in memory with their index by id and by counterpart, the caps
  * on the proposals strangers may make, and the deletion of closed dyads.
  *
  * The index. ds->v owns the dyads in any order; ds->ids is an open-addressing table (linear
  * probing, at most half full, deletion by backward shift) of positions in ds->v, hashed by
  * SipHash of the dyad id under a key drawn at start (dyad ids come from strangers, who must
- * not be able to make them collide); ds->props maps a proposer's key, hashed the same way,
- * to the dyads it proposed to me (any state). Everything that adds, removes, replaces or
+ * not be able to make them collide); ds->peers maps a counterpart's key, hashed the same
+ * way, to my dyads with it (any state, either role). Everything that adds, removes, replaces or
  * moves a dyad in ds->v goes through this file, which keeps the tables and ds->nopen (the
  * open dyads) right.
  */
@@ -114,16 +114,16 @@ dyads_find(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES], size_t *idx
     return ds->v[ds->ids[i] - 1];
 }
 
-/* ---- the table of proposers ---- */
+/* ---- the table of counterparts ---- */
 
 static size_t
-props_slot(const struct dyads *ds, const uint8_t key[static 32], bool *found)
+peers_slot(const struct dyads *ds, const uint8_t key[static 32], bool *found)
 {
-    size_t mask = ds->props_cap - 1, i = ix_hash(ds, key) & mask;
+    size_t mask = ds->peers_cap - 1, i = ix_hash(ds, key) & mask;
 
     *found = false;
-    while (ds->props[i].v != NULL) {
-        if (memcmp(ds->props[i].key, key, 32) == 0) {
+    while (ds->peers[i].v != NULL) {
+        if (memcmp(ds->peers[i].key, key, 32) == 0) {
             *found = true;
             break;
         }
@@ -133,66 +133,64 @@ props_slot(const struct dyads *ds, const uint8_t key[static 32], bool *found)
 }
 
 static int
-props_grow(struct dyads *ds)
+peers_grow(struct dyads *ds)
 {
-    size_t cap = ds->props_cap ? ds->props_cap * 2 : DYADS_IX_MIN;
-    struct dyads_by *old = ds->props, *t = calloc(cap, sizeof(*t));
-    size_t oldcap = ds->props_cap;
+    size_t cap = ds->peers_cap ? ds->peers_cap * 2 : DYADS_IX_MIN;
+    struct dyads_by *old = ds->peers, *t = calloc(cap, sizeof(*t));
+    size_t oldcap = ds->peers_cap;
     bool found;
 
     if (t == NULL)
         return PULL_ERR_NOMEM;
-    ds->props = t;
-    ds->props_cap = cap;
+    ds->peers = t;
+    ds->peers_cap = cap;
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].v != NULL)
-            ds->props[props_slot(ds, old[i].key, &found)] = old[i];
+            ds->peers[peers_slot(ds, old[i].key, &found)] = old[i];
     }
     free(old);
     return 0;
 }
 
 const struct dyads_by *
-dyads_by_proposer(const struct dyads *ds, const uint8_t key[static 32])
+dyads_by_peer(const struct dyads *ds, const uint8_t key[static 32])
 {
     bool found;
     size_t i;
 
-    if (ds->props == NULL)
+    if (ds->peers == NULL)
         return NULL;
-    i = props_slot(ds, key, &found);
-    return found ? &ds->props[i] : NULL;
+    i = peers_slot(ds, key, &found);
+    return found ? &ds->peers[i] : NULL;
 }
 
-/* Does the proposer index hold d? Those proposed to me. */
-static bool
-props_holds(struct dyads *ds, const struct dyad *d)
+/* The counterpart of d. */
+static const uint8_t *
+peer_of(struct dyads *ds, const struct dyad *d)
 {
-    return !dyads_is_me(ds, dyad_proposer(d));
+    return dyad_peer(d, dyads_my_role(ds, d));
 }
 
 static int
-props_add(struct dyads *ds, struct dyad *d)
+peers_add(struct dyads *ds, struct dyad *d)
 {
     struct dyads_by *b;
     bool found;
     size_t i;
 
-    if (!props_holds(ds, d))
-        return 0;
-    if ((ds->props_len + 1) * 2 > ds->props_cap && props_grow(ds) != 0)
+    if ((ds->peers_len + 1) * 2 > ds->peers_cap && peers_grow(ds) != 0)
         return PULL_ERR_NOMEM;
-    i = props_slot(ds, dyad_proposer(d), &found);
-    b = &ds->props[i];
+    i = peers_slot(ds, peer_of(ds, d), &found);
+    b = &ds->peers[i];
     if (!found || b->n == b->cap) {
         uint32_t cap = b->cap ? b->cap * 2 : 4;
         struct dyad **v = realloc(found ? b->v : NULL, cap * sizeof(*v));
         if (v == NULL)
             return PULL_ERR_NOMEM;
         if (!found) {
-            memcpy(b->key, dyad_proposer(d), 32);
+            memcpy(b->key, peer_of(ds, d), 32);
             b->n = 0;
-            ds->props_len++;
+            ds->peers_len++;
         }
         b->v = v;
         b->cap = cap;
@@ -201,20 +199,20 @@ props_add(struct dyads *ds, struct dyad *d)
     return 0;
 }
 
-/* props_del removes d from its proposer's list, and the entry when the list empties. */
+/* peers_del removes d from its proposer's list, and the entry when the list empties. */
 static void
-props_del(struct dyads *ds, const struct dyad *d)
+peers_del(struct dyads *ds, const struct dyad *d)
 {
     size_t mask, i, j;
     struct dyads_by *b;
     bool found;
 
-    if (!props_holds(ds, d) || ds->props == NULL)
+    if (ds->peers == NULL)
         return;
-    i = props_slot(ds, dyad_proposer(d), &found);
+    i = peers_slot(ds, peer_of(ds, d), &found);
     if (!found)
         return;
-    b = &ds->props[i];
+    b = &ds->peers[i];
     for (uint32_t k = 0; k < b->n; k++) {
         if (b->v[k] == d) {
             b->v[k] = b->v[--b->n];
@@ -225,22 +223,22 @@ props_del(struct dyads *ds, const struct dyad *d)
         return;
     free(b->v);
     memset(b, 0, sizeof(*b));
-    ds->props_len--;
-    mask = ds->props_cap - 1;
-    for (j = (i + 1) & mask; ds->props[j].v != NULL; j = (j + 1) & mask) {
-        size_t h = ix_hash(ds, ds->props[j].key) & mask;
+    ds->peers_len--;
+    mask = ds->peers_cap - 1;
+    for (j = (i + 1) & mask; ds->peers[j].v != NULL; j = (j + 1) & mask) {
+        size_t h = ix_hash(ds, ds->peers[j].key) & mask;
         if (i <= j ? (i < h && h <= j) : (i < h || h <= j))
             continue;
-        ds->props[i] = ds->props[j];
-        memset(&ds->props[j], 0, sizeof(ds->props[j]));
+        ds->peers[i] = ds->peers[j];
+        memset(&ds->peers[j], 0, sizeof(ds->peers[j]));
         i = j;
     }
 }
 
 static void
-props_replace(struct dyads *ds, const struct dyad *old, struct dyad *d)
+peers_replace(struct dyads *ds, struct dyad *old, struct dyad *d)
 {
-    const struct dyads_by *b = dyads_by_proposer(ds, dyad_proposer(old));
+    const struct dyads_by *b = dyads_by_peer(ds, peer_of(ds, old));
 
     if (b == NULL)
         return;
@@ -264,15 +262,15 @@ dyads_keep_release(struct dyads *ds)
 {
     for (size_t i = 0; i < ds->len; i++)
         dyad_free(ds->v[i]);
-    for (size_t i = 0; i < ds->props_cap; i++)
-        free(ds->props[i].v);
+    for (size_t i = 0; i < ds->peers_cap; i++)
+        free(ds->peers[i].v);
     free(ds->v);
     free(ds->ids);
-    free(ds->props);
+    free(ds->peers);
     ds->v = NULL;
     ds->ids = NULL;
-    ds->props = NULL;
-    ds->len = ds->cap = ds->ids_cap = ds->props_cap = ds->props_len = ds->nopen = 0;
+    ds->peers = NULL;
+    ds->len = ds->cap = ds->ids_cap = ds->peers_cap = ds->peers_len = ds->nopen = 0;
 }
 
 int
@@ -290,7 +288,7 @@ dyads_add(struct dyads *ds, struct dyad *d)
     }
     if ((ds->len + 1) * 2 > ds->ids_cap && ids_rebuild(ds, ds->ids_cap * 2) != 0)
         return PULL_ERR_NOMEM;
-    if (props_add(ds, d) != 0)
+    if (peers_add(ds, d) != 0)
         return PULL_ERR_NOMEM;
     ds->v[ds->len] = d;
     ds->ids[ids_slot(ds, dyad_id(d), &found)] = (uint32_t)(ds->len + 1);
@@ -307,7 +305,7 @@ dyads_remove_at(struct dyads *ds, size_t i)
     bool found;
 
     ids_del(ds, dyad_id(d));
-    props_del(ds, d);
+    peers_del(ds, d);
     ds->nopen -= dyad_is_open(d);
     if (i != last) {
         ds->v[i] = ds->v[last];
@@ -322,7 +320,7 @@ dyads_replace_at(struct dyads *ds, size_t i, struct dyad *d)
 {
     struct dyad *old = ds->v[i];
 
-    props_replace(ds, old, d);
+    peers_replace(ds, old, d);
     ds->v[i] = d; /* same id: the table of ids holds the position */
     dyad_free(old);
     dyads_recount(ds);
@@ -347,6 +345,8 @@ dyads_unanswered(struct dyads *ds, const struct dyad *d)
 
     if (dyads_is_me(ds, dyad_proposer(d)))
         return false;
+    if (dyad_is_open(d))
+        return dyad_state(d) == DYAD_ST_PROPOSED;
     for (size_t i = 0; i < dyad_msg_count(d); i++) {
         if (dyad_msg_at(d, i, &p, &n, &kind, NULL) == 0 && kind == DYAD_ACCEPT)
             return false;
@@ -420,12 +420,12 @@ int
 dyads_admit_proposal(struct dyads *ds, const uint8_t proposer[static 32], bool quiet)
 {
     const struct config_limits *l = &ds->n->cfg.limits;
-    const struct dyads_by *b = dyads_by_proposer(ds, proposer);
+    const struct dyads_by *b = dyads_by_peer(ds, proposer);
     size_t open = 0;
     char who[IDENT_SHORT_LEN + 1];
 
     for (uint32_t k = 0; b != NULL && k < b->n; k++)
-        open += dyad_is_open(b->v[k]);
+        open += dyad_is_open(b->v[k]) && dyads_unanswered(ds, b->v[k]);
     if (open >= l->max_dyads_per_proposer || ds->nopen >= l->max_dyads_open) {
         if (!quiet) { /* quiet: replays at start, counted when they first came */
             ds->st.prop_capped++;
@@ -449,7 +449,7 @@ dyads_admit_proposal(struct dyads *ds, const uint8_t proposer[static 32], bool q
 void
 dyads_make_room(struct dyads *ds, const uint8_t proposer[static 32])
 {
-    const struct dyads_by *b = dyads_by_proposer(ds, proposer);
+    const struct dyads_by *b = dyads_by_peer(ds, proposer);
     size_t closed = 0;
     long pos;
 
@@ -540,9 +540,9 @@ dyads_load_admit(struct dyads *ds, struct dyad *d, uint64_t now_s)
         return true;
     /* an open proposal beyond the caps (stored before them, or the limits were lowered):
      * a proposer keeps its oldest ones */
-    if ((b = dyads_by_proposer(ds, dyad_proposer(d))) != NULL) {
+    if ((b = dyads_by_peer(ds, dyad_proposer(d))) != NULL) {
         for (uint32_t k = 0; k < b->n; k++) {
-            if (!dyad_is_open(b->v[k]))
+            if (!dyad_is_open(b->v[k]) || !dyads_unanswered(ds, b->v[k]))
                 continue;
             open++;
             if (newest == NULL || dyad_created(b->v[k]) > dyad_created(newest))

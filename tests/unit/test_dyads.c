@@ -3,7 +3,7 @@
  * refused before anything is stored), closed dyads deleted from memory and from the store
  * after their retention (a completed one kept while its attestation lives), the closed
  * proposals of one proposer bounded when it proposes and cancels again and again, a
- * restart that loads only what the caps allow, and the index by id and by proposer kept
+ * restart that loads only what the caps allow, and the index by id and by counterpart kept
  * right through all of it. A real node on a temporary data dir with a manual clock;
  * proposals are delivered as opened mail (dyads_deliver), the way the service gets them. */
 #include <setjmp.h>
@@ -130,34 +130,29 @@ teardown(void **state)
     return 0;
 }
 
-/* check_index: every dyad is found at its place, the proposer lists hold exactly the
- * dyads proposed to me, and the open count is right. */
+/* check_index: every dyad is found at its place and in its counterpart's list, the lists
+ * hold nothing else, and the open count is right. */
 static void
 check_index(struct fixture *f)
 {
     struct dyads *ds = f->ds;
-    size_t open = 0, listed = 0, by_others = 0, pos;
+    size_t open = 0, listed = 0, pos;
 
     for (size_t i = 0; i < ds->len; i++) {
         const struct dyad *d = ds->v[i];
-        const struct dyads_by *b = dyads_by_proposer(ds, dyad_proposer(d));
+        const struct dyads_by *b = dyads_by_peer(ds, dyad_peer(d, dyads_my_role(ds, d)));
         bool in_list = false;
         assert_ptr_equal(dyads_find(ds, dyad_id(d), &pos), d);
         assert_int_equal(pos, i);
         open += dyad_is_open(d);
-        if (dyads_is_me(ds, dyad_proposer(d))) {
-            assert_null(b);
-            continue;
-        }
-        by_others++;
         assert_non_null(b);
         for (uint32_t k = 0; k < b->n; k++)
             in_list = in_list || b->v[k] == d;
         assert_true(in_list);
     }
-    for (size_t i = 0; i < ds->props_cap; i++)
-        listed += ds->props[i].v != NULL ? ds->props[i].n : 0;
-    assert_int_equal(listed, by_others);
+    for (size_t i = 0; i < ds->peers_cap; i++)
+        listed += ds->peers[i].v != NULL ? ds->peers[i].n : 0;
+    assert_int_equal(listed, ds->len);
     assert_int_equal(ds->nopen, open);
 }
 
@@ -243,6 +238,41 @@ test_cap_per_proposer(void **state)
     check_index(f);
     theirs_free(a, 6, false);
     theirs_free(&b, 1, true);
+    ident_wipe(&a[0].who);
+}
+
+/* The proposals I accepted are mine: they don't count against their proposer's share. */
+static void
+test_accepted_not_capped(void **state)
+{
+    struct fixture *f = *state;
+    struct theirs a[PER_PROPOSER + 2];
+    struct pull_wb out;
+    struct dyad *d;
+
+    for (int k = 0; k < PER_PROPOSER; k++) {
+        if (k > 0)
+            a[k].who = a[0].who;
+        propose(f, &a[k], k == 0, k);
+    }
+    a[PER_PROPOSER].who = a[0].who;
+    propose(f, &a[PER_PROPOSER], false, PER_PROPOSER);
+    assert_null(dyads_find(f->ds, a[PER_PROPOSER].id, NULL)); /* capped */
+    /* I accept the first one */
+    d = dyads_find(f->ds, a[0].id, NULL);
+    assert_non_null(d);
+    wb_init(&out, DYAD_MSG_MAX);
+    assert_int_equal(dyad_act(d, &f->me, DYAD_ACCEPT, "", 0, true, now_s(f), &out), 0);
+    assert_int_equal(dyads_persist(f->ds, d), 0);
+    dyads_changed(f->ds, d, DYAD_ST_PROPOSED, "accepted by the test");
+    wb_release(&out);
+    assert_false(dyads_unanswered(f->ds, d));
+    a[PER_PROPOSER + 1].who = a[0].who;
+    propose(f, &a[PER_PROPOSER + 1], false, PER_PROPOSER + 1);
+    assert_non_null(dyads_find(f->ds, a[PER_PROPOSER + 1].id, NULL));
+    assert_int_equal(f->ds->nopen, PER_PROPOSER + 1);
+    check_index(f);
+    theirs_free(a, PER_PROPOSER + 2, false);
     ident_wipe(&a[0].who);
 }
 
@@ -354,7 +384,7 @@ test_churn(void **state)
         propose(f, &a[k], k == 0, k);
         assert_non_null(dyads_find(f->ds, a[k].id, NULL));
         act(f, &a[k], DYAD_CANCEL);
-        b = dyads_by_proposer(f->ds, a[0].who.pk);
+        b = dyads_by_peer(f->ds, a[0].who.pk);
         assert_non_null(b);
         assert_true(b->n <= PER_PROPOSER + 1);
         check_index(f);
@@ -464,6 +494,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cap_per_proposer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accepted_not_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_total, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_due, setup, teardown),
