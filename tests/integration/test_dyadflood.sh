@@ -44,8 +44,14 @@ handled() {
     echo $(($(dyads_field msgs_applied) + $(dyads_field msgs_refused)))
 }
 
-handled_at_least() {
-    [ "$(handled)" -ge "$1" ]
+# wait_handled N SECONDS: until the service has handled N proposals (by the clock: each
+# poll costs a status call).
+wait_handled() {
+    local end=$(($(date +%s) + $2))
+    until [ "$(handled)" -ge "$1" ]; do
+        [ "$(date +%s)" -lt "$end" ] || fail "n1 handled $(handled) of $1 proposals within $2 s"
+        sleep 0.5
+    done
 }
 
 # open_from KEY: open dyads proposed by KEY in `pull dyad list`.
@@ -69,7 +75,7 @@ t0=$(date +%s%N)
     fail "pull-evil propose failed: $(tail -n 5 "$IT_TMP/evil-one.out")"
 grep -q "^EVIL propose sent=$ONE_KEY " "$IT_TMP/evil-one.out" || fail "pull-evil sent less: $(grep '^EVIL' "$IT_TMP/evil-one.out")"
 key=$(awk '/^EVIL proposer/ {print $3; exit}' "$IT_TMP/evil-one.out")
-wait_until 120 "n1 to handle the $ONE_KEY proposals" handled_at_least "$ONE_KEY"
+wait_handled "$ONE_KEY" 120
 n_key=$(open_from "$key")
 rss1=$(rss_kb)
 log "one key: $ONE_KEY proposals in $((($(date +%s%N) - t0) / 1000000)) ms, $n_key open dyads from it," \
@@ -80,7 +86,7 @@ check "[ $n_key -le 8 ]" "one key holds $n_key open dyads (max-dyads-per-propose
 t0=$(date +%s%N)
 "$EVIL" propose "$target" --record "$offer" --count "$MANY" --keys "$MANY_KEYS" >"$IT_TMP/evil-many.out" 2>&1 ||
     fail "pull-evil propose failed: $(tail -n 5 "$IT_TMP/evil-many.out")"
-wait_until 120 "n1 to handle the $MANY proposals" handled_at_least $((ONE_KEY + MANY))
+wait_handled $((ONE_KEY + MANY)) 120
 held=$(dyads_field held)
 open=$(dyads_field held_open)
 capped=$(dyads_field proposals_capped)
