@@ -15,7 +15,7 @@ EVIL=${PULL_EVIL:-$PULL_BIN_DIR/tests/pull-evil}
 ONE_KEY=${DYADFLOOD_ONE_KEY:-2000}
 MANY=${DYADFLOOD_MANY:-2000}
 MANY_KEYS=$((MANY / 5))
-RSS_GROWTH_MAX_KB=${RSS_GROWTH_MAX_KB:-32768}
+RSS_GROWTH_MAX_KB=${RSS_GROWTH_MAX_KB:-24576}
 MEASURE=${PULL_MEASURE:-0}
 # AddressSanitizer's shadow memory and quarantine make RSS meaningless: figures only
 if ldd "$PULLD" 2>/dev/null | grep -q libasan; then
