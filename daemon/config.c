@@ -78,6 +78,15 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(ctl_slow_share_pct, 75, 1, 100),
     LIM(ctl_watch_queue_bytes, 256u << 10, 4096, 1u << 30),
     LIM(ctl_watch_total_bytes, 8u << 20, 4096, UINT32_MAX),
+    LIM(max_handshakes_per_ip, 4, 1, 4096),
+    LIM(max_handshakes_per_group, 8, 1, 4096),
+    LIM(max_conns_per_ip, 8, 1, 4096),
+    LIM(max_conns_per_group, 16, 1, 4096),
+    LIM(first_msg_timeout_ms, 2000, 100, 600000),
+    LIM(hello_timeout_ms, 3000, 100, 600000),
+    LIM(max_dyads_per_proposer, 8, 1, 100000),
+    LIM(max_dyads_open, 1024, 1, 1000000),
+    LIM(dyad_retention_s, 7u * 86400u, 0, 3650u * 86400u),
 };
 #define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
 
@@ -109,6 +118,7 @@ static const struct cfg_setting cfg_fixed[] = {
 };
 #define N_FIXED (sizeof(cfg_fixed) / sizeof(cfg_fixed[0]))
 #define LIMIT_BIT0 8
+_Static_assert(LIMIT_BIT0 + N_LIMITS <= 64, "flag_set has a bit per setting");
 
 static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -53,6 +53,22 @@ struct config_limits {
                                        in percent: it waits out the rest (75) */
     uint32_t ctl_watch_queue_bytes; /* unsent events per watcher before it lags (256 KiB) */
     uint32_t ctl_watch_total_bytes; /* unsent events of all watchers together (8 MiB) */
+    /* Strangers' shares (daemon/net.h "Admission"): an inbound source - one IP address (an
+     * IPv6 /64), and its address group (gossip_addr_group: a public IPv4 /16, a public
+     * IPv6 /32; a private or loopback address is a group of its own) - may hold this
+     * many of the handshake and session slots. */
+    uint32_t max_handshakes_per_ip;    /* handshakes of one address (4) */
+    uint32_t max_handshakes_per_group; /* handshakes of one address group (8) */
+    uint32_t max_conns_per_ip;         /* inbound sessions of one address (8) */
+    uint32_t max_conns_per_group;      /* inbound sessions of one address group (16) */
+    uint32_t first_msg_timeout_ms;     /* an inbound peer's first handshake message (2000) */
+    uint32_t hello_timeout_ms;         /* the peer's HELLO after the handshake (3000) */
+    /* Dyads (daemon/dyads.h "Bounds"). */
+    uint32_t max_dyads_per_proposer; /* open dyads proposed to me by one key (8) */
+    uint32_t max_dyads_open;         /* open dyads in total (1024) */
+    uint32_t dyad_retention_s;       /* a closed dyad is deleted this long after it closed
+                                        (7 days; a completed one when its attestation
+                                        expires, 90 days) */
 };
 
 struct config {

@@ -133,6 +133,8 @@ pack_dyads(struct mp_open *parent, struct node *n, struct dyads *dy)
     mp_kv_uint(&m, "mail_swept", ds.mail_swept);
     mp_kv_uint(&m, "mail_held", ds.mail_held);
     mp_kv_uint(&m, "attestations", ds.attestations);
+    mp_kv_uint(&m, "proposals_capped", ds.prop_capped);
+    mp_kv_uint(&m, "gc_deleted", ds.gc_deleted);
     mp_close(&m);
 }
 

@@ -26,6 +26,7 @@
 
 static void dyads_arm(struct dyads *ds);
 static void dyads_retry_held(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES]);
+static void dyads_boot(struct dyads *ds, uint64_t now_s);
 
 /* ---- small helpers ---- */
 
@@ -33,41 +34,6 @@ static void
 short_id(const uint8_t key[static 32], char out[static IDENT_SHORT_LEN + 1])
 {
     ident_short(key, out);
-}
-
-static struct dyad *
-dyads_find(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES], size_t *idx)
-{
-    for (size_t i = 0; i < ds->len; i++) {
-        if (memcmp(dyad_id(ds->v[i]), id, DYAD_ID_BYTES) == 0) {
-            if (idx != NULL)
-                *idx = i;
-            return ds->v[i];
-        }
-    }
-    return NULL;
-}
-
-int
-dyads_add(struct dyads *ds, struct dyad *d)
-{
-    if (ds->len == ds->cap) {
-        size_t cap = ds->cap ? ds->cap * 2 : 16;
-        struct dyad **v = realloc(ds->v, cap * sizeof(*v));
-        if (v == NULL)
-            return PULL_ERR_NOMEM;
-        ds->v = v;
-        ds->cap = cap;
-    }
-    ds->v[ds->len++] = d;
-    return 0;
-}
-
-void
-dyads_remove_at(struct dyads *ds, size_t i)
-{
-    dyad_free(ds->v[i]);
-    ds->v[i] = ds->v[--ds->len];
 }
 
 bool
@@ -142,10 +108,10 @@ dyads_reload(struct dyads *ds, size_t i)
     wb_init(&w, STORE_KV_MAX);
     if (node_kv_get(ds->n, STORE_DYADS, dyad_id(ds->v[i]), &w) == 0 &&
         dyad_decode(NULL, w.p, w.len, &ds->t, &d) == 0) {
-        dyad_free(ds->v[i]);
-        ds->v[i] = d;
+        dyads_replace_at(ds, i, d);
     } else {
         dyads_remove_at(ds, i);
+        dyads_recount(ds); /* it may have changed in memory without being counted */
     }
     wb_release(&w);
 }
@@ -204,6 +170,11 @@ dyads_attest(struct dyads *ds, const struct dyad *d)
 void
 dyads_changed(struct dyads *ds, const struct dyad *d, enum dyad_state before, const char *why)
 {
+    bool was_open =
+        before == DYAD_ST_PROPOSED || before == DYAD_ST_ACCEPTED || before == DYAD_ST_DONE;
+
+    if (before != 0 && was_open != dyad_is_open(d)) /* a new dyad was counted by dyads_add */
+        ds->nopen = dyad_is_open(d) ? ds->nopen + 1 : ds->nopen - 1;
     dyads_emit(ds, d, why);
     if (before != DYAD_ST_COMPLETED && dyad_state(d) == DYAD_ST_COMPLETED)
         dyads_attest(ds, d);
@@ -436,11 +407,9 @@ dyads_apply_one(struct dyads *ds, size_t i, const uint8_t *p, size_t n, bool qui
     if (rc == PULL_ERR_AGAIN || rc == PULL_ERR_DUPLICATE)
         return rc;
     if (rc != 0) {
-        if (!quiet) {
-            ds->st.msgs_refused++;
-            log_warn("dyad %s: %s refused: %s", s, kind ? dyad_kind_name(kind) : "message",
-                     dyads_refusal(rc));
-        }
+        if (!quiet)
+            dyads_refused(ds, "dyad %s: %s refused: %s", s, kind ? dyad_kind_name(kind) : "message",
+                          dyads_refusal(rc));
         return rc;
     }
     if ((rc = dyads_persist(ds, d)) != 0) {
@@ -521,18 +490,19 @@ dyads_on_propose(struct dyads *ds, const uint8_t *p, size_t n, const struct dyad
         return PULL_ERR_DUPLICATE;
     if (!dyads_is_me(ds, m->responder))
         rc = PULL_ERR_PERM;
+    else if ((rc = dyads_admit_proposal(ds, m->proposer, quiet)) != 0)
+        return rc; /* counted and logged (the caps are checked before the signatures) */
     else if ((rc = dyads_my_record(ds, m->record, now_s)) == 0)
         rc = dyad_from_propose(NULL, p, n, now_s, &ds->t, &d);
     if (rc != 0) {
-        if (!quiet) {
-            ds->st.msgs_refused++;
-            log_warn("dyad %s: proposal refused: %s", s,
-                     rc == PULL_ERR_PERM        ? "not about one of my offers or needs"
-                     : rc == PULL_ERR_NOT_FOUND ? "no such record of mine"
-                                                : pull_strerror(rc));
-        }
+        if (!quiet)
+            dyads_refused(ds, "dyad %s: proposal refused: %s", s,
+                          rc == PULL_ERR_PERM        ? "not about one of my offers or needs"
+                          : rc == PULL_ERR_NOT_FOUND ? "no such record of mine"
+                                                     : pull_strerror(rc));
         return rc;
     }
+    dyads_make_room(ds, dyad_proposer(d)); /* signed: its closed proposals may go */
     if ((rc = dyads_add(ds, d)) != 0) {
         dyad_free(d);
         return rc;
@@ -547,18 +517,15 @@ dyads_on_propose(struct dyads *ds, const uint8_t *p, size_t n, const struct dyad
     return 0;
 }
 
-/* One opened dyad message addressed to me. */
-static void
+void
 dyads_deliver(struct dyads *ds, const uint8_t *p, size_t n, bool quiet)
 {
     struct dyad_msg m;
     int rc;
 
     if ((rc = dyad_msg_decode(p, n, &m)) != 0) {
-        if (!quiet) {
-            ds->st.msgs_refused++;
-            log_warn("dyad: malformed message in mail: %s", pull_strerror(rc));
-        }
+        if (!quiet)
+            dyads_refused(ds, "dyad: malformed message in mail: %s", pull_strerror(rc));
         return;
     }
     if (m.kind == DYAD_PROPOSE) {
@@ -622,8 +589,7 @@ dyads_on_mail(void *ctx, const uint8_t *item, size_t len, const uint8_t from[32]
     (void)from;
     if ((rc = mail_parse(item, len, &m)) != 0 ||
         (rc = mail_open(&m, &ds->n->self, ds->plain, sizeof(ds->plain), &pn)) != 0) {
-        ds->st.msgs_refused++;
-        log_warn("mail: an item for me does not open: %s", pull_strerror(rc));
+        dyads_refused(ds, "mail: an item for me does not open: %s", pull_strerror(rc));
         return;
     }
     dyads_deliver(ds, ds->plain, pn, false);
@@ -633,14 +599,13 @@ static void
 dyads_on_peer_up(void *ctx, const uint8_t key[32])
 {
     struct dyads *ds = ctx;
+    const struct dyads_by *b = dyads_by_peer(ds, key);
     uint64_t now_s = node_now_s(ds->n);
 
     /* my messages to this peer that are not in the outbox any more (store error, crash):
      * seal them again (same bytes) so that they go out below */
-    for (size_t i = 0; i < ds->len; i++) {
-        if (sodium_memcmp(dyad_peer(ds->v[i], dyads_my_role(ds, ds->v[i])), key, 32) == 0)
-            dyads_refill_outbox(ds, ds->v[i], now_s);
-    }
+    for (uint32_t k = 0; b != NULL && k < b->n; k++)
+        dyads_refill_outbox(ds, b->v[k], now_s);
 }
 
 /* ---- timer ---- */
@@ -704,12 +669,9 @@ dyads_boot(struct dyads *ds, uint64_t now_s)
     ds->booted = true;
 }
 
-static void
-dyads_tick(uv_timer_t *t)
+void
+dyads_tick_at(struct dyads *ds, uint64_t now_s)
 {
-    struct dyads *ds = t->data;
-    uint64_t now_s = node_now_s(ds->n);
-
     if (!ds->booted)
         dyads_boot(ds, now_s);
     for (size_t i = 0; i < ds->len; i++) {
@@ -722,6 +684,15 @@ dyads_tick(uv_timer_t *t)
         else
             dyads_changed(ds, ds->v[i], before, "deadline passed");
     }
+    (void)dyads_gc(ds, now_s);
+}
+
+static void
+dyads_tick(uv_timer_t *t)
+{
+    struct dyads *ds = t->data;
+
+    dyads_tick_at(ds, node_now_s(ds->n));
     dyads_arm(ds);
 }
 
@@ -769,6 +740,10 @@ load_dyad(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
         dyad_free(d);
         return 0;
     }
+    if (!dyads_load_admit(l->ds, d, node_now_s(l->ds->n))) {
+        dyad_free(d); /* deleted from the store: past its retention, or beyond the caps */
+        return 0;
+    }
     if ((rc = dyads_add(l->ds, d)) != 0) {
         dyad_free(d);
         return rc;
@@ -783,12 +758,7 @@ dyads_knows(void *ctx, const uint8_t key[32])
 {
     struct dyads *ds = ctx;
 
-    for (size_t i = 0; i < ds->len; i++) {
-        if (sodium_memcmp(dyad_proposer(ds->v[i]), key, 32) == 0 ||
-            sodium_memcmp(dyad_responder(ds->v[i]), key, 32) == 0)
-            return true;
-    }
-    return false;
+    return dyads_by_peer(ds, key) != NULL;
 }
 
 int
@@ -805,6 +775,8 @@ dyads_start(struct node *n, struct sync *sync, struct dyads **out)
     ds->n = n;
     ds->sync = sync;
     dyad_timeouts_default(&ds->t);
+    if ((rc = dyads_keep_init(ds)) != 0)
+        goto fail;
     l.ds = ds;
     if ((rc = store_kv_iter(n->store, STORE_DYADS, load_dyad, &l)) != 0)
         goto fail;
@@ -818,7 +790,8 @@ dyads_start(struct node *n, struct sync *sync, struct dyads **out)
     hooks.ctx = ds;
     if (sync != NULL)
         sync_set_mail(sync, &hooks);
-    log_info("dyads: %zu dyad(s)", ds->len);
+    log_info("dyads: %zu dyad(s), %zu open%s", ds->len, ds->nopen,
+             ds->st.gc_deleted > 0 ? " (closed or over the caps: some deleted)" : "");
     dyads_arm(ds); /* first tick at once: start-up work that needs the loop */
     return 0;
 fail:
@@ -854,11 +827,9 @@ dyads_free(struct dyads *ds)
         uv_close((uv_handle_t *)&ds->timer, NULL);
         uv_run(ds->n->loop, UV_RUN_NOWAIT);
     }
-    for (size_t i = 0; i < ds->len; i++)
-        dyad_free(ds->v[i]);
+    dyads_keep_release(ds);
     for (size_t i = 0; i < ds->nheld; i++)
         free(ds->held[i].p);
-    free(ds->v);
     sodium_memzero(ds->plain, sizeof(ds->plain));
     free(ds);
 }

@@ -38,7 +38,26 @@
  * (dyad_attestation) is submitted like any local record and gossips from there.
  *
  * Timers: one uv_timer wakes at the earliest dyad deadline (at least every minute) to
- * expire dyads (dyad_on_timeout) and sweep expired mail.
+ * expire dyads (dyad_on_timeout), delete those due (below) and sweep expired mail.
+ *
+ * Bounds. Anyone who sees one of my offers can propose on it, so what strangers can make me
+ * keep is capped. At most max_dyads_per_proposer proposals of one key await my answer (8),
+ * and at most max_dyads_open dyads are open in all (1024); a proposal beyond either is
+ * refused before its signatures are checked, counted (status "proposals_capped" and
+ * "msgs_refused") and logged in at most 8 lines every 10 s (the next line tells how many
+ * were not), like every refusal of a peer's dyad message. A closed dyad (declined,
+ * cancelled, expired) is deleted from memory and from the store (node_kv_del, through the
+ * node's batch) dyad_retention_s after it closed (7 days); a completed one when its
+ * attestation expires (DYAD_ATTEST_TTL, 90 days after it completed): the attestation is
+ * the lasting summary, and `pull dyad list` shows the dyad until then. Proposals I never
+ * accepted that are closed count too: a proposer keeps at most max_dyads_per_proposer of
+ * them (its oldest goes when it proposes again), all strangers together at most
+ * max_dyads_open (the oldest go at the next tick). At start, dyads due for deletion and
+ * open proposals beyond the caps (a store from before them, or lowered limits: a proposer
+ * keeps its oldest) are deleted instead of loaded, so a restart stays within the caps.
+ * Lookup by id is a hash table (SipHash under a key drawn at start), by counterpart another
+ * (dyads_keep.c). A deleted dyad's mail stays in the inbox until it expires: replayed at
+ * start, a proposal is admitted again only under the caps.
  */
 #ifndef PULL_DYADS_H
 #define PULL_DYADS_H
@@ -68,6 +87,8 @@ struct dyads_stats {
     uint64_t mail_swept;   /* expired items removed */
     uint64_t mail_held;    /* items held now: outbox + relay + inbox */
     uint64_t attestations; /* attestations submitted */
+    uint64_t prop_capped;  /* proposals refused over max_dyads_per_proposer / _open */
+    uint64_t gc_deleted;   /* dyads deleted: closed past their retention, over the caps */
 };
 
 struct dyads;

@@ -374,6 +374,7 @@ int
 dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                size_t msgsz)
 {
+    struct dyad **v;
     struct mp_open list;
 
     (void)req;
@@ -381,12 +382,20 @@ dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_packer *
         snprintf(msg, msgsz, "the dyad service is not running");
         return PULL_ERR_STATE;
     }
+    /* newest first, in a copy: ds->v's order is the index's */
+    if ((v = malloc((ds->len ? ds->len : 1) * sizeof(*v))) == NULL) {
+        snprintf(msg, msgsz, "%s", pull_strerror(PULL_ERR_NOMEM));
+        return PULL_ERR_NOMEM;
+    }
+    if (ds->len > 0)
+        memcpy(v, ds->v, ds->len * sizeof(*v));
     if (ds->len > 1)
-        qsort(ds->v, ds->len, sizeof(ds->v[0]), cmp_updated_desc); /* newest first */
+        qsort(v, ds->len, sizeof(v[0]), cmp_updated_desc);
     mp_open_array(&list, pk);
     for (size_t i = 0; i < ds->len; i++)
-        dyads_pack(ds, ds->v[i], mp_item(&list));
+        dyads_pack(ds, v[i], mp_item(&list));
     mp_close(&list);
+    free(v);
     return 0;
 }
 

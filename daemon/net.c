@@ -16,6 +16,12 @@
 
 #define NET_MAINT_MS 250
 
+static bool
+host_is_any(const char *h)
+{
+    return strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "") == 0;
+}
+
 /* ---------------------------------------------------------------- the set and its limits */
 
 struct conn *
@@ -47,12 +53,144 @@ net_count(const struct net *t, bool handshaking)
     return k;
 }
 
+/* conn_source sets c's source (src_ip, src_group) from the address it connected from: the
+ * IP (an IPv6 address by its /64, which one subscriber holds) and the address group the
+ * gossip engine uses (gossip_addr_group of "IP:0": a loopback address is then a group of
+ * its own, whatever its port). */
+static void
+conn_source(struct conn *c, const struct sockaddr_storage *ss)
+{
+    char a[96];
+
+    memset(c->src_ip, 0, sizeof(c->src_ip));
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        c->src_ip[0] = 4;
+        memcpy(c->src_ip + 1, &s4->sin_addr, 4);
+        snprintf(a, sizeof(a), "%s:0", c->ip);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        const uint8_t *b = s6->sin6_addr.s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+            c->src_ip[0] = 4;
+            memcpy(c->src_ip + 1, b + 12, 4);
+            snprintf(a, sizeof(a), "%u.%u.%u.%u:0", b[12], b[13], b[14], b[15]);
+        } else {
+            c->src_ip[0] = 6;
+            memcpy(c->src_ip + 1, b, 8);
+            snprintf(a, sizeof(a), "[%s]:0", c->ip);
+        }
+    } else {
+        return;
+    }
+    gossip_addr_group(a, c->src_group);
+    c->src_known = c->src_group[0] != 0;
+}
+
+/* in_phase: is x an open inbound connection with a known source, in the handshake (SHS) if
+ * hs, else with its frames running (HELLO or UP)? */
+static bool
+in_phase(const struct conn *x, bool hs)
+{
+    if (!x->inbound || !x->src_known || x->handle_closed)
+        return false;
+    return hs ? x->phase == PH_SHS : (x->phase == PH_HELLO || x->phase == PH_UP);
+}
+
+/* share_of counts the connections other than c that in_phase(hs) holds from c's address
+ * (*ip) and from its address group (*group). */
+static void
+share_of(const struct net *t, const struct conn *c, bool hs, size_t *ip, size_t *group)
+{
+    *ip = *group = 0;
+    for (const struct conn *x = t->head; x != NULL; x = x->next) {
+        if (x == c || !in_phase(x, hs))
+            continue;
+        if (memcmp(x->src_ip, c->src_ip, NET_SRC_LEN) == 0)
+            (*ip)++;
+        if (memcmp(x->src_group, c->src_group, GOSSIP_GROUP_LEN) == 0)
+            (*group)++;
+    }
+}
+
+/* silent: has x, in the handshake, not sent its first message yet? (An honest peer sends
+ * it at once; in the HELLO phase every candidate is silent alike.) */
+static bool
+silent(const struct conn *x)
+{
+    return x->phase != PH_SHS || x->bytes_in < SHS_MSG1_BYTES;
+}
+
+/* evict_for makes room for c when the slots of phase ph (PH_SHS: the handshakes; PH_HELLO:
+ * the sessions, whose candidates are those still waiting for their HELLO) are all taken.
+ * As Bitcoin Core and libp2p's connection manager do, the address group holding the most
+ * of those connections loses its youngest one (a silent one first), if it holds more of
+ * them than c's group. Returns true if a connection was evicted. */
+static bool
+evict_for(struct conn *c, enum conn_phase ph)
+{
+    struct net *t = c->net;
+    struct conn *victim = NULL;
+    size_t most = 0, mine = 0;
+    char who[IDENT_SHORT_LEN + 1];
+
+    if (!c->src_known)
+        return false;
+    for (struct conn *x = t->head; x != NULL; x = x->next) {
+        size_t k = 0;
+        bool better;
+        if (x == c || !in_phase(x, ph == PH_SHS) || x->phase != ph)
+            continue;
+        if (memcmp(x->src_group, c->src_group, GOSSIP_GROUP_LEN) == 0)
+            mine++;
+        for (const struct conn *y = t->head; y != NULL; y = y->next) {
+            if (y != c && in_phase(y, ph == PH_SHS) && y->phase == ph &&
+                memcmp(y->src_group, x->src_group, GOSSIP_GROUP_LEN) == 0)
+                k++;
+        }
+        better = victim == NULL || k > most ||
+                 (k == most &&
+                  (silent(x) != silent(victim) ? silent(x) : x->opened_ms > victim->opened_ms));
+        if (better) {
+            most = k;
+            victim = x;
+        }
+    }
+    if (victim == NULL || most <= mine)
+        return false;
+    net_ctr(t)->conns_evicted++;
+    net_conn_name(victim, who);
+    log_debug("peer %s %s: evicted for a connection from %s (its address group holds %zu of "
+              "the %s)",
+              who, victim->ip, c->ip, most, ph == PH_SHS ? "handshakes" : "sessions");
+    victim->quiet = true; /* counted as evicted, not as a failed handshake */
+    if (ph == PH_SHS)
+        net_conn_destroy(victim);
+    else
+        net_conn_close(victim, PULL_ERR_QUOTA, MSG_BYE_BUSY, "too many connections");
+    return true;
+}
+
 int
 net_admit_session(struct conn *c)
 {
     struct net *t = c->net;
+    const struct config_limits *l = &t->node->cfg.limits;
+    size_t ip = 0, group = 0;
 
-    if (c->inbound && net_count(t, false) > t->node->cfg.limits.max_conns) {
+    if (!c->inbound)
+        return 0; /* our own dials are counted by net_dial */
+    if (c->src_known) {
+        share_of(t, c, false, &ip, &group);
+        if (ip >= l->max_conns_per_ip || group >= l->max_conns_per_group) {
+            net_ctr(t)->conns_refused++;
+            net_ctr(t)->conns_limited++;
+            net_conn_close(c, PULL_ERR_QUOTA, MSG_BYE_BUSY, "too many connections from %s",
+                           ip >= l->max_conns_per_ip ? "your address" : "your address group");
+            return PULL_ERR_QUOTA;
+        }
+    }
+    if (net_count(t, false) > l->max_conns && !evict_for(c, PH_HELLO)) {
         net_ctr(t)->conns_refused++;
         net_conn_close(c, PULL_ERR_QUOTA, MSG_BYE_BUSY, "too many connections");
         return PULL_ERR_QUOTA;
@@ -60,16 +198,30 @@ net_admit_session(struct conn *c)
     return 0;
 }
 
-/* admit_accept: may c, just accepted (c->ip known), start its handshake? It counts among
- * the handshakes already. */
-static bool
-admit_accept(const struct conn *c)
+/* What admit_accept says. */
+enum admit { ADMIT_OK = 0, ADMIT_SHARE, ADMIT_FULL };
+
+/* admit_accept: may c, just accepted (c->ip and its source known), start its handshake?
+ * It counts among the handshakes already. Returns ADMIT_OK, ADMIT_SHARE if its source
+ * holds its share of the handshakes, or ADMIT_FULL if every slot is taken and none could
+ * be freed for it (evict_for). */
+static enum admit
+admit_accept(struct conn *c)
 {
     const struct net *t = c->net;
     const struct config_limits *l = &t->node->cfg.limits;
+    size_t ip = 0, group = 0;
 
-    return !t->stopped && net_count(t, true) <= l->max_handshakes &&
-           net_count(t, false) < l->max_conns + l->max_handshakes;
+    if (t->stopped || net_count(t, false) >= l->max_conns + l->max_handshakes)
+        return ADMIT_FULL;
+    if (c->src_known) {
+        share_of(t, c, true, &ip, &group);
+        if (ip >= l->max_handshakes_per_ip || group >= l->max_handshakes_per_group)
+            return ADMIT_SHARE;
+    }
+    if (net_count(t, true) > l->max_handshakes && !evict_for(c, PH_SHS))
+        return ADMIT_FULL;
+    return ADMIT_OK;
 }
 
 /* ---------------------------------------------------------------- accepting and dialing */
@@ -81,6 +233,7 @@ on_connection(uv_stream_t *server, int status)
     struct conn *c;
     struct sockaddr_storage ss;
     int len = sizeof(ss);
+    enum admit why;
 
     if (status < 0) {
         log_warn("accept: %s", uv_strerror(status));
@@ -98,6 +251,7 @@ on_connection(uv_stream_t *server, int status)
         return;
     }
     net_ctr(t)->conns_in++;
+    memset(&ss, 0, sizeof(ss));
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET6)
             uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
@@ -105,9 +259,14 @@ on_connection(uv_stream_t *server, int status)
             uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
     }
     snprintf(c->addr, sizeof(c->addr), "%s", c->ip);
-    if (!admit_accept(c)) {
+    conn_source(c, &ss);
+    if ((why = admit_accept(c)) != ADMIT_OK) {
         net_ctr(t)->conns_refused++;
-        log_debug("refusing connection from %s: too many connections", c->ip);
+        if (why == ADMIT_SHARE)
+            net_ctr(t)->conns_limited++;
+        log_debug("refusing connection from %s: %s", c->ip,
+                  why == ADMIT_SHARE ? "its address holds its share of the handshakes"
+                                     : "too many connections");
         net_conn_destroy(c);
         return;
     }
@@ -153,14 +312,35 @@ on_connect(uv_connect_t *req, int status)
     }
 }
 
+/* sa_loopback: is sa a loopback address (127/8, ::1, or 127/8 mapped into IPv6)? */
+static bool
+sa_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 static void
 dial_addr(struct conn *c, const struct sockaddr *sa)
 {
+    struct net *t = c->net;
     int rc;
 
     uv_tcp_init(c->net->node->loop, &c->tcp);
     c->tcp_init = true;
     c->tcp.data = c;
+    /* A node that listens on one address dials from it too, so that the peer sees the
+     * address it can dial back (and counts our connections against the right source); a
+     * loopback listener keeps its source address for loopback peers only. If the bind
+     * fails the connection leaves from the address the system picks. */
+    if (t->bind_set && sa->sa_family == t->bind_src.ss_family &&
+        (!t->bind_loopback || sa_loopback(sa)))
+        (void)uv_tcp_bind(&c->tcp, (const struct sockaddr *)&t->bind_src, 0);
     c->creq.data = c;
     if ((rc = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect)) != 0) {
         c->fail_err = PULL_ERR_IO;
@@ -270,8 +450,22 @@ on_maint(uv_timer_t *tm)
         case PH_DIAL:
         case PH_SHS:
         case PH_HELLO:
-            if (now - c->opened_ms >= l->handshake_timeout_ms)
+            /* a stranger holds a slot only as long as it keeps the pace of an honest peer,
+             * which speaks at once: the first message, then the HELLO right after the
+             * handshake */
+            if (c->phase == PH_SHS && c->inbound && c->bytes_in < SHS_MSG1_BYTES &&
+                now - c->opened_ms >= l->first_msg_timeout_ms) {
+                net_ctr(t)->handshakes_slow++;
+                net_conn_close(c, PULL_ERR_TIMEOUT, MSG_BYE_TIMEOUT,
+                               "no handshake message within %u ms",
+                               (unsigned)l->first_msg_timeout_ms);
+            } else if (c->phase == PH_HELLO && now - c->hello_ms >= l->hello_timeout_ms) {
+                net_ctr(t)->handshakes_slow++;
+                net_conn_close(c, PULL_ERR_TIMEOUT, MSG_BYE_TIMEOUT, "no HELLO within %u ms",
+                               (unsigned)l->hello_timeout_ms);
+            } else if (now - c->opened_ms >= l->handshake_timeout_ms) {
                 net_conn_close(c, PULL_ERR_TIMEOUT, MSG_BYE_TIMEOUT, "handshake timed out");
+            }
             break;
         case PH_UP:
             if (now - c->last_rx_ms >= l->idle_timeout_ms) {
@@ -333,6 +527,15 @@ net_new(struct node *n, const struct net_events *ev, struct net **out)
         return PULL_ERR_INVAL;
     }
     t->listening = true;
+    if (!host_is_any(t->listen_host)) {
+        t->bind_src = ss; /* the listen address, port 0 */
+        if (ss.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&t->bind_src)->sin6_port = 0;
+        else
+            ((struct sockaddr_in *)&t->bind_src)->sin_port = 0;
+        t->bind_loopback = sa_loopback((const struct sockaddr *)&t->bind_src);
+        t->bind_set = true;
+    }
     if (uv_tcp_getsockname(&t->listener, (struct sockaddr *)&ss, &len) == 0)
         t->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
@@ -485,12 +688,6 @@ net_conn_info(const struct net *t, const uint8_t key[static 32], struct node_pee
     if (out->addr[0] == '\0')
         snprintf(out->addr, sizeof(out->addr), "%s", c->addr);
     return 0;
-}
-
-static bool
-host_is_any(const char *h)
-{
-    return strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "") == 0;
 }
 
 void

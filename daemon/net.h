@@ -32,6 +32,24 @@
  * callback, and peer_queue_bytes of unsent data per peer: a peer whose queue would grow
  * beyond it is dropped, never buffered without limit. Every peer byte is untrusted.
  *
+ * Admission. An open network is made of strangers, and a stranger must not be able to
+ * take every slot before it has said who it is. An inbound connection's source is its IP
+ * address (an IPv6 /64) and its address group (gossip_addr_group: the /16 of a public
+ * IPv4 address, the /32 of a public IPv6 one; a private or loopback address is a group of
+ * its own, so 127.0.0.2 and 127.0.0.3 are two sources). A source holds at most
+ * max_handshakes_per_ip / max_handshakes_per_group connections in the handshake (more are
+ * closed at accept) and max_conns_per_ip / max_conns_per_group inbound sessions (more get
+ * BYE BUSY once the key is known). A stranger holds a slot only at an honest peer's pace:
+ * its first handshake message within first_msg_timeout_ms of the accept, its HELLO within
+ * hello_timeout_ms of the handshake's end. When every slot of a kind is taken (the
+ * handshakes, or the sessions), a newcomer from a source with fewer of them takes the
+ * place of the youngest connection of the address group holding the most of those not
+ * yet authenticated (in the handshake, or waiting for their HELLO), as Bitcoin Core and
+ * libp2p's connection manager do; sessions that sent their HELLO are never evicted. Our
+ * own dials are not counted against any source. A node listening on one address (not
+ * 0.0.0.0 or ::) dials from it too, so its peers see the address they can dial back.
+ * Counters: conns_refused (conns_limited: over a share), conns_evicted, handshakes_slow.
+ *
  * Memory: a connection is freed only in its libuv close callback, never inside its own
  * callback chain.
  *

@@ -341,6 +341,7 @@ session_start(struct conn *c)
     }
     c->frames = true;
     c->phase = PH_HELLO;
+    c->hello_ms = net_now_ms(t);
     if ((rc = net_conn_write(c, hdr, sizeof(hdr), 0, REPORT_NONE, false)) != 0)
         goto out;
     if (sodium_memcmp(c->key, t->node->self.pk, 32) == 0) {

@@ -30,6 +30,7 @@
 
 #include "daemon/net.h"
 #include "proto/frame.h"
+#include "proto/gossip.h"
 #include "proto/shs.h"
 
 #define NET_READ_BUF 65536
@@ -37,6 +38,7 @@
 #define NET_PUMP_MS 10
 #define NET_CLOSE_GRACE_MS 2000
 #define NET_REASON_MAX 160
+#define NET_SRC_LEN 9 /* a source address: family, then an IPv4 address or an IPv6 /64 */
 
 enum conn_phase { PH_DIAL, PH_SHS, PH_HELLO, PH_UP, PH_CLOSING };
 
@@ -62,11 +64,15 @@ struct conn {
     uint8_t key[32];
     char addr[NODE_ADDR_MAX]; /* dialed "HOST:PORT", or observed "IP:PORT" */
     char ip[64];              /* observed peer IP (inbound) */
+    bool src_known;           /* inbound, with src_ip and src_group from the observed IP */
+    uint8_t src_ip[NET_SRC_LEN];
+    uint8_t src_group[GOSSIP_GROUP_LEN]; /* gossip_addr_group of the IP (port 0) */
     struct shs shs;
     struct frame_enc enc;
     struct frame_dec dec;
     uint64_t features;
     uint64_t opened_ms, last_rx_ms, last_ping_ms, close_deadline;
+    uint64_t hello_ms; /* when the frames started (PH_HELLO): the peer's HELLO is due */
     uint64_t since_s;
     uint64_t bytes_in, bytes_out;
     size_t queued;
@@ -91,6 +97,8 @@ struct net {
     bool stopped;
     uint16_t port;
     char listen_host[CONFIG_ADDR_MAX];
+    struct sockaddr_storage bind_src; /* dials leave from the listen address, if one */
+    bool bind_set, bind_loopback;
     struct conn *head;
     uint8_t rbuf[NET_READ_BUF]; /* the one read buffer (net_conn.c) */
     bool rbuf_busy;
@@ -118,9 +126,11 @@ struct conn *net_find(const struct net *t, const uint8_t key[32], bool up_only);
  * handshaking, else those with frames running (HELLO, UP). */
 size_t net_count(const struct net *t, bool handshaking);
 
-/* net_admit_session applies the session limits to c, whose key just became known: an
- * inbound connection beyond max_conns is refused. Returns 0, or PULL_ERR_QUOTA after
- * closing c with BYE BUSY (counted as refused). */
+/* net_admit_session applies the session limits to c, whose key just became known (its
+ * frames run: PH_HELLO): an inbound connection beyond its source's share of sessions
+ * (max_conns_per_ip, max_conns_per_group) is refused; one beyond max_conns takes the place
+ * of another that has not sent its HELLO yet (net.h "Admission") or is refused. Returns 0,
+ * or PULL_ERR_QUOTA after closing c with BYE BUSY (counted as refused). */
 int net_admit_session(struct conn *c);
 
 /* ---- one connection (net_conn.c) ---- */

@@ -81,8 +81,11 @@
     X(conns_in, "inbound connections accepted")                                                    \
     X(conns_out, "outbound dials started")                                                         \
     X(conns_refused, "inbound refused (limits, banned)")                                           \
+    X(conns_limited, "of which over their address's or group's share")                             \
+    X(conns_evicted, "not yet authenticated, evicted for a newcomer from a smaller source")        \
     X(handshakes_ok, "handshakes completed")                                                       \
     X(handshakes_failed, "handshakes failed")                                                      \
+    X(handshakes_slow, "of which too slow: no first message or no HELLO in time")                  \
     X(peers_dropped, "closed for misbehaviour, slowness or limits")                                \
     X(frames_bad, "malformed or unexpected frames")                                                \
     X(recon_sessions, "reconciliation sessions that ended well")                                   \

@@ -4,6 +4,11 @@
  * several ways against one node, then prints what the node did.
  *
  *   pull-evil MODE ID@HOST:PORT [--count N] [--network-key HEX64] [--seconds S]
+ *             [--bind IP [--spread K]] [--record ID] [--keys K]
+ *
+ * --bind makes every connection leave from IP (e.g. 127.0.0.2: one stranger's address on
+ * loopback); with --spread K they leave from K consecutive IPv4 addresses starting at IP
+ * in turn (many strangers).
  *
  * Modes:
  *   garbage   N connections that send random bytes instead of a client hello
@@ -17,12 +22,21 @@
  *   flood     a valid session sending N valid records by ONE author (beyond the quota)
  *   replay    a valid session sending an old version of a record after the newer one, and
  *             an offer after its withdrawal
+ *   idle      slowloris before the handshake: N TCP connections that never send a byte,
+ *             each opened again as soon as the node closes it, for S seconds
+ *   nohello   slowloris after the handshake: N sessions, each with a key of its own, that
+ *             finish the Secret Handshake (stream header included) and never send HELLO,
+ *             each made again as soon as the node closes it, for S seconds
+ *   propose   a valid session sending N dyad proposals on the node's record --record ID,
+ *             from K proposer keys (--keys, default 1) in turn, each sealed as mail to the
+ *             node (from a new mail sender key every 4 items: a stranger's share of mail)
  *
  * Output: human lines, plus machine-readable lines starting with "EVIL " that the tests
  * read: "EVIL result <what the node did>", "EVIL forged <record id>", "EVIL author <id>",
  * "EVIL stale <id>", "EVIL live <id>", "EVIL withdrawn <id>", "EVIL halfopen opened=N
- * established=E closed_by_node=C still_open=O". Exit status 0 when the attack was carried
- * out, 1 on bad usage, 2 if the node could not be reached at all.
+ * established=E closed_by_node=C still_open=O", "EVIL idle ...", "EVIL nohello ...",
+ * "EVIL proposer <id>", "EVIL propose sent=N keys=K". Exit status 0 when the attack was
+ * carried out, 1 on bad usage, 2 if the node could not be reached at all.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -50,7 +64,9 @@
 #include "lib/ident.h"
 #include "lib/mp.h"
 #include "lib/record.h"
+#include "proto/dyad.h"
 #include "proto/frame.h"
+#include "proto/mail.h"
 #include "proto/msg.h"
 #include "proto/shs.h"
 
@@ -64,6 +80,16 @@ static struct {
     long count;
     long seconds;
     struct ident me;
+    int io_ms;     /* blocking socket timeout */
+    bool bind_set; /* --bind */
+    struct sockaddr_storage bind;
+    socklen_t bind_len;
+    long spread;            /* --spread: consecutive IPv4 source addresses */
+    unsigned long next_src; /* the next one's offset */
+    bool record_set;        /* --record */
+    uint8_t record[32];
+    long keys;       /* --keys */
+    bool fresh_keys; /* a new identity for every handshake */
 } opt;
 
 static uint64_t
@@ -79,11 +105,37 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: pull-evil garbage|halfopen|wrongnet|frames|oversize|forged|flood|"
-                    "replay ID@HOST:PORT [--count N] [--network-key HEX64] [--seconds S]\n");
+                    "replay|idle|nohello|propose ID@HOST:PORT [--count N] [--network-key HEX64]"
+                    " [--seconds S] [--bind IP [--spread K]] [--record ID] [--keys K]\n");
     exit(1);
 }
 
 /* ---- blocking sockets ---- */
+
+/* bind_source binds fd to the next source address of --bind / --spread. Returns 0, or -1
+ * (printed) if the family differs or the bind fails. */
+static int
+bind_source(int fd, int family)
+{
+    struct sockaddr_storage ss = opt.bind;
+    static bool warned;
+
+    if (family != ss.ss_family)
+        return -1;
+    if (family == AF_INET && opt.spread > 1) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        uint32_t a =
+            ntohl(s4->sin_addr.s_addr) + (uint32_t)(opt.next_src++ % (unsigned long)opt.spread);
+        s4->sin_addr.s_addr = htonl(a);
+    }
+    if (bind(fd, (struct sockaddr *)&ss, opt.bind_len) != 0) {
+        if (!warned)
+            fprintf(stderr, "pull-evil: bind: %s\n", strerror(errno));
+        warned = true;
+        return -1;
+    }
+    return 0;
+}
 
 static int
 tcp_connect(bool nonblock)
@@ -99,8 +151,13 @@ tcp_connect(bool nonblock)
         fd = socket(ai->ai_family, ai->ai_socktype | (nonblock ? SOCK_NONBLOCK : 0), 0);
         if (fd < 0)
             continue;
+        if (opt.bind_set && bind_source(fd, ai->ai_family) != 0) {
+            close(fd);
+            fd = -1;
+            continue;
+        }
         if (!nonblock) {
-            struct timeval tv = {IO_TIMEOUT_MS / 1000, 0};
+            struct timeval tv = {opt.io_ms / 1000, (opt.io_ms % 1000) * 1000};
 
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -194,6 +251,11 @@ sess_handshake(struct sess *s, const uint8_t net[32])
 
     memset(s, 0, sizeof(*s));
     s->fd = -1;
+    if (opt.fresh_keys) { /* a stranger per session: keys cost nothing */
+        ident_wipe(&opt.me);
+        if (ident_generate(&opt.me) != 0)
+            return -1;
+    }
     if ((s->fd = tcp_connect(false)) < 0)
         return -2;
     if (shs_client_init(&h, env_system(), net, &opt.me, opt.key) != 0)
@@ -204,7 +266,7 @@ sess_handshake(struct sess *s, const uint8_t net[32])
                 goto out;
         if (shs_done(&h))
             break;
-        if (s->in_off == s->in_len && sess_read(s, IO_TIMEOUT_MS) <= 0)
+        if (s->in_off == s->in_len && sess_read(s, opt.io_ms) <= 0)
             goto out;
         rc = shs_feed(&h, s->in + s->in_off, s->in_len - s->in_off, &used);
         if (rc < 0) {
@@ -304,7 +366,7 @@ sess_hello(struct sess *s)
     if (rc != 0)
         return -1;
     for (;;) {
-        if (sess_recv(s, buf, &len, IO_TIMEOUT_MS) != 1)
+        if (sess_recv(s, buf, &len, opt.io_ms) != 1)
             return -1;
         if (msg_peek_type(buf, len, &type) == 0 && type == MSG_HELLO)
             return 0;
@@ -867,6 +929,308 @@ mode_replay(void)
     return 0;
 }
 
+/* ---- slowloris: idle sockets, sessions without HELLO ---- */
+
+/* A held connection of idle or nohello. */
+struct held {
+    int fd;           /* -1: none (open again at retry_ms) */
+    bool up;          /* TCP connected (idle) */
+    uint64_t born_ms; /* opened (idle) or session made (nohello) */
+    uint64_t retry_ms;
+};
+
+/* life_add counts one connection the node closed after life_ms. */
+struct life {
+    long closed, fast; /* fast: closed within 100 ms (refused at accept) */
+    uint64_t sum_ms;
+};
+
+static void
+life_add(struct life *l, uint64_t life_ms)
+{
+    l->closed++;
+    l->fast += life_ms < 100;
+    l->sum_ms += life_ms;
+}
+
+#define RETRY_MS 20 /* pause before opening a closed socket again (idle) */
+
+static int
+mode_idle(void)
+{
+    long n = opt.count, i, opened = 0, failed = 0;
+    struct held *h = calloc((size_t)n, sizeof(*h));
+    struct pollfd *p = calloc((size_t)n, sizeof(*p));
+    struct life life = {0};
+    struct rlimit rl;
+    uint64_t t0 = now_ms(), deadline = t0 + (uint64_t)opt.seconds * 1000u;
+
+    if (h == NULL || p == NULL)
+        return 2;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    for (i = 0; i < n; i++)
+        h[i].fd = -1;
+    while (now_ms() < deadline) {
+        uint64_t t = now_ms();
+        for (i = 0; i < n; i++) {
+            if (h[i].fd >= 0 || t < h[i].retry_ms)
+                continue;
+            h[i].fd = tcp_connect(true);
+            h[i].up = false;
+            h[i].born_ms = t;
+            h[i].retry_ms = t + RETRY_MS;
+            if (h[i].fd < 0)
+                failed++;
+            else
+                opened++;
+        }
+        for (i = 0; i < n; i++) {
+            p[i].fd = h[i].fd;
+            p[i].events = h[i].up ? POLLIN : POLLOUT;
+            p[i].revents = 0;
+        }
+        if (poll(p, (nfds_t)n, 50) <= 0)
+            continue;
+        t = now_ms();
+        for (i = 0; i < n; i++) {
+            uint8_t b[256];
+            ssize_t r;
+            if (p[i].revents == 0 || h[i].fd < 0)
+                continue;
+            if (!h[i].up) {
+                int err = 0;
+                socklen_t l = sizeof(err);
+                getsockopt(h[i].fd, SOL_SOCKET, SO_ERROR, &err, &l);
+                if (err == 0 && (p[i].revents & (POLLERR | POLLHUP)) == 0) {
+                    h[i].up = true;
+                    continue;
+                }
+                failed++;
+            } else if ((r = recv(h[i].fd, b, sizeof(b), MSG_DONTWAIT)) > 0 ||
+                       (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+                continue;
+            } else {
+                life_add(&life, t - h[i].born_ms);
+            }
+            close(h[i].fd);
+            h[i].fd = -1;
+            h[i].retry_ms = t + RETRY_MS;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (h[i].fd >= 0)
+            close(h[i].fd);
+    }
+    printf("EVIL idle sockets=%ld opened=%ld closed_by_node=%ld closed_within_100ms=%ld "
+           "mean_life_ms=%llu failed=%ld held_ms=%llu\n",
+           n, opened, life.closed, life.fast,
+           (unsigned long long)(life.closed ? life.sum_ms / (uint64_t)life.closed : 0), failed,
+           (unsigned long long)(now_ms() - t0));
+    free(h);
+    free(p);
+    return 0;
+}
+
+/* drain reads what the node sent on s without blocking (it is readable): frames are
+ * decoded and dropped, a BYE remembered. Returns 0 at EOF or on a bad frame, 1 if s is
+ * still open. */
+static int
+drain(struct sess *s)
+{
+    struct frame_msg m;
+    size_t used;
+    ssize_t r = sess_read(s, 0);
+    int rc;
+
+    if (r == 0 || (r < 0 && s->closed))
+        return 0;
+    while (s->in_off < s->in_len) {
+        rc = frame_dec_feed(&s->dec, s->in + s->in_off, s->in_len - s->in_off, &used, &m);
+        if (rc < 0)
+            return 0;
+        s->in_off += used;
+        if (rc == FRAME_MSG) {
+            uint32_t type;
+            if (msg_peek_type(m.p, m.len, &type) == 0 && type == MSG_BYE &&
+                msg_bye_decode(m.p, m.len, &s->bye) == 0)
+                s->got_bye = true;
+        } else if (used == 0) {
+            break;
+        }
+    }
+    return 1;
+}
+
+static int
+mode_nohello(void)
+{
+    long n = opt.count, i, made = 0, refused = 0, busy = 0;
+    struct sess *ss = calloc((size_t)n, sizeof(*ss));
+    struct held *h = calloc((size_t)n, sizeof(*h));
+    struct pollfd *p = calloc((size_t)n, sizeof(*p));
+    struct life life = {0};
+    uint64_t t0 = now_ms(), deadline = t0 + (uint64_t)opt.seconds * 1000u;
+
+    if (ss == NULL || h == NULL || p == NULL)
+        return 2;
+    for (i = 0; i < n; i++)
+        h[i].fd = ss[i].fd = -1;
+    while (now_ms() < deadline) {
+        uint64_t t = now_ms();
+        for (i = 0; i < n && now_ms() < deadline; i++) {
+            int rc;
+            if (h[i].fd >= 0)
+                continue;
+            rc = sess_handshake(&ss[i], opt.net); /* no pause: a handshake takes time */
+            if (rc == -2 && made == 0 && refused == 0) {
+                fprintf(stderr, "pull-evil: cannot connect to %s:%s\n", opt.host, opt.port);
+                return 2;
+            }
+            if (rc != 0) {
+                refused++;
+                sess_close(&ss[i]);
+                continue;
+            }
+            made++;
+            h[i].fd = ss[i].fd;
+            h[i].born_ms = now_ms();
+        }
+        for (i = 0; i < n; i++) {
+            p[i].fd = h[i].fd;
+            p[i].events = POLLIN;
+            p[i].revents = 0;
+        }
+        if (poll(p, (nfds_t)n, 50) <= 0)
+            continue;
+        t = now_ms();
+        for (i = 0; i < n; i++) {
+            if (p[i].revents == 0 || h[i].fd < 0 || drain(&ss[i]) == 1)
+                continue;
+            life_add(&life, t - h[i].born_ms);
+            busy += ss[i].got_bye && ss[i].bye.reason == MSG_BYE_BUSY;
+            sess_close(&ss[i]);
+            h[i].fd = -1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (h[i].fd >= 0)
+            sess_close(&ss[i]);
+    }
+    printf("EVIL nohello sessions=%ld handshakes=%ld refused=%ld closed_by_node=%ld busy=%ld "
+           "mean_life_ms=%llu held_ms=%llu\n",
+           n, made, refused, life.closed, busy,
+           (unsigned long long)(life.closed ? life.sum_ms / (uint64_t)life.closed : 0),
+           (unsigned long long)(now_ms() - t0));
+    free(ss);
+    free(h);
+    free(p);
+    return 0;
+}
+
+/* ---- dyad proposals ---- */
+
+#define PROPOSE_BATCH 40     /* items per MSG_MAIL (each about 1.3 KB) */
+#define PROPOSE_PER_SENDER 4 /* items sealed by one mail sender key (keys are free) */
+
+/* send_mail sends items[0..n) as one MSG_MAIL. */
+static int
+send_mail(struct sess *s, uint8_t **items, const size_t *lens, size_t n)
+{
+    struct mail_ref refs[PROPOSE_BATCH];
+    struct pull_wb w;
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (struct mail_ref){items[i], lens[i]};
+    wb_init(&w, MSG_MAX);
+    if ((rc = mail_msg_encode(refs, n, &w)) == 0)
+        rc = sess_send(s, w.p, w.len, false);
+    wb_release(&w);
+    return rc;
+}
+
+static int
+mode_propose(void)
+{
+    struct sess s;
+    struct ident *props = calloc((size_t)opt.keys, sizeof(*props)), sender;
+    struct dyad_timeouts to;
+    uint8_t *items[PROPOSE_BATCH];
+    size_t lens[PROPOSE_BATCH], k = 0;
+    long i, sent = 0;
+    int rc = 0;
+
+    if (props == NULL || !opt.record_set) {
+        fprintf(stderr, "pull-evil: propose needs --record ID\n");
+        return 1;
+    }
+    dyad_timeouts_default(&to);
+    for (i = 0; i < opt.keys; i++) {
+        if (ident_generate(&props[i]) != 0)
+            return 2;
+        if (i < 4)
+            print_id("proposer", props[i].pk);
+    }
+    if (ident_generate(&sender) != 0)
+        return 2;
+    if (sess_open(&s) != 0) {
+        printf("EVIL result propose: no session\n");
+        sess_close(&s);
+        return 0;
+    }
+    for (i = 0; i < opt.count && rc == 0; i++) {
+        uint64_t now = (uint64_t)time(NULL);
+        struct pull_wb msg, item;
+        struct dyad *d = NULL;
+        uint8_t id[MAIL_ID_BYTES];
+        char note[64];
+
+        if (i > 0 && i % PROPOSE_PER_SENDER == 0) {
+            ident_wipe(&sender);
+            if (ident_generate(&sender) != 0)
+                return 2;
+        }
+        snprintf(note, sizeof(note), "proposal %ld from pull-evil", i);
+        wb_init(&msg, DYAD_MSG_MAX);
+        wb_init(&item, MAIL_ITEM_MAX);
+        if (dyad_propose(NULL, &props[i % opt.keys], opt.record, opt.key, note, strlen(note), now,
+                         &to, &d, &msg) != 0 ||
+            mail_seal(env_system(), &sender, opt.key, msg.p, msg.len, now + 7 * 86400, &item, id) !=
+                0) {
+            fprintf(stderr, "pull-evil: cannot make a proposal\n");
+            return 2;
+        }
+        dyad_free(d);
+        wb_release(&msg);
+        lens[k] = item.len;
+        items[k] = wb_steal(&item, &lens[k]);
+        k++;
+        if (k == PROPOSE_BATCH || i == opt.count - 1) {
+            rc = send_mail(&s, items, lens, k);
+            for (size_t j = 0; j < k; j++)
+                free(items[j]);
+            if (rc == 0)
+                sent += (long)k;
+            k = 0;
+            if (wait_readable(s.fd, 0) && drain(&s) == 0)
+                rc = -1;
+        }
+    }
+    if (rc != 0)
+        printf("propose: node stopped reading after %ld proposals\n", sent);
+    printf("EVIL propose sent=%ld keys=%ld\n", sent, opt.keys);
+    sess_observe(&s, 2000, "propose");
+    sess_close(&s);
+    for (i = 0; i < opt.keys; i++)
+        ident_wipe(&props[i]);
+    free(props);
+    ident_wipe(&sender);
+    return 0;
+}
+
 static int
 hex_decode(const char *s, uint8_t *out, size_t n)
 {
@@ -896,10 +1260,35 @@ main(int argc, char **argv)
     memcpy(opt.net, pub, 32);
     opt.count = -1;
     opt.seconds = 10;
+    opt.io_ms = IO_TIMEOUT_MS;
+    opt.spread = 1;
+    opt.keys = 1;
     for (i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
             opt.count = strtol(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--spread") == 0 && i + 1 < argc)
+            opt.spread = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc)
+            opt.keys = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc) {
+            if (ident_from_text(argv[++i], opt.record) != 0)
+                usage();
+            opt.record_set = true;
+        } else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&opt.bind;
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&opt.bind;
+            i++;
+            if (inet_pton(AF_INET, argv[i], &s4->sin_addr) == 1) {
+                s4->sin_family = AF_INET;
+                opt.bind_len = sizeof(*s4);
+            } else if (inet_pton(AF_INET6, argv[i], &s6->sin6_addr) == 1) {
+                s6->sin6_family = AF_INET6;
+                opt.bind_len = sizeof(*s6);
+            } else {
+                usage();
+            }
+            opt.bind_set = true;
+        } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             opt.seconds = strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--network-key") == 0 && i + 1 < argc) {
             if (hex_decode(argv[++i], opt.net, 32) != 0)
@@ -907,6 +1296,8 @@ main(int argc, char **argv)
         } else
             usage();
     }
+    if (opt.spread < 1 || opt.keys < 1)
+        usage();
     at = strchr(addr, '@');
     colon = strrchr(addr, ':');
     if (at == NULL || colon == NULL || colon < at || (size_t)(at - addr) != IDENT_TEXT_LEN ||
@@ -949,6 +1340,15 @@ main(int argc, char **argv)
         return opt.count = opt.count < 0 ? 300 : opt.count, mode_flood();
     if (strcmp(mode, "replay") == 0)
         return mode_replay();
+    if (strcmp(mode, "idle") == 0)
+        return opt.count = opt.count < 0 ? 40 : opt.count, mode_idle();
+    if (strcmp(mode, "nohello") == 0) {
+        opt.io_ms = 2000; /* a refused handshake must not stall the others for long */
+        opt.fresh_keys = true;
+        return opt.count = opt.count < 0 ? 100 : opt.count, mode_nohello();
+    }
+    if (strcmp(mode, "propose") == 0)
+        return opt.count = opt.count < 0 ? 1000 : opt.count, mode_propose();
     usage();
     return 1;
 }

@@ -80,13 +80,20 @@ test_defaults(void **state)
     assert_int_equal(c.limits.peer_queue_bytes, 8u << 20);
     assert_int_equal(c.limits.max_per_author, 256);
     assert_int_equal(c.limits.recon_max_symbols, 131072);
-    assert_int_equal(config_limit_count(), 20);
+    assert_int_equal(config_limit_count(), 29);
     assert_int_equal(c.limits.ctl_first_request_ms, 5000);
     assert_int_equal(c.limits.ctl_idle_ms, 60000);
     assert_int_equal(c.limits.ctl_watch_total_bytes, 8u << 20);
     assert_int_equal(limit(&c, "sync_interval_ms"), 30000);
     assert_int_equal(config_limit_at(&c, config_limit_count(), &nm, &v), PULL_ERR_NOT_FOUND);
     assert_true(limit(&c, "store_max_bytes") == 1ull << 30); /* a 64-bit limit */
+    assert_int_equal(c.limits.max_handshakes_per_ip, 4);
+    assert_int_equal(c.limits.max_conns_per_group, 16);
+    assert_int_equal(c.limits.first_msg_timeout_ms, 2000);
+    assert_int_equal(c.limits.max_dyads_per_proposer, 8);
+    assert_int_equal(limit(&c, "max_dyads_open"), 1024);
+    assert_int_equal(limit(&c, "dyad_retention_s"), 7 * 86400);
+
     for (size_t i = 0; i < config_limit_count(); i++) {
         assert_int_equal(config_limit_at(&c, i, &nm, &v), 0);
         assert_null(strchr(nm, '-')); /* status names use underscores */
