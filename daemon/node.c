@@ -1,17 +1,19 @@
 /*
  * node: the loop's owner, the store, the search index and the one write batch (node.h is
- * the manual).
+ * the manual; node_int.h tells the rooms, node_verify.c holds the records in verification).
  *
- * The pending batch. node_submit verifies a record at once and keeps a private copy of its
- * bytes with the decoded record; two small open-addressing tables find pending records by
- * id and by (author, slot), so duplicate and staleness checks, node_has_record and
- * node_fetch_record see pending records without scanning. Key-value writes wait in a list
- * (searched from the newest for node_kv_get), and so do the after-commit callbacks. The
- * batch commits in one store_commit transaction from the uv_check handle (the end of a loop
- * turn; a uv_idle handle keeps the poll from blocking while writes wait) or as soon as it
- * holds NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data. A flush first moves
- * everything out of the batch, so code called from the observers and callbacks may queue
- * again: that goes to the next batch.
+ * The pending batch. node_submit verifies a record at once, node_verify.c hands back the
+ * records its threads verified (node_admit_verified); either way the batch keeps a private
+ * copy of the bytes with the decoded record; small open-addressing tables find pending
+ * records by id and by (author, slot), and the change the batch makes to each author's
+ * counts, so duplicate, staleness and quota checks, node_has_record and node_fetch_record
+ * see pending records without scanning. Key-value writes wait in a list (searched from the
+ * newest for node_kv_get), and so do the after-commit callbacks. The batch commits in one
+ * store_commit transaction from the uv_check handle (the end of a loop turn; a uv_idle
+ * handle keeps the poll from blocking while writes wait) or as soon as it holds
+ * NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data; verified records alone
+ * may wait for more (commit_due). A flush first moves everything out of the batch, so code
+ * called from the observers and callbacks may queue again: that goes to the next batch.
  *
  * Expiry. A timer marks the sweep due once a minute (sooner while there is more to sweep);
  * the next commit deletes up to SWEEP_MAX expired records in the same transaction and tells
@@ -20,15 +22,15 @@
  * Resident memory. Reads map the store's pages into pulld; a full pass (the search index
  * built at start, a catch-up serving every record) would leave the whole file counted in
  * its RSS. store_trim drops them (they stay in the page cache): once after start, then
- * TRIM_QUIET_MS after commits pause (the end of an import or a catch-up), and at most every
- * TRIM_EVERY_MS while they go on.
+ * TRIM_QUIET_MS after commits pause (the end of an import or a catch-up), at most every
+ * TRIM_EVERY_MS while they go on, and every TRIM_READ_BYTES read for peers (serving a
+ * catch-up commits nothing).
  */
-#include "daemon/node.h"
+#include "daemon/node_int.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,6 @@
 #include "lib/log.h"
 #include "lib/paths.h"
 
-#define HASH_SLOTS 8192 /* > 2 * NODE_BATCH_MAX, power of two */
 #define SWEEP_EVERY_MS 60000
 #define SWEEP_FIRST_MS 1000
 #define SWEEP_MAX 1024
@@ -48,154 +49,8 @@
 #define NODE_COMMIT_WAIT_MS 100    /* verified records wait at most this for more to commit with */
 #define TRIM_READ_BYTES (8u << 20) /* store bytes served to peers between two trims */
 
-struct pend {
-    int verified; /* a verifier's envelope_open result (node_submit_async) */
-    enum node_origin origin;
-    node_commit_fn cb;  /* node_submit's */
-    node_record_fn rcb; /* node_submit_async's */
-    void *arg;
-    bool has_from;
-    uint8_t from[32];
-    struct envelope env;
-    struct record rec;
-    size_t len;
-    uint8_t bytes[]; /* the envelope, env points into it */
-};
-
-/* A queued key-value write. */
-struct kvpend {
-    struct kvpend *next;
-    enum store_table table;
-    uint8_t key[32];
-    bool del;
-    size_t len;
-    uint8_t val[];
-};
-
-/* A queued after-commit callback. */
-struct after {
-    struct after *next;
-    node_done_fn fn;
-    void *arg;
-};
-
-/* ---- verification (node_submit_async) ---- */
-
-/* One record in verification: what the loop knows of it. */
-struct vitem {
-    uint8_t id[RECORD_ID_BYTES];
-    uint32_t home;     /* its slot in the table of records in verification */
-    uint32_t off, len; /* its bytes in the job's arena */
-    enum node_origin origin;
-    bool has_from;
-    uint8_t from[32];
-    node_record_fn cb;
-    void *arg;
-};
-
-enum vjob_state {
-    JOB_FILLING, /* the loop adds records to it */
-    JOB_WAITING, /* full, waits for a verifier */
-    JOB_RUNNING, /* handed to the verifiers (its records moved to pends) */
-    JOB_DONE,    /* back on the loop, waits for the older jobs */
-};
-
-/* A job: up to NODE_JOB_MAX records verified by one thread in one go. Their bytes wait in
- * the arena; when the job is handed over, each is copied into the pend it will be in the
- * batch (and the arena freed), and the verifier opens the envelope right there (env, rec,
- * verified). While the job is RUNNING the loop touches only its items; the pool's mutex
- * hands it back. */
-struct vjob {
-    struct vjob *next;  /* the node's list of jobs, oldest first */
-    struct vjob *qnext; /* the pool's queue, then its done list */
-    enum vjob_state state;
-    bool ran; /* the verifier ran it (else it was cancelled at stop) */
-    uint64_t now_s;
-    size_t n;
-    uint8_t *arena; /* until handed over */
-    size_t used, cap;
-    struct pend **pends; /* from then on */
-    struct node *node;
-    uv_work_t work; /* libuv's threadpool (PULL_VERIFY_POOL=uv) */
-    struct vitem items[NODE_JOB_MAX];
-};
-
-/* The verifier threads, or libuv's threadpool. */
-struct vpool {
-    unsigned nth;
-    bool uv; /* uv_queue_work instead of threads of our own */
-    pthread_t th[NODE_VERIFY_THREADS_MAX];
-    unsigned started; /* threads running */
-    bool sync_init;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct vjob *todo, **todo_tail; /* handed over, not started */
-    struct vjob *done;              /* finished, not yet taken back by the loop */
-    bool stop;
-    uv_async_t async;
-    bool async_init;
-};
-
-#define VTAB_SLOTS (4 * NODE_VERIFY_MAX) /* > 2 * the hard limit, power of two */
-
-/* What the pending batch changes in one author's counts. */
-struct acount {
-    uint8_t author[32];
-    int32_t live, tombs;
-};
-
-/* What one admitted record changes in its author's counts. */
-struct admit {
-    int32_t live, tombs;
-};
-
-struct node_batch {
-    struct pend *items[NODE_BATCH_MAX];
-    size_t n;
-    uint16_t by_id[HASH_SLOTS];            /* index + 1 into items, 0: empty */
-    uint16_t by_slot[HASH_SLOTS];          /* idem, keyed by author || slot (latest pending only) */
-    struct acount authors[NODE_BATCH_MAX]; /* the pending change per author */
-    size_t nauthors;
-    uint16_t by_author[HASH_SLOTS]; /* index + 1 into authors */
-    struct kvpend *kv, **kv_tail;   /* in order of queueing */
-    size_t nkv, kv_bytes;
-    struct after *after, **after_tail;
-    bool sweep_due;
-    bool urgent;       /* something besides verified records waits: commit this turn */
-    uint64_t first_ms; /* when the oldest record of the batch joined it */
-    struct node_observer obs[NODE_OBSERVERS_MAX];
-    size_t nobs;
-    uv_check_t check;
-    uv_idle_t idle;
-    uv_timer_t sweep;
-    uv_timer_t trim;
-    uint64_t commits_at_trim; /* n->counters.commits at the last store_trim */
-    uint64_t trim_ms;         /* when the last store_trim ran */
-    bool reads_since_trim;    /* node_trim_soon was called since the last store_trim */
-    bool handles;
-    bool closed; /* node_stop made its last commit: no more writes */
-    bool idle_on;
-    uint64_t full_logged_ms;
-    struct pull_wb scratch;
-    size_t read_bytes; /* read from the store for peers since the last trim */
-
-    /* verification */
-    struct vpool pool;
-    struct vjob *jobs, **jobs_tail; /* every job not applied yet, oldest first */
-    struct vjob *fill;              /* the job being filled (the last one), or NULL */
-    size_t v_records, v_bytes;      /* in verification (all jobs) */
-    unsigned v_running;             /* jobs handed over and not back */
-    struct vitem *vtab[VTAB_SLOTS]; /* records in verification by id (linear probing) */
-    uint8_t vkey[crypto_shorthash_KEYBYTES];
-};
-
 static void trim_after_commit(struct node *n);
 static void on_sweep(uv_timer_t *t);
-static struct vitem *vtab_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES]);
-static void verify_pump(struct node *n, bool turn_end);
-static int pool_start(struct node *n);
-static void pool_join(struct vpool *p);
-static void verify_stop(struct node *n);
 
 uint64_t
 node_now_ms(const struct node *n)
@@ -212,21 +67,15 @@ node_now_s(const struct node *n)
 /* ---------------------------------------------------------------- pending lookups */
 
 static uint32_t
-h32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint32_t
 slot_hash(const struct record *r)
 {
-    return h32(r->author) ^ (h32(r->slot) * 2654435761u);
+    return node_h32(r->author) ^ (node_h32(r->slot) * 2654435761u);
 }
 
-static struct pend *
-pend_by_id(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
+struct pend *
+node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
 {
-    for (uint32_t i = h32(id) & (HASH_SLOTS - 1);; i = (i + 1) & (HASH_SLOTS - 1)) {
+    for (uint32_t i = node_h32(id) & (HASH_SLOTS - 1);; i = (i + 1) & (HASH_SLOTS - 1)) {
         uint16_t v = b->by_id[i];
         if (v == 0)
             return NULL;
@@ -257,7 +106,8 @@ batch_add(struct node_batch *b, struct pend *p)
     uint32_t i;
 
     b->items[b->n] = p;
-    for (i = h32(p->env.id) & (HASH_SLOTS - 1); b->by_id[i] != 0; i = (i + 1) & (HASH_SLOTS - 1))
+    for (i = node_h32(p->env.id) & (HASH_SLOTS - 1); b->by_id[i] != 0;
+         i = (i + 1) & (HASH_SLOTS - 1))
         ;
     b->by_id[i] = (uint16_t)(b->n + 1);
     b->by_slot[pend_slot_pos(b, &p->rec)] = (uint16_t)(b->n + 1);
@@ -517,7 +367,7 @@ on_check(uv_check_t *h)
     struct node_batch *b = n->batch;
 
     /* first keep the verifiers busy: they work while the commit waits for the disk */
-    verify_pump(n, true);
+    node_verify_pump(n, true);
     if (batch_empty(b))
         return;
     if (commit_due(n)) {
@@ -556,7 +406,7 @@ author_at(struct node_batch *b, const uint8_t author[32], bool add)
     uint32_t i;
 
     crypto_shorthash(h, author, 32, b->vkey);
-    for (i = h32(h) & (HASH_SLOTS - 1); b->by_author[i] != 0; i = (i + 1) & (HASH_SLOTS - 1)) {
+    for (i = node_h32(h) & (HASH_SLOTS - 1); b->by_author[i] != 0; i = (i + 1) & (HASH_SLOTS - 1)) {
         struct acount *a = &b->authors[b->by_author[i] - 1];
         if (memcmp(a->author, author, 32) == 0)
             return a;
@@ -630,6 +480,34 @@ batch_admit(struct node_batch *b, struct pend *p, const struct admit *d)
     }
 }
 
+/* node_admit_verified: see node_int.h. */
+int
+node_admit_verified(struct node *n, struct pend *p)
+{
+    struct node_batch *b = n->batch;
+    struct admit d;
+    int rc;
+
+    /* Nothing stored or queued it meanwhile: while it was being verified, every submit of
+     * its id was refused as a duplicate. */
+    if (b->closed)
+        return PULL_ERR_CLOSED;
+    if ((rc = admit_precheck(n, p, &d)) != 0) {
+        if (rc == PULL_ERR_QUOTA)
+            n->counters.records_quota++;
+        else
+            n->counters.records_dup++;
+        return rc;
+    }
+    batch_admit(b, p, &d);
+    if (b->n == 1)
+        b->first_ms = node_now_ms(n);
+    batch_wake(b);
+    if (b->n >= NODE_BATCH_MAX)
+        (void)node_flush(n);
+    return 0;
+}
+
 int
 node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin origin,
             const uint8_t *from, node_commit_fn cb, void *arg, uint8_t id_out[RECORD_ID_BYTES])
@@ -668,7 +546,7 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
     }
     if (id_out != NULL)
         memcpy(id_out, p->env.id, RECORD_ID_BYTES);
-    if (pend_by_id(b, p->env.id) != NULL || vtab_find(b, p->env.id) != NULL ||
+    if (node_pend_find(b, p->env.id) != NULL || node_verify_find(b, p->env.id) != NULL ||
         store_has(n->store, p->env.id) == 0) {
         rc = PULL_ERR_DUPLICATE;
         n->counters.records_dup++;
@@ -696,7 +574,7 @@ out:
 bool
 node_has_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES])
 {
-    return pend_by_id(n->batch, id) != NULL || vtab_find(n->batch, id) != NULL ||
+    return node_pend_find(n->batch, id) != NULL || node_verify_find(n->batch, id) != NULL ||
            store_has(n->store, id) == 0;
 }
 
@@ -704,7 +582,7 @@ int
 node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint8_t *buf,
                   size_t cap, size_t *len)
 {
-    struct pend *p = pend_by_id(n->batch, id);
+    struct pend *p = node_pend_find(n->batch, id);
     struct pull_wb *w = &n->batch->scratch;
     int rc;
 
@@ -730,504 +608,6 @@ node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint
         node_trim_soon(n);
     }
     return 0;
-}
-
-/* ---------------------------------------------------------------- records in verification
- * The loop fills a job; full jobs are handed to the verifiers as soon as one of them can
- * take it (at most one queued beyond the running ones: a job's results are only allocated
- * when it is handed over), a partly filled one at the end of a loop turn if a verifier would
- * otherwise idle. Finished jobs are applied in the order they were filled. */
-
-static uint32_t
-vtab_home(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
-{
-    uint8_t h[crypto_shorthash_BYTES];
-
-    /* keyed: ids of unverified bytes are chosen by whoever sent them */
-    crypto_shorthash(h, id, RECORD_ID_BYTES, b->vkey);
-    return h32(h) & (VTAB_SLOTS - 1);
-}
-
-static struct vitem *
-vtab_find_at(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES], uint32_t home)
-{
-    for (uint32_t i = home; b->vtab[i] != NULL; i = (i + 1) & (VTAB_SLOTS - 1)) {
-        if (memcmp(b->vtab[i]->id, id, RECORD_ID_BYTES) == 0)
-            return b->vtab[i];
-    }
-    return NULL;
-}
-
-static struct vitem *
-vtab_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
-{
-    return b->v_records == 0 ? NULL : vtab_find_at(b, id, vtab_home(b, id));
-}
-
-/* vtab_add adds it at it->home (set by the caller). */
-static void
-vtab_add(struct node_batch *b, struct vitem *it)
-{
-    uint32_t i = it->home;
-
-    while (b->vtab[i] != NULL)
-        i = (i + 1) & (VTAB_SLOTS - 1);
-    b->vtab[i] = it;
-}
-
-/* vtab_del removes it, shifting back the entries of its cluster (no tombstones). */
-static void
-vtab_del(struct node_batch *b, const struct vitem *it)
-{
-    uint32_t i = it->home, j, home;
-
-    while (b->vtab[i] != it) {
-        if (b->vtab[i] == NULL)
-            return;
-        i = (i + 1) & (VTAB_SLOTS - 1);
-    }
-    b->vtab[i] = NULL;
-    for (j = (i + 1) & (VTAB_SLOTS - 1); b->vtab[j] != NULL; j = (j + 1) & (VTAB_SLOTS - 1)) {
-        home = b->vtab[j]->home;
-        /* move j into the hole i unless its home lies cyclically in (i, j] */
-        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            b->vtab[i] = b->vtab[j];
-            b->vtab[j] = NULL;
-            i = j;
-        }
-    }
-}
-
-/* job_run verifies a job's records (on a verifier thread, or the loop at stop). */
-static void
-job_run(struct vjob *j)
-{
-    for (size_t i = 0; i < j->n; i++) {
-        struct pend *p = j->pends[i];
-        p->verified = envelope_open(p->bytes, p->len, j->now_s, &p->env, &p->rec);
-    }
-    j->ran = true;
-}
-
-static void *
-verifier_main(void *arg)
-{
-    struct vpool *p = arg;
-    struct vjob *j;
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->todo == NULL)
-            pthread_cond_wait(&p->cv, &p->mu);
-        if (p->stop)
-            break;
-        j = p->todo;
-        if ((p->todo = j->qnext) == NULL)
-            p->todo_tail = &p->todo;
-        pthread_mutex_unlock(&p->mu);
-        job_run(j);
-        pthread_mutex_lock(&p->mu);
-        j->qnext = p->done;
-        p->done = j;
-        uv_async_send(&p->async);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static void
-uv_work_run(uv_work_t *w)
-{
-    job_run(w->data);
-}
-
-static void verify_back(struct node *n, struct vjob *j);
-
-static void
-uv_work_after(uv_work_t *w, int status)
-{
-    struct vjob *j = w->data;
-
-    (void)status; /* cancelled at stop: j->ran is false */
-    verify_back(j->node, j);
-}
-
-static void
-on_verified(uv_async_t *h)
-{
-    struct node *n = h->data;
-    struct vpool *p = &n->batch->pool;
-    struct vjob *done;
-
-    pthread_mutex_lock(&p->mu);
-    done = p->done;
-    p->done = NULL;
-    pthread_mutex_unlock(&p->mu);
-    while (done != NULL) {
-        struct vjob *next = done->qnext;
-        verify_back(n, done);
-        done = next;
-    }
-}
-
-static void
-pends_free(struct vjob *j)
-{
-    for (size_t i = 0; j->pends != NULL && i < j->n; i++)
-        free(j->pends[i]);
-    free(j->pends);
-    j->pends = NULL;
-}
-
-/* job_hand_over gives a job to the verifiers. Returns 0 or PULL_ERR_NOMEM (it stays). */
-static int
-job_hand_over(struct node *n, struct vjob *j)
-{
-    struct node_batch *b = n->batch;
-    struct vpool *p = &b->pool;
-
-    if ((j->pends = calloc(j->n, sizeof(*j->pends))) == NULL)
-        return PULL_ERR_NOMEM;
-    for (size_t i = 0; i < j->n; i++) {
-        const struct vitem *it = &j->items[i];
-        struct pend *q = malloc(sizeof(*q) + it->len);
-        if (q == NULL) {
-            pends_free(j);
-            return PULL_ERR_NOMEM;
-        }
-        memcpy(q->bytes, j->arena + it->off, it->len);
-        q->len = it->len;
-        q->origin = it->origin;
-        q->cb = NULL;
-        q->rcb = it->cb;
-        q->arg = it->arg;
-        q->has_from = it->has_from;
-        memcpy(q->from, it->from, 32);
-        j->pends[i] = q;
-    }
-    free(j->arena);
-    j->arena = NULL;
-    if (b->fill == j)
-        b->fill = NULL;
-    j->now_s = node_now_s(n);
-    j->state = JOB_RUNNING;
-    b->v_running++;
-    if (p->uv) {
-        j->work.data = j;
-        if (uv_queue_work(n->loop, &j->work, uv_work_run, uv_work_after) != 0) {
-            job_run(j); /* cannot happen with a valid loop */
-            verify_back(n, j);
-        }
-        return 0;
-    }
-    pthread_mutex_lock(&p->mu);
-    j->qnext = NULL;
-    *p->todo_tail = j;
-    p->todo_tail = &j->qnext;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    return 0;
-}
-
-/* verify_pump hands waiting jobs over while a verifier can take them soon; at the end of a
- * loop turn (turn_end) also the job being filled if a verifier would idle otherwise. */
-static void
-verify_pump(struct node *n, bool turn_end)
-{
-    struct node_batch *b = n->batch;
-
-    if (n->stopping)
-        return;
-    for (struct vjob *j = b->jobs; j != NULL && b->v_running <= b->pool.nth; j = j->next) {
-        if (j->state == JOB_FILLING && (!turn_end || j->n == 0 || b->v_running >= b->pool.nth))
-            break;
-        if (j->state != JOB_WAITING && j->state != JOB_FILLING)
-            continue;
-        if (job_hand_over(n, j) != 0)
-            break;
-    }
-}
-
-/* apply_one takes one verified record into the batch (as node_submit does). Returns 0 if
- * queued (its callback comes after the commit), else the refusal (p is the caller's). */
-static int
-apply_one(struct node *n, struct pend *p)
-{
-    struct node_batch *b = n->batch;
-    struct admit d;
-    int rc;
-
-    /* Nothing stored or queued it meanwhile: while it was being verified, every submit of
-     * its id was refused as a duplicate. */
-    if (b->closed)
-        return PULL_ERR_CLOSED;
-    if ((rc = admit_precheck(n, p, &d)) != 0) {
-        if (rc == PULL_ERR_QUOTA)
-            n->counters.records_quota++;
-        else
-            n->counters.records_dup++;
-        return rc;
-    }
-    batch_admit(b, p, &d);
-    if (b->n == 1)
-        b->first_ms = node_now_ms(n);
-    batch_wake(b);
-    if (b->n >= NODE_BATCH_MAX)
-        (void)node_flush(n);
-    return 0;
-}
-
-/* job_apply applies a finished job (taken off the list): verified records join the batch,
- * the others are refused now. Callbacks may submit again (to later jobs). */
-static void
-job_apply(struct node *n, struct vjob *j)
-{
-    struct node_batch *b = n->batch;
-
-    for (size_t i = 0; i < j->n; i++)
-        vtab_del(b, &j->items[i]);
-    for (size_t i = 0; i < j->n; i++) {
-        const struct vitem *it = &j->items[i];
-        struct pend *p = j->pends != NULL ? j->pends[i] : NULL;
-        int rc = j->ran ? p->verified : PULL_ERR_CLOSED;
-
-        b->v_records--;
-        b->v_bytes -= it->len;
-        if (rc == 0) {
-            if ((rc = apply_one(n, p)) == 0)
-                j->pends[i] = NULL; /* the batch's */
-        } else if (rc == PULL_ERR_EXPIRED) {
-            n->counters.records_dup++;
-        } else if (rc != PULL_ERR_CLOSED) {
-            n->counters.records_invalid++;
-        }
-        if (rc != 0)
-            it->cb(it->arg, rc, it->id, p != NULL ? p->bytes : j->arena + it->off, it->len);
-    }
-    pends_free(j);
-    free(j->arena);
-    free(j);
-}
-
-/* verify_apply applies the finished jobs at the head of the list, oldest first. */
-static void
-verify_apply(struct node *n)
-{
-    struct node_batch *b = n->batch;
-    struct vjob *j;
-
-    while ((j = b->jobs) != NULL && j->state == JOB_DONE) {
-        if ((b->jobs = j->next) == NULL)
-            b->jobs_tail = &b->jobs;
-        job_apply(n, j);
-    }
-}
-
-/* verify_back: a job came back from the verifiers (on the loop). */
-static void
-verify_back(struct node *n, struct vjob *j)
-{
-    struct node_batch *b = n->batch;
-
-    j->state = JOB_DONE;
-    b->v_running--;
-    verify_apply(n);
-    verify_pump(n, false);
-}
-
-bool
-node_verify_busy(const struct node *n)
-{
-    const struct node_batch *b = n->batch;
-
-    return b->v_records >= NODE_VERIFY_MAX || b->v_bytes >= NODE_VERIFY_BYTES;
-}
-
-unsigned
-node_verify_threads(const struct node *n)
-{
-    return n->batch->pool.nth;
-}
-
-/* job_new starts a job at the end of the list. */
-static struct vjob *
-job_new(struct node *n, size_t need)
-{
-    struct node_batch *b = n->batch;
-    struct vjob *j = calloc(1, sizeof(*j));
-    size_t cap = 128u << 10;
-
-    while (cap < need)
-        cap *= 2;
-    if (j == NULL || (j->arena = malloc(cap)) == NULL) {
-        free(j);
-        return NULL;
-    }
-    j->cap = cap;
-    j->node = n;
-    j->state = JOB_FILLING;
-    *b->jobs_tail = j;
-    b->jobs_tail = &j->next;
-    b->fill = j;
-    return j;
-}
-
-int
-node_submit_async(struct node *n, const uint8_t *env, size_t len, const uint8_t id[RECORD_ID_BYTES],
-                  enum node_origin origin, const uint8_t *from, node_record_fn cb, void *arg)
-{
-    struct node_batch *b = n->batch;
-    struct vjob *j = b->fill;
-    struct vitem *it;
-    uint8_t hid[RECORD_ID_BYTES];
-    uint32_t home;
-
-    if (b->closed || n->stopping)
-        return PULL_ERR_STATE;
-    if (env == NULL || len == 0 || len > RECORD_ENVELOPE_MAX) {
-        n->counters.records_invalid++;
-        return PULL_ERR_TOO_BIG;
-    }
-    if (id == NULL) {
-        crypto_generichash(hid, RECORD_ID_BYTES, env, len, NULL, 0);
-        id = hid;
-    }
-    home = vtab_home(b, id);
-    if ((b->v_records > 0 && vtab_find_at(b, id, home) != NULL) || pend_by_id(b, id) != NULL ||
-        store_has(n->store, id) == 0) {
-        n->counters.records_dup++;
-        return PULL_ERR_DUPLICATE;
-    }
-    if (b->v_records >= 2 * NODE_VERIFY_MAX || b->v_bytes >= 2 * NODE_VERIFY_BYTES)
-        return PULL_ERR_AGAIN;
-    if (j != NULL && (j->n == NODE_JOB_MAX || j->cap - j->used < len)) {
-        j->state = JOB_WAITING; /* full: a new one */
-        b->fill = j = NULL;
-        verify_pump(n, false);
-    }
-    if (j == NULL && (j = job_new(n, len)) == NULL)
-        return PULL_ERR_NOMEM;
-    it = &j->items[j->n++];
-    memcpy(it->id, id, RECORD_ID_BYTES);
-    it->home = home;
-    it->off = (uint32_t)j->used;
-    it->len = (uint32_t)len;
-    memcpy(j->arena + j->used, env, len);
-    j->used += len;
-    it->origin = origin;
-    it->has_from = from != NULL;
-    if (from != NULL)
-        memcpy(it->from, from, 32);
-    it->cb = cb;
-    it->arg = arg;
-    vtab_add(b, it);
-    b->v_records++;
-    b->v_bytes += len;
-    if (j->n == NODE_JOB_MAX) {
-        j->state = JOB_WAITING;
-        b->fill = NULL;
-        verify_pump(n, false);
-    }
-    return 0;
-}
-
-/* pool_start starts the verifiers. Returns 0 or a PULL_ERR_*. */
-static int
-pool_start(struct node *n)
-{
-    struct vpool *p = &n->batch->pool;
-    const char *v = getenv("PULL_VERIFY_THREADS"), *u = getenv("PULL_VERIFY_POOL");
-    unsigned long k = v != NULL ? strtoul(v, NULL, 10) : 0;
-
-    p->nth = k >= 1 && k <= NODE_VERIFY_THREADS_MAX ? (unsigned)k : uv_available_parallelism();
-    if (p->nth > NODE_VERIFY_THREADS_MAX)
-        p->nth = NODE_VERIFY_THREADS_MAX;
-    p->uv = u != NULL && strcmp(u, "uv") == 0;
-    p->todo_tail = &p->todo;
-    if (p->uv)
-        return 0;
-    if (pthread_mutex_init(&p->mu, NULL) != 0)
-        return PULL_ERR_NOMEM;
-    if (pthread_cond_init(&p->cv, NULL) != 0) {
-        pthread_mutex_destroy(&p->mu);
-        return PULL_ERR_NOMEM;
-    }
-    p->sync_init = true;
-    for (; p->started < p->nth; p->started++) {
-        if (pthread_create(&p->th[p->started], NULL, verifier_main, p) != 0)
-            break;
-    }
-    /* no job was handed over yet, so no thread calls uv_async_send before this */
-    if (p->started == 0 || uv_async_init(n->loop, &p->async, on_verified) != 0) {
-        pool_join(p);
-        return PULL_ERR_NOMEM;
-    }
-    p->async.data = n;
-    p->async_init = true;
-    p->nth = p->started;
-    return 0;
-}
-
-/* pool_join stops the threads and waits for them (a running job is finished first). */
-static void
-pool_join(struct vpool *p)
-{
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    for (unsigned i = 0; i < p->started; i++)
-        pthread_join(p->th[i], NULL);
-    p->started = 0;
-}
-
-/* pool_stop stops the verifier threads (those running a job finish it first) and hands
- * every job back to the loop: run, or not (cancelled). */
-static void
-pool_stop(struct node *n)
-{
-    struct vpool *p = &n->batch->pool;
-    struct vjob *todo;
-
-    if (p->uv) {
-        for (struct vjob *j = n->batch->jobs; j != NULL; j = j->next) {
-            if (j->state == JOB_RUNNING)
-                (void)uv_cancel((uv_req_t *)&j->work); /* uv_work_after says when */
-        }
-        return;
-    }
-    if (!p->sync_init)
-        return;
-    pool_join(p);
-    todo = p->todo;
-    p->todo = NULL;
-    p->todo_tail = &p->todo;
-    while (todo != NULL) { /* never started: back unrun */
-        struct vjob *next = todo->qnext;
-        todo->qnext = p->done;
-        p->done = todo;
-        todo = next;
-    }
-    if (p->async_init) {
-        on_verified(&p->async);
-        uv_close((uv_handle_t *)&p->async, NULL);
-    }
-}
-
-/* verify_stop ends verification at node_stop: what was verified joins the last commit,
- * the rest is refused with PULL_ERR_CLOSED. */
-static void
-verify_stop(struct node *n)
-{
-    struct node_batch *b = n->batch;
-
-    pool_stop(n);
-    for (struct vjob *j = b->jobs; j != NULL; j = j->next) {
-        if (j->state == JOB_FILLING || j->state == JOB_WAITING)
-            j->state = JOB_DONE; /* never handed over: j->ran stays false */
-    }
-    b->fill = NULL;
-    verify_apply(n);
 }
 
 /* ---------------------------------------------------------------- key-value writes */
@@ -1489,7 +869,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
         log_warn("search index: %s (search will miss stored records)", pull_strerror(rc));
     log_info("search index of %zu records in %llu ms", search_index_live(n->search),
              (unsigned long long)(node_now_ms(n) - t0));
-    if ((rc = pool_start(n)) != 0) {
+    if ((rc = node_verify_start(n)) != 0) {
         log_error("cannot start the verifier threads: %s", pull_strerror(rc));
         goto fail;
     }
@@ -1510,10 +890,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     return 0;
 
 fail:
-    if (b->pool.sync_init) {
-        pthread_mutex_destroy(&b->pool.mu);
-        pthread_cond_destroy(&b->pool.cv);
-    }
+    node_verify_release(n);
     search_index_free(n->search);
     store_close(n->store);
     wb_release(&b->scratch);
@@ -1533,7 +910,7 @@ node_stop(struct node *n)
     n->stopping = true;
     b = n->batch;
     b->sweep_due = false; /* the last commit is what the parts queued, nothing more */
-    verify_stop(n);       /* what is verified joins it */
+    node_verify_stop(n);  /* what is verified joins it */
     (void)node_flush(n);
     if (b->handles) {
         if (b->idle_on)
@@ -1576,18 +953,7 @@ node_free(struct node *n)
         free(b->after);
         b->after = next;
     }
-    while (b->jobs != NULL) { /* only if node_stop was never called */
-        struct vjob *j = b->jobs;
-        b->jobs = j->next;
-        j->ran = false;
-        j->state = JOB_DONE;
-        b->closed = true;
-        job_apply(n, j);
-    }
-    if (b->pool.sync_init) {
-        pthread_mutex_destroy(&b->pool.mu);
-        pthread_cond_destroy(&b->pool.cv);
-    }
+    node_verify_release(n);
     search_index_free(n->search);
     store_close(n->store);
     wb_release(&b->scratch);
