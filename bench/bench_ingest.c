@@ -1,6 +1,6 @@
 /*
  * pull-bench ingest [N] [--batch B] [--rounds R] [--sync full|data|none] [--shuffled]
- *                   [--profile]
+ *                   [--profile] [--threads T]
  * How fast signed records are decoded, verified and stored, next to the physical limit
  * measured on the same run: the raw single-core Ed25519 verify rate over the same messages.
  *
@@ -31,6 +31,17 @@
  *   store.put_opened        store_put_opened alone (already verified records)
  *   lmdb.put_raw            plain LMDB puts of the same bytes keyed by created || id
  * --profile repeats the envelope_open / store_put_opened split 5 times (for perf).
+ *
+ * --threads T measures pulld's own path instead: a node (daemon/node.h) on a fresh data
+ * dir with T verifier threads, every envelope handed to node_submit_async in time order
+ * (waiting while node_verify_busy, as net does), verified on the threads, committed by the
+ * loop in its batches (durable, the default) and indexed for search, until the last
+ * callback. The raw single-core verify of the same records runs right before and right
+ * after (their mean is verify.raw), R rounds:
+ *   ingest.node_rate                 records per second, submit to last callback
+ *   ingest.ratio_to_verify           ingest.node_rate / verify.raw (one core)
+ *   ingest.ratio_to_all_cores        ingest.node_rate / (verify.raw x min(T, cores))
+ *   ingest.node_cpu_us_per_rec       the process's CPU time per record (all threads)
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -45,8 +56,12 @@
 #include "bench/bench.h"
 #include "bench/bench_gen.h"
 #include "bench/proc.h"
+#include "daemon/config.h"
+#include "daemon/node.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/log.h"
+#include "lib/paths.h"
 #include "lib/record.h"
 #include "lib/store.h"
 
@@ -373,6 +388,127 @@ out:
     return dt > 0 ? (double)c->e.n / dt : -1;
 }
 
+/* ---- --threads: pulld's node ---- */
+
+struct node_run {
+    size_t done, stored;
+};
+
+static void
+node_done(void *arg, int result, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct node_run *r = arg;
+
+    (void)id;
+    (void)env;
+    (void)len;
+    r->done++;
+    r->stored += result == 0;
+}
+
+/* One pass of the corpus through a fresh node with `threads` verifiers; returns the rate
+ * (negative on failure) and the CPU seconds in *cpu. */
+static double
+node_ingest(const struct corpus *c, const size_t *order, unsigned threads, double *cpu)
+{
+    struct config cfg;
+    struct ident me;
+    struct node *nd = NULL;
+    struct node_run r = {0, 0};
+    uv_loop_t loop;
+    char *dir = mktemp_dir(), num[16], p[256];
+    double t0, c0, rate = -1;
+    size_t next = 0;
+    int rc;
+
+    if (dir == NULL || uv_loop_init(&loop) != 0)
+        return -1;
+    snprintf(num, sizeof(num), "%u", threads);
+    setenv("PULL_VERIFY_THREADS", num, 1);
+    config_defaults(&cfg);
+    snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", dir);
+    cfg.lan = false;
+    if (ident_generate(&me) != 0 || (rc = node_new(&loop, &cfg, &me, &nd)) != 0) {
+        fprintf(stderr, "pull-bench ingest: cannot start a node\n");
+        goto out;
+    }
+    t0 = bench_now();
+    c0 = cpu_now();
+    while (r.done < c->e.n) {
+        while (next < c->e.n && !node_verify_busy(nd)) {
+            size_t i = order[next++];
+            rc = node_submit_async(nd, c->e.buf + c->e.off[i], c->e.elen[i], NULL,
+                                   NODE_ORIGIN_IMPORT, NULL, node_done, &r);
+            if (rc != 0) {
+                fprintf(stderr, "pull-bench ingest: node_submit_async: %s\n", pull_strerror(rc));
+                goto out;
+            }
+        }
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    rate = (double)c->e.n / (bench_now() - t0);
+    *cpu = cpu_now() - c0;
+    printf("node: %llu commits, %.0f records per commit\n",
+           (unsigned long long)nd->counters.commits,
+           (double)c->e.n / (double)(nd->counters.commits ? nd->counters.commits : 1));
+    if (r.stored != c->e.n) {
+        fprintf(stderr, "pull-bench ingest: the node stored %zu of %zu\n", r.stored, c->e.n);
+        rate = -1;
+    }
+out:
+    if (nd != NULL) {
+        node_stop(nd);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        node_free(nd);
+    }
+    uv_loop_close(&loop);
+    ident_wipe(&me);
+    if (strlen(dir) < sizeof(p) - sizeof(PATHS_STORE_NAME) - 1) {
+        snprintf(p, sizeof(p), "%s/%s", dir, PATHS_STORE_NAME);
+        rm_store_dir(p);
+    }
+    rmdir(dir);
+    free(dir);
+    return rate;
+}
+
+static int
+node_mode(const struct corpus *c, const size_t *order, unsigned threads, int rounds)
+{
+    size_t all = order != NULL ? c->e.n : 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    double raw_t = 0, node_t = 0, cpu_t = 0, raw, rate;
+    struct rawt rt;
+
+    log_set_level(LOG_ERROR);
+    for (int r = 0; r < rounds; r++) {
+        double cpu = 0, x;
+        rt.wall = rt.cpu = 0;
+        raw_verify_range(c, order, 0, all, &rt);
+        if ((x = node_ingest(c, order, threads, &cpu)) < 0)
+            return -1;
+        raw_verify_range(c, order, 0, all, &rt);
+        printf("round %d: verify.raw %.0f rec/s, node (%u verifier threads) %.0f rec/s, %.1f us "
+               "cpu per record\n",
+               r + 1, 2.0 * (double)all / rt.wall, threads, x, cpu / (double)all * 1e6);
+        raw_t += rt.wall / 2;
+        node_t += (double)all / x;
+        cpu_t += cpu;
+    }
+    raw = (double)all * rounds / raw_t;
+    rate = (double)all * rounds / node_t;
+    if (cores < 1)
+        cores = 1;
+    bench_report("ingest.threads", threads, "");
+    bench_report("verify.raw", raw, "rec/s");
+    bench_report("ingest.node_rate", rate, "rec/s");
+    bench_report("ingest.ratio_to_verify", rate / raw, "x");
+    bench_report("ingest.ratio_to_all_cores",
+                 rate / (raw * (double)((long)threads < cores ? (long)threads : cores)), "x");
+    bench_report("ingest.node_cpu_us_per_rec", cpu_t / ((double)all * rounds) * 1e6, "us");
+    return 0;
+}
+
 int
 bench_ingest(int argc, char **argv)
 {
@@ -381,6 +517,7 @@ bench_ingest(int argc, char **argv)
     uint64_t now = (uint64_t)time(NULL);
     double t0, raw, raw_t = 0, raw_c = 0, ing_t = 0, ing_c = 0, x, y;
     int rc, ret = 1, rounds = 3;
+    unsigned threads = 0;
     bool shuffle = false, profile = false, bad = false;
     enum ingest_mode mode = MODE_FULL;
 
@@ -404,6 +541,9 @@ bench_ingest(int argc, char **argv)
             shuffle = true;
         } else if (strcmp(argv[i], "--profile") == 0) {
             profile = true;
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = (unsigned)strtoul(argv[++i], NULL, 10);
+            bad = threads < 1 || threads > NODE_VERIFY_THREADS_MAX;
         } else if (argv[i][0] != '-') {
             n = strtoul(argv[i], NULL, 10);
         } else {
@@ -412,7 +552,7 @@ bench_ingest(int argc, char **argv)
     }
     if (bad) {
         fprintf(stderr, "usage: pull-bench ingest [N] [--batch B] [--rounds R] "
-                        "[--sync full|data|none] [--shuffled] [--profile]\n");
+                        "[--sync full|data|none] [--shuffled] [--profile] [--threads T]\n");
         return 1;
     }
     if (n == 0 || n > 10000000 || batch == 0 || batch > 100000 || rounds < 1 || rounds > 100) {
@@ -441,6 +581,10 @@ bench_ingest(int argc, char **argv)
            : mode == MODE_DATA ? "data"
                                : "none");
 
+    if (threads > 0) {
+        ret = node_mode(&c, main_order, threads, rounds) == 0 ? 0 : 1;
+        goto out;
+    }
     /* R rounds, each interleaving raw verify and ingest batch by batch (see ingest_rate);
      * the ratio is over the sums of all rounds. */
     for (int r = 0; r < rounds; r++) {

@@ -1,5 +1,5 @@
 /*
- * pull-bench sync [N] [--seed S] [--poll-ms MS] [-- PULLD_ARGS...]
+ * pull-bench sync [N] [--seed S] [--poll-ms MS] [--search R] [-- PULLD_ARGS...]
  * A full sync of N records (default 100,000) between two real pulld processes on loopback,
  * next to the physical limit measured on the same run: the raw single-core Ed25519 verify
  * rate of the same N envelopes.
@@ -12,18 +12,28 @@
  * pull-bench's build dir, or $PULLD and $PULL. Arguments after "--" go to both pullds (e.g.
  * -- --recon-max-symbols 262144 --store-nosync), after the bench's own.
  *
- *   verify.raw              crypto_sign_verify_detached of the N envelopes, one core,
- *                           before the nodes start (rec/s)
+ *   verify.raw              crypto_sign_verify_detached of the N envelopes, one core: the
+ *                           mean of verify.raw_before (before the nodes start) and
+ *                           verify.raw_after (after the sync), rec/s; the machine may be
+ *                           shared, so both ends of the run count
+ *   cores                   online CPUs; the all-cores limit is verify.raw x cores
  *   import.rate             `pull import` of the bundle into A, spawn to exit (rec/s)
+ *   import.ratio_to_verify, import.ratio_to_all_cores   import.rate / each limit
  *   sync.seconds            from the connect to B holding N records
  *   sync.rate               N / sync.seconds
  *   sync.ratio_to_verify    sync.rate / verify.raw (the design: bounded by verification)
+ *   sync.ratio_to_all_cores sync.rate / (verify.raw x cores)
  *   sync.wire_ratio         TCP bytes both ways between A and B (B's counters bytes_in +
  *                           bytes_out, handshake included, until they settle after the
  *                           sync) / the N envelopes' bytes (target <= 1.15)
  *   sync.wire_ratio_at_done the same, counted when B reached N records
  *   sync.overhead_per_rec   (wire bytes - envelope bytes) / N, in bytes
- *   sync.rss_a_mib, sync.rss_b_mib   VmRSS of the nodes after the sync
+ *   sync.rss_a_mib, sync.rss_b_mib   VmRSS of the nodes after the sync, and
+ *                           sync.peak_a_mib, sync.peak_b_mib their VmHWM
+ *   sync.disk_a_per_rec, sync.disk_b_per_rec   bytes of each store on disk (allocated
+ *                           blocks of data.mdb) per record
+ *   sync.search_p50_ms      `pull search guitar` on B after the sync, spawn to reaped
+ *                           exit, median of R runs (--search R, default 11; 0: none)
  * The nodes' logs (warn level) and data dirs live in one temp dir, removed at the end, even
  * on failure (PULL_KEEP=1 keeps it). Any failure ends with a one-line error and exit 1.
  */
@@ -32,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +58,7 @@ struct sync_opts {
     size_t n;
     uint64_t seed;
     int poll_ms;
+    int search_runs;
     char *const *pulld_args; /* after "--": extra arguments of both pullds, or NULL */
 };
 
@@ -55,6 +68,7 @@ parse_opts(int argc, char **argv, struct sync_opts *o)
     o->n = 100000;
     o->seed = (uint64_t)time(NULL);
     o->poll_ms = 50;
+    o->search_runs = 11;
     o->pulld_args = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -68,11 +82,17 @@ parse_opts(int argc, char **argv, struct sync_opts *o)
                 fprintf(stderr, "pull-bench sync: --poll-ms must be 1..10000\n");
                 return -1;
             }
+        } else if (strcmp(argv[i], "--search") == 0 && i + 1 < argc) {
+            o->search_runs = atoi(argv[++i]);
+            if (o->search_runs < 0 || o->search_runs > 1000) {
+                fprintf(stderr, "pull-bench sync: --search must be 0..1000\n");
+                return -1;
+            }
         } else if (argv[i][0] != '-' && bench_parse_n(argv[i], &o->n) == 0) {
             continue;
         } else {
-            fprintf(stderr,
-                    "usage: pull-bench sync [N] [--seed S] [--poll-ms MS] [-- PULLD_ARGS...]\n");
+            fprintf(stderr, "usage: pull-bench sync [N] [--seed S] [--poll-ms MS] [--search R] "
+                            "[-- PULLD_ARGS...]\n");
             return -1;
         }
     }
@@ -121,6 +141,44 @@ print_counters(const char *name, const struct bench_status *s)
 
     printf("node %s counters: %s\n", name, c != NULL ? c : "(none)");
     free(c);
+}
+
+/* Bytes the store of the node in dir takes on disk (allocated blocks), or -1. */
+static double
+store_disk_bytes(const char *dir)
+{
+    char p[PATH_MAX + 64];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/store/data.mdb", dir);
+    if (stat(p, &st) != 0)
+        return -1;
+    return (double)st.st_blocks * 512.0;
+}
+
+/* `pull search guitar` on n, runs times: the median milliseconds from spawn to reaped exit,
+ * or -1. */
+static double
+search_p50(const struct bench_node *n, int runs)
+{
+    char *argv[] = {(char *)n->bins->pull, "--data-dir", (char *)n->dir, "search", "guitar",
+                    NULL};
+    double *ms = calloc((size_t)runs, sizeof(double)), p50 = -1;
+    int k = 0;
+
+    while (ms != NULL && k < runs) {
+        double t0 = bench_now();
+        pid_t pid;
+        int st;
+        if (proc_spawn(argv, -1, -1, &pid) != 0 || proc_wait(pid, 10000, &st) != 0 ||
+            !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            break;
+        ms[k++] = (bench_now() - t0) * 1e3;
+    }
+    if (ms != NULL && k == runs)
+        p50 = bench_quantile(ms, (size_t)runs, 0.5);
+    free(ms);
+    return p50;
 }
 
 /* Polls B until it holds n records; sets *t_done. The clock started at t0. */
@@ -219,7 +277,8 @@ bench_sync(int argc, char **argv)
     char root[PATH_MAX] = "", path[PATH_MAX + 32], dir_a[PATH_MAX + 32], dir_b[PATH_MAX + 32],
          log_a[PATH_MAX + 32], log_b[PATH_MAX + 32], addr[512];
     char *json = NULL;
-    double verify_rate, t0, t_done, dt, rate;
+    double verify_rate, verify_before, verify_after, t0, t_done, dt, rate, import_rate, x;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     uint64_t imported = 0, rejected = 0;
     int rc = 1, st;
 
@@ -241,9 +300,11 @@ bench_sync(int argc, char **argv)
            "%.1f s\n",
            corpus.n, (double)corpus.len / 1e6, (double)corpus.len / (double)corpus.n,
            bench_now() - t0);
-    if ((verify_rate = bench_verify_rate(&corpus)) < 0)
+    if ((verify_before = bench_verify_rate(&corpus)) < 0)
         goto fail;
-    bench_report("verify.raw", verify_rate, "rec/s");
+    bench_report("verify.raw_before", verify_before, "rec/s");
+    if (cores < 1)
+        cores = 1;
 
     if (bench_node_start(&a, &bins, "A", dir_a, log_a, o.pulld_args) != 0)
         goto fail;
@@ -258,7 +319,7 @@ bench_sync(int argc, char **argv)
         goto out;
     }
     printf("A imported %zu records in %.2f s\n", o.n, dt);
-    bench_report("import.rate", (double)o.n / dt, "rec/s");
+    import_rate = (double)o.n / dt;
     if (bench_node_status(&a, &a0) != 0)
         goto fail;
     if (a0.records != o.n) {
@@ -291,9 +352,19 @@ bench_sync(int argc, char **argv)
     dt = t_done - t0;
     rate = (double)o.n / dt;
     printf("B holds all %zu records %.2f s after the connect\n", o.n, dt);
+    if ((verify_after = bench_verify_rate(&corpus)) < 0)
+        goto fail;
+    verify_rate = (verify_before + verify_after) / 2;
+    bench_report("verify.raw_after", verify_after, "rec/s");
+    bench_report("verify.raw", verify_rate, "rec/s");
+    bench_report("cores", (double)cores, "");
+    bench_report("import.rate", import_rate, "rec/s");
+    bench_report("import.ratio_to_verify", import_rate / verify_rate, "x");
+    bench_report("import.ratio_to_all_cores", import_rate / (verify_rate * (double)cores), "x");
     bench_report("sync.seconds", dt, "s");
     bench_report("sync.rate", rate, "rec/s");
     bench_report("sync.ratio_to_verify", rate / verify_rate, "x");
+    bench_report("sync.ratio_to_all_cores", rate / (verify_rate * (double)cores), "x");
     if (have_counters(&b0) && have_counters(&bdone) && have_counters(&bset)) {
         uint64_t in = bset.bytes_in - b0.bytes_in, out = bset.bytes_out - b0.bytes_out;
         uint64_t wire = in + out;
@@ -320,6 +391,19 @@ bench_sync(int argc, char **argv)
     if (proc_mem_read(a.pid, &ma) == 0 && proc_mem_read(b.pid, &mb) == 0) {
         bench_report("sync.rss_a_mib", (double)ma.rss / MIB, "MiB");
         bench_report("sync.rss_b_mib", (double)mb.rss / MIB, "MiB");
+        bench_report("sync.peak_a_mib", (double)ma.hwm / MIB, "MiB");
+        bench_report("sync.peak_b_mib", (double)mb.hwm / MIB, "MiB");
+    }
+    if ((x = store_disk_bytes(dir_a)) >= 0)
+        bench_report("sync.disk_a_per_rec", x / (double)o.n, "B");
+    if ((x = store_disk_bytes(dir_b)) >= 0)
+        bench_report("sync.disk_b_per_rec", x / (double)o.n, "B");
+    if (o.search_runs > 0) {
+        if ((x = search_p50(&b, o.search_runs)) < 0)
+            goto fail;
+        bench_report("sync.search_p50_ms", x, "ms");
+        if (proc_mem_read(b.pid, &mb) == 0)
+            bench_report("sync.rss_b_after_search_mib", (double)mb.rss / MIB, "MiB");
     }
     if ((st = bench_node_stop(&a)) != 0)
         printf("note: pulld A exited %d on SIGTERM\n", st);

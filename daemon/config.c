@@ -76,7 +76,7 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(ctl_idle_ms, 60000, 100, 86400000),
     LIM(ctl_max_inflight, 16, 1, 4096),
     LIM(ctl_slow_share_pct, 75, 1, 100),
-    LIM(ctl_watch_queue_bytes, 256u << 10, 4096, 1u << 30),
+    LIM(ctl_watch_queue_bytes, 2u << 20, 4096, 1u << 30),
     LIM(ctl_watch_total_bytes, 8u << 20, 4096, UINT32_MAX),
     LIM(max_handshakes_per_ip, 4, 1, 4096),
     LIM(max_handshakes_per_group, 8, 1, 4096),

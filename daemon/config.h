@@ -51,7 +51,8 @@ struct config_limits {
     uint32_t ctl_max_inflight;      /* requests of one client being answered at once (16) */
     uint32_t ctl_slow_share_pct;    /* loop time one client's search/import/export may take,
                                        in percent: it waits out the rest (75) */
-    uint32_t ctl_watch_queue_bytes; /* unsent events per watcher before it lags (256 KiB) */
+    uint32_t ctl_watch_queue_bytes; /* unsent events per watcher before it lags (2 MiB:
+                                       the events of a commit of NODE_BATCH_MAX records) */
     uint32_t ctl_watch_total_bytes; /* unsent events of all watchers together (8 MiB) */
     /* Strangers' shares (daemon/net.h "Admission"): an inbound source - one IP address (an
      * IPv6 /64), and its address group (gossip_addr_group: a public IPv4 /16, a public

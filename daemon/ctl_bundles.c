@@ -6,8 +6,9 @@
  * CTL_CHUNK_ENVELOPES envelopes and about CTL_EXPORT_CHUNK_BYTES) is read from the store
  * when the client's unsent bytes fall below one chunk, and the final reply {"records": N}
  * ends it. "all" walks the store in time order, resuming after the last (created, id)
- * sent; my own records are collected at the start. An import submits every envelope to
- * the node and is answered when the last one's commit callback ran.
+ * sent; my own records are collected at the start. An import hands every envelope to the
+ * node's verifiers (node_submit_async) and is answered when the last one's callback ran
+ * (after its commit, or its refusal).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,15 @@ on_import_commit(void *arg, int result, const uint8_t id[RECORD_ID_BYTES])
         import_finish(im);
 }
 
+static void
+on_import_verified(void *arg, int result, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env,
+                   size_t len)
+{
+    (void)env;
+    (void)len;
+    on_import_commit(arg, result, id);
+}
+
 int
 ctl_h_import(struct ctl_call *call, const struct ctl_request *req)
 {
@@ -246,9 +256,15 @@ ctl_h_import(struct ctl_call *call, const struct ctl_request *req)
     im->call = ctl_keep(call);
     im->submitting = true;
     while ((rc = ctl_array_next_bin(&it, RECORD_ENVELOPE_MAX, &b, &len)) == 1) {
+        int r;
         im->pending++;
-        /* The commit callback may run inside node_submit when the batch fills up. */
-        if (node_submit(n, b, len, NODE_ORIGIN_IMPORT, NULL, on_import_commit, im, NULL) != 0) {
+        /* Verified on the node's verifier threads; past their budget (several imports at
+         * once), here on the loop: the commit callback may then run inside node_submit when
+         * the batch fills up. */
+        r = node_submit_async(n, b, len, NULL, NODE_ORIGIN_IMPORT, NULL, on_import_verified, im);
+        if (r == PULL_ERR_AGAIN)
+            r = node_submit(n, b, len, NODE_ORIGIN_IMPORT, NULL, on_import_commit, im, NULL);
+        if (r != 0) {
             im->pending--;
             im->rejected++;
         }

@@ -3,9 +3,10 @@
  * phases and the rooms; net.h is the manual).
  *
  * Input. libuv reads into one shared buffer; conn_input consumes it at once, except when a
- * connection hits its per-callback frame budget or its token bucket runs dry: the rest is
- * copied aside (at most one read buffer), reading stops, and the pump timer resumes the
- * connection once its tokens are back. So a busy peer cannot starve the others, and a peer
+ * connection hits its per-callback frame budget, its token bucket runs dry or the node's
+ * verifiers are full (node_verify_busy): the rest is copied aside (at most one read
+ * buffer), reading stops, and the pump timer resumes the connection once its tokens are
+ * back and the verifiers have room. So a busy peer cannot starve the others, and a peer
  * cannot make us buffer more than one read buffer plus one frame.
  */
 #include "daemon/net_int.h"
@@ -514,7 +515,10 @@ conn_input(struct conn *c, const uint8_t *p, size_t n)
             return;
     }
     while (n > 0 && (c->phase == PH_HELLO || c->phase == PH_UP)) {
-        if (frames >= NET_FRAMES_PER_READ) {
+        /* the frame budget of one read, or the node's verifiers are full (records wait in
+         * the socket, and the peer's sending slows down) */
+        if (frames >= NET_FRAMES_PER_READ ||
+            (c->phase == PH_UP && node_verify_busy(c->net->node))) {
             save_pending(c, p, n);
             c->paused = true;
             pump_arm(c->net);
@@ -643,7 +647,7 @@ on_pump(uv_timer_t *tm)
             }
         }
         refill(c, now);
-        if (c->tokens < 0) {
+        if (c->tokens < 0 || node_verify_busy(t->node)) {
             c->paused = true;
             again = true;
             continue;

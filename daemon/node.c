@@ -1,17 +1,19 @@
 /*
  * node: the loop's owner, the store, the search index and the one write batch (node.h is
- * the manual).
+ * the manual; node_int.h tells the rooms, node_verify.c holds the records in verification).
  *
- * The pending batch. node_submit verifies a record at once and keeps a private copy of its
- * bytes with the decoded record; two small open-addressing tables find pending records by
- * id and by (author, slot), so duplicate and staleness checks, node_has_record and
- * node_fetch_record see pending records without scanning. Key-value writes wait in a list
- * (searched from the newest for node_kv_get), and so do the after-commit callbacks. The
- * batch commits in one store_commit transaction from the uv_check handle (the end of a loop
- * turn; a uv_idle handle keeps the poll from blocking while writes wait) or as soon as it
- * holds NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data. A flush first moves
- * everything out of the batch, so code called from the observers and callbacks may queue
- * again: that goes to the next batch.
+ * The pending batch. node_submit verifies a record at once, node_verify.c hands back the
+ * records its threads verified (node_admit_verified); either way the batch keeps a private
+ * copy of the bytes with the decoded record; small open-addressing tables find pending
+ * records by id and by (author, slot), and the change the batch makes to each author's
+ * counts, so duplicate, staleness and quota checks, node_has_record and node_fetch_record
+ * see pending records without scanning. Key-value writes wait in a list (searched from the
+ * newest for node_kv_get), and so do the after-commit callbacks. The batch commits in one
+ * store_commit transaction from the uv_check handle (the end of a loop turn; a uv_idle
+ * handle keeps the poll from blocking while writes wait) or as soon as it holds
+ * NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data; verified records alone
+ * may wait for more (commit_due). A flush first moves everything out of the batch, so code
+ * called from the observers and callbacks may queue again: that goes to the next batch.
  *
  * Expiry. A timer marks the sweep due once a minute (sooner while there is more to sweep);
  * the next commit deletes up to SWEEP_MAX expired records in the same transaction and tells
@@ -20,8 +22,9 @@
  * Resident memory. Reads map the store's pages into pulld; a full pass (the search index
  * built at start, a catch-up serving every record) would leave the whole file counted in
  * its RSS. store_trim drops them (they stay in the page cache): once after start, then
- * TRIM_QUIET_MS after commits pause (the end of an import or a catch-up), and at most every
- * TRIM_EVERY_MS while they go on.
+ * TRIM_QUIET_MS after commits pause (the end of an import or a catch-up), at most every
+ * TRIM_EVERY_MS while they go on, and every TRIM_READ_BYTES read for peers (serving a
+ * catch-up commits nothing).
  */
 #include "daemon/node.h"
 #include "daemon/node_int.h"
@@ -38,69 +41,14 @@
 #include "lib/log.h"
 #include "lib/paths.h"
 
-#define HASH_SLOTS 4096 /* > 2 * NODE_BATCH_MAX, power of two */
 #define SWEEP_EVERY_MS 60000
 #define SWEEP_FIRST_MS 1000
 #define SWEEP_MAX 1024
 #define FULL_LOG_EVERY_MS 10000
 #define TRIM_EVERY_MS 10000
 #define TRIM_QUIET_MS 200
-
-struct pend {
-    enum node_origin origin;
-    node_commit_fn cb;
-    void *arg;
-    bool has_from;
-    uint8_t from[32];
-    struct envelope env;
-    struct record rec;
-    size_t len;
-    uint8_t bytes[]; /* the envelope, env points into it */
-};
-
-/* A queued key-value write. */
-struct kvpend {
-    struct kvpend *next;
-    enum store_table table;
-    uint8_t key[32];
-    bool del;
-    bool has_note; /* a node_peer_note */
-    struct store_peer_stats note;
-    size_t len;
-    uint8_t val[];
-};
-
-/* A queued after-commit callback. */
-struct after {
-    struct after *next;
-    node_done_fn fn;
-    void *arg;
-};
-
-struct node_batch {
-    struct pend *items[NODE_BATCH_MAX];
-    size_t n;
-    uint16_t by_id[HASH_SLOTS];   /* index + 1 into items, 0: empty */
-    uint16_t by_slot[HASH_SLOTS]; /* idem, keyed by author || slot (latest pending only) */
-    struct kvpend *kv, **kv_tail; /* in order of queueing */
-    size_t nkv, kv_bytes;
-    struct after *after, **after_tail;
-    bool sweep_due;
-    struct node_observer obs[NODE_OBSERVERS_MAX];
-    size_t nobs;
-    uv_check_t check;
-    uv_idle_t idle;
-    uv_timer_t sweep;
-    uv_timer_t trim;
-    uint64_t commits_at_trim; /* n->counters.commits at the last store_trim */
-    uint64_t trim_ms;         /* when the last store_trim ran */
-    bool reads_since_trim;    /* node_trim_soon was called since the last store_trim */
-    bool handles;
-    bool closed; /* node_stop made its last commit: no more writes */
-    bool idle_on;
-    uint64_t full_logged_ms;
-    struct pull_wb scratch;
-};
+#define NODE_COMMIT_WAIT_MS 100    /* verified records wait at most this for more to commit with */
+#define TRIM_READ_BYTES (8u << 20) /* store bytes served to peers between two trims */
 
 static void trim_after_commit(struct node *n);
 static void on_sweep(uv_timer_t *t);
@@ -120,21 +68,15 @@ node_now_s(const struct node *n)
 /* ---------------------------------------------------------------- pending lookups */
 
 static uint32_t
-h32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint32_t
 slot_hash(const struct record *r)
 {
-    return h32(r->author) ^ (h32(r->slot) * 2654435761u);
+    return node_h32(r->author) ^ (node_h32(r->slot) * 2654435761u);
 }
 
-static struct pend *
-pend_by_id(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
+struct pend *
+node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
 {
-    for (uint32_t i = h32(id) & (HASH_SLOTS - 1);; i = (i + 1) & (HASH_SLOTS - 1)) {
+    for (uint32_t i = node_h32(id) & (HASH_SLOTS - 1);; i = (i + 1) & (HASH_SLOTS - 1)) {
         uint16_t v = b->by_id[i];
         if (v == 0)
             return NULL;
@@ -165,7 +107,8 @@ batch_add(struct node_batch *b, struct pend *p)
     uint32_t i;
 
     b->items[b->n] = p;
-    for (i = h32(p->env.id) & (HASH_SLOTS - 1); b->by_id[i] != 0; i = (i + 1) & (HASH_SLOTS - 1))
+    for (i = node_h32(p->env.id) & (HASH_SLOTS - 1); b->by_id[i] != 0;
+         i = (i + 1) & (HASH_SLOTS - 1))
         ;
     b->by_id[i] = (uint16_t)(b->n + 1);
     b->by_slot[pend_slot_pos(b, &p->rec)] = (uint16_t)(b->n + 1);
@@ -355,12 +298,15 @@ node_flush(struct node *n)
     b->n = 0;
     memset(b->by_id, 0, sizeof(b->by_id));
     memset(b->by_slot, 0, sizeof(b->by_slot));
+    memset(b->by_author, 0, sizeof(b->by_author));
+    b->nauthors = 0;
     b->kv = NULL;
     b->kv_tail = &b->kv;
     b->nkv = b->kv_bytes = 0;
     b->after = NULL;
     b->after_tail = &b->after;
     b->sweep_due = false;
+    b->urgent = false;
     if (b->idle_on) {
         uv_idle_stop(&b->idle);
         b->idle_on = false;
@@ -423,6 +369,8 @@ node_flush(struct node *n)
             n->counters.records_invalid++;
         if (p->cb != NULL)
             p->cb(p->arg, res, p->env.id);
+        else if (p->rcb != NULL)
+            p->rcb(p->arg, res, p->env.id, p->bytes, p->len);
         free(p);
     }
     while (kv != NULL) {
@@ -442,13 +390,37 @@ node_flush(struct node *n)
     return rc;
 }
 
+/* commit_due says whether the batch commits at the end of this turn. Records from the
+ * verifiers may wait for more while more are being verified (a job coming back wakes the
+ * loop), up to NODE_COMMIT_WAIT_MS: a commit costs a flush and rewrites the pages it
+ * touches, so fewer, larger commits let the disk keep up with the verifiers. Anything
+ * else queued (local records, key-value writes, after-commit callbacks, the sweep) is
+ * committed at the end of the turn, as is everything once verification is idle. */
+static bool
+commit_due(struct node *n)
+{
+    struct node_batch *b = n->batch;
+
+    return b->urgent || b->sweep_due || b->v_records == 0 || b->n >= NODE_BATCH_MAX ||
+           node_now_ms(n) - b->first_ms >= NODE_COMMIT_WAIT_MS;
+}
+
 static void
 on_check(uv_check_t *h)
 {
     struct node *n = h->data;
+    struct node_batch *b = n->batch;
 
-    if (!batch_empty(n->batch))
+    /* first keep the verifiers busy: they work while the commit waits for the disk */
+    node_verify_pump(n, true);
+    if (batch_empty(b))
+        return;
+    if (commit_due(n)) {
         (void)node_flush(n);
+    } else if (b->idle_on) { /* wait for the verifiers without spinning */
+        uv_idle_stop(&b->idle);
+        b->idle_on = false;
+    }
 }
 
 /* ---------------------------------------------------------------- submit */
@@ -471,25 +443,50 @@ stored_slot(struct node *n, const uint8_t author[32], const uint8_t slot[RECORD_
     return true;
 }
 
+/* author_at finds the pending change to author's counts, adding an empty one if add. */
+static struct acount *
+author_at(struct node_batch *b, const uint8_t author[32], bool add)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    uint32_t i;
+
+    crypto_shorthash(h, author, 32, b->vkey);
+    for (i = node_h32(h) & (HASH_SLOTS - 1); b->by_author[i] != 0; i = (i + 1) & (HASH_SLOTS - 1)) {
+        struct acount *a = &b->authors[b->by_author[i] - 1];
+        if (memcmp(a->author, author, 32) == 0)
+            return a;
+    }
+    if (!add || b->nauthors == NODE_BATCH_MAX)
+        return NULL;
+    b->by_author[i] = (uint16_t)(b->nauthors + 1);
+    memset(&b->authors[b->nauthors], 0, sizeof(b->authors[0]));
+    memcpy(b->authors[b->nauthors].author, author, 32);
+    return &b->authors[b->nauthors++];
+}
+
 /* admit_precheck applies record_admit to p against the store with the pending batch
- * applied, as the commit will apply it. Far from the author's quota the counts can't
- * matter (the store's count plus every pending record stays below it), so the pending
- * records are only counted near it. */
+ * applied, as the commit will apply it: the author's stored counts plus what the batch
+ * changes in them (kept per author as records join it), the prior version of the slot
+ * pending or stored. d receives what p changes in the author's counts if it joins. */
 static int
-admit_precheck(struct node *n, const struct pend *p)
+admit_precheck(struct node *n, const struct pend *p, struct admit *d)
 {
     struct node_batch *b = n->batch;
     struct record_prior prior;
+    const struct acount *a;
     uint32_t pos, live = 0, tombs = 0;
-    uint8_t sid[RECORD_ID_BYTES];
-    uint64_t sseq;
-    bool slive, near;
+    int64_t l, t;
 
     memset(&prior, 0, sizeof(prior));
+    memset(d, 0, sizeof(*d));
     if (store_author_count(n->store, p->rec.author, &live, &tombs) != 0)
         live = tombs = 0;
-    near = (uint64_t)(p->rec.kind == RECORD_WITHDRAWN ? tombs : live) + b->n >=
-           n->cfg.limits.max_per_author;
+    l = live;
+    t = tombs;
+    if ((a = author_at(b, p->rec.author, false)) != NULL) {
+        l += a->live;
+        t += a->tombs;
+    }
     pos = pend_slot_pos(b, &p->rec);
     if (b->by_slot[pos] != 0) {
         const struct pend *q = b->items[b->by_slot[pos] - 1];
@@ -500,43 +497,64 @@ admit_precheck(struct node *n, const struct pend *p)
     } else if (stored_slot(n, p->rec.author, p->rec.slot, &prior.seq, prior.id, &prior.live)) {
         prior.exists = true;
     }
-    if (!prior.exists && (uint64_t)live + tombs + b->n >= store_budget_level(n->store) &&
-        !node_keeps(n, p->rec.author)) {
-        /* near the store budget's level: count what the batch adds, as the store will */
-        uint64_t count = (uint64_t)live + tombs;
-        for (size_t i = 0; i < b->n; i++) {
-            const struct record *r = &b->items[i]->rec;
-            if (memcmp(r->author, p->rec.author, 32) == 0 &&
-                b->by_slot[pend_slot_pos(b, r)] == i + 1 && /* the latest pending version */
-                !stored_slot(n, r->author, r->slot, &sseq, sid, &slive))
-                count++; /* a new slot */
-        }
-        if (count >= store_budget_level(n->store))
-            return PULL_ERR_QUOTA;
-    }
-    if (!near)
-        return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, live, tombs,
-                            n->cfg.limits.max_per_author);
-    /* the author's counts once the batch is applied: each pending latest version of a slot
-     * replaces the stored one */
-    for (size_t i = 0; i < b->n; i++) {
-        const struct record *r = &b->items[i]->rec;
-        if (memcmp(r->author, p->rec.author, 32) != 0 || b->by_slot[pend_slot_pos(b, r)] != i + 1)
-            continue; /* another author, or not the latest pending version of its slot */
-        if (stored_slot(n, r->author, r->slot, &sseq, sid, &slive)) {
-            if (slive)
-                live -= live > 0;
-            else
-                tombs -= tombs > 0;
-        }
-        if (r->kind == RECORD_WITHDRAWN)
-            tombs++;
-        else
-            live++;
-    }
+    if (!prior.exists && (uint64_t)(l > 0 ? l : 0) + (uint64_t)(t > 0 ? t : 0) >=
+                             store_budget_level(n->store) &&
+        !node_keeps(n, p->rec.author))
+        return PULL_ERR_QUOTA; /* a new slot at the store budget's level, the batch counted */
     prior.counted = prior.exists;
-    return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, live, tombs,
-                        n->cfg.limits.max_per_author);
+    if (prior.exists) {
+        if (prior.live)
+            d->live--;
+        else
+            d->tombs--;
+    }
+    if (p->rec.kind == RECORD_WITHDRAWN)
+        d->tombs++;
+    else
+        d->live++;
+    return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, l > 0 ? (uint32_t)l : 0,
+                        t > 0 ? (uint32_t)t : 0, n->cfg.limits.max_per_author);
+}
+
+/* batch_admit adds p, which admit_precheck admitted with change d, to the batch. */
+static void
+batch_admit(struct node_batch *b, struct pend *p, const struct admit *d)
+{
+    struct acount *a = author_at(b, p->rec.author, true);
+
+    batch_add(b, p);
+    if (a != NULL) { /* always: one entry per pending record at most */
+        a->live += d->live;
+        a->tombs += d->tombs;
+    }
+}
+
+/* node_admit_verified: see node_int.h. */
+int
+node_admit_verified(struct node *n, struct pend *p)
+{
+    struct node_batch *b = n->batch;
+    struct admit d;
+    int rc;
+
+    /* Nothing stored or queued it meanwhile: while it was being verified, every submit of
+     * its id was refused as a duplicate. */
+    if (b->closed)
+        return PULL_ERR_CLOSED;
+    if ((rc = admit_precheck(n, p, &d)) != 0) {
+        if (rc == PULL_ERR_QUOTA)
+            n->counters.records_quota++;
+        else
+            n->counters.records_dup++;
+        return rc;
+    }
+    batch_admit(b, p, &d);
+    if (b->n == 1)
+        b->first_ms = node_now_ms(n);
+    batch_wake(b);
+    if (b->n >= NODE_BATCH_MAX)
+        (void)node_flush(n);
+    return 0;
 }
 
 int
@@ -545,6 +563,7 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
 {
     struct node_batch *b = n->batch;
     struct pend *p = NULL;
+    struct admit d;
     int rc;
 
     if (b->closed)
@@ -559,6 +578,7 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
     p->len = len;
     p->origin = origin;
     p->cb = cb;
+    p->rcb = NULL;
     p->arg = arg;
     p->has_from = from != NULL;
     if (from != NULL)
@@ -575,20 +595,22 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
     }
     if (id_out != NULL)
         memcpy(id_out, p->env.id, RECORD_ID_BYTES);
-    if (pend_by_id(b, p->env.id) != NULL || store_has(n->store, p->env.id) == 0) {
+    if (node_pend_find(b, p->env.id) != NULL || node_verify_find(b, p->env.id) != NULL ||
+        store_has(n->store, p->env.id) == 0) {
         rc = PULL_ERR_DUPLICATE;
         n->counters.records_dup++;
         goto out;
     }
-    if ((rc = admit_precheck(n, p)) != 0) {
+    if ((rc = admit_precheck(n, p, &d)) != 0) {
         if (rc == PULL_ERR_QUOTA)
             n->counters.records_quota++;
         else
             n->counters.records_dup++;
         goto out;
     }
-    batch_add(b, p);
+    batch_admit(b, p, &d);
     p = NULL; /* owned by the batch */
+    b->urgent = true;
     batch_wake(b);
     if (b->n >= NODE_BATCH_MAX)
         (void)node_flush(n);
@@ -601,14 +623,15 @@ out:
 bool
 node_has_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES])
 {
-    return pend_by_id(n->batch, id) != NULL || store_has(n->store, id) == 0;
+    return node_pend_find(n->batch, id) != NULL || node_verify_find(n->batch, id) != NULL ||
+           store_has(n->store, id) == 0;
 }
 
 int
 node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint8_t *buf,
                   size_t cap, size_t *len)
 {
-    struct pend *p = pend_by_id(n->batch, id);
+    struct pend *p = node_pend_find(n->batch, id);
     struct pull_wb *w = &n->batch->scratch;
     int rc;
 
@@ -627,6 +650,12 @@ node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint
         return PULL_ERR_TOO_BIG;
     memcpy(buf, w->p, w->len);
     *len = w->len;
+    /* Serving a catch-up reads every record: let its pages go as it goes, so what was
+     * sent is not kept counted in pulld's memory. */
+    if ((n->batch->read_bytes += w->len) >= TRIM_READ_BYTES) {
+        n->batch->read_bytes = 0;
+        node_trim_soon(n);
+    }
     return 0;
 }
 
@@ -659,6 +688,7 @@ kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *
     b->kv_tail = &k->next;
     b->nkv++;
     b->kv_bytes += len + 64;
+    b->urgent = true;
     batch_wake(b);
     if (b->kv_bytes >= NODE_BATCH_KV_BYTES)
         (void)node_flush(n);
@@ -724,6 +754,7 @@ node_after_commit(struct node *n, node_done_fn fn, void *arg)
     a->arg = arg;
     *b->after_tail = a;
     b->after_tail = &a->next;
+    b->urgent = true;
     batch_wake(b);
     return 0;
 }
@@ -873,6 +904,8 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     b = n->batch;
     b->kv_tail = &b->kv;
     b->after_tail = &b->after;
+    b->jobs_tail = &b->jobs;
+    randombytes_buf(b->vkey, sizeof(b->vkey));
     n->loop = loop;
     n->cfg = *cfg;
     n->env = env_system();
@@ -911,6 +944,10 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
         log_warn("search index: %s (search will miss stored records)", pull_strerror(rc));
     log_info("search index of %zu records in %llu ms", search_index_live(n->search),
              (unsigned long long)(node_now_ms(n) - t0));
+    if ((rc = node_verify_start(n)) != 0) {
+        log_error("cannot start the verifier threads: %s", pull_strerror(rc));
+        goto fail;
+    }
     uv_check_init(loop, &b->check);
     b->check.data = n;
     uv_idle_init(loop, &b->idle);
@@ -922,11 +959,13 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     b->handles = true;
     uv_check_start(&b->check, on_check);
     uv_timer_start(&b->sweep, on_sweep, SWEEP_FIRST_MS, 0);
+    log_info("%u verifier thread(s)%s", b->pool.nth, b->pool.uv ? " (libuv's threadpool)" : "");
     trim_now(n); /* the index was built from a pass over the store */
     *out = n;
     return 0;
 
 fail:
+    node_verify_release(n);
     search_index_free(n->search);
     store_close(n->store);
     node_kin_free(n->kin);
@@ -947,6 +986,7 @@ node_stop(struct node *n)
     n->stopping = true;
     b = n->batch;
     b->sweep_due = false; /* the last commit is what the parts queued, nothing more */
+    node_verify_stop(n);  /* what is verified joins it */
     (void)node_flush(n);
     if (b->handles) {
         if (b->idle_on)
@@ -971,9 +1011,12 @@ node_free(struct node *n)
         return;
     b = n->batch;
     for (size_t i = 0; i < b->n; i++) {
-        if (b->items[i]->cb != NULL)
-            b->items[i]->cb(b->items[i]->arg, PULL_ERR_CLOSED, b->items[i]->env.id);
-        free(b->items[i]);
+        struct pend *p = b->items[i];
+        if (p->cb != NULL)
+            p->cb(p->arg, PULL_ERR_CLOSED, p->env.id);
+        else if (p->rcb != NULL)
+            p->rcb(p->arg, PULL_ERR_CLOSED, p->env.id, p->bytes, p->len);
+        free(p);
     }
     while (b->kv != NULL) {
         struct kvpend *next = b->kv->next;
@@ -986,6 +1029,7 @@ node_free(struct node *n)
         free(b->after);
         b->after = next;
     }
+    node_verify_release(n);
     search_index_free(n->search);
     store_close(n->store);
     node_kin_free(n->kin);

@@ -16,8 +16,10 @@
  *   ctl_*.c       the control socket and its command rooms.
  *   main.c        wires them together and owns start and stop.
  *
- * Threads: everything runs on the loop thread. No function here may be called from another
- * thread.
+ * Threads: everything runs on the loop thread, and no function here may be called from
+ * another thread, except signature checks: node_submit_async hands records to the node's
+ * verifier threads (one per core, uv_available_parallelism) and their results come back
+ * to the loop, which alone decides (ordering, replacement, quotas) and commits.
  *
  * The batch. node_submit verifies an envelope at once (signature, fields, expiry, and
  * record_admit's staleness and quota rule against the store and the pending batch) and
@@ -29,6 +31,17 @@
  * commit are the record callbacks, the after-commit callbacks and the observers called, so
  * whatever is acknowledged to the CLI or announced to watchers is on disk. node_has_record,
  * node_fetch_record and node_kv_get see pending writes too.
+ *
+ * Records from outside (peers, imports) take node_submit_async: its cheap checks (size,
+ * already stored, pending or being verified) run at once; decoding and the signature check
+ * run on the verifier threads in jobs of up to NODE_JOB_MAX records (one hand-off per job,
+ * not per record); the results are applied on the loop in submission order (the job that
+ * finished first waits for the older ones), where record_admit and the batch work as for
+ * node_submit. node_has_record sees records being verified. The work in verification is
+ * bounded (NODE_VERIFY_MAX records, NODE_VERIFY_BYTES bytes): past that node_verify_busy
+ * says so (net stops reading from peers until it clears, which is how a fast peer is slowed
+ * down: by the flow control it already has), and at twice that node_submit_async refuses
+ * with PULL_ERR_AGAIN.
  *
  * Observers (node_observe) hear, after each commit, of every record that became live, of
  * every record swept or evicted, and of the events parts publish with node_emit (a dyad
@@ -58,7 +71,11 @@
 #include "lib/search.h"
 #include "lib/store.h"
 
-#define NODE_BATCH_MAX 256
+#define NODE_BATCH_MAX 2048          /* records in one commit (verified ones may wait for more) */
+#define NODE_JOB_MAX 256             /* records in one verification job */
+#define NODE_VERIFY_MAX 2048         /* records in verification before node_verify_busy */
+#define NODE_VERIFY_BYTES (2u << 20) /* envelope bytes in verification before it */
+#define NODE_VERIFY_THREADS_MAX 64
 #define NODE_BATCH_KV_BYTES (4u << 20) /* key-value bytes queued before an early commit */
 #define NODE_OBSERVERS_MAX 8
 #define NODE_ADDR_MAX 320 /* "ID@HOST:PORT" with an IPv6 host */
@@ -165,6 +182,35 @@ typedef void (*node_commit_fn)(void *arg, int result, const uint8_t id[RECORD_ID
 int node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin origin,
                 const uint8_t *from, node_commit_fn cb, void *arg, uint8_t id_out[RECORD_ID_BYTES]);
 
+/* Called once for a record given to node_submit_async, always on the loop thread and never
+ * from inside node_submit_async: result 0 once the commit that stored it is done, else its
+ * refusal - a validation error (bad signature, fields), PULL_ERR_EXPIRED, PULL_ERR_DUPLICATE,
+ * PULL_ERR_STALE, PULL_ERR_QUOTA, the commit's error, or PULL_ERR_CLOSED when the node
+ * stopped first. env/len are the record's bytes, id its id (valid during the call only). */
+typedef void (*node_record_fn)(void *arg, int result, const uint8_t id[RECORD_ID_BYTES],
+                               const uint8_t *env, size_t len);
+
+/* node_submit_async hands an envelope from outside (len <= RECORD_ENVELOPE_MAX, copied) to
+ * the verifier threads; once verified, it is admitted to the batch as by node_submit (and
+ * refused the same way). id, if not NULL, is the envelope's BLAKE2b-256 as the caller
+ * already computed it (else it is computed here). from is the sending peer's key for
+ * NODE_ORIGIN_PEER, else NULL. Returns 0 (cb, which must not be NULL, will be called exactly
+ * once), or a negative PULL_ERR_* and cb is never called: PULL_ERR_TOO_BIG (size),
+ * PULL_ERR_DUPLICATE (stored, pending or being verified), PULL_ERR_AGAIN (twice the
+ * verification budget is in use: try later or use node_submit), PULL_ERR_NOMEM,
+ * PULL_ERR_STATE (the node is stopping). */
+int node_submit_async(struct node *n, const uint8_t *env, size_t len,
+                      const uint8_t id[RECORD_ID_BYTES], enum node_origin origin,
+                      const uint8_t *from, node_record_fn cb, void *arg);
+
+/* node_verify_busy: the verification budget (NODE_VERIFY_MAX records or NODE_VERIFY_BYTES)
+ * is used up; whoever can wait (net, reading from peers) should until it clears. */
+bool node_verify_busy(const struct node *n);
+
+/* node_verify_threads: how many verifier threads run: uv_available_parallelism(), or
+ * $PULL_VERIFY_THREADS (1..NODE_VERIFY_THREADS_MAX) when set (benches, tests). */
+unsigned node_verify_threads(const struct node *n);
+
 /* node_kv_put queues a write of val (len <= STORE_KV_MAX bytes, copied) under key in table
  * t for the next commit; node_kv_del queues a deletion. Later writes of the same key win.
  * Returns 0, PULL_ERR_TOO_BIG, PULL_ERR_NOMEM or PULL_ERR_STATE (after the last commit).
@@ -208,7 +254,7 @@ int node_flush(struct node *n);
  * that reading doesn't leave the store's pages counted in pulld's memory. */
 void node_trim_soon(struct node *n);
 
-/* node_has_record: stored or pending. */
+/* node_has_record: stored, pending, or being verified. */
 bool node_has_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES]);
 
 /* node_fetch_record copies a stored or pending envelope into buf (cap bytes), sets *len.

@@ -1,14 +1,209 @@
 /*
- * node_int.h: what node.c and node_kin.c share (node.h is the manual).
+ * node_int: what the node's two rooms share (internal to daemon/node*.c; node.h is the
+ * manual).
+ *
+ * The rooms.
+ *   node.c         the loop's floor: the pending batch and its commit, records admitted
+ *                  by node_submit or coming back verified, key-value writes, observers,
+ *                  expiry, trimming memory, the network operations, start and stop.
+ *   node_kin.c     the authors the store budget keeps besides the node's own.
+ *   node_verify.c  records in verification: node_submit_async's checks, the jobs, the
+ *                  verifier threads (or libuv's threadpool), the table of ids being
+ *                  verified, the order in which results come back to the batch.
  */
 #ifndef PULL_NODE_INT_H
 #define PULL_NODE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sodium.h>
 
 #include "daemon/node.h"
+
+#define HASH_SLOTS 8192 /* > 2 * NODE_BATCH_MAX, power of two */
+
+struct pend {
+    int verified; /* a verifier's envelope_open result (node_submit_async) */
+    enum node_origin origin;
+    node_commit_fn cb;  /* node_submit's */
+    node_record_fn rcb; /* node_submit_async's */
+    void *arg;
+    bool has_from;
+    uint8_t from[32];
+    struct envelope env;
+    struct record rec;
+    size_t len;
+    uint8_t bytes[]; /* the envelope, env points into it */
+};
+
+/* A queued key-value write. */
+struct kvpend {
+    struct kvpend *next;
+    enum store_table table;
+    uint8_t key[32];
+    bool del;
+    bool has_note; /* a node_peer_note */
+    struct store_peer_stats note;
+    size_t len;
+    uint8_t val[];
+};
+
+/* A queued after-commit callback. */
+struct after {
+    struct after *next;
+    node_done_fn fn;
+    void *arg;
+};
+
+/* ---- verification (node_submit_async) ---- */
+
+/* One record in verification: what the loop knows of it. */
+struct vitem {
+    uint8_t id[RECORD_ID_BYTES];
+    uint32_t home;     /* its slot in the table of records in verification */
+    uint32_t off, len; /* its bytes in the job's arena */
+    enum node_origin origin;
+    bool has_from;
+    uint8_t from[32];
+    node_record_fn cb;
+    void *arg;
+};
+
+enum vjob_state {
+    JOB_FILLING, /* the loop adds records to it */
+    JOB_WAITING, /* full, waits for a verifier */
+    JOB_RUNNING, /* handed to the verifiers (its records moved to pends) */
+    JOB_DONE,    /* back on the loop, waits for the older jobs */
+};
+
+/* A job: up to NODE_JOB_MAX records verified by one thread in one go. Their bytes wait in
+ * the arena; when the job is handed over, each is copied into the pend it will be in the
+ * batch (and the arena freed), and the verifier opens the envelope right there (env, rec,
+ * verified). While the job is RUNNING the loop touches only its items; the pool's mutex
+ * hands it back. */
+struct vjob {
+    struct vjob *next;  /* the node's list of jobs, oldest first */
+    struct vjob *qnext; /* the pool's queue, then its done list */
+    enum vjob_state state;
+    bool ran; /* the verifier ran it (else it was cancelled at stop) */
+    uint64_t now_s;
+    size_t n;
+    uint8_t *arena; /* until handed over */
+    size_t used, cap;
+    struct pend **pends; /* from then on */
+    struct node *node;
+    uv_work_t work; /* libuv's threadpool (PULL_VERIFY_POOL=uv) */
+    struct vitem items[NODE_JOB_MAX];
+};
+
+/* The verifier threads, or libuv's threadpool. */
+struct vpool {
+    unsigned nth;
+    bool uv; /* uv_queue_work instead of threads of our own */
+    pthread_t th[NODE_VERIFY_THREADS_MAX];
+    unsigned started; /* threads running */
+    bool sync_init;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct vjob *todo, **todo_tail; /* handed over, not started */
+    struct vjob *done;              /* finished, not yet taken back by the loop */
+    bool stop;
+    uv_async_t async;
+    bool async_init;
+};
+
+#define VTAB_SLOTS (4 * NODE_VERIFY_MAX) /* > 2 * the hard limit, power of two */
+
+/* What the pending batch changes in one author's counts. */
+struct acount {
+    uint8_t author[32];
+    int32_t live, tombs;
+};
+
+/* What one admitted record changes in its author's counts. */
+struct admit {
+    int32_t live, tombs;
+};
+
+struct node_batch {
+    struct pend *items[NODE_BATCH_MAX];
+    size_t n;
+    uint16_t by_id[HASH_SLOTS];            /* index + 1 into items, 0: empty */
+    uint16_t by_slot[HASH_SLOTS];          /* idem, keyed by author || slot (latest pending only) */
+    struct acount authors[NODE_BATCH_MAX]; /* the pending change per author */
+    size_t nauthors;
+    uint16_t by_author[HASH_SLOTS]; /* index + 1 into authors */
+    struct kvpend *kv, **kv_tail;   /* in order of queueing */
+    size_t nkv, kv_bytes;
+    struct after *after, **after_tail;
+    bool sweep_due;
+    bool urgent;       /* something besides verified records waits: commit this turn */
+    uint64_t first_ms; /* when the oldest record of the batch joined it */
+    struct node_observer obs[NODE_OBSERVERS_MAX];
+    size_t nobs;
+    uv_check_t check;
+    uv_idle_t idle;
+    uv_timer_t sweep;
+    uv_timer_t trim;
+    uint64_t commits_at_trim; /* n->counters.commits at the last store_trim */
+    uint64_t trim_ms;         /* when the last store_trim ran */
+    bool reads_since_trim;    /* node_trim_soon was called since the last store_trim */
+    bool handles;
+    bool closed; /* node_stop made its last commit: no more writes */
+    bool idle_on;
+    uint64_t full_logged_ms;
+    struct pull_wb scratch;
+    size_t read_bytes; /* read from the store for peers since the last trim */
+
+    /* verification */
+    struct vpool pool;
+    struct vjob *jobs, **jobs_tail; /* every job not applied yet, oldest first */
+    struct vjob *fill;              /* the job being filled (the last one), or NULL */
+    size_t v_records, v_bytes;      /* in verification (all jobs) */
+    unsigned v_running;             /* jobs handed over and not back */
+    struct vitem *vtab[VTAB_SLOTS]; /* records in verification by id (linear probing) */
+    uint8_t vkey[crypto_shorthash_KEYBYTES];
+};
+
+static inline uint32_t
+node_h32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ---- node.c ---- */
+
+/* node_pend_find returns the pending record with this id, or NULL. */
+struct pend *node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES]);
+
+/* node_admit_verified takes a verified record (p, with env and rec set) into the batch as
+ * node_submit does (record_admit against the store and the batch). Returns 0 once p is the
+ * batch's (its callback comes after the commit), else the refusal (p stays the caller's). */
+int node_admit_verified(struct node *n, struct pend *p);
+
+/* ---- node_verify.c ---- */
+
+/* node_verify_start starts the verifiers (before the node's handles). Returns 0 or a
+ * PULL_ERR_* (nothing is left running). */
+int node_verify_start(struct node *n);
+
+/* node_verify_find returns the record being verified with this id, or NULL. */
+struct vitem *node_verify_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES]);
+
+/* node_verify_pump hands waiting jobs over while a verifier can take them soon; at the end
+ * of a loop turn (turn_end) also the job being filled, if a verifier would idle otherwise. */
+void node_verify_pump(struct node *n, bool turn_end);
+
+/* node_verify_stop ends verification at node_stop: the threads finish the job they run and
+ * stop, what was verified joins the last commit, the rest is refused with PULL_ERR_CLOSED. */
+void node_verify_stop(struct node *n);
+
+/* node_verify_release frees what verification still holds (node_free). */
+void node_verify_release(struct node *n);
+
+/* ---- node_kin.c ---- */
 
 /* The authors the budget keeps besides the node's own (node_kin.c). */
 struct node_kin {

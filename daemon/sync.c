@@ -14,14 +14,15 @@
 
 /* ---------------------------------------------------------------- the engine's host */
 
-static enum gossip_verdict
-host_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
-           const uint8_t from[GOSSIP_KEY_BYTES])
-{
-    struct sync *s = ctx;
+static void on_timer(uv_timer_t *t);
 
-    (void)id;
-    switch (node_submit(s->n, env, len, NODE_ORIGIN_PEER, from, NULL, NULL, NULL)) {
+/* verdict_of maps the node's refusal of a received record to gossip's verdict: stale
+ * versions, duplicates, quota refusals and our own troubles are no one's fault, anything
+ * else counts against the sender. */
+static enum gossip_verdict
+verdict_of(int rc)
+{
+    switch (rc) {
     case 0:
         return GOSSIP_NEW;
     case PULL_ERR_DUPLICATE:
@@ -35,10 +36,36 @@ host_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID
     case PULL_ERR_IO:
     case PULL_ERR_AGAIN:
     case PULL_ERR_STATE:
+    case PULL_ERR_CLOSED:
         return GOSSIP_DUPLICATE;
     default:
         return GOSSIP_INVALID;
     }
+}
+
+/* on_verdict: the node's answer on a record offer() handed over (GOSSIP_PENDING), after
+ * its commit or its refusal; called from the node's callbacks, never inside an engine
+ * call. The engine's actions are executed from the zero-delay timer, once for many. */
+static void
+on_verdict(void *arg, int result, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct sync *s = arg;
+
+    if (s->stopped)
+        return;
+    syncer_verdict(s->e, env, len, id, verdict_of(result), sync_now_ms(s));
+    if (!s->draining)
+        uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
+static enum gossip_verdict
+host_offer(void *ctx, const uint8_t *env, size_t len, const uint8_t id[GOSSIP_ID_BYTES],
+           const uint8_t from[GOSSIP_KEY_BYTES])
+{
+    struct sync *s = ctx;
+    int rc = node_submit_async(s->n, env, len, id, NODE_ORIGIN_PEER, from, on_verdict, s);
+
+    return rc == 0 ? GOSSIP_PENDING : verdict_of(rc);
 }
 
 static bool
@@ -117,8 +144,6 @@ host_log(void *ctx, int level, const char *line)
 }
 
 /* ---------------------------------------------------------------- actions */
-
-static void on_timer(uv_timer_t *t);
 
 /* mirror adds what the engine counted since the last drain to the node's counters. */
 static void

@@ -7,11 +7,13 @@
  * the node's commits into engine calls. It registers the network operations of node.h
  * (sync_netops.c: peers, `pull connect` and its wait, learned peers, addresses).
  *
- * The engine reads the store through the node: offer() is node_submit (a received record
- * is verified and queued for the next commit; duplicates, stale versions and quota
- * refusals are no one's fault, anything else counts against the sender), has() and fetch()
- * see pending records too, and the recon set follows the commits through a node observer.
- * Locally created records are published from a zero-delay timer after their commit, never
+ * The engine reads the store through the node: offer() is node_submit_async (a received
+ * record is handed to the node's verifier threads and the engine hears GOSSIP_PENDING; its
+ * verdict follows with syncer_verdict once it is committed or refused: duplicates, stale
+ * versions and quota refusals are no one's fault, anything else counts against the
+ * sender), has() and fetch() see pending records too (has() also those being verified),
+ * and the recon set follows the commits through a node observer. Locally created records
+ * are published, and verdicts passed on, from a zero-delay timer after their commit, never
  * from inside a callback.
  *
  * Peers persisted in STORE_PEERS: key(32) -> last_seen_s (u64 big-endian) || "host:port",

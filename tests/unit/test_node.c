@@ -438,6 +438,188 @@ test_shutdown_one_commit(void **state)
     ident_wipe(&other);
 }
 
+/* ---- node_submit_async ---- */
+
+struct aresult {
+    int calls, rc;
+    uint64_t commits; /* n->counters.commits when called */
+    struct node *n;
+};
+
+static void
+on_async(void *arg, int result, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct aresult *r = arg;
+    uint8_t h[RECORD_ID_BYTES];
+
+    crypto_generichash(h, sizeof(h), env, len, NULL, 0);
+    assert_memory_equal(h, id, RECORD_ID_BYTES); /* the bytes are the record's */
+    r->calls++;
+    r->rc = result;
+    r->commits = r->n != NULL ? r->n->counters.commits : 0;
+}
+
+/* run_until runs the loop until *calls reaches want (or a few seconds passed). */
+static void
+run_until(struct fixture *f, const int *calls, int want)
+{
+    for (int k = 0; k < 20000 && *calls < want; k++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        if (*calls < want)
+            uv_sleep(1);
+    }
+    assert_true(*calls >= want);
+}
+
+/* A record handed to the verifiers: seen by node_has_record at once, refused again as a
+ * duplicate, its callback never inside the call and called once after the commit that
+ * stored it; a bad signature and a stale version are refused by the callback; the counters
+ * tell which. */
+static void
+test_async_submit(void **state)
+{
+    struct fixture *f = *state;
+    struct node *n = f->n;
+    struct ident a;
+    struct pull_wb w1, w2, wbad;
+    uint8_t id1[32], id2[32], idbad[32];
+    struct aresult r1 = {.n = n}, r2 = {.n = n}, rdup = {.n = n}, rbad = {.n = n};
+    uint64_t commits = n->counters.commits, invalid = n->counters.records_invalid;
+
+    assert_true(node_verify_threads(n) >= 1);
+    assert_int_equal(ident_generate(&a), 0);
+    make(&a, 1, 2, RECORD_OFFER, "second version", &w2, id2);
+    make(&a, 1, 1, RECORD_OFFER, "first version", &w1, id1);
+    make(&a, 2, 1, RECORD_OFFER, "bad signature", &wbad, idbad);
+    wbad.p[wbad.len - 1] ^= 1; /* the last byte of the signature */
+    crypto_generichash(idbad, sizeof(idbad), wbad.p, wbad.len, NULL, 0);
+
+    assert_false(node_has_record(n, id2));
+    assert_int_equal(node_submit_async(n, w2.p, w2.len, id2, NODE_ORIGIN_PEER, a.pk, on_async, &r2),
+                     0);
+    assert_true(node_has_record(n, id2));
+    assert_false(node_verify_busy(n));
+    /* the same record again, by id or by bytes, async or not: a duplicate */
+    assert_int_equal(
+        node_submit_async(n, w2.p, w2.len, NULL, NODE_ORIGIN_PEER, a.pk, on_async, &rdup),
+        PULL_ERR_DUPLICATE);
+    assert_int_equal(node_submit(n, w2.p, w2.len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_DUPLICATE);
+    assert_int_equal(
+        node_submit_async(n, wbad.p, wbad.len, NULL, NODE_ORIGIN_PEER, a.pk, on_async, &rbad), 0);
+    assert_int_equal(node_submit_async(n, w2.p, 0, NULL, NODE_ORIGIN_PEER, a.pk, on_async, &rdup),
+                     PULL_ERR_TOO_BIG);
+    assert_int_equal(r2.calls + rbad.calls + rdup.calls, 0);
+    run_until(f, &r2.calls, 1);
+    run_until(f, &rbad.calls, 1);
+    assert_int_equal(r2.rc, 0);
+    assert_true(r2.commits > commits); /* called after its commit */
+    assert_int_equal(store_has(n->store, id2), 0);
+    assert_int_equal(rbad.rc, PULL_ERR_BAD_SIG);
+    assert_false(node_has_record(n, idbad));
+    assert_int_equal(n->counters.records_invalid, invalid + 2); /* the empty one too */
+    assert_int_equal(rdup.calls, 0);
+    /* an older version of a stored slot: verified, then refused as stale */
+    assert_int_equal(node_submit_async(n, w1.p, w1.len, id1, NODE_ORIGIN_PEER, a.pk, on_async, &r1),
+                     0);
+    run_until(f, &r1.calls, 1);
+    assert_int_equal(r1.rc, PULL_ERR_STALE);
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(rbad.calls, 1);
+    wb_release(&w1);
+    wb_release(&w2);
+    wb_release(&wbad);
+    ident_wipe(&a);
+}
+
+#define MANY 1400 /* > 2 * NODE_VERIFY_BYTES of 3 KB records: several jobs, busy, AGAIN */
+
+/* Many records at once: jobs come back in any order but are applied in the order given
+ * (an earlier version of a slot is never found stale by a later one that another job
+ * verified first); past the budget the node is busy, past twice it refuses with PULL_ERR_AGAIN;
+ * every accepted record gets exactly one callback, and node_stop answers those still in
+ * verification. */
+static void
+test_async_many(void **state)
+{
+    struct fixture *f = *state;
+    struct node *n = f->n;
+    struct ident *au = calloc(MANY / 3 + 1, sizeof(*au));
+    struct aresult *r = calloc(MANY, sizeof(*r));
+    struct pull_wb w;
+    uint8_t id[32];
+    size_t accepted = 0, again = 0, calls = 0, ok = 0;
+    bool busy = false;
+    char title[64];
+
+    assert_non_null(au);
+    assert_non_null(r);
+    for (size_t i = 0; i < MANY / 3 + 1; i++)
+        assert_int_equal(ident_generate(&au[i]), 0);
+    for (size_t i = 0; i < MANY; i++) {
+        struct record rec;
+        uint64_t now = (uint64_t)time(NULL);
+        int rc;
+        /* three records per author: slot 1 seq 1, slot 1 seq 2, slot 2 seq 1 */
+        record_init(&rec);
+        rec.kind = RECORD_OFFER;
+        memcpy(rec.author, au[i / 3].pk, 32);
+        memset(rec.slot, i % 3 == 2 ? 2 : 1, RECORD_SLOT_BYTES);
+        rec.seq = i % 3 == 1 ? 2 : 1;
+        rec.created = now - 60;
+        rec.expires = now + 86400;
+        snprintf(title, sizeof(title), "record %zu", i);
+        snprintf(rec.title, sizeof(rec.title), "%s", title);
+        memset(rec.body, 'x', 3000);
+        rec.body[3000] = '\0';
+        wb_init(&w, RECORD_ENVELOPE_MAX);
+        assert_int_equal(record_sign(&rec, &au[i / 3], &w, id), 0);
+        r[i].n = n;
+        rc = node_submit_async(n, w.p, w.len, id, NODE_ORIGIN_IMPORT, NULL, on_async, &r[i]);
+        if (rc == PULL_ERR_AGAIN) {
+            again++;
+            r[i].calls = -1; /* never called */
+        } else {
+            assert_int_equal(rc, 0);
+            accepted++;
+        }
+        busy = busy || node_verify_busy(n);
+        wb_release(&w);
+    }
+    assert_true(busy);
+    assert_true(again > 0);
+    /* half of the rest now, the other half stopped in verification */
+    for (int k = 0; k < 20000 && calls < accepted / 2; k++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        calls = 0;
+        for (size_t i = 0; i < MANY; i++)
+            calls += r[i].calls > 0;
+        if (calls < accepted / 2)
+            uv_sleep(1);
+    }
+    node_stop(n);
+    calls = 0;
+    for (size_t i = 0; i < MANY; i++) {
+        if (r[i].calls < 0)
+            continue;
+        assert_int_equal(r[i].calls, 1);
+        calls++;
+        /* applied in the order given: the first version of slot 1 came before the second,
+         * so it is never stale (it is stored, then replaced) */
+        if (r[i].rc == 0)
+            ok++;
+        else
+            assert_int_equal(r[i].rc, PULL_ERR_CLOSED);
+    }
+    assert_int_equal(calls, accepted);
+    assert_true(ok > 0);
+    assert_false(node_verify_busy(n));
+    for (size_t i = 0; i < MANY / 3 + 1; i++)
+        ident_wipe(&au[i]);
+    free(au);
+    free(r);
+}
+
 int
 main(void)
 {
@@ -446,6 +628,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_connect_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_one_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_submit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_many, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
