@@ -56,11 +56,15 @@ enum {
     T_PEERS,
     T_DYADS,
     T_MAIL,
+    T_NAMES,
+    T_HANDLES,
+    T_TRUST,
     T_COUNT
 };
 
 static const char *const table_names[T_COUNT] = {
-    "meta", "recs", "ids", "latest", "tags", "expiry", "quota", "peers", "dyads", "mail",
+    "meta",  "recs",  "ids",  "latest", "tags",    "expiry", "quota",
+    "peers", "dyads", "mail", "names",  "handles", "trust",
 };
 
 #define KIND_SLOTS 8
@@ -927,8 +931,8 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
 
     if ((rc = qcur_switch(s, txn, &a->q, r->author)) != 0)
         return rc;
-    r->result = record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs,
-                             s->opts.max_per_author);
+    r->result =
+        record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs, s->opts.max_per_author);
     if (r->result != 0) {
         if ((rc = del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES)) != 0)
             return rc;
@@ -1327,7 +1331,6 @@ out:
 /* ---------------------------------------------------------------------------------- */
 /* Sweeping expired records                                                            */
 
-
 /* sweep_apply deletes up to a->max expired records in txn, counting into *c, and lists
  * them in a->done. */
 static int
@@ -1549,9 +1552,10 @@ prefix_match(const uint8_t *key, const uint8_t *pb, unsigned nbits)
     return true;
 }
 
-int
-store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
-                     uint8_t id[RECORD_ID_BYTES])
+/* The one key of 32 bytes of table `table` that starts with prefix. */
+static int
+resolve_prefix_in(struct store *s, int table, const struct ident_prefix *prefix,
+                  uint8_t id[RECORD_ID_BYTES])
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
@@ -1569,7 +1573,7 @@ store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
         seek[nbits / 8] &= (uint8_t)(0xff << (8 - nbits % 8));
     if ((rc = store_rbegin(s, &txn)) != 0)
         return rc;
-    if ((rc = mdb_cursor_open(txn, s->dbi[T_IDS], &cur)) != 0)
+    if ((rc = mdb_cursor_open(txn, s->dbi[table], &cur)) != 0)
         goto out;
     k = mval(seek, RECORD_ID_BYTES);
     if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
@@ -1591,6 +1595,13 @@ out:
     if (rc != 0)
         memset(id, 0, RECORD_ID_BYTES);
     return store_xlate(rc);
+}
+
+int
+store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
+                     uint8_t id[RECORD_ID_BYTES])
+{
+    return resolve_prefix_in(s, T_IDS, prefix, id);
 }
 
 /* Walks index keys starting with prefix (plen bytes; seek is where to start), each of
@@ -1862,6 +1873,12 @@ kv_table(enum store_table t)
         return T_DYADS;
     case STORE_MAIL:
         return T_MAIL;
+    case STORE_NAMES:
+        return T_NAMES;
+    case STORE_HANDLES:
+        return T_HANDLES;
+    case STORE_TRUST:
+        return T_TRUST;
     }
     return -1;
 }
@@ -1925,6 +1942,17 @@ store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32], 
         rc = wb_put(out, v.mv_data, v.mv_size);
     store_rend(s, txn);
     return store_xlate(rc);
+}
+
+int
+store_kv_resolve_prefix(struct store *s, enum store_table t, const struct ident_prefix *prefix,
+                        uint8_t key[32])
+{
+    int table = kv_table(t);
+
+    if (table < 0)
+        return PULL_ERR_INVAL;
+    return resolve_prefix_in(s, table, prefix, key);
 }
 
 int
