@@ -63,8 +63,8 @@ enum {
 };
 
 static const char *const table_names[T_COUNT] = {
-    "meta",  "recs",  "ids",  "latest", "tags",    "expiry", "quota",
-    "peers", "dyads", "mail", "names",  "handles", "trust",
+    "meta", "recs", "ids", "latest", "tags", "expiry", "quota", "peers", "dyads", "mail",
+    "names", "handles", "trust",
 };
 
 #define KIND_SLOTS 8
@@ -931,8 +931,8 @@ put_check(struct store *s, MDB_txn *txn, struct put_arg *a, size_t pos)
 
     if ((rc = qcur_switch(s, txn, &a->q, r->author)) != 0)
         return rc;
-    r->result =
-        record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs, s->opts.max_per_author);
+    r->result = record_admit(r->kind, r->seq, r->id, &prior, a->q.live, a->q.tombs,
+                             s->opts.max_per_author);
     if (r->result != 0) {
         if ((rc = del_tolerant(txn, s->dbi[T_IDS], r->id, RECORD_ID_BYTES)) != 0)
             return rc;
@@ -1330,6 +1330,7 @@ out:
 
 /* ---------------------------------------------------------------------------------- */
 /* Sweeping expired records                                                            */
+
 
 /* sweep_apply deletes up to a->max expired records in txn, counting into *c, and lists
  * them in a->done. */
