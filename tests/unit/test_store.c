@@ -1730,8 +1730,8 @@ test_million_opens_fast(void **state)
         assert_int_equal(store_iter_keys(s, 0, count_ids, &count), 0);
         t_keys = now_s() - t0;
         assert_int_equal(count, TOTAL);
-        printf("# million: iterate all ids %.0f ms, all (created, id) keys %.0f ms\n", t_ids * 1e3,
-               t_keys * 1e3);
+        printf("# million: iterate all ids %.0f ms, all (created, id) keys %.0f ms\n",
+               t_ids * 1e3, t_keys * 1e3);
     }
     /* opening does no work proportional to the store: milliseconds, with a wide margin
      * for a loaded machine */
