@@ -659,7 +659,8 @@ apply_note(struct dyad *d, const struct dyad_msg *m, int role, const uint8_t *p,
         if (state_open(d->state) && now_s >= dyad_deadline(d))
             return PULL_ERR_EXPIRED;
     }
-    if ((rc = note_allowed(d, (unsigned)role)) != 0 || (rc = keep_msg(d, DYAD_NOTE, role, p, n)) != 0)
+    if ((rc = note_allowed(d, (unsigned)role)) != 0 ||
+        (rc = keep_msg(d, DYAD_NOTE, role, p, n)) != 0)
         return rc;
     d->next_note[role] = m->step + 1;
     if (!replay)
