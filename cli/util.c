@@ -146,6 +146,27 @@ cli_parse_id(const char *s, char out[53], const char *what)
     return cli_usage("'%s' is not a %s: give at least 6 characters of it (a-z, 2-7)", clean, what);
 }
 
+int
+cli_parse_ref(const char *s, char out[CLI_REF_MAX + 1], const char *what)
+{
+    char clean[CLI_REF_MAX * 4 + 1];
+    size_t n = strnlen(s, CLI_REF_MAX + 1);
+    bool ok = n > 0 && n <= CLI_REF_MAX && utf8_valid(s, n);
+
+    if (fmt_id_prefix(s, out) == 0)
+        return 0;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
+    if (ok) {
+        memcpy(out, s, n + 1);
+        return 0;
+    }
+    fmt_clean(clean, sizeof(clean), s, strnlen(s, CLI_REF_MAX * 2), false);
+    return cli_usage("'%s' is not a %s: an id or key prefix (6+ characters, a-z 2-7), a petname "
+                     "or a name (at most %d bytes)",
+                     clean, what, CLI_REF_MAX);
+}
+
 /* ---- Talking to pulld ---- */
 
 int

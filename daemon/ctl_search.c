@@ -167,7 +167,7 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
             dropped++;
             continue;
         }
-        ctl_pack_record(mp_item(&list), n, e.id, rec, CTL_REC_MINE, hits[i].score);
+        ctl_pack_record(mp_item(&list), call->srv, e.id, rec, CTL_REC_MINE, hits[i].score);
     }
     mp_close(&list);
     if (want_total) {
@@ -338,7 +338,7 @@ emit_record(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const str
     mp_packer_init(&pk, &result);
     mp_open_map(&m, &pk);
     mp_kv_str(&m, "event", "record");
-    ctl_pack_record(mp_key(&m, "record"), srv->n, id, rec, CTL_REC_MINE, 0);
+    ctl_pack_record(mp_key(&m, "record"), srv, id, rec, CTL_REC_MINE, 0);
     mp_close(&m);
     if (wb_error(&result) == 0)
         watch_send(srv, &result, rec);
@@ -379,7 +379,7 @@ emit_matches(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const st
         mp_open_map(&map, &pk);
         mp_kv_str(&map, "event", "match");
         /* the record without "mine": bool - a match event's "mine" is my record's id */
-        ctl_pack_record(mp_key(&map, "record"), n, id, rec, 0, 0);
+        ctl_pack_record(mp_key(&map, "record"), srv, id, rec, 0, 0);
         ctl_kv_id(&map, "mine", s->mine_ids[i]);
         mp_close(&map);
         if (wb_error(&result) == 0)

@@ -83,6 +83,13 @@ void dyads_stop(struct dyads *ds);
 /* dyads_free frees ds (after dyads_stop). NULL does nothing. */
 void dyads_free(struct dyads *ds);
 
+/* dyads_set_people hands the dyad service the people part (daemon/people.h), which
+ * stands below it: names for the dyad maps, record handles (a proposal on an older version
+ * of one of my records is about its live version), and trust (each completed dyad, those
+ * loaded at start included, is evidence). NULL unsets it. */
+struct people;
+void dyads_set_people(struct dyads *ds, struct people *p);
+
 /* dyads_get_stats fills st (zeroes for NULL). */
 void dyads_get_stats(struct dyads *ds, struct dyads_stats *st);
 

@@ -591,6 +591,23 @@ names_find(const struct names *nm, const char *text, uint8_t key[static 32], uns
 }
 
 int
+names_find_petname(const struct names *nm, const char *text, uint8_t key[static 32])
+{
+    char rd[READING_MAX + 1];
+    const struct reading *r;
+
+    if (reading_of(text, strlen(text), rd) == 0 || (r = rd_find(nm, rd)) == NULL || r->pets == 0)
+        return PULL_ERR_NOT_FOUND;
+    for (size_t i = 0; i < nm->n; i++) {
+        if (nm->e[i].pet_rd != NULL && strcmp(nm->e[i].pet_rd, rd) == 0) {
+            memcpy(key, nm->e[i].key, 32);
+            return 0;
+        }
+    }
+    return PULL_ERR_NOT_FOUND;
+}
+
+int
 names_each_petname(const struct names *nm,
                    int (*fn)(void *ctx, const uint8_t key[32], const char *pet), void *ctx)
 {

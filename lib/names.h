@@ -93,6 +93,9 @@ bool names_unique(const struct names *nm, const uint8_t key[static 32]);
  * may be NULL. */
 int names_find(const struct names *nm, const char *text, uint8_t key[static 32], unsigned *count);
 
+/* names_find_petname finds only among my petnames: 0 (key set) or PULL_ERR_NOT_FOUND. */
+int names_find_petname(const struct names *nm, const char *text, uint8_t key[static 32]);
+
 /* names_each_petname calls fn for every petname (in no order) until fn returns non-zero,
  * and returns that value (0 at the end). */
 int names_each_petname(const struct names *nm,

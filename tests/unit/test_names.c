@@ -189,6 +189,10 @@ test_find(void **state)
     assert_int_equal(names_set_petname(nm, want, "LIN"), 0);
     assert_int_equal(names_find(nm, "lin", k, &count), 0);
     assert_memory_equal(k, want, 32);
+    memset(k, 0, sizeof(k));
+    assert_int_equal(names_find_petname(nm, "Lin", k), 0);
+    assert_memory_equal(k, want, 32);
+    assert_int_equal(names_find_petname(nm, "Ada Lovelace", k), PULL_ERR_NOT_FOUND);
     names_free(nm);
 }
 
