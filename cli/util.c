@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/mp.h"
+#include "lib/names.h"
 #include "lib/record.h"
 
 struct cli_state cli;
@@ -151,13 +152,11 @@ cli_parse_ref(const char *s, char out[CLI_REF_MAX + 1], const char *what)
 {
     char clean[CLI_REF_MAX * 4 + 1];
     size_t n = strnlen(s, CLI_REF_MAX + 1);
-    bool ok = n > 0 && n <= CLI_REF_MAX && utf8_valid(s, n);
 
     if (fmt_id_prefix(s, out) == 0)
         return 0;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
-    if (ok) {
+    /* a name: the rules of lib/names.h (a letter or digit, no hidden characters) */
+    if (names_check_text(s, n, CLI_REF_MAX, false) == 0) {
         memcpy(out, s, n + 1);
         return 0;
     }

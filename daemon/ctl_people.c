@@ -91,6 +91,12 @@ ctl_resolve_author(struct ctl_call *call, const char *text, uint8_t author[32])
 
     if (pp != NULL && names_find_petname(people_names(pp), text, author) == 0)
         return 0; /* my petnames first: they are mine */
+    if (ident_prefix_parse(text, &p) != 0 &&
+        names_check_text(text, strlen(text), NAMES_PETNAME_MAX, false) != 0)
+        return ctl_fail(call, PULL_ERR_FIELD,
+                        "bad author '%s': an id or key prefix (6+ characters, a-z 2-7), a "
+                        "petname or a name",
+                        text);
     if (ident_prefix_parse(text, &p) == 0) {
         if (strlen(text) == IDENT_TEXT_LEN) {
             if (ident_from_text(text, author) != 0)
