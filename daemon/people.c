@@ -565,20 +565,7 @@ people_rank(void *ctx, uint64_t author8)
 {
     struct people *p = ctx;
 
-    switch (trust_distance8(p->tr, author8)) {
-    case 0:
-        return PEOPLE_RANK_ME;
-    case 1:
-        return PEOPLE_RANK_1;
-    case 2:
-        return PEOPLE_RANK_2;
-    case 3:
-        return PEOPLE_RANK_3;
-    case TRUST_NONE:
-        return PEOPLE_RANK_NONE;
-    default:
-        return PEOPLE_RANK_FAR;
-    }
+    return trust_rank(trust_distance8(p->tr, author8));
 }
 
 bool

@@ -49,16 +49,6 @@
 #define PEOPLE_ABOUT_MAX 1000               /* bytes of a profile's about */
 #define PEOPLE_GC_MS (3600u * 1000u)        /* the handles table is swept hourly */
 
-/* The ranking multipliers (thousandths, lib/match.h trust hook) by distance from me: 0
- * (me), 1, 2, 3, 4..TRUST_HOPS_MAX, none. Set by measurement (docs/DECISIONS.md, Trust):
- * they reorder results of close relevance and leave clearly better matches first. */
-#define PEOPLE_RANK_ME 1000
-#define PEOPLE_RANK_1 1000
-#define PEOPLE_RANK_2 960
-#define PEOPLE_RANK_3 930
-#define PEOPLE_RANK_FAR 910
-#define PEOPLE_RANK_NONE 880
-
 struct people;
 
 struct people_stats {
@@ -170,7 +160,7 @@ void people_dyads_of(struct people *p, const uint8_t author[static 32], uint32_t
 void people_dyad_completed(struct people *p, const uint8_t dyad[static 32],
                            const uint8_t counterpart[static 32]);
 
-/* people_rank is a match_trust_fn (lib/match.h) with p as ctx: PEOPLE_RANK_* by the
+/* people_rank is a match_trust_fn (lib/match.h) with p as ctx: trust_rank of the
  * author's distance. */
 uint32_t people_rank(void *p, uint64_t author8);
 

@@ -379,6 +379,24 @@ edge_added(struct trust *t, uint32_t a, uint32_t b)
 
 /* ---- API ---- */
 
+uint32_t
+trust_rank(unsigned distance)
+{
+    switch (distance) {
+    case 0:
+    case 1:
+        return TRUST_RANK_1;
+    case 2:
+        return TRUST_RANK_2;
+    case 3:
+        return TRUST_RANK_3;
+    case TRUST_NONE:
+        return TRUST_RANK_NONE;
+    default:
+        return TRUST_RANK_FAR;
+    }
+}
+
 int
 trust_new(const uint8_t me[static 32], const uint8_t seed[static 16], struct trust **out)
 {

@@ -49,6 +49,19 @@
 
 struct trust;
 
+/* The ranking multipliers (thousandths, as lib/match.h's trust hook takes them) by distance
+ * from me: 0 (me) and 1, 2, 3, 4..TRUST_HOPS_MAX, none. Chosen by measurement (pull-bench
+ * relevance --trust, docs/DECISIONS.md "Trust"): they reorder results of close relevance
+ * and leave clearly better matches first. */
+#define TRUST_RANK_1 1000
+#define TRUST_RANK_2 970
+#define TRUST_RANK_3 950
+#define TRUST_RANK_FAR 940
+#define TRUST_RANK_NONE 920
+
+/* trust_rank returns the multiplier for a distance (trust_distance's value). */
+uint32_t trust_rank(unsigned distance);
+
 /* trust_new makes a graph seen from me (32-byte key); seed keys its hash tables (give 16
  * random bytes). Returns 0 or PULL_ERR_NOMEM. */
 int trust_new(const uint8_t me[static 32], const uint8_t seed[static 16], struct trust **out);

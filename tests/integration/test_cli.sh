@@ -120,7 +120,9 @@ err=$(expect_fail 2 "$PULL" --data-dir "$(node_dir 1)" serch rust)
 assert_contains "$err" "search" "unknown command suggestion"
 expect_fail 2 pull_n 1 search --bogus >/dev/null
 expect_fail 2 pull_n 1 offer add >/dev/null
-expect_fail 2 pull_n 1 show abc >/dev/null
+expect_fail 2 pull_n 1 show '!!' >/dev/null # neither an id nor a name
+err=$(expect_fail 1 pull_n 1 show abc)          # could be someone's name: nobody's here
+assert_contains "$err" "no record or author 'abc'" "show abc"
 err=$(expect_fail 1 pull_n 1 show zzzzzzzz)
 assert_contains "$err" "no record" "show unknown"
 err=$(expect_fail 1 pull_n 1 offer add A title --tag "not a tag")
