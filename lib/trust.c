@@ -26,7 +26,6 @@ struct tadj {
 
 struct tnode {
     uint8_t key[32];
-    uint8_t dist;
     uint32_t nadj, cadj;
     struct tadj *adj;
 };
@@ -45,11 +44,20 @@ struct ttab {
     size_t cap, used, tombs; /* cap is a power of two */
 };
 
+/* A slot of the key-prefix table: the prefix inline, so a lookup reads one slot. */
+struct k8slot {
+    uint64_t key8;
+    uint32_t idx1; /* index + 1, 0: empty */
+};
+
 struct trust {
     uint8_t seed[16];
+    uint64_t seed8; /* for hash8 */
     struct tnode *nodes;
+    uint8_t *dist; /* by person, apart: the ranking hook reads it for every candidate */
     size_t nnodes, cnodes;
-    struct ttab by_key, by_key8;
+    struct ttab by_key;
+    struct k8slot *by_key8; /* as many slots as by_key */
     struct tev *ev;
     size_t nev, cev, live_ev;
     uint32_t ev_free; /* index + 1 of the first free entry, 0: none */
@@ -95,13 +103,20 @@ node_hash(const struct trust *t, uint32_t i)
     return hash_bytes(t, t->nodes[i].key, 32);
 }
 
+/* The table of key prefixes is asked once per search candidate (the ranking and filter
+ * hooks): a seeded murmur3 finaliser, a bijection of key8 ^ seed, costs a few cycles where
+ * SipHash costs ~20 ns; without the seed a stranger can't aim keys at one slot either. */
 static uint64_t
-node_hash8(const struct trust *t, uint32_t i)
+hash8(const struct trust *t, uint64_t key8)
 {
-    uint8_t b[8];
+    uint64_t x = key8 ^ t->seed8;
 
-    be64enc(b, key8_of(t->nodes[i].key));
-    return hash_bytes(t, b, 8);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
 }
 
 /* Inserts index i into tb at the first free slot of hash h (no tombstones in the people
@@ -119,24 +134,38 @@ ttab_put(struct ttab *tb, uint64_t h, uint32_t i)
     tb->used++;
 }
 
+/* Puts person i in the key-prefix table k8 of cap slots. */
+static void
+k8_put(const struct trust *t, struct k8slot *k8, size_t cap, uint32_t i)
+{
+    uint64_t key8 = key8_of(t->nodes[i].key);
+    size_t s = (size_t)hash8(t, key8) & (cap - 1);
+
+    while (k8[s].idx1 != 0)
+        s = (s + 1) & (cap - 1);
+    k8[s].key8 = key8;
+    k8[s].idx1 = i + 1;
+}
+
 static int
 people_grow(struct trust *t)
 {
-    struct ttab k, k8;
+    struct ttab k;
+    struct k8slot *k8;
     size_t cap = t->by_key.cap * 2;
 
     if (ttab_init(&k, cap) != 0)
         return PULL_ERR_NOMEM;
-    if (ttab_init(&k8, cap) != 0) {
+    if ((k8 = calloc(cap, sizeof(*k8))) == NULL) {
         free(k.slot);
         return PULL_ERR_NOMEM;
     }
     for (uint32_t i = 0; i < t->nnodes; i++) {
         ttab_put(&k, node_hash(t, i), i);
-        ttab_put(&k8, node_hash8(t, i), i);
+        k8_put(t, k8, cap, i);
     }
     free(t->by_key.slot);
-    free(t->by_key8.slot);
+    free(t->by_key8);
     t->by_key = k;
     t->by_key8 = k8;
     return 0;
@@ -159,17 +188,14 @@ node_find(const struct trust *t, const uint8_t key[32])
 static uint32_t
 node_find8(const struct trust *t, uint64_t key8)
 {
-    uint8_t b[8];
-    size_t mask = t->by_key8.cap - 1, s;
+    size_t mask = t->by_key.cap - 1, s = (size_t)hash8(t, key8) & mask;
 
-    be64enc(b, key8);
-    s = (size_t)hash_bytes(t, b, 8) & mask;
     for (;; s = (s + 1) & mask) {
-        uint32_t v = t->by_key8.slot[s];
-        if (v == SLOT_EMPTY)
+        const struct k8slot *k = &t->by_key8[s];
+        if (k->idx1 == 0)
             return UINT32_MAX;
-        if (key8_of(t->nodes[v - 1].key) == key8)
-            return v - 1;
+        if (k->key8 == key8)
+            return k->idx1 - 1;
     }
 }
 
@@ -193,20 +219,26 @@ node_get(struct trust *t, const uint8_t key[32], int *err)
     if (t->nnodes == t->cnodes) {
         size_t cap = t->cnodes * 2;
         struct tnode *v = realloc(t->nodes, cap * sizeof(*v));
+        uint8_t *d;
         if (v == NULL) {
             *err = PULL_ERR_NOMEM;
             return UINT32_MAX;
         }
         t->nodes = v;
+        if ((d = realloc(t->dist, cap)) == NULL) {
+            *err = PULL_ERR_NOMEM;
+            return UINT32_MAX;
+        }
+        t->dist = d;
         t->cnodes = cap;
     }
     i = (uint32_t)t->nnodes++;
     n = &t->nodes[i];
     memset(n, 0, sizeof(*n));
     memcpy(n->key, key, 32);
-    n->dist = TRUST_NONE;
+    t->dist[i] = TRUST_NONE;
     ttab_put(&t->by_key, node_hash(t, i), i);
-    ttab_put(&t->by_key8, node_hash8(t, i), i);
+    k8_put(t, t->by_key8, t->by_key.cap, i);
     return i;
 }
 
@@ -309,13 +341,14 @@ static void
 relax(struct trust *t, size_t head, size_t tail)
 {
     while (head < tail) {
-        struct tnode *v = &t->nodes[t->queue[head++]];
-        if (v->dist >= TRUST_HOPS_MAX)
+        uint32_t vi = t->queue[head++];
+        struct tnode *v = &t->nodes[vi];
+        if (t->dist[vi] >= TRUST_HOPS_MAX)
             continue;
         for (uint32_t k = 0; k < v->nadj; k++) {
-            struct tnode *u = &t->nodes[v->adj[k].to];
-            if (u->dist > v->dist + 1) {
-                u->dist = (uint8_t)(v->dist + 1);
+            uint32_t ui = v->adj[k].to;
+            if (t->dist[ui] > t->dist[vi] + 1) {
+                t->dist[ui] = (uint8_t)(t->dist[vi] + 1);
                 t->queue[tail++] = v->adj[k].to; /* each person enters at most once per
                                                   * distance it improves to: <= nnodes
                                                   * entries live at once in a BFS order */
@@ -333,9 +366,8 @@ relax(struct trust *t, size_t head, size_t tail)
 static void
 recompute(struct trust *t)
 {
-    for (size_t i = 0; i < t->nnodes; i++)
-        t->nodes[i].dist = TRUST_NONE;
-    t->nodes[0].dist = 0;
+    memset(t->dist, TRUST_NONE, t->nnodes);
+    t->dist[0] = 0;
     if (queue_reserve(t) != 0)
         return; /* keep dirty: try again at the next question */
     t->queue[0] = 0;
@@ -355,24 +387,20 @@ fresh(struct trust *t)
 static void
 edge_added(struct trust *t, uint32_t a, uint32_t b)
 {
-    struct tnode *na = &t->nodes[a], *nb = &t->nodes[b];
-
     if (t->dirty)
         return; /* the next question recomputes everything anyway */
-    if (nb->dist < na->dist) {
+    if (t->dist[b] < t->dist[a]) {
         uint32_t x = a;
         a = b;
         b = x;
-        na = &t->nodes[a];
-        nb = &t->nodes[b];
     }
-    if (na->dist >= TRUST_HOPS_MAX || nb->dist <= na->dist + 1)
+    if (t->dist[a] >= TRUST_HOPS_MAX || t->dist[b] <= t->dist[a] + 1)
         return;
     if (queue_reserve(t) != 0) {
         t->dirty = true;
         return;
     }
-    nb->dist = (uint8_t)(na->dist + 1);
+    t->dist[b] = (uint8_t)(t->dist[a] + 1);
     t->queue[0] = b;
     relax(t, 0, 1);
 }
@@ -407,16 +435,18 @@ trust_new(const uint8_t me[static 32], const uint8_t seed[static 16], struct tru
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return PULL_ERR_NOMEM;
     memcpy(t->seed, seed, 16);
+    t->seed8 = be64dec(seed + 8) ^ 0x5bd1e9955bd1e995ull;
     t->cnodes = 64;
     t->cev = 64;
     if ((t->nodes = calloc(t->cnodes, sizeof(*t->nodes))) == NULL ||
-        (t->ev = calloc(t->cev, sizeof(*t->ev))) == NULL || ttab_init(&t->by_key, 128) != 0 ||
-        ttab_init(&t->by_key8, 128) != 0 || ttab_init(&t->by_ev, 128) != 0 ||
+        (t->dist = malloc(t->cnodes)) == NULL || (t->ev = calloc(t->cev, sizeof(*t->ev))) == NULL ||
+        ttab_init(&t->by_key, 128) != 0 ||
+        (t->by_key8 = calloc(128, sizeof(*t->by_key8))) == NULL || ttab_init(&t->by_ev, 128) != 0 ||
         node_get(t, me, &err) != 0) {
         trust_free(t);
         return PULL_ERR_NOMEM;
     }
-    t->nodes[0].dist = 0;
+    t->dist[0] = 0;
     *out = t;
     return 0;
 }
@@ -429,9 +459,10 @@ trust_free(struct trust *t)
     for (size_t i = 0; i < t->nnodes; i++)
         free(t->nodes[i].adj);
     free(t->nodes);
+    free(t->dist);
     free(t->ev);
     free(t->by_key.slot);
-    free(t->by_key8.slot);
+    free(t->by_key8);
     free(t->by_ev.slot);
     free(t->queue);
     free(t);
@@ -555,7 +586,7 @@ trust_distance(struct trust *t, const uint8_t key[static 32])
 
     fresh(t);
     i = node_find(t, key);
-    return i == UINT32_MAX ? TRUST_NONE : t->nodes[i].dist;
+    return i == UINT32_MAX ? TRUST_NONE : t->dist[i];
 }
 
 unsigned
@@ -565,7 +596,7 @@ trust_distance8(struct trust *t, uint64_t key8)
 
     fresh(t);
     i = node_find8(t, key8);
-    return i == UINT32_MAX ? TRUST_NONE : t->nodes[i].dist;
+    return i == UINT32_MAX ? TRUST_NONE : t->dist[i];
 }
 
 /* ---- paths ---- */
@@ -605,12 +636,13 @@ sort_by_key(const struct trust *t, uint32_t *v, size_t n)
 static int
 walk(struct path_walk *w, unsigned level)
 {
-    struct tnode *v = &w->t->nodes[w->stack[level]];
+    uint32_t vi = w->stack[level];
+    struct tnode *v = &w->t->nodes[vi];
     uint32_t *parents;
     size_t np = 0;
     int rc = 0;
 
-    if (v->dist == 0) { /* reached me: stack[level - 1] .. stack[0] is a path */
+    if (w->t->dist[vi] == 0) { /* reached me: stack[level - 1] .. stack[0] is a path */
         uint8_t(*p)[32] = w->out + w->n * TRUST_HOPS_MAX;
         for (unsigned k = 0; k < level; k++)
             memcpy(p[k], w->t->nodes[w->stack[level - 1 - k]].key, 32);
@@ -620,7 +652,7 @@ walk(struct path_walk *w, unsigned level)
     if ((parents = malloc(v->nadj * sizeof(*parents) + 1)) == NULL)
         return PULL_ERR_NOMEM;
     for (uint32_t k = 0; k < v->nadj; k++) {
-        if (w->t->nodes[v->adj[k].to].dist + 1 == v->dist)
+        if (w->t->dist[v->adj[k].to] + 1 == w->t->dist[vi])
             parents[np++] = v->adj[k].to;
     }
     sort_by_key(w->t, parents, np);
@@ -639,11 +671,11 @@ trust_paths(struct trust *t, const uint8_t key[static 32], uint8_t (*paths)[32],
     uint32_t i;
 
     fresh(t);
-    if (max == 0 || (i = node_find(t, key)) == UINT32_MAX || t->nodes[i].dist == TRUST_NONE ||
-        t->nodes[i].dist == 0)
+    if (max == 0 || (i = node_find(t, key)) == UINT32_MAX || t->dist[i] == TRUST_NONE ||
+        t->dist[i] == 0)
         return 0;
     w.stack[0] = i;
-    w.depth = t->nodes[i].dist;
+    w.depth = t->dist[i];
     (void)walk(&w, 0);
     return w.n;
 }
@@ -694,14 +726,13 @@ trust_independent(struct trust *t, const uint8_t key[static 32], unsigned *n)
 
     *n = 0;
     fresh(t);
-    if ((target = node_find(t, key)) == UINT32_MAX || t->nodes[target].dist == TRUST_NONE ||
-        target == 0)
+    if ((target = node_find(t, key)) == UINT32_MAX || t->dist[target] == TRUST_NONE || target == 0)
         return 0;
     /* number the reachable people */
     if ((local = malloc(t->nnodes * sizeof(*local))) == NULL)
         return PULL_ERR_NOMEM;
     for (uint32_t i = 0; i < t->nnodes; i++)
-        local[i] = t->nodes[i].dist != TRUST_NONE ? nl++ : UINT32_MAX;
+        local[i] = t->dist[i] != TRUST_NONE ? nl++ : UINT32_MAX;
     if ((f.head = malloc(2 * (size_t)nl * sizeof(*f.head))) == NULL ||
         (f.prev = malloc(2 * (size_t)nl * sizeof(*f.prev))) == NULL ||
         (f.q = malloc(2 * (size_t)nl * sizeof(*f.q))) == NULL) {
@@ -820,5 +851,5 @@ trust_get_stats(struct trust *t, struct trust_stats *st)
     st->evidence = t->live_ev;
     st->recomputes = t->recomputes;
     for (size_t i = 1; i < t->nnodes; i++)
-        st->reachable += t->nodes[i].dist != TRUST_NONE;
+        st->reachable += t->dist[i] != TRUST_NONE;
 }
