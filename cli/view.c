@@ -271,11 +271,14 @@ author_print(const struct pull_rd *a)
             if (ctl_value_check(&v, 2) != 0)
                 break;
             k = mv_uint(&c, "dyads", 1);
-            if (k > 1)
-                snprintf(buf, sizeof(buf), "with %s (%llu dyads)",
-                         person_of(&c, "key", "key", p, sizeof(p)), (unsigned long long)k);
+            if (mv_bool(&c, "mine", false))
+                snprintf(p, sizeof(p), "you");
             else
-                snprintf(buf, sizeof(buf), "with %s", person_of(&c, "key", "key", p, sizeof(p)));
+                person_of(&c, "key", "key", p, sizeof(p));
+            if (k > 1)
+                snprintf(buf, sizeof(buf), "with %s (%llu dyads)", p, (unsigned long long)k);
+            else
+                snprintf(buf, sizeof(buf), "with %s", p);
             field("", buf);
         }
     }

@@ -195,6 +195,7 @@ counterpart_one(void *ctx, const uint8_t other[32], unsigned dyads)
     mp_open_map(&m, mp_item(c->list));
     ctl_kv_id(&m, "key", other);
     ctl_kv_person(&m, c->srv, "key", other);
+    mp_kv_bool(&m, "mine", sodium_memcmp(other, c->srv->n->self.pk, 32) == 0);
     mp_kv_uint(&m, "dyads", dyads);
     mp_close(&m);
     return ++c->n >= SHOW_COUNTERPARTS_MAX;
