@@ -719,6 +719,35 @@ gc_one(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
     return 0;
 }
 
+/* My profile, signed again (same slot, next seq, 90 days) once it has less than
+ * PEOPLE_PROFILE_RENEW_S to live: a name should not vanish because nobody ran a command. */
+static void
+renew_my_profile(struct people *p)
+{
+    uint8_t id[RECORD_ID_BYTES], buf[RECORD_ENVELOPE_MAX];
+    uint64_t now = node_now_s(p->n);
+    struct envelope e;
+    struct pull_wb w;
+    size_t len;
+    int rc;
+
+    if (people_profile(p, p->n->self.pk, id) != 0 ||
+        node_fetch_record(p->n, id, buf, sizeof(buf), &len) != 0 ||
+        envelope_parse(buf, len, &e) != 0 || record_decode(e.rec, e.rec_len, p->rec) != 0 ||
+        p->rec->expires > now + PEOPLE_PROFILE_RENEW_S)
+        return;
+    p->rec->seq++;
+    p->rec->created = now;
+    p->rec->expires = now + RECORD_TTL_MAX;
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    if ((rc = record_sign(p->rec, &p->n->self, &w, NULL)) != 0 ||
+        (rc = node_submit(p->n, w.p, w.len, NODE_ORIGIN_LOCAL, NULL, NULL, NULL, NULL)) != 0)
+        log_warn("people: my profile not renewed: %s", pull_strerror(rc));
+    else
+        log_info("people: my profile renewed for 90 days");
+    wb_release(&w);
+}
+
 static void
 on_timer(uv_timer_t *t)
 {
@@ -726,6 +755,7 @@ on_timer(uv_timer_t *t)
     uint64_t now = node_now_s(p->n);
     struct gc_ctx g = {p, now > PEOPLE_HANDLE_KEEP_S ? now - PEOPLE_HANDLE_KEEP_S : 0, 0};
 
+    renew_my_profile(p);
     (void)store_kv_iter(p->n->store, STORE_HANDLES, gc_one, &g);
     if (g.dropped > 0)
         log_debug("people: %u replaced ids forgotten", (unsigned)g.dropped);

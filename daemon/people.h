@@ -48,6 +48,7 @@
 #define PEOPLE_PENDING_MAX 4096             /* attestations waiting for their record */
 #define PEOPLE_ABOUT_MAX 1000               /* bytes of a profile's about */
 #define PEOPLE_GC_MS (3600u * 1000u)        /* the handles table is swept hourly */
+#define PEOPLE_PROFILE_RENEW_S (30u * 86400u) /* my profile is renewed this long before */
 
 struct people;
 
