@@ -8,6 +8,8 @@
  *   ctl_records.c  record.add / edit / renew / withdraw / list, show
  *   ctl_search.c   search, watch (and the events watchers hear, from the node's observers)
  *   ctl_dyads.c    dyad.* (served by dyads_ctl, dyads_cmd.c)
+ *   ctl_people.c   profile.*, name.*, names, the author view of show, and
+ *                  ctl_resolve_author (daemon/people.h has the names, handles, trust)
  *   ctl_bundles.c  export, import
  *   ctl_pack.c     what several rooms use: records as result maps, typed args with their
  *                  error messages.
