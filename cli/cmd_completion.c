@@ -422,55 +422,32 @@ fish_sq(FILE *f, const char *s, size_t n)
     fputc('\'', f);
 }
 
-/* Prints the part of a `complete` line that completes a value of the given kind. */
+/* Prints the part of a `complete` line that completes a value of the given kind: an
+ * option's value (the option takes one: -x, or -r for a file) or an operand. */
 static void
-fish_value(FILE *f, const char *v, size_t n)
+fish_value(FILE *f, const char *v, size_t n, bool option)
 {
-    switch (value_kind(v, n)) {
-    case V_FILE:
-        fputs(" -r -F", f);
-        break;
-    case V_DIR:
-        fputs(" -x -a '(__fish_complete_directories)'", f);
-        break;
-    case V_COMMAND:
-        fputs(" -x -a '", f);
-        put_commands(f);
-        fputc('\'', f);
-        break;
-    case V_CHOICES:
-        fputs(" -x -a '", f);
-        put_choices(f, v, n);
-        fputc('\'', f);
-        break;
-    case V_FREE:
-        fputs(" -x", f);
-        break;
-    }
-}
+    const char *x = option ? " -x" : "";
 
-/* Prints the part of a `complete` line that completes an operand of the given kind. */
-static void
-fish_operand(FILE *f, const char *v, size_t n)
-{
     switch (value_kind(v, n)) {
     case V_FILE:
-        fputs(" -F", f);
+        fputs(option ? " -r -F" : " -F", f);
         break;
     case V_DIR:
-        fputs(" -a '(__fish_complete_directories)'", f);
+        fprintf(f, "%s -a '(__fish_complete_directories)'", x);
         break;
     case V_COMMAND:
-        fputs(" -a '", f);
+        fprintf(f, "%s -a '", x);
         put_commands(f);
         fputc('\'', f);
         break;
     case V_CHOICES:
-        fputs(" -a '", f);
+        fprintf(f, "%s -a '", x);
         put_choices(f, v, n);
         fputc('\'', f);
         break;
     case V_FREE:
+        fputs(x, f);
         break;
     }
 }
@@ -553,13 +530,13 @@ gen_fish(FILE *f)
                 fprintf(f, "complete -c pull -n '__pull_at %s %s' -l %.*s", cmds[i].name, verb,
                         (int)fl.name_len, fl.name);
                 if (fl.value != NULL)
-                    fish_value(f, fl.value, fl.value_len);
+                    fish_value(f, fl.value, fl.value_len, true);
                 fputc('\n', f);
             }
             if (sc[k].operands != NULL &&
                 value_kind(sc[k].operands, strlen(sc[k].operands)) != V_FREE) {
                 fprintf(f, "complete -c pull -n '__pull_at %s %s'", cmds[i].name, verb);
-                fish_operand(f, sc[k].operands, strlen(sc[k].operands));
+                fish_value(f, sc[k].operands, strlen(sc[k].operands), false);
                 fputc('\n', f);
             }
         }

@@ -273,7 +273,7 @@ dyads_seal(struct dyads *ds, const uint8_t rcpt[static 32], const uint8_t *msg, 
            uint64_t created, struct pull_wb *out, uint8_t id[MAIL_ID_BYTES])
 {
     struct seal_rng r = {
-        .env = {seal_rng_now_ms, seal_rng_wall_s, seal_rng_random, NULL},
+        .env = {.now_ms = seal_rng_now_ms, .wall_s = seal_rng_wall_s, .random = seal_rng_random},
         .base = ds->n->env,
         .me = &ds->n->self,
         .rcpt = rcpt,

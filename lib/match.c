@@ -361,16 +361,6 @@ struct doc_ctx {
     unsigned nterms;
 };
 
-static uint32_t
-fnv(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
-}
-
 /* Counts the words equal to t in texts[0..n). */
 static unsigned
 count_in(const char *const *texts, unsigned n, const char *t, size_t tl)
@@ -414,7 +404,7 @@ doc_field(struct doc_ctx *x, unsigned f, const char *const *texts, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         size_t off = 0, len, tn = strlen(texts[i]);
         while ((len = match_field_next(texts[i], tn, &off, w)) > 0) {
-            uint32_t h = fnv(w, len) & (DOC_SLOTS - 1);
+            uint32_t h = match_word_hash(w, len) & (DOC_SLOTS - 1);
             struct doc_term one;
             words++;
             while (x->slots[h] != 0) {

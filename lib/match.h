@@ -287,4 +287,15 @@ match_lower(uint8_t c)
     return (uint8_t)(c - 'A') < 26 ? (uint8_t)(c | 0x20) : c;
 }
 
+/* FNV-1a of a word: the slot of the small open-addressed word tables (match.c, search.c). */
+static inline uint32_t
+match_word_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
 #endif

@@ -574,16 +574,6 @@ struct rec_words {
     bool overflow;
 };
 
-static uint32_t
-fnv(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
-}
-
 static void
 rec_words_text(struct rec_words *rw, unsigned f, const char *s, size_t max)
 {
@@ -592,7 +582,7 @@ rec_words_text(struct rec_words *rw, unsigned f, const char *s, size_t max)
     size_t n = strnlen(s, max), off = 0, len;
 
     while ((len = match_field_next(s, n, &off, w)) > 0) {
-        uint32_t h = fnv(w, len) & (REC_SLOTS - 1);
+        uint32_t h = match_word_hash(w, len) & (REC_SLOTS - 1);
         rw->words[f]++;
         while (rw->slots[h] != 0) {
             unsigned i = rw->slots[h] - 1;

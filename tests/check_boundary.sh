@@ -46,7 +46,7 @@ if [ -n "$proto_a" ]; then
     # not optimised). Nothing that reaches the system or the heap.
     allow_libc='memcpy memmove memset memcmp memchr strlen strnlen strcmp strncmp strchr
         strrchr strstr snprintf vsnprintf qsort bsearch sqrt exp log log1p log2 pow floor
-        ceil fabs lround htonl htons ntohl ntohs __assert_fail __stack_chk_fail'
+        ceil fabs abs labs llabs lround htonl htons ntohl ntohs __assert_fail __stack_chk_fail'
     defined=$( { "$nm" -P -g --defined-only "$proto_a"; "$nm" -P -g --defined-only "$base_a"; } 2>/dev/null |
         awk 'NF >= 2 && $1 !~ /:$/ && $1 !~ /\]$/ { print $1 }' | sort -u)
     # A fortified call (__memcpy_chk) counts as the call itself (memcpy).
