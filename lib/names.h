@@ -35,7 +35,7 @@
 #define NAMES_NAME_MAX 64    /* bytes of a chosen name kept (longer titles are cut) */
 #define NAMES_PETNAME_MAX 64 /* bytes of a petname */
 #define NAMES_LABEL_MAX 96   /* a label or full form: name + " (" + 8 + ")" + NUL */
-#define NAMES_MAX (1u << 20)
+#define NAMES_MAX (1u << 18) /* people with a name or petname: ~40 MiB at most */
 
 struct names;
 

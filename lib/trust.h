@@ -42,8 +42,8 @@
 
 #define TRUST_HOPS_MAX 6              /* distances beyond this are "no path" */
 #define TRUST_NONE 255                /* trust_distance: no path within TRUST_HOPS_MAX */
-#define TRUST_NODES_MAX (1u << 20)    /* people in the graph */
-#define TRUST_EVIDENCE_MAX (1u << 22) /* pieces of evidence */
+#define TRUST_NODES_MAX (1u << 19)    /* people in the graph */
+#define TRUST_EVIDENCE_MAX (1u << 20) /* pieces of evidence: ~70 MiB at most */
 #define TRUST_INDEPENDENT_MAX 16      /* trust_independent counts up to this many */
 #define TRUST_DYAD_BYTES 16
 
