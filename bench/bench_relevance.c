@@ -12,6 +12,16 @@
  *
  * With --require R, exits 1 if the pass share is below R (the ctest `relevance` asks for
  * 0.95). -v prints every query's first 3 results; failures are always printed.
+ *
+ * --trust runs every query a second time with pulld's trust ranking (lib/trust.h
+ * trust_rank) over a made-up graph that puts each author at a distance chosen by a hash of
+ * its key (10% at 1 hop, 15% at 2, 15% at 3, 10% further, half with no path) - a graph
+ * that knows nothing of relevance, the worst case for the boost - and reports:
+ *   search.relevance_pass_trust, search.ndcg10_trust, search.mrr_trust  the same measures
+ *   search.trust_reordered   share of the queries whose top 10 changed order
+ *   search.trust_near_gain   mean places gained in the top 10 by records of authors 1 or
+ *                            2 hops away (those in both lists)
+ * The boost is right when it reorders near ties and leaves relevance where it was.
  */
 #include <math.h>
 #include <sodium.h>
@@ -27,6 +37,8 @@
 
 int bench_relevance(int argc, char **argv);
 
+#include "lib/trust.h"
+
 #define REL_NOW 1800000000u
 #define REL_TOP 10
 #define KEY_MAX 48
@@ -34,6 +46,7 @@ int bench_relevance(int argc, char **argv);
 struct rel_rec {
     char key[KEY_MAX];
     uint64_t id8;
+    uint64_t author8;
 };
 
 struct rel_set {
@@ -41,6 +54,22 @@ struct rel_set {
     size_t n, cap;
     struct search_index *ix;
 };
+
+/* The made-up distance of an author (see --trust above). */
+static unsigned
+fake_distance(uint64_t author8)
+{
+    unsigned h = (unsigned)((author8 * 0x9e3779b97f4a7c15ull) >> 57) % 100; /* 0..99 */
+
+    return h < 10 ? 1 : h < 25 ? 2 : h < 40 ? 3 : h < 50 ? 4 : TRUST_NONE;
+}
+
+static uint32_t
+fake_trust(void *ctx, uint64_t author8)
+{
+    (void)ctx;
+    return trust_rank(fake_distance(author8));
+}
 
 /* Splits line at tabs into at most max fields (the line is modified). */
 static size_t
@@ -132,6 +161,7 @@ load_corpus(struct rel_set *s, const char *dir)
         }
         snprintf(s->recs[s->n].key, KEY_MAX, "%s", f[0]);
         s->recs[s->n].id8 = search_id8(id);
+        s->recs[s->n].author8 = search_id8(rec->author);
         s->n++;
     }
     rc = 0;
@@ -149,6 +179,17 @@ key_of(const struct rel_set *s, uint64_t id8)
             return s->recs[i].key;
     }
     return "?";
+}
+
+/* Whether the record id8's author is 1 or 2 hops away in --trust's made-up graph. */
+static bool
+records_author_near(const struct rel_set *s, uint64_t id8)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->recs[i].id8 == id8)
+            return fake_distance(s->recs[i].author8) <= 2;
+    }
+    return false;
 }
 
 /* Whether key is one of the space-separated keys of list. */
@@ -189,9 +230,9 @@ bench_relevance(int argc, char **argv)
     struct rel_set s = {0};
     const char *dir = "tests/relevance";
     char path[4096], line[4096], *f[4];
-    double require = -1, ndcg_sum = 0, mrr_sum = 0;
-    unsigned nq = 0, pass = 0;
-    bool verbose = false;
+    double require = -1, ndcg_sum = 0, mrr_sum = 0, ndcg_t = 0, mrr_t = 0, gain = 0;
+    unsigned nq = 0, pass = 0, pass_t = 0, reordered = 0, ngain = 0;
+    bool verbose = false, trust = false;
     FILE *fp = NULL;
     int rc = 1;
 
@@ -200,10 +241,12 @@ bench_relevance(int argc, char **argv)
             require = strtod(argv[++i], NULL);
         } else if (strcmp(argv[i], "-v") == 0) {
             verbose = true;
+        } else if (strcmp(argv[i], "--trust") == 0) {
+            trust = true;
         } else if (argv[i][0] != '-') {
             dir = argv[i];
         } else {
-            fprintf(stderr, "usage: pull-bench relevance [DIR] [--require R] [-v]\n");
+            fprintf(stderr, "usage: pull-bench relevance [DIR] [--require R] [-v] [--trust]\n");
             return 1;
         }
     }
@@ -263,6 +306,42 @@ bench_relevance(int argc, char **argv)
         pass += found == nmust;
         ndcg_sum += idcg > 0 ? dcg / idcg : 0;
         mrr_sum += rr;
+        if (trust) {
+            struct search_hit th[REL_TOP];
+            uint32_t tn = 0;
+            unsigned tfound = 0;
+            double tdcg = 0, trr = 0;
+            q.trust = fake_trust;
+            if (search_index_rank(s.ix, &q, REL_TOP, NULL, NULL, th, &tn, NULL) != 0)
+                goto out;
+            q.trust = NULL;
+            for (uint32_t i = 0; i < tn; i++) {
+                const char *k = key_of(&s, th[i].id8);
+                unsigned g = in_list(f[2], k) ? 2 : in_list(f[3], k) ? 1 : 0;
+                if (g == 2 && i < 3)
+                    tfound++;
+                if (g > 0 && trr == 0)
+                    trr = 1.0 / (i + 1);
+                tdcg += (pow(2, g) - 1) / log2(i + 2.0);
+            }
+            pass_t += tfound == nmust;
+            ndcg_t += idcg > 0 ? tdcg / idcg : 0;
+            mrr_t += trr;
+            for (uint32_t i = 0; i < tn && i < nh; i++) {
+                if (th[i].id8 != hits[i].id8) {
+                    reordered++;
+                    break;
+                }
+            }
+            for (uint32_t i = 0; i < tn; i++) {
+                for (uint32_t j = 0; j < nh; j++) {
+                    if (hits[j].id8 == th[i].id8 && records_author_near(&s, th[i].id8)) {
+                        gain += (double)j - (double)i;
+                        ngain++;
+                    }
+                }
+            }
+        }
         if (found != nmust || verbose) {
             printf("%s  \"%s\"%s%s (%u matches): must %s%s", found == nmust ? "ok  " : "FAIL", f[0],
                    f[1][0] ? " " : "", f[1], total, f[2], found == nmust ? "\n" : "; got");
@@ -287,6 +366,14 @@ bench_relevance(int argc, char **argv)
     bench_report("search.mrr", mrr_sum / nq, "ratio");
     bench_report("search.relevance_queries", nq, "queries");
     bench_report("search.relevance_records", (double)s.n, "records");
+    if (trust) {
+        printf("with trust ranking over a made-up graph: %u of %u queries pass\n", pass_t, nq);
+        bench_report("search.relevance_pass_trust", (double)pass_t / nq, "ratio");
+        bench_report("search.ndcg10_trust", ndcg_t / nq, "ratio");
+        bench_report("search.mrr_trust", mrr_t / nq, "ratio");
+        bench_report("search.trust_reordered", (double)reordered / nq, "ratio");
+        bench_report("search.trust_near_gain", ngain > 0 ? gain / ngain : 0, "places");
+    }
     rc = 0;
     if (require >= 0 && (double)pass / nq < require) {
         fprintf(stderr, "pull-bench relevance: %.3f of the queries pass, below %.3f\n",

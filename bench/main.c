@@ -21,6 +21,7 @@ WEAK int bench_sync(int argc, char **argv);
 WEAK int bench_search(int argc, char **argv);
 WEAK int bench_dyad(int argc, char **argv);
 WEAK int bench_relevance(int argc, char **argv);
+WEAK int bench_trust(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -36,7 +37,9 @@ static const struct {
     {"sync", bench_sync, "full sync of 100,000 records between two real nodes"},
     {"search", bench_search, "pull search latency over 100,000 records"},
     {"dyad", bench_dyad, "100 dyads under churn in the simulator"},
-    {"relevance", bench_relevance, "search quality on tests/relevance: top-3 pass rate, nDCG@10, MRR"},
+    {"relevance", bench_relevance,
+     "search quality on tests/relevance: top-3 pass rate, nDCG@10, MRR"},
+    {"trust", bench_trust, "trust graph of 10,000 authors and 50,000 attestations; search with it"},
 };
 
 static void

@@ -87,6 +87,9 @@ int cmd_search(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_dyad(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
+int cmd_name(int argc, char **argv);
+int cmd_names(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_help(int argc, char **argv);
@@ -162,6 +165,13 @@ int cli_parse_expires(const char *s, uint64_t *secs);
  * prints the error and returns EXIT_USAGE. what names it in the message ("record id"). */
 int cli_parse_id(const char *s, char out[53], const char *what);
 
+/* cli_parse_ref checks a reference to a record, a person or a dyad into out: an id prefix
+ * (lowercased, as cli_parse_id), or else a name - a petname, a chosen name - of at most
+ * CLI_REF_MAX bytes of text, passed as it is for pulld to resolve. Prints the error and
+ * returns EXIT_USAGE otherwise. */
+#define CLI_REF_MAX 64
+int cli_parse_ref(const char *s, char out[CLI_REF_MAX + 1], const char *what);
+
 /* ---- Talking to pulld ---- */
 
 /* cli_connect opens the client (per --data-dir) and connects; on failure it prints why
@@ -227,6 +237,14 @@ const char *rec_tags(const struct pull_rd *rec, char *out, size_t n);
 
 /* rec_when writes "2026-11-23 19:16 (3 h ago)" for the time at key. */
 const char *rec_when(const struct pull_rd *rec, const char *key, char *out, size_t n);
+
+/* person_of writes how a person of a result map is shown, "Name (k3vq7a2b)": my petname,
+ * else the name they chose, with the first characters of their key (keyfield, e.g.
+ * "author", "id"); just those characters without a name. The names are read from the
+ * fields people.h packs for prefix (ctl_kv_person): "author_name" and "petname" for the
+ * prefix "author", "<prefix>_name" and "<prefix>_petname" otherwise. Returns out. */
+const char *person_of(const struct pull_rd *map, const char *keyfield, const char *prefix,
+                      char *out, size_t n);
 
 /* rec_print_full prints every field of one record for a person (show, add, renew...). */
 void rec_print_full(const struct pull_rd *rec);

@@ -17,14 +17,16 @@ struct search_args {
     const char *kind;
     const char *tags[RECORD_TAGS_MAX];
     unsigned ntags;
-    char author[53];
+    char author[CLI_REF_MAX + 1];
     bool has_limit;
     uint64_t limit;
     bool count; /* --count: only the number of matches */
     bool total; /* human output: the records and the number of matches */
+    bool trusted;
+    uint64_t hops; /* --trusted [N] */
 };
 
-enum { OPT_KIND = CLI_OPT_USER, OPT_TAG, OPT_AUTHOR, OPT_LIMIT, OPT_COUNT };
+enum { OPT_KIND = CLI_OPT_USER, OPT_TAG, OPT_AUTHOR, OPT_LIMIT, OPT_COUNT, OPT_TRUSTED };
 
 static void
 pack(msgpack_packer *pk, void *ctx)
@@ -57,6 +59,8 @@ pack(msgpack_packer *pk, void *ctx)
         mp_kv_bool(&m, "count", true);
     if (a->total)
         mp_kv_bool(&m, "total", true);
+    if (a->trusted)
+        mp_kv_uint(&m, "trusted", a->hops);
     mp_close(&m);
 }
 
@@ -100,6 +104,7 @@ cmd_search(int argc, char **argv)
                                          {"author", required_argument, NULL, OPT_AUTHOR},
                                          {"limit", required_argument, NULL, OPT_LIMIT},
                                          {"count", no_argument, NULL, OPT_COUNT},
+                                         {"trusted", no_argument, NULL, OPT_TRUSTED},
                                          CLI_COMMON_OPTIONS};
     static const char *const kinds[] = {"offer", "need", "profile", "attestation"};
     struct search_args a;
@@ -124,7 +129,7 @@ cmd_search(int argc, char **argv)
             a.tags[a.ntags++] = optarg[0] == '#' ? optarg + 1 : optarg;
             break;
         case OPT_AUTHOR:
-            if ((rc = cli_parse_id(optarg, a.author, "author id")) != 0)
+            if ((rc = cli_parse_ref(optarg, a.author, "author")) != 0)
                 return rc;
             break;
         case OPT_LIMIT:
@@ -136,6 +141,17 @@ cmd_search(int argc, char **argv)
             break;
         case OPT_COUNT:
             a.count = true;
+            break;
+        case OPT_TRUSTED:
+            /* --trusted [N]: a number right after it is N (a word would be a query word) */
+            a.trusted = true;
+            a.hops = 2;
+            if (optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9') {
+                a.hops = strtoull(argv[optind], &end, 10);
+                if (*end != '\0' || a.hops > 6)
+                    return cli_usage("--trusted N: N hops from 0 (you) to 6");
+                optind++;
+            }
             break;
         }
     }

@@ -1,4 +1,5 @@
-/* pull show ID|AUTHOR: one record in full, or what this node knows of an author. */
+/* pull show ID|AUTHOR: one record in full, or what this node knows of a person: profile,
+ * live offers and needs, completed dyads, the trust path from me. */
 #include "cli/cli.h"
 #include "lib/mp.h"
 
@@ -30,14 +31,14 @@ int
 cmd_show(int argc, char **argv)
 {
     static const struct option opts[] = {CLI_COMMON_OPTIONS};
-    char id[53];
+    char id[CLI_REF_MAX + 1];
     int rc;
 
     while (cli_getopt(argc, argv, opts) != -1)
         ;
     if (argc - optind != 1)
-        return cli_usage("show needs one record ID or author key");
-    if ((rc = cli_parse_id(argv[optind], id, "record id or author key")) != 0)
+        return cli_usage("show needs one record ID or AUTHOR");
+    if ((rc = cli_parse_ref(argv[optind], id, "record id or author")) != 0)
         return rc;
     return cli_run("show", pack, id, human);
 }

@@ -4,8 +4,8 @@
 static int
 human(struct pull_rd *res, void *ctx)
 {
-    static const char *const first[] = {"id",      "version", "uptime_s", "peers",
-                                        "records", "network", "data_dir"};
+    static const char *const first[] = {"id",    "name",    "version", "uptime_s",
+                                        "peers", "records", "network", "data_dir"};
     (void)ctx;
 
     kv_print(res, first, sizeof(first) / sizeof(first[0]));

@@ -127,29 +127,76 @@ print_json(const struct ctl_reply *rep)
     return rc;
 }
 
-/* One dyad event: "12:04:31  dyad   1a2b3c4d  proposed   with k3vq7a2b  on 9f8e7d6c
- * "my back wheel is bent"" (the counterpart is the other side, from my point of view; the
- * note is the latest message's, cut to NOTE_COLS). */
+/* One dyad event: what happened, to which dyad, with whom, the latest message and what
+ * comes next:
+ * "12:04:31  dyad   1a2b3c4d  ack by Ada        done       with Ada (k3vq7a2b)  on "Bike
+ * repair"  "Yes, 6pm"  next: acknowledge: pull dyad ack 1a2b3c4d" (the change is
+ * "propose by you", "note by Ada"...: each step and message is its own event). */
 #define NOTE_COLS 72
+
+/* The text of the latest message of a dyad map that has one. */
+static void
+latest_text(const struct pull_rd *d, char *out, size_t n)
+{
+    struct pull_rd v;
+    uint32_t count = 0;
+
+    out[0] = '\0';
+    if (!mv_value(d, "messages", &v) || mp_read_array(&v, &count) != 0)
+        return;
+    for (uint32_t i = 0; i < count; i++) {
+        struct pull_rd m = v;
+        struct sv t;
+        if (ctl_value_check(&v, 2) != 0)
+            return;
+        t = mv_str(&m, "text");
+        if (t.n == 0)
+            t = mv_str(&m, "note");
+        if (t.n > 0)
+            fmt_clean(out, n, t.p, t.n, false);
+    }
+}
 
 static void
 print_dyad(const char *clock, const struct pull_rd *d)
 {
-    char id[16], state[64], peer[16], rec[16], note[1024], cut[1024];
+    char id[16], state[64], who[256], label[256], change[64], what[320], title[512], note[1024],
+        cut[1024], next[256], kind[32];
+    const char *by;
 
     rec_short(d, "id", id);
     mv_cstr(d, "state", state, sizeof(state));
-    rec_short(d, "counterpart", peer);
-    rec_short(d, "record", rec);
-    mv_cstr(d, "note", note, sizeof(note));
+    mv_cstr(d, "counterpart_full", who, sizeof(who));
+    if (who[0] == '\0')
+        rec_short(d, "counterpart", who);
+    mv_cstr(d, "counterpart_label", label, sizeof(label));
+    if (label[0] == '\0')
+        snprintf(label, sizeof(label), "%s", who);
+    mv_cstr(d, "change", change, sizeof(change));
+    /* "ack by peer" -> "ack by Ada", "note by me" -> "message by you" */
+    by = strstr(change, " by ");
+    if (by != NULL) {
+        snprintf(kind, sizeof(kind), "%.*s", (int)(by - change), change);
+        snprintf(what, sizeof(what), "%s by %s", strcmp(kind, "note") == 0 ? "message" : kind,
+                 strcmp(by + 4, "me") == 0 ? "you" : label);
+    } else {
+        snprintf(what, sizeof(what), "%s", change[0] != '\0' ? change : state);
+    }
+    mv_cstr(d, "record_title", title, sizeof(title));
+    if (title[0] == '\0')
+        rec_short(d, "record", title);
+    latest_text(d, note, sizeof(note));
     fmt_fit(cut, sizeof(cut), note, NOTE_COLS);
+    mv_cstr(d, "next", next, sizeof(next));
     if (cli.color)
-        printf("\033[2m%s\033[0m  dyad   \033[33m%s\033[0m  %-9s  with %s  on %s", clock, id, state,
-               peer, rec);
+        printf("\033[2m%s\033[0m  dyad   \033[33m%s\033[0m  %-18s %-9s  with %s  on \"%s\"", clock,
+               id, what, state, who, title);
     else
-        printf("%s  dyad   %s  %-9s  with %s  on %s", clock, id, state, peer, rec);
+        printf("%s  dyad   %s  %-18s %-9s  with %s  on \"%s\"", clock, id, what, state, who, title);
     if (cut[0] != '\0')
         printf("  \"%s\"", cut);
+    if (next[0] != '\0')
+        printf("  next: %s", next);
     printf("\n");
 }
 
@@ -157,7 +204,7 @@ static void
 print_human(const struct ctl_reply *rep)
 {
     struct pull_rd res, rec;
-    char ev[32], clock[16], kind[32], id[16], title[512], tags[512], author[16], mine[16];
+    char ev[32], clock[16], kind[32], id[16], title[512], tags[512], author[256], mine[512];
     time_t now = time(NULL);
     struct tm tm;
 
@@ -170,7 +217,7 @@ print_human(const struct ctl_reply *rep)
         rec_short(&rec, "id", id);
         mv_cstr(&rec, "title", title, sizeof(title));
         rec_tags(&rec, tags, sizeof(tags));
-        rec_short(&rec, "author", author);
+        person_of(&rec, "author", "author", author, sizeof(author));
         if (cli.color)
             printf("\033[2m%s\033[0m  %-6s \033[33m%s\033[0m  %s", clock, kind, id, title);
         else
@@ -178,8 +225,15 @@ print_human(const struct ctl_reply *rep)
         if (tags[0] != '\0')
             printf("  [%s]", tags);
         printf("  by %s", author);
-        if (strcmp(ev, "match") == 0)
-            printf("  (matches your %s)", rec_short(&res, "mine", mine));
+        if (strcmp(ev, "match") == 0) {
+            char mid[16];
+            mv_cstr(&res, "mine_title", mine, sizeof(mine));
+            rec_short(&res, "mine", mid);
+            if (mine[0] != '\0')
+                printf("  (matches your %s \"%s\")", mid, mine);
+            else
+                printf("  (matches your %s)", mid);
+        }
         printf("\n");
     } else if (strcmp(ev, "dyad") == 0 && mv_value(&res, "dyad", &rec) && mp_peek(&rec) == MP_MAP) {
         print_dyad(clock, &rec);

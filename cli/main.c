@@ -52,14 +52,16 @@ static const struct cli_verb record_verbs[] = {
 };
 
 static const struct cli_verb dyad_verbs[] = {
-    {"propose", "message=TEXT", "RECORD_ID"},
-    {"accept", "message=TEXT", "DYAD_ID"},
-    {"decline", "message=TEXT", "DYAD_ID"},
-    {"done", "message=TEXT", "DYAD_ID"},
-    {"ack", "message=TEXT", "DYAD_ID"},
-    {"cancel", "message=TEXT", "DYAD_ID"},
-    {"list", "!message=TEXT", NULL},
-    {"show", "!message=TEXT", "DYAD_ID"},
+    {"propose", "message=TEXT", "RECORD_ID"}, {"accept", "message=TEXT", "DYAD_ID"},
+    {"decline", "message=TEXT", "DYAD_ID"},   {"done", "message=TEXT", "DYAD_ID"},
+    {"ack", "message=TEXT", "DYAD_ID"},       {"cancel", "message=TEXT", "DYAD_ID"},
+    {"message", "message=TEXT", "DYAD_ID"},   {"list", "!message=TEXT", NULL},
+    {"show", "!message=TEXT", "DYAD_ID"},     {NULL, NULL, NULL},
+};
+
+static const struct cli_verb profile_verbs[] = {
+    {"set", "name=TEXT about=TEXT tag=TAG location=GEOHASH", NULL},
+    {"show", "!name=TEXT !about=TEXT !tag=TAG !location=GEOHASH", "AUTHOR"},
     {NULL, NULL, NULL},
 };
 
@@ -88,8 +90,8 @@ static const struct cli_command commands[] = {
      RECORD_USAGE("need", "\"Looking for a Rust mentor\" --tag rust --expires 2w"),
      .verbs = record_verbs},
     {"search", cmd_search, "ranked search over the records this node holds",
-     "usage: pull search [WORDS...] [--kind offer|need] [--tag T]... [--author ID]\n"
-     "                   [--limit N] [--count]\n\n"
+     "usage: pull search [WORDS...] [--kind offer|need] [--tag T]... [--author WHO]\n"
+     "                   [--limit N] [--count] [--trusted [N]]\n\n"
      "Searches the live records stored on this node (every node holds them all).\n"
      "Words match whatever their case and accents (CAFÉ finds Café, strasse finds\n"
      "Straße), other forms of the same word (bicycles finds bicycle, in\n"
@@ -100,35 +102,74 @@ static const struct cli_command commands[] = {
      "Ends with \"N of M shown\".\n\n"
      "  --kind K     only offers or only needs (also profile, attestation)\n"
      "  --tag T      only records with this tag (repeat: all of them)\n"
-     "  --author ID  only records by this author (a prefix of 6+ chars)\n"
+     "  --author WHO only records by this author: a key prefix (6+ chars), a petname\n"
+     "               or a name\n"
      "  --limit N    at most N results (default 20)\n"
-     "  --count      only the number of matches (--json: {\"total\": M})\n",
-     .flags = "kind=offer|need|profile|attestation tag=TAG author=ID limit=N count",
+     "  --count      only the number of matches (--json: {\"total\": M})\n"
+     "  --trusted [N] only authors within N hops of you (default 2) in the graph of\n"
+     "               completed dyads: you, the people you completed one with (1),\n"
+     "               the people they completed one with (2)...\n"
+     "Results of authors nearer to you in that graph rank a little higher (pull show\n"
+     "AUTHOR prints the paths).\n",
+     .flags = "kind=offer|need|profile|attestation tag=TAG author=ID limit=N count trusted",
      .operands = "WORDS"},
-    {"show", cmd_show, "show one record in full, or an author",
+    {"show", cmd_show, "show one record in full, or a person",
      "usage: pull show ID\n"
      "       pull show AUTHOR\n\n"
      "Shows the record whose id starts with ID (6+ characters), with how many dyads its\n"
-     "author completed. If no record matches, shows the author whose key starts with\n"
-     "AUTHOR: live records, offers, needs, completed dyads and distinct counterparts\n"
+     "author completed. An id of an older version (before a renew or an edit) shows the\n"
+     "live version, saying it was superseded. If no record matches, shows the person\n"
+     "AUTHOR names - a key prefix, one of your petnames, or the name they chose if only\n"
+     "one person chose it: their profile, live offers and needs, the people they\n"
+     "completed dyads with, and the trust path from you (you \u2192 Ada \u2192 Lin)\n"
      "(records win when a prefix could name both; give more characters).\n",
      .operands = "ID"},
     {"watch", cmd_watch, "stream matching records as they arrive",
      "usage: pull watch [WORDS...] [--kind K] [--tag T]... [--mine]\n\n"
      "Prints new records that match, as they arrive, until interrupted (Ctrl-C).\n"
-     "  --mine   also needs that match your offers (and offers matching your\n"
-     "           needs) and changes to your dyads\n",
+     "  --mine   only what concerns you: needs that match your offers (and offers\n"
+     "           matching your needs), each once, and every step and message of\n"
+     "           your dyads (with words, kind or tags: the matches among those too)\n",
      .flags = "kind=offer|need tag=TAG mine", .operands = "WORDS"},
     {"dyad", cmd_dyad, "propose, accept and complete exchanges",
      "usage: pull dyad propose RECORD_ID [--message T]\n"
      "       pull dyad accept|decline|done|ack|cancel DYAD_ID [--message T]\n"
+     "       pull dyad message DYAD_ID --message T\n"
      "       pull dyad list\n"
      "       pull dyad show DYAD_ID\n\n"
      "A dyad is an exchange between two people about one offer or need: one proposes,\n"
      "the other accepts or declines, either marks it done, both acknowledge. Cancel\n"
      "ends an open dyad: the proposer's while it is proposed, either side's once\n"
-     "accepted (until that side has acknowledged).\n",
+     "accepted (until that side has acknowledged). message adds a line to the\n"
+     "conversation without moving the dyad (up to 16 per side). show prints the\n"
+     "conversation, oldest first, and what happens next; list shows each dyad's\n"
+     "record, the other person, your role, the state and the next action.\n"
+     "RECORD_ID may be an older version's id (the live version is used), or the name\n"
+     "of a person with one live offer or need; DYAD_ID may be the other person's\n"
+     "petname or name when you have one open dyad with them.\n",
      .verbs = dyad_verbs},
+    {"profile", cmd_profile, "say who you are; read who others say they are",
+     "usage: pull profile set [--name N] [--about T] [--tag T]... [--location GEOHASH]\n"
+     "       pull profile show [AUTHOR]\n\n"
+     "set publishes your profile (a signed record that spreads like offers): a name of\n"
+     "up to 64 bytes, an about of up to 1000, tags and a place. Given options replace\n"
+     "those fields; the rest stay. pulld renews it before it expires. show prints your\n"
+     "profile, or the one of AUTHOR (a key prefix, a petname or a name). Names show\n"
+     "wherever the person does, as Name (k3vq7a2b).\n",
+     .verbs = profile_verbs},
+    {"name", cmd_name, "give someone a private name (a petname)",
+     "usage: pull name AUTHOR ALIAS\n"
+     "       pull name --remove AUTHOR\n\n"
+     "Gives the person AUTHOR (a key prefix, a petname or a name) the name ALIAS, for\n"
+     "you alone: it is never published, it wins over the name they chose wherever\n"
+     "they are shown, and every command that asks for a person (or an id) takes it.\n"
+     "Two people can't have the same petname. A name someone chose that reads like\n"
+     "one of your petnames, or like another's, is always shown with their key.\n",
+     .flags = "remove", .operands = "AUTHOR ALIAS"},
+    {"names", cmd_names, "list your petnames",
+     "usage: pull names\n\nLists the petnames you gave, with each person's key and the "
+     "name they chose.\n",
+     .flags = ""},
     {"export", cmd_export, "write signed records to a bundle file",
      "usage: pull export FILE [--all]\n\n"
      "Writes your own records (--all: every live record this node holds) to FILE as a\n"

@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/mp.h"
+#include "lib/names.h"
 #include "lib/record.h"
 
 struct cli_state cli;
@@ -144,6 +145,25 @@ cli_parse_id(const char *s, char out[53], const char *what)
         return 0;
     fmt_clean(clean, sizeof(clean), s, strlen(s), false);
     return cli_usage("'%s' is not a %s: give at least 6 characters of it (a-z, 2-7)", clean, what);
+}
+
+int
+cli_parse_ref(const char *s, char out[CLI_REF_MAX + 1], const char *what)
+{
+    char clean[CLI_REF_MAX * 4 + 1];
+    size_t n = strnlen(s, CLI_REF_MAX + 1);
+
+    if (fmt_id_prefix(s, out) == 0)
+        return 0;
+    /* a name: the rules of lib/names.h (a letter or digit, no hidden characters) */
+    if (names_check_text(s, n, CLI_REF_MAX, false) == 0) {
+        memcpy(out, s, n + 1);
+        return 0;
+    }
+    fmt_clean(clean, sizeof(clean), s, strnlen(s, CLI_REF_MAX * 2), false);
+    return cli_usage("'%s' is not a %s: an id or key prefix (6+ characters, a-z 2-7), a petname "
+                     "or a name (at most %d bytes)",
+                     clean, what, CLI_REF_MAX);
 }
 
 /* ---- Talking to pulld ---- */

@@ -154,24 +154,142 @@ dyads_phrase(uint64_t done, uint64_t peers, char *out, size_t n)
     return out;
 }
 
+const char *
+person_of(const struct pull_rd *map, const char *keyfield, const char *prefix, char *out, size_t n)
+{
+    char k[64], shortk[16], name[4 * 64 + 1];
+    struct sv s;
+
+    rec_short(map, keyfield, shortk);
+    if (strcmp(prefix, "author") == 0)
+        snprintf(k, sizeof(k), "petname");
+    else
+        snprintf(k, sizeof(k), "%s_petname", prefix);
+    s = mv_str(map, k);
+    if (s.n == 0) {
+        snprintf(k, sizeof(k), "%s_name", prefix);
+        s = mv_str(map, k);
+    }
+    if (s.n == 0) {
+        snprintf(out, n, "%s", shortk);
+        return out;
+    }
+    fmt_clean(name, sizeof(name), s.p, s.n, false);
+    snprintf(out, n, "%s (%s)", name, shortk);
+    return out;
+}
+
+/* Prints the "trust" map of the author view: the distance, and the shortest paths by name
+ * ("you → Ada → Lin"). */
+static void
+trust_print(const struct pull_rd *a, bool mine)
+{
+    struct pull_rd t, paths;
+    uint32_t np = 0;
+    uint64_t dist, indep;
+    char buf[512];
+
+    if (mine) {
+        field("trust", "that is you");
+        return;
+    }
+    if (!mv_value(a, "trust", &t) || mp_peek(&t) != MP_MAP)
+        return;
+    dist = mv_uint(&t, "distance", UINT64_MAX);
+    if (dist == UINT64_MAX) {
+        field("trust", "no path from you: nobody you completed a dyad with (or they with, and so "
+                       "on) completed one with them");
+        return;
+    }
+    indep = mv_uint(&t, "independent", 0);
+    snprintf(buf, sizeof(buf), "%llu hop%s from you, %llu independent path%s",
+             (unsigned long long)dist, dist == 1 ? "" : "s", (unsigned long long)indep,
+             indep == 1 ? "" : "s");
+    field("trust", buf);
+    if (!mv_value(&t, "path_labels", &paths) || mp_read_array(&paths, &np) != 0)
+        return;
+    for (uint32_t i = 0; i < np; i++) {
+        uint32_t nk = 0;
+        size_t o = (size_t)snprintf(buf, sizeof(buf), "you");
+        if (mp_read_array(&paths, &nk) != 0)
+            return;
+        for (uint32_t k = 0; k < nk; k++) {
+            const char *sp;
+            uint32_t sl;
+            char clean[256];
+            if (mp_read_str(&paths, 1024, &sp, &sl) != 0)
+                return;
+            fmt_clean(clean, sizeof(clean), sp, sl, false);
+            if (o < sizeof(buf))
+                o += (size_t)snprintf(buf + o, sizeof(buf) - o, " \u2192 %s", clean);
+        }
+        field(i == 0 ? "paths" : "", buf);
+    }
+}
+
 void
 author_print(const struct pull_rd *a)
 {
-    char key[128], buf[256];
+    char who[256], key[128], buf[1024];
     uint64_t offers = mv_uint(a, "offers", 0), needs = mv_uint(a, "needs", 0);
+    bool mine = mv_bool(a, "mine", false);
+    struct pull_rd prof, v;
+    uint32_t n = 0;
 
+    person_of(a, "author", "author", who, sizeof(who));
     mv_cstr(a, "author", key, sizeof(key));
     if (cli.color)
-        printf("\033[1mauthor\033[0m \033[33m%s\033[0m%s\n", key,
-               mv_bool(a, "mine", false) ? " (you)" : "");
+        printf("\033[1m%s\033[0m%s\n", who, mine ? " (you)" : "");
     else
-        printf("author %s%s\n", key, mv_bool(a, "mine", false) ? " (you)" : "");
+        printf("%s%s\n", who, mine ? " (you)" : "");
+    field("key", key);
+    if (mv_value(a, "profile", &prof) && mp_peek(&prof) == MP_MAP) {
+        struct sv about = mv_str(&prof, "body");
+        field("name", mv_cstr(&prof, "title", buf, sizeof(buf)));
+        if (about.n > 0) {
+            fmt_clean(buf, sizeof(buf), about.p, about.n, false);
+            field("about", buf);
+        }
+        field("tags", rec_tags(&prof, buf, sizeof(buf)));
+        field("location", mv_cstr(&prof, "location", buf, sizeof(buf)));
+    } else {
+        field("name", "(no profile)");
+    }
+    if (mv_has(a, "petname"))
+        field("petname", mv_cstr(a, "petname", buf, sizeof(buf)));
     snprintf(buf, sizeof(buf), "%llu live (%llu offer%s, %llu need%s)",
              (unsigned long long)mv_uint(a, "records", 0), (unsigned long long)offers,
              offers == 1 ? "" : "s", (unsigned long long)needs, needs == 1 ? "" : "s");
     field("records", buf);
     field("dyads", dyads_phrase(mv_uint(a, "dyads_completed", 0),
                                 mv_uint(a, "dyads_counterparts", 0), buf, sizeof(buf)));
+    if (mv_value(a, "counterparts", &v) && mp_read_array(&v, &n) == 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            struct pull_rd c = v;
+            char p[256];
+            uint64_t k;
+            if (ctl_value_check(&v, 2) != 0)
+                break;
+            k = mv_uint(&c, "dyads", 1);
+            if (mv_bool(&c, "mine", false))
+                snprintf(p, sizeof(p), "you");
+            else
+                person_of(&c, "key", "key", p, sizeof(p));
+            if (k > 1)
+                snprintf(buf, sizeof(buf), "with %s (%llu dyads)", p, (unsigned long long)k);
+            else
+                snprintf(buf, sizeof(buf), "with %s", p);
+            field("", buf);
+        }
+    }
+    trust_print(a, mine);
+    if (mv_value(a, "live", &v) && mp_peek(&v) == MP_ARRAY) {
+        struct pull_rd probe = v;
+        if (mp_read_array(&probe, &n) == 0 && n > 0) {
+            printf("\n");
+            (void)rec_print_list(&v, "iktgc", "");
+        }
+    }
 }
 
 void
@@ -186,8 +304,16 @@ rec_print_full(const struct pull_rd *rec)
         printf("\033[1m%s\033[0m \033[33m%s\033[0m\n", kind, id);
     else
         printf("%s %s\n", kind, id);
+    if (mv_has(rec, "superseded_from")) {
+        char old[16], now[16];
+        rec_short(rec, "superseded_from", old);
+        rec_short(rec, "id", now);
+        snprintf(buf, sizeof(buf), "%s is an older version: superseded by %s (same handle)", old,
+                 now);
+        field("note", buf);
+    }
     field("title", mv_cstr(rec, "title", buf, sizeof(buf)));
-    field("author", mv_cstr(rec, "author", buf, sizeof(buf)));
+    field("author", person_of(rec, "author", "author", buf, sizeof(buf)));
     if (mv_has(rec, "author_dyads_completed"))
         field("", dyads_phrase(mv_uint(rec, "author_dyads_completed", 0),
                                mv_uint(rec, "author_dyads_counterparts", 0), buf, sizeof(buf)));
@@ -195,13 +321,24 @@ rec_print_full(const struct pull_rd *rec)
     field("location", mv_cstr(rec, "location", buf, sizeof(buf)));
     field("terms", mv_cstr(rec, "terms", buf, sizeof(buf)));
     field("about", mv_cstr(rec, "link", buf, sizeof(buf)));
-    field("with", mv_cstr(rec, "peer", buf, sizeof(buf)));
+    if (mv_has(rec, "peer"))
+        field("with", person_of(rec, "peer", "peer", buf, sizeof(buf)));
     if (mv_has(rec, "created"))
         field("created", rec_when(rec, "created", buf, sizeof(buf)));
     if (mv_has(rec, "expires"))
         field("expires", rec_when(rec, "expires", buf, sizeof(buf)));
     snprintf(seq, sizeof(seq), "%llu", (unsigned long long)mv_uint(rec, "seq", 0));
     field("version", seq);
+    if (mv_has(rec, "handle")) {
+        struct sv h = mv_str(rec, "handle");
+        char hs[64];
+        /* "AUTHOR/SLOT": the author's first characters and the slot's */
+        if (h.n == IDENT_TEXT_LEN + 1 + 32) {
+            snprintf(hs, sizeof(hs), "%.8s/%.8s", h.p, h.p + IDENT_TEXT_LEN + 1);
+            fmt_clean(buf, sizeof(buf), hs, strlen(hs), false);
+            field("handle", buf);
+        }
+    }
     if (body.n > 0) {
         char clean[4 * 3000 + 1];
         fmt_clean(clean, sizeof(clean), body.p, body.n, true);
@@ -275,7 +412,7 @@ rec_print_list(struct pull_rd *arr, const char *cols, const char *empty)
                 rec_tags(&rec, cell, sizeof(cells[0]));
                 break;
             case 'a':
-                rec_short(&rec, "author", cell);
+                person_of(&rec, "author", "author", cell, sizeof(cells[0]));
                 break;
             case 'c':
                 fmt_reltime(cell, sizeof(cells[0]), (int64_t)mv_uint(&rec, "created", 0), now);

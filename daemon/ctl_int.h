@@ -8,6 +8,8 @@
  *   ctl_records.c  record.add / edit / renew / withdraw / list, show
  *   ctl_search.c   search, watch (and the events watchers hear, from the node's observers)
  *   ctl_dyads.c    dyad.* (served by dyads_ctl, dyads_cmd.c)
+ *   ctl_people.c   profile.*, name.*, names, the author view of show, and
+ *                  ctl_resolve_author (daemon/people.h has the names, handles, trust)
  *   ctl_bundles.c  export, import
  *   ctl_pack.c     what several rooms use: records as result maps, typed args with their
  *                  error messages.
@@ -187,13 +189,20 @@ enum {
 };
 
 /* ctl_record_open opens the record map of proto/ctl.h in m (caller-owned) with every field
- * of a record, "mine" with CTL_REC_MINE and "score" if score > 0; the caller may add more
- * fields and closes m (mp_close). ctl_pack_record packs the map whole. */
-void ctl_record_open(struct mp_open *m, msgpack_packer *pk, struct node *n,
+ * of a record, "mine" with CTL_REC_MINE, "score" if score > 0, "handle" and the author as
+ * people.h names them (ctl_kv_person); the caller may add more fields and closes m
+ * (mp_close). ctl_pack_record packs the map whole. */
+void ctl_record_open(struct mp_open *m, msgpack_packer *pk, struct ctl_server *srv,
                      const uint8_t id[RECORD_ID_BYTES], const struct record *rec, unsigned flags,
                      uint32_t score);
-void ctl_pack_record(msgpack_packer *pk, struct node *n, const uint8_t id[RECORD_ID_BYTES],
+void ctl_pack_record(msgpack_packer *pk, struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES],
                      const struct record *rec, unsigned flags, uint32_t score);
+
+/* ctl_kv_person packs what people.h knows of key: "<prefix>_name" (the name they chose, if
+ * any), the petname (if any: "petname" for the prefix "author", else "<prefix>_petname")
+ * and "<prefix>_label" (how to show them: names_label). */
+void ctl_kv_person(struct mp_open *m, struct ctl_server *srv, const char *prefix,
+                   const uint8_t key[32]);
 
 /* ctl_decode_env decodes a stored envelope (verified when it was stored) into env/rec. */
 int ctl_decode_env(const uint8_t *p, size_t len, struct envelope *env, struct record *rec);
@@ -218,6 +227,11 @@ int ctl_opt_text(struct ctl_call *call, const struct ctl_request *req, const cha
  * Returns 1 if present, 0 if absent, or PULL_ERR_KIND. */
 int ctl_opt_kind(struct ctl_call *call, const struct ctl_request *req, bool offer_need,
                  uint8_t *kind);
+
+/* ctl_submit_local signs rec as this node (author set here), submits it and keeps the call:
+ * its reply, the record, is sent once the record is committed (or the refusal). Returns 0
+ * or the error (recorded with ctl_fail). */
+int ctl_submit_local(struct ctl_call *call, struct record *rec);
 
 /* ---- The rooms' handlers (one table in ctl_server.c) ---- */
 
@@ -249,6 +263,22 @@ size_t ctl_search_watchers(const struct ctl_server *srv);
 
 /* ctl_dyads.c */
 int ctl_h_dyad(struct ctl_call *call, const struct ctl_request *req);
+
+/* ctl_people.c */
+int ctl_h_profile_set(struct ctl_call *call, const struct ctl_request *req);
+int ctl_h_profile_show(struct ctl_call *call, const struct ctl_request *req);
+int ctl_h_name_set(struct ctl_call *call, const struct ctl_request *req);
+int ctl_h_name_remove(struct ctl_call *call, const struct ctl_request *req);
+int ctl_h_names(struct ctl_call *call, const struct ctl_request *req);
+
+/* ctl_resolve_author finds the author text names: one of my petnames, a full key this node
+ * knows, a key prefix of an author of live records (or me), or a unique chosen name.
+ * Returns 0, or the error with its message recorded (ctl_fail): NOT_FOUND, AMBIGUOUS. */
+int ctl_resolve_author(struct ctl_call *call, const char *text, uint8_t author[32]);
+
+/* ctl_show_author replies to `show` with the author view of the person text names
+ * (proto/ctl.h), or returns the error. */
+int ctl_show_author(struct ctl_call *call, const char *text);
 
 /* ctl_bundles.c */
 int ctl_h_export(struct ctl_call *call, const struct ctl_request *req);

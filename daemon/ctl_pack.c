@@ -4,10 +4,12 @@
  * error each failure is answered with.
  */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/ctl_int.h"
+#include "daemon/people.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/log.h"
@@ -23,11 +25,33 @@ ctl_kv_id(struct mp_open *m, const char *key, const uint8_t id[32])
 }
 
 void
-ctl_record_open(struct mp_open *m, msgpack_packer *pk, struct node *n,
+ctl_kv_person(struct mp_open *m, struct ctl_server *srv, const char *prefix, const uint8_t key[32])
+{
+    const struct names *nm = people_names(srv->svc.people);
+    const char *name = nm != NULL ? names_name(nm, key) : NULL;
+    const char *pet = nm != NULL ? names_petname(nm, key) : NULL;
+    char k[CTL_KEY_MAX + 1], label[NAMES_LABEL_MAX];
+
+    snprintf(k, sizeof(k), "%s_name", prefix);
+    if (name != NULL)
+        mp_kv_str(m, k, name);
+    if (strcmp(prefix, "author") == 0) /* CONTRACT.md: a record's "petname" */
+        snprintf(k, sizeof(k), "petname");
+    else
+        snprintf(k, sizeof(k), "%s_petname", prefix);
+    if (pet != NULL)
+        mp_kv_str(m, k, pet);
+    snprintf(k, sizeof(k), "%s_label", prefix);
+    mp_kv_str(m, k, people_label(srv->svc.people, key, label));
+}
+
+void
+ctl_record_open(struct mp_open *m, msgpack_packer *pk, struct ctl_server *srv,
                 const uint8_t id[RECORD_ID_BYTES], const struct record *rec, unsigned flags,
                 uint32_t score)
 {
-    char slot[2 * RECORD_SLOT_BYTES + 1];
+    struct node *n = srv->n;
+    char slot[2 * RECORD_SLOT_BYTES + 1], handle[PEOPLE_HANDLE_TEXT];
     const char *kind = record_kind_name(rec->kind);
     struct mp_open tags;
 
@@ -53,20 +77,25 @@ ctl_record_open(struct mp_open *m, msgpack_packer *pk, struct node *n,
         mp_kv_bool(m, "mine", sodium_memcmp(rec->author, n->self.pk, 32) == 0);
     if (score > 0)
         mp_kv_uint(m, "score", score);
+    people_handle_text(rec->author, rec->slot, handle);
+    mp_kv_str(m, "handle", handle);
+    ctl_kv_person(m, srv, "author", rec->author); /* author_name, petname, author_label */
     if (rec->kind == RECORD_ATTESTATION) {
         static const uint8_t zero[32];
         ctl_kv_id(m, "link", rec->has_link ? rec->link : zero);
         ctl_kv_id(m, "peer", rec->has_peer ? rec->peer : zero);
+        if (rec->has_peer)
+            ctl_kv_person(m, srv, "peer", rec->peer);
     }
 }
 
 void
-ctl_pack_record(msgpack_packer *pk, struct node *n, const uint8_t id[RECORD_ID_BYTES],
+ctl_pack_record(msgpack_packer *pk, struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES],
                 const struct record *rec, unsigned flags, uint32_t score)
 {
     struct mp_open m;
 
-    ctl_record_open(&m, pk, n, id, rec, flags, score);
+    ctl_record_open(&m, pk, srv, id, rec, flags, score);
     mp_close(&m);
 }
 

@@ -11,6 +11,7 @@
 
 #include "daemon/ctl_int.h"
 #include "daemon/dyads.h"
+#include "daemon/people.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/match.h"
@@ -53,7 +54,7 @@ on_rec_commit(void *arg, int result, const uint8_t id[RECORD_ID_BYTES])
     else if ((rec = malloc(sizeof(*rec))) == NULL)
         rc = PULL_ERR_NOMEM;
     else if ((rc = ctl_decode_env(p->env, p->len, &env, rec)) == 0)
-        ctl_pack_record(ctl_begin(call, false), call->srv->n, id, rec, CTL_REC_MINE, 0);
+        ctl_pack_record(ctl_begin(call, false), call->srv, id, rec, CTL_REC_MINE, 0);
     if (rc == 0)
         ctl_send(call);
     free(rec);
@@ -62,9 +63,8 @@ on_rec_commit(void *arg, int result, const uint8_t id[RECORD_ID_BYTES])
     ctl_done(call, rc);
 }
 
-/* Signs rec as this node and submits it; the reply comes from the commit callback. */
-static int
-submit_local(struct ctl_call *call, struct record *rec)
+int
+ctl_submit_local(struct ctl_call *call, struct record *rec)
 {
     struct node *n = call->srv->n;
     struct pending_rec *p = NULL;
@@ -168,7 +168,7 @@ ctl_h_record_add(struct ctl_call *call, const struct ctl_request *req)
     rec->seq = 1;
     rec->created = now;
     rec->expires = now + exp_s;
-    rc = submit_local(call, rec);
+    rc = ctl_submit_local(call, rec);
 out:
     free(rec);
     return rc;
@@ -231,7 +231,18 @@ resolve_mine(struct ctl_call *call, const struct ctl_request *req, struct record
     if ((rc = ctl_opt_kind(call, req, true, &kind)) < 0)
         return rc;
     f.now = node_now_s(n);
-    if ((rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f)) < 0) {
+    rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f);
+    if (rc >= 0 && f.matches == 0 && call->srv->svc.people != NULL) {
+        /* an older version of one of mine: its live version (same handle) */
+        struct people_rec pr;
+        char live[IDENT_TEXT_LEN + 1];
+        if (people_record(call->srv->svc.people, &f.prefix, &pr) == 0 && pr.superseded) {
+            ident_to_text(pr.id, live);
+            if (ident_prefix_parse(live, &f.prefix) == 0)
+                rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f);
+        }
+    }
+    if (rc < 0) {
         /* rc is the store's error */
     } else if (f.matches == 0) {
         rc = ctl_fail(call, PULL_ERR_NOT_FOUND, "no live %s of yours has an id starting with '%s'",
@@ -304,7 +315,7 @@ new_version(struct ctl_call *call, const struct ctl_request *req, int verb)
         rec->created = now;
         rec->expires = has_exp ? now + exp_s : (old_exp > now ? old_exp : now + exp_s);
     }
-    rc = submit_local(call, rec);
+    rc = ctl_submit_local(call, rec);
 out:
     free(rec);
     return rc;
@@ -406,7 +417,7 @@ ctl_h_record_list(struct ctl_call *call, const struct ctl_request *req)
         for (size_t i = 0; i < l.n; i++) {
             struct envelope e;
             if (ctl_decode_env(l.items[i].env, l.items[i].len, &e, l.rec) == 0)
-                ctl_pack_record(mp_item(&list), n, l.items[i].id, l.rec, CTL_REC_MINE, 0);
+                ctl_pack_record(mp_item(&list), call->srv, l.items[i].id, l.rec, CTL_REC_MINE, 0);
         }
         mp_close(&list);
         ctl_send(call);
@@ -420,155 +431,34 @@ ctl_h_record_list(struct ctl_call *call, const struct ctl_request *req)
 
 /* ---- show ------------------------------------------------------------------------------ */
 
-/* The prefix of `pull show` given as an author: counts of the author's stored records. */
-struct author_count {
-    uint64_t now_s;
-    struct record *rec;
-    uint32_t records, offers, needs;
-};
-
-static int
-author_count_visit(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *p, size_t len)
-{
-    struct author_count *a = ctx;
-    struct envelope e;
-    (void)id;
-
-    if (ctl_decode_env(p, len, &e, a->rec) != 0 || a->rec->kind == RECORD_WITHDRAWN ||
-        a->rec->expires <= a->now_s)
-        return 0;
-    a->records++;
-    a->offers += a->rec->kind == RECORD_OFFER;
-    a->needs += a->rec->kind == RECORD_NEED;
-    return 0;
-}
-
-/* Resolves an author prefix into author[32]. A full key resolves if this node knows the
- * author (stored records, attestations naming it, or my own key). A shorter prefix is
- * looked up among the authors of live records through the search index, reading at most
- * SHOW_AUTHOR_SCAN hits: twice the default per-author quota, so that two authors sharing
- * the prefix are seen (it could miss one only past that quota). Returns 0,
- * PULL_ERR_NOT_FOUND, PULL_ERR_AMBIGUOUS or another error. */
-#define SHOW_AUTHOR_SCAN (2 * STORE_MAX_PER_AUTHOR_DEFAULT)
-
-static int
-resolve_author(struct ctl_server *srv, const char *text, const struct ident_prefix *p,
-               struct record *rec, uint8_t author[32])
-{
-    struct node *n = srv->n;
-    struct search_hit *hits = NULL;
-    struct match_query q;
-    struct pull_wb w;
-    uint32_t nh = 0, live = 0, tomb = 0, done = 0, peers = 0;
-    bool found = false;
-    int rc;
-
-    if (strlen(text) == IDENT_TEXT_LEN) {
-        if (ident_from_text(text, author) != 0)
-            return PULL_ERR_NOT_FOUND;
-        if (sodium_memcmp(author, n->self.pk, 32) == 0)
-            return 0;
-        if ((rc = store_author_count(n->store, author, &live, &tomb)) != 0)
-            return rc;
-        if (live + tomb == 0 && dyads_author_stats(srv->svc.dyads, author, &done, &peers) == 0 &&
-            done == 0)
-            return PULL_ERR_NOT_FOUND;
-        return 0;
-    }
-    if (ident_prefix_match(p, n->self.pk)) {
-        memcpy(author, n->self.pk, 32);
-        found = true;
-    }
-    match_query_init(&q);
-    q.has_author = true;
-    q.author = *p;
-    q.now_s = node_now_s(n);
-    ctl_index_ready(n, q.now_s);
-    if ((hits = calloc(SHOW_AUTHOR_SCAN, sizeof(*hits))) == NULL)
-        return PULL_ERR_NOMEM;
-    rc = search_index_query(n->search, &q, SHOW_AUTHOR_SCAN, ctl_fetch_hit, n, hits, &nh);
-    wb_init(&w, RECORD_ENVELOPE_MAX);
-    for (uint32_t i = 0; rc == 0 && i < nh; i++) {
-        struct envelope e;
-        wb_reset(&w);
-        if (search_fetch(n->store, hits[i].created, hits[i].id8, &w) != 0 ||
-            ctl_decode_env(w.p, w.len, &e, rec) != 0 || !ident_prefix_match(p, rec->author))
-            continue;
-        if (!found) {
-            memcpy(author, rec->author, 32);
-            found = true;
-        } else if (memcmp(author, rec->author, 32) != 0) {
-            rc = PULL_ERR_AMBIGUOUS;
-        }
-    }
-    wb_release(&w);
-    free(hits);
-    if (rc == 0 && !found)
-        rc = PULL_ERR_NOT_FOUND;
-    return rc;
-}
-
-/* Replies to `show` with the author map of the author the prefix names, or returns the
- * error. */
-static int
-show_author(struct ctl_call *call, const char *prefix, const struct ident_prefix *p)
-{
-    struct ctl_server *srv = call->srv;
-    struct author_count a = {.now_s = node_now_s(srv->n)};
-    uint8_t author[32];
-    uint32_t done = 0, peers = 0;
-    struct mp_open m;
-    int rc;
-
-    if ((a.rec = malloc(sizeof(*a.rec))) == NULL)
-        return PULL_ERR_NOMEM;
-    rc = resolve_author(srv, prefix, p, a.rec, author);
-    if (rc == 0 && (rc = store_iter_author(srv->n->store, author, author_count_visit, &a)) > 0)
-        rc = 0;
-    if (rc == 0)
-        rc = dyads_author_stats(srv->svc.dyads, author, &done, &peers);
-    if (rc == PULL_ERR_NOT_FOUND) {
-        ctl_fail(call, rc, "no record or author with an id starting with '%s'", prefix);
-    } else if (rc == PULL_ERR_AMBIGUOUS) {
-        ctl_fail(call, rc, "ambiguous author prefix '%s' (several authors): give more characters",
-                 prefix);
-    } else if (rc == 0) {
-        mp_open_map(&m, ctl_begin(call, false));
-        ctl_kv_id(&m, "author", author);
-        mp_kv_uint(&m, "records", a.records);
-        mp_kv_uint(&m, "offers", a.offers);
-        mp_kv_uint(&m, "needs", a.needs);
-        mp_kv_uint(&m, "dyads_completed", done);
-        mp_kv_uint(&m, "dyads_counterparts", peers);
-        mp_kv_bool(&m, "mine", sodium_memcmp(author, srv->n->self.pk, 32) == 0);
-        mp_close(&m);
-        ctl_send(call);
-    }
-    free(a.rec);
-    return rc;
-}
-
 int
 ctl_h_show(struct ctl_call *call, const struct ctl_request *req)
 {
     struct node *n = call->srv->n;
     struct ident_prefix p;
-    char prefix[IDENT_TEXT_LEN + 1];
-    uint8_t id[RECORD_ID_BYTES];
+    struct people_rec pr;
+    char prefix[NAMES_PETNAME_MAX + 1];
+    uint8_t *id = pr.id;
     struct record *rec = NULL;
     struct envelope e;
     struct pull_wb w;
     int rc;
 
-    if ((rc = ctl_arg_str(req, "id", IDENT_TEXT_LEN, prefix, sizeof(prefix))) != 0 ||
-        ident_prefix_parse(prefix, &p) != 0)
-        return ctl_arg_failed(call, rc == PULL_ERR_NOT_FOUND ? rc : PULL_ERR_FIELD, "id");
-    rc = store_resolve_prefix(n->store, &p, id);
+    if ((rc = ctl_arg_str(req, "id", NAMES_PETNAME_MAX, prefix, sizeof(prefix))) != 0)
+        return ctl_arg_failed(call, rc, "id");
+    if (ident_prefix_parse(prefix, &p) != 0)
+        return ctl_show_author(call, prefix); /* a name */
+    if (call->srv->svc.people != NULL) {
+        rc = people_record(call->srv->svc.people, &p, &pr);
+    } else {
+        memset(&pr, 0, sizeof(pr));
+        rc = store_resolve_prefix(n->store, &p, pr.id);
+    }
     if (rc == PULL_ERR_AMBIGUOUS)
         return ctl_fail(call, rc,
                         "ambiguous id prefix '%s' (several records): give more characters", prefix);
     if (rc == PULL_ERR_NOT_FOUND)
-        return show_author(call, prefix, &p); /* records win; then authors */
+        return ctl_show_author(call, prefix); /* records win; then authors */
     if (rc != 0)
         return rc;
     wb_init(&w, RECORD_ENVELOPE_MAX);
@@ -579,13 +469,15 @@ ctl_h_show(struct ctl_call *call, const struct ctl_request *req)
     } else if (ctl_decode_env(w.p, w.len, &e, rec) != 0) {
         rc = PULL_ERR_STORE;
     } else {
-        /* the author's completed dyads, from the attestation records stored here */
+        /* the author's completed dyads this node has evidence of (daemon/people.h) */
         uint32_t done = 0, peers = 0;
         struct mp_open m;
-        (void)dyads_author_stats(call->srv->svc.dyads, rec->author, &done, &peers);
-        ctl_record_open(&m, ctl_begin(call, false), n, id, rec, CTL_REC_MINE, 0);
+        people_dyads_of(call->srv->svc.people, rec->author, &done, &peers, NULL, NULL);
+        ctl_record_open(&m, ctl_begin(call, false), call->srv, id, rec, CTL_REC_MINE, 0);
         mp_kv_uint(&m, "author_dyads_completed", done);
         mp_kv_uint(&m, "author_dyads_counterparts", peers);
+        if (pr.superseded) /* an older version's id was asked: this is its live version */
+            ctl_kv_id(&m, "superseded_from", pr.asked);
         mp_close(&m);
         ctl_send(call);
     }

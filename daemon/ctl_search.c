@@ -18,10 +18,12 @@
  * all of them together the total, whatever arrives.
  */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/ctl_int.h"
+#include "daemon/people.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/log.h"
@@ -35,11 +37,14 @@
 struct ctl_watch {
     struct ctl_call *call;
     struct match_query q;
-    bool filtered;    /* words, kind or tags given */
-    bool mine;        /* match and dyad events even if filtered */
+    bool filtered; /* words, kind or tags given */
+    bool mine;     /* only match and dyad events (matches filtered by the query if any) */
     uint64_t dropped; /* events left out since it fell behind (0: it has not) */
     struct ctl_watch *next, *prev;
 };
+
+/* What an event is, for watch_send. */
+enum watch_ev { WEV_RECORD, WEV_MATCH, WEV_DYAD };
 
 struct ctl_search {
     struct ctl_watch *watches;
@@ -103,10 +108,20 @@ read_query(struct ctl_call *call, const struct ctl_request *req, struct match_qu
         return ctl_arg_failed(call, rc, "tags");
     }
     if (author) {
-        char a[IDENT_TEXT_LEN + 1];
-        rc = ctl_arg_str(req, "author", IDENT_TEXT_LEN, a, sizeof(a));
-        if (rc == 0 && match_query_set_author(q, a) != 0)
-            rc = PULL_ERR_FIELD;
+        /* a petname, a key prefix or a name: the author it names (ctl_resolve_author) */
+        char a[NAMES_PETNAME_MAX + 1], full[IDENT_TEXT_LEN + 1];
+        uint8_t key[32];
+        rc = ctl_arg_str(req, "author", NAMES_PETNAME_MAX, a, sizeof(a));
+        if (rc == 0) {
+            if (strlen(a) != IDENT_TEXT_LEN) {
+                if ((rc = ctl_resolve_author(call, a, key)) != 0)
+                    return rc; /* its message is recorded */
+                ident_to_text(key, full);
+                snprintf(a, sizeof(a), "%s", full);
+            }
+            if (match_query_set_author(q, a) != 0)
+                rc = PULL_ERR_FIELD;
+        }
         if (rc != 0 && rc != PULL_ERR_NOT_FOUND)
             return ctl_arg_failed(call, rc, "author");
     }
@@ -124,13 +139,30 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
     struct record *rec = NULL;
     struct pull_wb env;
     struct mp_open top, list;
-    uint64_t limit = CTL_SEARCH_DEFAULT;
+    struct people_within within = {call->srv->svc.people, 0};
+    uint64_t limit = CTL_SEARCH_DEFAULT, hops;
     uint32_t nh = 0, total = 0, dropped = 0;
     bool filtered, want_total = false, count_only = false;
     int rc;
 
     if ((rc = read_query(call, req, &q, true, &filtered)) != 0)
         return rc;
+    /* nearer authors rank a little higher, once someone is at a distance from me */
+    if (people_ranking(call->srv->svc.people)) {
+        q.trust = people_rank;
+        q.trust_ctx = call->srv->svc.people;
+    }
+    rc = ctl_arg_uint(req, "trusted", TRUST_HOPS_MAX, &hops);
+    if (rc == 0) {
+        if (within.p == NULL)
+            return ctl_fail(call, PULL_ERR_STATE, "the people service is not running");
+        within.max = (unsigned)hops;
+        q.allow = people_within;
+        q.allow_ctx = &within;
+    } else if (rc != PULL_ERR_NOT_FOUND) {
+        return ctl_fail(call, PULL_ERR_FIELD, "bad argument 'trusted': 0 to %d hops",
+                        TRUST_HOPS_MAX);
+    }
     rc = ctl_arg_uint(req, "limit", SEARCH_LIMIT_MAX, &limit);
     if (rc == PULL_ERR_NOT_FOUND)
         limit = CTL_SEARCH_DEFAULT;
@@ -174,7 +206,7 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
             dropped++;
             continue;
         }
-        ctl_pack_record(mp_item(&list), n, e.id, rec, CTL_REC_MINE, hits[i].score);
+        ctl_pack_record(mp_item(&list), call->srv, e.id, rec, CTL_REC_MINE, hits[i].score);
     }
     mp_close(&list);
     if (want_total) {
@@ -286,10 +318,14 @@ ctl_h_watch(struct ctl_call *call, const struct ctl_request *req)
     return 0;
 }
 
-/* Sends one packed event result to the watchers that want it: with rec, those whose query
- * matches it; without, those that are not filtered or asked for "mine". */
+/* Sends one packed event result to the watchers that want it:
+ *   a new record (rec): the watchers without "mine" whose query matches it;
+ *   a match (rec is the new record): the "mine" watchers (filtered: if their query matches
+ *     it) and the watchers that are not filtered;
+ *   a dyad event: the "mine" watchers and those that are not filtered. */
 static void
-watch_send(struct ctl_server *srv, const struct pull_wb *result, const struct record *rec)
+watch_send(struct ctl_server *srv, const struct pull_wb *result, enum watch_ev ev,
+           const struct record *rec)
 {
     struct ctl_watch *w, *next;
     uint64_t now = node_now_s(srv->n);
@@ -298,12 +334,25 @@ watch_send(struct ctl_server *srv, const struct pull_wb *result, const struct re
         next = w->next; /* a watcher dropped while sending is unlinked: only itself */
         if (ctl_client_closing(w->call))
             continue;
-        if (rec != NULL) {
+        switch (ev) {
+        case WEV_RECORD:
             w->q.now_s = now;
-            if (match_score(&w->q, rec) == 0)
+            if (w->mine || match_score(&w->q, rec) == 0)
                 continue;
-        } else if (w->filtered && !w->mine) {
-            continue;
+            break;
+        case WEV_MATCH:
+            if (w->mine && w->filtered) {
+                w->q.now_s = now;
+                if (match_score(&w->q, rec) == 0)
+                    continue;
+            } else if (!w->mine && w->filtered) {
+                continue;
+            }
+            break;
+        case WEV_DYAD:
+            if (w->filtered && !w->mine)
+                continue;
+            break;
         }
         /* behind: left out (told by watch_written), never buffered beyond the limits */
         if (!watch_caught_up(w->call, ctl_queued(w->call)) ||
@@ -380,19 +429,24 @@ emit_record(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const str
     mp_packer_init(&pk, &result);
     mp_open_map(&m, &pk);
     mp_kv_str(&m, "event", "record");
-    ctl_pack_record(mp_key(&m, "record"), srv->n, id, rec, CTL_REC_MINE, 0);
+    ctl_pack_record(mp_key(&m, "record"), srv, id, rec, CTL_REC_MINE, 0);
     mp_close(&m);
     if (wb_error(&result) == 0)
-        watch_send(srv, &result, rec);
+        watch_send(srv, &result, WEV_RECORD, rec);
     wb_release(&result);
 }
 
-/* A need related to one of my offers, or an offer related to one of my needs. */
+/* A need related to one of my offers, or an offer related to one of my needs: one event
+ * per new record, naming every record of mine it relates to. */
 static void
 emit_matches(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const struct record *rec)
 {
     struct ctl_search *s = srv->search;
     struct node *n = srv->n;
+    struct pull_wb result;
+    msgpack_packer pk;
+    struct mp_open map, list;
+    size_t first = SIZE_MAX, count = 0;
 
     if ((rec->kind != RECORD_OFFER && rec->kind != RECORD_NEED) ||
         sodium_memcmp(rec->author, n->self.pk, 32) == 0)
@@ -403,9 +457,6 @@ emit_matches(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const st
         bool related = rec->kind == RECORD_NEED ? m->kind == RECORD_OFFER && match_related(m, rec)
                                                 : m->kind == RECORD_NEED && match_related(rec, m);
         char a[IDENT_SHORT_LEN + 1], b[IDENT_SHORT_LEN + 1];
-        struct pull_wb result;
-        msgpack_packer pk;
-        struct mp_open map;
 
         if (!related || m->expires <= node_now_s(n))
             continue;
@@ -414,20 +465,37 @@ emit_matches(struct ctl_server *srv, const uint8_t id[RECORD_ID_BYTES], const st
         log_info("match: %s %s \"%.60s\" relates to your %s %s \"%.60s\"",
                  record_kind_name(rec->kind), a, rec->title, record_kind_name(m->kind), b,
                  m->title);
-        if (s->nwatches == 0)
-            continue;
-        wb_init(&result, 0);
-        mp_packer_init(&pk, &result);
-        mp_open_map(&map, &pk);
-        mp_kv_str(&map, "event", "match");
-        /* the record without "mine": bool - a match event's "mine" is my record's id */
-        ctl_pack_record(mp_key(&map, "record"), n, id, rec, 0, 0);
-        ctl_kv_id(&map, "mine", s->mine_ids[i]);
-        mp_close(&map);
-        if (wb_error(&result) == 0)
-            watch_send(srv, &result, NULL);
-        wb_release(&result);
+        if (count++ == 0)
+            first = i;
     }
+    if (count == 0 || s->nwatches == 0)
+        return;
+    wb_init(&result, 0);
+    mp_packer_init(&pk, &result);
+    mp_open_map(&map, &pk);
+    mp_kv_str(&map, "event", "match");
+    /* the record without "mine": bool - a match event's "mine" is my (first) record's id,
+     * "mine_ids" all of them, "mine_title" the first one's title */
+    ctl_pack_record(mp_key(&map, "record"), srv, id, rec, 0, 0);
+    ctl_kv_id(&map, "mine", s->mine_ids[first]);
+    mp_kv_str(&map, "mine_title", s->mine[first].title);
+    mp_key(&map, "mine_ids");
+    mp_open_array(&list, map.pk);
+    for (size_t i = 0; i < s->nmine; i++) {
+        const struct record *m = &s->mine[i];
+        char t[IDENT_TEXT_LEN + 1];
+        if (m->expires <= node_now_s(n) ||
+            !(rec->kind == RECORD_NEED ? m->kind == RECORD_OFFER && match_related(m, rec)
+                                       : m->kind == RECORD_NEED && match_related(rec, m)))
+            continue;
+        ident_to_text(s->mine_ids[i], t);
+        mp_pack_cstr(mp_item(&list), t);
+    }
+    mp_close(&list);
+    mp_close(&map);
+    if (wb_error(&result) == 0)
+        watch_send(srv, &result, WEV_MATCH, rec);
+    wb_release(&result);
 }
 
 static void
@@ -466,7 +534,7 @@ obs_event(void *ctx, enum node_event ev, const uint8_t *dyad, size_t len)
     wb_put(&result, dyad, len); /* one value, checked above */
     mp_close(&m);
     if (wb_error(&result) == 0)
-        watch_send(srv, &result, NULL);
+        watch_send(srv, &result, WEV_DYAD, NULL);
     wb_release(&result);
 }
 

@@ -494,6 +494,13 @@ static const struct ctl_command commands[] = {
     {"dyad.cancel", ctl_h_dyad, {"id", NULL}, CTL_F_WRITE},
     {"dyad.list", ctl_h_dyad, {NULL}, 0},
     {"dyad.show", ctl_h_dyad, {"id", NULL}, 0},
+    {"dyad.message", ctl_h_dyad, {"id", "message", NULL}, CTL_F_WRITE},
+    /* ctl_people.c */
+    {"profile.set", ctl_h_profile_set, {NULL}, CTL_F_WRITE},
+    {"profile.show", ctl_h_profile_show, {NULL}, 0},
+    {"name.set", ctl_h_name_set, {"author", "petname", NULL}, CTL_F_WRITE},
+    {"name.remove", ctl_h_name_remove, {"author", NULL}, CTL_F_WRITE},
+    {"names", ctl_h_names, {NULL}, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -15,12 +15,14 @@
 
 struct dyads;
 struct lan;
+struct people;
 struct ctl_server;
 
 /* The services the control commands use besides the node (each may be NULL). */
 struct ctl_services {
     struct dyads *dyads;
     struct lan *lan;
+    struct people *people; /* names, handles, trust (daemon/people.h) */
 };
 
 /* ctl_server_start listens on DATA_DIR/pulld.sock (0600), refusing to start when another

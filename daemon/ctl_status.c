@@ -10,6 +10,7 @@
 
 #include "daemon/config.h"
 #include "daemon/ctl_int.h"
+#include "daemon/people.h"
 #include "daemon/dyads.h"
 #include "daemon/lan.h"
 #include "lib/err.h"
@@ -138,6 +139,29 @@ pack_dyads(struct mp_open *parent, struct node *n, struct dyads *dy)
     mp_close(&m);
 }
 
+/* "people": what daemon/people.h knows (names, petnames, trust). */
+static void
+pack_people(struct mp_open *m, struct people *p)
+{
+    struct people_stats st;
+    struct mp_open sub;
+
+    people_get_stats(p, &st);
+    mp_key(m, "people");
+    mp_open_map(&sub, m->pk);
+    mp_kv_uint(&sub, "named", st.names);
+    mp_kv_uint(&sub, "petnames", st.petnames);
+    mp_kv_uint(&sub, "profiles", st.profiles);
+    mp_kv_uint(&sub, "trusted", st.trusted);
+    mp_kv_uint(&sub, "evidence", st.evidence);
+    mp_kv_uint(&sub, "attestations_counted", st.attest_ok);
+    mp_kv_uint(&sub, "attestations_refused", st.attest_bad);
+    mp_kv_uint(&sub, "attestations_waiting", st.pending);
+    mp_kv_uint(&sub, "attestations_dropped", st.attest_dropped);
+    mp_kv_uint(&sub, "handles", st.handles);
+    mp_close(&sub);
+}
+
 int
 ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
 {
@@ -154,6 +178,9 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
     network_name(n, net);
     mp_open_map(&m, ctl_begin(call, false));
     ctl_kv_id(&m, "id", n->self.pk);
+    if (people_names(srv->svc.people) != NULL &&
+        names_name(people_names(srv->svc.people), n->self.pk) != NULL)
+        mp_kv_str(&m, "name", names_name(people_names(srv->svc.people), n->self.pk));
     mp_kv_uint(&m, "uptime_s", (node_now_ms(n) - n->started_ms) / 1000);
     mp_kv_uint(&m, "peers", node_connected_count(n));
     mp_kv_uint(&m, "records", st.records - st.by_kind[RECORD_WITHDRAWN]);
@@ -199,6 +226,7 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
     mp_close(&sub);
 
     pack_dyads(&m, n, srv->svc.dyads);
+    pack_people(&m, srv->svc.people);
     mp_close(&m);
     ctl_send(call);
     return 0;
@@ -219,6 +247,7 @@ ctl_h_peers(struct ctl_call *call, const struct ctl_request *req)
             continue;
         mp_open_map(&m, mp_item(&list));
         ctl_kv_id(&m, "id", p.key);
+        ctl_kv_person(&m, call->srv, "author", p.key); /* the person of that node */
         mp_kv_str(&m, "address", p.addr);
         mp_kv_str(&m, "state", p.state != NULL ? p.state : "unknown");
         mp_kv_bool(&m, "connected", p.connected);

@@ -15,6 +15,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/mp.h"
+#include "daemon/people.h"
 #include "lib/store.h"
 #include "proto/mail.h"
 #include "proto/msg.h"
@@ -126,11 +127,14 @@ dyads_emit(struct dyads *ds, const struct dyad *d, const char *why)
     struct pull_wb w;
     msgpack_packer pk;
 
+    char change[48];
+
     short_id(dyad_id(d), s);
     log_info("dyad %s: %s (%s)", s, dyad_state_name(dyad_state(d)), why);
+    dyads_last_change(ds, d, change, sizeof(change));
     wb_init(&w, 0);
     mp_packer_init(&pk, &w);
-    dyads_pack(ds, d, &pk);
+    dyads_pack_event(ds, d, change, &pk);
     if (wb_error(&w) == 0)
         node_emit(ds->n, NODE_EV_DYAD, w.p, w.len);
     wb_release(&w);
@@ -175,9 +179,11 @@ dyads_changed(struct dyads *ds, const struct dyad *d, enum dyad_state before, co
 
     if (before != 0 && was_open != dyad_is_open(d)) /* a new dyad was counted by dyads_add */
         ds->nopen = dyad_is_open(d) ? ds->nopen + 1 : ds->nopen - 1;
-    dyads_emit(ds, d, why);
-    if (before != DYAD_ST_COMPLETED && dyad_state(d) == DYAD_ST_COMPLETED)
+    if (before != DYAD_ST_COMPLETED && dyad_state(d) == DYAD_ST_COMPLETED) {
+        people_dyad_completed(ds->people, dyad_id(d), dyad_peer(d, dyads_my_role(ds, d)));
         dyads_attest(ds, d);
+    }
+    dyads_emit(ds, d, why);
     dyads_arm(ds);
 }
 
@@ -444,17 +450,21 @@ dyads_apply(struct dyads *ds, const uint8_t id[static DYAD_ID_BYTES], const uint
     return rc;
 }
 
-/* Is rec one of my live offers or needs? */
+/* Is rec one of my live offers or needs? An older version of one counts as its live
+ * version (a proposal made before a renew or an edit reached the proposer). */
 static int
 dyads_my_record(struct dyads *ds, const uint8_t id[static RECORD_ID_BYTES], uint64_t now_s)
 {
     struct pull_wb w;
     struct envelope env;
     struct record *rec = NULL;
+    uint8_t live[RECORD_ID_BYTES];
     int rc;
 
     wb_init(&w, RECORD_ENVELOPE_MAX);
-    if ((rc = store_get(ds->n->store, id, &w)) != 0)
+    if (ds->people == NULL || people_record_live(ds->people, id, live) != 0)
+        memcpy(live, id, RECORD_ID_BYTES);
+    if ((rc = store_get(ds->n->store, live, &w)) != 0)
         goto out;
     if ((rec = malloc(sizeof(*rec))) == NULL) {
         rc = PULL_ERR_NOMEM;
@@ -832,6 +842,19 @@ dyads_free(struct dyads *ds)
         free(ds->held[i].p);
     sodium_memzero(ds->plain, sizeof(ds->plain));
     free(ds);
+}
+
+void
+dyads_set_people(struct dyads *ds, struct people *p)
+{
+    if (ds == NULL)
+        return;
+    ds->people = p;
+    for (size_t i = 0; i < ds->len && p != NULL; i++) {
+        if (dyad_state(ds->v[i]) == DYAD_ST_COMPLETED)
+            people_dyad_completed(p, dyad_id(ds->v[i]),
+                                  dyad_peer(ds->v[i], dyads_my_role(ds, ds->v[i])));
+    }
 }
 
 void

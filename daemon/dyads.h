@@ -104,6 +104,13 @@ void dyads_stop(struct dyads *ds);
 /* dyads_free frees ds (after dyads_stop). NULL does nothing. */
 void dyads_free(struct dyads *ds);
 
+/* dyads_set_people hands the dyad service the people part (daemon/people.h), which
+ * stands below it: names for the dyad maps, record handles (a proposal on an older version
+ * of one of my records is about its live version), and trust (each completed dyad, those
+ * loaded at start included, is evidence). NULL unsets it. */
+struct people;
+void dyads_set_people(struct dyads *ds, struct people *p);
+
 /* dyads_get_stats fills st (zeroes for NULL). */
 void dyads_get_stats(struct dyads *ds, struct dyads_stats *st);
 
@@ -123,11 +130,17 @@ int dyads_author_stats(struct dyads *ds, const uint8_t author[32], uint32_t *com
  * PULL_ERR_STATE, PULL_ERR_EXPIRED, PULL_ERR_KIND, the store's errors.
  * A dyad map: {"id", "record", "proposer", "responder", "state", "updated", "created",
  * "role": "proposer"|"responder", "counterpart", "note", "expires" (unix s: the current step's
- * deadline; absent once closed), "actions": [verb, ...] (what I may do now), "messages": [{"kind",
- * "from": "me"|"peer", "created", "note"}, ...]}; ids and keys in text form. */
+ * deadline; absent once closed), "actions": [verb, ...] (what I may do now: "message" in any
+ * state), "messages": [{"kind", "from": "me"|"peer", "author", "author_label", "created",
+ * "at", "step", "note", "text"}, ...] (the conversation, oldest first), "next" (what I do next
+ * or whom I wait for), "record_live" (the live version of the record's handle),
+ * "record_title", "record_kind", "handle", "counterpart_label", "counterpart_full", and the
+ * counterpart's "author_name" and "petname" when known}; ids and keys in text form. The
+ * record and dyad args may be names (proto/ctl.h, People). */
 int dyads_cmd_propose(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk,
                       char *msg, size_t msgsz);
-/* accept, decline, done, ack, cancel: the verb is req->cmd after "dyad.". */
+/* accept, decline, done, ack, cancel, message: the verb is req->cmd after "dyad."
+ * (message: a NOTE, "message" required). */
 int dyads_cmd_act(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                   size_t msgsz);
 int dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
@@ -135,8 +148,8 @@ int dyads_cmd_list(struct dyads *ds, const struct ctl_request *req, msgpack_pack
 int dyads_cmd_show(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                    size_t msgsz);
 
-/* dyads_ctl runs any of "dyad.propose", "dyad.accept", "dyad.decline",
- * "dyad.done", "dyad.ack", "dyad.cancel", "dyad.list", "dyad.show" (req->cmd) with the
+/* dyads_ctl runs any of "dyad.propose", "dyad.accept", "dyad.decline", "dyad.done",
+ * "dyad.ack", "dyad.cancel", "dyad.message", "dyad.list", "dyad.show" (req->cmd) with the
  * functions above: same contract. Returns PULL_ERR_UNKNOWN_CMD (nothing packed, msg
  * untouched) for any other name. The dyad's write is queued in the node's batch when the
  * result is packed: answer it after node_after_commit. */

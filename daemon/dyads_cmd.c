@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/people.h"
 #include "lib/err.h"
 #include "lib/mp.h"
 #include "lib/store.h"
@@ -38,13 +39,16 @@ static const struct {
     enum dyad_kind kind;
 } dyads_verbs[] = {
     {"accept", DYAD_ACCEPT}, {"decline", DYAD_DECLINE}, {"done", DYAD_DONE},
-    {"ack", DYAD_ACK},       {"cancel", DYAD_CANCEL},
+    {"ack", DYAD_ACK},       {"cancel", DYAD_CANCEL},   {"message", DYAD_NOTE},
 };
 #define DYADS_NVERBS (sizeof(dyads_verbs) / sizeof(dyads_verbs[0]))
 
-/* pack_message packs message i of d as a map into the array list. */
+/* pack_message packs message i of d as a map into the array list: the conversation, one
+ * entry per applied message, oldest first (CONTRACT.md: from, at, step, text; "from" is
+ * "me" or "peer", "author" the key, "author_label" how to show it). */
 static void
-pack_message(struct mp_open *list, const struct dyad *d, size_t i, enum dyad_role me)
+pack_message(struct dyads *ds, struct mp_open *list, const struct dyad *d, size_t i,
+             enum dyad_role me)
 {
     const uint8_t *p = NULL;
     size_t len = 0;
@@ -52,23 +56,101 @@ pack_message(struct mp_open *list, const struct dyad *d, size_t i, enum dyad_rol
     enum dyad_role author = DYAD_PROPOSER;
     struct dyad_msg msg;
     struct mp_open m;
+    char label[NAMES_LABEL_MAX];
+    const char *kname;
     bool ok =
         dyad_msg_at(d, i, &p, &len, &kind, &author) == 0 && dyad_msg_decode(p, len, &msg) == 0;
+    const uint8_t *who = author == DYAD_PROPOSER ? dyad_proposer(d) : dyad_responder(d);
 
+    kname = ok && dyad_kind_name(kind) ? dyad_kind_name(kind) : "?";
     mp_open_map(&m, mp_item(list));
-    mp_kv_str(&m, "kind", ok && dyad_kind_name(kind) ? dyad_kind_name(kind) : "?");
+    mp_kv_str(&m, "kind", kname);
     mp_kv_str(&m, "from", author == me ? "me" : "peer");
+    kv_key(&m, "author", who);
+    mp_kv_str(&m, "author_label", author == me ? "you" : people_label(ds->people, who, label));
     mp_kv_uint(&m, "created", ok ? msg.created : 0);
+    mp_kv_uint(&m, "at", ok ? msg.created : 0);
+    mp_kv_str(&m, "step", kname);
     mp_pack_str(mp_key(&m, "note"), ok ? msg.note : "", ok ? msg.note_len : 0);
+    mp_pack_str(mp_key(&m, "text"), ok ? msg.note : "", ok ? msg.note_len : 0);
     mp_close(&m);
 }
 
-void
-dyads_pack(struct dyads *ds, const struct dyad *d, msgpack_packer *pk)
+/* What I do next with d, or whom I wait for, in a line for a person. */
+static void
+next_action(struct dyads *ds, const struct dyad *d, enum dyad_role me, char *out, size_t n)
+{
+    enum dyad_role peer = me == DYAD_PROPOSER ? DYAD_RESPONDER : DYAD_PROPOSER;
+    char who[NAMES_LABEL_MAX], id[IDENT_SHORT_LEN + 1];
+
+    people_label(ds->people, dyad_peer(d, me), who);
+    ident_short(dyad_id(d), id);
+    switch (dyad_state(d)) {
+    case DYAD_ST_PROPOSED:
+        if (me == DYAD_PROPOSER)
+            snprintf(out, n, "waiting for %s to accept or decline", who);
+        else
+            snprintf(out, n, "accept or decline: pull dyad accept %s", id);
+        break;
+    case DYAD_ST_ACCEPTED:
+        snprintf(out, n, "once the exchange happened: pull dyad done %s", id);
+        break;
+    case DYAD_ST_DONE:
+        if (!dyad_acked(d, me))
+            snprintf(out, n, "acknowledge: pull dyad ack %s", id);
+        else if (!dyad_acked(d, peer))
+            snprintf(out, n, "waiting for %s to ack", who);
+        else
+            snprintf(out, n, "nothing: completed");
+        break;
+    case DYAD_ST_COMPLETED:
+        snprintf(out, n, "nothing: completed");
+        break;
+    default:
+        snprintf(out, n, "nothing: %s", dyad_state_name(dyad_state(d)));
+        break;
+    }
+}
+
+/* The record d is about, as it is now: the id of its handle's live version and its title
+ * ("" when this node holds no version of it any more). */
+static void
+pack_record(struct dyads *ds, struct mp_open *m, const struct dyad *d)
+{
+    uint8_t live[RECORD_ID_BYTES], buf[RECORD_ENVELOPE_MAX];
+    struct envelope e;
+    struct record *rec = malloc(sizeof(*rec));
+    size_t len;
+    bool have = false;
+
+    if (ds->people == NULL || people_record_live(ds->people, dyad_record(d), live) != 0)
+        memcpy(live, dyad_record(d), RECORD_ID_BYTES);
+    if (rec != NULL && node_fetch_record(ds->n, live, buf, sizeof(buf), &len) == 0 &&
+        envelope_parse(buf, len, &e) == 0 && record_decode(e.rec, e.rec_len, rec) == 0)
+        have = true;
+    kv_key(m, "record_live", live);
+    mp_kv_str(m, "record_title", have ? rec->title : "");
+    mp_kv_str(m, "record_kind",
+              have && record_kind_name(rec->kind) ? record_kind_name(rec->kind) : "");
+    if (have) {
+        char h[PEOPLE_HANDLE_TEXT];
+        people_handle_text(rec->author, rec->slot, h);
+        mp_kv_str(m, "handle", h);
+    }
+    free(rec);
+}
+
+/* Packs the map of d; change (may be NULL) names what just happened, for events. */
+static void
+pack_dyad(struct dyads *ds, const struct dyad *d, const char *change, msgpack_packer *pk)
 {
     enum dyad_role me = dyads_my_role(ds, d);
+    const uint8_t *peer = dyad_peer(d, me);
     size_t note_len;
     const char *note = dyad_note(d, &note_len);
+    const char *name = ds->people != NULL ? names_name(people_names(ds->people), peer) : NULL;
+    const char *pet = ds->people != NULL ? names_petname(people_names(ds->people), peer) : NULL;
+    char label[NAMES_LABEL_MAX], next[160];
     struct mp_open m, list;
 
     mp_open_map(&m, pk);
@@ -80,26 +162,74 @@ dyads_pack(struct dyads *ds, const struct dyad *d, msgpack_packer *pk)
     mp_kv_uint(&m, "updated", dyad_updated(d));
     mp_kv_uint(&m, "created", dyad_created(d));
     mp_kv_str(&m, "role", role_name(me));
-    kv_key(&m, "counterpart", dyad_peer(d, me));
+    kv_key(&m, "counterpart", peer);
+    /* the counterpart, as people.h names people (CONTRACT.md: author_name, petname) */
+    if (name != NULL)
+        mp_kv_str(&m, "author_name", name);
+    if (pet != NULL)
+        mp_kv_str(&m, "petname", pet);
+    mp_kv_str(&m, "counterpart_label", people_label(ds->people, peer, label));
+    mp_kv_str(&m, "counterpart_full", people_full(ds->people, peer, label));
+    pack_record(ds, &m, d);
+    next_action(ds, d, me, next, sizeof(next));
+    mp_kv_str(&m, "next", next);
+    if (change != NULL)
+        mp_kv_str(&m, "change", change);
     mp_pack_str(mp_key(&m, "note"), note != NULL ? note : "", note != NULL ? note_len : 0);
     if (dyad_deadline(d) != 0)
         mp_kv_uint(&m, "expires", dyad_deadline(d)); /* when the current step expires */
     mp_key(&m, "actions");
     mp_open_array(&list, m.pk);
     for (size_t i = 0; i < DYADS_NVERBS; i++) {
-        if (dyad_is_open(d) && dyad_allowed(d, me, dyads_verbs[i].kind) == 0)
+        /* a note goes in any state; the steps only while the dyad is open */
+        if ((dyad_is_open(d) || dyads_verbs[i].kind == DYAD_NOTE) &&
+            dyad_allowed(d, me, dyads_verbs[i].kind) == 0)
             mp_pack_cstr(mp_item(&list), dyads_verbs[i].verb);
     }
     mp_close(&list);
     mp_key(&m, "messages");
     mp_open_array(&list, m.pk);
     for (size_t i = 0; i < dyad_msg_count(d); i++)
-        pack_message(&list, d, i, me);
+        pack_message(ds, &list, d, i, me);
     mp_close(&list);
     mp_close(&m);
 }
 
-/* Reads "message" (optional) into note. */
+void
+dyads_pack(struct dyads *ds, const struct dyad *d, msgpack_packer *pk)
+{
+    pack_dyad(ds, d, NULL, pk);
+}
+
+void
+dyads_pack_event(struct dyads *ds, const struct dyad *d, const char *change, msgpack_packer *pk)
+{
+    pack_dyad(ds, d, change, pk);
+}
+
+void
+dyads_last_change(struct dyads *ds, const struct dyad *d, char *out, size_t n)
+{
+    const uint8_t *p;
+    size_t len, count = dyad_msg_count(d);
+    enum dyad_kind kind;
+    enum dyad_role author;
+
+    if (dyad_state(d) == DYAD_ST_EXPIRED) {
+        snprintf(out, n, "expired");
+        return;
+    }
+    if (count == 0 || dyad_msg_at(d, count - 1, &p, &len, &kind, &author) != 0 ||
+        dyad_kind_name(kind) == NULL) {
+        snprintf(out, n, "%s", dyad_state_name(dyad_state(d)));
+        return;
+    }
+    snprintf(out, n, "%s by %s", dyad_kind_name(kind),
+             author == dyads_my_role(ds, d) ? "me" : "peer");
+}
+
+/* Reads "message" (optional) into note: text of at most DYAD_NOTE_MAX bytes, lines of it
+ * without control or invisible characters (lib/names.h's rules, as every text made here). */
 static int
 arg_note(const struct ctl_request *req, char *note, size_t cap, char *msg, size_t msgsz)
 {
@@ -109,37 +239,101 @@ arg_note(const struct ctl_request *req, char *note, size_t cap, char *msg, size_
         note[0] = '\0';
         return 0;
     }
-    if (rc != 0)
+    if (rc != 0) {
         snprintf(msg, msgsz, "message too long (at most %d bytes) or not text", DYAD_NOTE_MAX);
-    return rc;
+        return rc;
+    }
+    if (note[0] != '\0' && (rc = names_check_text(note, strlen(note), DYAD_NOTE_MAX, true)) != 0 &&
+        rc != PULL_ERR_FIELD) { /* a message of punctuation alone is fine */
+        snprintf(msg, msgsz,
+                 "the message has a control or invisible character (bidi "
+                 "controls, zero-width characters): type it plainly");
+        return PULL_ERR_CONTROL;
+    }
+    return 0;
 }
 
-/* Finds my dyad by the "id" prefix arg. */
+/* Reads arg key as a reference: an id prefix or a name (at most NAMES_PETNAME_MAX bytes).
+ * Returns 0, or the error with msg. */
+static int
+arg_ref(const struct ctl_request *req, const char *key, char *text, size_t cap, char *msg,
+        size_t msgsz)
+{
+    int rc = ctl_arg_str(req, key, NAMES_PETNAME_MAX, text, cap);
+
+    if (rc != 0) {
+        snprintf(msg, msgsz,
+                 rc == PULL_ERR_NOT_FOUND ? "missing argument '%s'" : "bad argument '%s'", key);
+        return rc == PULL_ERR_NOT_FOUND ? PULL_ERR_ARITY : PULL_ERR_FIELD;
+    }
+    return 0;
+}
+
+/* My dyads with the person text names (a petname or a unique chosen name): the only open
+ * one, else the only one. */
+static int
+dyad_by_name(struct dyads *ds, const char *text, size_t *idx, char *msg, size_t msgsz)
+{
+    uint8_t key[32];
+    char who[NAMES_LABEL_MAX];
+    size_t all = 0, open = 0, first_all = 0, first_open = 0;
+    int rc;
+
+    if (ds->people == NULL)
+        return PULL_ERR_NOT_FOUND;
+    if ((rc = people_find(ds->people, text, key, msg, msgsz)) != 0)
+        return rc;
+    for (size_t i = 0; i < ds->len; i++) {
+        if (memcmp(dyad_peer(ds->v[i], dyads_my_role(ds, ds->v[i])), key, 32) != 0)
+            continue;
+        if (all++ == 0)
+            first_all = i;
+        if (dyad_is_open(ds->v[i]) && open++ == 0)
+            first_open = i;
+    }
+    people_full(ds->people, key, who);
+    if (open == 1 || (open == 0 && all == 1)) {
+        *idx = open == 1 ? first_open : first_all;
+        return 0;
+    }
+    if (all == 0) {
+        snprintf(msg, msgsz, "no dyad with %s on this node", who);
+        return PULL_ERR_NOT_FOUND;
+    }
+    snprintf(msg, msgsz, "%zu %sdyads with %s: give the dyad's id (pull dyad list)",
+             open > 0 ? open : all, open > 0 ? "open " : "", who);
+    return PULL_ERR_AMBIGUOUS;
+}
+
+/* Finds my dyad by the "id" arg: a dyad id prefix, or the name of the counterpart
+ * (dyad_by_name). */
 static int
 arg_dyad(struct dyads *ds, const struct ctl_request *req, size_t *idx, char *msg, size_t msgsz)
 {
-    char text[IDENT_TEXT_LEN + 2];
+    char text[NAMES_PETNAME_MAX + 1];
     struct ident_prefix pre;
     size_t found = 0;
     int rc;
 
-    if ((rc = ctl_arg_str(req, "id", IDENT_TEXT_LEN, text, sizeof(text))) != 0) {
-        snprintf(msg, msgsz,
-                 rc == PULL_ERR_NOT_FOUND ? "missing argument 'id'" : "bad argument 'id'");
-        return rc == PULL_ERR_NOT_FOUND ? PULL_ERR_ARITY : PULL_ERR_FIELD;
-    }
-    if (ident_prefix_parse(text, &pre) != 0) {
-        snprintf(msg, msgsz, "bad dyad id '%s' (6 to 52 base32 characters)", text);
-        return PULL_ERR_FIELD;
-    }
-    for (size_t i = 0; i < ds->len; i++) {
-        if (ident_prefix_match(&pre, dyad_id(ds->v[i]))) {
-            if (found++ == 0)
-                *idx = i;
+    if ((rc = arg_ref(req, "id", text, sizeof(text), msg, msgsz)) != 0)
+        return rc;
+    if (ident_prefix_parse(text, &pre) == 0) {
+        for (size_t i = 0; i < ds->len; i++) {
+            if (ident_prefix_match(&pre, dyad_id(ds->v[i]))) {
+                if (found++ == 0)
+                    *idx = i;
+            }
         }
     }
     if (found == 0) {
-        snprintf(msg, msgsz, "no dyad '%s' on this node", text);
+        char why[CTL_MSG_MAX];
+        rc = dyad_by_name(ds, text, idx, why, sizeof(why));
+        if (rc == 0 || rc == PULL_ERR_AMBIGUOUS ||
+            (rc == PULL_ERR_NOT_FOUND && strncmp(why, "no dyad with", 12) == 0)) {
+            snprintf(msg, msgsz, "%s", why);
+            return rc;
+        }
+        snprintf(msg, msgsz, "no dyad '%s' on this node (a dyad id, or a petname)", text);
         return PULL_ERR_NOT_FOUND;
     }
     if (found > 1) {
@@ -149,13 +343,92 @@ arg_dyad(struct dyads *ds, const struct ctl_request *req, size_t *idx, char *msg
     return 0;
 }
 
+/* Counting an author's live offers and needs (a proposal by the author's name). */
+struct live_count {
+    uint64_t now_s;
+    struct record *rec;
+    unsigned n;
+    uint8_t id[RECORD_ID_BYTES];
+};
+
+static int
+count_live(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
+{
+    struct live_count *c = ctx;
+    struct envelope e;
+
+    if (envelope_parse(env, len, &e) != 0 || record_decode(e.rec, e.rec_len, c->rec) != 0 ||
+        (c->rec->kind != RECORD_OFFER && c->rec->kind != RECORD_NEED) ||
+        c->rec->expires <= c->now_s)
+        return 0;
+    if (c->n++ == 0)
+        memcpy(c->id, id, RECORD_ID_BYTES);
+    return 0;
+}
+
+/* The record a proposal is about: a record id prefix (an older version's id is its
+ * handle's live version), or the name of a person who has exactly one live offer or need. */
+static int
+resolve_record(struct dyads *ds, const char *text, uint8_t rid[RECORD_ID_BYTES], char *msg,
+               size_t msgsz)
+{
+    struct ident_prefix pre;
+    struct people_rec pr;
+    struct live_count c = {.now_s = node_now_s(ds->n)};
+    char who[NAMES_LABEL_MAX];
+    uint8_t author[32];
+    int rc = PULL_ERR_NOT_FOUND;
+
+    if (ident_prefix_parse(text, &pre) == 0) {
+        if (ds->people != NULL)
+            rc = people_record(ds->people, &pre, &pr);
+        else if ((rc = store_resolve_prefix(ds->n->store, &pre, pr.id)) == 0)
+            memcpy(pr.asked, pr.id, RECORD_ID_BYTES);
+        if (rc == 0) {
+            memcpy(rid, pr.id, RECORD_ID_BYTES);
+            return 0;
+        }
+        if (rc == PULL_ERR_AMBIGUOUS) {
+            snprintf(msg, msgsz, "ambiguous id prefix '%s'", text);
+            return rc;
+        }
+        if (rc != PULL_ERR_NOT_FOUND) {
+            snprintf(msg, msgsz, "%s", pull_strerror(rc));
+            return rc;
+        }
+    }
+    if (ds->people == NULL || people_find(ds->people, text, author, msg, msgsz) != 0) {
+        snprintf(msg, msgsz, "no record '%s' on this node", text);
+        return PULL_ERR_NOT_FOUND;
+    }
+    if ((c.rec = malloc(sizeof(*c.rec))) == NULL)
+        return PULL_ERR_NOMEM;
+    rc = store_iter_author(ds->n->store, author, count_live, &c);
+    free(c.rec);
+    if (rc < 0) {
+        snprintf(msg, msgsz, "%s", pull_strerror(rc));
+        return rc;
+    }
+    people_full(ds->people, author, who);
+    if (c.n == 1) {
+        memcpy(rid, c.id, RECORD_ID_BYTES);
+        return 0;
+    }
+    if (c.n == 0) {
+        snprintf(msg, msgsz, "%s has no live offer or need here", who);
+        return PULL_ERR_NOT_FOUND;
+    }
+    snprintf(msg, msgsz, "%s has %u live offers and needs: give the record's id (pull show %s)",
+             who, c.n, text);
+    return PULL_ERR_AMBIGUOUS;
+}
+
 int
 dyads_cmd_propose(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
                   size_t msgsz)
 {
     struct node *n = ds->n;
-    char text[IDENT_TEXT_LEN + 2], note[DYAD_NOTE_MAX + 1];
-    struct ident_prefix pre;
+    char text[NAMES_PETNAME_MAX + 1], note[DYAD_NOTE_MAX + 1];
     uint8_t rid[RECORD_ID_BYTES];
     struct pull_wb env, out;
     struct envelope e;
@@ -171,28 +444,10 @@ dyads_cmd_propose(struct dyads *ds, const struct ctl_request *req, msgpack_packe
         rc = PULL_ERR_STATE;
         goto out;
     }
-    if ((rc = ctl_arg_str(req, "record", IDENT_TEXT_LEN, text, sizeof(text))) != 0) {
-        snprintf(msg, msgsz,
-                 rc == PULL_ERR_NOT_FOUND ? "missing argument 'record'" : "bad argument 'record'");
-        rc = rc == PULL_ERR_NOT_FOUND ? PULL_ERR_ARITY : PULL_ERR_FIELD;
+    if ((rc = arg_ref(req, "record", text, sizeof(text), msg, msgsz)) != 0 ||
+        (rc = arg_note(req, note, sizeof(note), msg, msgsz)) != 0 ||
+        (rc = resolve_record(ds, text, rid, msg, msgsz)) != 0)
         goto out;
-    }
-    if ((rc = arg_note(req, note, sizeof(note), msg, msgsz)) != 0)
-        goto out;
-    if (ident_prefix_parse(text, &pre) != 0) {
-        snprintf(msg, msgsz, "bad record id '%s' (6 to 52 base32 characters)", text);
-        rc = PULL_ERR_FIELD;
-        goto out;
-    }
-    if ((rc = store_resolve_prefix(n->store, &pre, rid)) != 0) {
-        if (rc == PULL_ERR_NOT_FOUND)
-            snprintf(msg, msgsz, "no record '%s' on this node", text);
-        else if (rc == PULL_ERR_AMBIGUOUS)
-            snprintf(msg, msgsz, "ambiguous id prefix '%s'", text);
-        else
-            snprintf(msg, msgsz, "%s", pull_strerror(rc));
-        goto out;
-    }
     if ((rec = malloc(sizeof(*rec))) == NULL) {
         rc = PULL_ERR_NOMEM;
         snprintf(msg, msgsz, "%s", pull_strerror(rc));
@@ -283,6 +538,10 @@ act_refusal(const struct dyad *d, enum dyad_role me, enum dyad_kind kind, const 
     case PULL_ERR_EXPIRED:
         snprintf(msg, msgsz, "the dyad has expired (its deadline passed)");
         break;
+    case PULL_ERR_QUOTA:
+        snprintf(msg, msgsz, "you already sent %d messages in this dyad (the most a side may)",
+                 DYAD_NOTES_MAX);
+        break;
     case PULL_ERR_FIELD:
     case PULL_ERR_CONTROL:
     case PULL_ERR_UTF8:
@@ -324,6 +583,10 @@ dyads_cmd_act(struct dyads *ds, const struct ctl_request *req, msgpack_packer *p
     if ((rc = arg_dyad(ds, req, &i, msg, msgsz)) != 0 ||
         (rc = arg_note(req, note, sizeof(note), msg, msgsz)) != 0)
         return rc;
+    if (kind == DYAD_NOTE && note[0] == '\0') {
+        snprintf(msg, msgsz, "a message needs its text: --message TEXT");
+        return PULL_ERR_ARITY;
+    }
     d = ds->v[i];
     if (dyad_role_of(d, n->self.pk) < 0) {
         snprintf(msg, msgsz, "not a party to this dyad");
@@ -420,8 +683,8 @@ int
 dyads_ctl(struct dyads *ds, const struct ctl_request *req, msgpack_packer *pk, char *msg,
           size_t msgsz)
 {
-    static const char *const acts[] = {"dyad.accept", "dyad.decline", "dyad.done", "dyad.ack",
-                                       "dyad.cancel"};
+    static const char *const acts[] = {"dyad.accept", "dyad.decline", "dyad.done",
+                                       "dyad.ack",    "dyad.cancel",  "dyad.message"};
 
     if (strcmp(req->cmd, "dyad.propose") == 0)
         return dyads_cmd_propose(ds, req, pk, msg, msgsz);

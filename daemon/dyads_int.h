@@ -45,6 +45,7 @@ struct dyads_by {
 struct dyads {
     struct node *n;
     struct sync *sync;
+    struct people *people; /* names, handles and trust (may be NULL) */
     uv_timer_t timer;
     bool timer_init;
     bool booted; /* the start-up work of the first tick is done */
@@ -163,6 +164,12 @@ void dyads_reload(struct dyads *ds, size_t i);
 /* dyads_send seals my dyad message msg[0..n) of d to the counterpart and hands the item
  * to sync once the node's next commit (the transition's) is done. */
 void dyads_send(struct dyads *ds, const struct dyad *d, const uint8_t *msg, size_t n);
+
+/* dyads_pack_event packs d's map for a watch event, with "change": what happened (e.g.
+ * "ack by peer", "note by me", "expired": dyads_last_change). */
+void dyads_pack_event(struct dyads *ds, const struct dyad *d, const char *change,
+                      msgpack_packer *pk);
+void dyads_last_change(struct dyads *ds, const struct dyad *d, char *out, size_t n);
 
 /* dyads_changed follows a stored change of d from state `before` (0 for a new dyad): logs
  * it with why, tells watchers, attests a completed dyad, re-arms the timer. */

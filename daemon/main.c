@@ -16,6 +16,7 @@
 #include "daemon/lan.h"
 #include "daemon/node.h"
 #include "daemon/notify.h"
+#include "daemon/people.h"
 #include "daemon/setup.h"
 #include "daemon/sync.h"
 #include "lib/env.h"
@@ -29,6 +30,7 @@
 struct pulld {
     struct node *node;      /* loop, store, search index, the write batch */
     struct sync *sync;      /* net + the protocol engines */
+    struct people *people;  /* names, record handles, trust */
     struct dyads *dyads;    /* dyads and their mail */
     struct lan *lan;        /* LAN discovery (NULL with --no-lan) */
     struct ctl_server *ctl; /* the control socket */
@@ -44,6 +46,7 @@ pulld_stop(struct pulld *p)
     ctl_server_stop(p->ctl);
     lan_stop(p->lan);
     dyads_stop(p->dyads);
+    people_stop(p->people);
     sync_stop(p->sync);
     node_stop(p->node);
 }
@@ -54,6 +57,7 @@ pulld_free(struct pulld *p)
     ctl_server_free(p->ctl);
     lan_free(p->lan);
     dyads_free(p->dyads);
+    people_free(p->people);
     sync_free(p->sync);
     node_free(p->node);
     memset(p, 0, sizeof(*p));
@@ -72,14 +76,18 @@ pulld_start(uv_loop_t *loop, const struct config *cfg, const struct ident *self,
         return rc;
     if ((rc = sync_new(p->node, &p->sync)) != 0)
         goto fail;
+    if ((rc = people_start(p->node, &p->people)) != 0)
+        goto fail;
     if ((rc = dyads_start(p->node, p->sync, &p->dyads)) != 0) {
         log_error("cannot start the dyad service: %s", pull_strerror(rc));
         goto fail;
     }
+    dyads_set_people(p->dyads, p->people);
     if ((rc = lan_start(p->node, &p->lan)) != 0)
         log_warn("LAN discovery not available: %s", pull_strerror(rc)); /* not fatal */
     svc.dyads = p->dyads;
     svc.lan = p->lan;
+    svc.people = p->people;
     if ((rc = ctl_server_start(p->node, &svc, &p->ctl)) != 0) {
         log_error("cannot start the control socket: %s", pull_strerror(rc));
         goto fail;

@@ -12,6 +12,7 @@
  *                 HELLO/PING/BYE.
  *   sync.c        executes the protocol engine (proto/syncer.h) over net's connections;
  *                 sync_netops.c registers the network operations below (node_set_net).
+ *   people.c      names, petnames, record handles and trust (daemon/people.h).
  *   dyads.c, dyads_cmd.c, lan.c  the dyad service and its commands, LAN discovery.
  *   ctl_*.c       the control socket and its command rooms.
  *   main.c        wires them together and owns start and stop.

@@ -326,6 +326,8 @@ match_filters(const struct match_query *q, const struct record *rec)
         return false;
     if (q->has_author && !ident_prefix_match(&q->author, rec->author))
         return false;
+    if (q->allow != NULL && !q->allow(q->allow_ctx, be64dec(rec->author)))
+        return false;
     for (unsigned i = 0; i < q->ntags; i++) {
         bool found = false;
         for (unsigned j = 0; j < ntags && !found; j++) {

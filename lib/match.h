@@ -29,8 +29,8 @@
  * the field's number of words, avglen_f its mean over the live records, and
  * idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with N the number of live records and df the
  * number of them matching the word EXACT or STEM, or by any class if none does. The parts
- * of the words that are not weak are added up in query order (floats, the same code for the index and the reference, so
- * both give the same bits).
+ * of the words that are not weak are added up in query order (floats, the same code for the index
+ * and the reference, so both give the same bits).
  *
  * Weak words. Common words ("the", "for", "de", "la", ...) and words that say what the
  * searcher wants ("need", "looking", "suche", "cherche", "busco", "offer", "biete", ...)
@@ -56,6 +56,7 @@
  *   - kind: equal to the query's kind if set; withdrawn records never match;
  *   - tags: every query tag (folded) is one of the record's tags (folded);
  *   - author: the author key starts with the query's prefix;
+ *   - allow: the query's allow hook (match_allow_fn) keeps the author;
  *   - now_s: if set, records with expires <= now_s are excluded.
  *
  * The statistics (N, mean lengths, df) belong to the collection: lib/search.c keeps them in
@@ -97,6 +98,10 @@ enum { MATCH_C_TYPO = 1, MATCH_C_PREFIX = 2, MATCH_C_STEM = 3, MATCH_C_EXACT = 4
  * that match_final_bound holds). NULL in the query means 1000. */
 typedef uint32_t (*match_trust_fn)(void *ctx, uint64_t author8);
 
+/* A filter on authors (e.g. `pull search --trusted N`): false leaves the author's records
+ * out. NULL in the query keeps every author. */
+typedef bool (*match_allow_fn)(void *ctx, uint64_t author8);
+
 struct match_query {
     uint8_t nwords;
     uint8_t wlen[MATCH_WORDS_MAX];                   /* bytes */
@@ -115,6 +120,8 @@ struct match_query {
     uint64_t now_s; /* 0: don't check expiry (and age 0 for freshness) */
     match_trust_fn trust;
     void *trust_ctx;
+    match_allow_fn allow; /* a filter like author's, by the author's first 8 bytes */
+    void *allow_ctx;
 };
 
 /* match_query_init empties q (no words, any kind, no tags, no author, no expiry check). */

@@ -958,6 +958,8 @@ entry_ok(const struct search_index *ix, const struct match_query *q, uint32_t e)
 
     if ((fl & (E_DEAD | E_PARTIAL)) != 0 || (q->kind != 0 && EFL_KIND(fl) != q->kind))
         return false;
+    if (q->allow != NULL && !q->allow(q->allow_ctx, ix->ents[e].author8))
+        return false;
     return !q->has_author || author_ok(q, ix->ents[e].author8);
 }
 

@@ -61,12 +61,15 @@ enum {
     T_DYADS,
     T_MAIL,
     T_PEERSTAT,
+    T_NAMES,
+    T_HANDLES,
+    T_TRUST,
     T_COUNT
 };
 
 static const char *const table_names[T_COUNT] = {
-    "meta",  "recs",  "ids",   "latest", "tags",     "expiry",
-    "quota", "peers", "dyads", "mail",   "peerstat",
+    "meta",  "recs",  "ids",   "latest", "tags",  "expiry",  "quota",
+    "peers", "dyads", "mail",  "peerstat", "names", "handles", "trust",
 };
 
 #define KIND_SLOTS 8
@@ -1859,9 +1862,10 @@ prefix_match(const uint8_t *key, const uint8_t *pb, unsigned nbits)
     return true;
 }
 
-int
-store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
-                     uint8_t id[RECORD_ID_BYTES])
+/* The one key of 32 bytes of table `table` that starts with prefix. */
+static int
+resolve_prefix_in(struct store *s, int table, const struct ident_prefix *prefix,
+                  uint8_t id[RECORD_ID_BYTES])
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
@@ -1879,7 +1883,7 @@ store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
         seek[nbits / 8] &= (uint8_t)(0xff << (8 - nbits % 8));
     if ((rc = store_rbegin(s, &txn)) != 0)
         return rc;
-    if ((rc = mdb_cursor_open(txn, s->dbi[T_IDS], &cur)) != 0)
+    if ((rc = mdb_cursor_open(txn, s->dbi[table], &cur)) != 0)
         goto out;
     k = mval(seek, RECORD_ID_BYTES);
     if ((rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)) != 0)
@@ -1901,6 +1905,13 @@ out:
     if (rc != 0)
         memset(id, 0, RECORD_ID_BYTES);
     return store_xlate(rc);
+}
+
+int
+store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
+                     uint8_t id[RECORD_ID_BYTES])
+{
+    return resolve_prefix_in(s, T_IDS, prefix, id);
 }
 
 /* Walks index keys starting with prefix (plen bytes; seek is where to start), each of
@@ -2187,6 +2198,12 @@ kv_table(enum store_table t)
         return T_DYADS;
     case STORE_MAIL:
         return T_MAIL;
+    case STORE_NAMES:
+        return T_NAMES;
+    case STORE_HANDLES:
+        return T_HANDLES;
+    case STORE_TRUST:
+        return T_TRUST;
     }
     return -1;
 }
@@ -2458,6 +2475,17 @@ store_kv_get(struct store *s, enum store_table t, const uint8_t key[static 32], 
         rc = wb_put(out, v.mv_data, v.mv_size);
     store_rend(s, txn);
     return store_xlate(rc);
+}
+
+int
+store_kv_resolve_prefix(struct store *s, enum store_table t, const struct ident_prefix *prefix,
+                        uint8_t key[32])
+{
+    int table = kv_table(t);
+
+    if (table < 0)
+        return PULL_ERR_INVAL;
+    return resolve_prefix_in(s, table, prefix, key);
 }
 
 int

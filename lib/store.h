@@ -15,6 +15,7 @@
  *   quota   author(32)                       -> live(u32) || tombstones(u32)
  *   peers, dyads, mail   key(32)             -> opaque value bytes
  *   peerstat  node key(32)                   -> the peers row's statistics (see Peers)
+ *   names, handles, trust key(32)            -> opaque value bytes (daemon/people.h)
  *
  * Records are keyed by time (created || id), not by their random id: B-tree inserts of
  * random keys touch a different leaf each time and are many times slower. Getting a record
@@ -315,12 +316,16 @@ int store_stats(struct store *s, struct store_stats *st);
  * batch, as it checks record_admit. */
 uint32_t store_budget_level(const struct store *s);
 
-/* Key-value tables, keyed by 32 bytes (a node key, a dyad id, a mail id). Dyads and mail
- * are opaque bytes; peers rows have a layout (below). */
+/* Key-value tables, keyed by 32 bytes (a node key, a dyad id, a mail id, an author key, a
+ * record id). Dyads, mail, names, handles and trust are opaque bytes; peers rows have a
+ * layout (below). */
 enum store_table {
     STORE_PEERS = 0,
     STORE_DYADS = 1,
     STORE_MAIL = 2,
+    STORE_NAMES = 3,   /* my petnames, by author key */
+    STORE_HANDLES = 4, /* replaced record ids -> their (author, slot) */
+    STORE_TRUST = 5,   /* checked evidence of completed dyads, by attestation id */
 };
 
 /*
@@ -428,6 +433,11 @@ struct store_commit {
  * whole transaction (PULL_ERR_STORE_FULL, ...): then nothing of it is stored, the record
  * results must be ignored and swept is not called. An empty commit does nothing. */
 int store_commit(struct store *s, struct store_commit *c, uint64_t now_s);
+
+/* store_kv_resolve_prefix finds the one key of table t that starts with prefix (an id
+ * prefix). Returns 0, PULL_ERR_NOT_FOUND or PULL_ERR_AMBIGUOUS. */
+int store_kv_resolve_prefix(struct store *s, enum store_table t, const struct ident_prefix *prefix,
+                            uint8_t key[32]);
 
 /* store_kv_iter visits every (key, value) in key order; same callback rules as above. */
 typedef int (*store_kv_fn)(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len);

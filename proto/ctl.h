@@ -49,7 +49,19 @@
  *    "tags": [str], "created": uint, "expires": uint (unix seconds),
  *    "location": str ("" if none), "terms": str ("" if none)}
  *   attestations add "link" (record id, text) and "peer" (key, text).
- *   Servers may add fields (e.g. "mine": bool, "score": uint on search results).
+ *   Servers may add fields (e.g. "mine": bool, "score": uint on search results); pulld
+ *   adds "handle": "AUTHOR/SLOT" (author key text, slot hex: the same across renew, edit
+ *   and withdraw), "author_label" (how to show the author), and where known "author_name"
+ *   (the name the author chose in a profile) and "petname" (mine for the author);
+ *   attestations "peer_label", "peer_name", "peer_petname".
+ *
+ * People. Wherever an arg names a person ("author") it takes my petname, a full key, a key
+ * prefix of an author of live records, or a name only one person chose (AMBIGUOUS if
+ * several did); an "id" arg of show, dyad.propose ("record") and the dyad commands also
+ * takes such a name (show: the person; propose: their only live offer or need; dyads: my
+ * only open dyad with them). A record id prefix of an older version names the version
+ * stored now of the same handle. Text that is neither an id prefix nor a possible name
+ * (no letter or digit, control or invisible characters) is FIELD.
  *
  * Commands (cmd: args -> result). "prefix" args are 6..52 base32 characters of an id; a
  * prefix matching several records fails with PULL_ERR_AMBIGUOUS, none with
@@ -78,11 +90,13 @@
  *   On edit/renew/withdraw, "id" must name one of MY live records (else NOT_FOUND), and
  *   "kind", which the CLI always sends ("pull need renew" sends "need"), must be its kind
  *   (else PULL_ERR_KIND, msg e.g. "abcdefgh is an offer, not a need").
- *   "search":  {"words"?: [str], "kind"?: str, "tags"?: [str], "author"?: prefix,
- *              "limit"?: uint (default 20, at most 10000), "total"?: bool, "count"?: bool}
+ *   "search":  {"words"?: [str], "kind"?: str, "tags"?: [str], "author"?: person,
+ *              "limit"?: uint (default 20, at most 10000), "total"?: bool, "count"?: bool,
+ *              "trusted"?: uint (0..6: only authors within that many hops of me)}
  *              -> [record] best first (lib/match.h ranks; every tag in "tags" must be on
  *              the record); with "total": {"records": [record], "total": uint} (every
- *              match, kept or not); with "count": {"total": uint} alone
+ *              match, kept or not); with "count": {"total": uint} alone. Authors nearer
+ *              to me in the trust graph rank a little higher (lib/trust.h trust_rank).
  *   "show":    {"id": prefix} -> record (any stored record, mine or not), plus
  *              "author_dyads_completed", "author_dyads_counterparts": uint (the author's
  *              completed dyads and distinct counterparts, from stored attestations).
@@ -90,23 +104,32 @@
  *              full key this node knows of, or a prefix of the author of a live record
  *              (AMBIGUOUS if it names two) -> {"author": text, "records": uint (live, not
  *              expired), "offers": uint, "needs": uint, "dyads_completed": uint,
- *              "dyads_counterparts": uint, "mine": bool}. Records win: a prefix that
- *              matches a record is never read as an author (no "id" key tells them apart).
+ *              "dyads_counterparts": uint, "mine": bool, "author_name"?, "petname"?,
+ *              "author_label", "author_full", "profile"?: record, "live": [record]
+ *              (offers and needs, newest first), "counterparts": [{"key", "key_label",
+ *              "key_name"?, "key_petname"?, "mine": bool, "dyads": uint}], "trust":
+ *              {"distance": uint or nil, "paths": [[key, ...]], "path_labels": [[str,
+ *              ...]], "independent": uint}}. A record shown for an older version's id
+ *              has "superseded_from": that id. Records win: a prefix that matches a
+ *              record is never read as an author (no "id" key tells them apart).
+ *              Completed dyads are those this node has evidence of (daemon/people.h).
  *   "watch":   {"words"?: [str], "kind"?: str, "tags"?: [str], "mine"?: bool} -> stream.
  *              First reply: more=true, result {"event": "ready"} once the watch is
  *              registered. Then one reply per event, more=true, result
  *              {"event": "record"|"match"|"dyad", "record": record, ...}: "record" = a new
  *              or updated record matching the query; "match" = a need related to one of my
  *              offers or an offer related to one of my needs (match_related), with
- *              "mine": id of my record; "dyad" = a dyad of mine changed, with "dyad": dyad
- *              (and no "record"). "mine": true asks for match and dyad events even when
- *              words/kind/tags are given. A watcher that reads too slowly lags: events that
- *              would pass its queue are left out, then one reply {"event": "lagged",
- *              "dropped": N} says how many (a search finds them). The stream ends when the
- *              client closes the connection, when it has read nothing for the server's
- *              idle limit (the connection is closed), or when the server stops (a last
- *              reply with more=false). A watch or export beyond the server's stream slots
- *              fails with PULL_ERR_AGAIN.
+ *              "mine": id of my record ("mine_ids": all of mine it relates to, one event
+ *              per new record; "mine_title"); "dyad" = a dyad of mine changed, with
+ *              "dyad": dyad (and no "record"), its "change" saying what ("ack by peer",
+ *              "note by me", "expired"). "mine": true asks for only match and dyad
+ *              events (with words/kind/tags: the matches among those). A watcher that
+ *              reads too slowly lags: events that would pass its queue are left out, then
+ *              one reply {"event": "lagged", "dropped": N} says how many (a search finds
+ *              them). The stream ends when the client closes the connection, when it has
+ *              read nothing for the server's idle limit (the connection is closed), or
+ *              when the server stops (a last reply with more=false). A watch or export
+ *              beyond the server's stream slots fails with PULL_ERR_AGAIN.
  *   "export":  {"all"?: bool (false: my own records only; true: every live record)} ->
  *              stream of {"envelopes": [bin, ...]} (raw signed envelopes, at most 256 and
  *              about 1 MiB per reply) with more=true, then a last reply more=false with
@@ -117,7 +140,22 @@
  *   Dyad commands: "dyad.propose" {"record": prefix, "message"?},
  *   "dyad.accept"/"dyad.decline"/"dyad.done"/"dyad.ack"/"dyad.cancel" {"id": prefix,
  *   "message"?}, "dyad.list" {}, "dyad.show" {"id": prefix} -> dyad {"id", "record",
- *   "proposer", "responder", "state", "updated", ...} (CONTRACT.md).
+ *   "proposer", "responder", "state", "updated", ...} (CONTRACT.md), "dyad.message"
+ *   {"id", "message"} -> dyad (a note: no state change). A dyad map also has "messages":
+ *   [{"kind", "from": "me"|"peer", "author", "author_label", "created", "at", "step",
+ *   "text", "note"}] oldest first, "next" (a line: what I do next or whom I wait for),
+ *   "record_live", "record_title", "record_kind", "handle", "counterpart_label",
+ *   "counterpart_full", and the counterpart's "author_name"?, "petname"?.
+ *   "profile.set" {"name"?, "about"?, "tags"?, "location"?} -> the profile record (my
+ *   profile's next version; a name is needed the first time); "profile.show"
+ *   {"author"?: person} -> the profile record (mine by default) or NOT_FOUND;
+ *   "name.set" {"author": person, "petname"} -> {"author", "petname", "author_name"?,
+ *   "author_label"}; "name.remove" {"author"} -> the same with "removed": true; "names"
+ *   {} -> [{"author", "petname", "author_name"?}] by petname.
+ *   "status" adds "name" (my profile's) and "people": {"named", "petnames", "profiles",
+ *   "trusted", "evidence", "attestations_counted", "attestations_refused",
+ *   "attestations_waiting", "attestations_dropped", "handles"}; "peers" entries add
+ *   "author_label", "author_name"?, "petname"?.
  *
  * This module is sans-I/O: it encodes, frames and decodes; sockets are the callers'.
  */

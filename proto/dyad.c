@@ -17,6 +17,7 @@
 static const char *const kind_names[] = {
     [DYAD_PROPOSE] = "propose", [DYAD_ACCEPT] = "accept", [DYAD_DECLINE] = "decline",
     [DYAD_DONE] = "done",       [DYAD_ACK] = "ack",       [DYAD_CANCEL] = "cancel",
+    [DYAD_NOTE] = "note",
 };
 
 static const char *const state_names[] = {
@@ -29,7 +30,7 @@ static const char *const state_names[] = {
 const char *
 dyad_kind_name(unsigned kind)
 {
-    if (kind < DYAD_KIND_MIN || kind > DYAD_KIND_MAX)
+    if (kind < DYAD_KIND_MIN || kind > DYAD_KIND_LAST)
         return NULL;
     return kind_names[kind];
 }
@@ -132,7 +133,7 @@ struct dyad_stored {
     uint8_t kind;
     uint8_t role;
     uint16_t len;
-    uint8_t bytes[DYAD_MSG_MAX];
+    uint8_t *bytes; /* from the dyad's env */
 };
 
 struct dyad {
@@ -156,6 +157,7 @@ struct dyad {
     uint8_t cosig[2][64]; /* cosig[r]: r's cosig of the other side's attestation */
     uint64_t ack_created[2];
     uint32_t next_step[2];
+    uint32_t next_note[2]; /* = notes sent by each side */
     struct dyad_timeouts t;
     size_t nmsgs;
     struct dyad_stored msgs[DYAD_MSGS_MAX];
@@ -286,7 +288,7 @@ decode_body(const uint8_t *p, size_t n, struct dyad_msg *m)
         return rc;
     if (v != DYAD_VERSION)
         return PULL_ERR_VERSION;
-    if ((rc = mp_read_uint_max(&r, DYAD_KIND_MAX, &v)) != 0)
+    if ((rc = mp_read_uint_max(&r, DYAD_KIND_LAST, &v)) != 0)
         return rc;
     if (v < DYAD_KIND_MIN)
         return PULL_ERR_FIELD;
@@ -305,6 +307,8 @@ decode_body(const uint8_t *p, size_t n, struct dyad_msg *m)
         return rc;
     if ((rc = check_note(m->note, m->note_len)) != 0)
         return rc;
+    if (m->kind == DYAD_NOTE && m->note_len == 0)
+        return PULL_ERR_FIELD; /* a note says something */
     /* A PROPOSE has no dyad id yet (it is the hash of the PROPOSE); others must name one. */
     if ((m->kind == DYAD_PROPOSE) != all_zero(m->dyad, 32))
         return PULL_ERR_FIELD;
@@ -550,7 +554,7 @@ check_rule(const struct dyad *d, unsigned kind, unsigned role, const struct rule
     *rule = NULL;
     if (d->state < DYAD_ST_MIN || d->state > DYAD_ST_MAX || kind < DYAD_KIND_MIN ||
         kind > DYAD_KIND_MAX || role > DYAD_RESPONDER)
-        return PULL_ERR_INVAL;
+        return PULL_ERR_INVAL; /* NOTE is not in the table: note_allowed */
     r = &dyad_table[d->state][kind][role];
     if (r->next == 0)
         return r->err;
@@ -571,11 +575,22 @@ check_rule(const struct dyad *d, unsigned kind, unsigned role, const struct rule
     return 0;
 }
 
+/* A note changes no state: either side may send one in any state, up to its quota. */
+static int
+note_allowed(const struct dyad *d, unsigned role)
+{
+    if (role > DYAD_RESPONDER)
+        return PULL_ERR_INVAL;
+    return d->next_note[role] >= DYAD_NOTES_MAX ? PULL_ERR_QUOTA : 0;
+}
+
 int
 dyad_allowed(const struct dyad *d, enum dyad_role role, enum dyad_kind kind)
 {
     const struct rule *r;
 
+    if (kind == DYAD_NOTE)
+        return note_allowed(d, role);
     return check_rule(d, kind, role, &r);
 }
 
@@ -607,6 +622,52 @@ dyad_on_timeout(struct dyad *d, uint64_t now_s)
 
 /* The whole check-and-apply of one message; replay skips the clock checks (restoring
  * messages that were checked against the clock when first applied). */
+/* Appends a copy of message p[0..n) (kind, role) to d's messages: every check passed, only
+ * memory may fail (d then unchanged). */
+static int
+keep_msg(struct dyad *d, uint8_t kind, int role, const uint8_t *p, size_t n)
+{
+    uint8_t *copy;
+
+    if (d->nmsgs >= DYAD_MSGS_MAX)
+        return PULL_ERR_TOO_BIG; /* unreachable: the guards and quotas bound every side */
+    if ((copy = env_alloc(d->env, n)) == NULL)
+        return PULL_ERR_NOMEM;
+    memcpy(copy, p, n);
+    d->msgs[d->nmsgs].kind = kind;
+    d->msgs[d->nmsgs].role = (uint8_t)role;
+    d->msgs[d->nmsgs].len = (uint16_t)n;
+    d->msgs[d->nmsgs].bytes = copy;
+    d->nmsgs++;
+    return 0;
+}
+
+/* A NOTE that passed the checks common to every message. */
+static int
+apply_note(struct dyad *d, const struct dyad_msg *m, int role, const uint8_t *p, size_t n,
+           uint64_t now_s, bool replay)
+{
+    int rc;
+
+    if (m->step < d->next_note[role])
+        return PULL_ERR_DUPLICATE;
+    if (m->step > d->next_note[role])
+        return PULL_ERR_AGAIN;
+    if (!replay) {
+        if (m->created > now_s + DYAD_SKEW_MAX)
+            return PULL_ERR_CLOCK_SKEW;
+        if (state_open(d->state) && now_s >= dyad_deadline(d))
+            return PULL_ERR_EXPIRED;
+    }
+    if ((rc = note_allowed(d, (unsigned)role)) != 0 ||
+        (rc = keep_msg(d, DYAD_NOTE, role, p, n)) != 0)
+        return rc;
+    d->next_note[role] = m->step + 1;
+    if (!replay)
+        d->updated = now_s;
+    return 0;
+}
+
 static int
 apply_msg(struct dyad *d, const uint8_t *p, size_t n, uint64_t now_s, bool replay)
 {
@@ -630,6 +691,8 @@ apply_msg(struct dyad *d, const uint8_t *p, size_t n, uint64_t now_s, bool repla
         return PULL_ERR_PERM;
     if ((rc = dyad_msg_verify(&m)) != 0)
         return rc;
+    if (m.kind == DYAD_NOTE)
+        return apply_note(d, &m, role, p, n, now_s, replay);
     if (m.step < d->next_step[role])
         return PULL_ERR_DUPLICATE;
     if (m.step > d->next_step[role])
@@ -654,10 +717,9 @@ apply_msg(struct dyad *d, const uint8_t *p, size_t n, uint64_t now_s, bool repla
     default:
         break;
     }
-    if (d->nmsgs >= DYAD_MSGS_MAX)
-        return PULL_ERR_TOO_BIG; /* unreachable: the guards allow 3 messages per side */
-
-    /* Every check passed: commit. */
+    /* Every check passed: keep the message (memory may fail), then commit. */
+    if ((rc = keep_msg(d, m.kind, role, p, n)) != 0)
+        return rc;
     switch (rule->effect) {
     case EFF_ACCEPT:
         d->accepted_at = m.created;
@@ -681,11 +743,6 @@ apply_msg(struct dyad *d, const uint8_t *p, size_t n, uint64_t now_s, bool repla
     if (rule->effect == EFF_ACK && d->acked[0] && d->acked[1])
         d->state = DYAD_ST_COMPLETED;
     d->next_step[role] = m.step + 1;
-    d->msgs[d->nmsgs].kind = m.kind;
-    d->msgs[d->nmsgs].role = (uint8_t)role;
-    d->msgs[d->nmsgs].len = (uint16_t)n;
-    memcpy(d->msgs[d->nmsgs].bytes, p, n);
-    d->nmsgs++;
     if (!replay)
         d->updated = now_s;
     return 0;
@@ -743,12 +800,9 @@ from_propose(const struct pull_env *env, const uint8_t *p, size_t n, uint64_t no
     d->updated = now_s;
     d->state = DYAD_ST_PROPOSED;
     d->t = *t;
+    if ((rc = keep_msg(d, DYAD_PROPOSE, DYAD_PROPOSER, p, n)) != 0)
+        goto out;
     d->next_step[DYAD_PROPOSER] = 1;
-    d->msgs[0].kind = DYAD_PROPOSE;
-    d->msgs[0].role = DYAD_PROPOSER;
-    d->msgs[0].len = (uint16_t)n;
-    memcpy(d->msgs[0].bytes, p, n);
-    d->nmsgs = 1;
     *out = d;
     d = NULL; /* transferred */
 out:
@@ -818,6 +872,8 @@ dyad_free(struct dyad *d)
     if (d == NULL)
         return;
     env = d->env;
+    for (size_t i = 0; i < d->nmsgs; i++)
+        env_free(env, d->msgs[i].bytes);
     sodium_memzero(d, sizeof(*d));
     env_free(env, d);
 }
@@ -842,8 +898,16 @@ dyad_make(const struct dyad *d, const struct ident *me, enum dyad_kind kind, con
         rc = PULL_ERR_PERM;
         goto out;
     }
-    if ((rc = check_rule(d, kind, (unsigned)role, &rule)) != 0)
+    if (kind == DYAD_NOTE) {
+        if (note_len == 0) {
+            rc = PULL_ERR_FIELD;
+            goto out;
+        }
+        if ((rc = note_allowed(d, (unsigned)role)) != 0)
+            goto out;
+    } else if ((rc = check_rule(d, kind, (unsigned)role, &rule)) != 0) {
         goto out;
+    }
     if (state_open(d->state) && now_s >= dyad_deadline(d)) {
         rc = PULL_ERR_EXPIRED;
         goto out;
@@ -851,7 +915,7 @@ dyad_make(const struct dyad *d, const struct ident *me, enum dyad_kind kind, con
     m.kind = (uint8_t)kind;
     memcpy(m.dyad, d->id, DYAD_ID_BYTES);
     memcpy(m.author, me->pk, 32);
-    m.step = d->next_step[role];
+    m.step = kind == DYAD_NOTE ? d->next_note[role] : d->next_step[role];
     m.created = now_s;
     m.note = note;
     m.note_len = (uint32_t)note_len;
@@ -1055,6 +1119,12 @@ bool
 dyad_acked(const struct dyad *d, enum dyad_role role)
 {
     return role <= DYAD_RESPONDER && d->acked[role];
+}
+
+unsigned
+dyad_notes(const struct dyad *d, enum dyad_role role)
+{
+    return role <= DYAD_RESPONDER ? d->next_note[role] : 0;
 }
 
 const uint8_t *

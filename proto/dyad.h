@@ -22,10 +22,11 @@
  * over "pull/dyad/v1" || body. The body is a canonical MessagePack fixed array:
  *
  *   0 version  uint   = 1
- *   1 kind     uint   1 PROPOSE, 2 ACCEPT, 3 DECLINE, 4 DONE, 5 ACK, 6 CANCEL
+ *   1 kind     uint   1 PROPOSE, 2 ACCEPT, 3 DECLINE, 4 DONE, 5 ACK, 6 CANCEL, 7 NOTE
  *   2 dyad     bin 32 the dyad id (32 zero bytes in a PROPOSE)
  *   3 author   bin 32
  *   4 step     uint   the author's own message counter in this dyad: 0, 1, 2, ...
+ *                     (for a NOTE, the author's own note counter)
  *   5 created  uint   unix seconds
  *   6 note     str    0..500 bytes of UTF-8 (no control characters but \n and \t)
  *   PROPOSE:  7 record bin 32, 8 proposer bin 32 (= author), 9 responder bin 32,
@@ -33,7 +34,15 @@
  *            11 terms bin 32, 12 terms_sig bin 64
  *   ACCEPT:   7 terms bin 32, 8 terms_sig bin 64
  *   ACK:      7 cosig bin 0 or 64 (see Attestation)
- *   DECLINE, DONE, CANCEL: nothing more.
+ *   DECLINE, DONE, CANCEL, NOTE: nothing more.
+ *
+ * Notes (kind 7 NOTE, added after the six steps: a node that doesn't know it refuses it, and
+ * nothing else changes). A note is a message in the dyad's conversation that changes no
+ * state: its text is 1..500 bytes, it may be sent in any state by either side (in an open
+ * state, before the deadline), at most DYAD_NOTES_MAX per side, and its step counts the
+ * author's notes (0, 1, 2, ...), apart from the author's steps of the state machine: a
+ * peer that drops notes still follows every state, and a missing note never holds up a
+ * state message (or the other way round).
  *
  * terms = BLAKE2b-256 of the canonical MessagePack array [record, proposer, responder,
  * note, created] of the PROPOSE; terms_sig = Ed25519 over "pull/dyad/terms/v1" || terms,
@@ -54,6 +63,7 @@
  *                       next message of that dyad applies;
  *   PULL_ERR_STATE      out of order: the kind is not allowed in the current state (or
  *                       by a guard above);
+ *   PULL_ERR_QUOTA      a NOTE beyond the author's DYAD_NOTES_MAX;
  *   PULL_ERR_EXPIRED    the current state's deadline has passed (call dyad_on_timeout);
  *   PULL_ERR_CLOCK_SKEW created more than DYAD_SKEW_MAX seconds in the future;
  *   PULL_ERR_ATTEST     an ACK whose cosig does not verify;
@@ -104,8 +114,9 @@
  * dyad with that id. A dyad message always travels inside a mail item (proto/mail.h),
  * sent straight to the peer when connected, else gossiped as sealed mail.
  *
- * Sans-I/O: time is a now_s argument (unix seconds). Memory: a dyad object (about 9 KiB)
- * and, briefly, an attestation record while an ACK is made or checked, from the env given
+ * Sans-I/O: time is a now_s argument (unix seconds). Memory: a dyad object (about 1 KiB)
+ * with a copy of each message it holds, and, briefly, an attestation record while an ACK
+ * is made or checked, from the env given
  * to the constructor (kept in the dyad: it must outlive it), and the scratch writers of a
  * message from the output writer's env (lib/buf.h, wb_init_env). Out of memory is
  * PULL_ERR_NOMEM, with the dyad unchanged, never a refusal of the message: apply it again
@@ -130,7 +141,9 @@
 #define DYAD_ID_BYTES 32
 #define DYAD_NOTE_MAX 500
 #define DYAD_MSG_MAX 1024 /* one encoded message envelope */
-#define DYAD_MSGS_MAX 8   /* messages a dyad can hold (4 per side at most) */
+#define DYAD_NOTES_MAX 16 /* notes per side */
+#define DYAD_STEPS_MAX 8  /* messages of the state machine a dyad can hold (4 per side) */
+#define DYAD_MSGS_MAX (DYAD_STEPS_MAX + 2 * DYAD_NOTES_MAX) /* messages a dyad can hold */
 #define DYAD_ENCODED_MAX (DYAD_MSGS_MAX * (DYAD_MSG_MAX + 3) + 64)
 #define DYAD_SKEW_MAX 600u /* seconds a message may be created in our future */
 #define DYAD_PROPOSE_TTL_MAX (30u * 86400u)
@@ -145,9 +158,11 @@ enum dyad_kind {
     DYAD_DONE = 4,
     DYAD_ACK = 5,
     DYAD_CANCEL = 6,
+    DYAD_NOTE = 7,
 };
 #define DYAD_KIND_MIN DYAD_PROPOSE
-#define DYAD_KIND_MAX DYAD_CANCEL
+#define DYAD_KIND_MAX DYAD_CANCEL /* the kinds of the transition table */
+#define DYAD_KIND_LAST DYAD_NOTE  /* every kind a message may have */
 
 enum dyad_state {
     DYAD_ST_PROPOSED = 1,
@@ -202,7 +217,7 @@ struct dyad_msg {
     const uint8_t *sig;
 };
 
-/* dyad_kind_name returns "propose", "accept", ... or NULL. */
+/* dyad_kind_name returns "propose", "accept", ..., "note", or NULL. */
 const char *dyad_kind_name(unsigned kind);
 
 /* dyad_state_name returns the CONTRACT.md name: "proposed", "accepted", "declined",
@@ -255,6 +270,7 @@ int dyad_from_propose(const struct pull_env *env, const uint8_t *p, size_t n, ui
 void dyad_free(struct dyad *d);
 
 /* dyad_make builds and signs my next message of the given kind (not PROPOSE) at now_s,
+ * (a NOTE needs a note of 1..DYAD_NOTE_MAX bytes: PULL_ERR_FIELD otherwise),
  * appending it to out, WITHOUT applying it: the caller passes the bytes to dyad_apply (or
  * uses dyad_act). It refuses with the code dyad_apply would give (PULL_ERR_PERM if me is
  * not a side or the wrong side, PULL_ERR_STATE, PULL_ERR_EXPIRED) so the CLI gets the
@@ -274,7 +290,8 @@ int dyad_act(struct dyad *d, const struct ident *me, enum dyad_kind kind, const 
 int dyad_apply(struct dyad *d, const uint8_t *p, size_t n, uint64_t now_s);
 
 /* dyad_allowed says whether `role` may send `kind` now (0) or why not (the code dyad_make
- * would return, PULL_ERR_EXPIRED excepted): for a CLI listing the possible actions. */
+ * would return, PULL_ERR_EXPIRED excepted): for a CLI listing the possible actions. For
+ * NOTE: PULL_ERR_QUOTA once role sent DYAD_NOTES_MAX notes. */
 int dyad_allowed(const struct dyad *d, enum dyad_role role, enum dyad_kind kind);
 
 /* dyad_deadline returns when the current state expires (unix seconds), 0 when the dyad
@@ -307,6 +324,7 @@ uint64_t dyad_updated(const struct dyad *d);              /* local now_s of the 
 const char *dyad_note(const struct dyad *d, size_t *len); /* the proposal's note */
 bool dyad_said_done(const struct dyad *d, enum dyad_role role);
 bool dyad_acked(const struct dyad *d, enum dyad_role role);
+unsigned dyad_notes(const struct dyad *d, enum dyad_role role); /* notes role sent */
 
 /* dyad_role_of returns the role of key in d, or -1 if key is neither side. */
 int dyad_role_of(const struct dyad *d, const uint8_t key[static 32]);

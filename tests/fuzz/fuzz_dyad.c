@@ -126,7 +126,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (data[0] % 4) {
     case 0:
         if (dyad_msg_decode(p, n, &m) == 0) {
-            if (m.kind < DYAD_KIND_MIN || m.kind > DYAD_KIND_MAX || m.note_len > DYAD_NOTE_MAX)
+            if (m.kind < DYAD_KIND_MIN || m.kind > DYAD_KIND_LAST || m.note_len > DYAD_NOTE_MAX ||
+                (m.kind == DYAD_NOTE && m.note_len == 0))
                 abort();
             check_msg_roundtrip(&m, p, n);
             (void)dyad_msg_verify(&m);

@@ -120,7 +120,9 @@ err=$(expect_fail 2 "$PULL" --data-dir "$(node_dir 1)" serch rust)
 assert_contains "$err" "search" "unknown command suggestion"
 expect_fail 2 pull_n 1 search --bogus >/dev/null
 expect_fail 2 pull_n 1 offer add >/dev/null
-expect_fail 2 pull_n 1 show abc >/dev/null
+expect_fail 2 pull_n 1 show '!!' >/dev/null # neither an id nor a name
+err=$(expect_fail 1 pull_n 1 show abc)          # could be someone's name: nobody's here
+assert_contains "$err" "no record or author 'abc'" "show abc"
 err=$(expect_fail 1 pull_n 1 show zzzzzzzz)
 assert_contains "$err" "no record" "show unknown"
 err=$(expect_fail 1 pull_n 1 offer add A title --tag "not a tag")
@@ -228,7 +230,8 @@ assert_eq "$(printf '%s' "$a1" | json_get dyads_completed)" 0 "show AUTHOR: dyad
 assert_eq "$(printf '%s' "$a1" | json_get dyads_counterparts)" 0 "show AUTHOR: counterparts"
 assert_eq "$(printf '%s' "$a1" | json_get mine)" true "show AUTHOR: mine"
 h=$(pull_n 1 show "$id1")
-assert_contains "$h" "author $id1 (you)" "human show AUTHOR"
+assert_contains "$h" "${id1:0:8} (you)" "human show AUTHOR: who"
+assert_contains "$h" "$id1" "human show AUTHOR: the key"
 assert_contains "$h" "2 live (2 offers, 0 needs)" "human show AUTHOR"
 assert_contains "$h" "no completed dyads yet" "human show AUTHOR"
 sid=$(pull_n 1 --json search sourdough | json_get 0.id)

@@ -17,6 +17,7 @@ peer_offer=$(pull_n 2 --json offer add "Rust mentor for beginners" --tag rust \
 wait_until 15 "n1 has n2's offer" search_has 1 "$peer_offer"
 
 log "the README's examples, as written"
+peer_key=$(node_id 2)
 readme="$IT_SRC_DIR/README.md"
 block=$(awk '/^## Using it/ {u = 1} u && /^```sh/ {b = 1; next} b && /^```/ {exit} b' "$readme")
 [ -n "$block" ] || fail "no sh block under 'Using it' in README.md"
@@ -32,9 +33,10 @@ while IFS= read -r line; do
     esac
     # Placeholders: a record id prefix is n2's offer, a peer to dial is n2, a dyad id is
     # the one just proposed; "a|b|c" lists alternatives: the first, run by n2 (the
-    # responder, who accepts).
+    # responder, who accepts); a person's key prefix is n2's key.
     node=1
     cmd=${cmd//1a2b3c/${peer_offer:0:8}}
+    cmd=${cmd//k3vq7a/${peer_key:0:8}}
     cmd=${cmd//ID@192.0.2.7:7450/$(node_addr 2)}
     if [[ "$cmd" == *DYAD* ]]; then
         dyad=$(pull_n 1 --json dyad list | json_get 0.id)

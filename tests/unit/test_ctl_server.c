@@ -25,6 +25,7 @@
 #include "daemon/ctl_int.h"
 #include "daemon/ctl_server.h"
 #include "daemon/dyads.h"
+#include "daemon/people.h"
 #include "daemon/node.h"
 #include "daemon/sync.h"
 #include "lib/err.h"
@@ -71,6 +72,7 @@ struct fixture {
     struct node *n;
     struct sync *sync;
     struct dyads *dyads;
+    struct people *people;
     struct ctl_server *ctl;
     struct ident me;
     struct slot slots[SEQ_MAX];
@@ -99,8 +101,11 @@ setup_with(void **state, void (*tune)(struct config_limits *l))
     assert_int_equal(uv_loop_init(&f->loop), 0);
     assert_int_equal(node_new(&f->loop, &c, &f->me, &f->n), 0);
     assert_int_equal(sync_new(f->n, &f->sync), 0);
+    assert_int_equal(people_start(f->n, &f->people), 0);
     assert_int_equal(dyads_start(f->n, f->sync, &f->dyads), 0);
+    dyads_set_people(f->dyads, f->people);
     svc.dyads = f->dyads;
+    svc.people = f->people;
     assert_int_equal(ctl_server_start(f->n, &svc, &f->ctl), 0);
     f->next_seq = 1;
     *state = f;
@@ -136,11 +141,13 @@ teardown(void **state)
 
     ctl_server_stop(f->ctl);
     dyads_stop(f->dyads);
+    people_stop(f->people);
     sync_stop(f->sync);
     node_stop(f->n);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     ctl_server_free(f->ctl);
     dyads_free(f->dyads);
+    people_free(f->people);
     sync_free(f->sync);
     node_free(f->n);
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -658,7 +665,10 @@ send_bad_args(struct fixture *f, struct raw *r, uint64_t *good_add)
     /* show */
     send0(f, r, "show missing", "show", PULL_ERR_ARITY);
     send_uint(f, r, "show uint", "show", "id", 1, PULL_ERR_FIELD);
-    send_str(f, r, "show short", "show", "id", "ab", PULL_ERR_FIELD);
+    /* "ab" is no id, but could be someone's name: nobody here */
+    send_str(f, r, "show short", "show", "id", "ab", PULL_ERR_NOT_FOUND);
+    send_str(f, r, "show no name", "show", "id", "!!", PULL_ERR_FIELD);
+    send_str(f, r, "show bidi", "show", "id", "Ada\xe2\x80\xae", PULL_ERR_FIELD);
     send_str(f, r, "show oversized", "show", "id", t200, PULL_ERR_FIELD);
     send_str(f, r, "show none", "show", "id", "aaaaaaaa", PULL_ERR_NOT_FOUND);
     {
@@ -716,6 +726,46 @@ send_bad_args(struct fixture *f, struct raw *r, uint64_t *good_add)
         rq_end(&q);
     }
     send0(f, r, "dyad list", "dyad.list", 0);
+    send0(f, r, "dyad message missing", "dyad.message", PULL_ERR_ARITY);
+    send_str(f, r, "dyad message no text", "dyad.message", "id", "aaaaaaaa", PULL_ERR_ARITY);
+    a = rq(f, &q, r, "dyad message none", "dyad.message", PULL_ERR_NOT_FOUND);
+    mp_kv_str(a, "id", "aaaaaaaa");
+    mp_kv_str(a, "message", "hello");
+    rq_end(&q);
+
+    /* people: profiles and petnames */
+    send0(f, r, "profile show none", "profile.show", PULL_ERR_NOT_FOUND);
+    send0(f, r, "profile set nothing", "profile.set", PULL_ERR_ARITY);
+    send_str(f, r, "profile set bidi", "profile.set", "name", "Ada\xe2\x80\xae", PULL_ERR_CONTROL);
+    send_str(f, r, "profile set newline", "profile.set", "name", "Ada\nBob", PULL_ERR_CONTROL);
+    send_str(f, r, "profile set long", "profile.set", "name", t200, PULL_ERR_FIELD);
+    send_uint(f, r, "profile set uint", "profile.set", "name", 7, PULL_ERR_FIELD);
+    a = rq(f, &q, r, "profile set zero-width about", "profile.set", PULL_ERR_CONTROL);
+    mp_kv_str(a, "name", "Ada");
+    mp_kv_str(a, "about", "hi\xe2\x80\x8bthere");
+    rq_end(&q);
+    a = rq(f, &q, r, "profile set good", "profile.set", 0);
+    mp_kv_str(a, "name", "Ada Lovelace");
+    mp_kv_str(a, "about", "I write C\nand fix bikes");
+    rq_end(&q);
+    send_str(f, r, "profile show bad", "profile.show", "author", "!!", PULL_ERR_FIELD);
+    send_str(f, r, "profile show nobody", "profile.show", "author", "Nobody", PULL_ERR_NOT_FOUND);
+    send0(f, r, "name missing", "name.set", PULL_ERR_ARITY);
+    send_str(f, r, "name no petname", "name.set", "author", "aaaaaaaa", PULL_ERR_ARITY);
+    a = rq(f, &q, r, "name nobody", "name.set", PULL_ERR_NOT_FOUND);
+    mp_kv_str(a, "author", "aaaaaaaa");
+    mp_kv_str(a, "petname", "Al");
+    rq_end(&q);
+    {
+        char me[IDENT_TEXT_LEN + 1];
+        ident_to_text(f->me.pk, me);
+        a = rq(f, &q, r, "name me", "name.set", PULL_ERR_INVAL);
+        mp_kv_str(a, "author", me);
+        mp_kv_str(a, "petname", "Me");
+        rq_end(&q);
+    }
+    send0(f, r, "name remove missing", "name.remove", PULL_ERR_ARITY);
+    send0(f, r, "names", "names", 0);
 }
 
 /* Commands that need the id of the good record. */

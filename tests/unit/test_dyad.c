@@ -931,7 +931,15 @@ test_persist_hostile(void **state)
     /* empty list, and too many */
     PERSIST(1, 0, 0, 0);
     assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
-    PERSIST(1, 0, 9, 0, 1, 2, 3, 4, 4, 4, 4, 4);
+    wb_reset(&w);
+    mp_packer_init(&pk, &w);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_uint64(&pk, NOW);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_array(&pk, DYAD_MSGS_MAX + 1);
+    for (int q = 0; q < DYAD_MSGS_MAX + 1; q++)
+        mp_pack_bin(&pk, p[q < 5 ? q : 4], n[q < 5 ? q : 4]);
     assert_int_equal(dyad_decode(NULL, w.p, w.len, &tdef, &d), PULL_ERR_MALFORMED);
     /* trailing byte */
     PERSIST(1, 0, 5, 0, 1, 2, 3, 4);
@@ -1271,16 +1279,151 @@ test_names_and_args(void **state)
     assert_null(dyad_state_name(8));
     assert_string_equal(dyad_kind_name(DYAD_ACK), "ack");
     assert_null(dyad_kind_name(0));
-    assert_null(dyad_kind_name(7));
+    assert_string_equal(dyad_kind_name(DYAD_NOTE), "note");
+    assert_null(dyad_kind_name(8));
     assert_int_equal(dyad_propose(NULL, &alice, rec_id, bob.pk, NULL, 3, NOW, &tdef, &d, &w),
                      PULL_ERR_INVAL);
     d = new_dyad(NULL);
     assert_int_equal(dyad_allowed(d, R, 0), PULL_ERR_INVAL);
-    assert_int_equal(dyad_allowed(d, R, 7), PULL_ERR_INVAL);
+    assert_int_equal(dyad_allowed(d, R, 8), PULL_ERR_INVAL);
     assert_int_equal(dyad_make(d, &bob, DYAD_ACCEPT, NULL, 2, false, NOW, &w), PULL_ERR_INVAL);
     dyad_free(d);
     dyad_free(NULL);
     wb_release(&w);
+}
+
+/* dyad_make of a note by role at now into w (reset first). */
+static int
+make_note(struct dyad *d, int role, const char *text, uint64_t now, struct pull_wb *w)
+{
+    wb_reset(w);
+    return dyad_make(d, who(role), DYAD_NOTE, text, text ? strlen(text) : 0, false, now, w);
+}
+
+/* Notes: a conversation that changes no state, counted per side apart from the steps. */
+static void
+test_notes(void **state)
+{
+    struct pull_wb prop, n1, n2, acc, w, enc;
+    struct dyad *a, *b, *e = NULL;
+    struct dyad_msg m;
+    const uint8_t *p;
+    size_t n;
+    enum dyad_kind kind;
+    enum dyad_role author;
+    struct fmsg f;
+
+    (void)state;
+    wb_init(&prop, 0);
+    wb_init(&n1, 0);
+    wb_init(&n2, 0);
+    wb_init(&acc, 0);
+    wb_init(&w, 0);
+    wb_init(&enc, 0);
+    a = new_dyad(&prop); /* alice's copy */
+    assert_int_equal(dyad_from_propose(NULL, prop.p, prop.len, NOW, &tdef, &b), 0); /* bob's */
+
+    /* bob asks, alice answers, in the proposed state */
+    assert_int_equal(make_note(b, R, "which wheel?", NOW + 1, &n1), 0);
+    assert_int_equal(dyad_msg_decode(n1.p, n1.len, &m), 0);
+    assert_int_equal(m.kind, DYAD_NOTE);
+    assert_int_equal(m.step, 0);
+    assert_int_equal(dyad_apply(b, n1.p, n1.len, NOW + 1), 0);
+    assert_int_equal(dyad_apply(a, n1.p, n1.len, NOW + 1), 0);
+    assert_int_equal(dyad_state(a), DYAD_ST_PROPOSED);
+    assert_int_equal(dyad_apply(a, n1.p, n1.len, NOW + 1), PULL_ERR_DUPLICATE);
+    /* a note doesn't take a step of the state machine: bob's ACCEPT is still step 0 */
+    wb_reset(&acc);
+    assert_int_equal(dyad_act(b, &bob, DYAD_ACCEPT, "yes, 6pm", 8, false, NOW + 2, &acc), 0);
+    assert_int_equal(dyad_msg_decode(acc.p, acc.len, &m), 0);
+    assert_int_equal(m.step, 0);
+    /* bob's second note arrives at alice before his ACCEPT, and the other way round */
+    assert_int_equal(make_note(b, R, "bring the lock", NOW + 3, &n2), 0);
+    assert_int_equal(dyad_apply(b, n2.p, n2.len, NOW + 3), 0);
+    assert_int_equal(dyad_apply(a, n2.p, n2.len, NOW + 3), 0);
+    assert_int_equal(dyad_apply(a, acc.p, acc.len, NOW + 3), 0);
+    assert_int_equal(dyad_state(a), DYAD_ST_ACCEPTED);
+    assert_int_equal(dyad_notes(a, R), 2);
+    assert_int_equal(dyad_notes(a, P), 0);
+    /* a gap in notes is held like a gap in steps */
+    assert_int_equal(make_note(b, R, "third", NOW + 4, &n1), 0);
+    assert_int_equal(dyad_apply(b, n1.p, n1.len, NOW + 4), 0);
+    assert_int_equal(make_note(b, R, "fourth", NOW + 5, &n2), 0);
+    assert_int_equal(dyad_apply(b, n2.p, n2.len, NOW + 5), 0);
+    assert_int_equal(dyad_apply(a, n2.p, n2.len, NOW + 5), PULL_ERR_AGAIN);
+    assert_int_equal(dyad_apply(a, n1.p, n1.len, NOW + 5), 0);
+    assert_int_equal(dyad_apply(a, n2.p, n2.len, NOW + 5), 0);
+    /* an empty note is no note, made or received */
+    assert_int_equal(make_note(a, P, "", NOW + 6, &w), PULL_ERR_FIELD);
+    assert_int_equal(w.len, 0);
+    fmsg_for(a, P, DYAD_DONE, NOW + 6, &f);
+    f.kind = DYAD_NOTE;
+    f.step = 0;
+    f.note = "";
+    wb_reset(&w);
+    forge(&f, &w);
+    assert_int_equal(dyad_apply(a, w.p, w.len, NOW + 6), PULL_ERR_FIELD);
+    /* a third party's note */
+    f.note = "hello from carol";
+    f.signer = &carol;
+    memcpy(f.author, carol.pk, 32);
+    wb_reset(&w);
+    forge(&f, &w);
+    assert_int_equal(dyad_apply(a, w.p, w.len, NOW + 6), PULL_ERR_PERM);
+    assert_int_equal(make_note(a, C, "me too", NOW + 6, &w), PULL_ERR_PERM);
+    /* the dyad goes on and completes; notes still go after */
+    act(a, P, DYAD_DONE, NOW + 10);
+    act(a, P, DYAD_ACK, NOW + 11);
+    act(a, R, DYAD_ACK, NOW + 12);
+    assert_int_equal(dyad_state(a), DYAD_ST_COMPLETED);
+    assert_int_equal(make_note(a, P, "thanks!", NOW + 13, &w), 0);
+    assert_int_equal(dyad_apply(a, w.p, w.len, NOW + 13), 0);
+    assert_int_equal(dyad_state(a), DYAD_ST_COMPLETED);
+    /* the quota: DYAD_NOTES_MAX per side */
+    for (unsigned i = dyad_notes(a, P); i < DYAD_NOTES_MAX; i++) {
+        assert_int_equal(dyad_allowed(a, P, DYAD_NOTE), 0);
+        assert_int_equal(make_note(a, P, "more", NOW + 20 + i, &w), 0);
+        assert_int_equal(dyad_apply(a, w.p, w.len, NOW + 20 + i), 0);
+    }
+    assert_int_equal(dyad_allowed(a, P, DYAD_NOTE), PULL_ERR_QUOTA);
+    assert_int_equal(make_note(a, P, "one too many", NOW + 60, &w), PULL_ERR_QUOTA);
+    fmsg_for(a, P, DYAD_DONE, NOW + 60, &f);
+    f.kind = DYAD_NOTE;
+    f.step = DYAD_NOTES_MAX;
+    f.note = "forged past the quota";
+    wb_reset(&w);
+    forge(&f, &w);
+    assert_int_equal(dyad_apply(a, w.p, w.len, NOW + 60), PULL_ERR_QUOTA);
+    assert_int_equal(dyad_allowed(a, R, DYAD_NOTE), 0);
+    /* the conversation persists in order, and its kinds and authors read back */
+    assert_int_equal(dyad_encode(a, &enc), 0);
+    assert_true(enc.len <= DYAD_ENCODED_MAX);
+    assert_int_equal(dyad_decode(NULL, enc.p, enc.len, &tdef, &e), 0);
+    assert_int_equal(dyad_msg_count(e), dyad_msg_count(a));
+    assert_int_equal(dyad_notes(e, P), DYAD_NOTES_MAX);
+    assert_int_equal(dyad_notes(e, R), 4);
+    assert_int_equal(dyad_msg_at(e, 1, &p, &n, &kind, &author), 0);
+    assert_int_equal(kind, DYAD_NOTE);
+    assert_int_equal(author, DYAD_RESPONDER);
+    assert_int_equal(dyad_msg_decode(p, n, &m), 0);
+    assert_memory_equal(m.note, "which wheel?", 12);
+    assert_int_equal(dyad_state(e), DYAD_ST_COMPLETED);
+    dyad_free(e);
+
+    /* in an open state, a note after the deadline is refused like any message */
+    dyad_free(b);
+    b = new_dyad(NULL);
+    assert_int_equal(make_note(b, R, "late", NOW + 8 * DAY, &w), PULL_ERR_EXPIRED);
+    assert_int_equal(make_note(b, R, "in time", NOW + DAY, &w), 0);
+    assert_int_equal(dyad_apply(b, w.p, w.len, NOW + 8 * DAY), PULL_ERR_EXPIRED);
+    dyad_free(a);
+    dyad_free(b);
+    wb_release(&prop);
+    wb_release(&n1);
+    wb_release(&n2);
+    wb_release(&acc);
+    wb_release(&w);
+    wb_release(&enc);
 }
 
 int
@@ -1303,6 +1446,7 @@ main(void)
         cmocka_unit_test(test_crossings),
         cmocka_unit_test(test_terms_vector),
         cmocka_unit_test(test_names_and_args),
+        cmocka_unit_test(test_notes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

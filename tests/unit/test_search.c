@@ -221,6 +221,24 @@ check_query(struct search_index *ix, struct ref *rf, const struct match_query *q
     free(hits);
 }
 
+/* Hooks as pulld's trust graph gives them (daemon/people.h): a multiplier by the author's
+ * distance, and --trusted's filter; here by the author's first byte. */
+static uint32_t
+hook_trust(void *ctx, uint64_t author8)
+{
+    static const uint32_t mult[4] = {1000, 960, 930, 880};
+
+    (void)ctx;
+    return mult[(author8 >> 56) & 3];
+}
+
+static bool
+hook_allow(void *ctx, uint64_t author8)
+{
+    (void)ctx;
+    return ((author8 >> 56) & 1) == 0;
+}
+
 static void
 random_query(struct match_query *q)
 {
@@ -251,6 +269,10 @@ random_query(struct match_query *q)
         t[6 + rnd(20)] = '\0';
         assert_int_equal(match_query_set_author(q, t), 0);
     }
+    if (rnd(5) == 0)
+        q->trust = hook_trust;
+    if (rnd(6) == 0)
+        q->allow = hook_allow;
 }
 
 static void

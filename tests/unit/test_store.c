@@ -952,6 +952,54 @@ test_peers_dyads_tables(void **state)
     store_close(s);
 }
 
+/* The tables of people (names, handles, trust) and finding a key by its text prefix. */
+static void
+test_people_tables(void **state)
+{
+    struct store *s = open_store(*state, NULL);
+    uint8_t k1[32], k2[32], k3[32], got[32];
+    char text[IDENT_TEXT_LEN + 1];
+    struct ident_prefix p;
+    struct pull_wb wb;
+
+    memset(k1, 0x11, 32);
+    memcpy(k2, k1, 32);
+    k2[31] = 0x12; /* shares 31 bytes with k1 */
+    memset(k3, 0x90, 32);
+    wb_init(&wb, 0);
+    assert_int_equal(store_kv_put(s, STORE_NAMES, k1, "Ada", 3), 0);
+    assert_int_equal(store_kv_put(s, STORE_HANDLES, k1, "h1", 2), 0);
+    assert_int_equal(store_kv_put(s, STORE_HANDLES, k2, "h2", 2), 0);
+    assert_int_equal(store_kv_put(s, STORE_TRUST, k3, "edge", 4), 0);
+    assert_int_equal(store_kv_get(s, STORE_NAMES, k1, &wb), 0);
+    assert_memory_equal(wb.p, "Ada", 3);
+    assert_int_equal(store_kv_get(s, STORE_NAMES, k2, NULL), PULL_ERR_NOT_FOUND);
+
+    ident_to_text(k3, text);
+    text[8] = '\0';
+    assert_int_equal(ident_prefix_parse(text, &p), 0);
+    assert_int_equal(store_kv_resolve_prefix(s, STORE_TRUST, &p, got), 0);
+    assert_memory_equal(got, k3, 32);
+    assert_int_equal(store_kv_resolve_prefix(s, STORE_HANDLES, &p, got), PULL_ERR_NOT_FOUND);
+    ident_to_text(k1, text);
+    text[10] = '\0';
+    assert_int_equal(ident_prefix_parse(text, &p), 0);
+    assert_int_equal(store_kv_resolve_prefix(s, STORE_HANDLES, &p, got), PULL_ERR_AMBIGUOUS);
+    ident_to_text(k2, text);
+    assert_int_equal(ident_prefix_parse(text, &p), 0);
+    assert_int_equal(store_kv_resolve_prefix(s, STORE_HANDLES, &p, got), 0);
+    assert_memory_equal(got, k2, 32);
+    assert_int_equal(store_kv_resolve_prefix(s, (enum store_table)9, &p, got), PULL_ERR_INVAL);
+    /* they survive a reopen */
+    store_close(s);
+    s = open_store(*state, NULL);
+    wb_reset(&wb);
+    assert_int_equal(store_kv_get(s, STORE_TRUST, k3, &wb), 0);
+    assert_memory_equal(wb.p, "edge", 4);
+    wb_release(&wb);
+    store_close(s);
+}
+
 /* Start with the smallest map; inserting must grow it, transparently. */
 static void
 test_map_growth(void **state)
@@ -2388,6 +2436,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tag_iteration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefix_resolution, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_people_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peers_dyads_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
