@@ -252,8 +252,7 @@ verb_with_id(int argc, char **argv, struct rec_args *a, const char *cmd, bool co
         return rc;
     if (argc - optind != 1)
         return cli_usage("%s %s needs one ID", a->kind, a->verb);
-    if ((rc = cli_parse_id(argv[optind], a->id, "record id")) != 0 ||
-        (rc = check_sizes(a)) != 0)
+    if ((rc = cli_parse_id(argv[optind], a->id, "record id")) != 0 || (rc = check_sizes(a)) != 0)
         return rc;
     return cli_run(cmd, pack, a, human);
 }

@@ -18,9 +18,9 @@
 #define RECORD_FLAGS                                                                               \
     "  --body TEXT        longer description (up to 3000 characters; an accented letter\n"         \
     "                     counts as 2, most other scripts 2 or 3: the limit is 3000 bytes)\n"      \
-    "  --tag TAG          a tag, folded like search words (CAFÉ, Café: cafe); repeat for\n"       \
-    "                     several, up to 16 of up to 32 characters (bytes, as above);\n"          \
-    "                     --tag lang-de says the record is in German (default English)\n"       \
+    "  --tag TAG          a tag, folded like search words (CAFÉ, Café: cafe); repeat for\n"      \
+    "                     several, up to 16 of up to 32 characters (bytes, as above);\n"           \
+    "                     --tag lang-de says the record is in German (default English)\n"          \
     "  --expires SPAN     lifetime: 30d (default), 12h, 2w... at most 90d\n"                       \
     "  --location GEOHASH where (a geohash, e.g. u09t for Paris)\n"                                \
     "  --terms TEXT       what you ask or give in return\n"
@@ -36,7 +36,7 @@
     "add publishes a signed " kind " that spreads to every node; list shows your live\n" kind      \
     "s; renew re-signs one with a new expiry; withdraw replaces it with a\n"                       \
     "tombstone; edit publishes a new version. ID is any unique prefix (6+ chars).\n"               \
-    "TITLE is up to 120 characters (an accented letter counts as 2: the limit is 120 bytes).\n"   \
+    "TITLE is up to 120 characters (an accented letter counts as 2: the limit is 120 bytes).\n"    \
     "\n" RECORD_FLAGS "\n"                                                                         \
     "example: pull " kind " add " example "\n"
 

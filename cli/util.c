@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli.h"
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/mp.h"
+#include "lib/paths.h"
 #include "lib/record.h"
 
 struct cli_state cli;
@@ -148,6 +150,35 @@ cli_parse_id(const char *s, char out[53], const char *what)
 
 /* ---- Talking to pulld ---- */
 
+/* Says why there is no pulld to talk to: no node at all in that directory (never suggest
+ * creating one there: a mistyped --data-dir would get a new identity), or a node whose
+ * pulld is not running (how to start it). */
+static int
+cli_not_running(const struct client *c)
+{
+    char key[PATH_MAX], dflt[PATH_MAX];
+    struct stat st;
+    bool is_default;
+
+    is_default = paths_data_dir(NULL, dflt, sizeof(dflt)) == 0 && strcmp(dflt, c->dir) == 0;
+    if (paths_join(c->dir, PATHS_KEY_NAME, key, sizeof(key)) != 0 || stat(key, &st) != 0) {
+        if (is_default)
+            cli_error("no pull node at %s yet: start pulld to create one there", c->dir);
+        else if (dflt[0] != '\0')
+            cli_error("no pull node at %s (no %s there); the default is %s: leave out "
+                      "--data-dir, or give the directory of a node",
+                      c->dir, PATHS_KEY_NAME, dflt);
+        else
+            cli_error("no pull node at %s (no %s there)", c->dir, PATHS_KEY_NAME);
+        return EXIT_DOWN;
+    }
+    if (is_default)
+        cli_error("pulld is not running on %s; start it with: pulld", c->dir);
+    else
+        cli_error("pulld is not running on %s; start it with: pulld --data-dir %s", c->dir, c->dir);
+    return EXIT_DOWN;
+}
+
 int
 cli_connect(struct client *c)
 {
@@ -162,15 +193,7 @@ cli_connect(struct client *c)
         return 0;
     switch (rc) {
     case PULL_ERR_NOT_RUNNING:
-        if (c->sys_errno == ECONNREFUSED)
-            cli_error("pulld is not running (stale socket %s); start it with: pulld "
-                      "--data-dir %s",
-                      c->sock, c->dir);
-        else
-            cli_error("pulld is not running (no socket at %s); start it with: pulld "
-                      "--data-dir %s",
-                      c->sock, c->dir);
-        return EXIT_DOWN;
+        return cli_not_running(c);
     case PULL_ERR_PERM:
         return cli_error("cannot connect to %s: permission denied (is pulld running as "
                          "another user?)",

@@ -45,16 +45,16 @@ struct config_limits {
 
 struct config {
     char data_dir[PATH_MAX];
-    char listen[CONFIG_ADDR_MAX];        /* "HOST:PORT", default "0.0.0.0:7450" */
+    char listen[CONFIG_ADDR_MAX]; /* "HOST:PORT", default "0.0.0.0:7450" */
     uint8_t network_key[32];
-    bool network_public;                 /* network_key is the public network's */
+    bool network_public;                                   /* network_key is the public network's */
     char bootstrap[CONFIG_BOOTSTRAP_MAX][CONFIG_ADDR_MAX]; /* "ID@HOST:PORT" */
     size_t n_bootstrap;
-    bool lan;                            /* LAN discovery, default on */
-    uint16_t lan_port;                   /* UDP port of LAN discovery (7451) */
+    bool lan;          /* LAN discovery, default on */
+    uint16_t lan_port; /* UDP port of LAN discovery (7451) */
     enum log_level log_level;
-    bool store_nosync;                   /* tests/benches: MDB_NOSYNC (survives kill -9, not
-                                            power loss) */
+    bool store_nosync; /* tests/benches: MDB_NOSYNC (survives kill -9, not
+                          power loss) */
     struct config_limits limits;
     uint64_t flag_set; /* config.c: bit per setting given on the command line (they win
                           over the config file) */

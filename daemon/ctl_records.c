@@ -122,8 +122,10 @@ read_content(struct ctl_call *call, const struct ctl_request *req, struct record
         rec->ntags = (uint8_t)ntags;
         memcpy(rec->tags, tags, sizeof(tags));
         if (record_fold_tags(rec) != 0) /* folded like search words (lib/fold.h) */
-            return ctl_fail(call, PULL_ERR_TAG, "bad argument 'tags': a tag is over %d bytes "
-                                                "once folded", RECORD_TAG_MAX);
+            return ctl_fail(call, PULL_ERR_TAG,
+                            "bad argument 'tags': a tag is over %d bytes "
+                            "once folded",
+                            RECORD_TAG_MAX);
     } else if (rc != PULL_ERR_NOT_FOUND) {
         return ctl_fail(call, PULL_ERR_TAGS,
                         "bad argument 'tags': at most %d tags of 1 to %d bytes", RECORD_TAGS_MAX,

@@ -195,6 +195,36 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
     return 0;
 }
 
+/* kv_time packs unix seconds t, or nil for 0 (never, unknown). */
+static void
+kv_time(struct mp_open *m, const char *key, uint64_t t)
+{
+    if (t != 0)
+        mp_kv_uint(m, key, t);
+    else
+        msgpack_pack_nil(mp_key(m, key));
+}
+
+/* pack_peer_diag: what `pull peers` tells of a peer's dials (CONTRACT.md: last_error,
+ * last_seen, next_retry; nil when none), and a connected peer's clock. */
+static void
+pack_peer_diag(struct mp_open *m, const struct node_peer_info *p)
+{
+    mp_kv_bool(m, "bootstrap", p->bootstrap);
+    if (p->last_error[0] != '\0') {
+        mp_kv_str(m, "last_error", p->last_error);
+        mp_kv_str(m, "last_error_kind", p->last_error_kind != NULL ? p->last_error_kind : "other");
+        mp_kv_uint(m, "last_error_at", p->last_error_s);
+        mp_kv_uint(m, "failed_dials", p->fails);
+    } else {
+        msgpack_pack_nil(mp_key(m, "last_error"));
+    }
+    kv_time(m, "last_seen", p->last_seen_s);
+    kv_time(m, "next_retry", p->connected ? 0 : p->next_retry_s);
+    if (p->has_skew)
+        mp_kv_int(m, "clock_skew_ms", p->skew_ms);
+}
+
 int
 ctl_h_peers(struct ctl_call *call, const struct ctl_request *req)
 {
@@ -218,6 +248,7 @@ ctl_h_peers(struct ctl_call *call, const struct ctl_request *req)
         mp_kv_uint(&m, "bytes_in", p.bytes_in);
         mp_kv_uint(&m, "bytes_out", p.bytes_out);
         mp_kv_uint(&m, "since", p.since_s);
+        pack_peer_diag(&m, &p);
         mp_close(&m);
     }
     mp_close(&list);
@@ -225,16 +256,43 @@ ctl_h_peers(struct ctl_call *call, const struct ctl_request *req)
     return 0;
 }
 
-/* Replies {"ok": true} (and "already": true when the peer was connected). */
+/* peer_address writes the address of key's connection (or known address) into out. */
 static void
-reply_ok(struct ctl_call *call, bool already)
+peer_address(struct node *n, const uint8_t key[32], char *out, size_t len)
 {
+    size_t np = node_peer_count(n);
+    struct node_peer_info p;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < np; i++) {
+        if (node_peer_at(n, i, &p) == 0 && memcmp(p.key, key, 32) == 0) {
+            snprintf(out, len, "%s", p.addr);
+            return;
+        }
+    }
+}
+
+/* A `pull connect` waiting for its session. */
+struct connect_wait {
+    struct ctl_call *call;
+    uint8_t key[32];
+};
+
+/* Replies {"ok": true, "address": the address in use} (and "already": true when the peer
+ * was connected). */
+static void
+reply_ok(struct ctl_call *call, const uint8_t key[32], bool already)
+{
+    char addr[NODE_ADDR_MAX];
     struct mp_open m;
 
+    peer_address(call->srv->n, key, addr, sizeof(addr));
     mp_open_map(&m, ctl_begin(call, false));
     mp_kv_bool(&m, "ok", true);
     if (already)
         mp_kv_bool(&m, "already", true);
+    if (addr[0] != '\0')
+        mp_kv_str(&m, "address", addr);
     mp_close(&m);
     ctl_send(call);
 }
@@ -242,21 +300,24 @@ reply_ok(struct ctl_call *call, bool already)
 static void
 on_connected(void *arg, int result, const char *reason)
 {
-    struct ctl_call *call = arg;
+    struct connect_wait *w = arg;
+    struct ctl_call *call = w->call;
 
     if (result == 0) {
-        reply_ok(call, false);
+        reply_ok(call, w->key, false);
         ctl_done(call, 0);
     } else {
         ctl_done(call, ctl_fail(call, result, "could not connect: %s",
                                 reason != NULL && reason[0] ? reason : pull_strerror(result)));
     }
+    free(w);
 }
 
 int
 ctl_h_connect(struct ctl_call *call, const struct ctl_request *req)
 {
     char addr[NODE_ADDR_MAX + 1], idt[IDENT_TEXT_LEN + 1];
+    struct connect_wait *w;
     const char *at;
     uint8_t key[32];
     int rc;
@@ -270,17 +331,27 @@ ctl_h_connect(struct ctl_call *call, const struct ctl_request *req)
     idt[IDENT_TEXT_LEN] = '\0';
     if (ident_from_text(idt, key) != 0)
         return ctl_fail(call, PULL_ERR_INVAL, "'%s' is not a node id", idt);
+    if (sodium_memcmp(key, call->srv->n->self.pk, 32) == 0)
+        return ctl_fail(call, PULL_ERR_BAD_KEY, "%.8s... is this node's own id", idt);
+    if ((w = calloc(1, sizeof(*w))) == NULL)
+        return PULL_ERR_NOMEM;
+    w->call = ctl_keep(call);
+    memcpy(w->key, key, 32);
     /* node_connect calls on_connected exactly once if it returns 0, never otherwise */
-    rc = node_connect(call->srv->n, key, at + 1, on_connected, ctl_keep(call));
+    rc = node_connect(call->srv->n, key, at + 1, on_connected, w);
     if (rc == 0)
         return 0;
+    free(w);
     ctl_done(call, 0); /* the keep above: on_connected will not run */
     if (rc == PULL_ERR_EXISTS) {
-        reply_ok(call, true);
+        reply_ok(call, key, true);
         return 0;
     }
     if (rc == PULL_ERR_BAD_KEY)
-        return ctl_fail(call, rc, "that is this node's own id");
+        return ctl_fail(call, rc,
+                        "'%.8s...' is not a valid node id: it reads as base32 but is not a "
+                        "public key (a typo? `pull id` on that node prints its id)",
+                        idt);
     return ctl_fail(call, rc, "cannot dial '%s': %s", at + 1,
                     rc == PULL_ERR_INVAL ? "bad address (want HOST:PORT)" : pull_strerror(rc));
 }

@@ -129,7 +129,7 @@ err=$(expect_fail 1 pull_n 1 offer add A title --location "not!geo")
 assert_contains "$err" "geohash" "refused location"
 mkdir -m 700 "$IT_TMP/empty"
 err=$(expect_fail 3 "$PULL" --data-dir "$IT_TMP/empty" id)
-assert_contains "$err" "pulld" "not running"
+assert_contains "$err" "no pull node at $IT_TMP/empty" "no node there"
 
 log "export and import"
 pull_n 1 offer add Sourdough starter to share --tag food >/dev/null

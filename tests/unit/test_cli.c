@@ -956,15 +956,27 @@ test_binary_errors(void **state)
         free(dir);
         skip();
     }
-    /* No daemon: one line, how to start it, exit 3. */
+    /* No node in that directory: say so, never suggest creating one there; exit 3. */
     r = run_pull(dir, ARGS("--data-dir", dir, "search", "rust"));
     assert_int_equal(r->status, 3);
     snprintf(want, sizeof(want),
-             "pull: pulld is not running (no socket at %s/pulld.sock); start it with: pulld "
-             "--data-dir %s\n",
-             dir, dir);
-    assert_string_equal(r->err, want);
+             "pull: no pull node at %s (no identity.key there); the default is ", dir);
+    assert_true(strncmp(r->err, want, strlen(want)) == 0);
+    assert_null(strstr(r->err, "start it"));
     assert_string_equal(r->out, "");
+    /* A node whose pulld is not running: one line, how to start it, exit 3. */
+    {
+        char key[PATH_MAX + 32];
+        FILE *f;
+        snprintf(key, sizeof(key), "%s/identity.key", dir);
+        assert_non_null(f = fopen(key, "w"));
+        fclose(f);
+    }
+    r = run_pull(dir, ARGS("--data-dir", dir, "search", "rust"));
+    assert_int_equal(r->status, 3);
+    snprintf(want, sizeof(want),
+             "pull: pulld is not running on %s; start it with: pulld --data-dir %s\n", dir, dir);
+    assert_string_equal(r->err, want);
 
     /* Unknown command with a suggestion; bad flag; missing argument; bad duration. */
     r = run_pull(dir, ARGS("serch", "rust"));
