@@ -81,6 +81,7 @@ int cmd_id(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_peers(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_offer(int argc, char **argv);
 int cmd_need(int argc, char **argv);
 int cmd_search(int argc, char **argv);

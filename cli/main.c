@@ -70,10 +70,13 @@ static const struct cli_command commands[] = {
      "usage: pull id\n\nPrints the node's id (its public key) and the addresses others can "
      "dial,\nas ID@HOST:PORT (give one to `pull connect` on another node).\n",
      .flags = ""},
-    {"status", cmd_status, "node summary: uptime, peers, records, network",
-     "usage: pull status\n\nPrints the node's id, version, uptime, connected peers, stored "
-     "records,\nnetwork and limits.\n",
-     .flags = ""},
+    {"status", cmd_status, "node summary: peers, records, network, warnings",
+     "usage: pull status [--verbose]\n\n"
+     "Prints a summary of the node in at most 10 lines: its id (and profile name),\n"
+     "uptime, peers connected and known, live records and mine, open dyads, network,\n"
+     "listen address, LAN discovery and what is wrong (pull doctor says what to do).\n\n"
+     "  --verbose  every counter and limit (--json always prints them all)\n",
+     .flags = "verbose"},
     {"peers", cmd_peers, "connected and known peers",
      "usage: pull peers\n\nLists peers with their address, state (active: connected; "
      "passive: known)\nand direction.\n",
@@ -82,6 +85,17 @@ static const struct cli_command commands[] = {
      "usage: pull connect ID@HOST:PORT\n\nDials the node with that id at HOST:PORT (as "
      "printed by its `pull id`).\n",
      .operands = "ID@HOST:PORT"},
+    {"doctor", cmd_doctor, "check the node, and say what to fix",
+     "usage: pull doctor\n\n"
+     "Checks the node and prints one line per check, with what to do when one fails:\n"
+     "pulld running; its listening address reachable from this host; LAN discovery\n"
+     "sending and hearing; each bootstrap peer and a sample of known peers (dialed: ok,\n"
+     "refused, timeout, wrong id, other network key ...); this node's clock against its\n"
+     "peers'; the store and the free disk space. A warning (a known peer offline, nobody\n"
+     "heard on the LAN) does not fail. Takes up to the handshake timeout (5 s) and a little.\n"
+     "Exit code 0 when every check passes, 1 otherwise. --json prints\n"
+     "[{\"check\", \"ok\", \"status\", \"detail\", \"hint\"}, ...].\n",
+     .flags = ""},
     {"offer", cmd_offer, "publish, list, renew, withdraw your offers",
      RECORD_USAGE("offer", "\"Rust code reviews\" --tag rust --tag review"), .verbs = record_verbs},
     {"need", cmd_need, "publish, list, renew, withdraw your needs",

@@ -400,6 +400,7 @@ static const struct ctl_command commands[] = {
     {"dyad.cancel", ctl_h_dyad, {"id", NULL}, CTL_F_WRITE},
     {"dyad.list", ctl_h_dyad, {NULL}, 0},
     {"dyad.show", ctl_h_dyad, {"id", NULL}, 0},
+    {"doctor", ctl_h_doctor, {NULL}, CTL_F_STREAM},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

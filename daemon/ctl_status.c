@@ -4,6 +4,7 @@
  * table: neither is listed here.
  */
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,21 @@ network_name(const struct node *n, char out[16])
     sodium_bin2hex(out, 16, h, 4);
 }
 
+/* listen_address writes the listen address with the port actually bound. */
+static void
+listen_address(struct node *n, char *out, size_t len)
+{
+    char host[CONFIG_ADDR_MAX];
+    uint16_t port;
+
+    if (config_split_hostport(n->cfg.listen, host, sizeof(host), &port) != 0)
+        snprintf(out, len, "%s", n->cfg.listen);
+    else if (strchr(host, ':') != NULL)
+        snprintf(out, len, "[%.200s]:%u", host, (unsigned)node_listen_port(n));
+    else
+        snprintf(out, len, "%.200s:%u", host, (unsigned)node_listen_port(n));
+}
+
 /* status "store": what the store holds. */
 static void
 pack_store(struct mp_open *parent, const struct store_stats *st)
@@ -95,6 +111,7 @@ pack_lan(struct mp_open *parent, const struct lan *lan)
     mp_kv_uint(&m, "rx_bad", ls.rx_bad);
     mp_kv_uint(&m, "rx_limited", ls.rx_limited);
     mp_kv_uint(&m, "rx_other_net", ls.rx_other_net);
+    mp_kv_uint(&m, "rx_others", ls.rx_others);
     mp_kv_uint(&m, "learned", ls.learned);
     mp_kv_uint(&m, "tx", ls.tx);
     mp_kv_uint(&m, "tx_err", ls.tx_err);
@@ -136,15 +153,110 @@ pack_dyads(struct mp_open *parent, struct node *n, struct dyads *dy)
     mp_close(&m);
 }
 
+/* What `pull status` says of my own records: live offers and needs, my profile's name. */
+struct mine {
+    struct record rec;
+    uint64_t now_s, profile_created;
+    uint32_t offers, needs;
+    char name[RECORD_TITLE_MAX + 1];
+};
+
+static int
+mine_visit(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *p, size_t len)
+{
+    struct mine *m = ctx;
+    struct envelope e;
+    (void)id;
+
+    if (ctl_decode_env(p, len, &e, &m->rec) != 0 || m->rec.expires <= m->now_s)
+        return 0;
+    m->offers += m->rec.kind == RECORD_OFFER;
+    m->needs += m->rec.kind == RECORD_NEED;
+    if (m->rec.kind == RECORD_PROFILE && m->rec.created >= m->profile_created) {
+        m->profile_created = m->rec.created;
+        snprintf(m->name, sizeof(m->name), "%s", m->rec.title);
+    }
+    return 0;
+}
+
+/* The warnings `pull status` shows (and `pull doctor` explains). */
+#define STATUS_WARN_MAX 8
+
+struct warnings {
+    struct mp_open list;
+    unsigned n;
+};
+
+static void __attribute__((format(printf, 2, 3))) warn_add(struct warnings *w, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+
+    if (w->n >= STATUS_WARN_MAX)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    mp_pack_cstr(mp_item(&w->list), line);
+    w->n++;
+}
+
+/* pack_warnings: what is wrong now, one short line each. */
+static void
+pack_warnings(struct mp_open *parent, struct node *n, const struct lan *lan)
+{
+    size_t np = node_peer_count(n), connected = node_connected_count(n);
+    struct node_peer_info p;
+    struct lan_stats ls;
+    struct warnings w;
+    char id[IDENT_SHORT_LEN + 1];
+    int64_t far = 0;
+    unsigned nfar = 0, nskew = 0;
+
+    mp_key(parent, "warnings");
+    mp_open_array(&w.list, parent->pk);
+    w.n = 0;
+    if (connected == 0)
+        warn_add(&w, "no peer connected: this node neither gets nor spreads records");
+    for (size_t i = 0; i < np; i++) {
+        if (node_peer_at(n, i, &p) != 0)
+            continue;
+        if (p.connected && p.has_skew) {
+            nskew++;
+            if (p.skew_ms > 60000 || p.skew_ms < -60000) {
+                nfar++;
+                far = p.skew_ms;
+            }
+        }
+        if (p.bootstrap && !p.connected && p.last_error[0] != '\0') {
+            ident_short(p.key, id);
+            warn_add(&w, "bootstrap peer %s at %.100s unreachable: %s", id, p.addr,
+                     p.last_error_kind != NULL ? p.last_error_kind : "other");
+        }
+    }
+    if (nskew > 0 && nfar * 2 > nskew)
+        warn_add(&w, "this node's clock differs from most of its peers' (by %lld s)",
+                 (long long)(far / 1000));
+    if (n->counters.commit_errors > 0)
+        warn_add(&w, "%llu store writes failed (disk full?)",
+                 (unsigned long long)n->counters.commit_errors);
+    lan_get_stats(lan, &ls);
+    if (n->cfg.lan && !ls.running)
+        warn_add(&w, "LAN discovery could not start (see the log)");
+    mp_close(&w.list);
+}
+
 int
 ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
 {
     struct ctl_server *srv = call->srv;
     struct node *n = srv->n;
     const struct node_counters *k = &n->counters;
+    char net[16], listen[CONFIG_ADDR_MAX + 8];
+    struct dyads_stats ds;
     struct store_stats st;
     struct mp_open m, sub;
-    char net[16];
+    struct mine *mine;
     (void)req;
 
     memset(&st, 0, sizeof(st));
@@ -159,6 +271,25 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
     mp_kv_str(&m, "version", PULL_VERSION);
     mp_kv_str(&m, "data_dir", n->cfg.data_dir);
     mp_kv_uint(&m, "known_peers", node_peer_count(n));
+    if ((mine = calloc(1, sizeof(*mine))) != NULL) {
+        mine->now_s = node_now_s(n);
+        (void)store_iter_author(n->store, n->self.pk, mine_visit, mine);
+        if (mine->name[0] != '\0')
+            mp_kv_str(&m, "name", mine->name);
+        mp_key(&m, "mine");
+        mp_open_map(&sub, m.pk);
+        mp_kv_uint(&sub, "offers", mine->offers);
+        mp_kv_uint(&sub, "needs", mine->needs);
+        mp_close(&sub);
+        free(mine);
+    }
+    memset(&ds, 0, sizeof(ds));
+    dyads_get_stats(srv->svc.dyads, &ds);
+    mp_kv_uint(&m, "dyads_open", ds.open);
+    listen_address(n, listen, sizeof(listen));
+    mp_kv_str(&m, "listen", listen);
+    mp_kv_bool(&m, "lan_enabled", n->cfg.lan);
+    pack_warnings(&m, n, srv->svc.lan);
 
     mp_key(&m, "limits");
     mp_open_map(&sub, m.pk);

@@ -597,6 +597,8 @@ net_conn_info(const struct net *t, const uint8_t key[static 32], struct node_pee
     out->bytes_in = c->bytes_in;
     out->bytes_out = c->bytes_out;
     out->since_s = c->since_s;
+    out->has_skew = c->has_skew;
+    out->skew_ms = c->skew_ms;
     if (out->addr[0] == '\0')
         snprintf(out->addr, sizeof(out->addr), "%s", c->addr);
     return 0;

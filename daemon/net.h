@@ -151,7 +151,8 @@ bool net_is_up(const struct net *t, const uint8_t key[static 32]);
 size_t net_up_count(const struct net *t);
 
 /* net_conn_info fills the connection fields of out (connected, inbound, bytes, since_s,
- * and addr if out->addr is empty) for key. Returns 0 or PULL_ERR_NOT_FOUND. */
+ * the clock skew its HELLO told, and addr if out->addr is empty) for key. Returns 0 or
+ * PULL_ERR_NOT_FOUND. */
 int net_conn_info(const struct net *t, const uint8_t key[static 32], struct node_peer_info *out);
 
 /* net_up_at writes the key of the i-th established session. Returns 0 or
