@@ -6,8 +6,10 @@
  * exit code. Global options (--json, --data-dir) are parsed by main.c before the command
  * and accepted again anywhere among the command's own options (cli_getopt).
  *
- * Exit codes: 0 success; 1 the command failed (pulld refused it, a file couldn't be read,
- * ...); 2 bad usage; 3 pulld is not running. Every failure prints one line on stderr that
+ * Exit codes: 0 success; 1 the command failed (a record not found, a dial that failed, a
+ * file that couldn't be read, ...); 2 bad usage or invalid input, whether the CLI or pulld
+ * found it (a title of spaces, a bad tag, an expiry without a unit); 3 pulld is not
+ * running. Every failure prints one line on stderr that
  * starts with "pull: ".
  */
 #ifndef PULL_CLI_H
@@ -72,6 +74,8 @@ struct cli_state {
     bool color_err;       /* colour on stderr */
     size_t width;         /* terminal columns if stdout is a terminal, else 0 */
     const struct cli_command *current;
+    const char *lookup_of; /* cli_lookup: where an ambiguous prefix is looked up, or NULL */
+    char lookup_prefix[53];
 };
 
 extern struct cli_state cli;
@@ -163,6 +167,11 @@ int cli_parse_expires(const char *s, uint64_t *secs);
  * prints the error and returns EXIT_USAGE. what names it in the message ("record id"). */
 int cli_parse_id(const char *s, char out[53], const char *what);
 
+/* cli_lookup says what the command's id prefix names - "records", "mine" (my records, live
+ * or expired) or "dyads" - so that if pulld finds it ambiguous, the error is followed by
+ * its candidates (up to 5: id, kind, title, author), like git does for short hashes. */
+void cli_lookup(const char *of, const char *prefix);
+
 /* ---- Talking to pulld ---- */
 
 /* cli_connect opens the client (per --data-dir) and connects; on failure it prints why
@@ -188,7 +197,8 @@ int cli_recv_more(struct client *c, struct ctl_reply *rep, bool *stopped);
 int cli_run(const char *cmd, void (*pack)(msgpack_packer *pk, void *ctx), void *ctx,
             int (*human)(struct pull_rd *result, void *ctx));
 
-/* cli_reply_failed prints a reply's error as one line and returns EXIT_FAIL. */
+/* cli_reply_failed prints a reply's error as one line and returns EXIT_USAGE if pulld
+ * refused the input (a field's rule: title, tags, expiry, key ...), else EXIT_FAIL. */
 int cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char *cmd);
 
 /* cli_print_json prints the MessagePack value p[0..n) as one line of JSON on stdout.

@@ -39,5 +39,6 @@ cmd_show(int argc, char **argv)
         return cli_usage("show needs one record ID or author key");
     if ((rc = cli_parse_id(argv[optind], id, "record id or author key")) != 0)
         return rc;
+    cli_lookup("records", id);
     return cli_run("show", pack, id, human);
 }

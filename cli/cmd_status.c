@@ -47,7 +47,10 @@ summary(struct pull_rd *res, void *ctx)
     line("node", buf);
     fmt_duration(up, sizeof(up), mv_uint(res, "uptime_s", 0));
     mv_cstr(res, "version", a, sizeof(a));
-    snprintf(buf, sizeof(buf), "%s (pulld %s)", up, a);
+    if (a[0] != '\0')
+        snprintf(buf, sizeof(buf), "%s (pulld %s)", up, a);
+    else
+        snprintf(buf, sizeof(buf), "%s", up);
     line("uptime", buf);
     snprintf(buf, sizeof(buf), "%llu connected, %llu known",
              (unsigned long long)mv_uint(res, "peers", 0),

@@ -14,20 +14,22 @@ plural(char *out, size_t n, uint64_t v, const char *one, const char *many)
     snprintf(out, n, "%" PRIu64 " %s", v, v == 1 ? one : many);
 }
 
-/* The largest unit of a span, rounded down: "45 s", "12 min", "3 h", "29 days". */
+/* The largest unit of a span, rounded to the nearest: "45 s", "13 min", "3 h", "30 days"
+ * (a 30-day record reads "in 30 days" for its first half day, not "in 29 days" a second
+ * after it was made). */
 static void
 span(char *out, size_t n, uint64_t a)
 {
     if (a < 60)
         snprintf(out, n, "%" PRIu64 " s", a);
-    else if (a < 3600)
-        snprintf(out, n, "%" PRIu64 " min", a / 60);
-    else if (a < 86400)
-        snprintf(out, n, "%" PRIu64 " h", a / 3600);
-    else if (a < 365 * 86400ull)
-        plural(out, n, a / 86400, "day", "days");
+    else if (a < 3600 - 30)
+        snprintf(out, n, "%" PRIu64 " min", (a + 30) / 60);
+    else if (a < 86400 - 1800)
+        snprintf(out, n, "%" PRIu64 " h", (a + 1800) / 3600);
+    else if (a < 365 * 86400ull - 43200)
+        plural(out, n, (a + 43200) / 86400, "day", "days");
     else
-        plural(out, n, a / (365 * 86400ull), "year", "years");
+        plural(out, n, (a + 365 * 43200ull) / (365 * 86400ull), "year", "years");
 }
 
 void
@@ -78,7 +80,11 @@ fmt_duration(char *out, size_t n, uint64_t secs)
 int
 fmt_parse_duration(const char *s, uint64_t max, uint64_t *secs)
 {
-    uint64_t v = 0, unit = 1;
+    static const struct {
+        const char *name;
+        uint64_t secs;
+    } units[] = {{"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}};
+    uint64_t v = 0, unit = 0;
     const char *p = s;
 
     *secs = 0;
@@ -89,29 +95,12 @@ fmt_parse_duration(const char *s, uint64_t max, uint64_t *secs)
             return PULL_ERR_TOO_BIG;
         v = v * 10 + (uint64_t)(*p - '0');
     }
-    switch (*p) {
-    case '\0':
-        break;
-    case 's':
-        p++;
-        break;
-    case 'm':
-        unit = 60, p++;
-        break;
-    case 'h':
-        unit = 3600, p++;
-        break;
-    case 'd':
-        unit = 86400, p++;
-        break;
-    case 'w':
-        unit = 7 * 86400, p++;
-        break;
-    default:
-        return PULL_ERR_INVAL;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(p, units[i].name) == 0)
+            unit = units[i].secs;
     }
-    if (*p != '\0' || v == 0)
-        return PULL_ERR_INVAL;
+    if (unit == 0 || v == 0)
+        return PULL_ERR_INVAL; /* no unit ("30"), an unknown one, or "m" (minutes? months?) */
     if (v > UINT64_MAX / unit || v * unit > max)
         return PULL_ERR_TOO_BIG;
     *secs = v * unit;

@@ -130,10 +130,20 @@ cli_parse_expires(const char *s, uint64_t *secs)
 {
     int rc = fmt_parse_duration(s, RECORD_TTL_MAX, secs);
 
+    size_t n = strlen(s);
+
     if (rc == PULL_ERR_TOO_BIG)
         return cli_usage("--expires %s is too long: records live at most 90d", s);
+    if (rc != 0 && n > 0 && s[n - 1] == 'm' && s[0] >= '0' && s[0] <= '9')
+        return cli_usage("--expires %s: minutes or months? write %.*smin for minutes (records live "
+                         "at most 90d)",
+                         s, (int)(n - 1), s);
+    if (rc != 0 && n > 0 && s[n - 1] >= '0' && s[n - 1] <= '9')
+        return cli_usage("--expires %s needs a unit: s, min, h, d or w (30d, 12h, 90min)", s);
     if (rc != 0)
-        return cli_usage("--expires wants a duration like 30d, 12h, 2w (got '%s')", s);
+        return cli_usage("--expires wants a number and a unit (s, min, h, d, w) like 30d, 12h, 2w "
+                         "(got '%s')",
+                         s);
     return 0;
 }
 
@@ -203,6 +213,33 @@ cli_connect(struct client *c)
     }
 }
 
+/* invalid_input: pulld refused what the person typed (a rule of a field), not the command:
+ * the same exit code as the CLI's own checks (EXIT_USAGE). */
+static bool
+invalid_input(int err)
+{
+    switch (err) {
+    case PULL_ERR_INVAL:
+    case PULL_ERR_TOO_BIG:
+    case PULL_ERR_UTF8:
+    case PULL_ERR_KIND:
+    case PULL_ERR_TITLE:
+    case PULL_ERR_BODY:
+    case PULL_ERR_TAGS:
+    case PULL_ERR_TAG:
+    case PULL_ERR_EXPIRY:
+    case PULL_ERR_BAD_KEY:
+    case PULL_ERR_FIELD:
+    case PULL_ERR_LOCATION:
+    case PULL_ERR_ARITY:
+    case PULL_ERR_CONTROL:
+    case PULL_ERR_TAG_DUP:
+        return true;
+    default:
+        return false;
+    }
+}
+
 int
 cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char *cmd)
 {
@@ -213,7 +250,8 @@ cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char
     fmt_clean(msg, sizeof(msg), m, strlen(m), false);
     if (rep->err == PULL_ERR_UNKNOWN_CMD)
         return cli_error("this pulld does not know '%s' (%s): is it older than pull?", cmd, msg);
-    return cli_error("%s", msg);
+    cli_error("%s", msg);
+    return invalid_input(rep->err) ? EXIT_USAGE : EXIT_FAIL;
 }
 
 int
@@ -234,6 +272,55 @@ cli_transport_failed(const struct client *c, int rc)
     }
 }
 
+void
+cli_lookup(const char *of, const char *prefix)
+{
+    cli.lookup_of = of;
+    snprintf(cli.lookup_prefix, sizeof(cli.lookup_prefix), "%s", prefix);
+}
+
+/* print_candidates asks pulld what the ambiguous prefix could mean and prints it under
+ * the error (stderr): best effort, nothing if that fails. */
+static void
+print_candidates(struct client *c)
+{
+    struct ctl_reply rep;
+    struct mp_open m;
+    struct pull_rd r, list;
+    uint32_t n;
+    uint64_t total;
+
+    mp_open_map(&m, client_begin(c, "candidates"));
+    mp_kv_str(&m, "prefix", cli.lookup_prefix);
+    mp_kv_str(&m, "of", cli.lookup_of);
+    mp_close(&m);
+    if (client_send(c) != 0 || client_recv(c, &rep) != 0 || rep.err != 0)
+        return;
+    rd_init(&r, rep.result, rep.result_len);
+    total = mv_uint(&r, "total", 0);
+    if (!mv_value(&r, "candidates", &list) || mp_read_array(&list, &n) != 0 || n == 0)
+        return;
+    fprintf(stderr, "the candidates are:\n");
+    for (uint32_t i = 0; i < n; i++) {
+        struct pull_rd e = list;
+        char id[16], kind[16], title[256], fit[256], author[16];
+        if (ctl_value_check(&list, 2) != 0)
+            break;
+        rec_short(&e, "id", id);
+        mv_cstr(&e, "kind", kind, sizeof(kind));
+        mv_cstr(&e, "title", title, sizeof(title));
+        fmt_fit(fit, sizeof(fit), title, 48);
+        rec_short(&e, "author", author);
+        if (author[0] != '\0')
+            fprintf(stderr, "  %s  %-11s  %s  (%s %s)\n", id, kind, fit,
+                    strcmp(kind, "dyad") == 0 ? "with" : "by", author);
+        else
+            fprintf(stderr, "  %s  %-11s  %s\n", id, kind, fit);
+    }
+    if (total > n)
+        fprintf(stderr, "  ... and %llu more\n", (unsigned long long)(total - n));
+}
+
 int
 cli_call(struct client *c, struct ctl_reply *rep)
 {
@@ -243,8 +330,12 @@ cli_call(struct client *c, struct ctl_reply *rep)
         return cli_transport_failed(c, rc);
     if ((rc = client_recv(c, rep)) != 0)
         return cli_transport_failed(c, rc);
-    if (rep->err != 0)
-        return cli_reply_failed(c, rep, c->cmd);
+    if (rep->err != 0) {
+        rc = cli_reply_failed(c, rep, c->cmd);
+        if (rep->err == PULL_ERR_AMBIGUOUS && cli.lookup_of != NULL)
+            print_candidates(c);
+        return rc;
+    }
     return 0;
 }
 

@@ -401,6 +401,7 @@ static const struct ctl_command commands[] = {
     {"dyad.list", ctl_h_dyad, {NULL}, 0},
     {"dyad.show", ctl_h_dyad, {"id", NULL}, 0},
     {"doctor", ctl_h_doctor, {NULL}, CTL_F_STREAM},
+    {"candidates", ctl_h_candidates, {"prefix", "of", NULL}, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -776,6 +776,8 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     uv_check_start(&b->check, on_check);
     uv_timer_start(&b->sweep, on_sweep, SWEEP_FIRST_MS, 0);
     trim_now(n); /* the index was built from a pass over the store */
+    if ((rc = node_mine_start(n)) != 0)
+        log_warn("cannot keep copies of my records: %s", pull_strerror(rc)); /* not fatal */
     *out = n;
     return 0;
 

@@ -9,6 +9,7 @@
  *                 node_kv_del the one way anything else is written.
  *   net.c, net_conn.c  TCP listener and dialer, admission, Secret Handshake, frames,
  *                 HELLO/PING/BYE.
+ *   node_mine.c   the latest version of each of my records, kept past its expiry.
  *   node_net.c    the network side below: what node_set_net registered, asked for by the
  *                 floors above (peers, connect, probes, addresses).
  *   sync.c        executes the protocol engine (proto/syncer.h) over net's connections;
@@ -225,6 +226,16 @@ void node_unobserve(struct node *n, void *ctx);
 
 /* node_emit hands an event to every observer now; data is only read during the call. */
 void node_emit(struct node *n, enum node_event ev, const uint8_t *data, size_t len);
+
+/* ---- my records (node_mine.c) ---- */
+
+/* node_mine_start keeps the latest version of each of my records in STORE_MINE (lib/store.h)
+ * from now on, past its expiry, and copies there what the store holds already. Called by
+ * node_new. Returns 0 or a PULL_ERR_*. */
+int node_mine_start(struct node *n);
+
+/* node_mine_key writes the STORE_MINE key of a slot of mine. */
+void node_mine_key(const uint8_t slot[RECORD_SLOT_BYTES], uint8_t key[32]);
 
 /* ---- the network side, registered by sync.c ---- */
 

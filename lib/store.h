@@ -185,6 +185,12 @@ int store_latest(struct store *s, const uint8_t author[static 32],
 /* store_count returns the number of stored records (tombstones included). */
 uint64_t store_count(const struct store *s);
 
+/* store_prefix_each calls fn with the id of every stored record whose id starts with prefix,
+ * in id order, until fn returns non-zero (returned as is). Returns 0 at the end or the
+ * store's error. (An ambiguous prefix's candidates, like git's.) */
+int store_prefix_each(struct store *s, const struct ident_prefix *prefix,
+                      int (*fn)(void *ctx, const uint8_t id[RECORD_ID_BYTES]), void *ctx);
+
 /* store_resolve_prefix finds the one stored record whose id starts with prefix and writes
  * its id. Returns 0, PULL_ERR_NOT_FOUND, or PULL_ERR_AMBIGUOUS if two or more match. */
 int store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
@@ -246,6 +252,8 @@ enum store_table {
     STORE_PEERS = 0,
     STORE_DYADS = 1,
     STORE_MAIL = 2,
+    STORE_MINE = 3, /* the node's own records: key slot || 16 zero bytes, value the envelope
+                       of the slot's latest version, kept past its expiry (daemon/node_mine.c) */
 };
 
 /* store_kv_put stores val (len <= STORE_KV_MAX, may be 0) under key, replacing any value,

@@ -107,7 +107,7 @@ rid=$(pull_n 1 --json offer renew "${oid:0:8}" --expires 20d | json_get id)
 [ "$rid" != "$oid" ] || fail "renew kept the id"
 wait_until 15 "n3 has the renewed offer" search_has 3 "$rid" rust
 search_has 3 "$oid" rust && fail "n3 still shows the old version"
-expect_fail 1 pull_n 1 need renew "${rid:0:8}" | grep -q "is an offer, not a need" ||
+expect_fail 2 pull_n 1 need renew "${rid:0:8}" | grep -q "is an offer, not a need" ||
     fail "renewing an offer as a need"
 assert_contains "$(pull_n 1 offer withdraw "${rid:0:8}")" withdrew "withdraw"
 search_has 1 "$rid" rust && fail "n1 still finds the withdrawn offer"
@@ -123,9 +123,9 @@ expect_fail 2 pull_n 1 offer add >/dev/null
 expect_fail 2 pull_n 1 show abc >/dev/null
 err=$(expect_fail 1 pull_n 1 show zzzzzzzz)
 assert_contains "$err" "no record" "show unknown"
-err=$(expect_fail 1 pull_n 1 offer add A title --tag "not a tag")
+err=$(expect_fail 2 pull_n 1 offer add A title --tag "not a tag")
 assert_contains "$err" "tag" "refused tag"
-err=$(expect_fail 1 pull_n 1 offer add A title --location "not!geo")
+err=$(expect_fail 2 pull_n 1 offer add A title --location "not!geo")
 assert_contains "$err" "geohash" "refused location"
 mkdir -m 700 "$IT_TMP/empty"
 err=$(expect_fail 3 "$PULL" --data-dir "$IT_TMP/empty" id)

@@ -116,14 +116,22 @@ test_reltime(void **state)
     assert_string_equal(b, "in 45 s");
     fmt_reltime(b, sizeof(b), 1000 - 59, 1000);
     assert_string_equal(b, "59 s ago");
-    fmt_reltime(b, sizeof(b), 1000 + 12 * 60 + 59, 1000);
+    fmt_reltime(b, sizeof(b), 1000 + 12 * 60 + 29, 1000);
     assert_string_equal(b, "in 12 min");
+    fmt_reltime(b, sizeof(b), 1000 + 12 * 60 + 59, 1000);
+    assert_string_equal(b, "in 13 min");
+    fmt_reltime(b, sizeof(b), 1000 + 59 * 60 + 45, 1000);
+    assert_string_equal(b, "in 1 h");
     fmt_reltime(b, sizeof(b), 1000000 - 3 * 3600 - 100, 1000000);
     assert_string_equal(b, "3 h ago");
     fmt_reltime(b, sizeof(b), 86400 + 1, 0);
     assert_string_equal(b, "in 1 day");
-    /* A 30-day record a little after its creation. */
+    /* A 30-day record a second, an hour, 13 hours after its creation. */
+    fmt_reltime(b, sizeof(b), 30 * 86400, 1);
+    assert_string_equal(b, "in 30 days");
     fmt_reltime(b, sizeof(b), 30 * 86400, 3600);
+    assert_string_equal(b, "in 30 days");
+    fmt_reltime(b, sizeof(b), 30 * 86400, 13 * 3600);
     assert_string_equal(b, "in 29 days");
     fmt_reltime(b, sizeof(b), 0, 2 * 365 * 86400 + 5);
     assert_string_equal(b, "2 years ago");
@@ -157,10 +165,12 @@ test_duration(void **state)
     assert_int_equal(s, 12 * 3600);
     assert_int_equal(fmt_parse_duration("2w", 90 * 86400, &s), 0);
     assert_int_equal(s, 14 * 86400);
-    assert_int_equal(fmt_parse_duration("45m", 90 * 86400, &s), 0);
+    assert_int_equal(fmt_parse_duration("45min", 90 * 86400, &s), 0);
     assert_int_equal(s, 45 * 60);
-    assert_int_equal(fmt_parse_duration("90", 90 * 86400, &s), 0);
-    assert_int_equal(s, 90);
+    /* a unit is needed; "m" could be minutes or months */
+    assert_int_equal(fmt_parse_duration("45m", 90 * 86400, &s), PULL_ERR_INVAL);
+    assert_int_equal(fmt_parse_duration("90", 90 * 86400, &s), PULL_ERR_INVAL);
+    assert_int_equal(fmt_parse_duration("3mins", 90 * 86400, &s), PULL_ERR_INVAL);
     assert_int_equal(fmt_parse_duration("10s", 90 * 86400, &s), 0);
     assert_int_equal(s, 10);
     assert_int_equal(fmt_parse_duration("0d", 90 * 86400, &s), PULL_ERR_INVAL);
@@ -602,6 +612,28 @@ pack_status(msgpack_packer *pk, void *ctx)
     msgpack_pack_uint64(pk, 256);
 }
 
+static void
+pack_candidates(msgpack_packer *pk, void *ctx)
+{
+    (void)ctx;
+    msgpack_pack_map(pk, 2);
+    mp_pack_cstr(pk, "total");
+    msgpack_pack_uint64(pk, 2);
+    mp_pack_cstr(pk, "candidates");
+    msgpack_pack_array(pk, 2);
+    for (int i = 0; i < 2; i++) {
+        msgpack_pack_map(pk, 4);
+        mp_pack_cstr(pk, "id");
+        mp_pack_cstr(pk, i == 0 ? ID1 : ID2);
+        mp_pack_cstr(pk, "kind");
+        mp_pack_cstr(pk, i == 0 ? "offer" : "need");
+        mp_pack_cstr(pk, "title");
+        mp_pack_cstr(pk, i == 0 ? "Rust mentoring" : "Rust mentor wanted");
+        mp_pack_cstr(pk, "author");
+        mp_pack_cstr(pk, ID2);
+    }
+}
+
 /* The fake's behaviour: what a real pulld would answer, enough to drive each command. */
 static void
 default_handler(struct fake *f, int fd, const struct ctl_request *req)
@@ -618,6 +650,8 @@ default_handler(struct fake *f, int fd, const struct ctl_request *req)
                   false, NULL, NULL);
         else
             reply(fd, req->seq, 0, NULL, false, pack_one_record, NULL);
+    } else if (strcmp(req->cmd, "candidates") == 0) {
+        reply(fd, req->seq, 0, NULL, false, pack_candidates, NULL);
     } else if (strcmp(req->cmd, "record.add") == 0) {
         char title[200];
         ctl_arg_str(req, "title", 199, title, sizeof(title));
@@ -1064,10 +1098,14 @@ test_binary_commands(void **state)
     assert_non_null(strstr(r->out, "Looking for a ?[31mRust?[0m mentor"));
     assert_null(strchr(r->out, '\033'));
 
-    /* show: refused with the server's message, one line, exit 1. */
+    /* show: refused with the server's message, exit 1, and the candidates like git's. */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "show", "ABCDEF"));
     assert_int_equal(r->status, 1);
-    assert_string_equal(r->err, "pull: ambiguous id prefix 'abcdef' (2 records)\n");
+    assert_true(strncmp(r->err,
+                        "pull: ambiguous id prefix 'abcdef' (2 records)\nthe candidates are:\n",
+                        66) == 0);
+    assert_non_null(strstr(r->err, "\n  abcdefgh  offer        Rust mentoring  (by "));
+    assert_non_null(strstr(r->err, "need         Rust mentor wanted  (by "));
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "show", "abcdefgh"));
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "offer abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst\n"));
@@ -1083,7 +1121,7 @@ test_binary_commands(void **state)
     assert_true(
         strncmp(r->out, "published offer abcdefgh: Rust mentoring (expires in 29 days)", 60) == 0);
     {
-        const int k = 4; /* after search, search, show, show */
+        const int k = 5; /* after search, search, show, candidates, show */
         struct ctl_request req = {.args = f->args[k], .args_len = f->args_len[k]};
         char title[64], tags[2][33], kind[16];
         uint32_t count;
@@ -1100,12 +1138,18 @@ test_binary_commands(void **state)
         assert_int_equal(ctl_arg_uint(&req, "expires_s", UINT64_MAX, &exp), 0);
         assert_int_equal(exp, 14 * 86400);
     }
+    /* a rule of a field that pulld checks: invalid input, the exit code of usage errors */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "need", "add", "x"));
-    assert_int_equal(r->status, 1);
+    assert_int_equal(r->status, 2);
     assert_string_equal(r->err, "pull: title too long or empty\n");
 
-    /* status: aligned key/value lines, durations and nested maps. */
+    /* status: a summary; --verbose: aligned key/value lines, durations and nested maps. */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "status"));
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "uptime    3 h 12 min\n"));
+    assert_non_null(strstr(r->out, "peers     4 connected, 0 known\n"));
+    assert_null(strstr(r->out, "limits"));
+    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "status", "--verbose"));
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "uptime                     3 h 12 min\n"));
     assert_non_null(strstr(r->out, "limits.records per author  256\n"));
