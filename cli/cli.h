@@ -257,6 +257,21 @@ int rec_print_list(struct pull_rd *arr, const char *cols, const char *empty);
  * "created", "updated" and "expires" as dates; '_' in labels reads as a space. */
 void kv_print(const struct pull_rd *map, const char *const *first, size_t nfirst);
 
+/* Progress of a long command on a terminal (stderr), never with --json or when stderr is not
+ * a terminal: "importing: 12,345 records, 6,200/s, 40%, about 8 s left", redrawn at most
+ * every 200 ms on one line, which cli_progress_end clears. */
+struct cli_progress {
+    bool on;
+    const char *verb;
+    uint64_t total; /* bytes (or records) the command will go through, 0: unknown */
+    uint64_t t0_ms, last_ms;
+};
+
+void cli_progress_init(struct cli_progress *p, const char *verb, uint64_t total);
+/* cli_progress_update: count records done, done of total (same unit as total). */
+void cli_progress_update(struct cli_progress *p, uint64_t count, uint64_t done);
+void cli_progress_end(struct cli_progress *p);
+
 /* cli_now returns the wall clock in unix seconds. */
 int64_t cli_now(void);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "lib/err.h"
@@ -415,6 +416,54 @@ cli_print_json(const uint8_t *p, size_t n)
     rc = cli_write(&w);
     wb_release(&w);
     return rc;
+}
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+cli_progress_init(struct cli_progress *p, const char *verb, uint64_t total)
+{
+    memset(p, 0, sizeof(*p));
+    p->on = !cli.json && isatty(STDERR_FILENO) == 1;
+    p->verb = verb;
+    p->total = total;
+    p->t0_ms = p->last_ms = mono_ms();
+}
+
+void
+cli_progress_update(struct cli_progress *p, uint64_t count, uint64_t done)
+{
+    uint64_t now = mono_ms(), ms, rate;
+    char eta[96] = "";
+
+    if (!p->on || now - p->last_ms < 200)
+        return;
+    p->last_ms = now;
+    ms = now - p->t0_ms > 0 ? now - p->t0_ms : 1;
+    rate = count * 1000 / ms;
+    if (p->total > 0 && done > 0 && done <= p->total) {
+        char left[32];
+        fmt_duration(left, sizeof(left), (p->total - done) * ms / done / 1000);
+        snprintf(eta, sizeof(eta), ", %llu%%, about %s left",
+                 (unsigned long long)(done * 100 / p->total), left);
+    }
+    fprintf(stderr, "\r\033[K%s: %llu records, %llu/s%s", p->verb, (unsigned long long)count,
+            (unsigned long long)rate, eta);
+    fflush(stderr);
+}
+
+void
+cli_progress_end(struct cli_progress *p)
+{
+    if (p->on && p->last_ms != p->t0_ms)
+        fprintf(stderr, "\r\033[K");
 }
 
 int64_t

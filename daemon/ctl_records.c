@@ -398,7 +398,8 @@ resolve_mine(struct ctl_call *call, const struct ctl_request *req, struct record
     if (rc < 0) {
         /* rc is the store's error */
     } else if (f.matches == 0) {
-        rc = ctl_fail(call, PULL_ERR_NOT_FOUND, "no live or expired %s of yours has an id starting with '%s'",
+        rc = ctl_fail(call, PULL_ERR_NOT_FOUND,
+                      "no live or expired %s of yours has an id starting with '%s'",
                       kind ? record_kind_name(kind) : "record", prefix);
     } else if (f.expired && !expired_ok && f.matches == 1) {
         rc = ctl_fail(call, PULL_ERR_EXPIRED,

@@ -145,7 +145,9 @@ assert_eq "$(printf '%s' "$imp" | json_get imported)" "$all" "imported"
 assert_eq "$(printf '%s' "$imp" | json_get rejected)" 0 "rejected"
 imp=$(pull_n 4 --json import "$IT_TMP/all.bdl")
 assert_eq "$(printf '%s' "$imp" | json_get rejected)" "$all" "re-import rejected"
-assert_contains "$(pull_n 4 import "$IT_TMP/mine.bdl")" imported "human import"
+assert_eq "$(printf '%s' "$imp" | json_get already)" "$all" "re-import: all already present"
+assert_eq "$(printf '%s' "$imp" | json_get invalid)" 0 "re-import: none invalid"
+assert_contains "$(pull_n 4 import "$IT_TMP/mine.bdl")" "0 new, " "human import"
 assert_eq "$(pull_n 4 --json status | json_get records)" "$(pull_n 2 --json status | json_get records)" \
     "n4 has n2's live records"
 

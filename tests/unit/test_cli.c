@@ -584,10 +584,23 @@ pack_import_result(msgpack_packer *pk, void *ctx)
 {
     uint32_t n = *(uint32_t *)ctx;
 
-    msgpack_pack_map(pk, 2);
+    msgpack_pack_map(pk, 6);
     mp_pack_cstr(pk, "imported");
     msgpack_pack_uint64(pk, n - 1);
     mp_pack_cstr(pk, "rejected");
+    msgpack_pack_uint64(pk, 1);
+    mp_pack_cstr(pk, "already");
+    msgpack_pack_uint64(pk, 0);
+    mp_pack_cstr(pk, "expired");
+    msgpack_pack_uint64(pk, 0);
+    mp_pack_cstr(pk, "invalid");
+    msgpack_pack_uint64(pk, 1);
+    mp_pack_cstr(pk, "reasons");
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_map(pk, 2);
+    mp_pack_cstr(pk, "reason");
+    mp_pack_cstr(pk, "bad signature");
+    mp_pack_cstr(pk, "count");
     msgpack_pack_uint64(pk, 1);
 }
 
@@ -1258,12 +1271,19 @@ test_binary_export_import(void **state)
     /* Import sends every envelope and adds up the counts. */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "--json", "import", file));
     assert_int_equal(r->status, 0);
-    assert_string_equal(r->out, "{\"imported\":5,\"rejected\":1}\n");
+    assert_string_equal(
+        r->out, "{\"imported\":5,\"rejected\":1,\"already\":0,\"expired\":0,\"invalid\":1}\n");
     assert_int_equal(f->envelopes, 6);
 
     /* A file that isn't a bundle, and a truncated one. */
     fp = fopen(file, "wb");
     fputs("hello, world", fp);
+    fclose(fp);
+    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "import", file));
+    assert_int_equal(r->status, 1);
+    assert_non_null(strstr(r->err, "is not a pull bundle"));
+    fp = fopen(file, "wb"); /* shorter than the magic */
+    fputs("hi", fp);
     fclose(fp);
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "import", file));
     assert_int_equal(r->status, 1);
@@ -1304,8 +1324,7 @@ test_binary_import_batches(void **state)
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "import", file));
     assert_int_equal(r->status, 0);
     /* 3 batches (256 + 256 + 88), each reporting one rejected. */
-    assert_string_equal(r->out, "imported 597 records, rejected 3 (invalid, expired, or "
-                                "already stored)\n");
+    assert_string_equal(r->out, "597 new, 0 already present, 3 invalid (bad signature: 3)\n");
     assert_int_equal(f->envelopes, 600);
     assert_int_equal(f->nreq, 3);
     fake_stop(f);
