@@ -236,7 +236,8 @@ const char *rec_short(const struct pull_rd *rec, const char *key, char out[16]);
 /* rec_tags writes the record's tags as "rust, mentoring" (cleaned). */
 const char *rec_tags(const struct pull_rd *rec, char *out, size_t n);
 
-/* rec_when writes "2026-11-23 19:16 (3 h ago)" for the time at key. */
+/* rec_when writes "19:16 CET (3 h ago)" for the time at key (with the date when it is not
+ * today: fmt_when). */
 const char *rec_when(const struct pull_rd *rec, const char *key, char *out, size_t n);
 
 /* rec_print_full prints every field of one record for a person (show, add, renew...). */

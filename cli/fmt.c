@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/err.h"
 #include "lib/ident.h"
@@ -50,6 +51,25 @@ fmt_reltime(char *out, size_t n, int64_t t, int64_t now)
         snprintf(out, n, "in %s", s);
     else
         snprintf(out, n, "%s ago", s);
+}
+
+void
+fmt_when(char *out, size_t n, int64_t t, int64_t now)
+{
+    time_t tt = (time_t)t, tn = (time_t)now;
+    struct tm tm, today;
+    char date[64], rel[48];
+
+    fmt_reltime(rel, sizeof(rel), t, now);
+    if (localtime_r(&tt, &tm) == NULL || localtime_r(&tn, &today) == NULL ||
+        strftime(date, sizeof(date),
+                 tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday ? "%H:%M %Z"
+                                                                            : "%Y-%m-%d %H:%M %Z",
+                 &tm) == 0) {
+        snprintf(out, n, "%s", rel);
+        return;
+    }
+    snprintf(out, n, "%s (%s)", date, rel);
 }
 
 void

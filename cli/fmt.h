@@ -20,6 +20,11 @@
  * "in 1 day", "in 30 days", "2 years ago". The largest unit, rounded to the nearest. */
 void fmt_reltime(char *out, size_t n, int64_t t, int64_t now);
 
+/* fmt_when writes the local time t for a person, with its zone, and the date only when t is
+ * not today (now's local day): "14:03 CEST (3 h ago)", "2026-11-20 19:16 CET (3 days
+ * ago)". Reads the local time zone (TZ). */
+void fmt_when(char *out, size_t n, int64_t t, int64_t now);
+
 /* fmt_duration writes a span in at most two units: "5 s", "12 min 5 s", "3 h 12 min",
  * "2 days 3 h". */
 void fmt_duration(char *out, size_t n, uint64_t secs);

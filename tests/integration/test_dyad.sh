@@ -188,7 +188,7 @@ pull_n 2 watch --mine >"$IT_TMP/watch2.txt" 2>/dev/null &
 watch_pid=$!
 wait_until 10 "B's human watch is registered" watching
 d3=$(pull_n 1 --json dyad propose "$offer" --message "maybe the brakes too" | json_get id)
-watch_line() { grep -q "dyad   ${d3:0:8}  $1 .* with ${A:0:8}  on ${offer:0:8}" "$IT_TMP/watch2.txt"; }
+watch_line() { grep -q "dyad  *${d3:0:8}  $1 .* with ${A:0:8}  on ${offer:0:8}" "$IT_TMP/watch2.txt"; }
 wait_until 15 "B's human watch prints the proposal" watch_line proposed
 assert_contains "$(grep "${d3:0:8}  proposed" "$IT_TMP/watch2.txt")" '"maybe the brakes too"' \
     "the note in the watch line"

@@ -135,6 +135,13 @@ test_reltime(void **state)
     assert_string_equal(b, "in 29 days");
     fmt_reltime(b, sizeof(b), 0, 2 * 365 * 86400 + 5);
     assert_string_equal(b, "2 years ago");
+    /* A time for a person: the zone always, the date when it is not today. */
+    setenv("TZ", "UTC", 1);
+    tzset();
+    fmt_when(b, sizeof(b), 1000000, 1000000 + 3600);
+    assert_string_equal(b, "13:46 UTC (1 h ago)");
+    fmt_when(b, sizeof(b), 0, 3 * 86400);
+    assert_string_equal(b, "1970-01-01 00:00 UTC (3 days ago)");
 }
 
 static void
@@ -1199,7 +1206,8 @@ test_binary_watch(void **state)
     memset(&r, 0, sizeof(r));
     finish(f->dir, pid, &r);
     assert_int_equal(r.status, 0);
-    assert_string_equal(r.err, "watching (Ctrl-C to stop)\n");
+    assert_true(strncmp(r.err, "watching (times in ", 19) == 0); /* the local zone's name */
+    assert_non_null(strstr(r.err, "; Ctrl-C to stop)\n"));
     /* One record per line, its fields at the top with the event first. */
     assert_true(strncmp(r.out, "{\"event\":\"record\",\"id\":\"abcdefgh", 32) == 0);
     assert_non_null(strstr(r.out, "\n{\"event\":\"match\",\"id\":\"zyxwvuts"));
@@ -1217,8 +1225,9 @@ test_binary_watch(void **state)
     kill(pid, SIGTERM);
     finish(f->dir, pid, &r);
     assert_int_equal(r.status, 0);
-    assert_non_null(strstr(r.out, "  need   abcdefgh  Rust mentor wanted  [rust, mentoring]  by "
-                                  "zyxwvuts\n"));
+    /* the kind column is as wide as "attestation" */
+    assert_non_null(strstr(r.out, "  need        abcdefgh  Rust mentor wanted  [rust, mentoring]  "
+                                  "by zyxwvuts\n"));
     assert_non_null(strstr(r.out, "(matches your abcdefgh)\n"));
     fake_stop(f);
 }
