@@ -34,7 +34,7 @@ while IFS= read -r line; do
     # the one just proposed; "a|b|c" lists alternatives: the first, run by n2 (the
     # responder, who accepts).
     node=1
-    cmd=${cmd//1a2b3c/${peer_offer:0:8}}
+    cmd=${cmd//k3vq7a/${peer_offer:0:8}}
     cmd=${cmd//ID@192.0.2.7:7450/$(node_addr 2)}
     if [[ "$cmd" == *DYAD* ]]; then
         dyad=$(pull_n 1 --json dyad list | json_get 0.id)
