@@ -6,8 +6,10 @@
  * exit code. Global options (--json, --data-dir) are parsed by main.c before the command
  * and accepted again anywhere among the command's own options (cli_getopt).
  *
- * Exit codes: 0 success; 1 the command failed (pulld refused it, a file couldn't be read,
- * ...); 2 bad usage; 3 pulld is not running. Every failure prints one line on stderr that
+ * Exit codes: 0 success; 1 the command failed (a record not found, a dial that failed, a
+ * file that couldn't be read, ...); 2 bad usage or invalid input, whether the CLI or pulld
+ * found it (a title of spaces, a bad tag, an expiry without a unit); 3 pulld is not
+ * running. Every failure prints one line on stderr that
  * starts with "pull: ".
  */
 #ifndef PULL_CLI_H
@@ -72,6 +74,8 @@ struct cli_state {
     bool color_err;       /* colour on stderr */
     size_t width;         /* terminal columns if stdout is a terminal, else 0 */
     const struct cli_command *current;
+    const char *lookup_of; /* cli_lookup: where an ambiguous prefix is looked up, or NULL */
+    char lookup_prefix[53];
 };
 
 extern struct cli_state cli;
@@ -81,6 +85,7 @@ int cmd_id(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_peers(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_offer(int argc, char **argv);
 int cmd_need(int argc, char **argv);
 int cmd_search(int argc, char **argv);
@@ -172,6 +177,11 @@ int cli_parse_id(const char *s, char out[53], const char *what);
 #define CLI_REF_MAX 64
 int cli_parse_ref(const char *s, char out[CLI_REF_MAX + 1], const char *what);
 
+/* cli_lookup says what the command's id prefix names - "records", "mine" (my records, live
+ * or expired) or "dyads" - so that if pulld finds it ambiguous, the error is followed by
+ * its candidates (up to 5: id, kind, title, author), like git does for short hashes. */
+void cli_lookup(const char *of, const char *prefix);
+
 /* ---- Talking to pulld ---- */
 
 /* cli_connect opens the client (per --data-dir) and connects; on failure it prints why
@@ -197,7 +207,8 @@ int cli_recv_more(struct client *c, struct ctl_reply *rep, bool *stopped);
 int cli_run(const char *cmd, void (*pack)(msgpack_packer *pk, void *ctx), void *ctx,
             int (*human)(struct pull_rd *result, void *ctx));
 
-/* cli_reply_failed prints a reply's error as one line and returns EXIT_FAIL. */
+/* cli_reply_failed prints a reply's error as one line and returns EXIT_USAGE if pulld
+ * refused the input (a field's rule: title, tags, expiry, key ...), else EXIT_FAIL. */
 int cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char *cmd);
 
 /* cli_print_json prints the MessagePack value p[0..n) as one line of JSON on stdout.
@@ -235,7 +246,8 @@ const char *rec_short(const struct pull_rd *rec, const char *key, char out[16]);
 /* rec_tags writes the record's tags as "rust, mentoring" (cleaned). */
 const char *rec_tags(const struct pull_rd *rec, char *out, size_t n);
 
-/* rec_when writes "2026-11-23 19:16 (3 h ago)" for the time at key. */
+/* rec_when writes "19:16 CET (3 h ago)" for the time at key (with the date when it is not
+ * today: fmt_when). */
 const char *rec_when(const struct pull_rd *rec, const char *key, char *out, size_t n);
 
 /* person_of writes how a person of a result map is shown, "Name (k3vq7a2b)": my petname,
@@ -263,6 +275,21 @@ int rec_print_list(struct pull_rd *arr, const char *cols, const char *empty);
  * ", ". Keys ending in "_s" are shown as durations (labelled without the "_s"),
  * "created", "updated" and "expires" as dates; '_' in labels reads as a space. */
 void kv_print(const struct pull_rd *map, const char *const *first, size_t nfirst);
+
+/* Progress of a long command on a terminal (stderr), never with --json or when stderr is not
+ * a terminal: "importing: 12,345 records, 6,200/s, 40%, about 8 s left", redrawn at most
+ * every 200 ms on one line, which cli_progress_end clears. */
+struct cli_progress {
+    bool on;
+    const char *verb;
+    uint64_t total; /* bytes (or records) the command will go through, 0: unknown */
+    uint64_t t0_ms, last_ms;
+};
+
+void cli_progress_init(struct cli_progress *p, const char *verb, uint64_t total);
+/* cli_progress_update: count records done, done of total (same unit as total). */
+void cli_progress_update(struct cli_progress *p, uint64_t count, uint64_t done);
+void cli_progress_end(struct cli_progress *p);
 
 /* cli_now returns the wall clock in unix seconds. */
 int64_t cli_now(void);

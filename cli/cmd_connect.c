@@ -20,9 +20,17 @@ static int
 human(struct pull_rd *res, void *ctx)
 {
     const char *addr = ctx, *at = strchr(addr, '@');
-    (void)res;
+    char used[320];
 
-    printf("connecting to %.8s at %s\n", addr, at + 1);
+    mv_cstr(res, "address", used, sizeof(used));
+    if (used[0] == '\0')
+        snprintf(used, sizeof(used), "%s", at + 1);
+    if (!mv_bool(res, "already", false))
+        printf("connected to %.8s at %s\n", addr, used);
+    else if (strcmp(used, at + 1) == 0)
+        printf("already connected to %.8s at %s\n", addr, used);
+    else
+        printf("already connected to %.8s at %s (so %s was not dialed)\n", addr, used, at + 1);
     return EXIT_OK;
 }
 

@@ -228,6 +228,8 @@ cmd_dyad(int argc, char **argv)
         (rc = cli_parse_ref(argv[optind], a.id,
                             strcmp(a.key, "record") == 0 ? "record id" : "dyad id")) != 0)
         return rc;
+    if (takes_id)
+        cli_lookup(strcmp(a.key, "record") == 0 ? "records" : "dyads", a.id);
     snprintf(cmd, sizeof(cmd), "dyad.%s", a.verb);
     return cli_run(cmd, pack, &a, strcmp(a.verb, "list") == 0 ? show_list : show_one);
 }

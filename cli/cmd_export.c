@@ -11,6 +11,25 @@
 
 enum { OPT_ALL = CLI_OPT_USER };
 
+/* The total export --all will send (the live records, as status counts them), for the
+ * progress line; 0 if unknown. */
+static uint64_t
+export_total(struct client *c, bool all)
+{
+    struct ctl_reply rep;
+    struct mp_open m;
+    struct pull_rd r;
+
+    if (!all || cli.json || isatty(STDERR_FILENO) != 1)
+        return 0;
+    mp_open_map(&m, client_begin(c, "status"));
+    mp_close(&m);
+    if (client_send(c) != 0 || client_recv(c, &rep) != 0 || rep.err != 0)
+        return 0;
+    rd_init(&r, rep.result, rep.result_len);
+    return mv_uint(&r, "records", 0);
+}
+
 /* Writes the envelopes of one reply; returns 0 or an exit code. */
 static int
 write_chunk(struct bundle_writer *bw, const struct ctl_reply *rep, uint64_t *count)
@@ -44,6 +63,7 @@ cmd_export(int argc, char **argv)
     struct client c;
     struct ctl_reply rep;
     struct bundle_writer bw;
+    struct cli_progress pr;
     msgpack_packer *pk;
     struct mp_open m;
     FILE *f = NULL;
@@ -59,9 +79,13 @@ cmd_export(int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage("export needs one FILE (- for standard output)");
+    memset(&pr, 0, sizeof(pr));
     path = argv[optind];
     to_stdout = strcmp(path, "-") == 0;
     tmp[0] = '\0';
+    if (to_stdout && isatty(STDOUT_FILENO) == 1)
+        return cli_usage("a bundle is binary: not written to a terminal (redirect it: pull "
+                         "export - > FILE, or give a FILE)");
 
     if ((rc = cli_connect(&c)) != 0)
         goto out;
@@ -84,6 +108,7 @@ cmd_export(int argc, char **argv)
         rc = cli_error("cannot write %s: %s", to_stdout ? "standard output" : tmp, strerror(errno));
         goto out;
     }
+    cli_progress_init(&pr, "exporting", export_total(&c, all));
     pk = client_begin(&c, "export");
     mp_open_map(&m, pk);
     mp_kv_bool(&m, "all", all);
@@ -93,6 +118,7 @@ cmd_export(int argc, char **argv)
     for (;;) {
         if ((rc = write_chunk(&bw, &rep, &count)) != 0)
             goto out;
+        cli_progress_update(&pr, count, count);
         if (!rep.more)
             break;
         if ((rc = cli_recv_more(&c, &rep, &stopped)) != 0)
@@ -130,6 +156,7 @@ cmd_export(int argc, char **argv)
         tmp[0] = '\0';
     }
     done = true;
+    cli_progress_end(&pr);
     if (cli.json) {
         /* With FILE -, stdout holds the bundle: the summary goes to stderr. */
         fprintf(to_stdout ? stderr : stdout, "{\"records\":%llu}\n", (unsigned long long)count);
@@ -140,6 +167,8 @@ cmd_export(int argc, char **argv)
     }
     rc = EXIT_OK;
 out:
+    if (rc != EXIT_OK)
+        cli_progress_end(&pr);
     if (f != NULL && f != stdout)
         fclose(f);
     if (!done && tmp[0] != '\0')

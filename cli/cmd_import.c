@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "lib/bundle.h"
@@ -10,8 +11,10 @@
 #include "lib/mp.h"
 
 static int
-bundle_failed(const char *path, int rc, uint64_t count)
+bundle_failed(const char *path, int rc, uint64_t count, bool started)
 {
+    if (!started && (rc == PULL_ERR_MALFORMED || rc == PULL_ERR_TRUNCATED))
+        return cli_error("%s is not a pull bundle (write one with: pull export FILE)", path);
     switch (rc) {
     case PULL_ERR_MALFORMED:
         if (count == 0)
@@ -37,12 +40,41 @@ bundle_failed(const char *path, int rc, uint64_t count)
  * their seq). */
 #define IMPORT_IN_FLIGHT 8
 
+#define REASONS_MAX 8
+
+/* What pulld did with the records: new ones, those it had, and why it refused others. */
+struct counts {
+    uint64_t imported, rejected, already, expired, invalid;
+    struct {
+        char reason[128];
+        uint64_t count;
+    } why[REASONS_MAX];
+    unsigned nwhy;
+};
+
+static void
+add_reason(struct counts *k, const struct sv *s, uint64_t n)
+{
+    char r[128];
+    unsigned i;
+
+    fmt_clean(r, sizeof(r), s->p, s->n, false);
+    for (i = 0; i < k->nwhy && strcmp(k->why[i].reason, r) != 0; i++)
+        ;
+    if (i == k->nwhy && k->nwhy < REASONS_MAX)
+        memcpy(k->why[k->nwhy++].reason, r, sizeof(r));
+    else if (i == k->nwhy)
+        i = REASONS_MAX - 1;
+    k->why[i].count += n;
+}
+
 /* Waits for the reply to one import request in flight and adds up its counts. */
 static int
-recv_counts(struct client *c, uint64_t *imported, uint64_t *rejected)
+recv_counts(struct client *c, struct counts *k)
 {
     struct ctl_reply rep;
-    struct pull_rd res;
+    struct pull_rd res, list;
+    uint32_t n;
     bool stopped;
     int rc;
 
@@ -51,8 +83,21 @@ recv_counts(struct client *c, uint64_t *imported, uint64_t *rejected)
     if (stopped)
         return cli_error("control socket: %s", strerror(EINTR));
     rd_init(&res, rep.result, rep.result_len);
-    *imported += mv_uint(&res, "imported", 0);
-    *rejected += mv_uint(&res, "rejected", 0);
+    k->imported += mv_uint(&res, "imported", 0);
+    k->rejected += mv_uint(&res, "rejected", 0);
+    k->already += mv_uint(&res, "already", 0);
+    k->expired += mv_uint(&res, "expired", 0);
+    k->invalid += mv_uint(&res, "invalid", 0);
+    if (mv_value(&res, "reasons", &list) && mp_read_array(&list, &n) == 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            struct pull_rd e = list;
+            struct sv s;
+            if (ctl_value_check(&list, 2) != 0)
+                break;
+            s = mv_str(&e, "reason");
+            add_reason(k, &s, mv_uint(&e, "count", 0));
+        }
+    }
     return 0;
 }
 
@@ -60,7 +105,7 @@ recv_counts(struct client *c, uint64_t *imported, uint64_t *rejected)
  * IMPORT_IN_FLIGHT requests are already waiting, first collects the oldest reply. */
 static int
 send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *in_flight,
-           uint64_t *imported, uint64_t *rejected)
+           struct counts *k)
 {
     msgpack_packer *pk;
     struct mp_open m, list;
@@ -71,7 +116,7 @@ send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *
     if (c->fd < 0 && (rc = cli_connect(c)) != 0)
         return rc;
     if (*in_flight >= IMPORT_IN_FLIGHT) {
-        if ((rc = recv_counts(c, imported, rejected)) != 0)
+        if ((rc = recv_counts(c, k)) != 0)
             return rc;
         (*in_flight)--;
     }
@@ -91,6 +136,21 @@ send_batch(struct client *c, const struct pull_wb *batch, uint32_t n, unsigned *
     return 0;
 }
 
+/* summary prints "13 new, 0 already present, 2 invalid (bad signature: 2)". */
+static void
+summary(const struct counts *k)
+{
+    printf("%llu new, %llu already present", (unsigned long long)k->imported,
+           (unsigned long long)k->already);
+    if (k->expired > 0)
+        printf(", %llu expired", (unsigned long long)k->expired);
+    printf(", %llu invalid", (unsigned long long)k->invalid);
+    for (unsigned i = 0; i < k->nwhy; i++)
+        printf("%s%s: %llu", i == 0 ? " (" : ", ", k->why[i].reason,
+               (unsigned long long)k->why[i].count);
+    printf("%s\n", k->nwhy > 0 ? ")" : "");
+}
+
 int
 cmd_import(int argc, char **argv)
 {
@@ -103,7 +163,9 @@ cmd_import(int argc, char **argv)
     FILE *f = NULL;
     uint32_t n = 0;
     unsigned in_flight = 0;
-    uint64_t imported = 0, rejected = 0;
+    struct counts k;
+    struct cli_progress pr;
+    struct stat st;
     int rc, r;
 
     while (cli_getopt(argc, argv, opts) != -1)
@@ -117,18 +179,22 @@ cmd_import(int argc, char **argv)
     } else if ((f = fopen(path, "rb")) == NULL) {
         return cli_error("cannot open %s: %s", path, strerror(errno));
     }
+    memset(&k, 0, sizeof(k));
     wb_init(&batch, 0);
     mp_packer_init(&bpk, &batch);
     memset(&c, 0, sizeof(c));
     c.fd = -1;
     bundle_reader_init_file(&br, f);
+    cli_progress_init(&pr, "importing",
+                      fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
     for (;;) {
         const uint8_t *env;
         size_t len;
 
         r = bundle_next(&br, &env, &len);
         if (r < 0) {
-            rc = bundle_failed(name, r, br.count);
+            cli_progress_end(&pr);
+            rc = bundle_failed(name, r, br.count, br.started != 0);
             goto out;
         }
         if (r == 1) {
@@ -140,28 +206,31 @@ cmd_import(int argc, char **argv)
                 rc = cli_error("out of memory");
                 goto out;
             }
-            if ((rc = send_batch(&c, &batch, n, &in_flight, &imported, &rejected)) != 0)
+            if ((rc = send_batch(&c, &batch, n, &in_flight, &k)) != 0)
                 goto out;
             wb_reset(&batch);
             n = 0;
+            {
+                long pos = ftell(f);
+                cli_progress_update(&pr, br.count, pos > 0 ? (uint64_t)pos : 0);
+            }
         }
         if (r == 0)
             break;
     }
     for (; in_flight > 0; in_flight--) {
-        if ((rc = recv_counts(&c, &imported, &rejected)) != 0)
+        if ((rc = recv_counts(&c, &k)) != 0)
             goto out;
     }
+    cli_progress_end(&pr);
     if (cli.json)
-        printf("{\"imported\":%llu,\"rejected\":%llu}\n", (unsigned long long)imported,
-               (unsigned long long)rejected);
-    else if (rejected == 0)
-        printf("imported %llu record%s\n", (unsigned long long)imported, imported == 1 ? "" : "s");
+        printf("{\"imported\":%llu,\"rejected\":%llu,\"already\":%llu,\"expired\":%llu,"
+               "\"invalid\":%llu}\n",
+               (unsigned long long)k.imported, (unsigned long long)k.rejected,
+               (unsigned long long)k.already, (unsigned long long)k.expired,
+               (unsigned long long)k.invalid);
     else
-        printf("imported %llu record%s, rejected %llu (invalid, expired, or already "
-               "stored)\n",
-               (unsigned long long)imported, imported == 1 ? "" : "s",
-               (unsigned long long)rejected);
+        summary(&k);
     rc = EXIT_OK;
 out:
     if (f != NULL && f != stdin)

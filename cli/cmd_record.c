@@ -17,11 +17,38 @@ struct rec_args {
     const char *body, *location, *terms;
     char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1];
     unsigned ntags;
+    /* edit: --add-tag and --remove-tag amend the tags instead of replacing them */
+    const char *add_tags[RECORD_TAGS_MAX], *remove_tags[RECORD_TAGS_MAX];
+    unsigned nadd, nremove;
     bool has_expires;
     uint64_t expires_s;
+    bool expired; /* list --expired */
 };
 
-enum { OPT_BODY = CLI_OPT_USER, OPT_TAG, OPT_EXPIRES, OPT_LOCATION, OPT_TERMS, OPT_TITLE };
+enum {
+    OPT_BODY = CLI_OPT_USER,
+    OPT_TAG,
+    OPT_EXPIRES,
+    OPT_LOCATION,
+    OPT_TERMS,
+    OPT_TITLE,
+    OPT_ADD_TAG,
+    OPT_REMOVE_TAG,
+    OPT_EXPIRED
+};
+
+/* pack_strs packs an array arg of n strings. */
+static void
+pack_strs(struct mp_open *m, const char *key, const char *const *v, unsigned n)
+{
+    struct mp_open list;
+
+    mp_key(m, key);
+    mp_open_array(&list, m->pk);
+    for (unsigned i = 0; i < n; i++)
+        mp_pack_cstr(mp_item(&list), v[i]);
+    mp_close(&list);
+}
 
 static void
 pack(msgpack_packer *pk, void *ctx)
@@ -48,9 +75,26 @@ pack(msgpack_packer *pk, void *ctx)
             mp_pack_cstr(mp_item(&tags), a->tags[i]);
         mp_close(&tags);
     }
+    if (a->nadd > 0)
+        pack_strs(&m, "add_tags", a->add_tags, a->nadd);
+    if (a->nremove > 0)
+        pack_strs(&m, "remove_tags", a->remove_tags, a->nremove);
     if (a->has_expires)
         mp_kv_uint(&m, "expires_s", a->expires_s);
+    if (a->expired)
+        mp_kv_bool(&m, "expired", true);
     mp_close(&m);
+}
+
+/* blank: nothing but white space. */
+static bool
+blank(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    }
+    return true;
 }
 
 /* Adds a tag, folded the way search folds words (lib/fold.h: "CAFÉ" is "cafe"); a tag that
@@ -105,6 +149,9 @@ check_sizes(const struct rec_args *a)
 {
     int rc;
 
+    if (a->title != NULL && blank(a->title))
+        return cli_usage("the title is empty%s: say what you %s",
+                         a->title[0] != '\0' ? " (only spaces)" : "", a->kind);
     if ((rc = check_size("title", a->title, RECORD_TITLE_MAX)) != 0 ||
         (rc = check_size("body", a->body, RECORD_BODY_MAX)) != 0 ||
         (rc = check_size("terms text", a->terms, RECORD_TERMS_MAX)) != 0)
@@ -123,6 +170,8 @@ parse_flags(int argc, char **argv, struct rec_args *a, bool content, bool title)
         {"location", required_argument, NULL, OPT_LOCATION},
         {"terms", required_argument, NULL, OPT_TERMS},
         {"title", required_argument, NULL, OPT_TITLE},
+        {"add-tag", required_argument, NULL, OPT_ADD_TAG},
+        {"remove-tag", required_argument, NULL, OPT_REMOVE_TAG},
         CLI_COMMON_OPTIONS};
     static const struct option expires_opts[] = {{"expires", required_argument, NULL, OPT_EXPIRES},
                                                  CLI_COMMON_OPTIONS};
@@ -153,6 +202,20 @@ parse_flags(int argc, char **argv, struct rec_args *a, bool content, bool title)
                 return cli_usage("--title is for edit; the title of add is its argument");
             a->title = optarg;
             break;
+        case OPT_ADD_TAG:
+        case OPT_REMOVE_TAG:
+            if (!title)
+                return cli_usage("--%s is for edit (add takes --tag)",
+                                 c == OPT_ADD_TAG ? "add-tag" : "remove-tag");
+            if ((c == OPT_ADD_TAG ? a->nadd : a->nremove) >= RECORD_TAGS_MAX)
+                return cli_usage("at most %d tags", RECORD_TAGS_MAX);
+            if (optarg[0] == '\0' || (optarg[0] == '#' && optarg[1] == '\0'))
+                return cli_usage("a tag can't be empty");
+            if (c == OPT_ADD_TAG)
+                a->add_tags[a->nadd++] = optarg[0] == '#' ? optarg + 1 : optarg;
+            else
+                a->remove_tags[a->nremove++] = optarg[0] == '#' ? optarg + 1 : optarg;
+            break;
         }
     }
     return 0;
@@ -162,11 +225,17 @@ static int
 show_added(struct pull_rd *res, void *ctx)
 {
     const struct rec_args *a = ctx;
-    char id[16], title[512], exp[64];
+    char id[16], title[512], exp[64], tags[512];
+    bool edit = strcmp(a->verb, "add") != 0;
 
     fmt_reltime(exp, sizeof(exp), (int64_t)mv_uint(res, "expires", 0), cli_now());
-    printf("%s %s %s: %s (expires %s)\n", strcmp(a->verb, "add") == 0 ? "published" : "edited",
-           a->kind, rec_short(res, "id", id), mv_cstr(res, "title", title, sizeof(title)), exp);
+    printf("%s %s %s: %s (expires %s)\n", edit ? "edited" : "published", a->kind,
+           rec_short(res, "id", id), mv_cstr(res, "title", title, sizeof(title)), exp);
+    rec_tags(res, tags, sizeof(tags));
+    if (edit && a->ntags > 0)
+        printf("tags replaced: now %s (--add-tag and --remove-tag change some instead)\n", tags);
+    else if (edit && (a->nadd > 0 || a->nremove > 0))
+        printf("tags now: %s\n", tags[0] != '\0' ? tags : "none");
     return EXIT_OK;
 }
 
@@ -196,10 +265,16 @@ static int
 show_list(struct pull_rd *res, void *ctx)
 {
     const struct rec_args *a = ctx;
-    char empty[128];
+    char empty[160];
 
-    snprintf(empty, sizeof(empty), "no live %ss (publish one with: pull %s add TITLE)", a->kind,
-             a->kind);
+    if (a->expired) {
+        snprintf(empty, sizeof(empty), "no expired %ss of yours", a->kind);
+        return rec_print_list(res, "itge", empty);
+    }
+    snprintf(empty, sizeof(empty),
+             "no live %ss (publish one with: pull %s add TITLE; expired ones: pull %s list "
+             "--expired)",
+             a->kind, a->kind, a->kind);
     return rec_print_list(res, "itge", empty);
 }
 
@@ -252,19 +327,23 @@ verb_with_id(int argc, char **argv, struct rec_args *a, const char *cmd, bool co
         return rc;
     if (argc - optind != 1)
         return cli_usage("%s %s needs one ID", a->kind, a->verb);
-    if ((rc = cli_parse_id(argv[optind], a->id, "record id")) != 0 ||
-        (rc = check_sizes(a)) != 0)
+    if ((rc = cli_parse_id(argv[optind], a->id, "record id")) != 0 || (rc = check_sizes(a)) != 0)
         return rc;
+    cli_lookup("mine", a->id);
     return cli_run(cmd, pack, a, human);
 }
 
 static int
 verb_list(int argc, char **argv, struct rec_args *a)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS};
+    static const struct option opts[] = {{"expired", no_argument, NULL, OPT_EXPIRED},
+                                         CLI_COMMON_OPTIONS};
+    int c;
 
-    while (cli_getopt(argc, argv, opts) != -1)
-        ;
+    while ((c = cli_getopt(argc, argv, opts)) != -1) {
+        if (c == OPT_EXPIRED)
+            a->expired = true;
+    }
     if (optind < argc)
         return cli_usage("unexpected argument '%s'", argv[optind]);
     return cli_run("record.list", pack, a, show_list);
@@ -303,6 +382,7 @@ run(const char *kind, int argc, char **argv)
             return cli_usage("%s withdraw needs one ID", kind);
         if (cli_parse_id(argv[optind], a.id, "record id") != 0)
             return EXIT_USAGE;
+        cli_lookup("mine", a.id);
         return cli_run("record.withdraw", pack, &a, show_withdrawn);
     }
     if (strcmp(a.verb, "edit") == 0)

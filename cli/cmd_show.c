@@ -40,5 +40,6 @@ cmd_show(int argc, char **argv)
         return cli_usage("show needs one record ID or AUTHOR");
     if ((rc = cli_parse_ref(argv[optind], id, "record id or author")) != 0)
         return rc;
+    cli_lookup("records", id);
     return cli_run("show", pack, id, human);
 }

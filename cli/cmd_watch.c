@@ -133,6 +133,33 @@ print_json(const struct ctl_reply *rep)
  * repair"  "Yes, 6pm"  next: acknowledge: pull dyad ack 1a2b3c4d" (the change is
  * "propose by you", "note by Ada"...: each step and message is its own event). */
 #define NOTE_COLS 72
+#define KIND_COLS 11 /* "attestation", the longest kind */
+
+/* The local day the watch began: events of another day show their date. */
+static int watch_year = -1, watch_yday = -1;
+
+/* clock_now writes the local time of an event: "14:03:12", or "05-02 00:10:03" once the
+ * day is not the one the watch began (the header names the zone). */
+static void
+clock_now(char *out, size_t n)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (localtime_r(&now, &tm) == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    if (watch_year < 0) {
+        watch_year = tm.tm_year;
+        watch_yday = tm.tm_yday;
+    }
+    if (strftime(out, n,
+                 tm.tm_year == watch_year && tm.tm_yday == watch_yday ? "%H:%M:%S"
+                                                                      : "%m-%d %H:%M:%S",
+                 &tm) == 0)
+        out[0] = '\0';
+}
 
 /* The text of the latest message of a dyad map that has one. */
 static void
@@ -189,10 +216,11 @@ print_dyad(const char *clock, const struct pull_rd *d)
     fmt_fit(cut, sizeof(cut), note, NOTE_COLS);
     mv_cstr(d, "next", next, sizeof(next));
     if (cli.color)
-        printf("\033[2m%s\033[0m  dyad   \033[33m%s\033[0m  %-18s %-9s  with %s  on \"%s\"", clock,
-               id, what, state, who, title);
+        printf("\033[2m%s\033[0m  %-*s \033[33m%s\033[0m  %-18s %-9s  with %s  on \"%s\"", clock,
+               KIND_COLS, "dyad", id, what, state, who, title);
     else
-        printf("%s  dyad   %s  %-18s %-9s  with %s  on \"%s\"", clock, id, what, state, who, title);
+        printf("%s  %-*s %s  %-18s %-9s  with %s  on \"%s\"", clock, KIND_COLS, "dyad", id, what,
+               state, who, title);
     if (cut[0] != '\0')
         printf("  \"%s\"", cut);
     if (next[0] != '\0')
@@ -204,14 +232,13 @@ static void
 print_human(const struct ctl_reply *rep)
 {
     struct pull_rd res, rec;
-    char ev[32], clock[16], kind[32], id[16], title[512], tags[512], author[256], mine[512];
-    time_t now = time(NULL);
-    struct tm tm;
+    char ev[32], clock[32], kind[32], id[16], title[512], tags[512], author[256], mine[512];
 
     rd_init(&res, rep->result, rep->result_len);
     mv_cstr(&res, "event", ev, sizeof(ev));
-    if (localtime_r(&now, &tm) == NULL || strftime(clock, sizeof(clock), "%H:%M:%S", &tm) == 0)
-        clock[0] = '\0';
+    if (strcmp(ev, "end") == 0)
+        return; /* pulld stops: said once on stderr, not as an event */
+    clock_now(clock, sizeof(clock));
     if (mv_value(&res, "record", &rec) && mp_peek(&rec) == MP_MAP) {
         mv_cstr(&rec, "kind", kind, sizeof(kind));
         rec_short(&rec, "id", id);
@@ -219,9 +246,10 @@ print_human(const struct ctl_reply *rep)
         rec_tags(&rec, tags, sizeof(tags));
         person_of(&rec, "author", "author", author, sizeof(author));
         if (cli.color)
-            printf("\033[2m%s\033[0m  %-6s \033[33m%s\033[0m  %s", clock, kind, id, title);
+            printf("\033[2m%s\033[0m  %-*s \033[33m%s\033[0m  %s", clock, KIND_COLS, kind, id,
+                   title);
         else
-            printf("%s  %-6s %s  %s", clock, kind, id, title);
+            printf("%s  %-*s %s  %s", clock, KIND_COLS, kind, id, title);
         if (tags[0] != '\0')
             printf("  [%s]", tags);
         printf("  by %s", author);
@@ -308,7 +336,12 @@ cmd_watch(int argc, char **argv)
         rd_init(&res, rep.result, rep.result_len);
         mv_cstr(&res, "event", ev, sizeof(ev));
         if (strcmp(ev, "ready") == 0) {
-            fprintf(stderr, "watching (Ctrl-C to stop)\n");
+            char zone[64];
+            time_t now = time(NULL);
+            struct tm tm;
+            if (localtime_r(&now, &tm) == NULL || strftime(zone, sizeof(zone), "%Z", &tm) == 0)
+                snprintf(zone, sizeof(zone), "local time");
+            fprintf(stderr, "watching (times in %s; Ctrl-C to stop)\n", zone);
         } else if (rep.result_len > 1 || rep.result[0] != 0xc0) {
             if (cli.json) {
                 if ((rc = print_json(&rep)) != 0)
@@ -319,7 +352,8 @@ cmd_watch(int argc, char **argv)
             fflush(stdout);
         }
         if (!rep.more) {
-            rc = cli_error("pulld ended the watch");
+            rc = cli_error(strcmp(ev, "end") == 0 ? "pulld stopped: the watch ended"
+                                                  : "pulld ended the watch");
             goto out;
         }
         if ((rc = cli_recv_more(&c, &rep, &stopped)) != 0 || stopped)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/err.h"
 #include "lib/ident.h"
@@ -15,20 +16,22 @@ plural(char *out, size_t n, uint64_t v, const char *one, const char *many)
     snprintf(out, n, "%" PRIu64 " %s", v, v == 1 ? one : many);
 }
 
-/* The largest unit of a span, rounded down: "45 s", "12 min", "3 h", "29 days". */
+/* The largest unit of a span, rounded to the nearest: "45 s", "13 min", "3 h", "30 days"
+ * (a 30-day record reads "in 30 days" for its first half day, not "in 29 days" a second
+ * after it was made). */
 static void
 span(char *out, size_t n, uint64_t a)
 {
     if (a < 60)
         snprintf(out, n, "%" PRIu64 " s", a);
-    else if (a < 3600)
-        snprintf(out, n, "%" PRIu64 " min", a / 60);
-    else if (a < 86400)
-        snprintf(out, n, "%" PRIu64 " h", a / 3600);
-    else if (a < 365 * 86400ull)
-        plural(out, n, a / 86400, "day", "days");
+    else if (a < 3600 - 30)
+        snprintf(out, n, "%" PRIu64 " min", (a + 30) / 60);
+    else if (a < 86400 - 1800)
+        snprintf(out, n, "%" PRIu64 " h", (a + 1800) / 3600);
+    else if (a < 365 * 86400ull - 43200)
+        plural(out, n, (a + 43200) / 86400, "day", "days");
     else
-        plural(out, n, a / (365 * 86400ull), "year", "years");
+        plural(out, n, (a + 365 * 43200ull) / (365 * 86400ull), "year", "years");
 }
 
 void
@@ -49,6 +52,25 @@ fmt_reltime(char *out, size_t n, int64_t t, int64_t now)
         snprintf(out, n, "in %s", s);
     else
         snprintf(out, n, "%s ago", s);
+}
+
+void
+fmt_when(char *out, size_t n, int64_t t, int64_t now)
+{
+    time_t tt = (time_t)t, tn = (time_t)now;
+    struct tm tm, today;
+    char date[64], rel[48];
+
+    fmt_reltime(rel, sizeof(rel), t, now);
+    if (localtime_r(&tt, &tm) == NULL || localtime_r(&tn, &today) == NULL ||
+        strftime(date, sizeof(date),
+                 tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday ? "%H:%M %Z"
+                                                                            : "%Y-%m-%d %H:%M %Z",
+                 &tm) == 0) {
+        snprintf(out, n, "%s", rel);
+        return;
+    }
+    snprintf(out, n, "%s (%s)", date, rel);
 }
 
 void
@@ -79,7 +101,11 @@ fmt_duration(char *out, size_t n, uint64_t secs)
 int
 fmt_parse_duration(const char *s, uint64_t max, uint64_t *secs)
 {
-    uint64_t v = 0, unit = 1;
+    static const struct {
+        const char *name;
+        uint64_t secs;
+    } units[] = {{"s", 1}, {"min", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}};
+    uint64_t v = 0, unit = 0;
     const char *p = s;
 
     *secs = 0;
@@ -90,29 +116,12 @@ fmt_parse_duration(const char *s, uint64_t max, uint64_t *secs)
             return PULL_ERR_TOO_BIG;
         v = v * 10 + (uint64_t)(*p - '0');
     }
-    switch (*p) {
-    case '\0':
-        break;
-    case 's':
-        p++;
-        break;
-    case 'm':
-        unit = 60, p++;
-        break;
-    case 'h':
-        unit = 3600, p++;
-        break;
-    case 'd':
-        unit = 86400, p++;
-        break;
-    case 'w':
-        unit = 7 * 86400, p++;
-        break;
-    default:
-        return PULL_ERR_INVAL;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(p, units[i].name) == 0)
+            unit = units[i].secs;
     }
-    if (*p != '\0' || v == 0)
-        return PULL_ERR_INVAL;
+    if (unit == 0 || v == 0)
+        return PULL_ERR_INVAL; /* no unit ("30"), an unknown one, or "m" (minutes? months?) */
     if (v > UINT64_MAX / unit || v * unit > max)
         return PULL_ERR_TOO_BIG;
     *secs = v * unit;

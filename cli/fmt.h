@@ -19,16 +19,21 @@
 #include "lib/buf.h"
 
 /* fmt_reltime writes t relative to now: "now", "in 45 s", "in 12 min", "3 h ago",
- * "in 1 day", "in 29 days", "2 years ago". Units are rounded down. */
+ * "in 1 day", "in 30 days", "2 years ago". The largest unit, rounded to the nearest. */
 void fmt_reltime(char *out, size_t n, int64_t t, int64_t now);
+
+/* fmt_when writes the local time t for a person, with its zone, and the date only when t is
+ * not today (now's local day): "14:03 CEST (3 h ago)", "2026-11-20 19:16 CET (3 days
+ * ago)". Reads the local time zone (TZ). */
+void fmt_when(char *out, size_t n, int64_t t, int64_t now);
 
 /* fmt_duration writes a span in at most two units: "5 s", "12 min 5 s", "3 h 12 min",
  * "2 days 3 h". */
 void fmt_duration(char *out, size_t n, uint64_t secs);
 
-/* fmt_parse_duration parses a positive number with an optional unit: s (default), m, h, d
- * or w ("30d", "12h", "90"). Returns 0, PULL_ERR_INVAL if it isn't one, or
- * PULL_ERR_TOO_BIG if it exceeds max seconds. */
+/* fmt_parse_duration parses a positive number with its unit: s, min, h, d or w ("30d",
+ * "12h", "90min"). A bare number or "m" (minutes or months?) is refused. Returns 0,
+ * PULL_ERR_INVAL if it isn't one, or PULL_ERR_TOO_BIG if it exceeds max seconds. */
 int fmt_parse_duration(const char *s, uint64_t max, uint64_t *secs);
 
 /* fmt_width returns the display width of s[0..n) (code points). */

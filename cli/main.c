@@ -18,36 +18,44 @@
 #define RECORD_FLAGS                                                                               \
     "  --body TEXT        longer description (up to 3000 characters; an accented letter\n"         \
     "                     counts as 2, most other scripts 2 or 3: the limit is 3000 bytes)\n"      \
-    "  --tag TAG          a tag, folded like search words (CAFÉ, Café: cafe); repeat for\n"       \
-    "                     several, up to 16 of up to 32 characters (bytes, as above);\n"          \
-    "                     --tag lang-de says the record is in German (default English)\n"       \
-    "  --expires SPAN     lifetime: 30d (default), 12h, 2w... at most 90d\n"                       \
-    "  --location GEOHASH where (a geohash, e.g. u09t for Paris)\n"                                \
-    "  --terms TEXT       what you ask or give in return\n"
+    "  --tag TAG          a tag, folded like search words (CAFÉ, Café: cafe); repeat for\n"      \
+    "                     several, up to 16 of up to 32 characters (bytes, as above), each\n"      \
+    "                     one word of letters, digits and - _ . + (rust-mentoring);\n"             \
+    "                     --tag lang-de says the record is in German (default English).\n"         \
+    "                     On edit, --tag replaces all the tags\n"                                  \
+    "  --add-tag TAG      edit: add a tag, keep the others (repeat for several)\n"                 \
+    "  --remove-tag TAG   edit: remove a tag, keep the others\n"                                   \
+    "  --expires SPAN     lifetime, a number and a unit - s, min, h, d or w: 30d (default),\n"     \
+    "                     12h, 90min, 2w... at most 90d\n"                                         \
+    "  --location GEOHASH where (a geohash of up to 12 characters, e.g. u09t for Paris)\n"         \
+    "  --terms TEXT       what you ask or give in return (up to 500 bytes)\n"
 
 #define RECORD_USAGE(kind, example)                                                                \
     "usage: pull " kind " add TITLE [--body T] [--tag T]... [--expires 30d]\n"                     \
     "                       [--location GEOHASH] [--terms T]\n"                                    \
-    "       pull " kind " list\n"                                                                  \
+    "       pull " kind " list [--expired]\n"                                                      \
     "       pull " kind " renew ID [--expires 30d]\n"                                              \
     "       pull " kind " withdraw ID\n"                                                           \
-    "       pull " kind " edit ID [--title T] [--body T] [--tag T]... [--expires 30d]\n"           \
+    "       pull " kind " edit ID [--title T] [--body T] [--tag T]... [--add-tag T]...\n"          \
+    "                       [--remove-tag T]... [--expires 30d]\n"                                 \
     "\n"                                                                                           \
     "add publishes a signed " kind " that spreads to every node; list shows your live\n" kind      \
-    "s; renew re-signs one with a new expiry; withdraw replaces it with a\n"                       \
-    "tombstone; edit publishes a new version. ID is any unique prefix (6+ chars).\n"               \
-    "TITLE is up to 120 characters (an accented letter counts as 2: the limit is 120 bytes).\n"   \
+    "s (--expired: those that expired, which renew publishes again); renew re-signs\n"             \
+    "one with a new expiry; withdraw replaces it with a tombstone; edit publishes a new\n"         \
+    "version. ID is any unique prefix (6+ chars).\n"                                               \
+    "TITLE is up to 120 characters (an accented letter counts as 2: the limit is 120 bytes),\n"    \
+    "and not only spaces. Invalid input exits with code 2.\n"                                      \
     "\n" RECORD_FLAGS "\n"                                                                         \
     "example: pull " kind " add " example "\n"
 
 #define RECORD_CONTENT "body=TEXT tag=TAG expires=SPAN location=GEOHASH terms=TEXT"
 
 static const struct cli_verb record_verbs[] = {
-    {"add", RECORD_CONTENT " !title=TEXT", "TITLE"},
-    {"list", NULL, NULL},
+    {"add", RECORD_CONTENT " !title=TEXT !add-tag=TAG !remove-tag=TAG", "TITLE"},
+    {"list", "expired", NULL},
     {"renew", "expires=SPAN", "ID"},
     {"withdraw", NULL, "ID"},
-    {"edit", RECORD_CONTENT " title=TEXT", "ID"},
+    {"edit", RECORD_CONTENT " title=TEXT add-tag=TAG remove-tag=TAG", "ID"},
     {NULL, NULL, NULL},
 };
 
@@ -72,10 +80,13 @@ static const struct cli_command commands[] = {
      "usage: pull id\n\nPrints the node's id (its public key) and the addresses others can "
      "dial,\nas ID@HOST:PORT (give one to `pull connect` on another node).\n",
      .flags = ""},
-    {"status", cmd_status, "node summary: uptime, peers, records, network",
-     "usage: pull status\n\nPrints the node's id, version, uptime, connected peers, stored "
-     "records,\nnetwork and limits.\n",
-     .flags = ""},
+    {"status", cmd_status, "node summary: peers, records, network, warnings",
+     "usage: pull status [--verbose]\n\n"
+     "Prints a summary of the node in at most 10 lines: its id (and profile name),\n"
+     "uptime, peers connected and known, live records and mine, open dyads, network,\n"
+     "listen address, LAN discovery and what is wrong (pull doctor says what to do).\n\n"
+     "  --verbose  every counter and limit (--json always prints them all)\n",
+     .flags = "verbose"},
     {"peers", cmd_peers, "connected and known peers",
      "usage: pull peers\n\nLists peers with their address, state (active: connected; "
      "passive: known)\nand direction.\n",
@@ -84,6 +95,17 @@ static const struct cli_command commands[] = {
      "usage: pull connect ID@HOST:PORT\n\nDials the node with that id at HOST:PORT (as "
      "printed by its `pull id`).\n",
      .operands = "ID@HOST:PORT"},
+    {"doctor", cmd_doctor, "check the node, and say what to fix",
+     "usage: pull doctor\n\n"
+     "Checks the node and prints one line per check, with what to do when one fails:\n"
+     "pulld running; its listening address reachable from this host; LAN discovery\n"
+     "sending and hearing; each bootstrap peer and a sample of known peers (dialed: ok,\n"
+     "refused, timeout, wrong id, other network key ...); this node's clock against its\n"
+     "peers'; the store and the free disk space. A warning (a known peer offline, nobody\n"
+     "heard on the LAN) does not fail. Takes up to the handshake timeout (5 s) and a little.\n"
+     "Exit code 0 when every check passes, 1 otherwise. --json prints\n"
+     "[{\"check\", \"ok\", \"status\", \"detail\", \"hint\"}, ...].\n",
+     .flags = ""},
     {"offer", cmd_offer, "publish, list, renew, withdraw your offers",
      RECORD_USAGE("offer", "\"Rust code reviews\" --tag rust --tag review"), .verbs = record_verbs},
     {"need", cmd_need, "publish, list, renew, withdraw your needs",

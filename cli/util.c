@@ -4,13 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/mp.h"
 #include "lib/names.h"
+#include "lib/paths.h"
 #include "lib/record.h"
 
 struct cli_state cli;
@@ -129,10 +132,20 @@ cli_parse_expires(const char *s, uint64_t *secs)
 {
     int rc = fmt_parse_duration(s, RECORD_TTL_MAX, secs);
 
+    size_t n = strlen(s);
+
     if (rc == PULL_ERR_TOO_BIG)
         return cli_usage("--expires %s is too long: records live at most 90d", s);
+    if (rc != 0 && n > 0 && s[n - 1] == 'm' && s[0] >= '0' && s[0] <= '9')
+        return cli_usage("--expires %s: minutes or months? write %.*smin for minutes (records live "
+                         "at most 90d)",
+                         s, (int)(n - 1), s);
+    if (rc != 0 && n > 0 && s[n - 1] >= '0' && s[n - 1] <= '9')
+        return cli_usage("--expires %s needs a unit: s, min, h, d or w (30d, 12h, 90min)", s);
     if (rc != 0)
-        return cli_usage("--expires wants a duration like 30d, 12h, 2w (got '%s')", s);
+        return cli_usage("--expires wants a number and a unit (s, min, h, d, w) like 30d, 12h, 2w "
+                         "(got '%s')",
+                         s);
     return 0;
 }
 
@@ -168,6 +181,35 @@ cli_parse_ref(const char *s, char out[CLI_REF_MAX + 1], const char *what)
 
 /* ---- Talking to pulld ---- */
 
+/* Says why there is no pulld to talk to: no node at all in that directory (never suggest
+ * creating one there: a mistyped --data-dir would get a new identity), or a node whose
+ * pulld is not running (how to start it). */
+static int
+cli_not_running(const struct client *c)
+{
+    char key[PATH_MAX], dflt[PATH_MAX];
+    struct stat st;
+    bool is_default;
+
+    is_default = paths_data_dir(NULL, dflt, sizeof(dflt)) == 0 && strcmp(dflt, c->dir) == 0;
+    if (paths_join(c->dir, PATHS_KEY_NAME, key, sizeof(key)) != 0 || stat(key, &st) != 0) {
+        if (is_default)
+            cli_error("no pull node at %s yet: start pulld to create one there", c->dir);
+        else if (dflt[0] != '\0')
+            cli_error("no pull node at %s (no %s there); the default is %s: leave out "
+                      "--data-dir, or give the directory of a node",
+                      c->dir, PATHS_KEY_NAME, dflt);
+        else
+            cli_error("no pull node at %s (no %s there)", c->dir, PATHS_KEY_NAME);
+        return EXIT_DOWN;
+    }
+    if (is_default)
+        cli_error("pulld is not running on %s; start it with: pulld", c->dir);
+    else
+        cli_error("pulld is not running on %s; start it with: pulld --data-dir %s", c->dir, c->dir);
+    return EXIT_DOWN;
+}
+
 int
 cli_connect(struct client *c)
 {
@@ -182,21 +224,41 @@ cli_connect(struct client *c)
         return 0;
     switch (rc) {
     case PULL_ERR_NOT_RUNNING:
-        if (c->sys_errno == ECONNREFUSED)
-            cli_error("pulld is not running (stale socket %s); start it with: pulld "
-                      "--data-dir %s",
-                      c->sock, c->dir);
-        else
-            cli_error("pulld is not running (no socket at %s); start it with: pulld "
-                      "--data-dir %s",
-                      c->sock, c->dir);
-        return EXIT_DOWN;
+        return cli_not_running(c);
     case PULL_ERR_PERM:
         return cli_error("cannot connect to %s: permission denied (is pulld running as "
                          "another user?)",
                          c->sock);
     default:
         return cli_error("cannot connect to %s: %s", c->sock, strerror(c->sys_errno));
+    }
+}
+
+/* invalid_input: pulld refused what the person typed (a rule of a field), not the command:
+ * the same exit code as the CLI's own checks (EXIT_USAGE). */
+static bool
+invalid_input(int err)
+{
+    switch (err) {
+    case PULL_ERR_INVAL:
+    case PULL_ERR_TOO_BIG:
+    case PULL_ERR_UTF8:
+    case PULL_ERR_KIND:
+    case PULL_ERR_TITLE:
+    case PULL_ERR_BODY:
+    case PULL_ERR_TAGS:
+    case PULL_ERR_TAG:
+    case PULL_ERR_EXPIRY:
+    case PULL_ERR_BAD_KEY:
+    case PULL_ERR_FIELD:
+    case PULL_ERR_LOCATION:
+    case PULL_ERR_ARITY:
+    case PULL_ERR_CONTROL:
+    case PULL_ERR_TAG_DUP:
+    case PULL_ERR_INVISIBLE:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -210,7 +272,8 @@ cli_reply_failed(const struct client *c, const struct ctl_reply *rep, const char
     fmt_clean(msg, sizeof(msg), m, strlen(m), false);
     if (rep->err == PULL_ERR_UNKNOWN_CMD)
         return cli_error("this pulld does not know '%s' (%s): is it older than pull?", cmd, msg);
-    return cli_error("%s", msg);
+    cli_error("%s", msg);
+    return invalid_input(rep->err) ? EXIT_USAGE : EXIT_FAIL;
 }
 
 int
@@ -231,6 +294,55 @@ cli_transport_failed(const struct client *c, int rc)
     }
 }
 
+void
+cli_lookup(const char *of, const char *prefix)
+{
+    cli.lookup_of = of;
+    snprintf(cli.lookup_prefix, sizeof(cli.lookup_prefix), "%s", prefix);
+}
+
+/* print_candidates asks pulld what the ambiguous prefix could mean and prints it under
+ * the error (stderr): best effort, nothing if that fails. */
+static void
+print_candidates(struct client *c)
+{
+    struct ctl_reply rep;
+    struct mp_open m;
+    struct pull_rd r, list;
+    uint32_t n;
+    uint64_t total;
+
+    mp_open_map(&m, client_begin(c, "candidates"));
+    mp_kv_str(&m, "prefix", cli.lookup_prefix);
+    mp_kv_str(&m, "of", cli.lookup_of);
+    mp_close(&m);
+    if (client_send(c) != 0 || client_recv(c, &rep) != 0 || rep.err != 0)
+        return;
+    rd_init(&r, rep.result, rep.result_len);
+    total = mv_uint(&r, "total", 0);
+    if (!mv_value(&r, "candidates", &list) || mp_read_array(&list, &n) != 0 || n == 0)
+        return;
+    fprintf(stderr, "the candidates are:\n");
+    for (uint32_t i = 0; i < n; i++) {
+        struct pull_rd e = list;
+        char id[16], kind[16], title[256], fit[256], author[16];
+        if (ctl_value_check(&list, 2) != 0)
+            break;
+        rec_short(&e, "id", id);
+        mv_cstr(&e, "kind", kind, sizeof(kind));
+        mv_cstr(&e, "title", title, sizeof(title));
+        fmt_fit(fit, sizeof(fit), title, 48);
+        rec_short(&e, "author", author);
+        if (author[0] != '\0')
+            fprintf(stderr, "  %s  %-11s  %s  (%s %s)\n", id, kind, fit,
+                    strcmp(kind, "dyad") == 0 ? "with" : "by", author);
+        else
+            fprintf(stderr, "  %s  %-11s  %s\n", id, kind, fit);
+    }
+    if (total > n)
+        fprintf(stderr, "  ... and %llu more\n", (unsigned long long)(total - n));
+}
+
 int
 cli_call(struct client *c, struct ctl_reply *rep)
 {
@@ -240,8 +352,12 @@ cli_call(struct client *c, struct ctl_reply *rep)
         return cli_transport_failed(c, rc);
     if ((rc = client_recv(c, rep)) != 0)
         return cli_transport_failed(c, rc);
-    if (rep->err != 0)
-        return cli_reply_failed(c, rep, c->cmd);
+    if (rep->err != 0) {
+        rc = cli_reply_failed(c, rep, c->cmd);
+        if (rep->err == PULL_ERR_AMBIGUOUS && cli.lookup_of != NULL)
+            print_candidates(c);
+        return rc;
+    }
     return 0;
 }
 
@@ -321,6 +437,54 @@ cli_print_json(const uint8_t *p, size_t n)
     rc = cli_write(&w);
     wb_release(&w);
     return rc;
+}
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+cli_progress_init(struct cli_progress *p, const char *verb, uint64_t total)
+{
+    memset(p, 0, sizeof(*p));
+    p->on = !cli.json && isatty(STDERR_FILENO) == 1;
+    p->verb = verb;
+    p->total = total;
+    p->t0_ms = p->last_ms = mono_ms();
+}
+
+void
+cli_progress_update(struct cli_progress *p, uint64_t count, uint64_t done)
+{
+    uint64_t now = mono_ms(), ms, rate;
+    char eta[96] = "";
+
+    if (!p->on || now - p->last_ms < 200)
+        return;
+    p->last_ms = now;
+    ms = now - p->t0_ms > 0 ? now - p->t0_ms : 1;
+    rate = count * 1000 / ms;
+    if (p->total > 0 && done > 0 && done <= p->total) {
+        char left[32];
+        fmt_duration(left, sizeof(left), (p->total - done) * ms / done / 1000);
+        snprintf(eta, sizeof(eta), ", %llu%%, about %s left",
+                 (unsigned long long)(done * 100 / p->total), left);
+    }
+    fprintf(stderr, "\r\033[K%s: %llu records, %llu/s%s", p->verb, (unsigned long long)count,
+            (unsigned long long)rate, eta);
+    fflush(stderr);
+}
+
+void
+cli_progress_end(struct cli_progress *p)
+{
+    if (p->on && p->last_ms != p->t0_ms)
+        fprintf(stderr, "\r\033[K");
 }
 
 int64_t

@@ -119,15 +119,7 @@ rec_tags(const struct pull_rd *rec, char *out, size_t n)
 const char *
 rec_when(const struct pull_rd *rec, const char *key, char *out, size_t n)
 {
-    int64_t t = (int64_t)mv_uint(rec, key, 0);
-    time_t tt = (time_t)t;
-    struct tm tm;
-    char date[32] = "?", rel[48];
-
-    if (localtime_r(&tt, &tm) != NULL)
-        strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-    fmt_reltime(rel, sizeof(rel), t, cli_now());
-    snprintf(out, n, "%s (%s)", date, rel);
+    fmt_when(out, n, (int64_t)mv_uint(rec, key, 0), cli_now());
     return out;
 }
 
@@ -481,13 +473,7 @@ kv_value(const char *key, struct pull_rd *v, char *out, size_t n)
             return;
         if (strcmp(key, "created") == 0 || strcmp(key, "updated") == 0 ||
             strcmp(key, "expires") == 0) {
-            time_t tt = (time_t)u;
-            struct tm tm;
-            char date[32] = "?", rel[48];
-            if (localtime_r(&tt, &tm) != NULL)
-                strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-            fmt_reltime(rel, sizeof(rel), (int64_t)u, cli_now());
-            snprintf(out, n, "%s (%s)", date, rel);
+            fmt_when(out, n, (int64_t)u, cli_now());
         } else if (ends_with(key, "_s")) {
             fmt_duration(out, n, u);
         } else {

@@ -193,22 +193,68 @@ ctl_h_export(struct ctl_call *call, const struct ctl_request *req)
     return 0;
 }
 
+/* Why records of an import were refused, by error: "already" (stored, or a newer version
+ * is), "expired", and the others as "invalid" with their reasons. */
+#define IMPORT_REASONS 8
+
 struct import_state {
     struct ctl_call *call;
     uint32_t pending;
-    uint64_t imported, rejected;
+    uint64_t imported, rejected, already, expired;
+    struct {
+        int err;
+        uint64_t count;
+    } invalid[IMPORT_REASONS]; /* the first IMPORT_REASONS kinds; more add to the last */
+    unsigned ninvalid;
     bool submitting;
 };
+
+static void
+import_refused(struct import_state *im, int err)
+{
+    unsigned i;
+
+    im->rejected++;
+    if (err == PULL_ERR_DUPLICATE || err == PULL_ERR_STALE) {
+        im->already++;
+        return;
+    }
+    if (err == PULL_ERR_EXPIRED) {
+        im->expired++;
+        return;
+    }
+    for (i = 0; i < im->ninvalid && im->invalid[i].err != err; i++)
+        ;
+    if (i == im->ninvalid && im->ninvalid < IMPORT_REASONS)
+        im->invalid[im->ninvalid++].err = err;
+    else if (i == im->ninvalid)
+        i = IMPORT_REASONS - 1;
+    im->invalid[i].count++;
+}
 
 static void
 import_finish(struct import_state *im)
 {
     struct ctl_call *call = im->call;
-    struct mp_open m;
+    struct mp_open m, list, r;
 
     mp_open_map(&m, ctl_begin(call, false));
     mp_kv_uint(&m, "imported", im->imported);
     mp_kv_uint(&m, "rejected", im->rejected);
+    mp_kv_uint(&m, "already", im->already);
+    mp_kv_uint(&m, "expired", im->expired);
+    mp_kv_uint(&m, "invalid", im->rejected - im->already - im->expired);
+    mp_key(&m, "reasons");
+    mp_open_array(&list, m.pk);
+    for (unsigned i = 0; i < im->ninvalid; i++) {
+        mp_open_map(&r, mp_item(&list));
+        mp_kv_str(&r, "reason",
+                  im->invalid[i].err == PULL_ERR_QUOTA ? "over the per-author quota"
+                                                       : pull_strerror(im->invalid[i].err));
+        mp_kv_uint(&r, "count", im->invalid[i].count);
+        mp_close(&r);
+    }
+    mp_close(&list);
     mp_close(&m);
     ctl_send(call);
     free(im);
@@ -224,7 +270,7 @@ on_import_commit(void *arg, int result, const uint8_t id[RECORD_ID_BYTES])
     if (result == 0)
         im->imported++;
     else
-        im->rejected++;
+        import_refused(im, result);
     im->pending--;
     if (im->pending == 0 && !im->submitting)
         import_finish(im);
@@ -266,11 +312,14 @@ ctl_h_import(struct ctl_call *call, const struct ctl_request *req)
             r = node_submit(n, b, len, NODE_ORIGIN_IMPORT, NULL, on_import_commit, im, NULL);
         if (r != 0) {
             im->pending--;
-            im->rejected++;
+            import_refused(im, r);
         }
     }
-    if (rc < 0)
-        im->rejected += it.n - it.i; /* a bad element: the rest is not read */
+    if (rc < 0) {
+        /* a bad element: the rest is not read */
+        for (uint32_t k = it.i; k < it.n; k++)
+            import_refused(im, PULL_ERR_FIELD);
+    }
     im->submitting = false;
     if (im->pending == 0)
         import_finish(im);

@@ -5,6 +5,8 @@
  * per-client limits, the dispatcher and its ONE command table. The commands live in rooms
  * by domain, each a file of its own that knows nothing of sockets:
  *   ctl_status.c   id, status, peers, connect
+ *   ctl_doctor.c   doctor: checks of the node, each with what to do
+ *   ctl_lookup.c   candidates: what an ambiguous id prefix could mean
  *   ctl_records.c  record.add / edit / renew / withdraw / list, show
  *   ctl_search.c   search, watch (and the events watchers hear, from the node's observers)
  *   ctl_dyads.c    dyad.* (served by dyads_ctl, dyads_cmd.c)
@@ -240,6 +242,12 @@ int ctl_h_id(struct ctl_call *call, const struct ctl_request *req);
 int ctl_h_status(struct ctl_call *call, const struct ctl_request *req);
 int ctl_h_peers(struct ctl_call *call, const struct ctl_request *req);
 int ctl_h_connect(struct ctl_call *call, const struct ctl_request *req);
+
+/* ctl_lookup.c */
+int ctl_h_candidates(struct ctl_call *call, const struct ctl_request *req);
+
+/* ctl_doctor.c */
+int ctl_h_doctor(struct ctl_call *call, const struct ctl_request *req);
 
 /* ctl_records.c */
 int ctl_h_record_add(struct ctl_call *call, const struct ctl_request *req);

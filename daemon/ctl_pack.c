@@ -158,7 +158,7 @@ ctl_opt_text(struct ctl_call *call, const struct ctl_request *req, const char *k
     } else if (rc != 0) {
         rc = ctl_arg_failed(call, rc, key);
     } else if ((len = strlen(buf)) > max || len >= outsz) {
-        rc = ctl_fail(call, err, "%s", pull_strerror(err));
+        rc = ctl_fail(call, err, "the %s is %zu bytes long: at most %zu bytes", key, len, max);
     } else {
         memcpy(out, buf, len + 1);
         rc = 1;

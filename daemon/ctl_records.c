@@ -97,6 +97,138 @@ out:
     return rc;
 }
 
+/* blank: nothing but spaces (ASCII white space, no-break and other Unicode spaces). */
+static bool
+blank(const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+
+    while (*p != '\0') {
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        else if (p[0] == 0xc2 && p[1] == 0xa0)
+            p += 2; /* U+00A0 */
+        else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] <= 0x8a || p[2] == 0xaf))
+            p += 3; /* U+2000..U+200A, U+202F */
+        else if (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80)
+            p += 3; /* U+3000 */
+        else
+            return false;
+    }
+    return true;
+}
+
+/* tag_rule: the rule a folded tag breaks, named for a person, or NULL if none of the ASCII
+ * rules (record_check_fields has the last word). */
+static const char *
+tag_rule(const char *t, char *buf, size_t n)
+{
+    size_t len = strlen(t);
+
+    if (len == 0)
+        return "a tag can't be empty";
+    if (len > RECORD_TAG_MAX) {
+        snprintf(buf, n, "a tag is at most %d bytes once folded (this one is %zu)", RECORD_TAG_MAX,
+                 len);
+        return buf;
+    }
+    for (const char *p = t; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '+')
+            continue;
+        if (c == ' ')
+            return "a tag is one word: no spaces (rust-mentoring, not \"rust mentoring\")";
+        snprintf(buf, n,
+                 "'%c' is not allowed in a tag: letters, digits and - _ . + only (one word)", c);
+        return buf;
+    }
+    return NULL;
+}
+
+/* check_tags refuses the first tag of rec that breaks a rule, naming the tag and the rule. */
+static int
+check_tags(struct ctl_call *call, const struct record *rec)
+{
+    char buf[160];
+    struct record one;
+    const char *why;
+
+    for (unsigned i = 0; i < rec->ntags; i++) {
+        if ((why = tag_rule(rec->tags[i], buf, sizeof(buf))) != NULL)
+            return ctl_fail(call, PULL_ERR_TAG, "tag '%s': %s", rec->tags[i], why);
+        record_init(&one);
+        snprintf(one.title, sizeof(one.title), "t");
+        one.kind = RECORD_OFFER;
+        one.ntags = 1;
+        memcpy(one.tags[0], rec->tags[i], sizeof(one.tags[0]));
+        if (record_check_fields(&one) == PULL_ERR_TAG)
+            return ctl_fail(call, PULL_ERR_TAG,
+                            "tag '%s': letters of one script, digits and - _ . + only (no "
+                            "punctuation, spaces or look-alike characters)",
+                            rec->tags[i]);
+    }
+    return 0;
+}
+
+/* read_tags reads the str array arg key into tags; returns the count, or the error. */
+static int
+read_tags(struct ctl_call *call, const struct ctl_request *req, const char *key,
+          char tags[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1])
+{
+    uint32_t n = 0;
+    int rc =
+        ctl_arg_strs(req, key, RECORD_TAGS_MAX, RECORD_TAG_MAX, &tags[0][0], sizeof(tags[0]), &n);
+
+    if (rc == PULL_ERR_NOT_FOUND)
+        return 0;
+    if (rc != 0)
+        return ctl_fail(call, PULL_ERR_TAGS, "bad argument '%s': at most %d tags of 1 to %d bytes",
+                        key, RECORD_TAGS_MAX, RECORD_TAG_MAX);
+    return (int)n;
+}
+
+/* amend_tags applies "add_tags" and "remove_tags" (edit) to rec's tags. */
+static int
+amend_tags(struct ctl_call *call, const struct ctl_request *req, struct record *rec)
+{
+    char add[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1], rm[RECORD_TAGS_MAX][RECORD_TAG_MAX + 1];
+    struct record tmp;
+    int na, nr;
+
+    if ((na = read_tags(call, req, "add_tags", add)) < 0 ||
+        (nr = read_tags(call, req, "remove_tags", rm)) < 0)
+        return na < 0 ? na : nr;
+    /* fold them like the record's tags, through a record */
+    record_init(&tmp);
+    tmp.ntags = (uint8_t)nr;
+    memcpy(tmp.tags, rm, sizeof(rm));
+    if (nr > 0 && record_fold_tags(&tmp) == 0) {
+        for (unsigned j = 0; j < tmp.ntags; j++) {
+            for (unsigned i = 0; i < rec->ntags; i++) {
+                if (strcmp(rec->tags[i], tmp.tags[j]) != 0)
+                    continue;
+                memmove(rec->tags[i], rec->tags[i + 1],
+                        (rec->ntags - i - 1) * sizeof(rec->tags[0]));
+                rec->ntags--;
+                memset(rec->tags[rec->ntags], 0, sizeof(rec->tags[0]));
+                break;
+            }
+        }
+    }
+    for (int j = 0; j < na; j++) {
+        if (rec->ntags >= RECORD_TAGS_MAX)
+            return ctl_fail(call, PULL_ERR_TAGS, "at most %d tags", RECORD_TAGS_MAX);
+        memcpy(rec->tags[rec->ntags++], add[j], sizeof(rec->tags[0]));
+    }
+    if (record_fold_tags(rec) != 0) /* folds the added ones, drops duplicates */
+        return ctl_fail(call, PULL_ERR_TAG,
+                        "bad argument 'add_tags': a tag is over %d bytes once "
+                        "folded",
+                        RECORD_TAG_MAX);
+    return 0;
+}
+
 /* Reads the content args of add/edit into rec (absent ones leave rec as it is). Returns 0
  * or the error. */
 static int
@@ -108,8 +240,13 @@ read_content(struct ctl_call *call, const struct ctl_request *req, struct record
     int rc;
 
     if ((rc = ctl_opt_text(call, req, "title", rec->title, sizeof(rec->title), RECORD_TITLE_MAX,
-                           PULL_ERR_TITLE)) < 0 ||
-        (rc = ctl_opt_text(call, req, "body", rec->body, sizeof(rec->body), RECORD_BODY_MAX,
+                           PULL_ERR_TITLE)) < 0)
+        return rc;
+    if (rc == 1 && blank(rec->title))
+        return ctl_fail(call, PULL_ERR_TITLE, "the title is empty%s: say what you %s",
+                        rec->title[0] != '\0' ? " (only spaces)" : "",
+                        rec->kind == RECORD_NEED ? "need" : "offer");
+    if ((rc = ctl_opt_text(call, req, "body", rec->body, sizeof(rec->body), RECORD_BODY_MAX,
                            PULL_ERR_BODY)) < 0 ||
         (rc = ctl_opt_text(call, req, "location", rec->location, sizeof(rec->location),
                            RECORD_LOCATION_MAX, PULL_ERR_LOCATION)) < 0 ||
@@ -122,13 +259,17 @@ read_content(struct ctl_call *call, const struct ctl_request *req, struct record
         rec->ntags = (uint8_t)ntags;
         memcpy(rec->tags, tags, sizeof(tags));
         if (record_fold_tags(rec) != 0) /* folded like search words (lib/fold.h) */
-            return ctl_fail(call, PULL_ERR_TAG, "bad argument 'tags': a tag is over %d bytes "
-                                                "once folded", RECORD_TAG_MAX);
+            return ctl_fail(call, PULL_ERR_TAG,
+                            "bad argument 'tags': a tag is over %d bytes "
+                            "once folded",
+                            RECORD_TAG_MAX);
     } else if (rc != PULL_ERR_NOT_FOUND) {
         return ctl_fail(call, PULL_ERR_TAGS,
                         "bad argument 'tags': at most %d tags of 1 to %d bytes", RECORD_TAGS_MAX,
                         RECORD_TAG_MAX);
     }
+    if ((rc = amend_tags(call, req, rec)) != 0 || (rc = check_tags(call, rec)) != 0)
+        return rc;
     *has_expires = false;
     rc = ctl_arg_uint(req, "expires_s", RECORD_TTL_MAX, expires_s);
     if (rc == 0) {
@@ -174,9 +315,11 @@ out:
     return rc;
 }
 
-/* Finding one of my live records by id prefix. */
+/* Finding one of my live records by id prefix (or an expired one, kept in STORE_MINE). */
 struct mine_find {
     struct ident_prefix prefix;
+    struct store *store;
+    bool expired; /* looking among the expired ones */
     uint64_t now;
     uint8_t id[RECORD_ID_BYTES];
     uint8_t *env;
@@ -196,7 +339,7 @@ find_mine_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, 
     if ((rec = malloc(sizeof(*rec))) == NULL)
         return PULL_ERR_NOMEM;
     if (ctl_decode_env(env, len, &e, rec) == 0 && rec->kind != RECORD_WITHDRAWN &&
-        rec->expires > f->now) {
+        (f->expired ? rec->expires <= f->now : rec->expires > f->now)) {
         f->matches++;
         memcpy(f->id, id, RECORD_ID_BYTES);
         free(f->env);
@@ -211,11 +354,24 @@ find_mine_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, 
     return 0;
 }
 
-/* Resolves "id" to one of my live records and checks "kind". Returns 0 with rec filled, or
- * the error. */
+/* find_kept visits STORE_MINE for find_mine_one: the versions the store swept. */
+static int
+find_kept(void *ctx, const uint8_t key[32], const uint8_t *env, size_t len)
+{
+    struct mine_find *f = ctx;
+    struct envelope e;
+    (void)key;
+
+    if (envelope_parse(env, len, &e) != 0 || store_has(f->store, e.id) == 0)
+        return 0; /* still stored: seen by the pass over the store */
+    return find_mine_one(ctx, e.id, env, len);
+}
+
+/* Resolves "id" to one of my live records - or, if expired_ok and none is live, to one that
+ * expired - and checks "kind". Returns 0 with rec filled, or the error. */
 static int
 resolve_mine(struct ctl_call *call, const struct ctl_request *req, struct record *rec,
-             uint8_t id[RECORD_ID_BYTES])
+             uint8_t id[RECORD_ID_BYTES], bool expired_ok)
 {
     struct node *n = call->srv->n;
     struct mine_find f;
@@ -231,21 +387,40 @@ resolve_mine(struct ctl_call *call, const struct ctl_request *req, struct record
     if ((rc = ctl_opt_kind(call, req, true, &kind)) < 0)
         return rc;
     f.now = node_now_s(n);
+    f.store = n->store;
     rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f);
+    if (rc >= 0 && f.matches == 0) {
+        /* expired: still in the store until the sweep, then in STORE_MINE */
+        f.expired = true;
+        if ((rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f)) >= 0)
+            rc = store_kv_iter(n->store, STORE_MINE, find_kept, &f);
+    }
     if (rc >= 0 && f.matches == 0 && call->srv->svc.people != NULL) {
         /* an older version of one of mine: its live version (same handle) */
         struct people_rec pr;
         char live[IDENT_TEXT_LEN + 1];
         if (people_record(call->srv->svc.people, &f.prefix, &pr) == 0 && pr.superseded) {
             ident_to_text(pr.id, live);
-            if (ident_prefix_parse(live, &f.prefix) == 0)
-                rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f);
+            if (ident_prefix_parse(live, &f.prefix) == 0) {
+                f.expired = false;
+                if ((rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f)) >= 0 &&
+                    f.matches == 0) {
+                    f.expired = true;
+                    if ((rc = store_iter_author(n->store, n->self.pk, find_mine_one, &f)) >= 0)
+                        rc = store_kv_iter(n->store, STORE_MINE, find_kept, &f);
+                }
+            }
         }
     }
     if (rc < 0) {
         /* rc is the store's error */
     } else if (f.matches == 0) {
-        rc = ctl_fail(call, PULL_ERR_NOT_FOUND, "no live %s of yours has an id starting with '%s'",
+        rc = ctl_fail(call, PULL_ERR_NOT_FOUND,
+                      "no live or expired %s of yours has an id starting with '%s'",
+                      kind ? record_kind_name(kind) : "record", prefix);
+    } else if (f.expired && !expired_ok && f.matches == 1) {
+        rc = ctl_fail(call, PULL_ERR_EXPIRED,
+                      "%s %s expired already: nothing to withdraw (renew it to publish it again)",
                       kind ? record_kind_name(kind) : "record", prefix);
     } else if (f.matches > 1) {
         rc = ctl_fail(call, PULL_ERR_AMBIGUOUS,
@@ -282,7 +457,7 @@ new_version(struct ctl_call *call, const struct ctl_request *req, int verb)
 
     if (rec == NULL)
         return PULL_ERR_NOMEM;
-    if ((rc = resolve_mine(call, req, rec, id)) != 0)
+    if ((rc = resolve_mine(call, req, rec, id, verb != V_WITHDRAW)) != 0)
         goto out;
     if (verb == V_EDIT) {
         if ((rc = read_content(call, req, rec, &has_exp, &exp_s)) != 0)
@@ -352,6 +527,7 @@ struct list_ctx {
     struct list_item *items;
     size_t n, cap;
     uint8_t kind;
+    bool expired; /* my expired records instead of the live ones */
     uint64_t now;
     struct record *rec;
 };
@@ -364,7 +540,8 @@ list_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_
     struct list_item *it;
 
     if (ctl_decode_env(env, len, &e, l->rec) != 0 || l->rec->kind == RECORD_WITHDRAWN ||
-        l->rec->expires <= l->now || (l->kind != 0 && l->rec->kind != l->kind))
+        (l->expired ? l->rec->expires > l->now : l->rec->expires <= l->now) ||
+        (l->kind != 0 && l->rec->kind != l->kind))
         return 0;
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
@@ -383,6 +560,18 @@ list_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_
     memcpy(it->id, id, RECORD_ID_BYTES);
     l->n++;
     return 0;
+}
+
+/* list_kept visits STORE_MINE: the latest version of each of my slots. */
+static int
+list_kept(void *ctx, const uint8_t key[32], const uint8_t *env, size_t len)
+{
+    struct envelope e;
+    (void)key;
+
+    if (envelope_parse(env, len, &e) != 0)
+        return 0;
+    return list_one(ctx, e.id, env, len);
 }
 
 static int
@@ -406,10 +595,15 @@ ctl_h_record_list(struct ctl_call *call, const struct ctl_request *req)
     memset(&l, 0, sizeof(l));
     if ((rc = ctl_opt_kind(call, req, true, &l.kind)) < 0)
         return rc;
+    if ((rc = ctl_arg_bool(req, "expired", &l.expired)) != 0 && rc != PULL_ERR_NOT_FOUND)
+        return ctl_arg_failed(call, rc, "expired");
     l.now = node_now_s(n);
     if ((l.rec = malloc(sizeof(*l.rec))) == NULL)
         return PULL_ERR_NOMEM;
-    if ((rc = store_iter_author(n->store, n->self.pk, list_one, &l)) >= 0) {
+    /* the expired ones: STORE_MINE has each slot's latest version, swept or not */
+    rc = l.expired ? store_kv_iter(n->store, STORE_MINE, list_kept, &l)
+                   : store_iter_author(n->store, n->self.pk, list_one, &l);
+    if (rc >= 0) {
         rc = 0;
         if (l.n > 1)
             qsort(l.items, l.n, sizeof(l.items[0]), item_newer_first);

@@ -501,6 +501,8 @@ static const struct ctl_command commands[] = {
     {"name.set", ctl_h_name_set, {"author", "petname", NULL}, CTL_F_WRITE},
     {"name.remove", ctl_h_name_remove, {"author", NULL}, CTL_F_WRITE},
     {"names", ctl_h_names, {NULL}, 0},
+    {"doctor", ctl_h_doctor, {NULL}, CTL_F_STREAM},
+    {"candidates", ctl_h_candidates, {"prefix", "of", NULL}, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -95,7 +95,7 @@ struct lan {
     bool warned_send;
     bool warned_learn_cap;
     /* statistics, logged at debug level */
-    uint64_t rx, rx_bad, rx_limited, rx_other_net, learned, tx, tx_err;
+    uint64_t rx, rx_bad, rx_limited, rx_other_net, learned, tx, tx_err, rx_others;
 };
 
 static void lan_schedule(struct lan *l);
@@ -330,6 +330,7 @@ lan_on_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struct sockad
     }
     if (sodium_memcmp(key, l->n->self.pk, 32) == 0)
         return; /* our own announcement, looped back */
+    l->rx_others++;
     if (uv_ip4_name(sin, ip, sizeof(ip)) != 0)
         return;
     snprintf(addr, sizeof(addr), "%s:%u", ip, (unsigned)port);
@@ -487,6 +488,7 @@ lan_get_stats(const struct lan *l, struct lan_stats *out)
     out->learned = l->learned;
     out->tx = l->tx;
     out->tx_err = l->tx_err;
+    out->rx_others = l->rx_others;
 }
 
 int

@@ -16,6 +16,7 @@ struct lan;
 struct lan_stats {
     bool running; /* the UDP socket is open */
     uint64_t rx, rx_bad, rx_limited, rx_other_net, learned, tx, tx_err;
+    uint64_t rx_others; /* valid announcements of other nodes on our network key */
 };
 
 /* lan_start opens the UDP socket and starts announcing (*out stays NULL when

@@ -127,7 +127,7 @@ main(int argc, char **argv)
     char err[512], dir[PATH_MAX], idtext[IDENT_TEXT_LEN + 1], shortid[IDENT_SHORT_LEN + 1];
     bool created = false;
     uint64_t t0;
-    int rc;
+    int rc, lock_fd = -1;
 
     memset(&self, 0, sizeof(self));
     signal(SIGPIPE, SIG_IGN);
@@ -151,6 +151,11 @@ main(int argc, char **argv)
     }
     memcpy(cfg.data_dir, dir, strlen(dir) + 1);
     if (setup_data_dir(cfg.data_dir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "pulld: %s\n", err);
+        return 2;
+    }
+    /* the lock before anything else: a second pulld on this directory stops here */
+    if (setup_lock(cfg.data_dir, &lock_fd, err, sizeof(err)) != 0) {
         fprintf(stderr, "pulld: %s\n", err);
         return 2;
     }
@@ -194,7 +199,11 @@ main(int argc, char **argv)
     ident_wipe(&self);
     sodium_memzero(cfg.network_key, sizeof(cfg.network_key));
     if (rc != 0) {
-        fprintf(stderr, "pulld: cannot start: %s\n", pull_strerror(rc));
+        /* the part that failed logged why; this line says what it means */
+        if (rc == PULL_ERR_INVAL)
+            fprintf(stderr, "pulld: cannot start: bad configuration (see the error above)\n");
+        else
+            fprintf(stderr, "pulld: cannot start: %s\n", pull_strerror(rc));
         uv_walk(&loop, close_signal, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         pulld_free(&p);

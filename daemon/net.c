@@ -28,7 +28,7 @@ struct conn *
 net_find(const struct net *t, const uint8_t key[32], bool up_only)
 {
     for (struct conn *c = t->head; c != NULL; c = c->next) {
-        if (!c->key_known || c->phase == PH_CLOSING || c->handle_closed)
+        if (!c->key_known || c->probe || c->phase == PH_CLOSING || c->handle_closed)
             continue;
         if (up_only && c->phase != PH_UP)
             continue;
@@ -267,6 +267,7 @@ on_connection(uv_stream_t *server, int status)
         log_debug("refusing connection from %s: %s", c->ip,
                   why == ADMIT_SHARE ? "its address holds its share of the handshakes"
                                      : "too many connections");
+        c->reset = true; /* the dialer tells "busy" from "another network key" by it */
         net_conn_destroy(c);
         return;
     }
@@ -280,6 +281,41 @@ on_connection(uv_stream_t *server, int status)
     c->quiet = false;
 }
 
+/* connect_failed: connect() on c's socket failed with status (a libuv error). */
+static void
+connect_failed(struct conn *c, int status)
+{
+    const struct config_limits *l = &c->net->node->cfg.limits;
+
+    switch (status) {
+    case UV_ECONNREFUSED:
+        net_conn_fail(c, PULL_ERR_IO, NET_FAIL_REFUSED,
+                      "nothing accepts connections at %.100s (connection refused): is pulld "
+                      "running there, on that port?",
+                      c->addr);
+        break;
+    case UV_ENETUNREACH:
+    case UV_EHOSTUNREACH:
+    case UV_EADDRNOTAVAIL:
+        net_conn_fail(c, PULL_ERR_IO, NET_FAIL_UNREACHABLE,
+                      "%.100s is unreachable from this host (%s): check the address and this "
+                      "host's network",
+                      c->addr, uv_strerror(status));
+        break;
+    case UV_ETIMEDOUT:
+        net_conn_fail(c, PULL_ERR_TIMEOUT, NET_FAIL_TIMEOUT,
+                      "no answer from %.100s within %u s: the host is down, or a firewall drops "
+                      "the connection",
+                      c->addr, (unsigned)(l->handshake_timeout_ms / 1000));
+        break;
+    default:
+        net_conn_fail(c, PULL_ERR_IO, NET_FAIL_OTHER, "connect to %.100s: %s", c->addr,
+                      uv_strerror(status));
+        break;
+    }
+    net_conn_destroy(c);
+}
+
 static void
 on_connect(uv_connect_t *req, int status)
 {
@@ -290,10 +326,7 @@ on_connect(uv_connect_t *req, int status)
     if (c->handle_closed)
         return;
     if (status < 0) {
-        c->fail_err = PULL_ERR_IO;
-        snprintf(c->fail_reason, sizeof(c->fail_reason), "connect to %.100s: %s", c->addr,
-                 uv_strerror(status));
-        net_conn_destroy(c);
+        connect_failed(c, status);
         return;
     }
     if (c->phase == PH_CLOSING) {
@@ -342,12 +375,8 @@ dial_addr(struct conn *c, const struct sockaddr *sa)
         (!t->bind_loopback || sa_loopback(sa)))
         (void)uv_tcp_bind(&c->tcp, (const struct sockaddr *)&t->bind_src, 0);
     c->creq.data = c;
-    if ((rc = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect)) != 0) {
-        c->fail_err = PULL_ERR_IO;
-        snprintf(c->fail_reason, sizeof(c->fail_reason), "connect to %.100s: %s", c->addr,
-                 uv_strerror(rc));
-        net_conn_destroy(c);
-    }
+    if ((rc = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect)) != 0)
+        connect_failed(c, rc);
 }
 
 static void
@@ -363,9 +392,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || res == NULL) {
-        c->fail_err = PULL_ERR_INVAL;
-        snprintf(c->fail_reason, sizeof(c->fail_reason), "cannot resolve %.100s: %s", c->addr,
-                 uv_strerror(status));
+        net_conn_fail(c, PULL_ERR_INVAL, NET_FAIL_RESOLVE, "cannot resolve the host of %.100s: %s",
+                      c->addr, status < 0 ? uv_strerror(status) : "no address");
         uv_freeaddrinfo(res);
         net_conn_destroy(c);
         return;
@@ -374,8 +402,9 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-int
-net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
+/* dial_start opens an outbound connection to key at addr: a peer's, or a probe's. */
+static int
+dial_start(struct net *t, const uint8_t key[32], const char *addr, struct conn **out)
 {
     char host[CONFIG_ADDR_MAX], portstr[8];
     struct sockaddr_storage ss;
@@ -384,6 +413,7 @@ net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
     uint16_t port;
     int rc;
 
+    *out = NULL;
     if (t->stopped)
         return PULL_ERR_STATE;
     if (sodium_memcmp(key, t->node->self.pk, 32) == 0)
@@ -392,7 +422,7 @@ net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
         config_split_hostport(addr, host, sizeof(host), &port) != 0 || port == 0 || host[0] == '\0')
         return PULL_ERR_INVAL;
     for (c = t->head; c != NULL; c = c->next) {
-        if (!c->key_known || c->phase == PH_CLOSING || c->handle_closed ||
+        if (!c->key_known || c->probe || c->phase == PH_CLOSING || c->handle_closed ||
             sodium_memcmp(c->key, key, 32) != 0)
             continue;
         if (c->phase == PH_UP || !c->inbound)
@@ -413,6 +443,7 @@ net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
         return rc == PULL_ERR_BAD_KEY ? PULL_ERR_BAD_KEY : rc;
     }
     c->shs_live = true;
+    *out = c;
     net_ctr(t)->conns_out++;
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
@@ -425,6 +456,7 @@ net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
     snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
     c->gai.data = c;
     if ((rc = uv_getaddrinfo(t->node->loop, &c->gai, on_resolved, host, portstr, &hints)) != 0) {
+        *out = NULL;
         c->quiet = true;
         net_conn_destroy(c);
         return PULL_ERR_INVAL;
@@ -432,7 +464,79 @@ net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
     c->gai_pending = true;
     return 0;
 }
+
+int
+net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
+{
+    struct conn *c;
+
+    return dial_start(t, key, addr, &c);
+}
+
+int
+net_probe(struct net *t, const uint8_t key[static 32], const char *addr, node_probe_fn cb,
+          void *arg)
+{
+    struct conn *c;
+    int rc;
+
+    if ((rc = dial_start(t, key, addr, &c)) != 0)
+        return rc;
+    /* dial_addr may have failed at once: c is closing, its close callback still to come */
+    c->probe = true;
+    c->probe_cb = cb;
+    c->probe_arg = arg;
+    return 0;
+}
+
+void
+net_probe_cancel(struct net *t, void *arg)
+{
+    for (struct conn *c = t->head; c != NULL; c = c->next) {
+        if (c->probe && c->probe_arg == arg)
+            c->probe_cb = NULL;
+    }
+}
+
+const char *
+net_fail_name(enum net_fail kind)
+{
+    static const char *const names[NET_FAIL_COUNT] = {
+        [NET_FAIL_OTHER] = "other",       [NET_FAIL_RESOLVE] = "cannot_resolve",
+        [NET_FAIL_REFUSED] = "refused",   [NET_FAIL_UNREACHABLE] = "unreachable",
+        [NET_FAIL_TIMEOUT] = "timeout",   [NET_FAIL_NETKEY] = "other_network",
+        [NET_FAIL_WRONG_ID] = "wrong_id", [NET_FAIL_NOT_PULL] = "not_pull",
+        [NET_FAIL_BUSY] = "busy",         [NET_FAIL_REFUSED_BYE] = "refused_after_handshake",
+    };
+
+    return (unsigned)kind < NET_FAIL_COUNT ? names[kind] : "other";
+}
 /* ---------------------------------------------------------------- timers */
+
+/* dial_timed_out says where an outbound connection stood when its time was up. */
+static void
+dial_timed_out(struct conn *c, uint32_t ms)
+{
+    unsigned secs = (unsigned)((ms + 999) / 1000);
+
+    if (c->phase == PH_DIAL)
+        net_conn_fail(c, PULL_ERR_TIMEOUT, NET_FAIL_TIMEOUT,
+                      "no answer from %.100s within %u s: the host is down, or a firewall drops "
+                      "the connection",
+                      c->addr, secs);
+    else if (c->phase == PH_SHS && c->shs_rx == 0)
+        net_conn_fail(c, PULL_ERR_TIMEOUT, NET_FAIL_TIMEOUT,
+                      "%.100s accepted the connection but did not answer the handshake within "
+                      "%u s (not a pull node, or overloaded)",
+                      c->addr, secs);
+    else if (c->phase == PH_SHS)
+        net_conn_fail(c, PULL_ERR_TIMEOUT, NET_FAIL_TIMEOUT,
+                      "the node at %.100s did not finish the handshake within %u s", c->addr, secs);
+    else
+        net_conn_fail(c, PULL_ERR_TIMEOUT, NET_FAIL_TIMEOUT,
+                      "the node at %.100s did not say HELLO within %u s of the handshake", c->addr,
+                      secs);
+}
 
 static void
 on_maint(uv_timer_t *tm)
@@ -464,6 +568,8 @@ on_maint(uv_timer_t *tm)
                 net_conn_close(c, PULL_ERR_TIMEOUT, MSG_BYE_TIMEOUT, "no HELLO within %u ms",
                                (unsigned)l->hello_timeout_ms);
             } else if (now - c->opened_ms >= l->handshake_timeout_ms) {
+                if (!c->inbound)
+                    dial_timed_out(c, l->handshake_timeout_ms);
                 net_conn_close(c, PULL_ERR_TIMEOUT, MSG_BYE_TIMEOUT, "handshake timed out");
             }
             break;
@@ -522,7 +628,16 @@ net_new(struct node *n, const struct net_events *ev, struct net **out)
     *out = t; /* from here on, net_stop/net_free clean up */
     if ((rc = uv_tcp_bind(&t->listener, (struct sockaddr *)&ss, 0)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&t->listener, 128, on_connection)) != 0) {
-        log_error("cannot listen on %s: %s", n->cfg.listen, uv_strerror(rc));
+        if (rc == UV_EADDRINUSE)
+            log_error("cannot listen on %s: address already in use (another pulld, or another "
+                      "program, listens there): choose another with --listen HOST:PORT (port 0: "
+                      "any free port)",
+                      n->cfg.listen);
+        else if (rc == UV_EADDRNOTAVAIL)
+            log_error("cannot listen on %s: this host has no such address (see `ip addr`)",
+                      n->cfg.listen);
+        else
+            log_error("cannot listen on %s: %s", n->cfg.listen, uv_strerror(rc));
         net_stop(t);
         return PULL_ERR_INVAL;
     }
@@ -613,8 +728,7 @@ net_send(struct net *t, const uint8_t key[static 32], const uint8_t *msg, size_t
         log_info("peer %s %s: dropped: more than %u bytes queued", who, c->addr,
                  (unsigned)t->node->cfg.limits.peer_queue_bytes);
         net_ctr(t)->peers_dropped++;
-        c->fail_err = PULL_ERR_QUOTA;
-        snprintf(c->fail_reason, sizeof(c->fail_reason), "send queue full");
+        net_conn_fail(c, PULL_ERR_QUOTA, NET_FAIL_OTHER, "send queue full");
         net_conn_destroy(c);
         return PULL_ERR_QUOTA;
     }
@@ -685,6 +799,8 @@ net_conn_info(const struct net *t, const uint8_t key[static 32], struct node_pee
     out->bytes_in = c->bytes_in;
     out->bytes_out = c->bytes_out;
     out->since_s = c->since_s;
+    out->has_skew = c->has_skew;
+    out->skew_ms = c->skew_ms;
     if (out->addr[0] == '\0')
         snprintf(out->addr, sizeof(out->addr), "%s", c->addr);
     return 0;

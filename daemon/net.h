@@ -21,9 +21,25 @@
  *                  with its connection); counted is net_send's flag;
  *   down(key)                         an up connection ended on its own (peer gone, timeout,
  *                  protocol error, queue overflow, duplicate);
- *   dial_failed(key, err, reason)     a dial ended before the session was up, unless another
- *                  connection with that key is alive.
- * Connections closed with net_close produce no event.
+ *   dial_failed(key, addr, err, kind, reason)  a dial of addr ended before the session was up,
+ * unless another connection with that key is alive. kind (enum net_fail) says what the dialing side
+ * could tell, reason says it for a person. Connections closed with net_close produce no event.
+ *
+ * Telling dial failures apart. The Secret Handshake is silent on purpose (proto/shs.h), so
+ * the dialer reads the server's behaviour instead, from how far the handshake got:
+ *   - connect() refused, unreachable, no answer, or the name does not resolve: said as such;
+ *   - the server closed (FIN) before answering our client hello: a pulld drops a hello that
+ *     its network key does not authenticate without a word, so it is on another network key
+ *     (or it is not a pull node at all);
+ *   - the server reset the connection (RST) before answering: pulld refuses a connection
+ *     over its admission limits with a reset (net.c), so it is busy;
+ *   - the server answered our hello (its HMAC proves our network key) and then closed
+ *     after our client authenticate: that box opens only with the secret key of the id we
+ *     dialed, so the node there is not that id;
+ *   - a server hello that our key does not authenticate: no pulld sends one (it would have
+ *     kept quiet), so whatever listens there is not a pull node on our network.
+ * Anything else (a close in the middle of a message, a BYE after the handshake) is told as
+ * it happened.
  *
  * Limits: max_handshakes connections still in the handshake, max_conns connections with an
  * established session (more are refused with BYE BUSY), handshake_timeout_ms for the
@@ -69,12 +85,32 @@
 
 struct net;
 
+/* What a failed dial looked like from the dialing side (see the top comment). */
+enum net_fail {
+    NET_FAIL_OTHER = 0,
+    NET_FAIL_RESOLVE,     /* the host name does not resolve */
+    NET_FAIL_REFUSED,     /* connection refused: nothing listens at that address */
+    NET_FAIL_UNREACHABLE, /* no route to the host or network */
+    NET_FAIL_TIMEOUT,     /* no answer (connect or handshake) within the handshake timeout */
+    NET_FAIL_NETKEY,      /* closed without answering our hello: another network key */
+    NET_FAIL_WRONG_ID,    /* on our network key, but not the node dialed */
+    NET_FAIL_NOT_PULL,    /* answered with something that is not our handshake */
+    NET_FAIL_BUSY,        /* refused for its limits (reset before the handshake, BYE busy) */
+    NET_FAIL_REFUSED_BYE, /* refused after the handshake with another BYE (version, ...) */
+};
+#define NET_FAIL_COUNT 10
+
+/* net_fail_name: a short name for JSON and tests ("refused", "timeout", "other_network",
+ * "wrong_id", ...). */
+const char *net_fail_name(enum net_fail kind);
+
 struct net_events {
     void (*up)(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t features);
     void (*msg)(void *ctx, const uint8_t key[32], const uint8_t *msg, size_t len);
     void (*flushed)(void *ctx, const uint8_t key[32], size_t len, bool counted);
     void (*down)(void *ctx, const uint8_t key[32]);
-    void (*dial_failed)(void *ctx, const uint8_t key[32], int err, const char *reason);
+    void (*dial_failed)(void *ctx, const uint8_t key[32], const char *addr, int err,
+                        enum net_fail kind, const char *reason);
     void *ctx;
 };
 
@@ -99,6 +135,19 @@ uint16_t net_port(const struct net *t);
  * PULL_ERR_QUOTA (max_conns reached). */
 int net_dial(struct net *t, const uint8_t key[static 32], const char *addr);
 
+/* net_probe runs a diagnostic dial of key at addr (pull doctor): the handshake and the
+ * HELLO exchange, then a goodbye; sync never hears of it. cb is called exactly once if 0 is
+ * returned (also when the net stops: err PULL_ERR_CLOSED), never inside this call. Returns
+ * 0, PULL_ERR_EXISTS (a connection with key is open or being dialed: ask net_conn_info),
+ * PULL_ERR_BAD_KEY (own key, or not a usable key), PULL_ERR_INVAL (bad address),
+ * PULL_ERR_STATE (stopped) or PULL_ERR_NOMEM. */
+int net_probe(struct net *t, const uint8_t key[static 32], const char *addr, node_probe_fn cb,
+              void *arg);
+
+/* net_probe_cancel forgets the callbacks of the probes running with arg (they run on
+ * quietly, no callback follows). */
+void net_probe_cancel(struct net *t, void *arg);
+
 /* net_send sends one message (1..MSG_MAX bytes) to the up connection of key. counted is
  * handed back with its flushed event (the gossip engine's backlog accounting). Returns
  * 0, PULL_ERR_NOT_FOUND (no up connection), PULL_ERR_QUOTA (its queue overflowed: the
@@ -120,7 +169,8 @@ bool net_is_up(const struct net *t, const uint8_t key[static 32]);
 size_t net_up_count(const struct net *t);
 
 /* net_conn_info fills the connection fields of out (connected, inbound, bytes, since_s,
- * and addr if out->addr is empty) for key. Returns 0 or PULL_ERR_NOT_FOUND. */
+ * the clock skew its HELLO told, and addr if out->addr is empty) for key. Returns 0 or
+ * PULL_ERR_NOT_FOUND. */
 int net_conn_info(const struct net *t, const uint8_t key[static 32], struct node_peer_info *out);
 
 /* net_up_at writes the key of the i-th established session. Returns 0 or

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 
 #include "lib/err.h"
@@ -38,6 +39,45 @@ struct wreq {
 static void conn_input(struct conn *c, const uint8_t *p, size_t n);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void pump_arm(struct net *t);
+
+void
+net_conn_fail(struct conn *c, int err, enum net_fail kind, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->fail_set)
+        return;
+    c->fail_set = true;
+    c->fail_err = err;
+    c->fail_kind = kind;
+    va_start(ap, fmt);
+    vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+    va_end(ap);
+}
+
+void
+net_conn_probe_done(struct conn *c, int err)
+{
+    struct node_probe_result r;
+    node_probe_fn cb = c->probe_cb;
+
+    if (cb == NULL)
+        return;
+    c->probe_cb = NULL;
+    memset(&r, 0, sizeof(r));
+    r.err = err;
+    if (err == 0) {
+        r.rtt_ms = (uint32_t)(net_now_ms(c->net) - c->opened_ms);
+        r.has_skew = c->has_skew;
+        r.skew_ms = c->skew_ms;
+        snprintf(r.agent, sizeof(r.agent), "%s", c->agent);
+    } else {
+        r.kind = net_fail_name(c->fail_kind);
+        snprintf(r.reason, sizeof(r.reason), "%s",
+                 c->fail_reason[0] != '\0' ? c->fail_reason : pull_strerror(err));
+    }
+    cb(c->probe_arg, &r);
+}
 
 void
 net_conn_name(const struct conn *c, char out[IDENT_SHORT_LEN + 1])
@@ -64,12 +104,16 @@ on_closed(uv_handle_t *h)
     if (c->next != NULL)
         c->next->prev = c->prev;
     net_conn_name(c, who);
-    if (!c->quiet && !t->stopped && c->key_known) {
+    if (c->probe) {
+        /* a probe that got its session reported it in conn_up */
+        net_conn_probe_done(c, c->fail_err != 0 ? c->fail_err : PULL_ERR_CLOSED);
+    } else if (!c->quiet && !t->stopped && c->key_known) {
         bool other = net_find(t, c->key, false) != NULL;
         if (c->was_up && !other && t->ev.down != NULL) {
             t->ev.down(t->ev.ctx, c->key);
         } else if (!c->was_up && !c->inbound && !other && t->ev.dial_failed != NULL) {
-            t->ev.dial_failed(t->ev.ctx, c->key, c->fail_err ? c->fail_err : PULL_ERR_CLOSED,
+            t->ev.dial_failed(t->ev.ctx, c->key, c->addr,
+                              c->fail_err ? c->fail_err : PULL_ERR_CLOSED, c->fail_kind,
                               c->fail_reason[0] ? c->fail_reason : "connection closed");
         }
     }
@@ -104,6 +148,8 @@ net_conn_destroy(struct conn *c)
         uv_tcp_init(c->net->node->loop, &c->tcp);
         c->tcp.data = c;
     }
+    if (c->reset && uv_tcp_close_reset(&c->tcp, on_closed) == 0)
+        return;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -126,6 +172,16 @@ net_conn_new(struct net *t, bool inbound)
 
 /* ---------------------------------------------------------------- writing */
 
+/* shs_refused: the server reset the connection before answering our hello. */
+static void
+shs_refused(struct conn *c)
+{
+    net_conn_fail(c, PULL_ERR_CLOSED, NET_FAIL_BUSY,
+                  "the node at %.100s refused the connection (it has too many connections or "
+                  "handshakes, or is stopping); it will be tried again",
+                  c->addr);
+}
+
 static void
 on_written(uv_write_t *req, int status)
 {
@@ -135,8 +191,11 @@ on_written(uv_write_t *req, int status)
 
     c->queued -= w->len;
     if (status < 0 && status != UV_ECANCELED && !c->handle_closed) {
-        c->fail_err = PULL_ERR_IO;
-        snprintf(c->fail_reason, sizeof(c->fail_reason), "write failed: %s", uv_strerror(status));
+        if (!c->inbound && c->phase == PH_SHS && c->shs_rx == 0 &&
+            (status == UV_ECONNRESET || status == UV_EPIPE))
+            shs_refused(c);
+        else
+            net_conn_fail(c, PULL_ERR_IO, NET_FAIL_OTHER, "write failed: %s", uv_strerror(status));
         net_conn_destroy(c);
     }
     /* Report cancelled writes too: gossip counts every byte it sent to the key, and a
@@ -171,8 +230,7 @@ net_conn_write(struct conn *c, const uint8_t *p, size_t len, size_t msg_len, int
     b = uv_buf_init((char *)w->data, (unsigned)len);
     if ((rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written)) != 0) {
         free(w);
-        c->fail_err = PULL_ERR_IO;
-        snprintf(c->fail_reason, sizeof(c->fail_reason), "write: %s", uv_strerror(rc));
+        net_conn_fail(c, PULL_ERR_IO, NET_FAIL_OTHER, "write: %s", uv_strerror(rc));
         net_conn_destroy(c);
         return PULL_ERR_IO;
     }
@@ -221,22 +279,22 @@ net_conn_send_wb(struct conn *c, struct pull_wb *w, bool final)
 void
 net_conn_close(struct conn *c, int err, uint32_t bye, const char *fmt, ...)
 {
-    char who[IDENT_SHORT_LEN + 1];
+    char who[IDENT_SHORT_LEN + 1], text[NET_REASON_MAX];
     struct pull_wb w;
     va_list ap;
 
     if (c->phase == PH_CLOSING || c->handle_closed)
         return;
+    text[0] = '\0';
     if (fmt != NULL) {
         va_start(ap, fmt);
-        vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+        vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
     }
-    c->fail_err = err;
-    if (c->fail_reason[0] == '\0')
-        snprintf(c->fail_reason, sizeof(c->fail_reason), "%s", msg_bye_reason_str(bye));
+    net_conn_fail(c, err, NET_FAIL_OTHER, "%s", text[0] != '\0' ? text : msg_bye_reason_str(bye));
     net_conn_name(c, who);
-    if (c->phase == PH_UP || err == 0)
+    /* a dial's failure is the dialer's warning to give (sync.c), once per peer */
+    if (c->phase == PH_UP || err == 0 || (!c->inbound && c->phase != PH_UP))
         log_debug("peer %s %s: closing: %s", who, c->addr, c->fail_reason);
     else
         log_info("peer %s %s: closing: %s", who, c->addr, c->fail_reason);
@@ -249,7 +307,7 @@ net_conn_close(struct conn *c, int err, uint32_t bye, const char *fmt, ...)
     }
     if (c->frames && !c->final_sent) {
         wb_init(&w, MSG_MAX);
-        if (msg_bye_encode(bye, fmt != NULL ? c->fail_reason : "", &w) != 0) {
+        if (msg_bye_encode(bye, text, &w) != 0) {
             wb_release(&w);
             wb_init(&w, MSG_MAX);
             (void)msg_bye_encode(bye, "", &w);
@@ -282,7 +340,15 @@ conn_up(struct conn *c, const struct msg_hello *h)
             snprintf(c->addr, sizeof(c->addr), "%s:%u", c->ip, (unsigned)h->listen_port);
     }
     net_ctr(t)->handshakes_ok++;
+    snprintf(c->agent, sizeof(c->agent), "%s", h->agent);
     net_conn_name(c, who);
+    if (c->probe) {
+        log_debug("peer %s %s: probe answered (%.64s)", who, c->addr, h->agent);
+        net_conn_probe_done(c, 0);
+        c->quiet = true;
+        net_conn_close(c, 0, MSG_BYE_NORMAL, "diagnostic dial (pull doctor): done");
+        return;
+    }
     log_info("peer %s %s: connected (%s, %.64s)", who, c->addr, c->inbound ? "in" : "out",
              h->agent);
     if (t->ev.up != NULL)
@@ -297,9 +363,11 @@ resolve_dup(struct conn *c)
     struct net *t = c->net;
     const uint8_t *self = t->node->self.pk;
 
+    if (c->probe)
+        return true; /* never the key's connection: it ends after the HELLOs */
     for (struct conn *o = t->head; o != NULL; o = o->next) {
         const uint8_t *dc, *dd;
-        if (o == c || !o->key_known || o->phase == PH_CLOSING || o->handle_closed ||
+        if (o == c || !o->key_known || o->probe || o->phase == PH_CLOSING || o->handle_closed ||
             sodium_memcmp(o->key, c->key, 32) != 0)
             continue;
         dc = c->inbound ? c->key : self;
@@ -311,6 +379,17 @@ resolve_dup(struct conn *c)
         net_conn_close(o, PULL_ERR_EXISTS, MSG_BYE_DUPLICATE, "duplicate connection");
     }
     return true;
+}
+
+/* wall_ms: the wall clock in unix milliseconds (HELLO's time_ms). */
+static uint64_t
+wall_ms(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* session_start: the handshake is done; start the frames and send our HELLO. */
@@ -357,6 +436,7 @@ session_start(struct conn *c)
         goto out;
     }
     msg_hello_init(&h, MSG_FEAT_RECON | MSG_FEAT_MAIL, t->port, "pulld/" PULL_VERSION);
+    h.time_ms = wall_ms();
     wb_init(&w, MSG_MAX);
     if ((rc = msg_hello_encode(&h, &w)) == 0)
         rc = net_conn_send_wb(c, &w, false);
@@ -367,6 +447,49 @@ out:
     sodium_memzero(tx, sizeof(tx));
     sodium_memzero(rx, sizeof(rx));
     return rc;
+}
+
+/* shs_failed says what a handshake this node dialed and refused means. */
+static void
+shs_failed(struct conn *c, enum shs_fail why)
+{
+    char id[IDENT_SHORT_LEN + 1];
+
+    ident_short(c->key, id);
+    if (why == SHS_FAIL_NETWORK)
+        net_conn_fail(c, PULL_ERR_HANDSHAKE, NET_FAIL_NOT_PULL,
+                      "what answers at %.100s is not a pull node on this network (its handshake "
+                      "is not authenticated by our network key)",
+                      c->addr);
+    else if (why == SHS_FAIL_ACCEPT)
+        net_conn_fail(c, PULL_ERR_HANDSHAKE, NET_FAIL_WRONG_ID,
+                      "the node at %.100s is not %s: it could not prove that id", c->addr, id);
+}
+
+/* shs_closed: the server ended the handshake of our dial without a word; what it means
+ * depends on how far it got (net.h). */
+static void
+shs_closed(struct conn *c, bool reset)
+{
+    char id[IDENT_SHORT_LEN + 1];
+
+    ident_short(c->key, id);
+    if (c->shs_rx == 0 && reset)
+        shs_refused(c);
+    else if (c->shs_rx == 0)
+        net_conn_fail(c, PULL_ERR_HANDSHAKE, NET_FAIL_NETKEY,
+                      "the node at %.100s closed the connection without answering our hello: it "
+                      "is on another network key (pulld --network-key), or it is not a pull node",
+                      c->addr);
+    else if (c->shs_rx >= SHS_MSG2_BYTES)
+        net_conn_fail(c, PULL_ERR_HANDSHAKE, NET_FAIL_WRONG_ID,
+                      "the node at %.100s is not %s: it is on our network key but refused a "
+                      "handshake for that id (check the id: `pull id` on that node prints it)",
+                      c->addr, id);
+    else
+        net_conn_fail(c, PULL_ERR_HANDSHAKE, NET_FAIL_OTHER,
+                      "the node at %.100s closed the connection in the middle of the handshake",
+                      c->addr);
 }
 
 /* shs_input runs the handshake on p[0..n); returns how many bytes it used, or -1 if c was
@@ -395,6 +518,8 @@ shs_input(struct conn *c, const uint8_t *p, size_t n)
             return (ssize_t)total;
         rc = shs_feed(&c->shs, p + total, n - total, &used);
         if (rc < 0) {
+            if (!c->inbound)
+                shs_failed(c, shs_fail_reason(&c->shs));
             net_conn_close(c, PULL_ERR_HANDSHAKE, 0, "handshake failed: %s",
                            shs_fail_str(shs_fail_reason(&c->shs)));
             return -1;
@@ -426,6 +551,11 @@ handle_frame(struct conn *c, const struct frame_msg *m)
         uint32_t version;
         if (type != MSG_HELLO || m->final || msg_hello_decode(m->p, m->len, &s.u.hello) != 0) {
             if (type == MSG_BYE && msg_bye_decode(m->p, m->len, &s.u.bye) == 0) {
+                net_conn_fail(c, PULL_ERR_CLOSED,
+                              s.u.bye.reason == MSG_BYE_BUSY ? NET_FAIL_BUSY : NET_FAIL_REFUSED_BYE,
+                              "the node at %.100s refused the session: %s%s%.100s", c->addr,
+                              msg_bye_reason_str(s.u.bye.reason), s.u.bye.text[0] ? ": " : "",
+                              s.u.bye.text);
                 net_conn_close(c, PULL_ERR_CLOSED, MSG_BYE_NORMAL, "refused by peer: %s%s%s",
                                msg_bye_reason_str(s.u.bye.reason), s.u.bye.text[0] ? ": " : "",
                                s.u.bye.text);
@@ -437,10 +567,20 @@ handle_frame(struct conn *c, const struct frame_msg *m)
         }
         msg_hello_init(&ours, 0, t->port, "");
         if (msg_negotiate(&ours, &s.u.hello, &version) != 0) {
+            net_conn_fail(c, PULL_ERR_VERSION, NET_FAIL_REFUSED_BYE,
+                          "the node at %.100s speaks protocol versions %u..%u, this node %u..%u: "
+                          "one of them needs an upgrade",
+                          c->addr, (unsigned)s.u.hello.proto_min, (unsigned)s.u.hello.proto_max,
+                          (unsigned)MSG_PROTO_MIN, (unsigned)MSG_PROTO_MAX);
             net_conn_close(c, PULL_ERR_VERSION, MSG_BYE_VERSION,
                            "no common protocol version: this node speaks %u..%u",
                            (unsigned)MSG_PROTO_MIN, (unsigned)MSG_PROTO_MAX);
             return;
+        }
+        if (s.u.hello.time_ms != 0) {
+            /* its clock minus ours, to within the HELLO's flight time */
+            c->has_skew = true;
+            c->skew_ms = (int64_t)(s.u.hello.time_ms - wall_ms());
         }
         conn_up(c, &s.u.hello);
         return;
@@ -588,14 +728,14 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (c->phase == PH_CLOSING)
             return;
-        if (nread == UV_EOF) {
+        if (!c->inbound && c->phase == PH_SHS && (nread == UV_EOF || nread == UV_ECONNRESET)) {
+            shs_closed(c, nread == UV_ECONNRESET);
+        } else if (nread == UV_EOF) {
             int e = c->frames ? frame_dec_eof(&c->dec) : PULL_ERR_CLOSED;
-            c->fail_err = PULL_ERR_CLOSED;
-            snprintf(c->fail_reason, sizeof(c->fail_reason), "peer closed the connection%s",
-                     e == 0 ? "" : " without a goodbye");
+            net_conn_fail(c, PULL_ERR_CLOSED, NET_FAIL_OTHER, "peer closed the connection%s",
+                          e == 0 ? "" : " without a goodbye");
         } else {
-            c->fail_err = PULL_ERR_IO;
-            snprintf(c->fail_reason, sizeof(c->fail_reason), "read: %s", uv_strerror((int)nread));
+            net_conn_fail(c, PULL_ERR_IO, NET_FAIL_OTHER, "read: %s", uv_strerror((int)nread));
         }
         if (c->phase != PH_UP && c->phase != PH_DIAL)
             net_ctr(t)->handshakes_failed++;
@@ -603,6 +743,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->bytes_in += (size_t)nread;
+    if (c->phase == PH_SHS)
+        c->shs_rx += (uint32_t)nread;
     net_ctr(t)->bytes_in += (size_t)nread;
     if (c->phase == PH_CLOSING)
         return;

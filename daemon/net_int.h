@@ -31,6 +31,7 @@
 #include "daemon/net.h"
 #include "proto/frame.h"
 #include "proto/gossip.h"
+#include "proto/msg.h"
 #include "proto/shs.h"
 
 #define NET_READ_BUF 65536
@@ -80,8 +81,20 @@ struct conn {
     uint64_t tokens_ms;
     uint8_t *pend; /* input not yet processed */
     size_t pend_len, pend_off;
+    bool fail_set; /* fail_err, fail_kind and fail_reason are said (net_conn_fail) */
     int fail_err;
+    enum net_fail fail_kind;
     char fail_reason[NET_REASON_MAX];
+    bool reset;                    /* close with a reset (RST): refused before the handshake */
+    uint32_t shs_rx;               /* handshake bytes received (the dialer tells failures by it) */
+    bool has_skew;                 /* the peer's HELLO said its clock */
+    int64_t skew_ms;               /* its clock minus ours when its HELLO arrived */
+    char agent[MSG_AGENT_MAX + 1]; /* its HELLO's agent */
+    /* a diagnostic dial (net_probe): never seen by sync, never counted as the key's
+     * connection; probe_cb is called once (NULL once called or cancelled) */
+    bool probe;
+    node_probe_fn probe_cb;
+    void *probe_arg;
 };
 
 /* What a write reports when it completes (the flushed event). */
@@ -160,14 +173,23 @@ int net_conn_send_frame(struct conn *c, const uint8_t *msg, size_t len, size_t m
 int net_conn_send_wb(struct conn *c, struct pull_wb *w, bool final);
 
 /* net_conn_close ends c: a final BYE (bye, and fmt's text if given) if frames run, then
- * close. err and fmt say why, for a dial_failed event and the log. Does nothing to a
- * closing connection. */
+ * close. err and fmt say why, for a dial_failed event and the log, unless net_conn_fail
+ * said it first (more precisely). Does nothing to a closing connection. */
 void net_conn_close(struct conn *c, int err, uint32_t bye, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* net_conn_destroy closes c's handle now (pending writes are cancelled); the close
  * callback frees it. */
 void net_conn_destroy(struct conn *c);
+
+/* net_conn_fail records why c fails (err, kind and a reason, printf-style) for its
+ * dial_failed event or probe callback, unless a reason was recorded already. */
+void net_conn_fail(struct conn *c, int err, enum net_fail kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* net_conn_probe_done calls c's probe callback (if still set) with c's outcome: err 0 (a
+ * session), or c's failure. */
+void net_conn_probe_done(struct conn *c, int err);
 
 /* net_conn_name writes c's short key, or "?" before the key is known. */
 void net_conn_name(const struct conn *c, char out[IDENT_SHORT_LEN + 1]);

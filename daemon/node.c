@@ -824,66 +824,6 @@ trim_after_commit(struct node *n)
         uv_timer_start(&b->trim, on_trim, TRIM_QUIET_MS, 0);
 }
 
-/* ---------------------------------------------------------------- the network side */
-
-void
-node_set_net(struct node *n, const struct node_netops *ops, void *ctx)
-{
-    n->net = ops;
-    n->net_ctx = ops != NULL ? ctx : NULL;
-}
-
-size_t
-node_peer_count(struct node *n)
-{
-    return n->net != NULL ? n->net->peer_count(n->net_ctx) : 0;
-}
-
-int
-node_peer_at(struct node *n, size_t i, struct node_peer_info *out)
-{
-    if (n->net == NULL) {
-        memset(out, 0, sizeof(*out));
-        return PULL_ERR_NOT_FOUND;
-    }
-    return n->net->peer_at(n->net_ctx, i, out);
-}
-
-size_t
-node_connected_count(struct node *n)
-{
-    return n->net != NULL ? n->net->connected_count(n->net_ctx) : 0;
-}
-
-int
-node_connect(struct node *n, const uint8_t key[static 32], const char *addr, node_connect_fn cb,
-             void *arg)
-{
-    if (n->net == NULL || n->stopping)
-        return PULL_ERR_STATE;
-    return n->net->connect(n->net_ctx, key, addr, cb, arg);
-}
-
-int
-node_learn_peer(struct node *n, const uint8_t key[static 32], const char *addr)
-{
-    if (n->net == NULL || n->stopping)
-        return 0;
-    return n->net->learn_peer(n->net_ctx, key, addr);
-}
-
-size_t
-node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max)
-{
-    return n->net != NULL ? n->net->addresses(n->net_ctx, out, max) : 0;
-}
-
-uint16_t
-node_listen_port(struct node *n)
-{
-    return n->net != NULL ? n->net->listen_port(n->net_ctx) : 0;
-}
-
 /* ---------------------------------------------------------------- lifecycle */
 
 int
@@ -961,6 +901,8 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     uv_timer_start(&b->sweep, on_sweep, SWEEP_FIRST_MS, 0);
     log_info("%u verifier thread(s)%s", b->pool.nth, b->pool.uv ? " (libuv's threadpool)" : "");
     trim_now(n); /* the index was built from a pass over the store */
+    if ((rc = node_mine_start(n)) != 0)
+        log_warn("cannot keep copies of my records: %s", pull_strerror(rc)); /* not fatal */
     *out = n;
     return 0;
 

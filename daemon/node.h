@@ -10,6 +10,9 @@
  *   node_kin.c    the authors whose records the store budget keeps (node_keeps).
  *   net.c, net_conn.c  TCP listener and dialer, admission, Secret Handshake, frames,
  *                 HELLO/PING/BYE.
+ *   node_mine.c   the latest version of each of my records, kept past its expiry.
+ *   node_net.c    the network side below: what node_set_net registered, asked for by the
+ *                 floors above (peers, connect, probes, addresses).
  *   sync.c        executes the protocol engine (proto/syncer.h) over net's connections;
  *                 sync_netops.c registers the network operations below (node_set_net).
  *   people.c      names, petnames, record handles and trust (daemon/people.h).
@@ -300,23 +303,60 @@ void node_unobserve(struct node *n, void *ctx);
 /* node_emit hands an event to every observer now; data is only read during the call. */
 void node_emit(struct node *n, enum node_event ev, const uint8_t *data, size_t len);
 
+/* ---- my records (node_mine.c) ---- */
+
+/* node_mine_start keeps the latest version of each of my records in STORE_MINE (lib/store.h)
+ * from now on, past its expiry, and copies there what the store holds already. Called by
+ * node_new. Returns 0 or a PULL_ERR_*. */
+int node_mine_start(struct node *n);
+
+/* node_mine_key writes the STORE_MINE key of a slot of mine. */
+void node_mine_key(const uint8_t slot[RECORD_SLOT_BYTES], uint8_t key[32]);
+
 /* ---- the network side, registered by sync.c ---- */
+
+#define NODE_REASON_MAX 160
 
 /* One peer as `pull peers` shows it. */
 struct node_peer_info {
     uint8_t key[32];
     char addr[NODE_ADDR_MAX]; /* "HOST:PORT" (advertised or observed), may be "" */
-    const char *state;        /* "active", "passive", "connecting", "pending", "banned" */
+    const char *state;        /* "active", "passive", "connecting", "pending", "banned", or for
+                                 peers the engine only remembers: "unreachable" (the last
+                                 dial failed), "known" */
     bool connected;
     bool inbound;
+    bool bootstrap; /* a bootstrap line of the configuration */
     int32_t score;
     uint64_t bytes_in, bytes_out; /* this connection (0 if not connected) */
     uint64_t since_s;             /* connection established at (unix seconds), 0 if none */
+    bool has_skew;
+    int64_t skew_ms; /* connected: its clock minus ours, from its HELLO (has_skew) */
+    /* dials: the last failure (fails > 0), when the peer was last connected, the next
+     * attempt (unix seconds, 0: unknown or none planned) */
+    uint32_t fails;                   /* failed dials since it was last connected */
+    const char *last_error_kind;      /* net_fail_name, NULL if none */
+    char last_error[NODE_REASON_MAX]; /* "" if none */
+    uint64_t last_error_s, last_seen_s, next_retry_s;
 };
 
 /* Called when a `pull connect` dial ends: 0 once the session is up, else the error and a
  * one-line reason. */
 typedef void (*node_connect_fn)(void *arg, int result, const char *reason);
+
+/* What a diagnostic dial found (node_probe). */
+struct node_probe_result {
+    int err;                      /* 0: the handshake and HELLO went through */
+    const char *kind;             /* err != 0: net_fail_name ("refused", "timeout", "wrong_id",
+                                     "other_network", ...) */
+    char reason[NODE_REASON_MAX]; /* err != 0: one line for a person */
+    uint32_t rtt_ms;              /* err == 0: from the dial to its HELLO */
+    bool has_skew;
+    int64_t skew_ms; /* err == 0 and has_skew: its clock minus ours */
+    char agent[72];  /* err == 0: its HELLO's agent */
+};
+
+typedef void (*node_probe_fn)(void *arg, const struct node_probe_result *r);
 
 /* What the network part offers the others (each with ctx first). */
 struct node_netops {
@@ -328,6 +368,10 @@ struct node_netops {
     int (*learn_peer)(void *ctx, const uint8_t key[static 32], const char *addr);
     size_t (*addresses)(void *ctx, char (*out)[NODE_ADDR_MAX], size_t max);
     uint16_t (*listen_port)(void *ctx);
+    int (*probe)(void *ctx, const uint8_t key[static 32], const char *addr, node_probe_fn cb,
+                 void *arg);
+    void (*probe_cancel)(void *ctx, void *arg);
+    size_t (*bootstrap_count)(void *ctx);
 };
 
 /* node_set_net registers the network part (ops must outlive the node; NULL unregisters).
@@ -359,5 +403,19 @@ size_t node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max);
 
 /* node_listen_port: the TCP port actually bound (after port 0 was resolved), 0 if none. */
 uint16_t node_listen_port(struct node *n);
+
+/* node_probe dials key@addr to diagnose it (pull doctor): handshake and HELLO, then a
+ * goodbye, without making it a peer. cb is called exactly once if 0 is returned, never
+ * inside this call. Returns 0, PULL_ERR_EXISTS (connected or being dialed already: see
+ * node_peer_at), PULL_ERR_BAD_KEY, PULL_ERR_INVAL (bad address), PULL_ERR_STATE. */
+int node_probe(struct node *n, const uint8_t key[static 32], const char *addr, node_probe_fn cb,
+               void *arg);
+
+/* node_probe_cancel: no callback will come for the probes started with arg. */
+void node_probe_cancel(struct node *n, void *arg);
+
+/* node_bootstrap_count: how many bootstrap peers the configuration names (and the engine
+ * took). */
+size_t node_bootstrap_count(struct node *n);
 
 #endif

@@ -1,9 +1,12 @@
 #include "daemon/setup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,6 +76,49 @@ setup_data_dir(const char *dir, char *err, size_t errlen)
         log_warn("data directory %s was accessible by group or others (mode %03o): now 0700", dir,
                  (unsigned)(st.st_mode & 0777));
     }
+    return 0;
+}
+
+int
+setup_lock(const char *dir, int *fd, char *err, size_t errlen)
+{
+    char path[PATH_MAX], buf[32];
+    ssize_t got;
+    long pid = 0;
+    int f;
+
+    *fd = -1;
+    if (paths_join(dir, PATHS_LOCK_NAME, path, sizeof(path)) != 0) {
+        snprintf(err, errlen, "lock file path too long");
+        return PULL_ERR_IO;
+    }
+    if ((f = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return PULL_ERR_IO;
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            /* the holder writes its pid right after locking: read what is there */
+            if ((got = pread(f, buf, sizeof(buf) - 1, 0)) > 0) {
+                buf[got] = '\0';
+                pid = strtol(buf, NULL, 10);
+            }
+            if (pid > 0)
+                snprintf(err, errlen, "pulld is already running on %s (pid %ld)", dir, pid);
+            else
+                snprintf(err, errlen, "pulld is already running on %s", dir);
+            close(f);
+            return PULL_ERR_EXISTS;
+        }
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(e));
+        close(f);
+        return PULL_ERR_IO;
+    }
+    snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, buf, strlen(buf), 0) != (ssize_t)strlen(buf))
+        log_warn("cannot write the pid into %s: %s", path, strerror(errno)); /* still locked */
+    *fd = f;
     return 0;
 }
 

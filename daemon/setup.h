@@ -21,6 +21,13 @@
  * (cannot create, not a directory) or PULL_ERR_PERM (owned by another user). */
 int setup_data_dir(const char *dir, char *err, size_t errlen);
 
+/* setup_lock takes the data directory's lock, DIR/pulld.lock (an exclusive flock held
+ * until the process exits; the file holds the pid), so that a second pulld on the same
+ * directory stops before it touches anything. Returns 0 with *fd the open lock file (keep
+ * it open), PULL_ERR_EXISTS if another process holds it (err: "pulld is already running
+ * on DIR (pid N)"), or PULL_ERR_IO. */
+int setup_lock(const char *dir, int *fd, char *err, size_t errlen);
+
 /* setup_identity loads DIR/identity.key, or creates it (0600) when it does not exist
  * (*created is then true). Returns 0, PULL_ERR_PERM (a symbolic link, never followed: the
  * message says to put the file itself there; or readable by group or others: the message

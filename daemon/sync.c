@@ -5,6 +5,7 @@
  */
 #include "daemon/sync_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,6 +184,13 @@ act(struct sync *s, struct syncer_action *a)
                 syncer_on_connected(s->e, a->peer, pi.inbound, pi.addr, 0, sync_now_ms(s));
         } else if (rc != 0) {
             syncer_on_disconnected(s->e, a->peer, sync_now_ms(s));
+            if (rc == PULL_ERR_INVAL || rc == PULL_ERR_BAD_KEY) {
+                char why[NODE_REASON_MAX];
+                snprintf(why, sizeof(why), "cannot dial %.100s: %s", a->addr,
+                         rc == PULL_ERR_INVAL ? "not a HOST:PORT address"
+                                              : "the id is not a usable key");
+                sync_dial_failed(s, a->peer, a->addr, rc, NET_FAIL_OTHER, why);
+            }
         }
         break;
     case SYNCER_ACT_DISCONNECT:
@@ -248,6 +256,7 @@ ev_up(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t
 
     if (s->stopped)
         return;
+    sync_dial_up(s, key, addr);
     syncer_on_connected(s->e, key, inbound, addr, features, sync_now_ms(s));
     sync_drain(s);
     sync_connect_done(s, key, 0, NULL);
@@ -289,16 +298,16 @@ ev_down(void *ctx, const uint8_t key[32])
 }
 
 static void
-ev_dial_failed(void *ctx, const uint8_t key[32], int err, const char *reason)
+ev_dial_failed(void *ctx, const uint8_t key[32], const char *addr, int err, enum net_fail kind,
+               const char *reason)
 {
     struct sync *s = ctx;
-    char who[IDENT_SHORT_LEN + 1];
 
     if (s->stopped)
         return;
-    ident_short(key, who);
-    log_debug("dial %s failed: %s", who, reason);
     syncer_on_disconnected(s->e, key, sync_now_ms(s));
+    /* after the engine took it: the warning says when it tries again */
+    sync_dial_failed(s, key, addr, err, kind, reason);
     sync_drain(s);
     sync_connect_done(s, key, err, reason);
 }
@@ -468,6 +477,7 @@ sync_free(struct sync *s)
     if (s == NULL)
         return;
     sync_connect_free(s);
+    sync_dials_free(s);
     syncer_free(s->e);
     net_free(s->net);
     free(s);

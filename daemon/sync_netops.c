@@ -95,29 +95,147 @@ state_name(enum gossip_peer_state st)
     return "unknown";
 }
 
+/* in_list: does one of the first n rows of the snapshot show key already? */
+static bool
+snap_has(const struct sync *s, const uint8_t key[32])
+{
+    for (size_t i = 0; i < s->nsnap; i++) {
+        const struct sync_peer_ref *r = &s->snap[i];
+        struct gossip_peer_info pi;
+        struct syncer_known_info k;
+        const uint8_t *have = NULL;
+
+        if (r->src == 0 && syncer_peer_at(s->e, r->i, &pi) == 0)
+            have = pi.key;
+        else if (r->src == 1 && syncer_known_at(s->e, r->i, &k) == 0)
+            have = k.key;
+        else if (r->src == 2)
+            have = s->dials[r->i].key;
+        if (have != NULL && memcmp(have, key, 32) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void
+snap_add(struct sync *s, size_t cap, uint8_t src, size_t i)
+{
+    if (s->nsnap < cap) {
+        s->snap[s->nsnap].src = src;
+        s->snap[s->nsnap].i = (uint32_t)i;
+        s->nsnap++;
+    }
+}
+
+/* op_peer_count takes the snapshot of `pull peers`' rows: gossip's peers (connections,
+ * the passive view), then the peers the engine remembers and gossip doesn't hold now (a
+ * bootstrap line that failed, a peer of a past session), then peers whose dials failed
+ * lately and that nobody holds any more (a `pull connect` that failed). */
 static size_t
 op_peer_count(void *ctx)
 {
     struct sync *s = ctx;
+    size_t ng = syncer_peer_count(s->e), nk = syncer_known_count(s->e), cap = ng + nk + s->ndials;
+    struct syncer_known_info k;
+    struct sync_peer_ref *v;
 
-    return syncer_peer_count(s->e);
+    s->nsnap = 0;
+    if (cap == 0)
+        return 0;
+    if ((v = realloc(s->snap, cap * sizeof(*v))) == NULL)
+        return 0;
+    s->snap = v;
+    for (size_t i = 0; i < ng; i++)
+        snap_add(s, cap, 0, i);
+    for (size_t i = 0; i < nk; i++) {
+        if (syncer_known_at(s->e, i, &k) == 0 && !snap_has(s, k.key))
+            snap_add(s, cap, 1, i);
+    }
+    for (size_t i = 0; i < s->ndials; i++) {
+        if (s->dials[i].fails > 0 && !snap_has(s, s->dials[i].key))
+            snap_add(s, cap, 2, i);
+    }
+    return s->nsnap;
+}
+
+/* dial_fields adds what the dials to the peer did (last error, last seen, next try). */
+static void
+dial_fields(struct sync *s, struct node_peer_info *out, uint64_t seen_s)
+{
+    const struct sync_dial *d = sync_dial_find(s, out->key);
+
+    out->last_seen_s = seen_s;
+    if (d != NULL) {
+        if (d->last_ok_s > out->last_seen_s)
+            out->last_seen_s = d->last_ok_s;
+        if (d->fails > 0) {
+            out->fails = d->fails;
+            out->last_error_kind = net_fail_name(d->kind);
+            snprintf(out->last_error, sizeof(out->last_error), "%s", d->reason);
+            out->last_error_s = d->last_fail_s;
+        }
+    }
+    if (out->connected)
+        out->last_seen_s = node_now_s(s->n);
+    else
+        out->next_retry_s = sync_next_retry_s(s, out->key);
+}
+
+/* known_seen: when the engine last saw key (its persisted peers), 0 if never. */
+static uint64_t
+known_seen(const struct sync *s, const uint8_t key[32], bool *boot)
+{
+    struct syncer_known_info k;
+
+    *boot = false;
+    for (size_t i = 0; syncer_known_at(s->e, i, &k) == 0; i++) {
+        if (memcmp(k.key, key, 32) == 0) {
+            *boot = k.bootstrap;
+            return k.seen_s;
+        }
+    }
+    return 0;
 }
 
 static int
 op_peer_at(void *ctx, size_t i, struct node_peer_info *out)
 {
     struct sync *s = ctx;
+    const struct sync_peer_ref *r;
     struct gossip_peer_info pi;
+    struct syncer_known_info k;
+    uint64_t seen;
 
     memset(out, 0, sizeof(*out));
-    if (syncer_peer_at(s->e, i, &pi) != 0)
+    if (i >= s->nsnap)
         return PULL_ERR_NOT_FOUND;
-    memcpy(out->key, pi.key, 32);
-    snprintf(out->addr, sizeof(out->addr), "%s", pi.addr);
-    out->state = state_name(pi.state);
-    out->inbound = pi.inbound;
-    out->score = pi.score;
-    (void)net_conn_info(s->net, pi.key, out);
+    r = &s->snap[i];
+    if (r->src == 0) {
+        if (syncer_peer_at(s->e, r->i, &pi) != 0)
+            return PULL_ERR_NOT_FOUND;
+        memcpy(out->key, pi.key, 32);
+        snprintf(out->addr, sizeof(out->addr), "%s", pi.addr);
+        out->state = state_name(pi.state);
+        out->inbound = pi.inbound;
+        out->score = pi.score;
+        (void)net_conn_info(s->net, pi.key, out);
+    } else if (r->src == 1) {
+        if (syncer_known_at(s->e, r->i, &k) != 0)
+            return PULL_ERR_NOT_FOUND;
+        memcpy(out->key, k.key, 32);
+        snprintf(out->addr, sizeof(out->addr), "%s", k.addr);
+        (void)net_conn_info(s->net, k.key, out);
+    } else {
+        if (r->i >= s->ndials)
+            return PULL_ERR_NOT_FOUND;
+        memcpy(out->key, s->dials[r->i].key, 32);
+        snprintf(out->addr, sizeof(out->addr), "%s", s->dials[r->i].addr);
+        (void)net_conn_info(s->net, out->key, out);
+    }
+    seen = known_seen(s, out->key, &out->bootstrap);
+    dial_fields(s, out, seen);
+    if (out->state == NULL)
+        out->state = out->connected ? "connected" : out->fails > 0 ? "unreachable" : "known";
     return 0;
 }
 
@@ -154,7 +272,7 @@ op_connect(void *ctx, const uint8_t key[static 32], const char *addr, node_conne
     if (!addr_ok(addr))
         return PULL_ERR_INVAL;
     if (net_is_up(s->net, key))
-        return PULL_ERR_EXISTS;
+        return PULL_ERR_EXISTS; /* node.h: the caller asks node_peer_at for its address */
     rc = net_dial(s->net, key, addr);
     if (rc != 0 && rc != PULL_ERR_EXISTS)
         return rc;
@@ -202,7 +320,48 @@ op_listen_port(void *ctx)
     return net_port(s->net);
 }
 
+static int
+op_probe(void *ctx, const uint8_t key[static 32], const char *addr, node_probe_fn cb, void *arg)
+{
+    struct sync *s = ctx;
+
+    if (s->stopped)
+        return PULL_ERR_STATE;
+    if (!addr_ok(addr))
+        return PULL_ERR_INVAL;
+    return net_probe(s->net, key, addr, cb, arg);
+}
+
+static void
+op_probe_cancel(void *ctx, void *arg)
+{
+    struct sync *s = ctx;
+
+    if (s->net != NULL)
+        net_probe_cancel(s->net, arg);
+}
+
+static size_t
+op_bootstrap_count(void *ctx)
+{
+    struct sync *s = ctx;
+    struct syncer_known_info k;
+    size_t n = 0;
+
+    for (size_t i = 0; syncer_known_at(s->e, i, &k) == 0 && k.bootstrap; i++)
+        n++;
+    return n;
+}
+
 const struct node_netops sync_netops = {
-    op_peer_count, op_peer_at,   op_connected_count, op_connect,
-    op_learn_peer, op_addresses, op_listen_port,
+    .peer_count = op_peer_count,
+    .peer_at = op_peer_at,
+    .connected_count = op_connected_count,
+    .connect = op_connect,
+    .learn_peer = op_learn_peer,
+    .addresses = op_addresses,
+    .listen_port = op_listen_port,
+    .probe = op_probe,
+    .probe_cancel = op_probe_cancel,
+    .bootstrap_count = op_bootstrap_count,
 };

@@ -56,8 +56,11 @@ log_msg(enum log_level level, const char *fmt, ...)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s%s%s: ", tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, ts.tv_nsec / 1000000, prefix, prefix[0] ? " " : "", tags[level]);
+    /* the date and the zone (Z: UTC), so that a line read days later says when */
+    n = snprintf(line, sizeof(line),
+                 "%04d-%02d-%02d %02d:%02d:%02d.%03ldZ %s%s%s: ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, prefix,
+                 prefix[0] ? " " : "", tags[level]);
     if (n < 0 || (size_t)n >= sizeof(line))
         n = 0;
     va_start(ap, fmt);

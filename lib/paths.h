@@ -12,6 +12,7 @@
 #define PATHS_KEY_NAME "identity.key"
 #define PATHS_STORE_NAME "store"
 #define PATHS_CONFIG_NAME "config"
+#define PATHS_LOCK_NAME "pulld.lock" /* held (flock) by the running pulld, holds its pid */
 
 /* paths_data_dir writes the data directory into out (size n): `flag` if not NULL, else the
  * environment defaults. Returns 0, or PULL_ERR_INVAL if no directory can be determined or

@@ -64,12 +64,13 @@ enum {
     T_NAMES,
     T_HANDLES,
     T_TRUST,
+    T_MINE,
     T_COUNT
 };
 
 static const char *const table_names[T_COUNT] = {
-    "meta",  "recs",  "ids",   "latest", "tags",  "expiry",  "quota",
-    "peers", "dyads", "mail",  "peerstat", "names", "handles", "trust",
+    "meta",  "recs",  "ids",   "latest",   "tags",  "expiry",  "quota", "peers",
+    "dyads", "mail",  "peerstat", "names", "handles", "trust", "mine",
 };
 
 #define KIND_SLOTS 8
@@ -1862,6 +1863,49 @@ prefix_match(const uint8_t *key, const uint8_t *pb, unsigned nbits)
     return true;
 }
 
+int
+store_prefix_each(struct store *s, const struct ident_prefix *prefix,
+                  int (*fn)(void *ctx, const uint8_t id[RECORD_ID_BYTES]), void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    uint8_t seek[RECORD_ID_BYTES] = {0}, id[RECORD_ID_BYTES];
+    MDB_val k, v;
+    unsigned nbits;
+    int rc;
+
+    if (prefix == NULL || prefix->nbits > 8 * RECORD_ID_BYTES)
+        return PULL_ERR_INVAL;
+    nbits = prefix->nbits;
+    memcpy(seek, prefix->bytes, (nbits + 7) / 8);
+    if (nbits % 8 != 0)
+        seek[nbits / 8] &= (uint8_t)(0xff << (8 - nbits % 8));
+    if ((rc = store_rbegin(s, &txn)) != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_IDS], &cur)) != 0)
+        goto out;
+    k = mval(seek, RECORD_ID_BYTES);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int r;
+        if (k.mv_size != RECORD_ID_BYTES || !prefix_match(k.mv_data, seek, nbits))
+            break;
+        memcpy(id, k.mv_data, RECORD_ID_BYTES); /* the txn stays open: copy, then call */
+        if ((r = fn(ctx, id)) != 0) {
+            mdb_cursor_close(cur);
+            store_rend(s, txn);
+            return r;
+        }
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_rend(s, txn);
+    return store_xlate(rc);
+}
+
 /* The one key of 32 bytes of table `table` that starts with prefix. */
 static int
 resolve_prefix_in(struct store *s, int table, const struct ident_prefix *prefix,
@@ -2204,6 +2248,8 @@ kv_table(enum store_table t)
         return T_HANDLES;
     case STORE_TRUST:
         return T_TRUST;
+    case STORE_MINE:
+        return T_MINE;
     }
     return -1;
 }

@@ -249,6 +249,12 @@ int store_latest(struct store *s, const uint8_t author[static 32],
 /* store_count returns the number of stored records (tombstones included). */
 uint64_t store_count(const struct store *s);
 
+/* store_prefix_each calls fn with the id of every stored record whose id starts with prefix,
+ * in id order, until fn returns non-zero (returned as is). Returns 0 at the end or the
+ * store's error. (An ambiguous prefix's candidates, like git's.) */
+int store_prefix_each(struct store *s, const struct ident_prefix *prefix,
+                      int (*fn)(void *ctx, const uint8_t id[RECORD_ID_BYTES]), void *ctx);
+
 /* store_resolve_prefix finds the one stored record whose id starts with prefix and writes
  * its id. Returns 0, PULL_ERR_NOT_FOUND, or PULL_ERR_AMBIGUOUS if two or more match. */
 int store_resolve_prefix(struct store *s, const struct ident_prefix *prefix,
@@ -326,6 +332,9 @@ enum store_table {
     STORE_NAMES = 3,   /* my petnames, by author key */
     STORE_HANDLES = 4, /* replaced record ids -> their (author, slot) */
     STORE_TRUST = 5,   /* checked evidence of completed dyads, by attestation id */
+    STORE_MINE = 6,    /* the node's own records: key slot || 16 zero bytes, value the
+                          envelope of the slot's latest version, kept past its expiry
+                          (daemon/node_mine.c) */
 };
 
 /*

@@ -72,22 +72,38 @@
  *              of a private network key), "version": str, "data_dir": str,
  *              "limits": {str: uint, ...}, ... more fields freely}
  *   "peers":   {} -> [{"id": text, "address": "HOST:PORT", "state": "active"|"passive"|
- *              "connecting"|..., "inbound": bool, "score": int, ...}]
- *   "connect": {"address": "ID@HOST:PORT"} -> {"ok": true} (once the dial has started or
- *              the handshake succeeded; a failed handshake may be reported as an error)
+ *              "connecting"|"unreachable"|"known"|..., "inbound": bool, "score": int,
+ *              "bootstrap": bool, "last_error": str|nil, "last_error_kind"?: str,
+ *              "last_seen": uint|nil, "next_retry": uint|nil, "clock_skew_ms"?: int, ...}]
+ *              (connections, the peers gossip knows, the bootstrap and past peers the
+ *              engine remembers, and peers whose dials failed lately)
+ *   "connect": {"address": "ID@HOST:PORT"} -> {"ok": true, "address": the address in use,
+ *              "already"?: true} once the session is up (or was already); a failed dial is
+ *              an error whose msg says why (refused, timeout, wrong id, other network key,
+ *              ...); an id that is no key, or this node's own, is BAD_KEY
+ *   "doctor":  {} -> stream: one reply per check, more=true, {"check": str, "ok": bool,
+ *              "status": "ok"|"warn"|"fail", "detail": str, "hint"?: str (what to do),
+ *              "peer"?, "address"?, "result"? (dial checks)}, then more=false
+ *              {"checks", "failed", "warnings": uint}
+ *   "candidates": {"prefix": prefix, "of": "records"|"mine"|"dyads"} -> {"total": uint,
+ *              "candidates": [{"id", "kind", "title", "author"?}, ...] (at most 5)}: what an
+ *              ambiguous prefix could mean (the CLI asks after AMBIGUOUS)
  *   "record.add": {"kind": "offer"|"need", "title": str, "body"?: str, "tags"?: [str],
  *              "expires_s"?: uint (lifetime in seconds from now, default 30 days, max 90
  *              days), "location"?: str, "terms"?: str} -> record (after it is stored)
- *   "record.edit": {"id": prefix, "kind"?, "title"?, "body"?, "tags"?, "expires_s"?,
- *              "location"?, "terms"?} -> record: a new version (seq + 1, same slot) of one
- *              of my records with the given fields replaced (optional for servers:
- *              UNKNOWN_CMD is fine)
- *   "record.list": {"kind"?: "offer"|"need"} -> [record]: my own live records, newest
- *              first (all my kinds if kind is absent)
+ *   "record.edit": {"id": prefix, "kind"?, "title"?, "body"?, "tags"?, "add_tags"?: [str],
+ *              "remove_tags"?: [str], "expires_s"?, "location"?, "terms"?} -> record: a new
+ *              version (seq + 1, same slot) of one of my records with the given fields
+ *              replaced ("tags" replaces them all, then add_tags/remove_tags amend; optional
+ *              for servers: UNKNOWN_CMD is fine)
+ *   "record.list": {"kind"?: "offer"|"need", "expired"?: bool} -> [record]: my own live
+ *              records, newest first (all my kinds if kind is absent); with "expired", those
+ *              that expired instead (the latest version of each slot, kept by the node)
  *   "record.renew": {"id": prefix, "kind"?, "expires_s"?: uint} -> record: new seq, same
  *              content, created = now, expires = now + expires_s (default 30 days)
  *   "record.withdraw": {"id": prefix, "kind"?} -> record: the tombstone (kind "withdrawn")
- *   On edit/renew/withdraw, "id" must name one of MY live records (else NOT_FOUND), and
+ *   On edit/renew/withdraw, "id" must name one of MY live records - or, for edit and renew,
+ *   one that expired if none live matches (else NOT_FOUND; withdraw: EXPIRED) - and
  *   "kind", which the CLI always sends ("pull need renew" sends "need"), must be its kind
  *   (else PULL_ERR_KIND, msg e.g. "abcdefgh is an offer, not a need").
  *   "search":  {"words"?: [str], "kind"?: str, "tags"?: [str], "author"?: person,
@@ -135,8 +151,10 @@
  *              about 1 MiB per reply) with more=true, then a last reply more=false with
  *              {"records": N} (N = envelopes sent in total).
  *   "import":  {"envelopes": [bin, ...] (at most 256, each <= RECORD_ENVELOPE_MAX)} ->
- *              {"imported": uint, "rejected": uint} (each envelope fully checked with
- *              envelope_open; duplicates and stale versions count as rejected)
+ *              {"imported": uint, "rejected": uint, "already": uint, "expired": uint,
+ *              "invalid": uint, "reasons": [{"reason": str, "count": uint}, ...]} (each
+ *              envelope fully checked with envelope_open; rejected = already (stored, or a
+ *              newer version is) + expired + invalid, the invalid ones by reason)
  *   Dyad commands: "dyad.propose" {"record": prefix, "message"?},
  *   "dyad.accept"/"dyad.decline"/"dyad.done"/"dyad.ack"/"dyad.cancel" {"id": prefix,
  *   "message"?}, "dyad.list" {}, "dyad.show" {"id": prefix} -> dyad {"id", "record",

@@ -201,13 +201,15 @@ msg_hello_encode(const struct msg_hello *h, struct pull_wb *out)
     if ((rc = check_hello(h)) != 0 || (rc = check_text(h->agent, alen, MSG_AGENT_MAX)) != 0)
         return rc;
     mp_packer_init(&pk, out);
-    msgpack_pack_array(&pk, 6);
+    msgpack_pack_array(&pk, h->time_ms != 0 ? 7 : 6);
     msgpack_pack_uint32(&pk, MSG_HELLO);
     msgpack_pack_uint32(&pk, h->proto_min);
     msgpack_pack_uint32(&pk, h->proto_max);
     msgpack_pack_uint64(&pk, h->features);
     msgpack_pack_uint16(&pk, h->listen_port);
     mp_pack_str(&pk, h->agent, alen);
+    if (h->time_ms != 0)
+        msgpack_pack_uint64(&pk, h->time_ms);
     return wb_error(out);
 }
 
@@ -248,7 +250,16 @@ msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *h)
         rc = PULL_ERR_MALFORMED;
         goto out;
     }
-    if ((rc = hello_fields(&r, h)) != 0 || (rc = close_msg(&r, extra)) != 0)
+    if ((rc = hello_fields(&r, h)) != 0)
+        goto out;
+    /* time_ms (PROTOCOL.md 7): a trailing field, so older nodes skip it; a value of
+     * another type is skipped like any field of a later version */
+    if (extra > 0 && mp_peek(&r) == MP_UINT) {
+        if ((rc = mp_read_uint(&r, &h->time_ms)) != 0)
+            goto out;
+        extra--;
+    }
+    if ((rc = close_msg(&r, extra)) != 0)
         goto out;
 out:
     if (rc != 0)

@@ -68,7 +68,7 @@ const char *msg_type_name(uint32_t type);
 /*
  * Session messages (proto/msg.c): the first and last words of a connection, and liveness.
  *
- *   HELLO [1, proto_min, proto_max, features, listen_port, agent]
+ *   HELLO [1, proto_min, proto_max, features, listen_port, agent, time_ms?]
  *   PING  [2, nonce]          PONG [3, nonce]  (the PONG echoes the PING's nonce)
  *   BYE   [4, reason, text]
  *
@@ -97,6 +97,8 @@ struct msg_hello {
     uint64_t features;             /* MSG_FEAT_* bits */
     uint16_t listen_port;          /* TCP port the node accepts connections on, 0 if none */
     char agent[MSG_AGENT_MAX + 1]; /* software and version, e.g. "pulld/0.1.0"; NUL-ended */
+    uint64_t time_ms; /* the sender's wall clock (unix ms) when it sent the HELLO, 0: not
+                         said (a trailing field: encoded only when not 0) */
 };
 
 /* BYE reasons. Unknown reasons are reported as they are (msg_bye_reason_str: "unknown"). */

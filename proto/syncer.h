@@ -325,6 +325,27 @@ void syncer_mail_each_inbox(const struct syncer *e,
 
 /* ---- what the node shows ---- */
 
+/* A peer the engine remembers in order to dial it again: a bootstrap line, or a peer it had
+ * a session with (persisted), most recently seen first. A key may be both (one entry). */
+struct syncer_known_info {
+    uint8_t key[32];
+    char addr[GOSSIP_ADDR_MAX + 1];
+    uint64_t seen_s; /* last session (wall clock), 0: never (a bootstrap line not yet met) */
+    bool bootstrap;
+};
+
+/* syncer_known_count / syncer_known_at enumerate those peers (proto/syncer_peers.c):
+ * the bootstrap lines first, then the others. syncer_known_at returns 0 or
+ * PULL_ERR_NOT_FOUND. */
+size_t syncer_known_count(const struct syncer *e);
+int syncer_known_at(const struct syncer *e, size_t i, struct syncer_known_info *out);
+
+/* syncer_next_rejoin: when the engine will feed its known peers to gossip again (monotonic
+ * ms): while it has no active peer it does so with a growing gap (SYNCER_REJOIN_*), so
+ * that is when a failed bootstrap or known peer is dialed next. 0 while it has active
+ * peers (it then dials only the peers gossip picks). */
+uint64_t syncer_next_rejoin(const struct syncer *e, uint64_t now_ms);
+
 size_t syncer_peer_count(const struct syncer *e);
 int syncer_peer_at(const struct syncer *e, size_t i, struct gossip_peer_info *out);
 size_t syncer_active_count(const struct syncer *e);

@@ -44,7 +44,7 @@ connect 2 3
 offer=$(pull_n 2 --json offer add "Bike repair in Lyon" --body "I fix bikes" --tag bike | json_get id)
 wait_until 15 "A has B's offer" search_has 1 "$offer" bike
 
-expect_fail 1 pull_n 2 dyad propose "$offer" >/dev/null # can't propose on my own offer
+expect_fail 2 pull_n 2 dyad propose "$offer" >/dev/null # can't propose on my own offer
 
 pull_n 2 --json watch >"$IT_TMP/watch2.json" 2>/dev/null &
 watch_pid=$!
@@ -189,7 +189,7 @@ watch_pid=$!
 wait_until 10 "B's human watch is registered" watching
 d3=$(pull_n 1 --json dyad propose "$offer" --message "maybe the brakes too" | json_get id)
 # "dyad  ID  WHAT HAPPENED  STATE  with PERSON  on "TITLE"  "NOTE"  next: ..."
-watch_line() { grep -q "dyad   ${d3:0:8}  .* $1 .* with ${A:0:8}  on \"Bike repair" "$IT_TMP/watch2.txt"; }
+watch_line() { grep -q "dyad  *${d3:0:8}  .* $1 .* with ${A:0:8}  on \"Bike repair" "$IT_TMP/watch2.txt"; }
 wait_until 15 "B's human watch prints the proposal" watch_line proposed
 assert_contains "$(grep "${d3:0:8} .* proposed " "$IT_TMP/watch2.txt")" '"maybe the brakes too"' \
     "the note in the watch line"

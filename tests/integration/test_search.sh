@@ -35,7 +35,7 @@ while IFS= read -r line; do
     # the one just proposed; "a|b|c" lists alternatives: the first, run by n2 (the
     # responder, who accepts); a person's key prefix is n2's key.
     node=1
-    cmd=${cmd//1a2b3c/${peer_offer:0:8}}
+    cmd=${cmd//q4rt7x/${peer_offer:0:8}}
     cmd=${cmd//k3vq7a/${peer_key:0:8}}
     cmd=${cmd//ID@192.0.2.7:7450/$(node_addr 2)}
     if [[ "$cmd" == *DYAD* ]]; then

@@ -116,17 +116,32 @@ test_reltime(void **state)
     assert_string_equal(b, "in 45 s");
     fmt_reltime(b, sizeof(b), 1000 - 59, 1000);
     assert_string_equal(b, "59 s ago");
-    fmt_reltime(b, sizeof(b), 1000 + 12 * 60 + 59, 1000);
+    fmt_reltime(b, sizeof(b), 1000 + 12 * 60 + 29, 1000);
     assert_string_equal(b, "in 12 min");
+    fmt_reltime(b, sizeof(b), 1000 + 12 * 60 + 59, 1000);
+    assert_string_equal(b, "in 13 min");
+    fmt_reltime(b, sizeof(b), 1000 + 59 * 60 + 45, 1000);
+    assert_string_equal(b, "in 1 h");
     fmt_reltime(b, sizeof(b), 1000000 - 3 * 3600 - 100, 1000000);
     assert_string_equal(b, "3 h ago");
     fmt_reltime(b, sizeof(b), 86400 + 1, 0);
     assert_string_equal(b, "in 1 day");
-    /* A 30-day record a little after its creation. */
+    /* A 30-day record a second, an hour, 13 hours after its creation. */
+    fmt_reltime(b, sizeof(b), 30 * 86400, 1);
+    assert_string_equal(b, "in 30 days");
     fmt_reltime(b, sizeof(b), 30 * 86400, 3600);
+    assert_string_equal(b, "in 30 days");
+    fmt_reltime(b, sizeof(b), 30 * 86400, 13 * 3600);
     assert_string_equal(b, "in 29 days");
     fmt_reltime(b, sizeof(b), 0, 2 * 365 * 86400 + 5);
     assert_string_equal(b, "2 years ago");
+    /* A time for a person: the zone always, the date when it is not today. */
+    setenv("TZ", "UTC", 1);
+    tzset();
+    fmt_when(b, sizeof(b), 1000000, 1000000 + 3600);
+    assert_string_equal(b, "13:46 UTC (1 h ago)");
+    fmt_when(b, sizeof(b), 0, 3 * 86400);
+    assert_string_equal(b, "1970-01-01 00:00 UTC (3 days ago)");
 }
 
 static void
@@ -157,10 +172,12 @@ test_duration(void **state)
     assert_int_equal(s, 12 * 3600);
     assert_int_equal(fmt_parse_duration("2w", 90 * 86400, &s), 0);
     assert_int_equal(s, 14 * 86400);
-    assert_int_equal(fmt_parse_duration("45m", 90 * 86400, &s), 0);
+    assert_int_equal(fmt_parse_duration("45min", 90 * 86400, &s), 0);
     assert_int_equal(s, 45 * 60);
-    assert_int_equal(fmt_parse_duration("90", 90 * 86400, &s), 0);
-    assert_int_equal(s, 90);
+    /* a unit is needed; "m" could be minutes or months */
+    assert_int_equal(fmt_parse_duration("45m", 90 * 86400, &s), PULL_ERR_INVAL);
+    assert_int_equal(fmt_parse_duration("90", 90 * 86400, &s), PULL_ERR_INVAL);
+    assert_int_equal(fmt_parse_duration("3mins", 90 * 86400, &s), PULL_ERR_INVAL);
     assert_int_equal(fmt_parse_duration("10s", 90 * 86400, &s), 0);
     assert_int_equal(s, 10);
     assert_int_equal(fmt_parse_duration("0d", 90 * 86400, &s), PULL_ERR_INVAL);
@@ -623,10 +640,23 @@ pack_import_result(msgpack_packer *pk, void *ctx)
 {
     uint32_t n = *(uint32_t *)ctx;
 
-    msgpack_pack_map(pk, 2);
+    msgpack_pack_map(pk, 6);
     mp_pack_cstr(pk, "imported");
     msgpack_pack_uint64(pk, n - 1);
     mp_pack_cstr(pk, "rejected");
+    msgpack_pack_uint64(pk, 1);
+    mp_pack_cstr(pk, "already");
+    msgpack_pack_uint64(pk, 0);
+    mp_pack_cstr(pk, "expired");
+    msgpack_pack_uint64(pk, 0);
+    mp_pack_cstr(pk, "invalid");
+    msgpack_pack_uint64(pk, 1);
+    mp_pack_cstr(pk, "reasons");
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_map(pk, 2);
+    mp_pack_cstr(pk, "reason");
+    mp_pack_cstr(pk, "bad signature");
+    mp_pack_cstr(pk, "count");
     msgpack_pack_uint64(pk, 1);
 }
 
@@ -651,6 +681,28 @@ pack_status(msgpack_packer *pk, void *ctx)
     msgpack_pack_uint64(pk, 256);
 }
 
+static void
+pack_candidates(msgpack_packer *pk, void *ctx)
+{
+    (void)ctx;
+    msgpack_pack_map(pk, 2);
+    mp_pack_cstr(pk, "total");
+    msgpack_pack_uint64(pk, 2);
+    mp_pack_cstr(pk, "candidates");
+    msgpack_pack_array(pk, 2);
+    for (int i = 0; i < 2; i++) {
+        msgpack_pack_map(pk, 4);
+        mp_pack_cstr(pk, "id");
+        mp_pack_cstr(pk, i == 0 ? ID1 : ID2);
+        mp_pack_cstr(pk, "kind");
+        mp_pack_cstr(pk, i == 0 ? "offer" : "need");
+        mp_pack_cstr(pk, "title");
+        mp_pack_cstr(pk, i == 0 ? "Rust mentoring" : "Rust mentor wanted");
+        mp_pack_cstr(pk, "author");
+        mp_pack_cstr(pk, ID2);
+    }
+}
+
 /* The fake's behaviour: what a real pulld would answer, enough to drive each command. */
 static void
 default_handler(struct fake *f, int fd, const struct ctl_request *req)
@@ -667,6 +719,8 @@ default_handler(struct fake *f, int fd, const struct ctl_request *req)
                   false, NULL, NULL);
         else
             reply(fd, req->seq, 0, NULL, false, pack_one_record, NULL);
+    } else if (strcmp(req->cmd, "candidates") == 0) {
+        reply(fd, req->seq, 0, NULL, false, pack_candidates, NULL);
     } else if (strcmp(req->cmd, "record.add") == 0) {
         char title[200];
         ctl_arg_str(req, "title", 199, title, sizeof(title));
@@ -1007,15 +1061,27 @@ test_binary_errors(void **state)
         free(dir);
         skip();
     }
-    /* No daemon: one line, how to start it, exit 3. */
+    /* No node in that directory: say so, never suggest creating one there; exit 3. */
     r = run_pull(dir, ARGS("--data-dir", dir, "search", "rust"));
     assert_int_equal(r->status, 3);
     snprintf(want, sizeof(want),
-             "pull: pulld is not running (no socket at %s/pulld.sock); start it with: pulld "
-             "--data-dir %s\n",
-             dir, dir);
-    assert_string_equal(r->err, want);
+             "pull: no pull node at %s (no identity.key there); the default is ", dir);
+    assert_true(strncmp(r->err, want, strlen(want)) == 0);
+    assert_null(strstr(r->err, "start it"));
     assert_string_equal(r->out, "");
+    /* A node whose pulld is not running: one line, how to start it, exit 3. */
+    {
+        char key[PATH_MAX + 32];
+        FILE *f;
+        snprintf(key, sizeof(key), "%s/identity.key", dir);
+        assert_non_null(f = fopen(key, "w"));
+        fclose(f);
+    }
+    r = run_pull(dir, ARGS("--data-dir", dir, "search", "rust"));
+    assert_int_equal(r->status, 3);
+    snprintf(want, sizeof(want),
+             "pull: pulld is not running on %s; start it with: pulld --data-dir %s\n", dir, dir);
+    assert_string_equal(r->err, want);
 
     /* Unknown command with a suggestion; bad flag; missing argument; bad duration. */
     r = run_pull(dir, ARGS("serch", "rust"));
@@ -1104,10 +1170,14 @@ test_binary_commands(void **state)
     assert_non_null(strstr(r->out, "Looking for a <U+001B>[31mRust<U+001B>[0m mentor"));
     assert_null(strchr(r->out, '\033'));
 
-    /* show: refused with the server's message, one line, exit 1. */
+    /* show: refused with the server's message, exit 1, and the candidates like git's. */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "show", "ABCDEF"));
     assert_int_equal(r->status, 1);
-    assert_string_equal(r->err, "pull: ambiguous id prefix 'abcdef' (2 records)\n");
+    assert_true(strncmp(r->err,
+                        "pull: ambiguous id prefix 'abcdef' (2 records)\nthe candidates are:\n",
+                        66) == 0);
+    assert_non_null(strstr(r->err, "\n  abcdefgh  offer        Rust mentoring  (by "));
+    assert_non_null(strstr(r->err, "need         Rust mentor wanted  (by "));
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "show", "abcdefgh"));
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "offer abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst\n"));
@@ -1123,7 +1193,7 @@ test_binary_commands(void **state)
     assert_true(
         strncmp(r->out, "published offer abcdefgh: Rust mentoring (expires in 29 days)", 60) == 0);
     {
-        const int k = 4; /* after search, search, show, show */
+        const int k = 5; /* after search, search, show, candidates, show */
         struct ctl_request req = {.args = f->args[k], .args_len = f->args_len[k]};
         char title[64], tags[2][33], kind[16];
         uint32_t count;
@@ -1140,12 +1210,18 @@ test_binary_commands(void **state)
         assert_int_equal(ctl_arg_uint(&req, "expires_s", UINT64_MAX, &exp), 0);
         assert_int_equal(exp, 14 * 86400);
     }
+    /* a rule of a field that pulld checks: invalid input, the exit code of usage errors */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "need", "add", "x"));
-    assert_int_equal(r->status, 1);
+    assert_int_equal(r->status, 2);
     assert_string_equal(r->err, "pull: title too long or empty\n");
 
-    /* status: aligned key/value lines, durations and nested maps. */
+    /* status: a summary; --verbose: aligned key/value lines, durations and nested maps. */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "status"));
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "uptime    3 h 12 min\n"));
+    assert_non_null(strstr(r->out, "peers     4 connected, 0 known\n"));
+    assert_null(strstr(r->out, "limits"));
+    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "status", "--verbose"));
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "uptime                     3 h 12 min\n"));
     assert_non_null(strstr(r->out, "limits.records per author  256\n"));
@@ -1182,7 +1258,8 @@ test_binary_watch(void **state)
     memset(&r, 0, sizeof(r));
     finish(f->dir, pid, &r);
     assert_int_equal(r.status, 0);
-    assert_string_equal(r.err, "watching (Ctrl-C to stop)\n");
+    assert_true(strncmp(r.err, "watching (times in ", 19) == 0); /* the local zone's name */
+    assert_non_null(strstr(r.err, "; Ctrl-C to stop)\n"));
     /* One record per line, its fields at the top with the event first. */
     assert_true(strncmp(r.out, "{\"event\":\"record\",\"id\":\"abcdefgh", 32) == 0);
     assert_non_null(strstr(r.out, "\n{\"event\":\"match\",\"id\":\"zyxwvuts"));
@@ -1204,12 +1281,13 @@ test_binary_watch(void **state)
     kill(pid, SIGTERM);
     finish(f->dir, pid, &r);
     assert_int_equal(r.status, 0);
-    assert_non_null(strstr(r.out, "  need   abcdefgh  Rust mentor wanted  [rust, mentoring]  by "
-                                  "zyxwvuts\n"));
+    /* the kind column is as wide as "attestation" */
+    assert_non_null(strstr(r.out, "  need        abcdefgh  Rust mentor wanted  [rust, mentoring]  "
+                                  "by zyxwvuts\n"));
     assert_non_null(strstr(r.out, "(matches your abcdefgh)\n"));
     assert_non_null(strstr(r.out, "  (fell behind: 7 events not shown; pull search finds what is "
                                   "new)\n"));
-    assert_non_null(strstr(r.out, "  offer  zyxwvuts  free bike<U+202E>ekib eerf<U+200B>  "));
+    assert_non_null(strstr(r.out, "  offer       zyxwvuts  free bike<U+202E>ekib eerf<U+200B>  "));
     assert_null(strstr(r.out, "\xe2\x80"));
     fake_stop(f);
 }
@@ -1262,12 +1340,19 @@ test_binary_export_import(void **state)
     /* Import sends every envelope and adds up the counts. */
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "--json", "import", file));
     assert_int_equal(r->status, 0);
-    assert_string_equal(r->out, "{\"imported\":5,\"rejected\":1}\n");
+    assert_string_equal(
+        r->out, "{\"imported\":5,\"rejected\":1,\"already\":0,\"expired\":0,\"invalid\":1}\n");
     assert_int_equal(f->envelopes, 6);
 
     /* A file that isn't a bundle, and a truncated one. */
     fp = fopen(file, "wb");
     fputs("hello, world", fp);
+    fclose(fp);
+    r = run_pull(f->dir, ARGS("--data-dir", f->dir, "import", file));
+    assert_int_equal(r->status, 1);
+    assert_non_null(strstr(r->err, "is not a pull bundle"));
+    fp = fopen(file, "wb"); /* shorter than the magic */
+    fputs("hi", fp);
     fclose(fp);
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "import", file));
     assert_int_equal(r->status, 1);
@@ -1308,8 +1393,7 @@ test_binary_import_batches(void **state)
     r = run_pull(f->dir, ARGS("--data-dir", f->dir, "import", file));
     assert_int_equal(r->status, 0);
     /* 3 batches (256 + 256 + 88), each reporting one rejected. */
-    assert_string_equal(r->out, "imported 597 records, rejected 3 (invalid, expired, or "
-                                "already stored)\n");
+    assert_string_equal(r->out, "597 new, 0 already present, 3 invalid (bad signature: 3)\n");
     assert_int_equal(f->envelopes, 600);
     assert_int_equal(f->nreq, 3);
     fake_stop(f);

@@ -39,6 +39,17 @@ test_hello_exact(void **state)
     assert_memory_equal(w.p, want, n);
     assert_int_equal(msg_hello_decode(w.p, w.len, &d), 0);
     assert_memory_equal(&d, &h, sizeof(h));
+    /* with the sender's clock: [1, 1, 1, 3, 7450, "pulld/0.1.0", 1700000000000] */
+    h.time_ms = UINT64_C(1700000000000);
+    wb_reset(&w);
+    assert_int_equal(msg_hello_encode(&h, &w), 0);
+    n = hex(
+        "97 01 01 01 03 cd 1d 1a ab 70 75 6c 6c 64 2f 30 2e 31 2e 30 cf 00 00 01 8b cf e5 68 00",
+        want);
+    assert_int_equal(w.len, n);
+    assert_memory_equal(w.p, want, n);
+    assert_int_equal(msg_hello_decode(w.p, w.len, &d), 0);
+    assert_true(d.time_ms == UINT64_C(1700000000000));
     wb_release(&w);
 }
 
@@ -52,6 +63,10 @@ test_hello_fields(void **state)
         /* extra fields from a later version are skipped, whatever their type */
         {"98 01 01 02 00 00 a1 61 92 01 02 a1 78", 0},
         {"97 01 01 02 00 00 a0 81 01 c0", 0},
+        /* time_ms, then a later field; a time that is not a uint is skipped too */
+        {"98 01 01 02 00 00 a0 cd 30 39 c0", 0},
+        {"97 01 01 02 00 00 a0 a1 74", 0},
+        {"97 01 01 02 00 00 a0 cd 00 05", PULL_ERR_NONCANONICAL},
         /* trailing bytes after the array */
         {"96 01 01 01 00 00 a0 00", PULL_ERR_TRAILING},
         /* missing fields */

@@ -305,6 +305,16 @@ on_done(void *arg, int result)
     d->commits = d->n->counters.commits;
 }
 
+static int
+count_kv(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
+{
+    (void)key;
+    (void)val;
+    (void)len;
+    ++*(unsigned *)ctx;
+    return 0;
+}
+
 /* Records and key-value writes of one loop turn are one commit; pending writes are read
  * back before it; after-commit callbacks and observers run after it. */
 static void
@@ -368,7 +378,13 @@ test_one_commit(void **state)
     /* the record is in the search index (the node's, fed by the commit) */
     assert_int_equal(search_index_live(n->search), 1);
     /* an after-commit callback with nothing queued runs at the end of the turn, without a
-     * commit */
+     * commit (once the copy of my record for STORE_MINE, queued by the commit, is in) */
+    assert_int_equal(node_flush(n), 0);
+    {
+        unsigned kept = 0;
+        assert_int_equal(store_kv_iter(n->store, STORE_MINE, count_kv, &kept), 0);
+        assert_int_equal(kept, 1); /* my record's copy, kept past its expiry */
+    }
     before = n->counters.commits;
     assert_int_equal(node_after_commit(n, on_done, &d2), 0);
     for (int k = 0; k < 100 && d2.calls == 0; k++)
