@@ -377,10 +377,13 @@ sync_get_stats(const struct sync *s, struct syncer_stats *out)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* A peers row with what the store knows of the peer: the engine feeds the most valuable
+ * first (store_peer_value). */
 static int
-load_peer(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len)
+load_peer(void *ctx, const uint8_t key[32], const uint8_t *val, size_t len,
+          const struct store_peer_stats *st)
 {
-    syncer_load_peer(ctx, key, val, len);
+    syncer_load_peer(ctx, key, val, len, store_peer_value(st));
     return 0;
 }
 
@@ -442,7 +445,7 @@ sync_new(struct node *n, struct sync **out)
             syncer_add_bootstrap(s->e, key, addr, sync_now_ms(s)) != 0)
             log_warn("bootstrap peer %s ignored", n->cfg.bootstrap[i]);
     }
-    (void)store_kv_iter(n->store, STORE_PEERS, load_peer, s->e);
+    (void)store_peers_iter(n->store, load_peer, s->e);
     (void)store_kv_iter(n->store, STORE_MAIL, load_mail, s->e);
     syncer_start(s->e, sync_now_ms(s));
     log_info("%llu record(s) in the store, advertised address %s",

@@ -958,6 +958,7 @@ known_upsert(struct syncer *e, const uint8_t key[32], const char *addr, uint64_t
     }
     memcpy(k.key, key, 32);
     k.seen_s = seen_s;
+    k.value = i < e->nsaved && memcmp(e->saved[i].key, key, 32) == 0 ? e->saved[i].value : 0;
     snprintf(k.addr, sizeof(k.addr), "%s", addr);
     memmove(&e->saved[1], &e->saved[0], i * sizeof(k)); /* to the front */
     e->saved[0] = k;
@@ -1009,16 +1010,23 @@ syncer_add_bootstrap(struct syncer *e, const uint8_t key[static 32], const char 
     return rc;
 }
 
+/* The order in which saved peers are fed: the most valuable first, then the most recently
+ * seen, then by key (the same order whatever order the rows came in). */
 static int
-cmp_seen_desc(const void *a, const void *b)
+cmp_rank(const void *a, const void *b)
 {
     const struct known *x = a, *y = b;
 
-    return x->seen_s < y->seen_s ? 1 : x->seen_s > y->seen_s ? -1 : 0;
+    if (x->value != y->value)
+        return x->value < y->value ? 1 : -1;
+    if (x->seen_s != y->seen_s)
+        return x->seen_s < y->seen_s ? 1 : -1;
+    return memcmp(x->key, y->key, 32);
 }
 
 void
-syncer_load_peer(struct syncer *e, const uint8_t key[static 32], const uint8_t *val, size_t len)
+syncer_load_peer(struct syncer *e, const uint8_t key[static 32], const uint8_t *val, size_t len,
+                 uint32_t value)
 {
     struct known *k;
 
@@ -1035,6 +1043,7 @@ syncer_load_peer(struct syncer *e, const uint8_t key[static 32], const uint8_t *
     k = &e->saved[e->nsaved++];
     memcpy(k->key, key, 32);
     k->seen_s = be64dec(val);
+    k->value = value;
     memcpy(k->addr, val + 8, len - 8);
     k->addr[len - 8] = '\0';
 }
@@ -1044,7 +1053,7 @@ syncer_start(struct syncer *e, uint64_t now_ms)
 {
     enter(e);
     if (e->nsaved > 1)
-        qsort(e->saved, e->nsaved, sizeof(*e->saved), cmp_seen_desc);
+        qsort(e->saved, e->nsaved, sizeof(*e->saved), cmp_rank);
     if (e->nsaved > SYNCER_PEERS_LOAD_MAX) {
         struct known *v;
         e->nsaved = SYNCER_PEERS_LOAD_MAX; /* only these are ever fed */

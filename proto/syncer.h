@@ -245,12 +245,16 @@ int syncer_add_bootstrap(struct syncer *e, const uint8_t key[static 32], const c
                          uint64_t now_ms);
 
 /* syncer_load_peer hands the engine one persisted SYNCER_TABLE_PEERS row at start (before
- * syncer_start). Malformed or stale rows are ignored. */
+ * syncer_start), with value, what the host knows the peer is worth (pulld: the store's
+ * store_peer_value - sightings, sessions, connected time, records given; 0 if unknown).
+ * Malformed or stale rows are ignored. */
 void syncer_load_peer(struct syncer *e, const uint8_t key[static 32], const uint8_t *val,
-                      size_t len);
+                      size_t len, uint32_t value);
 
-/* syncer_start feeds the bootstrap peers and the most recently seen persisted peers to
- * gossip. */
+/* syncer_start feeds the bootstrap peers and then the persisted peers to gossip, the most
+ * valuable first (then the most recently seen), at most SYNCER_PEERS_LOAD_MAX: after a
+ * crash, peers that came back, stayed long and gave records are dialed before the
+ * one-shot sessions of the last hours, however many of those there were. */
 void syncer_start(struct syncer *e, uint64_t now_ms);
 
 /* syncer_add_known: a peer discovered (LAN, `pull connect`): into the passive view.

@@ -58,6 +58,7 @@ struct sconn {
 struct known {
     uint8_t key[32];
     uint64_t seen_s;
+    uint32_t value; /* the host's rank of the row at start (syncer_load_peer), 0 if none */
     char addr[GOSSIP_ADDR_MAX + 1];
 };
 

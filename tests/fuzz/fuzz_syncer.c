@@ -333,7 +333,7 @@ f_mail_op(struct f_host *h, uint8_t s)
         be64enc(row, F_WALL0 - (uint64_t)s * 1000);
         n = strlen(f_addr[k]);
         memcpy(row + 8, f_addr[k], n);
-        syncer_load_peer(h->e, f_peer[k].pk, row, 8 + n);
+        syncer_load_peer(h->e, f_peer[k].pk, row, 8 + n, (uint32_t)(s % 4));
         break;
     case 4:
         (void)syncer_add_known(h->e, f_peer[k].pk, f_addr[k], h->now);

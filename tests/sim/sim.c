@@ -947,7 +947,7 @@ node_start(struct sim *s, uint32_t i)
     }
     for (uint32_t k = 0; k < n->nkv; k++) {
         if (n->kv[k].table == SYNCER_TABLE_PEERS)
-            syncer_load_peer(n->e, n->kv[k].key, n->kv[k].val, n->kv[k].len);
+            syncer_load_peer(n->e, n->kv[k].key, n->kv[k].val, n->kv[k].len, 0);
         else if (n->kv[k].table == SYNCER_TABLE_MAIL)
             syncer_mail_load(n->e, n->kv[k].key, n->kv[k].val, n->kv[k].len);
     }

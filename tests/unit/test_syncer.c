@@ -728,13 +728,13 @@ test_known_peers(void **state)
     /* node 0 loads rows: node 3 seen an hour ago, node 1 a minute ago, node 2 long ago
      * (older than SYNCER_PEER_MAX_AGE_S: never fed); it joins through the most recent */
     peer_row(val, &len, T_WALL0 - 3600, tn[3].addr);
-    syncer_load_peer(tn[0].e, tn[3].id.pk, val, len);
+    syncer_load_peer(tn[0].e, tn[3].id.pk, val, len, 0);
     peer_row(val, &len, T_WALL0 - 60, tn[1].addr);
-    syncer_load_peer(tn[0].e, tn[1].id.pk, val, len);
+    syncer_load_peer(tn[0].e, tn[1].id.pk, val, len, 0);
     peer_row(val, &len, T_WALL0 - SYNCER_PEER_MAX_AGE_S - 10, tn[2].addr);
-    syncer_load_peer(tn[0].e, tn[2].id.pk, val, len);
-    syncer_load_peer(tn[0].e, tn[0].id.pk, val, len); /* itself: ignored */
-    syncer_load_peer(tn[0].e, tn[3].id.pk, val, 4);   /* malformed: ignored */
+    syncer_load_peer(tn[0].e, tn[2].id.pk, val, len, 0);
+    syncer_load_peer(tn[0].e, tn[0].id.pk, val, len, 0); /* itself: ignored */
+    syncer_load_peer(tn[0].e, tn[3].id.pk, val, 4, 0);   /* malformed: ignored */
     clock_set(0);
     syncer_start(tn[0].e, tnow);
     after(0);
@@ -755,6 +755,38 @@ test_known_peers(void **state)
     }
     assert_true(tn[0].connects >= 10);
     assert_int_equal(syncer_active_count(tn[0].e), 0);
+}
+
+/* After a crash the node restarts with a peers table full of one-shot sessions (a stranger
+ * connecting with many keys) and one long-lived good peer, seen longer ago: the good peer
+ * is ranked first and dialed first, and it is among the rows fed whatever their number. */
+static void
+test_known_peers_ranked(void **state)
+{
+    uint8_t val[64], key[32];
+    size_t len;
+    char addr[32];
+
+    (void)state;
+    setup_nodes(2);
+    tn_start(0);
+    tn_start(1);
+    for (int k = 0; k < 3 * SYNCER_PEERS_LOAD_MAX; k++) {
+        memset(key, 0, sizeof(key));
+        key[0] = 0xee;
+        key[1] = (uint8_t)(k >> 8);
+        key[2] = (uint8_t)k;
+        snprintf(addr, sizeof(addr), "10.9.%d.%d:7450", k / 250, k % 250 + 1);
+        peer_row(val, &len, T_WALL0 - 60 - (uint64_t)k, addr); /* recent: the last hour */
+        syncer_load_peer(tn[0].e, key, val, len, 1);          /* one session each */
+    }
+    peer_row(val, &len, T_WALL0 - 7200, tn[1].addr); /* two hours ago, but a regular */
+    syncer_load_peer(tn[0].e, tn[1].id.pk, val, len, 14);
+    clock_set(0);
+    syncer_start(tn[0].e, tnow);
+    after(0);
+    assert_int_equal(tn[0].connects, 1);
+    assert_memory_equal(tn[0].last_connect, tn[1].id.pk, 32);
 }
 
 /* ------------------------------------------------------------------ mail */
@@ -936,6 +968,7 @@ main(void)
         cmocka_unit_test_teardown(test_garbage_recon_dropped, teardown_nodes),
         cmocka_unit_test_teardown(test_malformed_message_dropped, teardown_nodes),
         cmocka_unit_test_teardown(test_known_peers, teardown_nodes),
+        cmocka_unit_test_teardown(test_known_peers_ranked, teardown_nodes),
         cmocka_unit_test_teardown(test_mail_direct, teardown_nodes),
         cmocka_unit_test_teardown(test_mail_relay, teardown_nodes),
         cmocka_unit_test_teardown(test_local_publish, teardown_nodes),
