@@ -200,8 +200,10 @@ lookup_dyads(struct ctl_server *srv, struct lookup *l)
         wb_reset(&rw);
         if (ident_from_text(rect, rid) == 0 && store_get(srv->n->store, rid, &rw) == 0) {
             struct envelope e;
-            if (ctl_decode_env(rw.p, rw.len, &e, &l->rec) == 0)
-                snprintf(c->title, sizeof(c->title), "%s: %s", state, l->rec.title);
+            /* a long title is cut: the candidate line only has to tell them apart */
+            if (ctl_decode_env(rw.p, rw.len, &e, &l->rec) == 0 &&
+                snprintf(c->title, sizeof(c->title), "%s: %s", state, l->rec.title) < 0)
+                c->title[0] = '\0';
         }
         c->has_author = ident_from_text(peer, c->author) == 0;
     }
