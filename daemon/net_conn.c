@@ -551,11 +551,17 @@ handle_frame(struct conn *c, const struct frame_msg *m)
         uint32_t version;
         if (type != MSG_HELLO || m->final || msg_hello_decode(m->p, m->len, &s.u.hello) != 0) {
             if (type == MSG_BYE && msg_bye_decode(m->p, m->len, &s.u.bye) == 0) {
-                net_conn_fail(c, PULL_ERR_CLOSED,
-                              s.u.bye.reason == MSG_BYE_BUSY ? NET_FAIL_BUSY : NET_FAIL_REFUSED_BYE,
-                              "the node at %.100s refused the session: %s%s%.100s", c->addr,
-                              msg_bye_reason_str(s.u.bye.reason), s.u.bye.text[0] ? ": " : "",
-                              s.u.bye.text);
+                const char *why = msg_bye_reason_str(s.u.bye.reason);
+                bool same = strcmp(why, s.u.bye.text) == 0 || s.u.bye.text[0] == '\0';
+                if (s.u.bye.reason == MSG_BYE_BUSY)
+                    net_conn_fail(c, PULL_ERR_CLOSED, NET_FAIL_BUSY,
+                                  "the node at %.100s is busy: it refused the session (%.100s); "
+                                  "it is tried again later",
+                                  c->addr, same ? why : s.u.bye.text);
+                else
+                    net_conn_fail(c, PULL_ERR_CLOSED, NET_FAIL_REFUSED_BYE,
+                                  "the node at %.100s refused the session: %s%s%.100s", c->addr,
+                                  why, same ? "" : ": ", same ? "" : s.u.bye.text);
                 net_conn_close(c, PULL_ERR_CLOSED, MSG_BYE_NORMAL, "refused by peer: %s%s%s",
                                msg_bye_reason_str(s.u.bye.reason), s.u.bye.text[0] ? ": " : "",
                                s.u.bye.text);
