@@ -192,11 +192,21 @@ on_written(uv_write_t *req, int status)
     c->queued -= w->len;
     if (status < 0 && status != UV_ECANCELED && !c->handle_closed) {
         if (!c->inbound && c->phase == PH_SHS && c->shs_rx == 0 &&
-            (status == UV_ECONNRESET || status == UV_EPIPE))
+            (status == UV_ECONNRESET || status == UV_EPIPE)) {
             shs_refused(c);
-        else
+            net_conn_destroy(c);
+        } else if (!c->inbound && (c->phase == PH_SHS || c->phase == PH_HELLO) && c->reading &&
+                   (status == UV_ECONNRESET || status == UV_EPIPE)) {
+            /* the node closed a dial before our hello arrived, and may have said why first
+             * (BYE busy, or the end of the handshake that names a wrong id): what it sent
+             * is still to be read, and the read side ends the connection (or the hello
+             * timeout does) */
+            log_debug("peer %s: write failed before the session: %s", c->addr,
+                      uv_strerror(status));
+        } else {
             net_conn_fail(c, PULL_ERR_IO, NET_FAIL_OTHER, "write failed: %s", uv_strerror(status));
-        net_conn_destroy(c);
+            net_conn_destroy(c);
+        }
     }
     /* Report cancelled writes too: gossip counts every byte it sent to the key, and a
      * connection replaced by a duplicate never gets a down event that would reset it. */
