@@ -201,8 +201,7 @@ on_written(uv_write_t *req, int status)
              * (BYE busy, or the end of the handshake that names a wrong id): what it sent
              * is still to be read, and the read side ends the connection (or the hello
              * timeout does) */
-            log_debug("peer %s: write failed before the session: %s", c->addr,
-                      uv_strerror(status));
+            log_debug("peer %s: write failed before the session: %s", c->addr, uv_strerror(status));
         } else {
             net_conn_fail(c, PULL_ERR_IO, NET_FAIL_OTHER, "write failed: %s", uv_strerror(status));
             net_conn_destroy(c);

@@ -12,25 +12,30 @@
 #include <sys/time.h>
 #include <time.h>
 
-static long
-offset(void)
+static int (*real_clock_gettime)(clockid_t, struct timespec *);
+static long offset_s;
+
+/* fakeclock_init looks up the real clock_gettime and reads the offset once, before the
+ * process starts its threads (clock_gettime looks them up itself if it is called before). */
+__attribute__((constructor)) static void
+fakeclock_init(void)
 {
     const char *v = getenv("PULL_FAKE_CLOCK_OFFSET_S");
 
-    return v != NULL ? strtol(v, NULL, 10) : 0;
+    *(void **)&real_clock_gettime = dlsym(RTLD_NEXT, "clock_gettime");
+    offset_s = v != NULL ? strtol(v, NULL, 10) : 0;
 }
 
 int
 clock_gettime(clockid_t clk, struct timespec *ts)
 {
-    static int (*real)(clockid_t, struct timespec *);
     int rc;
 
-    if (real == NULL)
-        *(void **)&real = dlsym(RTLD_NEXT, "clock_gettime");
-    rc = real(clk, ts);
+    if (real_clock_gettime == NULL)
+        fakeclock_init();
+    rc = real_clock_gettime(clk, ts);
     if (rc == 0 && (clk == CLOCK_REALTIME || clk == CLOCK_REALTIME_COARSE))
-        ts->tv_sec += offset();
+        ts->tv_sec += offset_s;
     return rc;
 }
 
