@@ -308,6 +308,13 @@ check_clock(struct doctor *d)
     }
     qsort(d->skews, d->nskews, sizeof(d->skews[0]), cmp_i64);
     med = d->skews[d->nskews / 2];
+    if (d->nskews % 2 == 0) {
+        /* two in the middle: the one closer to this clock (one peer of two off is that
+         * peer's problem until a third says otherwise) */
+        int64_t lo = d->skews[d->nskews / 2 - 1];
+        if ((lo < 0 ? -lo : lo) < (med < 0 ? -med : med))
+            med = lo;
+    }
     a = (uint64_t)(med < 0 ? -med : med);
     if (a > DOC_SKEW_FAIL_MS)
         emit(d, "clock", DOC_FAIL,

@@ -392,8 +392,9 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || res == NULL) {
-        net_conn_fail(c, PULL_ERR_INVAL, NET_FAIL_RESOLVE, "cannot resolve the host of %.100s: %s",
-                      c->addr, status < 0 ? uv_strerror(status) : "no address");
+        net_conn_fail(c, PULL_ERR_NOT_FOUND, NET_FAIL_RESOLVE,
+                      "cannot resolve the host of %.100s: %s", c->addr,
+                      status < 0 ? uv_strerror(status) : "no address");
         uv_freeaddrinfo(res);
         net_conn_destroy(c);
         return;

@@ -192,11 +192,20 @@ on_written(uv_write_t *req, int status)
     c->queued -= w->len;
     if (status < 0 && status != UV_ECANCELED && !c->handle_closed) {
         if (!c->inbound && c->phase == PH_SHS && c->shs_rx == 0 &&
-            (status == UV_ECONNRESET || status == UV_EPIPE))
+            (status == UV_ECONNRESET || status == UV_EPIPE)) {
             shs_refused(c);
-        else
+            net_conn_destroy(c);
+        } else if (!c->inbound && (c->phase == PH_SHS || c->phase == PH_HELLO) && c->reading &&
+                   (status == UV_ECONNRESET || status == UV_EPIPE)) {
+            /* the node closed a dial before our hello arrived, and may have said why first
+             * (BYE busy, or the end of the handshake that names a wrong id): what it sent
+             * is still to be read, and the read side ends the connection (or the hello
+             * timeout does) */
+            log_debug("peer %s: write failed before the session: %s", c->addr, uv_strerror(status));
+        } else {
             net_conn_fail(c, PULL_ERR_IO, NET_FAIL_OTHER, "write failed: %s", uv_strerror(status));
-        net_conn_destroy(c);
+            net_conn_destroy(c);
+        }
     }
     /* Report cancelled writes too: gossip counts every byte it sent to the key, and a
      * connection replaced by a duplicate never gets a down event that would reset it. */
@@ -551,11 +560,17 @@ handle_frame(struct conn *c, const struct frame_msg *m)
         uint32_t version;
         if (type != MSG_HELLO || m->final || msg_hello_decode(m->p, m->len, &s.u.hello) != 0) {
             if (type == MSG_BYE && msg_bye_decode(m->p, m->len, &s.u.bye) == 0) {
-                net_conn_fail(c, PULL_ERR_CLOSED,
-                              s.u.bye.reason == MSG_BYE_BUSY ? NET_FAIL_BUSY : NET_FAIL_REFUSED_BYE,
-                              "the node at %.100s refused the session: %s%s%.100s", c->addr,
-                              msg_bye_reason_str(s.u.bye.reason), s.u.bye.text[0] ? ": " : "",
-                              s.u.bye.text);
+                const char *why = msg_bye_reason_str(s.u.bye.reason);
+                bool same = strcmp(why, s.u.bye.text) == 0 || s.u.bye.text[0] == '\0';
+                if (s.u.bye.reason == MSG_BYE_BUSY)
+                    net_conn_fail(c, PULL_ERR_CLOSED, NET_FAIL_BUSY,
+                                  "the node at %.100s is busy: it refused the session (%.100s); "
+                                  "it is tried again later",
+                                  c->addr, same ? why : s.u.bye.text);
+                else
+                    net_conn_fail(c, PULL_ERR_CLOSED, NET_FAIL_REFUSED_BYE,
+                                  "the node at %.100s refused the session: %s%s%.100s", c->addr,
+                                  why, same ? "" : ": ", same ? "" : s.u.bye.text);
                 net_conn_close(c, PULL_ERR_CLOSED, MSG_BYE_NORMAL, "refused by peer: %s%s%s",
                                msg_bye_reason_str(s.u.bye.reason), s.u.bye.text[0] ? ": " : "",
                                s.u.bye.text);
