@@ -503,6 +503,8 @@ static const struct ctl_command commands[] = {
     {"names", ctl_h_names, {NULL}, 0},
     {"doctor", ctl_h_doctor, {NULL}, CTL_F_STREAM},
     {"candidates", ctl_h_candidates, {"prefix", "of", NULL}, 0},
+    {"invite", ctl_h_invite, {NULL}, CTL_F_WRITE},
+    {"join", ctl_h_join, {"code", NULL}, CTL_F_WRITE},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

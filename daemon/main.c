@@ -17,6 +17,7 @@
 #include "daemon/node.h"
 #include "daemon/notify.h"
 #include "daemon/people.h"
+#include "daemon/invites.h"
 #include "daemon/setup.h"
 #include "daemon/sync.h"
 #include "lib/env.h"
@@ -34,6 +35,7 @@ struct pulld {
     struct dyads *dyads;    /* dyads and their mail */
     struct lan *lan;        /* LAN discovery (NULL with --no-lan) */
     struct ctl_server *ctl; /* the control socket */
+    struct invites *invites; /* the invitations handed out (the node borrows them) */
 };
 
 /* pulld_stop stops the parts top down; node_stop then makes the one last commit of what
@@ -60,6 +62,7 @@ pulld_free(struct pulld *p)
     people_free(p->people);
     sync_free(p->sync);
     node_free(p->node);
+    invites_free(p->invites);
     memset(p, 0, sizeof(*p));
 }
 
@@ -74,6 +77,10 @@ pulld_start(uv_loop_t *loop, const struct config *cfg, const struct ident *self,
     memset(p, 0, sizeof(*p));
     if ((rc = node_new(loop, cfg, self, &p->node)) != 0)
         return rc;
+    /* without its invitations the node still runs: `pull invite` and joins then fail */
+    if ((rc = invites_open(cfg->data_dir, &p->invites)) != 0)
+        log_warn("invitations not available: %s", pull_strerror(rc));
+    p->node->invites = p->invites;
     if ((rc = sync_new(p->node, &p->sync)) != 0)
         goto fail;
     if ((rc = people_start(p->node, &p->people)) != 0)
