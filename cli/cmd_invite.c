@@ -48,8 +48,7 @@ human_invite(struct pull_rd *res, void *ctx)
     /* what it is good for, for a person at a terminal only: stdout stays the one line */
     if (isatty(STDERR_FILENO) == 1) {
         fmt_when(when, sizeof(when), (int64_t)mv_uint(res, "expires", 0), cli_now());
-        fprintf(stderr,
-                "(%llu join%s until %s; on the new node: pull join CODE%s)\n",
+        fprintf(stderr, "(%llu join%s until %s; on the new node: pull join CODE%s)\n",
                 (unsigned long long)uses, uses == 1 ? "" : "s", when,
                 mv_bool(res, "private", false) ? "; it holds this private network's key" : "");
     }

@@ -707,8 +707,8 @@ line_value(const char *line, size_t len, const char *key, size_t *vlen)
 }
 
 int
-config_file_join(const char *data_dir, const uint8_t netkey[static 32], const char *peer,
-                 char *err, size_t errlen)
+config_file_join(const char *data_dir, const uint8_t netkey[static 32], const char *peer, char *err,
+                 size_t errlen)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 8], hex[65];
     char *old = NULL;

@@ -135,8 +135,8 @@ struct join_wait {
     struct ctl_call *call;
     struct invite inv;
     uint8_t netkey[32];
-    size_t next;   /* the address being tried */
-    int last_err;  /* the last dial's failure */
+    size_t next;  /* the address being tried */
+    int last_err; /* the last dial's failure */
     char last_reason[NODE_REASON_MAX];
 };
 
@@ -172,8 +172,8 @@ join_try(struct join_wait *w)
     int rc = PULL_ERR_NOT_FOUND;
 
     while (w->next < w->inv.naddrs) {
-        rc = node_probe_invite(n, w->inv.inviter, w->inv.addrs[w->next], w->netkey,
-                               w->inv.secret, on_redeemed, w);
+        rc = node_probe_invite(n, w->inv.inviter, w->inv.addrs[w->next], w->netkey, w->inv.secret,
+                               on_redeemed, w);
         if (rc == 0)
             return 0;
         w->last_err = rc;
@@ -262,9 +262,9 @@ ctl_h_join(struct ctl_call *call, const struct ctl_request *req)
     if ((code = calloc(1, INVITE_TEXT_MAX + 1)) == NULL)
         return PULL_ERR_NOMEM;
     if ((rc = ctl_arg_str(req, "code", INVITE_TEXT_MAX, code, INVITE_TEXT_MAX + 1)) != 0) {
-        rc = rc == PULL_ERR_FIELD ? ctl_fail(call, PULL_ERR_INVAL, "%s",
-                                             invite_bad_str(INVITE_BAD_LENGTH))
-                                  : ctl_arg_failed(call, rc, "code");
+        rc = rc == PULL_ERR_FIELD
+                 ? ctl_fail(call, PULL_ERR_INVAL, "%s", invite_bad_str(INVITE_BAD_LENGTH))
+                 : ctl_arg_failed(call, rc, "code");
         goto out;
     }
     if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -287,15 +287,13 @@ ctl_h_join(struct ctl_call *call, const struct ctl_request *req)
         memcpy(w->netkey, pub, 32);
     }
     /* a --network-key flag wins over the config file: the joined key would never apply */
-    if (config_netkey_from_flag(&n->cfg) &&
-        sodium_memcmp(w->netkey, n->cfg.network_key, 32) != 0) {
+    if (config_netkey_from_flag(&n->cfg) && sodium_memcmp(w->netkey, n->cfg.network_key, 32) != 0) {
         rc = ctl_fail(call, PULL_ERR_STATE,
                       "pulld runs with --network-key, which would win over the joined network's "
                       "key: start pulld without it, then join");
         goto out;
     }
-    if (sodium_memcmp(w->netkey, n->cfg.network_key, 32) == 0 &&
-        connected_to(n, w->inv.inviter)) {
+    if (sodium_memcmp(w->netkey, n->cfg.network_key, 32) == 0 && connected_to(n, w->inv.inviter)) {
         rc = ctl_fail(call, PULL_ERR_EXISTS,
                       "already connected to the inviter: this node is on its network");
         goto out;

@@ -32,8 +32,7 @@ struct invites {
 static void
 secret_hash(const uint8_t secret[INVITE_SECRET_BYTES], uint8_t out[32])
 {
-    crypto_generichash(out, 32, secret, INVITE_SECRET_BYTES, (const uint8_t *)"pull/invite/v1",
-                       14);
+    crypto_generichash(out, 32, secret, INVITE_SECRET_BYTES, (const uint8_t *)"pull/invite/v1", 14);
 }
 
 /* ended: used up or expired at now_s. */
@@ -60,8 +59,8 @@ parse_line(const char *line, struct invite_entry *e)
     size_t bin_len = 0;
     int used = 0;
 
-    if (sscanf(line, "v1 %64[0-9a-f] %lu %lu %llu %llu%n", hex, &uses, &taken, &created,
-               &expires, &used) != 5 ||
+    if (sscanf(line, "v1 %64[0-9a-f] %lu %lu %llu %llu%n", hex, &uses, &taken, &created, &expires,
+               &used) != 5 ||
         line[used] != '\0' || strlen(hex) != 64)
         return PULL_ERR_INVAL;
     if (sodium_hex2bin(e->hash, 32, hex, 64, NULL, &bin_len, NULL) != 0 || bin_len != 32)
@@ -241,8 +240,8 @@ invites_add(struct invites *iv, const uint8_t secret[static INVITE_SECRET_BYTES]
 }
 
 int
-invites_redeem(struct invites *iv, const uint8_t secret[static INVITE_SECRET_BYTES],
-               uint64_t now_s, char *text, size_t n)
+invites_redeem(struct invites *iv, const uint8_t secret[static INVITE_SECRET_BYTES], uint64_t now_s,
+               char *text, size_t n)
 {
     uint8_t h[32];
     struct invite_entry *e = NULL;

@@ -46,8 +46,8 @@ void invites_free(struct invites *iv);
  * (unix seconds), and saves the table. Returns 0, PULL_ERR_INVAL (uses out of
  * 1..INVITES_USES_MAX, expiry not after now), PULL_ERR_QUOTA (INVITES_MAX open
  * invitations) or PULL_ERR_IO (not saved: the invitation is not kept either). */
-int invites_add(struct invites *iv, const uint8_t secret[static INVITE_SECRET_BYTES],
-                uint32_t uses, uint64_t now_s, uint64_t expires_s);
+int invites_add(struct invites *iv, const uint8_t secret[static INVITE_SECRET_BYTES], uint32_t uses,
+                uint64_t now_s, uint64_t expires_s);
 
 /* invites_redeem checks a secret a joiner presented at now_s. If it names an open
  * invitation, one use is taken and saved, "accepted" is written to text and 0 returned;

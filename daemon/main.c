@@ -29,12 +29,12 @@
 /* The floors of a running pulld, bottom up. main wires them: each part registers with
  * the ones below it, none calls up. */
 struct pulld {
-    struct node *node;      /* loop, store, search index, the write batch */
-    struct sync *sync;      /* net + the protocol engines */
-    struct people *people;  /* names, record handles, trust */
-    struct dyads *dyads;    /* dyads and their mail */
-    struct lan *lan;        /* LAN discovery (NULL with --no-lan) */
-    struct ctl_server *ctl; /* the control socket */
+    struct node *node;       /* loop, store, search index, the write batch */
+    struct sync *sync;       /* net + the protocol engines */
+    struct people *people;   /* names, record handles, trust */
+    struct dyads *dyads;     /* dyads and their mail */
+    struct lan *lan;         /* LAN discovery (NULL with --no-lan) */
+    struct ctl_server *ctl;  /* the control socket */
     struct invites *invites; /* the invitations handed out (the node borrows them) */
 };
 

@@ -493,8 +493,8 @@ net_probe(struct net *t, const uint8_t key[static 32], const char *addr, node_pr
 
 int
 net_probe_invite(struct net *t, const uint8_t key[static 32], const char *addr,
-                 const uint8_t netkey[static 32], const uint8_t secret[static 16],
-                 node_probe_fn cb, void *arg)
+                 const uint8_t netkey[static 32], const uint8_t secret[static 16], node_probe_fn cb,
+                 void *arg)
 {
     struct conn *c;
     int rc;

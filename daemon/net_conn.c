@@ -581,8 +581,7 @@ invite_answer(struct conn *c, uint32_t type, const struct frame_msg *m)
         err = PULL_ERR_NOT_FOUND;
     else
         err = PULL_ERR_CLOSED;
-    net_conn_fail(c, err, NET_FAIL_REFUSED_BYE, "the inviter refused the invite: %.150s",
-                  bye.text);
+    net_conn_fail(c, err, NET_FAIL_REFUSED_BYE, "the inviter refused the invite: %.150s", bye.text);
     net_conn_close(c, err, MSG_BYE_NORMAL, "invite refused");
 }
 
@@ -599,8 +598,7 @@ invite_check(struct conn *c, struct msg_hello *h)
         snprintf(text, sizeof(text), "unknown: this node keeps no invitations");
         rc = PULL_ERR_NOT_FOUND;
     } else {
-        rc = invites_redeem(t->node->invites, h->invite, node_now_s(t->node), text,
-                            sizeof(text));
+        rc = invites_redeem(t->node->invites, h->invite, node_now_s(t->node), text, sizeof(text));
     }
     sodium_memzero(h->invite, sizeof(h->invite));
     if (rc == 0)

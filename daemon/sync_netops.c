@@ -334,8 +334,8 @@ op_probe(void *ctx, const uint8_t key[static 32], const char *addr, node_probe_f
 
 static int
 op_probe_invite(void *ctx, const uint8_t key[static 32], const char *addr,
-                const uint8_t netkey[static 32], const uint8_t secret[static 16],
-                node_probe_fn cb, void *arg)
+                const uint8_t netkey[static 32], const uint8_t secret[static 16], node_probe_fn cb,
+                void *arg)
 {
     struct sync *s = ctx;
 
