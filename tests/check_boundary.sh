@@ -43,8 +43,9 @@ done
 if [ -n "$proto_a" ]; then
     # libc and libm functions proto/ may use: memory and string helpers, formatting into
     # buffers, sorting, math, byte order (msgpack-c's inline packers call ntohl & co. when
-    # not optimised). Nothing that reaches the system or the heap.
-    allow_libc='memcpy memmove memset memcmp memchr strlen strnlen strcmp strncmp strchr
+    # not optimised; clang turns memcmp() == 0 into bcmp). Nothing that reaches the system or
+    # the heap.
+    allow_libc='memcpy memmove memset memcmp bcmp memchr strlen strnlen strcmp strncmp strchr
         strrchr strstr snprintf vsnprintf qsort bsearch sqrt exp log log1p log2 pow floor
         ceil fabs abs labs llabs lround htonl htons ntohl ntohs __assert_fail __stack_chk_fail'
     defined=$( { "$nm" -P -g --defined-only "$proto_a"; "$nm" -P -g --defined-only "$base_a"; } 2>/dev/null |
