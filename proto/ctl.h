@@ -185,7 +185,8 @@
  *              code of this node), STATE (pulld runs with --network-key), EXISTS (connected
  *              to the inviter already), the inviter's refusal QUOTA (used up), EXPIRED,
  *              NOT_FOUND (unknown), with its words in msg, or why it could not be reached.
- *   "status" adds "name" (my profile's) and "people": {"named", "petnames", "profiles",
+ *   "status" adds "invites_open": uint (invitations that can still be used; absent if
+ *   the node keeps none), "name" (my profile's) and "people": {"named", "petnames", "profiles",
  *   "trusted", "evidence", "attestations_counted", "attestations_refused",
  *   "attestations_waiting", "attestations_dropped", "handles"}; "peers" entries add
  *   "author_label", "author_name"?, "petname"?.

@@ -35,6 +35,7 @@ grep -qF "$code" "$(node_dir 1)/log" && fail "the code is in n1's log"
 json=$(pull_n 1 --json invite --uses 2 --expires 1h)
 assert_eq "$(printf '%s' "$json" | json_get private)" true "a private network's invite"
 assert_eq "$(printf '%s' "$json" | json_get uses)" 2 "uses"
+assert_eq "$(pull_n 1 --json status | json_get invites_open)" 2 "n1's open invites"
 
 log "typos and garbage: exit 2, one line, nothing dialed"
 # one character changed in the middle (to another base32 letter)
@@ -60,6 +61,7 @@ grep -q "^network-key $KEY\$" "$(node_dir 3)/config" || fail "n3's config lacks 
 grep -q "^bootstrap $n1@" "$(node_dir 3)/config" || fail "n3's config lacks n1 as bootstrap"
 [ "$(stat -c %a "$(node_dir 3)/config")" = 600 ] || fail "n3's config is not 0600"
 grep -qF "$code" "$(node_dir 3)/log" && fail "the code is in n3's log"
+assert_eq "$(pull_n 1 --json status | json_get invites_open)" 1 "n1's open invites after a join"
 stop_node 3
 restart_node 3
 wait_until 15 "n3 connected to n1" peers_has 3 "$n1"
