@@ -15,7 +15,7 @@
 
 #define INVITE_EXPIRES_MAX (90u * 86400u)
 
-enum { OPT_USES = CLI_OPT_USER, OPT_EXPIRES };
+enum { OPT_USES = CLI_OPT_USER, OPT_EXPIRES, OPT_NO_RESTART };
 
 struct invite_args {
     uint64_t uses, expires_s;
@@ -87,46 +87,89 @@ cmd_invite(int argc, char **argv)
 }
 
 static void
-pack_join(msgpack_packer *pk, void *ctx)
+pack_join(msgpack_packer *pk, const char *code)
 {
     struct mp_open m;
 
     mp_open_map(&m, pk);
-    mp_kv_str(&m, "code", ctx);
+    mp_kv_str(&m, "code", code);
     mp_close(&m);
 }
 
-static int
-human_join(struct pull_rd *res, void *ctx)
+/* network_of asks a pulld (quietly) which network it is on; false if it does not answer. */
+static bool
+network_of(char *out, size_t n)
 {
-    char inviter[64], addr[320], net[32], dir[512];
-    (void)ctx;
+    struct client c;
+    struct ctl_reply rep;
+    struct mp_open m;
+    struct pull_rd r;
+    bool ok = false;
 
-    if (mp_peek(res) != MP_MAP)
-        return cli_error("pulld sent a result that is not a map");
-    mv_cstr(res, "inviter", inviter, sizeof(inviter));
-    mv_cstr(res, "address", addr, sizeof(addr));
-    mv_cstr(res, "network", net, sizeof(net));
-    mv_cstr(res, "config", dir, sizeof(dir));
-    if (mv_bool(res, "restart", false))
-        printf("joined network %s through %.8s at %s; restart pulld to use it (the network key "
-               "and the inviter are in %s/config)\n",
-               net, inviter, addr, dir);
-    else
-        printf("joined network %s through %.8s at %s; connecting\n", net, inviter, addr);
-    return EXIT_OK;
+    if (client_init(&c, cli.data_dir) != 0)
+        return false;
+    if (client_connect(&c) == 0) {
+        mp_open_map(&m, client_begin(&c, "status"));
+        mp_close(&m);
+        if (client_send(&c) == 0 && client_recv(&c, &rep) == 0 && rep.err == 0) {
+            rd_init(&r, rep.result, rep.result_len);
+            if (mp_peek(&r) == MP_MAP) {
+                mv_cstr(&r, "network", out, n);
+                ok = true;
+            }
+        }
+    }
+    client_close(&c);
+    return ok;
+}
+
+/* restart asks pulld to start again on the new key and waits (up to RESTART_WAIT_MS) until
+ * it answers on network net. Returns 0 or the exit code (after printing why). */
+#define RESTART_WAIT_MS 20000
+static int
+restart(const char *net)
+{
+    struct client c;
+    struct ctl_reply rep;
+    struct mp_open m;
+    char now[32];
+    int rc;
+
+    if ((rc = cli_connect(&c)) != 0)
+        return rc;
+    mp_open_map(&m, client_begin(&c, "restart"));
+    mp_close(&m);
+    rc = cli_call(&c, &rep);
+    client_close(&c);
+    if (rc != 0)
+        return rc;
+    for (int waited = 0; waited < RESTART_WAIT_MS; waited += 100) {
+        usleep(100 * 1000);
+        if (network_of(now, sizeof(now)) && strcmp(now, net) == 0)
+            return 0;
+    }
+    return cli_error("pulld did not come back on network %s within %d s: see its log", net,
+                     RESTART_WAIT_MS / 1000);
 }
 
 int
 cmd_join(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_COMMON_OPTIONS};
+    static const struct option opts[] = {{"no-restart", no_argument, NULL, OPT_NO_RESTART},
+                                         CLI_COMMON_OPTIONS};
+    char inviter[64], addr[320], net[32], dir[512];
+    struct client c;
+    struct ctl_reply rep;
+    struct pull_rd r;
     struct invite inv;
     enum invite_bad bad;
-    int rc;
+    bool no_restart = false, must_restart;
+    int opt, rc;
 
-    while (cli_getopt(argc, argv, opts) != -1)
-        ;
+    while ((opt = cli_getopt(argc, argv, opts)) != -1) {
+        if (opt == OPT_NO_RESTART)
+            no_restart = true;
+    }
     if (argc - optind != 1)
         return cli_usage(argc - optind == 0 ? "join needs the code `pull invite` printed"
                                             : "join takes one code (quote it if it has spaces)");
@@ -137,5 +180,44 @@ cmd_join(int argc, char **argv)
     invite_wipe(&inv);
     if (rc != 0)
         return cli_usage("%s", invite_bad_str(bad));
-    return cli_run("join", pack_join, argv[optind], human_join);
+
+    if ((rc = cli_connect(&c)) != 0)
+        return rc;
+    pack_join(client_begin(&c, "join"), argv[optind]);
+    if ((rc = cli_call(&c, &rep)) != 0)
+        goto out;
+    rd_init(&r, rep.result, rep.result_len);
+    if (mp_peek(&r) != MP_MAP) {
+        rc = cli_error("pulld sent a result that is not a map");
+        goto out;
+    }
+    mv_cstr(&r, "inviter", inviter, sizeof(inviter));
+    mv_cstr(&r, "address", addr, sizeof(addr));
+    mv_cstr(&r, "network", net, sizeof(net));
+    mv_cstr(&r, "config", dir, sizeof(dir));
+    must_restart = mv_bool(&r, "restart", false);
+    if (cli.json) {
+        /* the reply as it is ("restart": true means pulld had to restart, or must) */
+        if ((rc = cli_print_json(rep.result, rep.result_len)) != 0)
+            goto out;
+    }
+    client_close(&c);
+    if (must_restart && !no_restart) {
+        if ((rc = restart(net)) != 0)
+            return rc;
+        if (!cli.json)
+            printf("joined network %s through %.8s at %s; pulld restarted on it and connects "
+                   "(the network key and the inviter are in %s/config)\n",
+                   net, inviter, addr, dir);
+    } else if (!cli.json && must_restart) {
+        printf("joined network %s through %.8s at %s; restart pulld to use it (the network key "
+               "and the inviter are in %s/config)\n",
+               net, inviter, addr, dir);
+    } else if (!cli.json) {
+        printf("joined network %s through %.8s at %s; connecting\n", net, inviter, addr);
+    }
+    return EXIT_OK;
+out:
+    client_close(&c);
+    return rc;
 }

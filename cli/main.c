@@ -215,17 +215,19 @@ static const struct cli_command commands[] = {
      "--json prints {\"code\", \"uses\", \"expires\", \"network\", \"private\", \"addresses\"}.\n",
      .flags = "uses=N expires=SPAN"},
     {"join", cmd_join, "join another node's network with its invite code",
-     "usage: pull join CODE\n\n"
+     "usage: pull join CODE [--no-restart]\n\n"
      "Redeems a code printed by `pull invite` on another node: pulld dials the inviter\n"
      "(with the network key the code holds) and presents the code's secret; once the\n"
      "inviter accepts it, the network key and the inviter (as a bootstrap peer) are\n"
      "written to DATA_DIR/config. On the same network, pulld connects at once; on\n"
-     "another one (a node of the public network joining a private one) it says so:\n"
-     "restart pulld to use the new key. A code with a typo is refused before anything\n"
-     "is dialed (exit 2); one used up, expired or unknown to the inviter is refused by\n"
-     "it (exit 1). pulld must be running. --json prints {\"ok\", \"inviter\", \"address\",\n"
-     "\"network\", \"restart\", \"config\"}.\n",
-     .operands = "CODE"},
+     "another one (a node of the public network joining a private one) pulld starts\n"
+     "again on the new key (same process, same arguments: it cannot switch networks\n"
+     "while it runs), and join waits until it is back. A code with a typo is refused\n"
+     "before anything is dialed (exit 2); one used up, expired or unknown to the\n"
+     "inviter is refused by it (exit 1). pulld must be running. --json prints {\"ok\",\n"
+     "\"inviter\", \"address\", \"network\", \"restart\", \"config\"}.\n\n"
+     "  --no-restart  only write the config: restart pulld yourself to use a new key\n",
+     .flags = "no-restart", .operands = "CODE"},
     {"help", cmd_help, "show help for a command", "usage: pull help [COMMAND]\n",
      .operands = "COMMAND"},
     {"completion", cmd_completion, "print the shell completion script",

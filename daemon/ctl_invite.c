@@ -314,3 +314,48 @@ out:
         join_free(w);
     return rc;
 }
+
+/* The delay between the reply to "restart" and the stop: time for the reply to be written
+ * (the stop closes every control client). */
+#define RESTART_DELAY_MS 100
+
+static void
+restart_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+restart_now(uv_timer_t *t)
+{
+    struct node *n = t->data;
+
+    uv_close((uv_handle_t *)t, restart_closed);
+    if (!n->stopping && n->restart != NULL)
+        n->restart(n->restart_ctx);
+}
+
+int
+ctl_h_restart(struct ctl_call *call, const struct ctl_request *req)
+{
+    struct node *n = call->srv->n;
+    struct mp_open m;
+    uv_timer_t *t;
+    (void)req;
+
+    if (n->restart == NULL)
+        return ctl_fail(call, PULL_ERR_UNSUPPORTED, "this pulld cannot restart itself");
+    if (n->stopping)
+        return ctl_fail(call, PULL_ERR_STATE, "pulld is stopping");
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return PULL_ERR_NOMEM;
+    uv_timer_init(n->loop, t);
+    t->data = n;
+    uv_timer_start(t, restart_now, RESTART_DELAY_MS, 0);
+    log_info("restart asked for on the control socket");
+    mp_open_map(&m, ctl_begin(call, false));
+    mp_kv_bool(&m, "ok", true);
+    mp_close(&m);
+    ctl_send(call);
+    return 0;
+}

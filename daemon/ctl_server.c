@@ -505,6 +505,7 @@ static const struct ctl_command commands[] = {
     {"candidates", ctl_h_candidates, {"prefix", "of", NULL}, 0},
     {"invite", ctl_h_invite, {NULL}, CTL_F_WRITE},
     {"join", ctl_h_join, {"code", NULL}, CTL_F_WRITE},
+    {"restart", ctl_h_restart, {NULL}, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

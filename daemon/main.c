@@ -4,10 +4,12 @@
  * directory, key or store problem - always with a one-line reason on stderr. A damaged
  * store is found by store_check before anything maps it: exit 2, never a crash in LMDB.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sodium.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "daemon/config.h"
@@ -115,6 +117,21 @@ on_signal(uv_signal_t *h, int signum)
     pulld_stop(p);
 }
 
+/* Set by on_restart: once stopped, main starts pulld again (execv) instead of exiting. */
+static bool restart_wanted;
+
+/* on_restart: `pull join` changed the network key (node.h restart): stop like on SIGTERM,
+ * but tell the service manager nothing (the process goes on, with the same pid). */
+static void
+on_restart(void *ctx)
+{
+    struct pulld *p = ctx;
+
+    log_info("restarting to read the configuration again (a new network key)");
+    restart_wanted = true;
+    pulld_stop(p);
+}
+
 static void
 close_signal(uv_handle_t *h, void *arg)
 {
@@ -217,6 +234,8 @@ main(int argc, char **argv)
         uv_loop_close(&loop);
         return rc == PULL_ERR_INVAL ? 1 : 2;
     }
+    p.node->restart = on_restart;
+    p.node->restart_ctx = &p;
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
     sigint.data = sigterm.data = &p;
@@ -233,6 +252,14 @@ main(int argc, char **argv)
     pulld_free(&p);
     if (uv_loop_close(&loop) != 0)
         log_warn("event loop closed with handles still open");
+    if (restart_wanted) {
+        /* the same binary and arguments; the lock file and every socket are close-on-exec */
+        log_info("stopped; starting again");
+        execv("/proc/self/exe", argv);
+        execv(argv[0], argv);
+        fprintf(stderr, "pulld: cannot start again (%s): start pulld yourself\n", strerror(errno));
+        return 2;
+    }
     log_info("stopped");
     return 0;
 }

@@ -146,6 +146,10 @@ struct node {
     void *net_ctx;
     struct invites *invites; /* the invitations handed out (daemon/invites.h; main.c owns
                                 them), NULL if they could not be loaded */
+    /* main.c's restart: stop every part, then start pulld again in the same process with
+     * the same arguments (it reads its config files again). NULL: not offered. */
+    void (*restart)(void *ctx);
+    void *restart_ctx;
 };
 
 /* ---- node.c ---- */

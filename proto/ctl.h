@@ -185,6 +185,10 @@
  *              code of this node), STATE (pulld runs with --network-key), EXISTS (connected
  *              to the inviter already), the inviter's refusal QUOTA (used up), EXPIRED,
  *              NOT_FOUND (unknown), with its words in msg, or why it could not be reached.
+ *   "restart": {} -> {"ok": true}, then pulld stops as on SIGTERM and starts again in the
+ *              same process (same pid and arguments), reading its config files again:
+ *              how `pull join` moves a running node to the network it joined
+ *              (UNSUPPORTED where pulld cannot)
  *   "status" adds "invites_open": uint (invitations that can still be used; absent if
  *   the node keeps none), "name" (my profile's) and "people": {"named", "petnames", "profiles",
  *   "trusted", "evidence", "attestations_counted", "attestations_refused",

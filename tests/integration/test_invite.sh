@@ -3,8 +3,9 @@
 #
 # n1 and n2 run on a private network key; n3, n4 and n5 are fresh nodes of the public
 # network.
-# `pull invite --uses 1` on n1, `pull join CODE` on n3: n3 is told to restart (its network
-# key changes), and once restarted it is connected to n1 and holds n1's records. The same
+# `pull invite --uses 1` on n1, `pull join CODE` on n3: n3's pulld starts again on the
+# private key (its network key changes), and is then connected to n1 and holds n1's
+# records. The same
 # code again (from n4) is refused as used up, an expired code as expired, a code with one
 # character changed as a typo (exit 2, nothing dialed) and garbage (exit 2). A node of the
 # network already is told so; n4 joins n5 (both public) and is connected at once.
@@ -55,15 +56,18 @@ assert_contains "$err" "invite code" "join with a longer code"
 [ ! -e "$(node_dir 3)/config" ] || fail "a refused code wrote n3's config"
 
 log "n3 joins with the code"
+pid3=$(node_pid 3)
 out=$(pull_n 3 join "$code")
-assert_contains "$out" "restart pulld" "join across networks"
+assert_contains "$out" "pulld restarted on it" "join across networks"
+# the same process, started again on the private key
+assert_eq "$(node_pid 3)" "$pid3" "n3's pid"
+kill -0 "$pid3" || fail "n3 is gone"
+grep -q "stopped; starting again" "$(node_dir 3)/log" || fail "n3's log does not say it restarted"
 grep -q "^network-key $KEY\$" "$(node_dir 3)/config" || fail "n3's config lacks the network key"
 grep -q "^bootstrap $n1@" "$(node_dir 3)/config" || fail "n3's config lacks n1 as bootstrap"
 [ "$(stat -c %a "$(node_dir 3)/config")" = 600 ] || fail "n3's config is not 0600"
 grep -qF "$code" "$(node_dir 3)/log" && fail "the code is in n3's log"
 assert_eq "$(pull_n 1 --json status | json_get invites_open)" 1 "n1's open invites after a join"
-stop_node 3
-restart_node 3
 wait_until 15 "n3 connected to n1" peers_has 3 "$n1"
 wait_until 15 "n3 has n1's offer" search_has 3 "$rec" sourdough
 assert_eq "$(pull_n 3 --json status | json_get network)" "$(pull_n 1 --json status | json_get network)" \
