@@ -98,6 +98,14 @@ assert_contains "$out" "connecting" "join on the same network"
 wait_until 10 "n4 connected to n5" peers_has 4 "$(node_id 5)"
 grep -q "^bootstrap $(node_id 5)@" "$(node_dir 4)/config" || fail "n4's config lacks n5"
 
+log "the inviter is gone: the join fails, and nothing is written"
+code5=$(pull_n 5 invite)
+stop_node 5
+cp "$(node_dir 4)/config" "$IT_TMP/n4.config"
+err=$(expect_fail 1 pull_n 4 join "$code5")
+assert_contains "$err" "could not reach the inviter" "join of a stopped inviter"
+cmp -s "$(node_dir 4)/config" "$IT_TMP/n4.config" || fail "a failed join changed n4's config"
+
 log "pull join with pulld stopped: exit 3"
 stop_node 4
 expect_fail 3 pull_n 4 join "$code2" >/dev/null
