@@ -415,7 +415,7 @@ read_all(const char *path)
 static void
 test_file_join(void **state)
 {
-    char *dir = strdup(tu_tmpdir()), path[512], err[256], hex[65];
+    char *dir = tu_tmpdir(), path[512], err[256], hex[65];
     const uint8_t pub[32] = PULL_NETWORK_KEY_PUBLIC;
     uint8_t key[32];
     struct config c;

@@ -28,7 +28,7 @@ secret_of(uint8_t s[INVITE_SECRET_BYTES], unsigned i)
 static void
 test_uses_and_expiry(void **state)
 {
-    char *dir = strdup(tu_tmpdir()), path[512], text[256];
+    char *dir = tu_tmpdir(), path[512], text[256];
     uint8_t a[INVITE_SECRET_BYTES], b[INVITE_SECRET_BYTES], c[INVITE_SECRET_BYTES];
     struct invites *iv;
     struct stat st;
@@ -84,7 +84,7 @@ test_uses_and_expiry(void **state)
 static void
 test_bounds(void **state)
 {
-    char *dir = strdup(tu_tmpdir()), text[256];
+    char *dir = tu_tmpdir(), text[256];
     uint8_t s[INVITE_SECRET_BYTES];
     struct invites *iv;
 
@@ -110,7 +110,7 @@ test_bounds(void **state)
 static void
 test_hostile_file(void **state)
 {
-    char *dir = strdup(tu_tmpdir()), path[512], text[256];
+    char *dir = tu_tmpdir(), path[512], text[256];
     uint8_t s[INVITE_SECRET_BYTES];
     struct invites *iv;
     FILE *f;
