@@ -800,7 +800,9 @@ on_resume(uv_timer_t *t)
 
     if (c->closing)
         return;
-    used = client_feed(c, c->rest + c->rest_off, c->rest_len - c->rest_off, &more);
+    /* no bytes left over (rest NULL): feed nothing, but without NULL + 0 (UB) */
+    used = client_feed(c, c->rest != NULL ? c->rest + c->rest_off : (const uint8_t *)"",
+                       c->rest_len - c->rest_off, &more);
     if (used < 0)
         return;
     c->rest_off += (size_t)used;
