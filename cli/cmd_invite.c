@@ -184,7 +184,11 @@ cmd_join(int argc, char **argv)
     if ((rc = cli_connect(&c)) != 0)
         return rc;
     pack_join(client_begin(&c, "join"), argv[optind]);
-    if ((rc = cli_call(&c, &rep)) != 0)
+    rc = cli_call(&c, &rep);
+    /* the request held the code: wipe it now that it was sent */
+    if (c.out.p != NULL)
+        sodium_memzero(c.out.p, c.out.cap);
+    if (rc != 0)
         goto out;
     rd_init(&r, rep.result, rep.result_len);
     if (mp_peek(&r) != MP_MAP) {
