@@ -8,7 +8,9 @@
 # records. The same
 # code again (from n4) is refused as used up, an expired code as expired, a code with one
 # character changed as a typo (exit 2, nothing dialed) and garbage (exit 2). A node of the
-# network already is told so; n4 joins n5 (both public) and is connected at once.
+# network already is told so; n4 joins n5 (both public) and is connected at once; a node
+# started with --network-key is refused another network; --no-restart only writes the
+# config; a join whose inviter is gone fails and writes nothing.
 source "$(dirname "$0")/cli_common.sh"
 
 KEY=$(python3 -c 'import os; print(os.urandom(32).hex())')
@@ -37,6 +39,12 @@ json=$(pull_n 1 --json invite --uses 2 --expires 1h)
 assert_eq "$(printf '%s' "$json" | json_get private)" true "a private network's invite"
 assert_eq "$(printf '%s' "$json" | json_get uses)" 2 "uses"
 assert_eq "$(pull_n 1 --json status | json_get invites_open)" 2 "n1's open invites"
+
+expect_fail 2 pull_n 1 invite --uses 0 >/dev/null
+expect_fail 2 pull_n 1 invite --uses 1001 >/dev/null
+expect_fail 2 pull_n 1 invite --expires 5 >/dev/null
+expect_fail 2 pull_n 1 invite --expires 91d >/dev/null
+expect_fail 2 pull_n 1 invite extra >/dev/null
 
 log "typos and garbage: exit 2, one line, nothing dialed"
 # one character changed in the middle (to another base32 letter)
@@ -97,6 +105,20 @@ out=$(pull_n 4 join "$(pull_n 5 invite)")
 assert_contains "$out" "connecting" "join on the same network"
 wait_until 10 "n4 connected to n5" peers_has 4 "$(node_id 5)"
 grep -q "^bootstrap $(node_id 5)@" "$(node_dir 4)/config" || fail "n4's config lacks n5"
+
+log "a node started with --network-key cannot join another network"
+err=$(expect_fail 1 pull_n 2 join "$(pull_n 5 invite)")
+assert_contains "$err" "--network-key" "join of a node with --network-key"
+
+log "--no-restart: the config is written, pulld goes on as it was"
+start_node 6
+wait_node 6
+pid6=$(node_pid 6)
+out=$(pull_n 6 join --no-restart "$(pull_n 1 invite)")
+assert_contains "$out" "restart pulld to use it" "join --no-restart"
+assert_eq "$(pull_n 6 --json status | json_get network)" public "n6's network before its restart"
+grep -q "^network-key $KEY\$" "$(node_dir 6)/config" || fail "n6's config lacks the network key"
+assert_eq "$(node_pid 6)" "$pid6" "n6's pid"
 
 log "the inviter is gone: the join fails, and nothing is written"
 code5=$(pull_n 5 invite)
