@@ -202,6 +202,32 @@ static const struct cli_command commands[] = {
      "Reads a bundle written by `pull export` (FILE - reads standard input); every\n"
      "record is verified like one received from a peer.\n",
      .operands = "FILE"},
+    {"invite", cmd_invite, "a one-line code for another node to join this node's network",
+     "usage: pull invite [--uses N] [--expires SPAN]\n\n"
+     "Prints one line, a code to give to a person whose node should join this node's\n"
+     "network (they run `pull join CODE`). The code holds this node's id and the\n"
+     "addresses it listens on, a secret this node checks when the other node joins, and\n"
+     "- on a private network - the network's key: give it only to whom you invite, by a\n"
+     "channel you trust. This node accepts it for N joins (default 1) until it expires\n"
+     "(default 7d), and counts them.\n\n"
+     "  --uses N        how many nodes may join with it (1..1000, default 1)\n"
+     "  --expires SPAN  how long it is good for: 30min, 12h, 7d (at most 90d)\n"
+     "--json prints {\"code\", \"uses\", \"expires\", \"network\", \"private\", \"addresses\"}.\n",
+     .flags = "uses=N expires=SPAN"},
+    {"join", cmd_join, "join another node's network with its invite code",
+     "usage: pull join CODE [--no-restart]\n\n"
+     "Redeems a code printed by `pull invite` on another node: pulld dials the inviter\n"
+     "(with the network key the code holds) and presents the code's secret; once the\n"
+     "inviter accepts it, the network key and the inviter (as a bootstrap peer) are\n"
+     "written to DATA_DIR/config. On the same network, pulld connects at once; on\n"
+     "another one (a node of the public network joining a private one) pulld starts\n"
+     "again on the new key (same process, same arguments: it cannot switch networks\n"
+     "while it runs), and join waits until it is back. A code with a typo is refused\n"
+     "before anything is dialed (exit 2); one used up, expired or unknown to the\n"
+     "inviter is refused by it (exit 1). pulld must be running. --json prints {\"ok\",\n"
+     "\"inviter\", \"address\", \"network\", \"restart\", \"config\"}.\n\n"
+     "  --no-restart  only write the config: restart pulld yourself to use a new key\n",
+     .flags = "no-restart", .operands = "CODE"},
     {"help", cmd_help, "show help for a command", "usage: pull help [COMMAND]\n",
      .operands = "COMMAND"},
     {"completion", cmd_completion, "print the shell completion script",

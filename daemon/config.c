@@ -17,8 +17,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <pwd.h>
+#include <strings.h>
 #include <sys/stat.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/paths.h"
@@ -678,6 +680,186 @@ config_load_file(struct config *c, char *err, size_t errlen)
         return rc;
     }
     return load_path(c, path, false, err, errlen);
+}
+
+/* line_value: if line (len bytes) sets key (its first word, after blanks), returns where
+ * its value starts (after blanks) and sets *vlen (up to a comment or trailing blanks);
+ * else NULL. */
+static const char *
+line_value(const char *line, size_t len, const char *key, size_t *vlen)
+{
+    size_t i = 0, kl = strlen(key), e;
+
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (len - i <= kl || memcmp(line + i, key, kl) != 0 ||
+        (line[i + kl] != ' ' && line[i + kl] != '\t'))
+        return NULL;
+    i += kl;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    for (e = i; e < len && line[e] != '#'; e++)
+        ;
+    while (e > i && (line[e - 1] == ' ' || line[e - 1] == '\t' || line[e - 1] == '\r'))
+        e--;
+    *vlen = e - i;
+    return line + i;
+}
+
+int
+config_file_join(const char *data_dir, const uint8_t netkey[static 32], const char *peer, char *err,
+                 size_t errlen)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8], hex[65];
+    char *old = NULL;
+    size_t have = 0, pos = 0;
+    bool changed = true, have_peer = false;
+    struct pull_wb w;
+    int fd = -1, rc;
+    ssize_t got;
+
+    wb_init(&w, 2 * CONFIG_FILE_MAX);
+    if ((rc = paths_join(data_dir, PATHS_CONFIG_NAME, path, sizeof(path))) != 0 ||
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        cfg_err(err, errlen, "config file path too long");
+        rc = PULL_ERR_TOO_BIG;
+        goto out;
+    }
+    if ((old = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+        rc = PULL_ERR_NOMEM;
+        goto out;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+        while (have <= CONFIG_FILE_MAX &&
+               (got = read(fd, old + have, CONFIG_FILE_MAX + 1 - have)) != 0) {
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0) {
+                cfg_err(err, errlen, "%s: %s", path, strerror(errno));
+                rc = PULL_ERR_IO;
+                goto out;
+            }
+            have += (size_t)got;
+        }
+        close(fd);
+        fd = -1;
+        if (have > CONFIG_FILE_MAX) {
+            cfg_err(err, errlen, "%s: larger than %u bytes", path, (unsigned)CONFIG_FILE_MAX);
+            rc = PULL_ERR_TOO_BIG;
+            goto out;
+        }
+    } else if (errno != ENOENT) {
+        cfg_err(err, errlen, "%s: %s", path, strerror(errno));
+        rc = PULL_ERR_IO;
+        goto out;
+    }
+    /* is the key the file names already netkey? (no network-key line: the public key) */
+    {
+        const uint8_t pub[32] = PULL_NETWORK_KEY_PUBLIC;
+        bool any = false, same = true;
+        for (pos = 0; pos < have;) {
+            const char *nl = memchr(old + pos, '\n', have - pos);
+            size_t ll = nl != NULL ? (size_t)(nl - (old + pos)) : have - pos;
+            const char *v;
+            size_t vl;
+            if ((v = line_value(old + pos, ll, "network-key", &vl)) != NULL) {
+                any = true;
+                sodium_bin2hex(hex, sizeof(hex), netkey, 32);
+                same = same && vl == 64 && strncasecmp(v, hex, 64) == 0;
+            }
+            pos += ll + (nl != NULL);
+        }
+        changed = any ? !same : sodium_memcmp(netkey, pub, 32) != 0;
+    }
+    for (pos = 0; pos < have;) {
+        const char *line = old + pos, *nl = memchr(old + pos, '\n', have - pos);
+        size_t ll = nl != NULL ? (size_t)(nl - line) : have - pos;
+        const char *v;
+        size_t vl;
+        pos += ll + (nl != NULL);
+        if (line_value(line, ll, "network-key", &vl) != NULL)
+            continue;
+        if ((v = line_value(line, ll, "bootstrap", &vl)) != NULL) {
+            if (vl == strlen(peer) && memcmp(v, peer, vl) == 0)
+                have_peer = !changed;
+            if (changed) {
+                wb_put(&w, "# a peer of the network before pull join: ", 42);
+                wb_put(&w, line, ll);
+                wb_put(&w, "\n", 1);
+                continue;
+            }
+        }
+        wb_put(&w, line, ll);
+        wb_put(&w, "\n", 1);
+    }
+    sodium_bin2hex(hex, sizeof(hex), netkey, 32);
+    wb_put(&w, "network-key ", 12);
+    wb_put(&w, hex, 64);
+    wb_put(&w, "\n", 1);
+    if (!have_peer) {
+        wb_put(&w, "bootstrap ", 10);
+        wb_put(&w, peer, strlen(peer));
+        wb_put(&w, "\n", 1);
+    }
+    if ((rc = wb_error(&w)) != 0 || w.len > CONFIG_FILE_MAX) {
+        cfg_err(err, errlen, "%s would grow larger than %u bytes", path, (unsigned)CONFIG_FILE_MAX);
+        rc = PULL_ERR_TOO_BIG;
+        goto out;
+    }
+    (void)unlink(tmp);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+        cfg_err(err, errlen, "%s: %s", tmp, strerror(errno));
+        rc = PULL_ERR_IO;
+        goto out;
+    }
+    for (size_t off = 0; off < w.len;) {
+        got = write(fd, w.p + off, w.len - off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            cfg_err(err, errlen, "%s: %s", tmp, strerror(errno));
+            rc = PULL_ERR_IO;
+            goto out;
+        }
+        off += (size_t)got;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        cfg_err(err, errlen, "%s: %s", tmp, strerror(errno));
+        rc = PULL_ERR_IO;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        cfg_err(err, errlen, "%s: %s", path, strerror(errno));
+        rc = PULL_ERR_IO;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        (void)unlink(tmp);
+    if (old != NULL) {
+        sodium_memzero(old, CONFIG_FILE_MAX + 1);
+        free(old);
+    }
+    if (w.p != NULL)
+        sodium_memzero(w.p, w.cap);
+    wb_release(&w);
+    sodium_memzero(hex, sizeof(hex));
+    return rc;
+}
+
+bool
+config_netkey_from_flag(const struct config *c)
+{
+    for (size_t i = 0; i < N_FIXED; i++) {
+        if (cfg_fixed[i].kind == K_NETKEY)
+            return (c->flag_set & (UINT64_C(1) << cfg_fixed[i].bit)) != 0;
+    }
+    return false;
 }
 
 size_t

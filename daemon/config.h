@@ -123,6 +123,19 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *p
  * ("HOST:PORT", addrlen bytes at most). Returns 0 or PULL_ERR_INVAL. */
 int config_parse_peer(const char *s, uint8_t key[static 32], char *addr, size_t addrlen);
 
+/* config_file_join records a joined network in DATA_DIR/config (pull join): the line
+ * "network-key HEX" for netkey (replacing every network-key line; when the key changes, the
+ * bootstrap lines of the old network are kept as comments) and "bootstrap PEER" (unless
+ * there already). The file is rewritten whole: a temporary file of mode 0600, fsync'ed,
+ * renamed over it. Its other lines are kept. Returns 0 or a negative PULL_ERR_* with a
+ * one-line reason in err. */
+int config_file_join(const char *data_dir, const uint8_t netkey[static 32], const char *peer,
+                     char *err, size_t errlen);
+
+/* config_netkey_from_flag: was the network key given as --network-key (so that the config
+ * files' network-key lines do not apply)? */
+bool config_netkey_from_flag(const struct config *c);
+
 /* config_usage writes pulld's --help text to f (a FILE *). */
 void config_usage(void *f);
 

@@ -13,6 +13,7 @@
  *   ctl_people.c   profile.*, name.*, names, the author view of show, and
  *                  ctl_resolve_author (daemon/people.h has the names, handles, trust)
  *   ctl_bundles.c  export, import
+ *   ctl_invite.c   invite, join (daemon/invites.h keeps the invitations), restart
  *   ctl_pack.c     what several rooms use: records as result maps, typed args with their
  *                  error messages.
  *
@@ -287,6 +288,11 @@ int ctl_resolve_author(struct ctl_call *call, const char *text, uint8_t author[3
 /* ctl_show_author replies to `show` with the author view of the person text names
  * (proto/ctl.h), or returns the error. */
 int ctl_show_author(struct ctl_call *call, const char *text);
+
+/* ctl_invite.c */
+int ctl_h_invite(struct ctl_call *call, const struct ctl_request *req);
+int ctl_h_join(struct ctl_call *call, const struct ctl_request *req);
+int ctl_h_restart(struct ctl_call *call, const struct ctl_request *req);
 
 /* ctl_bundles.c */
 int ctl_h_export(struct ctl_call *call, const struct ctl_request *req);

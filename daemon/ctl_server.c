@@ -503,6 +503,9 @@ static const struct ctl_command commands[] = {
     {"names", ctl_h_names, {NULL}, 0},
     {"doctor", ctl_h_doctor, {NULL}, CTL_F_STREAM},
     {"candidates", ctl_h_candidates, {"prefix", "of", NULL}, 0},
+    {"invite", ctl_h_invite, {NULL}, CTL_F_WRITE},
+    {"join", ctl_h_join, {"code", NULL}, CTL_F_WRITE},
+    {"restart", ctl_h_restart, {NULL}, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -797,7 +800,9 @@ on_resume(uv_timer_t *t)
 
     if (c->closing)
         return;
-    used = client_feed(c, c->rest + c->rest_off, c->rest_len - c->rest_off, &more);
+    /* no bytes left over (rest NULL): feed nothing, but without NULL + 0 (UB) */
+    used = client_feed(c, c->rest != NULL ? c->rest + c->rest_off : (const uint8_t *)"",
+                       c->rest_len - c->rest_off, &more);
     if (used < 0)
         return;
     c->rest_off += (size_t)used;

@@ -13,6 +13,7 @@
 #include "daemon/ctl_int.h"
 #include "daemon/people.h"
 #include "daemon/dyads.h"
+#include "daemon/invites.h"
 #include "daemon/lan.h"
 #include "lib/err.h"
 #include "lib/ident.h"
@@ -317,6 +318,8 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
     memset(&ds, 0, sizeof(ds));
     dyads_get_stats(srv->svc.dyads, &ds);
     mp_kv_uint(&m, "dyads_open", ds.open);
+    if (n->invites != NULL)
+        mp_kv_uint(&m, "invites_open", invites_open_count(n->invites, node_now_s(n)));
     listen_address(n, listen, sizeof(listen));
     mp_kv_str(&m, "listen", listen);
     mp_kv_bool(&m, "lan_enabled", n->cfg.lan);

@@ -4,10 +4,12 @@
  * directory, key or store problem - always with a one-line reason on stderr. A damaged
  * store is found by store_check before anything maps it: exit 2, never a crash in LMDB.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sodium.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "daemon/config.h"
@@ -17,6 +19,7 @@
 #include "daemon/node.h"
 #include "daemon/notify.h"
 #include "daemon/people.h"
+#include "daemon/invites.h"
 #include "daemon/setup.h"
 #include "daemon/sync.h"
 #include "lib/env.h"
@@ -28,12 +31,13 @@
 /* The floors of a running pulld, bottom up. main wires them: each part registers with
  * the ones below it, none calls up. */
 struct pulld {
-    struct node *node;      /* loop, store, search index, the write batch */
-    struct sync *sync;      /* net + the protocol engines */
-    struct people *people;  /* names, record handles, trust */
-    struct dyads *dyads;    /* dyads and their mail */
-    struct lan *lan;        /* LAN discovery (NULL with --no-lan) */
-    struct ctl_server *ctl; /* the control socket */
+    struct node *node;       /* loop, store, search index, the write batch */
+    struct sync *sync;       /* net + the protocol engines */
+    struct people *people;   /* names, record handles, trust */
+    struct dyads *dyads;     /* dyads and their mail */
+    struct lan *lan;         /* LAN discovery (NULL with --no-lan) */
+    struct ctl_server *ctl;  /* the control socket */
+    struct invites *invites; /* the invitations handed out (the node borrows them) */
 };
 
 /* pulld_stop stops the parts top down; node_stop then makes the one last commit of what
@@ -60,6 +64,7 @@ pulld_free(struct pulld *p)
     people_free(p->people);
     sync_free(p->sync);
     node_free(p->node);
+    invites_free(p->invites);
     memset(p, 0, sizeof(*p));
 }
 
@@ -74,6 +79,10 @@ pulld_start(uv_loop_t *loop, const struct config *cfg, const struct ident *self,
     memset(p, 0, sizeof(*p));
     if ((rc = node_new(loop, cfg, self, &p->node)) != 0)
         return rc;
+    /* without its invitations the node still runs: `pull invite` and joins then fail */
+    if ((rc = invites_open(cfg->data_dir, &p->invites)) != 0)
+        log_warn("invitations not available: %s", pull_strerror(rc));
+    p->node->invites = p->invites;
     if ((rc = sync_new(p->node, &p->sync)) != 0)
         goto fail;
     if ((rc = people_start(p->node, &p->people)) != 0)
@@ -105,6 +114,21 @@ on_signal(uv_signal_t *h, int signum)
 
     log_info("signal %d: shutting down", signum);
     notify_stopping();
+    pulld_stop(p);
+}
+
+/* Set by on_restart: once stopped, main starts pulld again (execv) instead of exiting. */
+static bool restart_wanted;
+
+/* on_restart: `pull join` changed the network key (node.h restart): stop like on SIGTERM,
+ * but tell the service manager nothing (the process goes on, with the same pid). */
+static void
+on_restart(void *ctx)
+{
+    struct pulld *p = ctx;
+
+    log_info("restarting to read the configuration again (a new network key)");
+    restart_wanted = true;
     pulld_stop(p);
 }
 
@@ -210,6 +234,8 @@ main(int argc, char **argv)
         uv_loop_close(&loop);
         return rc == PULL_ERR_INVAL ? 1 : 2;
     }
+    p.node->restart = on_restart;
+    p.node->restart_ctx = &p;
     uv_signal_init(&loop, &sigint);
     uv_signal_init(&loop, &sigterm);
     sigint.data = sigterm.data = &p;
@@ -226,6 +252,14 @@ main(int argc, char **argv)
     pulld_free(&p);
     if (uv_loop_close(&loop) != 0)
         log_warn("event loop closed with handles still open");
+    if (restart_wanted) {
+        /* the same binary and arguments; the lock file and every socket are close-on-exec */
+        log_info("stopped; starting again");
+        execv("/proc/self/exe", argv);
+        execv(argv[0], argv);
+        fprintf(stderr, "pulld: cannot start again (%s): start pulld yourself\n", strerror(errno));
+        return 2;
+    }
     log_info("stopped");
     return 0;
 }

@@ -405,7 +405,8 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* dial_start opens an outbound connection to key at addr: a peer's, or a probe's. */
 static int
-dial_start(struct net *t, const uint8_t key[32], const char *addr, struct conn **out)
+dial_start(struct net *t, const uint8_t key[32], const char *addr, const uint8_t *netkey,
+           struct conn **out)
 {
     char host[CONFIG_ADDR_MAX], portstr[8];
     struct sockaddr_storage ss;
@@ -422,7 +423,7 @@ dial_start(struct net *t, const uint8_t key[32], const char *addr, struct conn *
     if (addr == NULL || strlen(addr) >= NODE_ADDR_MAX ||
         config_split_hostport(addr, host, sizeof(host), &port) != 0 || port == 0 || host[0] == '\0')
         return PULL_ERR_INVAL;
-    for (c = t->head; c != NULL; c = c->next) {
+    for (c = t->head; c != NULL && netkey == NULL; c = c->next) {
         if (!c->key_known || c->probe || c->phase == PH_CLOSING || c->handle_closed ||
             sodium_memcmp(c->key, key, 32) != 0)
             continue;
@@ -437,7 +438,8 @@ dial_start(struct net *t, const uint8_t key[32], const char *addr, struct conn *
     c->key_known = true;
     snprintf(c->addr, sizeof(c->addr), "%s", addr);
     c->phase = PH_DIAL;
-    if ((rc = shs_client_init(&c->shs, t->node->env, t->node->cfg.network_key, &t->node->self,
+    if ((rc = shs_client_init(&c->shs, t->node->env,
+                              netkey != NULL ? netkey : t->node->cfg.network_key, &t->node->self,
                               key)) != 0) {
         c->quiet = true;
         net_conn_destroy(c);
@@ -471,7 +473,7 @@ net_dial(struct net *t, const uint8_t key[static 32], const char *addr)
 {
     struct conn *c;
 
-    return dial_start(t, key, addr, &c);
+    return dial_start(t, key, addr, NULL, &c);
 }
 
 int
@@ -481,12 +483,30 @@ net_probe(struct net *t, const uint8_t key[static 32], const char *addr, node_pr
     struct conn *c;
     int rc;
 
-    if ((rc = dial_start(t, key, addr, &c)) != 0)
+    if ((rc = dial_start(t, key, addr, NULL, &c)) != 0)
         return rc;
     /* dial_addr may have failed at once: c is closing, its close callback still to come */
     c->probe = true;
     c->probe_cb = cb;
     c->probe_arg = arg;
+    return 0;
+}
+
+int
+net_probe_invite(struct net *t, const uint8_t key[static 32], const char *addr,
+                 const uint8_t netkey[static 32], const uint8_t secret[static 16], node_probe_fn cb,
+                 void *arg)
+{
+    struct conn *c;
+    int rc;
+
+    if ((rc = dial_start(t, key, addr, netkey, &c)) != 0)
+        return rc;
+    c->probe = true;
+    c->probe_cb = cb;
+    c->probe_arg = arg;
+    c->invite_dial = true;
+    memcpy(c->invite, secret, MSG_INVITE_BYTES);
     return 0;
 }
 

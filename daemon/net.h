@@ -144,6 +144,14 @@ int net_dial(struct net *t, const uint8_t key[static 32], const char *addr);
 int net_probe(struct net *t, const uint8_t key[static 32], const char *addr, node_probe_fn cb,
               void *arg);
 
+/* net_probe_invite is net_probe for an invitation (node_probe_invite): the handshake with
+ * netkey instead of the node's network key, secret in our HELLO, and the inviter's BYE
+ * (MSG_BYE_INVITE) awaited after its HELLO. A connection with key being up does not stop
+ * it (it never becomes the key's connection). Same returns as net_probe. */
+int net_probe_invite(struct net *t, const uint8_t key[static 32], const char *addr,
+                     const uint8_t netkey[static 32], const uint8_t secret[static 16],
+                     node_probe_fn cb, void *arg);
+
 /* net_probe_cancel forgets the callbacks of the probes running with arg (they run on
  * quietly, no callback follows). */
 void net_probe_cancel(struct net *t, void *arg);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "daemon/invites.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proto/msg.h"
@@ -446,11 +447,16 @@ session_start(struct conn *c)
     }
     msg_hello_init(&h, MSG_FEAT_RECON | MSG_FEAT_MAIL, t->port, "pulld/" PULL_VERSION);
     h.time_ms = wall_ms();
+    if (c->invite_dial) {
+        h.has_invite = true;
+        memcpy(h.invite, c->invite, MSG_INVITE_BYTES);
+    }
     wb_init(&w, MSG_MAX);
     if ((rc = msg_hello_encode(&h, &w)) == 0)
         rc = net_conn_send_wb(c, &w, false);
     else
         wb_release(&w);
+    sodium_memzero(h.invite, sizeof(h.invite));
 out:
     shs_session_wipe(&sess);
     sodium_memzero(tx, sizeof(tx));
@@ -539,6 +545,79 @@ shs_input(struct conn *c, const uint8_t *p, size_t n)
     }
 }
 
+/* invite_answer: a frame on our invitation dial (net_probe_invite): the inviter's HELLO,
+ * then its BYE with the answer. Anything else is a failure of the dial. */
+static void
+invite_answer(struct conn *c, uint32_t type, const struct frame_msg *m)
+{
+    struct msg_bye bye;
+    struct msg_hello h;
+    int err;
+
+    if (type == MSG_HELLO && !c->invite_hello && !m->final &&
+        msg_hello_decode(m->p, m->len, &h) == 0) {
+        c->invite_hello = true;
+        snprintf(c->agent, sizeof(c->agent), "%s", h.agent);
+        return;
+    }
+    if (type != MSG_BYE || msg_bye_decode(m->p, m->len, &bye) != 0) {
+        net_conn_fail(c, PULL_ERR_PROTOCOL, NET_FAIL_OTHER,
+                      "the node at %.100s sent something else than an answer to the invite",
+                      c->addr);
+        net_conn_close(c, PULL_ERR_PROTOCOL, MSG_BYE_PROTOCOL, "expected the invite's answer");
+        return;
+    }
+    if (bye.reason != MSG_BYE_INVITE) {
+        net_conn_fail(c, PULL_ERR_CLOSED,
+                      bye.reason == MSG_BYE_BUSY ? NET_FAIL_BUSY : NET_FAIL_REFUSED_BYE,
+                      "the node at %.100s refused the session: %s%s%.100s", c->addr,
+                      msg_bye_reason_str(bye.reason), bye.text[0] ? ": " : "", bye.text);
+        net_conn_close(c, PULL_ERR_CLOSED, MSG_BYE_NORMAL, "refused by peer");
+        return;
+    }
+    if (strcmp(bye.text, "accepted") == 0) {
+        log_info("invite accepted by the node at %s", c->addr);
+        net_conn_probe_done(c, 0);
+        c->quiet = true;
+        net_conn_close(c, 0, MSG_BYE_NORMAL, "invite answered");
+        return;
+    }
+    if (strncmp(bye.text, "used up", 7) == 0)
+        err = PULL_ERR_QUOTA;
+    else if (strncmp(bye.text, "expired", 7) == 0)
+        err = PULL_ERR_EXPIRED;
+    else if (strncmp(bye.text, "unknown", 7) == 0)
+        err = PULL_ERR_NOT_FOUND;
+    else
+        err = PULL_ERR_CLOSED;
+    net_conn_fail(c, err, NET_FAIL_REFUSED_BYE, "the inviter refused the invite: %.150s", bye.text);
+    net_conn_close(c, err, MSG_BYE_NORMAL, "invite refused");
+}
+
+/* invite_check: the peer dialed us with an invite in its HELLO; answer it and end. */
+static void
+invite_check(struct conn *c, struct msg_hello *h)
+{
+    struct net *t = c->net;
+    char text[MSG_BYE_TEXT_MAX + 1], who[IDENT_SHORT_LEN + 1];
+    int rc;
+
+    net_conn_name(c, who);
+    if (t->node->invites == NULL) {
+        snprintf(text, sizeof(text), "unknown: this node keeps no invitations");
+        rc = PULL_ERR_NOT_FOUND;
+    } else {
+        rc = invites_redeem(t->node->invites, h->invite, node_now_s(t->node), text, sizeof(text));
+    }
+    sodium_memzero(h->invite, sizeof(h->invite));
+    if (rc == 0)
+        log_info("peer %s %s: joined with an invite", who, c->ip);
+    else
+        log_info("peer %s %s: invite refused: %s", who, c->ip, text);
+    c->quiet = true;
+    net_conn_close(c, 0, MSG_BYE_INVITE, "%s", text);
+}
+
 /* handle_frame handles one decrypted message. */
 static void
 handle_frame(struct conn *c, const struct frame_msg *m)
@@ -553,6 +632,10 @@ handle_frame(struct conn *c, const struct frame_msg *m)
         net_ctr(t)->frames_bad++;
         net_ctr(t)->peers_dropped++;
         net_conn_close(c, PULL_ERR_PROTOCOL, MSG_BYE_PROTOCOL, "malformed message");
+        return;
+    }
+    if (c->phase == PH_HELLO && c->invite_dial) {
+        invite_answer(c, type, m);
         return;
     }
     if (c->phase == PH_HELLO) {
@@ -590,6 +673,10 @@ handle_frame(struct conn *c, const struct frame_msg *m)
             net_conn_close(c, PULL_ERR_VERSION, MSG_BYE_VERSION,
                            "no common protocol version: this node speaks %u..%u",
                            (unsigned)MSG_PROTO_MIN, (unsigned)MSG_PROTO_MAX);
+            return;
+        }
+        if (s.u.hello.has_invite && c->inbound) {
+            invite_check(c, &s.u.hello);
             return;
         }
         if (s.u.hello.time_ms != 0) {

@@ -95,6 +95,10 @@ struct conn {
     bool probe;
     node_probe_fn probe_cb;
     void *probe_arg;
+    /* a probe redeeming an invitation (net_probe_invite): invite goes in our HELLO, and
+     * after the peer's HELLO (invite_hello) its BYE answers */
+    bool invite_dial, invite_hello;
+    uint8_t invite[MSG_INVITE_BYTES];
 };
 
 /* What a write reports when it completes (the flushed event). */

@@ -125,6 +125,7 @@ struct node_counters {
 struct node_batch;
 struct node_kin;
 struct node_netops;
+struct invites;
 
 struct node {
     uv_loop_t *loop;
@@ -143,6 +144,12 @@ struct node {
     struct node_kin *kin;          /* the authors whose records the budget keeps */
     const struct node_netops *net; /* registered by sync.c (node_set_net), may be NULL */
     void *net_ctx;
+    struct invites *invites; /* the invitations handed out (daemon/invites.h; main.c owns
+                                them), NULL if they could not be loaded */
+    /* main.c's restart: stop every part, then start pulld again in the same process with
+     * the same arguments (it reads its config files again). NULL: not offered. */
+    void (*restart)(void *ctx);
+    void *restart_ctx;
 };
 
 /* ---- node.c ---- */
@@ -372,6 +379,9 @@ struct node_netops {
                  void *arg);
     void (*probe_cancel)(void *ctx, void *arg);
     size_t (*bootstrap_count)(void *ctx);
+    int (*probe_invite)(void *ctx, const uint8_t key[static 32], const char *addr,
+                        const uint8_t netkey[static 32], const uint8_t secret[static 16],
+                        node_probe_fn cb, void *arg);
 };
 
 /* node_set_net registers the network part (ops must outlive the node; NULL unregisters).
@@ -410,6 +420,17 @@ uint16_t node_listen_port(struct node *n);
  * node_peer_at), PULL_ERR_BAD_KEY, PULL_ERR_INVAL (bad address), PULL_ERR_STATE. */
 int node_probe(struct node *n, const uint8_t key[static 32], const char *addr, node_probe_fn cb,
                void *arg);
+
+/* node_probe_invite redeems an invitation (pull join): it dials key@addr with the network
+ * key netkey (which may differ from this node's), presents secret in its HELLO and waits
+ * for the inviter's answer (proto/msg.h MSG_BYE_INVITE), without making it a peer. cb is
+ * called exactly once if 0 is returned: err 0 if the inviter accepted (a use was taken
+ * there), else the error and r->reason (the inviter's answer: PULL_ERR_QUOTA used up,
+ * PULL_ERR_EXPIRED, PULL_ERR_NOT_FOUND unknown; or why the dial failed). Same returns as
+ * node_probe. */
+int node_probe_invite(struct node *n, const uint8_t key[static 32], const char *addr,
+                      const uint8_t netkey[static 32], const uint8_t secret[static 16],
+                      node_probe_fn cb, void *arg);
 
 /* node_probe_cancel: no callback will come for the probes started with arg. */
 void node_probe_cancel(struct node *n, void *arg);

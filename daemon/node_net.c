@@ -74,6 +74,16 @@ node_probe(struct node *n, const uint8_t key[static 32], const char *addr, node_
     return n->net->probe(n->net_ctx, key, addr, cb, arg);
 }
 
+int
+node_probe_invite(struct node *n, const uint8_t key[static 32], const char *addr,
+                  const uint8_t netkey[static 32], const uint8_t secret[static 16],
+                  node_probe_fn cb, void *arg)
+{
+    if (n->net == NULL || n->net->probe_invite == NULL || n->stopping)
+        return PULL_ERR_STATE;
+    return n->net->probe_invite(n->net_ctx, key, addr, netkey, secret, cb, arg);
+}
+
 void
 node_probe_cancel(struct node *n, void *arg)
 {

@@ -332,6 +332,20 @@ op_probe(void *ctx, const uint8_t key[static 32], const char *addr, node_probe_f
     return net_probe(s->net, key, addr, cb, arg);
 }
 
+static int
+op_probe_invite(void *ctx, const uint8_t key[static 32], const char *addr,
+                const uint8_t netkey[static 32], const uint8_t secret[static 16], node_probe_fn cb,
+                void *arg)
+{
+    struct sync *s = ctx;
+
+    if (s->stopped)
+        return PULL_ERR_STATE;
+    if (!addr_ok(addr))
+        return PULL_ERR_INVAL;
+    return net_probe_invite(s->net, key, addr, netkey, secret, cb, arg);
+}
+
 static void
 op_probe_cancel(void *ctx, void *arg)
 {
@@ -364,4 +378,5 @@ const struct node_netops sync_netops = {
     .probe = op_probe,
     .probe_cancel = op_probe_cancel,
     .bootstrap_count = op_bootstrap_count,
+    .probe_invite = op_probe_invite,
 };

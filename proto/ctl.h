@@ -170,7 +170,27 @@
  *   "name.set" {"author": person, "petname"} -> {"author", "petname", "author_name"?,
  *   "author_label"}; "name.remove" {"author"} -> the same with "removed": true; "names"
  *   {} -> [{"author", "petname", "author_name"?}] by petname.
- *   "status" adds "name" (my profile's) and "people": {"named", "petnames", "profiles",
+ *   "invite": {"uses"?: uint (1..1000, default 1), "expires_s"?: uint (1 s .. 90 days,
+ *              default 7 days)} -> {"code": str (lib/invite.h: a secret, shown once),
+ *              "uses": uint, "expires": uint (unix seconds), "network": str (as in status),
+ *              "private": bool (the code holds the network key), "addresses": ["HOST:PORT",
+ *              ...] (those in the code)}; STATE if the node has no dialable address, QUOTA
+ *              with 256 invitations open (daemon/invites.h)
+ *   "join":    {"code": str} -> {"ok": true, "inviter": text, "address": "HOST:PORT" (the
+ *              one that answered), "network": str, "restart": bool (the network key
+ *              changed: pulld must restart to use it), "config": the data dir} once the
+ *              inviter accepted the code (one use taken there) and the key and the inviter
+ *              are in DATA_DIR/config (on the same network, a dial of the inviter has
+ *              started). Errors: INVAL (not a code, a typo: msg says which), BAD_KEY (a
+ *              code of this node), STATE (pulld runs with --network-key), EXISTS (connected
+ *              to the inviter already), the inviter's refusal QUOTA (used up), EXPIRED,
+ *              NOT_FOUND (unknown), with its words in msg, or why it could not be reached.
+ *   "restart": {} -> {"ok": true}, then pulld stops as on SIGTERM and starts again in the
+ *              same process (same pid and arguments), reading its config files again:
+ *              how `pull join` moves a running node to the network it joined
+ *              (UNSUPPORTED where pulld cannot)
+ *   "status" adds "invites_open": uint (invitations that can still be used; absent if
+ *   the node keeps none), "name" (my profile's) and "people": {"named", "petnames", "profiles",
  *   "trusted", "evidence", "attestations_counted", "attestations_refused",
  *   "attestations_waiting", "attestations_dropped", "handles"}; "peers" entries add
  *   "author_label", "author_name"?, "petname"?.

@@ -1,6 +1,7 @@
 /* Wire message catalogue helpers and the session messages (see msg.h, PROTOCOL.md). */
 #include "proto/msg.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -201,15 +202,17 @@ msg_hello_encode(const struct msg_hello *h, struct pull_wb *out)
     if ((rc = check_hello(h)) != 0 || (rc = check_text(h->agent, alen, MSG_AGENT_MAX)) != 0)
         return rc;
     mp_packer_init(&pk, out);
-    msgpack_pack_array(&pk, h->time_ms != 0 ? 7 : 6);
+    msgpack_pack_array(&pk, h->has_invite ? 8 : h->time_ms != 0 ? 7 : 6);
     msgpack_pack_uint32(&pk, MSG_HELLO);
     msgpack_pack_uint32(&pk, h->proto_min);
     msgpack_pack_uint32(&pk, h->proto_max);
     msgpack_pack_uint64(&pk, h->features);
     msgpack_pack_uint16(&pk, h->listen_port);
     mp_pack_str(&pk, h->agent, alen);
-    if (h->time_ms != 0)
+    if (h->time_ms != 0 || h->has_invite)
         msgpack_pack_uint64(&pk, h->time_ms);
+    if (h->has_invite)
+        msgpack_pack_bin_with_body(&pk, h->invite, MSG_INVITE_BYTES);
     return wb_error(out);
 }
 
@@ -258,12 +261,24 @@ msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *h)
         if ((rc = mp_read_uint(&r, &h->time_ms)) != 0)
             goto out;
         extra--;
+        /* invite: after time_ms, a bin of MSG_INVITE_BYTES; anything else is skipped */
+        if (extra > 0 && mp_peek(&r) == MP_BIN) {
+            const uint8_t *b;
+            uint32_t blen;
+            if ((rc = mp_read_bin(&r, UINT32_MAX, &b, &blen)) != 0)
+                goto out;
+            if (blen == MSG_INVITE_BYTES) {
+                memcpy(h->invite, b, MSG_INVITE_BYTES);
+                h->has_invite = true;
+            }
+            extra--;
+        }
     }
     if ((rc = close_msg(&r, extra)) != 0)
         goto out;
 out:
     if (rc != 0)
-        memset(h, 0, sizeof(*h));
+        sodium_memzero(h, sizeof(*h));
     return rc;
 }
 
@@ -431,6 +446,8 @@ msg_bye_reason_str(uint32_t reason)
         return "quota exceeded";
     case MSG_BYE_SELF:
         return "connected to itself";
+    case MSG_BYE_INVITE:
+        return "invite";
     }
     return "unknown";
 }

@@ -68,7 +68,7 @@ const char *msg_type_name(uint32_t type);
 /*
  * Session messages (proto/msg.c): the first and last words of a connection, and liveness.
  *
- *   HELLO [1, proto_min, proto_max, features, listen_port, agent, time_ms?]
+ *   HELLO [1, proto_min, proto_max, features, listen_port, agent, time_ms?, invite?]
  *   PING  [2, nonce]          PONG [3, nonce]  (the PONG echoes the PING's nonce)
  *   BYE   [4, reason, text]
  *
@@ -83,6 +83,7 @@ const char *msg_type_name(uint32_t type);
  * decoder would refuse.
  */
 #define MSG_AGENT_MAX 64     /* bytes of HELLO's agent string */
+#define MSG_INVITE_BYTES 16  /* HELLO's invite secret */
 #define MSG_BYE_TEXT_MAX 200 /* bytes of BYE's text */
 #define MSG_PROTO_MIN 1      /* the versions this build speaks */
 #define MSG_PROTO_MAX PULL_PROTO_VERSION
@@ -99,6 +100,11 @@ struct msg_hello {
     char agent[MSG_AGENT_MAX + 1]; /* software and version, e.g. "pulld/0.1.0"; NUL-ended */
     uint64_t time_ms; /* the sender's wall clock (unix ms) when it sent the HELLO, 0: not
                          said (a trailing field: encoded only when not 0) */
+    /* A dialer redeeming an invitation (lib/invite.h) presents its secret here; the node
+     * it dials answers with a BYE whatever it finds (daemon/invites.h). A trailing field
+     * after time_ms (which is then encoded, 0 if not said); older nodes skip it. */
+    bool has_invite;
+    uint8_t invite[MSG_INVITE_BYTES];
 };
 
 /* BYE reasons. Unknown reasons are reported as they are (msg_bye_reason_str: "unknown"). */
@@ -111,6 +117,8 @@ enum msg_bye_reason {
     MSG_BYE_TIMEOUT = 5,   /* the peer was silent too long */
     MSG_BYE_QUOTA = 6,     /* the peer sent too much, or too many bad records */
     MSG_BYE_SELF = 7,      /* the peer is this node itself */
+    MSG_BYE_INVITE = 8,    /* the answer to a HELLO with an invite: text "accepted", or why
+                              not ("used up", "expired", "unknown") */
 };
 
 struct msg_bye {

@@ -38,6 +38,14 @@ while IFS= read -r line; do
     cmd=${cmd//q4rt7x/${peer_offer:0:8}}
     cmd=${cmd//k3vq7a/${peer_key:0:8}}
     cmd=${cmd//ID@192.0.2.7:7450/$(node_addr 2)}
+    if [[ "$cmd" == *pull1-...* ]]; then
+        # an invite of n2's, redeemed by a node of its own (n1 is connected to n2 already)
+        start_node 3
+        wait_node 3
+        code=$(pull_n 2 --json invite | json_get code)
+        cmd=${cmd//pull1-.../$code}
+        node=3
+    fi
     if [[ "$cmd" == *DYAD* ]]; then
         dyad=$(pull_n 1 --json dyad list | json_get 0.id)
         wait_until 15 "n2 has the dyad" pull_n 2 dyad show "${dyad:0:8}"

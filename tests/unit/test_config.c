@@ -396,6 +396,81 @@ test_user_file(void **state)
     free(data);
 }
 
+/* read_all returns the file's text (static buffer). */
+static const char *
+read_all(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* config_file_join: pull join's record of the network it joined. */
+static void
+test_file_join(void **state)
+{
+    char *dir = tu_tmpdir(), path[512], err[256], hex[65];
+    const uint8_t pub[32] = PULL_NETWORK_KEY_PUBLIC;
+    uint8_t key[32];
+    struct config c;
+    struct stat st;
+    const char *t;
+
+    (void)state;
+    memset(key, 0x42, sizeof(key));
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    SNPRINTF_OK(path, "%s/config", dir);
+    /* no file yet: it is made, 0600, with the key and the peer */
+    assert_int_equal(config_file_join(dir, key, KEY52 "@127.0.0.1:7", err, sizeof(err)), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    t = read_all(path);
+    assert_non_null(strstr(t, "network-key "));
+    assert_non_null(strstr(t, hex));
+    assert_non_null(strstr(t, "bootstrap " KEY52 "@127.0.0.1:7\n"));
+    /* and pulld reads it back */
+    config_defaults(&c);
+    assert_int_equal(config_load_buf(&c, t, strlen(t), "config", err, sizeof(err)), 0);
+    assert_memory_equal(c.network_key, key, 32);
+    assert_false(c.network_public);
+    assert_int_equal(c.n_bootstrap, 1);
+
+    /* joining again on the same key: the peer is not repeated, other lines are kept */
+    write_file(path, "max-conns 9 # mine\n  network-key   "
+                     "4242424242424242424242424242424242424242424242424242424242424242\n"
+                     "bootstrap " KEY52 "@127.0.0.1:7\n");
+    assert_int_equal(config_file_join(dir, key, KEY52 "@127.0.0.1:7", err, sizeof(err)), 0);
+    t = read_all(path);
+    assert_non_null(strstr(t, "max-conns 9 # mine\n"));
+    assert_non_null(strstr(t, "bootstrap"));
+    assert_null(strstr(strstr(t, "bootstrap") + 1, "bootstrap"));
+    config_defaults(&c);
+    assert_int_equal(config_load_buf(&c, t, strlen(t), "config", err, sizeof(err)), 0);
+    assert_int_equal(c.n_bootstrap, 1);
+    assert_int_equal(c.limits.max_conns, 9);
+
+    /* another network (back to the public one): the old peers become comments */
+    assert_int_equal(config_file_join(dir, pub, KEY52 "@10.0.0.1:8", err, sizeof(err)), 0);
+    t = read_all(path);
+    assert_non_null(
+        strstr(t, "# a peer of the network before pull join: bootstrap " KEY52 "@127.0.0.1:7\n"));
+    assert_null(strstr(t, hex));
+    config_defaults(&c);
+    assert_int_equal(config_load_buf(&c, t, strlen(t), "config", err, sizeof(err)), 0);
+    assert_true(c.network_public);
+    assert_int_equal(c.n_bootstrap, 1);
+    assert_string_equal(c.bootstrap[0], KEY52 "@10.0.0.1:8");
+    tu_rmrf(dir);
+    free(dir);
+}
+
 static void
 test_peer_parse(void **state)
 {
@@ -424,7 +499,7 @@ main(void)
         cmocka_unit_test(test_flags_bad),  cmocka_unit_test(test_file),
         cmocka_unit_test(test_flags_win),  cmocka_unit_test(test_file_bad),
         cmocka_unit_test(test_load_file),  cmocka_unit_test(test_user_file),
-        cmocka_unit_test(test_peer_parse),
+        cmocka_unit_test(test_peer_parse), cmocka_unit_test(test_file_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,22 @@ test_hello_exact(void **state)
     assert_memory_equal(w.p, want, n);
     assert_int_equal(msg_hello_decode(w.p, w.len, &d), 0);
     assert_true(d.time_ms == UINT64_C(1700000000000));
+    assert_false(d.has_invite);
+    /* an invite without a clock: time_ms is written as 0 so that the invite is the 8th */
+    h.time_ms = 0;
+    h.has_invite = true;
+    memset(h.invite, 0xab, sizeof(h.invite));
+    wb_reset(&w);
+    assert_int_equal(msg_hello_encode(&h, &w), 0);
+    n = hex("98 01 01 01 03 cd 1d 1a ab 70 75 6c 6c 64 2f 30 2e 31 2e 30 00 c4 10"
+            " ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab",
+            want);
+    assert_int_equal(w.len, n);
+    assert_memory_equal(w.p, want, n);
+    assert_int_equal(msg_hello_decode(w.p, w.len, &d), 0);
+    assert_true(d.has_invite);
+    assert_memory_equal(d.invite, h.invite, sizeof(h.invite));
+    assert_true(d.time_ms == 0);
     wb_release(&w);
 }
 
@@ -67,6 +83,10 @@ test_hello_fields(void **state)
         {"98 01 01 02 00 00 a0 cd 30 39 c0", 0},
         {"97 01 01 02 00 00 a0 a1 74", 0},
         {"97 01 01 02 00 00 a0 cd 00 05", PULL_ERR_NONCANONICAL},
+        /* an invite of the wrong size is skipped like a later field; then more fields */
+        {"98 01 01 02 00 00 a0 00 c4 02 01 02", 0},
+        {"99 01 01 02 00 00 a0 00 c4 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 c0", 0},
+        {"98 01 01 02 00 00 a0 00 c4 05 01", PULL_ERR_TRUNCATED},
         /* trailing bytes after the array */
         {"96 01 01 01 00 00 a0 00", PULL_ERR_TRAILING},
         /* missing fields */
