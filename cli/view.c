@@ -219,6 +219,16 @@ trust_print(const struct pull_rd *a, bool mine)
     }
 }
 
+/* unreachable: pulld says no trust path leads from me to the author of a. */
+static bool
+unreachable(const struct pull_rd *a)
+{
+    struct pull_rd t;
+
+    return mv_value(a, "trust", &t) && mp_peek(&t) == MP_MAP &&
+           mv_uint(&t, "distance", UINT64_MAX) == UINT64_MAX;
+}
+
 void
 author_print(const struct pull_rd *a)
 {
@@ -253,8 +263,14 @@ author_print(const struct pull_rd *a)
              (unsigned long long)mv_uint(a, "records", 0), (unsigned long long)offers,
              offers == 1 ? "" : "s", (unsigned long long)needs, needs == 1 ? "" : "s");
     field("records", buf);
-    field("dyads", dyads_phrase(mv_uint(a, "dyads_completed", 0),
-                                mv_uint(a, "dyads_counterparts", 0), buf, sizeof(buf)));
+    dyads_phrase(mv_uint(a, "dyads_completed", 0), mv_uint(a, "dyads_counterparts", 0), buf,
+                 sizeof(buf));
+    if (!mine && mv_uint(a, "dyads_completed", 0) > 0 && unreachable(a)) {
+        /* attested by keys nobody I dealt with dealt with: their word, which weighs nothing */
+        size_t l = strlen(buf);
+        snprintf(buf + l, sizeof(buf) - l, " (as they say: no path from you, no weight)");
+    }
+    field("dyads", buf);
     if (mv_value(a, "counterparts", &v) && mp_read_array(&v, &n) == 0) {
         for (uint32_t i = 0; i < n; i++) {
             struct pull_rd c = v;

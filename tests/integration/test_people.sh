@@ -195,7 +195,8 @@ sofa=$(sed -n 's/^OFFER //p' <<<"$forged")
 assert_eq "$(pull_n 1 --json import "$IT_TMP/pair.bundle" | json_get imported)" 3 "the pair's records import"
 out=$(human 1 show "$X1")
 assert_contains "$out" "no path from you" "the pair: no trust"
-assert_contains "$out" "1 completed dyad with 1 person" "the attestation about a real record"
+assert_contains "$out" "1 completed dyad with 1 person (as they say: no path from you, no weight)" \
+    "the attestation about a real record, worth nothing to me"
 assert_eq "$(pull_n 1 --json show "$X1" | json_get trust.distance)" null "no distance"
 assert_eq "$(pull_n 1 --json show "$X2" | json_get dyads_completed)" 1 "the one about no record counts for nothing"
 search_has 1 "$sofa" sofa || fail "the pair's offer is searchable"
