@@ -478,6 +478,8 @@ test_index(void **state)
         assert_true((dyads_find(f->ds, p[k].id, NULL) != NULL) == (k % 3 != 0));
     assert_int_equal(f->ds->len, N - (N + 2) / 3);
     /* a proposer whose one proposal went may propose again (its share has room) */
+    dyad_free(p[0].d);
+    p[0].d = NULL;
     propose(f, &p[0], false, N);
     assert_non_null(dyads_find(f->ds, p[0].id, NULL));
     check_index(f);
