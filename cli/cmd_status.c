@@ -1,4 +1,4 @@
-/* pull status: a summary of the node in at most 10 lines; --verbose: every counter and
+/* pull status: a summary of the node in at most 11 lines; --verbose: every counter and
  * limit (--json always prints everything). */
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +34,7 @@ static int
 summary(struct pull_rd *res, void *ctx)
 {
     char buf[512], a[128], b[128], up[64];
-    struct pull_rd v, lan;
+    struct pull_rd v, lan, nat;
     uint32_t nw = 0;
     (void)ctx;
 
@@ -79,6 +79,24 @@ summary(struct pull_rd *res, void *ctx)
     else
         snprintf(buf, sizeof(buf), "on, no other node heard yet");
     line("lan", buf);
+    if (mv_value(res, "nat", &nat)) {
+        char mode[16], method[16], ext[64], err[160];
+        bool open = strcmp(mv_cstr(&nat, "reach", a, sizeof(a)), "open") == 0;
+        mv_cstr(&nat, "mode", mode, sizeof(mode));
+        mv_cstr(&nat, "method", method, sizeof(method));
+        mv_cstr(&nat, "external", ext, sizeof(ext));
+        mv_cstr(&nat, "error", err, sizeof(err));
+        if (method[0] != '\0')
+            snprintf(buf, sizeof(buf), "%s: %s:%llu mapped (lease %llu s); peers can dial in",
+                     method, ext, (unsigned long long)mv_uint(&nat, "mapped_port", 0),
+                     (unsigned long long)mv_uint(&nat, "lease_s", 0));
+        else if (mv_bool(&nat, "busy", false))
+            snprintf(buf, sizeof(buf), "%s: asking the router...", mode);
+        else
+            snprintf(buf, sizeof(buf), "%s%s%s; %s", mode, err[0] != '\0' ? ", " : "", err,
+                     open ? "peers can dial in" : "only local peers can dial in");
+        line("nat", buf);
+    }
     if (mv_value(res, "warnings", &v) && mp_read_array(&v, &nw) == 0) {
         for (uint32_t i = 0; i < nw && i < STATUS_WARNINGS_SHOWN; i++) {
             const char *s;

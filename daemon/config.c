@@ -35,6 +35,7 @@ enum cfg_kind {
     K_BOOTSTRAP,
     K_LAN,    /* file: on|off */
     K_NO_LAN, /* flag only, no value */
+    K_NAT,
     K_LAN_PORT,
     K_LOG_LEVEL,
     K_NOSYNC, /* flag: no value; file: on|off */
@@ -112,6 +113,8 @@ static const struct cfg_setting cfg_fixed[] = {
     {"no-lan", K_NO_LAN, true, false, -1, 2, NULL, "no LAN discovery"},
     {"lan", K_LAN, false, true, -1, 2, "on|off", NULL},
     {"lan-port", K_LAN_PORT, false, false, -1, 3, "PORT", "UDP port of LAN discovery (7451)"},
+    {"nat", K_NAT, false, false, -1, 6, "MODE",
+     "port mapping on the router: auto (UPnP, else NAT-PMP), upnp, natpmp or off"},
     {"log-level", K_LOG_LEVEL, false, false, -1, 4, "LEVEL", "error, warn, info or debug"},
     {"store-nosync", K_NOSYNC, false, false, -1, 5, NULL,
      "no fsync on commit (tests: survives kill -9, not power loss)"},
@@ -152,6 +155,22 @@ limit_get(const struct config_limits *l, size_t i)
     const void *p = (const char *)l + cfg_limits[i].off;
 
     return cfg_limits[i].wide ? *(const uint64_t *)p : *(const uint32_t *)p;
+}
+
+const char *
+config_nat_name(enum config_nat m)
+{
+    switch (m) {
+    case CONFIG_NAT_AUTO:
+        return "auto";
+    case CONFIG_NAT_UPNP:
+        return "upnp";
+    case CONFIG_NAT_NATPMP:
+        return "natpmp";
+    case CONFIG_NAT_OFF:
+        return "off";
+    }
+    return "?";
 }
 
 void
@@ -357,6 +376,20 @@ config_set(struct config *c, const struct cfg_setting *r, int li, const char *v,
     case K_NO_LAN:
         c->lan = false;
         break;
+    case K_NAT: {
+        bool found = false;
+        for (int m = CONFIG_NAT_AUTO; m <= CONFIG_NAT_OFF; m++) {
+            if (v != NULL && strcmp(v, config_nat_name((enum config_nat)m)) == 0) {
+                c->nat = (enum config_nat)m;
+                found = true;
+            }
+        }
+        if (!found) {
+            cfg_err(err, errlen, "nat: expected auto, upnp, natpmp or off");
+            return PULL_ERR_INVAL;
+        }
+        break;
+    }
     case K_LAN_PORT:
         if (parse_u32(v, 1, 65535, &u) != 0) {
             cfg_err(err, errlen, "lan-port: expected a port in 1..65535");
@@ -428,7 +461,8 @@ config_usage(void *fp)
     FILE *f = fp;
 
     fprintf(f, "usage: pulld [--data-dir DIR] [--listen HOST:PORT] [--network-key HEX64]\n"
-               "             [--bootstrap ID@HOST:PORT]... [--no-lan] [--log-level LEVEL]\n"
+               "             [--bootstrap ID@HOST:PORT]... [--no-lan] [--nat MODE]\n"
+               "             [--log-level LEVEL]\n"
                "             [LIMIT FLAGS] [--version] [--help]\n\n"
                "pulld is the pull daemon: it keeps the node's records, gossips them with its\n"
                "peers and answers the `pull` command line on DATA_DIR/pulld.sock.\n\n");

@@ -25,6 +25,17 @@
 #define CONFIG_DEFAULT_PORT 7450
 #define CONFIG_LAN_PORT_DEFAULT 7451
 
+/* Port mapping on the home router (daemon/nat.c). */
+enum config_nat {
+    CONFIG_NAT_AUTO = 0, /* UPnP-IGD, else NAT-PMP */
+    CONFIG_NAT_UPNP,
+    CONFIG_NAT_NATPMP,
+    CONFIG_NAT_OFF,
+};
+
+/* config_nat_name returns "auto", "upnp", "natpmp" or "off". */
+const char *config_nat_name(enum config_nat m);
+
 /* Resource bounds: every one configurable, every one shown by `pull status --json` under
  * "limits" with the same name (dashes become underscores). */
 struct config_limits {
@@ -81,6 +92,7 @@ struct config {
     size_t n_bootstrap;
     bool lan;          /* LAN discovery, default on */
     uint16_t lan_port; /* UDP port of LAN discovery (7451) */
+    enum config_nat nat; /* port mapping, default auto */
     enum log_level log_level;
     bool store_nosync; /* tests/benches: MDB_NOSYNC (survives kill -9, not
                           power loss) */

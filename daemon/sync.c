@@ -472,6 +472,19 @@ sync_stop(struct sync *s)
 }
 
 void
+sync_set_external(struct sync *s, const char *host, uint16_t port)
+{
+    if (s == NULL || s->stopped || s->net == NULL)
+        return;
+    net_set_external(s->net, host, port);
+    net_advertised(s->net, s->advertised, sizeof(s->advertised));
+    if (s->e != NULL && syncer_set_addr(s->e, s->advertised) != 0)
+        log_warn("advertised address %s refused by the protocol engine", s->advertised);
+    log_info("advertised address %s (%s)", s->advertised,
+             net_reach(s->net) == MSG_REACH_OPEN ? "open to every peer" : "local peers only");
+}
+
+void
 sync_free(struct sync *s)
 {
     if (s == NULL)

@@ -436,13 +436,20 @@ add_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 
 /* set_addr records where an inbound peer can be dialed: the host part the host observed
  * and the port the peer advertises (so a JOIN can't point walks and dials at a third
- * party's host), or the advertised address as it is when the host observed nothing. */
+ * party's host), or the advertised address as it is when the host observed nothing.
+ * Observed with port 0, the peer can't be dialed from here (no listener, or its HELLO said
+ * it accepts only local connections and it came from a public address): whatever its JOIN
+ * says, no address - so it is never dialed back, kept in the passive view, or handed on. */
 static void
 set_addr(struct gpeer *p, const char *addr, uint32_t len)
 {
     uint32_t port = gs_addr_port(addr, len);
     size_t sl = strlen(p->seen);
 
+    if (sl > 0 && gs_addr_port(p->seen, sl) == 0) {
+        p->addr[0] = '\0';
+        return;
+    }
     if (sl == 0) {
         memcpy(p->addr, addr, len);
         p->addr[len] = '\0';

@@ -200,16 +200,20 @@ msg_hello_encode(const struct msg_hello *h, struct pull_wb *out)
 
     if ((rc = check_hello(h)) != 0 || (rc = check_text(h->agent, alen, MSG_AGENT_MAX)) != 0)
         return rc;
+    if (h->reach > MSG_REACH_LOCAL)
+        return PULL_ERR_FIELD;
     mp_packer_init(&pk, out);
-    msgpack_pack_array(&pk, h->time_ms != 0 ? 7 : 6);
+    msgpack_pack_array(&pk, h->reach != MSG_REACH_UNSAID ? 8 : h->time_ms != 0 ? 7 : 6);
     msgpack_pack_uint32(&pk, MSG_HELLO);
     msgpack_pack_uint32(&pk, h->proto_min);
     msgpack_pack_uint32(&pk, h->proto_max);
     msgpack_pack_uint64(&pk, h->features);
     msgpack_pack_uint16(&pk, h->listen_port);
     mp_pack_str(&pk, h->agent, alen);
-    if (h->time_ms != 0)
-        msgpack_pack_uint64(&pk, h->time_ms);
+    if (h->time_ms != 0 || h->reach != MSG_REACH_UNSAID)
+        msgpack_pack_uint64(&pk, h->time_ms); /* 0 when only reach is said */
+    if (h->reach != MSG_REACH_UNSAID)
+        msgpack_pack_uint32(&pk, h->reach);
     return wb_error(out);
 }
 
@@ -258,6 +262,15 @@ msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *h)
         if ((rc = mp_read_uint(&r, &h->time_ms)) != 0)
             goto out;
         extra--;
+        /* reach (PROTOCOL.md 7): after time_ms; a value this version doesn't know is read
+         * as not said, a value of another type is skipped */
+        if (extra > 0 && mp_peek(&r) == MP_UINT) {
+            uint64_t v;
+            if ((rc = mp_read_uint(&r, &v)) != 0)
+                goto out;
+            h->reach = v == MSG_REACH_OPEN || v == MSG_REACH_LOCAL ? (uint8_t)v : MSG_REACH_UNSAID;
+            extra--;
+        }
     }
     if ((rc = close_msg(&r, extra)) != 0)
         goto out;
@@ -265,6 +278,14 @@ out:
     if (rc != 0)
         memset(h, 0, sizeof(*h));
     return rc;
+}
+
+uint16_t
+msg_hello_dial_port(const struct msg_hello *h, bool seen_public)
+{
+    if (h->reach == MSG_REACH_LOCAL && seen_public)
+        return 0;
+    return h->listen_port;
 }
 
 int

@@ -1060,6 +1060,12 @@ syncer_start(struct syncer *e, uint64_t now_ms)
 }
 
 int
+syncer_set_addr(struct syncer *e, const char *addr)
+{
+    return gossip_set_addr(e->g, addr);
+}
+
+int
 syncer_add_known(struct syncer *e, const uint8_t key[static 32], const char *addr, uint64_t now_ms)
 {
     int rc;
