@@ -850,7 +850,7 @@ net_set_external(struct net *t, const char *host, uint16_t port)
         t->ext_port = 0;
     }
     net_advertised(t, adv, sizeof(adv));
-    t->reach = gossip_addr_public(adv) ? MSG_REACH_OPEN : MSG_REACH_LOCAL;
+    t->reach = t->reach_proven || gossip_addr_public(adv) ? MSG_REACH_OPEN : MSG_REACH_LOCAL;
 }
 
 uint8_t
