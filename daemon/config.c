@@ -462,8 +462,7 @@ config_usage(void *fp)
 
     fprintf(f, "usage: pulld [--data-dir DIR] [--listen HOST:PORT] [--network-key HEX64]\n"
                "             [--bootstrap ID@HOST:PORT]... [--no-lan] [--nat MODE]\n"
-               "             [--log-level LEVEL]\n"
-               "             [LIMIT FLAGS] [--version] [--help]\n\n"
+               "             [--log-level LEVEL] [LIMIT FLAGS] [--version] [--help]\n\n"
                "pulld is the pull daemon: it keeps the node's records, gossips them with its\n"
                "peers and answers the `pull` command line on DATA_DIR/pulld.sock.\n\n");
     for (size_t i = 0; i < N_FIXED; i++) {
