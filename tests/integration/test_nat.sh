@@ -145,6 +145,9 @@ inbound=$(pull_n 1 --json peers |
     python3 -c 'import json,sys; print([p["inbound"] for p in json.load(sys.stdin) if p["id"] == sys.argv[1]][0])' "$id4")
 assert_eq "$inbound" True "n1 sees n4's connection as inbound"
 log "n4 dialed n1 at $adv1 in $t_conn ms"
+doc1=$(pull_n 1 doctor 2>&1 || true)
+assert_contains "$doc1" "the router maps 11.7.0.1:7450 to this node (upnp" "pull doctor on n1"
+case "$doc1" in *"cannot connect to 11.7.0.1"*) fail "pull doctor dialed the router's side: $doc1" ;; esac
 
 # ---- a second laptop mapping with NAT-PMP; its mapping goes at stop ----
 start_node_custom 2 "$home" --listen 10.77.0.2:7451 --no-lan --nat natpmp
@@ -165,6 +168,7 @@ wait_node 3
 id3=$(node_id 3)
 assert_eq "$(nat_get 3 reach)" local "n3's reach"
 assert_contains "$(pull_n 3 status)" "only local peers can dial in" "pull status of n3"
+assert_contains "$(pull_n 3 doctor 2>&1 || true)" "port mapping off (--nat off)" "pull doctor on n3"
 if pull_n 4 connect "$id3@11.7.0.1:7452" >/dev/null 2>&1; then
     fail "n4 dialed n3 through the router although n3 mapped no port"
 fi
