@@ -88,6 +88,7 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(max_dyads_per_proposer, 8, 1, 100000),
     LIM(max_dyads_open, 1024, 1, 1000000),
     LIM(dyad_retention_s, 7u * 86400u, 0, 3650u * 86400u),
+    LIM(nat_lease_s, 3600, 10, 86400),
 };
 #define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
 

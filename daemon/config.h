@@ -81,6 +81,8 @@ struct config_limits {
     uint32_t dyad_retention_s;       /* a closed dyad is deleted this long after it closed
                                         (7 days; a completed one when its attestation
                                         expires, 90 days) */
+    /* Port mapping (daemon/nat.h). */
+    uint32_t nat_lease_s; /* lease asked of the router, renewed at half (3600) */
 };
 
 struct config {
@@ -90,8 +92,8 @@ struct config {
     bool network_public;                                   /* network_key is the public network's */
     char bootstrap[CONFIG_BOOTSTRAP_MAX][CONFIG_ADDR_MAX]; /* "ID@HOST:PORT" */
     size_t n_bootstrap;
-    bool lan;          /* LAN discovery, default on */
-    uint16_t lan_port; /* UDP port of LAN discovery (7451) */
+    bool lan;            /* LAN discovery, default on */
+    uint16_t lan_port;   /* UDP port of LAN discovery (7451) */
     enum config_nat nat; /* port mapping, default auto */
     enum log_level log_level;
     bool store_nosync; /* tests/benches: MDB_NOSYNC (survives kill -9, not

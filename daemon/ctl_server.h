@@ -23,7 +23,7 @@ struct ctl_server;
 struct ctl_services {
     struct dyads *dyads;
     struct lan *lan;
-    struct nat *nat; /* NULL with --nat off */
+    struct nat *nat;       /* NULL with --nat off */
     struct people *people; /* names, handles, trust (daemon/people.h) */
 };
 

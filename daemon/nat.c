@@ -27,12 +27,11 @@
 #include "lib/err.h"
 #include "lib/log.h"
 
-#define NAT_LEASE_S 3600u            /* asked for; renewed at half */
-#define NAT_UPNP_DISCOVER_MS 500     /* per SSDP search type (at most four) */
-#define NAT_PMP_WAIT_MS 2000         /* per NAT-PMP request */
-#define NAT_RETRY_MS 60000u          /* after a failure, doubling ... */
-#define NAT_RETRY_MAX_MS 900000u     /* ... up to 15 min */
-#define NAT_RENEW_MIN_MS 30000u      /* never renew more often (a router granting 1 s) */
+#define NAT_UPNP_DISCOVER_MS 500        /* per SSDP search type (at most four) */
+#define NAT_PMP_WAIT_MS 2000            /* per NAT-PMP request */
+#define NAT_RETRY_MS 60000u             /* after a failure, doubling ... */
+#define NAT_RETRY_MAX_MS 900000u        /* ... up to 15 min */
+#define NAT_RENEW_MIN_MS 5000u          /* never renew more often (a router granting 1 s) */
 #define NAT_PERMANENT_CHECK_MS 3600000u /* a permanent mapping: checked again hourly */
 #define NAT_URL_MAX 256
 #define NAT_PORT_TRIES 3 /* the listen port itself, then random ones (UPnP conflicts) */
@@ -43,7 +42,8 @@ enum nat_op { OP_MAP, OP_RELEASE };
 struct nat_job {
     enum nat_op op;
     enum config_nat mode;
-    uint16_t port;     /* our listen port */
+    uint16_t port;      /* our listen port */
+    uint32_t lease_ask; /* the lease asked for, s (limit nat_lease_s) */
     uint16_t try_port[NAT_PORT_TRIES];
     /* in and out: what the last mapping was (a renewal keeps the same external port) */
     enum nat_method method;
@@ -90,8 +90,8 @@ external_ok(const char *s, char out[64])
     struct in_addr a;
     char buf[INET_ADDRSTRLEN];
 
-    if (s == NULL || strnlen(s, 64) >= 16 || inet_pton(AF_INET, s, &a) != 1 ||
-        a.s_addr == 0 || inet_ntop(AF_INET, &a, buf, sizeof(buf)) == NULL)
+    if (s == NULL || strnlen(s, 64) >= 16 || inet_pton(AF_INET, s, &a) != 1 || a.s_addr == 0 ||
+        inet_ntop(AF_INET, &a, buf, sizeof(buf)) == NULL)
         return false;
     snprintf(out, 64, "%s", buf);
     return true;
@@ -119,7 +119,7 @@ upnp_map_at(struct nat_job *j)
     char lease[16], ext[64];
     int r = -1;
 
-    snprintf(lease, sizeof(lease), "%u", NAT_LEASE_S);
+    snprintf(lease, sizeof(lease), "%u", (unsigned)j->lease_ask);
     for (int k = -1; k < NAT_PORT_TRIES; k++) {
         uint16_t p = k < 0 ? j->ext_port : j->try_port[k];
         if (p == 0)
@@ -263,7 +263,7 @@ pmp_map(struct nat_job *j)
         goto out;
     }
     memset(&resp, 0, sizeof(resp));
-    if ((r = sendnewportmappingrequest(&np, NATPMP_PROTOCOL_TCP, j->port, want, NAT_LEASE_S)) <
+    if ((r = sendnewportmappingrequest(&np, NATPMP_PROTOCOL_TCP, j->port, want, j->lease_ask)) <
             0 ||
         (r = pmp_wait(&np, &resp)) != 0 || resp.type != NATPMP_RESPTYPE_TCPPORTMAPPING ||
         resp.pnu.newportmapping.privateport != j->port ||
@@ -427,6 +427,7 @@ nat_queue(struct nat *t, enum nat_op op)
     t->job.op = op;
     t->job.mode = t->mode;
     t->job.port = t->port;
+    t->job.lease_ask = t->n->cfg.limits.nat_lease_s;
     t->job.try_port[0] = t->port;
     for (int k = 1; k < NAT_PORT_TRIES; k++)
         t->job.try_port[k] = (uint16_t)(1024 + randombytes_uniform(65536 - 1024));

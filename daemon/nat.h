@@ -7,8 +7,9 @@
  * on libuv's thread pool (uv_queue_work) with bounded waits (UPnP discovery 500 ms per
  * search, NAT-PMP 2 s per request, the library's own HTTP timeouts); only the result is
  * applied on the loop. A mapping's external address becomes the advertised address
- * (sync_set_external: HELLO, JOIN, NEIGHBOR, SHUFFLE, `pull id`). It is renewed at half its
- * lease, tried again after a failure (1 min, doubling to 15 min), and deleted at stop.
+ * (sync_set_external: HELLO, JOIN, NEIGHBOR, SHUFFLE, `pull id`). The lease asked is the
+ * limit nat_lease_s (1 hour); the mapping is renewed at half the lease granted (at most every
+ * 5 s), tried again after a failure (1 min, doubling to 15 min), and deleted at stop.
  *
  * What the router says is untrusted: the external address must parse as a numeric IPv4
  * address, ports and leases are range-checked, strings are bounded copies.

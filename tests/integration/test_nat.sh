@@ -10,7 +10,8 @@
 #
 #   - n1 (--nat auto) maps its port through UPnP: its advertised address is the router's,
 #     and n4 dials it there. The time to the mapping and to that connection are printed.
-#   - n2 (--nat natpmp) maps its port through NAT-PMP; at stop the mapping is deleted.
+#   - n2 (--nat natpmp) maps its port through NAT-PMP on a 10 s lease, renews it, and
+#     deletes it at stop.
 #   - n3 (--nat off) says in its HELLO that it accepts only local connections: n4 cannot
 #     dial it, sees it with no dialable address once n3 dials out, and n3 still receives
 #     a record published on n4 through that connection.
@@ -149,15 +150,21 @@ doc1=$(pull_n 1 doctor 2>&1 || true)
 assert_contains "$doc1" "the router maps 11.7.0.1:7450 to this node (upnp" "pull doctor on n1"
 case "$doc1" in *"cannot connect to 11.7.0.1"*) fail "pull doctor dialed the router's side: $doc1" ;; esac
 
-# ---- a second laptop mapping with NAT-PMP; its mapping goes at stop ----
-start_node_custom 2 "$home" --listen 10.77.0.2:7451 --no-lan --nat natpmp
+# ---- a second laptop mapping with NAT-PMP on a short lease: renewed; deleted at stop ----
+start_node_custom 2 "$home" --listen 10.77.0.2:7451 --no-lan --nat natpmp --nat-lease-s 10
 wait_node 2
 wait_until 20 "n2 to map its port" mapped 2
 assert_eq "$(nat_get 2 method)" natpmp "n2's mapping method"
 assert_eq "$(nat_get 2 external)" 11.7.0.1 "n2's external address"
+assert_eq "$(nat_get 2 lease_s)" 10 "n2's lease"
 port2=$(nat_get 2 mapped_port)
 router_maps "$port2" || fail "the router has no rule for n2's port"
 log "n2 mapped port $port2 through NAT-PMP in $(nat_get 2 mapped_ms) ms after start"
+renewed() { [ "$(nat_get 2 attempts)" -ge 3 ]; }
+wait_until 20 "n2 to renew its mapping twice (at half of a 10 s lease)" renewed
+mapped 2 || fail "n2 lost its mapping on renewal: $(nat_get 2 error)"
+router_maps "$port2" || fail "the router dropped n2's renewed mapping"
+log "n2 renewed its mapping twice, still $(nat_get 2 external):$(nat_get 2 mapped_port)"
 stop_node 2
 router_maps "$port2" && fail "n2's mapping is still on the router after it stopped"
 log "n2's mapping deleted at stop"

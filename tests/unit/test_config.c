@@ -80,7 +80,7 @@ test_defaults(void **state)
     assert_int_equal(c.limits.peer_queue_bytes, 8u << 20);
     assert_int_equal(c.limits.max_per_author, 256);
     assert_int_equal(c.limits.recon_max_symbols, 131072);
-    assert_int_equal(config_limit_count(), 29);
+    assert_int_equal(config_limit_count(), 30);
     assert_int_equal(c.limits.ctl_first_request_ms, 5000);
     assert_int_equal(c.limits.ctl_idle_ms, 60000);
     assert_int_equal(c.limits.ctl_watch_total_bytes, 8u << 20);
@@ -93,6 +93,7 @@ test_defaults(void **state)
     assert_int_equal(c.limits.max_dyads_per_proposer, 8);
     assert_int_equal(limit(&c, "max_dyads_open"), 1024);
     assert_int_equal(limit(&c, "dyad_retention_s"), 7 * 86400);
+    assert_int_equal(limit(&c, "nat_lease_s"), 3600);
 
     for (size_t i = 0; i < config_limit_count(); i++) {
         assert_int_equal(config_limit_at(&c, i, &nm, &v), 0);
@@ -455,12 +456,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_flags_bad),  cmocka_unit_test(test_file),
-        cmocka_unit_test(test_flags_win),  cmocka_unit_test(test_file_bad),
-        cmocka_unit_test(test_nat),
-        cmocka_unit_test(test_load_file),  cmocka_unit_test(test_user_file),
-        cmocka_unit_test(test_peer_parse),
+        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_flags_bad), cmocka_unit_test(test_file),
+        cmocka_unit_test(test_flags_win), cmocka_unit_test(test_file_bad),
+        cmocka_unit_test(test_nat),       cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_user_file), cmocka_unit_test(test_peer_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -468,16 +468,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_exact),
-        cmocka_unit_test(test_hello_fields),
-        cmocka_unit_test(test_hello_reach),
-        cmocka_unit_test(test_agent_limits),
-        cmocka_unit_test(test_negotiate),
-        cmocka_unit_test(test_ping_pong),
-        cmocka_unit_test(test_bye),
-        cmocka_unit_test(test_session_dispatch),
-        cmocka_unit_test(test_truncations),
-        cmocka_unit_test(test_bulk),
+        cmocka_unit_test(test_hello_exact), cmocka_unit_test(test_hello_fields),
+        cmocka_unit_test(test_hello_reach), cmocka_unit_test(test_agent_limits),
+        cmocka_unit_test(test_negotiate),   cmocka_unit_test(test_ping_pong),
+        cmocka_unit_test(test_bye),         cmocka_unit_test(test_session_dispatch),
+        cmocka_unit_test(test_truncations), cmocka_unit_test(test_bulk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
