@@ -83,6 +83,7 @@ job_err(struct nat_job *j, int rc, const char *msg)
     snprintf(j->error, sizeof(j->error), "%s", msg);
 }
 
+#if defined(PULL_HAVE_MINIUPNPC) || defined(PULL_HAVE_NATPMP)
 /* external_ok: the router's external address is a numeric IPv4 address (copied bounded). */
 static bool
 external_ok(const char *s, char out[64])
@@ -96,6 +97,7 @@ external_ok(const char *s, char out[64])
     snprintf(out, 64, "%s", buf);
     return true;
 }
+#endif
 
 #ifdef PULL_HAVE_MINIUPNPC
 /* upnp_add asks the IGD at the job's control URL for ext -> lan:port. Returns the UPnP
@@ -434,6 +436,8 @@ nat_queue(struct nat *t, enum nat_op op)
     t->work.data = t;
     if ((rc = uv_queue_work(t->n->loop, &t->work, job_run, job_done)) != 0) {
         snprintf(t->info.error, sizeof(t->info.error), "cannot start: %s", uv_strerror(rc));
+        if (!t->stopping)
+            nat_schedule(t, t->retry_ms);
         return;
     }
     t->busy = true;
@@ -470,6 +474,21 @@ listen_loopback(const struct node *n)
            strcmp(host, "localhost") == 0;
 }
 
+/* method_built: this build can try what mode asks. */
+static bool
+method_built(enum config_nat mode)
+{
+    bool upnp = false, pmp = false;
+
+#ifdef PULL_HAVE_MINIUPNPC
+    upnp = true;
+#endif
+#ifdef PULL_HAVE_NATPMP
+    pmp = true;
+#endif
+    return mode == CONFIG_NAT_UPNP ? upnp : mode == CONFIG_NAT_NATPMP ? pmp : upnp || pmp;
+}
+
 int
 nat_start(struct node *n, struct sync *s, struct nat **out)
 {
@@ -495,6 +514,14 @@ nat_start(struct node *n, struct sync *s, struct nat **out)
     }
     if (listen_loopback(n)) {
         snprintf(t->info.error, sizeof(t->info.error), "not needed: listening on loopback");
+        return 0;
+    }
+    if (!method_built(t->mode)) {
+        snprintf(t->info.error, sizeof(t->info.error), "built without %s",
+                 t->mode == CONFIG_NAT_UPNP     ? "UPnP (libminiupnpc)"
+                 : t->mode == CONFIG_NAT_NATPMP ? "NAT-PMP (libnatpmp)"
+                                                : "UPnP and NAT-PMP (libminiupnpc, libnatpmp)");
+        log_warn("no port mapping: pulld was %s", t->info.error);
         return 0;
     }
     nat_queue(t, OP_MAP);
