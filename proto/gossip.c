@@ -305,6 +305,12 @@ gossip_set_addr(struct gossip *g, const char *addr)
     return 0;
 }
 
+void
+gossip_set_dialable(struct gossip *g, bool dialable)
+{
+    g->undialable = !dialable;
+}
+
 bool
 gs_group_eq(const uint8_t a[GS_GROUP_LEN], const uint8_t b[GS_GROUP_LEN])
 {

@@ -267,6 +267,13 @@ bool gossip_addr_public(const char *addr);
  * now on. Returns 0 or PULL_ERR_INVAL (a bad address: the old one stays). */
 int gossip_set_addr(struct gossip *g, const char *addr);
 
+/* gossip_set_dialable says whether nodes outside this node's own network can dial it
+ * (default true). false (its HELLO says reach local: no port mapping, a private address):
+ * the SHUFFLEs it starts name it with port 0, which no node keeps, so nodes it reaches over
+ * several hops never learn an address they could not dial. JOINs and NEIGHBORs keep the
+ * port: their receiver's host knows from where it sees the connection (gossip_on_connected). */
+void gossip_set_dialable(struct gossip *g, bool dialable);
+
 /* gossip_handles reports whether a message type belongs to this engine (10-16, 20-24). */
 bool gossip_handles(uint32_t type);
 

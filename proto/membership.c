@@ -850,13 +850,22 @@ start_shuffle(struct gossip *g)
 {
     struct gs_peer_entry e[GOSSIP_SHUFFLE_MAX];
     struct gpeer *target = random_active(g, NULL, NULL);
+    char self[GOSSIP_ADDR_MAX + 1];
     uint32_t n = 0, na = 0;
+    const char *colon;
 
     if (target == NULL)
         return;
     memcpy(e[0].key, g->key, GOSSIP_KEY_BYTES);
     e[0].addr = g->addr;
     e[0].addr_len = (uint32_t)strlen(g->addr);
+    if (g->undialable && (colon = strrchr(g->addr, ':')) != NULL) {
+        /* the origin entry must be there (it says whose shuffle this is): port 0, which
+         * nobody keeps in a passive view */
+        snprintf(self, sizeof(self), "%.*s:0", (int)(colon - g->addr), g->addr);
+        e[0].addr = self;
+        e[0].addr_len = (uint32_t)strlen(self);
+    }
     n = 1;
     /* A few active peers (not the target, which knows itself) ... */
     for (uint32_t tries = 0; na < g->cfg.shuffle_active && tries < 2 * g->cfg.active_size;
