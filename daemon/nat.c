@@ -68,6 +68,7 @@ struct nat {
     bool busy, stopping, release_queued;
     uint32_t retry_ms;
     uint64_t start_ms, expires_ms;
+    enum nat_method live; /* the method of the mapping in place (NAT_NONE: none) */
     struct nat_job job;
     struct nat_info info; /* what status shows (loop only) */
 };
@@ -378,11 +379,15 @@ job_done(uv_work_t *w, int status)
         snprintf(t->info.error, sizeof(t->info.error), "%s",
                  status != 0 ? uv_strerror(status) : j->error);
         if (was && now < t->expires_ms) {
-            /* the renewal failed, the lease still runs: try again before it ends */
+            /* the renewal failed, the lease still runs: try again before it ends, the same
+             * way (and delete it at stop) */
+            uint64_t left = t->expires_ms - now;
+            j->method = t->live;
             log_warn("port mapping: renewal failed (%s); retrying", t->info.error);
-            nat_schedule(t, NAT_RETRY_MS);
+            nat_schedule(t, left / 2 < NAT_RETRY_MS ? left / 2 : NAT_RETRY_MS);
             return;
         }
+        t->live = NAT_NONE;
         if (was) {
             log_warn("port mapping lost: %s", t->info.error);
             t->info.method[0] = '\0';
@@ -398,6 +403,7 @@ job_done(uv_work_t *w, int status)
         return;
     }
     t->retry_ms = NAT_RETRY_MS;
+    t->live = j->method;
     t->info.error[0] = '\0';
     if (!was || strcmp(t->info.external, j->external) != 0 || t->info.mapped_port != j->ext_port) {
         snprintf(t->info.method, sizeof(t->info.method), "%s", method_name(j->method));
@@ -417,6 +423,9 @@ job_done(uv_work_t *w, int status)
     } else {
         uint64_t half = (uint64_t)j->lease_s * 500u;
         t->expires_ms = now + (uint64_t)j->lease_s * 1000u;
+        /* at half the lease, but at least hourly (a long lease: the external address may
+         * change meanwhile) and at most every NAT_RENEW_MIN_MS */
+        half = half > NAT_PERMANENT_CHECK_MS ? NAT_PERMANENT_CHECK_MS : half;
         nat_schedule(t, half < NAT_RENEW_MIN_MS ? NAT_RENEW_MIN_MS : half);
     }
 }
