@@ -15,6 +15,8 @@
 #   - n3 (--nat off) says in its HELLO that it accepts only local connections: n4 cannot
 #     dial it, sees it with no dialable address once n3 dials out, and n3 still receives
 #     a record published on n4 through that connection.
+#   - n5 maps a port, then the router's miniupnpd stops: once the lease runs out n5 drops
+#     the mapping and advertises its own address again.
 # Skipped (77) without root, network namespaces, nft or miniupnpd, or when pulld was built
 # without libminiupnpc and libnatpmp (scripts/deps.sh installs them all).
 source "$(dirname "$0")/cli_common.sh"
@@ -195,6 +197,20 @@ done
 stop_node 1
 router_maps 7450 && fail "n1's mapping is still on the router after it stopped"
 stop_node 3
+
+# ---- the router goes away: the mapping runs out, the node advertises its own address ----
+start_node_custom 5 "$home" --listen 10.77.0.2:7453 --no-lan --nat natpmp --nat-lease-s 10
+wait_node 5
+wait_until 20 "n5 to map its port" mapped 5
+kill "$mpid"
+t_kill=$(date +%s%N)
+unmapped() { ! mapped 5; }
+wait_until 30 "n5 to notice its mapping ran out" unmapped
+log "n5 dropped its mapping $((($(date +%s%N) - t_kill) / 1000000)) ms after the router" \
+    "stopped answering (10 s lease): $(nat_get 5 error)"
+assert_eq "$(nat_get 5 reach)" local "n5's reach without its mapping"
+assert_eq "$(node_addr 5)" "$(node_id 5)@10.77.0.2:7453" "n5's first address without its mapping"
+stop_node 5
 stop_node 4
 echo "PASS: UPnP mapping in $map_ms ms, outside peer connected in $t_conn ms; NAT-PMP mapped" \
     "and released; --nat off: not dialable, records arrive through its own connection"
