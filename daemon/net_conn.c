@@ -339,19 +339,20 @@ conn_up(struct conn *c, const struct msg_hello *h)
             snprintf(c->addr, sizeof(c->addr), "[%s]:%u", c->ip, (unsigned)h->listen_port);
         else
             snprintf(c->addr, sizeof(c->addr), "%s:%u", c->ip, (unsigned)h->listen_port);
-        /* a node that accepts only local connections, seen from a public address (behind
-         * a NAT without a mapping): port 0, never dialed back (PROTOCOL.md 7, reach) */
+        bool from_public = gossip_addr_public(c->addr);
         /* someone outside our network reached us: whatever our address looks like (a
          * forward set up by hand, a cloud host's 1:1 NAT), say so from now on */
-        if (t->reach != MSG_REACH_OPEN && gossip_addr_public(c->addr)) {
+        if (t->reach != MSG_REACH_OPEN && from_public) {
             t->reach_proven = true;
             t->reach = MSG_REACH_OPEN;
             log_info("a peer reached this node from %s: peers outside its network can dial it",
                      c->ip);
         }
-        if (msg_hello_dial_port(h, gossip_addr_public(c->addr)) == 0 && v6)
+        /* a node that accepts only local connections, seen from a public address (behind
+         * a NAT without a mapping): port 0, never dialed back (PROTOCOL.md 7, reach) */
+        if (msg_hello_dial_port(h, from_public) == 0 && v6)
             snprintf(c->addr, sizeof(c->addr), "[%s]:0", c->ip);
-        else if (msg_hello_dial_port(h, gossip_addr_public(c->addr)) == 0)
+        else if (msg_hello_dial_port(h, from_public) == 0)
             snprintf(c->addr, sizeof(c->addr), "%s:0", c->ip);
     }
     net_ctr(t)->handshakes_ok++;
