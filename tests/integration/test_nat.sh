@@ -15,6 +15,7 @@
 #   - n3 (--nat off) says in its HELLO that it accepts only local connections: n4 cannot
 #     dial it, sees it with no dialable address once n3 dials out, and n3 still receives
 #     a record published on n4 through that connection.
+#   - n6 (--nat off) behind a port forwarded by hand says reach open once n4 came in.
 #   - n5 maps a port, then the router's miniupnpd stops: once the lease runs out n5 drops
 #     the mapping and advertises its own address again.
 # Skipped (77) without root, network namespaces, nft (or nf_tables in the kernel) or
@@ -198,6 +199,21 @@ done
 stop_node 1
 router_maps 7450 && fail "n1's mapping is still on the router after it stopped"
 stop_node 3
+
+# ---- a port forwarded by hand: the first peer from outside proves the node dialable ----
+start_node_custom 6 "$home" --listen 10.77.0.2:7454 --no-lan --nat off
+wait_node 6
+assert_eq "$(nat_get 6 reach)" local "n6's reach before anyone came in"
+ip netns exec "$router" nft add rule inet filter prerouting_miniupnpd \
+    iifname "$wan_r" tcp dport 7454 dnat ip to 10.77.0.2:7454
+ip netns exec "$router" nft add rule inet filter miniupnpd \
+    iifname "$wan_r" ip daddr 10.77.0.2 tcp dport 7454 accept
+pull_n 4 connect "$(node_id 6)@11.7.0.1:7454" >/dev/null ||
+    fail "n4 could not dial n6 through the port forwarded by hand"
+proven() { [ "$(nat_get 6 reach)" = open ]; }
+wait_until 10 "n6 to say peers outside can dial it" proven
+log "n6 (--nat off, a port forwarded by hand) says reach open once n4 came in"
+stop_node 6
 
 # ---- the router goes away: the mapping runs out, the node advertises its own address ----
 start_node_custom 5 "$home" --listen 10.77.0.2:7453 --no-lan --nat natpmp --nat-lease-s 10
