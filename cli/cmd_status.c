@@ -1,4 +1,4 @@
-/* pull status: a summary of the node in at most 10 lines; --verbose: every counter and
+/* pull status: a summary of the node in at most 11 lines; --verbose: every counter and
  * limit (--json always prints everything). */
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +34,7 @@ static int
 summary(struct pull_rd *res, void *ctx)
 {
     char buf[512], a[128], b[128], up[64];
-    struct pull_rd v, lan;
+    struct pull_rd v, lan, nat;
     uint32_t nw = 0;
     (void)ctx;
 
@@ -68,7 +68,6 @@ summary(struct pull_rd *res, void *ctx)
     snprintf(buf, sizeof(buf), "%llu open", (unsigned long long)mv_uint(res, "dyads_open", 0));
     line("dyads", buf);
     line("network", mv_cstr(res, "network", buf, sizeof(buf)));
-    line("listen", mv_cstr(res, "listen", buf, sizeof(buf)));
     if (!mv_bool(res, "lan_enabled", true))
         snprintf(buf, sizeof(buf), "off");
     else if (!mv_value(res, "lan", &lan) || !mv_bool(&lan, "running", false))
@@ -79,6 +78,29 @@ summary(struct pull_rd *res, void *ctx)
     else
         snprintf(buf, sizeof(buf), "on, no other node heard yet");
     line("lan", buf);
+    /* The listen line says who can dial it: with the NAT line of its own, a node alone
+     * with two warnings went over the ten lines of the summary. */
+    mv_cstr(res, "listen", a, sizeof(a));
+    if (!mv_value(res, "nat", &nat)) {
+        line("listen", a);
+    } else {
+        char mode[16], method[16], ext[64], err[160], reach[16];
+        bool open = strcmp(mv_cstr(&nat, "reach", reach, sizeof(reach)), "open") == 0;
+        mv_cstr(&nat, "mode", mode, sizeof(mode));
+        mv_cstr(&nat, "method", method, sizeof(method));
+        mv_cstr(&nat, "external", ext, sizeof(ext));
+        mv_cstr(&nat, "error", err, sizeof(err));
+        if (method[0] != '\0')
+            snprintf(buf, sizeof(buf), "%s; %s: %s:%llu mapped (lease %llu s), peers can dial in",
+                     a, method, ext, (unsigned long long)mv_uint(&nat, "mapped_port", 0),
+                     (unsigned long long)mv_uint(&nat, "lease_s", 0));
+        else if (mv_bool(&nat, "busy", false))
+            snprintf(buf, sizeof(buf), "%s; nat %s: asking the router...", a, mode);
+        else
+            snprintf(buf, sizeof(buf), "%s; nat %s%s%s, %s", a, mode, err[0] != '\0' ? ", " : "",
+                     err, open ? "peers can dial in" : "only local peers can dial in");
+        line("listen", buf);
+    }
     if (mv_value(res, "warnings", &v) && mp_read_array(&v, &nw) == 0) {
         for (uint32_t i = 0; i < nw && i < STATUS_WARNINGS_SHOWN; i++) {
             const char *s;

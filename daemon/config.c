@@ -37,6 +37,7 @@ enum cfg_kind {
     K_BOOTSTRAP,
     K_LAN,    /* file: on|off */
     K_NO_LAN, /* flag only, no value */
+    K_NAT,
     K_LAN_PORT,
     K_LOG_LEVEL,
     K_NOSYNC, /* flag: no value; file: on|off */
@@ -89,6 +90,7 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(max_dyads_per_proposer, 8, 1, 100000),
     LIM(max_dyads_open, 1024, 1, 1000000),
     LIM(dyad_retention_s, 7u * 86400u, 0, 3650u * 86400u),
+    LIM(nat_lease_s, 3600, 10, 86400),
 };
 #define N_LIMITS (sizeof(cfg_limits) / sizeof(cfg_limits[0]))
 
@@ -114,6 +116,8 @@ static const struct cfg_setting cfg_fixed[] = {
     {"no-lan", K_NO_LAN, true, false, -1, 2, NULL, "no LAN discovery"},
     {"lan", K_LAN, false, true, -1, 2, "on|off", NULL},
     {"lan-port", K_LAN_PORT, false, false, -1, 3, "PORT", "UDP port of LAN discovery (7451)"},
+    {"nat", K_NAT, false, false, -1, 6, "MODE",
+     "port mapping on the router: auto (UPnP, else NAT-PMP), upnp, natpmp or off"},
     {"log-level", K_LOG_LEVEL, false, false, -1, 4, "LEVEL", "error, warn, info or debug"},
     {"store-nosync", K_NOSYNC, false, false, -1, 5, NULL,
      "no fsync on commit (tests: survives kill -9, not power loss)"},
@@ -154,6 +158,22 @@ limit_get(const struct config_limits *l, size_t i)
     const void *p = (const char *)l + cfg_limits[i].off;
 
     return cfg_limits[i].wide ? *(const uint64_t *)p : *(const uint32_t *)p;
+}
+
+const char *
+config_nat_name(enum config_nat m)
+{
+    switch (m) {
+    case CONFIG_NAT_AUTO:
+        return "auto";
+    case CONFIG_NAT_UPNP:
+        return "upnp";
+    case CONFIG_NAT_NATPMP:
+        return "natpmp";
+    case CONFIG_NAT_OFF:
+        return "off";
+    }
+    return "?";
 }
 
 void
@@ -359,6 +379,20 @@ config_set(struct config *c, const struct cfg_setting *r, int li, const char *v,
     case K_NO_LAN:
         c->lan = false;
         break;
+    case K_NAT: {
+        bool found = false;
+        for (int m = CONFIG_NAT_AUTO; m <= CONFIG_NAT_OFF; m++) {
+            if (v != NULL && strcmp(v, config_nat_name((enum config_nat)m)) == 0) {
+                c->nat = (enum config_nat)m;
+                found = true;
+            }
+        }
+        if (!found) {
+            cfg_err(err, errlen, "nat: expected auto, upnp, natpmp or off");
+            return PULL_ERR_INVAL;
+        }
+        break;
+    }
     case K_LAN_PORT:
         if (parse_u32(v, 1, 65535, &u) != 0) {
             cfg_err(err, errlen, "lan-port: expected a port in 1..65535");
@@ -430,8 +464,8 @@ config_usage(void *fp)
     FILE *f = fp;
 
     fprintf(f, "usage: pulld [--data-dir DIR] [--listen HOST:PORT] [--network-key HEX64]\n"
-               "             [--bootstrap ID@HOST:PORT]... [--no-lan] [--log-level LEVEL]\n"
-               "             [LIMIT FLAGS] [--version] [--help]\n\n"
+               "             [--bootstrap ID@HOST:PORT]... [--no-lan] [--nat MODE]\n"
+               "             [--log-level LEVEL] [LIMIT FLAGS] [--version] [--help]\n\n"
                "pulld is the pull daemon: it keeps the node's records, gossips them with its\n"
                "peers and answers the `pull` command line on DATA_DIR/pulld.sock.\n\n");
     for (size_t i = 0; i < N_FIXED; i++) {

@@ -25,6 +25,17 @@
 #define CONFIG_DEFAULT_PORT 7450
 #define CONFIG_LAN_PORT_DEFAULT 7451
 
+/* Port mapping on the home router (daemon/nat.c). */
+enum config_nat {
+    CONFIG_NAT_AUTO = 0, /* UPnP-IGD, else NAT-PMP */
+    CONFIG_NAT_UPNP,
+    CONFIG_NAT_NATPMP,
+    CONFIG_NAT_OFF,
+};
+
+/* config_nat_name returns "auto", "upnp", "natpmp" or "off". */
+const char *config_nat_name(enum config_nat m);
+
 /* Resource bounds: every one configurable, every one shown by `pull status --json` under
  * "limits" with the same name (dashes become underscores). */
 struct config_limits {
@@ -70,6 +81,8 @@ struct config_limits {
     uint32_t dyad_retention_s;       /* a closed dyad is deleted this long after it closed
                                         (7 days; a completed one when its attestation
                                         expires, 90 days) */
+    /* Port mapping (daemon/nat.h). */
+    uint32_t nat_lease_s; /* lease asked of the router, renewed at half (3600) */
 };
 
 struct config {
@@ -79,8 +92,9 @@ struct config {
     bool network_public;                                   /* network_key is the public network's */
     char bootstrap[CONFIG_BOOTSTRAP_MAX][CONFIG_ADDR_MAX]; /* "ID@HOST:PORT" */
     size_t n_bootstrap;
-    bool lan;          /* LAN discovery, default on */
-    uint16_t lan_port; /* UDP port of LAN discovery (7451) */
+    bool lan;            /* LAN discovery, default on */
+    uint16_t lan_port;   /* UDP port of LAN discovery (7451) */
+    enum config_nat nat; /* port mapping, default auto */
     enum log_level log_level;
     bool store_nosync; /* tests/benches: MDB_NOSYNC (survives kill -9, not
                           power loss) */

@@ -3,9 +3,9 @@
  * when it fails (proto/ctl.h, "doctor").
  *
  * A doctor is a stream call: one reply per check as soon as it is known, then a final one
- * with the totals. The checks that need nothing but a look (store, disk, LAN, peers) answer
- * at once; those that go on the network run together and answer as they end, all within
- * the handshake timeout and a little more:
+ * with the totals. The checks that need nothing but a look (store, disk, LAN, port mapping,
+ * peers) answer at once; those that go on the network run together and answer as they end,
+ * all within the handshake timeout and a little more:
  *   listen     a TCP connection from this host to each address the node advertises (up to
  *              DOC_ADDRS): does what others are told to dial accept connections?
  *   bootstrap  each bootstrap line: connected already, or a diagnostic dial (node_probe:
@@ -33,6 +33,7 @@
 #include "daemon/config.h"
 #include "daemon/ctl_int.h"
 #include "daemon/lan.h"
+#include "daemon/nat.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/store.h"
@@ -242,6 +243,44 @@ check_lan(struct doctor *d)
              (unsigned long long)ls.tx, (unsigned)d->n->cfg.lan_port);
 }
 
+/* check_nat: can peers outside this node's network dial it (a port mapped on the router,
+ * a public address, or a peer from outside that did)? Never a failure: a node that can't be
+ * dialed still gets everything through the peers it dials. */
+static void
+check_nat(struct doctor *d)
+{
+    struct nat_info ni;
+    bool open = node_reach_open(d->n);
+    char hint[200];
+
+    nat_get_info(d->call->srv->svc.nat, d->n, &ni);
+    snprintf(hint, sizeof(hint),
+             "turn on UPnP or NAT-PMP on the router, or forward TCP port %u to this host there; "
+             "records still arrive through the peers this node dials",
+             (unsigned)node_listen_port(d->n));
+    if (ni.method[0] != '\0')
+        emit(d, "nat", DOC_OK, NULL, NULL, NULL,
+             "the router maps %s:%u to this node (%s, lease %u s): peers outside can dial it",
+             ni.external, (unsigned)ni.mapped_port, ni.method, (unsigned)ni.lease_s);
+    else if (open)
+        emit(d, "nat", DOC_OK, NULL, NULL, NULL,
+             "no port mapping (%s); peers outside can dial this node (a public address, or one "
+             "of them did)",
+             ni.error[0] != '\0' ? ni.error : ni.mode);
+    else if (strcmp(ni.mode, "off") == 0)
+        emit(d, "nat", DOC_OK, NULL, NULL, NULL,
+             "port mapping off (--nat off): only peers of this node's own network can dial it");
+    else if (ni.busy)
+        emit(d, "nat", DOC_OK, NULL, NULL, NULL, "asking the router for a port mapping (%s)",
+             ni.mode);
+    else if (strncmp(ni.error, "not needed", 10) == 0)
+        emit(d, "nat", DOC_OK, NULL, NULL, NULL, "no port mapping: %s", ni.error);
+    else
+        emit(d, "nat", DOC_WARN, hint, NULL, NULL,
+             "only peers of this node's own network can dial it: no port mapping (%s)",
+             ni.error[0] != '\0' ? ni.error : "not tried yet");
+}
+
 /* check_peers: is the node alone? */
 static void
 check_peers(struct doctor *d)
@@ -398,9 +437,16 @@ on_self_connect(uv_connect_t *req, int status)
 static void
 start_listen_checks(struct doctor *d)
 {
-    char addrs[DOC_ADDRS][NODE_ADDR_MAX];
+    char addrs[DOC_ADDRS][NODE_ADDR_MAX], mapped[80] = "";
     size_t na = node_addresses(d->n, addrs, DOC_ADDRS);
+    struct nat_info ni;
 
+    /* the router's side of a port mapping: most routers don't loop a connection from the
+     * LAN back to their own external address, so this host can't test it (the nat check
+     * tells of the mapping) */
+    nat_get_info(d->call->srv->svc.nat, d->n, &ni);
+    if (ni.method[0] != '\0')
+        snprintf(mapped, sizeof(mapped), "%s:%u", ni.external, (unsigned)ni.mapped_port);
     if (na == 0) {
         emit(d, "listen", DOC_FAIL, "restart pulld (see its log)", NULL, NULL,
              "the node has no address to be dialed at");
@@ -415,6 +461,8 @@ start_listen_checks(struct doctor *d)
         int rc;
 
         at = at != NULL ? at + 1 : addrs[i];
+        if (mapped[0] != '\0' && strcmp(at, mapped) == 0)
+            continue;
         if (config_split_hostport(at, host, sizeof(host), &port) != 0 ||
             (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
              uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0))
@@ -633,6 +681,7 @@ ctl_h_doctor(struct ctl_call *call, const struct ctl_request *req)
     check_store(d);
     check_disk(d);
     check_lan(d);
+    check_nat(d);
     check_peers(d);
     if (!d->ended)
         start_listen_checks(d);

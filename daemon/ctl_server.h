@@ -15,6 +15,7 @@
 
 struct dyads;
 struct lan;
+struct nat;
 struct people;
 struct ctl_server;
 
@@ -22,6 +23,7 @@ struct ctl_server;
 struct ctl_services {
     struct dyads *dyads;
     struct lan *lan;
+    struct nat *nat;       /* NULL with --nat off */
     struct people *people; /* names, handles, trust (daemon/people.h) */
 };
 

@@ -15,6 +15,7 @@
 #include "daemon/dyads.h"
 #include "daemon/invites.h"
 #include "daemon/lan.h"
+#include "daemon/nat.h"
 #include "lib/err.h"
 #include "lib/ident.h"
 #include "lib/search.h"
@@ -117,6 +118,29 @@ pack_lan(struct mp_open *parent, const struct lan *lan)
     mp_kv_uint(&m, "learned", ls.learned);
     mp_kv_uint(&m, "tx", ls.tx);
     mp_kv_uint(&m, "tx_err", ls.tx_err);
+    mp_close(&m);
+}
+
+/* status "nat": the port mapping on the router, and whether peers can dial this node. */
+static void
+pack_nat(struct mp_open *parent, struct node *n, const struct nat *nat)
+{
+    struct nat_info ni;
+    struct mp_open m;
+
+    nat_get_info(nat, n, &ni);
+    mp_key(parent, "nat");
+    mp_open_map(&m, parent->pk);
+    mp_kv_str(&m, "mode", ni.mode);
+    mp_kv_str(&m, "method", ni.method);
+    mp_kv_str(&m, "external", ni.external);
+    mp_kv_uint(&m, "mapped_port", ni.mapped_port);
+    mp_kv_uint(&m, "lease_s", ni.lease_s);
+    mp_kv_uint(&m, "mapped_ms", ni.mapped_ms);
+    mp_kv_uint(&m, "attempts", ni.attempts);
+    mp_kv_bool(&m, "busy", ni.busy);
+    mp_kv_str(&m, "error", ni.error);
+    mp_kv_str(&m, "reach", node_reach_open(n) ? "open" : "local");
     mp_close(&m);
 }
 
@@ -344,6 +368,7 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
 
     pack_store(&m, &st);
     pack_lan(&m, srv->svc.lan);
+    pack_nat(&m, n, srv->svc.nat);
 
     mp_key(&m, "control");
     mp_open_map(&sub, m.pk);

@@ -16,6 +16,7 @@
 #include "daemon/ctl_server.h"
 #include "daemon/dyads.h"
 #include "daemon/lan.h"
+#include "daemon/nat.h"
 #include "daemon/node.h"
 #include "daemon/notify.h"
 #include "daemon/people.h"
@@ -35,6 +36,7 @@ struct pulld {
     struct sync *sync;       /* net + the protocol engines */
     struct people *people;   /* names, record handles, trust */
     struct dyads *dyads;     /* dyads and their mail */
+    struct nat *nat;         /* port mapping on the router (NULL with --nat off) */
     struct lan *lan;         /* LAN discovery (NULL with --no-lan) */
     struct ctl_server *ctl;  /* the control socket */
     struct invites *invites; /* the invitations handed out (the node borrows them) */
@@ -49,6 +51,7 @@ pulld_stop(struct pulld *p)
         return;
     ctl_server_stop(p->ctl);
     lan_stop(p->lan);
+    nat_stop(p->nat);
     dyads_stop(p->dyads);
     people_stop(p->people);
     sync_stop(p->sync);
@@ -60,6 +63,7 @@ pulld_free(struct pulld *p)
 {
     ctl_server_free(p->ctl);
     lan_free(p->lan);
+    nat_free(p->nat);
     dyads_free(p->dyads);
     people_free(p->people);
     sync_free(p->sync);
@@ -92,10 +96,13 @@ pulld_start(uv_loop_t *loop, const struct config *cfg, const struct ident *self,
         goto fail;
     }
     dyads_set_people(p->dyads, p->people);
+    if ((rc = nat_start(p->node, p->sync, &p->nat)) != 0)
+        log_warn("port mapping not available: %s", pull_strerror(rc)); /* not fatal */
     if ((rc = lan_start(p->node, &p->lan)) != 0)
         log_warn("LAN discovery not available: %s", pull_strerror(rc)); /* not fatal */
     svc.dyads = p->dyads;
     svc.lan = p->lan;
+    svc.nat = p->nat;
     svc.people = p->people;
     if ((rc = ctl_server_start(p->node, &svc, &p->ctl)) != 0) {
         log_error("cannot start the control socket: %s", pull_strerror(rc));

@@ -12,6 +12,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "proto/gossip.h"
 #include "proto/msg.h"
 
 #define NET_MAINT_MS 250
@@ -675,6 +676,7 @@ net_new(struct node *n, const struct net_events *ev, struct net **out)
     if (uv_tcp_getsockname(&t->listener, (struct sockaddr *)&ss, &len) == 0)
         t->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    net_set_external(t, NULL, 0); /* no mapping yet: sets the reach */
     uv_timer_start(&t->maint, on_maint, NET_MAINT_MS, NET_MAINT_MS);
     log_info("listening on %s port %u", t->listen_host, (unsigned)t->port);
     return 0;
@@ -833,6 +835,13 @@ net_advertised(const struct net *t, char *out, size_t len)
     char buf[8][NODE_ADDR_MAX];
     size_t k;
 
+    if (t->ext_host[0] != '\0') {
+        if (strchr(t->ext_host, ':') != NULL)
+            snprintf(out, len, "[%s]:%u", t->ext_host, (unsigned)t->ext_port);
+        else
+            snprintf(out, len, "%s:%u", t->ext_host, (unsigned)t->ext_port);
+        return;
+    }
     if (!host_is_any(t->listen_host)) {
         if (strchr(t->listen_host, ':') != NULL)
             snprintf(out, len, "[%.200s]:%u", t->listen_host, (unsigned)t->port);
@@ -849,16 +858,66 @@ net_advertised(const struct net *t, char *out, size_t len)
     }
 }
 
+void
+net_set_external(struct net *t, const char *host, uint16_t port)
+{
+    char adv[NODE_ADDR_MAX];
+
+    if (host != NULL && port != 0 && strlen(host) < sizeof(t->ext_host)) {
+        snprintf(t->ext_host, sizeof(t->ext_host), "%s", host);
+        t->ext_port = port;
+    } else {
+        t->ext_host[0] = '\0';
+        t->ext_port = 0;
+    }
+    net_advertised(t, adv, sizeof(adv));
+    t->reach = t->reach_proven || gossip_addr_public(adv) ? MSG_REACH_OPEN : MSG_REACH_LOCAL;
+}
+
+uint8_t
+net_reach(const struct net *t)
+{
+    return t->reach;
+}
+
+static size_t net_addresses_local(const struct net *t, char (*out)[NODE_ADDR_MAX], size_t max);
+
 size_t
 net_addresses(const struct net *t, char (*out)[NODE_ADDR_MAX], size_t max)
 {
     const struct node *n = t != NULL ? t->node : NULL;
+    size_t k;
+
+    if (t == NULL || max == 0)
+        return 0;
+    if (t->ext_host[0] != '\0') { /* the port mapped on the router first */
+        char adv[80];
+        net_advertised(t, adv, sizeof(adv));
+        snprintf(out[0], NODE_ADDR_MAX, "%s@%s", n->self_text, adv);
+        k = net_addresses_local(t, out + 1, max - 1);
+        for (size_t j = 1; j <= k; j++) {
+            if (strcmp(out[j], out[0]) == 0) { /* the same (a public listen address) */
+                memmove(out + j, out + j + 1, (k - j) * sizeof(*out));
+                k--;
+                break;
+            }
+        }
+        return k + 1;
+    }
+    return net_addresses_local(t, out, max);
+}
+
+/* net_addresses_local: net_addresses without the port mapping. */
+static size_t
+net_addresses_local(const struct net *t, char (*out)[NODE_ADDR_MAX], size_t max)
+{
+    const struct node *n = t->node;
     uv_interface_address_t *ifs = NULL;
     int nifs = 0;
     size_t k = 0;
     bool v6;
 
-    if (t == NULL || max == 0)
+    if (max == 0)
         return 0;
     if (!host_is_any(t->listen_host)) {
         if (strchr(t->listen_host, ':') != NULL)

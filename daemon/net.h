@@ -188,8 +188,18 @@ int net_up_at(const struct net *t, size_t i, uint8_t key[32]);
 /* net_addresses writes up to max dialable "ID@HOST:PORT" strings (node_addresses). */
 size_t net_addresses(const struct net *t, char (*out)[NODE_ADDR_MAX], size_t max);
 
-/* net_advertised writes the "HOST:PORT" other nodes should dial (the listen address, or for
- * 0.0.0.0 / :: the first non-internal interface address, else loopback). */
+/* net_advertised writes the "HOST:PORT" other nodes should dial (a port mapping's external
+ * address, else the listen address, or for 0.0.0.0 / :: the first non-internal interface
+ * address, else loopback). */
 void net_advertised(const struct net *t, char *out, size_t len);
+
+/* net_set_external sets (host: a numeric IP, port > 0) or clears (host NULL) the port that a
+ * router maps to ours (daemon/nat.c). It becomes the advertised address, the port our
+ * HELLOs name, and decides the HELLO's reach: open with a public advertised address, else
+ * local (peers that see us come from a public address then never dial us back). */
+void net_set_external(struct net *t, const char *host, uint16_t port);
+
+/* net_reach returns what our HELLO says of us (enum msg_reach). */
+uint8_t net_reach(const struct net *t);
 
 #endif

@@ -344,10 +344,26 @@ conn_up(struct conn *c, const struct msg_hello *h)
     if (c->inbound) {
         /* the observed IP, with the port it listens on (0: it accepts no connections): the
          * engine dials inbound peers only here, and groups them by this IP */
-        if (strchr(c->ip, ':') != NULL)
+        bool v6 = strchr(c->ip, ':') != NULL;
+        if (v6)
             snprintf(c->addr, sizeof(c->addr), "[%s]:%u", c->ip, (unsigned)h->listen_port);
         else
             snprintf(c->addr, sizeof(c->addr), "%s:%u", c->ip, (unsigned)h->listen_port);
+        bool from_public = gossip_addr_public(c->addr);
+        /* someone outside our network reached us: whatever our address looks like (a
+         * forward set up by hand, a cloud host's 1:1 NAT), say so from now on */
+        if (t->reach != MSG_REACH_OPEN && from_public) {
+            t->reach_proven = true;
+            t->reach = MSG_REACH_OPEN;
+            log_info("a peer reached this node from %s: peers outside its network can dial it",
+                     c->ip);
+        }
+        /* a node that accepts only local connections, seen from a public address (behind
+         * a NAT without a mapping): port 0, never dialed back (PROTOCOL.md 7, reach) */
+        if (msg_hello_dial_port(h, from_public) == 0 && v6)
+            snprintf(c->addr, sizeof(c->addr), "[%s]:0", c->ip);
+        else if (msg_hello_dial_port(h, from_public) == 0)
+            snprintf(c->addr, sizeof(c->addr), "%s:0", c->ip);
     }
     net_ctr(t)->handshakes_ok++;
     snprintf(c->agent, sizeof(c->agent), "%s", h->agent);
@@ -445,8 +461,10 @@ session_start(struct conn *c)
         rc = PULL_ERR_EXISTS;
         goto out;
     }
-    msg_hello_init(&h, MSG_FEAT_RECON | MSG_FEAT_MAIL, t->port, "pulld/" PULL_VERSION);
+    msg_hello_init(&h, MSG_FEAT_RECON | MSG_FEAT_MAIL, t->ext_port != 0 ? t->ext_port : t->port,
+                   "pulld/" PULL_VERSION);
     h.time_ms = wall_ms();
+    h.reach = t->reach;
     if (c->invite_dial) {
         h.has_invite = true;
         memcpy(h.invite, c->invite, MSG_INVITE_BYTES);

@@ -114,6 +114,11 @@ struct net {
     bool stopped;
     uint16_t port;
     char listen_host[CONFIG_ADDR_MAX];
+    char ext_host[64]; /* the router's external address of a port mapping ("": none) */
+    uint16_t ext_port; /* ... and the port mapped there to ours */
+    uint8_t reach;     /* what our HELLO says (enum msg_reach): net_set_external */
+    bool reach_proven; /* a peer came in from a public address: we are dialable from
+                          outside (a forward on the router, 1:1 NAT), mapped or not */
     struct sockaddr_storage bind_src; /* dials leave from the listen address, if one */
     bool bind_set, bind_loopback;
     struct conn *head;

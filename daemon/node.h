@@ -375,6 +375,7 @@ struct node_netops {
     int (*learn_peer)(void *ctx, const uint8_t key[static 32], const char *addr);
     size_t (*addresses)(void *ctx, char (*out)[NODE_ADDR_MAX], size_t max);
     uint16_t (*listen_port)(void *ctx);
+    bool (*reach_open)(void *ctx);
     int (*probe)(void *ctx, const uint8_t key[static 32], const char *addr, node_probe_fn cb,
                  void *arg);
     void (*probe_cancel)(void *ctx, void *arg);
@@ -413,6 +414,10 @@ size_t node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max);
 
 /* node_listen_port: the TCP port actually bound (after port 0 was resolved), 0 if none. */
 uint16_t node_listen_port(struct node *n);
+
+/* node_reach_open: our HELLO says every peer may dial us (a public advertised address, or a
+ * port mapped on the router); false: only peers of our own network (net_set_external). */
+bool node_reach_open(struct node *n);
 
 /* node_probe dials key@addr to diagnose it (pull doctor): handshake and HELLO, then a
  * goodbye, without making it a peer. cb is called exactly once if 0 is returned, never

@@ -59,6 +59,12 @@ node_addresses(struct node *n, char (*out)[NODE_ADDR_MAX], size_t max)
     return n->net != NULL ? n->net->addresses(n->net_ctx, out, max) : 0;
 }
 
+bool
+node_reach_open(struct node *n)
+{
+    return n->net != NULL && n->net->reach_open != NULL && n->net->reach_open(n->net_ctx);
+}
+
 uint16_t
 node_listen_port(struct node *n)
 {

@@ -257,6 +257,8 @@ ev_up(void *ctx, const uint8_t key[32], bool inbound, const char *addr, uint64_t
     if (s->stopped)
         return;
     sync_dial_up(s, key, addr);
+    if (inbound) /* a peer from outside may have just proved us dialable (net_conn.c) */
+        syncer_set_dialable(s->e, net_reach(s->net) == MSG_REACH_OPEN);
     syncer_on_connected(s->e, key, inbound, addr, features, sync_now_ms(s));
     sync_drain(s);
     sync_connect_done(s, key, 0, NULL);
@@ -434,6 +436,7 @@ sync_new(struct node *n, struct sync **out)
                   pull_strerror(rc));
         return rc;
     }
+    syncer_set_dialable(s->e, net_reach(s->net) == MSG_REACH_OPEN);
     obs.ctx = s;
     if ((rc = node_observe(n, &obs)) != 0)
         return rc;
@@ -472,6 +475,21 @@ sync_stop(struct sync *s)
         net_stop(s->net);
     if (s->timer_init)
         uv_close((uv_handle_t *)&s->timer, NULL);
+}
+
+void
+sync_set_external(struct sync *s, const char *host, uint16_t port)
+{
+    if (s == NULL || s->stopped || s->net == NULL)
+        return;
+    net_set_external(s->net, host, port);
+    net_advertised(s->net, s->advertised, sizeof(s->advertised));
+    if (s->e != NULL && syncer_set_addr(s->e, s->advertised) != 0)
+        log_warn("advertised address %s refused by the protocol engine", s->advertised);
+    if (s->e != NULL)
+        syncer_set_dialable(s->e, net_reach(s->net) == MSG_REACH_OPEN);
+    log_info("advertised address %s (%s)", s->advertised,
+             net_reach(s->net) == MSG_REACH_OPEN ? "open to every peer" : "local peers only");
 }
 
 void

@@ -40,6 +40,11 @@ void sync_stop(struct sync *s);
 /* sync_free frees what sync_new created (after the loop ended). NULL does nothing. */
 void sync_free(struct sync *s);
 
+/* sync_set_external sets (host, port) or clears (host NULL) the port a router maps to ours
+ * (daemon/nat.c): it becomes the advertised address of the HELLOs and membership messages
+ * sent from now on (net_set_external). */
+void sync_set_external(struct sync *s, const char *host, uint16_t port);
+
 /* The dyad service's hooks: an item addressed to this node arrived (verified, kept by the
  * engine; open it), and a peer came up. */
 struct sync_mail_ops {

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "lib/err.h"
+#include "proto/msg.h"
 
 #define CONNECT_GRACE_MS 3000
 
@@ -320,6 +321,14 @@ op_listen_port(void *ctx)
     return net_port(s->net);
 }
 
+static bool
+op_reach_open(void *ctx)
+{
+    struct sync *s = ctx;
+
+    return s->net != NULL && net_reach(s->net) == MSG_REACH_OPEN;
+}
+
 static int
 op_probe(void *ctx, const uint8_t key[static 32], const char *addr, node_probe_fn cb, void *arg)
 {
@@ -375,6 +384,7 @@ const struct node_netops sync_netops = {
     .learn_peer = op_learn_peer,
     .addresses = op_addresses,
     .listen_port = op_listen_port,
+    .reach_open = op_reach_open,
     .probe = op_probe,
     .probe_cancel = op_probe_cancel,
     .bootstrap_count = op_bootstrap_count,

@@ -288,6 +288,30 @@ gossip_addr_group(const char *addr, uint8_t out[GOSSIP_GROUP_LEN])
 }
 
 bool
+gossip_addr_public(const char *addr)
+{
+    uint8_t g[GS_GROUP_LEN];
+
+    gs_addr_group(addr, addr != NULL ? strlen(addr) : 0, g);
+    return g[0] == 4 || g[0] == 6;
+}
+
+int
+gossip_set_addr(struct gossip *g, const char *addr)
+{
+    if (addr == NULL || !gs_addr_ok(addr, strlen(addr)))
+        return PULL_ERR_INVAL;
+    memcpy(g->addr, addr, strlen(addr) + 1);
+    return 0;
+}
+
+void
+gossip_set_dialable(struct gossip *g, bool dialable)
+{
+    g->undialable = !dialable;
+}
+
+bool
 gs_group_eq(const uint8_t a[GS_GROUP_LEN], const uint8_t b[GS_GROUP_LEN])
 {
     return a[0] != 0 && memcmp(a, b, GS_GROUP_LEN) == 0;

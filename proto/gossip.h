@@ -257,6 +257,23 @@ void gossip_free(struct gossip *g);
  * hold of the views, and (proto/syncer) what one group may ask of a node. */
 void gossip_addr_group(const char *addr, uint8_t out[GOSSIP_GROUP_LEN]);
 
+/* gossip_addr_public reports whether "host:port" has a public IP address: not private
+ * (RFC 1918, IPv6 ULA), link-local, CGNAT (100.64/10) nor loopback. A hostname, or anything
+ * unparsable, is not. */
+bool gossip_addr_public(const char *addr);
+
+/* gossip_set_addr changes the address the engine advertises ("host:port", e.g. a port
+ * mapped on the router, daemon/nat.c) in the JOINs, NEIGHBORs and SHUFFLEs it sends from
+ * now on. Returns 0 or PULL_ERR_INVAL (a bad address: the old one stays). */
+int gossip_set_addr(struct gossip *g, const char *addr);
+
+/* gossip_set_dialable says whether nodes outside this node's own network can dial it
+ * (default true). false (its HELLO says reach local: no port mapping, a private address):
+ * the SHUFFLEs it starts name it with port 0, which no node keeps, so nodes it reaches over
+ * several hops never learn an address they could not dial. JOINs and NEIGHBORs keep the
+ * port: their receiver's host knows from where it sees the connection (gossip_on_connected). */
+void gossip_set_dialable(struct gossip *g, bool dialable);
+
 /* gossip_handles reports whether a message type belongs to this engine (10-16, 20-24). */
 bool gossip_handles(uint32_t type);
 
@@ -267,9 +284,12 @@ int gossip_add_known(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES
                      uint64_t now_ms);
 
 /* gossip_on_connected: a connection with peer `key` is established (after the handshake
- * proved the key). inbound says who dialed; addr is informational for inbound connections
- * (the peer's advertised address comes with its JOIN or NEIGHBOR). The engine may answer
- * with DISCONNECT (banned, too many connections). */
+ * proved the key). inbound says who dialed; for an inbound connection addr is where the host
+ * saw it come from, with the port its HELLO says it can be dialed at (msg_hello_dial_port):
+ * the engine dials it at that host with the port its JOIN or NEIGHBOR advertises, and never
+ * when addr's port is 0 (it accepts no connections, or none from where we see it: it is
+ * then neither kept in the passive view nor handed on in walks and shuffles). The engine
+ * may answer with DISCONNECT (banned, too many connections). */
 void gossip_on_connected(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES],
                          const char *addr, bool inbound, uint64_t now_ms);
 

@@ -166,6 +166,7 @@ struct gossip {
     struct gossip_config cfg;
     uint8_t key[GOSSIP_KEY_BYTES];
     char addr[GOSSIP_ADDR_MAX + 1];
+    bool undialable; /* gossip_set_dialable(false): shuffles name us with port 0 */
     uint8_t hkey[16]; /* SipHash key of the missing-id index (ids come from peers) */
 
     /* connections */

@@ -436,13 +436,20 @@ add_active(struct gossip *g, struct gpeer *p, uint64_t now_ms)
 
 /* set_addr records where an inbound peer can be dialed: the host part the host observed
  * and the port the peer advertises (so a JOIN can't point walks and dials at a third
- * party's host), or the advertised address as it is when the host observed nothing. */
+ * party's host), or the advertised address as it is when the host observed nothing.
+ * Observed with port 0, the peer can't be dialed from here (no listener, or its HELLO said
+ * it accepts only local connections and it came from a public address): whatever its JOIN
+ * says, no address - so it is never dialed back, kept in the passive view, or handed on. */
 static void
 set_addr(struct gpeer *p, const char *addr, uint32_t len)
 {
     uint32_t port = gs_addr_port(addr, len);
     size_t sl = strlen(p->seen);
 
+    if (sl > 0 && gs_addr_port(p->seen, sl) == 0) {
+        p->addr[0] = '\0';
+        return;
+    }
     if (sl == 0) {
         memcpy(p->addr, addr, len);
         p->addr[len] = '\0';
@@ -843,13 +850,22 @@ start_shuffle(struct gossip *g)
 {
     struct gs_peer_entry e[GOSSIP_SHUFFLE_MAX];
     struct gpeer *target = random_active(g, NULL, NULL);
+    char self[GOSSIP_ADDR_MAX + 1];
     uint32_t n = 0, na = 0;
+    const char *colon;
 
     if (target == NULL)
         return;
     memcpy(e[0].key, g->key, GOSSIP_KEY_BYTES);
     e[0].addr = g->addr;
     e[0].addr_len = (uint32_t)strlen(g->addr);
+    if (g->undialable && (colon = strrchr(g->addr, ':')) != NULL) {
+        /* the origin entry must be there (it says whose shuffle this is): port 0, which
+         * nobody keeps in a passive view */
+        snprintf(self, sizeof(self), "%.*s:0", (int)(colon - g->addr), g->addr);
+        e[0].addr = self;
+        e[0].addr_len = (uint32_t)strlen(self);
+    }
     n = 1;
     /* A few active peers (not the target, which knows itself) ... */
     for (uint32_t tries = 0; na < g->cfg.shuffle_active && tries < 2 * g->cfg.active_size;

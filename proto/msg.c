@@ -197,21 +197,27 @@ msg_hello_encode(const struct msg_hello *h, struct pull_wb *out)
 {
     msgpack_packer pk;
     size_t alen = strnlen(h->agent, sizeof(h->agent));
+    uint32_t nfields;
     int rc;
 
     if ((rc = check_hello(h)) != 0 || (rc = check_text(h->agent, alen, MSG_AGENT_MAX)) != 0)
         return rc;
+    if (h->reach > MSG_REACH_LOCAL)
+        return PULL_ERR_FIELD;
     mp_packer_init(&pk, out);
-    msgpack_pack_array(&pk, h->has_invite ? 8 : h->time_ms != 0 ? 7 : 6);
+    nfields = h->has_invite ? 9 : h->reach != MSG_REACH_UNSAID ? 8 : h->time_ms != 0 ? 7 : 6;
+    msgpack_pack_array(&pk, nfields);
     msgpack_pack_uint32(&pk, MSG_HELLO);
     msgpack_pack_uint32(&pk, h->proto_min);
     msgpack_pack_uint32(&pk, h->proto_max);
     msgpack_pack_uint64(&pk, h->features);
     msgpack_pack_uint16(&pk, h->listen_port);
     mp_pack_str(&pk, h->agent, alen);
-    if (h->time_ms != 0 || h->has_invite)
-        msgpack_pack_uint64(&pk, h->time_ms);
-    if (h->has_invite)
+    if (nfields >= 7)
+        msgpack_pack_uint64(&pk, h->time_ms); /* 0 when not said but a later field is */
+    if (nfields >= 8)
+        msgpack_pack_uint32(&pk, h->reach); /* MSG_REACH_UNSAID when only the invite is said */
+    if (nfields >= 9)
         msgpack_pack_bin_with_body(&pk, h->invite, MSG_INVITE_BYTES);
     return wb_error(out);
 }
@@ -261,17 +267,26 @@ msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *h)
         if ((rc = mp_read_uint(&r, &h->time_ms)) != 0)
             goto out;
         extra--;
-        /* invite: after time_ms, a bin of MSG_INVITE_BYTES; anything else is skipped */
-        if (extra > 0 && mp_peek(&r) == MP_BIN) {
-            const uint8_t *b;
-            uint32_t blen;
-            if ((rc = mp_read_bin(&r, UINT32_MAX, &b, &blen)) != 0)
+        /* reach (PROTOCOL.md 7): after time_ms; a value this version doesn't know is read
+         * as not said, a value of another type is skipped */
+        if (extra > 0 && mp_peek(&r) == MP_UINT) {
+            uint64_t v;
+            if ((rc = mp_read_uint(&r, &v)) != 0)
                 goto out;
-            if (blen == MSG_INVITE_BYTES) {
-                memcpy(h->invite, b, MSG_INVITE_BYTES);
-                h->has_invite = true;
-            }
+            h->reach = v == MSG_REACH_OPEN || v == MSG_REACH_LOCAL ? (uint8_t)v : MSG_REACH_UNSAID;
             extra--;
+            /* invite: after reach, a bin of MSG_INVITE_BYTES; anything else is skipped */
+            if (extra > 0 && mp_peek(&r) == MP_BIN) {
+                const uint8_t *b;
+                uint32_t blen;
+                if ((rc = mp_read_bin(&r, UINT32_MAX, &b, &blen)) != 0)
+                    goto out;
+                if (blen == MSG_INVITE_BYTES) {
+                    memcpy(h->invite, b, MSG_INVITE_BYTES);
+                    h->has_invite = true;
+                }
+                extra--;
+            }
         }
     }
     if ((rc = close_msg(&r, extra)) != 0)
@@ -280,6 +295,14 @@ out:
     if (rc != 0)
         sodium_memzero(h, sizeof(*h));
     return rc;
+}
+
+uint16_t
+msg_hello_dial_port(const struct msg_hello *h, bool seen_public)
+{
+    if (h->reach == MSG_REACH_LOCAL && seen_public)
+        return 0;
+    return h->listen_port;
 }
 
 int

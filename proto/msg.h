@@ -68,7 +68,7 @@ const char *msg_type_name(uint32_t type);
 /*
  * Session messages (proto/msg.c): the first and last words of a connection, and liveness.
  *
- *   HELLO [1, proto_min, proto_max, features, listen_port, agent, time_ms?, invite?]
+ *   HELLO [1, proto_min, proto_max, features, listen_port, agent, time_ms?, reach?, invite?]
  *   PING  [2, nonce]          PONG [3, nonce]  (the PONG echoes the PING's nonce)
  *   BYE   [4, reason, text]
  *
@@ -100,12 +100,30 @@ struct msg_hello {
     char agent[MSG_AGENT_MAX + 1]; /* software and version, e.g. "pulld/0.1.0"; NUL-ended */
     uint64_t time_ms; /* the sender's wall clock (unix ms) when it sent the HELLO, 0: not
                          said (a trailing field: encoded only when not 0) */
+    uint8_t reach;    /* enum msg_reach: who can dial listen_port (a trailing field after
+                         time_ms, encoded only when not MSG_REACH_UNSAID; an unknown value
+                         decodes as MSG_REACH_UNSAID) */
     /* A dialer redeeming an invitation (lib/invite.h) presents its secret here; the node
      * it dials answers with a BYE whatever it finds (daemon/invites.h). A trailing field
-     * after time_ms (which is then encoded, 0 if not said); older nodes skip it. */
+     * after reach (time_ms and reach are then encoded, 0 if not said); older nodes skip it. */
     bool has_invite;
     uint8_t invite[MSG_INVITE_BYTES];
 };
+
+/* HELLO's reach: from where the sender accepts connections on listen_port. */
+enum msg_reach {
+    MSG_REACH_UNSAID = 0, /* not said (an older node): dial it as before */
+    MSG_REACH_OPEN = 1,   /* from anywhere: a public address, or a port mapped on its router */
+    MSG_REACH_LOCAL = 2,  /* only from its own network: a private address and no mapping, so a
+                             peer that sees it come from a public address must not dial it */
+};
+
+/* msg_hello_dial_port returns the port a peer that received h on an inbound connection may
+ * dial the sender at: h->listen_port, or 0 (do not dial it) when the sender accepts only
+ * local connections and the connection came from a public address (seen_public: the
+ * observed address is neither private, link-local, CGNAT nor loopback; see
+ * gossip_addr_public). */
+uint16_t msg_hello_dial_port(const struct msg_hello *h, bool seen_public);
 
 /* BYE reasons. Unknown reasons are reported as they are (msg_bye_reason_str: "unknown"). */
 enum msg_bye_reason {

@@ -1069,6 +1069,18 @@ syncer_start(struct syncer *e, uint64_t now_ms)
 }
 
 int
+syncer_set_addr(struct syncer *e, const char *addr)
+{
+    return gossip_set_addr(e->g, addr);
+}
+
+void
+syncer_set_dialable(struct syncer *e, bool dialable)
+{
+    gossip_set_dialable(e->g, dialable);
+}
+
+int
 syncer_add_known(struct syncer *e, const uint8_t key[static 32], const char *addr, uint64_t now_ms)
 {
     int rc;

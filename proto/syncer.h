@@ -234,6 +234,14 @@ int syncer_new(const struct pull_env *env, const uint8_t self[static 32], const 
                const struct syncer_config *cfg, const struct syncer_host *host,
                struct syncer **out);
 
+/* syncer_set_addr changes the advertised address (gossip_set_addr): a port mapping came or
+ * went. Returns 0 or PULL_ERR_INVAL. */
+int syncer_set_addr(struct syncer *e, const char *addr);
+
+/* syncer_set_dialable: whether nodes outside this node's network can dial it
+ * (gossip_set_dialable; default true). */
+void syncer_set_dialable(struct syncer *e, bool dialable);
+
 /* syncer_free frees the engine and its queued actions. NULL does nothing. */
 void syncer_free(struct syncer *e);
 

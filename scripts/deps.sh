@@ -8,6 +8,10 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libsodium-dev libmsgpack-dev l
 # (dpkg-shlibdeps), and for its tests systemd (systemd-analyze, a user manager), man-db and
 # the three shells whose completions are checked.
 pkgs+=(libsystemd-dev dpkg-dev systemd man-db bash-completion zsh fish)
+# Port mapping (daemon/nat.c, optional to build): UPnP-IGD and NAT-PMP clients; for its test
+# (tests/integration/test_nat.sh) a router in a namespace: nftables and miniupnpd (the
+# nftables flavour, which the miniupnpd package would otherwise leave to a prompt).
+pkgs+=(libminiupnpc-dev libnatpmp-dev nftables miniupnpd-nftables miniupnpd iproute2)
 if [ "${PULL_WITH_CLANG:-0}" = 1 ]; then pkgs+=(clang libclang-rt-dev); fi
 # Node.js runs the Secret Handshake interop suite (tests/shs1); only if no npm is there yet
 # (a Node.js from elsewhere, e.g. NodeSource, bundles its own npm).

@@ -8,7 +8,7 @@
 #   wait_until 10 "n2 has the offer" search_has 2 "$id" rust
 #   stop_node 3                            # SIGTERM, must exit 0
 #
-# Nodes run with --no-lan --listen 127.0.0.1:0 (a free port each) in their own data dir
+# Nodes run with --no-lan --nat off --listen 127.0.0.1:0 (a free port each) in their own data dir
 # under one temp dir ($IT_TMP/n1, n2, ...), logging to DIR/log at debug level. At exit every
 # node still running is stopped (by its recorded pid only) and the temp dir removed; if the
 # test failed, the end of each node's log is printed first, and with PULL_KEEP=1 the temp
@@ -95,7 +95,7 @@ start_node() {
     mkdir -p "$dir"
     chmod 700 "$dir"
     IT_EXTRA[$i]="$*"
-    "$PULLD" --data-dir "$dir" --listen 127.0.0.1:0 --no-lan --log-level debug "$@" \
+    "$PULLD" --data-dir "$dir" --listen 127.0.0.1:0 --no-lan --nat off --log-level debug "$@" \
         >>"$dir/log" 2>&1 &
     IT_PIDS[$i]=$!
 }

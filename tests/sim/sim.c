@@ -639,6 +639,8 @@ void
 sim_set_nat(struct sim *s, uint32_t node, bool nat)
 {
     s->nodes[node].nat = nat;
+    if (s->nodes[node].e != NULL)
+        syncer_set_dialable(s->nodes[node].e, !nat || s->cfg.nat_unsaid);
 }
 
 bool
@@ -937,6 +939,7 @@ node_start(struct sim *s, uint32_t i)
         fprintf(stderr, "sim: syncer_new: %s\n", pull_strerror(rc));
         abort();
     }
+    syncer_set_dialable(n->e, !n->nat || s->cfg.nat_unsaid);
     n->alive = true;
     n->timer_at = UINT64_MAX;
     /* what the node kept on disk: its bootstrap peers, its persisted peers and mail */
@@ -1034,7 +1037,15 @@ on_conn_up(struct sim *s, const struct ev *e)
         sim_after(s, e->a);
     }
     if (b->e != NULL && conn_find(b, e->a) != NULL) {
-        syncer_on_connected(b->e, a->key, true, a->addr, SIM_FEATURES, s->now);
+        char seen[sizeof(a->addr)];
+        const char *colon = strrchr(a->addr, ':');
+        /* as daemon/net_conn.c: the observed host, and port 0 for a node whose HELLO said it
+         * accepts only local connections (seen from outside its NAT) */
+        if (a->nat && !s->cfg.nat_unsaid && colon != NULL)
+            snprintf(seen, sizeof(seen), "%.*s:0", (int)(colon - a->addr), a->addr);
+        else
+            snprintf(seen, sizeof(seen), "%s", a->addr);
+        syncer_on_connected(b->e, a->key, true, seen, SIM_FEATURES, s->now);
         sim_after(s, e->b);
     }
 }

@@ -54,6 +54,10 @@ struct sim_config {
     uint32_t detect_ms;          /* peers notice a dead node / broken link after, default 100 */
     uint32_t envelope_bytes;     /* size of generated records, default 800 */
     bool idents;                 /* Ed25519 identities as node keys (sim_ident), default false */
+    bool nat_unsaid;             /* nodes behind NAT are older nodes whose HELLO says nothing
+                                    of their reach: peers see their port and dial them (and
+                                    fail). Default false: their HELLO says reach local, and a
+                                    peer reports them with port 0 (msg_hello_dial_port) */
     struct syncer_config engine; /* each node's engine (syncer_config_default, reconciliation
                                     every 10 s, a recon cache of 1024 symbols) */
 };
@@ -211,7 +215,8 @@ const struct ident *sim_ident(const struct sim *s, uint32_t node);
 uint64_t sim_wall_s(const struct sim *s);
 
 /* sim_set_nat puts node behind NAT (or takes it out): dials to it fail from now on;
- * connections already open stay. */
+ * connections already open stay. Its new connections tell the peer it can't be dialed
+ * (HELLO reach local, seen from outside: port 0) unless cfg.nat_unsaid. */
 void sim_set_nat(struct sim *s, uint32_t node, bool nat);
 bool sim_nat(const struct sim *s, uint32_t node);
 

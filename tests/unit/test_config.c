@@ -80,7 +80,7 @@ test_defaults(void **state)
     assert_int_equal(c.limits.peer_queue_bytes, 8u << 20);
     assert_int_equal(c.limits.max_per_author, 256);
     assert_int_equal(c.limits.recon_max_symbols, 131072);
-    assert_int_equal(config_limit_count(), 29);
+    assert_int_equal(config_limit_count(), 30);
     assert_int_equal(c.limits.ctl_first_request_ms, 5000);
     assert_int_equal(c.limits.ctl_idle_ms, 60000);
     assert_int_equal(c.limits.ctl_watch_total_bytes, 8u << 20);
@@ -93,6 +93,7 @@ test_defaults(void **state)
     assert_int_equal(c.limits.max_dyads_per_proposer, 8);
     assert_int_equal(limit(&c, "max_dyads_open"), 1024);
     assert_int_equal(limit(&c, "dyad_retention_s"), 7 * 86400);
+    assert_int_equal(limit(&c, "nat_lease_s"), 3600);
 
     for (size_t i = 0; i < config_limit_count(); i++) {
         assert_int_equal(config_limit_at(&c, i, &nm, &v), 0);
@@ -218,6 +219,41 @@ test_flags_win(void **state)
     assert_false(c.lan);
     assert_int_equal(c.limits.max_handshakes, 3); /* not given as a flag: the file's */
     assert_int_equal(c.n_bootstrap, 2);           /* bootstraps add up */
+}
+
+/* nat: auto by default; a flag, a config key, the flag wins; anything else refused. */
+static void
+test_nat(void **state)
+{
+    struct config c;
+    char err[256];
+    const char *txt = "nat natpmp\n";
+
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(c.nat, CONFIG_NAT_AUTO);
+    assert_string_equal(config_nat_name(c.nat), "auto");
+    assert_int_equal(config_load_buf(&c, txt, strlen(txt), "cfg", err, sizeof(err)), 0);
+    assert_int_equal(c.nat, CONFIG_NAT_NATPMP);
+    config_defaults(&c);
+    assert_int_equal(parse(&c, err, sizeof(err), "--nat", "off", NULL), 0);
+    assert_int_equal(config_load_buf(&c, txt, strlen(txt), "cfg", err, sizeof(err)), 0);
+    assert_int_equal(c.nat, CONFIG_NAT_OFF); /* the flag wins */
+    config_defaults(&c);
+    assert_int_equal(parse(&c, err, sizeof(err), "--nat=upnp", NULL), 0);
+    assert_int_equal(c.nat, CONFIG_NAT_UPNP);
+    assert_string_equal(config_nat_name(c.nat), "upnp");
+    static const char *const bad[] = {"", "UPNP", "pcp", "on", "auto2", "off "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        config_defaults(&c);
+        err[0] = '\0';
+        assert_true(parse(&c, err, sizeof(err), "--nat", bad[i], NULL) < 0);
+        assert_non_null(strstr(err, "nat"));
+        assert_int_equal(c.nat, CONFIG_NAT_AUTO);
+    }
+    config_defaults(&c);
+    assert_true(parse(&c, err, sizeof(err), "--nat", NULL) < 0); /* missing value */
+    assert_true(config_load_buf(&c, "nat maybe\n", 10, "cfg", err, sizeof(err)) < 0);
 }
 
 static void
@@ -500,6 +536,7 @@ main(void)
         cmocka_unit_test(test_flags_win),  cmocka_unit_test(test_file_bad),
         cmocka_unit_test(test_load_file),  cmocka_unit_test(test_user_file),
         cmocka_unit_test(test_peer_parse), cmocka_unit_test(test_file_join),
+        cmocka_unit_test(test_nat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,7 @@ static int ntn;
 static struct tmsg *q_head, *q_tail;
 static uint64_t tnow;
 static int sends_by_type[64];
+static int connects[TN_MAX][TN_MAX]; /* CONNECT actions of i toward j */
 static bool (*invalid_rule)(const uint8_t *env, size_t len);
 
 static int
@@ -210,6 +211,8 @@ drain(int i)
             break;
         }
         case GOSSIP_ACT_CONNECT:
+            if (j >= 0)
+                connects[i][j]++;
             if (j < 0 || tn[j].g == NULL) {
                 gossip_on_disconnected(tn[i].g, a.peer, tnow);
             } else if (!tn[i].up[j]) {
@@ -300,6 +303,7 @@ setup(void **state)
     q_head = q_tail = NULL;
     invalid_rule = NULL;
     memset(sends_by_type, 0, sizeof(sends_by_type));
+    memset(connects, 0, sizeof(connects));
     return 0;
 }
 
@@ -409,6 +413,77 @@ make_active(int from, int to)
 }
 
 /* ------------------------------------------------------------------ tests */
+
+/* dial_in: node `from` dials `to`, which sees it come from `seen` (what the host reports for
+ * an inbound connection: the observed IP with the port the HELLO says it can be dialed at,
+ * 0 for a node that accepts only local connections seen from a public address). `from` is
+ * a fresh node, so it sends JOIN. */
+static void
+dial_in(int from, int to, const char *seen)
+{
+    tn[from].up[to] = tn[to].up[from] = true;
+    gossip_on_connected(tn[to].g, tn[from].key, seen, true, tnow);
+    gossip_on_connected(tn[from].g, tn[to].key, tn[to].addr, false, tnow);
+    run();
+}
+
+/* A node behind a NAT without a mapping (its HELLO said reach local, seen from a public
+ * address: port 0) takes an active place with the peer it dialed and gets records there,
+ * but that peer never dials it, starts no walk for it, keeps it out of its passive view
+ * when it leaves and hands it on in no shuffle. A dialable node in the same place is. */
+static void
+test_undialable_peer(void **state)
+{
+    const struct gossip_peer_info *pi;
+    struct mb m;
+    int a, c, nat, open;
+    int walks;
+
+    (void)state;
+    a = tn_add();
+    c = tn_add();
+    nat = tn_add();
+    open = tn_add();
+    make_active(c, a); /* a has another active peer: a JOIN would start a walk there */
+    gossip_on_connected(tn[c].g, tn[a].key, tn[a].addr, false, tnow);
+    run();
+    walks = sends_by_type[MSG_FORWARD_JOIN];
+    dial_in(nat, a, "203.0.113.7:0");
+    assert_true(gossip_is_active(tn[a].g, tn[nat].key));
+    assert_true(gossip_is_active(tn[nat].g, tn[a].key));
+    pi = peer_info(a, nat);
+    assert_non_null(pi);
+    assert_string_equal(pi->addr, ""); /* whatever its JOIN said */
+    assert_int_equal(sends_by_type[MSG_FORWARD_JOIN], walks);
+    /* records reach it through the connection it made */
+    assert_int_equal(publish(a, 1, 100), 0);
+    advance(1000);
+    assert_int_equal(tn[nat].news, 1);
+    /* the dialable one: its address is the observed host with the port its JOIN names */
+    dial_in(open, a, "198.51.100.9:7450");
+    pi = peer_info(a, open);
+    assert_non_null(pi);
+    assert_string_equal(pi->addr, "198.51.100.9:7450");
+    assert_true(sends_by_type[MSG_FORWARD_JOIN] > walks);
+    /* both leave a's active view asking to be kept as passive peers */
+    for (int k = 0; k < 2; k++) {
+        int who = k == 0 ? nat : open;
+        mb_begin(&m, MSG_DISCONNECT, 1);
+        msgpack_pack_uint32(&m.pk, GOSSIP_BYE_VIEW);
+        assert_int_equal(deliver(who, a, &m), 0);
+        tn[who].up[a] = tn[a].up[who] = false;
+        gossip_on_disconnected(tn[who].g, tn[a].key, tnow);
+        drain(who);
+    }
+    assert_null(peer_info(a, nat)); /* forgotten: nothing to dial */
+    pi = peer_info(a, open);
+    assert_non_null(pi); /* kept (and already being dialed back: a's view is short) */
+    assert_true(pi->state == GOSSIP_PEER_PASSIVE || pi->state == GOSSIP_PEER_CONNECTING);
+    /* a refills its view from the dialable node, never from the undialable one */
+    advance(120000);
+    assert_true(connects[a][open] > 0);
+    assert_int_equal(connects[a][nat], 0); /* (nat may dial a again: that is its choice) */
+}
 
 static void
 test_config(void **state)
@@ -1462,6 +1537,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_eviction_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undialable_peer, setup, teardown),
     };
     if (sodium_init() < 0)
         return 1;

@@ -51,13 +51,14 @@ test_hello_exact(void **state)
     assert_int_equal(msg_hello_decode(w.p, w.len, &d), 0);
     assert_true(d.time_ms == UINT64_C(1700000000000));
     assert_false(d.has_invite);
-    /* an invite without a clock: time_ms is written as 0 so that the invite is the 8th */
+    /* an invite without a clock or reach: time_ms and reach are written as 0 so that the
+     * invite is the 9th */
     h.time_ms = 0;
     h.has_invite = true;
     memset(h.invite, 0xab, sizeof(h.invite));
     wb_reset(&w);
     assert_int_equal(msg_hello_encode(&h, &w), 0);
-    n = hex("98 01 01 01 03 cd 1d 1a ab 70 75 6c 6c 64 2f 30 2e 31 2e 30 00 c4 10"
+    n = hex("99 01 01 01 03 cd 1d 1a ab 70 75 6c 6c 64 2f 30 2e 31 2e 30 00 00 c4 10"
             " ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab",
             want);
     assert_int_equal(w.len, n);
@@ -66,7 +67,81 @@ test_hello_exact(void **state)
     assert_true(d.has_invite);
     assert_memory_equal(d.invite, h.invite, sizeof(h.invite));
     assert_true(d.time_ms == 0);
+    assert_int_equal(d.reach, MSG_REACH_UNSAID);
+    /* with reach said too */
+    h.reach = MSG_REACH_LOCAL;
+    wb_reset(&w);
+    assert_int_equal(msg_hello_encode(&h, &w), 0);
+    assert_int_equal(msg_hello_decode(w.p, w.len, &d), 0);
+    assert_true(d.has_invite);
+    assert_int_equal(d.reach, MSG_REACH_LOCAL);
     wb_release(&w);
+}
+
+/* reach (PROTOCOL.md 7): a trailing field after time_ms (sent as 0 when only reach is said);
+ * older decoders skip it, unknown values read as not said, and msg_hello_dial_port keeps a
+ * local-only node from being dialed from a public address. */
+static void
+test_hello_reach(void **state)
+{
+    static const struct {
+        const char *hex;
+        int rc;
+        uint8_t reach;
+    } cases[] = {
+        {"98 01 01 01 00 cd 1d 1a a0 00 02", 0, MSG_REACH_LOCAL},
+        {"98 01 01 01 00 cd 1d 1a a0 05 01", 0, MSG_REACH_OPEN},
+        /* a value this version doesn't know, a later field after it */
+        {"98 01 01 01 00 cd 1d 1a a0 00 07", 0, MSG_REACH_UNSAID},
+        {"99 01 01 01 00 cd 1d 1a a0 00 02 c0", 0, MSG_REACH_LOCAL},
+        /* of another type: skipped; oversized and non-canonical: refused */
+        {"98 01 01 01 00 cd 1d 1a a0 00 a1 78", 0, MSG_REACH_UNSAID},
+        {"98 01 01 01 00 cd 1d 1a a0 00 cf ff ff ff ff ff ff ff ff", 0, MSG_REACH_UNSAID},
+        {"98 01 01 01 00 cd 1d 1a a0 00 cc 02", PULL_ERR_NONCANONICAL, MSG_REACH_UNSAID},
+        /* truncated */
+        {"98 01 01 01 00 cd 1d 1a a0 00", PULL_ERR_TRUNCATED, MSG_REACH_UNSAID},
+    };
+    struct msg_hello h, d;
+    struct pull_wb w;
+    uint8_t b[64];
+    size_t n;
+
+    (void)state;
+    msg_hello_init(&h, 0, 7450, "");
+    h.reach = MSG_REACH_LOCAL;
+    wb_init(&w, 0);
+    assert_int_equal(msg_hello_encode(&h, &w), 0);
+    n = hex("98 01 01 01 00 cd 1d 1a a0 00 02", b);
+    assert_int_equal(w.len, n);
+    assert_memory_equal(w.p, b, n);
+    assert_int_equal(msg_hello_decode(w.p, w.len, &d), 0);
+    assert_memory_equal(&d, &h, sizeof(h));
+    /* an older decoder's view: the same bytes with the field cut off are a valid HELLO */
+    n = hex("97 01 01 01 00 cd 1d 1a a0 00", b);
+    assert_int_equal(msg_hello_decode(b, n, &d), 0);
+    assert_int_equal(d.reach, MSG_REACH_UNSAID);
+    /* the encoder refuses what the decoder would not give back */
+    h.reach = 3;
+    wb_reset(&w);
+    assert_int_equal(msg_hello_encode(&h, &w), PULL_ERR_FIELD);
+    wb_release(&w);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = hex(cases[i].hex, b);
+        memset(&d, 0xaa, sizeof(d));
+        assert_int_equal(msg_hello_decode(b, n, &d), cases[i].rc);
+        assert_int_equal(d.reach, cases[i].reach);
+    }
+    /* who may dial whom */
+    msg_hello_init(&h, 0, 7450, "");
+    assert_int_equal(msg_hello_dial_port(&h, true), 7450); /* an older node: as before */
+    h.reach = MSG_REACH_OPEN;
+    assert_int_equal(msg_hello_dial_port(&h, true), 7450);
+    h.reach = MSG_REACH_LOCAL;
+    assert_int_equal(msg_hello_dial_port(&h, false), 7450); /* from its own network */
+    assert_int_equal(msg_hello_dial_port(&h, true), 0);     /* from outside its NAT */
+    msg_hello_init(&h, 0, 0, "");
+    h.reach = MSG_REACH_OPEN;
+    assert_int_equal(msg_hello_dial_port(&h, true), 0); /* no listener at all */
 }
 
 static void
@@ -422,15 +497,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_exact),
-        cmocka_unit_test(test_hello_fields),
-        cmocka_unit_test(test_agent_limits),
-        cmocka_unit_test(test_negotiate),
-        cmocka_unit_test(test_ping_pong),
-        cmocka_unit_test(test_bye),
-        cmocka_unit_test(test_session_dispatch),
-        cmocka_unit_test(test_truncations),
-        cmocka_unit_test(test_bulk),
+        cmocka_unit_test(test_hello_exact), cmocka_unit_test(test_hello_fields),
+        cmocka_unit_test(test_hello_reach), cmocka_unit_test(test_agent_limits),
+        cmocka_unit_test(test_negotiate),   cmocka_unit_test(test_ping_pong),
+        cmocka_unit_test(test_bye),         cmocka_unit_test(test_session_dispatch),
+        cmocka_unit_test(test_truncations), cmocka_unit_test(test_bulk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
