@@ -6,7 +6,7 @@
 #   3. a restart: the node loads no more than the caps, and its memory stays bounded.
 # The refusals are counted (status dyads.proposals_capped) and the log says so in a few
 # lines, not one per proposal. Prints pulld's resident memory before, after the flood and
-# after the restart (checked to grow by at most RSS_GROWTH_MAX_KB, except under
+# after the restart (checked to grow by at most RSS_GROWTH_MAX_KB or twice the resting size, except under
 # AddressSanitizer). PULL_MEASURE=1 prints the figures without failing (an older build).
 source "$(dirname "$0")/cli_common.sh"
 
@@ -68,6 +68,12 @@ target=$(node_addr 1)
 sleep 1
 rss0=$(rss_kb)
 log "n1 holds its offer; pulld RSS ${rss0} kB"
+# The bound scales with the node's own resident size at rest: one CI machine read 24 MB at
+# rest and 38 MB of growth where this one reads 7 MB and 5 MB (the same binary). The
+# unbounded table this test was written against grew by 5.7 times the resting size.
+if [ $((2 * rss0)) -gt "$RSS_GROWTH_MAX_KB" ]; then
+    RSS_GROWTH_MAX_KB=$((2 * rss0))
+fi
 
 # ---- 1. one key ----
 t0=$(date +%s%N)
