@@ -1,5 +1,5 @@
 /*
- * pull-bench index DIR [--runs R]
+ * pull-bench index DIR [--runs R] [--only QUERY]
  * The search index alone, in this process: the records of the pulld data dir DIR (one kept
  * by `PULL_KEEP=1 pull-bench search N`, with no pulld running on it) are indexed as pulld
  * indexes them at start, then each query of `pull-bench search` runs R times (default 50)
@@ -50,7 +50,7 @@ cmp_double(const void *a, const void *b)
 int
 bench_index(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *only = NULL;
     char path[4096];
     size_t runs = 50;
     struct store *s = NULL;
@@ -67,15 +67,17 @@ bench_index(int argc, char **argv)
                 fprintf(stderr, "pull-bench index: --runs must be 1..1000000\n");
                 return 1;
             }
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
         } else if (argv[i][0] != '-' && dir == NULL) {
             dir = argv[i];
         } else {
-            fprintf(stderr, "usage: pull-bench index DIR [--runs R]\n");
+            fprintf(stderr, "usage: pull-bench index DIR [--runs R] [--only QUERY]\n");
             return 1;
         }
     }
     if (dir == NULL) {
-        fprintf(stderr, "usage: pull-bench index DIR [--runs R]\n");
+        fprintf(stderr, "usage: pull-bench index DIR [--runs R] [--only QUERY]\n");
         return 1;
     }
     snprintf(path, sizeof(path), "%s/store", dir);
@@ -99,6 +101,8 @@ bench_index(int argc, char **argv)
         uint32_t n = 0, total = 0;
         char name[64];
 
+        if (only != NULL && strcmp(only, iq->name) != 0)
+            continue;
         match_query_init(&q);
         if (iq->words != NULL)
             (void)match_query_add_words(&q, iq->words);

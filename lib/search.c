@@ -12,7 +12,7 @@
 
 /* A dictionary term: a distinct folded word, or a whole folded tag (tag = 1). */
 struct term {
-    uint8_t *post;  /* postings, see search.h */
+    uint8_t *post; /* postings, see search.h */
     uint32_t plen, pcap;
     uint32_t last;  /* last entry posted */
     uint32_t count; /* entries posted */
@@ -43,9 +43,11 @@ enum { E_DEAD = 1, E_PARTIAL = 2 };
 #define EFL_LANG(x) (((x) >> 2) & 0x1f)
 #define EFL_KIND(x) (((x) >> 7) & 0x7)
 
+/* The times live in arrays of their own (ecreated, eexpires): a query reads the created
+ * time of many entries, and 4-byte steps through a dense array are a few cache lines where
+ * whole entries would be one line (and often one TLB entry) each. */
 struct entry {
     uint64_t id8, author8, key8;
-    uint32_t created, expires;
 };
 
 struct search_index {
@@ -61,6 +63,7 @@ struct search_index {
     struct member *members;
     uint32_t nmembers, cmembers;
     struct entry *ents;
+    uint32_t *ecreated, *eexpires;
     uint16_t *efl;
     uint32_t *elen; /* tag words | title words << 8 | body words << 16 */
     uint32_t nents, cents;
@@ -141,6 +144,8 @@ search_index_clear(struct search_index *ix)
     free(ix->gslots);
     free(ix->members);
     free(ix->ents);
+    free(ix->ecreated);
+    free(ix->eexpires);
     free(ix->efl);
     free(ix->elen);
     free(ix->kslots);
@@ -179,9 +184,8 @@ search_index_bytes(const struct search_index *ix)
     return sizeof(*ix) + (size_t)ix->cterms * sizeof(struct term) + (size_t)ix->tcap * 4 +
            (size_t)ix->cgroups * sizeof(struct group) + (size_t)ix->gcap * 4 +
            (size_t)ix->cmembers * sizeof(struct member) +
-           (size_t)ix->cents * (sizeof(struct entry) + 2 + 4) + (size_t)ix->kcap * 4 +
-           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 +
-           ix->rows_cap +
+           (size_t)ix->cents * (sizeof(struct entry) + 4 + 4 + 2 + 4) + (size_t)ix->kcap * 4 +
+           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 + ix->rows_cap +
            (ix->prep != NULL ? sizeof(*ix->prep) : 0) + ix->post_bytes;
 }
 
@@ -222,8 +226,7 @@ tslots_resize(struct search_index *ix, uint32_t cap)
 /* Finds the term (tag, text[0..len)). Returns its index, or UINT32_MAX if absent (then
  * *slot is where it would go). */
 static uint32_t
-term_find(const struct search_index *ix, uint8_t tag, const char *text, size_t len,
-          uint32_t *slot)
+term_find(const struct search_index *ix, uint8_t tag, const char *text, size_t len, uint32_t *slot)
 {
     uint32_t h;
 
@@ -500,7 +503,7 @@ retire(struct search_index *ix, uint32_t e)
 static inline bool
 heap_less(const struct search_index *ix, uint32_t a, uint32_t b)
 {
-    return ix->ents[a].expires < ix->ents[b].expires;
+    return ix->eexpires[a] < ix->eexpires[b];
 }
 
 static int
@@ -555,7 +558,7 @@ expire(struct search_index *ix, uint64_t now_s)
 {
     if (now_s == 0)
         return;
-    while (ix->nheap > 0 && ix->ents[ix->heap[0]].expires <= now_s) {
+    while (ix->nheap > 0 && ix->eexpires[ix->heap[0]] <= now_s) {
         retire(ix, ix->heap[0]);
         heap_pop(ix);
     }
@@ -628,7 +631,7 @@ ents_reserve(struct search_index *ix)
     uint32_t cap = ix->cents;
     struct entry *ne;
     uint16_t *nf;
-    uint32_t *nl;
+    uint32_t *nl, *nc, *nx;
 
     if (ix->nents < ix->cents)
         return 0;
@@ -641,6 +644,12 @@ ents_reserve(struct search_index *ix)
     if ((nl = realloc(ix->elen, (size_t)cap * sizeof(*nl))) == NULL)
         return PULL_ERR_NOMEM;
     ix->elen = nl;
+    if ((nc = realloc(ix->ecreated, (size_t)cap * sizeof(*nc))) == NULL)
+        return PULL_ERR_NOMEM;
+    ix->ecreated = nc;
+    if ((nx = realloc(ix->eexpires, (size_t)cap * sizeof(*nx))) == NULL)
+        return PULL_ERR_NOMEM;
+    ix->eexpires = nx;
     ix->cents = cap;
     return 0;
 }
@@ -698,8 +707,8 @@ search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTE
     en->id8 = search_id8(id);
     en->author8 = search_id8(rec->author);
     en->key8 = key8;
-    en->created = rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created;
-    en->expires = rec->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->expires;
+    ix->ecreated[e] = rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created;
+    ix->eexpires[e] = rec->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->expires;
     if ((rc = heap_push(ix, e)) != 0)
         goto out;
     ix->efl[e] = (uint16_t)(lang << 2 | (rec->kind & 7u) << 7);
@@ -792,6 +801,7 @@ struct qstate {
     const struct match_query *q;
     struct iter *its;
     uint32_t nits, cits;
+    uint32_t word_first; /* the current word's first iterator */
     int rc;
     char stems[STEM_LANGS][MATCH_TERM_MAX + 1]; /* the current word's stems */
     uint8_t stem_len[STEM_LANGS];
@@ -832,12 +842,27 @@ add_iter(struct qstate *st, const struct term *t, unsigned w, unsigned cls, int 
     it->lang = (int8_t)lang;
 }
 
+/* Whether the current word already has an iterator over t that covers the entries of
+ * lang with class cls or better: a second one would only read the same postings again
+ * ("guitar" is its own typo through its stem group). */
+static bool
+iter_covered(const struct qstate *st, const struct term *t, unsigned cls, int lang)
+{
+    for (uint32_t i = st->word_first; i < st->nits; i++) {
+        const struct iter *it = &st->its[i];
+        if (it->t == t && it->cls >= cls && (it->lang < 0 || it->lang == lang))
+            return true;
+    }
+    return false;
+}
+
 static void
 add_group(struct qstate *st, const struct group *g, unsigned w, unsigned cls, uint32_t skip)
 {
     for (uint32_t m = g->first; m != 0; m = st->ix->members[m - 1].next) {
         uint32_t ti = st->ix->members[m - 1].term;
-        if (ti != skip)
+        if (ti != skip &&
+            (cls != MATCH_C_TYPO || !iter_covered(st, &st->ix->terms[ti], cls, g->lang)))
             add_iter(st, &st->ix->terms[ti], w, cls, g->lang);
     }
 }
@@ -862,6 +887,7 @@ word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
     size_t nwc = fold_cps(word, wl, wc, MATCH_TERM_MAX);
     uint64_t bag = typo ? match_bag(word, wl) : 0;
 
+    st->word_first = st->nits;
     if (exact != UINT32_MAX)
         add_iter(st, &ix->terms[exact], w, MATCH_C_EXACT, -1);
     for (unsigned l = 1; l < STEM_LANGS; l++) {
@@ -1003,9 +1029,9 @@ tags_have(struct tagset *ts, uint32_t e)
 }
 
 static void
-push(struct match_topk *tk, const struct entry *en, uint32_t e, uint32_t score)
+push(struct match_topk *tk, const struct search_index *ix, uint32_t e, uint32_t score)
 {
-    struct match_hit h = {.score = score, .created = en->created, .ref = e};
+    struct match_hit h = {.score = score, .created = ix->ecreated[e], .ref = e};
 
     match_topk_push(tk, &h);
 }
@@ -1080,7 +1106,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
             uint32_t e = ix->partial[i];
             if ((ix->efl[e] & E_DEAD) != 0)
                 continue;
-            if (fetch(fetch_ctx, ix->ents[e].created, ix->ents[e].id8, rec) != 0)
+            if (fetch(fetch_ctx, ix->ecreated[e], ix->ents[e].id8, rec) != 0)
                 continue;
             pd[npd].e = e;
             pd[npd].pass = match_filters(q, rec) && author_ok(q, ix->ents[e].author8);
@@ -1095,7 +1121,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         struct iter *first = ts->n > 0 ? &ts->its[0] : NULL;
         for (uint32_t e = first != NULL ? first->cur : 0; e < ix->nents;) {
             if (entry_ok(ix, q, e) && (first == NULL || tags_have(ts, e))) {
-                push(&tk, &ix->ents[e], e, 1);
+                push(&tk, ix, e, 1);
                 count++;
             }
             if (first == NULL) {
@@ -1108,7 +1134,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         }
         for (uint32_t i = 0; i < npd; i++) {
             if (pd[i].pass) {
-                push(&tk, &ix->ents[pd[i].e], pd[i].e, 1);
+                push(&tk, ix, pd[i].e, 1);
                 count++;
             }
         }
@@ -1283,20 +1309,19 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
             kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
             /* Read the entry (a cache miss on a large index) only if it may be kept. */
             if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(&tk)) {
-                const struct entry *en = &ix->ents[r->e];
-                push(&tk, en, r->e,
-                     match_final(q, sum, r->any, r->strong, kind, en->created, en->author8));
+                push(&tk, ix, r->e,
+                     match_final(q, sum, r->any, r->strong, kind, ix->ecreated[r->e],
+                                 ix->ents[r->e].author8));
             }
         }
         for (uint32_t i = 0; i < npd; i++) {
-            const struct entry *en = &ix->ents[pd[i].e];
             uint32_t score;
             if (!pd[i].pass)
                 continue;
             score = match_doc_score(q, p, &pd[i].d, (uint8_t)EFL_KIND(ix->efl[pd[i].e]),
-                                    en->created, en->author8);
+                                    ix->ecreated[pd[i].e], ix->ents[pd[i].e].author8);
             if (score > 0) {
-                push(&tk, en, pd[i].e, score);
+                push(&tk, ix, pd[i].e, score);
                 count++;
             }
         }
@@ -1312,7 +1337,7 @@ sort:
     for (uint32_t i = 0; i < tk.n; i++) {
         const struct entry *en = &ix->ents[tk.hits[i].ref];
         hits[i].score = tk.hits[i].score;
-        hits[i].created = en->created;
+        hits[i].created = ix->ecreated[tk.hits[i].ref];
         hits[i].id8 = en->id8;
         hits[i].entry = (uint32_t)tk.hits[i].ref;
     }
