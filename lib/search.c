@@ -35,9 +35,6 @@ struct member {
     uint32_t next; /* member index + 1 */
 };
 
-/* A query's row buffer is kept for the next one up to this size. */
-#define ROWS_KEEP (256u << 10)
-
 /* efl: flags in bits 0-1, language in bits 2-6, kind in bits 7-9. */
 enum { E_DEAD = 1, E_PARTIAL = 2 };
 #define EFL_LANG(x) (((x) >> 2) & 0x1f)
@@ -73,8 +70,6 @@ struct search_index {
     uint32_t nheap, cheap;
     uint32_t *partial; /* entries indexed partially */
     uint32_t npartial, cpartial;
-    uint8_t *rows; /* the candidate rows of a query */
-    size_t rows_cap;
     struct match_prep *prep;
     size_t live, dead;
     uint64_t len_sum[MATCH_FIELDS];
@@ -151,7 +146,6 @@ search_index_clear(struct search_index *ix)
     free(ix->kslots);
     free(ix->heap);
     free(ix->partial);
-    free(ix->rows);
     free(ix->prep);
     memset(&ix->terms, 0, sizeof(*ix) - offsetof(struct search_index, terms));
 }
@@ -185,7 +179,7 @@ search_index_bytes(const struct search_index *ix)
            (size_t)ix->cgroups * sizeof(struct group) + (size_t)ix->gcap * 4 +
            (size_t)ix->cmembers * sizeof(struct member) +
            (size_t)ix->cents * (sizeof(struct entry) + 4 + 4 + 2 + 4) + (size_t)ix->kcap * 4 +
-           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 + ix->rows_cap +
+           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 +
            (ix->prep != NULL ? sizeof(*ix->prep) : 0) + ix->post_bytes;
 }
 
@@ -793,7 +787,8 @@ struct iter {
     uint8_t fb;
     uint8_t cls;
     uint8_t word;
-    int8_t lang; /* only entries of this language, or -1 */
+    int8_t lang;  /* only entries of this language, or -1 */
+    uint8_t done; /* past its last posting */
 };
 
 struct qstate {
@@ -816,6 +811,14 @@ static inline bool
 iter_next(struct iter *it)
 {
     return post_next(it->t, &it->off, &it->cur, &it->k, &it->fb);
+}
+
+/* Sets it on its first posting (every iterator has one). */
+static void
+iter_reset(struct iter *it)
+{
+    it->off = it->k = it->cur = 0;
+    it->done = !iter_next(it);
 }
 
 /* Adds an iterator over term t for word w with class cls (entries of lang only if >= 0). */
@@ -940,31 +943,6 @@ word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
     }
 }
 
-/* A min-heap of iterator indexes by current entry. */
-static inline bool
-it_less(const struct iter *its, uint32_t a, uint32_t b)
-{
-    return its[a].cur < its[b].cur;
-}
-
-static void
-iheap_down(const struct iter *its, uint32_t *h, uint32_t n, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i, t;
-        if (l < n && it_less(its, h[l], h[m]))
-            m = l;
-        if (r < n && it_less(its, h[r], h[m]))
-            m = r;
-        if (m == i)
-            return;
-        t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
 static bool
 author_ok(const struct match_query *q, uint64_t author8)
 {
@@ -1051,13 +1029,148 @@ struct pdoc {
     struct match_doc d;
 };
 
-/* A candidate row: the entry, its counts, the words matched, then each word's field
- * values (MATCH_FIELDS bytes per query word). */
-struct row {
-    uint32_t e;
-    uint16_t words; /* bit w: word w matched */
-    uint8_t any, strong;
+/*
+ * A words query reads its postings window by window: WIN entries at a time, every
+ * iterator gives the postings it has in the window (marking the entry in a bitmap and, per
+ * entry, the words matched by any class, EXACT/STEM and EXACT/STEM/PREFIX), then the
+ * entries marked are taken in order. This is the merge without a heap or a comparison per
+ * posting (Lucene's BooleanScorer works in windows of 2048 documents the same way), and
+ * the scratch is a few KiB per word whatever the index holds.
+ *
+ * Two passes. The first gives each word's df, the count of matches and how many fall in
+ * each (any, strong) tier, without any value; the idfs and the lowest tier that can reach
+ * the top are then known. The second reads the same postings again, now with each word's
+ * field values, and scores only the entries of those tiers. Reading postings twice costs
+ * less than storing a row per match: a frequent word matches a large share of the index.
+ */
+#define WIN 4096u
+#define WIN_WORDS (WIN / 64)
+
+/* A word's values on an entry: v per field and the best class. */
+struct wval {
+    uint8_t v[MATCH_FIELDS];
+    uint8_t cls;
 };
+
+struct win {
+    uint64_t bits[WIN_WORDS];                  /* entries matched in this window */
+    uint16_t any[WIN], main[WIN], strong[WIN]; /* words matched: any class, >= STEM, >= PREFIX */
+    struct wval *vals; /* [word * WIN + entry - base]: valid where `any` has the word */
+};
+
+/* What the first pass adds up. */
+struct wsum {
+    uint32_t df_all[MATCH_WORDS_MAX], df_main[MATCH_WORDS_MAX];
+    uint32_t tiers[MATCH_WORDS_MAX + 1][MATCH_WORDS_MAX + 1];
+    uint32_t count;
+};
+
+/* Gives the window [base, base + WIN) the postings of `it` there (with values if vals). */
+static inline void
+win_feed(struct win *wn, const struct search_index *ix, struct iter *it, uint32_t base,
+         struct wval *vals)
+{
+    uint32_t end = base + WIN;
+    uint16_t bit = (uint16_t)(1u << it->word);
+    uint8_t cw = class_weight[it->cls];
+
+    while (!it->done && it->cur < end) {
+        uint32_t i = it->cur - base;
+        if (it->lang < 0 || it->lang == (int)EFL_LANG(ix->efl[it->cur])) {
+            wn->bits[i >> 6] |= (uint64_t)1 << (i & 63);
+            if (vals != NULL) {
+                struct wval *v = &vals[it->word * WIN + i];
+                uint8_t a = (uint8_t)(cw * (it->fb & 3)), b = (uint8_t)(cw * ((it->fb >> 2) & 3)),
+                        c = (uint8_t)(cw * (it->fb >> 4));
+                if ((wn->any[i] & bit) == 0) {
+                    v->v[0] = a;
+                    v->v[1] = b;
+                    v->v[2] = c;
+                    v->cls = it->cls;
+                } else {
+                    v->v[0] = a > v->v[0] ? a : v->v[0];
+                    v->v[1] = b > v->v[1] ? b : v->v[1];
+                    v->v[2] = c > v->v[2] ? c : v->v[2];
+                    v->cls = it->cls > v->cls ? it->cls : v->cls;
+                }
+            }
+            wn->any[i] |= bit;
+            if (it->cls >= MATCH_C_STEM)
+                wn->main[i] |= bit;
+            if (it->cls >= MATCH_C_PREFIX)
+                wn->strong[i] |= bit;
+        }
+        if (!iter_next(it))
+            it->done = 1;
+    }
+}
+
+/* Runs every window of the query's iterators. Without vals (first pass) it adds up df,
+ * count and tiers into ws; with vals (second pass) it scores the entries of tier_min and up
+ * with p into tk. The window's scratch is left clear. */
+static void
+win_run(const struct search_index *ix, const struct match_query *q, struct qstate *st,
+        struct win *wn, struct tagset *ts, struct wsum *ws, const struct match_prep *p,
+        struct wval *vals, uint32_t tier_min, struct match_topk *tk)
+{
+    uint32_t base = UINT32_MAX;
+
+    for (uint32_t i = 0; i < st->nits; i++) {
+        if (!st->its[i].done && st->its[i].cur < base)
+            base = st->its[i].cur;
+    }
+    while (base != UINT32_MAX) {
+        uint32_t next = UINT32_MAX;
+        base &= ~(WIN - 1);
+        for (uint32_t i = 0; i < st->nits; i++) {
+            struct iter *it = &st->its[i];
+            win_feed(wn, ix, it, base, vals);
+            if (!it->done && it->cur < next)
+                next = it->cur;
+        }
+        for (uint32_t k = 0; k < WIN_WORDS; k++) {
+            uint64_t b = wn->bits[k];
+            wn->bits[k] = 0;
+            while (b != 0) {
+                uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b), e = base + i;
+                uint16_t am = wn->any[i], sm = wn->strong[i], mm = wn->main[i];
+                unsigned any = (unsigned)__builtin_popcount(am);
+                unsigned strong = (unsigned)__builtin_popcount(sm);
+                b &= b - 1;
+                wn->any[i] = wn->main[i] = wn->strong[i] = 0;
+                if (e >= ix->nents || (ix->efl[e] & (E_DEAD | E_PARTIAL)) != 0)
+                    continue;
+                if (vals == NULL) {
+                    for (uint16_t m = am; m != 0; m &= (uint16_t)(m - 1))
+                        ws->df_all[__builtin_ctz(m)]++;
+                    for (uint16_t m = mm; m != 0; m &= (uint16_t)(m - 1))
+                        ws->df_main[__builtin_ctz(m)]++;
+                    if (entry_ok(ix, q, e) && (ts->n == 0 || tags_have(ts, e))) {
+                        ws->tiers[any][strong]++;
+                        ws->count++;
+                    }
+                } else if (((uint32_t)any << 5 | strong) >= tier_min && entry_ok(ix, q, e) &&
+                           (ts->n == 0 || tags_have(ts, e))) {
+                    uint16_t len[MATCH_FIELDS];
+                    uint8_t kind = (uint8_t)EFL_KIND(ix->efl[e]);
+                    float sum = 0.0f;
+                    elen_of(ix, e, len);
+                    for (unsigned w = 0; w < q->nwords; w++) {
+                        if ((am >> w) & 1)
+                            sum += p->idf[w] * match_gain(p, vals[w * WIN + i].v, len);
+                    }
+                    /* Read the author (a cache miss on a large index) only if it may be
+                     * kept. */
+                    if (match_final_bound(q, sum, any, strong, kind) >= match_topk_floor(tk))
+                        push(tk, ix, e,
+                             match_final(q, sum, any, strong, kind, ix->ecreated[e],
+                                         ix->ents[e].author8));
+                }
+            }
+        }
+        base = next;
+    }
+}
 
 int
 search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t limit,
@@ -1070,7 +1183,8 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
     struct record *rec = NULL;
     struct pdoc *pd = NULL;
     struct tagset *ts = NULL;
-    uint32_t *heap = NULL, npd = 0, count = 0, lang_mask = 0;
+    struct win *wn = NULL;
+    uint32_t npd = 0, count = 0, lang_mask = 0;
     int rc = 0;
 
     *n = 0;
@@ -1141,178 +1255,60 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
     } else {
         struct match_stats ms;
         struct match_prep *p;
-        uint32_t df_all[MATCH_WORDS_MAX] = {0}, df_main[MATCH_WORDS_MAX] = {0};
-        uint32_t tiers[MATCH_WORDS_MAX + 1][MATCH_WORDS_MAX + 1];
-        uint8_t wv[MATCH_WORDS_MAX][MATCH_FIELDS], wcls[MATCH_WORDS_MAX], touched[MATCH_WORDS_MAX];
-        size_t rowsz = sizeof(struct row) + q->nwords * MATCH_FIELDS, nrows = 0;
-        uint32_t nh = 0, need, tier_min = 0;
-        bool linear;
+        struct wsum ws;
+        uint32_t need;
 
         if (ix->prep == NULL && (ix->prep = malloc(sizeof(*ix->prep))) == NULL) {
             rc = PULL_ERR_NOMEM;
             goto out;
         }
         p = ix->prep;
-        rowsz = (rowsz + 3) & ~(size_t)3;
-        memset(tiers, 0, sizeof(tiers));
+        memset(&ws, 0, sizeof(ws));
         search_index_stats(ix, q->now_s, &ms);
         match_prep_init(p, &ms);
         for (unsigned w = 0; w < q->nwords; w++) {
             if (!match_query_weak(q, w)) /* weak words don't count (match.h) */
                 word_iters(st, w, lang_mask);
         }
-        if (st->rc != 0 || (heap = malloc((st->nits + 1) * sizeof(*heap))) == NULL) {
+        if (st->rc != 0 || (wn = calloc(1, sizeof(*wn))) == NULL ||
+            (wn->vals = malloc((size_t)q->nwords * WIN * sizeof(*wn->vals))) == NULL) {
             rc = st->rc != 0 ? st->rc : PULL_ERR_NOMEM;
             goto out;
         }
-        for (uint32_t i = 0; i < st->nits; i++) {
-            if (iter_next(&st->its[i]))
-                heap[nh++] = i;
-        }
-        /* A few iterators are merged by a scan for the least, more through a heap. */
-        linear = nh <= 8;
-        if (!linear) {
-            for (uint32_t i = nh / 2; i-- > 0;)
-                iheap_down(st->its, heap, nh, i);
-        }
-        memset(wv, 0, sizeof(wv));
-        memset(wcls, 0, sizeof(wcls));
-
-        while (nh > 0) {
-            uint32_t e = UINT32_MAX;
-            uint16_t fl;
-            bool skip;
-            unsigned nt = 0, any = 0, strong = 0;
-            uint16_t words = 0;
-
-            if (linear) {
-                for (uint32_t i = 0; i < nh; i++) {
-                    if (st->its[heap[i]].cur < e)
-                        e = st->its[heap[i]].cur;
-                }
-            } else {
-                e = st->its[heap[0]].cur;
-            }
-            fl = e < ix->nents ? ix->efl[e] : E_DEAD;
-            skip = (fl & (E_DEAD | E_PARTIAL)) != 0;
-            for (uint32_t i = 0; i < nh;) {
-                struct iter *it = &st->its[heap[linear ? i : 0]];
-                if (it->cur != e) {
-                    if (!linear)
-                        break;
-                    i++;
-                    continue;
-                }
-                if (!skip && (it->lang < 0 || it->lang == (int)EFL_LANG(fl))) {
-                    unsigned w = it->word;
-                    uint8_t cw = class_weight[it->cls], v;
-                    if (wcls[w] == 0)
-                        touched[nt++] = (uint8_t)w;
-                    if ((v = (uint8_t)(cw * (it->fb & 3))) > wv[w][0])
-                        wv[w][0] = v;
-                    if ((v = (uint8_t)(cw * ((it->fb >> 2) & 3))) > wv[w][1])
-                        wv[w][1] = v;
-                    if ((v = (uint8_t)(cw * (it->fb >> 4))) > wv[w][2])
-                        wv[w][2] = v;
-                    if (it->cls > wcls[w])
-                        wcls[w] = it->cls;
-                }
-                if (iter_next(it)) {
-                    if (!linear)
-                        iheap_down(st->its, heap, nh, 0);
-                } else if (linear) {
-                    heap[i] = heap[--nh];
-                } else if (--nh > 0) {
-                    heap[0] = heap[nh];
-                    iheap_down(st->its, heap, nh, 0);
-                }
-            }
-            if (nt == 0)
-                continue;
-            for (unsigned i = 0; i < nt; i++) {
-                unsigned w = touched[i];
-                df_all[w]++;
-                df_main[w] += wcls[w] >= MATCH_C_STEM;
-                words |= (uint16_t)(1u << w);
-                any++;
-                strong += wcls[w] >= MATCH_C_PREFIX;
-            }
-            if (entry_ok(ix, q, e) && (ts->n == 0 || tags_have(ts, e))) {
-                struct row *r;
-                uint8_t *v;
-                if ((nrows + 1) * rowsz > ix->rows_cap) {
-                    size_t nc = ix->rows_cap < 4096 ? 4096 : ix->rows_cap * 2;
-                    uint8_t *nr = realloc(ix->rows, nc);
-                    if (nr == NULL) {
-                        rc = PULL_ERR_NOMEM;
-                        goto out;
-                    }
-                    ix->rows = nr;
-                    ix->rows_cap = nc;
-                }
-                r = (struct row *)(ix->rows + nrows * rowsz);
-                v = (uint8_t *)(r + 1);
-                r->e = e;
-                r->words = words;
-                r->any = (uint8_t)any;
-                r->strong = (uint8_t)strong;
-                for (unsigned i = 0; i < nt; i++)
-                    memcpy(v + touched[i] * MATCH_FIELDS, wv[touched[i]], MATCH_FIELDS);
-                tiers[any][strong]++;
-                nrows++;
-            }
-            for (unsigned i = 0; i < nt; i++) {
-                unsigned w = touched[i];
-                wcls[w] = 0;
-                memset(wv[w], 0, sizeof(wv[w]));
-            }
-        }
-
+        for (uint32_t i = 0; i < st->nits; i++)
+            iter_reset(&st->its[i]);
+        /* First pass: df, the count and the tiers. */
+        win_run(ix, q, st, wn, ts, &ws, NULL, NULL, 0, &tk);
         for (uint32_t i = 0; i < npd; i++) {
             for (unsigned w = 0; w < q->nwords; w++) {
                 if (match_query_weak(q, w))
                     continue;
-                df_all[w] += pd[i].d.cls[w] != 0;
-                df_main[w] += pd[i].d.cls[w] >= MATCH_C_STEM;
+                ws.df_all[w] += pd[i].d.cls[w] != 0;
+                ws.df_main[w] += pd[i].d.cls[w] >= MATCH_C_STEM;
             }
         }
         for (unsigned w = 0; w < q->nwords; w++)
-            match_prep_idf(p, w, ms.n, df_main[w] > 0 ? df_main[w] : df_all[w]);
-        /* The score's top bits are (any, strong): rows in lower tiers than the limit-th best
-         * row's can't be kept, and need no scoring (only counting). */
-        need = limit;
-        for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
-            for (int b = a; b >= 0 && need > 0; b--) {
-                uint32_t c = tiers[a][b];
-                tier_min = (uint32_t)a << 5 | (uint32_t)b;
-                need = c >= need ? 0 : need - c;
+            match_prep_idf(p, w, ms.n, ws.df_main[w] > 0 ? ws.df_main[w] : ws.df_all[w]);
+        count += ws.count;
+        /* The score's top bits are (any, strong): entries in lower tiers than the
+         * limit-th best one's can't be kept, and need no scoring (only counting). */
+        if (limit > 0 && ws.count > 0) {
+            uint32_t tier_min = 0;
+            need = limit;
+            for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
+                for (int b = a; b >= 0 && need > 0; b--) {
+                    uint32_t c = ws.tiers[a][b];
+                    tier_min = (uint32_t)a << 5 | (uint32_t)b;
+                    need = c >= need ? 0 : need - c;
+                }
             }
-        }
-        if (need > 0)
-            tier_min = 0; /* fewer rows than the limit */
-        if (limit == 0)
-            tier_min = UINT32_MAX; /* only the count */
-        count += (uint32_t)nrows;
-        for (size_t i = 0; i < nrows; i++) {
-            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
-            const uint8_t *v = (const uint8_t *)(r + 1);
-            uint8_t kind;
-            uint16_t len[MATCH_FIELDS];
-            float sum = 0.0f;
-            if (((uint32_t)r->any << 5 | r->strong) < tier_min)
-                continue;
-            elen_of(ix, r->e, len);
-            for (unsigned w = 0; w < q->nwords; w++) {
-                if ((r->words >> w) & 1)
-                    sum += p->idf[w] * match_gain(p, v + w * MATCH_FIELDS, len);
-            }
-            kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
-            /* Read the entry (a cache miss on a large index) only if it may be kept. */
-            if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(&tk)) {
-                push(&tk, ix, r->e,
-                     match_final(q, sum, r->any, r->strong, kind, ix->ecreated[r->e],
-                                 ix->ents[r->e].author8));
-            }
+            if (need > 0)
+                tier_min = 0; /* fewer matches than the limit */
+            /* Second pass: the same postings again, scoring the entries of those tiers. */
+            tags_init(ts, ix, q);
+            for (uint32_t i = 0; i < st->nits; i++)
+                iter_reset(&st->its[i]);
+            win_run(ix, q, st, wn, ts, &ws, p, wn->vals, tier_min, &tk);
         }
         for (uint32_t i = 0; i < npd; i++) {
             uint32_t score;
@@ -1324,11 +1320,6 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
                 push(&tk, ix, pd[i].e, score);
                 count++;
             }
-        }
-        if (ix->rows_cap > ROWS_KEEP) { /* a huge query: don't keep its buffer */
-            free(ix->rows);
-            ix->rows = NULL;
-            ix->rows_cap = 0;
         }
     }
 
@@ -1349,7 +1340,9 @@ out:
         free(st->its);
     free(st);
     free(ts);
-    free(heap);
+    if (wn != NULL)
+        free(wn->vals);
+    free(wn);
     free(pd);
     free(rec);
     free(kept);
