@@ -1065,44 +1065,87 @@ struct wsum {
     uint32_t count;
 };
 
-/* Gives the window [base, base + WIN) the postings of `it` there (with values if vals). */
+/* The bits set in x (__builtin_popcount is a libgcc call without -mpopcnt). */
+static inline unsigned
+pop16(uint16_t x)
+{
+    uint32_t v = x;
+
+    v = v - ((v >> 1) & 0x5555u);
+    v = (v & 0x3333u) + ((v >> 2) & 0x3333u);
+    v = (v + (v >> 4)) & 0x0f0fu;
+    return (v + (v >> 8)) & 0x1fu;
+}
+
+/* Gives the window [base, base + WIN) the postings of `it` there (with values if vals).
+ * The iterator's state is copied into locals for the loop: the stores into the window's
+ * byte arrays could alias it, and the compiler would reload it at every posting. */
 static inline void
 win_feed(struct win *wn, const struct search_index *ix, struct iter *it, uint32_t base,
          struct wval *vals)
 {
-    uint32_t end = base + WIN;
+    const uint8_t *post = it->t->post;
+    const uint16_t *efl = ix->efl;
+    uint32_t end = base + WIN, plen = it->t->plen, count = it->t->count;
+    uint32_t off = it->off, k = it->k, cur = it->cur;
     uint16_t bit = (uint16_t)(1u << it->word);
-    uint8_t cw = class_weight[it->cls];
+    uint8_t cw = class_weight[it->cls], cls = it->cls, fb = it->fb;
+    int lang = it->lang;
+    bool main = cls >= MATCH_C_STEM, strong = cls >= MATCH_C_PREFIX;
+    struct wval *wv = vals != NULL ? vals + (size_t)it->word * WIN : NULL;
 
-    while (!it->done && it->cur < end) {
-        uint32_t i = it->cur - base;
-        if (it->lang < 0 || it->lang == (int)EFL_LANG(ix->efl[it->cur])) {
+    if (it->done)
+        return;
+    while (cur < end) {
+        uint32_t i = cur - base, d, shift;
+        if (lang < 0 || lang == (int)EFL_LANG(efl[cur])) {
             wn->bits[i >> 6] |= (uint64_t)1 << (i & 63);
-            if (vals != NULL) {
-                struct wval *v = &vals[it->word * WIN + i];
-                uint8_t a = (uint8_t)(cw * (it->fb & 3)), b = (uint8_t)(cw * ((it->fb >> 2) & 3)),
-                        c = (uint8_t)(cw * (it->fb >> 4));
+            if (wv != NULL) {
+                struct wval *v = &wv[i];
+                uint8_t a = (uint8_t)(cw * (fb & 3)), b = (uint8_t)(cw * ((fb >> 2) & 3)),
+                        c = (uint8_t)(cw * (fb >> 4));
                 if ((wn->any[i] & bit) == 0) {
                     v->v[0] = a;
                     v->v[1] = b;
                     v->v[2] = c;
-                    v->cls = it->cls;
+                    v->cls = cls;
                 } else {
                     v->v[0] = a > v->v[0] ? a : v->v[0];
                     v->v[1] = b > v->v[1] ? b : v->v[1];
                     v->v[2] = c > v->v[2] ? c : v->v[2];
-                    v->cls = it->cls > v->cls ? it->cls : v->cls;
+                    v->cls = cls > v->cls ? cls : v->cls;
                 }
             }
             wn->any[i] |= bit;
-            if (it->cls >= MATCH_C_STEM)
+            if (main)
                 wn->main[i] |= bit;
-            if (it->cls >= MATCH_C_PREFIX)
+            if (strong)
                 wn->strong[i] |= bit;
         }
-        if (!iter_next(it))
+        /* the next posting, as post_next reads it (never the first one here) */
+        if (k >= count) {
             it->done = 1;
+            break;
+        }
+        d = 0;
+        shift = 0;
+        while (off < plen) {
+            uint8_t x = post[off++];
+            d |= (uint32_t)(x & 0x7f) << shift;
+            if ((x & 0x80) == 0 || (shift += 7) >= 32)
+                break;
+        }
+        if (d & 1)
+            fb = off < plen ? post[off++] : 0;
+        else
+            fb = 0x10;
+        cur += d >> 1;
+        k++;
     }
+    it->off = off;
+    it->k = k;
+    it->cur = cur;
+    it->fb = fb;
 }
 
 /* Runs every window of the query's iterators. Without vals (first pass) it adds up df,
@@ -1128,14 +1171,24 @@ win_run(const struct search_index *ix, const struct match_query *q, struct qstat
             if (!it->done && it->cur < next)
                 next = it->cur;
         }
+        /* The entries to score: ask for their lengths and times before scoring the first
+         * (on a large index each is a cache miss; this way they overlap). */
+        for (uint32_t k = 0; vals != NULL && k < WIN_WORDS; k++) {
+            for (uint64_t b = wn->bits[k]; b != 0; b &= b - 1) {
+                uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b);
+                if (((uint32_t)pop16(wn->any[i]) << 5 | pop16(wn->strong[i])) >= tier_min) {
+                    __builtin_prefetch(&ix->elen[base + i]);
+                    __builtin_prefetch(&ix->ecreated[base + i]);
+                }
+            }
+        }
         for (uint32_t k = 0; k < WIN_WORDS; k++) {
             uint64_t b = wn->bits[k];
             wn->bits[k] = 0;
             while (b != 0) {
                 uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b), e = base + i;
                 uint16_t am = wn->any[i], sm = wn->strong[i], mm = wn->main[i];
-                unsigned any = (unsigned)__builtin_popcount(am);
-                unsigned strong = (unsigned)__builtin_popcount(sm);
+                unsigned any = pop16(am), strong = pop16(sm);
                 b &= b - 1;
                 wn->any[i] = wn->main[i] = wn->strong[i] = 0;
                 if (e >= ix->nents || (ix->efl[e] & (E_DEAD | E_PARTIAL)) != 0)
