@@ -1066,15 +1066,18 @@ struct wsum {
 };
 
 /* The bits set in x (__builtin_popcount is a libgcc call without -mpopcnt). */
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+static const uint8_t pop8[256] = {B6(0), B6(1), B6(1), B6(2)};
+#undef B2
+#undef B4
+#undef B6
+
 static inline unsigned
 pop16(uint16_t x)
 {
-    uint32_t v = x;
-
-    v = v - ((v >> 1) & 0x5555u);
-    v = (v & 0x3333u) + ((v >> 2) & 0x3333u);
-    v = (v + (v >> 4)) & 0x0f0fu;
-    return (v + (v >> 8)) & 0x1fu;
+    return (unsigned)pop8[x & 0xff] + pop8[x >> 8];
 }
 
 /* Gives the window [base, base + WIN) the postings of `it` there (with values if vals).
