@@ -47,6 +47,9 @@ struct entry {
     uint64_t id8, author8, key8;
 };
 
+/* A query's row buffer is kept for the next one up to this size. */
+#define ROWS_KEEP (256u << 10)
+
 struct search_index {
     uint8_t hkey[crypto_shorthash_KEYBYTES];
     struct term *terms;
@@ -70,6 +73,8 @@ struct search_index {
     uint32_t nheap, cheap;
     uint32_t *partial; /* entries indexed partially */
     uint32_t npartial, cpartial;
+    uint8_t *rows; /* the candidate rows of a query */
+    size_t rows_cap;
     struct match_prep *prep;
     size_t live, dead;
     uint64_t len_sum[MATCH_FIELDS];
@@ -146,6 +151,7 @@ search_index_clear(struct search_index *ix)
     free(ix->kslots);
     free(ix->heap);
     free(ix->partial);
+    free(ix->rows);
     free(ix->prep);
     memset(&ix->terms, 0, sizeof(*ix) - offsetof(struct search_index, terms));
 }
@@ -179,7 +185,7 @@ search_index_bytes(const struct search_index *ix)
            (size_t)ix->cgroups * sizeof(struct group) + (size_t)ix->gcap * 4 +
            (size_t)ix->cmembers * sizeof(struct member) +
            (size_t)ix->cents * (sizeof(struct entry) + 4 + 4 + 2 + 4) + (size_t)ix->kcap * 4 +
-           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 +
+           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 + ix->rows_cap +
            (ix->prep != NULL ? sizeof(*ix->prep) : 0) + ix->post_bytes;
 }
 
@@ -1037,11 +1043,12 @@ struct pdoc {
  * posting (Lucene's BooleanScorer works in windows of 2048 documents the same way), and
  * the scratch is a few KiB per word whatever the index holds.
  *
- * Two passes. The first gives each word's df, the count of matches and how many fall in
- * each (any, strong) tier, without any value; the idfs and the lowest tier that can reach
- * the top are then known. The second reads the same postings again, now with each word's
- * field values, and scores only the entries of those tiers. Reading postings twice costs
- * less than storing a row per match: a frequent word matches a large share of the index.
+ * One pass gives each word's df, the count of matches and how many fall in each (any,
+ * strong) tier; a match that passes the filters becomes a row (the entry, its word masks
+ * and each matched word's values) unless its tier is already below the limit-th best
+ * match's seen so far. Once the idfs and the final lowest tier that can reach the top are
+ * known, only the rows of that tier and up are scored, reading an entry's lengths and times
+ * (cache misses on a large index) a batch of rows ahead.
  */
 #define WIN 4096u
 #define WIN_WORDS (WIN / 64)
@@ -1058,12 +1065,39 @@ struct win {
     struct wval *vals; /* [word * WIN + entry - base]: valid where `any` has the word */
 };
 
-/* What the first pass adds up. */
+/* What the pass adds up. */
 struct wsum {
     uint32_t df_all[MATCH_WORDS_MAX], df_main[MATCH_WORDS_MAX];
     uint32_t tiers[MATCH_WORDS_MAX + 1][MATCH_WORDS_MAX + 1];
     uint32_t count;
 };
+
+/* A candidate row, followed by the values of each query word (struct wval, valid for the
+ * words in `am`). */
+struct row {
+    uint32_t e;
+    uint16_t am; /* words matched */
+    uint8_t any, strong;
+};
+
+/* The lowest tier (any << 5 | strong) of the limit best matches counted in ws, 0 if there
+ * are fewer; UINT32_MAX for limit 0 (nothing to keep). */
+static uint32_t
+tier_floor(const struct wsum *ws, uint32_t limit)
+{
+    uint32_t need = limit, tier = 0;
+
+    if (limit == 0)
+        return UINT32_MAX;
+    for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
+        for (int b = a; b >= 0 && need > 0; b--) {
+            uint32_t c = ws->tiers[a][b];
+            tier = (uint32_t)a << 5 | (uint32_t)b;
+            need = c >= need ? 0 : need - c;
+        }
+    }
+    return need > 0 ? 0 : tier;
+}
 
 /* The bits set in x (__builtin_popcount is a libgcc call without -mpopcnt). */
 #define B2(n) n, n + 1, n + 1, n + 2
@@ -1151,15 +1185,14 @@ win_feed(struct win *wn, const struct search_index *ix, struct iter *it, uint32_
     it->fb = fb;
 }
 
-/* Runs every window of the query's iterators. Without vals (first pass) it adds up df,
- * count and tiers into ws; with vals (second pass) it scores the entries of tier_min and up
- * with p into tk. The window's scratch is left clear. */
-static void
-win_run(const struct search_index *ix, const struct match_query *q, struct qstate *st,
-        struct win *wn, struct tagset *ts, struct wsum *ws, const struct match_prep *p,
-        struct wval *vals, uint32_t tier_min, struct match_topk *tk)
+/* Runs every window of the query's iterators: adds up df, count and tiers into ws and
+ * writes the rows of the matches that may reach the limit best (ix->rows, *nrows of
+ * rowsz bytes). The window's scratch is left clear. Returns 0 or PULL_ERR_NOMEM. */
+static int
+win_run(struct search_index *ix, const struct match_query *q, struct qstate *st, struct win *wn,
+        struct tagset *ts, struct wsum *ws, uint32_t limit, size_t rowsz, size_t *nrows)
 {
-    uint32_t base = UINT32_MAX;
+    uint32_t base = UINT32_MAX, keep_min = tier_floor(ws, limit);
 
     for (uint32_t i = 0; i < st->nits; i++) {
         if (!st->its[i].done && st->its[i].cur < base)
@@ -1170,20 +1203,9 @@ win_run(const struct search_index *ix, const struct match_query *q, struct qstat
         base &= ~(WIN - 1);
         for (uint32_t i = 0; i < st->nits; i++) {
             struct iter *it = &st->its[i];
-            win_feed(wn, ix, it, base, vals);
+            win_feed(wn, ix, it, base, wn->vals);
             if (!it->done && it->cur < next)
                 next = it->cur;
-        }
-        /* The entries to score: ask for their lengths and times before scoring the first
-         * (on a large index each is a cache miss; this way they overlap). */
-        for (uint32_t k = 0; vals != NULL && k < WIN_WORDS; k++) {
-            for (uint64_t b = wn->bits[k]; b != 0; b &= b - 1) {
-                uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b);
-                if (((uint32_t)pop16(wn->any[i]) << 5 | pop16(wn->strong[i])) >= tier_min) {
-                    __builtin_prefetch(&ix->elen[base + i]);
-                    __builtin_prefetch(&ix->ecreated[base + i]);
-                }
-            }
         }
         for (uint32_t k = 0; k < WIN_WORDS; k++) {
             uint64_t b = wn->bits[k];
@@ -1191,40 +1213,87 @@ win_run(const struct search_index *ix, const struct match_query *q, struct qstat
             while (b != 0) {
                 uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b), e = base + i;
                 uint16_t am = wn->any[i], sm = wn->strong[i], mm = wn->main[i];
-                unsigned any = pop16(am), strong = pop16(sm);
+                unsigned any, strong;
+                struct row *r;
+                struct wval *v;
                 b &= b - 1;
                 wn->any[i] = wn->main[i] = wn->strong[i] = 0;
                 if (e >= ix->nents || (ix->efl[e] & (E_DEAD | E_PARTIAL)) != 0)
                     continue;
-                if (vals == NULL) {
-                    for (uint16_t m = am; m != 0; m &= (uint16_t)(m - 1))
-                        ws->df_all[__builtin_ctz(m)]++;
-                    for (uint16_t m = mm; m != 0; m &= (uint16_t)(m - 1))
-                        ws->df_main[__builtin_ctz(m)]++;
-                    if (entry_ok(ix, q, e) && (ts->n == 0 || tags_have(ts, e))) {
-                        ws->tiers[any][strong]++;
-                        ws->count++;
-                    }
-                } else if (((uint32_t)any << 5 | strong) >= tier_min && entry_ok(ix, q, e) &&
-                           (ts->n == 0 || tags_have(ts, e))) {
-                    uint16_t len[MATCH_FIELDS];
-                    uint8_t kind = (uint8_t)EFL_KIND(ix->efl[e]);
-                    float sum = 0.0f;
-                    elen_of(ix, e, len);
-                    for (unsigned w = 0; w < q->nwords; w++) {
-                        if ((am >> w) & 1)
-                            sum += p->idf[w] * match_gain(p, vals[w * WIN + i].v, len);
-                    }
-                    /* Read the author (a cache miss on a large index) only if it may be
-                     * kept. */
-                    if (match_final_bound(q, sum, any, strong, kind) >= match_topk_floor(tk))
-                        push(tk, ix, e,
-                             match_final(q, sum, any, strong, kind, ix->ecreated[e],
-                                         ix->ents[e].author8));
+                for (uint16_t m = am; m != 0; m &= (uint16_t)(m - 1))
+                    ws->df_all[__builtin_ctz(m)]++;
+                for (uint16_t m = mm; m != 0; m &= (uint16_t)(m - 1))
+                    ws->df_main[__builtin_ctz(m)]++;
+                if (!entry_ok(ix, q, e) || (ts->n > 0 && !tags_have(ts, e)))
+                    continue;
+                any = pop16(am);
+                strong = pop16(sm);
+                ws->tiers[any][strong]++;
+                ws->count++;
+                if (((uint32_t)any << 5 | strong) < keep_min)
+                    continue;
+                if ((*nrows + 1) * rowsz > ix->rows_cap) {
+                    size_t nc = ix->rows_cap < 65536 ? 65536 : ix->rows_cap * 2;
+                    uint8_t *nr = realloc(ix->rows, nc);
+                    if (nr == NULL)
+                        return PULL_ERR_NOMEM;
+                    ix->rows = nr;
+                    ix->rows_cap = nc;
                 }
+                r = (struct row *)(ix->rows + *nrows * rowsz);
+                v = (struct wval *)(r + 1);
+                r->e = e;
+                r->am = am;
+                r->any = (uint8_t)any;
+                r->strong = (uint8_t)strong;
+                for (uint16_t m = am; m != 0; m &= (uint16_t)(m - 1)) {
+                    unsigned w = (unsigned)__builtin_ctz(m);
+                    v[w] = wn->vals[w * WIN + i];
+                }
+                (*nrows)++;
             }
         }
+        keep_min = tier_floor(ws, limit);
         base = next;
+    }
+    return 0;
+}
+
+/* Scores the rows of tier_min and up into tk. */
+static void
+rows_score(const struct search_index *ix, const struct match_query *q, const struct match_prep *p,
+           size_t rowsz, size_t nrows, uint32_t tier_min, struct match_topk *tk)
+{
+    for (size_t c = 0; c < nrows; c += 64) {
+        size_t end = nrows - c < 64 ? nrows : c + 64;
+        /* ask for the lengths and times of the batch first: their misses overlap */
+        for (size_t i = c; i < end; i++) {
+            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
+            if (((uint32_t)r->any << 5 | r->strong) >= tier_min) {
+                __builtin_prefetch(&ix->elen[r->e]);
+                __builtin_prefetch(&ix->ecreated[r->e]);
+            }
+        }
+        for (size_t i = c; i < end; i++) {
+            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
+            const struct wval *v = (const struct wval *)(r + 1);
+            uint16_t len[MATCH_FIELDS];
+            uint8_t kind;
+            float sum = 0.0f;
+            if (((uint32_t)r->any << 5 | r->strong) < tier_min)
+                continue;
+            elen_of(ix, r->e, len);
+            for (unsigned w = 0; w < q->nwords; w++) {
+                if ((r->am >> w) & 1)
+                    sum += p->idf[w] * match_gain(p, v[w].v, len);
+            }
+            kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
+            /* Read the author (a cache miss on a large index) only if it may be kept. */
+            if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(tk))
+                push(tk, ix, r->e,
+                     match_final(q, sum, r->any, r->strong, kind, ix->ecreated[r->e],
+                                 ix->ents[r->e].author8));
+        }
     }
 }
 
@@ -1312,7 +1381,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         struct match_stats ms;
         struct match_prep *p;
         struct wsum ws;
-        uint32_t need;
+        size_t rowsz = sizeof(struct row) + (size_t)q->nwords * sizeof(struct wval), nrows = 0;
 
         if (ix->prep == NULL && (ix->prep = malloc(sizeof(*ix->prep))) == NULL) {
             rc = PULL_ERR_NOMEM;
@@ -1333,8 +1402,8 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         }
         for (uint32_t i = 0; i < st->nits; i++)
             iter_reset(&st->its[i]);
-        /* First pass: df, the count and the tiers. */
-        win_run(ix, q, st, wn, ts, &ws, NULL, NULL, 0, &tk);
+        if ((rc = win_run(ix, q, st, wn, ts, &ws, limit, rowsz, &nrows)) != 0)
+            goto out;
         for (uint32_t i = 0; i < npd; i++) {
             for (unsigned w = 0; w < q->nwords; w++) {
                 if (match_query_weak(q, w))
@@ -1346,26 +1415,9 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         for (unsigned w = 0; w < q->nwords; w++)
             match_prep_idf(p, w, ms.n, ws.df_main[w] > 0 ? ws.df_main[w] : ws.df_all[w]);
         count += ws.count;
-        /* The score's top bits are (any, strong): entries in lower tiers than the
-         * limit-th best one's can't be kept, and need no scoring (only counting). */
-        if (limit > 0 && ws.count > 0) {
-            uint32_t tier_min = 0;
-            need = limit;
-            for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
-                for (int b = a; b >= 0 && need > 0; b--) {
-                    uint32_t c = ws.tiers[a][b];
-                    tier_min = (uint32_t)a << 5 | (uint32_t)b;
-                    need = c >= need ? 0 : need - c;
-                }
-            }
-            if (need > 0)
-                tier_min = 0; /* fewer matches than the limit */
-            /* Second pass: the same postings again, scoring the entries of those tiers. */
-            tags_init(ts, ix, q);
-            for (uint32_t i = 0; i < st->nits; i++)
-                iter_reset(&st->its[i]);
-            win_run(ix, q, st, wn, ts, &ws, p, wn->vals, tier_min, &tk);
-        }
+        /* The score's top bits are (any, strong): rows in lower tiers than the limit-th
+         * best match's can't be kept, and need no scoring. */
+        rows_score(ix, q, p, rowsz, nrows, tier_floor(&ws, limit), &tk);
         for (uint32_t i = 0; i < npd; i++) {
             uint32_t score;
             if (!pd[i].pass)
@@ -1376,6 +1428,11 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
                 push(&tk, ix, pd[i].e, score);
                 count++;
             }
+        }
+        if (ix->rows_cap > ROWS_KEEP) { /* a huge query: don't keep its buffer */
+            free(ix->rows);
+            ix->rows = NULL;
+            ix->rows_cap = 0;
         }
     }
 
