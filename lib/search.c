@@ -1264,6 +1264,9 @@ static void
 rows_score(const struct search_index *ix, const struct match_query *q, const struct match_prep *p,
            size_t rowsz, size_t nrows, uint32_t tier_min, struct match_topk *tk)
 {
+    struct match_query plain = *q; /* q without its trust hook */
+
+    plain.trust = NULL;
     for (size_t c = 0; c < nrows; c += 64) {
         size_t end = nrows - c < 64 ? nrows : c + 64;
         /* ask for the lengths and times of the batch first: their misses overlap */
@@ -1279,6 +1282,7 @@ rows_score(const struct search_index *ix, const struct match_query *q, const str
             const struct wval *v = (const struct wval *)(r + 1);
             uint16_t len[MATCH_FIELDS];
             uint8_t kind;
+            uint32_t score;
             float sum = 0.0f;
             if (((uint32_t)r->any << 5 | r->strong) < tier_min)
                 continue;
@@ -1288,11 +1292,19 @@ rows_score(const struct search_index *ix, const struct match_query *q, const str
                     sum += p->idf[w] * match_gain(p, v[w].v, len);
             }
             kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
-            /* Read the author (a cache miss on a large index) only if it may be kept. */
-            if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(tk))
-                push(tk, ix, r->e,
-                     match_final(q, sum, r->any, r->strong, kind, ix->ecreated[r->e],
-                                 ix->ents[r->e].author8));
+            if (match_final_bound(q, sum, r->any, r->strong, kind) < match_topk_floor(tk))
+                continue;
+            /* Many rows tie on the bound (same words, same lengths): their freshness
+             * decides, from the created time asked for above. The author (a cache miss in
+             * the entries) is read only for the trust hook, and only if the score without
+             * it (trust only lowers a score) may be kept. */
+            score = match_final(&plain, sum, r->any, r->strong, kind, ix->ecreated[r->e], 0);
+            if (score < match_topk_floor(tk))
+                continue;
+            if (q->trust != NULL)
+                score = match_final(q, sum, r->any, r->strong, kind, ix->ecreated[r->e],
+                                    ix->ents[r->e].author8);
+            push(tk, ix, r->e, score);
         }
     }
 }
