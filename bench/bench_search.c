@@ -1,5 +1,5 @@
 /*
- * pull-bench search [N] [--runs R] [--seed S] [-- PULLD_ARGS...]
+ * pull-bench search [N] [--runs R] [--seed S] [--reuse DIR] [-- PULLD_ARGS...]
  * `pull search` latency over N records (default 100,000) held by a real pulld, and that
  * pulld's memory, next to the limit measured on the same run: the time to spawn `pull`
  * at all (`pull --version`, no control connection).
@@ -27,8 +27,10 @@
  *                            10 ms beyond (DESIGN's numbers, tightened)
  * Arguments after "--" go to pulld. Binaries: BUILD/daemon/pulld and BUILD/cli/pull, or
  * $PULLD and $PULL. The temp dir is
- * removed at the end, even on failure (PULL_KEEP=1 keeps it). Any failure ends with a
- * one-line error and exit 1.
+ * removed at the end, even on failure (PULL_KEEP=1 keeps it). --reuse DIR starts pulld on
+ * DIR/node, a data dir kept that way (PULL_KEEP=1 prints where), skipping the generation
+ * and the import (a million records take minutes); N is then what that node holds, and
+ * DIR stays. Any failure ends with a one-line error and exit 1.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -149,6 +151,7 @@ bench_search(int argc, char **argv)
     size_t n = 100000, runs = 30, warm = 3, nall = 0;
     uint64_t seed = (uint64_t)time(NULL), imported = 0, ix_bytes = 0, ix_records = 0;
     char *const *pulld_args = NULL;
+    const char *reuse = NULL;
     int rc = 1, st;
 
     for (int i = 1; i < argc; i++) {
@@ -163,11 +166,13 @@ bench_search(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--reuse") == 0 && i + 1 < argc) {
+            reuse = argv[++i];
         } else if (argv[i][0] != '-' && bench_parse_n(argv[i], &n) == 0) {
             continue;
         } else {
-            fprintf(stderr,
-                    "usage: pull-bench search [N] [--runs R] [--seed S] [-- PULLD_ARGS...]\n");
+            fprintf(stderr, "usage: pull-bench search [N] [--runs R] [--seed S] [--reuse DIR] "
+                            "[-- PULLD_ARGS...]\n");
             return 1;
         }
     }
@@ -182,36 +187,48 @@ bench_search(int argc, char **argv)
         fprintf(stderr, "pull-bench search: out of memory\n");
         goto out;
     }
-    if (bench_find_bins(&bins) != 0 || bench_tmpdir("search", root, sizeof(root)) != 0)
+    if (bench_find_bins(&bins) != 0)
         goto fail;
-    snprintf(path, sizeof(path), "%s/records.pull", root);
-    snprintf(dir, sizeof(dir), "%s/node", root);
-    snprintf(log, sizeof(log), "%s/pulld.log", root);
-
-    if (bench_corpus_gen(&corpus, n, seed, path) != 0)
-        goto fail;
-    printf("generated %zu signed records (%.1f MB of envelopes)\n", corpus.n,
-           (double)corpus.len / 1e6);
-    bench_corpus_free(&corpus); /* not needed in memory: keep the bench's own RSS small */
-    if (bench_node_start(&node, &bins, "pulld", dir, log, pulld_args) != 0)
-        goto fail;
-    t0 = bench_now();
-    if (bench_pull(&node, 120000 + (int)(n / 2), &json, "import", path, NULL) != 0)
-        goto fail;
-    dt = bench_now() - t0;
-    if (!json_uint(json, "imported", &imported) || imported != n) {
-        fprintf(stderr, "pull-bench search: imported %llu of %zu records: %s\n",
-                (unsigned long long)imported, n, json);
-        goto out;
+    if (reuse != NULL) {
+        snprintf(dir, sizeof(dir), "%s/node", reuse);
+        snprintf(log, sizeof(log), "%s/pulld.log", reuse);
+        t0 = bench_now();
+        if (bench_node_start(&node, &bins, "pulld", dir, log, pulld_args) != 0 ||
+            bench_node_status(&node, &s0) != 0)
+            goto fail;
+        n = (size_t)s0.records;
+        printf("reused %s: %zu records, pulld answering after %.2f s\n", dir, n, bench_now() - t0);
+    } else {
+        if (bench_tmpdir("search", root, sizeof(root)) != 0)
+            goto fail;
+        snprintf(path, sizeof(path), "%s/records.pull", root);
+        snprintf(dir, sizeof(dir), "%s/node", root);
+        snprintf(log, sizeof(log), "%s/pulld.log", root);
+        if (bench_corpus_gen(&corpus, n, seed, path) != 0)
+            goto fail;
+        printf("generated %zu signed records (%.1f MB of envelopes)\n", corpus.n,
+               (double)corpus.len / 1e6);
+        bench_corpus_free(&corpus); /* not needed in memory: keep the bench's RSS small */
+        if (bench_node_start(&node, &bins, "pulld", dir, log, pulld_args) != 0)
+            goto fail;
+        t0 = bench_now();
+        if (bench_pull(&node, 120000 + (int)(n / 2), &json, "import", path, NULL) != 0)
+            goto fail;
+        dt = bench_now() - t0;
+        if (!json_uint(json, "imported", &imported) || imported != n) {
+            fprintf(stderr, "pull-bench search: imported %llu of %zu records: %s\n",
+                    (unsigned long long)imported, n, json);
+            goto out;
+        }
+        if (bench_node_status(&node, &s0) != 0)
+            goto fail;
+        printf("imported %zu records in %.2f s\n", n, dt);
     }
-    if (bench_node_status(&node, &s0) != 0)
-        goto fail;
     if (s0.records != n) {
         fprintf(stderr, "pull-bench search: pulld holds %llu records after importing %zu\n",
                 (unsigned long long)s0.records, n);
         goto out;
     }
-    printf("imported %zu records in %.2f s\n", n, dt);
     if (proc_mem_read(node.pid, &m_import) != 0)
         goto fail;
     if (!json_uint(s0.json, "search_index_bytes", &ix_bytes) ||

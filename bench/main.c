@@ -19,6 +19,7 @@ WEAK int bench_recon(int argc, char **argv);
 WEAK int bench_sim(int argc, char **argv);
 WEAK int bench_sync(int argc, char **argv);
 WEAK int bench_search(int argc, char **argv);
+WEAK int bench_index(int argc, char **argv);
 WEAK int bench_dyad(int argc, char **argv);
 WEAK int bench_relevance(int argc, char **argv);
 WEAK int bench_trust(int argc, char **argv);
@@ -36,6 +37,7 @@ static const struct {
     {"sim", bench_sim, "gossip spread over 1,000 simulated nodes"},
     {"sync", bench_sync, "full sync of 100,000 records between two real nodes"},
     {"search", bench_search, "pull search latency over 100,000 records"},
+    {"index", bench_index, "index DIR: the search index alone over a kept data dir"},
     {"dyad", bench_dyad, "100 dyads under churn in the simulator"},
     {"relevance", bench_relevance,
      "search quality on tests/relevance: top-3 pass rate, nDCG@10, MRR"},

@@ -214,7 +214,7 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
         mp_close(&top);
     }
     ctl_send(call);
-    node_trim_soon(n); /* the hits' pages leave pulld's RSS once the reply is out */
+    node_trim_pages_soon(n); /* the hits' pages leave pulld's RSS once the reply is out */
 out:
     free(hits);
     free(rec);

@@ -770,8 +770,9 @@ on_sweep(uv_timer_t *t)
     batch_wake(n->batch);
 }
 
+/* Drops the store's pages, and with heap the freed heap too. */
 static void
-trim_now(struct node *n)
+trim_now(struct node *n, bool heap)
 {
     int rc = store_trim(n->store);
 
@@ -779,10 +780,15 @@ trim_now(struct node *n)
         log_debug("store_trim: %s", pull_strerror(rc));
 #ifdef __GLIBC__
     /* Bursts (an import, a full sync) free their buffers, but glibc keeps the freed heap
-     * and its arenas mapped: hand it back too. */
-    malloc_trim(0);
+     * and its arenas mapped: hand it back too. It walks every free chunk of the heap
+     * (milliseconds with a million records indexed), so not after a mere search. */
+    if (heap)
+        malloc_trim(0);
 #endif
-    n->batch->commits_at_trim = n->counters.commits;
+    if (heap) {
+        n->batch->commits_at_trim = n->counters.commits;
+        n->batch->heap_since_trim = false;
+    }
     n->batch->trim_ms = node_now_ms(n);
     n->batch->reads_since_trim = false;
 }
@@ -792,8 +798,10 @@ on_trim(uv_timer_t *t)
 {
     struct node *n = t->data;
 
-    if (n->counters.commits != n->batch->commits_at_trim || n->batch->reads_since_trim)
-        trim_now(n);
+    if (n->counters.commits != n->batch->commits_at_trim || n->batch->heap_since_trim)
+        trim_now(n, true);
+    else if (n->batch->reads_since_trim)
+        trim_now(n, false);
 }
 
 void
@@ -804,8 +812,20 @@ node_trim_soon(struct node *n)
     if (b == NULL || !b->handles)
         return;
     b->reads_since_trim = true;
+    b->heap_since_trim = true;
     /* On the next loop turn: the reply that did the reading is written by then, so the
      * client never waits for the trim. */
+    uv_timer_start(&b->trim, on_trim, 0, 0);
+}
+
+void
+node_trim_pages_soon(struct node *n)
+{
+    struct node_batch *b = n->batch;
+
+    if (b == NULL || !b->handles)
+        return;
+    b->reads_since_trim = true;
     uv_timer_start(&b->trim, on_trim, 0, 0);
 }
 
@@ -819,7 +839,7 @@ trim_after_commit(struct node *n)
     if (!b->handles)
         return;
     if (node_now_ms(n) - b->trim_ms >= TRIM_EVERY_MS)
-        trim_now(n);
+        trim_now(n, true);
     else
         uv_timer_start(&b->trim, on_trim, TRIM_QUIET_MS, 0);
 }
@@ -900,7 +920,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     uv_check_start(&b->check, on_check);
     uv_timer_start(&b->sweep, on_sweep, SWEEP_FIRST_MS, 0);
     log_info("%u verifier thread(s)%s", b->pool.nth, b->pool.uv ? " (libuv's threadpool)" : "");
-    trim_now(n); /* the index was built from a pass over the store */
+    trim_now(n, true); /* the index was built from a pass over the store */
     if ((rc = node_mine_start(n)) != 0)
         log_warn("cannot keep copies of my records: %s", pull_strerror(rc)); /* not fatal */
     *out = n;

@@ -265,6 +265,11 @@ int node_flush(struct node *n);
  * that reading doesn't leave the store's pages counted in pulld's memory. */
 void node_trim_soon(struct node *n);
 
+/* node_trim_pages_soon is node_trim_soon for a command that read a few records and freed
+ * what it allocated (search): the store's pages only, without malloc_trim's walk of the
+ * whole heap. */
+void node_trim_pages_soon(struct node *n);
+
 /* node_has_record: stored, pending, or being verified. */
 bool node_has_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES]);
 

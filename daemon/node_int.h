@@ -150,6 +150,7 @@ struct node_batch {
     uint64_t commits_at_trim; /* n->counters.commits at the last store_trim */
     uint64_t trim_ms;         /* when the last store_trim ran */
     bool reads_since_trim;    /* node_trim_soon was called since the last store_trim */
+    bool heap_since_trim;     /* ... and wants the heap trimmed too (not only the pages) */
     bool handles;
     bool closed; /* node_stop made its last commit: no more writes */
     bool idle_on;

@@ -12,7 +12,7 @@
 
 /* A dictionary term: a distinct folded word, or a whole folded tag (tag = 1). */
 struct term {
-    uint8_t *post;  /* postings, see search.h */
+    uint8_t *post; /* postings, see search.h */
     uint32_t plen, pcap;
     uint32_t last;  /* last entry posted */
     uint32_t count; /* entries posted */
@@ -35,18 +35,20 @@ struct member {
     uint32_t next; /* member index + 1 */
 };
 
-/* A query's row buffer is kept for the next one up to this size. */
-#define ROWS_KEEP (256u << 10)
-
 /* efl: flags in bits 0-1, language in bits 2-6, kind in bits 7-9. */
 enum { E_DEAD = 1, E_PARTIAL = 2 };
 #define EFL_LANG(x) (((x) >> 2) & 0x1f)
 #define EFL_KIND(x) (((x) >> 7) & 0x7)
 
+/* The times live in arrays of their own (ecreated, eexpires): a query reads the created
+ * time of many entries, and 4-byte steps through a dense array are a few cache lines where
+ * whole entries would be one line (and often one TLB entry) each. */
 struct entry {
     uint64_t id8, author8, key8;
-    uint32_t created, expires;
 };
+
+/* A query's row buffer is kept for the next one up to this size. */
+#define ROWS_KEEP (256u << 10)
 
 struct search_index {
     uint8_t hkey[crypto_shorthash_KEYBYTES];
@@ -61,6 +63,7 @@ struct search_index {
     struct member *members;
     uint32_t nmembers, cmembers;
     struct entry *ents;
+    uint32_t *ecreated, *eexpires;
     uint16_t *efl;
     uint32_t *elen; /* tag words | title words << 8 | body words << 16 */
     uint32_t nents, cents;
@@ -141,6 +144,8 @@ search_index_clear(struct search_index *ix)
     free(ix->gslots);
     free(ix->members);
     free(ix->ents);
+    free(ix->ecreated);
+    free(ix->eexpires);
     free(ix->efl);
     free(ix->elen);
     free(ix->kslots);
@@ -179,9 +184,8 @@ search_index_bytes(const struct search_index *ix)
     return sizeof(*ix) + (size_t)ix->cterms * sizeof(struct term) + (size_t)ix->tcap * 4 +
            (size_t)ix->cgroups * sizeof(struct group) + (size_t)ix->gcap * 4 +
            (size_t)ix->cmembers * sizeof(struct member) +
-           (size_t)ix->cents * (sizeof(struct entry) + 2 + 4) + (size_t)ix->kcap * 4 +
-           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 +
-           ix->rows_cap +
+           (size_t)ix->cents * (sizeof(struct entry) + 4 + 4 + 2 + 4) + (size_t)ix->kcap * 4 +
+           (size_t)ix->cheap * 4 + (size_t)ix->cpartial * 4 + ix->rows_cap +
            (ix->prep != NULL ? sizeof(*ix->prep) : 0) + ix->post_bytes;
 }
 
@@ -222,8 +226,7 @@ tslots_resize(struct search_index *ix, uint32_t cap)
 /* Finds the term (tag, text[0..len)). Returns its index, or UINT32_MAX if absent (then
  * *slot is where it would go). */
 static uint32_t
-term_find(const struct search_index *ix, uint8_t tag, const char *text, size_t len,
-          uint32_t *slot)
+term_find(const struct search_index *ix, uint8_t tag, const char *text, size_t len, uint32_t *slot)
 {
     uint32_t h;
 
@@ -500,7 +503,7 @@ retire(struct search_index *ix, uint32_t e)
 static inline bool
 heap_less(const struct search_index *ix, uint32_t a, uint32_t b)
 {
-    return ix->ents[a].expires < ix->ents[b].expires;
+    return ix->eexpires[a] < ix->eexpires[b];
 }
 
 static int
@@ -555,7 +558,7 @@ expire(struct search_index *ix, uint64_t now_s)
 {
     if (now_s == 0)
         return;
-    while (ix->nheap > 0 && ix->ents[ix->heap[0]].expires <= now_s) {
+    while (ix->nheap > 0 && ix->eexpires[ix->heap[0]] <= now_s) {
         retire(ix, ix->heap[0]);
         heap_pop(ix);
     }
@@ -628,7 +631,7 @@ ents_reserve(struct search_index *ix)
     uint32_t cap = ix->cents;
     struct entry *ne;
     uint16_t *nf;
-    uint32_t *nl;
+    uint32_t *nl, *nc, *nx;
 
     if (ix->nents < ix->cents)
         return 0;
@@ -641,6 +644,12 @@ ents_reserve(struct search_index *ix)
     if ((nl = realloc(ix->elen, (size_t)cap * sizeof(*nl))) == NULL)
         return PULL_ERR_NOMEM;
     ix->elen = nl;
+    if ((nc = realloc(ix->ecreated, (size_t)cap * sizeof(*nc))) == NULL)
+        return PULL_ERR_NOMEM;
+    ix->ecreated = nc;
+    if ((nx = realloc(ix->eexpires, (size_t)cap * sizeof(*nx))) == NULL)
+        return PULL_ERR_NOMEM;
+    ix->eexpires = nx;
     ix->cents = cap;
     return 0;
 }
@@ -698,8 +707,8 @@ search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTE
     en->id8 = search_id8(id);
     en->author8 = search_id8(rec->author);
     en->key8 = key8;
-    en->created = rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created;
-    en->expires = rec->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->expires;
+    ix->ecreated[e] = rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created;
+    ix->eexpires[e] = rec->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->expires;
     if ((rc = heap_push(ix, e)) != 0)
         goto out;
     ix->efl[e] = (uint16_t)(lang << 2 | (rec->kind & 7u) << 7);
@@ -784,7 +793,8 @@ struct iter {
     uint8_t fb;
     uint8_t cls;
     uint8_t word;
-    int8_t lang; /* only entries of this language, or -1 */
+    int8_t lang;  /* only entries of this language, or -1 */
+    uint8_t done; /* past its last posting */
 };
 
 struct qstate {
@@ -792,6 +802,7 @@ struct qstate {
     const struct match_query *q;
     struct iter *its;
     uint32_t nits, cits;
+    uint32_t word_first; /* the current word's first iterator */
     int rc;
     char stems[STEM_LANGS][MATCH_TERM_MAX + 1]; /* the current word's stems */
     uint8_t stem_len[STEM_LANGS];
@@ -806,6 +817,14 @@ static inline bool
 iter_next(struct iter *it)
 {
     return post_next(it->t, &it->off, &it->cur, &it->k, &it->fb);
+}
+
+/* Sets it on its first posting (every iterator has one). */
+static void
+iter_reset(struct iter *it)
+{
+    it->off = it->k = it->cur = 0;
+    it->done = !iter_next(it);
 }
 
 /* Adds an iterator over term t for word w with class cls (entries of lang only if >= 0). */
@@ -832,12 +851,27 @@ add_iter(struct qstate *st, const struct term *t, unsigned w, unsigned cls, int 
     it->lang = (int8_t)lang;
 }
 
+/* Whether the current word already has an iterator over t that covers the entries of
+ * lang with class cls or better: a second one would only read the same postings again
+ * ("guitar" is its own typo through its stem group). */
+static bool
+iter_covered(const struct qstate *st, const struct term *t, unsigned cls, int lang)
+{
+    for (uint32_t i = st->word_first; i < st->nits; i++) {
+        const struct iter *it = &st->its[i];
+        if (it->t == t && it->cls >= cls && (it->lang < 0 || it->lang == lang))
+            return true;
+    }
+    return false;
+}
+
 static void
 add_group(struct qstate *st, const struct group *g, unsigned w, unsigned cls, uint32_t skip)
 {
     for (uint32_t m = g->first; m != 0; m = st->ix->members[m - 1].next) {
         uint32_t ti = st->ix->members[m - 1].term;
-        if (ti != skip)
+        if (ti != skip &&
+            (cls != MATCH_C_TYPO || !iter_covered(st, &st->ix->terms[ti], cls, g->lang)))
             add_iter(st, &st->ix->terms[ti], w, cls, g->lang);
     }
 }
@@ -862,6 +896,7 @@ word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
     size_t nwc = fold_cps(word, wl, wc, MATCH_TERM_MAX);
     uint64_t bag = typo ? match_bag(word, wl) : 0;
 
+    st->word_first = st->nits;
     if (exact != UINT32_MAX)
         add_iter(st, &ix->terms[exact], w, MATCH_C_EXACT, -1);
     for (unsigned l = 1; l < STEM_LANGS; l++) {
@@ -911,31 +946,6 @@ word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
         ngc = fold_cps(g->text, g->len, gc, MATCH_TERM_MAX);
         if (match_typo(st->stem_cps[g->lang], nsc, gc, ngc, k, swap))
             add_group(st, g, w, MATCH_C_TYPO, UINT32_MAX);
-    }
-}
-
-/* A min-heap of iterator indexes by current entry. */
-static inline bool
-it_less(const struct iter *its, uint32_t a, uint32_t b)
-{
-    return its[a].cur < its[b].cur;
-}
-
-static void
-iheap_down(const struct iter *its, uint32_t *h, uint32_t n, uint32_t i)
-{
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i, t;
-        if (l < n && it_less(its, h[l], h[m]))
-            m = l;
-        if (r < n && it_less(its, h[r], h[m]))
-            m = r;
-        if (m == i)
-            return;
-        t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
     }
 }
 
@@ -1003,9 +1013,9 @@ tags_have(struct tagset *ts, uint32_t e)
 }
 
 static void
-push(struct match_topk *tk, const struct entry *en, uint32_t e, uint32_t score)
+push(struct match_topk *tk, const struct search_index *ix, uint32_t e, uint32_t score)
 {
-    struct match_hit h = {.score = score, .created = en->created, .ref = e};
+    struct match_hit h = {.score = score, .created = ix->ecreated[e], .ref = e};
 
     match_topk_push(tk, &h);
 }
@@ -1025,13 +1035,279 @@ struct pdoc {
     struct match_doc d;
 };
 
-/* A candidate row: the entry, its counts, the words matched, then each word's field
- * values (MATCH_FIELDS bytes per query word). */
+/*
+ * A words query reads its postings window by window: WIN entries at a time, every
+ * iterator gives the postings it has in the window (marking the entry in a bitmap and, per
+ * entry, the words matched by any class, EXACT/STEM and EXACT/STEM/PREFIX), then the
+ * entries marked are taken in order. This is the merge without a heap or a comparison per
+ * posting (Lucene's BooleanScorer works in windows of 2048 documents the same way), and
+ * the scratch is a few KiB per word whatever the index holds.
+ *
+ * One pass gives each word's df, the count of matches and how many fall in each (any,
+ * strong) tier; a match that passes the filters becomes a row (the entry, its word masks
+ * and each matched word's values) unless its tier is already below the limit-th best
+ * match's seen so far. Once the idfs and the final lowest tier that can reach the top are
+ * known, only the rows of that tier and up are scored, reading an entry's lengths and times
+ * (cache misses on a large index) a batch of rows ahead.
+ */
+#define WIN 4096u
+#define WIN_WORDS (WIN / 64)
+
+/* A word's values on an entry: v per field and the best class. */
+struct wval {
+    uint8_t v[MATCH_FIELDS];
+    uint8_t cls;
+};
+
+struct win {
+    uint64_t bits[WIN_WORDS];                  /* entries matched in this window */
+    uint16_t any[WIN], main[WIN], strong[WIN]; /* words matched: any class, >= STEM, >= PREFIX */
+    struct wval *vals; /* [word * WIN + entry - base]: valid where `any` has the word */
+};
+
+/* What the pass adds up. */
+struct wsum {
+    uint32_t df_all[MATCH_WORDS_MAX], df_main[MATCH_WORDS_MAX];
+    uint32_t tiers[MATCH_WORDS_MAX + 1][MATCH_WORDS_MAX + 1];
+    uint32_t count;
+};
+
+/* A candidate row, followed by the values of each query word (struct wval, valid for the
+ * words in `am`). */
 struct row {
     uint32_t e;
-    uint16_t words; /* bit w: word w matched */
+    uint16_t am; /* words matched */
     uint8_t any, strong;
 };
+
+/* The lowest tier (any << 5 | strong) of the limit best matches counted in ws, 0 if there
+ * are fewer; UINT32_MAX for limit 0 (nothing to keep). */
+static uint32_t
+tier_floor(const struct wsum *ws, uint32_t limit)
+{
+    uint32_t need = limit, tier = 0;
+
+    if (limit == 0)
+        return UINT32_MAX;
+    for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
+        for (int b = a; b >= 0 && need > 0; b--) {
+            uint32_t c = ws->tiers[a][b];
+            tier = (uint32_t)a << 5 | (uint32_t)b;
+            need = c >= need ? 0 : need - c;
+        }
+    }
+    return need > 0 ? 0 : tier;
+}
+
+/* The bits set in x (__builtin_popcount is a libgcc call without -mpopcnt). */
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+static const uint8_t pop8[256] = {B6(0), B6(1), B6(1), B6(2)};
+#undef B2
+#undef B4
+#undef B6
+
+static inline unsigned
+pop16(uint16_t x)
+{
+    return (unsigned)pop8[x & 0xff] + pop8[x >> 8];
+}
+
+/* Gives the window [base, base + WIN) the postings of `it` there (with values if vals).
+ * The iterator's state is copied into locals for the loop: the stores into the window's
+ * byte arrays could alias it, and the compiler would reload it at every posting. */
+static inline void
+win_feed(struct win *wn, const struct search_index *ix, struct iter *it, uint32_t base,
+         struct wval *vals)
+{
+    const uint8_t *post = it->t->post;
+    const uint16_t *efl = ix->efl;
+    uint32_t end = base + WIN, plen = it->t->plen, count = it->t->count;
+    uint32_t off = it->off, k = it->k, cur = it->cur;
+    uint16_t bit = (uint16_t)(1u << it->word);
+    uint8_t cw = class_weight[it->cls], cls = it->cls, fb = it->fb;
+    int lang = it->lang;
+    bool main = cls >= MATCH_C_STEM, strong = cls >= MATCH_C_PREFIX;
+    struct wval *wv = vals != NULL ? vals + (size_t)it->word * WIN : NULL;
+
+    if (it->done)
+        return;
+    while (cur < end) {
+        uint32_t i = cur - base, d, shift;
+        if (lang < 0 || lang == (int)EFL_LANG(efl[cur])) {
+            wn->bits[i >> 6] |= (uint64_t)1 << (i & 63);
+            if (wv != NULL) {
+                struct wval *v = &wv[i];
+                uint8_t a = (uint8_t)(cw * (fb & 3)), b = (uint8_t)(cw * ((fb >> 2) & 3)),
+                        c = (uint8_t)(cw * (fb >> 4));
+                if ((wn->any[i] & bit) == 0) {
+                    v->v[0] = a;
+                    v->v[1] = b;
+                    v->v[2] = c;
+                    v->cls = cls;
+                } else {
+                    v->v[0] = a > v->v[0] ? a : v->v[0];
+                    v->v[1] = b > v->v[1] ? b : v->v[1];
+                    v->v[2] = c > v->v[2] ? c : v->v[2];
+                    v->cls = cls > v->cls ? cls : v->cls;
+                }
+            }
+            wn->any[i] |= bit;
+            if (main)
+                wn->main[i] |= bit;
+            if (strong)
+                wn->strong[i] |= bit;
+        }
+        /* the next posting, as post_next reads it (never the first one here) */
+        if (k >= count) {
+            it->done = 1;
+            break;
+        }
+        d = 0;
+        shift = 0;
+        while (off < plen) {
+            uint8_t x = post[off++];
+            d |= (uint32_t)(x & 0x7f) << shift;
+            if ((x & 0x80) == 0 || (shift += 7) >= 32)
+                break;
+        }
+        if (d & 1)
+            fb = off < plen ? post[off++] : 0;
+        else
+            fb = 0x10;
+        cur += d >> 1;
+        k++;
+    }
+    it->off = off;
+    it->k = k;
+    it->cur = cur;
+    it->fb = fb;
+}
+
+/* Runs every window of the query's iterators: adds up df, count and tiers into ws and
+ * writes the rows of the matches that may reach the limit best (ix->rows, *nrows of
+ * rowsz bytes). The window's scratch is left clear. Returns 0 or PULL_ERR_NOMEM. */
+static int
+win_run(struct search_index *ix, const struct match_query *q, struct qstate *st, struct win *wn,
+        struct tagset *ts, struct wsum *ws, uint32_t limit, size_t rowsz, size_t *nrows)
+{
+    uint32_t base = UINT32_MAX, keep_min = tier_floor(ws, limit);
+
+    for (uint32_t i = 0; i < st->nits; i++) {
+        if (!st->its[i].done && st->its[i].cur < base)
+            base = st->its[i].cur;
+    }
+    while (base != UINT32_MAX) {
+        uint32_t next = UINT32_MAX;
+        base &= ~(WIN - 1);
+        for (uint32_t i = 0; i < st->nits; i++) {
+            struct iter *it = &st->its[i];
+            win_feed(wn, ix, it, base, wn->vals);
+            if (!it->done && it->cur < next)
+                next = it->cur;
+        }
+        for (uint32_t k = 0; k < WIN_WORDS; k++) {
+            uint64_t b = wn->bits[k];
+            wn->bits[k] = 0;
+            while (b != 0) {
+                uint32_t i = k * 64 + (uint32_t)__builtin_ctzll(b), e = base + i;
+                uint16_t am = wn->any[i], sm = wn->strong[i], mm = wn->main[i];
+                unsigned any, strong;
+                struct row *r;
+                struct wval *v;
+                b &= b - 1;
+                wn->any[i] = wn->main[i] = wn->strong[i] = 0;
+                if (e >= ix->nents || (ix->efl[e] & (E_DEAD | E_PARTIAL)) != 0)
+                    continue;
+                for (uint16_t m = am; m != 0; m &= (uint16_t)(m - 1))
+                    ws->df_all[__builtin_ctz(m)]++;
+                for (uint16_t m = mm; m != 0; m &= (uint16_t)(m - 1))
+                    ws->df_main[__builtin_ctz(m)]++;
+                if (!entry_ok(ix, q, e) || (ts->n > 0 && !tags_have(ts, e)))
+                    continue;
+                any = pop16(am);
+                strong = pop16(sm);
+                ws->tiers[any][strong]++;
+                ws->count++;
+                if (((uint32_t)any << 5 | strong) < keep_min)
+                    continue;
+                if ((*nrows + 1) * rowsz > ix->rows_cap) {
+                    size_t nc = ix->rows_cap < 65536 ? 65536 : ix->rows_cap * 2;
+                    uint8_t *nr = realloc(ix->rows, nc);
+                    if (nr == NULL)
+                        return PULL_ERR_NOMEM;
+                    ix->rows = nr;
+                    ix->rows_cap = nc;
+                }
+                r = (struct row *)(ix->rows + *nrows * rowsz);
+                v = (struct wval *)(r + 1);
+                r->e = e;
+                r->am = am;
+                r->any = (uint8_t)any;
+                r->strong = (uint8_t)strong;
+                for (uint16_t m = am; m != 0; m &= (uint16_t)(m - 1)) {
+                    unsigned w = (unsigned)__builtin_ctz(m);
+                    v[w] = wn->vals[w * WIN + i];
+                }
+                (*nrows)++;
+            }
+        }
+        keep_min = tier_floor(ws, limit);
+        base = next;
+    }
+    return 0;
+}
+
+/* Scores the rows of tier_min and up into tk. */
+static void
+rows_score(const struct search_index *ix, const struct match_query *q, const struct match_prep *p,
+           size_t rowsz, size_t nrows, uint32_t tier_min, struct match_topk *tk)
+{
+    struct match_query plain = *q; /* q without its trust hook */
+
+    plain.trust = NULL;
+    for (size_t c = 0; c < nrows; c += 64) {
+        size_t end = nrows - c < 64 ? nrows : c + 64;
+        /* ask for the lengths and times of the batch first: their misses overlap */
+        for (size_t i = c; i < end; i++) {
+            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
+            if (((uint32_t)r->any << 5 | r->strong) >= tier_min) {
+                __builtin_prefetch(&ix->elen[r->e]);
+                __builtin_prefetch(&ix->ecreated[r->e]);
+            }
+        }
+        for (size_t i = c; i < end; i++) {
+            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
+            const struct wval *v = (const struct wval *)(r + 1);
+            uint16_t len[MATCH_FIELDS];
+            uint8_t kind;
+            uint32_t score;
+            float sum = 0.0f;
+            if (((uint32_t)r->any << 5 | r->strong) < tier_min)
+                continue;
+            elen_of(ix, r->e, len);
+            for (unsigned w = 0; w < q->nwords; w++) {
+                if ((r->am >> w) & 1)
+                    sum += p->idf[w] * match_gain(p, v[w].v, len);
+            }
+            kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
+            if (match_final_bound(q, sum, r->any, r->strong, kind) < match_topk_floor(tk))
+                continue;
+            /* Many rows tie on the bound (same words, same lengths): their freshness
+             * decides, from the created time asked for above. The author (a cache miss in
+             * the entries) is read only for the trust hook, and only if the score without
+             * it (trust only lowers a score) may be kept. */
+            score = match_final(&plain, sum, r->any, r->strong, kind, ix->ecreated[r->e], 0);
+            if (score < match_topk_floor(tk))
+                continue;
+            if (q->trust != NULL)
+                score = match_final(q, sum, r->any, r->strong, kind, ix->ecreated[r->e],
+                                    ix->ents[r->e].author8);
+            push(tk, ix, r->e, score);
+        }
+    }
+}
 
 int
 search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t limit,
@@ -1044,7 +1320,8 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
     struct record *rec = NULL;
     struct pdoc *pd = NULL;
     struct tagset *ts = NULL;
-    uint32_t *heap = NULL, npd = 0, count = 0, lang_mask = 0;
+    struct win *wn = NULL;
+    uint32_t npd = 0, count = 0, lang_mask = 0;
     int rc = 0;
 
     *n = 0;
@@ -1080,7 +1357,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
             uint32_t e = ix->partial[i];
             if ((ix->efl[e] & E_DEAD) != 0)
                 continue;
-            if (fetch(fetch_ctx, ix->ents[e].created, ix->ents[e].id8, rec) != 0)
+            if (fetch(fetch_ctx, ix->ecreated[e], ix->ents[e].id8, rec) != 0)
                 continue;
             pd[npd].e = e;
             pd[npd].pass = match_filters(q, rec) && author_ok(q, ix->ents[e].author8);
@@ -1095,7 +1372,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         struct iter *first = ts->n > 0 ? &ts->its[0] : NULL;
         for (uint32_t e = first != NULL ? first->cur : 0; e < ix->nents;) {
             if (entry_ok(ix, q, e) && (first == NULL || tags_have(ts, e))) {
-                push(&tk, &ix->ents[e], e, 1);
+                push(&tk, ix, e, 1);
                 count++;
             }
             if (first == NULL) {
@@ -1108,195 +1385,59 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         }
         for (uint32_t i = 0; i < npd; i++) {
             if (pd[i].pass) {
-                push(&tk, &ix->ents[pd[i].e], pd[i].e, 1);
+                push(&tk, ix, pd[i].e, 1);
                 count++;
             }
         }
     } else {
         struct match_stats ms;
         struct match_prep *p;
-        uint32_t df_all[MATCH_WORDS_MAX] = {0}, df_main[MATCH_WORDS_MAX] = {0};
-        uint32_t tiers[MATCH_WORDS_MAX + 1][MATCH_WORDS_MAX + 1];
-        uint8_t wv[MATCH_WORDS_MAX][MATCH_FIELDS], wcls[MATCH_WORDS_MAX], touched[MATCH_WORDS_MAX];
-        size_t rowsz = sizeof(struct row) + q->nwords * MATCH_FIELDS, nrows = 0;
-        uint32_t nh = 0, need, tier_min = 0;
-        bool linear;
+        struct wsum ws;
+        size_t rowsz = sizeof(struct row) + (size_t)q->nwords * sizeof(struct wval), nrows = 0;
 
         if (ix->prep == NULL && (ix->prep = malloc(sizeof(*ix->prep))) == NULL) {
             rc = PULL_ERR_NOMEM;
             goto out;
         }
         p = ix->prep;
-        rowsz = (rowsz + 3) & ~(size_t)3;
-        memset(tiers, 0, sizeof(tiers));
+        memset(&ws, 0, sizeof(ws));
         search_index_stats(ix, q->now_s, &ms);
         match_prep_init(p, &ms);
         for (unsigned w = 0; w < q->nwords; w++) {
             if (!match_query_weak(q, w)) /* weak words don't count (match.h) */
                 word_iters(st, w, lang_mask);
         }
-        if (st->rc != 0 || (heap = malloc((st->nits + 1) * sizeof(*heap))) == NULL) {
+        if (st->rc != 0 || (wn = calloc(1, sizeof(*wn))) == NULL ||
+            (wn->vals = malloc((size_t)q->nwords * WIN * sizeof(*wn->vals))) == NULL) {
             rc = st->rc != 0 ? st->rc : PULL_ERR_NOMEM;
             goto out;
         }
-        for (uint32_t i = 0; i < st->nits; i++) {
-            if (iter_next(&st->its[i]))
-                heap[nh++] = i;
-        }
-        /* A few iterators are merged by a scan for the least, more through a heap. */
-        linear = nh <= 8;
-        if (!linear) {
-            for (uint32_t i = nh / 2; i-- > 0;)
-                iheap_down(st->its, heap, nh, i);
-        }
-        memset(wv, 0, sizeof(wv));
-        memset(wcls, 0, sizeof(wcls));
-
-        while (nh > 0) {
-            uint32_t e = UINT32_MAX;
-            uint16_t fl;
-            bool skip;
-            unsigned nt = 0, any = 0, strong = 0;
-            uint16_t words = 0;
-
-            if (linear) {
-                for (uint32_t i = 0; i < nh; i++) {
-                    if (st->its[heap[i]].cur < e)
-                        e = st->its[heap[i]].cur;
-                }
-            } else {
-                e = st->its[heap[0]].cur;
-            }
-            fl = e < ix->nents ? ix->efl[e] : E_DEAD;
-            skip = (fl & (E_DEAD | E_PARTIAL)) != 0;
-            for (uint32_t i = 0; i < nh;) {
-                struct iter *it = &st->its[heap[linear ? i : 0]];
-                if (it->cur != e) {
-                    if (!linear)
-                        break;
-                    i++;
-                    continue;
-                }
-                if (!skip && (it->lang < 0 || it->lang == (int)EFL_LANG(fl))) {
-                    unsigned w = it->word;
-                    uint8_t cw = class_weight[it->cls], v;
-                    if (wcls[w] == 0)
-                        touched[nt++] = (uint8_t)w;
-                    if ((v = (uint8_t)(cw * (it->fb & 3))) > wv[w][0])
-                        wv[w][0] = v;
-                    if ((v = (uint8_t)(cw * ((it->fb >> 2) & 3))) > wv[w][1])
-                        wv[w][1] = v;
-                    if ((v = (uint8_t)(cw * (it->fb >> 4))) > wv[w][2])
-                        wv[w][2] = v;
-                    if (it->cls > wcls[w])
-                        wcls[w] = it->cls;
-                }
-                if (iter_next(it)) {
-                    if (!linear)
-                        iheap_down(st->its, heap, nh, 0);
-                } else if (linear) {
-                    heap[i] = heap[--nh];
-                } else if (--nh > 0) {
-                    heap[0] = heap[nh];
-                    iheap_down(st->its, heap, nh, 0);
-                }
-            }
-            if (nt == 0)
-                continue;
-            for (unsigned i = 0; i < nt; i++) {
-                unsigned w = touched[i];
-                df_all[w]++;
-                df_main[w] += wcls[w] >= MATCH_C_STEM;
-                words |= (uint16_t)(1u << w);
-                any++;
-                strong += wcls[w] >= MATCH_C_PREFIX;
-            }
-            if (entry_ok(ix, q, e) && (ts->n == 0 || tags_have(ts, e))) {
-                struct row *r;
-                uint8_t *v;
-                if ((nrows + 1) * rowsz > ix->rows_cap) {
-                    size_t nc = ix->rows_cap < 4096 ? 4096 : ix->rows_cap * 2;
-                    uint8_t *nr = realloc(ix->rows, nc);
-                    if (nr == NULL) {
-                        rc = PULL_ERR_NOMEM;
-                        goto out;
-                    }
-                    ix->rows = nr;
-                    ix->rows_cap = nc;
-                }
-                r = (struct row *)(ix->rows + nrows * rowsz);
-                v = (uint8_t *)(r + 1);
-                r->e = e;
-                r->words = words;
-                r->any = (uint8_t)any;
-                r->strong = (uint8_t)strong;
-                for (unsigned i = 0; i < nt; i++)
-                    memcpy(v + touched[i] * MATCH_FIELDS, wv[touched[i]], MATCH_FIELDS);
-                tiers[any][strong]++;
-                nrows++;
-            }
-            for (unsigned i = 0; i < nt; i++) {
-                unsigned w = touched[i];
-                wcls[w] = 0;
-                memset(wv[w], 0, sizeof(wv[w]));
-            }
-        }
-
+        for (uint32_t i = 0; i < st->nits; i++)
+            iter_reset(&st->its[i]);
+        if ((rc = win_run(ix, q, st, wn, ts, &ws, limit, rowsz, &nrows)) != 0)
+            goto out;
         for (uint32_t i = 0; i < npd; i++) {
             for (unsigned w = 0; w < q->nwords; w++) {
                 if (match_query_weak(q, w))
                     continue;
-                df_all[w] += pd[i].d.cls[w] != 0;
-                df_main[w] += pd[i].d.cls[w] >= MATCH_C_STEM;
+                ws.df_all[w] += pd[i].d.cls[w] != 0;
+                ws.df_main[w] += pd[i].d.cls[w] >= MATCH_C_STEM;
             }
         }
         for (unsigned w = 0; w < q->nwords; w++)
-            match_prep_idf(p, w, ms.n, df_main[w] > 0 ? df_main[w] : df_all[w]);
-        /* The score's top bits are (any, strong): rows in lower tiers than the limit-th best
-         * row's can't be kept, and need no scoring (only counting). */
-        need = limit;
-        for (int a = MATCH_WORDS_MAX; a >= 0 && need > 0; a--) {
-            for (int b = a; b >= 0 && need > 0; b--) {
-                uint32_t c = tiers[a][b];
-                tier_min = (uint32_t)a << 5 | (uint32_t)b;
-                need = c >= need ? 0 : need - c;
-            }
-        }
-        if (need > 0)
-            tier_min = 0; /* fewer rows than the limit */
-        if (limit == 0)
-            tier_min = UINT32_MAX; /* only the count */
-        count += (uint32_t)nrows;
-        for (size_t i = 0; i < nrows; i++) {
-            const struct row *r = (const struct row *)(ix->rows + i * rowsz);
-            const uint8_t *v = (const uint8_t *)(r + 1);
-            uint8_t kind;
-            uint16_t len[MATCH_FIELDS];
-            float sum = 0.0f;
-            if (((uint32_t)r->any << 5 | r->strong) < tier_min)
-                continue;
-            elen_of(ix, r->e, len);
-            for (unsigned w = 0; w < q->nwords; w++) {
-                if ((r->words >> w) & 1)
-                    sum += p->idf[w] * match_gain(p, v + w * MATCH_FIELDS, len);
-            }
-            kind = (uint8_t)EFL_KIND(ix->efl[r->e]);
-            /* Read the entry (a cache miss on a large index) only if it may be kept. */
-            if (match_final_bound(q, sum, r->any, r->strong, kind) >= match_topk_floor(&tk)) {
-                const struct entry *en = &ix->ents[r->e];
-                push(&tk, en, r->e,
-                     match_final(q, sum, r->any, r->strong, kind, en->created, en->author8));
-            }
-        }
+            match_prep_idf(p, w, ms.n, ws.df_main[w] > 0 ? ws.df_main[w] : ws.df_all[w]);
+        count += ws.count;
+        /* The score's top bits are (any, strong): rows in lower tiers than the limit-th
+         * best match's can't be kept, and need no scoring. */
+        rows_score(ix, q, p, rowsz, nrows, tier_floor(&ws, limit), &tk);
         for (uint32_t i = 0; i < npd; i++) {
-            const struct entry *en = &ix->ents[pd[i].e];
             uint32_t score;
             if (!pd[i].pass)
                 continue;
             score = match_doc_score(q, p, &pd[i].d, (uint8_t)EFL_KIND(ix->efl[pd[i].e]),
-                                    en->created, en->author8);
+                                    ix->ecreated[pd[i].e], ix->ents[pd[i].e].author8);
             if (score > 0) {
-                push(&tk, en, pd[i].e, score);
+                push(&tk, ix, pd[i].e, score);
                 count++;
             }
         }
@@ -1312,7 +1453,7 @@ sort:
     for (uint32_t i = 0; i < tk.n; i++) {
         const struct entry *en = &ix->ents[tk.hits[i].ref];
         hits[i].score = tk.hits[i].score;
-        hits[i].created = en->created;
+        hits[i].created = ix->ecreated[tk.hits[i].ref];
         hits[i].id8 = en->id8;
         hits[i].entry = (uint32_t)tk.hits[i].ref;
     }
@@ -1324,7 +1465,9 @@ out:
         free(st->its);
     free(st);
     free(ts);
-    free(heap);
+    if (wn != NULL)
+        free(wn->vals);
+    free(wn);
     free(pd);
     free(rec);
     free(kept);

@@ -18,13 +18,14 @@
  * typo distance, directly or through their stem groups (TYPO), found by scanning the
  * dictionary with cheap length and character-bag filters first.
  *
- * Scores: a query merges, in entry order, the postings of every term matching a query word
- * (search.c says how); per entry they give each word's best class and field values of
- * lib/match.h, and each word's df (entries matched) gives its idf. N, the mean field
- * lengths and
- * the per-language counts are kept up to date as records come and go, and expired entries
- * leave through a heap on expiry before each query, so the statistics count exactly the
- * live records. The result is exactly what lib/match.h computes by brute force over the same
+ * Scores: a query reads, window by window in entry order, the postings of every term
+ * matching a query word (search.c says how); per entry they give each word's best class and
+ * field values of lib/match.h, and each word's df (entries matched) gives its idf. N, the
+ * mean field lengths and the per-language counts are kept up to date as records come and
+ * go, and expired entries leave through a heap on expiry before each query, so the
+ * statistics count exactly the live records. Every match is counted (the total of "N of M
+ * shown"); only those of the (words, words without typo) tiers that can reach the top are
+ * scored. The result is exactly what lib/match.h computes by brute force over the same
  * records (match_doc_of, match_doc_score with the same statistics), without decoding
  * anything: tests/unit/test_search.c checks it. Only the kept hits are then fetched and
  * decoded by the caller.

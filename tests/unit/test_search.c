@@ -25,23 +25,33 @@
 #define NOW 1800000000u
 
 static const char *const vocab[] = {
-    "rust",     "Rust",      "rusty",    "mentor",    "mentoring", "mentors",  "bike",
-    "bikes",    "repair",    "repairs",  "repaired",  "lyon",      "C",        "go",
-    "golang",   "code",      "review",   "garden",    "tools",     "guitar",   "piano",
-    "été",      "ÉTÉ",       "lessons",  "less",      "3d",        "print",    "ab",
-    "abc",      "abcd",      "bicycle",  "bicycles",  "Café",      "CAFÉ",     "cafe",
-    "Straße",   "STRASSE",   "strasse",  "école",     "écoles",    "Fahrrad",  "Fahrräder",
-    "reparación", "reparaciones", "clases", "guitarra", "œuvre", "need",      "looking",
-    "the",      "for",       "de",       "¿dónde?",   "«vélo»",    "ﬁne",      "naïve",
-    "averyveryveryverylongwordthatgoesonandonforeverandever",          "x"};
-static const char *const tagv[] = {"rust", "code-review", "bike",    "3d-print", "c++",
-                                   "go",   "été",         "garden",  "a.b",      "mentoring",
-                                   "x",    "cafÉ",        "lang-de", "lang-fr",  "lang-es",
-                                   "lang-xx"};
+    "rust",       "Rust",         "rusty",
+    "mentor",     "mentoring",    "mentors",
+    "bike",       "bikes",        "repair",
+    "repairs",    "repaired",     "lyon",
+    "C",          "go",           "golang",
+    "code",       "review",       "garden",
+    "tools",      "guitar",       "piano",
+    "été",        "ÉTÉ",          "lessons",
+    "less",       "3d",           "print",
+    "ab",         "abc",          "abcd",
+    "bicycle",    "bicycles",     "Café",
+    "CAFÉ",       "cafe",         "Straße",
+    "STRASSE",    "strasse",      "école",
+    "écoles",     "Fahrrad",      "Fahrräder",
+    "reparación", "reparaciones", "clases",
+    "guitarra",   "œuvre",        "need",
+    "looking",    "the",          "for",
+    "de",         "¿dónde?",      "«vélo»",
+    "ﬁne",        "naïve",        "averyveryveryverylongwordthatgoesonandonforeverandever",
+    "x"};
+static const char *const tagv[] = {"rust",    "code-review", "bike",    "3d-print",  "c++", "go",
+                                   "été",     "garden",      "a.b",     "mentoring", "x",   "cafÉ",
+                                   "lang-de", "lang-fr",     "lang-es", "lang-xx"};
 /* Query words beside the vocabulary: typos, prefixes, folds. */
-static const char *const qextra[] = {"mentr", "rsut", "bicyles", "reapir", "guitr", "cafe",
-                                     "strasse", "ecole", "fahrrad", "bicicleta", "ment",
-                                     "repa", "mentorship", "guitare", "lesson", "ete"};
+static const char *const qextra[] = {
+    "mentr",   "rsut",      "bicyles", "reapir", "guitr",      "cafe",    "strasse", "ecole",
+    "fahrrad", "bicicleta", "ment",    "repa",   "mentorship", "guitare", "lesson",  "ete"};
 
 static uint64_t rng_state = 88172645463325252ull;
 
@@ -174,9 +184,9 @@ ref_rank(const struct ref *rf, const struct match_query *q, struct match_hit *al
         uint32_t s;
         if (!live[i] || !match_filters(q, r))
             continue;
-        s = q->nwords == 0 ? 1
-                           : match_doc_score(q, p, &docs[i], r->kind, r->created,
-                                             be64dec(r->author));
+        s = q->nwords == 0
+                ? 1
+                : match_doc_score(q, p, &docs[i], r->kind, r->created, be64dec(r->author));
         if (s > 0) {
             /* match_score agrees on whether it matches */
             assert_true(match_score(q, r) > 0);
@@ -251,7 +261,8 @@ random_query(struct match_query *q)
         snprintf(text, sizeof(text), "%.*s", (int)(1 + rnd(5)), vocab[rnd(10)]);
     if (rnd(3) == 0) { /* typos, folds, inflections */
         size_t l = strlen(text);
-        snprintf(text + l, sizeof(text) - l, " %s", qextra[rnd(sizeof(qextra) / sizeof(qextra[0]))]);
+        snprintf(text + l, sizeof(text) - l, " %s",
+                 qextra[rnd(sizeof(qextra) / sizeof(qextra[0]))]);
     }
     match_query_add_words(q, text);
     if (rnd(4) == 0)
@@ -309,6 +320,53 @@ test_equals_match_score(void **state)
         check_query(ix, &rf, &q, 10000);
         match_query_add_words(&q, "rust mentoring");
         check_query(ix, &rf, &q, 10000);
+    }
+    search_index_free(ix);
+    free(rf.recs);
+    free(rf.ids);
+    free(rf.dead);
+}
+
+/* Enough records for several of the query's windows (search.c: 4,096 entries each), with
+ * replaced versions dead here and there, checked against the brute force. */
+static void
+test_windows(void **state)
+{
+    enum { N = 11000 };
+    struct search_index *ix;
+    struct ref rf = {0};
+    struct record r;
+    (void)state;
+
+    rf.recs = calloc(N, sizeof(*rf.recs));
+    rf.ids = calloc(N, sizeof(*rf.ids));
+    rf.dead = calloc(N, sizeof(*rf.dead));
+    assert_non_null(rf.recs);
+    assert_int_equal(search_index_new(&ix), 0);
+    for (unsigned i = 0; i < N; i++) {
+        uint8_t id[32];
+        random_record(&r, 4);
+        if (i > 0 && rnd(10) == 0) { /* a new version of an earlier record */
+            const struct record *old = &rf.recs[rnd((uint32_t)rf.n)];
+            memcpy(r.author, old->author, 32);
+            memcpy(r.slot, old->slot, RECORD_SLOT_BYTES);
+        }
+        for (unsigned j = 0; j < 32; j++)
+            id[j] = (uint8_t)rnd(256);
+        ref_add(&rf, ix, &r, id);
+    }
+    for (unsigned i = 0; i < 40; i++) {
+        struct match_query q;
+        random_query(&q);
+        check_query(ix, &rf, &q, rnd(50));
+    }
+    {
+        struct match_query q;
+        match_query_init(&q);
+        q.now_s = NOW;
+        match_query_add_words(&q, "rust mentoring");
+        check_query(ix, &rf, &q, 10000);
+        check_query(ix, &rf, &q, 3);
     }
     search_index_free(ix);
     free(rf.recs);
@@ -524,6 +582,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equals_match_score),
+        cmocka_unit_test(test_windows),
         cmocka_unit_test(test_replace_withdraw_expire),
         cmocka_unit_test(test_partial),
         cmocka_unit_test(test_bounded),
