@@ -2,8 +2,9 @@
  * ctl_int: what the control server's rooms share (internal to daemon/ctl_*.c).
  *
  * The rooms. ctl_server.c is the transport: the listener, the clients, framing, the
- * per-client limits, the dispatcher and its ONE command table. The commands live in rooms
- * by domain, each a file of its own that knows nothing of sockets:
+ * per-client limits, the dispatcher and its ONE command table. ctl_call.c is the call and
+ * its one reply (below), which the transport and every room go through. The commands live
+ * in rooms by domain, each a file of its own that knows nothing of sockets:
  *   ctl_status.c   id, status, peers, connect
  *   ctl_doctor.c   doctor: checks of the node, each with what to do
  *   ctl_lookup.c   candidates: what an ambiguous id prefix could mean
@@ -119,7 +120,7 @@ struct ctl_call {
     bool inflight; /* counted in the client's requests in flight (not a stream, no reply) */
 };
 
-/* ---- The reply channel (ctl_server.c) ---- */
+/* ---- The reply channel (ctl_call.c) ---- */
 
 /* ctl_fail records msg (printf-style, one line, NULL: pull_strerror(err)) as the message of
  * err for this call, and returns err: `return ctl_fail(call, PULL_ERR_KIND, "...")`. */
@@ -179,8 +180,58 @@ void ctl_done(struct ctl_call *call, int rc);
 bool ctl_client_closing(const struct ctl_call *call);
 
 /* ctl_server_set_commands replaces the command table (static storage), so that tests can
- * check the dispatcher with handlers that break the rules. */
+ * check the dispatcher with handlers that break the rules. (ctl_server.c) */
 void ctl_server_set_commands(struct ctl_server *srv, const struct ctl_command *table, size_t n);
+
+/* ---- Between the transport and the calls (ctl_server.c, ctl_call.c; not for rooms) ---- */
+
+/* One connection (ctl_server.c reads it, ctl_call.c counts its calls and links its
+ * streams). */
+struct ctl_client {
+    uv_pipe_t pipe; /* first: the handle's data points back here anyway */
+    struct ctl_server *srv;
+    struct ctl_client *next, *prev;
+    struct ctl_reader rd;
+    uint8_t *rest; /* received bytes not yet fed (reading paused) */
+    size_t rest_len, rest_off;
+    uv_timer_t resume; /* continues with rest on the next loop turn */
+    size_t queued;     /* bytes written but not yet completed */
+    unsigned refs;     /* calls and callbacks that still refer to the client; +1 per handle */
+    bool closing;
+    bool paused;
+    bool pipe_closing, timer_closing;
+    struct ctl_call *streams; /* running streams (watch, export) */
+    /* the budget (ctl_server.c's essay) */
+    bool spoke;              /* a whole request came */
+    unsigned inflight;       /* calls being answered, streams not counted */
+    uint64_t since_ms;       /* the last request or end of a call (the connection at first) */
+    uint64_t wait_ms;        /* the last write completion, or when the queue began */
+    uint64_t paced_until_ms; /* the next request is not read before */
+    size_t watch_mem;        /* this client's share of srv->watch_mem */
+};
+
+/* ctl_client_send sends the framed message in w (taking its buffer) unless c already has
+ * more than limit bytes unsent, in which case c is dropped (its streams stop); watch: it is
+ * a watch event, counted in the watchers' memory. Returns false if c was dropped or is
+ * closing (the message is discarded). (ctl_server.c) */
+bool ctl_client_send(struct ctl_client *c, struct pull_wb *w, size_t limit, bool watch);
+
+/* ctl_client_schedule resumes c's reading, if it is paused, as soon as it may go on (a call
+ * of c ended or replied). (ctl_server.c) */
+void ctl_client_schedule(struct ctl_client *c);
+
+/* ctl_client_unref lets go of a reference to c (a call's, a write's, a handle's); the last
+ * one frees c. (ctl_server.c) */
+void ctl_client_unref(struct ctl_client *c);
+
+/* ctl_call_new makes the call of request seq of c: it holds c and counts as one of c's
+ * requests in flight. The dispatcher ends it with ctl_done. NULL if out of memory.
+ * (ctl_call.c) */
+struct ctl_call *ctl_call_new(struct ctl_client *c, uint64_t seq);
+
+/* ctl_stream_unlink takes a stream call out of its client's list (nothing if it is not a
+ * stream); its stop hook is no longer called. (ctl_call.c) */
+void ctl_stream_unlink(struct ctl_call *call);
 
 /* ---- Shared packing and args (ctl_pack.c) ---- */
 

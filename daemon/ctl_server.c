@@ -1,7 +1,7 @@
 /*
  * ctl_server: pulld's side of the control socket (proto/ctl.h is the specification) - the
- * transport and the dispatcher. The commands live in rooms (daemon/ctl_int.h has the map
- * and the reply channel they share).
+ * transport and the dispatcher. The calls and their one reply are ctl_call.c's; the
+ * commands live in rooms (daemon/ctl_int.h has the map and the reply channel they share).
  *
  * One libuv unix socket at DATA_DIR/pulld.sock, mode 0600, at most ctl_max_clients
  * connections. Per connection: a bounded frame reader (the length is checked before any
@@ -38,15 +38,13 @@
  * Commands come from the one table below {name, handler, required args, flags}; proto/ctl
  * checks existence and required args before the handler runs. A frame that is not a valid
  * request closes only that connection (counters.ctl_bad). Every request becomes a call that
- * gets exactly one final reply (ctl_int.h); the dispatcher ends it with the handler's
- * return. A client is freed only when its handles are closed and no call or callback
- * refers to it (refs), never inside its own callback chain.
+ * gets exactly one final reply (ctl_int.h, ctl_call.c); the dispatcher ends it with the
+ * handler's return. A client is freed only when its handles are closed and no call or
+ * callback refers to it (refs), never inside its own callback chain.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <msgpack.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,29 +65,6 @@
 #define CTL_SWEEP_MS 1000u      /* idle and stalled clients are looked for this often */
 #define CTL_STALL_EVICT_MS 1000 /* a full server may close a client stalled this long */
 
-struct ctl_client {
-    uv_pipe_t pipe; /* first: the handle's data points back here anyway */
-    struct ctl_server *srv;
-    struct ctl_client *next, *prev;
-    struct ctl_reader rd;
-    uint8_t *rest; /* received bytes not yet fed (reading paused) */
-    size_t rest_len, rest_off;
-    uv_timer_t resume; /* continues with rest on the next loop turn */
-    size_t queued;     /* bytes written but not yet completed */
-    unsigned refs;     /* calls and callbacks that still refer to the client; +1 per handle */
-    bool closing;
-    bool paused;
-    bool pipe_closing, timer_closing;
-    struct ctl_call *streams; /* running streams (watch, export) */
-    /* the budget (the essay above) */
-    bool spoke;              /* a whole request came */
-    unsigned inflight;       /* calls being answered, streams not counted */
-    uint64_t since_ms;       /* the last request or end of a call (the connection at first) */
-    uint64_t wait_ms;        /* the last write completion, or when the queue began */
-    uint64_t paced_until_ms; /* the next request is not read before */
-    size_t watch_mem;        /* this client's share of srv->watch_mem */
-};
-
 /* A write in flight. */
 struct ctl_write {
     uv_write_t req;
@@ -100,8 +75,6 @@ struct ctl_write {
 };
 
 static void client_close(struct ctl_client *c, bool bad, bool graceful);
-static void client_unref(struct ctl_client *c);
-static void client_schedule(struct ctl_client *c);
 
 static uint64_t
 now_ms(const struct ctl_server *srv)
@@ -137,14 +110,14 @@ on_write(uv_write_t *req, int status)
         if (s->stream->written != NULL)
             s->stream->written(s, c->queued);
     }
-    client_unref(c);
+    ctl_client_unref(c);
 }
 
 /* Sends a framed message, taking w's buffer; watch: it is a watch event, counted in the
  * watchers' memory. Returns false if the client was dropped (or is closing: the message is
  * discarded). */
-static bool
-client_send(struct ctl_client *c, struct pull_wb *w, size_t limit, bool watch)
+bool
+ctl_client_send(struct ctl_client *c, struct pull_wb *w, size_t limit, bool watch)
 {
     struct ctl_write *wr;
     uv_buf_t b;
@@ -197,275 +170,7 @@ client_error(struct ctl_client *c, uint64_t seq, const char *msg)
 
     wb_init(&w, 4096);
     ctl_reply_error(&w, seq, PULL_ERR_PROTOCOL, msg);
-    client_send(c, &w, CTL_QUEUE_MAX, false);
-}
-
-/* ---- Calls and the one reply ---------------------------------------------------------- */
-
-static struct ctl_call *
-call_new(struct ctl_client *c, uint64_t seq)
-{
-    struct ctl_call *call = calloc(1, sizeof(*call));
-
-    if (call == NULL)
-        return NULL;
-    call->srv = c->srv;
-    call->seq = seq;
-    call->c = c;
-    call->cmd = "?";
-    call->refs = 1;
-    call->inflight = true;
-    c->inflight++;
-    c->refs++;
-    return call;
-}
-
-/* The call no longer counts as a request in flight of its client: it replied, became a
- * stream or ended. Reading may go on. */
-static void
-call_settle(struct ctl_call *call)
-{
-    struct ctl_client *c = call->c;
-
-    if (!call->inflight)
-        return;
-    call->inflight = false;
-    c->inflight--;
-    c->since_ms = now_ms(c->srv);
-    client_schedule(c);
-}
-
-static void call_bug(struct ctl_call *call, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* A handler broke the one-reply rule: log it (with the command) and count it. */
-static void
-call_bug(struct ctl_call *call, const char *fmt, ...)
-{
-    char what[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    call->srv->reply_bugs++;
-    log_error("ctl: bug in '%s' (seq %llu): %s", call->cmd, (unsigned long long)call->seq, what);
-}
-
-static void
-stream_unlink(struct ctl_call *call)
-{
-    struct ctl_client *c = call->c;
-
-    if (call->stream == NULL)
-        return;
-    if (call->stream_prev != NULL)
-        call->stream_prev->stream_next = call->stream_next;
-    else
-        c->streams = call->stream_next;
-    if (call->stream_next != NULL)
-        call->stream_next->stream_prev = call->stream_prev;
-    call->stream_next = call->stream_prev = NULL;
-    call->stream = NULL;
-}
-
-int
-ctl_fail(struct ctl_call *call, int err, const char *fmt, ...)
-{
-    va_list ap;
-
-    call->fail_err = err;
-    call->fail_msg[0] = '\0';
-    if (fmt != NULL) {
-        va_start(ap, fmt);
-        vsnprintf(call->fail_msg, sizeof(call->fail_msg), fmt, ap);
-        va_end(ap);
-    }
-    return err;
-}
-
-msgpack_packer *
-ctl_begin(struct ctl_call *call, bool more)
-{
-    if (call->building)
-        ctl_cancel(call);
-    wb_init(&call->w, CTL_REPLY_MAX + 64);
-    call->start = ctl_frame_begin(&call->w);
-    mp_packer_init(&call->pk, &call->w);
-    ctl_pack_reply_head(&call->pk, call->seq, 0, NULL, more);
-    call->building = true;
-    call->more = more;
-    return &call->pk;
-}
-
-void
-ctl_cancel(struct ctl_call *call)
-{
-    if (call->building)
-        wb_release(&call->w);
-    call->building = false;
-}
-
-/* Sends a framed reply of the call (or drops it, logged, if the final one went out). */
-static void
-call_send(struct ctl_call *call, struct pull_wb *w, bool more)
-{
-    struct ctl_client *c = call->c;
-    size_t limit = more && call->queue_max > 0 ? call->queue_max : CTL_QUEUE_MAX;
-
-    if (call->replied) {
-        call_bug(call, "a reply after the final reply (refused)");
-        wb_release(w);
-        return;
-    }
-    if (!more) {
-        call->replied = true;
-        stream_unlink(call);
-        call_settle(call);
-    }
-    /* client_send may drop the client, whose streams then end: hold the call meanwhile */
-    call->refs++;
-    client_send(c, w, limit, more && call->queue_max > 0);
-    ctl_done(call, 0);
-}
-
-void
-ctl_send(struct ctl_call *call)
-{
-    const struct ctl_stream_ops *ended = NULL;
-    int rc;
-
-    if (!call->building) {
-        call_bug(call, "ctl_send without ctl_begin");
-        return;
-    }
-    call->building = false;
-    if ((rc = ctl_frame_end(&call->w, call->start, CTL_REPLY_MAX)) != 0) {
-        wb_reset(&call->w);
-        ctl_reply_error(&call->w, call->seq, rc == PULL_ERR_NOMEM ? rc : PULL_ERR_TOO_BIG,
-                        rc == PULL_ERR_NOMEM ? NULL
-                                             : "the result is too large for one reply: ask "
-                                               "for fewer records (--limit)");
-        if (call->more)
-            ended = call->stream; /* the error is the stream's final reply */
-        call->more = false;
-    }
-    call->refs++;
-    call_send(call, &call->w, call->more);
-    if (ended != NULL)
-        ended->stop(call, false); /* the room lets go of its state (the reply went out) */
-    ctl_done(call, 0);
-}
-
-void
-ctl_send_packed(struct ctl_call *call, bool more, const uint8_t *p, size_t len)
-{
-    ctl_begin(call, more);
-    wb_put(&call->w, p, len);
-    ctl_send(call);
-}
-
-/* Sends err as the call's final reply, with the message ctl_fail recorded for it. */
-static void
-call_error(struct ctl_call *call, int err)
-{
-    struct pull_wb w;
-
-    ctl_cancel(call);
-    wb_init(&w, 4096);
-    ctl_reply_error(&w, call->seq, err, call->fail_err == err ? call->fail_msg : NULL);
-    call_send(call, &w, false);
-}
-
-struct ctl_call *
-ctl_keep(struct ctl_call *call)
-{
-    call->refs++;
-    return call;
-}
-
-struct ctl_call *
-ctl_stream(struct ctl_call *call, const struct ctl_stream_ops *ops, void *arg, size_t queue_max)
-{
-    struct ctl_client *c = call->c;
-
-    assert(!c->closing && !call->replied && call->stream == NULL); /* called by handlers */
-    ctl_keep(call);
-    call_settle(call); /* a stream is not a request in flight: its client may go on */
-    call->arg = arg;
-    call->queue_max = queue_max;
-    call->stream = ops;
-    call->stream_prev = NULL;
-    call->stream_next = c->streams;
-    if (c->streams != NULL)
-        c->streams->stream_prev = call;
-    c->streams = call;
-    return call;
-}
-
-size_t
-ctl_queued(const struct ctl_call *call)
-{
-    return call->c->queued;
-}
-
-bool
-ctl_stream_room(const struct ctl_call *call, size_t len)
-{
-    const struct ctl_client *c = call->c;
-    const struct ctl_server *srv = call->srv;
-    size_t max = call->queue_max > 0 ? call->queue_max : CTL_QUEUE_MAX;
-
-    if (c->closing || c->queued > max || len > max - c->queued)
-        return false;
-    return call->queue_max == 0 || srv->watch_mem + len <= limits(srv)->ctl_watch_total_bytes;
-}
-
-bool
-ctl_streaming(const struct ctl_call *call, const struct ctl_stream_ops *ops)
-{
-    for (const struct ctl_call *s = call->c->streams; s != NULL; s = s->stream_next) {
-        if (s->stream == ops)
-            return true;
-    }
-    return false;
-}
-
-bool
-ctl_client_closing(const struct ctl_call *call)
-{
-    return call->c->closing;
-}
-
-void
-ctl_done(struct ctl_call *call, int rc)
-{
-    struct ctl_client *c = call->c;
-
-    if (rc > 0) {
-        call_bug(call, "returned %d (not an error code)", rc);
-        rc = ctl_fail(call, PULL_ERR_STATE, "internal error: '%s' returned %d", call->cmd, rc);
-    }
-    if (rc != 0) {
-        if (call->replied)
-            call_bug(call, "an error (%s) after the final reply (dropped)", pull_strerror(rc));
-        else
-            call_error(call, rc);
-    }
-    if (--call->refs > 0)
-        return;
-    if (!call->replied && !c->closing) {
-        call_bug(call, "ended without a reply");
-        ctl_fail(call, PULL_ERR_STATE, "internal error: '%s' ended without a reply", call->cmd);
-        call->refs++; /* held while the reply goes out */
-        call_error(call, PULL_ERR_STATE);
-        call->refs--;
-    }
-    stream_unlink(call);
-    ctl_cancel(call);
-    call_settle(call);
-    free(call);
-    client_unref(c);
+    ctl_client_send(c, &w, CTL_QUEUE_MAX, false);
 }
 
 /* ---- The command table -------------------------------------------------------------- */
@@ -579,7 +284,7 @@ handle_msg(struct ctl_client *c, const uint8_t *msg, size_t len)
         client_error(c, req.has_seq ? req.seq : 0, text);
         return false;
     }
-    if ((call = call_new(c, req.seq)) == NULL) {
+    if ((call = ctl_call_new(c, req.seq)) == NULL) {
         client_close(c, false, false);
         return false;
     }
@@ -617,8 +322,8 @@ client_free(struct ctl_client *c)
     free(c);
 }
 
-static void
-client_unref(struct ctl_client *c)
+void
+ctl_client_unref(struct ctl_client *c)
 {
     if (--c->refs == 0)
         client_free(c);
@@ -627,7 +332,7 @@ client_unref(struct ctl_client *c)
 static void
 on_handle_closed(uv_handle_t *h)
 {
-    client_unref(h->data);
+    ctl_client_unref(h->data);
 }
 
 static void
@@ -651,7 +356,7 @@ on_shutdown(uv_shutdown_t *req, int status)
     (void)status;
     free(req);
     close_handles(c);
-    client_unref(c);
+    ctl_client_unref(c);
 }
 
 static void
@@ -669,7 +374,7 @@ streams_stop(struct ctl_client *c, bool server_stopping)
 
     while ((s = c->streams) != NULL) {
         const struct ctl_stream_ops *ops = s->stream;
-        stream_unlink(s);
+        ctl_stream_unlink(s);
         ops->stop(s, server_stopping);
     }
 }
@@ -770,14 +475,14 @@ client_pause(struct ctl_client *c, const uint8_t *p, size_t n)
         c->paused = true;
         uv_read_stop((uv_stream_t *)&c->pipe);
     }
-    client_schedule(c);
+    ctl_client_schedule(c);
 }
 
 /* Resumes a paused client when it may go on: on the next loop turn, once its slow
  * command's share is waited out; not before one of its calls ends if too many are in
  * flight (call_settle calls again). */
-static void
-client_schedule(struct ctl_client *c)
+void
+ctl_client_schedule(struct ctl_client *c)
 {
     uint64_t now = now_ms(c->srv), delay;
 
@@ -807,7 +512,7 @@ on_resume(uv_timer_t *t)
         return;
     c->rest_off += (size_t)used;
     if (more) {
-        client_schedule(c);
+        ctl_client_schedule(c);
         return;
     }
     free(c->rest);
