@@ -1,6 +1,7 @@
 /*
  * node: the loop's owner, the store, the search index and the one write batch (node.h is
- * the manual; node_int.h tells the rooms, node_verify.c holds the records in verification).
+ * the manual; node_int.h tells the rooms, node_verify.c holds the records in verification,
+ * node_kv.c queues the key-value writes and after-commit callbacks).
  *
  * The pending batch. node_submit verifies a record at once, node_verify.c hands back the
  * records its threads verified (node_admit_verified); either way the batch keeps a private
@@ -8,12 +9,13 @@
  * records by id and by (author, slot), and the change the batch makes to each author's
  * counts, so duplicate, staleness and quota checks, node_has_record and node_fetch_record
  * see pending records without scanning. Key-value writes wait in a list (searched from the
- * newest for node_kv_get), and so do the after-commit callbacks. The batch commits in one
- * store_commit transaction from the uv_check handle (the end of a loop turn; a uv_idle
- * handle keeps the poll from blocking while writes wait) or as soon as it holds
- * NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data; verified records alone
- * may wait for more (commit_due). A flush first moves everything out of the batch, so code
- * called from the observers and callbacks may queue again: that goes to the next batch.
+ * newest for node_kv_get), and so do the after-commit callbacks (node_kv.c queues both).
+ * The batch commits in one store_commit transaction from the uv_check handle (the end of a
+ * loop turn; a uv_idle handle keeps the poll from blocking while writes wait) or as soon as
+ * it holds NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data; verified
+ * records alone may wait for more (commit_due). A flush first moves everything out of the
+ * batch, so code called from the observers and callbacks may queue again: that goes to the
+ * next batch.
  *
  * Expiry. A timer marks the sweep due once a minute (sooner while there is more to sweep);
  * the next commit deletes up to SWEEP_MAX expired records in the same transaction and tells
@@ -121,9 +123,9 @@ on_idle(uv_idle_t *h)
     (void)h; /* only there so that the poll does not block while writes wait */
 }
 
-/* batch_wake makes sure the end of this loop turn commits what waits. */
-static void
-batch_wake(struct node_batch *b)
+/* node_batch_wake makes sure the end of this loop turn commits what waits. */
+void
+node_batch_wake(struct node_batch *b)
 {
     if (!b->idle_on && b->handles) {
         uv_idle_start(&b->idle, on_idle);
@@ -551,7 +553,7 @@ node_admit_verified(struct node *n, struct pend *p)
     batch_admit(b, p, &d);
     if (b->n == 1)
         b->first_ms = node_now_ms(n);
-    batch_wake(b);
+    node_batch_wake(b);
     if (b->n >= NODE_BATCH_MAX)
         (void)node_flush(n);
     return 0;
@@ -611,7 +613,7 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
     batch_admit(b, p, &d);
     p = NULL; /* owned by the batch */
     b->urgent = true;
-    batch_wake(b);
+    node_batch_wake(b);
     if (b->n >= NODE_BATCH_MAX)
         (void)node_flush(n);
     rc = 0;
@@ -659,106 +661,6 @@ node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint
     return 0;
 }
 
-/* ---------------------------------------------------------------- key-value writes */
-
-static int
-kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *val, size_t len,
-         bool del, const struct store_peer_stats *note)
-{
-    struct node_batch *b = n->batch;
-    struct kvpend *k;
-
-    if (b->closed)
-        return PULL_ERR_STATE;
-    if (len > STORE_KV_MAX)
-        return PULL_ERR_TOO_BIG;
-    if ((k = malloc(sizeof(*k) + len)) == NULL)
-        return PULL_ERR_NOMEM;
-    k->next = NULL;
-    k->table = t;
-    memcpy(k->key, key, 32);
-    k->del = del;
-    k->has_note = note != NULL;
-    if (note != NULL)
-        k->note = *note;
-    k->len = len;
-    if (len > 0)
-        memcpy(k->val, val, len);
-    *b->kv_tail = k;
-    b->kv_tail = &k->next;
-    b->nkv++;
-    b->kv_bytes += len + 64;
-    b->urgent = true;
-    batch_wake(b);
-    if (b->kv_bytes >= NODE_BATCH_KV_BYTES)
-        (void)node_flush(n);
-    return 0;
-}
-
-int
-node_kv_put(struct node *n, enum store_table t, const uint8_t key[static 32], const void *val,
-            size_t len)
-{
-    int rc;
-
-    if (val == NULL && len != 0)
-        return PULL_ERR_INVAL;
-    if ((rc = kv_queue(n, t, key, val, len, false, NULL)) == 0 && t == STORE_DYADS)
-        node_kin_learn_dyad(n, val, len);
-    return rc;
-}
-
-int
-node_peer_note(struct node *n, const uint8_t key[static 32], const struct store_peer_stats *note)
-{
-    if (note == NULL)
-        return PULL_ERR_INVAL;
-    return kv_queue(n, STORE_PEERS, key, NULL, 0, false, note);
-}
-
-int
-node_kv_del(struct node *n, enum store_table t, const uint8_t key[static 32])
-{
-    return kv_queue(n, t, key, NULL, 0, true, NULL);
-}
-
-int
-node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32], struct pull_wb *out)
-{
-    const struct kvpend *last = NULL;
-
-    for (const struct kvpend *k = n->batch->kv; k != NULL; k = k->next) {
-        if (k->table == t && !k->has_note && memcmp(k->key, key, 32) == 0)
-            last = k; /* the newest write of the key wins */
-    }
-    if (last != NULL) {
-        if (last->del)
-            return PULL_ERR_NOT_FOUND;
-        return out != NULL ? wb_put(out, last->val, last->len) : 0;
-    }
-    return store_kv_get(n->store, t, key, out);
-}
-
-int
-node_after_commit(struct node *n, node_done_fn fn, void *arg)
-{
-    struct node_batch *b = n->batch;
-    struct after *a;
-
-    if (b->closed)
-        return PULL_ERR_STATE;
-    if ((a = malloc(sizeof(*a))) == NULL)
-        return PULL_ERR_NOMEM;
-    a->next = NULL;
-    a->fn = fn;
-    a->arg = arg;
-    *b->after_tail = a;
-    b->after_tail = &a->next;
-    b->urgent = true;
-    batch_wake(b);
-    return 0;
-}
-
 /* ---------------------------------------------------------------- expiry and memory */
 
 static void
@@ -767,7 +669,7 @@ on_sweep(uv_timer_t *t)
     struct node *n = t->data;
 
     n->batch->sweep_due = true;
-    batch_wake(n->batch);
+    node_batch_wake(n->batch);
 }
 
 /* Drops the store's pages, and with heap the freed heap too. */

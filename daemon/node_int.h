@@ -1,15 +1,18 @@
 /*
- * node_int: what the node's two rooms share (internal to daemon/node*.c; node.h is the
+ * node_int: what the node's rooms share (internal to daemon/node*.c; node.h is the
  * manual).
  *
  * The rooms.
  *   node.c         the loop's floor: the pending batch and its commit, records admitted
- *                  by node_submit or coming back verified, key-value writes, observers,
- *                  expiry, trimming memory, the network operations, start and stop.
+ *                  by node_submit or coming back verified, observers, expiry, trimming
+ *                  memory, start and stop.
+ *   node_kv.c      key-value writes and after-commit callbacks, queued in the batch.
  *   node_kin.c     the authors the store budget keeps besides the node's own.
  *   node_verify.c  records in verification: node_submit_async's checks, the jobs, the
  *                  verifier threads (or libuv's threadpool), the table of ids being
  *                  verified, the order in which results come back to the batch.
+ *   node_mine.c    my records kept past their expiry, node_net.c the network operations
+ *                  (node_set_net): both need only node.h.
  */
 #ifndef PULL_NODE_INT_H
 #define PULL_NODE_INT_H
@@ -178,6 +181,9 @@ node_h32(const uint8_t *p)
 
 /* node_pend_find returns the pending record with this id, or NULL. */
 struct pend *node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES]);
+
+/* node_batch_wake makes sure the end of this loop turn commits what waits in the batch. */
+void node_batch_wake(struct node_batch *b);
 
 /* node_admit_verified takes a verified record (p, with env and rec set) into the batch as
  * node_submit does (record_admit against the store and the batch). Returns 0 once p is the
