@@ -335,41 +335,7 @@ obs_removed(void *ctx, const uint8_t id[RECORD_ID_BYTES])
     syncer_on_removed(s->e, id);
 }
 
-/* ---------------------------------------------------------------- mail (the dyad service) */
-
-void
-sync_set_mail(struct sync *s, const struct sync_mail_ops *ops)
-{
-    if (ops != NULL)
-        s->mail = *ops;
-    else
-        memset(&s->mail, 0, sizeof(s->mail));
-}
-
-int
-sync_mail_post(struct sync *s, const uint8_t *item, size_t len)
-{
-    int rc;
-
-    if (s->stopped)
-        return PULL_ERR_STATE;
-    rc = syncer_mail_post(s->e, item, len, sync_now_ms(s));
-    sync_drain(s);
-    return rc;
-}
-
-bool
-sync_mail_has(const struct sync *s, const uint8_t id[static 32])
-{
-    return syncer_mail_has(s->e, id);
-}
-
-void
-sync_mail_each_inbox(const struct sync *s, void (*fn)(void *ctx, const uint8_t *item, size_t len),
-                     void *ctx)
-{
-    syncer_mail_each_inbox(s->e, fn, ctx);
-}
+/* ---------------------------------------------------------------- the engine's counters */
 
 void
 sync_get_stats(const struct sync *s, struct syncer_stats *out)

@@ -1,16 +1,17 @@
 /*
- * sync_int: what sync's two rooms share (internal to daemon/sync*.c; sync.h is the
- * manual).
+ * sync_int: what sync's rooms share (internal to daemon/sync*.c; sync.h is the manual).
  *
  * The rooms.
  *   sync.c         the executor: the engine's host (offer, has, fetch, the store's ids),
  *                  its actions turned into net calls and node writes, net's events and
- *                  the node's commits turned into engine calls, the one timer, the dyad
- *                  service's mail hooks, start and stop.
+ *                  the node's commits turned into engine calls, the one timer, calling
+ *                  the dyad service's mail hooks, start and stop.
+ *   sync_mail.c    the dyad service's way in: sync_set_mail, posting and looking up mail.
  *   sync_netops.c  the network operations of node.h (node_set_net) that the other floors
  *                  use: peers as `pull peers` shows them, `pull connect` and the wait for
  *                  its session, peers learned from LAN or bootstrap, the addresses.
- * Neither holds a protocol rule: those are proto/syncer's.
+ *   sync_dials.c   what the dials to each peer did lately: the warnings, `pull peers`.
+ * None holds a protocol rule: those are proto/syncer's.
  */
 #ifndef PULL_SYNC_INT_H
 #define PULL_SYNC_INT_H
