@@ -3,10 +3,10 @@
  * It stands on the node (records, search, the network operations) and on the services
  * main.c hands it; it hears of new records and dyad events through the node's observers.
  *
- * ctl_server.c is the transport and the dispatcher with the one command table; the
- * commands live in rooms by domain (ctl_status.c, ctl_records.c, ctl_search.c,
- * ctl_dyads.c, ctl_bundles.c), which share daemon/ctl_int.h: the call and its one reply
- * channel. Every request gets exactly one final reply, whatever its handler does.
+ * ctl_server.c is the transport and the dispatcher with the one command table, ctl_call.c
+ * the call and its one reply channel (replies, errors, streams); the commands live in
+ * rooms by domain (ctl_status.c, ctl_records.c, ctl_search.c, ctl_dyads.c, ctl_bundles.c,
+ * ctl_people.c, ctl_lookup.c, ctl_doctor.c, ctl_invite.c), which share daemon/ctl_int.h. Every request gets exactly one final reply, whatever its handler does.
  */
 #ifndef PULL_CTL_SERVER_H
 #define PULL_CTL_SERVER_H
