@@ -26,7 +26,7 @@
  * its RSS. store_trim drops them (they stay in the page cache): once after start, then
  * TRIM_QUIET_MS after commits pause (the end of an import or a catch-up), at most every
  * TRIM_EVERY_MS while they go on, and every TRIM_READ_BYTES read for peers (serving a
- * catch-up commits nothing).
+ * catch-up commits nothing) or TRIM_QUIET_MS after such reads pause.
  */
 #include "daemon/node.h"
 #include "daemon/node_int.h"
@@ -53,6 +53,7 @@
 #define TRIM_READ_BYTES (8u << 20) /* store bytes served to peers between two trims */
 
 static void trim_after_commit(struct node *n);
+static void on_trim(uv_timer_t *t);
 static void on_sweep(uv_timer_t *t);
 
 uint64_t
@@ -657,6 +658,11 @@ node_fetch_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES], uint
     if ((n->batch->read_bytes += w->len) >= TRIM_READ_BYTES) {
         n->batch->read_bytes = 0;
         node_trim_soon(n);
+    } else if (n->batch->handles) {
+        /* and once the serving pauses, what the last stretch read (a catch-up of 100,000
+         * records left 72 MB of the store's pages counted on the serving side) */
+        n->batch->reads_since_trim = true;
+        uv_timer_start(&n->batch->trim, on_trim, TRIM_QUIET_MS, 0);
     }
     return 0;
 }

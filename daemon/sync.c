@@ -113,8 +113,11 @@ host_each_key(void *ctx, uint64_t since,
               int (*visit)(void *vctx, uint64_t created, const uint8_t id[32]), void *vctx)
 {
     struct sync *s = ctx;
+    int rc = store_iter_keys(s->n->store, since, visit, vctx);
 
-    return store_iter_keys(s->n->store, since, visit, vctx);
+    /* the walk read the records' pages: they leave pulld's RSS on the next loop turn */
+    node_trim_pages_soon(s->n);
+    return rc;
 }
 
 /* host_known: an author whose records this node holds, or a person the dyad service knows
