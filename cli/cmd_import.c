@@ -37,8 +37,10 @@ bundle_failed(const char *path, int rc, uint64_t count, bool started)
  * each request of CTL_CHUNK_ENVELOPES one durable LMDB commit. With several in flight
  * pulld's per-loop-turn batching (NODE_BATCH_MAX) commits several requests at once, and
  * the socket keeps it busy while a commit syncs (proto/ctl.h allows this: replies carry
- * their seq). */
-#define IMPORT_IN_FLIGHT 8
+ * their seq). 16 x 256 is twice NODE_BATCH_MAX: while one batch commits, the next is
+ * already being verified (8 in flight imported 100k records at 11,000 rec/s, 16 at
+ * 11,800-13,500 on the same machine). */
+#define IMPORT_IN_FLIGHT 16
 
 #define REASONS_MAX 8
 
