@@ -115,6 +115,26 @@ struct ref {
     size_t n;
 };
 
+/* ref_init: room for cap records in the brute-force reference. */
+static void
+ref_init(struct ref *rf, size_t cap)
+{
+    rf->recs = calloc(cap, sizeof(*rf->recs));
+    rf->ids = calloc(cap, sizeof(*rf->ids));
+    rf->dead = calloc(cap, sizeof(*rf->dead));
+    assert_non_null(rf->recs);
+    assert_non_null(rf->ids);
+    assert_non_null(rf->dead);
+}
+
+static void
+ref_free(struct ref *rf)
+{
+    free(rf->recs);
+    free(rf->ids);
+    free(rf->dead);
+}
+
 static void
 ref_add(struct ref *rf, struct search_index *ix, const struct record *r, const uint8_t id[32])
 {
@@ -295,10 +315,7 @@ test_equals_match_score(void **state)
     struct record r;
     (void)state;
 
-    rf.recs = calloc(N, sizeof(*rf.recs));
-    rf.ids = calloc(N, sizeof(*rf.ids));
-    rf.dead = calloc(N, sizeof(*rf.dead));
-    assert_non_null(rf.recs);
+    ref_init(&rf, N);
     assert_int_equal(search_index_new(&ix), 0);
     for (unsigned i = 0; i < N; i++) {
         uint8_t id[32];
@@ -322,9 +339,7 @@ test_equals_match_score(void **state)
         check_query(ix, &rf, &q, 10000);
     }
     search_index_free(ix);
-    free(rf.recs);
-    free(rf.ids);
-    free(rf.dead);
+    ref_free(&rf);
 }
 
 /* Enough records for several of the query's windows (search.c: 4,096 entries each), with
@@ -338,10 +353,7 @@ test_windows(void **state)
     struct record r;
     (void)state;
 
-    rf.recs = calloc(N, sizeof(*rf.recs));
-    rf.ids = calloc(N, sizeof(*rf.ids));
-    rf.dead = calloc(N, sizeof(*rf.dead));
-    assert_non_null(rf.recs);
+    ref_init(&rf, N);
     assert_int_equal(search_index_new(&ix), 0);
     for (unsigned i = 0; i < N; i++) {
         uint8_t id[32];
@@ -369,9 +381,7 @@ test_windows(void **state)
         check_query(ix, &rf, &q, 3);
     }
     search_index_free(ix);
-    free(rf.recs);
-    free(rf.ids);
-    free(rf.dead);
+    ref_free(&rf);
 }
 
 static void
@@ -386,9 +396,7 @@ test_replace_withdraw_expire(void **state)
     uint32_t n;
     (void)state;
 
-    rf.recs = calloc(8, sizeof(*rf.recs));
-    rf.ids = calloc(8, sizeof(*rf.ids));
-    rf.dead = calloc(8, sizeof(*rf.dead));
+    ref_init(&rf, 8);
     assert_int_equal(search_index_new(&ix), 0);
     random_record(&a, 1);
     snprintf(a.title, sizeof(a.title), "Rust mentoring");
@@ -436,9 +444,7 @@ test_replace_withdraw_expire(void **state)
     assert_int_equal(n, 0);
     assert_int_equal(search_index_live(ix), 0);
     search_index_free(ix);
-    free(rf.recs);
-    free(rf.ids);
-    free(rf.dead);
+    ref_free(&rf);
 }
 
 /* A record with more distinct words than SEARCH_TERMS_PER_RECORD is scored through fetch. */
@@ -455,9 +461,7 @@ test_partial(void **state)
     uint32_t n;
     (void)state;
 
-    rf.recs = calloc(2, sizeof(*rf.recs));
-    rf.ids = calloc(2, sizeof(*rf.ids));
-    rf.dead = calloc(2, sizeof(*rf.dead));
+    ref_init(&rf, 2);
     assert_int_equal(search_index_new(&ix), 0);
     random_record(&r, 1);
     for (unsigned i = 0; i < 400 && off + 8 < RECORD_BODY_MAX; i++)
@@ -474,9 +478,7 @@ test_partial(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(hits[0].score, match_score(&q, &r)); /* a collection of one */
     search_index_free(ix);
-    free(rf.recs);
-    free(rf.ids);
-    free(rf.dead);
+    ref_free(&rf);
 }
 
 /* Bounded: a flood of unique words never grows the dictionary beyond its cap. */
