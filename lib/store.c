@@ -37,7 +37,6 @@
  *   store_kv.c      the key-value tables, the peers rows and their statistics.
  *   store_check.c   checking a store that may be damaged (store_check, store_precheck).
  */
-
 #include "lib/store.h"
 
 #include <errno.h>

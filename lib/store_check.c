@@ -3,7 +3,6 @@
  * (the list of checks is below): in full (store_check) or its file and meta pages only
  * (store_precheck, which store_open runs). store_int.h has the rooms.
  */
-
 #include "lib/store.h"
 
 #include <errno.h>

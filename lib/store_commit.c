@@ -4,7 +4,6 @@
  * then the key-value writes (store_kv.c), then the budget's evictions of strangers'
  * records. store_int.h has the rooms.
  */
-
 #include "lib/store.h"
 
 #include <errno.h>

@@ -4,7 +4,6 @@
  * in the commit's transaction (store_kv_apply, called by store_commit.c). store_int.h has the
  * rooms.
  */
-
 #include "lib/store.h"
 
 #include <errno.h>

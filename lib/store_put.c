@@ -4,7 +4,6 @@
  * transaction that runs it is store_commit.c's; store.c's top comment has what the writes
  * cost, store_int.h the rooms.
  */
-
 #include "lib/store.h"
 
 #include <errno.h>

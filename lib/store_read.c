@@ -3,7 +3,6 @@
  * prefixes - and the counts and stats. Every call opens a short read transaction
  * (store_rbegin, store.c) and ends it before returning. store_int.h has the rooms.
  */
-
 #include "lib/store.h"
 
 #include <errno.h>
