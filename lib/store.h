@@ -89,7 +89,7 @@
  * Damage. LMDB trusts its file: a truncated data.mdb or a damaged page makes it read
  * outside the map (SIGBUS) or follow garbage pointers (SIGSEGV). store_check (pulld runs it
  * before store_open) verifies the file before anything maps it: size, both meta pages, and
- * every B-tree page reachable from the current meta (store.c has the list of checks).
+ * every B-tree page reachable from the current meta (store_check.c has the list of checks).
  * store_open itself runs the cheap part of it (size and meta pages). Values that LMDB hands
  * out are bounds-checked by their readers (a record that no longer decodes is skipped).
  *
