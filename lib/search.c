@@ -6,81 +6,19 @@
 
 #include "lib/err.h"
 #include "lib/fold.h"
-#include "lib/log.h"
 #include "lib/mp.h"
+#include "lib/search_int.h"
 #include "lib/stem.h"
 
-/* A dictionary term: a distinct folded word, or a whole folded tag (tag = 1). */
-struct term {
-    uint8_t *post; /* postings, see search.h */
-    uint32_t plen, pcap;
-    uint32_t last;  /* last entry posted */
-    uint32_t count; /* entries posted */
-    uint64_t bag;   /* match_bag of the text (words) */
-    uint32_t langs; /* languages whose stem group lists this word */
-    uint8_t len, nchars, tag;
-    char text[MATCH_TERM_MAX + 1];
-};
-
-/* A stem group: the words whose stem in `lang` is `text`. */
-struct group {
-    uint64_t bag;
-    uint32_t first; /* member index + 1, 0 = none */
-    uint8_t lang, len, nchars;
-    char text[MATCH_TERM_MAX + 1];
-};
-
-struct member {
-    uint32_t term;
-    uint32_t next; /* member index + 1 */
-};
-
-/* efl: flags in bits 0-1, language in bits 2-6, kind in bits 7-9. */
-enum { E_DEAD = 1, E_PARTIAL = 2 };
-#define EFL_LANG(x) (((x) >> 2) & 0x1f)
-#define EFL_KIND(x) (((x) >> 7) & 0x7)
-
-/* The times live in arrays of their own (ecreated, eexpires): a query reads the created
- * time of many entries, and 4-byte steps through a dense array are a few cache lines where
- * whole entries would be one line (and often one TLB entry) each. */
-struct entry {
-    uint64_t id8, author8, key8;
-};
+/*
+ * Layout of this file: the index object, the reading of posting lists, the queries, and
+ * search_fetch. What writes the index (dictionary, postings appended to, entries, expiry,
+ * search_index_add, search_index_build) is in search_build.c; lib/search_int.h is what the
+ * two share.
+ */
 
 /* A query's row buffer is kept for the next one up to this size. */
 #define ROWS_KEEP (256u << 10)
-
-struct search_index {
-    uint8_t hkey[crypto_shorthash_KEYBYTES];
-    struct term *terms;
-    uint32_t nterms, cterms;
-    uint32_t *tslots; /* term index + 1, 0 = empty */
-    uint32_t tcap;    /* power of two */
-    struct group *groups;
-    uint32_t ngroups, cgroups;
-    uint32_t *gslots;
-    uint32_t gcap;
-    struct member *members;
-    uint32_t nmembers, cmembers;
-    struct entry *ents;
-    uint32_t *ecreated, *eexpires;
-    uint16_t *efl;
-    uint32_t *elen; /* tag words | title words << 8 | body words << 16 */
-    uint32_t nents, cents;
-    uint32_t *kslots; /* entry index + 1 by key8 */
-    uint32_t kcap;
-    uint32_t *heap; /* entries by expiry, a min-heap (dead ones leave when they surface) */
-    uint32_t nheap, cheap;
-    uint32_t *partial; /* entries indexed partially */
-    uint32_t npartial, cpartial;
-    uint8_t *rows; /* the candidate rows of a query */
-    size_t rows_cap;
-    struct match_prep *prep;
-    size_t live, dead;
-    uint64_t len_sum[MATCH_FIELDS];
-    uint32_t lang_live[STEM_LANGS];
-    size_t post_bytes;
-};
 
 uint64_t
 search_id8(const uint8_t *id)
@@ -88,19 +26,8 @@ search_id8(const uint8_t *id)
     return be64dec(id);
 }
 
-static uint64_t
-hash_bytes(const struct search_index *ix, uint8_t field, const void *p, size_t n)
-{
-    uint8_t buf[1 + 64], out[crypto_shorthash_BYTES];
-
-    buf[0] = field;
-    memcpy(buf + 1, p, n);
-    crypto_shorthash(out, buf, 1 + n, ix->hkey);
-    return be64dec(out);
-}
-
-static void *
-grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
+void *
+search_grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
 {
     uint32_t nc = *cap ? *cap : 16;
     void *q;
@@ -189,227 +116,7 @@ search_index_bytes(const struct search_index *ix)
            (ix->prep != NULL ? sizeof(*ix->prep) : 0) + ix->post_bytes;
 }
 
-/* ---- Dictionary -------------------------------------------------------------------- */
-
-static uint32_t
-term_hash(const struct search_index *ix, uint8_t tag, const char *text, size_t len)
-{
-    return (uint32_t)hash_bytes(ix, tag, text, len);
-}
-
-static uint32_t
-group_hash(const struct search_index *ix, uint8_t lang, const char *text, size_t len)
-{
-    return (uint32_t)hash_bytes(ix, (uint8_t)(0x80 | lang), text, len);
-}
-
-static int
-tslots_resize(struct search_index *ix, uint32_t cap)
-{
-    uint32_t *s = calloc(cap, sizeof(*s));
-
-    if (s == NULL)
-        return PULL_ERR_NOMEM;
-    for (uint32_t i = 0; i < ix->nterms; i++) {
-        const struct term *t = &ix->terms[i];
-        uint32_t h = term_hash(ix, t->tag, t->text, t->len) & (cap - 1);
-        while (s[h] != 0)
-            h = (h + 1) & (cap - 1);
-        s[h] = i + 1;
-    }
-    free(ix->tslots);
-    ix->tslots = s;
-    ix->tcap = cap;
-    return 0;
-}
-
-/* Finds the term (tag, text[0..len)). Returns its index, or UINT32_MAX if absent (then
- * *slot is where it would go). */
-static uint32_t
-term_find(const struct search_index *ix, uint8_t tag, const char *text, size_t len, uint32_t *slot)
-{
-    uint32_t h;
-
-    if (ix->tcap == 0 || len > MATCH_TERM_MAX)
-        return UINT32_MAX;
-    h = term_hash(ix, tag, text, len) & (ix->tcap - 1);
-    while (ix->tslots[h] != 0) {
-        const struct term *t = &ix->terms[ix->tslots[h] - 1];
-        if (t->tag == tag && t->len == len && memcmp(t->text, text, len) == 0)
-            return ix->tslots[h] - 1;
-        h = (h + 1) & (ix->tcap - 1);
-    }
-    if (slot != NULL)
-        *slot = h;
-    return UINT32_MAX;
-}
-
-/* Returns the index of the term, adding it if needed; UINT32_MAX if the dictionary is full
- * or memory ran out. */
-static uint32_t
-term_get(struct search_index *ix, uint8_t tag, const char *text, size_t len)
-{
-    uint32_t i, slot = 0;
-    struct term *t;
-
-    if ((i = term_find(ix, tag, text, len, &slot)) != UINT32_MAX)
-        return i;
-    if (ix->nterms >= SEARCH_TERMS_MAX)
-        return UINT32_MAX;
-    if ((uint64_t)(ix->nterms + 1) * 2 > ix->tcap) {
-        if (tslots_resize(ix, ix->tcap ? ix->tcap * 2 : 1024) != 0)
-            return UINT32_MAX;
-        (void)term_find(ix, tag, text, len, &slot);
-    }
-    if (ix->nterms == ix->cterms) {
-        struct term *nt = grow(ix->terms, &ix->cterms, ix->nterms + 1, sizeof(*nt));
-        if (nt == NULL)
-            return UINT32_MAX;
-        ix->terms = nt;
-    }
-    i = ix->nterms++;
-    t = &ix->terms[i];
-    memset(t, 0, sizeof(*t));
-    t->tag = tag;
-    t->len = (uint8_t)len;
-    memcpy(t->text, text, len);
-    if (!tag) {
-        t->nchars = (uint8_t)fold_chars(text, len);
-        t->bag = match_bag(text, len);
-    }
-    ix->tslots[slot] = i + 1;
-    return i;
-}
-
-static int
-gslots_resize(struct search_index *ix, uint32_t cap)
-{
-    uint32_t *s = calloc(cap, sizeof(*s));
-
-    if (s == NULL)
-        return PULL_ERR_NOMEM;
-    for (uint32_t i = 0; i < ix->ngroups; i++) {
-        const struct group *g = &ix->groups[i];
-        uint32_t h = group_hash(ix, g->lang, g->text, g->len) & (cap - 1);
-        while (s[h] != 0)
-            h = (h + 1) & (cap - 1);
-        s[h] = i + 1;
-    }
-    free(ix->gslots);
-    ix->gslots = s;
-    ix->gcap = cap;
-    return 0;
-}
-
-static uint32_t
-group_find(const struct search_index *ix, uint8_t lang, const char *text, size_t len,
-           uint32_t *slot)
-{
-    uint32_t h;
-
-    if (ix->gcap == 0)
-        return UINT32_MAX;
-    h = group_hash(ix, lang, text, len) & (ix->gcap - 1);
-    while (ix->gslots[h] != 0) {
-        const struct group *g = &ix->groups[ix->gslots[h] - 1];
-        if (g->lang == lang && g->len == len && memcmp(g->text, text, len) == 0)
-            return ix->gslots[h] - 1;
-        h = (h + 1) & (ix->gcap - 1);
-    }
-    if (slot != NULL)
-        *slot = h;
-    return UINT32_MAX;
-}
-
-/* Lists term ti in the stem group of its stem in lang. Returns 0, PULL_ERR_NOMEM or
- * PULL_ERR_TOO_BIG (SEARCH_MEMBERS_MAX: the record is then indexed partially). */
-static int
-group_add(struct search_index *ix, uint32_t ti, uint8_t lang)
-{
-    char stem[MATCH_TERM_MAX + 1];
-    size_t sl;
-    uint32_t gi, slot = 0;
-    struct group *g;
-    struct member *m;
-
-    if (ix->nmembers >= SEARCH_MEMBERS_MAX)
-        return PULL_ERR_TOO_BIG;
-    sl = stem_word(lang, ix->terms[ti].text, ix->terms[ti].len, stem, sizeof(stem));
-    if ((gi = group_find(ix, lang, stem, sl, &slot)) == UINT32_MAX) {
-        if ((uint64_t)(ix->ngroups + 1) * 2 > ix->gcap) {
-            if (gslots_resize(ix, ix->gcap ? ix->gcap * 2 : 1024) != 0)
-                return PULL_ERR_NOMEM;
-            (void)group_find(ix, lang, stem, sl, &slot);
-        }
-        if (ix->ngroups == ix->cgroups) {
-            struct group *ng = grow(ix->groups, &ix->cgroups, ix->ngroups + 1, sizeof(*ng));
-            if (ng == NULL)
-                return PULL_ERR_NOMEM;
-            ix->groups = ng;
-        }
-        gi = ix->ngroups++;
-        g = &ix->groups[gi];
-        memset(g, 0, sizeof(*g));
-        g->lang = lang;
-        g->len = (uint8_t)sl;
-        memcpy(g->text, stem, sl);
-        g->nchars = (uint8_t)fold_chars(stem, sl);
-        g->bag = match_bag(stem, sl);
-        ix->gslots[slot] = gi + 1;
-    }
-    if (ix->nmembers == ix->cmembers) {
-        struct member *nm = grow(ix->members, &ix->cmembers, ix->nmembers + 1, sizeof(*nm));
-        if (nm == NULL)
-            return PULL_ERR_NOMEM;
-        ix->members = nm;
-    }
-    g = &ix->groups[gi];
-    m = &ix->members[ix->nmembers++];
-    m->term = ti;
-    m->next = g->first;
-    g->first = ix->nmembers;
-    ix->terms[ti].langs |= (uint32_t)1 << lang;
-    return 0;
-}
-
 /* ---- Postings ---------------------------------------------------------------------- */
-
-/* Frequencies byte: tags bits 0-1, title bits 2-3, body bits 4-7. */
-static inline uint8_t
-tf_byte(const uint8_t tf[MATCH_FIELDS])
-{
-    return (uint8_t)(tf[0] | tf[1] << 2 | tf[2] << 4);
-}
-
-/* Appends entry e with frequencies fb to t's postings (entries come in increasing order). */
-static int
-post_add(struct search_index *ix, struct term *t, uint32_t e, uint8_t fb)
-{
-    uint64_t v = (uint64_t)(t->count == 0 ? e : e - t->last) << 1;
-    uint32_t old = t->pcap;
-
-    if (fb != 0x10)
-        v |= 1;
-    if (t->plen + 7 > t->pcap) {
-        uint32_t want = t->pcap < 8 ? 8 : t->pcap + t->pcap / 2;
-        uint8_t *np = realloc(t->post, want);
-        if (np == NULL)
-            return PULL_ERR_NOMEM;
-        t->post = np;
-        t->pcap = want;
-        ix->post_bytes += t->pcap - old;
-    }
-    while (v >= 0x80) {
-        t->post[t->plen++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    t->post[t->plen++] = (uint8_t)v;
-    if (fb != 0x10)
-        t->post[t->plen++] = fb;
-    t->last = e;
-    t->count++;
-    return 0;
-}
 
 /* Walks postings: start with *off = 0, *cur = 0, *k = 0; returns false at the end. */
 static inline bool
@@ -434,343 +141,6 @@ post_next(const struct term *t, uint32_t *off, uint32_t *cur, uint32_t *k, uint8
     *cur = *k == 0 ? (uint32_t)(d >> 1) : *cur + (uint32_t)(d >> 1);
     (*k)++;
     return true;
-}
-
-/* ---- Entries ----------------------------------------------------------------------- */
-
-static int
-kslots_resize(struct search_index *ix, uint32_t cap)
-{
-    uint32_t *s = calloc(cap, sizeof(*s));
-    uint32_t *old = ix->kslots, oldcap = ix->kcap;
-
-    if (s == NULL)
-        return PULL_ERR_NOMEM;
-    for (uint32_t i = 0; i < oldcap; i++) {
-        uint32_t e = old[i], h;
-        if (e == 0)
-            continue;
-        h = (uint32_t)ix->ents[e - 1].key8 & (cap - 1);
-        while (s[h] != 0)
-            h = (h + 1) & (cap - 1);
-        s[h] = e;
-    }
-    free(old);
-    ix->kslots = s;
-    ix->kcap = cap;
-    return 0;
-}
-
-static uint32_t *
-kslot_find(struct search_index *ix, uint64_t key8)
-{
-    uint32_t h = (uint32_t)key8 & (ix->kcap - 1);
-
-    while (ix->kslots[h] != 0) {
-        if (ix->ents[ix->kslots[h] - 1].key8 == key8)
-            return &ix->kslots[h];
-        h = (h + 1) & (ix->kcap - 1);
-    }
-    return &ix->kslots[h];
-}
-
-static inline void
-elen_of(const struct search_index *ix, uint32_t e, uint16_t len[MATCH_FIELDS])
-{
-    uint32_t x = ix->elen[e];
-
-    len[0] = (uint16_t)(x & 0xff);
-    len[1] = (uint16_t)((x >> 8) & 0xff);
-    len[2] = (uint16_t)(x >> 16);
-}
-
-static void
-retire(struct search_index *ix, uint32_t e)
-{
-    uint16_t len[MATCH_FIELDS];
-
-    if ((ix->efl[e] & E_DEAD) != 0)
-        return;
-    ix->efl[e] |= E_DEAD;
-    ix->live--;
-    ix->dead++;
-    elen_of(ix, e, len);
-    for (unsigned f = 0; f < MATCH_FIELDS; f++)
-        ix->len_sum[f] -= len[f];
-    ix->lang_live[EFL_LANG(ix->efl[e])]--;
-}
-
-static inline bool
-heap_less(const struct search_index *ix, uint32_t a, uint32_t b)
-{
-    return ix->eexpires[a] < ix->eexpires[b];
-}
-
-static int
-heap_push(struct search_index *ix, uint32_t e)
-{
-    uint32_t i;
-
-    if (ix->nheap == ix->cheap) {
-        uint32_t *nh = grow(ix->heap, &ix->cheap, ix->nheap + 1, sizeof(*nh));
-        if (nh == NULL)
-            return PULL_ERR_NOMEM;
-        ix->heap = nh;
-    }
-    i = ix->nheap++;
-    ix->heap[i] = e;
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2, t;
-        if (!heap_less(ix, ix->heap[i], ix->heap[p]))
-            break;
-        t = ix->heap[i];
-        ix->heap[i] = ix->heap[p];
-        ix->heap[p] = t;
-        i = p;
-    }
-    return 0;
-}
-
-static void
-heap_pop(struct search_index *ix)
-{
-    uint32_t i = 0;
-
-    ix->heap[0] = ix->heap[--ix->nheap];
-    for (;;) {
-        uint32_t l = 2 * i + 1, r = l + 1, m = i, t;
-        if (l < ix->nheap && heap_less(ix, ix->heap[l], ix->heap[m]))
-            m = l;
-        if (r < ix->nheap && heap_less(ix, ix->heap[r], ix->heap[m]))
-            m = r;
-        if (m == i)
-            return;
-        t = ix->heap[i];
-        ix->heap[i] = ix->heap[m];
-        ix->heap[m] = t;
-        i = m;
-    }
-}
-
-/* Retires every entry expired at now_s (time only goes on: they stay retired). */
-static void
-expire(struct search_index *ix, uint64_t now_s)
-{
-    if (now_s == 0)
-        return;
-    while (ix->nheap > 0 && ix->eexpires[ix->heap[0]] <= now_s) {
-        retire(ix, ix->heap[0]);
-        heap_pop(ix);
-    }
-}
-
-/* The distinct words of a record being added, with their frequency per field. */
-#define REC_SLOTS 512
-struct rec_words {
-    struct {
-        char text[MATCH_TERM_MAX + 1];
-        uint8_t len;
-        uint8_t tf[MATCH_FIELDS];
-    } w[SEARCH_TERMS_PER_RECORD];
-    uint16_t slots[REC_SLOTS]; /* word index + 1 */
-    unsigned n;
-    unsigned words[MATCH_FIELDS];
-    bool overflow;
-};
-
-static void
-rec_words_text(struct rec_words *rw, unsigned f, const char *s, size_t max)
-{
-    static const uint8_t cap[MATCH_FIELDS] = {MATCH_TF_TAG, MATCH_TF_TITLE, MATCH_TF_BODY};
-    char w[MATCH_TERM_MAX + 1];
-    size_t n = strnlen(s, max), off = 0, len;
-
-    while ((len = match_field_next(s, n, &off, w)) > 0) {
-        uint32_t h = match_word_hash(w, len) & (REC_SLOTS - 1);
-        rw->words[f]++;
-        while (rw->slots[h] != 0) {
-            unsigned i = rw->slots[h] - 1;
-            if (rw->w[i].len == len && memcmp(rw->w[i].text, w, len) == 0)
-                break;
-            h = (h + 1) & (REC_SLOTS - 1);
-        }
-        if (rw->slots[h] == 0) {
-            unsigned i;
-            if (rw->n >= SEARCH_TERMS_PER_RECORD) {
-                rw->overflow = true;
-                continue;
-            }
-            i = rw->n++;
-            memcpy(rw->w[i].text, w, len);
-            rw->w[i].len = (uint8_t)len;
-            memset(rw->w[i].tf, 0, sizeof(rw->w[i].tf));
-            rw->slots[h] = (uint16_t)(i + 1);
-        }
-        {
-            unsigned i = rw->slots[h] - 1;
-            if (rw->w[i].tf[f] < cap[f])
-                rw->w[i].tf[f]++;
-        }
-    }
-}
-
-static uint64_t
-key_of(const struct search_index *ix, const struct record *rec)
-{
-    uint8_t k[32 + RECORD_SLOT_BYTES];
-
-    memcpy(k, rec->author, 32);
-    memcpy(k + 32, rec->slot, RECORD_SLOT_BYTES);
-    return hash_bytes(ix, 0xff, k, sizeof(k));
-}
-
-/* Makes room for one more entry in every per-entry array. */
-static int
-ents_reserve(struct search_index *ix)
-{
-    uint32_t cap = ix->cents;
-    struct entry *ne;
-    uint16_t *nf;
-    uint32_t *nl, *nc, *nx;
-
-    if (ix->nents < ix->cents)
-        return 0;
-    if ((ne = grow(ix->ents, &cap, ix->nents + 1, sizeof(*ne))) == NULL)
-        return PULL_ERR_NOMEM;
-    ix->ents = ne;
-    if ((nf = realloc(ix->efl, (size_t)cap * sizeof(*nf))) == NULL)
-        return PULL_ERR_NOMEM;
-    ix->efl = nf;
-    if ((nl = realloc(ix->elen, (size_t)cap * sizeof(*nl))) == NULL)
-        return PULL_ERR_NOMEM;
-    ix->elen = nl;
-    if ((nc = realloc(ix->ecreated, (size_t)cap * sizeof(*nc))) == NULL)
-        return PULL_ERR_NOMEM;
-    ix->ecreated = nc;
-    if ((nx = realloc(ix->eexpires, (size_t)cap * sizeof(*nx))) == NULL)
-        return PULL_ERR_NOMEM;
-    ix->eexpires = nx;
-    ix->cents = cap;
-    return 0;
-}
-
-static int
-add_partial(struct search_index *ix, uint32_t e)
-{
-    uint32_t *np = grow(ix->partial, &ix->cpartial, ix->npartial + 1, sizeof(*np));
-
-    if (np == NULL)
-        return PULL_ERR_NOMEM;
-    ix->partial = np;
-    ix->partial[ix->npartial++] = e;
-    ix->efl[e] |= E_PARTIAL;
-    return 0;
-}
-
-int
-search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTES],
-                 const struct record *rec)
-{
-    uint64_t key8 = key_of(ix, rec);
-    uint32_t *slot, e;
-    struct entry *en;
-    struct rec_words *rw = NULL;
-    unsigned ntags = rec->ntags < RECORD_TAGS_MAX ? rec->ntags : RECORD_TAGS_MAX, lang;
-    unsigned nposted = 0;
-    bool ok = true;
-    int rc = 0;
-
-    if ((uint64_t)(ix->nents + 1) * 2 > ix->kcap &&
-        kslots_resize(ix, ix->kcap ? ix->kcap * 2 : 1024) != 0)
-        return PULL_ERR_NOMEM;
-    slot = kslot_find(ix, key8);
-    if (*slot != 0)
-        retire(ix, *slot - 1);
-    if (rec->kind == RECORD_WITHDRAWN)
-        return 0;
-    if (ix->nents >= SEARCH_ENTRIES_MAX)
-        return PULL_ERR_TOO_BIG;
-    if (ents_reserve(ix) != 0 || (rw = calloc(1, sizeof(*rw))) == NULL)
-        return PULL_ERR_NOMEM;
-    lang = stem_lang_of(rec);
-    for (unsigned i = 0; i < ntags; i++) {
-        if (!stem_is_lang_tag(rec->tags[i]))
-            rec_words_text(rw, MATCH_F_TAG, rec->tags[i], RECORD_TAG_MAX);
-    }
-    rec_words_text(rw, MATCH_F_TITLE, rec->title, RECORD_TITLE_MAX);
-    rec_words_text(rw, MATCH_F_BODY, rec->body, RECORD_BODY_MAX);
-    rec_words_text(rw, MATCH_F_BODY, rec->terms, RECORD_TERMS_MAX);
-
-    e = ix->nents;
-    en = &ix->ents[e];
-    memset(en, 0, sizeof(*en));
-    en->id8 = search_id8(id);
-    en->author8 = search_id8(rec->author);
-    en->key8 = key8;
-    ix->ecreated[e] = rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created;
-    ix->eexpires[e] = rec->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->expires;
-    if ((rc = heap_push(ix, e)) != 0)
-        goto out;
-    ix->efl[e] = (uint16_t)(lang << 2 | (rec->kind & 7u) << 7);
-    {
-        uint32_t lt = rw->words[0] < MATCH_LEN_TAG ? rw->words[0] : MATCH_LEN_TAG;
-        uint32_t li = rw->words[1] < MATCH_LEN_TITLE ? rw->words[1] : MATCH_LEN_TITLE;
-        uint32_t lb = rw->words[2] < MATCH_LEN_BODY ? rw->words[2] : MATCH_LEN_BODY;
-        ix->elen[e] = lt | li << 8 | lb << 16;
-        ix->len_sum[0] += lt;
-        ix->len_sum[1] += li;
-        ix->len_sum[2] += lb;
-    }
-    ix->nents++;
-    *slot = e + 1;
-    ix->live++;
-    ix->lang_live[lang]++;
-
-    /* Whole tags, for the tag filter. */
-    for (unsigned i = 0; i < ntags; i++) {
-        char t[MATCH_TERM_MAX + 1];
-        uint32_t ti;
-        long tl = fold_string(rec->tags[i], t, sizeof(t));
-        if (tl < 0)
-            tl = (long)strlen(t);
-        if (tl == 0)
-            continue;
-        if (nposted >= SEARCH_TERMS_PER_RECORD ||
-            (ti = term_get(ix, 1, t, (size_t)tl)) == UINT32_MAX) {
-            ok = false;
-            continue;
-        }
-        if (ix->terms[ti].count > 0 && ix->terms[ti].last == e)
-            continue; /* two tags folding alike (an old record) */
-        nposted++;
-        if (post_add(ix, &ix->terms[ti], e, 0x10) != 0)
-            ok = false;
-    }
-    if (rw->overflow)
-        ok = false;
-    for (unsigned i = 0; i < rw->n; i++) {
-        uint32_t ti;
-        if (nposted >= SEARCH_TERMS_PER_RECORD ||
-            (ti = term_get(ix, 0, rw->w[i].text, rw->w[i].len)) == UINT32_MAX) {
-            ok = false;
-            continue;
-        }
-        if (lang != STEM_NONE && (ix->terms[ti].langs & ((uint32_t)1 << lang)) == 0 &&
-            group_add(ix, ti, (uint8_t)lang) != 0) {
-            ok = false;
-            continue;
-        }
-        nposted++;
-        if (post_add(ix, &ix->terms[ti], e, tf_byte(rw->w[i].tf)) != 0)
-            ok = false;
-    }
-    if (!ok && add_partial(ix, e) != 0) {
-        retire(ix, e); /* can't even remember it: search will miss it */
-        rc = PULL_ERR_NOMEM;
-    }
-out:
-    free(rw);
-    return rc;
 }
 
 /* ---- Queries ----------------------------------------------------------------------- */
@@ -836,7 +206,7 @@ add_iter(struct qstate *st, const struct term *t, unsigned w, unsigned cls, int 
     if (st->rc != 0 || t->count == 0)
         return;
     if (st->nits == st->cits) {
-        struct iter *n = grow(st->its, &st->cits, st->nits + 1, sizeof(*n));
+        struct iter *n = search_grow(st->its, &st->cits, st->nits + 1, sizeof(*n));
         if (n == NULL) {
             st->rc = PULL_ERR_NOMEM;
             return;
@@ -892,7 +262,7 @@ word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
     size_t wl = q->wlen[w];
     unsigned k = q->wtypo[w];
     bool swap = q->wswap[w], typo = k > 0 || swap, prefix = q->wchars[w] >= MATCH_PREFIX_MIN;
-    uint32_t exact = term_find(ix, 0, word, wl, NULL), wc[MATCH_TERM_MAX];
+    uint32_t exact = search_term_find(ix, 0, word, wl, NULL), wc[MATCH_TERM_MAX];
     size_t nwc = fold_cps(word, wl, wc, MATCH_TERM_MAX);
     uint64_t bag = typo ? match_bag(word, wl) : 0;
 
@@ -909,7 +279,7 @@ word_iters(struct qstate *st, unsigned w, uint32_t lang_mask)
                 (uint8_t)fold_cps(st->stems[l], st->stem_len[l], st->stem_cps[l], MATCH_TERM_MAX);
             st->stem_bag[l] = match_bag(st->stems[l], st->stem_len[l]);
         }
-        gi = group_find(ix, (uint8_t)l, st->stems[l], st->stem_len[l], NULL);
+        gi = search_group_find(ix, (uint8_t)l, st->stems[l], st->stem_len[l], NULL);
         if (gi != UINT32_MAX)
             add_group(st, &ix->groups[gi], w, MATCH_C_STEM, exact);
     }
@@ -985,7 +355,7 @@ tags_init(struct tagset *ts, const struct search_index *ix, const struct match_q
 {
     memset(ts, 0, sizeof(*ts));
     for (unsigned i = 0; i < q->ntags; i++) {
-        uint32_t ti = term_find(ix, 1, q->tags[i], strlen(q->tags[i]), NULL);
+        uint32_t ti = search_term_find(ix, 1, q->tags[i], strlen(q->tags[i]), NULL);
         if (ti == UINT32_MAX || !(ts->its[i].t = &ix->terms[ti], iter_next(&ts->its[i]))) {
             ts->done = true;
             return;
@@ -1023,7 +393,7 @@ push(struct match_topk *tk, const struct search_index *ix, uint32_t e, uint32_t 
 void
 search_index_stats(struct search_index *ix, uint64_t now_s, struct match_stats *st)
 {
-    expire(ix, now_s);
+    search_expire(ix, now_s);
     st->n = (uint32_t)ix->live;
     memcpy(st->len_sum, ix->len_sum, sizeof(st->len_sum));
 }
@@ -1329,7 +699,7 @@ search_index_rank(struct search_index *ix, const struct match_query *q, uint32_t
         *total = 0;
     if (limit > SEARCH_LIMIT_MAX)
         limit = SEARCH_LIMIT_MAX;
-    expire(ix, q->now_s);
+    search_expire(ix, q->now_s);
     if ((kept = calloc(limit ? limit : 1, sizeof(*kept))) == NULL ||
         (st = calloc(1, sizeof(*st))) == NULL || (ts = malloc(sizeof(*ts))) == NULL) {
         rc = PULL_ERR_NOMEM;
@@ -1485,48 +855,6 @@ search_index_query(struct search_index *ix, const struct match_query *q, uint32_
 }
 
 /* ---- Store ------------------------------------------------------------------------- */
-
-struct build_ctx {
-    struct search_index *ix;
-    struct record *rec;
-    uint64_t now_s;
-    int err;
-    size_t damaged; /* stored records that no longer decode */
-};
-
-static int
-build_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size_t len)
-{
-    struct build_ctx *b = ctx;
-    struct envelope e;
-    int rc;
-
-    if (envelope_parse(env, len, &e) != 0 || record_decode(e.rec, e.rec_len, b->rec) != 0) {
-        b->damaged++; /* the store verified it once; skip what no longer decodes */
-        return 0;
-    }
-    if (b->rec->kind == RECORD_WITHDRAWN || b->rec->expires <= b->now_s)
-        return 0;
-    if ((rc = search_index_add(b->ix, id, b->rec)) == PULL_ERR_NOMEM)
-        return rc;
-    return 0;
-}
-
-int
-search_index_build(struct search_index *ix, struct store *s, uint64_t now_s)
-{
-    struct build_ctx b = {.ix = ix, .now_s = now_s};
-    int rc;
-
-    search_index_clear(ix);
-    if ((b.rec = malloc(sizeof(*b.rec))) == NULL)
-        return PULL_ERR_NOMEM;
-    rc = store_iter_time(s, 0, build_one, &b);
-    free(b.rec);
-    if (b.damaged > 0)
-        log_warn("search index: %zu stored record(s) no longer decode: skipped", b.damaged);
-    return rc < 0 ? rc : 0;
-}
 
 struct fetch_ctx {
     uint64_t created, id8;

@@ -47,6 +47,10 @@
  *
  * Pure logic: no store or loop here except search_index_build and search_fetch, which read
  * the store through lib/store.h.
+ *
+ * Where it lives: the index object and the queries in search.c, what writes the index
+ * (dictionary, entries, expiry, search_index_add, search_index_build) in search_build.c
+ * (lib/search_int.h is what they share).
  */
 #ifndef PULL_SEARCH_H
 #define PULL_SEARCH_H

@@ -122,6 +122,9 @@
  * PULL_ERR_NOMEM, with the dyad unchanged, never a refusal of the message: apply it again
  * later. Decoding (dyad_msg_decode, dyad_terms_hash) never allocates. Preconditions:
  * sodium_init() succeeded.
+ *
+ * Where it lives: the state machine, its table and the dyad in dyad.c, the messages (terms
+ * hash, decoder, signer) in dyad_msg.c (proto/dyad_int.h is what they share).
  */
 #ifndef PULL_DYAD_H
 #define PULL_DYAD_H

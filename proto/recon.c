@@ -9,376 +9,13 @@
 #include "lib/err.h"
 #include "lib/mp.h"
 #include "proto/msg.h"
+#include "proto/recon_int.h"
 
 /*
- * Layout of this file: the local set (cache + journal), symbol sources at a session's
- * snapshot, the message codec, then the engine (queue, sessions, handlers, policy).
+ * Layout of this file: the engine (queue, sessions, symbol sources at a session's
+ * snapshot, handlers, policy). The local set (cache + journal) is in recon_set.c, the
+ * message codec in recon_msg.c; proto/recon_int.h is what they share.
  */
-
-/* ======================================================================== the set */
-
-struct jent {
-    uint8_t id[RIBLT_ID_LEN];
-    int dir;
-};
-
-struct recon_set {
-    const struct pull_env *env; /* allocator of the set */
-    uint32_t k;                 /* dense cache [0, k), k >= 1 */
-    struct riblt_sym *dense;
-    unsigned sp_first; /* estimator samples j >= sp_first live in sparse[] */
-    struct riblt_sym sparse[RIBLT_EST_N];
-    uint64_t n;      /* ids in the set */
-    uint64_t seq;    /* changes so far; seq == jr_base + jr_len */
-    struct jent *jr; /* changes [jr_base, seq), kept while sessions are pinned */
-    size_t jr_len, jr_cap;
-    uint64_t jr_base;
-    uint32_t jr_max;
-    uint64_t *pins; /* snapshot seqs of running sessions (a multiset) */
-    size_t npins, pins_cap;
-};
-
-int
-recon_set_new(const struct recon_set_cfg *cfg, struct recon_set **out)
-{
-    struct recon_set *s = NULL;
-    uint32_t k = cfg ? cfg->cache_symbols : RECON_CACHE_DEFAULT;
-    uint32_t jmax = cfg && cfg->journal_max ? cfg->journal_max : RECON_JOURNAL_DEFAULT;
-    const struct pull_env *env = cfg ? cfg->env : NULL;
-    int rc = 0;
-
-    *out = NULL;
-    if (k > RECON_MAX_CREDIT) {
-        rc = PULL_ERR_INVAL;
-        goto out;
-    }
-    if (k == 0)
-        k = 1; /* symbol 0 is always cached: it answers "equal?" */
-    if ((s = env_calloc(env, 1, sizeof(*s))) == NULL) {
-        rc = PULL_ERR_NOMEM;
-        goto out;
-    }
-    s->env = env;
-    if ((s->dense = env_calloc(env, k, sizeof(*s->dense))) == NULL) {
-        rc = PULL_ERR_NOMEM;
-        goto out;
-    }
-    s->k = k;
-    s->sp_first = riblt_est_first(k);
-    s->jr_max = jmax < 2 ? 2 : jmax;
-    *out = s;
-    s = NULL; /* transferred */
-out:
-    recon_set_free(s);
-    return rc;
-}
-
-void
-recon_set_free(struct recon_set *s)
-{
-    if (s == NULL)
-        return;
-    env_free(s->env, s->dense);
-    env_free(s->env, s->jr);
-    env_free(s->env, s->pins);
-    env_free(s->env, s);
-}
-
-static int
-set_change(struct recon_set *s, const uint8_t id[RIBLT_ID_LEN], int dir)
-{
-    struct riblt_acc acc = {s->dense, 0, s->k, s->sparse, s->sp_first};
-
-    if (s->npins > 0) {
-        if (s->jr_len == s->jr_max) {
-            /* Forget the oldest half; sessions pinned before jr_base become stale and
-             * fail with PULL_ERR_AGAIN when they next need symbols. */
-            size_t drop = s->jr_len / 2;
-            memmove(s->jr, s->jr + drop, (s->jr_len - drop) * sizeof(*s->jr));
-            s->jr_len -= drop;
-            s->jr_base += drop;
-        }
-        if (s->jr_len == s->jr_cap) {
-            size_t cap = s->jr_cap ? s->jr_cap * 2 : 64;
-            struct jent *p;
-            if (cap > s->jr_max)
-                cap = s->jr_max;
-            if ((p = env_realloc(s->env, s->jr, cap * sizeof(*p))) == NULL)
-                return PULL_ERR_NOMEM;
-            s->jr = p;
-            s->jr_cap = cap;
-        }
-        memcpy(s->jr[s->jr_len].id, id, RIBLT_ID_LEN);
-        s->jr[s->jr_len].dir = dir;
-        s->jr_len++;
-    } else {
-        s->jr_base++; /* empty journal: jr_base follows seq */
-    }
-    riblt_acc_apply(&acc, id, riblt_hash(riblt_default_key, id), dir);
-    s->seq++;
-    s->n += (uint64_t)(int64_t)dir;
-    return 0;
-}
-
-int
-recon_set_add(struct recon_set *s, const uint8_t id[RIBLT_ID_LEN])
-{
-    return set_change(s, id, 1);
-}
-
-int
-recon_set_remove(struct recon_set *s, const uint8_t id[RIBLT_ID_LEN])
-{
-    return set_change(s, id, -1);
-}
-
-uint64_t
-recon_set_size(const struct recon_set *s)
-{
-    return s->n;
-}
-
-uint32_t
-recon_set_cache_symbols(const struct recon_set *s)
-{
-    return s->k;
-}
-
-int
-recon_set_symbol(const struct recon_set *s, uint32_t i, struct riblt_sym *out)
-{
-    if (i >= s->k)
-        return PULL_ERR_INVAL;
-    *out = s->dense[i];
-    return 0;
-}
-
-static int
-add_visit(void *vctx, const uint8_t id[RIBLT_ID_LEN])
-{
-    return recon_set_add(vctx, id);
-}
-
-int
-recon_set_add_all(struct recon_set *s, recon_each_fn each, void *ctx)
-{
-    return each(ctx, add_visit, s);
-}
-
-static uint64_t
-set_pin(struct recon_set *s)
-{
-    if (s->npins == s->pins_cap) {
-        size_t cap = s->pins_cap ? s->pins_cap * 2 : 4;
-        uint64_t *p = env_realloc(s->env, s->pins, cap * sizeof(*p));
-        if (p == NULL)
-            return UINT64_MAX; /* caller treats as NOMEM */
-        s->pins = p;
-        s->pins_cap = cap;
-    }
-    s->pins[s->npins++] = s->seq;
-    return s->seq;
-}
-
-static void
-set_unpin(struct recon_set *s, uint64_t pin)
-{
-    uint64_t min = s->seq;
-    size_t i;
-
-    for (i = 0; i < s->npins; i++) {
-        if (s->pins[i] == pin) {
-            s->pins[i] = s->pins[--s->npins];
-            break;
-        }
-    }
-    for (i = 0; i < s->npins; i++)
-        if (s->pins[i] < min)
-            min = s->pins[i];
-    if (min > s->jr_base) {
-        size_t drop = (size_t)(min - s->jr_base);
-        memmove(s->jr, s->jr + drop, (s->jr_len - drop) * sizeof(*s->jr));
-        s->jr_len -= drop;
-        s->jr_base = min;
-    }
-}
-
-/* Undoes, in acc, every change made to the set after the snapshot `pin`. */
-static int
-set_unapply_since(const struct recon_set *s, uint64_t pin, const uint8_t key[RIBLT_KEY_LEN],
-                  const struct riblt_acc *acc)
-{
-    if (pin < s->jr_base)
-        return PULL_ERR_AGAIN;
-    for (size_t i = (size_t)(pin - s->jr_base); i < s->jr_len; i++)
-        riblt_acc_apply(acc, s->jr[i].id, riblt_hash(key, s->jr[i].id), -s->jr[i].dir);
-    return 0;
-}
-
-/* ======================================================================== messages */
-
-/* Reads a uint in [lo, hi] into *v. */
-static int
-rd_uint32(struct pull_rd *r, uint32_t lo, uint32_t hi, uint32_t *v)
-{
-    uint64_t u;
-    int rc;
-
-    *v = 0;
-    if ((rc = mp_read_uint_max(r, hi, &u)) != 0)
-        return rc;
-    if (u < lo)
-        return PULL_ERR_FIELD;
-    *v = (uint32_t)u;
-    return 0;
-}
-
-int
-recon_msg_decode(const uint8_t *p, size_t n, struct recon_msg *m)
-{
-    static const uint32_t nfields[] = {6, 6, 3, 5, 5}; /* REQ, SYMBOLS, MORE, DONE, ERR */
-    struct pull_rd r;
-    uint32_t count, u;
-    const uint8_t *b;
-    int rc;
-
-    memset(m, 0, sizeof(*m));
-    if (n > MSG_MAX)
-        return PULL_ERR_TOO_BIG;
-    rd_init(&r, p, n);
-    if ((rc = mp_read_array(&r, &count)) != 0)
-        return rc;
-    if (count < 2)
-        return PULL_ERR_MALFORMED;
-    if ((rc = rd_uint32(&r, MSG_RECON_REQ, MSG_RECON_ERR, &m->type)) != 0)
-        return rc;
-    if (count < nfields[m->type - MSG_RECON_REQ])
-        return PULL_ERR_MALFORMED;
-    if ((rc = rd_uint32(&r, 1, UINT32_MAX, &m->sid)) != 0)
-        return rc;
-    switch (m->type) {
-    case MSG_RECON_REQ:
-        if (mp_peek(&r) == MP_NIL) {
-            rc = mp_read_nil(&r);
-        } else {
-            m->salted = true;
-            rc = mp_read_bin_exact(&r, m->key, RIBLT_KEY_LEN);
-        }
-        if (rc != 0 || (rc = rd_uint32(&r, 1, RECON_MAX_CREDIT, &m->credit)) != 0 ||
-            (rc = mp_read_bin_exact(&r, m->sym0, RIBLT_SYM_WIRE)) != 0 ||
-            (rc = mp_read_bin_exact(&r, m->est, RIBLT_EST_BYTES)) != 0)
-            return rc;
-        /* The unused last nibble must be zero (one encoding per message). */
-        if ((RIBLT_EST_N & 1) && (m->est[RIBLT_EST_BYTES - 1] & 0x0f) != 0)
-            return PULL_ERR_FIELD;
-        break;
-    case MSG_RECON_SYMBOLS:
-        if ((rc = rd_uint32(&r, 0, RECON_MAX_CREDIT - 1, &m->start)) != 0 ||
-            (rc = rd_uint32(&r, 1, RECON_MAX_CREDIT, &m->end)) != 0 ||
-            (rc = mp_read_bin(&r, MSG_MAX, &b, &u)) != 0 ||
-            (rc = rd_uint32(&r, 0, UINT32_MAX, &m->hint)) != 0)
-            return rc;
-        if (u == 0 || u % RIBLT_SYM_WIRE != 0)
-            return PULL_ERR_FIELD;
-        m->syms = b;
-        m->n_syms = u / RIBLT_SYM_WIRE;
-        /* start < end and n_syms <= end - start (subtract, never add). */
-        if (m->start >= m->end || m->n_syms > m->end - m->start)
-            return PULL_ERR_FIELD;
-        break;
-    case MSG_RECON_MORE:
-        if ((rc = rd_uint32(&r, 1, RECON_MAX_CREDIT, &m->total)) != 0)
-            return rc;
-        break;
-    case MSG_RECON_DONE:
-        if ((rc = rd_uint32(&r, 0, 1, &u)) != 0 ||
-            (rc = rd_uint32(&r, 0, UINT32_MAX, &m->you_lack)) != 0 ||
-            (rc = rd_uint32(&r, 0, UINT32_MAX, &m->i_lack)) != 0)
-            return rc;
-        m->from = (uint8_t)u;
-        break;
-    case MSG_RECON_ERR:
-        if ((rc = rd_uint32(&r, 0, 1, &u)) != 0 || (rc = rd_uint32(&r, 1, 0xffff, &m->code)) != 0 ||
-            (rc = mp_read_str(&r, RECON_REASON_MAX, &m->reason, &m->reason_len)) != 0)
-            return rc;
-        m->from = (uint8_t)u;
-        break;
-    }
-    m->extra = count - nfields[m->type - MSG_RECON_REQ];
-    for (uint32_t i = 0; i < m->extra; i++)
-        if ((rc = mp_skip(&r)) != 0)
-            return rc;
-    if (rd_left(&r) != 0)
-        return PULL_ERR_TRAILING;
-    return 0;
-}
-
-int
-recon_msg_encode(const struct recon_msg *m, struct pull_wb *w)
-{
-    msgpack_packer pk;
-
-    if (m->sid == 0 || m->type < MSG_RECON_REQ || m->type > MSG_RECON_ERR)
-        return PULL_ERR_INVAL;
-    mp_packer_init(&pk, w);
-    switch (m->type) {
-    case MSG_RECON_REQ:
-        if (m->credit < 1 || m->credit > RECON_MAX_CREDIT)
-            return PULL_ERR_INVAL;
-        msgpack_pack_array(&pk, 6);
-        msgpack_pack_uint32(&pk, m->type);
-        msgpack_pack_uint32(&pk, m->sid);
-        if (m->salted)
-            mp_pack_bin(&pk, m->key, RIBLT_KEY_LEN);
-        else
-            msgpack_pack_nil(&pk);
-        msgpack_pack_uint32(&pk, m->credit);
-        mp_pack_bin(&pk, m->sym0, RIBLT_SYM_WIRE);
-        mp_pack_bin(&pk, m->est, RIBLT_EST_BYTES);
-        break;
-    case MSG_RECON_SYMBOLS:
-        if (m->n_syms == 0 || m->start >= m->end || m->end > RECON_MAX_CREDIT ||
-            m->n_syms > m->end - m->start)
-            return PULL_ERR_INVAL;
-        msgpack_pack_array(&pk, 6);
-        msgpack_pack_uint32(&pk, m->type);
-        msgpack_pack_uint32(&pk, m->sid);
-        msgpack_pack_uint32(&pk, m->start);
-        msgpack_pack_uint32(&pk, m->end);
-        mp_pack_bin(&pk, m->syms, (size_t)m->n_syms * RIBLT_SYM_WIRE);
-        msgpack_pack_uint32(&pk, m->hint);
-        break;
-    case MSG_RECON_MORE:
-        if (m->total < 1 || m->total > RECON_MAX_CREDIT)
-            return PULL_ERR_INVAL;
-        msgpack_pack_array(&pk, 3);
-        msgpack_pack_uint32(&pk, m->type);
-        msgpack_pack_uint32(&pk, m->sid);
-        msgpack_pack_uint32(&pk, m->total);
-        break;
-    case MSG_RECON_DONE:
-        if (m->from > 1)
-            return PULL_ERR_INVAL;
-        msgpack_pack_array(&pk, 5);
-        msgpack_pack_uint32(&pk, m->type);
-        msgpack_pack_uint32(&pk, m->sid);
-        msgpack_pack_uint32(&pk, m->from);
-        msgpack_pack_uint32(&pk, m->you_lack);
-        msgpack_pack_uint32(&pk, m->i_lack);
-        break;
-    case MSG_RECON_ERR:
-        if (m->from > 1 || m->code < 1 || m->code > 0xffff || m->reason_len > RECON_REASON_MAX)
-            return PULL_ERR_INVAL;
-        msgpack_pack_array(&pk, 5);
-        msgpack_pack_uint32(&pk, m->type);
-        msgpack_pack_uint32(&pk, m->sid);
-        msgpack_pack_uint32(&pk, m->from);
-        msgpack_pack_uint32(&pk, m->code);
-        mp_pack_str(&pk, m->reason ? m->reason : "", m->reason_len);
-        break;
-    }
-    return wb_error(w);
-}
 
 /* ======================================================================== engine */
 
@@ -458,7 +95,7 @@ sess_free(struct recon *r, struct sess *s)
 {
     if (s == NULL)
         return;
-    set_unpin(r->cfg.set, s->pin);
+    recon_set_unpin(r->cfg.set, s->pin);
     riblt_dec_free(s->dec);
     qitem_free(r, s->end_q);
     env_free(r->cfg.env, s->buf);
@@ -635,7 +272,7 @@ sess_new(struct recon *r, enum recon_role role, uint32_t sid, const uint8_t *key
         env_free(r->cfg.env, s);
         return PULL_ERR_NOMEM;
     }
-    s->pin = set_pin(r->cfg.set);
+    s->pin = recon_set_pin(r->cfg.set);
     if (s->pin == UINT64_MAX) {
         qitem_free(r, s->end_q);
         env_free(r->cfg.env, s);
@@ -714,7 +351,7 @@ src_range(struct recon *r, struct sess *s, uint32_t lo, uint32_t hi, struct ribl
         if ((rc = run_pass(r, s, &tail)) != 0)
             return rc;
     }
-    return set_unapply_since(set, s->pin, s->key, &acc);
+    return recon_set_unapply_since(set, s->pin, s->key, &acc);
 }
 
 /* Symbol 0 and the estimator samples of the local set as of s->pin. */
@@ -738,7 +375,7 @@ src_samples(struct recon *r, struct sess *s, struct riblt_sym *sym0,
         for (unsigned j = 0; j < RIBLT_EST_N; j++)
             est[j] = j < set->sp_first ? set->dense[riblt_est_index(j)] : set->sparse[j];
     }
-    return set_unapply_since(set, s->pin, s->key, &acc);
+    return recon_set_unapply_since(set, s->pin, s->key, &acc);
 }
 
 /* ---- initiator ---- */

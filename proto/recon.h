@@ -74,6 +74,9 @@
  * the store once per round and send or hold up to max_symbols symbols (~5.5 MB); a salted
  * REQ always costs a pass. Hosts rate-limit REQs per peer (e.g. one a minute, salted ones
  * rarer) and may set refuse_salted.
+ *
+ * Where it lives: the engine in recon.c, the set in recon_set.c, the message codec in
+ * recon_msg.c (proto/recon_int.h is what they share).
  */
 #ifndef PULL_RECON_H
 #define PULL_RECON_H
