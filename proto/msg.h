@@ -4,7 +4,7 @@
  * Every frame's plaintext (proto/frame.h) is one message: a canonical MessagePack array
  * whose first element is the message type (uint) below, followed by that type's fields.
  * Each engine encodes and decodes its own messages (gossip in proto/gossip.c, reconciliation
- * in proto/recon.c, dyad mail in proto/dyad.c, the rest in proto/msg.c), always through the
+ * in proto/recon_msg.c, sealed mail in proto/mail.c, the rest in proto/msg.c), always through the
  * bounded reader of lib/mp.h, and all of them are specified in proto/PROTOCOL.md.
  *
  * Rules for evolution: a message may gain fields at the end in a later protocol version;
@@ -43,7 +43,7 @@ enum msg_type {
     MSG_GRAFT = 22,   /* ask for ids and graft the sender into the tree */
     MSG_PRUNE = 23,   /* leave the eager tree */
     MSG_WANT = 24,    /* ask for envelopes by id without grafting */
-    /* anti-entropy (proto/recon.c) */
+    /* anti-entropy (proto/recon_msg.c) */
     MSG_RECON_REQ = 30,
     MSG_RECON_SYMBOLS = 31,
     MSG_RECON_MORE = 32,
@@ -52,7 +52,7 @@ enum msg_type {
     MSG_RECON_BULK = 35, /* "these are all my ids": a small node's exact catch-up */
     MSG_RECON_HAVE = 36, /* "I hold these ids you lack": the answer to RECON_BULK, in chunks */
     MSG_RECON_TAKE = 37, /* "send me these of that chunk" */
-    /* sealed mail for dyads (proto/dyad.c) */
+    /* sealed mail for dyads (proto/mail.c) */
     MSG_MAIL = 40,
     MSG_MAIL_IHAVE = 41,
 };
