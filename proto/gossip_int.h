@@ -1,7 +1,8 @@
 /*
  * gossip_int: the inside of the gossip engine, shared by proto/gossip.c (entry points,
- * connections, actions, wire codec, timers), proto/membership.c (HyParView) and
- * proto/plumtree.c (Plumtree). Not for use outside these three files.
+ * connections, actions, scores and bans, timers), proto/gossip_addr.c (addresses and
+ * address groups), proto/gossip_codec.c (the message decoder), proto/membership.c
+ * (HyParView) and proto/plumtree.c (Plumtree). Not for use outside these five files.
  *
  * Invariants:
  *   - A key is in at most one of: the connection table (conns), the passive view, the ban
@@ -229,7 +230,7 @@ struct gossip {
     struct gossip_stats st;
 };
 
-/* --- gossip.c: connections, actions, codec --- */
+/* --- gossip.c: connections, actions, scores and bans --- */
 struct gpeer *gs_conn_find(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES]);
 /* gs_conn_add adds a connection entry (key must not be in conns); removes key from the
  * passive view. Returns NULL if out of memory. */
@@ -258,7 +259,20 @@ bool gs_is_banned(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], uint64_
  * its keys are. */
 void gs_ban(struct gossip *g, const uint8_t key[GOSSIP_KEY_BYTES], const uint8_t *group,
             uint64_t ms, uint64_t now_ms);
+
+/* gs_group_banned reports whether connections from this group are refused now. */
+bool gs_group_banned(struct gossip *g, const uint8_t group[GS_GROUP_LEN], uint64_t now_ms);
+
+/* The id queues' memory comes from env (the engine's). */
+int gs_idq_push(const struct pull_env *env, struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES],
+                uint8_t tag, uint32_t max);
+void gs_idq_pop(struct gs_idq *q, uint32_t k);
+void gs_idq_free(const struct pull_env *env, struct gs_idq *q);
+
+/* --- gossip_codec.c --- */
 int gs_decode(const uint8_t *p, size_t n, struct gmsg *m);
+
+/* --- gossip_addr.c --- */
 bool gs_addr_ok(const char *a, size_t n);
 
 /* gs_addr_port returns the port of "host:port" (0 if none or unparsable). */
@@ -274,15 +288,6 @@ void gs_addr_group(const char *a, size_t n, uint8_t out[GS_GROUP_LEN]);
 
 /* gs_group_eq: two known groups are the same. */
 bool gs_group_eq(const uint8_t a[GS_GROUP_LEN], const uint8_t b[GS_GROUP_LEN]);
-
-/* gs_group_banned reports whether connections from this group are refused now. */
-bool gs_group_banned(struct gossip *g, const uint8_t group[GS_GROUP_LEN], uint64_t now_ms);
-
-/* The id queues' memory comes from env (the engine's). */
-int gs_idq_push(const struct pull_env *env, struct gs_idq *q, const uint8_t id[GOSSIP_ID_BYTES],
-                uint8_t tag, uint32_t max);
-void gs_idq_pop(struct gs_idq *q, uint32_t k);
-void gs_idq_free(const struct pull_env *env, struct gs_idq *q);
 
 /* --- membership.c --- */
 void mb_on_connected(struct gossip *g, struct gpeer *p, uint64_t now_ms);

@@ -1,11 +1,24 @@
 /*
- * syncer_int: what proto/syncer.c (connections, gossip, reconciliation, bulk) and
- * proto/syncer_mail.c (mail store-and-forward) share. Not for use outside the engine.
+ * syncer_int: the inside of the syncer engine, shared by its rooms. Not for use outside
+ * the engine. What lives where:
+ *
+ *   proto/syncer.c         entry points, connections, the action queue, gossip's callbacks,
+ *                          the per-peer queues of ids to push and to want, timers, lifecycle;
+ *   proto/syncer_recon.c   reconciliation sessions, and what each key and address group
+ *                          asked lately (struct ssrc: the strangers' limits);
+ *   proto/syncer_bulk.c    bulk catch-up (RECON_BULK, RECON_HAVE, RECON_TAKE);
+ *   proto/syncer_peers.c   the remembered peers: bootstrap lines and persisted rows, fed to
+ *                          gossip at start and again when alone, and how the node shows them;
+ *   proto/syncer_mail.c    mail store-and-forward.
+ *
+ * Each room keeps its helpers static; the functions below are the ones another room calls.
  */
 #ifndef PULL_SYNCER_INT_H
 #define PULL_SYNCER_INT_H
 
 #include "proto/syncer.h"
+
+struct msg_have; /* proto/msg.h */
 
 /* A FIFO of ids (pending pushes or wants). */
 struct idq {
@@ -113,6 +126,40 @@ void syncer_logf(const struct syncer *e, int level, const char *fmt, ...)
 /* syncer_short writes the 8-character text prefix of a key or id (as ident_short). */
 const char *syncer_short(const uint8_t key[32], char out[9]);
 void syncer_bad(struct syncer *e, const uint8_t key[32], const char *why);
+/* syncer_enter and syncer_leave_call bracket every entry point (see syncer.c's top). */
+void syncer_enter(struct syncer *e);
+void syncer_leave_call(struct syncer *e, uint64_t now);
+void syncer_drop(struct syncer *e, const uint8_t key[32], const char *why, uint64_t now);
+int syncer_conn_recon_new(struct syncer *e, struct sconn *c);
+void syncer_idq_add(const struct syncer *e, struct idq *q, const uint8_t (*ids)[32], size_t n,
+                    size_t max);
+void syncer_push_flush(struct syncer *e, struct sconn *c, uint64_t now);
+void syncer_want_pump(struct syncer *e, struct sconn *c, uint64_t now);
+
+/* syncer_recon.c */
+struct ssrc *syncer_src_get(struct syncer *e, const uint8_t *id, bool group, uint64_t now);
+uint64_t syncer_src_last(struct ssrc *k, struct ssrc *g, size_t off);
+void syncer_src_set(struct ssrc *k, struct ssrc *g, size_t off, uint64_t now);
+bool syncer_joined(const struct syncer *e, const struct sconn *c);
+void syncer_recon_drain(struct syncer *e, struct sconn *c, uint64_t now);
+bool syncer_catching_up(const struct syncer *e, const struct sconn *except, uint64_t now);
+void syncer_recon_begin(struct syncer *e, struct sconn *c, unsigned flags, uint64_t now);
+void syncer_rebuild_set(struct syncer *e);
+int syncer_recon_on_msg(struct syncer *e, struct sconn *c, uint32_t type, const uint8_t *msg,
+                        size_t len, uint64_t now);
+
+/* syncer_bulk.c */
+bool syncer_bulk_busy(const struct sconn *c, uint64_t now);
+void syncer_bulk_pump(struct syncer *e, struct sconn *c, uint64_t now);
+bool syncer_bulk_send(struct syncer *e, struct sconn *c, uint64_t now);
+void syncer_bulk_on_msg(struct syncer *e, struct sconn *c, const uint8_t *msg, size_t len,
+                        uint64_t now);
+void syncer_bulk_on_have(struct syncer *e, struct sconn *c, const struct msg_have *h, uint64_t now);
+void syncer_bulk_on_take(struct syncer *e, struct sconn *c, const struct msg_have *t, uint64_t now);
+
+/* syncer_peers.c */
+void syncer_known_feed(struct syncer *e, uint64_t now);
+void syncer_peer_put(struct syncer *e, const uint8_t key[32], const char *addr);
 
 /* syncer_mail.c */
 int syncer_mail_init(struct syncer *e);
