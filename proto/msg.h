@@ -3,9 +3,10 @@
  *
  * Every frame's plaintext (proto/frame.h) is one message: a canonical MessagePack array
  * whose first element is the message type (uint) below, followed by that type's fields.
- * Each engine encodes and decodes its own messages (gossip in proto/gossip.c, reconciliation
- * in proto/recon_msg.c, sealed mail in proto/mail.c, the rest in proto/msg.c), always through the
- * bounded reader of lib/mp.h, and all of them are specified in proto/PROTOCOL.md.
+ * Each engine encodes and decodes its own messages (gossip: decoded in proto/gossip_codec.c,
+ * encoded in membership.c and plumtree.c; reconciliation in proto/recon_msg.c, sealed mail
+ * in proto/mail.c, the rest in proto/msg.c), always through the bounded reader of
+ * lib/mp.h, and all of them are specified in proto/PROTOCOL.md.
  *
  * Rules for evolution: a message may gain fields at the end in a later protocol version;
  * decoders ignore extra trailing fields they don't know (mp_skip). Unknown message types
@@ -29,7 +30,7 @@ enum msg_type {
     MSG_PING = 2,
     MSG_PONG = 3,
     MSG_BYE = 4,
-    /* membership, HyParView (proto/gossip.c) */
+    /* membership, HyParView (proto/membership.c) */
     MSG_JOIN = 10,
     MSG_FORWARD_JOIN = 11,
     MSG_NEIGHBOR = 12,
@@ -37,7 +38,7 @@ enum msg_type {
     MSG_DISCONNECT = 14,
     MSG_SHUFFLE = 15,
     MSG_SHUFFLE_REPLY = 16,
-    /* dissemination, Plumtree (proto/gossip.c) */
+    /* dissemination, Plumtree (proto/plumtree.c) */
     MSG_RECORDS = 20, /* eager push of envelopes */
     MSG_IHAVE = 21,   /* lazy announcement of ids */
     MSG_GRAFT = 22,   /* ask for ids and graft the sender into the tree */
