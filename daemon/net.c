@@ -125,38 +125,58 @@ silent(const struct conn *x)
 /* evict_for makes room for c when the slots of phase ph (PH_SHS: the handshakes; PH_HELLO:
  * the sessions, whose candidates are those still waiting for their HELLO) are all taken.
  * As Bitcoin Core and libp2p's connection manager do, the address group holding the most
- * of those connections loses its youngest one (a silent one first), if it holds more of
- * them than c's group. Returns true if a connection was evicted. */
+ * of those connections loses one, if it holds more of them than c's group: a silent one
+ * first, the one silent the longest (an honest dialer's first message follows its connect
+ * within milliseconds: a flood that reopens its sockets as fast as they go kept evicting
+ * the youngest, which was the honest one still on its way), else the youngest. Returns
+ * true if a connection was evicted. */
 static bool
 evict_for(struct conn *c, enum conn_phase ph)
 {
     struct net *t = c->net;
-    struct conn *victim = NULL;
-    size_t most = 0, mine = 0;
+    struct conn *victim = NULL, **cand;
+    size_t most = 0, mine = 0, m = 0, cap = 0;
     char who[IDENT_SHORT_LEN + 1];
 
     if (!c->src_known)
         return false;
+    /* The candidates first: the list also holds the connections being closed, thousands
+     * of them under a flood, and comparing each candidate's group with the whole list made
+     * every accept quadratic in them (pull status waited 11 s during test_slowloris). */
+    for (const struct conn *x = t->head; x != NULL; x = x->next)
+        cap++;
+    if ((cand = malloc(cap * sizeof(*cand) + 1)) == NULL)
+        return false;
     for (struct conn *x = t->head; x != NULL; x = x->next) {
+        if (x != c && in_phase(x, ph == PH_SHS) && x->phase == ph)
+            cand[m++] = x;
+    }
+    for (size_t i = 0; i < m; i++) {
+        struct conn *x = cand[i];
         size_t k = 0;
         bool better;
-        if (x == c || !in_phase(x, ph == PH_SHS) || x->phase != ph)
-            continue;
         if (memcmp(x->src_group, c->src_group, GOSSIP_GROUP_LEN) == 0)
             mine++;
-        for (const struct conn *y = t->head; y != NULL; y = y->next) {
-            if (y != c && in_phase(y, ph == PH_SHS) && y->phase == ph &&
-                memcmp(y->src_group, x->src_group, GOSSIP_GROUP_LEN) == 0)
+        for (size_t j = 0; j < m; j++) {
+            if (memcmp(cand[j]->src_group, x->src_group, GOSSIP_GROUP_LEN) == 0)
                 k++;
         }
-        better = victim == NULL || k > most ||
-                 (k == most &&
-                  (silent(x) != silent(victim) ? silent(x) : x->opened_ms > victim->opened_ms));
+        if (victim == NULL || k > most)
+            better = true;
+        else if (k < most)
+            better = false;
+        else if (silent(x) != silent(victim))
+            better = silent(x);
+        else if (silent(x))
+            better = x->opened_ms < victim->opened_ms;
+        else
+            better = x->opened_ms > victim->opened_ms;
         if (better) {
             most = k;
             victim = x;
         }
     }
+    free(cand);
     if (victim == NULL || most <= mine)
         return false;
     net_ctr(t)->conns_evicted++;
