@@ -36,7 +36,11 @@ U=(setpriv --reuid=$uid --regid=$uid --clear-groups)
 mgr=""
 cgs=()
 say() { echo "-- $*" >&2; }
-die() { echo "FAIL: $*" >&2; exit 1; }
+die() {
+    echo "FAIL: $*" >&2
+    [ -s "${HOME:-/nonexistent}/pulld.stderr" ] && tail -n 40 "$HOME/pulld.stderr" | sed 's/^/    pulld| /' >&2
+    exit 1
+}
 skip() { echo "SKIP: $*" >&2; exit 77; }
 cleanup() {
     local rc=$? c
@@ -109,6 +113,13 @@ if ldd /usr/bin/pulld | grep -q libasan; then
         >"$HOME/.config/systemd/user/pulld.service.d/asan.conf"
     chown -R $uid:$uid "$HOME/.config"
 fi
+# pulld's own output (its log, a sanitizer's report) into a file the test shows on failure
+mkdir -p "$HOME/.config/systemd/user/pulld.service.d"
+: >"$HOME/pulld.stderr"
+chown $uid:$uid "$HOME/pulld.stderr"
+printf '[Service]\nStandardError=append:%s\n' "$HOME/pulld.stderr" \
+    >"$HOME/.config/systemd/user/pulld.service.d/stderr.conf"
+chown -R $uid:$uid "$HOME/.config"
 
 say "systemctl --user enable --now pulld"
 "${U[@]}" systemctl --user enable --now pulld 2>"$tmp/enable.log" ||
