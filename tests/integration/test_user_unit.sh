@@ -38,7 +38,7 @@ cgs=()
 say() { echo "-- $*" >&2; }
 die() {
     echo "FAIL: $*" >&2
-    [ -s "${HOME:-/nonexistent}/pulld.stderr" ] && tail -n 40 "$HOME/pulld.stderr" | sed 's/^/    pulld| /' >&2
+    [ -s "${HOME:-/nonexistent}/pulld.stderr" ] && tail -n 60 "$HOME/pulld.stderr" | sed 's/^/    pulld| /' >&2
     exit 1
 }
 skip() { echo "SKIP: $*" >&2; exit 77; }
@@ -105,7 +105,9 @@ running | degraded) ;;
 *) skip "a systemd user manager does not come up here (state '$state'): $(tail -5 "$tmp/manager.log")" ;;
 esac
 
+asan=0
 if ldd /usr/bin/pulld | grep -q libasan; then
+    asan=1
     # A sanitizer build: LeakSanitizer stops the process with ptrace at exit, which the
     # unit's SystemCallFilter= refuses (as it should). Leak checks run in the other tests.
     mkdir -p "$HOME/.config/systemd/user/pulld.service.d"
@@ -189,9 +191,19 @@ done
 
 say "systemctl --user stop: a clean exit"
 "${U[@]}" systemctl --user stop pulld
-[ "$("${U[@]}" systemctl --user show -p ExecMainStatus --value pulld)" = 0 ] ||
-    die "pulld's exit status on stop: $("${U[@]}" systemctl --user show -p ExecMainStatus --value pulld)"
-[ "$("${U[@]}" systemctl --user show -p Result --value pulld)" = success ] || die "Result is not success"
+st=$("${U[@]}" systemctl --user show -p ExecMainStatus --value pulld)
+if [ "$st" != 0 ] && [ "$asan" = 1 ] && grep -q ' info: stopped$' "$HOME/pulld.stderr" &&
+    grep -q 'LeakSanitizer has encountered a fatal error' "$HOME/pulld.stderr"; then
+    # Seen about once in four sanitized runs under load, although the unit's environment
+    # holds ASAN_OPTIONS=detect_leaks=0 (checked in /proc/PID/environ): pulld's own stop
+    # ended ("stopped"), then the sanitizer's runtime failed to stop the world at exit
+    # (ptrace, refused by SystemCallFilter=) and aborted. Not pulld's exit: said, not failed.
+    say "sanitizer build: pulld stopped cleanly, then LeakSanitizer's exit check aborted (status $st)"
+else
+    [ "$st" = 0 ] || die "pulld's exit status on stop: $st"
+    [ "$("${U[@]}" systemctl --user show -p Result --value pulld)" = success ] ||
+        die "Result is not success"
+fi
 say "ok"
 EOF
 
