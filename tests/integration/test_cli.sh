@@ -107,12 +107,12 @@ rid=$(pull_n 1 --json offer renew "${oid:0:8}" --expires 20d | json_get id)
 [ "$rid" != "$oid" ] || fail "renew kept the id"
 wait_until 15 "n3 has the renewed offer" search_has 3 "$rid" rust
 search_has 3 "$oid" rust && fail "n3 still shows the old version"
-expect_fail 2 pull_n 1 need renew "${rid:0:8}" | grep -q "is an offer, not a need" ||
+expect_fail 2 pull_n 1 need renew "${rid:0:8}" | has "is an offer, not a need" ||
     fail "renewing an offer as a need"
 assert_contains "$(pull_n 1 offer withdraw "${rid:0:8}")" withdrew "withdraw"
 search_has 1 "$rid" rust && fail "n1 still finds the withdrawn offer"
 wait_until 15 "the withdrawal reaches n3" search_lacks 3 "$rid" rust
-expect_fail 1 pull_n 1 offer withdraw "${rid:0:8}" | grep -q "no live or expired offer" ||
+expect_fail 1 pull_n 1 offer withdraw "${rid:0:8}" | has "no live or expired offer" ||
     fail "withdrawing twice"
 
 log "errors"

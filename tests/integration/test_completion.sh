@@ -27,7 +27,7 @@ bash_complete() {
 }
 # has_word LIST WORD: LIST (one per line) holds WORD.
 has_word() {
-    printf '%s\n' "$1" | grep -qxF -- "$2"
+    printf '%s\n' "$1" | has -xF -- "$2"
 }
 
 log "commands: pull --help against the completions"

@@ -98,7 +98,7 @@ log "pulld RSS/peak before: ${rss0// //} kB, after: ${rss1// //} kB; watchers' q
 [ "$wbytes" -le $((8 * 1024 * 1024 + 65536)) ] || fail "the watchers hold $wbytes bytes"
 [ "$dropped" -gt 0 ] || fail "no event was left out"
 [ "$ms" -lt 5000 ] || fail "pull status took $ms ms during the import"
-if ldd "$PULLD" 2>/dev/null | grep -q asan; then
+if pulld_sanitized; then
     log "(sanitizer build: RSS not compared)"
 else
     peak=${rss1#* }

@@ -89,7 +89,7 @@ pull_n 2 dyad ack "$d1" >/dev/null
 wait_until 15 "A completed" dyad_state_is 1 "$d1" completed
 wait_until 15 "B completed" dyad_state_is 2 "$d1" completed
 log "dyad 1 completed on both sides"
-pull_n 1 dyad list | grep -q completed || fail "dyad list on A does not show it"
+pull_n 1 dyad list | has completed || fail "dyad list on A does not show it"
 [ "$(pull_n 1 --json dyad list | json_get length)" = 1 ] || fail "A should list one dyad"
 
 wait_until 20 "C has both attestations" attestations_at_least 3 2

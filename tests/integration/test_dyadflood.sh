@@ -18,7 +18,7 @@ MANY_KEYS=$((MANY / 5))
 RSS_GROWTH_MAX_KB=${RSS_GROWTH_MAX_KB:-24576}
 MEASURE=${PULL_MEASURE:-0}
 # AddressSanitizer's shadow memory and quarantine make RSS meaningless: figures only
-if ldd "$PULLD" 2>/dev/null | grep -q libasan; then
+if pulld_sanitized; then
     RSS_GROWTH_MAX_KB=$((1 << 30))
     log "sanitizer build: the RSS figures are printed, not checked"
 fi

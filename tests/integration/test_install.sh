@@ -38,7 +38,7 @@ assert_contains "$deps" libuv1 "Depends"
 assert_contains "$deps" libsodium "Depends"
 assert_contains "$deps" liblmdb "Depends"
 for d in $(printf '%s\n' "$deps" | tr ',' '\n' | sed 's/(.*)//; s/|.*//' | tr -d ' '); do
-    dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "install ok installed" ||
+    dpkg-query -W -f='${Status}' "$d" 2>/dev/null | has "install ok installed" ||
         fail "the package depends on $d, which is not installed here"
 done
 

@@ -18,7 +18,7 @@ lan_port=$((20000 + $$ % 20000))
 ran=0
 
 # ---- part 1: one host, loopback ----
-if ip -4 addr show dev lo 2>/dev/null | grep -q 'inet 127\.'; then
+if ip -4 addr show dev lo 2>/dev/null | has 'inet 127\.'; then
     t0=$(date +%s%N)
     start_node_custom 1 "" --listen 127.0.0.1:0 --lan-port "$lan_port"
     start_node_custom 2 "" --listen 127.0.0.1:0 --lan-port "$lan_port"

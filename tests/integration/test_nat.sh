@@ -124,7 +124,7 @@ t0=$(date +%s%N)
 start_node_custom 1 "$home" --listen 10.77.0.2:7450 --no-lan --nat auto
 wait_node 1
 wait_node 4
-if nat_get 1 error | grep -q "built without"; then
+if nat_get 1 error | has "built without"; then
     skip "pulld was built without libminiupnpc and libnatpmp ($(nat_get 1 error))"
 fi
 wait_until 20 "n1 to map its port" mapped 1

@@ -10,7 +10,7 @@ N=10
 # finds I ID WORD: `pull search WORD` on node I lists ID (grep, not python: this is polled
 # for a timing, and python's start-up costs more than the whole search).
 finds() {
-    pull_n "$1" --json search "$3" --limit 10000 | grep -q "\"id\":\"$2\""
+    pull_n "$1" --json search "$3" --limit 10000 | has "\"id\":\"$2\""
 }
 
 # all_find ID WORD NODES...: true if `pull search WORD` lists ID on every given node.

@@ -200,7 +200,7 @@ assert_contains "$out" "1 completed dyad with 1 person (as they say: no path fro
 assert_eq "$(pull_n 1 --json show "$X1" | json_get trust.distance)" null "no distance"
 assert_eq "$(pull_n 1 --json show "$X2" | json_get dyads_completed)" 1 "the one about no record counts for nothing"
 search_has 1 "$sofa" sofa || fail "the pair's offer is searchable"
-if pull_n 1 --json search sofa --trusted 6 | grep -q "$sofa"; then
+if pull_n 1 --json search sofa --trusted 6 | has "$sofa"; then
     fail "--trusted kept the self-attesting pair"
 fi
 [ "$(pull_n 1 --json status | json_get people.attestations_waiting)" = 1 ] ||

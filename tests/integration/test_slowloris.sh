@@ -19,7 +19,7 @@ EVIL=${PULL_EVIL:-$PULL_BIN_DIR/tests/pull-evil}
 N=${SLOWLORIS_HONEST:-5}
 HONEST_WINDOW_S=${HONEST_WINDOW_S:-5}
 # AddressSanitizer makes every handshake several times slower (the attacker's as well)
-if ldd "$PULLD" 2>/dev/null | grep -q libasan; then
+if pulld_sanitized; then
     HONEST_WINDOW_S=${HONEST_WINDOW_S_ASAN:-10}
 fi
 ATTACK_S=${SLOWLORIS_ATTACK_S:-14}
