@@ -40,7 +40,8 @@ enum cfg_kind {
     K_NAT,
     K_LAN_PORT,
     K_LOG_LEVEL,
-    K_NOSYNC, /* flag: no value; file: on|off */
+    K_NOSYNC,   /* flag: no value; file: on|off */
+    K_WRITEMAP, /* file only: on|off */
     K_LIMIT,
 };
 
@@ -121,6 +122,7 @@ static const struct cfg_setting cfg_fixed[] = {
     {"log-level", K_LOG_LEVEL, false, false, -1, 4, "LEVEL", "error, warn, info or debug"},
     {"store-nosync", K_NOSYNC, false, false, -1, 5, NULL,
      "no fsync on commit (tests: survives kill -9, not power loss)"},
+    {"store-writemap", K_WRITEMAP, false, true, -1, 7, "on|off", NULL},
 };
 #define N_FIXED (sizeof(cfg_fixed) / sizeof(cfg_fixed[0]))
 #define LIMIT_BIT0 8
@@ -418,6 +420,13 @@ config_set(struct config *c, const struct cfg_setting *r, int li, const char *v,
         } else {
             c->store_nosync = b;
         }
+        break;
+    case K_WRITEMAP:
+        if (parse_onoff(v, &b) != 0) {
+            cfg_err(err, errlen, "%s: expected on or off", name);
+            return PULL_ERR_INVAL;
+        }
+        c->store_no_writemap = !b;
         break;
     case K_LIMIT:
         break;

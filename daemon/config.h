@@ -98,6 +98,7 @@ struct config {
     enum log_level log_level;
     bool store_nosync; /* tests/benches: MDB_NOSYNC (survives kill -9, not
                           power loss) */
+    bool store_no_writemap; /* store-writemap off: LMDB writes with pwrite (lib/store.h) */
     struct config_limits limits;
     uint64_t flag_set; /* config.c: bit per setting given on the command line (they win
                           over the config file) */

@@ -53,6 +53,10 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#ifdef __linux__
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -148,6 +152,72 @@ store_drop_rtxn(struct store *s)
     }
 }
 
+/* The map's growth under MDB_WRITEMAP: an eighth of the map, within these bounds; halved
+ * down to STORE_WM_STEP_FLOOR while the disk refuses the blocks. */
+#define STORE_WM_STEP_MIN (8ull << 20)
+#define STORE_WM_STEP_MAX (256ull << 20)
+#define STORE_WM_STEP_FLOOR (64ull << 10)
+
+static bool
+store_space_error(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
+
+/* store_reserve gives the file blocks for [0, to) (posix_fallocate: the blocks are the
+ * file system's promise that writing them through the map needs no more room). Returns 0
+ * or an errno value. */
+static int
+store_reserve(struct store *s, uint64_t to)
+{
+    int fd, rc;
+
+    if (to <= s->reserved)
+        return 0;
+    if (mdb_env_get_fd(s->env, &fd) != 0)
+        return EBADF;
+    do
+        rc = posix_fallocate(fd, (off_t)s->reserved, (off_t)(to - s->reserved));
+    while (rc == EINTR);
+    if (rc == 0)
+        s->reserved = to;
+    return rc;
+}
+
+static uint64_t
+store_round_page(const struct store *s, uint64_t n)
+{
+    return (n + s->page_size - 1) / s->page_size * s->page_size;
+}
+
+/* The next map size under MDB_WRITEMAP, its blocks reserved: one step, or a smaller one
+ * when the disk refuses; 0 and *err when even the smallest step does not fit. */
+static uint64_t
+store_wm_next(struct store *s, int *err)
+{
+    uint64_t step = s->map_size / 8, next;
+    int rc;
+
+    step = step < STORE_WM_STEP_MIN ? STORE_WM_STEP_MIN : step;
+    step = step > STORE_WM_STEP_MAX ? STORE_WM_STEP_MAX : step;
+    for (;; step /= 2) {
+        next = s->map_size + step > s->opts.map_max ? s->opts.map_max : s->map_size + step;
+        next = next / s->page_size * s->page_size;
+        if (next <= s->map_size) {
+            *err = PULL_ERR_STORE_FULL;
+            return 0;
+        }
+        if ((rc = store_reserve(s, next)) == 0)
+            return next;
+        if (!store_space_error(rc) || step <= STORE_WM_STEP_FLOOR) {
+            log_warn("store: cannot reserve %llu KiB for the map: %s",
+                     (unsigned long long)(next >> 10), strerror(rc));
+            *err = store_space_error(rc) ? PULL_ERR_STORE_FULL : PULL_ERR_IO;
+            return 0;
+        }
+    }
+}
+
 /* Another process grew the map: adopt its size. Needs no transaction active here. */
 static int
 store_adopt_mapsize(struct store *s)
@@ -159,7 +229,9 @@ store_adopt_mapsize(struct store *s)
     store_drop_rtxn(s);
     if ((rc = mdb_env_set_mapsize(s->env, 0)) != 0)
         return rc;
-    return store_refresh_mapsize(s);
+    if ((rc = store_refresh_mapsize(s)) != 0)
+        return rc;
+    return s->writemap ? store_reserve(s, s->map_size) : 0;
 }
 
 int
@@ -210,7 +282,8 @@ store_rend(struct store *s, MDB_txn *txn)
     }
 }
 
-/* Doubles the map (up to map_max). Called with no transaction active. */
+/* Grows the map (up to map_max): doubles it, or under MDB_WRITEMAP by one step whose
+ * blocks are reserved first. Called with no transaction active. */
 static int
 store_grow(struct store *s)
 {
@@ -221,7 +294,12 @@ store_grow(struct store *s)
         return PULL_ERR_STORE_FULL; /* can't resize under a reader; refuse the write */
     if (s->map_size >= s->opts.map_max)
         return PULL_ERR_STORE_FULL;
-    next = s->map_size > s->opts.map_max / 2 ? s->opts.map_max : s->map_size * 2;
+    if (s->writemap) {
+        if ((next = store_wm_next(s, &rc)) == 0)
+            return rc;
+    } else {
+        next = s->map_size > s->opts.map_max / 2 ? s->opts.map_max : s->map_size * 2;
+    }
     store_drop_rtxn(s);
     if ((rc = mdb_env_set_mapsize(s->env, (size_t)next)) != 0)
         return store_xlate(rc);
@@ -300,7 +378,7 @@ void
 store_opts_init(struct store_opts *o)
 {
     memset(o, 0, sizeof(*o));
-    o->map_size = STORE_MAP_DEFAULT;
+    o->map_size = 0; /* see store_map_initial */
     o->map_max = STORE_MAP_MAX_DEFAULT;
     o->max_per_author = STORE_MAX_PER_AUTHOR_DEFAULT;
     o->sync = STORE_SYNC_FULL;
@@ -378,6 +456,109 @@ open_tables(struct store *s, MDB_txn *txn, void *arg)
     return counters_load(s, txn);
 }
 
+/* True where overwriting a file's allocated blocks needs no new ones, so that a map whose
+ * blocks are reserved can't fault for room: ext2/3/4, XFS, tmpfs. Not on copy-on-write file
+ * systems (btrfs, ZFS, bcachefs), network or FUSE file systems, or anything unknown. */
+static bool
+store_fs_in_place(const char *dir)
+{
+#ifdef __linux__
+    struct statfs f;
+
+    if (statfs(dir, &f) != 0)
+        return false;
+    switch ((unsigned long)f.f_type) {
+    case EXT4_SUPER_MAGIC:
+    case XFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+        return true;
+    default:
+        return false;
+    }
+#else
+    (void)dir;
+    return false;
+#endif
+}
+
+/* The map asked for at open: opts.map_size if set; else STORE_MAP_DEFAULT, or under
+ * MDB_WRITEMAP the file as it is (its blocks were reserved when it grew), at least one
+ * step. LMDB raises it to the pages in use. */
+static uint64_t
+store_map_initial(const struct store *s, const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    uint64_t map = s->opts.map_size;
+
+    if (!s->writemap) {
+        map = map != 0 ? map : STORE_MAP_DEFAULT;
+        return map > s->opts.map_max ? s->opts.map_max : map;
+    }
+    if (map == 0)
+        map = STORE_WM_STEP_MIN;
+    if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) < sizeof(path) &&
+        stat(path, &st) == 0 && (uint64_t)st.st_size > map)
+        map = (uint64_t)st.st_size;
+    return map > s->opts.map_max ? s->opts.map_max : map;
+}
+
+/* Under MDB_WRITEMAP, right after mdb_env_open (which made the file as long as the map,
+ * with holes): reserves the map's blocks, or shrinks the map towards the pages in use
+ * until the disk has room for it. Nothing has written through the map yet. Returns 0, or
+ * an errno value when not even the pages in use can be reserved. */
+static int
+store_wm_settle(struct store *s)
+{
+    MDB_envinfo info;
+    uint64_t used, want;
+    int rc;
+
+    if ((rc = mdb_env_info(s->env, &info)) != 0)
+        return rc;
+    used = ((uint64_t)info.me_last_pgno + 1) * s->page_size;
+    want = info.me_mapsize;
+    while ((rc = store_reserve(s, want)) != 0) {
+        if (!store_space_error(rc) || want <= used)
+            return rc;
+        want = want - used < 2 * STORE_WM_STEP_FLOOR ? used
+                                                      : store_round_page(s, used + (want - used) / 2);
+    }
+    if (want != info.me_mapsize && (rc = mdb_env_set_mapsize(s->env, (size_t)want)) != 0)
+        return rc;
+    return 0;
+}
+
+/* Creates and opens the environment, with MDB_WRITEMAP if s->writemap. */
+static int
+store_env_open(struct store *s, const char *dir, unsigned flags)
+{
+    uint64_t map = store_round_page(s, store_map_initial(s, dir));
+    int rc;
+
+    if (map < 16 * s->page_size)
+        map = 16 * s->page_size;
+    if (s->writemap)
+        flags |= MDB_WRITEMAP;
+    s->reserved = 0;
+    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, T_COUNT)) != 0 ||
+        (rc = mdb_env_set_mapsize(s->env, (size_t)map)) != 0)
+        return rc;
+    if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
+        log_error("store: cannot open %s: %s", dir, mdb_strerror(rc));
+        return rc;
+    }
+    if (s->writemap && (rc = store_wm_settle(s)) != 0) {
+        log_warn("store: cannot reserve the map's blocks (%s): writing with pwrite",
+                 strerror(rc));
+        mdb_env_close(s->env);
+        s->env = NULL;
+        s->writemap = false;
+        return store_env_open(s, dir, flags & ~(unsigned)MDB_WRITEMAP);
+    }
+    return 0;
+}
+
 int
 store_open(const char *dir, const struct store_opts *opts, struct store **out)
 {
@@ -401,8 +582,6 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
         store_opts_init(&s->opts);
     ps = sysconf(_SC_PAGESIZE);
     s->page_size = ps > 0 ? (size_t)ps : 4096;
-    if (s->opts.map_size == 0)
-        s->opts.map_size = STORE_MAP_DEFAULT;
     if (s->opts.map_max == 0)
         s->opts.map_max = STORE_MAP_MAX_DEFAULT;
     if (s->opts.max_per_author == 0)
@@ -410,10 +589,6 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
     if (s->opts.max_peers == 0)
         s->opts.max_peers = STORE_MAX_PEERS_DEFAULT;
     s->level = STORE_LEVEL_NONE;
-    /* whole pages, at least 16 of them */
-    s->opts.map_size = (s->opts.map_size + s->page_size - 1) / s->page_size * s->page_size;
-    if (s->opts.map_size < 16 * s->page_size)
-        s->opts.map_size = 16 * s->page_size;
     if (s->opts.map_max < s->opts.map_size)
         s->opts.map_max = s->opts.map_size;
     if (s->opts.sync == STORE_SYNC_NONE)
@@ -428,13 +603,9 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
     }
     if ((rc = store_precheck(dir)) != 0)
         goto out;
-    if ((rc = mdb_env_create(&s->env)) != 0 || (rc = mdb_env_set_maxdbs(s->env, T_COUNT)) != 0 ||
-        (rc = mdb_env_set_mapsize(s->env, (size_t)s->opts.map_size)) != 0)
+    s->writemap = !s->opts.no_writemap && store_fs_in_place(dir);
+    if ((rc = store_env_open(s, dir, flags)) != 0)
         goto out;
-    if ((rc = mdb_env_open(s->env, dir, flags, 0600)) != 0) {
-        log_error("store: cannot open %s: %s", dir, mdb_strerror(rc));
-        goto out;
-    }
     if ((rc = mdb_reader_check(s->env, &dead)) != 0)
         goto out;
     if (dead > 0)
@@ -446,6 +617,9 @@ store_open(const char *dir, const struct store_opts *opts, struct store **out)
         s->opts.map_max = s->map_size;
     if ((rc = store_write(s, open_tables, NULL)) != 0)
         goto out;
+    if (s->writemap)
+        log_info("store: writes go through the map, %llu KiB reserved",
+                  (unsigned long long)(s->reserved >> 10));
     *out = s;
     s = NULL; /* transferred */
 out:
@@ -505,10 +679,11 @@ store_trim(struct store *s)
     fclose(f);
     if (hi <= lo)
         return PULL_ERR_NOT_FOUND;
-    /* The map is a read-only MAP_SHARED view of the file (no MDB_WRITEMAP): dropping our
-     * page table entries leaves the data in the page cache, and the next access maps it
-     * again with a minor fault. Nothing is lost, and since the pages come back on access
-     * this is safe even while another transaction of this thread holds pointers. */
+    /* The map is a MAP_SHARED view of the file (read-only, or writable with MDB_WRITEMAP):
+     * dropping our page table entries leaves the data in the page cache (a dirty page stays
+     * dirty there, to be written back), and the next access maps it again with a minor
+     * fault. Nothing is lost, and since the pages come back on access this is safe even
+     * while another transaction of this thread holds pointers. */
     if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0) {
         log_warn("store: madvise: %s", strerror(errno));
         return PULL_ERR_IO;

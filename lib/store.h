@@ -44,13 +44,25 @@
  * keep (store_get copies for you). A callback must not write to the store (the map may be
  * resized by a write, which needs no transaction open); it may read (store_get, ...).
  *
- * Map size. The map starts at opts.map_size and doubles when a write finds it full
- * (MDB_MAP_FULL: the transaction is aborted, the map resized with no transaction active,
- * and the whole batch retried), up to opts.map_max. A write that still does not fit, or
- * that the disk refuses (ENOSPC, EDQUOT, EFBIG; or a short write - which LMDB reports as
- * EIO - while the file system has under 32 MiB free or the file is at RLIMIT_FSIZE), fails
- * with PULL_ERR_STORE_FULL; nothing of it is stored, the store stays readable, and writes
- * work again once there is room.
+ * Map size. When a write finds the map full (MDB_MAP_FULL), the transaction is aborted,
+ * the map grown with no transaction active, and the whole batch retried, up to
+ * opts.map_max. A write that still does not fit, or that the disk refuses (ENOSPC, EDQUOT,
+ * EFBIG; or a short write - which LMDB reports as EIO - while the file system has under
+ * 32 MiB free or the file is at RLIMIT_FSIZE), fails with PULL_ERR_STORE_FULL; nothing of
+ * it is stored, the store stays readable, and writes work again once there is room.
+ *
+ * Writes through the map. Where the file system overwrites allocated blocks in place (ext4,
+ * XFS, tmpfs) and opts.no_writemap is not set, the store opens with MDB_WRITEMAP: LMDB
+ * writes dirty pages straight into the shared map instead of malloc'ing a copy of each
+ * (which it keeps for reuse until the store closes: 44 MB of heap for ever after one
+ * 2,048-record batch) and pwrite'ing it. A page of a hole the file system can't fill would
+ * then be SIGBUS, not an error, so the map never reaches past the blocks the file holds:
+ * the file is allocated (posix_fallocate) up to the map's end before the map is set, and
+ * the map grows in steps (an eighth of it, 8 MiB to 256 MiB, smaller steps when the disk
+ * has less room) rather than doubling. A step the disk refuses is PULL_ERR_STORE_FULL like
+ * a refused write. The file on disk is then the map: used pages plus at most one step. On
+ * copy-on-write file systems (btrfs, ZFS, ...) an overwrite needs new blocks, so there, and
+ * when the allocation fails at open, the store writes with pwrite as before.
  *
  * Durability. A write call returns only after its transaction committed. With the default
  * STORE_SYNC_FULL, LMDB syncs data pages, then the meta page, on every commit: a record
@@ -129,10 +141,12 @@ enum store_sync {
 };
 
 struct store_opts {
-    uint64_t map_size;       /* initial map size in bytes; 0: STORE_MAP_DEFAULT */
+    uint64_t map_size;       /* initial map size in bytes; 0: STORE_MAP_DEFAULT, or with
+                              * MDB_WRITEMAP the file's size (at least one step) */
     uint64_t map_max;        /* the map never grows beyond this; 0: STORE_MAP_MAX_DEFAULT */
     uint32_t max_per_author; /* live records (and tombstones) per author; 0: default 256 */
     enum store_sync sync;
+    bool no_writemap;   /* never MDB_WRITEMAP (see Writes through the map above) */
     uint64_t max_bytes; /* budget of envelope bytes stored (see Budget above); 0: none */
     /* keep(keep_ctx, author): true if author's records are never evicted nor refused for
      * the budget. Called inside write transactions: it must not use the store. NULL: keep
@@ -306,6 +320,7 @@ struct store_stats {
     uint64_t map_size;   /* current map size in bytes */
     uint64_t map_used;   /* bytes of the map in use (pages up to the last used one) */
     uint64_t map_max;    /* the map will not grow beyond this */
+    bool writemap;       /* LMDB writes through the map (MDB_WRITEMAP) */
     uint64_t max_bytes;  /* the budget (0: none) */
     uint32_t level;      /* store_budget_level */
     uint64_t evicted;    /* records evicted for the budget since store_open */

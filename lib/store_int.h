@@ -94,6 +94,8 @@ struct store {
     MDB_dbi dbi[T_COUNT];
     struct store_opts opts;
     uint64_t map_size;
+    bool writemap;     /* MDB_WRITEMAP: the map never reaches past reserved */
+    uint64_t reserved; /* the file has blocks for [0, reserved) (writemap only) */
     size_t page_size;
     struct counters c;
     MDB_txn *rtxn; /* cached read transaction, reset between uses */

@@ -490,6 +490,7 @@ store_stats(struct store *s, struct store_stats *st)
     st->map_size = info.me_mapsize;
     st->map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
     st->map_max = s->opts.map_max;
+    st->writemap = s->writemap;
     st->max_bytes = s->opts.max_bytes;
     st->level = s->level;
     st->evicted = s->evicted;

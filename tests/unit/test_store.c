@@ -243,7 +243,11 @@ test_reopen_keeps_everything(void **state)
             bytes += e[i].len;
         assert_int_equal(st.bytes, bytes);
     }
-    assert_true(st.map_size >= STORE_MAP_DEFAULT);
+    /* /tmp is ext4 or tmpfs here: LMDB writes through the map, which starts at one step */
+    if (st.writemap)
+        assert_true(st.map_size >= 8ull << 20);
+    else
+        assert_true(st.map_size >= STORE_MAP_DEFAULT);
     assert_true(st.map_used > 0 && st.map_used <= st.map_size);
     wb_init(&wb, 0);
     for (int i = 0; i < 6; i++) {
@@ -1103,9 +1107,12 @@ test_store_full(void **state)
 }
 
 /* A disk that refuses to grow the file (simulated with RLIMIT_FSIZE, which makes writes past
- * the limit fail with EFBIG like ENOSPC would): STORE_FULL, and the store stays readable. */
+ * the limit fail with EFBIG like ENOSPC would): STORE_FULL, and the store stays readable.
+ * With pwrite, the map has room and the file system doesn't; with MDB_WRITEMAP, the map's
+ * blocks are reserved before it grows, and the reservation is what the disk refuses (a
+ * write through the map into a hole would be SIGBUS instead). */
 static void
-test_disk_full(void **state)
+disk_full(void **state, bool writemap)
 {
     struct ident a[20];
     struct store_opts o;
@@ -1118,8 +1125,16 @@ test_disk_full(void **state)
 
     assert_non_null(es);
     store_opts_init(&o);
-    o.map_size = 64ull << 20; /* the map has room; the file system doesn't */
+    o.no_writemap = !writemap;
+    o.map_size = writemap ? 256 * 1024 : 64ull << 20;
     s = open_store(*state, &o);
+    {
+        struct store_stats st;
+        assert_int_equal(store_stats(s, &st), 0);
+        if (writemap && !st.writemap)
+            skip(); /* not on a file system that overwrites in place */
+        assert_int_equal(st.writemap, writemap);
+    }
     for (int i = 0; i < 20; i++)
         mkident(&a[i], (uint8_t)(70 + i));
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -1161,6 +1176,68 @@ test_disk_full(void **state)
     assert_int_equal(put1(s, &es[stored_n + 1], NULL), 0);
     store_close(s);
     free(es);
+}
+
+/* One store, opened in turn with and without MDB_WRITEMAP: the same records, and the
+ * writemap map grows in reserved steps (the file's blocks cover the map). */
+static void
+test_writemap_switch(void **state)
+{
+    struct ident a;
+    struct store_opts o;
+    struct store_stats st;
+    struct store *s;
+    struct env *es = malloc(600 * sizeof(*es));
+    struct stat sb;
+    char path[512];
+
+    assert_non_null(es);
+    mkident(&a, 91);
+    for (int k = 0; k < 600; k++) {
+        char t[64];
+        snprintf(t, sizeof(t), "a record that moves between modes %d", k);
+        mkrec(&es[k], &a, RECORD_OFFER, (uint8_t)(k % 200), (uint64_t)(1 + k / 200),
+              NOW - 1000 + (uint64_t)k, NOW + DAY, t, "modes");
+    }
+    store_opts_init(&o);
+    o.sync = STORE_SYNC_NONE;
+    o.max_per_author = 1000;
+    for (int round = 0; round < 3; round++) {
+        o.no_writemap = round == 1;
+        s = open_store(*state, &o);
+        assert_int_equal(store_stats(s, &st), 0);
+        if (round != 1 && !st.writemap) {
+            store_close(s);
+            free(es);
+            skip(); /* not on a file system that overwrites in place */
+        }
+        assert_int_equal(st.writemap, round != 1);
+        for (int k = round * 200; k < round * 200 + 200; k++)
+            assert_int_equal(put1(s, &es[k], NULL), 0);
+        assert_int_equal(store_count(s), 200);
+        for (int k = round * 200; k < round * 200 + 200; k += 7)
+            assert_true(stored(s, es[k].id));
+        assert_int_equal(store_stats(s, &st), 0);
+        assert_true(st.map_used <= st.map_size);
+        snprintf(path, sizeof(path), "%s/data.mdb", (const char *)*state);
+        assert_int_equal(stat(path, &sb), 0);
+        if (st.writemap) /* every page of the map has its block */
+            assert_true((uint64_t)sb.st_blocks * 512 >= st.map_size);
+        store_close(s);
+    }
+    free(es);
+}
+
+static void
+test_disk_full(void **state)
+{
+    disk_full(state, false);
+}
+
+static void
+test_disk_full_writemap(void **state)
+{
+    disk_full(state, true);
 }
 
 /* One batch gives exactly what the same items stored one by one give: results, replaced
@@ -2345,9 +2422,11 @@ test_check_damage(void **state)
     junk[0] = (uint8_t)(root ^ 0x01);
     poke(d, cur * ps + 16 + 72 + 40, junk, 1);
     assert_int_equal(check_says(d, NULL), PULL_ERR_STORE);
+    /* past the file's end (with MDB_WRITEMAP the file holds a reserved tail of zero pages:
+     * a last page moved into it is no damage LMDB can trip on) */
     snprintf(d, sizeof(d), "%s", damaged(dir, "mlast"));
-    junk[0] = (uint8_t)(last + 40);
-    poke(d, cur * ps + 16 + 120, junk, 1);
+    junk[0] = 0x10;
+    poke(d, cur * ps + 16 + 120 + 2, junk, 1);
     assert_int_equal(check_says(d, NULL), PULL_ERR_STORE);
     snprintf(d, sizeof(d), "%s", damaged(dir, "mmagic"));
     junk[0] = 0x00;
@@ -2441,6 +2520,8 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full_writemap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writemap_switch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_survives_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mixed_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_equals_sequential, setup, teardown),
