@@ -29,9 +29,11 @@
  *   sync.wire_ratio_at_done the same, counted when B reached N records
  *   sync.overhead_per_rec   (wire bytes - envelope bytes) / N, in bytes
  *   sync.rss_a_mib, sync.rss_b_mib   VmRSS of the nodes after the sync, and
- *                           sync.peak_a_mib, sync.peak_b_mib their VmHWM
+ *                           sync.peak_a_mib, sync.peak_b_mib their VmHWM; sync.rss_X_anon_mib
+ *                           and sync.rss_X_file_mib split the RSS (file: LMDB's map)
  *   sync.disk_a_per_rec, sync.disk_b_per_rec   bytes of each store on disk (allocated
- *                           blocks of data.mdb) per record
+ *                           blocks of data.mdb, the map's reserved tail included) per
+ *                           record
  *   sync.search_p50_ms      `pull search guitar` on B after the sync, spawn to reaped
  *                           exit, median of R runs (--search R, default 11; 0: none)
  * The nodes' logs (warn level) and data dirs live in one temp dir, removed at the end, even
@@ -391,6 +393,10 @@ bench_sync(int argc, char **argv)
     if (proc_mem_read(a.pid, &ma) == 0 && proc_mem_read(b.pid, &mb) == 0) {
         bench_report("sync.rss_a_mib", (double)ma.rss / MIB, "MiB");
         bench_report("sync.rss_b_mib", (double)mb.rss / MIB, "MiB");
+        bench_report("sync.rss_a_anon_mib", (double)ma.anon / MIB, "MiB");
+        bench_report("sync.rss_a_file_mib", (double)ma.file / MIB, "MiB");
+        bench_report("sync.rss_b_anon_mib", (double)mb.anon / MIB, "MiB");
+        bench_report("sync.rss_b_file_mib", (double)mb.file / MIB, "MiB");
         bench_report("sync.peak_a_mib", (double)ma.hwm / MIB, "MiB");
         bench_report("sync.peak_b_mib", (double)mb.hwm / MIB, "MiB");
     }
