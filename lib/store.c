@@ -344,7 +344,13 @@ store_write(struct store *s, write_fn fn, void *arg)
 {
     for (int resized = 0;;) {
         MDB_txn *txn = NULL;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        int rc;
+
+        /* The map reaches past the reserved blocks only if another process grew it and the
+         * blocks for that could not be had: no write until they can (SIGBUS otherwise). */
+        if (s->writemap && s->reserved < s->map_size && store_reserve(s, s->map_size) != 0)
+            return PULL_ERR_STORE_FULL;
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 
         if (rc == MDB_MAP_RESIZED && resized++ < 3) {
             if ((rc = store_adopt_mapsize(s)) != 0)
