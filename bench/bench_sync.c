@@ -30,7 +30,8 @@
  *   sync.overhead_per_rec   (wire bytes - envelope bytes) / N, in bytes
  *   sync.rss_a_mib, sync.rss_b_mib   VmRSS of the nodes after the sync, and
  *                           sync.peak_a_mib, sync.peak_b_mib their VmHWM; sync.rss_X_anon_mib
- *                           and sync.rss_X_file_mib split the RSS (file: LMDB's map)
+ *                           and sync.rss_X_file_mib split the RSS (file: LMDB's map);
+ *                           sync.rss_X_settled_mib is VmRSS one second later
  *   sync.disk_a_per_rec, sync.disk_b_per_rec   bytes of each store on disk (allocated
  *                           blocks of data.mdb, the map's reserved tail included) per
  *                           record
@@ -399,6 +400,13 @@ bench_sync(int argc, char **argv)
         bench_report("sync.rss_b_file_mib", (double)mb.file / MIB, "MiB");
         bench_report("sync.peak_a_mib", (double)ma.hwm / MIB, "MiB");
         bench_report("sync.peak_b_mib", (double)mb.hwm / MIB, "MiB");
+    }
+    /* a second later: pulld drops the map pages a run of reads or commits left mapped
+     * TRIM_QUIET_MS (200 ms) after the run */
+    usleep(1000000);
+    if (proc_mem_read(a.pid, &ma) == 0 && proc_mem_read(b.pid, &mb) == 0) {
+        bench_report("sync.rss_a_settled_mib", (double)ma.rss / MIB, "MiB");
+        bench_report("sync.rss_b_settled_mib", (double)mb.rss / MIB, "MiB");
     }
     if ((x = store_disk_bytes(dir_a)) >= 0)
         bench_report("sync.disk_a_per_rec", x / (double)o.n, "B");

@@ -104,8 +104,12 @@ host_each_id(void *ctx, recon_visit_fn visit, void *vctx)
 {
     struct sync *s = ctx;
     struct each_ctx e = {visit, vctx};
+    int rc = store_iter_ids(s->n->store, each_id_visit, &e);
 
-    return store_iter_ids(s->n->store, each_id_visit, &e);
+    /* a pass over every id (a rebuilt reconciliation set, a bulk catch-up's list): its
+     * pages leave pulld's RSS on the next loop turn, as host_each_key's do */
+    node_trim_pages_soon(s->n);
+    return rc;
 }
 
 static int
