@@ -322,7 +322,7 @@ store_write_error(struct store *s, int rc)
     struct rlimit lim;
     int fd;
 
-    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+    if (store_space_error(rc))
         return PULL_ERR_STORE_FULL;
     if (rc != EIO || mdb_env_get_fd(s->env, &fd) != 0)
         return store_xlate(rc);
