@@ -42,6 +42,9 @@
  *   ingest.ratio_to_verify           ingest.node_rate / verify.raw (one core)
  *   ingest.ratio_to_all_cores        ingest.node_rate / (verify.raw x min(T, cores))
  *   ingest.node_cpu_us_per_rec       the process's CPU time per record (all threads)
+ *   ingest.loop_cpu_us_per_rec       the loop thread's own CPU time per record
+ *   ingest.loop_busy, ingest.cores_busy   the loop's CPU time, and the process's, over the
+ *                                    wall time: what is left of 1 and of the cores is waiting
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -150,6 +153,16 @@ cpu_now(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of the calling thread alone (the loop's, in the --threads mode). */
+static double
+thread_cpu_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -409,7 +422,8 @@ node_done(void *arg, int result, const uint8_t id[RECORD_ID_BYTES], const uint8_
 /* One pass of the corpus through a fresh node with `threads` verifiers; returns the rate
  * (negative on failure) and the CPU seconds in *cpu. */
 static double
-node_ingest(const struct corpus *c, const size_t *order, unsigned threads, double *cpu)
+node_ingest(const struct corpus *c, const size_t *order, unsigned threads, double *cpu,
+            double *loop_cpu)
 {
     struct config cfg;
     struct ident me;
@@ -417,7 +431,7 @@ node_ingest(const struct corpus *c, const size_t *order, unsigned threads, doubl
     struct node_run r = {0, 0};
     uv_loop_t loop;
     char *dir = mktemp_dir(), num[16], p[256];
-    double t0, c0, rate = -1;
+    double t0, c0, l0, rate = -1;
     size_t next = 0;
     int rc;
 
@@ -434,6 +448,7 @@ node_ingest(const struct corpus *c, const size_t *order, unsigned threads, doubl
     }
     t0 = bench_now();
     c0 = cpu_now();
+    l0 = thread_cpu_now();
     while (r.done < c->e.n) {
         while (next < c->e.n && !node_verify_busy(nd)) {
             size_t i = order[next++];
@@ -448,6 +463,7 @@ node_ingest(const struct corpus *c, const size_t *order, unsigned threads, doubl
     }
     rate = (double)c->e.n / (bench_now() - t0);
     *cpu = cpu_now() - c0;
+    *loop_cpu = thread_cpu_now() - l0;
     printf("node: %llu commits, %.0f records per commit\n",
            (unsigned long long)nd->counters.commits,
            (double)c->e.n / (double)(nd->counters.commits ? nd->counters.commits : 1));
@@ -477,15 +493,15 @@ node_mode(const struct corpus *c, const size_t *order, unsigned threads, int rou
 {
     size_t all = order != NULL ? c->e.n : 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    double raw_t = 0, node_t = 0, cpu_t = 0, raw, rate;
+    double raw_t = 0, node_t = 0, cpu_t = 0, loop_t = 0, raw, rate;
     struct rawt rt;
 
     log_set_level(LOG_ERROR);
     for (int r = 0; r < rounds; r++) {
-        double cpu = 0, x;
+        double cpu = 0, loop_cpu = 0, x;
         rt.wall = rt.cpu = 0;
         raw_verify_range(c, order, 0, all, &rt);
-        if ((x = node_ingest(c, order, threads, &cpu)) < 0)
+        if ((x = node_ingest(c, order, threads, &cpu, &loop_cpu)) < 0)
             return -1;
         raw_verify_range(c, order, 0, all, &rt);
         printf("round %d: verify.raw %.0f rec/s, node (%u verifier threads) %.0f rec/s, %.1f us "
@@ -494,6 +510,7 @@ node_mode(const struct corpus *c, const size_t *order, unsigned threads, int rou
         raw_t += rt.wall / 2;
         node_t += (double)all / x;
         cpu_t += cpu;
+        loop_t += loop_cpu;
     }
     raw = (double)all * rounds / raw_t;
     rate = (double)all * rounds / node_t;
@@ -506,6 +523,9 @@ node_mode(const struct corpus *c, const size_t *order, unsigned threads, int rou
     bench_report("ingest.ratio_to_all_cores",
                  rate / (raw * (double)((long)threads < cores ? (long)threads : cores)), "x");
     bench_report("ingest.node_cpu_us_per_rec", cpu_t / ((double)all * rounds) * 1e6, "us");
+    bench_report("ingest.loop_cpu_us_per_rec", loop_t / ((double)all * rounds) * 1e6, "us");
+    bench_report("ingest.loop_busy", loop_t / node_t, "x");
+    bench_report("ingest.cores_busy", cpu_t / node_t, "x");
     return 0;
 }
 
