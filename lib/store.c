@@ -569,7 +569,12 @@ int
 store_open(const char *dir, const struct store_opts *opts, struct store **out)
 {
     struct store *s = NULL;
-    unsigned flags = MDB_NOTLS;
+    /* MDB_NORDAHEAD (MADV_RANDOM on the map): a fault maps one page, not a readahead
+     * window. With readahead the page cache holds the file in large folios, and a commit
+     * that dirties one 4 KiB page through the map has the whole folio written back: a 100k
+     * import wrote 2.43 GB to the disk with readahead, 1.48 GB without (same rate, same
+     * cold start: 1.5 s to a ready pulld over a 100k store either way). */
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
     long ps;
     int dead = 0, rc;
 
