@@ -64,6 +64,14 @@ pack(msgpack_packer *pk, void *ctx)
     mp_close(&m);
 }
 
+/* pulld started over a large store and is still indexing it: say the answer may grow. */
+static void
+partial_note(const struct pull_rd *res)
+{
+    if (mv_bool(res, "partial", false))
+        printf("(pulld is still indexing its store: more records may match in a moment)\n");
+}
+
 static int
 human(struct pull_rd *res, void *ctx)
 {
@@ -76,6 +84,7 @@ human(struct pull_rd *res, void *ctx)
     if (a->count) {
         total = mv_uint(res, "total", 0);
         printf("%llu matching record%s\n", (unsigned long long)total, total == 1 ? "" : "s");
+        partial_note(res);
         return 0;
     }
     /* A pulld that does not count answers with the bare array. */
@@ -93,6 +102,7 @@ human(struct pull_rd *res, void *ctx)
         printf("%u of %llu shown (--limit N for more)\n", shown, (unsigned long long)total);
     else if (shown > 0)
         printf("%u of %llu shown\n", shown, (unsigned long long)total);
+    partial_note(res);
     return 0;
 }
 

@@ -129,7 +129,7 @@ ctl_index_ready(struct node *n, uint64_t now_s)
 {
     int rc;
 
-    if (search_index_needs_rebuild(n->search) &&
+    if (!node_index_building(n) && search_index_needs_rebuild(n->search) &&
         (rc = search_index_build(n->search, n->store, now_s)) != 0)
         log_warn("ctl: rebuilding the search index failed: %s", pull_strerror(rc));
 }

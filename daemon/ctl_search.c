@@ -185,6 +185,8 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
     if (count_only) {
         mp_open_map(&top, ctl_begin(call, false));
         mp_kv_uint(&top, "total", total);
+        if (node_index_building(n))
+            mp_kv_bool(&top, "partial", true);
         mp_close(&top);
         ctl_send(call);
         goto out;
@@ -211,6 +213,8 @@ ctl_h_search(struct ctl_call *call, const struct ctl_request *req)
     mp_close(&list);
     if (want_total) {
         mp_kv_uint(&top, "total", total - dropped);
+        if (node_index_building(n)) /* the index holds only part of the store so far */
+            mp_kv_bool(&top, "partial", true);
         mp_close(&top);
     }
     ctl_send(call);

@@ -375,6 +375,7 @@ ctl_h_status(struct ctl_call *call, const struct ctl_request *req)
     mp_kv_uint(&sub, "clients", srv->nclients);
     mp_kv_uint(&sub, "watchers", ctl_search_watchers(srv));
     mp_kv_uint(&sub, "search_indexed", search_index_live(n->search));
+    mp_kv_bool(&sub, "search_building", node_index_building(n));
     mp_kv_uint(&sub, "search_index_bytes", search_index_bytes(n->search));
     mp_kv_uint(&sub, "reply_bugs", srv->reply_bugs);
     mp_kv_uint(&sub, "evicted", srv->evicted);

@@ -779,7 +779,6 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     struct node_batch *b;
     struct store_opts so;
     char path[PATH_MAX];
-    uint64_t t0;
     int rc;
 
     *out = NULL;
@@ -826,11 +825,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
         log_info("store budget: the records of %zu people with dyads are kept", n->kin->n);
     if ((rc = search_index_new(&n->search)) != 0)
         goto fail;
-    t0 = node_now_ms(n);
-    if ((rc = search_index_build(n->search, n->store, node_now_s(n))) != 0)
-        log_warn("search index: %s (search will miss stored records)", pull_strerror(rc));
-    log_info("search index of %zu records in %llu ms", search_index_live(n->search),
-             (unsigned long long)(node_now_ms(n) - t0));
+    node_index_first(n);
     if ((rc = node_verify_start(n)) != 0) {
         log_error("cannot start the verifier threads: %s", pull_strerror(rc));
         goto fail;
@@ -843,7 +838,10 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     b->sweep.data = n;
     uv_timer_init(loop, &b->trim);
     b->trim.data = n;
+    uv_idle_init(loop, &b->ix_idle);
+    b->ix_idle.data = n;
     b->handles = true;
+    node_index_resume(n);
     uv_check_start(&b->check, on_check);
     uv_timer_start(&b->sweep, on_sweep, SWEEP_FIRST_MS, 0);
     log_info("%u verifier thread(s)%s", b->pool.nth, b->pool.uv ? " (libuv's threadpool)" : "");
@@ -885,6 +883,7 @@ node_stop(struct node *n)
         uv_close((uv_handle_t *)&b->idle, NULL);
         uv_close((uv_handle_t *)&b->sweep, NULL);
         uv_close((uv_handle_t *)&b->trim, NULL);
+        uv_close((uv_handle_t *)&b->ix_idle, NULL);
         b->handles = false; /* closing: never restart them */
     }
     b->closed = true;

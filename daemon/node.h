@@ -270,6 +270,10 @@ void node_trim_soon(struct node *n);
  * whole heap. */
 void node_trim_pages_soon(struct node *n);
 
+/* node_index_building: the search index is still being built from the store (a large
+ * store at start, node_index.c): queries answer over the records indexed so far. */
+bool node_index_building(const struct node *n);
+
 /* node_has_record: stored, pending, or being verified. */
 bool node_has_record(struct node *n, const uint8_t id[static RECORD_ID_BYTES]);
 

@@ -13,6 +13,8 @@
  *                  verified, the order in which results come back to the batch.
  *   node_mine.c    my records kept past their expiry, node_net.c the network operations
  *                  (node_set_net): both need only node.h.
+ *   node_index.c   the search index at start: the first records before serving, the
+ *                  rest in slices while serving.
  */
 #ifndef PULL_NODE_INT_H
 #define PULL_NODE_INT_H
@@ -161,6 +163,13 @@ struct node_batch {
     struct pull_wb scratch;
     size_t read_bytes; /* read from the store for peers since the last trim */
 
+    /* the search index's build (node_index.c) */
+    struct search_build ix;
+    uv_idle_t ix_idle;
+    uint64_t ix_t0;
+    uint64_t ix_slices;
+    size_t ix_slice; /* records per slice */
+
     /* verification */
     struct vpool pool;
     struct vjob *jobs, **jobs_tail; /* every job not applied yet, oldest first */
@@ -189,6 +198,14 @@ void node_batch_wake(struct node_batch *b);
  * node_submit does (record_admit against the store and the batch). Returns 0 once p is the
  * batch's (its callback comes after the commit), else the refusal (p stays the caller's). */
 int node_admit_verified(struct node *n, struct pend *p);
+
+/* ---- node_index.c ---- */
+
+/* node_index_first indexes the first stored records (node_new, before the handles);
+ * node_index_resume goes on with the rest one slice per loop turn (once the handles are
+ * up). */
+void node_index_first(struct node *n);
+void node_index_resume(struct node *n);
 
 /* ---- node_verify.c ---- */
 

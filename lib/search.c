@@ -99,6 +99,12 @@ search_index_live(const struct search_index *ix)
     return ix->live;
 }
 
+size_t
+search_index_dead(const struct search_index *ix)
+{
+    return ix->dead;
+}
+
 bool
 search_index_needs_rebuild(const struct search_index *ix)
 {

@@ -103,6 +103,9 @@ int search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_
  * until a query notices them). */
 size_t search_index_live(const struct search_index *ix);
 
+/* search_index_dead returns how many retired entries wait for the next rebuild. */
+size_t search_index_dead(const struct search_index *ix);
+
 /* search_index_needs_rebuild reports whether retired entries make up most of the index. */
 bool search_index_needs_rebuild(const struct search_index *ix);
 
@@ -132,6 +135,23 @@ void search_index_stats(struct search_index *ix, uint64_t now_s, struct match_st
 /* search_index_build clears ix and indexes every live record of the store at now_s
  * (withdrawn and expired ones are skipped). Returns 0 or the store's / memory error. */
 int search_index_build(struct search_index *ix, struct store *s, uint64_t now_s);
+
+/* A build in steps: zeroed before the first step. */
+struct search_build {
+    struct store_cursor cur;
+    size_t visited; /* stored records read so far */
+    size_t damaged; /* of them, those that no longer decode (skipped) */
+    bool done;
+};
+
+/* search_index_build_step goes on with the build: the first step clears ix, each step
+ * indexes up to max more stored records in time order, and b->done says when the last one
+ * was read. Between steps the index serves queries (over what it holds so far) and takes
+ * search_index_add and search_index_remove as usual: a record the build reaches after it
+ * was added is not indexed twice. Returns 0 or the store's / memory error (b->done then
+ * stays false; the next step resumes after the last record read). */
+int search_index_build_step(struct search_index *ix, struct store *s, uint64_t now_s,
+                            struct search_build *b, size_t max);
 
 /* search_fetch appends the envelope of the record with this created time and id prefix to
  * out (copied out of the store). Returns 0, PULL_ERR_NOT_FOUND, or the store's error. */

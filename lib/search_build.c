@@ -490,6 +490,13 @@ search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTE
         kslots_resize(ix, ix->kcap ? ix->kcap * 2 : 1024) != 0)
         return PULL_ERR_NOMEM;
     slot = kslot_find(ix, key8);
+    /* this very record again (a build in steps reaching one that a commit added): the same
+     * author, slot, created time and id prefix (a forged prefix match only keeps its own
+     * author's older version in the index, and search_fetch drops that one) */
+    if (*slot != 0 && (ix->efl[*slot - 1] & E_DEAD) == 0 &&
+        ix->ents[*slot - 1].id8 == search_id8(id) &&
+        ix->ecreated[*slot - 1] == (rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created))
+        return 0;
     if (*slot != 0)
         retire(ix, *slot - 1);
     if (rec->kind == RECORD_WITHDRAWN)
@@ -586,7 +593,8 @@ struct build_ctx {
     struct record *rec;
     uint64_t now_s;
     int err;
-    size_t damaged; /* stored records that no longer decode */
+    size_t visited; /* stored records read */
+    size_t damaged; /* of them, those that no longer decode */
 };
 
 static int
@@ -596,6 +604,7 @@ build_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size
     struct envelope e;
     int rc;
 
+    b->visited++;
     if (envelope_parse(env, len, &e) != 0 || record_decode(e.rec, e.rec_len, b->rec) != 0) {
         b->damaged++; /* the store verified it once; skip what no longer decodes */
         return 0;
@@ -608,17 +617,35 @@ build_one(void *ctx, const uint8_t id[RECORD_ID_BYTES], const uint8_t *env, size
 }
 
 int
-search_index_build(struct search_index *ix, struct store *s, uint64_t now_s)
+search_index_build_step(struct search_index *ix, struct store *s, uint64_t now_s,
+                        struct search_build *b, size_t max)
 {
-    struct build_ctx b = {.ix = ix, .now_s = now_s};
+    struct build_ctx c = {.ix = ix, .now_s = now_s};
     int rc;
 
-    search_index_clear(ix);
-    if ((b.rec = malloc(sizeof(*b.rec))) == NULL)
+    if (b->done)
+        return 0;
+    if (!b->cur.started && b->visited == 0)
+        search_index_clear(ix);
+    if ((c.rec = malloc(sizeof(*c.rec))) == NULL)
         return PULL_ERR_NOMEM;
-    rc = store_iter_time(s, 0, build_one, &b);
-    free(b.rec);
-    if (b.damaged > 0)
-        log_warn("search index: %zu stored record(s) no longer decode: skipped", b.damaged);
-    return rc < 0 ? rc : 0;
+    rc = store_iter_resume(s, &b->cur, max, build_one, &c);
+    free(c.rec);
+    b->visited += c.visited;
+    b->damaged += c.damaged;
+    if (c.damaged > 0)
+        log_warn("search index: %zu stored record(s) no longer decode: skipped", c.damaged);
+    if (rc < 0)
+        return rc;
+    b->done = rc == 0;
+    return 0;
+}
+
+int
+search_index_build(struct search_index *ix, struct store *s, uint64_t now_s)
+{
+    struct search_build b;
+
+    memset(&b, 0, sizeof(b));
+    return search_index_build_step(ix, s, now_s, &b, SIZE_MAX);
 }

@@ -284,6 +284,21 @@ typedef int (*store_rec_fn)(void *ctx, const uint8_t id[RECORD_ID_BYTES], const 
 /* store_iter_time visits records with created >= since, oldest first. */
 int store_iter_time(struct store *s, uint64_t since, store_rec_fn fn, void *ctx);
 
+/* A place in the time order, for store_iter_resume: zeroed, it is before the oldest
+ * record. The key is the store's (created || id) of the last record visited. */
+#define STORE_CURSOR_KEY (8 + RECORD_ID_BYTES)
+struct store_cursor {
+    uint8_t key[STORE_CURSOR_KEY];
+    bool started;
+};
+
+/* store_iter_resume visits, oldest first, at most max records that come after cur in the
+ * time order (records stored meanwhile before it are not visited), each in its own read
+ * transaction's view, and leaves cur at the last one visited. Returns 0 once it reached
+ * the end, 1 if it stopped after max records, else as the other iterations. */
+int store_iter_resume(struct store *s, struct store_cursor *cur, size_t max, store_rec_fn fn,
+                      void *ctx);
+
 /* store_iter_tag visits the records carrying tag (exact match), oldest first. Like every
  * iteration here it includes tombstones (kind withdrawn) that carry the tag, and records
  * past their expiry not yet swept: callers that show records filter on kind and expiry. */

@@ -313,6 +313,51 @@ out:
     return rc != 0 ? rc : stop;
 }
 
+_Static_assert(STORE_CURSOR_KEY == RECKEY_LEN, "a cursor holds one records key");
+
+int
+store_iter_resume(struct store *s, struct store_cursor *cur, size_t max, store_rec_fn fn,
+                  void *ctx)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL;
+    MDB_val k = mval(cur->key, RECKEY_LEN), v;
+    size_t seen = 0;
+    int rc, stop = 0, op = MDB_SET_RANGE;
+
+    if ((rc = store_rbegin(s, &txn)) != 0)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->dbi[T_RECS], &c)) != 0)
+        goto out;
+    for (;; op = MDB_NEXT) {
+        if ((rc = mdb_cursor_get(c, &k, &v, op)) != 0) {
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+            break;
+        }
+        if (k.mv_size != RECKEY_LEN)
+            continue;
+        /* SET_RANGE lands on the cursor's own key if that record is still there */
+        if (cur->started && memcmp(k.mv_data, cur->key, RECKEY_LEN) <= 0)
+            continue;
+        if (seen == max) {
+            stop = 1;
+            break;
+        }
+        memcpy(cur->key, k.mv_data, RECKEY_LEN);
+        cur->started = true;
+        seen++;
+        if ((stop = fn(ctx, (const uint8_t *)k.mv_data + 8, v.mv_data, v.mv_size)) != 0)
+            break;
+    }
+out:
+    if (c != NULL)
+        mdb_cursor_close(c);
+    store_rend(s, txn);
+    rc = store_xlate(rc);
+    return rc != 0 ? rc : stop;
+}
+
 int
 store_iter_tag(struct store *s, const char *tag, store_rec_fn fn, void *ctx)
 {

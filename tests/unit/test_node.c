@@ -636,6 +636,75 @@ test_async_many(void **state)
     free(r);
 }
 
+
+/* A store larger than the first part of the index build: the node serves at once and
+ * indexes the rest one slice per loop turn, while commits index what they store. */
+static void
+test_index_in_slices(void **state)
+{
+    struct fixture *f = *state;
+    struct config c;
+    struct result r;
+    struct pull_wb w;
+    uint8_t id[RECORD_ID_BYTES];
+    int turns = 0;
+
+    for (unsigned i = 0; i < 40; i++) {
+        struct ident a;
+        assert_int_equal(ident_generate(&a), 0);
+        make(&a, 1, 1, RECORD_OFFER, "guitar lessons", &w, id);
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(node_submit(f->n, w.p, w.len, NODE_ORIGIN_IMPORT, NULL, on_commit, &r,
+                                     NULL),
+                         0);
+        wb_release(&w);
+        ident_wipe(&a);
+    }
+    assert_int_equal(node_flush(f->n), 0);
+    assert_false(node_index_building(f->n));
+    assert_int_equal(search_index_live(f->n->search), 40);
+    node_stop(f->n);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    node_free(f->n);
+    f->n = NULL;
+
+    setenv("PULL_INDEX_FIRST", "5", 1);
+    setenv("PULL_INDEX_SLICE", "3", 1);
+    config_defaults(&c);
+    snprintf(c.data_dir, sizeof(c.data_dir), "%s", f->dir);
+    snprintf(c.listen, sizeof(c.listen), "127.0.0.1:0");
+    c.lan = false;
+    c.store_nosync = true;
+    assert_int_equal(node_new(&f->loop, &c, &f->me, &f->n), 0);
+    unsetenv("PULL_INDEX_FIRST");
+    unsetenv("PULL_INDEX_SLICE");
+    assert_true(node_index_building(f->n));
+    assert_int_equal(search_index_live(f->n->search), 5);
+    {
+        /* a record stored while the index is built: its commit indexes it */
+        struct ident a;
+        assert_int_equal(ident_generate(&a), 0);
+        make(&a, 1, 1, RECORD_OFFER, "piano lessons", &w, id);
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(node_submit(f->n, w.p, w.len, NODE_ORIGIN_IMPORT, NULL, on_commit, &r,
+                                     NULL),
+                         0);
+        assert_int_equal(node_flush(f->n), 0);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(search_index_live(f->n->search), 6);
+        wb_release(&w);
+        ident_wipe(&a);
+    }
+    while (node_index_building(f->n) && turns < 1000) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        turns++;
+    }
+    assert_false(node_index_building(f->n));
+    assert_true(turns >= 12); /* 36 more records read, 3 per turn */
+    assert_int_equal(search_index_live(f->n->search), 41);
+    assert_int_equal(search_index_dead(f->n->search), 0); /* none indexed twice */
+}
+
 int
 main(void)
 {
@@ -646,6 +715,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_shutdown_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_in_slices, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

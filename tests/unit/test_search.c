@@ -579,6 +579,102 @@ test_store_build_fetch(void **state)
     free(dir);
 }
 
+
+/* A build in steps (pulld's start over a large store) gives the index a full build gives,
+ * with records added between the steps as commits add them: one ahead of the build's
+ * cursor (reached later: not indexed twice) and one stored after the build began. */
+static void
+test_build_in_steps(void **state)
+{
+    char *dir = tu_tmpdir();
+    struct store *s;
+    struct store_opts o;
+    struct search_index *ix;
+    struct search_build b;
+    struct ident me;
+    struct record r, ahead;
+    struct match_query q;
+    struct search_hit hits[64];
+    uint8_t seed[32] = {9}, ahead_id[RECORD_ID_BYTES];
+    uint32_t n;
+    uint64_t now = (uint64_t)time(NULL);
+    unsigned steps = 0;
+    (void)state;
+
+    store_opts_init(&o);
+    o.sync = STORE_SYNC_NONE;
+    assert_int_equal(store_open(dir, &o, &s), 0);
+    assert_int_equal(ident_from_seed(&me, seed), 0);
+    for (unsigned i = 0; i <= 30; i++) {
+        struct pull_wb w;
+        struct store_item it = {0};
+        struct envelope e;
+        random_record(&r, 1);
+        memcpy(r.author, me.pk, 32);
+        r.created = now - 100 + i / 2; /* two records per second: the cursor holds the id */
+        r.expires = now + 86400;
+        wb_init(&w, 0);
+        assert_int_equal(record_sign(&r, &me, &w, NULL), 0);
+        it.bytes = w.p;
+        it.len = w.len;
+        if (i == 20) { /* committed and indexed before the build reaches it */
+            ahead = r;
+            assert_int_equal(envelope_parse(w.p, w.len, &e), 0);
+            memcpy(ahead_id, e.id, RECORD_ID_BYTES);
+        }
+        if (i < 30)
+            assert_int_equal(store_put_batch(s, &it, 1, now), 0);
+        wb_release(&w);
+    }
+    assert_int_equal(search_index_new(&ix), 0);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(search_index_build_step(ix, s, now, &b, 4), 0);
+    assert_false(b.done);
+    assert_int_equal(search_index_live(ix), 4);
+    assert_int_equal(search_index_add(ix, ahead_id, &ahead), 0);
+    assert_int_equal(search_index_live(ix), 5);
+    while (!b.done) {
+        if (++steps == 2) { /* a record stored after the build began: a commit adds it */
+            struct pull_wb w;
+            struct store_item it = {0};
+            struct envelope e;
+            r.created = now;
+            wb_init(&w, 0);
+            assert_int_equal(record_sign(&r, &me, &w, NULL), 0);
+            it.bytes = w.p;
+            it.len = w.len;
+            assert_int_equal(store_put_batch(s, &it, 1, now), 0);
+            assert_int_equal(it.result, 0);
+            assert_int_equal(envelope_parse(w.p, w.len, &e), 0);
+            assert_int_equal(search_index_add(ix, e.id, &r), 0);
+            wb_release(&w);
+        }
+        assert_int_equal(search_index_build_step(ix, s, now, &b, 4), 0);
+        assert_true(steps < 20);
+    }
+    assert_int_equal(b.visited, 31);
+    assert_int_equal(b.damaged, 0);
+    assert_int_equal(search_index_live(ix), 31);
+    assert_int_equal(search_index_dead(ix), 0); /* the one added ahead was not indexed again */
+    match_query_init(&q);
+    q.now_s = now;
+    assert_int_equal(search_index_query(ix, &q, 64, NULL, NULL, hits, &n), 0);
+    assert_int_equal(n, 31);
+    for (uint32_t i = 1; i < n; i++) /* no record twice */
+        for (uint32_t j = 0; j < i; j++)
+            assert_false(hits[i].id8 == hits[j].id8 && hits[i].created == hits[j].created);
+    /* a finished build takes no more steps; a full build gives the same index */
+    assert_int_equal(search_index_build_step(ix, s, now, &b, 4), 0);
+    assert_int_equal(search_index_live(ix), 31);
+    assert_int_equal(search_index_build(ix, s, now), 0);
+    assert_int_equal(search_index_live(ix), 31);
+    search_index_free(ix);
+    store_close(s);
+    ident_wipe(&me);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -589,6 +685,7 @@ main(void)
         cmocka_unit_test(test_partial),
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_store_build_fetch),
+        cmocka_unit_test(test_build_in_steps),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
