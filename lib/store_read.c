@@ -283,34 +283,11 @@ out:
 int
 store_iter_time(struct store *s, uint64_t since, store_rec_fn fn, void *ctx)
 {
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    uint8_t seek[RECKEY_LEN] = {0};
-    MDB_val k = mval(seek, RECKEY_LEN), v;
-    int rc, stop = 0, op = MDB_SET_RANGE;
+    struct store_cursor c;
 
-    be64enc(seek, since);
-    if ((rc = store_rbegin(s, &txn)) != 0)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, s->dbi[T_RECS], &cur)) != 0)
-        goto out;
-    for (;; op = MDB_NEXT) {
-        if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
-            if (rc == MDB_NOTFOUND)
-                rc = 0;
-            break;
-        }
-        if (k.mv_size != RECKEY_LEN)
-            continue;
-        if ((stop = fn(ctx, (const uint8_t *)k.mv_data + 8, v.mv_data, v.mv_size)) != 0)
-            break;
-    }
-out:
-    if (cur != NULL)
-        mdb_cursor_close(cur);
-    store_rend(s, txn);
-    rc = store_xlate(rc);
-    return rc != 0 ? rc : stop;
+    memset(&c, 0, sizeof(c)); /* not started: from the first key at or after since */
+    be64enc(c.key, since);
+    return store_iter_resume(s, &c, SIZE_MAX, fn, ctx);
 }
 
 _Static_assert(STORE_CURSOR_KEY == RECKEY_LEN, "a cursor holds one records key");

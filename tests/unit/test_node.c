@@ -637,6 +637,23 @@ test_async_many(void **state)
 }
 
 
+/* submit_stranger submits an offer of a new author (each author's own quota is small
+ * here); r hears of its commit. */
+static void
+submit_stranger(struct node *n, const char *title, struct result *r)
+{
+    struct ident a;
+    struct pull_wb w;
+    uint8_t id[RECORD_ID_BYTES];
+
+    assert_int_equal(ident_generate(&a), 0);
+    make(&a, 1, 1, RECORD_OFFER, title, &w, id);
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(node_submit(n, w.p, w.len, NODE_ORIGIN_IMPORT, NULL, on_commit, r, NULL), 0);
+    wb_release(&w);
+    ident_wipe(&a);
+}
+
 /* A store larger than the first part of the index build: the node serves at once and
  * indexes the rest one slice per loop turn, while commits index what they store. */
 static void
@@ -645,21 +662,10 @@ test_index_in_slices(void **state)
     struct fixture *f = *state;
     struct config c;
     struct result r;
-    struct pull_wb w;
-    uint8_t id[RECORD_ID_BYTES];
     int turns = 0;
 
-    for (unsigned i = 0; i < 40; i++) {
-        struct ident a;
-        assert_int_equal(ident_generate(&a), 0);
-        make(&a, 1, 1, RECORD_OFFER, "guitar lessons", &w, id);
-        memset(&r, 0, sizeof(r));
-        assert_int_equal(node_submit(f->n, w.p, w.len, NODE_ORIGIN_IMPORT, NULL, on_commit, &r,
-                                     NULL),
-                         0);
-        wb_release(&w);
-        ident_wipe(&a);
-    }
+    for (unsigned i = 0; i < 40; i++)
+        submit_stranger(f->n, "guitar lessons", &r);
     assert_int_equal(node_flush(f->n), 0);
     assert_false(node_index_building(f->n));
     assert_int_equal(search_index_live(f->n->search), 40);
@@ -680,21 +686,10 @@ test_index_in_slices(void **state)
     unsetenv("PULL_INDEX_SLICE");
     assert_true(node_index_building(f->n));
     assert_int_equal(search_index_live(f->n->search), 5);
-    {
-        /* a record stored while the index is built: its commit indexes it */
-        struct ident a;
-        assert_int_equal(ident_generate(&a), 0);
-        make(&a, 1, 1, RECORD_OFFER, "piano lessons", &w, id);
-        memset(&r, 0, sizeof(r));
-        assert_int_equal(node_submit(f->n, w.p, w.len, NODE_ORIGIN_IMPORT, NULL, on_commit, &r,
-                                     NULL),
-                         0);
-        assert_int_equal(node_flush(f->n), 0);
-        assert_int_equal(r.rc, 0);
-        assert_int_equal(search_index_live(f->n->search), 6);
-        wb_release(&w);
-        ident_wipe(&a);
-    }
+    submit_stranger(f->n, "piano lessons", &r); /* stored while the index is built */
+    assert_int_equal(node_flush(f->n), 0);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(search_index_live(f->n->search), 6); /* its commit indexed it */
     while (node_index_building(f->n) && turns < 1000) {
         uv_run(&f->loop, UV_RUN_NOWAIT);
         turns++;
