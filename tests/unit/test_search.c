@@ -507,6 +507,30 @@ test_bounded(void **state)
     search_index_free(ix);
 }
 
+/* store_signed signs r by me and stores it (the result must be 0 if stored is true, else
+ * it is only signed); id_out, if not NULL, receives its id. */
+static void
+store_signed(struct store *s, const struct record *r, const struct ident *me, uint64_t now,
+             bool stored, uint8_t id_out[RECORD_ID_BYTES])
+{
+    struct pull_wb w;
+    struct store_item it = {0};
+    struct envelope e;
+
+    wb_init(&w, 0);
+    assert_int_equal(record_sign(r, me, &w, NULL), 0);
+    it.bytes = w.p;
+    it.len = w.len;
+    if (stored) {
+        assert_int_equal(store_put_batch(s, &it, 1, now), 0);
+        assert_int_equal(it.result, 0);
+    }
+    assert_int_equal(envelope_parse(w.p, w.len, &e), 0);
+    if (id_out != NULL)
+        memcpy(id_out, e.id, RECORD_ID_BYTES);
+    wb_release(&w);
+}
+
 /* Build from a real store, then fetch each hit back by (created, id8). */
 static void
 test_store_build_fetch(void **state)
@@ -529,8 +553,6 @@ test_store_build_fetch(void **state)
     assert_int_equal(store_open(dir, &o, &s), 0);
     assert_int_equal(ident_from_seed(&me, seed), 0);
     for (unsigned i = 0; i < 40; i++) {
-        struct pull_wb w;
-        struct store_item it = {0};
         random_record(&r, 1);
         memcpy(r.author, me.pk, 32);
         r.created = now - (i % 5); /* several records per second */
@@ -540,13 +562,7 @@ test_store_build_fetch(void **state)
             r.created = now - 5;
             r.expires = now - 1 + 2; /* alive now, a live record */
         }
-        wb_init(&w, 0);
-        assert_int_equal(record_sign(&r, &me, &w, NULL), 0);
-        it.bytes = w.p;
-        it.len = w.len;
-        assert_int_equal(store_put_batch(s, &it, 1, now), 0);
-        assert_int_equal(it.result, 0);
-        wb_release(&w);
+        store_signed(s, &r, &me, now, true, NULL);
     }
     assert_int_equal(search_index_new(&ix), 0);
     assert_int_equal(search_index_build(ix, s, now), 0);
@@ -605,27 +621,19 @@ test_build_in_steps(void **state)
     o.sync = STORE_SYNC_NONE;
     assert_int_equal(store_open(dir, &o, &s), 0);
     assert_int_equal(ident_from_seed(&me, seed), 0);
-    for (unsigned i = 0; i <= 30; i++) {
-        struct pull_wb w;
-        struct store_item it = {0};
-        struct envelope e;
+    for (unsigned i = 0; i < 30; i++) {
         random_record(&r, 1);
         memcpy(r.author, me.pk, 32);
         r.created = now - 100 + i / 2; /* two records per second: the cursor holds the id */
         r.expires = now + 86400;
-        wb_init(&w, 0);
-        assert_int_equal(record_sign(&r, &me, &w, NULL), 0);
-        it.bytes = w.p;
-        it.len = w.len;
-        if (i == 20) { /* committed and indexed before the build reaches it */
+        store_signed(s, &r, &me, now, true, i == 20 ? ahead_id : NULL);
+        if (i == 20) /* committed and indexed before the build reaches it */
             ahead = r;
-            assert_int_equal(envelope_parse(w.p, w.len, &e), 0);
-            memcpy(ahead_id, e.id, RECORD_ID_BYTES);
-        }
-        if (i < 30)
-            assert_int_equal(store_put_batch(s, &it, 1, now), 0);
-        wb_release(&w);
     }
+    random_record(&r, 1); /* stored after the build began */
+    memcpy(r.author, me.pk, 32);
+    r.created = now;
+    r.expires = now + 86400;
     assert_int_equal(search_index_new(&ix), 0);
     memset(&b, 0, sizeof(b));
     assert_int_equal(search_index_build_step(ix, s, now, &b, 4), 0);
@@ -634,20 +642,10 @@ test_build_in_steps(void **state)
     assert_int_equal(search_index_add(ix, ahead_id, &ahead), 0);
     assert_int_equal(search_index_live(ix), 5);
     while (!b.done) {
-        if (++steps == 2) { /* a record stored after the build began: a commit adds it */
-            struct pull_wb w;
-            struct store_item it = {0};
-            struct envelope e;
-            r.created = now;
-            wb_init(&w, 0);
-            assert_int_equal(record_sign(&r, &me, &w, NULL), 0);
-            it.bytes = w.p;
-            it.len = w.len;
-            assert_int_equal(store_put_batch(s, &it, 1, now), 0);
-            assert_int_equal(it.result, 0);
-            assert_int_equal(envelope_parse(w.p, w.len, &e), 0);
-            assert_int_equal(search_index_add(ix, e.id, &r), 0);
-            wb_release(&w);
+        if (++steps == 2) { /* the commit of the record stored meanwhile indexes it */
+            uint8_t id[RECORD_ID_BYTES];
+            store_signed(s, &r, &me, now, true, id);
+            assert_int_equal(search_index_add(ix, id, &r), 0);
         }
         assert_int_equal(search_index_build_step(ix, s, now, &b, 4), 0);
         assert_true(steps < 20);
