@@ -9,11 +9,11 @@
  * while the loop is held by a commit (`pull-bench ingest --threads 2`: 1.11x to 1.17x one
  * core's verify, the loop 32% busy, the cores 1.50 to 1.56); handing them every waiting job
  * went to 1.21x but doubled `pull status`'s p90 during an import (250 to 550 ms): the loop
- * then applies more records per turn. Finished jobs are applied in the order they were filled, so the loop sees
- * records in the order they were submitted whatever thread verified them first. Records in
- * verification are found by id in a table keyed with a secret (their ids are chosen by
- * whoever sent the bytes); it is emptied in the order it was filled, so its entries leave
- * by backward shifting, without tombstones.
+ * then applies more records per turn. Finished jobs are applied in the order they were
+ * filled, so the loop sees records in the order they were submitted whatever thread
+ * verified them first. Records in verification are found by id in a table keyed with a
+ * secret (their ids are chosen by whoever sent the bytes); it is emptied in the order it
+ * was filled, so its entries leave by backward shifting, without tombstones.
  *
  * Threads. The verifiers touch only the jobs handed to them (the pends' bytes, env, rec and
  * verified, and the job's ran flag), taken from and given back under the pool's mutex; the

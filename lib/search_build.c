@@ -495,7 +495,8 @@ search_index_add(struct search_index *ix, const uint8_t id[static RECORD_ID_BYTE
      * author's older version in the index, and search_fetch drops that one) */
     if (*slot != 0 && (ix->efl[*slot - 1] & E_DEAD) == 0 &&
         ix->ents[*slot - 1].id8 == search_id8(id) &&
-        ix->ecreated[*slot - 1] == (rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created))
+        ix->ecreated[*slot - 1] ==
+            (rec->created > UINT32_MAX ? UINT32_MAX : (uint32_t)rec->created))
         return 0;
     if (*slot != 0)
         retire(ix, *slot - 1);

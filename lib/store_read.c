@@ -293,8 +293,7 @@ store_iter_time(struct store *s, uint64_t since, store_rec_fn fn, void *ctx)
 _Static_assert(STORE_CURSOR_KEY == RECKEY_LEN, "a cursor holds one records key");
 
 int
-store_iter_resume(struct store *s, struct store_cursor *cur, size_t max, store_rec_fn fn,
-                  void *ctx)
+store_iter_resume(struct store *s, struct store_cursor *cur, size_t max, store_rec_fn fn, void *ctx)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *c = NULL;

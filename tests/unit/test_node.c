@@ -636,7 +636,6 @@ test_async_many(void **state)
     free(r);
 }
 
-
 /* submit_stranger submits an offer of a new author (each author's own quota is small
  * here); r hears of its commit. */
 static void

@@ -595,7 +595,6 @@ test_store_build_fetch(void **state)
     free(dir);
 }
 
-
 /* A build in steps (pulld's start over a large store) gives the index a full build gives,
  * with records added between the steps as commits add them: one ahead of the build's
  * cursor (reached later: not indexed twice) and one stored after the build began. */
