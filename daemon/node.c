@@ -1,24 +1,27 @@
 /*
- * node: the loop's owner, the store, the search index and the one write batch (node.h is
- * the manual; node_int.h tells the rooms, node_verify.c holds the records in verification,
- * node_kv.c queues the key-value writes and after-commit callbacks).
+ * node: the loop's owner, the store, the search index and the pending write batch (node.h
+ * is the manual; node_int.h tells the rooms, node_verify.c holds the records in
+ * verification, node_kv.c queues the key-value writes and after-commit callbacks,
+ * node_commit.c commits the batch on the writer thread).
  *
  * The pending batch. node_submit verifies a record at once, node_verify.c hands back the
  * records its threads verified (node_admit_verified); either way the batch keeps a private
- * copy of the bytes with the decoded record; small open-addressing tables find pending
- * records by id and by (author, slot), and the change the batch makes to each author's
- * counts, so duplicate, staleness and quota checks, node_has_record and node_fetch_record
- * see pending records without scanning. Key-value writes wait in a list (searched from the
- * newest for node_kv_get), and so do the after-commit callbacks (node_kv.c queues both).
- * The batch commits in one store_commit transaction from the uv_check handle (the end of a
- * loop turn; a uv_idle handle keeps the poll from blocking while writes wait) or as soon as
- * it holds NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data; verified
- * records alone may wait for more (commit_due). A flush first moves everything out of the
- * batch, so code called from the observers and callbacks may queue again: that goes to the
- * next batch.
+ * copy of the bytes with the decoded record; small open-addressing tables (a struct bset)
+ * find pending records by id and by (author, slot), and the change the batch makes to each
+ * author's counts, so duplicate, staleness and quota checks, node_has_record and
+ * node_fetch_record see pending records without scanning - in the pending set and in the
+ * set of the batch being committed (the two sets swap when a commit starts). Key-value
+ * writes wait in a list (searched from the newest for node_kv_get), and so do the
+ * after-commit callbacks (node_kv.c queues both). The batch starts its commit from the
+ * uv_check handle (the end of a loop turn; a uv_idle handle keeps the poll from blocking
+ * while writes wait) once no other batch is being committed, or as soon as it holds
+ * NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data (waiting for the one
+ * being committed first); verified records alone may wait for more (commit_due). A commit
+ * first moves everything out of the batch, so code called from the observers and
+ * callbacks may queue again: that goes to the next batch.
  *
  * Expiry. A timer marks the sweep due once a minute (sooner while there is more to sweep);
- * the next commit deletes up to SWEEP_MAX expired records in the same transaction and tells
+ * the next commit deletes up to NODE_SWEEP_MAX expired records in the same transaction and tells
  * the observers about each removed id.
  *
  * Resident memory. Reads map the store's pages into pulld; a full pass (the search index
@@ -26,7 +29,8 @@
  * its RSS. store_trim drops them (they stay in the page cache): once after start, then
  * TRIM_QUIET_MS after commits pause (the end of an import or a catch-up), at most every
  * TRIM_EVERY_MS while they go on, and every TRIM_READ_BYTES read for peers (serving a
- * catch-up commits nothing) or TRIM_QUIET_MS after such reads pause.
+ * catch-up commits nothing) or TRIM_QUIET_MS after such reads pause; never while a commit
+ * runs on the writer thread (the trim waits for its end).
  */
 #include "daemon/node.h"
 #include "daemon/node_int.h"
@@ -45,14 +49,11 @@
 
 #define SWEEP_EVERY_MS 60000
 #define SWEEP_FIRST_MS 1000
-#define SWEEP_MAX 1024
-#define FULL_LOG_EVERY_MS 10000
 #define TRIM_EVERY_MS 10000
 #define TRIM_QUIET_MS 200
 #define NODE_COMMIT_WAIT_MS 100    /* verified records wait at most this for more to commit with */
 #define TRIM_READ_BYTES (8u << 20) /* store bytes served to peers between two trims */
 
-static void trim_after_commit(struct node *n);
 static void on_trim(uv_timer_t *t);
 static void on_sweep(uv_timer_t *t);
 
@@ -76,46 +77,63 @@ slot_hash(const struct record *r)
     return node_h32(r->author) ^ (node_h32(r->slot) * 2654435761u);
 }
 
-struct pend *
-node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
+static struct pend *
+set_find(const struct bset *s, const uint8_t id[RECORD_ID_BYTES])
 {
     for (uint32_t i = node_h32(id) & (HASH_SLOTS - 1);; i = (i + 1) & (HASH_SLOTS - 1)) {
-        uint16_t v = b->by_id[i];
+        uint16_t v = s->by_id[i];
         if (v == 0)
             return NULL;
-        if (memcmp(b->items[v - 1]->env.id, id, RECORD_ID_BYTES) == 0)
-            return b->items[v - 1];
+        if (memcmp(s->items[v - 1]->env.id, id, RECORD_ID_BYTES) == 0)
+            return s->items[v - 1];
     }
 }
 
-/* pend_slot_pos returns the table position of (author, slot), empty or holding it. */
+struct pend *
+node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
+{
+    struct pend *p = set_find(b->p, id);
+
+    return p == NULL && b->fl.on ? set_find(b->fl.set, id) : p;
+}
+
+/* slot_pos returns the table position of (author, slot) in s, empty or holding it. */
 static uint32_t
-pend_slot_pos(const struct node_batch *b, const struct record *r)
+slot_pos(const struct bset *s, const struct record *r)
 {
     for (uint32_t i = slot_hash(r) & (HASH_SLOTS - 1);; i = (i + 1) & (HASH_SLOTS - 1)) {
-        uint16_t v = b->by_slot[i];
+        uint16_t v = s->by_slot[i];
         const struct record *q;
         if (v == 0)
             return i;
-        q = &b->items[v - 1]->rec;
+        q = &s->items[v - 1]->rec;
         if (memcmp(q->author, r->author, 32) == 0 &&
             memcmp(q->slot, r->slot, RECORD_SLOT_BYTES) == 0)
             return i;
     }
 }
 
+/* slot_find returns the latest record of (author, slot) in s, or NULL. */
+static const struct pend *
+slot_find(const struct bset *s, const struct record *r)
+{
+    uint16_t v = s->by_slot[slot_pos(s, r)];
+
+    return v != 0 ? s->items[v - 1] : NULL;
+}
+
 static void
-batch_add(struct node_batch *b, struct pend *p)
+set_add(struct bset *s, struct pend *p)
 {
     uint32_t i;
 
-    b->items[b->n] = p;
-    for (i = node_h32(p->env.id) & (HASH_SLOTS - 1); b->by_id[i] != 0;
+    s->items[s->n] = p;
+    for (i = node_h32(p->env.id) & (HASH_SLOTS - 1); s->by_id[i] != 0;
          i = (i + 1) & (HASH_SLOTS - 1))
         ;
-    b->by_id[i] = (uint16_t)(b->n + 1);
-    b->by_slot[pend_slot_pos(b, &p->rec)] = (uint16_t)(b->n + 1);
-    b->n++;
+    s->by_id[i] = (uint16_t)(s->n + 1);
+    s->by_slot[slot_pos(s, &p->rec)] = (uint16_t)(s->n + 1);
+    s->n++;
 }
 
 static void
@@ -134,10 +152,10 @@ node_batch_wake(struct node_batch *b)
     }
 }
 
-static bool
-batch_empty(const struct node_batch *b)
+bool
+node_batch_empty(const struct node_batch *b)
 {
-    return b->n == 0 && b->kv == NULL && b->after == NULL && !b->sweep_due;
+    return b->p->n == 0 && b->kv == NULL && b->after == NULL && !b->sweep_due;
 }
 
 /* ---------------------------------------------------------------- observers */
@@ -180,219 +198,6 @@ node_emit(struct node *n, enum node_event ev, const uint8_t *data, size_t len)
 
 /* ---------------------------------------------------------------- commit */
 
-static void
-log_store_full(struct node *n, int rc, size_t count)
-{
-    uint64_t now = node_now_ms(n);
-
-    if (n->batch->full_logged_ms != 0 && now - n->batch->full_logged_ms < FULL_LOG_EVERY_MS)
-        return;
-    n->batch->full_logged_ms = now;
-    if (rc == PULL_ERR_STORE_FULL)
-        log_error("store is full (disk or map size): %zu record(s) not stored; pulld keeps "
-                  "serving what it has and stores again once there is room",
-                  count);
-    else
-        log_error("store write failed: %s: %zu record(s) not stored", pull_strerror(rc), count);
-}
-
-static void
-tell_removed(struct node *n, const uint8_t id[RECORD_ID_BYTES])
-{
-    struct node_batch *b = n->batch;
-
-    for (size_t i = 0; i < b->nobs; i++) {
-        if (b->obs[i].removed != NULL)
-            b->obs[i].removed(b->obs[i].ctx, id);
-    }
-}
-
-static int
-on_swept(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
-{
-    struct node *n = ctx;
-
-    (void)created;
-    n->counters.records_swept++;
-    tell_removed(n, id);
-    return 0;
-}
-
-static int
-on_evicted(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES])
-{
-    struct node *n = ctx;
-
-    (void)created;
-    n->counters.records_evicted++;
-    tell_removed(n, id);
-    return 0;
-}
-
-static void
-on_peer_evicted(void *ctx, const uint8_t key[32])
-{
-    struct node *n = ctx;
-
-    (void)key;
-    n->counters.peers_evicted++;
-}
-
-/* tell_stored runs after a commit for one record that became live. */
-static void
-tell_stored(struct node *n, struct pend *p, const struct store_opened *op)
-{
-    struct node_batch *b = n->batch;
-    struct node_stored s;
-    int rc;
-
-    n->counters.records_new++;
-    if (p->origin != NODE_ORIGIN_PEER)
-        n->counters.records_local++;
-    if (p->rec.kind == RECORD_ATTESTATION && p->rec.has_peer) {
-        /* an attestation names the two sides of a completed dyad: if one is me, the other
-         * is someone I deal with */
-        const uint8_t *other = sodium_memcmp(p->rec.author, n->self.pk, 32) == 0 ? p->rec.peer
-                               : sodium_memcmp(p->rec.peer, n->self.pk, 32) == 0 ? p->rec.author
-                                                                                 : NULL;
-        if (other != NULL && node_kin_add(n->kin, other) != 0)
-            log_warn("out of memory: an attested counterpart is not kept from the store budget");
-    }
-    if (n->search != NULL && (rc = search_index_add(n->search, p->env.id, &p->rec)) != 0)
-        log_warn("record not indexed for search: %s", pull_strerror(rc));
-    s.id = p->env.id;
-    s.replaced_id = op->replaced ? op->replaced_id : NULL;
-    s.env = &p->env;
-    s.rec = &p->rec;
-    s.origin = p->origin;
-    s.from = p->has_from ? p->from : NULL;
-    for (size_t i = 0; i < b->nobs; i++) {
-        if (b->obs[i].stored != NULL)
-            b->obs[i].stored(b->obs[i].ctx, &s);
-    }
-}
-
-int
-node_flush(struct node *n)
-{
-    struct node_batch *b = n->batch;
-    size_t count = b->n, nkv = b->nkv;
-    struct pend **work = NULL;
-    struct kvpend *kv = b->kv;
-    struct after *after = b->after;
-    struct store_opened *op = NULL;
-    struct store_kv_op *ops = NULL;
-    struct store_commit c;
-    bool sweep = b->sweep_due;
-    int rc = 0;
-
-    if (batch_empty(b))
-        return 0;
-    /* move everything out: observers and callbacks may queue again */
-    if ((count > 0 && ((work = malloc(count * sizeof(*work))) == NULL ||
-                       (op = calloc(count, sizeof(*op))) == NULL)) ||
-        (nkv > 0 && (ops = calloc(nkv, sizeof(*ops))) == NULL)) {
-        free(work);
-        free(op);
-        return PULL_ERR_NOMEM; /* the batch stays as it is: the next turn tries again */
-    }
-    if (count > 0)
-        memcpy(work, b->items, count * sizeof(*work));
-    b->n = 0;
-    memset(b->by_id, 0, sizeof(b->by_id));
-    memset(b->by_slot, 0, sizeof(b->by_slot));
-    memset(b->by_author, 0, sizeof(b->by_author));
-    b->nauthors = 0;
-    b->kv = NULL;
-    b->kv_tail = &b->kv;
-    b->nkv = b->kv_bytes = 0;
-    b->after = NULL;
-    b->after_tail = &b->after;
-    b->sweep_due = false;
-    b->urgent = false;
-    if (b->idle_on) {
-        uv_idle_stop(&b->idle);
-        b->idle_on = false;
-    }
-
-    for (size_t i = 0; i < count; i++) {
-        op[i].env = &work[i]->env;
-        op[i].rec = &work[i]->rec;
-        op[i].from = work[i]->has_from ? work[i]->from : NULL;
-    }
-    nkv = 0;
-    for (struct kvpend *k = kv; k != NULL; k = k->next, nkv++) {
-        ops[nkv].table = k->table;
-        memcpy(ops[nkv].key, k->key, 32);
-        ops[nkv].del = k->del;
-        ops[nkv].val = k->val;
-        ops[nkv].len = k->len;
-        ops[nkv].note = k->has_note ? &k->note : NULL;
-    }
-    memset(&c, 0, sizeof(c));
-    c.recs = op;
-    c.nrecs = count;
-    c.kv = ops;
-    c.nkv = nkv;
-    c.sweep_max = sweep ? SWEEP_MAX : 0;
-    c.swept = on_swept;
-    c.swept_ctx = n;
-    c.evicted = on_evicted;
-    c.evicted_ctx = n;
-    c.peer_evicted = on_peer_evicted;
-    c.peer_evicted_ctx = n;
-    if (count > 0 || nkv > 0 || sweep)
-        rc = store_commit(n->store, &c, node_now_s(n));
-    if (rc == 0) {
-        if (count > 0 || nkv > 0 || c.nswept > 0)
-            n->counters.commits++;
-        if (c.nevicted > 0)
-            log_info("store budget: %zu stranger record(s) evicted", c.nevicted);
-        trim_after_commit(n);
-    } else {
-        n->counters.commit_errors++;
-        log_store_full(n, rc, count + nkv);
-    }
-    if (sweep && b->handles && !b->closed) {
-        if (rc == 0 && c.nswept > 0)
-            log_debug("swept %zu expired record(s)", c.nswept);
-        uv_timer_start(&b->sweep, on_sweep, rc == 0 && c.nswept == SWEEP_MAX ? 10 : SWEEP_EVERY_MS,
-                       0);
-    }
-    for (size_t i = 0; i < count; i++) {
-        struct pend *p = work[i];
-        int res = rc != 0 ? rc : op[i].result;
-        if (res == 0)
-            tell_stored(n, p, &op[i]);
-        else if (res == PULL_ERR_DUPLICATE || res == PULL_ERR_STALE || res == PULL_ERR_EXPIRED)
-            n->counters.records_dup++;
-        else if (res == PULL_ERR_QUOTA)
-            n->counters.records_quota++;
-        else if (rc == 0)
-            n->counters.records_invalid++;
-        if (p->cb != NULL)
-            p->cb(p->arg, res, p->env.id);
-        else if (p->rcb != NULL)
-            p->rcb(p->arg, res, p->env.id, p->bytes, p->len);
-        free(p);
-    }
-    while (kv != NULL) {
-        struct kvpend *next = kv->next;
-        free(kv);
-        kv = next;
-    }
-    while (after != NULL) {
-        struct after *next = after->next;
-        after->fn(after->arg, rc);
-        free(after);
-        after = next;
-    }
-    free(op);
-    free(ops);
-    free(work);
-    return rc;
-}
-
 /* commit_due says whether the batch commits at the end of this turn. Records from the
  * verifiers may wait for more while more are being verified (a job coming back wakes the
  * loop), up to NODE_COMMIT_WAIT_MS: a commit costs a flush and rewrites the pages it
@@ -404,7 +209,7 @@ commit_due(struct node *n)
 {
     struct node_batch *b = n->batch;
 
-    return b->urgent || b->sweep_due || b->v_records == 0 || b->n >= NODE_BATCH_MAX ||
+    return b->urgent || b->sweep_due || b->v_records == 0 || b->p->n >= NODE_BATCH_MAX ||
            node_now_ms(n) - b->first_ms >= NODE_COMMIT_WAIT_MS;
 }
 
@@ -416,10 +221,16 @@ on_check(uv_check_t *h)
 
     /* first keep the verifiers busy: they work while the commit waits for the disk */
     node_verify_pump(n, true);
-    if (batch_empty(b))
+    if (node_batch_empty(b))
         return;
-    if (commit_due(n)) {
-        (void)node_flush(n);
+    if (b->fl.on) {
+        /* the writer's end wakes the loop (and this) again: no spinning meanwhile */
+        if (b->idle_on) {
+            uv_idle_stop(&b->idle);
+            b->idle_on = false;
+        }
+    } else if (commit_due(n)) {
+        node_commit_start(n);
     } else if (b->idle_on) { /* wait for the verifiers without spinning */
         uv_idle_stop(&b->idle);
         b->idle_on = false;
@@ -448,51 +259,57 @@ stored_slot(struct node *n, const uint8_t author[32], const uint8_t slot[RECORD_
 
 /* author_at finds the pending change to author's counts, adding an empty one if add. */
 static struct acount *
-author_at(struct node_batch *b, const uint8_t author[32], bool add)
+author_at(const struct node_batch *b, struct bset *s, const uint8_t author[32], bool add)
 {
     uint8_t h[crypto_shorthash_BYTES];
     uint32_t i;
 
     crypto_shorthash(h, author, 32, b->vkey);
-    for (i = node_h32(h) & (HASH_SLOTS - 1); b->by_author[i] != 0; i = (i + 1) & (HASH_SLOTS - 1)) {
-        struct acount *a = &b->authors[b->by_author[i] - 1];
+    for (i = node_h32(h) & (HASH_SLOTS - 1); s->by_author[i] != 0; i = (i + 1) & (HASH_SLOTS - 1)) {
+        struct acount *a = &s->authors[s->by_author[i] - 1];
         if (memcmp(a->author, author, 32) == 0)
             return a;
     }
-    if (!add || b->nauthors == NODE_BATCH_MAX)
+    if (!add || s->nauthors == NODE_BATCH_MAX)
         return NULL;
-    b->by_author[i] = (uint16_t)(b->nauthors + 1);
-    memset(&b->authors[b->nauthors], 0, sizeof(b->authors[0]));
-    memcpy(b->authors[b->nauthors].author, author, 32);
-    return &b->authors[b->nauthors++];
+    s->by_author[i] = (uint16_t)(s->nauthors + 1);
+    memset(&s->authors[s->nauthors], 0, sizeof(s->authors[0]));
+    memcpy(s->authors[s->nauthors].author, author, 32);
+    return &s->authors[s->nauthors++];
 }
 
-/* admit_precheck applies record_admit to p against the store with the pending batch
- * applied, as the commit will apply it: the author's stored counts plus what the batch
- * changes in them (kept per author as records join it), the prior version of the slot
- * pending or stored. d receives what p changes in the author's counts if it joins. */
+/* admit_precheck applies record_admit to p against the store with the batches applied, as
+ * the commit will apply it: the author's stored counts plus what the batch in flight (unless
+ * the store has it already) and the pending batch change in them (kept per author as
+ * records join them), the prior version of the slot pending, in flight or stored. d
+ * receives what p changes in the author's counts if it joins. */
 static int
 admit_precheck(struct node *n, const struct pend *p, struct admit *d)
 {
     struct node_batch *b = n->batch;
     struct record_prior prior;
     const struct acount *a;
-    uint32_t pos, live = 0, tombs = 0;
+    const struct pend *q;
+    uint32_t live = 0, tombs = 0;
     int64_t l, t;
+    bool seen = false;
 
     memset(&prior, 0, sizeof(prior));
     memset(d, 0, sizeof(*d));
-    if (store_author_count(n->store, p->rec.author, &live, &tombs) != 0)
+    if (store_author_count_seen(n->store, p->rec.author, &live, &tombs, &seen) != 0)
         live = tombs = 0;
     l = live;
     t = tombs;
-    if ((a = author_at(b, p->rec.author, false)) != NULL) {
+    if (b->fl.on && !seen && (a = author_at(b, b->fl.set, p->rec.author, false)) != NULL) {
         l += a->live;
         t += a->tombs;
     }
-    pos = pend_slot_pos(b, &p->rec);
-    if (b->by_slot[pos] != 0) {
-        const struct pend *q = b->items[b->by_slot[pos] - 1];
+    if ((a = author_at(b, b->p, p->rec.author, false)) != NULL) {
+        l += a->live;
+        t += a->tombs;
+    }
+    if ((q = slot_find(b->p, &p->rec)) != NULL ||
+        (b->fl.on && (q = slot_find(b->fl.set, &p->rec)) != NULL)) {
         prior.exists = true;
         prior.seq = q->rec.seq;
         memcpy(prior.id, q->env.id, RECORD_ID_BYTES);
@@ -519,13 +336,25 @@ admit_precheck(struct node *n, const struct pend *p, struct admit *d)
                         t > 0 ? (uint32_t)t : 0, n->cfg.limits.max_per_author);
 }
 
+/* batch_full says whether the pending batch can take no more records: it is full and the
+ * batch in flight is being ended below this call (an observer of its end), so it can't
+ * commit before that end is over. Otherwise a full batch was committed when it filled. */
+static bool
+batch_full(struct node *n)
+{
+    if (n->batch->p->n < NODE_BATCH_MAX)
+        return false;
+    node_commit_full(n);
+    return n->batch->p->n >= NODE_BATCH_MAX;
+}
+
 /* batch_admit adds p, which admit_precheck admitted with change d, to the batch. */
 static void
 batch_admit(struct node_batch *b, struct pend *p, const struct admit *d)
 {
-    struct acount *a = author_at(b, p->rec.author, true);
+    struct acount *a = author_at(b, b->p, p->rec.author, true);
 
-    batch_add(b, p);
+    set_add(b->p, p);
     if (a != NULL) { /* always: one entry per pending record at most */
         a->live += d->live;
         a->tombs += d->tombs;
@@ -544,6 +373,8 @@ node_admit_verified(struct node *n, struct pend *p)
      * its id was refused as a duplicate. */
     if (b->closed)
         return PULL_ERR_CLOSED;
+    if (batch_full(n))
+        return PULL_ERR_AGAIN;
     if ((rc = admit_precheck(n, p, &d)) != 0) {
         if (rc == PULL_ERR_QUOTA)
             n->counters.records_quota++;
@@ -552,11 +383,11 @@ node_admit_verified(struct node *n, struct pend *p)
         return rc;
     }
     batch_admit(b, p, &d);
-    if (b->n == 1)
+    if (b->p->n == 1)
         b->first_ms = node_now_ms(n);
     node_batch_wake(b);
-    if (b->n >= NODE_BATCH_MAX)
-        (void)node_flush(n);
+    if (b->p->n >= NODE_BATCH_MAX)
+        node_commit_full(n);
     return 0;
 }
 
@@ -571,6 +402,8 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
 
     if (b->closed)
         return PULL_ERR_STATE;
+    if (batch_full(n))
+        return PULL_ERR_AGAIN;
     if (env == NULL || len == 0 || len > RECORD_ENVELOPE_MAX) {
         n->counters.records_invalid++;
         return PULL_ERR_TOO_BIG;
@@ -615,8 +448,8 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
     p = NULL; /* owned by the batch */
     b->urgent = true;
     node_batch_wake(b);
-    if (b->n >= NODE_BATCH_MAX)
-        (void)node_flush(n);
+    if (b->p->n >= NODE_BATCH_MAX)
+        node_commit_full(n);
     rc = 0;
 out:
     free(p);
@@ -696,6 +529,18 @@ on_sweep(uv_timer_t *t)
     node_batch_wake(n->batch);
 }
 
+void
+node_sweep_next(struct node *n, bool ok, size_t nswept)
+{
+    struct node_batch *b = n->batch;
+
+    if (!b->handles || b->closed)
+        return;
+    if (ok && nswept > 0)
+        log_debug("swept %zu expired record(s)", nswept);
+    uv_timer_start(&b->sweep, on_sweep, ok && nswept == NODE_SWEEP_MAX ? 10 : SWEEP_EVERY_MS, 0);
+}
+
 /* Drops the store's pages, and with heap the freed heap too. */
 static void
 trim_now(struct node *n, bool heap)
@@ -724,6 +569,10 @@ on_trim(uv_timer_t *t)
 {
     struct node *n = t->data;
 
+    if (n->batch->fl.on) { /* not under the writer: the end of its commit trims */
+        uv_timer_start(&n->batch->trim, on_trim, TRIM_QUIET_MS, 0);
+        return;
+    }
     if (n->counters.commits != n->batch->commits_at_trim || n->batch->heap_since_trim)
         trim_now(n, true);
     else if (n->batch->reads_since_trim)
@@ -755,10 +604,10 @@ node_trim_pages_soon(struct node *n)
     uv_timer_start(&b->trim, on_trim, 0, 0);
 }
 
-/* trim_after_commit runs after each commit: trim now if the last trim is TRIM_EVERY_MS old,
- * else TRIM_QUIET_MS after the last commit of a run. */
-static void
-trim_after_commit(struct node *n)
+/* node_trim_after_commit runs after each commit: trim now if the last trim is TRIM_EVERY_MS
+ * old, else TRIM_QUIET_MS after the last commit of a run. */
+void
+node_trim_after_commit(struct node *n)
 {
     struct node_batch *b = n->batch;
 
@@ -787,6 +636,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
         return PULL_ERR_NOMEM;
     }
     b = n->batch;
+    b->p = &b->sets[0];
     b->kv_tail = &b->kv;
     b->after_tail = &b->after;
     b->jobs_tail = &b->jobs;
@@ -811,7 +661,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     so.max_bytes = cfg->limits.store_max_bytes;
     so.keep = node_store_keep;
     so.keep_ctx = n;
-    if ((n->kin = calloc(1, sizeof(*n->kin))) == NULL) {
+    if ((n->kin = node_kin_new()) == NULL) {
         rc = PULL_ERR_NOMEM;
         goto fail;
     }
@@ -828,6 +678,10 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     node_index_first(n);
     if ((rc = node_verify_start(n)) != 0) {
         log_error("cannot start the verifier threads: %s", pull_strerror(rc));
+        goto fail;
+    }
+    if ((rc = node_writer_start(n)) != 0) {
+        log_error("cannot start the writer thread: %s", pull_strerror(rc));
         goto fail;
     }
     uv_check_init(loop, &b->check);
@@ -852,6 +706,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     return 0;
 
 fail:
+    node_writer_stop(n);
     node_verify_release(n);
     search_index_free(n->search);
     store_close(n->store);
@@ -875,6 +730,7 @@ node_stop(struct node *n)
     b->sweep_due = false; /* the last commit is what the parts queued, nothing more */
     node_verify_stop(n);  /* what is verified joins it */
     (void)node_flush(n);
+    node_writer_stop(n);
     if (b->handles) {
         if (b->idle_on)
             uv_idle_stop(&b->idle);
@@ -898,8 +754,9 @@ node_free(struct node *n)
     if (n == NULL)
         return;
     b = n->batch;
-    for (size_t i = 0; i < b->n; i++) {
-        struct pend *p = b->items[i];
+    node_writer_stop(n); /* the batch in flight ends (node_stop did it already) */
+    for (size_t i = 0; i < b->p->n; i++) {
+        struct pend *p = b->p->items[i];
         if (p->cb != NULL)
             p->cb(p->arg, PULL_ERR_CLOSED, p->env.id);
         else if (p->rcb != NULL)

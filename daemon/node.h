@@ -21,20 +21,24 @@
  *   main.c        wires them together and owns start and stop.
  *
  * Threads: everything runs on the loop thread, and no function here may be called from
- * another thread, except signature checks: node_submit_async hands records to the node's
- * verifier threads (one per core, uv_available_parallelism) and their results come back
- * to the loop, which alone decides (ordering, replacement, quotas) and commits.
+ * another thread, except signature checks and the commit's transaction: node_submit_async
+ * hands records to the node's verifier threads (one per core, uv_available_parallelism)
+ * and their results come back to the loop, which alone decides (ordering, replacement,
+ * quotas); the loop hands each batch to the writer thread, which writes and flushes it
+ * while the loop goes on, and acknowledges it when it is back (node_commit.c).
  *
  * The batch. node_submit verifies an envelope at once (signature, fields, expiry, and
  * record_admit's staleness and quota rule against the store and the pending batch) and
  * either refuses it (negative return, the callback is never called) or adds it to the
  * pending batch. node_kv_put and node_kv_del queue key-value writes (peers, dyads, mail),
  * and the expiry sweep joins the batch too. The batch is committed in ONE LMDB write
- * transaction (store_commit) at the end of the loop turn (uv_check), or earlier when it is
- * full (NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data). Only after the
- * commit are the record callbacks, the after-commit callbacks and the observers called, so
- * whatever is acknowledged to the CLI or announced to watchers is on disk. node_has_record,
- * node_fetch_record and node_kv_get see pending writes too.
+ * transaction (store_commit) from the end of the loop turn (uv_check), or earlier when it
+ * is full (NODE_BATCH_MAX records or NODE_BATCH_KV_BYTES of key-value data); one batch is
+ * committed at a time and the next one fills meanwhile (a full one waits for it). Only after
+ * the commit are the record callbacks, the after-commit callbacks and the observers called,
+ * so whatever is acknowledged to the CLI or announced to watchers is on disk.
+ * node_has_record, node_fetch_record and node_kv_get see pending writes and the batch
+ * being committed too.
  *
  * Records from outside (peers, imports) take node_submit_async: its cheap checks (size,
  * already stored, pending or being verified) run at once; decoding and the signature check
@@ -250,14 +254,18 @@ int node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32]
 typedef void (*node_done_fn)(void *arg, int result);
 
 /* node_after_commit calls fn(arg, result) once everything queued so far (records and
- * key-value writes) has been committed - at the end of this loop turn, or right after the
- * early commit of a full batch. If nothing is queued, fn runs at the end of the turn with
+ * key-value writes) has been committed - after the commit that starts at the end of this
+ * loop turn (or after the batch being committed, then that one), or after the early
+ * commit of a full batch. If nothing is queued, fn runs at the end of the turn with
  * 0. Returns 0 (fn will be called exactly once, also at node_free with PULL_ERR_CLOSED if
  * the loop never got there), PULL_ERR_NOMEM or PULL_ERR_STATE (fn not called). */
 int node_after_commit(struct node *n, node_done_fn fn, void *arg);
 
-/* node_flush commits the pending batch now (normally done at the end of the loop turn).
- * Returns 0 or the commit's error. */
+/* node_flush commits the pending batch now and waits for it (normally it is handed to the
+ * writer at the end of the loop turn): first the batch being committed ends, then the
+ * pending one is committed; their acknowledgements and callbacks run before it returns.
+ * Called from within such a callback it returns 0 at once (what is pending waits for the
+ * commit being ended). Returns 0 or the commit's error. */
 int node_flush(struct node *n);
 
 /* node_trim_soon drops the store's map pages from pulld's resident set on the next loop

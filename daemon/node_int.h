@@ -3,9 +3,11 @@
  * manual).
  *
  * The rooms.
- *   node.c         the loop's floor: the pending batch and its commit, records admitted
- *                  by node_submit or coming back verified, observers, expiry, trimming
- *                  memory, start and stop.
+ *   node.c         the loop's floor: the pending batch, records admitted by node_submit
+ *                  or coming back verified, observers, expiry, trimming memory, start
+ *                  and stop.
+ *   node_commit.c  the commit: the pending batch moved into the flight, its transaction
+ *                  on the writer thread, its end (acknowledgements, observers) on the loop.
  *   node_kv.c      key-value writes and after-commit callbacks, queued in the batch.
  *   node_kin.c     the authors the store budget keeps besides the node's own.
  *   node_verify.c  records in verification: node_submit_async's checks, the jobs, the
@@ -27,7 +29,8 @@
 
 #include "daemon/node.h"
 
-#define HASH_SLOTS 8192 /* > 2 * NODE_BATCH_MAX, power of two */
+#define HASH_SLOTS (4 * NODE_BATCH_MAX) /* > 2 * NODE_BATCH_MAX, power of two */
+#define NODE_SWEEP_MAX 1024             /* expired records deleted by one commit */
 
 struct pend {
     int verified; /* a verifier's envelope_open result (node_submit_async) */
@@ -132,15 +135,54 @@ struct admit {
     int32_t live, tombs;
 };
 
-struct node_batch {
+/* The records of a batch, found by id and by (author, slot), and the change they make to
+ * each author's counts. */
+struct bset {
     struct pend *items[NODE_BATCH_MAX];
     size_t n;
     uint16_t by_id[HASH_SLOTS];            /* index + 1 into items, 0: empty */
-    uint16_t by_slot[HASH_SLOTS];          /* idem, keyed by author || slot (latest pending only) */
-    struct acount authors[NODE_BATCH_MAX]; /* the pending change per author */
+    uint16_t by_slot[HASH_SLOTS];          /* idem, keyed by author || slot (the latest only) */
+    struct acount authors[NODE_BATCH_MAX]; /* the change per author */
     size_t nauthors;
     uint16_t by_author[HASH_SLOTS]; /* index + 1 into authors */
-    struct kvpend *kv, **kv_tail;   /* in order of queueing */
+};
+
+/* The batch being committed (node_commit.c): what node_commit_start moved out of the pending
+ * batch, and the store_commit that writes it. */
+struct flight {
+    bool on;          /* from node_commit_start to the end of flight_end */
+    bool at_writer;   /* handed to the writer thread, not yet back */
+    struct bset *set; /* its records (the one of the two sets not pending) */
+    struct pend **work;
+    size_t count;
+    struct kvpend *kv;
+    struct after *after;
+    struct store_opened *op;
+    struct store_kv_op *ops;
+    bool sweep;
+    struct store_commit c;
+};
+
+/* The writer thread: runs store_commit_run for the flight, one at a time. */
+struct writer {
+    bool started;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;    /* the writer waits for a job; node_flush for its end */
+    bool job, done, stop; /* under mu */
+    int rc;               /* the run's result, when done */
+    struct node *node;
+    uv_async_t async; /* wakes the loop when done */
+    bool async_init;
+};
+
+struct node_batch {
+    struct bset sets[2];
+    struct bset *p; /* the pending batch's records (the other set flies) */
+    struct flight fl;
+    struct writer wr;
+    int last_rc;                  /* the result of the last flight (node_flush) */
+    struct kvpend *kv, **kv_tail; /* in order of queueing */
     size_t nkv, kv_bytes;
     struct after *after, **after_tail;
     bool sweep_due;
@@ -188,8 +230,35 @@ node_h32(const uint8_t *p)
 
 /* ---- node.c ---- */
 
-/* node_pend_find returns the pending record with this id, or NULL. */
+/* node_pend_find returns the pending record with this id, or NULL: pending or in flight. */
 struct pend *node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES]);
+
+/* node_batch_empty says whether nothing waits in the pending batch. */
+bool node_batch_empty(const struct node_batch *b);
+
+/* node_trim_after_commit schedules the trim that follows a commit (node.c);
+ * node_sweep_next the next sweep after a commit that swept (ok: it committed, nswept
+ * records). */
+void node_trim_after_commit(struct node *n);
+void node_sweep_next(struct node *n, bool ok, size_t nswept);
+
+/* ---- node_commit.c ---- */
+
+/* node_commit_start moves the pending batch into the flight and hands it to the writer
+ * thread (or commits it here without one); its acknowledgements come when it is back
+ * (flight_end). Does nothing while another batch flies: the pending one waits for it.
+ * node_commit_full is the same when the pending batch is full: it first waits for the
+ * batch in flight. node_flush (node.h) waits for both. */
+void node_commit_start(struct node *n);
+void node_commit_full(struct node *n);
+
+/* node_writer_start starts the writer thread (PULL_COMMIT_THREAD=0: none, every commit
+ * runs on the loop); node_writer_stop waits for the flight and joins it. */
+int node_writer_start(struct node *n);
+void node_writer_stop(struct node *n);
+
+/* node_commit_idle says whether no batch flies. */
+bool node_commit_idle(const struct node *n);
 
 /* node_batch_wake makes sure the end of this loop turn commits what waits in the batch. */
 void node_batch_wake(struct node_batch *b);
@@ -234,7 +303,13 @@ struct node_kin {
     uint8_t (*keys)[32];
     size_t cap; /* 0 or a power of two */
     size_t n;
+    /* the loop changes the set under mu; the writer thread reads it under mu (opts.keep
+     * inside a commit), the loop without */
+    pthread_mutex_t mu;
 };
+
+/* node_kin_new makes an empty set. Returns NULL without memory. */
+struct node_kin *node_kin_new(void);
 
 /* node_kin_add adds key (the all-zero key is ignored). Returns 0 or PULL_ERR_NOMEM. */
 int node_kin_add(struct node_kin *k, const uint8_t key[32]);

@@ -42,26 +42,45 @@ kin_has(const struct node_kin *k, const uint8_t key[32])
     return k != NULL && k->cap > 0 && memcmp(k->keys[kin_pos(k, key)], zero_key, 32) != 0;
 }
 
+struct node_kin *
+node_kin_new(void)
+{
+    struct node_kin *k = calloc(1, sizeof(*k));
+
+    if (k != NULL && pthread_mutex_init(&k->mu, NULL) != 0) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
 int
 node_kin_add(struct node_kin *k, const uint8_t key[32])
 {
+    int rc = 0;
+
     if (memcmp(key, zero_key, 32) == 0 || kin_has(k, key))
         return 0;
+    pthread_mutex_lock(&k->mu);
     if (2 * (k->n + 1) > k->cap) { /* keep it at most half full */
-        struct node_kin g = {NULL, k->cap ? 2 * k->cap : 64, 0};
-        if ((g.keys = calloc(g.cap, 32)) == NULL)
-            return PULL_ERR_NOMEM;
+        struct node_kin g = {.keys = NULL, .cap = k->cap ? 2 * k->cap : 64, .n = k->n};
+        if ((g.keys = calloc(g.cap, 32)) == NULL) {
+            rc = PULL_ERR_NOMEM;
+            goto out;
+        }
         for (size_t i = 0; i < k->cap; i++) {
             if (memcmp(k->keys[i], zero_key, 32) != 0)
                 memcpy(g.keys[kin_pos(&g, k->keys[i])], k->keys[i], 32);
         }
-        g.n = k->n;
         free(k->keys);
-        *k = g;
+        k->keys = g.keys;
+        k->cap = g.cap;
     }
     memcpy(k->keys[kin_pos(k, key)], key, 32);
     k->n++;
-    return 0;
+out:
+    pthread_mutex_unlock(&k->mu);
+    return rc;
 }
 
 void
@@ -69,6 +88,7 @@ node_kin_free(struct node_kin *k)
 {
     if (k == NULL)
         return;
+    pthread_mutex_destroy(&k->mu);
     free(k->keys);
     free(k);
 }
@@ -79,10 +99,19 @@ node_keeps(const struct node *n, const uint8_t author[static 32])
     return sodium_memcmp(author, n->self.pk, 32) == 0 || kin_has(n->kin, author);
 }
 
+/* opts.keep: called inside commits, which may run on the writer thread */
 bool
 node_store_keep(void *ctx, const uint8_t author[32])
 {
-    return node_keeps(ctx, author);
+    struct node *n = ctx;
+    bool keep;
+
+    if (sodium_memcmp(author, n->self.pk, 32) == 0)
+        return true;
+    pthread_mutex_lock(&n->kin->mu);
+    keep = kin_has(n->kin, author);
+    pthread_mutex_unlock(&n->kin->mu);
+    return keep;
 }
 
 /* kin_learn_dyad adds the other side of a stored dyad (dyads.c's value: [1, updated,

@@ -43,7 +43,7 @@ kv_queue(struct node *n, enum store_table t, const uint8_t key[32], const void *
     b->urgent = true;
     node_batch_wake(b);
     if (b->kv_bytes >= NODE_BATCH_KV_BYTES)
-        (void)node_flush(n);
+        node_commit_full(n);
     return 0;
 }
 
@@ -79,9 +79,16 @@ node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32], st
 {
     const struct kvpend *last = NULL;
 
+    /* the pending batch, then the one in flight (the store does not have it yet) */
     for (const struct kvpend *k = n->batch->kv; k != NULL; k = k->next) {
         if (k->table == t && !k->has_note && memcmp(k->key, key, 32) == 0)
             last = k; /* the newest write of the key wins */
+    }
+    if (last == NULL) {
+        for (const struct kvpend *k = n->batch->fl.kv; k != NULL; k = k->next) {
+            if (k->table == t && !k->has_note && memcmp(k->key, key, 32) == 0)
+                last = k;
+        }
     }
     if (last != NULL) {
         if (last->del)

@@ -224,7 +224,7 @@ store_adopt_mapsize(struct store *s)
 {
     int rc;
 
-    if (s->rtxn_busy)
+    if (s->rtxn_busy || s->committing) /* a commit may be running on another thread */
         return PULL_ERR_AGAIN;
     store_drop_rtxn(s);
     if ((rc = mdb_env_set_mapsize(s->env, 0)) != 0)
@@ -290,7 +290,7 @@ store_grow(struct store *s)
     uint64_t next;
     int rc;
 
-    if (s->rtxn_busy)
+    if (s->rtxn_busy || s->committing)
         return PULL_ERR_STORE_FULL; /* can't resize under a reader; refuse the write */
     if (s->map_size >= s->opts.map_max)
         return PULL_ERR_STORE_FULL;
@@ -334,7 +334,67 @@ store_write_error(struct store *s, int rc)
     return PULL_ERR_IO;
 }
 
-typedef int (*write_fn)(struct store *s, MDB_txn *txn, void *arg);
+/* store_write_once runs fn in one write transaction and commits it. What needs the map to
+ * change size first is not done here but told in *need (the transaction is then aborted and
+ * PULL_ERR_AGAIN returned): STORE_NEED_GROW (the map is full), STORE_NEED_ADOPT (another
+ * process grew it), STORE_NEED_RESERVE (the map reaches past the reserved blocks). It reads
+ * of s only what no reader changes, so it may run on a thread of its own (store_commit_run).
+ * Returns 0 or a PULL_ERR_*. */
+int
+store_write_once(struct store *s, write_fn fn, void *arg, int *need)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    *need = STORE_NEED_NONE;
+    /* The map reaches past the reserved blocks only if another process grew it and the
+     * blocks for that could not be had: no write until they can (SIGBUS otherwise). */
+    if (s->writemap && s->reserved < s->map_size) {
+        *need = STORE_NEED_RESERVE;
+        return PULL_ERR_AGAIN;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+        *need = STORE_NEED_ADOPT;
+        return PULL_ERR_AGAIN;
+    }
+    if (rc != 0)
+        return store_xlate(rc);
+    rc = fn(s, txn, arg);
+    if (rc == 0)
+        rc = mdb_txn_commit(txn); /* frees txn, also on failure */
+    else
+        mdb_txn_abort(txn);
+    if (rc == MDB_MAP_FULL) {
+        *need = STORE_NEED_GROW;
+        return PULL_ERR_AGAIN;
+    }
+    if (rc != 0 && !(rc < 0 && rc > -100)) {
+        log_warn("store: write failed: %s", mdb_strerror(rc));
+        return store_write_error(s, rc);
+    }
+    return store_xlate(rc);
+}
+
+/* store_make_room does what store_write_once asked for in need. Needs no transaction open
+ * in the process. Returns 0 (write again) or a PULL_ERR_*. */
+int
+store_make_room(struct store *s, int need)
+{
+    int rc;
+
+    switch (need) {
+    case STORE_NEED_GROW:
+        return store_grow(s);
+    case STORE_NEED_ADOPT:
+        rc = store_adopt_mapsize(s);
+        return store_xlate(rc);
+    case STORE_NEED_RESERVE:
+        return store_reserve(s, s->map_size) == 0 ? 0 : PULL_ERR_STORE_FULL;
+    default:
+        return 0;
+    }
+}
 
 /* store_write runs fn in a write transaction and commits. When the map is full, it aborts,
  * grows the map and runs fn again from the start: fn must keep its effects in the
@@ -343,37 +403,14 @@ int
 store_write(struct store *s, write_fn fn, void *arg)
 {
     for (int resized = 0;;) {
-        MDB_txn *txn = NULL;
-        int rc;
+        int need, rc = store_write_once(s, fn, arg, &need);
 
-        /* The map reaches past the reserved blocks only if another process grew it and the
-         * blocks for that could not be had: no write until they can (SIGBUS otherwise). */
-        if (s->writemap && s->reserved < s->map_size && store_reserve(s, s->map_size) != 0)
-            return PULL_ERR_STORE_FULL;
-        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-
-        if (rc == MDB_MAP_RESIZED && resized++ < 3) {
-            if ((rc = store_adopt_mapsize(s)) != 0)
-                return store_xlate(rc);
-            continue;
-        }
-        if (rc != 0)
-            return store_xlate(rc);
-        rc = fn(s, txn, arg);
-        if (rc == 0)
-            rc = mdb_txn_commit(txn); /* frees txn, also on failure */
-        else
-            mdb_txn_abort(txn);
-        if (rc == MDB_MAP_FULL) {
-            if ((rc = store_grow(s)) != 0)
-                return rc;
-            continue;
-        }
-        if (rc != 0 && !(rc < 0 && rc > -100)) {
-            log_warn("store: write failed: %s", mdb_strerror(rc));
-            return store_write_error(s, rc);
-        }
-        return store_xlate(rc);
+        if (rc != PULL_ERR_AGAIN || need == STORE_NEED_NONE)
+            return rc;
+        if (need == STORE_NEED_ADOPT && resized++ >= 3)
+            return PULL_ERR_AGAIN;
+        if ((rc = store_make_room(s, need)) != 0)
+            return rc;
     }
 }
 

@@ -311,6 +311,12 @@ int store_iter_author(struct store *s, const uint8_t author[static 32], store_re
 int store_author_count(struct store *s, const uint8_t author[static 32], uint32_t *live,
                        uint32_t *tombstones);
 
+/* store_author_count_seen is store_author_count while a commit may be running on another
+ * thread (store_commit_run): *seen tells whether the counts read already include what that
+ * commit changes (it committed before they were read). */
+int store_author_count_seen(struct store *s, const uint8_t author[static 32], uint32_t *live,
+                            uint32_t *tombstones, bool *seen);
+
 /* Keys of all records, for set reconciliation: no envelope is read. Same stop rules. */
 typedef int (*store_key_fn)(void *ctx, uint64_t created, const uint8_t id[RECORD_ID_BYTES]);
 
@@ -461,7 +467,8 @@ struct store_commit {
     /* called after the commit with the key of each peers row deleted to make room */
     void (*peer_evicted)(void *ctx, const uint8_t key[32]);
     void *peer_evicted_ctx;
-    size_t npeers_evicted; /* out */
+    size_t npeers_evicted;         /* out */
+    struct store_commit_state *st; /* store_commit_begin to store_commit_end */
 };
 
 /* store_commit applies c in ONE write transaction and commits: the records (the rules of
@@ -472,6 +479,23 @@ struct store_commit {
  * whole transaction (PULL_ERR_STORE_FULL, ...): then nothing of it is stored, the record
  * results must be ignored and swept is not called. An empty commit does nothing. */
 int store_commit(struct store *s, struct store_commit *c, uint64_t now_s);
+
+/* The same commit in three steps, for a caller that runs the transaction on a thread of its
+ * own while its loop keeps reading the store:
+ *   store_commit_begin checks and readies c (on the loop); 0, or an error and nothing to
+ *     end. c->st is then set (NULL when c is empty: run and end do nothing);
+ *   store_commit_run writes and commits (on any thread): it changes nothing of s that reads
+ *     use, and calls only opts.keep (which must then be safe to call from that thread);
+ *   store_commit_end(rc, the run's result) adopts the result into s and calls c's
+ *     callbacks (on the loop). It returns what store_commit would, or PULL_ERR_AGAIN when
+ *     the map had to change size first: end did that, and the caller runs and ends c again.
+ * From begin to the end that does not return PULL_ERR_AGAIN (which frees c->st), the
+ * caller writes nothing else, and the map keeps its size: a reader that finds another
+ * process grew it gets PULL_ERR_AGAIN. */
+struct store_commit_state;
+int store_commit_begin(struct store *s, struct store_commit *c, uint64_t now_s);
+int store_commit_run(struct store *s, struct store_commit *c);
+int store_commit_end(struct store *s, struct store_commit *c, int rc);
 
 /* store_kv_resolve_prefix finds the one key of table t that starts with prefix (an id
  * prefix). Returns 0, PULL_ERR_NOT_FOUND or PULL_ERR_AMBIGUOUS. */

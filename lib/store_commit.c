@@ -288,6 +288,7 @@ commit_txn(struct store *s, MDB_txn *txn, void *argp)
     int rc;
 
     /* restart from the committed state (this may be a retry after growing the map) */
+    atomic_store(&s->run_txn, (uint64_t)mdb_txn_id(txn));
     ca->c = s->c;
     wb_reset(&ca->evicted);
     wb_reset(&ca->peers_out);
@@ -426,14 +427,43 @@ store_put_opened(struct store *s, struct store_opened *items, size_t n, uint64_t
     return store_commit(s, &c, now_s);
 }
 
-int
-store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
-{
+/* What a commit carries from store_commit_begin to store_commit_end. */
+struct store_commit_state {
     struct commit_arg ca;
-    struct sweep_arg *sw = NULL;
+    struct sweep_arg *sw;
+    size_t m; /* records in s->ri */
+    int need; /* what store_commit_run left to store_commit_end (STORE_NEED_*) */
+};
+
+static void
+commit_state_free(struct store *s, struct store_commit *c)
+{
+    struct store_commit_state *st = c->st;
+
+    if (st != NULL) {
+        wb_release(&st->ca.evicted);
+        wb_release(&st->ca.peers_out);
+        store_put_arg_free(st->ca.put);
+        if (st->sw != NULL) {
+            wb_release(&st->sw->done);
+            free(st->sw);
+        }
+        free(st);
+        c->st = NULL;
+    }
+    s->committing = false;
+    atomic_store(&s->run_txn, 0);
+    store_scratch_trim(s);
+}
+
+int
+store_commit_begin(struct store *s, struct store_commit *c, uint64_t now_s)
+{
+    struct store_commit_state *st;
     size_t m = 0;
     int rc;
 
+    c->st = NULL;
     c->nswept = 0;
     if (c->nrecs > STORE_BATCH_MAX)
         return PULL_ERR_TOO_BIG;
@@ -448,8 +478,14 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
     }
     if (c->nrecs == 0 && c->nkv == 0 && c->sweep_max == 0)
         return 0;
+    if (s->committing)
+        return PULL_ERR_STATE; /* one commit at a time */
     if ((rc = store_scratch(s, c->nrecs)) != 0)
         return rc;
+    if ((st = calloc(1, sizeof(*st))) == NULL)
+        return PULL_ERR_NOMEM;
+    c->st = st;
+    s->committing = true;
     for (size_t i = 0; i < c->nrecs; i++) {
         struct store_opened *it = &c->recs[i];
         it->result = 0;
@@ -471,60 +507,111 @@ store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
         s->ri[m].from = it->from;
         m++;
     }
-    memset(&ca, 0, sizeof(ca));
-    ca.kv = c->kv;
-    ca.nkv = c->nkv;
-    ca.now_s = now_s;
-    wb_init(&ca.evicted, 0);
-    wb_init(&ca.peers_out, 0);
-    if (m > 0 && (rc = store_put_arg_new(s->ri, m, now_s, &ca.put)) != 0)
-        goto out;
+    st->m = m;
+    st->ca.kv = c->kv;
+    st->ca.nkv = c->nkv;
+    st->ca.now_s = now_s;
+    wb_init(&st->ca.evicted, 0);
+    wb_init(&st->ca.peers_out, 0);
+    if (m > 0 && (rc = store_put_arg_new(s->ri, m, now_s, &st->ca.put)) != 0)
+        goto fail;
     if (c->sweep_max > 0) {
-        if ((sw = calloc(1, sizeof(*sw))) == NULL) {
+        if ((st->sw = calloc(1, sizeof(*st->sw))) == NULL) {
             rc = PULL_ERR_NOMEM;
-            goto out;
+            goto fail;
         }
-        sw->now_s = now_s;
-        sw->max = c->sweep_max;
-        wb_init(&sw->done, 0);
-        ca.sweep = sw;
+        st->sw->now_s = now_s;
+        st->sw->max = c->sweep_max;
+        wb_init(&st->sw->done, 0);
+        st->ca.sweep = st->sw;
     }
-    if ((rc = store_write(s, commit_txn, &ca)) != 0)
+    return 0;
+fail:
+    commit_state_free(s, c);
+    return rc;
+}
+
+int
+store_commit_run(struct store *s, struct store_commit *c)
+{
+    struct store_commit_state *st = c->st;
+
+    if (st == NULL)
+        return 0;
+    return store_write_once(s, commit_txn, &st->ca, &st->need);
+}
+
+int
+store_commit_end(struct store *s, struct store_commit *c, int rc)
+{
+    struct store_commit_state *st = c->st;
+    struct commit_arg *ca;
+
+    if (st == NULL)
+        return rc;
+    ca = &st->ca;
+    if (rc == PULL_ERR_AGAIN && st->need != STORE_NEED_NONE) {
+        /* the run is over: nothing of the store is in use on another thread */
+        s->committing = false;
+        atomic_store(&s->run_txn, 0);
+        if ((rc = store_make_room(s, st->need)) == 0) {
+            s->committing = true;
+            st->need = STORE_NEED_NONE;
+            return PULL_ERR_AGAIN; /* run it again */
+        }
         goto out;
-    s->c = ca.c;
-    s->level = ca.level;
-    c->nevicted = ca.evicted.len / RECKEY_LEN;
-    c->npeers_evicted = ca.peers_out.len / 32;
+    }
+    if (rc != 0)
+        goto out;
+    s->c = ca->c;
+    s->level = ca->level;
+    c->nevicted = ca->evicted.len / RECKEY_LEN;
+    c->npeers_evicted = ca->peers_out.len / 32;
     s->evicted += c->nevicted;
-    for (size_t j = 0; j < m; j++) {
+    for (size_t j = 0; j < st->m; j++) {
         struct store_opened *it = &c->recs[s->ri[j].item];
         it->result = s->ri[j].result;
         it->replaced = s->ri[j].replaced;
         if (it->replaced)
             memcpy(it->replaced_id, s->ri[j].replaced_id, RECORD_ID_BYTES);
     }
-    if (sw != NULL) {
+    if (st->sw != NULL) {
+        struct sweep_arg *sw = st->sw;
         c->nswept = sw->done.len / RECKEY_LEN;
         for (size_t off = 0; c->swept != NULL && off < sw->done.len; off += RECKEY_LEN) {
             if (c->swept(c->swept_ctx, be64dec(sw->done.p + off), sw->done.p + off + 8) != 0)
                 break; /* the deletions are committed; stopping only skips the reports */
         }
     }
-    for (size_t off = 0; c->evicted != NULL && off < ca.evicted.len; off += RECKEY_LEN) {
-        if (c->evicted(c->evicted_ctx, be64dec(ca.evicted.p + off), ca.evicted.p + off + 8) != 0)
+    for (size_t off = 0; c->evicted != NULL && off < ca->evicted.len; off += RECKEY_LEN) {
+        const uint8_t *e = ca->evicted.p + off;
+        if (c->evicted(c->evicted_ctx, be64dec(e), e + 8) != 0)
             break;
     }
-    for (size_t off = 0; c->peer_evicted != NULL && off < ca.peers_out.len; off += 32)
-        c->peer_evicted(c->peer_evicted_ctx, ca.peers_out.p + off);
+    for (size_t off = 0; c->peer_evicted != NULL && off < ca->peers_out.len; off += 32)
+        c->peer_evicted(c->peer_evicted_ctx, ca->peers_out.p + off);
 out:
-    wb_release(&ca.evicted);
-    wb_release(&ca.peers_out);
-    store_put_arg_free(ca.put);
-    if (sw != NULL) {
-        wb_release(&sw->done);
-        free(sw);
+    commit_state_free(s, c);
+    return rc;
+}
+
+int
+store_commit(struct store *s, struct store_commit *c, uint64_t now_s)
+{
+    int rc;
+
+    if ((rc = store_commit_begin(s, c, now_s)) != 0)
+        return rc;
+    for (int tries = 0;; tries++) {
+        rc = store_commit_run(s, c);
+        rc = store_commit_end(s, c, rc);
+        if (rc != PULL_ERR_AGAIN || c->st == NULL || tries >= 64)
+            break;
     }
-    store_scratch_trim(s);
+    if (c->st != NULL) { /* gave up growing */
+        commit_state_free(s, c);
+        rc = PULL_ERR_STORE_FULL;
+    }
     return rc;
 }
 

@@ -21,6 +21,7 @@
 #define PULL_STORE_INT_H
 
 #include <lmdb.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -105,6 +106,12 @@ struct store {
     size_t ri_cap;
     uint32_t level;   /* store_budget_level */
     uint64_t evicted; /* records evicted for the budget since open */
+    /* between store_commit_begin and store_commit_end (the loop's side of a commit that
+     * may run on another thread): the map keeps its size and store_trim waits */
+    bool committing;
+    /* the id of the write transaction store_commit_run is committing, set before the
+     * commit starts (0: none): store_author_count_seen compares a snapshot with it */
+    _Atomic uint64_t run_txn;
 };
 
 static inline MDB_val
@@ -213,6 +220,13 @@ typedef int (*write_fn)(struct store *s, MDB_txn *txn, void *arg);
 /* store_write runs fn in a write transaction and commits, growing the map and running fn
  * again when it is full (see store.c). Returns 0 or a PULL_ERR_*. */
 int store_write(struct store *s, write_fn fn, void *arg);
+
+/* store_write_once is one try of store_write that leaves any change of the map's size to
+ * the caller: it returns PULL_ERR_AGAIN with *need set, and store_make_room (no transaction
+ * open in the process) does it. */
+enum { STORE_NEED_NONE, STORE_NEED_GROW, STORE_NEED_ADOPT, STORE_NEED_RESERVE };
+int store_write_once(struct store *s, write_fn fn, void *arg, int *need);
+int store_make_room(struct store *s, int need);
 
 /* store_counters_save writes the counters c to meta in txn. */
 int store_counters_save(struct store *s, MDB_txn *txn, const struct counters *c);

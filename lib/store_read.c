@@ -108,22 +108,36 @@ store_count(const struct store *s)
 }
 
 int
-store_author_count(struct store *s, const uint8_t author[static 32], uint32_t *live,
-                   uint32_t *tombstones)
+store_author_count_seen(struct store *s, const uint8_t author[static 32], uint32_t *live,
+                        uint32_t *tombstones, bool *seen)
 {
     MDB_txn *txn = NULL;
     uint32_t l = 0, t = 0;
+    uint64_t run;
     int rc;
 
+    if (seen != NULL)
+        *seen = false;
     if ((rc = store_rbegin(s, &txn)) != 0)
         return rc;
     rc = store_quota_get(s, txn, author, &l, &t);
+    /* the commit's id is set before it can be seen: a snapshot at least that new has it */
+    run = atomic_load(&s->run_txn);
+    if (seen != NULL)
+        *seen = run != 0 && (uint64_t)mdb_txn_id(txn) >= run;
     store_rend(s, txn);
     if (live != NULL)
         *live = l;
     if (tombstones != NULL)
         *tombstones = t;
     return store_xlate(rc);
+}
+
+int
+store_author_count(struct store *s, const uint8_t author[static 32], uint32_t *live,
+                   uint32_t *tombstones)
+{
+    return store_author_count_seen(s, author, live, tombstones, NULL);
 }
 
 static bool

@@ -64,6 +64,7 @@ stop_service(struct fixture *f)
 {
     dyads_stop(f->ds);
     uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(node_flush(f->n), 0); /* as pulld's stop: the writes are in the store */
     dyads_free(f->ds);
     f->ds = NULL;
 }

@@ -19,6 +19,7 @@
 
 #include "daemon/config.h"
 #include "daemon/node.h"
+#include "daemon/node_int.h"
 #include "daemon/sync.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -208,8 +209,8 @@ test_submit_checks(void **state)
         make(&b, 7, 1, RECORD_OFFER, "by the loop", &w4, id4);
         assert_int_equal(
             node_submit(n, w4.p, w4.len, NODE_ORIGIN_LOCAL, NULL, on_commit, &r4, NULL), 0);
-        for (int k = 0; k < 100 && r4.calls == 0; k++)
-            uv_run(&f->loop, UV_RUN_NOWAIT);
+        for (int k = 0; k < 1000 && r4.calls == 0; k++)
+            uv_run(&f->loop, UV_RUN_ONCE);
         assert_int_equal(r4.calls, 1);
         assert_int_equal(r4.rc, 0);
         wb_release(&w4);
@@ -359,8 +360,8 @@ test_one_commit(void **state)
     assert_int_equal(node_kv_get(n, STORE_DYADS, k2, NULL), PULL_ERR_NOT_FOUND);
     assert_int_equal(d1.calls, 0);
     assert_int_equal(seen.stored, 0);
-    for (int k = 0; k < 100 && d1.calls == 0; k++)
-        uv_run(&f->loop, UV_RUN_NOWAIT);
+    for (int k = 0; k < 1000 && d1.calls == 0; k++)
+        uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(d1.calls, 1);
     assert_int_equal(d1.rc, 0);
     assert_int_equal(n->counters.commits, before + 1); /* everything in ONE commit */
@@ -387,8 +388,8 @@ test_one_commit(void **state)
     }
     before = n->counters.commits;
     assert_int_equal(node_after_commit(n, on_done, &d2), 0);
-    for (int k = 0; k < 100 && d2.calls == 0; k++)
-        uv_run(&f->loop, UV_RUN_NOWAIT);
+    for (int k = 0; k < 1000 && d2.calls == 0; k++)
+        uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(d2.calls, 1);
     assert_int_equal(n->counters.commits, before);
     node_unobserve(n, &seen);
@@ -485,6 +486,102 @@ run_until(struct fixture *f, const int *calls, int want)
             uv_sleep(1);
     }
     assert_true(*calls >= want);
+}
+
+/* A batch being committed on the writer thread is seen as the pending one is: its records
+ * are had and fetched, a copy or an older version is refused, its key-value writes are
+ * read back, its records count in their author's quota - once, also when the writer has
+ * committed them and the loop has not ended the commit yet - and nothing of it is
+ * acknowledged before its end. */
+static void
+writer_wait_done(struct node *n)
+{
+    struct writer *w = &n->batch->wr;
+    bool done = false;
+
+    for (int k = 0; k < 5000 && !done; k++) {
+        pthread_mutex_lock(&w->mu);
+        done = w->done;
+        pthread_mutex_unlock(&w->mu);
+        if (!done)
+            usleep(1000);
+    }
+    assert_true(done);
+}
+
+static void
+test_commit_in_flight(void **state)
+{
+    struct fixture *f = *state;
+    struct node *n = f->n;
+    struct ident a;
+    struct pull_wb w1, w0, w2, w3, w4, v;
+    uint8_t id1[32], id0[32], id2[32], id3[32], id4[32], key[32], buf[RECORD_ENVELOPE_MAX];
+    struct result r1 = {0}, r2 = {0}, r3 = {0};
+    size_t len;
+
+    if (!n->batch->wr.started)
+        skip(); /* PULL_COMMIT_THREAD=0 */
+    assert_int_equal(ident_generate(&a), 0);
+    make(&a, 1, 5, RECORD_OFFER, "in flight", &w1, id1);
+    make(&a, 1, 4, RECORD_OFFER, "older", &w0, id0);
+    make(&a, 2, 1, RECORD_OFFER, "second slot", &w2, id2);
+    make(&a, 3, 1, RECORD_OFFER, "third slot", &w3, id3);
+    make(&a, 4, 1, RECORD_OFFER, "fourth slot", &w4, id4);
+    memset(key, 0x6b, sizeof(key));
+
+    assert_int_equal(node_submit(n, w1.p, w1.len, NODE_ORIGIN_LOCAL, NULL, on_commit, &r1, NULL),
+                     0);
+    assert_int_equal(node_kv_put(n, STORE_MAIL, key, "flying", 6), 0);
+    node_commit_start(n);
+    assert_false(node_commit_idle(n));
+    /* the loop does not turn: the flight stays on until it is ended */
+    assert_true(node_has_record(n, id1));
+    assert_int_equal(node_fetch_record(n, id1, buf, sizeof(buf), &len), 0);
+    assert_int_equal(len, w1.len);
+    assert_memory_equal(buf, w1.p, len);
+    assert_int_equal(node_submit(n, w1.p, w1.len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_DUPLICATE);
+    assert_int_equal(node_submit(n, w0.p, w0.len, NODE_ORIGIN_PEER, a.pk, NULL, NULL, NULL),
+                     PULL_ERR_STALE);
+    wb_init(&v, 0);
+    assert_int_equal(node_kv_get(n, STORE_MAIL, key, &v), 0);
+    assert_int_equal(v.len, 6);
+    assert_memory_equal(v.p, "flying", 6);
+    assert_int_equal(r1.calls, 0);
+    /* quota 3: one in flight, one pending, then one more */
+    assert_int_equal(node_submit(n, w2.p, w2.len, NODE_ORIGIN_LOCAL, NULL, on_commit, &r2, NULL),
+                     0);
+    /* the writer has committed the first one: the store counts it, the flight no more */
+    writer_wait_done(n);
+    assert_false(node_commit_idle(n));
+    assert_int_equal(node_submit(n, w3.p, w3.len, NODE_ORIGIN_LOCAL, NULL, on_commit, &r3, NULL),
+                     0);
+    assert_int_equal(node_submit(n, w4.p, w4.len, NODE_ORIGIN_LOCAL, NULL, NULL, NULL, NULL),
+                     PULL_ERR_QUOTA);
+    assert_int_equal(r1.calls, 0); /* committed, but acknowledged only at its end */
+
+    assert_int_equal(node_flush(n), 0);
+    assert_true(node_commit_idle(n));
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r1.rc, 0);
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(r2.rc, 0);
+    assert_int_equal(r3.calls, 1);
+    assert_int_equal(r3.rc, 0);
+    assert_int_equal(store_has(n->store, id3), 0);
+    wb_reset(&v);
+    assert_int_equal(store_kv_get(n->store, STORE_MAIL, key, &v), 0);
+    assert_int_equal(v.len, 6);
+    assert_int_equal(node_submit(n, w4.p, w4.len, NODE_ORIGIN_LOCAL, NULL, NULL, NULL, NULL),
+                     PULL_ERR_QUOTA);
+    wb_release(&v);
+    wb_release(&w0);
+    wb_release(&w1);
+    wb_release(&w2);
+    wb_release(&w3);
+    wb_release(&w4);
+    ident_wipe(&a);
 }
 
 /* A record handed to the verifiers: seen by node_has_record at once, refused again as a
@@ -706,6 +803,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_submit_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_many, setup, teardown),

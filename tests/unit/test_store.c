@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -1052,6 +1053,129 @@ test_map_growth(void **state)
         assert_true(stored(s, es[i].id));
     store_close(s);
     free(es);
+}
+
+/* The commit in three steps, its transaction on another thread (as pulld's writer runs
+ * it): reads in between see the store as it was, store_author_count_seen tells when the
+ * commit is in, a full map comes back as PULL_ERR_AGAIN for the caller to grow and run
+ * again, and a second commit waits for the first. */
+struct runner {
+    struct store *s;
+    struct store_commit *c;
+    int rc;
+};
+
+static void *
+run_commit(void *arg)
+{
+    struct runner *r = arg;
+
+    r->rc = store_commit_run(r->s, r->c);
+    return NULL;
+}
+
+static void
+test_commit_in_steps(void **state)
+{
+    struct ident a[12];
+    struct store_opts o;
+    struct store *s;
+    struct store_stats st;
+    struct env *es = malloc(1200 * sizeof(*es));
+    struct envelope *env = malloc(100 * sizeof(*env));
+    struct record *rec = malloc(100 * sizeof(*rec));
+    struct store_opened items[100];
+    uint64_t first_map;
+    int agains = 0;
+
+    assert_non_null(es);
+    assert_non_null(env);
+    assert_non_null(rec);
+    store_opts_init(&o);
+    o.map_size = 1; /* the smallest: the commits must grow it */
+    o.sync = STORE_SYNC_NONE;
+    s = open_store(*state, &o);
+    assert_int_equal(store_stats(s, &st), 0);
+    first_map = st.map_size;
+    for (int i = 0; i < 12; i++)
+        mkident(&a[i], (uint8_t)(40 + i));
+    for (int i = 0; i < 1200; i++) {
+        char t[64];
+        snprintf(t, sizeof(t), "record %d of a commit on a thread", i);
+        mkrec(&es[i], &a[i % 12], RECORD_OFFER, (uint8_t)(i / 12), 1, NOW - (uint64_t)i, NOW + DAY,
+              t, "threaded commit");
+    }
+    for (int b = 0; b < 12; b++) {
+        struct store_commit c, other;
+        struct runner r;
+        pthread_t th;
+        uint32_t live = 0, before = 0;
+        bool seen = true;
+        int rc;
+
+        memset(items, 0, sizeof(items));
+        for (int i = 0; i < 100; i++) {
+            struct env *e = &es[b * 100 + i];
+            assert_int_equal(envelope_open(e->bytes, e->len, NOW, &env[i], &rec[i]), 0);
+            items[i].env = &env[i];
+            items[i].rec = &rec[i];
+        }
+        memset(&c, 0, sizeof(c));
+        c.recs = items;
+        c.nrecs = 100;
+        assert_int_equal(store_commit_begin(s, &c, NOW), 0);
+        assert_non_null(c.st);
+        /* one commit at a time */
+        memset(&other, 0, sizeof(other));
+        other.recs = items;
+        other.nrecs = 1;
+        assert_int_equal(store_commit_begin(s, &other, NOW), PULL_ERR_STATE);
+        assert_int_equal(store_author_count_seen(s, a[0].pk, &before, NULL, &seen), 0);
+        assert_false(seen);
+        for (;;) {
+            r.s = s;
+            r.c = &c;
+            assert_int_equal(pthread_create(&th, NULL, run_commit, &r), 0);
+            /* the loop's reads go on meanwhile */
+            assert_int_equal(store_count(s), (uint64_t)b * 100);
+            if (b > 0)
+                assert_true(stored(s, es[b * 100 - 1].id));
+            assert_int_equal(pthread_join(th, NULL), 0);
+            if (r.rc == 0) {
+                /* committed, not yet ended: the counts have it, the store says so */
+                assert_int_equal(store_author_count_seen(s, a[0].pk, &live, NULL, &seen), 0);
+                assert_true(seen);
+                uint32_t mine = 0;
+                for (int i = b * 100; i < b * 100 + 100; i++)
+                    mine += i % 12 == 0;
+                assert_int_equal(live, before + mine);
+            }
+            rc = store_commit_end(s, &c, r.rc);
+            if (rc != PULL_ERR_AGAIN)
+                break;
+            agains++; /* the map grew: run it again */
+            assert_non_null(c.st);
+        }
+        assert_int_equal(rc, 0);
+        assert_null(c.st);
+        for (int i = 0; i < 100; i++)
+            assert_int_equal(items[i].result, 0);
+        assert_int_equal(store_count(s), (uint64_t)(b + 1) * 100);
+        assert_int_equal(store_author_count_seen(s, a[0].pk, &live, NULL, &seen), 0);
+        assert_false(seen); /* no commit between begin and end */
+    }
+    assert_true(agains > 0);
+    assert_int_equal(store_stats(s, &st), 0);
+    assert_true(st.map_size > first_map);
+    store_close(s);
+    s = open_store(*state, &o);
+    assert_int_equal(store_count(s), 1200);
+    for (int i = 0; i < 1200; i += 7)
+        assert_true(stored(s, es[i].id));
+    store_close(s);
+    free(es);
+    free(env);
+    free(rec);
 }
 
 /* When the map can't grow any more: STORE_FULL, nothing of the batch stored, still readable. */
@@ -2505,6 +2629,7 @@ main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_by_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_in_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_tie_lower_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_refuses_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_expired, setup, teardown),
