@@ -1,9 +1,10 @@
 /*
  * node_kv: the key-value writes (node.h, node_kv_put and its kin) and the after-commit
  * callbacks. Both wait in the pending batch, in the order they were queued, and commit with
- * its records in one transaction (node.c); node_kv_get reads the batch first, from the
- * newest write of a key, then the store. Enough key-value bytes queued
- * (NODE_BATCH_KV_BYTES) commit at once rather than at the end of the loop turn.
+ * its records in one transaction (node_commit.c); node_kv_get reads the pending batch
+ * first, from the newest write of a key, then the batch being committed, then the store.
+ * Enough key-value bytes queued (NODE_BATCH_KV_BYTES) commit at once rather than at the
+ * end of the loop turn.
  */
 #include "daemon/node.h"
 #include "daemon/node_int.h"
@@ -74,22 +75,27 @@ node_kv_del(struct node *n, enum store_table t, const uint8_t key[static 32])
     return kv_queue(n, t, key, NULL, 0, true, NULL);
 }
 
-int
-node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32], struct pull_wb *out)
+/* kv_newest returns the newest write of key in the list l (not a note), or NULL. */
+static const struct kvpend *
+kv_newest(const struct kvpend *l, enum store_table t, const uint8_t key[32])
 {
     const struct kvpend *last = NULL;
 
-    /* the pending batch, then the one in flight (the store does not have it yet) */
-    for (const struct kvpend *k = n->batch->kv; k != NULL; k = k->next) {
+    for (const struct kvpend *k = l; k != NULL; k = k->next) {
         if (k->table == t && !k->has_note && memcmp(k->key, key, 32) == 0)
-            last = k; /* the newest write of the key wins */
+            last = k;
     }
-    if (last == NULL) {
-        for (const struct kvpend *k = n->batch->fl.kv; k != NULL; k = k->next) {
-            if (k->table == t && !k->has_note && memcmp(k->key, key, 32) == 0)
-                last = k;
-        }
-    }
+    return last;
+}
+
+int
+node_kv_get(struct node *n, enum store_table t, const uint8_t key[static 32], struct pull_wb *out)
+{
+    /* the pending batch, then the one in flight (the store does not have it yet) */
+    const struct kvpend *last = kv_newest(n->batch->kv, t, key);
+
+    if (last == NULL)
+        last = kv_newest(n->batch->fl.kv, t, key);
     if (last != NULL) {
         if (last->del)
             return PULL_ERR_NOT_FOUND;
