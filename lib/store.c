@@ -309,6 +309,27 @@ store_grow(struct store *s)
     return 0;
 }
 
+uint64_t
+store_last_page(struct store *s)
+{
+    MDB_envinfo info;
+
+    return mdb_env_info(s->env, &info) == 0 ? (uint64_t)info.me_last_pgno : 0;
+}
+
+/* store_grow_ahead: see store_int.h. A map that is full when a commit runs costs that
+ * commit a second run (its transaction is aborted, the map grown, the batch written
+ * again): during a catch-up nearly every commit ran twice before this. */
+void
+store_grow_ahead(struct store *s, uint64_t room)
+{
+    for (int steps = 0; steps < 16; steps++) {
+        uint64_t used = (store_last_page(s) + 1) * s->page_size;
+        if (used + room <= s->map_size || store_grow(s) != 0)
+            return;
+    }
+}
+
 /* LMDB reports a short write as EIO, and a full disk often shows up as a short write
  * (writev stores what fits). So a failed write is taken for a full disk when the file
  * system has little room left or the file is at its size limit (RLIMIT_FSIZE). */

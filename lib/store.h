@@ -228,7 +228,9 @@ int store_put_batch(struct store *s, struct store_item *items, size_t n, uint64_
 /* One already verified record (store_put_opened). */
 struct store_opened {
     /* in: a verified envelope and its decoded record, as envelope_open produced them; both
-     * must stay valid during the call */
+     * must stay valid during the call (for store_commit, until store_commit_end). rec may
+     * be NULL: the store decodes env's record again itself, one at a time, so a caller
+     * holding many verified records need not keep each decoded (4.4 KB) */
     const struct envelope *env;
     const struct record *rec;
     /* in, optional: the peer that sent it (NULL: none). Once it is stored, that peer's row

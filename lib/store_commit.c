@@ -433,6 +433,7 @@ struct store_commit_state {
     struct sweep_arg *sw;
     size_t m; /* records in s->ri */
     int need; /* what store_commit_run left to store_commit_end (STORE_NEED_*) */
+    uint64_t last_page; /* store_last_page before it (the pages it adds) */
 };
 
 static void
@@ -485,12 +486,14 @@ store_commit_begin(struct store *s, struct store_commit *c, uint64_t now_s)
     if ((st = calloc(1, sizeof(*st))) == NULL)
         return PULL_ERR_NOMEM;
     c->st = st;
+    st->last_page = store_last_page(s);
     s->committing = true;
     for (size_t i = 0; i < c->nrecs; i++) {
         struct store_opened *it = &c->recs[i];
         it->result = 0;
         it->replaced = false;
-        if (it->env == NULL || it->rec == NULL || it->env->bytes == NULL) {
+        const struct record *rec = it->rec;
+        if (it->env == NULL || it->env->bytes == NULL) {
             it->result = PULL_ERR_INVAL;
             continue;
         }
@@ -498,11 +501,19 @@ store_commit_begin(struct store *s, struct store_commit *c, uint64_t now_s)
             it->result = PULL_ERR_TOO_BIG;
             continue;
         }
-        if (it->rec->kind < RECORD_OFFER || it->rec->kind > RECORD_ATTESTATION) {
+        if (rec == NULL) { /* decoded here, one at a time (s->dec is free: no commit runs) */
+            if (it->env->rec == NULL ||
+                (it->result = record_decode(it->env->rec, it->env->rec_len, s->dec)) != 0) {
+                it->result = it->result != 0 ? it->result : PULL_ERR_INVAL;
+                continue;
+            }
+            rec = s->dec;
+        }
+        if (rec->kind < RECORD_OFFER || rec->kind > RECORD_ATTESTATION) {
             it->result = PULL_ERR_KIND;
             continue;
         }
-        store_rinfo_from(&s->ri[m], it->env, it->rec);
+        store_rinfo_from(&s->ri[m], it->env, rec);
         s->ri[m].item = i;
         s->ri[m].from = it->from;
         m++;
@@ -546,6 +557,7 @@ store_commit_end(struct store *s, struct store_commit *c, int rc)
 {
     struct store_commit_state *st = c->st;
     struct commit_arg *ca;
+    uint64_t added;
 
     if (st == NULL)
         return rc;
@@ -590,8 +602,13 @@ store_commit_end(struct store *s, struct store_commit *c, int rc)
     }
     for (size_t off = 0; c->peer_evicted != NULL && off < ca->peers_out.len; off += 32)
         c->peer_evicted(c->peer_evicted_ctx, ca->peers_out.p + off);
+    added = store_last_page(s);
+    added = added > st->last_page ? added - st->last_page : 0;
+    s->grow_pages = added > s->grow_pages / 2 ? added : s->grow_pages / 2;
 out:
     commit_state_free(s, c);
+    if (rc == 0 && s->grow_pages > 0)
+        store_grow_ahead(s, 2 * s->grow_pages * s->page_size);
     return rc;
 }
 

@@ -112,6 +112,9 @@ struct store {
     /* the id of the write transaction store_commit_run is committing, set before the
      * commit starts (0: none): store_author_count_seen compares a snapshot with it */
     _Atomic uint64_t run_txn;
+    /* the pages a commit added past the file's last used page, the most of recent ones
+     * (halved at every commit that added less): store_grow_ahead keeps twice that free */
+    uint64_t grow_pages;
 };
 
 static inline MDB_val
@@ -227,6 +230,13 @@ int store_write(struct store *s, write_fn fn, void *arg);
 enum { STORE_NEED_NONE, STORE_NEED_GROW, STORE_NEED_ADOPT, STORE_NEED_RESERVE };
 int store_write_once(struct store *s, write_fn fn, void *arg, int *need);
 int store_make_room(struct store *s, int need);
+
+/* store_last_page returns the last page the store's file uses (mdb_env_info's
+ * me_last_pgno), 0 if unknown. store_grow_ahead grows the map (no transaction active)
+ * until at least room bytes lie beyond that page, so the next commits need not run twice;
+ * failing that, they grow the map themselves when it is full. */
+uint64_t store_last_page(struct store *s);
+void store_grow_ahead(struct store *s, uint64_t room);
 
 /* store_counters_save writes the counters c to meta in txn. */
 int store_counters_save(struct store *s, MDB_txn *txn, const struct counters *c);

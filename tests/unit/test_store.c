@@ -1074,6 +1074,71 @@ run_commit(void *arg)
     return NULL;
 }
 
+/* A commit leaves room in the map for twice what it added, so the next one of the same
+ * size runs once: from the smallest map, only the first commits grow it by running
+ * again. Records are handed over without their decoded form (rec NULL): the store decodes
+ * them itself. */
+static void
+test_commit_grows_ahead(void **state)
+{
+    enum { AUTHORS = 48, PER = 1000, COMMITS = 12 };
+    struct ident a[AUTHORS];
+    struct store_opts o;
+    struct store *s;
+    struct env *es = malloc((size_t)PER * COMMITS * sizeof(*es));
+    struct envelope *env = malloc(PER * sizeof(*env));
+    struct store_opened *items = calloc(PER, sizeof(*items));
+    struct record rec;
+    int agains[COMMITS] = {0};
+
+    assert_non_null(es);
+    assert_non_null(env);
+    assert_non_null(items);
+    store_opts_init(&o);
+    o.map_size = 1;
+    o.sync = STORE_SYNC_NONE;
+    s = open_store(*state, &o);
+    for (int i = 0; i < AUTHORS; i++)
+        mkident(&a[i], (uint8_t)(100 + i));
+    for (int i = 0; i < PER * COMMITS; i++) {
+        char t[64];
+        snprintf(t, sizeof(t), "record %d, grown for ahead of time", i);
+        mkrec(&es[i], &a[i % AUTHORS], RECORD_OFFER, (uint8_t)(i / AUTHORS), 1, NOW - (uint64_t)i,
+              NOW + DAY, t, "ahead");
+    }
+    for (int b = 0; b < COMMITS; b++) {
+        struct store_commit c;
+        int rc;
+
+        for (int i = 0; i < PER; i++) {
+            struct env *e = &es[b * PER + i];
+            assert_int_equal(envelope_open(e->bytes, e->len, NOW, &env[i], &rec), 0);
+            memset(&items[i], 0, sizeof(items[i]));
+            items[i].env = &env[i];
+            items[i].rec = NULL; /* the store decodes it */
+        }
+        memset(&c, 0, sizeof(c));
+        c.recs = items;
+        c.nrecs = PER;
+        assert_int_equal(store_commit_begin(s, &c, NOW), 0);
+        while ((rc = store_commit_end(s, &c, store_commit_run(s, &c))) == PULL_ERR_AGAIN)
+            agains[b]++;
+        assert_int_equal(rc, 0);
+        for (int i = 0; i < PER; i++)
+            assert_int_equal(items[i].result, 0);
+        assert_int_equal(store_count(s), (uint64_t)(b + 1) * PER);
+    }
+    assert_true(agains[0] > 0); /* the smallest map: the first commit grew it */
+    for (int b = 2; b < COMMITS; b++)
+        assert_int_equal(agains[b], 0);
+    /* a record decoded by the store reads back whole */
+    assert_true(stored(s, es[PER * COMMITS - 1].id));
+    store_close(s);
+    free(items);
+    free(env);
+    free(es);
+}
+
 static void
 test_commit_in_steps(void **state)
 {
@@ -2630,6 +2695,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_by_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_in_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_grows_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_tie_lower_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_refuses_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_expired, setup, teardown),
