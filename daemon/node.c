@@ -72,7 +72,7 @@ node_now_s(const struct node *n)
 /* ---------------------------------------------------------------- pending lookups */
 
 static uint32_t
-slot_hash(const struct record *r)
+slot_hash(const struct pkey *r)
 {
     return node_h32(r->author) ^ (node_h32(r->slot) * 2654435761u);
 }
@@ -99,14 +99,14 @@ node_pend_find(const struct node_batch *b, const uint8_t id[RECORD_ID_BYTES])
 
 /* slot_pos returns the table position of (author, slot) in s, empty or holding it. */
 static uint32_t
-slot_pos(const struct bset *s, const struct record *r)
+slot_pos(const struct bset *s, const struct pkey *r)
 {
     for (uint32_t i = slot_hash(r) & (HASH_SLOTS - 1);; i = (i + 1) & (HASH_SLOTS - 1)) {
         uint16_t v = s->by_slot[i];
-        const struct record *q;
+        const struct pkey *q;
         if (v == 0)
             return i;
-        q = &s->items[v - 1]->rec;
+        q = &s->items[v - 1]->key;
         if (memcmp(q->author, r->author, 32) == 0 &&
             memcmp(q->slot, r->slot, RECORD_SLOT_BYTES) == 0)
             return i;
@@ -115,7 +115,7 @@ slot_pos(const struct bset *s, const struct record *r)
 
 /* slot_find returns the latest record of (author, slot) in s, or NULL. */
 static const struct pend *
-slot_find(const struct bset *s, const struct record *r)
+slot_find(const struct bset *s, const struct pkey *r)
 {
     uint16_t v = s->by_slot[slot_pos(s, r)];
 
@@ -132,7 +132,7 @@ set_add(struct bset *s, struct pend *p)
          i = (i + 1) & (HASH_SLOTS - 1))
         ;
     s->by_id[i] = (uint16_t)(s->n + 1);
-    s->by_slot[slot_pos(s, &p->rec)] = (uint16_t)(s->n + 1);
+    s->by_slot[slot_pos(s, &p->key)] = (uint16_t)(s->n + 1);
     s->n++;
 }
 
@@ -296,30 +296,30 @@ admit_precheck(struct node *n, const struct pend *p, struct admit *d)
 
     memset(&prior, 0, sizeof(prior));
     memset(d, 0, sizeof(*d));
-    if (store_author_count_seen(n->store, p->rec.author, &live, &tombs, &seen) != 0)
+    if (store_author_count_seen(n->store, p->key.author, &live, &tombs, &seen) != 0)
         live = tombs = 0;
     l = live;
     t = tombs;
-    if (b->fl.on && !seen && (a = author_at(b, b->fl.set, p->rec.author, false)) != NULL) {
+    if (b->fl.on && !seen && (a = author_at(b, b->fl.set, p->key.author, false)) != NULL) {
         l += a->live;
         t += a->tombs;
     }
-    if ((a = author_at(b, b->p, p->rec.author, false)) != NULL) {
+    if ((a = author_at(b, b->p, p->key.author, false)) != NULL) {
         l += a->live;
         t += a->tombs;
     }
-    if ((q = slot_find(b->p, &p->rec)) != NULL ||
-        (b->fl.on && (q = slot_find(b->fl.set, &p->rec)) != NULL)) {
+    if ((q = slot_find(b->p, &p->key)) != NULL ||
+        (b->fl.on && (q = slot_find(b->fl.set, &p->key)) != NULL)) {
         prior.exists = true;
-        prior.seq = q->rec.seq;
+        prior.seq = q->key.seq;
         memcpy(prior.id, q->env.id, RECORD_ID_BYTES);
-        prior.live = q->rec.kind != RECORD_WITHDRAWN;
-    } else if (stored_slot(n, p->rec.author, p->rec.slot, &prior.seq, prior.id, &prior.live)) {
+        prior.live = q->key.kind != RECORD_WITHDRAWN;
+    } else if (stored_slot(n, p->key.author, p->key.slot, &prior.seq, prior.id, &prior.live)) {
         prior.exists = true;
     }
     if (!prior.exists && (uint64_t)(l > 0 ? l : 0) + (uint64_t)(t > 0 ? t : 0) >=
                              store_budget_level(n->store) &&
-        !node_keeps(n, p->rec.author))
+        !node_keeps(n, p->key.author))
         return PULL_ERR_QUOTA; /* a new slot at the store budget's level, the batch counted */
     prior.counted = prior.exists;
     if (prior.exists) {
@@ -328,11 +328,11 @@ admit_precheck(struct node *n, const struct pend *p, struct admit *d)
         else
             d->tombs--;
     }
-    if (p->rec.kind == RECORD_WITHDRAWN)
+    if (p->key.kind == RECORD_WITHDRAWN)
         d->tombs++;
     else
         d->live++;
-    return record_admit(p->rec.kind, p->rec.seq, p->env.id, &prior, l > 0 ? (uint32_t)l : 0,
+    return record_admit(p->key.kind, p->key.seq, p->env.id, &prior, l > 0 ? (uint32_t)l : 0,
                         t > 0 ? (uint32_t)t : 0, n->cfg.limits.max_per_author);
 }
 
@@ -352,7 +352,7 @@ batch_full(struct node *n)
 static void
 batch_admit(struct node_batch *b, struct pend *p, const struct admit *d)
 {
-    struct acount *a = author_at(b, b->p, p->rec.author, true);
+    struct acount *a = author_at(b, b->p, p->key.author, true);
 
     set_add(b->p, p);
     if (a != NULL) { /* always: one entry per pending record at most */
@@ -419,7 +419,7 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
     p->has_from = from != NULL;
     if (from != NULL)
         memcpy(p->from, from, 32);
-    if ((rc = envelope_open(p->bytes, len, node_now_s(n), &p->env, &p->rec)) != 0) {
+    if ((rc = envelope_open(p->bytes, len, node_now_s(n), &p->env, &b->dec)) != 0) {
         struct envelope e;
         if (id_out != NULL && envelope_parse(p->bytes, len, &e) == 0)
             memcpy(id_out, e.id, RECORD_ID_BYTES);
@@ -429,6 +429,7 @@ node_submit(struct node *n, const uint8_t *env, size_t len, enum node_origin ori
             n->counters.records_invalid++;
         goto out;
     }
+    node_pkey_from(&p->key, &b->dec);
     if (id_out != NULL)
         memcpy(id_out, p->env.id, RECORD_ID_BYTES);
     if (node_pend_find(b, p->env.id) != NULL || node_verify_find(b, p->env.id) != NULL ||

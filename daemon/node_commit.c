@@ -99,27 +99,34 @@ static void
 tell_stored(struct node *n, struct pend *p, const struct store_opened *op)
 {
     struct node_batch *b = n->batch;
+    struct record dec; /* on the stack: an observer may submit records meanwhile */
+    const struct record *rec = &dec;
     struct node_stored s;
     int rc;
 
     n->counters.records_new++;
     if (p->origin != NODE_ORIGIN_PEER)
         n->counters.records_local++;
-    if (p->rec.kind == RECORD_ATTESTATION && p->rec.has_peer) {
+    if (record_decode(p->env.rec, p->env.rec_len, &dec) != 0) {
+        /* it decoded when it was verified and the store took it: cannot happen */
+        log_warn("a stored record does not decode again: not indexed, not told");
+        return;
+    }
+    if (rec->kind == RECORD_ATTESTATION && rec->has_peer) {
         /* an attestation names the two sides of a completed dyad: if one is me, the other
          * is someone I deal with */
-        const uint8_t *other = sodium_memcmp(p->rec.author, n->self.pk, 32) == 0 ? p->rec.peer
-                               : sodium_memcmp(p->rec.peer, n->self.pk, 32) == 0 ? p->rec.author
-                                                                                 : NULL;
+        const uint8_t *other = sodium_memcmp(rec->author, n->self.pk, 32) == 0 ? rec->peer
+                               : sodium_memcmp(rec->peer, n->self.pk, 32) == 0 ? rec->author
+                                                                               : NULL;
         if (other != NULL && node_kin_add(n->kin, other) != 0)
             log_warn("out of memory: an attested counterpart is not kept from the store budget");
     }
-    if (n->search != NULL && (rc = search_index_add(n->search, p->env.id, &p->rec)) != 0)
+    if (n->search != NULL && (rc = search_index_add(n->search, p->env.id, rec)) != 0)
         log_warn("record not indexed for search: %s", pull_strerror(rc));
     s.id = p->env.id;
     s.replaced_id = op->replaced ? op->replaced_id : NULL;
     s.env = &p->env;
-    s.rec = &p->rec;
+    s.rec = rec;
     s.origin = p->origin;
     s.from = p->has_from ? p->from : NULL;
     for (size_t i = 0; i < b->nobs; i++) {
@@ -166,6 +173,7 @@ fly(struct node *n)
     struct node_batch *b = n->batch;
     struct writer *w = &b->wr;
 
+    b->fl.runs++;
     if (!w->started) {
         flight_end(n, store_commit_run(n->store, &b->fl.c));
         return;
@@ -263,6 +271,7 @@ flight_begin(struct node *n)
     f->kv = b->kv;
     f->after = b->after;
     f->sweep = b->sweep_due;
+    f->begin_ms = node_now_ms(n);
     /* the other set takes the records from now on: observers and callbacks may queue */
     b->p = b->p == &b->sets[0] ? &b->sets[1] : &b->sets[0];
     b->kv = NULL;
@@ -279,7 +288,7 @@ flight_begin(struct node *n)
 
     for (i = 0; i < count; i++) {
         op[i].env = &work[i]->env;
-        op[i].rec = &work[i]->rec;
+        op[i].rec = NULL; /* the store decodes it (the pend keeps only its key) */
         op[i].from = work[i]->has_from ? work[i]->from : NULL;
     }
     i = 0;
@@ -330,6 +339,9 @@ flight_end(struct node *n, int rc)
         return;
     }
     nswept = rc == 0 ? f->c.nswept : 0;
+    log_debug("commit: %zu record(s), %zu write(s), %zu swept in %llu ms, %u run(s): %s", count,
+              nkv, nswept, (unsigned long long)(node_now_ms(n) - f->begin_ms), f->runs,
+              rc == 0 ? "ok" : pull_strerror(rc));
     if (rc == 0) {
         if (count > 0 || nkv > 0 || nswept > 0)
             n->counters.commits++;

@@ -25,12 +25,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sodium.h>
 
 #include "daemon/node.h"
 
 #define HASH_SLOTS (4 * NODE_BATCH_MAX) /* > 2 * NODE_BATCH_MAX, power of two */
 #define NODE_SWEEP_MAX 1024             /* expired records deleted by one commit */
+
+/* What the batch needs of a pending record until its commit ends: the fields of the
+ * replacement rules and quotas. The decoded record (4.4 KB) is not kept: the store decodes
+ * the envelope again when the commit begins, the observers when it ends. */
+struct pkey {
+    uint8_t kind;
+    uint8_t author[32];
+    uint8_t slot[RECORD_SLOT_BYTES];
+    uint64_t seq;
+};
+
+/* node_pkey_from takes a pending record's key from its decoded record. */
+static inline void
+node_pkey_from(struct pkey *k, const struct record *r)
+{
+    k->kind = r->kind;
+    memcpy(k->author, r->author, 32);
+    memcpy(k->slot, r->slot, RECORD_SLOT_BYTES);
+    k->seq = r->seq;
+}
 
 struct pend {
     int verified; /* a verifier's envelope_open result (node_submit_async) */
@@ -41,7 +62,7 @@ struct pend {
     bool has_from;
     uint8_t from[32];
     struct envelope env;
-    struct record rec;
+    struct pkey key;
     size_t len;
     uint8_t bytes[]; /* the envelope, env points into it */
 };
@@ -160,6 +181,8 @@ struct flight {
     struct store_opened *op;
     struct store_kv_op *ops;
     bool sweep;
+    unsigned runs;     /* store_commit_run calls (more than one: the map had to grow) */
+    uint64_t begin_ms; /* when it began (the debug log of its end) */
     struct store_commit c;
 };
 
@@ -203,6 +226,7 @@ struct node_batch {
     bool idle_on;
     uint64_t full_logged_ms;
     struct pull_wb scratch;
+    struct record dec; /* node_submit's decoded record, until its key is taken */
     size_t read_bytes; /* read from the store for peers since the last trim */
 
     /* the search index's build (node_index.c) */
