@@ -78,7 +78,7 @@ static const struct cfg_limit cfg_limits[] = {
     LIM(ctl_reserved_clients, 4, 0, 4095),
     LIM(ctl_first_request_ms, 5000, 100, 3600000),
     LIM(ctl_idle_ms, 60000, 100, 86400000),
-    LIM(ctl_max_inflight, 16, 1, 4096),
+    LIM(ctl_max_inflight, 64, 1, 4096),
     LIM(ctl_slow_share_pct, 75, 1, 100),
     LIM(ctl_watch_queue_bytes, 2u << 20, 4096, 1u << 30),
     LIM(ctl_watch_total_bytes, 8u << 20, 4096, UINT32_MAX),

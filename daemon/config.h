@@ -59,7 +59,7 @@ struct config_limits {
     uint32_t ctl_first_request_ms;  /* a new client must send a request within (5000) */
     uint32_t ctl_idle_ms;           /* a client with nothing in progress, or one that does not
                                        read what is queued for it, is closed after (60000) */
-    uint32_t ctl_max_inflight;      /* requests of one client being answered at once (16) */
+    uint32_t ctl_max_inflight;      /* requests of one client being answered at once (64) */
     uint32_t ctl_slow_share_pct;    /* loop time one client's search/import/export may take,
                                        in percent: it waits out the rest (75) */
     uint32_t ctl_watch_queue_bytes; /* unsent events per watcher before it lags (2 MiB:

@@ -79,7 +79,7 @@
 #include "lib/search.h"
 #include "lib/store.h"
 
-#define NODE_BATCH_MAX 2048          /* records in one commit (verified ones may wait for more) */
+#define NODE_BATCH_MAX 8192          /* records in one commit (verified ones may wait for more) */
 #define NODE_JOB_MAX 256             /* records in one verification job */
 #define NODE_VERIFY_MAX 2048         /* records in verification before node_verify_busy */
 #define NODE_VERIFY_BYTES (2u << 20) /* envelope bytes in verification before it */

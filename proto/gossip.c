@@ -40,7 +40,7 @@ gossip_config_default(struct gossip_config *cfg)
     cfg->serve_max = 1024;
     cfg->recent_max = 256;
     cfg->recent_ms = 60000;
-    cfg->pending_max = 8192;
+    cfg->pending_max = 32768;
     cfg->peer_backlog_max = 1u << 20;
     cfg->deliver_actions = false;
     cfg->score_new = 1;

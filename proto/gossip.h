@@ -154,9 +154,11 @@ struct gossip_config {
     uint32_t serve_max;        /* GRAFT/WANT ids queued per peer, default 1024 */
     uint32_t recent_max;       /* recent ids announced to every new neighbour, default 256 */
     uint32_t recent_ms;        /* ... if received within this window, default 60000 */
-    uint32_t pending_max;      /* records offered and awaiting gossip_verdict, default 8192; when
-                                  full, further records from peers are dropped (reconciliation
-                                  brings them later) */
+    uint32_t pending_max;      /* records offered and awaiting gossip_verdict, default 32768
+                                  (above what the host holds unanswered: pulld's two batches
+                                  of 8192 and its verifiers' 2048); when full, further
+                                  records from peers are dropped (reconciliation brings them
+                                  later) */
     size_t peer_backlog_max;   /* unflushed bytes per peer before dropping it, default
                                   1 MiB; 0 = unlimited (host does not call on_flushed) */
     bool deliver_actions;      /* emit DELIVER(id) for every NEW record, default false */
