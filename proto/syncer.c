@@ -619,8 +619,8 @@ syncer_next_deadline(const struct syncer *e)
             d = c->retry_at;
         if ((c->want.n > 0 || c->inflight > 0) && c->want_progress_ms + SYNCER_WANT_STALL_MS < d)
             d = c->want_progress_ms + SYNCER_WANT_STALL_MS;
-        if (c->bulk_on && c->have_waiting && c->bulk_chunk_ms + SYNCER_HAVE_STALL_MS < d)
-            d = c->bulk_chunk_ms + SYNCER_HAVE_STALL_MS; /* a peer that does not answer */
+        if (c->bulk_on && syncer_bulk_deadline(c) < d)
+            d = syncer_bulk_deadline(c); /* a peer that does not answer */
     }
     if (e->set_broken && now + 1000 < d)
         d = now + 1000;

@@ -113,6 +113,10 @@
 #define SYNCER_BULK_FIRST 64   /* the first chunk; each one taken doubles the next */
 #define SYNCER_BULK_LOW 256
 #define SYNCER_BULK_QUIET_MS 5000
+/* Chunks announced whose RECON_TAKE has not come yet: with one, the link idled for a round
+ * trip after every chunk (the next was announced only after the last one's records had
+ * gone out, behind them); with two, the next chunk's records follow right behind. */
+#define SYNCER_BULK_AHEAD 2
 /* What one source may ask of this node, kept per key AND per address group across
  * connections (SYNCER_SOURCES_MAX remembered): reconciliation symbols served to a group per
  * window; a RECON_HAVE chunk waits until the peer WANTed most of the last one (or

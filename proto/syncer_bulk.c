@@ -46,12 +46,23 @@ bulk_end(struct syncer *e, struct sconn *c, int err)
     c->bulk_on = false;
     env_free(e->env, c->have);
     c->have = NULL;
-    c->have_n = 0;
-    c->have_waiting = false;
+    memset(c->hc, 0, sizeof(c->hc));
+    c->bulk_eof = false;
     if (err == 0)
         e->st.recon_sessions++;
     else
         e->st.recon_failed++;
+}
+
+uint64_t
+syncer_bulk_deadline(const struct sconn *c)
+{
+    uint64_t d = UINT64_MAX;
+
+    for (size_t i = 0; i < SYNCER_BULK_AHEAD; i++)
+        if (c->hc[i].waiting && c->hc[i].sent_ms + SYNCER_HAVE_STALL_MS < d)
+            d = c->hc[i].sent_ms + SYNCER_HAVE_STALL_MS;
+    return d;
 }
 
 static int
@@ -83,55 +94,76 @@ bulk_visit(void *ctx, uint64_t created, const uint8_t id[32])
     return p->n == p->max ? 1 : 0;
 }
 
-/* bulk_refill announces the next chunk of ids c's peer lacks (RECON_HAVE) and keeps it for
- * the peer's RECON_TAKE. Ends the catch-up at the end of the store (or on a store error). */
+/* bulk_refill announces the next chunk of ids c's peer lacks (RECON_HAVE) in chunk slot k
+ * and keeps it for the peer's RECON_TAKE. At the end of the store the catch-up ends once
+ * every chunk announced was taken (at once on a store error). */
 static void
-bulk_refill(struct syncer *e, struct sconn *c, uint64_t now)
+bulk_refill(struct syncer *e, struct sconn *c, size_t k, uint64_t now)
 {
     struct bulk_pass p = {c, NULL, 0, c->have_max};
     struct msg_have h;
     struct pull_wb w;
     int rc;
 
-    if (c->have == NULL && (c->have = env_alloc(e->env, SYNCER_BULK_CHUNK * 32)) == NULL)
+    if (c->have == NULL &&
+        (c->have = env_alloc(e->env, (size_t)SYNCER_BULK_AHEAD * SYNCER_BULK_CHUNK * 32)) == NULL)
         return; /* the next pump tries again */
-    p.out = c->have;
+    p.out = c->have + k * SYNCER_BULK_CHUNK;
     rc = e->host.each_key(e->host.ctx, c->bulk_started ? c->bulk_created : 0, bulk_visit, &p);
-    c->have_n = (uint32_t)p.n;
+    c->hc[k].n = (uint32_t)p.n;
     if (p.n > 0) {
         memset(&h, 0, sizeof(h));
         h.type = MSG_RECON_HAVE;
         h.sid = c->bulk_sid;
         h.seq = ++c->have_seq;
-        h.ids = (const uint8_t *)c->have;
+        h.ids = (const uint8_t *)p.out;
         h.n = (uint32_t)p.n;
         wb_init_env(&w, e->env, MSG_MAX);
         if (msg_have_encode(&h, &w) == 0 && syncer_send(e, c->key, w.p, w.len, false) == 0) {
-            c->have_waiting = true;
-            c->bulk_chunk_ms = now;
+            c->hc[k].seq = h.seq;
+            c->hc[k].waiting = true;
+            c->hc[k].sent_ms = now;
         }
         wb_release(&w);
         return;
     }
-    bulk_end(e, c, rc < 0 ? rc : 0);
+    if (rc < 0) {
+        bulk_end(e, c, rc);
+        return;
+    }
+    c->bulk_eof = true;
+    syncer_bulk_pump(e, c, now);
 }
 
-/* syncer_bulk_pump announces the next chunk once the last one was answered and the peer's pushes
- * have mostly gone out; a peer that does not answer within SYNCER_HAVE_STALL_MS, or takes
- * less than a quarter of a chunk, ends the catch-up (the next reconciliation does the rest):
- * what this node sends stays a small multiple of what the peer asks (PROTOCOL.md 11). */
+/* syncer_bulk_pump announces the next chunk while fewer than SYNCER_BULK_AHEAD wait for
+ * their answer and the peer's pushes have mostly gone out; a peer that does not answer a
+ * chunk within SYNCER_HAVE_STALL_MS, or takes less than a quarter of one, ends the
+ * catch-up (the next reconciliation does the rest): what this node sends stays a small
+ * multiple of what the peer asks (PROTOCOL.md 11). */
 void
 syncer_bulk_pump(struct syncer *e, struct sconn *c, uint64_t now)
 {
+    size_t waiting = 0, k = SYNCER_BULK_AHEAD;
+
     if (!c->bulk_on || c->queued >= SYNCER_QUEUE_HIGH)
         return;
-    if (c->have_waiting) {
-        if (now - c->bulk_chunk_ms >= SYNCER_HAVE_STALL_MS)
-            bulk_end(e, c, PULL_ERR_TIMEOUT);
+    if (now >= syncer_bulk_deadline(c)) {
+        bulk_end(e, c, PULL_ERR_TIMEOUT);
         return;
     }
-    if (c->push.n < SYNCER_BULK_LOW)
-        bulk_refill(e, c, now);
+    for (size_t i = 0; i < SYNCER_BULK_AHEAD; i++) {
+        if (c->hc[i].waiting)
+            waiting++;
+        else if (k == SYNCER_BULK_AHEAD)
+            k = i;
+    }
+    if (c->bulk_eof) {
+        if (waiting == 0)
+            bulk_end(e, c, 0);
+        return;
+    }
+    if (k < SYNCER_BULK_AHEAD && c->push.n < SYNCER_BULK_LOW)
+        bulk_refill(e, c, k, now);
 }
 
 /* syncer_bulk_on_take: the peer of a catch-up we serve wants these ids of the last chunk. */
@@ -139,21 +171,28 @@ void
 syncer_bulk_on_take(struct syncer *e, struct sconn *c, const struct msg_have *t, uint64_t now)
 {
     uint8_t(*take)[32];
-    size_t n = 0;
+    const uint8_t(*have)[32];
+    size_t n = 0, j;
+    uint32_t have_n;
 
-    if (!c->bulk_on || !c->have_waiting || t->sid != c->bulk_sid || t->seq != c->have_seq) {
+    for (j = 0; j < SYNCER_BULK_AHEAD; j++)
+        if (c->hc[j].waiting && c->hc[j].seq == t->seq)
+            break;
+    if (!c->bulk_on || j == SYNCER_BULK_AHEAD || t->sid != c->bulk_sid) {
         e->st.recon_limited++; /* late, or not ours: nothing to do */
         return;
     }
-    c->have_waiting = false;
-    if ((take = env_alloc(e->env, (size_t)c->have_n * 32)) == NULL) {
+    c->hc[j].waiting = false;
+    have = (const uint8_t(*)[32])(c->have + j * SYNCER_BULK_CHUNK);
+    have_n = c->hc[j].n;
+    if ((take = env_alloc(e->env, (size_t)have_n * 32)) == NULL) {
         bulk_end(e, c, PULL_ERR_NOMEM);
         return;
     }
-    for (uint32_t i = 0; i < c->have_n; i++) {
+    for (uint32_t i = 0; i < have_n; i++) {
         for (uint32_t k = 0; k < t->n; k++) {
-            if (memcmp(c->have[i], t->ids + (size_t)k * MSG_TAKE_PREFIX, MSG_TAKE_PREFIX) == 0) {
-                memcpy(take[n++], c->have[i], 32);
+            if (memcmp(have[i], t->ids + (size_t)k * MSG_TAKE_PREFIX, MSG_TAKE_PREFIX) == 0) {
+                memcpy(take[n++], have[i], 32);
                 break;
             }
         }
@@ -163,10 +202,10 @@ syncer_bulk_on_take(struct syncer *e, struct sconn *c, const struct msg_have *t,
         c->bulk_pushed += n;
         syncer_push_flush(e, c, now);
     }
-    if (n * 2 >= c->have_n && c->have_max < SYNCER_BULK_CHUNK)
+    if (n * 2 >= have_n && c->have_max < SYNCER_BULK_CHUNK)
         c->have_max *= 2; /* it takes what it is offered: offer more at once */
     env_free(e->env, take);
-    if (n * 4 < c->have_n)
+    if (n * 4 < have_n)
         bulk_end(e, c, 0); /* it holds most of what we have: reconciliation will do */
     else
         syncer_bulk_pump(e, c, now);
@@ -265,7 +304,8 @@ syncer_bulk_on_msg(struct syncer *e, struct sconn *c, const uint8_t *msg, size_t
     c->bulk_started = false;
     c->bulk_pushed = 0;
     c->have_seq = 0;
-    c->have_waiting = false;
+    memset(c->hc, 0, sizeof(c->hc));
+    c->bulk_eof = false;
     c->have_max = SYNCER_BULK_FIRST;
     for (uint32_t i = 0; i < b.n; i++)
         if (!e->host.has(e->host.ctx, b.ids[i]))

@@ -53,11 +53,15 @@ struct sconn {
     bool again;           /* the last session wanted ids: reconcile again once in */
     uint64_t last_rec_ms; /* the last record the peer offered */
     /* serving the peer's RECON_BULK: its ids (sorted) and where the store pass stands */
-    uint8_t (*have)[32]; /* the chunk announced last (RECON_HAVE), SYNCER_BULK_CHUNK ids */
-    uint32_t have_n, have_seq;
-    uint32_t have_max;      /* the next chunk's size: SYNCER_BULK_FIRST, doubling */
-    bool have_waiting;      /* its RECON_TAKE has not come yet */
-    uint64_t bulk_chunk_ms; /* the last chunk went out */
+    uint8_t (*have)[32]; /* SYNCER_BULK_AHEAD chunks of SYNCER_BULK_CHUNK ids */
+    struct {
+        uint32_t n, seq;
+        bool waiting;     /* announced (RECON_HAVE), its RECON_TAKE has not come yet */
+        uint64_t sent_ms; /* when it went out */
+    } hc[SYNCER_BULK_AHEAD];
+    uint32_t have_seq;
+    uint32_t have_max; /* the next chunk's size: SYNCER_BULK_FIRST, doubling */
+    bool bulk_eof;     /* the pass reached the end of the store: end once all are taken */
     uint8_t (*bulk_ids)[32];
     uint32_t bulk_n, bulk_sid;
     bool bulk_on, bulk_started;
@@ -151,6 +155,8 @@ int syncer_recon_on_msg(struct syncer *e, struct sconn *c, uint32_t type, const 
 /* syncer_bulk.c */
 bool syncer_bulk_busy(const struct sconn *c, uint64_t now);
 void syncer_bulk_pump(struct syncer *e, struct sconn *c, uint64_t now);
+/* syncer_bulk_deadline is when a chunk c announced stalls (UINT64_MAX: none waits). */
+uint64_t syncer_bulk_deadline(const struct sconn *c);
 bool syncer_bulk_send(struct syncer *e, struct sconn *c, uint64_t now);
 void syncer_bulk_on_msg(struct syncer *e, struct sconn *c, const uint8_t *msg, size_t len,
                         uint64_t now);

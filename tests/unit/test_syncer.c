@@ -119,6 +119,7 @@ static uint64_t tnow = 1000;
 static uint64_t sent_type[TN_MAX][64]; /* messages sent by node, by type */
 static uint64_t want_ids_out;          /* ids in WANTs sent by node 0 */
 static bool hold_wants;                /* keep node 0's WANTs in the held queue */
+static bool hold_takes;                /* ... and its RECON_TAKEs */
 static struct tmsg *held_head, *held_tail;
 
 static int
@@ -279,7 +280,7 @@ after(int i)
             m->len = a.len;
             m->counted = a.counted;
             a.data = NULL;
-            if (hold_wants && i == 0 && type == MSG_WANT)
+            if (i == 0 && ((hold_wants && type == MSG_WANT) || (hold_takes && type == MSG_RECON_TAKE)))
                 q_append(&held_head, &held_tail, m);
             else
                 q_append(&q_head, &q_tail, m);
@@ -466,6 +467,7 @@ teardown_nodes(void **state)
     memset(sent_type, 0, sizeof(sent_type));
     want_ids_out = 0;
     hold_wants = false;
+    hold_takes = false;
     ntn = 0;
     return 0;
 }
@@ -539,6 +541,106 @@ test_bulk_pushes_what_peer_lacks(void **state)
     syncer_get_stats(tn[1].e, &st);
     assert_int_equal(st.recon_failed, 0);
     assert_true(st.recon_sessions >= 1);
+}
+
+/* release_held moves the oldest held message back to the queue; false if none is held. */
+static bool
+release_held(void)
+{
+    struct tmsg *m = held_head;
+
+    if (m == NULL)
+        return false;
+    held_head = m->next;
+    if (held_head == NULL)
+        held_tail = NULL;
+    m->next = NULL;
+    q_append(&q_head, &q_tail, m);
+    return true;
+}
+
+static size_t
+held_count(void)
+{
+    size_t n = 0;
+
+    for (const struct tmsg *m = held_head; m != NULL; m = m->next)
+        n++;
+    return n;
+}
+
+/* Bulk catch-up keeps SYNCER_BULK_AHEAD chunks announced ahead of their RECON_TAKE, no
+ * more: the next chunk's records follow right behind the last one's, and what the server
+ * sends stays bounded by what the peer took. A TAKE for a chunk no longer waiting is
+ * ignored. */
+static void
+test_bulk_chunks_ahead(void **state)
+{
+    struct syncer_stats st;
+    uint64_t haves, limited;
+
+    (void)state;
+    setup_nodes(2);
+    for (uint32_t k = 0; k < 5000; k++)
+        store_add(&tn[1], k);
+    for (int i = 0; i < 2; i++) {
+        tn[i].cfg.sync_interval_ms = 0;
+        tn_start(i);
+    }
+    hold_takes = true;
+    tn_connect(0, 1);
+    run(300, 50);
+    /* two chunks announced, both answered (held), nothing pushed yet */
+    assert_int_equal(sent_type[1][MSG_RECON_HAVE], SYNCER_BULK_AHEAD);
+    assert_int_equal(held_count(), SYNCER_BULK_AHEAD);
+    assert_int_equal(tn[0].news, 0);
+    /* one answer lets one more chunk out, and its records come */
+    assert_true(release_held());
+    while (deliver_one())
+        ;
+    assert_int_equal(sent_type[1][MSG_RECON_HAVE], SYNCER_BULK_AHEAD + 1);
+    assert_int_equal(tn[0].news, SYNCER_BULK_FIRST);
+    /* the same answer again (a duplicate of a chunk already taken) changes nothing */
+    syncer_get_stats(tn[1].e, &st);
+    limited = st.recon_limited;
+    {
+        struct tmsg *dup = calloc(1, sizeof(*dup));
+        assert_non_null(dup);
+        *dup = *held_head;
+        dup->data = malloc(dup->len);
+        assert_non_null(dup->data);
+        memcpy(dup->data, held_head->data, dup->len);
+        dup->next = NULL;
+        assert_true(release_held());
+        q_append(&q_head, &q_tail, dup);
+    }
+    while (deliver_one())
+        ;
+    syncer_get_stats(tn[1].e, &st);
+    assert_int_equal(st.recon_limited, limited + 1);
+    assert_int_equal(tn[0].dups, 0);
+    /* the rest, one answer at a time: never more than SYNCER_BULK_AHEAD waiting */
+    for (int guard = 0; guard < 1000 && !holds_all(0, 0, 5000); guard++) {
+        assert_true(held_count() <= SYNCER_BULK_AHEAD);
+        haves = sent_type[1][MSG_RECON_HAVE];
+        if (!release_held()) {
+            tnow += 10;
+            timers();
+            continue;
+        }
+        while (deliver_one())
+            ;
+        assert_true(sent_type[1][MSG_RECON_HAVE] <= haves + 1);
+    }
+    while (release_held())
+        while (deliver_one())
+            ;
+    run(1000, 100);
+    assert_true(holds_all(0, 0, 5000));
+    assert_int_equal(tn[0].news, 5000);
+    assert_int_equal(tn[0].dups, 0);
+    syncer_get_stats(tn[1].e, &st);
+    assert_int_equal(st.recon_failed, 0);
 }
 
 /* WANT pacing: never more than SYNCER_WANT_INFLIGHT ids asked and not answered. */
@@ -963,6 +1065,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_dialer_reconciles, teardown_nodes),
         cmocka_unit_test_teardown(test_bulk_pushes_what_peer_lacks, teardown_nodes),
+        cmocka_unit_test_teardown(test_bulk_chunks_ahead, teardown_nodes),
         cmocka_unit_test_teardown(test_want_pacing, teardown_nodes),
         cmocka_unit_test_teardown(test_req_rate_limit, teardown_nodes),
         cmocka_unit_test_teardown(test_garbage_recon_dropped, teardown_nodes),
