@@ -431,8 +431,8 @@ store_put_opened(struct store *s, struct store_opened *items, size_t n, uint64_t
 struct store_commit_state {
     struct commit_arg ca;
     struct sweep_arg *sw;
-    size_t m; /* records in s->ri */
-    int need; /* what store_commit_run left to store_commit_end (STORE_NEED_*) */
+    size_t m;           /* records in s->ri */
+    int need;           /* what store_commit_run left to store_commit_end (STORE_NEED_*) */
     uint64_t last_page; /* store_last_page before it (the pages it adds) */
 };
 

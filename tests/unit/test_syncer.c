@@ -280,7 +280,8 @@ after(int i)
             m->len = a.len;
             m->counted = a.counted;
             a.data = NULL;
-            if (i == 0 && ((hold_wants && type == MSG_WANT) || (hold_takes && type == MSG_RECON_TAKE)))
+            if (i == 0 &&
+                ((hold_wants && type == MSG_WANT) || (hold_takes && type == MSG_RECON_TAKE)))
                 q_append(&held_head, &held_tail, m);
             else
                 q_append(&q_head, &q_tail, m);
@@ -880,7 +881,7 @@ test_known_peers_ranked(void **state)
         key[2] = (uint8_t)k;
         snprintf(addr, sizeof(addr), "10.9.%d.%d:7450", k / 250, k % 250 + 1);
         peer_row(val, &len, T_WALL0 - 60 - (uint64_t)k, addr); /* recent: the last hour */
-        syncer_load_peer(tn[0].e, key, val, len, 1);          /* one session each */
+        syncer_load_peer(tn[0].e, key, val, len, 1);           /* one session each */
     }
     peer_row(val, &len, T_WALL0 - 7200, tn[1].addr); /* two hours ago, but a regular */
     syncer_load_peer(tn[0].e, tn[1].id.pk, val, len, 14);
