@@ -80,6 +80,7 @@ struct ctl_server {
     uint64_t stalled_closed;            /* clients closed for not reading their replies */
     uint64_t refused;                   /* connections refused: every slot busy */
     uint64_t paced_ms;                  /* time clients waited for their slow commands' share */
+    uint64_t verify_waits;              /* importing clients' reads put off: verifiers full */
     uint64_t watch_dropped;             /* events not sent to watchers that fell behind */
     const struct ctl_command *commands; /* the table (ctl_server_set_commands for tests) */
     size_t ncommands;
@@ -207,6 +208,7 @@ struct ctl_client {
     uint64_t since_ms;       /* the last request or end of a call (the connection at first) */
     uint64_t wait_ms;        /* the last write completion, or when the queue began */
     uint64_t paced_until_ms; /* the next request is not read before */
+    bool verifies;           /* it imported: held while the verifiers are full */
     size_t watch_mem;        /* this client's share of srv->watch_mem */
 };
 

@@ -28,6 +28,8 @@
  *     commands, which finish.
  *   - Requests in flight: at most ctl_max_inflight calls of one client are being answered
  *     (streams not counted); beyond that its reading pauses until one ends.
+ *   - Imports go at the verifiers' pace: a client that imported is not read while the
+ *     node's verifiers are full (node_verify_busy), looked at every CTL_VERIFY_POLL_MS.
  *   - Slow commands (CTL_F_SLOW: search, export, import) are paced: after one ran for t,
  *     its client's next request waits t * (100 - ctl_slow_share_pct) / ctl_slow_share_pct,
  *     and at most one runs per client per loop turn, so one client's searches cannot
@@ -64,6 +66,7 @@
 #define CTL_LINGER_MS 2000
 #define CTL_SWEEP_MS 1000u      /* idle and stalled clients are looked for this often */
 #define CTL_STALL_EVICT_MS 1000 /* a full server may close a client stalled this long */
+#define CTL_VERIFY_POLL_MS 2    /* a client held for the verifiers looks again this often */
 
 /* A write in flight. */
 struct ctl_write {
@@ -189,7 +192,7 @@ static const struct ctl_command commands[] = {
     {"show", ctl_h_show, {"id", NULL}, 0},
     {"watch", ctl_h_watch, {NULL}, CTL_F_STREAM},
     {"export", ctl_h_export, {NULL}, CTL_F_STREAM | CTL_F_SLOW},
-    {"import", ctl_h_import, {"envelopes", NULL}, CTL_F_WRITE | CTL_F_SLOW},
+    {"import", ctl_h_import, {"envelopes", NULL}, CTL_F_WRITE | CTL_F_SLOW | CTL_F_VERIFY},
     /* served by dyads.c (dyads_ctl) */
     {"dyad.propose", ctl_h_dyad, {"record", NULL}, CTL_F_WRITE},
     {"dyad.accept", ctl_h_dyad, {"id", NULL}, CTL_F_WRITE},
@@ -258,12 +261,23 @@ client_pace(struct ctl_client *c, uint64_t ns)
     c->srv->paced_ms += wait_ms;
 }
 
-/* Must c's next request wait (too many in flight, or a slow command's share)? */
+/* Is c, which imports, held while the node's verifiers are full? Its records would
+ * otherwise be verified here on the loop (node_submit): a third verifier on a machine of
+ * two cores, and every other client and peer waiting behind it. Reading the client's next
+ * request waits instead, so the import goes at the verifiers' pace. */
+static bool
+verify_held(const struct ctl_client *c)
+{
+    return c->verifies && c->srv->n != NULL && node_verify_busy(c->srv->n);
+}
+
+/* Must c's next request wait (too many in flight, a slow command's share, an import while
+ * the verifiers are full)? */
 static bool
 client_held(const struct ctl_client *c)
 {
     return c->inflight >= limits(c->srv)->ctl_max_inflight ||
-           (c->paced_until_ms != 0 && now_ms(c->srv) <= c->paced_until_ms);
+           (c->paced_until_ms != 0 && now_ms(c->srv) <= c->paced_until_ms) || verify_held(c);
 }
 
 /* Handles one whole message. Returns false if the connection must close. */
@@ -295,6 +309,8 @@ handle_msg(struct ctl_client *c, const uint8_t *msg, size_t len)
         return true;
     }
     call->cmd = cmd->name;
+    if (cmd->flags & CTL_F_VERIFY)
+        c->verifies = true;
     if ((cmd->flags & CTL_F_STREAM) && c->streams == NULL && !stream_slot_free(c->srv)) {
         ctl_done(call, ctl_fail(call, PULL_ERR_AGAIN,
                                 "too many watches and exports at once (%u: ctl-max-clients "
@@ -432,6 +448,8 @@ client_feed(struct ctl_client *c, const uint8_t *p, size_t n, bool *more)
     *more = false;
     while (!c->closing) {
         if (handled >= CTL_MSGS_PER_READ || client_held(c)) {
+            if (verify_held(c))
+                c->srv->verify_waits++;
             *more = true;
             return (ssize_t)off;
         }
@@ -493,6 +511,8 @@ ctl_client_schedule(struct ctl_client *c)
         return;
     }
     delay = c->paced_until_ms >= now ? c->paced_until_ms - now + 1 : 0;
+    if (verify_held(c) && delay < CTL_VERIFY_POLL_MS)
+        delay = CTL_VERIFY_POLL_MS;
     uv_timer_start(&c->resume, on_resume, delay, 0);
 }
 

@@ -365,6 +365,7 @@ enum ctl_flags {
     CTL_F_STREAM = 1 << 0, /* may send several replies (more = true) */
     CTL_F_WRITE = 1 << 1,  /* changes the store */
     CTL_F_SLOW = 1 << 2,   /* may take long: the server may run it off the loop turn */
+    CTL_F_VERIFY = 1 << 3, /* hands records to the verifiers: waits while they are full */
 };
 
 /* A request being answered: the server's (daemon/ctl_int.h), opaque to the protocol. */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -32,6 +33,7 @@
 #include "lib/log.h"
 #include "lib/mp.h"
 #include "lib/paths.h"
+#include "lib/record.h"
 #include "proto/ctl.h"
 #include "testutil.h"
 
@@ -404,6 +406,20 @@ result_str(const struct slot *s, const char *key, char *out, size_t outsz)
     assert_int_equal(mp_read_str(&v, (uint32_t)outsz - 1, &p, &n), 0);
     memcpy(out, p, n);
     out[n] = '\0';
+}
+
+/* Reads result[key], a uint. */
+static uint64_t
+result_uint(const struct slot *s, const char *key)
+{
+    struct pull_rd r, v;
+    uint64_t u = 0;
+
+    assert_non_null(s->result);
+    rd_init(&r, s->result, s->result_len);
+    assert_int_equal(ctl_map_find(&r, key, &v), 0);
+    assert_int_equal(mp_read_uint(&v, &u), 0);
+    return u;
 }
 
 /* Reads result[outer][key], a uint. */
@@ -1163,6 +1179,61 @@ h_more_then_final(struct ctl_call *call, const struct ctl_request *req)
     return 0;
 }
 
+/* An importing client is not read while the node's verifiers are full (it would be
+ * verified here on the loop otherwise): it waits, and every request is answered with all
+ * its records imported. 24 requests of 256 are three times the verifiers' budget. */
+static void
+test_import_waits_for_verifiers(void **state)
+{
+    enum { REQS = 24, PER = CTL_CHUNK_ENVELOPES, AUTHORS = 64 };
+    struct fixture *f = *state;
+    struct raw c, *rs[1] = {&c};
+    struct ident *au = calloc(AUTHORS, sizeof(*au));
+    uint64_t now = (uint64_t)time(NULL), seqs[REQS];
+    struct pull_wb w;
+    struct rq q;
+
+    assert_non_null(au);
+    for (int i = 0; i < AUTHORS; i++)
+        assert_int_equal(ident_generate(&au[i]), 0);
+    raw_open(f, &c);
+    wb_init(&w, RECORD_ENVELOPE_MAX);
+    for (int r = 0; r < REQS; r++) {
+        struct mp_open envs, *a = rq(f, &q, &c, "import a chunk", "import", 0);
+        mp_key(a, "envelopes");
+        mp_open_array(&envs, &q.pk);
+        for (int i = 0; i < PER; i++) {
+            int k = r * PER + i;
+            struct record rec;
+            record_init(&rec);
+            rec.kind = RECORD_OFFER;
+            memcpy(rec.author, au[k % AUTHORS].pk, 32);
+            memset(rec.slot, 0, RECORD_SLOT_BYTES);
+            rec.slot[0] = (uint8_t)(k / AUTHORS);
+            rec.slot[1] = (uint8_t)(k / AUTHORS >> 8);
+            rec.seq = 1;
+            rec.created = now - 60;
+            rec.expires = now + 86400;
+            snprintf(rec.title, sizeof(rec.title), "offer %d of a large import", k);
+            w.len = 0;
+            assert_int_equal(record_sign(&rec, &au[k % AUTHORS], &w, NULL), 0);
+            mp_pack_bin(mp_item(&envs), w.p, w.len);
+        }
+        mp_close(&envs);
+        seqs[r] = rq_end(&q);
+    }
+    wb_release(&w);
+    pump(f, rs, 1, all_answered, 60000);
+    check_slots(f);
+    for (int r = 0; r < REQS; r++)
+        assert_int_equal(result_uint(&f->slots[seqs[r]], "imported"), PER);
+    assert_true(f->ctl->verify_waits > 0);
+    raw_close(&c);
+    for (int i = 0; i < AUTHORS; i++)
+        ident_wipe(&au[i]);
+    free(au);
+}
+
 static void
 test_dispatcher_rules(void **state)
 {
@@ -1219,6 +1290,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_one_reply_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dispatcher_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_waits_for_verifiers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_and_full, setup_small, teardown),
     };
     signal(SIGPIPE, SIG_IGN); /* as pulld: a client that went away is a write error */
