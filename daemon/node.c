@@ -659,6 +659,7 @@ node_new(uv_loop_t *loop, const struct config *cfg, const struct ident *self, st
     so.max_per_author = cfg->limits.max_per_author;
     so.sync = cfg->store_nosync ? STORE_SYNC_NONE : STORE_SYNC_FULL;
     so.no_writemap = cfg->store_no_writemap;
+    so.tag_kinds = 1u << RECORD_ATTESTATION; /* dyads_author_stats; search has the rest */
     so.max_bytes = cfg->limits.store_max_bytes;
     so.keep = node_store_keep;
     so.keep_ctx = n;

@@ -154,6 +154,11 @@ struct store_opts {
     bool (*keep)(void *ctx, const uint8_t author[32]);
     void *keep_ctx;
     uint32_t max_peers; /* rows of the peers table; 0: STORE_MAX_PEERS_DEFAULT */
+    /* The kinds whose tags the tags table indexes (store_iter_tag): bit 1 << kind. 0: every
+     * kind (the default). A record's tags cost a random-keyed put each per commit, and the
+     * tags table was a fifth of a store's pages: pulld indexes attestations only, the one
+     * kind it queries by tag, and its search index serves tags for everything else. */
+    uint32_t tag_kinds;
 };
 
 /* store_opts_init fills o with the defaults. */
@@ -301,7 +306,8 @@ struct store_cursor {
 int store_iter_resume(struct store *s, struct store_cursor *cur, size_t max, store_rec_fn fn,
                       void *ctx);
 
-/* store_iter_tag visits the records carrying tag (exact match), oldest first. Like every
+/* store_iter_tag visits the records carrying tag (exact match), oldest first, of the kinds
+ * opts.tag_kinds indexes (and any other a store opened with other opts indexed). Like every
  * iteration here it includes tombstones (kind withdrawn) that carry the tag, and records
  * past their expiry not yet swept: callers that show records filter on kind and expiry. */
 int store_iter_tag(struct store *s, const char *tag, store_rec_fn fn, void *ctx);

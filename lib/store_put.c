@@ -463,6 +463,8 @@ put_insert(struct store *s, MDB_txn *txn, struct put_arg *a)
     }
     for (size_t i = 0; i < a->n; i++) {
         const struct rinfo *r = &a->ri[i];
+        if (s->opts.tag_kinds != 0 && (s->opts.tag_kinds & (1u << r->kind)) == 0)
+            continue; /* not indexed by tag (store_opts.tag_kinds) */
         for (unsigned t = 0; r->pending && t < r->ntags && nt < a->tk_cap; t++) {
             a->tk[nt].len =
                 (uint8_t)tagkey(a->tk[nt].key, r->tags[t], r->taglen[t], r->created, r->id);

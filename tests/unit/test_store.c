@@ -1074,6 +1074,45 @@ run_commit(void *arg)
     return NULL;
 }
 
+/* opts.tag_kinds: only the kinds asked for are indexed by tag; a store written with every
+ * kind indexed and reopened with fewer still loses a removed record's tag entries. */
+static void
+test_tag_kinds(void **state)
+{
+    struct store_opts o;
+    struct store *s;
+    struct ident a;
+    struct env off1, off2, need1;
+    struct store_item it;
+    struct collect *c = calloc(1, sizeof(*c));
+
+    assert_non_null(c);
+    mkident(&a, 7);
+    mkrec(&off1, &a, RECORD_OFFER, 1, 1, NOW - 100, NOW + DAY, "offer v1", "alpha");
+    mkrec(&off2, &a, RECORD_OFFER, 1, 2, NOW - 50, NOW + DAY, "offer v2", "alpha");
+    mkrec(&need1, &a, RECORD_NEED, 2, 1, NOW - 40, NOW + DAY, "a need", "alpha");
+    /* every kind indexed (the default): the offer is found by its tag */
+    s = open_store(*state, NULL);
+    assert_int_equal(put1(s, &off1, &it), 0);
+    assert_int_equal(store_iter_tag(s, "alpha", collect_rec, c), 0);
+    assert_int_equal(c->n, 1);
+    store_close(s);
+    /* needs only: the new offer version is not indexed, the old one's entry goes with it */
+    store_opts_init(&o);
+    o.tag_kinds = 1u << RECORD_NEED;
+    s = open_store(*state, &o);
+    assert_int_equal(put1(s, &off2, &it), 0);
+    assert_true(it.replaced);
+    assert_int_equal(put1(s, &need1, &it), 0);
+    memset(c, 0, sizeof(*c));
+    assert_int_equal(store_iter_tag(s, "alpha", collect_rec, c), 0);
+    assert_int_equal(c->n, 1);
+    assert_memory_equal(c->ids[0], need1.id, RECORD_ID_BYTES);
+    assert_true(stored(s, off2.id));
+    store_close(s);
+    free(c);
+}
+
 /* A commit leaves room in the map for twice what it added, so the next one of the same
  * size runs once: from the smallest map, only the first commits grow it by running
  * again. Records are handed over without their decoded form (rec NULL): the store decodes
@@ -2696,6 +2735,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_replace_by_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_in_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_grows_ahead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tag_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_tie_lower_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone_refuses_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_expired, setup, teardown),
