@@ -245,6 +245,17 @@ q_append(struct tmsg **head, struct tmsg **tail, struct tmsg *m)
     *tail = m;
 }
 
+/* q_pop takes the oldest message off a queue, or NULL. */
+static struct tmsg *
+q_pop(struct tmsg **head, struct tmsg **tail)
+{
+    struct tmsg *m = *head;
+
+    if (m != NULL && (*head = m->next) == NULL)
+        *tail = NULL;
+    return m;
+}
+
 static void
 clock_set(int i)
 {
@@ -342,13 +353,10 @@ tn_stored(int i, uint32_t k, bool local)
 static bool
 deliver_one(void)
 {
-    struct tmsg *m = q_head;
+    struct tmsg *m = q_pop(&q_head, &q_tail);
 
     if (m == NULL)
         return false;
-    q_head = m->next;
-    if (q_head == NULL)
-        q_tail = NULL;
     if (tn[m->to].up[m->from] && tn[m->from].up[m->to]) {
         clock_set(m->to);
         (void)syncer_on_message(tn[m->to].e, tn[m->from].id.pk, m->data, m->len, tnow);
@@ -548,14 +556,10 @@ test_bulk_pushes_what_peer_lacks(void **state)
 static bool
 release_held(void)
 {
-    struct tmsg *m = held_head;
+    struct tmsg *m = q_pop(&held_head, &held_tail);
 
     if (m == NULL)
         return false;
-    held_head = m->next;
-    if (held_head == NULL)
-        held_tail = NULL;
-    m->next = NULL;
     q_append(&q_head, &q_tail, m);
     return true;
 }
@@ -666,12 +670,7 @@ test_want_pacing(void **state)
     assert_true(want_ids_out > 0);
     assert_true(want_ids_out <= SYNCER_WANT_INFLIGHT);
     /* the peer answers one WANT at a time: asked - answered stays under the bound */
-    while (held_head != NULL) {
-        struct tmsg *m = held_head;
-        held_head = m->next;
-        if (held_head == NULL)
-            held_tail = NULL;
-        q_append(&q_head, &q_tail, m);
+    while (release_held()) {
         while (deliver_one())
             ;
         answered = tn[0].news;
