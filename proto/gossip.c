@@ -37,6 +37,8 @@ gossip_config_default(struct gossip_config *cfg)
     cfg->graft_retry_ms = 150;
     cfg->missing_max = 4096;
     cfg->lazy_max = 4096;
+    cfg->defer_max = 8192;
+    cfg->stuck_ms = 10000;
     cfg->serve_max = 1024;
     cfg->recent_max = 256;
     cfg->recent_ms = 60000;
@@ -698,6 +700,8 @@ gossip_on_flushed(struct gossip *g, const uint8_t key[static GOSSIP_KEY_BYTES], 
 
     if (p != NULL) {
         p->backlog = bytes > p->backlog ? 0 : p->backlog - bytes;
+        if (bytes > 0)
+            p->stalled_ms = 0; /* it reads */
         if (p->serve.n > 0 && !p->doomed)
             pt_serve(g, p, now_ms);
     }
@@ -792,6 +796,14 @@ gossip_on_timeout(struct gossip *g, uint64_t now_ms)
             if (p->state != GOSSIP_PEER_ACTIVE && !p->doomed &&
                 now_ms - p->since >= g->cfg.connect_timeout_ms)
                 p->doomed = GS_DOOM_TIMEOUT;
+            /* bytes wait for it and it flushed none for stuck_ms: stuck, dropped as one past
+             * peer_backlog_max is (its pushes wait for it below that, see broadcast) */
+            if (p->backlog == 0 || g->cfg.peer_backlog_max == 0) /* 0: flushes unreported */
+                p->stalled_ms = 0;
+            else if (p->stalled_ms == 0)
+                p->stalled_ms = now_ms;
+            else if (!p->doomed && now_ms - p->stalled_ms >= g->cfg.stuck_ms)
+                p->doomed = GS_DOOM_BACKLOG;
         }
     }
     mb_timers(g, now_ms);

@@ -45,7 +45,10 @@
  *     peer; the host reports the bytes it has written to the socket with gossip_on_flushed.
  *     A peer whose backlog would exceed config.peer_backlog_max is dropped (DISCONNECT) and
  *     avoided for ban_ms / 10, never buffered without limit, so a slow or stuck peer
- *     cannot slow the others. Requests (GRAFT, WANT, gossip_push) are served as the
+ *     cannot slow the others. Records pushed along the tree wait in the peer's queue (up to
+ *     defer_max) while its backlog is past half of that, so a burst does not drop a peer
+ *     that reads at its own pace; one that flushed nothing for stuck_ms meanwhile is
+ *     dropped the same way. Requests (GRAFT, WANT, gossip_push) are served as the
  *     backlog allows, from a bounded per-peer queue. A host that cannot report flushes
  *     sets peer_backlog_max to 0.
  *   - The engine decides which connections live: one that is not in the active view
@@ -151,6 +154,13 @@ struct gossip_config {
     uint32_t graft_retry_ms;   /* next announcer after, default 150 */
     uint32_t missing_max;      /* announced-but-missing ids tracked, default 4096 */
     uint32_t lazy_max;         /* ids queued per lazy peer before dropping, default 4096 */
+    uint32_t defer_max;        /* ids of records to push queued per eager peer while its
+                                  backlog is past half of peer_backlog_max, default 8192
+                                  (with the answers it asked for: at least serve_max);
+                                  past that they are announced (IHAVE) */
+    uint32_t stuck_ms;         /* a peer with a backlog that flushed nothing for this long
+                                  (seen every maint_ms) is dropped as stuck, as one past
+                                  peer_backlog_max is; default 10000 */
     uint32_t serve_max;        /* GRAFT/WANT ids queued per peer, default 1024 */
     uint32_t recent_max;       /* recent ids announced to every new neighbour, default 256 */
     uint32_t recent_ms;        /* ... if received within this window, default 60000 */
@@ -234,6 +244,8 @@ struct gossip_stats {
     uint64_t grafts, prunes, wants;
     uint64_t lazy_dropped;    /* ids not announced because a lazy queue was full */
     uint64_t pending_dropped; /* records not offered: pending_max awaited their verdict */
+    uint64_t eager_deferred;  /* records queued for an eager peer instead of pushed at once
+                                 (its backlog was past half of peer_backlog_max) */
     uint64_t peers_banned, peers_dropped_backlog, connect_failures;
 };
 

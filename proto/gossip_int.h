@@ -82,6 +82,8 @@ struct gpeer {
     uint64_t since; /* when the current state began */
     int32_t score;
     size_t backlog;      /* bytes emitted in SEND actions not yet reported flushed */
+    uint64_t stalled_ms; /* a maintenance pass found a backlog and no flush since then
+                            (0: none pending, or progress since) */
     uint32_t nmiss;      /* missing-id entries this peer's IHAVEs created (capped) */
     struct gs_idq lazy;  /* ids to announce with the next IHAVE (tag: our hops) */
     struct gs_idq serve; /* ids asked by GRAFT (tag GOSSIP_REC_GRAFT) or WANT */

@@ -359,8 +359,19 @@ enum bc_mode {
                      by anti-entropy and announced already */
 };
 
+/* backlog_high says whether pushing len more bytes to eager peer q would take its backlog
+ * past half of peer_backlog_max. A burst of records published here (a commit of thousands
+ * of imported ones) must not make a peer that reads at its own pace look stuck (dropped
+ * and avoided): past that point its pushes wait in its serve queue and go out as its
+ * backlog allows (up to defer_max ids), the rest is announced (IHAVE). */
+static bool
+backlog_high(const struct gossip *g, const struct gpeer *q, size_t len)
+{
+    return g->cfg.peer_backlog_max != 0 && q->backlog + len > g->cfg.peer_backlog_max / 2;
+}
+
 /* broadcast pushes n envelopes to every eager peer except `from` and queues their ids for
- * every lazy one, as mode says. */
+ * every lazy one, as mode says; an eager peer whose backlog is high gets them later. */
 static void
 broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
           const uint32_t *len, const uint8_t (*ids)[GOSSIP_ID_BYTES], uint32_t n, uint8_t hops,
@@ -368,6 +379,7 @@ broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
 {
     struct pull_wb msg, w;
     bool lazy = false;
+    uint32_t k0;
 
     wb_init_env(&msg, g->env, MSG_MAX);
     if (mode != BC_LAZY)
@@ -381,16 +393,27 @@ broadcast(struct gossip *g, const struct gpeer *from, const uint8_t *const *env,
         struct gpeer *q = g->conns[i];
         if (q == from || q->state != GOSSIP_PEER_ACTIVE || q->doomed)
             continue;
-        if (q->eager && mode != BC_LAZY) {
+        if (q->eager && mode != BC_LAZY && !backlog_high(g, q, msg.len)) {
             wb_init_env(&w, g->env, MSG_MAX);
             wb_put(&w, msg.p, msg.len);
             (void)gs_send(g, q, &w);
             wb_release(&w);
             continue;
         }
-        if (mode == BC_EAGER)
+        if (mode == BC_EAGER && !q->eager)
             continue;
-        for (uint32_t k = 0; k < n; k++) {
+        k0 = 0;
+        if (q->eager && mode != BC_LAZY) {
+            /* its backlog is high: the records wait in its serve queue (pushed as the
+             * backlog allows, as GRAFT and WANT answers are), past defer_max announced */
+            while (k0 < n &&
+                   gs_idq_push(g->env, &q->serve, ids[k0], GOSSIP_REC_PUSH, g->cfg.defer_max) == 0)
+                k0++;
+            g->st.eager_deferred += k0;
+            if (k0 == n)
+                continue;
+        }
+        for (uint32_t k = k0; k < n; k++) {
             if (gs_idq_push(g->env, &q->lazy, ids[k], hops, g->cfg.lazy_max) != 0)
                 g->st.lazy_dropped++;
             lazy = true;
@@ -602,8 +625,9 @@ pt_serve(struct gossip *g, struct gpeer *p, uint64_t now_ms)
             if (hops < 255) {
                 /* Our distance from the origin if we know it (GRAFT answers are tree
                  * edges; the others are not: 255, unknown). */
-                const struct grecent *r =
-                    tag == GOSSIP_REC_GRAFT ? recent_find(g, p->serve.id[consumed]) : NULL;
+                const struct grecent *r = tag == GOSSIP_REC_GRAFT || tag == GOSSIP_REC_PUSH
+                                              ? recent_find(g, p->serve.id[consumed])
+                                              : NULL;
                 hops = r == NULL ? 255 : r->hops > hops ? r->hops : hops;
             }
             memcpy(g->batch + off, g->envbuf, elen);

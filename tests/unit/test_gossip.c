@@ -1148,15 +1148,67 @@ test_stuck_peer_dropped(void **state)
         assert_int_equal(publish(a, (uint8_t)(i + 1), 4000), 0);
         run();
     }
-    /* a dropped b once 64 KiB were pending, and c got everything. */
+    /* past half of 64 KiB a's pushes to b wait; c got everything */
+    assert_true(gossip_is_active(tn[a].g, tn[b].key));
+    assert_int_equal(tn[c].nrec, 40);
+    /* b flushed nothing for stuck_ms (a maintenance pass sees it): dropped */
+    advance(cfg.stuck_ms + 2 * cfg.maint_ms);
+    assert_int_equal(publish(a, 41, 4000), 0);
+    run();
     assert_false(gossip_is_active(tn[a].g, tn[b].key));
     assert_true(gossip_is_active(tn[a].g, tn[c].key));
-    assert_int_equal(tn[c].nrec, 40);
+    assert_int_equal(tn[c].nrec, 41);
     {
         struct gossip_stats st;
         gossip_get_stats(tn[a].g, &st);
         assert_int_equal(st.peers_dropped_backlog, 1);
     }
+}
+
+/* A burst of records published while a peer reads slowly does not drop it: past half of
+ * its backlog limit the pushes wait in its queue (defer_max) and go out as it reads. */
+static void
+test_burst_waits_for_reader(void **state)
+{
+    struct gossip_config cfg;
+    struct gossip_stats st;
+    const struct gossip_peer_info *pi;
+    int a, b;
+
+    (void)state;
+    tn_config(&cfg);
+    cfg.peer_backlog_max = 64 * 1024;
+    a = tn_add_cfg(&cfg);
+    b = tn_add_cfg(&cfg);
+    assert_int_equal(gossip_add_known(tn[b].g, tn[a].key, tn[a].addr, tnow), 0);
+    run();
+    advance(5000);
+    assert_true(gossip_is_active(tn[a].g, tn[b].key));
+    /* 60 records of 4000 bytes in one burst (240 KB, almost four times the limit) */
+    tn[b].flush = false;
+    for (int i = 0; i < 60; i++)
+        assert_int_equal(publish(a, (uint8_t)(i + 1), 4000), 0);
+    run();
+    assert_true(gossip_is_active(tn[a].g, tn[b].key));
+    pi = peer_info(a, b);
+    assert_non_null(pi);
+    assert_true(pi->backlog <= 32 * 1024);
+    assert_true(tn[b].nrec < 60);
+    /* b reads, a bit at a time: the rest follows, nothing dropped, nothing twice */
+    tn[b].flush = true;
+    for (int k = 0; k < 400 && tn[b].nrec < 60; k++) {
+        pi = peer_info(a, b);
+        assert_non_null(pi);
+        gossip_on_flushed(tn[a].g, tn[b].key, pi->backlog, tnow);
+        drain(a);
+        run();
+        advance(10);
+    }
+    assert_int_equal(tn[b].nrec, 60);
+    assert_true(gossip_is_active(tn[a].g, tn[b].key));
+    gossip_get_stats(tn[a].g, &st);
+    assert_int_equal(st.peers_dropped_backlog, 0);
+    assert_true(st.eager_deferred > 0);
 }
 
 static void
@@ -1530,6 +1582,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_malformed_ban, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stuck_peer_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_want_served_within_backlog, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_waits_for_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queues_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbound_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_gets_recent, setup, teardown),
