@@ -502,11 +502,11 @@ store_commit_begin(struct store *s, struct store_commit *c, uint64_t now_s)
             continue;
         }
         if (rec == NULL) { /* decoded here, one at a time (s->dec is free: no commit runs) */
-            if (it->env->rec == NULL ||
-                (it->result = record_decode(it->env->rec, it->env->rec_len, s->dec)) != 0) {
-                it->result = it->result != 0 ? it->result : PULL_ERR_INVAL;
+            it->result = it->env->rec != NULL
+                             ? record_decode(it->env->rec, it->env->rec_len, s->dec)
+                             : PULL_ERR_INVAL;
+            if (it->result != 0)
                 continue;
-            }
             rec = s->dec;
         }
         if (rec->kind < RECORD_OFFER || rec->kind > RECORD_ATTESTATION) {
